@@ -1,0 +1,141 @@
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { Code } from "../errors/code.js";
+import { isErrorCode, RuntimeError } from "../errors/runtime-error.js";
+import { Events } from "../gen/containerd/services/events/ttrpc/v1/events_pb.js";
+import type { Logger } from "../log/logger.js";
+import type { EventPublisher, TaskEvent } from "../task/task-event.js";
+import { TtrpcClient } from "../ttrpc/client.js";
+import { metadataFrom, NAMESPACE_KEY } from "../ttrpc/metadata.js";
+import { serviceClient } from "../ttrpc/service.js";
+import { taskEnvelope } from "./task-envelope.js";
+
+/** Options of {@link EventForwarder}. */
+export interface EventForwarderOptions {
+  /** containerd's ttrpc socket (`TTRPC_ADDRESS`; mirrors `--containerd-ttrpc-address`). Default `/run/containerd/containerd.sock.ttrpc`. */
+  address: string;
+  /** Deadline of one Forward call, in ms. Default 5000, as containerd's runc shim. */
+  callTimeoutMs: number;
+  /** Attempts per event before it is dropped (and logged). Default 5. */
+  maxAttempts: number;
+  /** Back-off unit in ms: attempt n waits n × this. Default 1000. */
+  backoffMs: number;
+  /** Events held at most; the oldest is dropped (and logged) beyond it. Default 2048. */
+  queueLimit: number;
+}
+
+export const defaultEventForwarderOptions: EventForwarderOptions = {
+  address: "/run/containerd/containerd.sock.ttrpc",
+  callTimeoutMs: 5000,
+  maxAttempts: 5,
+  backoffMs: 1000,
+  queueLimit: 2048,
+};
+
+interface Queued {
+  namespace: string;
+  event: TaskEvent;
+  attempts: number;
+}
+
+/**
+ * Publishes task events to containerd (`containerd.services.events.ttrpc.v1.Events/Forward`).
+ * One queue, sent strictly in order so a container's exec exits precede its init
+ * exit; one long-lived connection, re-dialled when it drops; failed sends are
+ * retried with linear back-off and dropped after `maxAttempts` (an event never
+ * blocks the runtime).
+ */
+export class EventForwarder implements EventPublisher {
+  private readonly options: EventForwarderOptions;
+  private readonly queue: Queued[] = [];
+  private client: TtrpcClient | undefined;
+  private pumping: Promise<void> | undefined;
+  private closed = false;
+  private readonly stop = new AbortController();
+
+  constructor(
+    options: Partial<EventForwarderOptions>,
+    private readonly log: Logger,
+  ) {
+    this.options = { ...defaultEventForwarderOptions, ...options };
+  }
+
+  publish(namespace: string, event: TaskEvent): void {
+    if (this.closed) {
+      this.log.warn({ event: event.kind, container_id: event.containerId }, "event dropped: forwarder closed");
+      return;
+    }
+    if (this.queue.length >= this.options.queueLimit) {
+      const old = this.queue.shift()!;
+      this.log.error({ event: old.event.kind, container_id: old.event.containerId }, "event dropped: queue full");
+    }
+    this.queue.push({ namespace, event, attempts: 0 });
+    this.pumping ??= this.pump().finally(() => (this.pumping = undefined));
+  }
+
+  /** Events not yet delivered. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  /** Waits until the queue drains (or every event is dropped), then closes the connection. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.pumping;
+    this.client?.destroy();
+  }
+
+  /** Stops at once, dropping what is queued. */
+  destroy(): void {
+    this.closed = true;
+    this.stop.abort();
+    this.queue.length = 0;
+    this.client?.destroy();
+  }
+
+  private async pump(): Promise<void> {
+    while (this.queue.length > 0 && !this.stop.signal.aborted) {
+      const item = this.queue[0]!;
+      try {
+        await this.send(item);
+        this.queue.shift();
+      } catch (err) {
+        item.attempts++;
+        const e = RuntimeError.from(err);
+        const fields = { err: e, event: item.event.kind, container_id: item.event.containerId, attempts: item.attempts };
+        if (item.attempts >= this.options.maxAttempts || isErrorCode(e, Code.InvalidArgument)) {
+          this.log.error(fields, "event dropped: containerd did not accept it");
+          this.queue.shift();
+          continue;
+        }
+        this.log.warn(fields, "event forward failed; retrying");
+        await sleep(this.options.backoffMs * item.attempts, this.stop.signal);
+      }
+    }
+  }
+
+  private async send(item: Queued): Promise<void> {
+    const { topic, event } = taskEnvelope(item.event);
+    const request = { envelope: { timestamp: timestampNow(), namespace: item.namespace, topic, event } };
+    const options = { timeoutMs: this.options.callTimeoutMs, metadata: metadataFrom([[NAMESPACE_KEY, item.namespace]]) };
+    try {
+      await serviceClient(await this.connect(), Events).forward(request, options);
+    } catch (err) {
+      // A dropped connection is retried once at once on a fresh dial, as containerd's shims do.
+      if (!isErrorCode(err, Code.Unavailable) || !this.client?.closed) throw err;
+      await serviceClient(await this.connect(), Events).forward(request, options);
+    }
+  }
+
+  private async connect(): Promise<TtrpcClient> {
+    if (this.client && !this.client.closed) return this.client;
+    this.client = await TtrpcClient.connect(this.options.address, { timeoutMs: this.options.callTimeoutMs, signal: this.stop.signal });
+    return this.client;
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+  });
+}
