@@ -29,9 +29,14 @@ export type UnaryHandler = (payload: Uint8Array, ctx: CallContext) => Promise<Ui
 export interface TtrpcServerOptions {
   /** File mode of a socket created by {@link TtrpcServer.listen}. Default 0o600: root-only, like containerd's shims. */
   socketMode: number;
+  /**
+   * Serves every call no registered service claims (a relay forwards them all).
+   * Default undefined: unknown services and methods answer Unimplemented.
+   */
+  fallback: UnaryHandler | undefined;
 }
 
-export const defaultTtrpcServerOptions: TtrpcServerOptions = { socketMode: 0o600 };
+export const defaultTtrpcServerOptions: TtrpcServerOptions = { socketMode: 0o600, fallback: undefined };
 
 /** One accepted connection and the calls in flight on it. */
 export class ServerConnection {
@@ -173,8 +178,9 @@ export class TtrpcServer {
   /** The handler for service/method, or the error text ttrpc answers for a miss. */
   lookup(service: string, method: string): UnaryHandler | string {
     const table = this.services.get(service);
-    if (!table) return `service ${service}`;
-    return table.get(method) ?? `method ${method}`;
+    const handler = table?.get(method) ?? this.options.fallback;
+    if (handler) return handler;
+    return table ? `method ${method}` : `service ${service}`;
   }
 
   /** Connections currently open. */
