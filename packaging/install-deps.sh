@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# Install the external components kuasar-ts needs on a Debian 12 (bookworm) host.
+#
+#   sudo bash packaging/install-deps.sh
+#
+# What it does (idempotent; a second run only checks and prints the summary):
+#   1. apt-get installs, only when missing, the bookworm packages the runtime and
+#      the e2e harness use (runc, qemu, runsc, umoci, busybox-static, CNI plugins,
+#      a Debian guest kernel, ...). `apt-get update` runs only when a package is
+#      missing and the package lists are absent or older than a day.
+#   2. Downloads stock containerd 1.7 (Debian `trixie`) and containerd 2.x (Debian
+#      `sid`) with `apt-get download` through a PRIVATE sources list / lists dir /
+#      cache (the system apt state is untouched, nothing is upgraded) and unpacks
+#      them with `dpkg -x` into a project-local prefix:
+#        $KUASAR_DEPS_DIR            (default: <repo>/.deps)
+#          containerd-1.7/usr/bin/{containerd,ctr,containerd-shim-runc-v2}
+#          containerd-2/usr/bin/{containerd,ctr,containerd-shim-runc-v2}
+#          apt/                      private apt state (sources, lists, cache)
+#      Nothing is written to /run/containerd, /var/lib/containerd or /etc/containerd.
+#   3. Prints a one-line summary of the versions.
+#   `source packaging/deps-env.sh` exports CONTAINERD17_BIN_DIR etc. for shells;
+#   the TS harness (test/harness/deps.ts) reads the same variables and falls back
+#   to the same default prefix, so sourcing it is optional.
+#
+# Environment:
+#   KUASAR_DEPS_DIR       prefix for the containerd copies (default <repo>/.deps)
+#   KUASAR_DEPS_REFRESH=1 re-download both containerd packages even if present
+#   KUASAR_SKIP_APT=1     skip step 1 (system packages)
+set -euo pipefail
+
+REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DEPS_DIR=${KUASAR_DEPS_DIR:-$REPO_DIR/.deps}
+export DEBIAN_FRONTEND=noninteractive
+
+log() { printf '[install-deps] %s\n' "$*" >&2; }
+die() { printf '[install-deps] ERROR: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "run as root (apt-get install)"
+[ -r /etc/debian_version ] || die "this script targets Debian 12 (bookworm)"
+
+# ---------------------------------------------------------------------------
+# 1. System packages (bookworm)
+# ---------------------------------------------------------------------------
+# runc                        OCI runtime used by the runc sandboxer and the stock runc shim
+# qemu-system-x86             VMM for the vmm sandboxer (qemu-system-common ships virtiofsd)
+# runsc                       gVisor for the gvisor sandboxer
+# umoci                       OCI image unpacking helper
+# busybox-static              /bin/busybox for test images and the guest initrd
+# containernetworking-plugins CNI plugins under /usr/lib/cni (CRI pod networking)
+# iptables                    used by the CNI bridge/portmap plugins (ipMasq, hostports)
+# cpio                        guest initrd builder
+# iproute2 util-linux mount   `ip`, `unshare`, `nsenter`, `mount` for the e2e isolation wrapper
+# tar gzip                    OCI layer building in the test harness
+# tini                        child subreaper for the e2e runner: orphaned shims (reparented
+#                             away from containerd) are reaped instead of piling up as zombies
+# linux-image-cloud-amd64     guest kernel for the vmm sandboxer (virtio* as modules, no 9p)
+APT_PACKAGES=(
+  runc qemu-system-x86 runsc umoci busybox-static containernetworking-plugins
+  iptables cpio iproute2 util-linux mount tar gzip tini linux-image-cloud-amd64
+)
+
+is_installed() {
+  [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
+}
+
+# True when the system package lists are missing or older than one day.
+system_lists_stale() {
+  local newest
+  newest=$(find /var/lib/apt/lists -maxdepth 1 -name '*Release' -newermt '-1 day' -print -quit 2>/dev/null || true)
+  [ -z "$newest" ]
+}
+
+install_system_packages() {
+  local missing=() p
+  for p in "${APT_PACKAGES[@]}"; do
+    is_installed "$p" || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then
+    log "system packages: all present"
+    return
+  fi
+  log "system packages missing: ${missing[*]}"
+  if system_lists_stale; then
+    log "apt-get update (system lists absent or stale)"
+    apt-get update -qq
+  fi
+  if ! apt-get install -y -qq --no-install-recommends "${missing[@]}"; then
+    # Lists can be fresh by mtime yet point at superseded .debs (404): update once, retry.
+    log "install failed; apt-get update and retry"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+}
+
+# ---------------------------------------------------------------------------
+# 2. containerd 1.7 (trixie) and 2.x (sid) into the prefix
+# ---------------------------------------------------------------------------
+APT_PRIV="$DEPS_DIR/apt"
+
+# Print a deb822 sources file for suite $1 derived from the machine's own Debian
+# entry: same URIs, Components and Signed-By, Suites replaced, security entries
+# (and duplicate paragraphs after rewriting) dropped.
+make_private_sources() {
+  local suite=$1 src=/etc/apt/sources.list.d/debian.sources
+  if [ -r "$src" ]; then
+    awk -v suite="$suite" '
+      function flush() {
+        if (para != "" && !security && !(para in seen)) { seen[para] = 1; printf "%s\n", para }
+        para = ""; security = 0
+      }
+      /^[[:space:]]*$/ { flush(); next }
+      /^[[:space:]]*#/ { next }
+      /^URIs:/   { if ($0 ~ /security/) security = 1 }
+      /^Suites:/ { if ($0 ~ /-security/) security = 1; $0 = "Suites: " suite }
+      /^Types:/  { $0 = "Types: deb" }
+      { para = para $0 "\n" }
+      END { flush() }
+    ' "$src"
+  elif [ -r /etc/apt/sources.list ]; then
+    # One-line format fallback: first plain "deb <uri> <suite> ..." that is not security.
+    local uri
+    uri=$(awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' /etc/apt/sources.list)
+    [ -n "$uri" ] || die "no Debian entry found in /etc/apt/sources.list"
+    printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$uri" "$suite"
+  else
+    die "no Debian apt source entry found (looked at $src and /etc/apt/sources.list)"
+  fi
+}
+
+# private_apt SUITE TOOL ARGS...: run apt-get / apt-cache (TOOL) with private
+# sources, lists and cache for SUITE; the system's apt state is neither read nor written.
+private_apt() {
+  local suite=$1 tool=$2; shift 2
+  "$tool" -q \
+    -o Dir::Etc::SourceList="$APT_PRIV/$suite.sources" \
+    -o Dir::Etc::SourceParts=/dev/null \
+    -o Dir::State::Lists="$APT_PRIV/lists-$suite" \
+    -o Dir::Cache="$APT_PRIV/cache-$suite" \
+    -o Dir::State::status=/dev/null \
+    -o APT::Get::List-Cleanup=false \
+    -o APT::Sandbox::User=root \
+    "$@"
+}
+
+# fetch_containerd SUITE NAME VERSION_PREFIX: unpack `containerd` from SUITE into
+# $DEPS_DIR/NAME unless it is there already and runs.
+fetch_containerd() {
+  local suite=$1 name=$2 want=$3
+  local dest="$DEPS_DIR/$name" stamp="$DEPS_DIR/$name/.deb-version"
+  if [ "${KUASAR_DEPS_REFRESH:-0}" != 1 ] && [ -s "$stamp" ] \
+    && "$dest/usr/bin/containerd" --version >/dev/null 2>&1; then
+    log "$name: present ($(cat "$stamp"))"
+    return
+  fi
+  log "$name: fetching containerd from Debian $suite"
+  mkdir -p "$APT_PRIV/lists-$suite/partial" "$APT_PRIV/cache-$suite/archives/partial"
+  make_private_sources "$suite" >"$APT_PRIV/$suite.sources"
+  private_apt "$suite" apt-get update
+  local ver
+  ver=$(private_apt "$suite" apt-cache show --no-all-versions containerd 2>/dev/null \
+    | awk '/^Version:/ { print $2; exit }') || true
+  [ -n "$ver" ] || die "$suite: no containerd package in the private lists"
+  case "$ver" in
+    "$want"*) ;;
+    *) die "$suite: containerd $ver does not match the wanted ${want}x" ;;
+  esac
+  local scratch
+  scratch=$(mktemp -d "$APT_PRIV/dl.XXXXXX")
+  (cd "$scratch" && private_apt "$suite" apt-get download "containerd=$ver")
+  local deb
+  deb=$(find "$scratch" -maxdepth 1 -name 'containerd_*.deb' -print -quit)
+  [ -n "$deb" ] || die "$suite: apt-get download produced no .deb"
+  rm -rf "$dest.new"
+  mkdir -p "$dest.new"
+  dpkg -x "$deb" "$dest.new"
+  rm -rf "$scratch"
+  local b out
+  for b in containerd ctr containerd-shim-runc-v2; do
+    [ -x "$dest.new/usr/bin/$b" ] || die "$suite: package lacks usr/bin/$b"
+  done
+  if ! out=$("$dest.new/usr/bin/containerd" --version 2>&1); then
+    # Debian builds these with cgo against the suite's glibc; say so plainly.
+    die "$name: containerd from $suite does not run here (needs a newer glibc than $(ldd --version | head -1 | awk '{print $NF}')?): $out"
+  fi
+  printf '%s\n' "$ver" >"$dest.new/.deb-version"
+  rm -rf "$dest"
+  mv "$dest.new" "$dest"
+  log "$name: installed $ver"
+}
+
+# ---------------------------------------------------------------------------
+main() {
+  if [ "${KUASAR_SKIP_APT:-0}" != 1 ]; then
+    install_system_packages
+  fi
+  mkdir -p "$DEPS_DIR" "$APT_PRIV"
+  fetch_containerd trixie containerd-1.7 1.7.
+  fetch_containerd sid containerd-2 2.
+
+  local v17 v2 runc_v runsc_v qemu_v kernel_v busybox_v
+  v17=$("$DEPS_DIR/containerd-1.7/usr/bin/containerd" --version | awk '{print $3}')
+  v2=$("$DEPS_DIR/containerd-2/usr/bin/containerd" --version | awk '{print $3}')
+  runc_v=$(runc --version 2>/dev/null | awk 'NR==1 {print $3}')
+  runsc_v=$(dpkg-query -W -f='${Version}' runsc 2>/dev/null || echo none)
+  qemu_v=$(dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null || echo none)
+  kernel_v=$(dpkg-query -W -f='${Depends}' linux-image-cloud-amd64 2>/dev/null | sed 's/ .*//' || echo none)
+  busybox_v=$(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null || echo none)
+  printf 'kuasar deps: containerd-1.7=%s (deb %s) containerd-2=%s (deb %s) runc=%s runsc=%s qemu=%s guest-kernel=%s busybox-static=%s prefix=%s\n' \
+    "$v17" "$(cat "$DEPS_DIR/containerd-1.7/.deb-version")" "$v2" "$(cat "$DEPS_DIR/containerd-2/.deb-version")" \
+    "$runc_v" "$runsc_v" "$qemu_v" "$kernel_v" "$busybox_v" "$DEPS_DIR"
+}
+
+main "$@"

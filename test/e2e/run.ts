@@ -1,0 +1,68 @@
+/**
+ * e2e entry point (`npm run test:e2e` = `node dist/test/e2e/run.js [filter...] [--node-test-flag...]`).
+ *
+ * Outside: re-executes itself as pid 1 of fresh mount/pid/net/uts/ipc namespaces.
+ * Inside: private mounts, tmpfs over /run/containerd, /run/netns, /var/lib/cni, /run/kuasar,
+ * `lo` up, then `node --test --test-concurrency=1` over every `dist/test/e2e/**\/*.test.js`
+ * (sorted; plain arguments keep only files whose path contains one of them, `--x` arguments go
+ * to `node --test`). Exits with node's code; everything left inside dies with pid 1.
+ *
+ * `node --test` runs under `tini -s` (package tini; env `TINI_BIN`, default /usr/bin/tini) as a
+ * child subreaper: shims daemonise away from containerd and would otherwise be reparented to
+ * this pid 1, which (being Node) cannot reap them and would collect zombies.
+ */
+import { spawn } from "node:child_process";
+import { access, readdir } from "node:fs/promises";
+import { constants } from "node:os";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ISOLATION_ENV, reexecIsolated, setupIsolation } from "../harness/isolation.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+async function findTests(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await findTests(p)));
+    else if (e.isFile() && e.name.endsWith(".test.js")) out.push(p);
+  }
+  return out.sort();
+}
+
+async function inner(args: readonly string[]): Promise<number> {
+  await setupIsolation();
+  const filters = args.filter((a) => !a.startsWith("--"));
+  const nodeFlags = args.filter((a) => a.startsWith("--"));
+  const files = (await findTests(here)).filter(
+    (f) => filters.length === 0 || filters.some((flt) => relative(here, f).includes(flt)),
+  );
+  if (files.length === 0) {
+    console.error(`e2e: no *.test.js under ${here}${filters.length > 0 ? ` matching ${filters.join(", ")}` : ""}`);
+    return 1;
+  }
+  const testArgv = [process.execPath, "--test", "--test-concurrency=1", ...nodeFlags, ...files];
+  const tini = process.env["TINI_BIN"] ?? "/usr/bin/tini";
+  const haveTini = await access(tini).then(
+    () => true,
+    () => false,
+  );
+  if (!haveTini) console.error(`e2e: ${tini} missing (run packaging/install-deps.sh); orphaned shims will stay zombies`);
+  const [file, ...argv] = haveTini ? [tini, "-s", "--", ...testArgv] : testArgv;
+  const child = spawn(file as string, argv, { stdio: "inherit", env: process.env });
+  // pid 1 gets only signals it handles: pass them on so the tests can clean up.
+  const forward = (sig: NodeJS.Signals): void => {
+    child.kill(sig);
+  };
+  process.on("SIGINT", forward);
+  process.on("SIGTERM", forward);
+  return new Promise((resolve, reject) => {
+    child.once("error", reject);
+    child.once("exit", (code, signal) => resolve(code ?? 128 + (signal !== null ? constants.signals[signal] : 0)));
+  });
+}
+
+const args = process.argv.slice(2);
+const code =
+  process.env[ISOLATION_ENV] === "1" ? await inner(args) : await reexecIsolated(fileURLToPath(import.meta.url), args);
+process.exit(code);

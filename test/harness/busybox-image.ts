@@ -1,0 +1,200 @@
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
+import { gzipSync } from "node:zlib";
+import type { Containerd } from "./containerd.js";
+import { cacheDir, systemBinaries } from "./deps.js";
+
+const execFileP = promisify(execFile);
+
+/** The name `ctr images import` gives the image (both containerd 1.7 and 2.x). */
+export const BUSYBOX_IMAGE = "docker.io/library/busybox:latest";
+
+/** `PATH` in the image config (the usual OCI/Docker default). */
+export const BUSYBOX_PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** A built OCI image archive. */
+export interface BusyboxImage {
+  /** Path of the `oci-layout` tar (cached; do not modify). */
+  readonly tarPath: string;
+  /** Image reference recorded in index.json. */
+  readonly ref: string;
+  /** Digest of the image manifest (`sha256:...`). */
+  readonly manifestDigest: string;
+  /** Digest of the image config, i.e. the image id (`sha256:...`). */
+  readonly configDigest: string;
+}
+
+/** Options of {@link buildBusyboxImage}. */
+export interface BusyboxImageOptions {
+  /** Static busybox to package. Default: {@link systemBinaries}().busybox (`/bin/busybox`). */
+  readonly busybox: string;
+  /** Where archives are cached, keyed by the busybox binary's sha256. Default `<deps prefix>/cache/images`. */
+  readonly cacheDir: string;
+}
+
+const sha256 = (b: Buffer | string): string => createHash("sha256").update(b).digest("hex");
+
+interface Blob {
+  readonly digest: string;
+  readonly size: number;
+  readonly data: Buffer;
+}
+const blob = (data: Buffer): Blob => ({ digest: `sha256:${sha256(data)}`, size: data.length, data });
+const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
+
+/** Deterministic `tar` of the named entries of `dir` (sorted, uid/gid 0, mtime 0). */
+async function tarDir(dir: string, entries: readonly string[], out: string): Promise<void> {
+  await execFileP("tar", [
+    "--create",
+    "--file",
+    out,
+    "--directory",
+    dir,
+    "--sort=name",
+    "--owner=0",
+    "--group=0",
+    "--numeric-owner",
+    "--mtime=@0",
+    "--format=gnu",
+    ...entries,
+  ]);
+}
+
+/** Lays out the busybox rootfs: the binary, an applet symlink per `busybox --list-full` entry, etc files. */
+async function writeRootfs(busybox: string, rootfs: string): Promise<string[]> {
+  // Explicit modes everywhere: the layer (and so its digest) must not depend on the umask.
+  for (const d of ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "root", "tmp", "dev", "proc", "sys", "var"]) {
+    await mkdir(join(rootfs, d), { recursive: true });
+    await chmod(join(rootfs, d), 0o755);
+  }
+  await chmod(join(rootfs, "tmp"), 0o1777);
+  await chmod(join(rootfs, "root"), 0o700);
+  await copyFile(busybox, join(rootfs, "bin/busybox"));
+  await chmod(join(rootfs, "bin/busybox"), 0o755);
+  const { stdout } = await execFileP(busybox, ["--list-full"]);
+  for (const applet of stdout.split("\n").map((s) => s.trim())) {
+    if (applet === "" || !applet.includes("/") || applet === "bin/busybox") continue; // skips top-level "linuxrc"
+    await mkdir(dirname(join(rootfs, applet)), { recursive: true });
+    await symlink("/bin/busybox", join(rootfs, applet));
+  }
+  await writeFile(
+    join(rootfs, "etc/passwd"),
+    "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+  );
+  await writeFile(join(rootfs, "etc/group"), "root:x:0:\ndaemon:x:1:\nnogroup:x:65534:\n");
+  await writeFile(join(rootfs, "etc/hostname"), "busybox\n");
+  for (const f of ["etc/passwd", "etc/group", "etc/hostname"]) await chmod(join(rootfs, f), 0o644);
+  return (await readdir(rootfs)).sort();
+}
+
+/**
+ * Builds (or returns from cache) an OCI image-layout tarball of Debian's static busybox:
+ * `oci-layout`, `index.json`, `blobs/sha256/{manifest,config,layer}`; one gzip layer with
+ * `bin/busybox`, applet symlinks in `bin sbin usr/bin usr/sbin`, `etc/{passwd,group}`, `tmp/`.
+ * Config: `Env [PATH]`, `Cmd ["sh"]`. The index entry carries both
+ * `org.opencontainers.image.ref.name` and `io.containerd.image.name` = {@link BUSYBOX_IMAGE}.
+ */
+export async function buildBusyboxImage(options: Partial<BusyboxImageOptions> = {}): Promise<BusyboxImage> {
+  const busybox = options.busybox ?? systemBinaries().busybox;
+  const cache = options.cacheDir ?? join(cacheDir(), "images");
+  const binHash = sha256(await readFile(busybox));
+  const tarPath = join(cache, `busybox-${binHash.slice(0, 16)}.oci.tar`);
+  const metaPath = `${tarPath}.json`;
+  try {
+    await stat(tarPath);
+    return JSON.parse(await readFile(metaPath, "utf8")) as BusyboxImage;
+  } catch {
+    /* build below */
+  }
+
+  await mkdir(cache, { recursive: true });
+  const work = await mkdtemp(join(cache, "build-"));
+  try {
+    const rootfs = join(work, "rootfs");
+    const entries = await writeRootfs(busybox, rootfs);
+    const layerTar = join(work, "layer.tar");
+    await tarDir(rootfs, entries, layerTar);
+    const layerRaw = await readFile(layerTar);
+    const diffId = `sha256:${sha256(layerRaw)}`;
+    const layer = blob(gzipSync(layerRaw, { level: 9 }));
+
+    const created = "1970-01-01T00:00:00Z";
+    const config = blob(
+      json({
+        created,
+        architecture: "amd64",
+        os: "linux",
+        config: { Env: [BUSYBOX_PATH_ENV], Cmd: ["sh"], WorkingDir: "/" },
+        rootfs: { type: "layers", diff_ids: [diffId] },
+        history: [{ created, created_by: `kuasar-ts test harness: busybox ${binHash.slice(0, 12)}` }],
+      }),
+    );
+    const manifest = blob(
+      json({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: config.digest, size: config.size },
+        layers: [
+          { mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: layer.digest, size: layer.size },
+        ],
+      }),
+    );
+    const index = json({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.index.v1+json",
+      manifests: [
+        {
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          digest: manifest.digest,
+          size: manifest.size,
+          platform: { architecture: "amd64", os: "linux" },
+          annotations: {
+            "io.containerd.image.name": BUSYBOX_IMAGE,
+            "org.opencontainers.image.ref.name": BUSYBOX_IMAGE,
+          },
+        },
+      ],
+    });
+
+    const layout = join(work, "layout");
+    await mkdir(join(layout, "blobs", "sha256"), { recursive: true });
+    for (const b of [layer, config, manifest]) {
+      await writeFile(join(layout, "blobs", "sha256", b.digest.slice("sha256:".length)), b.data);
+    }
+    await writeFile(join(layout, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+    await writeFile(join(layout, "index.json"), index);
+    const outTmp = join(work, "image.tar");
+    await tarDir(layout, ["blobs", "index.json", "oci-layout"], outTmp);
+
+    const image: BusyboxImage = {
+      tarPath,
+      ref: BUSYBOX_IMAGE,
+      manifestDigest: manifest.digest,
+      configDigest: config.digest,
+    };
+    await writeFile(`${metaPath}.tmp`, JSON.stringify(image));
+    await rename(`${metaPath}.tmp`, metaPath);
+    await rename(outTmp, tarPath);
+    return image;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Imports the busybox image into `namespace` of `containerd` (`ctr images import`, unpacked
+ * with the instance's snapshotter) and checks that `ctr images ls` lists {@link BUSYBOX_IMAGE}.
+ * Imports no pause image.
+ */
+export async function importBusybox(containerd: Containerd, namespace: string): Promise<BusyboxImage> {
+  const image = await buildBusyboxImage();
+  await containerd.ctr(["images", "import", image.tarPath], { namespace });
+  const { stdout } = await containerd.ctr(["images", "ls", "-q"], { namespace });
+  if (!stdout.split("\n").includes(image.ref)) {
+    throw new Error(`importBusybox: ${image.ref} not listed in namespace ${namespace} after import:\n${stdout}`);
+  }
+  return image;
+}
