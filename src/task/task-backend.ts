@@ -1,0 +1,95 @@
+import type { ProcessState } from "../sandbox/state-machine.js";
+
+/** A rootfs mount as containerd passes it (`containerd.types.Mount`). */
+export interface MountSpec {
+  type: string;
+  source: string;
+  target: string;
+  options: string[];
+}
+
+/** Stdio of a process: FIFO paths (or `file://`/`binary://` URIs); "" = not wanted. */
+export interface Stdio {
+  stdin: string;
+  stdout: string;
+  stderr: string;
+  terminal: boolean;
+}
+
+/** Everything Create hands over for a container's init process. */
+export interface CreateTaskSpec {
+  containerId: string;
+  bundle: string;
+  rootfs: MountSpec[];
+  stdio: Stdio;
+  checkpoint: string;
+  /** containerd namespace the task lives in (for events). */
+  namespace: string;
+}
+
+/** An exec process to register (not start). `process` is the OCI runtime-spec Process JSON. */
+export interface ExecSpec {
+  containerId: string;
+  execId: string;
+  stdio: Stdio;
+  process: unknown;
+}
+
+/** A process as State reports it. `execId` is "" for a container's init. */
+export interface ProcessStatus {
+  containerId: string;
+  execId: string;
+  bundle: string;
+  pid: number;
+  state: ProcessState;
+  stdio: Stdio;
+  exitStatus: number;
+  exitedAt: Date | undefined;
+}
+
+/** How a process ended. */
+export interface ExitInfo {
+  pid: number;
+  exitStatus: number;
+  exitedAt: Date;
+}
+
+/** cgroup numbers of a container, for Stats/Metrics. */
+export interface CgroupStats {
+  version: 1 | 2;
+  cpuUsageNs: bigint;
+  cpuUserNs: bigint;
+  cpuSystemNs: bigint;
+  memoryUsageBytes: bigint;
+  memoryLimitBytes: bigint;
+  pidsCurrent: bigint;
+  pidsLimit: bigint;
+}
+
+/**
+ * What a sandboxer implements so containerd can drive containers through the
+ * Task API (`containerd.task.v2/v3.Task`). Domain types only: the ttrpc adapter
+ * (task-service.ts) converts. Every method throws RuntimeError with the right
+ * code (NotFound for unknown ids, FailedPrecondition for wrong states).
+ */
+export interface TaskBackend {
+  create(spec: CreateTaskSpec): Promise<{ pid: number }>;
+  start(containerId: string, execId: string): Promise<{ pid: number }>;
+  delete(containerId: string, execId: string): Promise<ExitInfo>;
+  exec(spec: ExecSpec): Promise<void>;
+  state(containerId: string, execId: string): Promise<ProcessStatus>;
+  kill(containerId: string, execId: string, signal: number, all: boolean): Promise<void>;
+  wait(containerId: string, execId: string, signal: AbortSignal): Promise<ExitInfo>;
+  pids(containerId: string): Promise<{ pid: number; execId: string }[]>;
+  pause(containerId: string): Promise<void>;
+  resume(containerId: string): Promise<void>;
+  closeIO(containerId: string, execId: string, stdin: boolean): Promise<void>;
+  resizePty(containerId: string, execId: string, width: number, height: number): Promise<void>;
+  /** `resources` is the OCI LinuxResources JSON. */
+  update(containerId: string, resources: unknown, annotations: Record<string, string>): Promise<void>;
+  stats(containerId: string): Promise<CgroupStats>;
+  /** The init pid of a container (0 if unknown), and the pid serving the task API. */
+  connect(containerId: string): Promise<{ taskPid: number; serverPid: number }>;
+  /** containerd no longer needs this container's task connection; never stops the server. */
+  shutdown(containerId: string): Promise<void>;
+}
