@@ -5,7 +5,7 @@ import { promisify } from "node:util";
 
 const execFileP = promisify(execFile);
 
-/** Env var `test/e2e/run.ts` sets (to `"1"`) for everything it runs inside the namespaces. */
+/** Env var `test/run.ts` sets (to `"1"`) for everything it runs inside the namespaces. */
 export const ISOLATION_ENV = "KUASAR_E2E_ISOLATED";
 
 /**
@@ -27,7 +27,7 @@ export const UNSHARE_FLAGS: readonly string[] = [
 export const ISOLATED_HOSTNAME = "kuasar-e2e";
 
 /**
- * Throws unless the caller runs inside the e2e isolation set up by `test/e2e/run.ts`.
+ * Throws unless the caller runs inside the e2e isolation set up by `test/run.ts`.
  * Every e2e test file calls this first: containerd 1.7/2.x hard-code `/run/containerd/s`
  * (shim sockets), `/run/containerd/fifo` (ctr) and `/var/lib/cni`, which must not touch the host.
  */
@@ -35,7 +35,7 @@ export function assertIsolated(): void {
   if (process.env[ISOLATION_ENV] !== "1" || process.getuid?.() !== 0) {
     const msg =
       "e2e tests must run as root inside the private namespaces set up by the runner: " +
-      "`npm run test:e2e` (node dist/test/e2e/run.js [file-filter...]). Refusing to run directly.";
+      "`npm run test:e2e` (node dist/test/run.js e2e/). Refusing to run directly.";
     console.error(msg);
     throw new Error(msg);
   }

@@ -1,9 +1,11 @@
 /**
- * e2e entry point (`npm run test:e2e` = `node dist/test/e2e/run.js [filter...] [--node-test-flag...]`).
+ * Test entry point (`npm test` ends here; `node dist/test/run.js [filter...] [--node-test-flag...]`,
+ * e.g. `node dist/test/run.js e2e/` for the end-to-end tests only).
  *
  * Outside: re-executes itself as pid 1 of fresh mount/pid/net/uts/ipc namespaces.
  * Inside: private mounts, tmpfs over /run/containerd, /run/netns, /var/lib/cni, /run/kuasar,
- * `lo` up, then `node --test --test-concurrency=1` over every `dist/test/e2e/**\/*.test.js`
+ * `lo` up, then one `node --test --test-concurrency=1` over every `dist/test/**\/*.test.js`
+ * (unit and e2e)
  * (sorted; plain arguments keep only files whose path contains one of them, `--x` arguments go
  * to `node --test`). Exits with node's code; everything left inside dies with pid 1.
  *
@@ -16,7 +18,7 @@ import { access, readdir } from "node:fs/promises";
 import { constants } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ISOLATION_ENV, reexecIsolated, setupIsolation } from "../harness/isolation.js";
+import { ISOLATION_ENV, reexecIsolated, setupIsolation } from "./harness/isolation.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -38,7 +40,7 @@ async function inner(args: readonly string[]): Promise<number> {
     (f) => filters.length === 0 || filters.some((flt) => relative(here, f).includes(flt)),
   );
   if (files.length === 0) {
-    console.error(`e2e: no *.test.js under ${here}${filters.length > 0 ? ` matching ${filters.join(", ")}` : ""}`);
+    console.error(`test: no *.test.js under ${here}${filters.length > 0 ? ` matching ${filters.join(", ")}` : ""}`);
     return 1;
   }
   const testArgv = [process.execPath, "--test", "--test-concurrency=1", ...nodeFlags, ...files];
@@ -47,7 +49,7 @@ async function inner(args: readonly string[]): Promise<number> {
     () => true,
     () => false,
   );
-  if (!haveTini) console.error(`e2e: ${tini} missing (run packaging/install-deps.sh); orphaned shims will stay zombies`);
+  if (!haveTini) console.error(`test: ${tini} missing (run packaging/install-deps.sh); orphaned shims will stay zombies`);
   const [file, ...argv] = haveTini ? [tini, "-s", "--", ...testArgv] : testArgv;
   const child = spawn(file as string, argv, { stdio: "inherit", env: process.env });
   // pid 1 gets only signals it handles: pass them on so the tests can clean up.
