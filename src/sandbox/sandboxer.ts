@@ -1,0 +1,101 @@
+import type { CgroupStats, TaskBackend } from "../task/task-backend.js";
+import type { SandboxState } from "./state-machine.js";
+
+/** The parts of a CRI pod config a sandboxer acts on (decoded by the adapter, no protobuf here). */
+export interface PodConfig {
+  name: string;
+  namespace: string;
+  uid: string;
+  attempt: number;
+  hostname: string;
+  logDirectory: string;
+  dns: { servers: string[]; searches: string[]; options: string[] };
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  /** CRI cgroup parent of the pod (cgroupfs path or systemd slice). */
+  cgroupParent: string;
+  /** Network namespace mode NODE: the pod uses the host network. */
+  hostNetwork: boolean;
+  /** PID namespace mode NODE. */
+  hostPid: boolean;
+  /** IPC namespace mode NODE. */
+  hostIpc: boolean;
+  /** PID namespace mode POD: containers share one pid namespace. */
+  sharedPid: boolean;
+  sysctls: Record<string, string>;
+  /** Pod-level limits (CRI `linux.resources`, falling back to none). */
+  resources: PodResources;
+  privileged: boolean;
+}
+
+/** Pod-level resources; 0 means unset. */
+export interface PodResources {
+  cpuPeriod: number;
+  cpuQuota: number;
+  cpuShares: number;
+  memoryLimitBytes: number;
+}
+
+/** What Create hands a sandboxer. */
+export interface SandboxCreateRequest {
+  id: string;
+  /** containerd namespace (from the `containerd-namespace` header or the sandbox labels). */
+  namespace: string;
+  /** CNI network namespace created by containerd; "" for host-network pods. */
+  netnsPath: string;
+  /** Undefined when the caller sent no CRI config (ctr, the shim bridge). */
+  pod: PodConfig | undefined;
+  annotations: Record<string, string>;
+  labels: Record<string, string>;
+}
+
+/** A sandbox as Start and Status report it. */
+export interface SandboxStatus {
+  id: string;
+  state: SandboxState;
+  /** A live host pid whose /proc/<pid>/ns/* are the pod's namespaces; 0 once stopped. */
+  pid: number;
+  createdAt: Date;
+  exitedAt: Date | undefined;
+  exitStatus: number;
+  /** Task API endpoint for containerd, e.g. `ttrpc+unix:///run/kuasar-runc/task.sock`. */
+  taskAddress: string;
+  /** Task API version at `taskAddress` (3 = containerd.task.v3.Task, used directly by containerd 2.x). */
+  taskApiVersion: number;
+  labels: Record<string, string>;
+  /** Verbose details for PodSandboxStatus info. */
+  info: Record<string, string>;
+}
+
+/** One isolation technology (runc, wasm, vmm, gvisor): sandboxes plus the tasks inside them. */
+export interface Sandboxer {
+  /** Kind, e.g. "runc". */
+  readonly kind: string;
+  /** Containers of every sandbox of this kind, for the Task API. */
+  readonly tasks: TaskBackend;
+  create(req: SandboxCreateRequest): Promise<void>;
+  start(id: string): Promise<SandboxStatus>;
+  platform(id: string): Promise<{ os: string; architecture: string; variant: string }>;
+  /** Stops every container (TERM, then KILL after `timeoutSecs`; 0 = at once) and the sandbox. */
+  stop(id: string, timeoutSecs: number): Promise<void>;
+  /** Resolves when the sandbox has stopped. */
+  wait(id: string, signal: AbortSignal): Promise<{ exitStatus: number; exitedAt: Date }>;
+  status(id: string, verbose: boolean): Promise<SandboxStatus>;
+  /** Removes everything of a stopped sandbox; NotFound afterwards. */
+  shutdown(id: string): Promise<void>;
+  metrics(id: string): Promise<CgroupStats>;
+  /** Applies changed fields of the sandbox (resources, Kuasar's `extensions.tasks`). */
+  update(id: string, change: SandboxUpdate): Promise<void>;
+  /** Reloads records and re-attaches to live pods after a daemon restart. */
+  recover(): Promise<void>;
+  /** Releases in-memory resources for a daemon exit; running pods are left alone. */
+  close(): Promise<void>;
+}
+
+/** Fields of a sandbox Update that a sandboxer acts on. */
+export interface SandboxUpdate {
+  fields: string[];
+  labels: Record<string, string>;
+  /** Pod-level resources, when the update carries a new CRI config. */
+  resources: PodResources | undefined;
+}

@@ -1,0 +1,139 @@
+import { execFile } from "node:child_process";
+import { Code } from "../../errors/code.js";
+import { RuntimeError } from "../../errors/runtime-error.js";
+
+/** Options of {@link RuncCli}. */
+export interface RuncOptions {
+  /** The runc binary (`containerd.runc.v1.Options.binary_name`). Default `runc` from PATH (Debian: /usr/sbin/runc). */
+  binary: string;
+  /** runc's state root (`--root`). Default `/run/kuasar-runc/runc`. */
+  root: string;
+  /** Use the systemd cgroup driver (`--systemd-cgroup`). Default false. */
+  systemdCgroup: boolean;
+  /** Deadline of one short runc command in ms. Default 30000. */
+  commandTimeoutMs: number;
+}
+
+export const defaultRuncOptions: RuncOptions = {
+  binary: "runc",
+  root: "/run/kuasar-runc/runc",
+  systemdCgroup: false,
+  commandTimeoutMs: 30_000,
+};
+
+/** `runc state` output. */
+export interface RuncState {
+  id: string;
+  pid: number;
+  status: "creating" | "created" | "running" | "pausing" | "paused" | "stopped";
+  bundle: string;
+}
+
+/**
+ * The runc command line. Short commands (state, start, kill, delete, pause,
+ * resume, update, ps) run as children of kuasard; `create` and `exec` are only
+ * built here and launched by the pod holder, so the container's processes are
+ * the holder's descendants (docs/adr/0002).
+ */
+export class RuncCli {
+  constructor(readonly options: RuncOptions) {}
+
+  /** Global flags every invocation carries. */
+  globalArgs(): string[] {
+    return ["--root", this.options.root, ...(this.options.systemdCgroup ? ["--systemd-cgroup"] : [])];
+  }
+
+  /** argv (binary first) of `runc create` for the holder to run. */
+  createArgv(id: string, bundle: string, pidFile: string, consoleSocket?: string): string[] {
+    return [this.options.binary, ...this.globalArgs(), "create", "--bundle", bundle, "--pid-file", pidFile, ...(consoleSocket ? ["--console-socket", consoleSocket] : []), id];
+  }
+
+  /** argv of `runc exec --detach` for the holder to run. */
+  execArgv(id: string, processFile: string, pidFile: string, consoleSocket?: string): string[] {
+    return [this.options.binary, ...this.globalArgs(), "exec", "--detach", "--process", processFile, "--pid-file", pidFile, ...(consoleSocket ? ["--console-socket", consoleSocket] : []), id];
+  }
+
+  async state(id: string): Promise<RuncState> {
+    const out = await this.run(["state", id]);
+    return JSON.parse(out) as RuncState;
+  }
+
+  async start(id: string): Promise<void> {
+    await this.run(["start", id]);
+  }
+
+  async kill(id: string, signal: number, all: boolean): Promise<void> {
+    await this.run(["kill", ...(all ? ["--all"] : []), id, String(signal)]);
+  }
+
+  async delete(id: string, force: boolean): Promise<void> {
+    await this.run(["delete", ...(force ? ["--force"] : []), id]);
+  }
+
+  async pause(id: string): Promise<void> {
+    await this.run(["pause", id]);
+  }
+
+  async resume(id: string): Promise<void> {
+    await this.run(["resume", id]);
+  }
+
+  /** Applies OCI LinuxResources JSON. */
+  async update(id: string, resources: unknown): Promise<void> {
+    await this.run(["update", "--resources", "-", id], JSON.stringify(resources));
+  }
+
+  /** Pids of every process of the container. */
+  async ps(id: string): Promise<number[]> {
+    const out = await this.run(["ps", "--format", "json", id]);
+    return (JSON.parse(out) as number[] | null) ?? [];
+  }
+
+  private run(args: string[], input?: string): Promise<string> {
+    const argv = [...this.globalArgs(), ...args];
+    return new Promise((resolve, reject) => {
+      const child = execFile(
+        this.options.binary,
+        argv,
+        { timeout: this.options.commandTimeoutMs, maxBuffer: 16 << 20, killSignal: "SIGKILL" },
+        (err, stdout, stderr) => {
+          if (!err) return resolve(stdout);
+          if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+            return reject(new RuntimeError(Code.FailedPrecondition, `runc binary ${JSON.stringify(this.options.binary)} not found`, { cause: err }));
+          }
+          reject(runcError(args[0]!, stderr || err.message, err));
+        },
+      );
+      if (input !== undefined) child.stdin?.end(input);
+    });
+  }
+}
+
+/** Turns runc's error text into a status code containerd understands. */
+export function runcError(command: string, text: string, cause?: unknown): RuntimeError {
+  const msg = extractMessage(text);
+  const code = /does not exist|not found|no such/i.test(msg)
+    ? Code.NotFound
+    : /already exists/i.test(msg)
+      ? Code.AlreadyExists
+      : /not running|is stopped|already finished|process already/i.test(msg)
+        ? Code.NotFound
+        : /cannot|not paused|not in|invalid state/i.test(msg)
+          ? Code.FailedPrecondition
+          : Code.Unknown;
+  return new RuntimeError(code, `runc ${command}: ${msg}`, { cause });
+}
+
+/** runc prints `time=... level=error msg="..."` or JSON log lines; keep just the message. */
+export function extractMessage(text: string): string {
+  const lines = text.trim().split("\n").filter(Boolean);
+  const last = lines.at(-1) ?? "";
+  try {
+    const j = JSON.parse(last) as { msg?: string };
+    if (j.msg) return j.msg;
+  } catch {
+    /* not JSON */
+  }
+  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(last);
+  return m ? m[1]!.replace(/\\"/g, '"') : last || "failed";
+}
