@@ -1,0 +1,29 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Code } from "../../../src/errors/code.js";
+import { defaultRuncOptions, RuncCli, extractMessage, runcError } from "../../../src/sandboxers/runc/runc-cli.js";
+
+describe("runc CLI", () => {
+  it("maps runc's error text to status codes", () => {
+    assert.equal(runcError("state", 'time="x" level=error msg="container \\"c1\\" does not exist"').code, Code.NotFound);
+    assert.equal(runcError("create", '{"level":"error","msg":"container with id exists: c1 already exists"}').code, Code.AlreadyExists);
+    assert.equal(runcError("kill", "container not running").code, Code.NotFound);
+    assert.equal(runcError("x", "boom").code, Code.Unknown);
+  });
+
+  it("keeps only the message of runc's log line", () => {
+    assert.equal(extractMessage('time="2026" level=error msg="container \\"a\\" does not exist"\n'), 'container "a" does not exist');
+    assert.equal(extractMessage('{"level":"error","msg":"oops","time":"t"}'), "oops");
+  });
+
+  it("builds create and exec argv with the configured root", () => {
+    const r = new RuncCli({ ...defaultRuncOptions, binary: "/usr/sbin/runc", root: "/r" });
+    assert.deepEqual(r.createArgv("c1", "/b", "/b/init.pid"), ["/usr/sbin/runc", "--root", "/r", "create", "--bundle", "/b", "--pid-file", "/b/init.pid", "c1"]);
+    assert.deepEqual(r.execArgv("c1", "/p.json", "/e.pid", "/con.sock").slice(3), ["exec", "--detach", "--process", "/p.json", "--pid-file", "/e.pid", "--console-socket", "/con.sock", "c1"]);
+  });
+
+  it("reports a missing runc binary as FailedPrecondition", async () => {
+    const r = new RuncCli({ ...defaultRuncOptions, binary: "/nonexistent/runc" });
+    await assert.rejects(r.state("c1"), { code: Code.FailedPrecondition, message: /runc binary .* not found/ });
+  });
+});
