@@ -1,0 +1,286 @@
+/**
+ * The pod holder's control protocol (`native/holder/protocol.h`): a pure codec,
+ * bytes in and messages out (no sockets, timers or logs).
+ *
+ * ```
+ *  0               4
+ *  +---------------+------------------------------------------------+
+ *  | length (BE32) | payload: NUL-terminated strings (length bytes) |
+ *  +---------------+------------------------------------------------+
+ * ```
+ * The first string is the verb, the second the request id, echoed by the reply.
+ * Replies come in request order, one per request; exit events (request id `"0"`)
+ * may come between them.
+ *
+ * | request | reply values |
+ * |---|---|
+ * | `spawn ID CWD STDIN STDOUT STDERR FLAGS ARGC ARG... ENVC ENV...` | `PID` |
+ * | `closestdin ID` | |
+ * | `resize ID COLS ROWS` | |
+ * | `adopt ID PID` | |
+ * | `kill RID PID SIG` | |
+ * | `exits RID` | `JOURNAL` (whole, at most {@link MAX_EXITS_LENGTH}) |
+ * | `exits RID OFFSET` | `JOURNAL-SLICE NEXT-OFFSET` (whole lines, at most {@link EXITS_CHUNK_LENGTH}) |
+ * | `ping RID` | `HOLDERPID PODINITPID` |
+ * | `shutdown RID` | |
+ *
+ * Failures: `err RID ERRNO MESSAGE`. Event: `exit 0 PID STATUS SEC NSEC ID`.
+ */
+
+/** Size of the length prefix in bytes. */
+export const HEADER_LENGTH = 4;
+/** Largest request payload the holder accepts (1 MiB); a longer one closes the connection. */
+export const MAX_REQUEST_LENGTH = 1 << 20;
+/** Largest journal returned whole by `exits RID` (16 MiB); beyond it the holder answers EFBIG. */
+export const MAX_EXITS_LENGTH = 16 << 20;
+/** Largest journal slice returned by `exits RID OFFSET` (1 MiB). */
+export const EXITS_CHUNK_LENGTH = 1 << 20;
+/** Largest reply payload the holder sends: a whole journal plus the echoed request id. */
+export const MAX_REPLY_LENGTH = MAX_EXITS_LENGTH + MAX_REQUEST_LENGTH + 64;
+
+/** Request id carried by unsolicited events. */
+export const EVENT_REQUEST_ID = "0";
+/** Journal/event ID of a reaped process the holder did not know (an orphan nobody adopted). */
+export const UNKNOWN_ID = "-";
+/** Journal/event ID of the pod's pid-1 (`--new-pid`). Client IDs may not start with `:`. */
+export const PODINIT_ID = ":podinit";
+
+/** Request verbs. */
+export const Verb = {
+  Spawn: "spawn",
+  CloseStdin: "closestdin",
+  Resize: "resize",
+  Adopt: "adopt",
+  Kill: "kill",
+  Exits: "exits",
+  Ping: "ping",
+  Shutdown: "shutdown",
+} as const;
+export type Verb = (typeof Verb)[keyof typeof Verb];
+
+/** Raised for a payload that is not a well-formed message. */
+export class MalformedMessageError extends Error {
+  override readonly name = "MalformedMessageError";
+}
+
+/** Raised by {@link MessageDecoder} when a length prefix announces more than its maximum. */
+export class OversizeMessageError extends Error {
+  override readonly name = "OversizeMessageError";
+  constructor(
+    readonly length: number,
+    readonly maxLength: number,
+  ) {
+    super(`holder message length ${length} exceeds the maximum of ${maxLength}`);
+  }
+}
+
+/**
+ * Encodes one message. Throws {@link MalformedMessageError} for a string holding a
+ * NUL and {@link OversizeMessageError} above `maxLength` (default: what the holder reads).
+ */
+export function encodeMessage(fields: readonly string[], maxLength: number = MAX_REQUEST_LENGTH): Buffer {
+  const parts = fields.map((f) => {
+    if (f.includes("\0")) throw new MalformedMessageError("holder message strings may not contain NUL");
+    return Buffer.from(f, "utf8");
+  });
+  const length = parts.reduce((n, p) => n + p.length + 1, 0);
+  if (length > maxLength) throw new OversizeMessageError(length, maxLength);
+  const out = Buffer.alloc(HEADER_LENGTH + length);
+  out.writeUInt32BE(length, 0);
+  let off = HEADER_LENGTH;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length + 1; // the NUL is already there (alloc zero-fills)
+  }
+  return out;
+}
+
+/** Splits a payload into its strings. Every string, the last included, must end with NUL. */
+export function decodeFields(payload: Uint8Array): string[] {
+  if (payload.length === 0) return [];
+  if (payload[payload.length - 1] !== 0) throw new MalformedMessageError("holder message does not end with NUL");
+  const buf = Buffer.from(payload.buffer, payload.byteOffset, payload.length);
+  const fields: string[] = [];
+  let start = 0;
+  for (let i = buf.indexOf(0, start); i !== -1; i = buf.indexOf(0, start)) {
+    fields.push(buf.toString("utf8", start, i));
+    start = i + 1;
+  }
+  return fields;
+}
+
+/**
+ * Incremental decoder: feed arbitrary chunks (split or merged messages), get whole
+ * payloads back. An oversize length is rejected from the prefix alone, before any of
+ * its payload is buffered.
+ */
+export class MessageDecoder {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  /** @param maxLength largest payload accepted; default {@link MAX_REPLY_LENGTH} (a client reading replies). */
+  constructor(readonly maxLength: number = MAX_REPLY_LENGTH) {}
+
+  /** Bytes held waiting for the rest of a message. */
+  get pending(): number {
+    return this.buffered;
+  }
+
+  /** Appends `chunk` and returns every payload now complete, in order. */
+  push(chunk: Uint8Array): Buffer[] {
+    if (chunk.length > 0) {
+      this.chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+      this.buffered += chunk.length;
+    }
+    const out: Buffer[] = [];
+    while (this.buffered >= HEADER_LENGTH) {
+      if (this.chunks[0]!.length < HEADER_LENGTH) this.chunks = [Buffer.concat(this.chunks)];
+      const length = this.chunks[0]!.readUInt32BE(0);
+      if (length > this.maxLength) throw new OversizeMessageError(length, this.maxLength);
+      if (this.buffered < HEADER_LENGTH + length) break;
+      out.push(this.take(HEADER_LENGTH + length).subarray(HEADER_LENGTH));
+    }
+    return out;
+  }
+
+  /** Removes `n` bytes from the front; returns an owned copy. */
+  private take(n: number): Buffer {
+    const out = Buffer.allocUnsafe(n);
+    let off = 0;
+    while (off < n) {
+      const first = this.chunks[0]!;
+      const want = n - off;
+      if (first.length <= want) {
+        out.set(first, off);
+        off += first.length;
+        this.chunks.shift();
+      } else {
+        out.set(first.subarray(0, want), off);
+        this.chunks[0] = first.subarray(want);
+        off += want;
+      }
+    }
+    this.buffered -= n;
+    return out;
+  }
+}
+
+/** One reaped process, from an exit event or a journal line. */
+export interface HolderExit {
+  /** Host pid. */
+  readonly pid: number;
+  /** Exit code, or 128+signal when killed by a signal (containerd's convention). */
+  readonly status: number;
+  /** When the holder reaped it (millisecond precision; see `seconds`/`nanos` for the exact value). */
+  readonly exitedAt: Date;
+  /** Whole seconds of the reap time since the epoch (a protobuf Timestamp's `seconds`). */
+  readonly seconds: bigint;
+  /** Nanoseconds within that second (a protobuf Timestamp's `nanos`). */
+  readonly nanos: number;
+  /** The spawn/adopt ID it was reported under; undefined for an unknown process. */
+  readonly id: string | undefined;
+}
+
+/** What a payload from the holder is: a reply or an event. */
+export type HolderMessage =
+  | { readonly kind: "ok"; readonly id: string; readonly values: readonly string[] }
+  | { readonly kind: "err"; readonly id: string; readonly errno: number; readonly message: string }
+  | { readonly kind: "exit"; readonly exit: HolderExit };
+
+const DECIMAL = /^-?[0-9]{1,18}$/;
+
+function int(s: string | undefined, what: string): number {
+  if (s === undefined || !DECIMAL.test(s)) throw new MalformedMessageError(`holder message: ${what} is not a number: ${JSON.stringify(s)}`);
+  return Number(s);
+}
+
+function exitFrom(pid: string | undefined, status: string | undefined, sec: string | undefined, nsec: string | undefined, id: string | undefined): HolderExit {
+  const nanos = int(nsec, "NSEC");
+  const seconds = BigInt(int(sec, "SEC"));
+  if (nanos < 0 || nanos > 999_999_999) throw new MalformedMessageError(`holder message: NSEC out of range: ${nanos}`);
+  return {
+    pid: int(pid, "PID"),
+    status: int(status, "STATUS"),
+    exitedAt: new Date(Number(seconds) * 1000 + Math.floor(nanos / 1e6)),
+    seconds,
+    nanos,
+    id: id === undefined || id === UNKNOWN_ID ? undefined : id,
+  };
+}
+
+/** Classifies one payload from the holder. Throws {@link MalformedMessageError} for anything else. */
+export function parseMessage(payload: Uint8Array): HolderMessage {
+  const [verb, id, ...rest] = decodeFields(payload);
+  if (id === undefined) throw new MalformedMessageError("holder message without a request id");
+  switch (verb) {
+    case "ok":
+      return { kind: "ok", id, values: rest };
+    case "err":
+      return { kind: "err", id, errno: int(rest[0], "ERRNO"), message: rest[1] ?? "" };
+    case "exit":
+      if (rest.length !== 5) throw new MalformedMessageError(`holder exit event with ${rest.length + 2} strings, expected 7`);
+      return { kind: "exit", exit: exitFrom(rest[0], rest[1], rest[2], rest[3], rest[4]) };
+    default:
+      throw new MalformedMessageError(`unknown holder message ${JSON.stringify(verb)}`);
+  }
+}
+
+/** What to launch: the `spawn` request. */
+export interface SpawnRequest {
+  /** Key the process is known by (its exits are journaled under it): no whitespace, not `-`, not starting with `:`. */
+  readonly id: string;
+  /** Working directory; `""` keeps the holder's (`/`). */
+  readonly cwd: string;
+  /** FIFO the holder pumps into the process's stdin pipe (or terminal); `""` = /dev/null. */
+  readonly stdin: string;
+  /** FIFO (with a reader) or file (appended) for stdout; `""` = /dev/null. With a terminal: where its output goes. */
+  readonly stdout: string;
+  /** As `stdout`, for stderr; unused with a terminal. */
+  readonly stderr: string;
+  /** Unix socket path the holder listens on for the terminal master (runc `--console-socket`). */
+  readonly console?: string | undefined;
+  /** argv; `argv[0]` is the absolute path executed. */
+  readonly argv: readonly string[];
+  /** The whole environment, `NAME=value` strings, passed exactly. */
+  readonly env: readonly string[];
+}
+
+/** Encodes a `spawn` request (the request id is the spawn's ID). */
+export function encodeSpawn(req: SpawnRequest): Buffer {
+  const flags = req.console !== undefined ? [`console=${req.console}`] : [];
+  if (flags.some((f) => f.includes(","))) throw new MalformedMessageError("console socket path may not contain ','");
+  return encodeMessage([
+    Verb.Spawn,
+    req.id,
+    req.cwd,
+    req.stdin,
+    req.stdout,
+    req.stderr,
+    flags.join(","),
+    String(req.argv.length),
+    ...req.argv,
+    String(req.env.length),
+    ...req.env,
+  ]);
+}
+
+/**
+ * Parses the exit journal (`DIR/exits`, or the `exits` reply): `PID STATUS SEC NSEC ID\n` per line.
+ * A torn last line (no newline: the holder died mid-write) and malformed lines are skipped.
+ * A pid can appear twice when an exit was journaled as unknown and then adopted: the later line wins.
+ */
+export function parseJournal(text: string): HolderExit[] {
+  const out: HolderExit[] = [];
+  const lines = text.split("\n");
+  lines.pop(); // "" after the final newline, or a torn line
+  for (const line of lines) {
+    const f = line.split(" ");
+    if (f.length !== 5) continue;
+    try {
+      out.push(exitFrom(f[0], f[1], f[2], f[3], f[4]));
+    } catch {
+      // skip the line
+    }
+  }
+  return out;
+}
