@@ -1,7 +1,8 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
+import { fsyncDir, writeFileAtomic } from "../fs/atomic-write.js";
 import { validateId } from "./id.js";
 
 /** A record that could not be read back, and what was done with it. */
@@ -29,17 +30,7 @@ export class RecordStore<T> {
 
   /** Writes `record` under `id`, replacing any previous one. */
   put(id: string, record: T): void {
-    const path = this.pathOf(id);
-    const tmp = `${path}.tmp-${process.pid}`;
-    const fd = openSync(tmp, "w", 0o600);
-    try {
-      writeSync(fd, JSON.stringify(record));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-    this.syncDir();
+    writeFileAtomic(this.pathOf(id), JSON.stringify(record));
   }
 
   /** The record of `id`; NotFound when there is none. */
@@ -68,7 +59,7 @@ export class RecordStore<T> {
   /** Removes the record of `id`; a missing record is fine. */
   delete(id: string): void {
     rmSync(this.pathOf(id), { force: true });
-    this.syncDir();
+    fsyncDir(this.dir);
   }
 
   /**
@@ -99,14 +90,5 @@ export class RecordStore<T> {
 
   private pathOf(id: string): string {
     return join(this.dir, `${validateId(this.kind, id)}.json`);
-  }
-
-  private syncDir(): void {
-    const fd = openSync(this.dir, "r");
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
   }
 }

@@ -38,19 +38,24 @@ export interface RuncState {
 export class RuncCli {
   constructor(readonly options: RuncOptions) {}
 
-  /** Global flags every invocation carries. */
-  globalArgs(): string[] {
-    return ["--root", this.options.root, ...(this.options.systemdCgroup ? ["--systemd-cgroup"] : [])];
+  /** Global flags every invocation carries; with `logFile`, runc's errors go there as JSON lines. */
+  globalArgs(logFile?: string): string[] {
+    return [
+      "--root",
+      this.options.root,
+      ...(logFile ? ["--log", logFile, "--log-format", "json"] : []),
+      ...(this.options.systemdCgroup ? ["--systemd-cgroup"] : []),
+    ];
   }
 
   /** argv (binary first) of `runc create` for the holder to run. */
-  createArgv(id: string, bundle: string, pidFile: string, consoleSocket?: string): string[] {
-    return [this.options.binary, ...this.globalArgs(), "create", "--bundle", bundle, "--pid-file", pidFile, ...(consoleSocket ? ["--console-socket", consoleSocket] : []), id];
+  createArgv(id: string, bundle: string, pidFile: string, logFile: string, consoleSocket?: string): string[] {
+    return [this.options.binary, ...this.globalArgs(logFile), "create", "--bundle", bundle, "--pid-file", pidFile, ...(consoleSocket ? ["--console-socket", consoleSocket] : []), id];
   }
 
   /** argv of `runc exec --detach` for the holder to run. */
-  execArgv(id: string, processFile: string, pidFile: string, consoleSocket?: string): string[] {
-    return [this.options.binary, ...this.globalArgs(), "exec", "--detach", "--process", processFile, "--pid-file", pidFile, ...(consoleSocket ? ["--console-socket", consoleSocket] : []), id];
+  execArgv(id: string, processFile: string, pidFile: string, logFile: string, consoleSocket?: string): string[] {
+    return [this.options.binary, ...this.globalArgs(logFile), "exec", "--detach", "--process", processFile, "--pid-file", pidFile, ...(consoleSocket ? ["--console-socket", consoleSocket] : []), id];
   }
 
   async state(id: string): Promise<RuncState> {

@@ -18,8 +18,10 @@ describe("runc CLI", () => {
 
   it("builds create and exec argv with the configured root", () => {
     const r = new RuncCli({ ...defaultRuncOptions, binary: "/usr/sbin/runc", root: "/r" });
-    assert.deepEqual(r.createArgv("c1", "/b", "/b/init.pid"), ["/usr/sbin/runc", "--root", "/r", "create", "--bundle", "/b", "--pid-file", "/b/init.pid", "c1"]);
-    assert.deepEqual(r.execArgv("c1", "/p.json", "/e.pid", "/con.sock").slice(3), ["exec", "--detach", "--process", "/p.json", "--pid-file", "/e.pid", "--console-socket", "/con.sock", "c1"]);
+    assert.deepEqual(r.createArgv("c1", "/b", "/b/init.pid", "/b/runc.log"), [
+      "/usr/sbin/runc", "--root", "/r", "--log", "/b/runc.log", "--log-format", "json", "create", "--bundle", "/b", "--pid-file", "/b/init.pid", "c1",
+    ]);
+    assert.deepEqual(r.execArgv("c1", "/p.json", "/e.pid", "/e.log", "/con.sock").slice(7), ["exec", "--detach", "--process", "/p.json", "--pid-file", "/e.pid", "--console-socket", "/con.sock", "c1"]);
   });
 
   it("reports a missing runc binary as FailedPrecondition", async () => {

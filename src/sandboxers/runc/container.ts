@@ -1,0 +1,57 @@
+import type { ExitInfo } from "../../task/task-backend.js";
+import type { Pod } from "./pod.js";
+import type { ContainerRecord, ProcessRecord } from "./records.js";
+
+/** A container in memory: its record, its pod, and whoever waits for its processes. */
+export class Container {
+  private readonly waiters = new Map<string, ((e: ExitInfo) => void)[]>();
+
+  constructor(
+    public record: ContainerRecord,
+    readonly pod: Pod,
+  ) {}
+
+  get id(): string {
+    return this.record.id;
+  }
+
+  /** The init (`execId` "") or an exec process; undefined when unknown. */
+  process(execId: string): ProcessRecord | undefined {
+    return execId ? this.record.execs[execId] : this.record.init;
+  }
+
+  /** Resolves when process `execId` has exited (at once if it has). */
+  waitFor(execId: string, signal: AbortSignal): Promise<ExitInfo> {
+    const p = this.process(execId);
+    if (p && p.state === "stopped") return Promise.resolve(exitInfo(p));
+    return new Promise((resolve, reject) => {
+      const list = this.waiters.get(execId) ?? [];
+      const done = (e: ExitInfo) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(e);
+      };
+      const onAbort = () => {
+        const l = this.waiters.get(execId);
+        if (l) this.waiters.set(execId, l.filter((x) => x !== done));
+        reject(signal.reason);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      list.push(done);
+      this.waiters.set(execId, list);
+    });
+  }
+
+  /** Wakes the waiters of `execId` (after its record says stopped). */
+  notifyExit(execId: string): void {
+    const p = this.process(execId);
+    if (!p) return;
+    const e = exitInfo(p);
+    for (const w of this.waiters.get(execId) ?? []) w(e);
+    this.waiters.delete(execId);
+  }
+}
+
+/** A stopped process's exit as the Task API reports it. */
+export function exitInfo(p: ProcessRecord): ExitInfo {
+  return { pid: p.pid, exitStatus: p.exitStatus, exitedAt: p.exitedAt ? new Date(p.exitedAt) : new Date(0) };
+}

@@ -1,0 +1,117 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { HolderClient } from "../../holder/holder-client.js";
+import { parseJournal, type HolderExit } from "../../holder/holder-protocol.js";
+import type { Logger } from "../../log/logger.js";
+import type { SandboxRecord } from "./records.js";
+
+/** Name of the holder's exit journal inside the pod dir. */
+export const EXIT_JOURNAL = "exits";
+
+/**
+ * A runc pod in memory: its record, the connection to its holder, and every
+ * exit the holder reported (live events, or its journal after a restart).
+ */
+export class Pod {
+  private holder: HolderClient | undefined;
+  /** Set while Stop shuts the holder down on purpose, so its exit is not taken for a crash. */
+  stopping = false;
+  private readonly exitsByPid = new Map<number, HolderExit[]>();
+  private readonly listeners = new Set<(e: HolderExit) => void>();
+  private stoppedWaiters: (() => void)[] = [];
+
+  constructor(
+    public record: SandboxRecord,
+    /** The pod's own directory: holder socket, journal, pod files, shm. */
+    readonly dir: string,
+    readonly log: Logger,
+    /** Called when the connection to the holder dropped without Stop asking for it. */
+    private readonly onHolderLost: (pod: Pod) => void,
+  ) {}
+
+  get id(): string {
+    return this.record.id;
+  }
+
+  /** The connected holder; Unavailable-style errors are the caller's to raise when absent. */
+  get client(): HolderClient | undefined {
+    return this.holder;
+  }
+
+  /** Takes a connected holder client: listens for exits and for the holder going away. */
+  attach(holder: HolderClient): void {
+    this.holder = holder;
+    holder.on("exit", (e) => this.recordExit(e));
+    holder.on("close", () => {
+      if (this.holder !== holder) return;
+      this.holder = undefined;
+      if (!this.stopping) this.onHolderLost(this);
+    });
+  }
+
+  /** Drops the holder connection (the holder keeps running). */
+  async detach(): Promise<void> {
+    const h = this.holder;
+    this.holder = undefined;
+    await h?.close().catch(() => {});
+  }
+
+  /** Subscribes to every exit reported from now on. */
+  onExit(listener: (e: HolderExit) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * The exit of `pid` that happened at or after `since` (a pid can be reused by
+   * a later process of the pod), or undefined while it runs.
+   */
+  exitOf(pid: number, since: Date | undefined): HolderExit | undefined {
+    const list = this.exitsByPid.get(pid);
+    if (!list) return undefined;
+    const floor = (since?.getTime() ?? 0) - 1000; // journal times are the holder's clock: allow a little skew
+    return list.find((e) => e.exitedAt.getTime() >= floor);
+  }
+
+  /** Loads the journal from disk (works whether or not the holder is alive). */
+  replayJournalFile(): void {
+    let text: string;
+    try {
+      text = readFileSync(join(this.dir, EXIT_JOURNAL), "utf8");
+    } catch {
+      return;
+    }
+    for (const e of parseJournal(text)) this.recordExit(e);
+  }
+
+  /** Resolves once {@link markStopped} ran. */
+  stopped(): Promise<void> {
+    if (this.record.state === "stopped") return Promise.resolve();
+    return new Promise((r) => this.stoppedWaiters.push(r));
+  }
+
+  /** Wakes everyone waiting for the pod to stop. */
+  markStopped(): void {
+    for (const w of this.stoppedWaiters.splice(0)) w();
+  }
+
+  /** Keeps `e` and tells the listeners, once per exit (events and journal replays overlap). */
+  private recordExit(e: HolderExit): void {
+    const list = this.exitsByPid.get(e.pid) ?? [];
+    if (list.some((x) => x.seconds === e.seconds && x.nanos === e.nanos)) return; // already known
+    list.push(e);
+    this.exitsByPid.set(e.pid, list);
+    for (const l of this.listeners) l(e);
+  }
+}
+
+/** True when a process with this pid exists (it may be a zombie). */
+export function isAlive(pid: number): boolean {
+  if (pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

@@ -1,0 +1,71 @@
+import type { PodConfig } from "../../sandbox/sandboxer.js";
+import type { ProcessState, SandboxState } from "../../sandbox/state-machine.js";
+import type { Stdio } from "../../task/task-backend.js";
+
+/** A runc sandbox on disk (`<dir>/sandboxes/<id>.json`). Times are ISO strings. */
+export interface SandboxRecord {
+  id: string;
+  namespace: string;
+  netnsPath: string;
+  pod: PodConfig | undefined;
+  annotations: Record<string, string>;
+  labels: Record<string, string>;
+  state: SandboxState;
+  createdAt: string;
+  exitedAt: string | undefined;
+  exitStatus: number;
+  /** The holder's pid (0 before Start). */
+  holderPid: number;
+  /** Pid whose namespaces are the pod's: the holder, or its pod init with a shared pid namespace. */
+  podPid: number;
+  /** Whether `<pod dir>/shm` is a tmpfs we mounted. */
+  shmMounted: boolean;
+}
+
+/** A container's init or exec process on disk. */
+export interface ProcessRecord {
+  execId: string;
+  /** Key of the holder spawn that launched it (its stdin/terminal are addressed by it). */
+  spawnId: string;
+  pid: number;
+  state: ProcessState;
+  stdio: Stdio;
+  exitStatus: number;
+  exitedAt: string | undefined;
+  /** When the process was started, to tell its journal entry from an older process with the same pid. */
+  startedAt: string | undefined;
+  /** OCI Process JSON of an exec. */
+  process?: unknown;
+}
+
+/** A container on disk (`<dir>/containers/<id>.json`). */
+export interface ContainerRecord {
+  id: string;
+  sandboxId: string;
+  namespace: string;
+  bundle: string;
+  /** Whether we mounted the rootfs on `<bundle>/rootfs` (and so must unmount it). */
+  rootfsMounted: boolean;
+  init: ProcessRecord;
+  execs: Record<string, ProcessRecord>;
+  /** cgroup v1 memory dir or v2 dir of the container, read at start, for OOM detection. */
+  memoryCgroup: string;
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;
+
+/** Shape check for {@link SandboxRecord} (records from older or damaged files are refused). */
+export function checkSandboxRecord(v: unknown): SandboxRecord {
+  if (!isObj(v) || typeof v["id"] !== "string" || typeof v["state"] !== "string" || typeof v["holderPid"] !== "number") {
+    throw new Error("not a sandbox record");
+  }
+  return v as unknown as SandboxRecord;
+}
+
+/** Shape check for {@link ContainerRecord}. */
+export function checkContainerRecord(v: unknown): ContainerRecord {
+  if (!isObj(v) || typeof v["id"] !== "string" || typeof v["sandboxId"] !== "string" || !isObj(v["init"]) || !isObj(v["execs"])) {
+    throw new Error("not a container record");
+  }
+  return v as unknown as ContainerRecord;
+}

@@ -1,0 +1,60 @@
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import type { Logger } from "../../log/logger.js";
+import { RecordStore } from "../../sandbox/record-store.js";
+import type { EventPublisher } from "../../task/task-event.js";
+import type { Container } from "./container.js";
+import type { Pod } from "./pod.js";
+import { checkContainerRecord, checkSandboxRecord, type ContainerRecord, type SandboxRecord } from "./records.js";
+import { RuncCli, type RuncOptions } from "./runc-cli.js";
+
+/** Options of the runc sandboxer. */
+export interface RuncSandboxerOptions {
+  /** State directory (`--dir`). Default `/run/kuasar-runc`. */
+  dir: string;
+  /** Task API address returned by Start (`ttrpc+unix://...`), served by kuasar-endpoint. */
+  taskAddress: string;
+  runc: RuncOptions;
+  /** The pod holder executable (built by `npm run build`). */
+  holderBinary: string;
+  /** Size of a pod's /dev/shm tmpfs, in bytes. Default 64 MiB, as containerd's CRI. */
+  shmSizeBytes: number;
+}
+
+/** State shared by the sandbox side and the task side of the runc sandboxer. */
+export class RuncContext {
+  readonly runc: RuncCli;
+  readonly sandboxes: RecordStore<SandboxRecord>;
+  readonly containerRecords: RecordStore<ContainerRecord>;
+  readonly pods = new Map<string, Pod>();
+  readonly containers = new Map<string, Container>();
+  /** The lowest oom_score_adj this process may give a child (CAP_SYS_RESOURCE is needed to go lower). */
+  readonly minOomScoreAdj: number;
+
+  constructor(
+    readonly options: RuncSandboxerOptions,
+    readonly log: Logger,
+    readonly events: EventPublisher,
+    minOomScoreAdj: number,
+  ) {
+    this.runc = new RuncCli(options.runc);
+    this.sandboxes = new RecordStore(join(options.dir, "sandboxes"), "sandbox", checkSandboxRecord);
+    this.containerRecords = new RecordStore(join(options.dir, "containers"), "container", checkContainerRecord);
+    this.minOomScoreAdj = minOomScoreAdj;
+  }
+
+  /** Directory of one pod (holder socket, journal, pod files). */
+  podDir(id: string): string {
+    return join(this.options.dir, "pods", id);
+  }
+
+  /** Short path for a terminal's console socket (unix socket paths are limited to 107 bytes). */
+  consoleSocket(key: string): string {
+    return join(this.options.dir, "con", `${shortHash(key)}.sock`);
+  }
+}
+
+/** 16 hex chars of sha256, for short file names. */
+export function shortHash(s: string): string {
+  return createHash("sha256").update(s).digest("hex").slice(0, 16);
+}
