@@ -208,6 +208,7 @@ export class RuncSandboxer implements Sandboxer {
       if (record.state !== "ready") continue;
       try {
         pod.attach(await HolderClient.connect(pod.dir, { timeoutMs: 3000 }));
+        pod.replayJournalFile(); // exits between the first read and the connection
         pod.log.info({ holder_pid: record.holderPid }, "sandbox re-attached");
       } catch (err) {
         pod.log.warn({ err }, "pod holder gone while the daemon was down");
@@ -251,6 +252,7 @@ export class RuncSandboxer implements Sandboxer {
     if (isAlive(pod.record.holderPid)) {
       try {
         pod.attach(await HolderClient.connect(pod.dir, { timeoutMs: 3000 }));
+        pod.replayJournalFile();
         pod.log.warn("pod holder connection dropped; reconnected");
         return;
       } catch (err) {
