@@ -54,9 +54,11 @@ die() { printf '[install-deps] ERROR: %s\n' "$*" >&2; exit 1; }
 # tini                        child subreaper for the e2e runner: orphaned shims (reparented
 #                             away from containerd) are reaped instead of piling up as zombies
 # linux-image-cloud-amd64     guest kernel for the vmm sandboxer (virtio* as modules, no 9p)
+# gcc make libc6-dev          build the static pod holder (native/, `npm run build:native`)
 APT_PACKAGES=(
   runc qemu-system-x86 runsc umoci busybox-static containernetworking-plugins
   iptables cpio iproute2 util-linux mount tar gzip tini linux-image-cloud-amd64
+  gcc make libc6-dev
 )
 
 is_installed() {
