@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { which } from "../../fs/which.js";
 import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
 
@@ -38,6 +39,11 @@ export interface RuncState {
 export class RuncCli {
   constructor(readonly options: RuncOptions) {}
 
+  /** The binary as an absolute path (the holder executes argv[0] without a PATH search). */
+  private absoluteBinary(): string {
+    return which(this.options.binary) ?? this.options.binary;
+  }
+
   /** Global flags every invocation carries; with `logFile`, runc's errors go there as JSON lines. */
   globalArgs(logFile?: string): string[] {
     return [
@@ -50,12 +56,12 @@ export class RuncCli {
 
   /** argv (binary first) of `runc create` for the holder to run. */
   createArgv(id: string, bundle: string, pidFile: string, logFile: string, consoleSocket?: string): string[] {
-    return [this.options.binary, ...this.globalArgs(logFile), "create", "--bundle", bundle, "--pid-file", pidFile, ...(consoleSocket ? ["--console-socket", consoleSocket] : []), id];
+    return [this.absoluteBinary(), ...this.globalArgs(logFile), "create", "--bundle", bundle, "--pid-file", pidFile, ...(consoleSocket ? ["--console-socket", consoleSocket] : []), id];
   }
 
   /** argv of `runc exec --detach` for the holder to run. */
   execArgv(id: string, processFile: string, pidFile: string, logFile: string, consoleSocket?: string): string[] {
-    return [this.options.binary, ...this.globalArgs(logFile), "exec", "--detach", "--process", processFile, "--pid-file", pidFile, ...(consoleSocket ? ["--console-socket", consoleSocket] : []), id];
+    return [this.absoluteBinary(), ...this.globalArgs(logFile), "exec", "--detach", "--process", processFile, "--pid-file", pidFile, ...(consoleSocket ? ["--console-socket", consoleSocket] : []), id];
   }
 
   async state(id: string): Promise<RuncState> {

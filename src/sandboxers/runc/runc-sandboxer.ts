@@ -1,8 +1,9 @@
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { cgroupStatsOfPid } from "../../cgroup/cgroup-stats.js";
 import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
+import { which } from "../../fs/which.js";
 import { HolderClient } from "../../holder/holder-client.js";
 import { startHolder } from "../../holder/start-holder.js";
 import { validateId } from "../../sandbox/id.js";
@@ -319,28 +320,9 @@ export class RuncSandboxer implements Sandboxer {
       ["kuasar-holder", this.ctx.options.holderBinary],
     ] as const;
     for (const [what, path] of need) {
-      const resolved = path.includes("/") ? path : whichSync(path);
-      try {
-        if (!resolved || !statSync(resolved).isFile()) throw new Error("missing");
-        accessSync(resolved, constants.X_OK);
-      } catch {
-        throw new RuntimeError(Code.FailedPrecondition, `${what} binary ${JSON.stringify(path)} not found or not executable`);
-      }
+      if (!which(path)) throw new RuntimeError(Code.FailedPrecondition, `${what} binary ${JSON.stringify(path)} not found or not executable`);
     }
   }
-}
-
-function whichSync(name: string): string | undefined {
-  for (const dir of (process.env["PATH"] ?? "").split(":")) {
-    const p = join(dir || ".", name);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
 }
 
 function goArch(arch: string): string {

@@ -1,0 +1,84 @@
+import { parseArgs } from "node:util";
+import { readTomlFile } from "../config/toml-file.js";
+import { Kuasard } from "../daemon/kuasard.js";
+import { resolveKuasardOptions } from "../daemon/kuasard-options.js";
+import { createRootLogger } from "../log/logger.js";
+import { VERSION } from "./version.js";
+
+const usage = `usage: kuasard [--config FILE] [--sandboxers runc,...] [--listen SOCK] [--dir DIR]
+               [--state-dir DIR] [--containerd-ttrpc-address SOCK] [--log-level LEVEL] [-v|--version]
+`;
+
+/**
+ * Entry point of kuasard and of the single-kind binaries (`runc-sandboxer` runs
+ * this with `forcedSandboxer = "runc"`). Flags follow Kuasar's sandboxers.
+ */
+export async function kuasardMain(argv: string[], forcedSandboxer?: string): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        config: { type: "string" },
+        sandboxers: { type: "string" },
+        listen: { type: "string" },
+        dir: { type: "string" },
+        "state-dir": { type: "string" },
+        "containerd-ttrpc-address": { type: "string" },
+        "log-level": { type: "string" },
+        version: { type: "boolean", short: "v" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${usage}`);
+    process.exit(2);
+  }
+  if (values.help) {
+    process.stdout.write(usage);
+    return;
+  }
+  if (values.version) {
+    process.stdout.write(`${forcedSandboxer ? `${forcedSandboxer}-sandboxer` : "kuasard"} ${VERSION}\n`);
+    return;
+  }
+  let options;
+  try {
+    const toml = values.config ? await readTomlFile(values.config) : {};
+    options = resolveKuasardOptions(toml, {
+      logLevel: values["log-level"],
+      sandboxers: forcedSandboxer ?? values.sandboxers,
+      listen: values.listen,
+      dir: values.dir,
+      // A single-kind binary keeps everything under its --dir, as Kuasar's do.
+      stateDir: values["state-dir"] ?? (forcedSandboxer && values.dir ? values.dir : undefined),
+      containerdTtrpcAddress: values["containerd-ttrpc-address"],
+    });
+  } catch (err) {
+    process.stderr.write(`kuasard: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  const log = createRootLogger({ name: forcedSandboxer ? `${forcedSandboxer}-sandboxer` : "kuasard", level: options.logLevel });
+  const daemon = new Kuasard(options, log);
+  const stop = (signal: string) => {
+    log.info({ signal }, "stopping; pods keep running");
+    void daemon.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, "stop failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
+  process.on("SIGPIPE", () => {});
+  try {
+    await daemon.start();
+  } catch (err) {
+    log.fatal({ err }, "kuasard failed to start");
+    await daemon.close().catch(() => {});
+    process.exit(1);
+  }
+  log.info({ pid: process.pid, endpoint_pid: daemon.endpointPid, sandboxers: options.sandboxers }, "kuasard ready");
+}

@@ -1,0 +1,114 @@
+import { join } from "node:path";
+import { MAX_SOCKET_PATH_BYTES, resolveOptions, type Schema } from "../config/schema.js";
+import { Code } from "../errors/code.js";
+import { RuntimeError } from "../errors/runtime-error.js";
+import { logLevels, type LogLevel } from "../log/logger.js";
+
+/** Sandboxer kinds kuasard knows. */
+export const sandboxerKinds = ["runc"] as const;
+export type SandboxerKind = (typeof sandboxerKinds)[number];
+
+/** Options of one sandboxer (`[sandboxers.<kind>]` in the TOML config). */
+export interface SandboxerOptions {
+  /** Sandbox API socket (Kuasar `--listen`). Default `/run/<kind>-sandboxer.sock`. */
+  listen: string;
+  /** State directory (Kuasar `--dir`). Default `/run/kuasar-<kind>`. */
+  dir: string;
+  /** runc binary (runc only). Default `runc` from PATH. */
+  runcBinary: string;
+  /** runc's systemd cgroup driver (runc only; `--systemd-cgroup`). Default false. */
+  systemdCgroup: boolean;
+}
+
+/** Options of kuasard (TOML keys are the snake_case of these names). */
+export interface KuasardOptions {
+  /** Log level (`--log-level`). Default `info`. */
+  logLevel: LogLevel;
+  /** Sandboxers to run (`--sandboxers runc,...`). Default `["runc"]`. */
+  sandboxers: SandboxerKind[];
+  /** Where kuasard and kuasar-endpoint keep their own sockets (`--state-dir`). Default `/run/kuasar`. */
+  stateDir: string;
+  /** containerd's ttrpc socket, where task events go (`--containerd-ttrpc-address`). Default `/run/containerd/containerd.sock.ttrpc`. */
+  containerdTtrpcAddress: string;
+  /** Per-kind sandboxer options. */
+  sandboxer: Record<SandboxerKind, SandboxerOptions>;
+}
+
+/** Defaults of one sandboxer kind. */
+export function defaultSandboxerOptions(kind: SandboxerKind): SandboxerOptions {
+  return { listen: `/run/${kind}-sandboxer.sock`, dir: `/run/kuasar-${kind}`, runcBinary: "runc", systemdCgroup: false };
+}
+
+export const defaultKuasardOptions: KuasardOptions = {
+  logLevel: "info",
+  sandboxers: ["runc"],
+  stateDir: "/run/kuasar",
+  containerdTtrpcAddress: "/run/containerd/containerd.sock.ttrpc",
+  sandboxer: { runc: defaultSandboxerOptions("runc") },
+};
+
+const topSchema: Schema<Omit<KuasardOptions, "sandboxer">> = {
+  logLevel: { kind: "enum", values: logLevels },
+  sandboxers: { kind: "stringList" },
+  stateDir: { kind: "path", maxBytes: 80 },
+  containerdTtrpcAddress: { kind: "path", maxBytes: MAX_SOCKET_PATH_BYTES },
+};
+
+const sandboxerSchema: Schema<SandboxerOptions> = {
+  listen: { kind: "path", maxBytes: MAX_SOCKET_PATH_BYTES },
+  // Sockets are created below it (task.sock, console sockets): keep room for their names.
+  dir: { kind: "path", maxBytes: 80 },
+  runcBinary: { kind: "string", nonEmpty: true },
+  systemdCgroup: { kind: "bool" },
+};
+
+const camel = (k: string) => k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+const camelKeys = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [camel(k), v]));
+
+/**
+ * Builds options from a parsed TOML document and command-line overrides
+ * (flags win). Every error names the offending key.
+ */
+export function resolveKuasardOptions(toml: Record<string, unknown>, flags: Partial<Record<string, unknown>>): KuasardOptions {
+  const { sandboxers: tomlSandboxers, ...tomlTop } = toml;
+  let sandboxerTables: Record<string, unknown> = {};
+  let enabledFromToml: unknown;
+  if (Array.isArray(tomlSandboxers) || typeof tomlSandboxers === "string") enabledFromToml = tomlSandboxers;
+  else if (tomlSandboxers && typeof tomlSandboxers === "object") {
+    sandboxerTables = tomlSandboxers as Record<string, unknown>;
+    enabledFromToml = Object.keys(sandboxerTables);
+  }
+  const top = resolveOptions(topSchema, defaultKuasardOptions, {
+    ...camelKeys(tomlTop),
+    ...(enabledFromToml !== undefined ? { sandboxers: enabledFromToml } : {}),
+    ...pick(flags, ["logLevel", "sandboxers", "stateDir", "containerdTtrpcAddress"]),
+  });
+  for (const k of top.sandboxers) {
+    if (!(sandboxerKinds as readonly string[]).includes(k)) throw new RuntimeError(Code.InvalidArgument, `config sandboxers: unknown kind ${JSON.stringify(k)} (known: ${sandboxerKinds.join(", ")})`);
+  }
+  const sandboxer = { ...defaultKuasardOptions.sandboxer };
+  for (const kind of sandboxerKinds) {
+    const table = sandboxerTables[kind];
+    if (table !== undefined && (typeof table !== "object" || table === null)) throw new RuntimeError(Code.InvalidArgument, `config sandboxers.${kind}: expected a table`);
+    const single = top.sandboxers.length === 1 && top.sandboxers[0] === kind;
+    sandboxer[kind] = resolveOptions(
+      sandboxerSchema,
+      defaultSandboxerOptions(kind),
+      { ...camelKeys((table ?? {}) as Record<string, unknown>), ...(single ? pick(flags, ["listen", "dir"]) : {}) },
+      `sandboxers.${kind}.`,
+    );
+  }
+  if ((flags["listen"] !== undefined || flags["dir"] !== undefined) && top.sandboxers.length !== 1) {
+    throw new RuntimeError(Code.InvalidArgument, "--listen and --dir apply to a single sandboxer; use the config file for several");
+  }
+  return { ...top, sandboxers: top.sandboxers, sandboxer };
+}
+
+function pick(o: Partial<Record<string, unknown>>, keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
+}
+
+/** Where a sandboxer's Task API socket lives (served by kuasar-endpoint). */
+export function taskSocketPath(o: SandboxerOptions): string {
+  return join(o.dir, "task.sock");
+}

@@ -1,0 +1,114 @@
+import { subscribe } from "node:diagnostics_channel";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { EventForwarder } from "../containerd/event-forwarder.js";
+import { taskRoute } from "../endpoint/route.js";
+import { Controller } from "../gen/containerd/services/sandbox/v1/sandbox_pb.js";
+import { GrpcServer } from "../grpc/server.js";
+import { defaultHolderBinary } from "../holder/start-holder.js";
+import type { Logger } from "../log/logger.js";
+import { controllerServiceImpl } from "../sandbox/controller-service.js";
+import type { Sandboxer } from "../sandbox/sandboxer.js";
+import { RuncContext } from "../sandboxers/runc/runc-context.js";
+import { RuncSandboxer } from "../sandboxers/runc/runc-sandboxer.js";
+import { serveTaskApi } from "../task/task-service.js";
+import { connectionClosedChannel, type ConnectionClosedEvent } from "../ttrpc/diagnostics.js";
+import { NAMESPACE_KEY } from "../ttrpc/metadata.js";
+import { BACKEND_SOCKET, ensureEndpoint, type EndpointHandle } from "./endpoint-launcher.js";
+import { taskSocketPath, type KuasardOptions, type SandboxerKind } from "./kuasard-options.js";
+import { RouteDispatcher } from "./route-dispatcher.js";
+
+/** Namespace used for task events when containerd sent none (ctr without `-n` uses "default"). */
+const DEFAULT_NAMESPACE = "default";
+
+/** A running kuasard: every enabled sandboxer, its Sandbox API socket and its Task API route. */
+export class Kuasard {
+  private readonly sandboxers = new Map<SandboxerKind, Sandboxer>();
+  private readonly grpcServers: GrpcServer[] = [];
+  private readonly dispatcher = new RouteDispatcher();
+  private readonly events: EventForwarder;
+  private endpoint: EndpointHandle | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly options: KuasardOptions,
+    private readonly log: Logger,
+  ) {
+    this.events = new EventForwarder({ address: options.containerdTtrpcAddress }, log.child({ component: "events" }));
+  }
+
+  /** Recovers state, then serves: internal socket first, endpoint routes, then the Sandbox API. */
+  async start(): Promise<void> {
+    const o = this.options;
+    const log = this.log;
+    subscribe(connectionClosedChannel.name, (m) => {
+      const ev = m as ConnectionClosedEvent;
+      if (ev.reason) log.warn({ err: ev.reason, side: ev.side, in_flight: ev.inFlight }, "ttrpc connection closed on error");
+    });
+    mkdirSync(o.stateDir, { recursive: true, mode: 0o711 });
+    const minOom = ownOomScoreAdj();
+    for (const kind of o.sandboxers) {
+      const so = o.sandboxer[kind];
+      mkdirSync(so.dir, { recursive: true, mode: 0o711 });
+      const slog = log.child({ sandboxer: kind });
+      const ctx = new RuncContext(
+        {
+          dir: so.dir,
+          taskAddress: `ttrpc+unix://${taskSocketPath(so)}`,
+          runc: { binary: so.runcBinary, root: join(so.dir, "runc"), systemdCgroup: so.systemdCgroup, commandTimeoutMs: 30_000 },
+          holderBinary: defaultHolderBinary,
+          shmSizeBytes: 64 << 20,
+        },
+        slog,
+        this.events,
+        minOom,
+      );
+      const sandboxer = new RuncSandboxer(ctx);
+      await sandboxer.recover();
+      this.sandboxers.set(kind, sandboxer);
+      serveTaskApi(this.dispatcher.route(taskRoute(kind)), sandboxer.tasks, (md) => md.get(NAMESPACE_KEY)?.[0] || DEFAULT_NAMESPACE);
+      slog.info({ pods: ctx.pods.size, containers: ctx.containers.size }, "sandboxer recovered");
+    }
+    await this.dispatcher.server.listen(join(o.stateDir, BACKEND_SOCKET));
+    this.endpoint = await ensureEndpoint(o.stateDir, o.logLevel, log);
+    for (const kind of o.sandboxers) {
+      await this.endpoint.api.listen({ route: taskRoute(kind), path: taskSocketPath(o.sandboxer[kind]) }, { timeoutMs: 10_000 });
+    }
+    for (const [kind, sandboxer] of this.sandboxers) {
+      const server = new GrpcServer();
+      server.register(Controller, controllerServiceImpl(sandboxer, DEFAULT_NAMESPACE));
+      await server.listen(o.sandboxer[kind].listen);
+      this.grpcServers.push(server);
+      log.info({ sandboxer: kind, listen: o.sandboxer[kind].listen, task: taskSocketPath(o.sandboxer[kind]) }, "serving Sandbox API");
+    }
+  }
+
+  /** Pid of the kuasar-endpoint this daemon relays through. */
+  get endpointPid(): number {
+    return this.endpoint?.pid ?? 0;
+  }
+
+  /**
+   * Stops serving and exits cleanly, touching no pod: holders, containers and
+   * the endpoint (with containerd's connections) keep running. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.all(this.grpcServers.map((s) => s.destroy()));
+      await this.dispatcher.server.destroy();
+      this.endpoint?.client.destroy();
+      await Promise.all([...this.sandboxers.values()].map((s) => s.close()));
+      await this.events.close();
+    })();
+    return this.closing;
+  }
+}
+
+/** Our own oom_score_adj: without CAP_SYS_RESOURCE a child cannot go below it. */
+function ownOomScoreAdj(): number {
+  try {
+    return Number(readFileSync("/proc/self/oom_score_adj", "utf8").trim()) || 0;
+  } catch {
+    return 0;
+  }
+}

@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
+import { shimProcesses } from "../harness/cri.js";
+import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../harness/cri-pod.js";
+import { assertIsolated } from "../harness/isolation.js";
+import { containerd2WithKuasar, HANDLER } from "../harness/kuasar-containerd2.js";
+
+assertIsolated();
+
+describe("runc sandboxer under stock containerd 2.x (proxy sandbox plugin, CRI)", () => {
+  it("runs a two-container pod: localhost, shared IPC, ExecSync, logs, graceful stop, removal; no pause, no shim", async (t) => {
+    const env = await containerd2WithKuasar(t);
+    const { cri } = env;
+    const cfg = podConfig("web", `${env.dir}/logs/web`);
+    const server = shContainer("server", "echo started; echo hello-localhost > /tmp/index.html; echo ipc-token > /dev/shm/token; exec httpd -f -p 127.0.0.1:8080 -h /tmp");
+    const client = shContainer("client", "trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done");
+    const { podId, ids } = await runPod(cri, HANDLER, cfg, [server, client]);
+    const [serverId, clientId] = ids as [string, string];
+
+    const pod = await cri.runtime.podSandboxStatus({ podSandboxId: podId, verbose: true });
+    assert.equal(pod.status?.state, PodSandboxState.SANDBOX_READY);
+    assert.deepEqual(await shimProcesses(), [], "no containerd-shim process");
+
+    await waitForLog(logFile(cfg, server), "stdout F started");
+    // localhost between containers of the pod (retry until httpd listens)
+    let got = "";
+    for (let i = 0; i < 50 && !got.includes("hello-localhost"); i++) {
+      const r = await cri.runtime.execSync({ containerId: clientId, cmd: ["wget", "-qO-", "http://127.0.0.1:8080/index.html"], timeout: 10n });
+      got = decodeOut(r.stdout);
+      if (!got) await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.equal(got, "hello-localhost\n");
+    // IPC: same namespace, same /dev/shm
+    const shm = await cri.runtime.execSync({ containerId: clientId, cmd: ["cat", "/dev/shm/token"], timeout: 10n });
+    assert.equal(decodeOut(shm.stdout), "ipc-token\n");
+    const ipcA = await cri.runtime.execSync({ containerId: serverId, cmd: ["readlink", "/proc/self/ns/ipc"], timeout: 10n });
+    const ipcB = await cri.runtime.execSync({ containerId: clientId, cmd: ["readlink", "/proc/self/ns/ipc"], timeout: 10n });
+    assert.equal(decodeOut(ipcA.stdout), decodeOut(ipcB.stdout));
+    const host = await cri.runtime.execSync({ containerId: clientId, cmd: ["hostname"], timeout: 10n });
+    assert.equal(decodeOut(host.stdout), "web\n");
+    // ExecSync output, stderr and exit code
+    const ex = await cri.runtime.execSync({ containerId: clientId, cmd: ["sh", "-c", "echo out; echo err >&2; exit 3"], timeout: 10n });
+    assert.deepEqual([decodeOut(ex.stdout), decodeOut(ex.stderr), ex.exitCode], ["out\n", "err\n", 3]);
+
+    // StopContainer with a grace period: the TERM handler runs and exits 0.
+    await cri.runtime.stopContainer({ containerId: clientId, timeout: 10n });
+    const st = await waitExited(cri, clientId);
+    assert.equal(st.exitCode, 0);
+    await waitForLog(logFile(cfg, client), "stdout F bye");
+
+    const images = await cri.image.listImages({});
+    assert.ok(images.images.every((i) => !i.repoTags.some((tag) => tag.includes("pause"))), "no pause image in the store");
+
+    await cri.runtime.stopPodSandbox({ podSandboxId: podId });
+    assert.equal((await cri.runtime.containerStatus({ containerId: serverId })).status?.state, ContainerState.CONTAINER_EXITED);
+    await cri.runtime.removePodSandbox({ podSandboxId: podId });
+    assert.equal((await cri.runtime.listPodSandbox({})).items.length, 0);
+    assert.deepEqual(await shimProcesses(), [], "no containerd-shim process");
+  });
+
+  it("reports exact exit codes: exit 42, SIGKILL 137, a TERM-ignoring container killed after its grace period", async (t) => {
+    const env = await containerd2WithKuasar(t);
+    const { cri } = env;
+    const cfg = podConfig("codes", `${env.dir}/logs/codes`);
+    const { podId, ids } = await runPod(cri, HANDLER, cfg, [
+      shContainer("exit42", "exit 42"),
+      shContainer("sleeper", "exec sleep 1000"),
+      shContainer("stubborn", "trap '' TERM; while true; do sleep 0.1; done"),
+    ]);
+    const [e42, sleeper, stubborn] = ids as [string, string, string];
+    assert.equal((await waitExited(cri, e42)).exitCode, 42);
+    await cri.runtime.stopContainer({ containerId: sleeper, timeout: 0n });
+    assert.equal((await waitExited(cri, sleeper)).exitCode, 137);
+    const before = Date.now();
+    await cri.runtime.stopContainer({ containerId: stubborn, timeout: 1n });
+    const s = await waitExited(cri, stubborn);
+    assert.equal(s.exitCode, 137);
+    assert.ok(Date.now() - before >= 900, "waited for the grace period before SIGKILL");
+    await cri.runtime.stopPodSandbox({ podSandboxId: podId });
+    await cri.runtime.removePodSandbox({ podSandboxId: podId });
+  });
+});

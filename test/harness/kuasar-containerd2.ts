@@ -1,0 +1,87 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { TestContext } from "node:test";
+import { importBusybox } from "./busybox-image.js";
+import { startContainerd, type Containerd } from "./containerd.js";
+import { criClient, type CriClient } from "./cri.js";
+import { killRecorded, startSandboxer, type SandboxerProcess } from "./kuasard.js";
+
+/** The CRI runtime handler (and proxy plugin name) the e2e tests configure. */
+export const HANDLER = "kuasar-runc";
+
+/**
+ * A CNI config giving each pod its own network namespace with an address on a
+ * bridge that lives in the test's private network namespace (the e2e runner's
+ * `unshare --net`): TEST-NET-1 addresses, no gateway, no masquerading, so no
+ * packet can leave it.
+ */
+export const TEST_CNI = JSON.stringify({
+  cniVersion: "1.0.0",
+  name: "kuasar-e2e",
+  plugins: [
+    { type: "bridge", bridge: "kuasar0", isGateway: false, ipMasq: false, ipam: { type: "host-local", ranges: [[{ subnet: "192.0.2.0/24" }]] } },
+    { type: "loopback" },
+  ],
+});
+
+export interface Containerd2WithKuasar {
+  dir: string;
+  listen: string;
+  sandboxerDir: string;
+  containerd: Containerd;
+  sandboxer: SandboxerProcess;
+  endpointPid: number;
+  cri: CriClient;
+  /** Starts the sandboxer again with the same flags (after a crash). */
+  restartSandboxer(): Promise<SandboxerProcess>;
+}
+
+/**
+ * Stock containerd 2.x configured only by a `proxy_plugins` sandbox entry and a
+ * CRI runtime handler with `sandboxer = ...`, plus our runc sandboxer, plus the
+ * busybox image in k8s.io. Everything is stopped, by recorded pid, after the test.
+ */
+export async function containerd2WithKuasar(t: TestContext): Promise<Containerd2WithKuasar> {
+  const dir = mkdtempSync("/tmp/k2-");
+  const listen = join(dir, "runc.sock");
+  const sandboxerDir = join(dir, "kr");
+  const containerd = await startContainerd({
+    version: "2",
+    extraToml: `
+[proxy_plugins.${HANDLER}]
+  type = "sandbox"
+  address = "${listen}"
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.${HANDLER}]
+  runtime_type = "io.containerd.kuasar.v1"
+  sandboxer = "${HANDLER}"
+`,
+  });
+  writeFileSync(join(containerd.cniConfDir, "10-kuasar-e2e.conflist"), TEST_CNI);
+  let run = 0;
+  const opts = { program: "runc-sandboxer" as const, listen, dir: sandboxerDir, containerdTtrpcAddress: containerd.ttrpcAddress };
+  const env: Containerd2WithKuasar = {
+    dir,
+    listen,
+    sandboxerDir,
+    containerd,
+    sandboxer: startSandboxer(opts, run),
+    endpointPid: 0,
+    cri: criClient(containerd),
+    async restartSandboxer() {
+      env.sandboxer = startSandboxer(opts, ++run);
+      await env.sandboxer.ready;
+      return env.sandboxer;
+    },
+  };
+  t.after(async () => {
+    env.cri.close();
+    await containerd.stop();
+    await env.sandboxer.stop();
+    killRecorded(env.endpointPid);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  env.endpointPid = (await env.sandboxer.ready).endpointPid;
+  await importBusybox(containerd, "k8s.io");
+  return env;
+}

@@ -1,0 +1,86 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, openSync, closeSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { repoRoot } from "./deps.js";
+
+/** Options of {@link startSandboxer}. */
+export interface SandboxerProcessOptions {
+  /** Which program: a single-kind binary (`runc-sandboxer`) or `kuasard`. */
+  program: "runc-sandboxer" | "kuasard";
+  /** Sandbox API socket (`--listen`). */
+  listen: string;
+  /** State dir (`--dir`). */
+  dir: string;
+  /** containerd's ttrpc socket for task events. */
+  containerdTtrpcAddress: string;
+  /** Extra flags. */
+  args?: readonly string[];
+}
+
+/** A sandboxer daemon a test started; it knows the pids it is allowed to stop. */
+export interface SandboxerProcess {
+  readonly pid: number;
+  readonly logPath: string;
+  /** Resolves once the daemon logged "kuasard ready"; rejects if it exited first. */
+  readonly ready: Promise<{ endpointPid: number }>;
+  /** The daemon's NDJSON log lines so far. */
+  logs(): string;
+  /** SIGKILL to the daemon only (the crash test). */
+  kill9(): Promise<void>;
+  /** SIGTERM to the daemon; waits for it to exit. */
+  stop(): Promise<void>;
+}
+
+/** Starts `bin/<program>` with its stdout/stderr in `<dir>/../<program>-<n>.log`. */
+export function startSandboxer(o: SandboxerProcessOptions, run = 0): SandboxerProcess {
+  mkdirSync(o.dir, { recursive: true });
+  const logPath = `${o.dir}.${o.program}-${run}.log`;
+  const fd = openSync(logPath, "a");
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [join(repoRoot(), "dist", "src", "cli", `${o.program}.js`), "--listen", o.listen, "--dir", o.dir, "--containerd-ttrpc-address", o.containerdTtrpcAddress, "--log-level", "debug", ...(o.args ?? [])],
+    { stdio: ["ignore", fd, fd] },
+  );
+  closeSync(fd);
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  const logs = () => {
+    try {
+      return readFileSync(logPath, "utf8");
+    } catch {
+      return "";
+    }
+  };
+  const ready = (async () => {
+    for (let i = 0; i < 600; i++) {
+      const line = logs().split("\n").find((l) => l.includes('"msg":"kuasard ready"'));
+      if (line) return { endpointPid: (JSON.parse(line) as { endpoint_pid: number }).endpoint_pid };
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${o.program} exited before ready:\n${logs()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`${o.program} not ready after 30 s:\n${logs()}`);
+  })();
+  return {
+    pid: child.pid!,
+    logPath,
+    ready,
+    logs,
+    async kill9() {
+      child.kill("SIGKILL");
+      await exited;
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/** Sends SIGKILL to a pid this test recorded (e.g. the endpoint), ignoring one already gone. */
+export function killRecorded(pid: number): void {
+  if (pid <= 0) return;
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    /* gone */
+  }
+}
