@@ -1,0 +1,72 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it, type TestContext } from "node:test";
+import { Code } from "../../src/errors/code.js";
+import { Controller } from "../../src/gen/containerd/services/sandbox/v1/sandbox_pb.js";
+import { GrpcClient } from "../../src/grpc/client.js";
+import { assertIsolated } from "../harness/isolation.js";
+import { killRecorded, startSandboxer } from "../harness/kuasard.js";
+
+assertIsolated();
+
+/** A runc-sandboxer on its own sockets, with no containerd (bad input never reaches one). */
+async function sandboxer(t: TestContext, extraToml = "") {
+  const dir = mkdtempSync("/tmp/kb-");
+  const listen = join(dir, "runc.sock");
+  const args: string[] = [];
+  if (extraToml) {
+    writeFileSync(join(dir, "config.toml"), extraToml);
+    args.push("--config", join(dir, "config.toml"));
+  }
+  const sb = startSandboxer({ program: "runc-sandboxer", listen, dir: join(dir, "kr"), containerdTtrpcAddress: join(dir, "none.sock"), args });
+  const { endpointPid } = await sb.ready;
+  const client = new GrpcClient(listen, { namespace: "k8s.io" });
+  t.after(async () => {
+    client.close();
+    await sb.stop();
+    killRecorded(endpointPid);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { api: client.service(Controller), stateDir: join(dir, "kr") };
+}
+
+const leftovers = (stateDir: string) => ({
+  sandboxes: readdirSync(join(stateDir, "sandboxes")),
+  pods: readdirSync(join(stateDir, "pods")),
+});
+
+describe("runc sandboxer: bad input gets a clear error and loses nothing", () => {
+  it("refuses bad ids, duplicates, unknown ids and a missing netns with the right codes", async (t) => {
+    const { api, stateDir } = await sandboxer(t);
+    for (const bad of ["a/b", "..", "../etc", "x/../../y", ""]) {
+      await assert.rejects(api.create({ sandboxId: bad }), { code: Code.InvalidArgument }, JSON.stringify(bad));
+    }
+    await assert.rejects(api.create({ sandboxId: "p1", netnsPath: "/run/netns/does-not-exist" }), {
+      code: Code.InvalidArgument,
+      message: /network namespace \/run\/netns\/does-not-exist does not exist/,
+    });
+    assert.deepEqual(leftovers(stateDir), { sandboxes: [], pods: [] });
+
+    await api.create({ sandboxId: "p1" });
+    await assert.rejects(api.create({ sandboxId: "p1" }), { code: Code.AlreadyExists });
+    for (const call of [() => api.start({ sandboxId: "nope" }), () => api.stop({ sandboxId: "nope" }), () => api.status({ sandboxId: "nope" }), () => api.shutdown({ sandboxId: "nope" })]) {
+      await assert.rejects(call(), { code: Code.NotFound, message: /sandbox nope not found/ });
+    }
+    await assert.rejects(api.stop({ sandboxId: "../p1" }), { code: Code.InvalidArgument });
+    // Still serving, and the good sandbox is intact.
+    await api.start({ sandboxId: "p1" });
+    assert.equal((await api.status({ sandboxId: "p1" })).state, "SANDBOX_READY");
+    await assert.rejects(api.start({ sandboxId: "p1" }), { code: Code.FailedPrecondition, message: /invalid state transition: ready => ready/ });
+    await api.stop({ sandboxId: "p1" });
+    await api.shutdown({ sandboxId: "p1" });
+    assert.deepEqual(leftovers(stateDir), { sandboxes: [], pods: [] });
+  });
+
+  it("reports a missing runc binary as FailedPrecondition and leaves nothing behind", async (t) => {
+    const { api, stateDir } = await sandboxer(t, '[sandboxers.runc]\nrunc_binary = "/nonexistent/runc"\n');
+    await assert.rejects(api.create({ sandboxId: "p2" }), { code: Code.FailedPrecondition, message: /runc binary "\/nonexistent\/runc" not found/ });
+    assert.deepEqual(leftovers(stateDir), { sandboxes: [], pods: [] });
+    await assert.rejects(api.status({ sandboxId: "p2" }), { code: Code.NotFound });
+  });
+});
