@@ -6,7 +6,8 @@ import { createRootLogger } from "../log/logger.js";
 import { VERSION } from "./version.js";
 
 const usage = `usage: kuasard [--config FILE] [--sandboxers runc,...] [--listen SOCK] [--dir DIR]
-               [--state-dir DIR] [--containerd-ttrpc-address SOCK] [--log-level LEVEL] [-v|--version]
+               [--state-dir DIR] [--containerd-ttrpc-address SOCK] [--shim-listen SOCK|""]
+               [--log-level LEVEL] [-v|--version]
 `;
 
 /**
@@ -25,6 +26,7 @@ export async function kuasardMain(argv: string[], forcedSandboxer?: string): Pro
         dir: { type: "string" },
         "state-dir": { type: "string" },
         "containerd-ttrpc-address": { type: "string" },
+        "shim-listen": { type: "string" },
         "log-level": { type: "string" },
         version: { type: "boolean", short: "v" },
         help: { type: "boolean", short: "h" },
@@ -53,6 +55,8 @@ export async function kuasardMain(argv: string[], forcedSandboxer?: string): Pro
       // A single-kind binary keeps everything under its --dir, as Kuasar's do.
       stateDir: values["state-dir"] ?? (forcedSandboxer && values.dir ? values.dir : undefined),
       containerdTtrpcAddress: values["containerd-ttrpc-address"],
+      // The single-kind binaries serve containerd 2.x directly; they run the bridge only when asked.
+      shimListen: values["shim-listen"] ?? (forcedSandboxer ? "" : undefined),
     });
   } catch (err) {
     process.stderr.write(`kuasard: ${(err as Error).message}\n`);

@@ -30,6 +30,11 @@ export interface KuasardOptions {
   stateDir: string;
   /** containerd's ttrpc socket, where task events go (`--containerd-ttrpc-address`). Default `/run/containerd/containerd.sock.ttrpc`. */
   containerdTtrpcAddress: string;
+  /**
+   * Socket of the shim v2 bridge for containerd 1.7 (`--shim-listen`; `containerd-shim-kuasar-v1`
+   * finds it through `KUASAR_SHIM_SOCKET`). Default `/run/kuasar/shim.sock`; "" disables the bridge.
+   */
+  shimListen: string;
   /** Per-kind sandboxer options. */
   sandboxer: Record<SandboxerKind, SandboxerOptions>;
 }
@@ -44,6 +49,7 @@ export const defaultKuasardOptions: KuasardOptions = {
   sandboxers: ["runc"],
   stateDir: "/run/kuasar",
   containerdTtrpcAddress: "/run/containerd/containerd.sock.ttrpc",
+  shimListen: "/run/kuasar/shim.sock",
   sandboxer: { runc: defaultSandboxerOptions("runc") },
 };
 
@@ -52,6 +58,7 @@ const topSchema: Schema<Omit<KuasardOptions, "sandboxer">> = {
   sandboxers: { kind: "stringList" },
   stateDir: { kind: "path", maxBytes: 80 },
   containerdTtrpcAddress: { kind: "path", maxBytes: MAX_SOCKET_PATH_BYTES },
+  shimListen: { kind: "string" },
 };
 
 const sandboxerSchema: Schema<SandboxerOptions> = {
@@ -81,8 +88,11 @@ export function resolveKuasardOptions(toml: Record<string, unknown>, flags: Part
   const top = resolveOptions(topSchema, defaultKuasardOptions, {
     ...camelKeys(tomlTop),
     ...(enabledFromToml !== undefined ? { sandboxers: enabledFromToml } : {}),
-    ...pick(flags, ["logLevel", "sandboxers", "stateDir", "containerdTtrpcAddress"]),
+    ...pick(flags, ["logLevel", "sandboxers", "stateDir", "containerdTtrpcAddress", "shimListen"]),
   });
+  if (top.shimListen !== "" && (!top.shimListen.startsWith("/") || Buffer.byteLength(top.shimListen) > MAX_SOCKET_PATH_BYTES)) {
+    throw new RuntimeError(Code.InvalidArgument, `config shim_listen: expected an absolute socket path of at most ${MAX_SOCKET_PATH_BYTES} bytes, or ""`);
+  }
   for (const k of top.sandboxers) {
     if (!(sandboxerKinds as readonly string[]).includes(k)) throw new RuntimeError(Code.InvalidArgument, `config sandboxers: unknown kind ${JSON.stringify(k)} (known: ${sandboxerKinds.join(", ")})`);
   }

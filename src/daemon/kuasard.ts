@@ -2,7 +2,8 @@ import { subscribe } from "node:diagnostics_channel";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { EventForwarder } from "../containerd/event-forwarder.js";
-import { taskRoute } from "../endpoint/route.js";
+import { SHIM_ROUTE, taskRoute } from "../endpoint/route.js";
+import { BridgeTasks } from "../shim/bridge-tasks.js";
 import { Controller } from "../gen/containerd/services/sandbox/v1/sandbox_pb.js";
 import { GrpcServer } from "../grpc/server.js";
 import { defaultHolderBinary } from "../holder/start-holder.js";
@@ -23,9 +24,9 @@ const DEFAULT_NAMESPACE = "default";
 
 /** A running kuasard: every enabled sandboxer, its Sandbox API socket and its Task API route. */
 export class Kuasard {
-  private readonly sandboxers = new Map<SandboxerKind, Sandboxer>();
+  private readonly sandboxers = new Map<string, Sandboxer>();
   private readonly grpcServers: GrpcServer[] = [];
-  private readonly dispatcher = new RouteDispatcher();
+  private readonly dispatcher: RouteDispatcher;
   private readonly events: EventForwarder;
   private endpoint: EndpointHandle | undefined;
   private closing: Promise<void> | undefined;
@@ -34,6 +35,7 @@ export class Kuasard {
     private readonly options: KuasardOptions,
     private readonly log: Logger,
   ) {
+    this.dispatcher = new RouteDispatcher(log.child({ component: "ttrpc" }));
     this.events = new EventForwarder({ address: options.containerdTtrpcAddress }, log.child({ component: "events" }));
   }
 
@@ -69,17 +71,26 @@ export class Kuasard {
       serveTaskApi(this.dispatcher.route(taskRoute(kind)), sandboxer.tasks, (md) => md.get(NAMESPACE_KEY)?.[0] || DEFAULT_NAMESPACE);
       slog.info({ pods: ctx.pods.size, containers: ctx.containers.size }, "sandboxer recovered");
     }
+    if (o.shimListen) {
+      const bridge = new BridgeTasks(this.sandboxers, o.sandboxers[0]!, this.events, log.child({ component: "shim-bridge" }));
+      serveTaskApi(this.dispatcher.route(SHIM_ROUTE), bridge, (md) => md.get(NAMESPACE_KEY)?.[0] || DEFAULT_NAMESPACE);
+    }
     await this.dispatcher.server.listen(join(o.stateDir, BACKEND_SOCKET));
     this.endpoint = await ensureEndpoint(o.stateDir, o.logLevel, log);
     for (const kind of o.sandboxers) {
       await this.endpoint.api.listen({ route: taskRoute(kind), path: taskSocketPath(o.sandboxer[kind]) }, { timeoutMs: 10_000 });
     }
+    if (o.shimListen) {
+      await this.endpoint.api.listen({ route: SHIM_ROUTE, path: o.shimListen }, { timeoutMs: 10_000 });
+      log.info({ shim_listen: o.shimListen }, "serving the shim v2 bridge for containerd 1.7");
+    }
     for (const [kind, sandboxer] of this.sandboxers) {
       const server = new GrpcServer();
       server.register(Controller, controllerServiceImpl(sandboxer, DEFAULT_NAMESPACE));
-      await server.listen(o.sandboxer[kind].listen);
+      await server.listen(o.sandboxer[kind as SandboxerKind].listen);
       this.grpcServers.push(server);
-      log.info({ sandboxer: kind, listen: o.sandboxer[kind].listen, task: taskSocketPath(o.sandboxer[kind]) }, "serving Sandbox API");
+      const so = o.sandboxer[kind as SandboxerKind];
+      log.info({ sandboxer: kind, listen: so.listen, task: taskSocketPath(so) }, "serving Sandbox API");
     }
   }
 

@@ -1,6 +1,7 @@
 import { ROUTE_KEY } from "../endpoint/route.js";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
+import type { Logger } from "../log/logger.js";
 import { TtrpcServer, type UnaryHandler } from "../ttrpc/server.js";
 
 /**
@@ -12,7 +13,7 @@ export class RouteDispatcher {
   private readonly routes = new Map<string, TtrpcServer>();
   readonly server: TtrpcServer;
 
-  constructor() {
+  constructor(private readonly log?: Logger) {
     this.server = new TtrpcServer({ fallback: (payload, ctx) => this.dispatch(payload, ctx) });
   }
 
@@ -29,6 +30,17 @@ export class RouteDispatcher {
     if (!registry) return Promise.reject(new RuntimeError(Code.Unimplemented, `no service for route ${JSON.stringify(route ?? "")}`));
     const handler = registry.lookup(ctx.service, ctx.method);
     if (typeof handler === "string") return Promise.reject(new RuntimeError(Code.Unimplemented, handler));
-    return handler(payload, ctx);
+    if (!this.log?.isLevelEnabled("debug")) return handler(payload, ctx);
+    const started = Date.now();
+    return handler(payload, ctx).then(
+      (reply) => {
+        this.log!.debug({ route, method: ctx.method, ms: Date.now() - started }, "call ok");
+        return reply;
+      },
+      (err: unknown) => {
+        this.log!.debug({ route, method: ctx.method, ms: Date.now() - started, err }, "call failed");
+        throw err;
+      },
+    );
   };
 }

@@ -29,6 +29,7 @@ export function controllerServiceImpl(sandboxer: Sandboxer, defaultNamespace: st
         pod: podConfigFromAny(req.options),
         annotations: { ...req.annotations },
         labels: { ...(req.sandbox?.labels ?? {}) },
+        standalone: false,
       });
       return { sandboxId: req.sandboxId };
     },

@@ -47,6 +47,11 @@ export interface SandboxCreateRequest {
   pod: PodConfig | undefined;
   annotations: Record<string, string>;
   labels: Record<string, string>;
+  /**
+   * A sandbox made for one container that came without a pod (`ctr run` through
+   * the shim bridge): the container's own spec decides its namespaces.
+   */
+  standalone: boolean;
 }
 
 /** A sandbox as Start and Status report it. */
@@ -73,6 +78,8 @@ export interface Sandboxer {
   readonly kind: string;
   /** Containers of every sandbox of this kind, for the Task API. */
   readonly tasks: TaskBackend;
+  /** Whether a sandbox with this id exists. */
+  has(id: string): boolean;
   create(req: SandboxCreateRequest): Promise<void>;
   start(id: string): Promise<SandboxStatus>;
   platform(id: string): Promise<{ os: string; architecture: string; variant: string }>;

@@ -25,6 +25,11 @@ export interface CreateTaskSpec {
   checkpoint: string;
   /** containerd namespace the task lives in (for events). */
   namespace: string;
+  /**
+   * The sandbox to run in, when the caller knows it (the shim bridge). Otherwise
+   * the backend reads containerd's `<bundle>/sandbox` file or the CRI annotation.
+   */
+  sandboxId?: string;
 }
 
 /** An exec process to register (not start). `process` is the OCI runtime-spec Process JSON. */
@@ -73,6 +78,8 @@ export interface CgroupStats {
  * code (NotFound for unknown ids, FailedPrecondition for wrong states).
  */
 export interface TaskBackend {
+  /** Whether a container with this id exists. */
+  has(containerId: string): boolean;
   create(spec: CreateTaskSpec): Promise<{ pid: number }>;
   start(containerId: string, execId: string): Promise<{ pid: number }>;
   delete(containerId: string, execId: string): Promise<ExitInfo>;

@@ -198,3 +198,117 @@ export async function importBusybox(containerd: Containerd, namespace: string): 
   }
   return image;
 }
+
+/** The reference the harness's default CRI `sandboxImage` names (see `defaultContainerdOptions`). */
+export const PAUSE_IMAGE = "registry.k8s.io/pause:3.10";
+
+/** Options of {@link buildPauseImage}. */
+export interface PauseImageOptions {
+  /** Reference recorded in index.json. Default {@link PAUSE_IMAGE}. */
+  readonly ref: string;
+  /** Entrypoint of the sandbox container. Default `["/bin/sleep", "infinity"]` (busybox applet). */
+  readonly entrypoint: readonly string[];
+  /** Passed on to {@link buildBusyboxImage}. Default: its defaults. */
+  readonly busybox: Partial<BusyboxImageOptions>;
+}
+
+/**
+ * Builds (or returns from cache) a stand-in "pause" image for stock `io.containerd.runc.v2`
+ * pods, since no registry is reachable: the busybox image's layer (same blob, so the snapshot
+ * is shared) with `Entrypoint` {@link PauseImageOptions.entrypoint}, no `Cmd`, tagged
+ * {@link PAUSE_IMAGE}. Unlike the real pause binary it does not reap zombies or exit on
+ * SIGTERM (containerd stops sandbox containers with SIGKILL); one process per pod, as pause.
+ */
+export async function buildPauseImage(options: Partial<PauseImageOptions> = {}): Promise<BusyboxImage> {
+  const ref = options.ref ?? PAUSE_IMAGE;
+  const entrypoint = [...(options.entrypoint ?? ["/bin/sleep", "infinity"])];
+  const busybox = await buildBusyboxImage(options.busybox);
+  const key = sha256(`${busybox.manifestDigest}\n${ref}\n${JSON.stringify(entrypoint)}`).slice(0, 16);
+  const tarPath = join(dirname(busybox.tarPath), `pause-${key}.oci.tar`);
+  const metaPath = `${tarPath}.json`;
+  try {
+    await stat(tarPath);
+    return JSON.parse(await readFile(metaPath, "utf8")) as BusyboxImage;
+  } catch {
+    /* build below */
+  }
+  const work = await mkdtemp(join(dirname(busybox.tarPath), "build-pause-"));
+  try {
+    const layout = join(work, "layout");
+    await mkdir(layout);
+    await execFileP("tar", ["--extract", "--file", busybox.tarPath, "--directory", layout]);
+    const blobPath = (digest: string): string => join(layout, "blobs", "sha256", digest.slice("sha256:".length));
+    const baseManifest = JSON.parse(await readFile(blobPath(busybox.manifestDigest), "utf8")) as {
+      layers: unknown[];
+    };
+    const baseConfig = JSON.parse(await readFile(blobPath(busybox.configDigest), "utf8")) as {
+      config: Record<string, unknown>;
+      history?: unknown[];
+    };
+    await rm(blobPath(busybox.manifestDigest));
+    await rm(blobPath(busybox.configDigest));
+    const config = blob(
+      json({
+        ...baseConfig,
+        config: { Env: [BUSYBOX_PATH_ENV], Entrypoint: entrypoint, WorkingDir: "/" },
+        history: [
+          ...(baseConfig.history ?? []),
+          { created: "1970-01-01T00:00:00Z", created_by: `kuasar-ts harness: pause stand-in ${JSON.stringify(entrypoint)}`, empty_layer: true },
+        ],
+      }),
+    );
+    const manifest = blob(
+      json({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: config.digest, size: config.size },
+        layers: baseManifest.layers,
+      }),
+    );
+    for (const b of [config, manifest]) await writeFile(blobPath(b.digest), b.data);
+    await writeFile(
+      join(layout, "index.json"),
+      json({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.index.v1+json",
+        manifests: [
+          {
+            mediaType: "application/vnd.oci.image.manifest.v1+json",
+            digest: manifest.digest,
+            size: manifest.size,
+            platform: { architecture: "amd64", os: "linux" },
+            annotations: { "io.containerd.image.name": ref, "org.opencontainers.image.ref.name": ref },
+          },
+        ],
+      }),
+    );
+    const outTmp = join(work, "image.tar");
+    await tarDir(layout, ["blobs", "index.json", "oci-layout"], outTmp);
+    const image: BusyboxImage = { tarPath, ref, manifestDigest: manifest.digest, configDigest: config.digest };
+    await writeFile(`${metaPath}.tmp`, JSON.stringify(image));
+    await rename(`${metaPath}.tmp`, metaPath);
+    await rename(outTmp, tarPath);
+    return image;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Imports the pause stand-in ({@link buildPauseImage}) into `namespace` of `containerd` and
+ * checks that `ctr images ls` lists it. Only for configurations that run a pause container
+ * (stock `io.containerd.runc.v2` on containerd 1.7) or whose CRI insists on the image existing.
+ */
+export async function importPause(
+  containerd: Containerd,
+  namespace: string,
+  options: Partial<PauseImageOptions> = {},
+): Promise<BusyboxImage> {
+  const image = await buildPauseImage(options);
+  await containerd.ctr(["images", "import", image.tarPath], { namespace });
+  const { stdout } = await containerd.ctr(["images", "ls", "-q"], { namespace });
+  if (!stdout.split("\n").includes(image.ref)) {
+    throw new Error(`importPause: ${image.ref} not listed in namespace ${namespace} after import:\n${stdout}`);
+  }
+  return image;
+}

@@ -107,6 +107,8 @@ export interface Containerd extends AsyncDisposable {
   logs(): Promise<string>;
   /** SIGTERM, wait, SIGKILL (this pid only); then removes {@link dir}. Idempotent. */
   stop(): Promise<void>;
+  /** Stops the daemon and starts it again on the same root, state, config and sockets; {@link pid} changes. */
+  restart(): Promise<void>;
 }
 
 const SOCKET_PATH_MAX = 107;
@@ -351,21 +353,46 @@ export async function startContainerd(
   const daemonEnv: NodeJS.ProcessEnv = { PATH: path, HOME: "/root", TMPDIR: tmpdir(), ...o.env };
   const ctrEnv: NodeJS.ProcessEnv = { PATH: path, HOME: "/root", CONTAINERD_SNAPSHOTTER: snapshotter };
 
-  const logFd = openSync(logPath, "a");
-  let child: ChildProcess;
-  try {
-    child = spawn(binaries.containerd, ["--config", configPath], {
-      env: daemonEnv,
-      cwd: dir,
-      stdio: ["ignore", logFd, logFd],
-    });
-  } finally {
-    closeSync(logFd);
-  }
-  const spawnError = new Promise<Error>((resolve) => child.once("error", resolve));
-  await Promise.race([new Promise((r) => child.once("spawn", r)), spawnError.then((e) => Promise.reject(e))]);
-  const pid = child.pid;
-  if (pid === undefined) throw new Error("startContainerd: no pid");
+  let child!: ChildProcess;
+  /** Spawns the daemon on this dir and config; resolves once its gRPC socket answers. */
+  const launch = async (): Promise<void> => {
+    const logFd = openSync(logPath, "a");
+    try {
+      child = spawn(binaries.containerd, ["--config", configPath], {
+        env: daemonEnv,
+        cwd: dir,
+        stdio: ["ignore", logFd, logFd],
+      });
+    } finally {
+      closeSync(logFd);
+    }
+    const spawnError = new Promise<Error>((resolve) => child.once("error", resolve));
+    await Promise.race([new Promise((r) => child.once("spawn", r)), spawnError.then((e) => Promise.reject(e))]);
+    if (child.pid === undefined) throw new Error("startContainerd: no pid");
+    // Wait for the gRPC socket to answer.
+    const deadline = Date.now() + o.startTimeoutMs;
+    let lastErr = "";
+    for (;;) {
+      if (signal?.aborted === true || child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
+        const why =
+          signal?.aborted === true
+            ? "aborted"
+            : child.exitCode !== null || child.signalCode !== null
+              ? `exited (${child.exitCode ?? child.signalCode})`
+              : `did not answer within ${o.startTimeoutMs} ms (${lastErr})`;
+        const tail = (await logs()).split("\n").slice(-30).join("\n");
+        await stop();
+        if (signal?.aborted === true) throw signal.reason;
+        throw new Error(`containerd ${o.version} ${why}; log tail:\n${tail}`);
+      }
+      const v = await run(binaries.ctr, ["--address", address, "version"], { env: ctrEnv, timeoutMs: 5_000 }).catch(
+        (e: unknown) => ({ code: -1, stdout: "", stderr: String(e) }),
+      );
+      if (v.code === 0) break;
+      lastErr = v.stderr.trim().split("\n").pop() ?? "";
+      await sleep(100);
+    }
+  };
 
   const ctr = async (args: readonly string[], co: CtrOptions = {}): Promise<CtrResult> => {
     const argv = ["--address", address, "--namespace", co.namespace ?? o.namespace, ...args];
@@ -377,24 +404,30 @@ export async function startContainerd(
   };
   const logs = (): Promise<string> => readFile(logPath, "utf8").catch(() => "");
 
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
-      if (!(await waitExit(child, 0))) {
+  /** SIGTERM the daemon (the pid this harness spawned), SIGKILL after the grace period. */
+  const stopDaemon = async (): Promise<void> => {
+    const pid = child.pid!;
+    if (!(await waitExit(child, 0))) {
+      try {
+        process.kill(pid, "SIGTERM");
+      } catch {
+        /* already gone */
+      }
+      if (!(await waitExit(child, o.stopTimeoutMs))) {
         try {
-          process.kill(pid, "SIGTERM");
+          process.kill(pid, "SIGKILL");
         } catch {
           /* already gone */
         }
-        if (!(await waitExit(child, o.stopTimeoutMs))) {
-          try {
-            process.kill(pid, "SIGKILL");
-          } catch {
-            /* already gone */
-          }
-          await waitExit(child, 5_000);
-        }
+        await waitExit(child, 5_000);
       }
+    }
+  };
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      await stopDaemon();
       if (o.keepDir) return;
       try {
         await rm(dir, { recursive: true, force: true });
@@ -407,29 +440,13 @@ export async function startContainerd(
     return stopping;
   };
 
-  // Wait for the gRPC socket to answer.
-  const deadline = Date.now() + o.startTimeoutMs;
-  let lastErr = "";
-  for (;;) {
-    if (signal?.aborted === true || child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
-      const why =
-        signal?.aborted === true
-          ? "aborted"
-          : child.exitCode !== null || child.signalCode !== null
-            ? `exited (${child.exitCode ?? child.signalCode})`
-            : `did not answer within ${o.startTimeoutMs} ms (${lastErr})`;
-      const tail = (await logs()).split("\n").slice(-30).join("\n");
-      await stop();
-      if (signal?.aborted === true) throw signal.reason;
-      throw new Error(`containerd ${o.version} ${why}; log tail:\n${tail}`);
-    }
-    const v = await run(binaries.ctr, ["--address", address, "version"], { env: ctrEnv, timeoutMs: 5_000 }).catch(
-      (e: unknown) => ({ code: -1, stdout: "", stderr: String(e) }),
-    );
-    if (v.code === 0) break;
-    lastErr = v.stderr.trim().split("\n").pop() ?? "";
-    await sleep(100);
-  }
+  /** Stops the daemon and starts it again on the same root, state and sockets (shims keep running). */
+  const restart = async (): Promise<void> => {
+    await stopDaemon();
+    await launch();
+  };
+
+  await launch();
 
   return {
     version: o.version,
@@ -443,10 +460,13 @@ export async function startContainerd(
     configPath,
     logPath,
     snapshotter,
-    pid,
+    get pid() {
+      return child.pid!;
+    },
     ctr,
     logs,
     stop,
+    restart,
     [Symbol.asyncDispose]: stop,
   };
 }

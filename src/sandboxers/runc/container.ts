@@ -5,6 +5,11 @@ import type { ContainerRecord, ProcessRecord } from "./records.js";
 /** A container in memory: its record, its pod, and whoever waits for its processes. */
 export class Container {
   private readonly waiters = new Map<string, ((e: ExitInfo) => void)[]>();
+  /**
+   * Set while Start of a process runs: its exit event waits for the start event,
+   * so containerd never sees a task exit before it started.
+   */
+  readonly starting = new Map<string, Promise<void>>();
 
   constructor(
     public record: ContainerRecord,

@@ -20,6 +20,8 @@ export interface SandboxRecord {
   podPid: number;
   /** Whether `<pod dir>/shm` is a tmpfs we mounted. */
   shmMounted: boolean;
+  /** Made for a single container without a pod: its spec's namespaces are left alone. */
+  standalone?: boolean;
 }
 
 /** A container's init or exec process on disk. */

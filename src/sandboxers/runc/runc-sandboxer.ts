@@ -34,6 +34,10 @@ export class RuncSandboxer implements Sandboxer {
     mkdirSync(join(ctx.options.dir, "pods"), { recursive: true, mode: 0o711 });
   }
 
+  has(id: string): boolean {
+    return this.ctx.pods.has(id);
+  }
+
   async create(req: SandboxCreateRequest): Promise<void> {
     const id = validateId("sandbox", req.id);
     if (this.ctx.pods.has(id) || this.ctx.sandboxes.has(id)) throw new RuntimeError(Code.AlreadyExists, `sandbox ${id} already exists`);
@@ -60,6 +64,7 @@ export class RuncSandboxer implements Sandboxer {
         holderPid: 0,
         podPid: 0,
         shmMounted: false,
+        standalone: req.standalone,
       };
       this.ctx.sandboxes.put(id, record);
       this.addPod(record);
@@ -77,7 +82,8 @@ export class RuncSandboxer implements Sandboxer {
     transition(sandboxTransitions, `sandbox ${id}`, r.state, "ready");
     const p = r.pod;
     const hostNetwork = p?.hostNetwork ?? r.netnsPath === "";
-    const hostIpc = p?.hostIpc ?? false;
+    // A standalone container's own spec asks for its namespaces: the pod shares none.
+    const hostIpc = p?.hostIpc ?? r.standalone === true;
     let holderPid = 0;
     try {
       if (!hostIpc) {
@@ -89,7 +95,7 @@ export class RuncSandboxer implements Sandboxer {
         binary: this.ctx.options.holderBinary,
         netns: r.netnsPath || undefined,
         newIpc: !hostIpc,
-        newUts: !hostNetwork,
+        newUts: !hostNetwork && r.standalone !== true,
         hostname: hostNetwork ? undefined : p?.hostname || undefined,
         newPid: (p?.sharedPid ?? false) && !(p?.hostPid ?? false),
         logFile: join(pod.dir, "holder.log"),
@@ -293,6 +299,7 @@ export class RuncSandboxer implements Sandboxer {
       info["netns"] = r.netnsPath;
       info["dir"] = pod.dir;
       info["sandboxer"] = this.kind;
+      info["namespace"] = r.namespace;
     }
     return {
       id: r.id,

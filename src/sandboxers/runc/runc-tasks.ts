@@ -34,6 +34,10 @@ export class RuncTasks implements TaskBackend {
 
   constructor(private readonly ctx: RuncContext) {}
 
+  has(containerId: string): boolean {
+    return this.ctx.containers.has(containerId);
+  }
+
   /** Called for every exit a pod's holder reports (live or replayed). */
   handleExit(pod: Pod, e: HolderExit): void {
     const who = this.byPid.get(e.pid);
@@ -98,7 +102,7 @@ export class RuncTasks implements TaskBackend {
     if (this.ctx.containers.has(id)) throw new RuntimeError(Code.AlreadyExists, `container ${id} already exists`);
     if (spec.checkpoint) throw new RuntimeError(Code.Unimplemented, "restoring from a checkpoint is not supported");
     const oci = await readSpec(spec.bundle);
-    const sandboxId = await sandboxIdOf(spec.bundle, oci);
+    const sandboxId = spec.sandboxId ? validateId("sandbox", spec.sandboxId) : await sandboxIdOf(spec.bundle, oci);
     const pod = this.ctx.pods.get(sandboxId);
     if (!pod) throw new RuntimeError(Code.NotFound, `sandbox ${sandboxId} of container ${id} not found`);
     if (pod.record.state !== "ready") throw new RuntimeError(Code.FailedPrecondition, `sandbox ${sandboxId} is ${pod.record.state}, not ready`);
@@ -115,7 +119,7 @@ export class RuncTasks implements TaskBackend {
         await mountRootfs(spec.rootfs, rootfs);
         mounted = true;
       }
-      const prepared = prepareContainerSpec(oci, podContext(pod), this.ctx.minOomScoreAdj);
+      const prepared = prepareContainerSpec(oci, pod.record.standalone ? undefined : podContext(pod), this.ctx.minOomScoreAdj);
       writeFileAtomic(join(spec.bundle, "config.json"), JSON.stringify(prepared), 0o644);
       const pidFile = join(spec.bundle, "init.pid");
       const spawnId = `init:${id}`;
@@ -178,10 +182,18 @@ export class RuncTasks implements TaskBackend {
     const p = this.processOf(c, execId);
     transition(processTransitions, `${execId ? "exec" : "container"} ${execId || containerId}`, p.state, "running");
     if (!execId) {
-      await this.ctx.runc.start(containerId);
-      p.state = "running";
-      this.persist(c);
-      this.ctx.events.publish(c.record.namespace, { kind: "start", containerId, pid: p.pid });
+      let started!: () => void;
+      c.starting.set("", new Promise<void>((r) => (started = r)));
+      try {
+        await this.ctx.runc.start(containerId);
+        // A short-lived process may already have exited (and been recorded) by now.
+        if (p.state === "created") p.state = "running";
+        this.persist(c);
+        this.ctx.events.publish(c.record.namespace, { kind: "start", containerId, pid: p.pid });
+      } finally {
+        c.starting.delete("");
+        started();
+      }
       return { pid: p.pid };
     }
     if (c.record.init.state !== "running") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is not running`);
@@ -418,6 +430,7 @@ export class RuncTasks implements TaskBackend {
    * containerd's runc shim does.
    */
   private async publishInitExit(c: Container, e: HolderExit): Promise<void> {
+    await c.starting.get("");
     const live = () => Object.values(c.record.execs).filter((p) => p.state === "running" || p.state === "paused");
     if (live().length > 0) {
       await this.ctx.runc.kill(c.id, 9, true).catch(() => {});

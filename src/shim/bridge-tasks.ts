@@ -1,0 +1,284 @@
+import { readFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { Code } from "../errors/code.js";
+import { RuntimeError, isErrorCode } from "../errors/runtime-error.js";
+import type { Logger } from "../log/logger.js";
+import type { PodConfig, Sandboxer } from "../sandbox/sandboxer.js";
+import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus, TaskBackend } from "../task/task-backend.js";
+import type { EventPublisher } from "../task/task-event.js";
+import { CRI_CONTAINER_TYPE, CRI_SANDBOX_ID, CRI_SANDBOX_LOG_DIRECTORY, CRI_SANDBOX_NAME, CRI_SANDBOX_NAMESPACE, CRI_SANDBOX_UID, KUASAR_SANDBOXER } from "./cri-annotations.js";
+
+/** The OCI spec fields the bridge reads to classify a task. */
+interface BridgeSpec {
+  hostname?: string;
+  annotations?: Record<string, string>;
+  linux?: { namespaces?: { type: string; path?: string }[] };
+}
+
+/**
+ * The shim v2 bridge for containerd 1.7: one Task API for every pod on the node.
+ * The pod's sandbox ("pause") task becomes Sandbox API calls (no pause container
+ * runs); app containers go to the Task API of the sandbox that owns their pod; a
+ * container with no pod (`ctr run`) gets a standalone sandbox of its own.
+ */
+export class BridgeTasks implements TaskBackend {
+  constructor(
+    private readonly sandboxers: ReadonlyMap<string, Sandboxer>,
+    private readonly defaultKind: string,
+    private readonly events: EventPublisher,
+    private readonly log: Logger,
+  ) {}
+
+  has(id: string): boolean {
+    return this.containerOwner(id) !== undefined || this.sandboxOwner(id) !== undefined;
+  }
+
+  async create(spec: CreateTaskSpec): Promise<{ pid: number }> {
+    const oci = await readBridgeSpec(spec.bundle);
+    const a = oci.annotations ?? {};
+    // ctr's calls carry no namespace metadata on 1.7; the bundle path always names it.
+    const namespace = namespaceFromBundle(spec.bundle) ?? spec.namespace;
+    const type = a[CRI_CONTAINER_TYPE];
+    if (type === "sandbox") return this.createPodSandbox(spec, oci, namespace);
+    if (type === "container") {
+      const podId = a[CRI_SANDBOX_ID];
+      if (!podId) throw new RuntimeError(Code.InvalidArgument, `container ${spec.containerId}: no ${CRI_SANDBOX_ID} annotation`);
+      const owner = this.sandboxOwner(podId);
+      if (!owner) throw new RuntimeError(Code.NotFound, `sandbox ${podId} of container ${spec.containerId} not found`);
+      return owner.tasks.create({ ...spec, namespace, sandboxId: podId });
+    }
+    // No pod: a sandbox of its own, named after the container.
+    const sandboxer = this.pick(a);
+    await sandboxer.create({ id: spec.containerId, namespace, netnsPath: "", pod: undefined, annotations: a, labels: {}, standalone: true });
+    try {
+      await sandboxer.start(spec.containerId);
+      return await sandboxer.tasks.create({ ...spec, namespace, sandboxId: spec.containerId });
+    } catch (err) {
+      await sandboxer.shutdown(spec.containerId).catch(() => {});
+      throw err;
+    }
+  }
+
+  async start(id: string, execId: string): Promise<{ pid: number }> {
+    const c = this.containerOwner(id);
+    if (c) return c.tasks.start(id, execId);
+    const s = this.requireSandbox(id);
+    if (execId) throw new RuntimeError(Code.FailedPrecondition, `sandbox ${id} runs no processes of its own`);
+    const st = await s.status(id, false);
+    this.events.publish(await this.namespaceOf(s, id), { kind: "start", containerId: id, pid: st.pid });
+    return { pid: st.pid };
+  }
+
+  async delete(id: string, execId: string): Promise<ExitInfo> {
+    const c = this.containerOwner(id);
+    if (c) {
+      const e = await c.tasks.delete(id, execId);
+      // A standalone container's sandbox (same id) goes with it.
+      if (!execId && c.has(id)) await c.shutdown(id);
+      return e;
+    }
+    const s = this.requireSandbox(id);
+    if (execId) throw new RuntimeError(Code.NotFound, `exec ${execId} not found in sandbox ${id}`);
+    const st = await s.status(id, false);
+    if (st.state === "ready") throw new RuntimeError(Code.FailedPrecondition, `cannot delete sandbox ${id}: it is running`);
+    const ns = await this.namespaceOf(s, id);
+    await s.shutdown(id);
+    const e = { pid: 0, exitStatus: st.exitStatus, exitedAt: st.exitedAt ?? new Date() };
+    this.events.publish(ns, { kind: "delete", containerId: id, ...e });
+    return e;
+  }
+
+  async exec(spec: ExecSpec): Promise<void> {
+    const c = this.containerOwner(spec.containerId);
+    if (c) return c.tasks.exec(spec);
+    this.requireSandbox(spec.containerId);
+    throw new RuntimeError(Code.FailedPrecondition, `sandbox ${spec.containerId} has no pause container to exec in`);
+  }
+
+  async state(id: string, execId: string): Promise<ProcessStatus> {
+    const c = this.containerOwner(id);
+    if (c) return c.tasks.state(id, execId);
+    const s = this.requireSandbox(id);
+    if (execId) throw new RuntimeError(Code.NotFound, `exec ${execId} not found in sandbox ${id}`);
+    const st = await s.status(id, false);
+    return {
+      containerId: id,
+      execId: "",
+      bundle: "",
+      pid: st.pid,
+      state: st.state === "ready" ? "running" : st.state === "created" ? "created" : "stopped",
+      stdio: { stdin: "", stdout: "", stderr: "", terminal: false },
+      exitStatus: st.exitStatus,
+      exitedAt: st.exitedAt,
+    };
+  }
+
+  async kill(id: string, execId: string, signal: number, all: boolean): Promise<void> {
+    const c = this.containerOwner(id);
+    if (c) return c.tasks.kill(id, execId, signal, all);
+    const s = this.requireSandbox(id);
+    const st = await s.status(id, false);
+    if (st.state === "stopped") throw new RuntimeError(Code.NotFound, "process already finished");
+    // The pod has no process of its own to signal: any kill of the sandbox task stops the pod.
+    await s.stop(id, signal === 9 ? 0 : 10);
+  }
+
+  async wait(id: string, execId: string, signal: AbortSignal): Promise<ExitInfo> {
+    const c = this.containerOwner(id);
+    if (c) return c.tasks.wait(id, execId, signal);
+    const s = this.requireSandbox(id);
+    const st = await s.status(id, false);
+    const e = await s.wait(id, signal);
+    return { pid: st.pid, exitStatus: e.exitStatus, exitedAt: e.exitedAt };
+  }
+
+  async pids(id: string): Promise<{ pid: number; execId: string }[]> {
+    const c = this.containerOwner(id);
+    if (c) return c.tasks.pids(id);
+    const s = this.requireSandbox(id);
+    const st = await s.status(id, false);
+    return st.state === "ready" ? [{ pid: st.pid, execId: "" }] : [];
+  }
+
+  async pause(id: string): Promise<void> {
+    return this.requireContainer(id).tasks.pause(id);
+  }
+
+  async resume(id: string): Promise<void> {
+    return this.requireContainer(id).tasks.resume(id);
+  }
+
+  async closeIO(id: string, execId: string, stdin: boolean): Promise<void> {
+    const c = this.containerOwner(id);
+    if (c) return c.tasks.closeIO(id, execId, stdin);
+    this.requireSandbox(id);
+  }
+
+  async resizePty(id: string, execId: string, width: number, height: number): Promise<void> {
+    return this.requireContainer(id).tasks.resizePty(id, execId, width, height);
+  }
+
+  async update(id: string, resources: unknown, annotations: Record<string, string>): Promise<void> {
+    const c = this.containerOwner(id);
+    if (c) return c.tasks.update(id, resources, annotations);
+    this.requireSandbox(id);
+  }
+
+  async stats(id: string): Promise<CgroupStats> {
+    const c = this.containerOwner(id);
+    if (c) return c.tasks.stats(id);
+    return this.requireSandbox(id).metrics(id);
+  }
+
+  async connect(id: string): Promise<{ taskPid: number; serverPid: number }> {
+    const c = this.containerOwner(id);
+    if (c) return c.tasks.connect(id);
+    const s = this.requireSandbox(id);
+    const st = await s.status(id, false);
+    return { taskPid: st.pid, serverPid: process.pid };
+  }
+
+  async shutdown(_id: string): Promise<void> {
+    // containerd sends this once per task; the resident bridge serves every other task and stays.
+  }
+
+  private async createPodSandbox(spec: CreateTaskSpec, oci: BridgeSpec, namespace: string): Promise<{ pid: number }> {
+    const a = oci.annotations ?? {};
+    const id = spec.containerId;
+    const sandboxer = this.pick(a);
+    const netns = oci.linux?.namespaces?.find((n) => n.type === "network");
+    const pod: PodConfig = {
+      name: a[CRI_SANDBOX_NAME] ?? "",
+      namespace: a[CRI_SANDBOX_NAMESPACE] ?? "",
+      uid: a[CRI_SANDBOX_UID] ?? "",
+      attempt: 0,
+      hostname: oci.hostname ?? "",
+      logDirectory: a[CRI_SANDBOX_LOG_DIRECTORY] ?? "",
+      dns: { servers: [], searches: [], options: [] },
+      labels: {},
+      annotations: a,
+      cgroupParent: "",
+      hostNetwork: !netns,
+      hostPid: !oci.linux?.namespaces?.some((n) => n.type === "pid"),
+      hostIpc: !oci.linux?.namespaces?.some((n) => n.type === "ipc"),
+      sharedPid: oci.linux?.namespaces?.some((n) => n.type === "pid") ?? false,
+      sysctls: {},
+      resources: { cpuPeriod: 0, cpuQuota: 0, cpuShares: 0, memoryLimitBytes: 0 },
+      privileged: false,
+    };
+    await sandboxer.create({ id, namespace, netnsPath: netns?.path ?? "", pod, annotations: a, labels: {}, standalone: false });
+    let st;
+    try {
+      st = await sandboxer.start(id);
+    } catch (err) {
+      await sandboxer.shutdown(id).catch(() => {});
+      throw err;
+    }
+    this.log.info({ sandbox_id: id, sandboxer: sandboxer.kind, pid: st.pid }, "pod sandbox task created (no pause container)");
+    this.events.publish(namespace, {
+      kind: "create",
+      containerId: id,
+      bundle: spec.bundle,
+      rootfs: spec.rootfs,
+      io: spec.stdio,
+      checkpoint: "",
+      pid: st.pid,
+    });
+    // containerd learns of the sandbox's end from Wait; the exit event is for `ctr events` and other subscribers.
+    void sandboxer.wait(id, new AbortController().signal).then(
+      (e) => this.events.publish(namespace, { kind: "exit", containerId: id, id, pid: st.pid, exitStatus: e.exitStatus, exitedAt: e.exitedAt }),
+      () => {},
+    );
+    return { pid: st.pid };
+  }
+
+  private pick(annotations: Record<string, string>): Sandboxer {
+    const kind = annotations[KUASAR_SANDBOXER] || this.defaultKind;
+    const s = this.sandboxers.get(kind);
+    if (!s) throw new RuntimeError(Code.FailedPrecondition, `sandboxer ${JSON.stringify(kind)} is not enabled (enabled: ${[...this.sandboxers.keys()].join(", ")})`);
+    return s;
+  }
+
+  private containerOwner(id: string): Sandboxer | undefined {
+    for (const s of this.sandboxers.values()) if (s.tasks.has(id)) return s;
+    return undefined;
+  }
+
+  private sandboxOwner(id: string): Sandboxer | undefined {
+    for (const s of this.sandboxers.values()) if (s.has(id)) return s;
+    return undefined;
+  }
+
+  private requireSandbox(id: string): Sandboxer {
+    const s = this.sandboxOwner(id);
+    if (!s) throw new RuntimeError(Code.NotFound, `container ${id}: container not created`);
+    return s;
+  }
+
+  private requireContainer(id: string): Sandboxer {
+    const c = this.containerOwner(id);
+    if (c) return c;
+    if (this.sandboxOwner(id)) throw new RuntimeError(Code.FailedPrecondition, `${id} is a pod sandbox, not a container`);
+    throw new RuntimeError(Code.NotFound, `container ${id}: container not created`);
+  }
+
+  private async namespaceOf(s: Sandboxer, id: string): Promise<string> {
+    const st = await s.status(id, true);
+    return st.info["namespace"] || "default";
+  }
+}
+
+/** containerd 1.7 bundles live at `<state>/io.containerd.runtime.v2.task/<namespace>/<id>`. */
+export function namespaceFromBundle(bundle: string): string | undefined {
+  const parent = dirname(bundle);
+  return basename(dirname(parent)) === "io.containerd.runtime.v2.task" ? basename(parent) : undefined;
+}
+
+async function readBridgeSpec(bundle: string): Promise<BridgeSpec> {
+  try {
+    return JSON.parse(await readFile(join(bundle, "config.json"), "utf8")) as BridgeSpec;
+  } catch (err) {
+    if (isErrorCode(err, Code.NotFound)) throw err;
+    throw new RuntimeError(Code.InvalidArgument, `bundle ${bundle}: cannot read config.json: ${(err as Error).message}`, { cause: err });
+  }
+}

@@ -1,0 +1,89 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { TestContext } from "node:test";
+import { BUSYBOX_IMAGE, importBusybox } from "./busybox-image.js";
+import { startContainerd, type Containerd } from "./containerd.js";
+import { criClient, type CriClient } from "./cri.js";
+import { containerdBinaries, repoRoot } from "./deps.js";
+import { TEST_CNI } from "./kuasar-containerd2.js";
+import { killRecorded, startSandboxer, type SandboxerProcess } from "./kuasard.js";
+
+/** The CRI runtime handler the 1.7 tests configure, backed by `io.containerd.kuasar.v1`. */
+export const HANDLER_17 = "kuasar";
+
+export interface Containerd17WithKuasar {
+  dir: string;
+  shimSocket: string;
+  containerd: Containerd;
+  kuasard: SandboxerProcess;
+  endpointPid: number;
+  cri: CriClient;
+  /** Starts kuasard again with the same flags (after a crash). */
+  restartKuasard(): Promise<SandboxerProcess>;
+  /** Restarts containerd itself on the same root and state. */
+  restartContainerd(): Promise<void>;
+}
+
+/**
+ * Stock containerd 1.7 using the shim bridge: `containerd-shim-kuasar-v1` on
+ * its PATH, `KUASAR_SHIM_SOCKET` in its environment, a CRI runtime handler of
+ * type `io.containerd.kuasar.v1`, and kuasard with `--shim-listen`. The CRI
+ * sandbox image setting names the busybox image: CRI 1.7 insists on having
+ * one in its store, but the bridge never runs it.
+ */
+export async function containerd17WithKuasar(t: TestContext): Promise<Containerd17WithKuasar> {
+  const dir = mkdtempSync("/tmp/k17-");
+  const shimSocket = join(dir, "shim.sock");
+  const bin = containerdBinaries("1.7").binDir;
+  const containerdOptions = {
+    version: "1.7" as const,
+    sandboxImage: BUSYBOX_IMAGE,
+    env: {
+      PATH: `${bin}:${join(repoRoot(), "bin")}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+      KUASAR_SHIM_SOCKET: shimSocket,
+    },
+    extraToml: `
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${HANDLER_17}]
+  runtime_type = "io.containerd.kuasar.v1"
+`,
+  };
+  const containerd = await startContainerd(containerdOptions);
+  writeFileSync(join(containerd.cniConfDir, "10-kuasar-e2e.conflist"), TEST_CNI);
+  let run = 0;
+  const opts = {
+    program: "kuasard" as const,
+    listen: join(dir, "runc.sock"),
+    dir: join(dir, "kr"),
+    containerdTtrpcAddress: containerd.ttrpcAddress,
+    args: ["--state-dir", join(dir, "ks"), "--shim-listen", shimSocket],
+  };
+  const env: Containerd17WithKuasar = {
+    dir,
+    shimSocket,
+    containerd,
+    kuasard: startSandboxer(opts, run),
+    endpointPid: 0,
+    cri: criClient(containerd),
+    async restartKuasard() {
+      env.kuasard = startSandboxer(opts, ++run);
+      await env.kuasard.ready;
+      return env.kuasard;
+    },
+    async restartContainerd() {
+      env.cri.close();
+      await containerd.restart();
+      env.cri = criClient(containerd);
+    },
+  };
+  t.after(async () => {
+    env.cri.close();
+    await env.containerd.stop();
+    await env.kuasard.stop();
+    killRecorded(env.endpointPid);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  env.endpointPid = (await env.kuasard.ready).endpointPid;
+  await importBusybox(containerd, "k8s.io");
+  await importBusybox(containerd, "default");
+  return env;
+}
