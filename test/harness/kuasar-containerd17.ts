@@ -73,6 +73,16 @@ export async function containerd17WithKuasar(t: TestContext): Promise<Containerd
       env.cri.close();
       await containerd.restart();
       env.cri = criClient(containerd);
+      // CRI answers "server is not initialized yet" until it has recovered its state.
+      for (let i = 0; ; i++) {
+        try {
+          await env.cri.runtime.listPodSandbox({});
+          return;
+        } catch (err) {
+          if (i >= 300 || !/not initialized/.test((err as Error).message)) throw err;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
     },
   };
   t.after(async () => {
