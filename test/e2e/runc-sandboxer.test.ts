@@ -59,6 +59,24 @@ describe("runc sandboxer under stock containerd 2.x (proxy sandbox plugin, CRI)"
     assert.deepEqual(await shimProcesses(), [], "no containerd-shim process");
   });
 
+  it("shares one pid namespace between containers when the pod asks for it, and only then", async (t) => {
+    const env = await containerd2WithKuasar(t);
+    const { cri } = env;
+    const shared = podConfig("shared", `${env.dir}/logs/shared`, { sharedPid: true });
+    const a = await runPod(cri, HANDLER, shared, [shContainer("a", "exec sleep 4242", { sharedPid: true }), shContainer("b", "exec sleep 4343", { sharedPid: true })]);
+    const ps = decodeOut((await cri.runtime.execSync({ containerId: a.ids[1]!, cmd: ["ps", "-o", "args"], timeout: 10n })).stdout);
+    assert.match(ps, /sleep 4242/, "b sees a's process");
+    const own = podConfig("own", `${env.dir}/logs/own`);
+    const b = await runPod(cri, HANDLER, own, [shContainer("c", "exec sleep 4444"), shContainer("d", "exec sleep 4545")]);
+    const ps2 = decodeOut((await cri.runtime.execSync({ containerId: b.ids[1]!, cmd: ["ps", "-o", "args"], timeout: 10n })).stdout);
+    assert.doesNotMatch(ps2, /sleep 4444/, "d does not see c's process");
+    assert.match(decodeOut((await cri.runtime.execSync({ containerId: b.ids[1]!, cmd: ["cat", "/proc/1/cmdline"], timeout: 10n })).stdout), /^sleep\x004545/);
+    for (const p of [a.podId, b.podId]) {
+      await cri.runtime.stopPodSandbox({ podSandboxId: p });
+      await cri.runtime.removePodSandbox({ podSandboxId: p });
+    }
+  });
+
   it("reports exact exit codes: exit 42, SIGKILL 137, a TERM-ignoring container killed after its grace period", async (t) => {
     const env = await containerd2WithKuasar(t);
     const { cri } = env;

@@ -28,13 +28,21 @@ export function podConfig(name: string, logDirectory: string, opts: { hostNetwor
   };
 }
 
-/** A busybox container running `sh -c script`, logging to `<name>.log`. */
-export function shContainer(name: string, script: string): ContainerConfig {
+/**
+ * A busybox container running `sh -c script`, logging to `<name>.log`, with the
+ * namespace options kubelet sends (its own pid namespace unless `sharedPid`).
+ */
+export function shContainer(name: string, script: string, opts: { sharedPid?: boolean } = {}): ContainerConfig {
   return {
     metadata: { name, attempt: 0 },
     image: { image: BUSYBOX_IMAGE },
     command: ["sh", "-c", script],
     logPath: `${name}.log`,
+    linux: {
+      securityContext: {
+        namespaceOptions: { network: NamespaceMode.POD, pid: opts.sharedPid ? NamespaceMode.POD : NamespaceMode.CONTAINER, ipc: NamespaceMode.POD },
+      },
+    },
   };
 }
 

@@ -97,7 +97,9 @@ export class RuncSandboxer implements Sandboxer {
         newIpc: !hostIpc,
         newUts: !hostNetwork && r.standalone !== true,
         hostname: hostNetwork ? undefined : p?.hostname || undefined,
-        newPid: (p?.sharedPid ?? false) && !(p?.hostPid ?? false),
+        // Like a pause container, the pod always owns a pid namespace (unless it uses the host's):
+        // a container that joins "the pod's" pid namespace must never land in the host's.
+        newPid: !(p?.hostPid ?? false) && r.standalone !== true,
         logFile: join(pod.dir, "holder.log"),
       });
       holderPid = holder.pid;

@@ -121,6 +121,7 @@ export class RuncTasks implements TaskBackend {
       }
       const prepared = prepareContainerSpec(oci, pod.record.standalone ? undefined : podContext(pod), this.ctx.minOomScoreAdj);
       writeFileAtomic(join(spec.bundle, "config.json"), JSON.stringify(prepared), 0o644);
+      log.debug({ namespaces: prepared.linux?.namespaces, given: oci.linux?.namespaces }, "container spec prepared");
       const pidFile = join(spec.bundle, "init.pid");
       const spawnId = `init:${id}`;
       const consoleSocket = stdio.terminal ? await this.consoleSocketFor(spawnId) : undefined;
