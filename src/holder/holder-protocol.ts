@@ -27,6 +27,8 @@
  * Failures: `err RID ERRNO MESSAGE`. Event: `exit 0 PID STATUS SEC NSEC ID`.
  */
 
+import { ChunkQueue } from "../bytes/chunk-queue.js";
+
 /** Size of the length prefix in bytes. */
 export const HEADER_LENGTH = 4;
 /** Largest request payload the holder accepts (1 MiB); a longer one closes the connection. */
@@ -115,52 +117,26 @@ export function decodeFields(payload: Uint8Array): string[] {
  * its payload is buffered.
  */
 export class MessageDecoder {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  private readonly queue = new ChunkQueue();
 
   /** @param maxLength largest payload accepted; default {@link MAX_REPLY_LENGTH} (a client reading replies). */
   constructor(readonly maxLength: number = MAX_REPLY_LENGTH) {}
 
   /** Bytes held waiting for the rest of a message. */
   get pending(): number {
-    return this.buffered;
+    return this.queue.length;
   }
 
   /** Appends `chunk` and returns every payload now complete, in order. */
   push(chunk: Uint8Array): Buffer[] {
-    if (chunk.length > 0) {
-      this.chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
-      this.buffered += chunk.length;
-    }
+    this.queue.push(chunk);
     const out: Buffer[] = [];
-    while (this.buffered >= HEADER_LENGTH) {
-      if (this.chunks[0]!.length < HEADER_LENGTH) this.chunks = [Buffer.concat(this.chunks)];
-      const length = this.chunks[0]!.readUInt32BE(0);
+    while (this.queue.length >= HEADER_LENGTH) {
+      const length = this.queue.peek(HEADER_LENGTH).readUInt32BE(0);
       if (length > this.maxLength) throw new OversizeMessageError(length, this.maxLength);
-      if (this.buffered < HEADER_LENGTH + length) break;
-      out.push(this.take(HEADER_LENGTH + length).subarray(HEADER_LENGTH));
+      if (this.queue.length < HEADER_LENGTH + length) break;
+      out.push(this.queue.take(HEADER_LENGTH + length).subarray(HEADER_LENGTH));
     }
-    return out;
-  }
-
-  /** Removes `n` bytes from the front; returns an owned copy. */
-  private take(n: number): Buffer {
-    const out = Buffer.allocUnsafe(n);
-    let off = 0;
-    while (off < n) {
-      const first = this.chunks[0]!;
-      const want = n - off;
-      if (first.length <= want) {
-        out.set(first, off);
-        off += first.length;
-        this.chunks.shift();
-      } else {
-        out.set(first.subarray(0, want), off);
-        this.chunks[0] = first.subarray(want);
-        off += want;
-      }
-    }
-    this.buffered -= n;
     return out;
   }
 }

@@ -1,3 +1,5 @@
+import { ChunkQueue } from "../bytes/chunk-queue.js";
+
 /**
  * ttrpc framing: a pure codec, bytes in and frames out (no sockets, timers or logs).
  *
@@ -70,28 +72,24 @@ export function encodeFrame(streamId: number, type: number, flags: number, data:
  * before any of its data is buffered, so a hostile peer cannot grow memory.
  */
 export class FrameDecoder {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  private readonly queue = new ChunkQueue();
 
   /** Bytes held waiting for the rest of a frame. */
   get pending(): number {
-    return this.buffered;
+    return this.queue.length;
   }
 
   /** Appends `chunk` and returns every frame now complete, in order. */
   push(chunk: Uint8Array): Frame[] {
-    if (chunk.length > 0) {
-      this.chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
-      this.buffered += chunk.length;
-    }
+    this.queue.push(chunk);
     const frames: Frame[] = [];
-    while (this.buffered >= HEADER_LENGTH) {
-      const head = this.peek(HEADER_LENGTH);
+    while (this.queue.length >= HEADER_LENGTH) {
+      const head = this.queue.peek(HEADER_LENGTH);
       const length = head.readUInt32BE(0);
       const streamId = head.readUInt32BE(4);
       if (length > MAX_DATA_LENGTH) throw new OversizeFrameError(streamId, length);
-      if (this.buffered < HEADER_LENGTH + length) break;
-      const whole = this.take(HEADER_LENGTH + length);
+      if (this.queue.length < HEADER_LENGTH + length) break;
+      const whole = this.queue.take(HEADER_LENGTH + length);
       frames.push({
         streamId,
         type: whole[8]!,
@@ -100,31 +98,5 @@ export class FrameDecoder {
       });
     }
     return frames;
-  }
-
-  private peek(n: number): Buffer {
-    if (this.chunks[0]!.length < n) this.chunks = [Buffer.concat(this.chunks)];
-    return this.chunks[0]!.subarray(0, n);
-  }
-
-  /** Removes `n` bytes from the front; returns an owned copy. */
-  private take(n: number): Buffer {
-    const out = Buffer.allocUnsafe(n);
-    let off = 0;
-    while (off < n) {
-      const first = this.chunks[0]!;
-      const want = n - off;
-      if (first.length <= want) {
-        out.set(first, off);
-        off += first.length;
-        this.chunks.shift();
-      } else {
-        out.set(first.subarray(0, want), off);
-        this.chunks[0] = first.subarray(want);
-        off += want;
-      }
-    }
-    this.buffered -= n;
-    return out;
   }
 }

@@ -47,7 +47,7 @@ export function assertIsolated(): void {
  * because `/var/run` is a symlink to `/run` on Debian 12; if it is not, `/var/run/netns` is
  * covered too (see {@link isolatedTmpfsDirs}).
  */
-export const ISOLATED_TMPFS_DIRS: readonly string[] = ["/run/containerd", "/run/netns", "/var/lib/cni", "/run/kuasar"];
+export const ISOLATED_TMPFS_DIRS: readonly string[] = ["/run/containerd", "/run/netns", "/var/lib/cni", "/run/kuasar"]; // containerd's default paths, hidden behind private tmpfs
 
 /** {@link ISOLATED_TMPFS_DIRS} plus `/var/run/netns` when `/var/run` is not `/run`. */
 export async function isolatedTmpfsDirs(): Promise<string[]> {
