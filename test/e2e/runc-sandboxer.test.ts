@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { describe, it } from "node:test";
+import { fromBinary } from "@bufbuild/protobuf";
+import { Controller } from "../../src/gen/containerd/services/sandbox/v1/sandbox_pb.js";
+import { MetricsSchema } from "../../src/gen/io/containerd/cgroups/v1/metrics_pb.js";
+import { GrpcClient } from "../../src/grpc/client.js";
 import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { shimProcesses } from "../harness/cri.js";
 import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../harness/cri-pod.js";
@@ -15,6 +20,10 @@ describe("runc sandboxer under stock containerd 2.x (proxy sandbox plugin, CRI)"
     const cfg = podConfig("web", `${env.dir}/logs/web`);
     const server = shContainer("server", "echo started; echo hello-localhost > /tmp/index.html; echo ipc-token > /dev/shm/token; exec httpd -f -p 127.0.0.1:8080 -h /tmp");
     const client = shContainer("client", "trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done");
+    const events = spawn(env.containerd.binaries.ctr, ["--address", env.containerd.address, "events"], { stdio: ["ignore", "pipe", "ignore"] });
+    t.after(() => events.kill("SIGKILL"));
+    let seen = "";
+    events.stdout.setEncoding("utf8").on("data", (d: string) => (seen += d));
     const { podId, ids } = await runPod(cri, HANDLER, cfg, [server, client]);
     const [serverId, clientId] = ids as [string, string];
 
@@ -43,11 +52,28 @@ describe("runc sandboxer under stock containerd 2.x (proxy sandbox plugin, CRI)"
     const ex = await cri.runtime.execSync({ containerId: clientId, cmd: ["sh", "-c", "echo out; echo err >&2; exit 3"], timeout: 10n });
     assert.deepEqual([decodeOut(ex.stdout), decodeOut(ex.stderr), ex.exitCode], ["out\n", "err\n", 3]);
 
+    // Resources: UpdateContainerResources reaches runc, and the Sandbox API reports real cgroup numbers.
+    await cri.runtime.updateContainerResources({ containerId: serverId, linux: { memoryLimitInBytes: 64n << 20n } });
+    const limit = await cri.runtime.execSync({ containerId: serverId, cmd: ["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"], timeout: 10n });
+    assert.equal(decodeOut(limit.stdout).trim(), String(64 << 20));
+    const sandboxApi = new GrpcClient(env.listen, { namespace: "k8s.io" });
+    t.after(() => sandboxApi.close());
+    const m = await sandboxApi.service(Controller).metrics({ sandboxId: podId });
+    assert.equal(m.metrics?.data?.typeUrl, "io.containerd.cgroups.v1.Metrics");
+    const cg = fromBinary(MetricsSchema, m.metrics!.data!.value);
+    assert.ok(cg.memory!.usage!.usage > 0n && cg.pids!.current >= 2n, `memory ${cg.memory?.usage?.usage} pids ${cg.pids?.current}`);
+
     // StopContainer with a grace period: the TERM handler runs and exits 0.
     await cri.runtime.stopContainer({ containerId: clientId, timeout: 10n });
     const st = await waitExited(cri, clientId);
     assert.equal(st.exitCode, 0);
     await waitForLog(logFile(cfg, client), "stdout F bye");
+    // Task events reach containerd's event bus with containerd's topics and types.
+    for (let i = 0; i < 50 && !seen.includes(`/tasks/exit {"container_id":"${clientId}"`); i++) await new Promise((r) => setTimeout(r, 100));
+    for (const topic of ["/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started"]) {
+      assert.match(seen, new RegExp(`k8s\\.io ${topic} \\{"container_id":"${clientId}"`), topic);
+    }
+    assert.match(seen, new RegExp(`k8s\\.io /tasks/exit \\{"container_id":"${clientId}","id":"${clientId}","pid":\\d+`));
 
     const images = await cri.image.listImages({});
     assert.ok(images.images.every((i) => !i.repoTags.some((tag) => tag.includes("pause"))), "no pause image in the store");
