@@ -7,7 +7,7 @@ import { isAlive } from "../../src/sandboxers/runc/pod.js";
 import { shimProcesses } from "../harness/cri.js";
 import { decodeOut, podConfig, runPod, shContainer, waitExited } from "../harness/cri-pod.js";
 import { assertIsolated } from "../harness/isolation.js";
-import { containerd2WithKuasar, HANDLER } from "../harness/kuasar-containerd2.js";
+import { afterRedial, containerd2WithKuasar, HANDLER } from "../harness/kuasar-containerd2.js";
 
 assertIsolated();
 
@@ -35,16 +35,7 @@ describe("runc sandboxer restart (kill -9) under stock containerd 2.x", () => {
     assert.equal(isAlive(dierPid), false, "container exited while the daemon was down");
 
     await env.restartSandboxer();
-    // containerd's gRPC client re-dials with back-off (up to 3 s): the first calls may still find it waiting.
-    for (let i = 0; ; i++) {
-      try {
-        await cri.runtime.podSandboxStatus({ podSandboxId: pods[0]!.podId });
-        break;
-      } catch (err) {
-        if (i >= 100 || !/connection refused|Unavailable|transport/i.test((err as Error).message)) throw err;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    await afterRedial(() => cri.runtime.podSandboxStatus({ podSandboxId: pods[0]!.podId }));
 
     for (const p of pods) {
       const s = await cri.runtime.podSandboxStatus({ podSandboxId: p.podId });
@@ -68,5 +59,22 @@ describe("runc sandboxer restart (kill -9) under stock containerd 2.x", () => {
       await cri.runtime.stopPodSandbox({ podSandboxId: p.podId });
       await cri.runtime.removePodSandbox({ podSandboxId: p.podId });
     }
+  });
+
+  it("SIGTERM drains the daemon without touching running pods", async (t) => {
+    const env = await containerd2WithKuasar(t);
+    const { cri } = env;
+    const { podId, ids } = await runPod(cri, HANDLER, podConfig("drain", `${env.dir}/logs/drain`), [shContainer("c", "trap 'exit 0' TERM; while true; do sleep 0.1; done")]);
+    const info = (await cri.runtime.containerStatus({ containerId: ids[0]!, verbose: true })).info;
+    const pid = (JSON.parse(info["info"] ?? "{}") as { pid?: number }).pid ?? 0;
+    await env.sandboxer.stop();
+    assert.match(env.sandboxer.logs(), /stopping; pods keep running/);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(isAlive(pid), "the container outlived the daemon's SIGTERM");
+    await env.restartSandboxer();
+    assert.equal((await afterRedial(() => cri.runtime.podSandboxStatus({ podSandboxId: podId }))).status?.state, PodSandboxState.SANDBOX_READY);
+    await cri.runtime.stopPodSandbox({ podSandboxId: podId });
+    await cri.runtime.removePodSandbox({ podSandboxId: podId });
+    assert.equal(isAlive(pid), false);
   });
 });

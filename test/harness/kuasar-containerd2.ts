@@ -85,3 +85,18 @@ export async function containerd2WithKuasar(t: TestContext): Promise<Containerd2
   await importBusybox(containerd, "k8s.io");
   return env;
 }
+
+/**
+ * Runs `call` until containerd's gRPC client has re-dialled a restarted
+ * sandboxer (it backs off up to 3 s between attempts, as kubelet would see).
+ */
+export async function afterRedial<T>(call: () => Promise<T>): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (i >= 100 || !/connection refused|Unavailable|transport/i.test((err as Error).message)) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
