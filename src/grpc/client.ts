@@ -49,7 +49,7 @@ export function resolveGrpcClientOptions(options: Partial<GrpcClientOptions> = {
   if (!Number.isInteger(o.maxMessageBytes) || o.maxMessageBytes <= 0 || o.maxMessageBytes > 0x7fffffff) {
     throw new RuntimeError(Code.InvalidArgument, `maxMessageBytes: want a positive 31-bit integer, got ${o.maxMessageBytes}`);
   }
-  if (o.namespace !== undefined && o.namespace === "") throw new RuntimeError(Code.InvalidArgument, "namespace: must not be empty");
+  if (o.namespace === "") throw new RuntimeError(Code.InvalidArgument, "namespace: must not be empty");
   return o;
 }
 

@@ -1,5 +1,5 @@
 import { chmod, unlink } from "node:fs/promises";
-import { createServer, type Server as NetServer, type Socket } from "node:net";
+import { createServer, type Server as NetServer } from "node:net";
 import type { Duplex } from "node:stream";
 import { create, fromBinary, toBinary, type DescMessage, type DescMethodUnary, type DescService, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
@@ -168,7 +168,7 @@ export class GrpcServer {
     }
     this.sockets.add(socket);
     socket.once("close", () => this.sockets.delete(socket));
-    (socket as Socket).on("error", () => {}); // resets are reported to the calls by grpc-js
+    socket.on("error", () => {}); // resets are reported to the calls by grpc-js
     this.injector.injectConnection(socket);
   }
 
