@@ -16,8 +16,6 @@ export type FieldSpec =
 /** Field specs for the keys of an options object. */
 export type Schema<T> = { readonly [K in keyof T]: FieldSpec };
 
-/** Longest unix socket path the kernel accepts (sun_path is 108 bytes with the NUL). */
-export const MAX_SOCKET_PATH_BYTES = 107;
 
 /**
  * Validates `input` (partial, possibly from TOML or flags) over `defaults`.

@@ -1,5 +1,6 @@
 import { join } from "node:path";
-import { MAX_SOCKET_PATH_BYTES, resolveOptions, type Schema } from "../config/schema.js";
+import { resolveOptions, type Schema } from "../config/schema.js";
+import { MAX_SOCKET_PATH_BYTES } from "../fs/unix-socket.js";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { logLevels, type LogLevel } from "../log/logger.js";

@@ -5,6 +5,7 @@ import { EventForwarder } from "../containerd/event-forwarder.js";
 import { SHIM_ROUTE, taskRoute } from "../endpoint/route.js";
 import { BridgeTasks } from "../shim/bridge-tasks.js";
 import { Controller } from "../gen/containerd/services/sandbox/v1/sandbox_pb.js";
+import { routeGrpcLogs } from "../grpc/route-grpc-logs.js";
 import { GrpcServer } from "../grpc/server.js";
 import { defaultHolderBinary } from "../holder/start-holder.js";
 import type { Logger } from "../log/logger.js";
@@ -47,6 +48,7 @@ export class Kuasard {
       const ev = m as ConnectionClosedEvent;
       if (ev.reason) log.warn({ err: ev.reason, side: ev.side, in_flight: ev.inFlight }, "ttrpc connection closed on error");
     });
+    routeGrpcLogs(log);
     mkdirSync(o.stateDir, { recursive: true, mode: 0o711 });
     const minOom = ownOomScoreAdj();
     for (const kind of o.sandboxers) {

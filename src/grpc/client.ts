@@ -5,7 +5,7 @@ import { Code, isCode } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import type { Metadata } from "../ttrpc/metadata.js";
 import { asBuffer, DEFAULT_MAX_MESSAGE_BYTES, grpcPath, NAMESPACE_HEADER, unaryMethods, type MethodInput, type MethodOutput, type UnaryMethodName } from "./service.js";
-import { socketPathOf } from "./socket-path.js";
+import { socketPathOf } from "../fs/unix-socket.js";
 
 /** Request headers: a metadata map, or a plain record (keys are lower-cased either way). */
 export type GrpcHeaders = Metadata | Readonly<Record<string, string | readonly string[]>>;

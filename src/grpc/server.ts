@@ -8,7 +8,7 @@ import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { metadataFrom, type Metadata } from "../ttrpc/metadata.js";
 import { asBuffer, DEFAULT_MAX_MESSAGE_BYTES, grpcPath, NAMESPACE_HEADER, unaryMethods, type MethodInput, type MethodOutput, type UnaryMethodName } from "./service.js";
-import { checkSocketPath, clearStaleSocket } from "./socket-path.js";
+import { checkSocketPath, clearStaleSocket } from "../fs/unix-socket.js";
 
 /** What a gRPC handler learns about the call it serves. */
 export interface GrpcCallContext {

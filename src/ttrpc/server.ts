@@ -1,5 +1,6 @@
-import { existsSync, chmodSync, unlinkSync } from "node:fs";
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { chmodSync, unlinkSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
+import { checkSocketPath, clearStaleSocket } from "../fs/unix-socket.js";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { publishConnectionClosed } from "./diagnostics.js";
@@ -193,10 +194,8 @@ export class TtrpcServer {
    * replaced; a live one makes this fail with AlreadyExists.
    */
   async listen(path: string): Promise<void> {
-    if (existsSync(path)) {
-      if (await isSocketLive(path)) throw new RuntimeError(Code.AlreadyExists, `${path}: a server is already listening`);
-      unlinkSync(path);
-    }
+    checkSocketPath(path);
+    await clearStaleSocket(path);
     const server = createServer((s) => this.accept(s));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -249,16 +248,4 @@ export class TtrpcServer {
       }
     }
   }
-}
-
-/** True when something accepts connections on the unix socket at `path`. */
-export function isSocketLive(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
 }

@@ -17,7 +17,7 @@ export function socketPathOf(address: string): string {
   if (path.startsWith("unix://")) path = path.slice("unix://".length);
   else if (path.startsWith("unix:")) path = path.slice("unix:".length);
   if (!isAbsolute(path)) {
-    throw new RuntimeError(Code.InvalidArgument, `unsupported gRPC address ${JSON.stringify(address)}: want an absolute unix socket path`);
+    throw new RuntimeError(Code.InvalidArgument, `unsupported unix socket address ${JSON.stringify(address)}: want an absolute unix socket path`);
   }
   checkSocketPath(path);
   return path;
