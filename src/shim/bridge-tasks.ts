@@ -1,3 +1,4 @@
+import { writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Code } from "../errors/code.js";
@@ -22,6 +23,9 @@ interface BridgeSpec {
  * container with no pod (`ctr run`) gets a standalone sandbox of its own.
  */
 export class BridgeTasks implements TaskBackend {
+  /** Bundle of every task created since this daemon started (for the deleted marker). */
+  private readonly bundles = new Map<string, string>();
+
   constructor(
     private readonly sandboxers: ReadonlyMap<string, Sandboxer>,
     private readonly defaultKind: string,
@@ -38,6 +42,7 @@ export class BridgeTasks implements TaskBackend {
     const a = oci.annotations ?? {};
     // ctr's calls carry no namespace metadata on 1.7; the bundle path always names it.
     const namespace = namespaceFromBundle(spec.bundle) ?? spec.namespace;
+    this.bundles.set(spec.containerId, spec.bundle);
     const type = a[CRI_CONTAINER_TYPE];
     if (type === "sandbox") return this.createPodSandbox(spec, oci, namespace);
     if (type === "container") {
@@ -72,9 +77,11 @@ export class BridgeTasks implements TaskBackend {
   async delete(id: string, execId: string): Promise<ExitInfo> {
     const c = this.containerOwner(id);
     if (c) {
+      const bundle = execId ? "" : (await c.tasks.state(id, "")).bundle;
       const e = await c.tasks.delete(id, execId);
       // A standalone container's sandbox (same id) goes with it.
       if (!execId && c.has(id)) await c.shutdown(id);
+      if (!execId) this.markDeleted(id, bundle);
       return e;
     }
     const s = this.requireSandbox(id);
@@ -83,6 +90,7 @@ export class BridgeTasks implements TaskBackend {
     if (st.state === "ready") throw new RuntimeError(Code.FailedPrecondition, `cannot delete sandbox ${id}: it is running`);
     const ns = await this.namespaceOf(s, id);
     await s.shutdown(id);
+    this.markDeleted(id, this.bundles.get(id) ?? "");
     const e = { pid: 0, exitStatus: st.exitStatus, exitedAt: st.exitedAt ?? new Date() };
     this.events.publish(ns, { kind: "delete", containerId: id, ...e });
     return e;
@@ -232,6 +240,21 @@ export class BridgeTasks implements TaskBackend {
     return { pid: st.pid };
   }
 
+  /**
+   * Tells `containerd-shim-kuasar-v1 delete`, which containerd runs after every
+   * teardown, that the task is already gone: it then answers from the shell
+   * without starting Node (the marker dies with the bundle).
+   */
+  private markDeleted(id: string, bundle: string): void {
+    this.bundles.delete(id);
+    if (!bundle) return;
+    try {
+      writeFileSync(join(bundle, DELETED_MARKER), "");
+    } catch (err) {
+      this.log.debug({ err, container_id: id }, "could not write the deleted marker");
+    }
+  }
+
   private pick(annotations: Record<string, string>): Sandboxer {
     const kind = annotations[KUASAR_SANDBOXER] || this.defaultKind;
     const s = this.sandboxers.get(kind);
@@ -267,6 +290,9 @@ export class BridgeTasks implements TaskBackend {
     return st.info["namespace"] || "default";
   }
 }
+
+/** File in a task's bundle saying the bridge already deleted it (read by the launcher's `delete`). */
+export const DELETED_MARKER = "kuasar-deleted";
 
 /** containerd 1.7 bundles live at `<state>/io.containerd.runtime.v2.task/<namespace>/<id>`. */
 export function namespaceFromBundle(bundle: string): string | undefined {

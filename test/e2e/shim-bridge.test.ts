@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -34,6 +34,10 @@ describe("shim bridge: containerd-shim-kuasar-v1 under stock containerd 1.7", ()
       });
       assert.equal(r.stdout, `unix://${sock}\n`);
       assert.equal(readFileSync(join(bundle, "address"), "utf8"), `unix://${sock}`);
+      // delete after a normal teardown (the bridge left its marker): an empty DeleteResponse, still no node.
+      writeFileSync(join(bundle, "kuasar-deleted"), "");
+      const del = await run(join(repoRoot(), "bin", "containerd-shim-kuasar-v1"), ["-namespace", "k8s.io", "-address", "/run/x/containerd.sock", "-id", "t1", "-bundle", bundle, "delete"], { cwd: bundle, env: { PATH: "", KUASAR_SHIM_SOCKET: sock } });
+      assert.equal(del.stdout, "");
       // A missing bridge is a clear error, not a hang.
       const bad = await run(join(repoRoot(), "bin", "containerd-shim-kuasar-v1"), ["-id", "t2", "start"], { cwd: bundle, env: { PATH: "", KUASAR_SHIM_SOCKET: join(dir, "nope.sock") } }).catch((e: { code: number; stderr: string }) => e);
       assert.equal((bad as { code: number }).code, 1);
