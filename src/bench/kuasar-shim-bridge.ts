@@ -1,0 +1,111 @@
+/**
+ * Ours, through the shim bridge: stock containerd 1.7 with `runtime_type =
+ * "io.containerd.kuasar.v1"`, so containerd executes `bin/containerd-shim-kuasar-v1 start`
+ * (a launcher that prints the resident bridge's address, issue 4) and speaks shim v2 to the
+ * bridge inside our daemon (`--shim-listen`), found through `KUASAR_SHIM_SOCKET` in
+ * containerd's environment. containerd 1.7's CRI insists on the sandbox image existing even
+ * though no pause container runs, so the pause stand-in is imported.
+ *
+ * Only runs when the launcher exists; until then the run reports it as not available.
+ *
+ * @internal benchmark, not part of the runtime
+ */
+import { access, constants } from "node:fs/promises";
+import { join } from "node:path";
+import { importBusybox, importPause } from "../../test/harness/busybox-image.js";
+import { startContainerd } from "../../test/harness/containerd.js";
+import { criClient } from "../../test/harness/cri.js";
+import { containerdBinaries, repoRoot } from "../../test/harness/deps.js";
+import type { BenchConfiguration, RunningConfiguration } from "./bench-configuration.js";
+import { writeBenchCni } from "./bench-network.js";
+import { kuasarRuncMissing, KUASAR_RUNC_HANDLER } from "./kuasar-direct.js";
+import { startKuasarDaemon, type KuasarDaemon } from "./kuasar-daemon.js";
+import { sleepContainer } from "./pod-workload.js";
+import { CONTAINERD_BASE_PATH } from "./stock-runc-v2.js";
+
+/** The launcher containerd 1.7 executes for `io.containerd.kuasar.v1`. */
+export function shimLauncherPath(): string {
+  return join(repoRoot(), "bin", "containerd-shim-kuasar-v1");
+}
+
+/** The runc sandboxer behind stock containerd 1.7 through `containerd-shim-kuasar-v1`. */
+export function kuasarShimBridgeConfiguration(): BenchConfiguration {
+  return {
+    id: "kuasar-runc-bridge-ctrd17",
+    label: "ours: runc sandboxer via shim bridge, containerd 1.7",
+    role: "ours",
+    containerdVersion: "1.7",
+    description: "stock containerd 1.7 CRI, runtime io.containerd.kuasar.v1: containerd-shim-kuasar-v1 start prints the address of the bridge served by our resident runc-sandboxer (--shim-listen); one C holder per pod, no pause process",
+    managementProcesses: "runc-sandboxer (kuasard, bridge inside) + kuasar-endpoint + every kuasar-holder + any containerd-shim-* left running",
+    async availability() {
+      const launcher = shimLauncherPath();
+      const exists = await access(launcher, constants.X_OK).then(
+        () => true,
+        () => false,
+      );
+      if (!exists) return `not available yet: ${launcher} does not exist (shim bridge, issue 4)`;
+      try {
+        containerdBinaries("1.7");
+      } catch (err) {
+        return err instanceof Error ? err.message : String(err);
+      }
+      return kuasarRuncMissing();
+    },
+    async setup(ctx): Promise<RunningConfiguration> {
+      const kdir = join(ctx.dir, "k");
+      const shimSocket = join(kdir, "shim.sock");
+      const binaries = containerdBinaries("1.7");
+      const path = `${join(repoRoot(), "bin")}:${binaries.binDir}:${CONTAINERD_BASE_PATH}`;
+      const containerd = await startContainerd({
+        version: "1.7",
+        parentDir: ctx.dir,
+        env: { PATH: path, KUASAR_SHIM_SOCKET: shimSocket },
+        extraToml: `
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${KUASAR_RUNC_HANDLER}]
+  runtime_type = "io.containerd.kuasar.v1"
+`,
+      });
+      let daemon: KuasarDaemon | undefined;
+      try {
+        await writeBenchCni(containerd.cniConfDir, ctx.index);
+        daemon = await startKuasarDaemon({ dir: kdir, containerdTtrpcAddress: containerd.ttrpcAddress, args: ["--log-level", "info", "--shim-listen", shimSocket] });
+        await importBusybox(containerd, "k8s.io");
+        await importPause(containerd, "k8s.io");
+      } catch (err) {
+        await containerd.stop();
+        await daemon?.stop();
+        throw err;
+      }
+      const d = daemon;
+      const cri = criClient(containerd);
+      let closing: Promise<void> | undefined;
+      return {
+        cri,
+        runtimeHandler: KUASAR_RUNC_HANDLER,
+        containerdPid: containerd.pid,
+        fixedPids: [containerd.pid, d.pid, d.endpointPid],
+        container: sleepContainer(),
+        managementRole: (p) => d.roleOf(p),
+        shimLauncher: {
+          binary: shimLauncherPath(),
+          containerdAddress: containerd.address,
+          containerdTtrpcAddress: containerd.ttrpcAddress,
+          publishBinary: binaries.containerd,
+          acceptsVersion3: false,
+          env: { PATH: path, HOME: "/root", KUASAR_SHIM_SOCKET: shimSocket },
+          // `start` only prints the resident bridge's address: nothing to undo.
+          cleanup: async () => {},
+        },
+        logs: async () => `==> containerd ${containerd.logPath}\n${await containerd.logs()}\n==> runc-sandboxer\n${d.logs()}\n==> kuasar-endpoint\n${d.endpointLogs()}`,
+        close() {
+          closing ??= (async () => {
+            cri.close();
+            await containerd.stop();
+            await d.stop();
+          })();
+          return closing;
+        },
+      };
+    },
+  };
+}

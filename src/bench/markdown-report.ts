@@ -1,0 +1,138 @@
+/**
+ * The markdown report: one table with every available configuration and its ratio to the
+ * baseline of the same run, the targets with their verdicts, and what did not run and why.
+ * Rendered from the JSON alone, so the README section can be regenerated from it.
+ *
+ * @internal benchmark, not part of the runtime
+ */
+import type { BenchResults, ConfigurationSummary } from "./results.js";
+import { checkTargets } from "./targets.js";
+
+/** Options of {@link renderMarkdown}. */
+export interface MarkdownOptions {
+  /** Prefix of the chart links (`""` next to the SVGs, `"bench-results/"` from the README). */
+  readonly chartPrefix: string;
+  /** Heading level of the report's own heading (2 = `##`). Default 2. */
+  readonly headingLevel: number;
+}
+
+/** Chart files the report links to (written by `charts.ts`). */
+export const CHART_FILES = {
+  startCdf: "start-latency-cdf.svg",
+  parallelCdf: "parallel-latency-cdf.svg",
+  memory: "mgmt-memory.svg",
+} as const;
+
+type Row = { label: string; value: (s: ConfigurationSummary) => number | null; digits: number; ratio: boolean };
+
+const fmt = (v: number | null, digits: number): string => (v === null || !Number.isFinite(v) ? "—" : v.toFixed(digits));
+
+function rows(podCounts: readonly string[], parallelPods: number, floorMs: number | null): Row[] {
+  return [
+    { label: "serial start, median (ms)", value: (s) => s.start_ms_median, digits: 0, ratio: true },
+    { label: "serial start, p90 (ms)", value: (s) => s.start_ms_p90, digits: 0, ratio: true },
+    { label: "serial start, min (ms)", value: (s) => s.start_ms_min, digits: 0, ratio: true },
+    { label: `${parallelPods} pods in parallel, total (ms)`, value: (s) => s.parallel_total_ms, digits: 0, ratio: true },
+    { label: `${parallelPods} pods in parallel, per-pod median (ms)`, value: (s) => s.parallel_pod_ms_median, digits: 0, ratio: true },
+    ...podCounts.map((n): Row => ({ label: `management PSS at ${n} pod${n === "1" ? "" : "s"} (MB)`, value: (s) => s.mgmt_pss_mb[n] ?? null, digits: 1, ratio: n !== "0" })),
+    { label: "management PSS slope (MB/pod)", value: (s) => s.mgmt_pss_mb_per_pod, digits: 2, ratio: true },
+    { label: "management PSS of the first pod (MB)", value: (s) => s.mgmt_pss_mb_first_pod, digits: 2, ratio: true },
+    { label: "all non-containerd PSS slope (MB/pod)", value: (s) => s.node_pss_mb_per_pod, digits: 2, ratio: true },
+    { label: "management processes per pod", value: (s) => s.mgmt_processes_per_pod, digits: 2, ratio: false },
+    { label: "processes per pod (incl. 1 workload)", value: (s) => s.processes_per_pod, digits: 2, ratio: false },
+    { label: `containerd PSS at ${podCounts[podCounts.length - 1] ?? "?"} pods (MB)`, value: (s) => s.containerd_pss_mb[podCounts[podCounts.length - 1] ?? ""] ?? null, digits: 1, ratio: true },
+    { label: `stop + remove ${podCounts[podCounts.length - 1] ?? "?"} pods (ms)`, value: (s) => s.teardown_ms, digits: 0, ratio: true },
+    { label: "shim `start`, median (ms)", value: (s) => s.shim_start_ms_median, digits: 2, ratio: true },
+    { label: `shim \`start\`, median minus the ${floorMs === null ? "?" : floorMs.toFixed(1)} ms spawn floor (ms)`, value: (s) => (s.shim_start_ms_median === null || floorMs === null ? null : s.shim_start_ms_median - floorMs), digits: 2, ratio: true },
+  ];
+}
+
+const esc = (s: string): string => s.replace(/\|/g, "\\|");
+
+/** The report for `results`. */
+export function renderMarkdown(results: BenchResults, options: Partial<MarkdownOptions> = {}): string {
+  const o: MarkdownOptions = { chartPrefix: "", headingLevel: 2, ...options };
+  const h = "#".repeat(o.headingLevel);
+  const ran = results.configurations.filter((c) => c.summary !== null);
+  const baseline = results.configurations.find((c) => c.role === "baseline");
+  const baseSummary = baseline?.summary ?? null;
+  const podCounts = [...new Set(ran.flatMap((c) => Object.keys(c.summary?.mgmt_pss_mb ?? {})))].sort((a, b) => Number(a) - Number(b));
+  const parallelPods = ran[0]?.summary?.parallel_pods ?? 0;
+  const out: string[] = [];
+  const host = results.host;
+  out.push(`${h} Benchmark: ${results.mode} run, ${results.started_at.slice(0, 10)}`);
+  out.push("");
+  out.push(
+    `${host.cpus} CPUs (${host.cpu_model}), ${Math.round(host.mem_total_mb / 1024)} GB, kernel ${host.kernel}, Node ${host.node}; ` +
+      `${String(results.options["serialIterations"])} serial iterations after ${String(results.options["warmupIterations"])} warm-up, ` +
+      `${parallelPods} pods x ${String(results.options["parallelRounds"])} parallel round(s); run took ${Math.round(results.duration_s)} s. ` +
+      `Ratios (in parentheses) are to the baseline of the same run; lower is better.`,
+  );
+  out.push("");
+  out.push(`| metric | ${ran.map((c) => esc(c.label)).join(" | ")} |`);
+  out.push(`|---|${ran.map(() => "---:").join("|")}|`);
+  for (const r of rows(podCounts, parallelPods, results.spawn_floor_ms)) {
+    const cells = ran.map((c) => {
+      const v = r.value(c.summary as ConfigurationSummary);
+      const b = baseSummary === null ? null : r.value(baseSummary);
+      const ratio = r.ratio && c !== baseline && v !== null && b !== null && b > 0 ? ` (${(v / b).toFixed(2)}x)` : "";
+      return `${fmt(v, r.digits)}${ratio}`;
+    });
+    out.push(`| ${esc(r.label)} | ${cells.join(" | ")} |`);
+  }
+  out.push("");
+
+  const maxPods = podCounts[podCounts.length - 1];
+  if (maxPods !== undefined) {
+    out.push(`${h}# Management processes at ${maxPods} pods`);
+    out.push("");
+    out.push("| configuration | process | count | PSS (MB) | PSS per process (MB) |");
+    out.push("|---|---|---:|---:|---:|");
+    for (const c of ran) {
+      const entries = Object.entries(c.summary?.mgmt_breakdown ?? {}).sort((x, y) => y[1].pss_mb - x[1].pss_mb);
+      if (entries.length === 0) out.push(`| ${esc(c.label)} | (none) | 0 | 0 | |`);
+      for (const [role, e] of entries) out.push(`| ${esc(c.label)} | ${esc(role)} | ${e.processes} | ${e.pss_mb.toFixed(1)} | ${(e.pss_mb / e.processes).toFixed(2)} |`);
+    }
+    out.push("");
+  }
+
+  const ours = ran.filter((c) => c.role === "ours");
+  if (baseline !== undefined && baseSummary !== null && ours.length > 0) {
+    out.push(`${h}# Targets (issue 6)`);
+    out.push("");
+    out.push("| configuration | target | measured | verdict | missed by |");
+    out.push("|---|---|---|---|---|");
+    for (const c of ours) {
+      for (const t of checkTargets(c, baseline)) {
+        const verdict = t.status === "missed" ? "**missed**" : t.status;
+        out.push(`| ${esc(c.label)} | ${esc(t.target)} | ${esc(t.measured)} | ${verdict} | ${esc(t.missBy ?? "")} |`);
+      }
+    }
+    out.push("");
+  } else if (baseSummary === null) {
+    out.push(`**The baseline did not run${baseline?.reason ? `: ${esc(baseline.reason)}` : ""}; no ratios or targets.**`);
+    out.push("");
+  }
+
+  const notRun = results.configurations.filter((c) => c.status !== "ok");
+  if (notRun.length > 0) {
+    out.push(`${h}# Not measured`);
+    out.push("");
+    for (const c of notRun) out.push(`- ${c.label}: ${c.status === "not_available" ? "" : "**FAILED**: "}${c.reason ?? "?"}`);
+    out.push("");
+  }
+  const partial = ran.flatMap((c) => {
+    const bad = c.samples.serial.filter((s) => !s.ok).length + c.samples.parallel.reduce((a, r) => a + r.samples.filter((s) => !s.ok).length, 0);
+    const shimBad = c.samples.shim_start?.samples.filter((s) => !s.ok).length ?? 0;
+    return bad + shimBad > 0 ? [`- ${c.label}: ${bad} failed pod start(s), ${shimBad} failed shim start(s) (excluded from the statistics; errors in the JSON)`] : [];
+  });
+  if (partial.length > 0) {
+    out.push(`${h}# Failed samples`);
+    out.push("");
+    out.push(...partial);
+    out.push("");
+  }
+  out.push(`![start latency CDF](${o.chartPrefix}${CHART_FILES.startCdf}) ![parallel start latency CDF](${o.chartPrefix}${CHART_FILES.parallelCdf}) ![management memory vs pods](${o.chartPrefix}${CHART_FILES.memory})`);
+  out.push("");
+  return out.join("\n");
+}
