@@ -11,8 +11,7 @@ import { defaultHolderBinary } from "../holder/start-holder.js";
 import type { Logger } from "../log/logger.js";
 import { controllerServiceImpl } from "../sandbox/controller-service.js";
 import type { Sandboxer } from "../sandbox/sandboxer.js";
-import { RuncContext } from "../sandboxers/runc/runc-context.js";
-import { RuncSandboxer } from "../sandboxers/runc/runc-sandboxer.js";
+import { createRuncSandboxer } from "../sandboxers/runc/runc-sandboxer.js";
 import { serveTaskApi } from "../task/task-service.js";
 import { connectionClosedChannel, type ConnectionClosedEvent } from "../ttrpc/diagnostics.js";
 import { NAMESPACE_KEY } from "../ttrpc/metadata.js";
@@ -55,23 +54,22 @@ export class Kuasard {
       const so = o.sandboxer[kind];
       mkdirSync(so.dir, { recursive: true, mode: 0o711 });
       const slog = log.child({ sandboxer: kind });
-      const ctx = new RuncContext(
+      const sandboxer = createRuncSandboxer(
         {
           dir: so.dir,
           taskAddress: `ttrpc+unix://${taskSocketPath(so)}`,
-          runc: { binary: so.runcBinary, root: join(so.dir, "runc"), systemdCgroup: so.systemdCgroup, commandTimeoutMs: 30_000 },
           holderBinary: defaultHolderBinary,
           shmSizeBytes: 64 << 20,
+          runc: { binary: so.runcBinary, systemdCgroup: so.systemdCgroup, commandTimeoutMs: 30_000 },
         },
         slog,
         this.events,
         minOom,
       );
-      const sandboxer = new RuncSandboxer(ctx);
       await sandboxer.recover();
       this.sandboxers.set(kind, sandboxer);
       serveTaskApi(this.dispatcher.route(taskRoute(kind)), sandboxer.tasks, (md) => md.get(NAMESPACE_KEY)?.[0] || DEFAULT_NAMESPACE);
-      slog.info({ pods: ctx.pods.size, containers: ctx.containers.size }, "sandboxer recovered");
+      slog.info("sandboxer recovered");
     }
     if (o.shimListen) {
       const bridge = new BridgeTasks(this.sandboxers, o.sandboxers[0]!, this.events, log.child({ component: "shim-bridge" }));

@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
-import { isAlive } from "../../src/sandboxers/runc/pod.js";
+import { isAlive } from "../../src/pod/pod.js";
 import { shimProcesses } from "../harness/cri.js";
 import { decodeOut, podConfig, runPod, shContainer, waitExited } from "../harness/cri-pod.js";
 import { assertIsolated } from "../harness/isolation.js";

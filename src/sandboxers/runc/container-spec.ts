@@ -1,5 +1,5 @@
-import type { PodFiles } from "./pod-files.js";
-import type { OciMount, OciSpec } from "./oci-spec.js";
+import type { PodFiles } from "../../pod/pod-files.js";
+import type { OciMount, OciSpec } from "../../pod/oci-spec.js";
 
 /** Where a pod's sandbox lives, as a container spec needs it. */
 export interface PodContext {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { prepareContainerSpec, type PodContext } from "../../../src/sandboxers/runc/container-spec.js";
-import type { OciSpec } from "../../../src/sandboxers/runc/oci-spec.js";
+import type { OciSpec } from "../../../src/pod/oci-spec.js";
 
 const pod = (over: Partial<PodContext> = {}): PodContext => ({
   pid: 4321,

@@ -1,6 +1,6 @@
-import { Code } from "../../errors/code.js";
-import { RuntimeError } from "../../errors/runtime-error.js";
-import type { Stdio } from "../../task/task-backend.js";
+import { Code } from "../errors/code.js";
+import { RuntimeError } from "../errors/runtime-error.js";
+import type { Stdio } from "../task/task-backend.js";
 
 /**
  * Turns containerd's stdio strings into paths the holder opens: plain paths and

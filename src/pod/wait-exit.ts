@@ -1,6 +1,6 @@
-import { Code } from "../../errors/code.js";
-import { RuntimeError } from "../../errors/runtime-error.js";
-import type { HolderExit } from "../../holder/holder-protocol.js";
+import { Code } from "../errors/code.js";
+import { RuntimeError } from "../errors/runtime-error.js";
+import type { HolderExit } from "../holder/holder-protocol.js";
 import type { Pod } from "./pod.js";
 
 /** Waits for the holder to report the exit of `pid` (started at `since`), bounded by `timeoutMs`. */

@@ -1,4 +1,4 @@
-import type { ExitInfo } from "../../task/task-backend.js";
+import type { ExitInfo } from "../task/task-backend.js";
 import type { Pod } from "./pod.js";
 import type { ContainerRecord, ProcessRecord } from "./records.js";
 

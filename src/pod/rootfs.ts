@@ -1,8 +1,8 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { Code } from "../../errors/code.js";
-import { RuntimeError } from "../../errors/runtime-error.js";
-import type { MountSpec } from "../../task/task-backend.js";
+import { Code } from "../errors/code.js";
+import { RuntimeError } from "../errors/runtime-error.js";
+import type { MountSpec } from "../task/task-backend.js";
 
 const run = promisify(execFile);
 

@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { HolderClient } from "../../holder/holder-client.js";
-import { parseJournal, type HolderExit } from "../../holder/holder-protocol.js";
-import type { Logger } from "../../log/logger.js";
+import { HolderClient } from "../holder/holder-client.js";
+import { parseJournal, type HolderExit } from "../holder/holder-protocol.js";
+import type { Logger } from "../log/logger.js";
 import type { SandboxRecord } from "./records.js";
 
 /** Name of the holder's exit journal inside the pod dir. */

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { hostname as hostHostname } from "node:os";
 import { join } from "node:path";
-import type { PodConfig } from "../../sandbox/sandboxer.js";
+import type { PodConfig } from "../sandbox/sandboxer.js";
 
 /** Files a pod's containers bind-mount, as CRI would have set them up for a pause container. */
 export interface PodFiles {

@@ -1,46 +1,40 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import type { Logger } from "../../log/logger.js";
-import { RecordStore } from "../../sandbox/record-store.js";
-import type { EventPublisher } from "../../task/task-event.js";
+import type { Logger } from "../log/logger.js";
+import { RecordStore } from "../sandbox/record-store.js";
+import type { EventPublisher } from "../task/task-event.js";
 import type { Container } from "./container.js";
 import type { Pod } from "./pod.js";
 import { checkContainerRecord, checkSandboxRecord, type ContainerRecord, type SandboxRecord } from "./records.js";
-import { RuncCli, type RuncOptions } from "./runc-cli.js";
 
-/** Options of the runc sandboxer. */
-export interface RuncSandboxerOptions {
-  /** State directory (`--dir`). Default `/run/kuasar-runc`. */
+/** Options every holder-based sandboxer shares. */
+export interface PodRuntimeOptions {
+  /** State directory (`--dir`), e.g. `/run/kuasar-runc`. */
   dir: string;
   /** Task API address returned by Start (`ttrpc+unix://...`), served by kuasar-endpoint. */
   taskAddress: string;
-  runc: RuncOptions;
   /** The pod holder executable (built by `npm run build`). */
   holderBinary: string;
   /** Size of a pod's /dev/shm tmpfs, in bytes. Default 64 MiB, as containerd's CRI. */
   shmSizeBytes: number;
 }
 
-/** State shared by the sandbox side and the task side of the runc sandboxer. */
-export class RuncContext {
-  readonly runc: RuncCli;
+/** State shared by the sandbox side and the task side of a holder-based sandboxer. */
+export class PodRuntime {
   readonly sandboxes: RecordStore<SandboxRecord>;
   readonly containerRecords: RecordStore<ContainerRecord>;
   readonly pods = new Map<string, Pod>();
   readonly containers = new Map<string, Container>();
-  /** The lowest oom_score_adj this process may give a child (CAP_SYS_RESOURCE is needed to go lower). */
-  readonly minOomScoreAdj: number;
 
   constructor(
-    readonly options: RuncSandboxerOptions,
+    readonly options: PodRuntimeOptions,
     readonly log: Logger,
     readonly events: EventPublisher,
-    minOomScoreAdj: number,
+    /** The lowest oom_score_adj this process may give a child (CAP_SYS_RESOURCE is needed to go lower). */
+    readonly minOomScoreAdj: number,
   ) {
-    this.runc = new RuncCli(options.runc);
     this.sandboxes = new RecordStore(join(options.dir, "sandboxes"), "sandbox", checkSandboxRecord);
     this.containerRecords = new RecordStore(join(options.dir, "containers"), "container", checkContainerRecord);
-    this.minOomScoreAdj = minOomScoreAdj;
   }
 
   /** Directory of one pod (holder socket, journal, pod files). */

@@ -1,6 +1,6 @@
-import type { PodConfig } from "../../sandbox/sandboxer.js";
-import type { ProcessState, SandboxState } from "../../sandbox/state-machine.js";
-import type { Stdio } from "../../task/task-backend.js";
+import type { PodConfig } from "../sandbox/sandboxer.js";
+import type { ProcessState, SandboxState } from "../sandbox/state-machine.js";
+import type { Stdio } from "../task/task-backend.js";
 
 /** A runc sandbox on disk (`<dir>/sandboxes/<id>.json`). Times are ISO strings. */
 export interface SandboxRecord {

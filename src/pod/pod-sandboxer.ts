@@ -1,0 +1,351 @@
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { cgroupStatsOfPid } from "../cgroup/cgroup-stats.js";
+import { Code } from "../errors/code.js";
+import { RuntimeError } from "../errors/runtime-error.js";
+import { which } from "../fs/which.js";
+import { HolderClient } from "../holder/holder-client.js";
+import { startHolder } from "../holder/start-holder.js";
+import { validateId } from "../sandbox/id.js";
+import type { SandboxCreateRequest, Sandboxer, SandboxStatus, SandboxUpdate } from "../sandbox/sandboxer.js";
+import { sandboxTransitions, transition } from "../sandbox/state-machine.js";
+import type { CgroupStats } from "../task/task-backend.js";
+import { Container } from "./container.js";
+import { isAlive, Pod } from "./pod.js";
+import { writePodFiles } from "./pod-files.js";
+import type { SandboxRecord } from "./records.js";
+import { mountTmpfs, unmount } from "./rootfs.js";
+import type { PodRuntime } from "./pod-runtime.js";
+import type { PodTasks } from "./pod-tasks.js";
+
+/** Exit status reported for processes that died with their pod holder and left no journal entry. */
+const LOST_EXIT_STATUS = 255;
+
+/**
+ * A sandboxer whose pods are a holder process (namespaces + subreaper + exit
+ * journal, no pause container) and whose containers an engine runs inside them
+ * (runc, a WASI runner...): the Sandbox API side, shared by those sandboxers.
+ */
+export class PodSandboxer implements Sandboxer {
+  constructor(
+    readonly kind: string,
+    private readonly ctx: PodRuntime,
+    readonly tasks: PodTasks,
+    /** Executables a pod of this kind needs, checked at Create: `[what, path or name on PATH]`. */
+    private readonly requiredBinaries: readonly (readonly [string, string])[],
+  ) {
+    mkdirSync(join(ctx.options.dir, "pods"), { recursive: true, mode: 0o711 });
+  }
+
+  has(id: string): boolean {
+    return this.ctx.pods.has(id);
+  }
+
+  async create(req: SandboxCreateRequest): Promise<void> {
+    const id = validateId("sandbox", req.id);
+    if (this.ctx.pods.has(id) || this.ctx.sandboxes.has(id)) throw new RuntimeError(Code.AlreadyExists, `sandbox ${id} already exists`);
+    if (req.netnsPath && !existsSync(req.netnsPath)) {
+      throw new RuntimeError(Code.InvalidArgument, `sandbox ${id}: network namespace ${req.netnsPath} does not exist`);
+    }
+    this.checkBinaries();
+    const dir = this.ctx.podDir(id);
+    const log = this.ctx.log.child({ sandbox_id: id });
+    try {
+      mkdirSync(dir, { recursive: false, mode: 0o711 });
+      writePodFiles(dir, req.pod, (p) => readFileSync(p, "utf8"));
+      const record: SandboxRecord = {
+        id,
+        namespace: req.namespace,
+        netnsPath: req.netnsPath,
+        pod: req.pod,
+        annotations: req.annotations,
+        labels: req.labels,
+        state: "created",
+        createdAt: new Date().toISOString(),
+        exitedAt: undefined,
+        exitStatus: 0,
+        holderPid: 0,
+        podPid: 0,
+        shmMounted: false,
+        standalone: req.standalone,
+      };
+      this.ctx.sandboxes.put(id, record);
+      this.addPod(record);
+      log.info({ netns: req.netnsPath || "host" }, "sandbox created");
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      this.ctx.sandboxes.delete(id);
+      throw RuntimeError.from(err);
+    }
+  }
+
+  async start(id: string): Promise<SandboxStatus> {
+    const pod = this.pod(id);
+    const r = pod.record;
+    transition(sandboxTransitions, `sandbox ${id}`, r.state, "ready");
+    const p = r.pod;
+    const hostNetwork = p?.hostNetwork ?? r.netnsPath === "";
+    // A standalone container's own spec asks for its namespaces: the pod shares none.
+    const hostIpc = p?.hostIpc ?? r.standalone === true;
+    let holderPid = 0;
+    try {
+      if (!hostIpc) {
+        mkdirSync(join(pod.dir, "shm"), { recursive: true, mode: 0o1777 });
+        await mountTmpfs(join(pod.dir, "shm"), this.ctx.options.shmSizeBytes);
+        r.shmMounted = true;
+      }
+      const holder = await startHolder(pod.dir, {
+        binary: this.ctx.options.holderBinary,
+        netns: r.netnsPath || undefined,
+        newIpc: !hostIpc,
+        newUts: !hostNetwork && r.standalone !== true,
+        hostname: hostNetwork ? undefined : p?.hostname || undefined,
+        // Like a pause container, the pod always owns a pid namespace (unless it uses the host's):
+        // a container that joins "the pod's" pid namespace must never land in the host's.
+        newPid: !(p?.hostPid ?? false) && r.standalone !== true,
+        logFile: join(pod.dir, "holder.log"),
+      });
+      holderPid = holder.pid;
+      pod.attach(await HolderClient.connect(pod.dir));
+      r.holderPid = holder.pid;
+      r.podPid = holder.podInitPid ?? holder.pid;
+      r.state = "ready";
+      this.ctx.sandboxes.put(id, r);
+      pod.log.info({ holder_pid: r.holderPid, pod_pid: r.podPid }, "sandbox started");
+      return this.statusOf(pod, false);
+    } catch (err) {
+      pod.log.warn({ err }, "sandbox start failed; cleaning up");
+      if (holderPid > 0) killQuietly(holderPid);
+      await pod.detach();
+      if (r.shmMounted) await unmount(join(pod.dir, "shm")).catch(() => {});
+      r.shmMounted = false;
+      r.holderPid = 0;
+      r.podPid = 0;
+      this.ctx.sandboxes.put(id, r);
+      throw RuntimeError.from(err);
+    }
+  }
+
+  async platform(id: string): Promise<{ os: string; architecture: string; variant: string }> {
+    this.pod(id);
+    return { os: "linux", architecture: goArch(process.arch), variant: "" };
+  }
+
+  async stop(id: string, timeoutSecs: number): Promise<void> {
+    const pod = this.pod(id);
+    if (pod.record.state === "stopped") return;
+    const containers = [...this.ctx.containers.values()].filter((c) => c.pod === pod && c.record.init.state !== "stopped");
+    if (timeoutSecs > 0 && containers.length > 0) {
+      await Promise.all(containers.map((c) => this.tasks.kill(c.id, "", 15, true).catch(() => {})));
+      const deadline = AbortSignal.timeout(timeoutSecs * 1000);
+      await Promise.all(containers.map((c) => c.waitFor("", deadline).catch(() => {})));
+    }
+    pod.stopping = true;
+    const holder = pod.client;
+    if (holder) {
+      // The holder SIGKILLs and reaps (journals) whatever is left, then exits.
+      await holder.shutdown().catch((err: unknown) => pod.log.warn({ err }, "holder shutdown failed"));
+    }
+    await waitGone(pod.record.holderPid, 5000);
+    if (isAlive(pod.record.holderPid)) killQuietly(pod.record.holderPid);
+    await pod.detach();
+    pod.replayJournalFile();
+    this.tasks.abandon(pod, LOST_EXIT_STATUS);
+    await this.finishStop(pod, 0);
+  }
+
+  async wait(id: string, signal: AbortSignal): Promise<{ exitStatus: number; exitedAt: Date }> {
+    const pod = this.pod(id);
+    await Promise.race([
+      pod.stopped(),
+      new Promise((_r, reject) => {
+        if (signal.aborted) reject(signal.reason);
+        signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+      }),
+    ]);
+    return { exitStatus: pod.record.exitStatus, exitedAt: new Date(pod.record.exitedAt ?? Date.now()) };
+  }
+
+  async status(id: string, verbose: boolean): Promise<SandboxStatus> {
+    return this.statusOf(this.pod(id), verbose);
+  }
+
+  async shutdown(id: string): Promise<void> {
+    const pod = this.pod(id);
+    if (pod.record.state !== "stopped") await this.stop(id, 0);
+    for (const c of [...this.ctx.containers.values()].filter((x) => x.pod === pod)) await this.tasks.remove(c);
+    for (const c of this.ctx.containerRecords.loadAll().records.values()) {
+      if (c.sandboxId === id) this.ctx.containerRecords.delete(c.id);
+    }
+    rmSync(pod.dir, { recursive: true, force: true });
+    this.ctx.sandboxes.delete(id);
+    this.ctx.pods.delete(id);
+    pod.log.info("sandbox removed");
+  }
+
+  async metrics(id: string): Promise<CgroupStats> {
+    const pod = this.pod(id);
+    const running = [...this.ctx.containers.values()].filter((c) => c.pod === pod && c.record.init.state === "running");
+    if (running.length === 0) {
+      if (pod.record.state !== "ready") throw new RuntimeError(Code.FailedPrecondition, `sandbox ${id} is ${pod.record.state}`);
+      return cgroupStatsOfPid(pod.record.holderPid);
+    }
+    const all = running.map((c) => cgroupStatsOfPid(c.record.init.pid));
+    return all.reduce((a, b) => ({
+      version: a.version,
+      cpuUsageNs: a.cpuUsageNs + b.cpuUsageNs,
+      cpuUserNs: a.cpuUserNs + b.cpuUserNs,
+      cpuSystemNs: a.cpuSystemNs + b.cpuSystemNs,
+      memoryUsageBytes: a.memoryUsageBytes + b.memoryUsageBytes,
+      memoryLimitBytes: a.memoryLimitBytes > b.memoryLimitBytes ? a.memoryLimitBytes : b.memoryLimitBytes,
+      pidsCurrent: a.pidsCurrent + b.pidsCurrent,
+      pidsLimit: a.pidsLimit + b.pidsLimit,
+    }));
+  }
+
+  async update(id: string, change: SandboxUpdate): Promise<void> {
+    const pod = this.pod(id);
+    if (change.fields.length === 0 || change.fields.includes("labels")) pod.record.labels = { ...change.labels };
+    if (change.resources && pod.record.pod) pod.record.pod = { ...pod.record.pod, resources: change.resources };
+    this.ctx.sandboxes.put(id, pod.record);
+  }
+
+  async recover(): Promise<void> {
+    const log = this.ctx.log;
+    const sandboxes = this.ctx.sandboxes.loadAll();
+    for (const d of sandboxes.damaged) log.error({ sandbox_id: d.id, reason: d.reason, moved_to: d.quarantinedAs }, "damaged sandbox record set aside");
+    for (const record of sandboxes.records.values()) {
+      const pod = this.addPod(record);
+      pod.replayJournalFile();
+      if (record.state !== "ready") continue;
+      try {
+        pod.attach(await HolderClient.connect(pod.dir, { timeoutMs: 3000 }));
+        pod.replayJournalFile(); // exits between the first read and the connection
+        pod.log.info({ holder_pid: record.holderPid }, "sandbox re-attached");
+      } catch (err) {
+        pod.log.warn({ err }, "pod holder gone while the daemon was down");
+      }
+    }
+    const containers = this.ctx.containerRecords.loadAll();
+    for (const d of containers.damaged) log.error({ container_id: d.id, reason: d.reason, moved_to: d.quarantinedAs }, "damaged container record set aside");
+    for (const record of containers.records.values()) {
+      const pod = this.ctx.pods.get(record.sandboxId);
+      if (!pod) {
+        log.warn({ container_id: record.id, sandbox_id: record.sandboxId }, "container record without a sandbox; dropped");
+        this.ctx.containerRecords.delete(record.id);
+        continue;
+      }
+      this.tasks.adopt(new Container(record, pod));
+    }
+    for (const pod of this.ctx.pods.values()) {
+      if (pod.record.state === "ready" && !pod.client) await this.holderGone(pod);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.ctx.pods.values()].map((p) => p.detach()));
+  }
+
+  private addPod(record: SandboxRecord): Pod {
+    const pod = new Pod(record, this.ctx.podDir(record.id), this.ctx.log.child({ sandbox_id: record.id }), (p) => void this.holderLost(p));
+    pod.onExit((e) => this.tasks.handleExit(pod, e));
+    this.ctx.pods.set(record.id, pod);
+    return pod;
+  }
+
+  /**
+   * The holder connection dropped without Stop: if the holder is dead (it is our
+   * child until a restart, so give the reaper a moment) the pod stopped;
+   * otherwise reconnect.
+   */
+  private async holderLost(pod: Pod): Promise<void> {
+    await waitGone(pod.record.holderPid, 3000);
+    if (pod.stopping || pod.record.state !== "ready") return;
+    if (isAlive(pod.record.holderPid)) {
+      try {
+        pod.attach(await HolderClient.connect(pod.dir, { timeoutMs: 3000 }));
+        pod.replayJournalFile();
+        pod.log.warn("pod holder connection dropped; reconnected");
+        return;
+      } catch (err) {
+        pod.log.error({ err, holder_pid: pod.record.holderPid }, "pod holder alive but unreachable");
+      }
+    }
+    pod.log.warn({ holder_pid: pod.record.holderPid }, "pod holder died");
+    await this.holderGone(pod);
+  }
+
+  /** The holder died without Stop: every process with no journaled exit is lost with it. */
+  private async holderGone(pod: Pod): Promise<void> {
+    if (pod.record.state === "stopped") return;
+    pod.replayJournalFile();
+    this.tasks.abandon(pod, LOST_EXIT_STATUS);
+    await this.finishStop(pod, LOST_EXIT_STATUS);
+  }
+
+  private async finishStop(pod: Pod, exitStatus: number): Promise<void> {
+    const r = pod.record;
+    if (r.shmMounted) await unmount(join(pod.dir, "shm")).catch((err: unknown) => pod.log.warn({ err }, "unmounting shm failed"));
+    r.shmMounted = false;
+    r.state = "stopped";
+    r.exitStatus = exitStatus;
+    r.exitedAt = new Date().toISOString();
+    this.ctx.sandboxes.put(r.id, r);
+    pod.markStopped();
+    pod.log.info({ exit_status: exitStatus }, "sandbox stopped");
+  }
+
+  private statusOf(pod: Pod, verbose: boolean): SandboxStatus {
+    const r = pod.record;
+    const info: Record<string, string> = {};
+    if (verbose) {
+      info["holder_pid"] = String(r.holderPid);
+      info["pod_pid"] = String(r.podPid);
+      info["netns"] = r.netnsPath;
+      info["dir"] = pod.dir;
+      info["sandboxer"] = this.kind;
+      info["namespace"] = r.namespace;
+    }
+    return {
+      id: r.id,
+      state: r.state,
+      pid: r.state === "ready" ? r.podPid : 0,
+      createdAt: new Date(r.createdAt),
+      exitedAt: r.exitedAt ? new Date(r.exitedAt) : undefined,
+      exitStatus: r.exitStatus,
+      taskAddress: this.ctx.options.taskAddress,
+      taskApiVersion: 3,
+      labels: {},
+      info,
+    };
+  }
+
+  private pod(id: string): Pod {
+    const pod = this.ctx.pods.get(id);
+    if (!pod) throw new RuntimeError(Code.NotFound, `sandbox ${id} not found`);
+    return pod;
+  }
+
+  private checkBinaries(): void {
+    for (const [what, path] of [["kuasar-holder", this.ctx.options.holderBinary] as const, ...this.requiredBinaries]) {
+      if (!which(path)) throw new RuntimeError(Code.FailedPrecondition, `${what} binary ${JSON.stringify(path)} not found or not executable`);
+    }
+  }
+}
+
+function goArch(arch: string): string {
+  return arch === "x64" ? "amd64" : arch === "ia32" ? "386" : arch;
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    /* gone */
+  }
+}
+
+async function waitGone(pid: number, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (isAlive(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+}

@@ -1,0 +1,197 @@
+import { rmSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { Code } from "../errors/code.js";
+import { RuntimeError } from "../errors/runtime-error.js";
+import type { HolderClient } from "../holder/holder-client.js";
+import type { HolderExit } from "../holder/holder-protocol.js";
+import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus, TaskBackend } from "../task/task-backend.js";
+import { wasOomKilled } from "../cgroup/oom.js";
+import type { Container } from "./container.js";
+import type { Pod } from "./pod.js";
+import type { PodRuntime } from "./pod-runtime.js";
+import type { ProcessRecord } from "./records.js";
+
+/** How long an init exit waits for the container's execs to be reaped before it is published, in ms. */
+const EXEC_DRAIN_MS = 2_000;
+
+/**
+ * What every holder-based sandboxer's Task API has in common: the container and
+ * process records, exits reported by the pods' holders (live or replayed from
+ * their journals), Wait/State, stdin and terminals through the holder. Engines
+ * (runc, wasm) implement how processes are created, started and signalled.
+ */
+export abstract class PodTasks implements TaskBackend {
+  /** pid -> which process it is, for exits reported by the holders. */
+  protected readonly byPid = new Map<number, { containerId: string; execId: string }>();
+
+  constructor(protected readonly rt: PodRuntime) {}
+
+  abstract create(spec: CreateTaskSpec): Promise<{ pid: number }>;
+  abstract start(containerId: string, execId: string): Promise<{ pid: number }>;
+  abstract exec(spec: ExecSpec): Promise<void>;
+  abstract kill(containerId: string, execId: string, signal: number, all: boolean): Promise<void>;
+  abstract delete(containerId: string, execId: string): Promise<ExitInfo>;
+  abstract pids(containerId: string): Promise<{ pid: number; execId: string }[]>;
+  abstract pause(containerId: string): Promise<void>;
+  abstract resume(containerId: string): Promise<void>;
+  abstract update(containerId: string, resources: unknown, annotations: Record<string, string>): Promise<void>;
+  abstract stats(containerId: string): Promise<CgroupStats>;
+  /** Removes what a container left behind (engine state, rootfs mount, record): Delete, and a pod's Shutdown. */
+  abstract remove(c: Container): Promise<void>;
+  /** Kills every process of a container whose init exited (its execs may outlive it). */
+  protected abstract killAll(c: Container): Promise<void>;
+
+  has(containerId: string): boolean {
+    return this.rt.containers.has(containerId);
+  }
+
+  /** Called for every exit a pod's holder reports (live or replayed). */
+  handleExit(pod: Pod, e: HolderExit): void {
+    const who = this.byPid.get(e.pid);
+    if (!who) return;
+    const c = this.rt.containers.get(who.containerId);
+    const p = c?.process(who.execId);
+    if (!c || !p || c.pod !== pod || p.state === "stopped" || p.pid !== e.pid) return;
+    if (p.startedAt && e.exitedAt.getTime() < new Date(p.startedAt).getTime() - 1000) return; // an older process with this pid
+    this.byPid.delete(e.pid);
+    this.markExited(c, who.execId, e.status, e.exitedAt);
+    const log = this.rt.log.child({ container_id: c.id, exec_id: who.execId || undefined });
+    log.info({ pid: e.pid, exit_status: e.status }, "process exited");
+    if (who.execId) {
+      this.rt.events.publish(c.record.namespace, { kind: "exit", containerId: c.id, id: who.execId, pid: e.pid, exitStatus: e.status, exitedAt: e.exitedAt });
+    } else {
+      void this.publishInitExit(c, e).catch((err: unknown) => log.error({ err }, "publishing init exit failed"));
+    }
+  }
+
+  /** Registers a recovered container and replays exits its holder saw while we were away. */
+  adopt(c: Container): void {
+    this.rt.containers.set(c.id, c);
+    for (const [execId, p] of [["", c.record.init] as const, ...Object.entries(c.record.execs)]) {
+      if (p.pid > 0 && p.state !== "stopped") {
+        this.byPid.set(p.pid, { containerId: c.id, execId });
+        const e = c.pod.exitOf(p.pid, p.startedAt ? new Date(p.startedAt) : undefined);
+        if (e) this.handleExit(c.pod, e);
+      }
+    }
+  }
+
+  /**
+   * Marks every process of `pod` that has no recorded exit as stopped with
+   * `status`: its holder died and took them along, and the journal has nothing
+   * on them (they were killed with it).
+   */
+  abandon(pod: Pod, status: number): void {
+    const now = new Date();
+    for (const c of this.rt.containers.values()) {
+      if (c.pod !== pod) continue;
+      for (const [execId, p] of [...Object.entries(c.record.execs), ["", c.record.init] as const]) {
+        if (p.state === "stopped") continue;
+        this.byPid.delete(p.pid);
+        this.markExited(c, execId, status, now);
+        if (p.pid > 0) this.rt.events.publish(c.record.namespace, { kind: "exit", containerId: c.id, id: execId || c.id, pid: p.pid, exitStatus: status, exitedAt: now });
+      }
+    }
+  }
+
+  /** Records how a process ended, persists it and wakes its waiters. */
+  protected markExited(c: Container, execId: string, status: number, at: Date): void {
+    const p = c.process(execId)!;
+    p.state = "stopped";
+    p.exitStatus = status;
+    p.exitedAt = at.toISOString();
+    this.persist(c);
+    c.notifyExit(execId);
+  }
+
+  async state(containerId: string, execId: string): Promise<ProcessStatus> {
+    const c = this.container(containerId);
+    const p = this.processOf(c, execId);
+    return {
+      containerId,
+      execId,
+      bundle: c.record.bundle,
+      pid: p.pid,
+      state: p.state,
+      stdio: p.stdio,
+      exitStatus: p.exitStatus,
+      exitedAt: p.exitedAt ? new Date(p.exitedAt) : undefined,
+    };
+  }
+
+  async wait(containerId: string, execId: string, signal: AbortSignal): Promise<ExitInfo> {
+    const c = this.container(containerId);
+    this.processOf(c, execId);
+    return c.waitFor(execId, signal);
+  }
+
+  async closeIO(containerId: string, execId: string, stdin: boolean): Promise<void> {
+    const c = this.container(containerId);
+    const p = this.processOf(c, execId);
+    if (stdin && p.stdio.stdin) await requireHolder(c.pod).closeStdin(p.spawnId);
+  }
+
+  async resizePty(containerId: string, execId: string, width: number, height: number): Promise<void> {
+    const c = this.container(containerId);
+    const p = this.processOf(c, execId);
+    if (!p.stdio.terminal) throw new RuntimeError(Code.FailedPrecondition, `${execId || containerId} has no terminal`);
+    await requireHolder(c.pod).resize(p.spawnId, width, height);
+  }
+
+  async connect(containerId: string): Promise<{ taskPid: number; serverPid: number }> {
+    const c = this.container(containerId);
+    return { taskPid: c.record.init.pid, serverPid: process.pid };
+  }
+
+  async shutdown(_containerId: string): Promise<void> {
+    // One daemon serves every container: nothing to stop for one of them.
+  }
+
+  protected container(id: string): Container {
+    const c = this.rt.containers.get(id);
+    if (!c) throw new RuntimeError(Code.NotFound, `container ${id}: container not created`);
+    return c;
+  }
+
+  protected processOf(c: Container, execId: string): ProcessRecord {
+    const p = c.process(execId);
+    if (!p) throw new RuntimeError(Code.NotFound, `exec ${execId} of container ${c.id} not found`);
+    return p;
+  }
+
+  protected persist(c: Container): void {
+    this.rt.containerRecords.put(c.id, c.record);
+  }
+
+  protected async consoleSocketFor(key: string): Promise<string> {
+    const path = this.rt.consoleSocket(key);
+    await mkdir(join(path, ".."), { recursive: true, mode: 0o700 });
+    rmSync(path, { force: true });
+    return path;
+  }
+
+  /**
+   * Publishes an init exit after the container's execs: when the container does
+   * not own its pid namespace they outlive init, so they are killed first, as
+   * containerd's runc shim does.
+   */
+  protected async publishInitExit(c: Container, e: HolderExit): Promise<void> {
+    await c.starting.get("");
+    const live = () => Object.values(c.record.execs).filter((p) => p.state === "running" || p.state === "paused");
+    if (live().length > 0) {
+      await this.killAll(c).catch(() => {});
+      const until = Date.now() + EXEC_DRAIN_MS;
+      while (live().length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    }
+    if (e.status === 137 && wasOomKilled(c.record.memoryCgroup)) this.rt.events.publish(c.record.namespace, { kind: "oom", containerId: c.id });
+    this.rt.events.publish(c.record.namespace, { kind: "exit", containerId: c.id, id: c.id, pid: e.pid, exitStatus: e.status, exitedAt: e.exitedAt });
+  }
+}
+
+/** The pod's holder connection, or Unavailable while it is not connected. */
+export function requireHolder(pod: Pod): HolderClient {
+  const h = pod.client;
+  if (!h) throw new RuntimeError(Code.Unavailable, `sandbox ${pod.id}: pod holder not connected`);
+  return h;
+}
