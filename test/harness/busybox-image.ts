@@ -3,8 +3,8 @@ import { createHash } from "node:crypto";
 import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
-import { gzipSync } from "node:zlib";
 import type { Containerd } from "./containerd.js";
+import { tarDir, writeOciArchive } from "./oci-image.js";
 import { cacheDir, systemBinaries } from "./deps.js";
 
 const execFileP = promisify(execFile);
@@ -45,23 +45,6 @@ interface Blob {
 const blob = (data: Buffer): Blob => ({ digest: `sha256:${sha256(data)}`, size: data.length, data });
 const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
 
-/** Deterministic `tar` of the named entries of `dir` (sorted, uid/gid 0, mtime 0). */
-async function tarDir(dir: string, entries: readonly string[], out: string): Promise<void> {
-  await execFileP("tar", [
-    "--create",
-    "--file",
-    out,
-    "--directory",
-    dir,
-    "--sort=name",
-    "--owner=0",
-    "--group=0",
-    "--numeric-owner",
-    "--mtime=@0",
-    "--format=gnu",
-    ...entries,
-  ]);
-}
 
 /** Lays out the busybox rootfs: the binary, an applet symlink per `busybox --list-full` entry, etc files. */
 async function writeRootfs(busybox: string, rootfs: string): Promise<string[]> {
@@ -115,66 +98,18 @@ export async function buildBusyboxImage(options: Partial<BusyboxImageOptions> = 
   try {
     const rootfs = join(work, "rootfs");
     const entries = await writeRootfs(busybox, rootfs);
-    const layerTar = join(work, "layer.tar");
-    await tarDir(rootfs, entries, layerTar);
-    const layerRaw = await readFile(layerTar);
-    const diffId = `sha256:${sha256(layerRaw)}`;
-    const layer = blob(gzipSync(layerRaw, { level: 9 }));
-
-    const created = "1970-01-01T00:00:00Z";
-    const config = blob(
-      json({
-        created,
-        architecture: "amd64",
-        os: "linux",
-        config: { Env: [BUSYBOX_PATH_ENV], Cmd: ["sh"], WorkingDir: "/" },
-        rootfs: { type: "layers", diff_ids: [diffId] },
-        history: [{ created, created_by: `kuasar-ts test harness: busybox ${binHash.slice(0, 12)}` }],
-      }),
-    );
-    const manifest = blob(
-      json({
-        schemaVersion: 2,
-        mediaType: "application/vnd.oci.image.manifest.v1+json",
-        config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: config.digest, size: config.size },
-        layers: [
-          { mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: layer.digest, size: layer.size },
-        ],
-      }),
-    );
-    const index = json({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.index.v1+json",
-      manifests: [
-        {
-          mediaType: "application/vnd.oci.image.manifest.v1+json",
-          digest: manifest.digest,
-          size: manifest.size,
-          platform: { architecture: "amd64", os: "linux" },
-          annotations: {
-            "io.containerd.image.name": BUSYBOX_IMAGE,
-            "org.opencontainers.image.ref.name": BUSYBOX_IMAGE,
-          },
-        },
-      ],
+    const outTmp = join(work, "image.tar");
+    const { manifestDigest, configDigest } = await writeOciArchive({
+      ref: BUSYBOX_IMAGE,
+      rootfs,
+      entries,
+      config: { Env: [BUSYBOX_PATH_ENV], Cmd: ["sh"], WorkingDir: "/" },
+      work,
+      out: outTmp,
+      createdBy: `kuasar-ts test harness: busybox ${binHash.slice(0, 12)}`,
     });
 
-    const layout = join(work, "layout");
-    await mkdir(join(layout, "blobs", "sha256"), { recursive: true });
-    for (const b of [layer, config, manifest]) {
-      await writeFile(join(layout, "blobs", "sha256", b.digest.slice("sha256:".length)), b.data);
-    }
-    await writeFile(join(layout, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
-    await writeFile(join(layout, "index.json"), index);
-    const outTmp = join(work, "image.tar");
-    await tarDir(layout, ["blobs", "index.json", "oci-layout"], outTmp);
-
-    const image: BusyboxImage = {
-      tarPath,
-      ref: BUSYBOX_IMAGE,
-      manifestDigest: manifest.digest,
-      configDigest: config.digest,
-    };
+    const image: BusyboxImage = { tarPath, ref: BUSYBOX_IMAGE, manifestDigest, configDigest };
     await writeFile(`${metaPath}.tmp`, JSON.stringify(image));
     await rename(`${metaPath}.tmp`, metaPath);
     await rename(outTmp, tarPath);
