@@ -1,0 +1,44 @@
+import assert from "node:assert/strict";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { Code } from "../../../src/errors/code.js";
+import { engineFromOptions, resolveWasmEngineOptions } from "../../../src/sandboxers/wasm/engine-from-options.js";
+import { NodeWasiEngine } from "../../../src/sandboxers/wasm/node-wasi-engine.js";
+import { WasmtimeEngine } from "../../../src/sandboxers/wasm/wasmtime-engine.js";
+import { workspace } from "./runner-process.js";
+
+describe("engineFromOptions", () => {
+  it("defaults to the node engine on the daemon's own node", () => {
+    const engine = engineFromOptions();
+    assert.ok(engine instanceof NodeWasiEngine);
+    assert.equal(engine.name, "node");
+    assert.equal(engine.options.nodeBinary, process.execPath);
+  });
+
+  it("resolves wasmtime on PATH to an absolute path", (t) => {
+    const ws = workspace(t);
+    const bin = join(ws.dir, "bin");
+    mkdirSync(bin);
+    writeFileSync(join(bin, "wasmtime"), "#!/bin/sh\n");
+    chmodSync(join(bin, "wasmtime"), 0o755);
+    const engine = engineFromOptions({ engine: "wasmtime", wasmtimeArgs: ["-O", "opt-level=0"] }, `/nonexistent:${bin}`);
+    assert.ok(engine instanceof WasmtimeEngine);
+    assert.equal(engine.options.binary, join(bin, "wasmtime"));
+    assert.deepEqual(engine.options.extraArgs, ["-O", "opt-level=0"]);
+  });
+
+  it("fails with FailedPrecondition when the binary is missing", () => {
+    assert.throws(() => engineFromOptions({ engine: "wasmtime" }, "/nonexistent"), {
+      code: Code.FailedPrecondition,
+      message: 'wasm engine wasmtime: binary "wasmtime" not found or not executable',
+    });
+    assert.throws(() => engineFromOptions({ nodeBinary: "/nonexistent/node" }), { code: Code.FailedPrecondition, message: /wasm engine node: binary/ });
+  });
+
+  it("validates options eagerly, naming the field", () => {
+    assert.throws(() => resolveWasmEngineOptions({ engine: "wasmedge" as "node" }), { code: Code.InvalidArgument, message: /unknown engine "wasmedge" \(known: node, wasmtime\)/ });
+    assert.throws(() => resolveWasmEngineOptions({ nodeMaxOldSpaceMiB: 1 }), { code: Code.InvalidArgument, message: /nodeMaxOldSpaceMiB/ });
+    assert.throws(() => resolveWasmEngineOptions({ wasmtimeArgs: "x" as unknown as string[] }), { code: Code.InvalidArgument, message: /wasmtimeArgs/ });
+  });
+});
