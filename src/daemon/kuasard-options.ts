@@ -6,7 +6,7 @@ import { RuntimeError } from "../errors/runtime-error.js";
 import { logLevels, type LogLevel } from "../log/logger.js";
 
 /** Sandboxer kinds kuasard knows. */
-export const sandboxerKinds = ["runc"] as const;
+export const sandboxerKinds = ["runc", "wasm"] as const;
 export type SandboxerKind = (typeof sandboxerKinds)[number];
 
 /** Options of one sandboxer (`[sandboxers.<kind>]` in the TOML config). */
@@ -19,6 +19,10 @@ export interface SandboxerOptions {
   runcBinary: string;
   /** runc's systemd cgroup driver (runc only; `--systemd-cgroup`). Default false. */
   systemdCgroup: boolean;
+  /** WASI engine (wasm only): `node` (embedded V8 via node:wasi) or `wasmtime`. Default `node`. */
+  wasmEngine: string;
+  /** The wasmtime binary when `wasm_engine = "wasmtime"` (wasm only). Default `wasmtime` from PATH. */
+  wasmtimeBinary: string;
 }
 
 /** Options of kuasard (TOML keys are the snake_case of these names). */
@@ -42,7 +46,7 @@ export interface KuasardOptions {
 
 /** Defaults of one sandboxer kind. */
 export function defaultSandboxerOptions(kind: SandboxerKind): SandboxerOptions {
-  return { listen: `/run/${kind}-sandboxer.sock`, dir: `/run/kuasar-${kind}`, runcBinary: "runc", systemdCgroup: false };
+  return { listen: `/run/${kind}-sandboxer.sock`, dir: `/run/kuasar-${kind}`, runcBinary: "runc", systemdCgroup: false, wasmEngine: "node", wasmtimeBinary: "wasmtime" };
 }
 
 export const defaultKuasardOptions: KuasardOptions = {
@@ -51,7 +55,7 @@ export const defaultKuasardOptions: KuasardOptions = {
   stateDir: "/run/kuasar",
   containerdTtrpcAddress: "/run/containerd/containerd.sock.ttrpc",
   shimListen: "/run/kuasar/shim.sock",
-  sandboxer: { runc: defaultSandboxerOptions("runc") },
+  sandboxer: { runc: defaultSandboxerOptions("runc"), wasm: defaultSandboxerOptions("wasm") },
 };
 
 const topSchema: Schema<Omit<KuasardOptions, "sandboxer">> = {
@@ -68,6 +72,8 @@ const sandboxerSchema: Schema<SandboxerOptions> = {
   dir: { kind: "path", maxBytes: 80 },
   runcBinary: { kind: "string", nonEmpty: true },
   systemdCgroup: { kind: "bool" },
+  wasmEngine: { kind: "enum", values: ["node", "wasmtime"] },
+  wasmtimeBinary: { kind: "string", nonEmpty: true },
 };
 
 const camel = (k: string) => k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());

@@ -12,6 +12,8 @@ import type { Logger } from "../log/logger.js";
 import { controllerServiceImpl } from "../sandbox/controller-service.js";
 import type { Sandboxer } from "../sandbox/sandboxer.js";
 import { createRuncSandboxer } from "../sandboxers/runc/runc-sandboxer.js";
+import type { WasmEngineName } from "../sandboxers/wasm/engine-from-options.js";
+import { createWasmSandboxer } from "../sandboxers/wasm/wasm-sandboxer.js";
 import { serveTaskApi } from "../task/task-service.js";
 import { connectionClosedChannel, type ConnectionClosedEvent } from "../ttrpc/diagnostics.js";
 import { NAMESPACE_KEY } from "../ttrpc/metadata.js";
@@ -54,18 +56,11 @@ export class Kuasard {
       const so = o.sandboxer[kind];
       mkdirSync(so.dir, { recursive: true, mode: 0o711 });
       const slog = log.child({ sandboxer: kind });
-      const sandboxer = createRuncSandboxer(
-        {
-          dir: so.dir,
-          taskAddress: `ttrpc+unix://${taskSocketPath(so)}`,
-          holderBinary: defaultHolderBinary,
-          shmSizeBytes: 64 << 20,
-          runc: { binary: so.runcBinary, systemdCgroup: so.systemdCgroup, commandTimeoutMs: 30_000 },
-        },
-        slog,
-        this.events,
-        minOom,
-      );
+      const common = { dir: so.dir, taskAddress: `ttrpc+unix://${taskSocketPath(so)}`, holderBinary: defaultHolderBinary, shmSizeBytes: 64 << 20 };
+      const sandboxer =
+        kind === "wasm"
+          ? createWasmSandboxer({ ...common, engine: { engine: so.wasmEngine as WasmEngineName, wasmtimeBinary: so.wasmtimeBinary } }, slog, this.events, minOom)
+          : createRuncSandboxer({ ...common, runc: { binary: so.runcBinary, systemdCgroup: so.systemdCgroup, commandTimeoutMs: 30_000 } }, slog, this.events, minOom);
       await sandboxer.recover();
       this.sandboxers.set(kind, sandboxer);
       serveTaskApi(this.dispatcher.route(taskRoute(kind)), sandboxer.tasks, (md) => md.get(NAMESPACE_KEY)?.[0] || DEFAULT_NAMESPACE);

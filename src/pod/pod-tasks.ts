@@ -42,6 +42,11 @@ export abstract class PodTasks implements TaskBackend {
   /** Kills every process of a container whose init exited (its execs may outlive it). */
   protected abstract killAll(c: Container): Promise<void>;
 
+  /** Whether a container that died of SIGKILL was killed for memory (then /tasks/oom precedes its exit). */
+  protected oomKilled(c: Container): boolean {
+    return wasOomKilled(c.record.memoryCgroup);
+  }
+
   has(containerId: string): boolean {
     return this.rt.containers.has(containerId);
   }
@@ -184,7 +189,7 @@ export abstract class PodTasks implements TaskBackend {
       const until = Date.now() + EXEC_DRAIN_MS;
       while (live().length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     }
-    if (e.status === 137 && wasOomKilled(c.record.memoryCgroup)) this.rt.events.publish(c.record.namespace, { kind: "oom", containerId: c.id });
+    if (e.status === 137 && this.oomKilled(c)) this.rt.events.publish(c.record.namespace, { kind: "oom", containerId: c.id });
     this.rt.events.publish(c.record.namespace, { kind: "exit", containerId: c.id, id: c.id, pid: e.pid, exitStatus: e.status, exitedAt: e.exitedAt });
   }
 }

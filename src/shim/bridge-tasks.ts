@@ -1,4 +1,7 @@
+import { fromBinary } from "@bufbuild/protobuf";
 import { writeFileSync } from "node:fs";
+import { parse } from "smol-toml";
+import { OptionsSchema as RuntimeOptionsSchema } from "../gen/runtimeoptions/v1/api_pb.js";
 import { readFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Code } from "../errors/code.js";
@@ -44,7 +47,7 @@ export class BridgeTasks implements TaskBackend {
     const namespace = namespaceFromBundle(spec.bundle) ?? spec.namespace;
     this.bundles.set(spec.containerId, spec.bundle);
     const type = a[CRI_CONTAINER_TYPE];
-    if (type === "sandbox") return this.createPodSandbox(spec, oci, namespace);
+    if (type === "sandbox") return this.createPodSandbox(spec, oci, namespace, sandboxerFromOptions(spec.options));
     if (type === "container") {
       const podId = a[CRI_SANDBOX_ID];
       if (!podId) throw new RuntimeError(Code.InvalidArgument, `container ${spec.containerId}: no ${CRI_SANDBOX_ID} annotation`);
@@ -53,7 +56,7 @@ export class BridgeTasks implements TaskBackend {
       return owner.tasks.create({ ...spec, namespace, sandboxId: podId });
     }
     // No pod: a sandbox of its own, named after the container.
-    const sandboxer = this.pick(a);
+    const sandboxer = this.pick(a, sandboxerFromOptions(spec.options));
     await sandboxer.create({ id: spec.containerId, namespace, netnsPath: "", pod: undefined, annotations: a, labels: {}, standalone: true });
     try {
       await sandboxer.start(spec.containerId);
@@ -190,10 +193,10 @@ export class BridgeTasks implements TaskBackend {
     // containerd sends this once per task; the resident bridge serves every other task and stays.
   }
 
-  private async createPodSandbox(spec: CreateTaskSpec, oci: BridgeSpec, namespace: string): Promise<{ pid: number }> {
+  private async createPodSandbox(spec: CreateTaskSpec, oci: BridgeSpec, namespace: string, fromOptions: string | undefined): Promise<{ pid: number }> {
     const a = oci.annotations ?? {};
     const id = spec.containerId;
-    const sandboxer = this.pick(a);
+    const sandboxer = this.pick(a, fromOptions);
     const netns = oci.linux?.namespaces?.find((n) => n.type === "network");
     const pod: PodConfig = {
       name: a[CRI_SANDBOX_NAME] ?? "",
@@ -255,8 +258,9 @@ export class BridgeTasks implements TaskBackend {
     }
   }
 
-  private pick(annotations: Record<string, string>): Sandboxer {
-    const kind = annotations[KUASAR_SANDBOXER] || this.defaultKind;
+  /** The pod's sandboxer: its annotation, else the runtime handler's options, else the default. */
+  private pick(annotations: Record<string, string>, fromOptions?: string): Sandboxer {
+    const kind = annotations[KUASAR_SANDBOXER] || fromOptions || this.defaultKind;
     const s = this.sandboxers.get(kind);
     if (!s) throw new RuntimeError(Code.FailedPrecondition, `sandboxer ${JSON.stringify(kind)} is not enabled (enabled: ${[...this.sandboxers.keys()].join(", ")})`);
     return s;
@@ -288,6 +292,22 @@ export class BridgeTasks implements TaskBackend {
   private async namespaceOf(s: Sandboxer, id: string): Promise<string> {
     const st = await s.status(id, true);
     return st.info["namespace"] || "default";
+  }
+}
+
+/**
+ * The `sandboxer` key of the CRI runtime handler's `options` table: containerd
+ * 1.7 hands a non-runc runtime its options as `runtimeoptions.v1.Options` whose
+ * `config_body` is the table as TOML, e.g. `sandboxer = "wasm"`.
+ */
+export function sandboxerFromOptions(options: CreateTaskSpec["options"]): string | undefined {
+  if (!options || options.typeUrl.slice(options.typeUrl.lastIndexOf("/") + 1) !== "runtimeoptions.v1.Options") return undefined;
+  try {
+    const body = new TextDecoder().decode(fromBinary(RuntimeOptionsSchema, options.value).configBody);
+    const v = (parse(body) as Record<string, unknown>)["sandboxer"];
+    return typeof v === "string" && v ? v : undefined;
+  } catch {
+    throw new RuntimeError(Code.InvalidArgument, "runtime options: config_body is not valid TOML");
   }
 }
 

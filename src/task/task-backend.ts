@@ -30,6 +30,8 @@ export interface CreateTaskSpec {
    * the backend reads containerd's `<bundle>/sandbox` file or the CRI annotation.
    */
   sandboxId?: string;
+  /** containerd's runtime options for the task (`CreateTaskRequest.options`), undecoded. */
+  options?: { typeUrl: string; value: Uint8Array };
 }
 
 /** An exec process to register (not start). `process` is the OCI runtime-spec Process JSON. */

@@ -80,6 +80,7 @@ export function taskServiceImpl(backend: TaskBackend, namespaceOf: (md: Readonly
         stdio: { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal },
         checkpoint: req.checkpoint,
         namespace: namespaceOf(ctx.metadata),
+        options: req.options ? { typeUrl: req.options.typeUrl, value: req.options.value } : undefined,
       });
       return { pid };
     },

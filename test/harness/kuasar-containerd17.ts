@@ -31,7 +31,10 @@ export interface Containerd17WithKuasar {
  * sandbox image setting names the busybox image: CRI 1.7 insists on having
  * one in its store, but the bridge never runs it.
  */
-export async function containerd17WithKuasar(t: TestContext): Promise<Containerd17WithKuasar> {
+/** The 1.7 runtime handler whose options pick the wasm sandboxer (`sandboxer = "wasm"`). */
+export const WASM_HANDLER_17 = "kuasar-wasm";
+
+export async function containerd17WithKuasar(t: TestContext, kinds: readonly ("runc" | "wasm")[] = ["runc"]): Promise<Containerd17WithKuasar> {
   const dir = mkdtempSync("/tmp/k17-");
   const shimSocket = join(dir, "shim.sock");
   const bin = containerdBinaries("1.7").binDir;
@@ -42,21 +45,33 @@ export async function containerd17WithKuasar(t: TestContext): Promise<Containerd
       PATH: `${bin}:${join(repoRoot(), "bin")}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
       KUASAR_SHIM_SOCKET: shimSocket,
     },
-    extraToml: `
+    extraToml:
+      `
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${HANDLER_17}]
   runtime_type = "io.containerd.kuasar.v1"
-`,
+` +
+      (kinds.includes("wasm")
+        ? `
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${WASM_HANDLER_17}]
+  runtime_type = "io.containerd.kuasar.v1"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${WASM_HANDLER_17}.options]
+  sandboxer = "wasm"
+`
+        : ""),
   };
   const containerd = await startContainerd(containerdOptions);
   writeFileSync(join(containerd.cniConfDir, "10-kuasar-e2e.conflist"), TEST_CNI);
   let run = 0;
   const opts = {
     program: "kuasard" as const,
-    listen: join(dir, "runc.sock"),
+    listen: kinds.length > 1 ? undefined : join(dir, "runc.sock"),
     dir: join(dir, "kr"),
     containerdTtrpcAddress: containerd.ttrpcAddress,
-    args: ["--state-dir", join(dir, "ks"), "--shim-listen", shimSocket],
+    args: ["--state-dir", join(dir, "ks"), "--shim-listen", shimSocket, ...(kinds.length > 1 ? ["--config", join(dir, "kuasard.toml")] : [])],
   };
+  if (kinds.length > 1) {
+    writeFileSync(join(dir, "kuasard.toml"), kinds.map((k) => `[sandboxers.${k}]\nlisten = "${join(dir, `${k}.sock`)}"\ndir = "${join(dir, `k${k[0]}`)}"\n`).join("\n"));
+  }
   const env: Containerd17WithKuasar = {
     dir,
     shimSocket,

@@ -41,25 +41,47 @@ export interface Containerd2WithKuasar {
  * CRI runtime handler with `sandboxer = ...`, plus our runc sandboxer, plus the
  * busybox image in k8s.io. Everything is stopped, by recorded pid, after the test.
  */
-export async function containerd2WithKuasar(t: TestContext): Promise<Containerd2WithKuasar> {
+/** The CRI runtime handler (and proxy plugin name) of the wasm sandboxer. */
+export const WASM_HANDLER = "kuasar-wasm";
+
+/** containerd 2.x TOML wiring one sandboxer socket as a proxy plugin plus a CRI runtime handler. */
+export function proxySandboxerToml(handler: string, socket: string): string {
+  return `
+[proxy_plugins.${handler}]
+  type = "sandbox"
+  address = "${socket}"
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.${handler}]
+  runtime_type = "io.containerd.kuasar.v1"
+  sandboxer = "${handler}"
+`;
+}
+
+/**
+ * With `kinds` ["runc"] (default) the single-kind `runc-sandboxer` serves; with
+ * more kinds one `kuasard` serves them all, each on its own socket and handler.
+ */
+export async function containerd2WithKuasar(t: TestContext, kinds: readonly ("runc" | "wasm")[] = ["runc"]): Promise<Containerd2WithKuasar> {
   const dir = mkdtempSync("/tmp/k2-");
   const listen = join(dir, "runc.sock");
   const sandboxerDir = join(dir, "kr");
+  const wasmListen = join(dir, "wasm.sock");
   const containerd = await startContainerd({
     version: "2",
-    extraToml: `
-[proxy_plugins.${HANDLER}]
-  type = "sandbox"
-  address = "${listen}"
-
-[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.${HANDLER}]
-  runtime_type = "io.containerd.kuasar.v1"
-  sandboxer = "${HANDLER}"
-`,
+    extraToml: proxySandboxerToml(HANDLER, listen) + (kinds.includes("wasm") ? proxySandboxerToml(WASM_HANDLER, wasmListen) : ""),
   });
   writeFileSync(join(containerd.cniConfDir, "10-kuasar-e2e.conflist"), TEST_CNI);
   let run = 0;
-  const opts = { program: "runc-sandboxer" as const, listen, dir: sandboxerDir, containerdTtrpcAddress: containerd.ttrpcAddress };
+  const single = kinds.length === 1 && kinds[0] === "runc";
+  if (!single) {
+    writeFileSync(
+      join(dir, "kuasard.toml"),
+      kinds.map((k) => `[sandboxers.${k}]\nlisten = "${k === "wasm" ? wasmListen : listen}"\ndir = "${join(dir, k === "wasm" ? "kw" : "kr")}"\n`).join("\n"),
+    );
+  }
+  const opts = single
+    ? { program: "runc-sandboxer" as const, listen, dir: sandboxerDir, containerdTtrpcAddress: containerd.ttrpcAddress }
+    : { program: "kuasard" as const, dir: join(dir, "ks"), containerdTtrpcAddress: containerd.ttrpcAddress, args: ["--config", join(dir, "kuasard.toml"), "--state-dir", join(dir, "ks"), "--shim-listen", ""] };
   const env: Containerd2WithKuasar = {
     dir,
     listen,

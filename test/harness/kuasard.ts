@@ -7,8 +7,8 @@ import { repoRoot } from "./deps.js";
 export interface SandboxerProcessOptions {
   /** Which program: a single-kind binary (`runc-sandboxer`) or `kuasard`. */
   program: "runc-sandboxer" | "kuasard";
-  /** Sandbox API socket (`--listen`). */
-  listen: string;
+  /** Sandbox API socket (`--listen`); omit when a config file names the sockets. */
+  listen?: string;
   /** State dir (`--dir`). */
   dir: string;
   /** containerd's ttrpc socket for task events. */
@@ -38,7 +38,15 @@ export function startSandboxer(o: SandboxerProcessOptions, run = 0): SandboxerPr
   const fd = openSync(logPath, "a");
   const child: ChildProcess = spawn(
     process.execPath,
-    [join(repoRoot(), "dist", "src", "cli", `${o.program}.js`), "--listen", o.listen, "--dir", o.dir, "--containerd-ttrpc-address", o.containerdTtrpcAddress, "--log-level", "debug", ...(o.args ?? [])],
+    [
+      join(repoRoot(), "dist", "src", "cli", `${o.program}.js`),
+      ...(o.listen ? ["--listen", o.listen, "--dir", o.dir] : []),
+      "--containerd-ttrpc-address",
+      o.containerdTtrpcAddress,
+      "--log-level",
+      "debug",
+      ...(o.args ?? []),
+    ],
     { stdio: ["ignore", fd, fd] },
   );
   closeSync(fd);

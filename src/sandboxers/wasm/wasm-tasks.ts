@@ -1,0 +1,268 @@
+import { execFile } from "node:child_process";
+import { closeSync, constants, existsSync, openSync, realpathSync, rmSync, statSync, writeSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { isAbsolute, join, posix, relative } from "node:path";
+import { promisify } from "node:util";
+import { cgroupStatsOfPid } from "../../cgroup/cgroup-stats.js";
+import { Code } from "../../errors/code.js";
+import { RuntimeError } from "../../errors/runtime-error.js";
+import { readSpec, sandboxIdOf } from "../../pod/bundle.js";
+import { Container, exitInfo } from "../../pod/container.js";
+import type { OciSpec } from "../../pod/oci-spec.js";
+import { PodTasks, requireHolder } from "../../pod/pod-tasks.js";
+import type { PodRuntime } from "../../pod/pod-runtime.js";
+import type { ContainerRecord } from "../../pod/records.js";
+import { mountRootfs, unmount } from "../../pod/rootfs.js";
+import { stdioPaths } from "../../pod/stdio.js";
+import { validateId } from "../../sandbox/id.js";
+import { processTransitions, transition } from "../../sandbox/state-machine.js";
+import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo } from "../../task/task-backend.js";
+import type { WasmEngine, WasmLaunch } from "./wasm-engine.js";
+
+const run = promisify(execFile);
+/** How long Start waits for the runner to take its start signal, in ms. */
+const START_TIMEOUT_MS = 30_000;
+/** Mount types that are host-kernel views, not directories a module could use. */
+const PSEUDO_FS = new Set(["proc", "sysfs", "cgroup", "cgroup2", "devpts", "mqueue", "tmpfs"]);
+
+/**
+ * The Task API of wasm containers: each container is one runner process (an
+ * engine such as node:wasi or wasmtime) launched by the pod's holder, so it
+ * lives in the pod's namespaces, outlives kuasard, and its exit is journaled.
+ * Create launches and loads the module, which then waits on a FIFO; Start
+ * releases it.
+ */
+export class WasmTasks extends PodTasks {
+  constructor(
+    rt: PodRuntime,
+    private readonly engine: WasmEngine,
+  ) {
+    super(rt);
+  }
+
+  protected async killAll(c: Container): Promise<void> {
+    if (c.record.init.pid > 0) await requireHolder(c.pod).kill(c.record.init.pid, 9);
+  }
+
+  protected override oomKilled(c: Container): boolean {
+    return existsSync(this.file(c.pod.dir, c.id, "oom"));
+  }
+
+  async create(spec: CreateTaskSpec): Promise<{ pid: number }> {
+    const id = validateId("container", spec.containerId);
+    if (this.rt.containers.has(id)) throw new RuntimeError(Code.AlreadyExists, `container ${id} already exists`);
+    const oci = await readSpec(spec.bundle);
+    const sandboxId = spec.sandboxId ? validateId("sandbox", spec.sandboxId) : await sandboxIdOf(spec.bundle, oci);
+    const pod = this.rt.pods.get(sandboxId);
+    if (!pod) throw new RuntimeError(Code.NotFound, `sandbox ${sandboxId} of container ${id} not found`);
+    if (pod.record.state !== "ready") throw new RuntimeError(Code.FailedPrecondition, `sandbox ${sandboxId} is ${pod.record.state}, not ready`);
+    const holder = requireHolder(pod);
+    const stdio = stdioPaths(spec.stdio);
+    if (stdio.terminal) throw new RuntimeError(Code.Unimplemented, "wasm containers have no terminal");
+    const log = this.rt.log.child({ sandbox_id: sandboxId, container_id: id });
+    const rootfs = join(spec.bundle, "rootfs");
+    let mounted = false;
+    try {
+      if (spec.rootfs.length > 0) {
+        await mkdir(rootfs, { recursive: true });
+        await mountRootfs(spec.rootfs, rootfs);
+        mounted = true;
+      }
+      await mkdir(join(pod.dir, "wasm"), { recursive: true, mode: 0o700 });
+      const startFifo = this.file(pod.dir, id, "start");
+      rmSync(startFifo, { force: true });
+      rmSync(this.file(pod.dir, id, "oom"), { force: true });
+      await run("mkfifo", ["-m", "0600", startFifo]);
+      const launch = wasmLaunch(oci, rootfs, startFifo, this.file(pod.dir, id, "oom"));
+      const cmd = this.engine.command(launch);
+      const startedAt = new Date();
+      const spawnId = `init:${id}`;
+      const pid = await holder.spawn({ id: spawnId, cwd: rootfs, stdin: stdio.stdin, stdout: stdio.stdout, stderr: stdio.stderr, argv: cmd.argv, env: cmd.env });
+      const record: ContainerRecord = {
+        id,
+        sandboxId,
+        namespace: spec.namespace,
+        bundle: spec.bundle,
+        rootfsMounted: mounted,
+        init: { execId: "", spawnId, pid, state: "created", stdio, exitStatus: 0, exitedAt: undefined, startedAt: startedAt.toISOString() },
+        execs: {},
+        memoryCgroup: "",
+      };
+      const c = new Container(record, pod);
+      this.persist(c);
+      this.rt.containers.set(id, c);
+      this.byPid.set(pid, { containerId: id, execId: "" });
+      const early = pod.exitOf(pid, startedAt);
+      if (early) this.handleExit(pod, early);
+      log.info({ pid, module: launch.module, engine: this.engine.name }, "wasm container created");
+      this.rt.events.publish(spec.namespace, { kind: "create", containerId: id, bundle: spec.bundle, rootfs: spec.rootfs, io: spec.stdio, checkpoint: "", pid });
+      return { pid };
+    } catch (err) {
+      log.warn({ err }, "wasm container create failed; cleaning up");
+      if (mounted) await unmount(rootfs).catch(() => {});
+      this.removeFiles(pod.dir, id);
+      this.rt.containerRecords.delete(id);
+      throw err;
+    }
+  }
+
+  async start(containerId: string, execId: string): Promise<{ pid: number }> {
+    if (execId) throw new RuntimeError(Code.Unimplemented, "exec is not supported in wasm containers");
+    const c = this.container(containerId);
+    const p = c.record.init;
+    transition(processTransitions, `container ${containerId}`, p.state, "running");
+    let started!: () => void;
+    c.starting.set("", new Promise<void>((r) => (started = r)));
+    try {
+      await this.release(c);
+      if (p.state === "created") p.state = "running";
+      this.persist(c);
+      this.rt.events.publish(c.record.namespace, { kind: "start", containerId, pid: p.pid });
+    } finally {
+      c.starting.delete("");
+      started();
+    }
+    return { pid: p.pid };
+  }
+
+  async exec(_spec: ExecSpec): Promise<void> {
+    throw new RuntimeError(Code.Unimplemented, "exec is not supported in wasm containers: a module has no shell to run commands in");
+  }
+
+  async kill(containerId: string, execId: string, signal: number, _all: boolean): Promise<void> {
+    const c = this.container(containerId);
+    const p = this.processOf(c, execId);
+    if (p.state === "stopped") throw new RuntimeError(Code.NotFound, "process already finished");
+    await requireHolder(c.pod).kill(p.pid, signal);
+  }
+
+  async delete(containerId: string, execId: string): Promise<ExitInfo> {
+    const c = this.container(containerId);
+    const p = this.processOf(c, execId);
+    if (p.state === "running" || p.state === "paused") throw new RuntimeError(Code.FailedPrecondition, `cannot delete container ${containerId}: it is ${p.state}`);
+    if (p.state === "created") {
+      // Never started: the runner still waits on its FIFO.
+      await requireHolder(c.pod).kill(p.pid, 9).catch(() => {});
+      await c.waitFor("", AbortSignal.timeout(5000)).catch(() => {});
+    }
+    await this.remove(c);
+    const e = exitInfo(p);
+    this.rt.events.publish(c.record.namespace, { kind: "delete", containerId, pid: e.pid, exitStatus: e.exitStatus, exitedAt: e.exitedAt });
+    return e;
+  }
+
+  async remove(c: Container): Promise<void> {
+    if (c.record.rootfsMounted) await unmount(join(c.record.bundle, "rootfs"));
+    this.removeFiles(c.pod.dir, c.id);
+    this.byPid.delete(c.record.init.pid);
+    this.rt.containerRecords.delete(c.id);
+    this.rt.containers.delete(c.id);
+  }
+
+  async pids(containerId: string): Promise<{ pid: number; execId: string }[]> {
+    const c = this.container(containerId);
+    return c.record.init.state === "stopped" ? [] : [{ pid: c.record.init.pid, execId: "" }];
+  }
+
+  async pause(containerId: string): Promise<void> {
+    const c = this.container(containerId);
+    transition(processTransitions, `container ${containerId}`, c.record.init.state, "paused");
+    await requireHolder(c.pod).kill(c.record.init.pid, "SIGSTOP");
+    c.record.init.state = "paused";
+    this.persist(c);
+    this.rt.events.publish(c.record.namespace, { kind: "paused", containerId });
+  }
+
+  async resume(containerId: string): Promise<void> {
+    const c = this.container(containerId);
+    if (c.record.init.state !== "paused") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is ${c.record.init.state}, not paused`);
+    await requireHolder(c.pod).kill(c.record.init.pid, "SIGCONT");
+    c.record.init.state = "running";
+    this.persist(c);
+    this.rt.events.publish(c.record.namespace, { kind: "resumed", containerId });
+  }
+
+  async update(containerId: string, resources: unknown, _annotations: Record<string, string>): Promise<void> {
+    this.container(containerId);
+    if (resources !== undefined) throw new RuntimeError(Code.Unimplemented, "a wasm module's memory limit is fixed when it starts");
+  }
+
+  async stats(containerId: string): Promise<CgroupStats> {
+    const c = this.container(containerId);
+    if (c.record.init.state === "stopped") throw new RuntimeError(Code.NotFound, `container ${containerId} is not running`);
+    return cgroupStatsOfPid(c.record.init.pid);
+  }
+
+  /** Opens the start FIFO (the runner holds its read end) and writes the start byte. */
+  private async release(c: Container): Promise<void> {
+    const fifo = this.file(c.pod.dir, c.id, "start");
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    for (;;) {
+      if (c.record.init.state === "stopped") return; // it died before we could start it: its exit tells why
+      let fd: number;
+      try {
+        fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+      } catch (err) {
+        // ENXIO: the runner has not opened its end yet (it is still loading the module).
+        if ((err as NodeJS.ErrnoException).code !== "ENXIO" || Date.now() > deadline) throw RuntimeError.from(err);
+        await new Promise((r) => setTimeout(r, 5));
+        continue;
+      }
+      try {
+        writeSync(fd, "s");
+      } finally {
+        closeSync(fd);
+      }
+      return;
+    }
+  }
+
+  private file(podDir: string, id: string, ext: "start" | "oom"): string {
+    return join(podDir, "wasm", `${id}.${ext}`);
+  }
+
+  private removeFiles(podDir: string, id: string): void {
+    for (const ext of ["start", "oom"] as const) rmSync(this.file(podDir, id, ext), { force: true });
+  }
+}
+
+/** What the engine must run for a container spec: module, args, env, preopened dirs, memory limit. */
+export function wasmLaunch(oci: OciSpec, rootfs: string, startFifo: string, oomMarker: string): WasmLaunch {
+  const args = oci.process?.args ?? [];
+  if (args.length === 0 || !args[0]) throw new RuntimeError(Code.InvalidArgument, "wasm container: the image names no entrypoint (.wasm module) to run");
+  const cwd = oci.process?.cwd || "/";
+  const guestPath = posix.isAbsolute(args[0]) ? args[0] : posix.join(cwd, args[0]);
+  const modulePath = insideRoot(rootfs, guestPath);
+  if (!existsSync(modulePath)) throw new RuntimeError(Code.InvalidArgument, `wasm container: module ${guestPath} not found in the image`);
+  const preopens: Record<string, string> = { "/": rootfs };
+  for (const m of oci.mounts ?? []) {
+    if (!m.source || PSEUDO_FS.has(m.type ?? "") || !isAbsolute(m.source)) continue;
+    const bind = m.type === "bind" || (m.options ?? []).some((o) => o === "bind" || o === "rbind");
+    // WASI preopens directories only: file mounts (CRI's /etc/hosts, resolv.conf...) mean nothing to a module.
+    if (bind && isDirectory(m.source)) preopens[m.destination] = m.source;
+  }
+  const limit = (oci.linux?.resources as { memory?: { limit?: number } } | undefined)?.memory?.limit ?? 0;
+  return { module: modulePath, args, env: oci.process?.env ?? [], preopens, cwd, memoryLimitBytes: limit > 0 ? limit : 0, startFifo, oomMarker };
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves a guest path inside `root`, refusing anything (`..`, symlinks) that leads outside it. */
+function insideRoot(root: string, guestPath: string): string {
+  const candidate = join(root, guestPath);
+  let real: string;
+  try {
+    real = realpathSync(candidate);
+  } catch {
+    return candidate; // missing: reported by the caller
+  }
+  const rel = relative(realpathSync(root), real);
+  if (rel.startsWith("..") || isAbsolute(rel)) throw new RuntimeError(Code.InvalidArgument, `wasm container: module ${guestPath} resolves outside the container's root`);
+  return real;
+}
