@@ -84,7 +84,7 @@ describe("WasmtimeEngine", () => {
     assert.match(r2.stdout(), /\nrun\n-C\ncache=n\n--dir\n.*::\/\n--argv0\n\/app\.wasm\n--\n.*app\.wasm\nx\n$/s);
   });
 
-  it("runs module (a) with a real wasmtime", { skip: which("wasmtime") ? false : "no wasmtime on PATH" }, async (t) => {
+  it("runs module (a) with a real wasmtime", { skip: which("wasmtime") ? false : "no wasmtime on PATH (Debian packages none; put a wasmtime >= 24 on PATH to run it)" }, async (t) => {
     const ws = workspace(t);
     const engine = new WasmtimeEngine({ binary: which("wasmtime")!, extraArgs: [], shell: "/bin/sh" });
     const l = ws.launch(await echoArgsEnvFileModule(), { args: ["/app.wasm", "hello"], env: ["GREETING=hi"], preopens: { "/": ws.rootfs, "/data": ws.data }, startFifo: ws.makeFifo() });
