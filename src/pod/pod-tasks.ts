@@ -5,12 +5,33 @@ import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import type { HolderClient } from "../holder/holder-client.js";
 import type { HolderExit } from "../holder/holder-protocol.js";
-import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus, TaskBackend } from "../task/task-backend.js";
+import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus, Stdio, TaskBackend } from "../task/task-backend.js";
 import { wasOomKilled } from "../cgroup/oom.js";
-import type { Container } from "./container.js";
 import type { Pod } from "./pod.js";
 import type { PodRuntime } from "./pod-runtime.js";
-import type { ProcessRecord } from "./records.js";
+import { readSpec, sandboxIdOf } from "./bundle.js";
+import { Container } from "./container.js";
+import type { OciSpec } from "./oci-spec.js";
+import type { ContainerRecord, ProcessRecord } from "./records.js";
+import { mountRootfs, unmount } from "./rootfs.js";
+import { stdioPaths } from "./stdio.js";
+import { validateId } from "../sandbox/id.js";
+import type { Logger } from "../log/logger.js";
+
+/** What an engine gets to launch a container's init process. */
+export interface InitLaunch {
+  id: string;
+  spec: CreateTaskSpec;
+  oci: OciSpec;
+  pod: Pod;
+  holder: HolderClient;
+  stdio: Stdio;
+  /** Holder spawn key of the init process (its stdin and terminal are addressed by it). */
+  spawnId: string;
+  /** `<bundle>/rootfs`, mounted. */
+  rootfs: string;
+  log: Logger;
+}
 
 /** How long an init exit waits for the container's execs to be reaped before it is published, in ms. */
 const EXEC_DRAIN_MS = 2_000;
@@ -27,7 +48,69 @@ export abstract class PodTasks implements TaskBackend {
 
   constructor(protected readonly rt: PodRuntime) {}
 
-  abstract create(spec: CreateTaskSpec): Promise<{ pid: number }>;
+  /** Refuses what this engine cannot do for a container (a checkpoint, a terminal...). */
+  protected abstract checkCreate(spec: CreateTaskSpec, stdio: Stdio): void;
+  /** Starts the container's init process, created but not running, in a pod whose rootfs is mounted. */
+  protected abstract launchInit(l: InitLaunch): Promise<{ pid: number; memoryCgroup: string; fields: Record<string, unknown> }>;
+  /** Undoes a launch that failed half-way (engine state, files). */
+  protected abstract undoLaunch(id: string, pod: Pod): Promise<void>;
+
+  /**
+   * Create: finds the ready pod, mounts the rootfs, lets the engine launch the
+   * init process through the pod's holder, records the container and publishes
+   * /tasks/create. A failure leaves nothing behind.
+   */
+  async create(spec: CreateTaskSpec): Promise<{ pid: number }> {
+    const id = validateId("container", spec.containerId);
+    if (this.rt.containers.has(id)) throw new RuntimeError(Code.AlreadyExists, `container ${id} already exists`);
+    const stdio = stdioPaths(spec.stdio);
+    this.checkCreate(spec, stdio);
+    const oci = await readSpec(spec.bundle);
+    const sandboxId = spec.sandboxId ? validateId("sandbox", spec.sandboxId) : await sandboxIdOf(spec.bundle, oci);
+    const pod = this.rt.pods.get(sandboxId);
+    if (!pod) throw new RuntimeError(Code.NotFound, `sandbox ${sandboxId} of container ${id} not found`);
+    if (pod.record.state !== "ready") throw new RuntimeError(Code.FailedPrecondition, `sandbox ${sandboxId} is ${pod.record.state}, not ready`);
+    const holder = requireHolder(pod);
+    const log = this.rt.log.child({ sandbox_id: sandboxId, container_id: id });
+    const rootfs = join(spec.bundle, "rootfs");
+    let mounted = false;
+    try {
+      if (spec.rootfs.length > 0) {
+        await mkdir(rootfs, { recursive: true });
+        await mountRootfs(spec.rootfs, rootfs);
+        mounted = true;
+      }
+      const spawnId = `init:${id}`;
+      const startedAt = new Date();
+      const { pid, memoryCgroup, fields } = await this.launchInit({ id, spec, oci, pod, holder, stdio, spawnId, rootfs, log });
+      const record: ContainerRecord = {
+        id,
+        sandboxId,
+        namespace: spec.namespace,
+        bundle: spec.bundle,
+        rootfsMounted: mounted,
+        init: { execId: "", spawnId, pid, state: "created", stdio, exitStatus: 0, exitedAt: undefined, startedAt: startedAt.toISOString() },
+        execs: {},
+        memoryCgroup,
+      };
+      const c = new Container(record, pod);
+      this.persist(c);
+      this.rt.containers.set(id, c);
+      this.byPid.set(pid, { containerId: id, execId: "" });
+      const early = pod.exitOf(pid, startedAt);
+      if (early) this.handleExit(pod, early);
+      log.info({ pid, ...fields }, "container created");
+      this.rt.events.publish(spec.namespace, { kind: "create", containerId: id, bundle: spec.bundle, rootfs: spec.rootfs, io: spec.stdio, checkpoint: spec.checkpoint, pid });
+      return { pid };
+    } catch (err) {
+      log.warn({ err }, "container create failed; cleaning up");
+      await this.undoLaunch(id, pod).catch(() => {});
+      if (mounted) await unmount(rootfs).catch(() => {});
+      this.rt.containerRecords.delete(id);
+      throw err;
+    }
+  }
+
   abstract start(containerId: string, execId: string): Promise<{ pid: number }>;
   abstract exec(spec: ExecSpec): Promise<void>;
   abstract kill(containerId: string, execId: string, signal: number, all: boolean): Promise<void>;

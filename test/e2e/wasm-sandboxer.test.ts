@@ -100,7 +100,7 @@ describe("wasm sandboxer under stock containerd 1.7 (shim bridge)", () => {
     const out = await waitForLog(logFile(cfg, echo), "GREETING=hi-1.7");
     assert.match(out, /stdout F arg: bridge/);
     assert.equal(readFileSync(join(vol, "out.txt"), "utf8"), "written by wasm\n");
-    assert.match(env.kuasard.logs(), /"sandboxer":"wasm".*"msg":"wasm container created"/);
+    assert.match(env.kuasard.logs(), /"sandboxer":"wasm".*"engine":"node".*"msg":"container created"/);
     await cri.runtime.stopPodSandbox({ podSandboxId: podId });
     await cri.runtime.removePodSandbox({ podSandboxId: podId });
   });

@@ -12,11 +12,9 @@ import { Container, exitInfo } from "../../pod/container.js";
 import { prepareContainerSpec, type PodContext } from "./container-spec.js";
 import type { OciProcess } from "../../pod/oci-spec.js";
 import type { Pod } from "../../pod/pod.js";
-import type { ContainerRecord } from "../../pod/records.js";
-import { mountRootfs, unmount } from "../../pod/rootfs.js";
+import { unmount } from "../../pod/rootfs.js";
 import { runcError, type RuncCli } from "./runc-cli.js";
-import { readSpec, sandboxIdOf } from "../../pod/bundle.js";
-import { PodTasks, requireHolder } from "../../pod/pod-tasks.js";
+import { PodTasks, requireHolder, type InitLaunch } from "../../pod/pod-tasks.js";
 import type { PodRuntime } from "../../pod/pod-runtime.js";
 import { memoryCgroupOf } from "../../cgroup/oom.js";
 import { stdioPaths } from "../../pod/stdio.js";
@@ -38,85 +36,39 @@ export class RuncTasks extends PodTasks {
     await this.runc.kill(c.id, 9, true);
   }
 
-  async create(spec: CreateTaskSpec): Promise<{ pid: number }> {
-    const id = validateId("container", spec.containerId);
-    if (this.rt.containers.has(id)) throw new RuntimeError(Code.AlreadyExists, `container ${id} already exists`);
+  protected checkCreate(spec: CreateTaskSpec): void {
     if (spec.checkpoint) throw new RuntimeError(Code.Unimplemented, "restoring from a checkpoint is not supported");
-    const oci = await readSpec(spec.bundle);
-    const sandboxId = spec.sandboxId ? validateId("sandbox", spec.sandboxId) : await sandboxIdOf(spec.bundle, oci);
-    const pod = this.rt.pods.get(sandboxId);
-    if (!pod) throw new RuntimeError(Code.NotFound, `sandbox ${sandboxId} of container ${id} not found`);
-    if (pod.record.state !== "ready") throw new RuntimeError(Code.FailedPrecondition, `sandbox ${sandboxId} is ${pod.record.state}, not ready`);
-    const holder = requireHolder(pod);
-    const stdio = stdioPaths(spec.stdio);
-    const log = this.rt.log.child({ sandbox_id: sandboxId, container_id: id });
+  }
 
-    const rootfs = join(spec.bundle, "rootfs");
-    let mounted = false;
-    let launched = false;
-    try {
-      if (spec.rootfs.length > 0) {
-        await mkdir(rootfs, { recursive: true });
-        await mountRootfs(spec.rootfs, rootfs);
-        mounted = true;
-      }
-      const prepared = prepareContainerSpec(oci, pod.record.standalone ? undefined : podContext(pod), this.rt.minOomScoreAdj);
-      writeFileAtomic(join(spec.bundle, "config.json"), JSON.stringify(prepared), 0o644);
-      log.debug({ namespaces: prepared.linux?.namespaces, given: oci.linux?.namespaces }, "container spec prepared");
-      const pidFile = join(spec.bundle, "init.pid");
-      const spawnId = `init:${id}`;
-      const consoleSocket = stdio.terminal ? await this.consoleSocketFor(spawnId) : undefined;
-      const startedAt = new Date();
-      launched = true;
-      const runcPid = await holder.spawn({
-        id: spawnId,
-        cwd: spec.bundle,
-        stdin: stdio.stdin,
-        stdout: stdio.stdout,
-        stderr: stdio.terminal ? "" : stdio.stderr,
-        console: consoleSocket,
-        argv: this.runc.createArgv(id, spec.bundle, pidFile, join(spec.bundle, "runc.log"), consoleSocket),
-        env: runcEnv(),
-      });
-      const done = await waitExit(pod, runcPid, startedAt, RUNC_LAUNCH_TIMEOUT_MS);
-      if (done.status !== 0) throw runcError("create", readRuncLog(join(spec.bundle, "runc.log")));
-      if (stdio.terminal && spec.stdio.stderr) closeUnusedFifo(stdio.stderr);
-      const pid = Number(readFileSync(pidFile, "utf8").trim());
-      await holder.adopt(id, pid);
-      const record: ContainerRecord = {
-        id,
-        sandboxId,
-        namespace: spec.namespace,
-        bundle: spec.bundle,
-        rootfsMounted: mounted,
-        init: { execId: "", spawnId, pid, state: "created", stdio, exitStatus: 0, exitedAt: undefined, startedAt: startedAt.toISOString() },
-        execs: {},
-        memoryCgroup: memoryCgroupOf(pid),
-      };
-      const c = new Container(record, pod);
-      this.persist(c);
-      this.rt.containers.set(id, c);
-      this.byPid.set(pid, { containerId: id, execId: "" });
-      const early = pod.exitOf(pid, startedAt);
-      if (early) this.handleExit(pod, early);
-      log.info({ pid }, "container created");
-      this.rt.events.publish(spec.namespace, {
-        kind: "create",
-        containerId: id,
-        bundle: spec.bundle,
-        rootfs: spec.rootfs,
-        io: spec.stdio,
-        checkpoint: spec.checkpoint,
-        pid,
-      });
-      return { pid };
-    } catch (err) {
-      log.warn({ err }, "container create failed; cleaning up");
-      if (launched) await this.runc.delete(id, true).catch(() => {});
-      if (mounted) await unmount(rootfs).catch(() => {});
-      this.rt.containerRecords.delete(id);
-      throw err;
-    }
+  /** `runc create` through the holder; the container's init (from `--pid-file`) is adopted by it. */
+  protected async launchInit(l: InitLaunch): Promise<{ pid: number; memoryCgroup: string; fields: Record<string, unknown> }> {
+    const { id, spec, oci, pod, holder, stdio, spawnId, log } = l;
+    const prepared = prepareContainerSpec(oci, pod.record.standalone ? undefined : podContext(pod), this.rt.minOomScoreAdj);
+    writeFileAtomic(join(spec.bundle, "config.json"), JSON.stringify(prepared), 0o644);
+    log.debug({ namespaces: prepared.linux?.namespaces, given: oci.linux?.namespaces }, "container spec prepared");
+    const pidFile = join(spec.bundle, "init.pid");
+    const consoleSocket = stdio.terminal ? await this.consoleSocketFor(spawnId) : undefined;
+    const startedAt = new Date();
+    const runcPid = await holder.spawn({
+      id: spawnId,
+      cwd: spec.bundle,
+      stdin: stdio.stdin,
+      stdout: stdio.stdout,
+      stderr: stdio.terminal ? "" : stdio.stderr,
+      console: consoleSocket,
+      argv: this.runc.createArgv(id, spec.bundle, pidFile, join(spec.bundle, "runc.log"), consoleSocket),
+      env: runcEnv(),
+    });
+    const done = await waitExit(pod, runcPid, startedAt, RUNC_LAUNCH_TIMEOUT_MS);
+    if (done.status !== 0) throw runcError("create", readRuncLog(join(spec.bundle, "runc.log")));
+    if (stdio.terminal && spec.stdio.stderr) closeUnusedFifo(stdio.stderr);
+    const pid = Number(readFileSync(pidFile, "utf8").trim());
+    await holder.adopt(id, pid);
+    return { pid, memoryCgroup: memoryCgroupOf(pid), fields: {} };
+  }
+
+  protected async undoLaunch(id: string): Promise<void> {
+    await this.runc.delete(id, true);
   }
 
   async start(containerId: string, execId: string): Promise<{ pid: number }> {

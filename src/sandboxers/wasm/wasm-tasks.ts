@@ -6,17 +6,14 @@ import { promisify } from "node:util";
 import { cgroupStatsOfPid } from "../../cgroup/cgroup-stats.js";
 import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
-import { readSpec, sandboxIdOf } from "../../pod/bundle.js";
 import { Container, exitInfo } from "../../pod/container.js";
 import type { OciSpec } from "../../pod/oci-spec.js";
-import { PodTasks, requireHolder } from "../../pod/pod-tasks.js";
+import { PodTasks, requireHolder, type InitLaunch } from "../../pod/pod-tasks.js";
+import type { Pod } from "../../pod/pod.js";
 import type { PodRuntime } from "../../pod/pod-runtime.js";
-import type { ContainerRecord } from "../../pod/records.js";
-import { mountRootfs, unmount } from "../../pod/rootfs.js";
-import { stdioPaths } from "../../pod/stdio.js";
-import { validateId } from "../../sandbox/id.js";
+import { unmount } from "../../pod/rootfs.js";
 import { processTransitions, transition } from "../../sandbox/state-machine.js";
-import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo } from "../../task/task-backend.js";
+import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, Stdio } from "../../task/task-backend.js";
 import type { WasmEngine, WasmLaunch } from "./wasm-engine.js";
 
 const run = promisify(execFile);
@@ -48,62 +45,26 @@ export class WasmTasks extends PodTasks {
     return existsSync(this.file(c.pod.dir, c.id, "oom"));
   }
 
-  async create(spec: CreateTaskSpec): Promise<{ pid: number }> {
-    const id = validateId("container", spec.containerId);
-    if (this.rt.containers.has(id)) throw new RuntimeError(Code.AlreadyExists, `container ${id} already exists`);
-    const oci = await readSpec(spec.bundle);
-    const sandboxId = spec.sandboxId ? validateId("sandbox", spec.sandboxId) : await sandboxIdOf(spec.bundle, oci);
-    const pod = this.rt.pods.get(sandboxId);
-    if (!pod) throw new RuntimeError(Code.NotFound, `sandbox ${sandboxId} of container ${id} not found`);
-    if (pod.record.state !== "ready") throw new RuntimeError(Code.FailedPrecondition, `sandbox ${sandboxId} is ${pod.record.state}, not ready`);
-    const holder = requireHolder(pod);
-    const stdio = stdioPaths(spec.stdio);
+  protected checkCreate(spec: CreateTaskSpec, stdio: Stdio): void {
     if (stdio.terminal) throw new RuntimeError(Code.Unimplemented, "wasm containers have no terminal");
-    const log = this.rt.log.child({ sandbox_id: sandboxId, container_id: id });
-    const rootfs = join(spec.bundle, "rootfs");
-    let mounted = false;
-    try {
-      if (spec.rootfs.length > 0) {
-        await mkdir(rootfs, { recursive: true });
-        await mountRootfs(spec.rootfs, rootfs);
-        mounted = true;
-      }
-      await mkdir(join(pod.dir, "wasm"), { recursive: true, mode: 0o700 });
-      const startFifo = this.file(pod.dir, id, "start");
-      rmSync(startFifo, { force: true });
-      rmSync(this.file(pod.dir, id, "oom"), { force: true });
-      await run("mkfifo", ["-m", "0600", startFifo]);
-      const launch = wasmLaunch(oci, rootfs, startFifo, this.file(pod.dir, id, "oom"));
-      const cmd = this.engine.command(launch);
-      const startedAt = new Date();
-      const spawnId = `init:${id}`;
-      const pid = await holder.spawn({ id: spawnId, cwd: rootfs, stdin: stdio.stdin, stdout: stdio.stdout, stderr: stdio.stderr, argv: cmd.argv, env: cmd.env });
-      const record: ContainerRecord = {
-        id,
-        sandboxId,
-        namespace: spec.namespace,
-        bundle: spec.bundle,
-        rootfsMounted: mounted,
-        init: { execId: "", spawnId, pid, state: "created", stdio, exitStatus: 0, exitedAt: undefined, startedAt: startedAt.toISOString() },
-        execs: {},
-        memoryCgroup: "",
-      };
-      const c = new Container(record, pod);
-      this.persist(c);
-      this.rt.containers.set(id, c);
-      this.byPid.set(pid, { containerId: id, execId: "" });
-      const early = pod.exitOf(pid, startedAt);
-      if (early) this.handleExit(pod, early);
-      log.info({ pid, module: launch.module, engine: this.engine.name }, "wasm container created");
-      this.rt.events.publish(spec.namespace, { kind: "create", containerId: id, bundle: spec.bundle, rootfs: spec.rootfs, io: spec.stdio, checkpoint: "", pid });
-      return { pid };
-    } catch (err) {
-      log.warn({ err }, "wasm container create failed; cleaning up");
-      if (mounted) await unmount(rootfs).catch(() => {});
-      this.removeFiles(pod.dir, id);
-      this.rt.containerRecords.delete(id);
-      throw err;
-    }
+    if (spec.checkpoint) throw new RuntimeError(Code.Unimplemented, "restoring from a checkpoint is not supported");
+  }
+
+  /** Launches the engine's runner through the holder; it loads the module, then waits on the start FIFO. */
+  protected async launchInit(l: InitLaunch): Promise<{ pid: number; memoryCgroup: string; fields: Record<string, unknown> }> {
+    const { id, oci, pod, holder, stdio, spawnId, rootfs } = l;
+    await mkdir(join(pod.dir, "wasm"), { recursive: true, mode: 0o700 });
+    this.removeFiles(pod.dir, id);
+    const startFifo = this.file(pod.dir, id, "start");
+    await run("mkfifo", ["-m", "0600", startFifo]);
+    const launch = wasmLaunch(oci, rootfs, startFifo, this.file(pod.dir, id, "oom"));
+    const cmd = this.engine.command(launch);
+    const pid = await holder.spawn({ id: spawnId, cwd: rootfs, stdin: stdio.stdin, stdout: stdio.stdout, stderr: stdio.stderr, argv: cmd.argv, env: cmd.env });
+    return { pid, memoryCgroup: "", fields: { module: launch.module, engine: this.engine.name } };
+  }
+
+  protected async undoLaunch(id: string, pod: Pod): Promise<void> {
+    this.removeFiles(pod.dir, id);
   }
 
   async start(containerId: string, execId: string): Promise<{ pid: number }> {
