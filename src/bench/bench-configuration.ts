@@ -42,6 +42,12 @@ export interface RunningConfiguration {
   /** The workload container of every pod (same for all runc-style configurations). */
   readonly container: ContainerConfigInit;
   /**
+   * The workload role of `p` when `p` is a pod's container process: the runc container's own
+   * process, or the runner process of a wasm container ("container process (busybox sleep)",
+   * "wasm runner (node:wasi)"); else undefined. Workload is counted apart from management.
+   */
+  workloadRole(p: ProcessInfo): string | undefined;
+  /**
    * The management role of `p` ("kuasard", "kuasar-endpoint", "kuasar-holder",
    * "containerd-shim-runc-v2", ...), or undefined when `p` is not a management process.
    */
@@ -77,6 +83,13 @@ export interface BenchConfiguration {
   readonly description: string;
   /** The management processes counted, in words (documentation and JSON). */
   readonly managementProcesses: string;
+  /** The container each pod runs and the process(es) it amounts to, in words (documentation and JSON). */
+  readonly workload: string;
+  /**
+   * Id of the configuration this one is set beside in the report's same-path comparison (a
+   * wasm configuration names the runc sandboxer on the same containerd path), or null.
+   */
+  readonly compareWith: string | null;
   /** undefined when the configuration can run here; otherwise why not ("not available yet: ..."). */
   availability(): Promise<string | undefined>;
   /** Brings the configuration up (containerd, daemons, images, CNI). */

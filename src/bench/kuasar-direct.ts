@@ -1,7 +1,10 @@
 /**
- * Ours, direct: stock containerd 2.x with our runc sandboxer as a `proxy_plugins` sandbox
- * plugin and a CRI runtime naming it (`sandboxer = ...`), as in the e2e tests
- * (`test/harness/kuasar-containerd2.ts`). No shim, no pause container.
+ * Ours, direct: stock containerd 2.x with our sandboxer as a `proxy_plugins` sandbox plugin
+ * and a CRI runtime naming it (`sandboxer = ...`), as in the e2e tests
+ * (`test/harness/kuasar-containerd2.ts`). No shim, no pause container. Two variants: the
+ * runc sandboxer alone (`runc-sandboxer`, busybox pods), and the wasm sandboxer in a kuasard
+ * that hosts runc and wasm side by side, each on its own socket and handler, with only wasm
+ * pods (the blocking module of `wasm-workload.ts`).
  *
  * @internal benchmark, not part of the runtime
  */
@@ -15,11 +18,43 @@ import { containerdBinaries } from "../../test/harness/deps.js";
 import { defaultHolderBinary } from "../holder/start-holder.js";
 import type { BenchConfiguration, RunningConfiguration } from "./bench-configuration.js";
 import { writeBenchCni } from "./bench-network.js";
-import { startKuasarDaemon, type KuasarDaemon } from "./kuasar-daemon.js";
-import { sleepContainer } from "./pod-workload.js";
+import { startKuasarDaemon, type KuasarDaemon, type SandboxerKind } from "./kuasar-daemon.js";
+import { sleepContainer, sleepContainerRole } from "./pod-workload.js";
+import { blockingWasmContainer, importBenchWasmImage, wasmRunnerRole } from "./wasm-workload.js";
 
-/** CRI runtime handler and proxy plugin name. */
+/** CRI runtime handler and proxy plugin name of the runc sandboxer. */
 export const KUASAR_RUNC_HANDLER = "kuasar-runc";
+
+/** CRI runtime handler (and, on containerd 2.x, proxy plugin name) of the wasm sandboxer. */
+export const KUASAR_WASM_HANDLER = "kuasar-wasm";
+
+/** The CRI runtime handler of `kind`. */
+export const kuasarHandler = (kind: SandboxerKind): string => (kind === "wasm" ? KUASAR_WASM_HANDLER : KUASAR_RUNC_HANDLER);
+
+/** Id of {@link kuasarDirectConfiguration} for `kind`. */
+export const kuasarDirectId = (kind: SandboxerKind): string => `kuasar-${kind}-direct-ctrd2`;
+
+/** Id of the shim-bridge configuration for `kind` (`kuasar-shim-bridge.ts`). */
+export const kuasarBridgeId = (kind: SandboxerKind): string => `kuasar-${kind}-bridge-ctrd17`;
+
+/** The workload description of each kind (JSON `workload`). */
+export const KUASAR_WORKLOAD: Readonly<Record<SandboxerKind, string>> = {
+  runc: "busybox `/bin/sleep 86400`; per-container memory = that process",
+  wasm: "a WASI module that prints a line and blocks in poll_oneoff (1 h clock, looped), run by one node:wasi runner process per container that the pod holder launches; per-container memory = that runner",
+};
+
+/** containerd 2.x TOML wiring `socket` as sandbox proxy plugin `handler` plus a CRI runtime of that name. */
+function proxySandboxerToml(handler: string, socket: string): string {
+  return `
+[proxy_plugins.${handler}]
+  type = "sandbox"
+  address = "${socket}"
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.${handler}]
+  runtime_type = "io.containerd.kuasar.v1"
+  sandboxer = "${handler}"
+`;
+}
 
 /** Why our runc sandboxer cannot run here (not built), or undefined. */
 export async function kuasarRuncMissing(): Promise<string | undefined> {
@@ -37,44 +72,69 @@ export async function kuasarRuncMissing(): Promise<string | undefined> {
   return undefined;
 }
 
-/** The runc sandboxer behind stock containerd 2.x's Sandbox API client. */
-export function kuasarDirectConfiguration(): BenchConfiguration {
+/** Why kuasard cannot host `kind` here (not built), or undefined. */
+export async function kuasarMissing(kind: SandboxerKind): Promise<string | undefined> {
+  const missing = await kuasarRuncMissing();
+  if (missing !== undefined || kind === "runc") return missing;
+  const need = [
+    [fileURLToPath(new URL("../cli/kuasard.js", import.meta.url)), "dist/src/cli/kuasard.js (npm run build)"],
+    [fileURLToPath(new URL("../sandboxers/wasm/runner.js", import.meta.url)), "dist/src/sandboxers/wasm/runner.js (npm run build)"],
+  ] as const;
+  for (const [path, what] of need) {
+    const ok = await access(path, constants.R_OK).then(
+      () => true,
+      () => false,
+    );
+    if (!ok) return `${what} missing at ${path}`;
+  }
+  return undefined;
+}
+
+/**
+ * Our `kind` sandboxer behind stock containerd 2.x's Sandbox API client: `runc` served by
+ * `runc-sandboxer` alone; `wasm` served by a kuasard hosting runc and wasm (how a node runs
+ * both, as in `test/e2e/wasm-sandboxer.test.ts`), with only wasm pods started.
+ */
+export function kuasarDirectConfiguration(kind: SandboxerKind = "runc"): BenchConfiguration {
+  const wasm = kind === "wasm";
+  const handler = kuasarHandler(kind);
+  const hosted: SandboxerKind[] = wasm ? ["runc", "wasm"] : ["runc"];
   return {
-    id: "kuasar-runc-direct-ctrd2",
-    label: "ours: runc sandboxer direct, containerd 2.x",
+    id: kuasarDirectId(kind),
+    label: `ours: ${kind} sandboxer direct, containerd 2.x`,
     role: "ours",
     containerdVersion: "2",
-    description: "stock containerd 2.x CRI with our runc-sandboxer as proxy sandbox plugin (Sandbox API over gRPC, Task API through kuasar-endpoint); one C holder per pod, no shim, no pause container",
-    managementProcesses: "runc-sandboxer (kuasard) + kuasar-endpoint + every kuasar-holder",
+    description: wasm
+      ? "stock containerd 2.x CRI with our kuasard (runc and wasm sandboxers, one socket and handler each) as proxy sandbox plugins; pods on handler kuasar-wasm: one C holder per pod launching one node:wasi runner per container, no shim, no pause container"
+      : "stock containerd 2.x CRI with our runc-sandboxer as proxy sandbox plugin (Sandbox API over gRPC, Task API through kuasar-endpoint); one C holder per pod, no shim, no pause container",
+    managementProcesses: wasm ? "kuasard (runc + wasm) + kuasar-endpoint + every kuasar-holder (the wasm runners are the containers: workload)" : "runc-sandboxer (kuasard) + kuasar-endpoint + every kuasar-holder",
+    workload: KUASAR_WORKLOAD[kind],
+    compareWith: wasm ? kuasarDirectId("runc") : null,
     async availability() {
       try {
         containerdBinaries("2");
       } catch (err) {
         return err instanceof Error ? err.message : String(err);
       }
-      return kuasarRuncMissing();
+      return kuasarMissing(kind);
     },
     async setup(ctx): Promise<RunningConfiguration> {
-      const listen = join(ctx.dir, "k", "runc.sock");
+      const kdir = join(ctx.dir, "k");
+      const listens = Object.fromEntries(hosted.map((k) => [k, join(kdir, `${k}.sock`)])) as Record<SandboxerKind, string>;
       const containerd = await startContainerd({
         version: "2",
         parentDir: ctx.dir,
-        extraToml: `
-[proxy_plugins.${KUASAR_RUNC_HANDLER}]
-  type = "sandbox"
-  address = "${listen}"
-
-[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.${KUASAR_RUNC_HANDLER}]
-  runtime_type = "io.containerd.kuasar.v1"
-  sandboxer = "${KUASAR_RUNC_HANDLER}"
-`,
+        extraToml: hosted.map((k) => proxySandboxerToml(kuasarHandler(k), listens[k])).join(""),
       });
       let daemon: KuasarDaemon | undefined;
       try {
         await writeBenchCni(containerd.cniConfDir, ctx.index);
-        daemon = await startKuasarDaemon({ dir: join(ctx.dir, "k"), containerdTtrpcAddress: containerd.ttrpcAddress });
-        if (daemon.listen !== listen) throw new Error(`sandboxer listens on ${daemon.listen}, containerd expects ${listen}`);
-        await importBusybox(containerd, "k8s.io");
+        daemon = await startKuasarDaemon({ dir: kdir, containerdTtrpcAddress: containerd.ttrpcAddress, sandboxers: hosted });
+        for (const k of hosted) {
+          if (daemon.listens[k] !== listens[k]) throw new Error(`${k} sandboxer listens on ${daemon.listens[k]}, containerd expects ${listens[k]}`);
+        }
+        if (wasm) await importBenchWasmImage(containerd, "k8s.io");
+        else await importBusybox(containerd, "k8s.io");
       } catch (err) {
         await containerd.stop();
         await daemon?.stop();
@@ -85,13 +145,14 @@ export function kuasarDirectConfiguration(): BenchConfiguration {
       let closing: Promise<void> | undefined;
       return {
         cri,
-        runtimeHandler: KUASAR_RUNC_HANDLER,
+        runtimeHandler: handler,
         containerdPid: containerd.pid,
         fixedPids: [containerd.pid, d.pid, d.endpointPid],
-        container: sleepContainer(),
+        container: wasm ? blockingWasmContainer() : sleepContainer(),
         managementRole: (p) => d.roleOf(p),
+        workloadRole: wasm ? wasmRunnerRole : sleepContainerRole,
         shimLauncher: undefined,
-        logs: async () => `==> containerd ${containerd.logPath}\n${await containerd.logs()}\n==> runc-sandboxer\n${d.logs()}\n==> kuasar-endpoint\n${d.endpointLogs()}`,
+        logs: async () => `==> containerd ${containerd.logPath}\n${await containerd.logs()}\n==> ${wasm ? "kuasard" : "runc-sandboxer"}\n${d.logs()}\n==> kuasar-endpoint\n${d.endpointLogs()}`,
         close() {
           closing ??= (async () => {
             cri.close();

@@ -6,6 +6,11 @@
  * containerd's environment. containerd 1.7's CRI insists on the sandbox image existing even
  * though no pause container runs, so the pause stand-in is imported.
  *
+ * Two variants, like the direct path: the runc sandboxer alone (`runc-sandboxer
+ * --shim-listen`, busybox pods on handler `kuasar-runc`), and a kuasard hosting runc and wasm
+ * whose pods run on handler `kuasar-wasm`, a second `io.containerd.kuasar.v1` runtime whose
+ * options table says `sandboxer = "wasm"` (as in `test/e2e/wasm-sandboxer.test.ts`).
+ *
  * Only runs when the launcher exists; until then the run reports it as not available.
  *
  * @internal benchmark, not part of the runtime
@@ -18,25 +23,35 @@ import { criClient } from "../../test/harness/cri.js";
 import { containerdBinaries, repoRoot } from "../../test/harness/deps.js";
 import type { BenchConfiguration, RunningConfiguration } from "./bench-configuration.js";
 import { writeBenchCni } from "./bench-network.js";
-import { kuasarRuncMissing, KUASAR_RUNC_HANDLER } from "./kuasar-direct.js";
-import { startKuasarDaemon, type KuasarDaemon } from "./kuasar-daemon.js";
-import { sleepContainer } from "./pod-workload.js";
+import { kuasarBridgeId, kuasarHandler, kuasarMissing, KUASAR_RUNC_HANDLER, KUASAR_WASM_HANDLER, KUASAR_WORKLOAD } from "./kuasar-direct.js";
+import { startKuasarDaemon, type KuasarDaemon, type SandboxerKind } from "./kuasar-daemon.js";
+import { sleepContainer, sleepContainerRole } from "./pod-workload.js";
 import { CONTAINERD_BASE_PATH } from "./stock-runc-v2.js";
+import { blockingWasmContainer, importBenchWasmImage, wasmRunnerRole } from "./wasm-workload.js";
 
 /** The launcher containerd 1.7 executes for `io.containerd.kuasar.v1`. */
 export function shimLauncherPath(): string {
   return join(repoRoot(), "bin", "containerd-shim-kuasar-v1");
 }
 
-/** The runc sandboxer behind stock containerd 1.7 through `containerd-shim-kuasar-v1`. */
-export function kuasarShimBridgeConfiguration(): BenchConfiguration {
+/** Our `kind` sandboxer behind stock containerd 1.7 through `containerd-shim-kuasar-v1`. */
+export function kuasarShimBridgeConfiguration(kind: SandboxerKind = "runc"): BenchConfiguration {
+  const wasm = kind === "wasm";
+  const handler = kuasarHandler(kind);
+  const hosted: SandboxerKind[] = wasm ? ["runc", "wasm"] : ["runc"];
   return {
-    id: "kuasar-runc-bridge-ctrd17",
-    label: "ours: runc sandboxer via shim bridge, containerd 1.7",
+    id: kuasarBridgeId(kind),
+    label: `ours: ${kind} sandboxer via shim bridge, containerd 1.7`,
     role: "ours",
     containerdVersion: "1.7",
-    description: "stock containerd 1.7 CRI, runtime io.containerd.kuasar.v1: containerd-shim-kuasar-v1 start prints the address of the bridge served by our resident runc-sandboxer (--shim-listen); one C holder per pod, no pause process",
-    managementProcesses: "runc-sandboxer (kuasard, bridge inside) + kuasar-endpoint + every kuasar-holder + any containerd-shim-* left running",
+    description: wasm
+      ? "stock containerd 1.7 CRI, runtime io.containerd.kuasar.v1 with options sandboxer = \"wasm\" (handler kuasar-wasm): containerd-shim-kuasar-v1 start prints the address of the bridge inside our resident kuasard (runc and wasm sandboxers, --shim-listen); one C holder per pod launching one node:wasi runner per container, no pause process"
+      : "stock containerd 1.7 CRI, runtime io.containerd.kuasar.v1: containerd-shim-kuasar-v1 start prints the address of the bridge served by our resident runc-sandboxer (--shim-listen); one C holder per pod, no pause process",
+    managementProcesses: wasm
+      ? "kuasard (runc + wasm, bridge inside) + kuasar-endpoint + every kuasar-holder + any containerd-shim-* left running (the wasm runners are the containers: workload)"
+      : "runc-sandboxer (kuasard, bridge inside) + kuasar-endpoint + every kuasar-holder + any containerd-shim-* left running",
+    workload: KUASAR_WORKLOAD[kind],
+    compareWith: wasm ? kuasarBridgeId("runc") : null,
     async availability() {
       const launcher = shimLauncherPath();
       const exists = await access(launcher, constants.X_OK).then(
@@ -49,7 +64,7 @@ export function kuasarShimBridgeConfiguration(): BenchConfiguration {
       } catch (err) {
         return err instanceof Error ? err.message : String(err);
       }
-      return kuasarRuncMissing();
+      return kuasarMissing(kind);
     },
     async setup(ctx): Promise<RunningConfiguration> {
       const kdir = join(ctx.dir, "k");
@@ -60,16 +75,26 @@ export function kuasarShimBridgeConfiguration(): BenchConfiguration {
         version: "1.7",
         parentDir: ctx.dir,
         env: { PATH: path, KUASAR_SHIM_SOCKET: shimSocket },
-        extraToml: `
+        extraToml:
+          `
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${KUASAR_RUNC_HANDLER}]
   runtime_type = "io.containerd.kuasar.v1"
-`,
+` +
+          (wasm
+            ? `
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${KUASAR_WASM_HANDLER}]
+  runtime_type = "io.containerd.kuasar.v1"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${KUASAR_WASM_HANDLER}.options]
+  sandboxer = "wasm"
+`
+            : ""),
       });
       let daemon: KuasarDaemon | undefined;
       try {
         await writeBenchCni(containerd.cniConfDir, ctx.index);
-        daemon = await startKuasarDaemon({ dir: kdir, containerdTtrpcAddress: containerd.ttrpcAddress, args: ["--log-level", "info", "--shim-listen", shimSocket] });
-        await importBusybox(containerd, "k8s.io");
+        daemon = await startKuasarDaemon({ dir: kdir, containerdTtrpcAddress: containerd.ttrpcAddress, sandboxers: hosted, args: ["--log-level", "info", "--shim-listen", shimSocket] });
+        if (wasm) await importBenchWasmImage(containerd, "k8s.io");
+        else await importBusybox(containerd, "k8s.io");
         await importPause(containerd, "k8s.io");
       } catch (err) {
         await containerd.stop();
@@ -81,11 +106,12 @@ export function kuasarShimBridgeConfiguration(): BenchConfiguration {
       let closing: Promise<void> | undefined;
       return {
         cri,
-        runtimeHandler: KUASAR_RUNC_HANDLER,
+        runtimeHandler: handler,
         containerdPid: containerd.pid,
         fixedPids: [containerd.pid, d.pid, d.endpointPid],
-        container: sleepContainer(),
+        container: wasm ? blockingWasmContainer() : sleepContainer(),
         managementRole: (p) => d.roleOf(p),
+        workloadRole: wasm ? wasmRunnerRole : sleepContainerRole,
         shimLauncher: {
           binary: shimLauncherPath(),
           containerdAddress: containerd.address,
@@ -96,7 +122,7 @@ export function kuasarShimBridgeConfiguration(): BenchConfiguration {
           // `start` only prints the resident bridge's address: nothing to undo.
           cleanup: async () => {},
         },
-        logs: async () => `==> containerd ${containerd.logPath}\n${await containerd.logs()}\n==> runc-sandboxer\n${d.logs()}\n==> kuasar-endpoint\n${d.endpointLogs()}`,
+        logs: async () => `==> containerd ${containerd.logPath}\n${await containerd.logs()}\n==> ${wasm ? "kuasard" : "runc-sandboxer"}\n${d.logs()}\n==> kuasar-endpoint\n${d.endpointLogs()}`,
         close() {
           closing ??= (async () => {
             cri.close();

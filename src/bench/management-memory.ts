@@ -1,7 +1,9 @@
 /**
  * Management memory: with 0, then each of the requested pod counts running, the summed PSS
  * (`/proc/<pid>/smaps_rollup`) of the configuration's management processes, containerd's
- * own PSS, and everything else, read a few times after a settle period.
+ * own PSS, the workload (each container's own process: a runc container's process, a wasm
+ * container's runner) in sum and per container, and everything else, read a few times after
+ * a settle period.
  *
  * @internal benchmark, not part of the runtime
  */
@@ -40,20 +42,29 @@ export async function memorySnapshot(rc: RunningConfiguration, excluded: Readonl
     procs.map(async (p): Promise<ProcessSample | undefined> => {
       const m = await readProcessMemory(p.pid);
       if (m === undefined) return undefined;
-      const role = p.pid === rc.containerdPid ? undefined : rc.managementRole(p);
-      const cls: ProcessClass = p.pid === rc.containerdPid ? "containerd" : role !== undefined ? "management" : "other";
+      if (p.pid === rc.containerdPid) return { pid: p.pid, ppid: p.ppid, comm: p.comm, class: "containerd", role: null, ...m };
+      const workload = rc.workloadRole(p);
+      const role = workload ?? rc.managementRole(p);
+      const cls: ProcessClass = workload !== undefined ? "workload" : role !== undefined ? "management" : "other";
       return { pid: p.pid, ppid: p.ppid, comm: p.comm, class: cls, role: role ?? null, ...m };
     }),
   );
   const processes = samples.filter((s): s is ProcessSample => s !== undefined);
   const sum = (c: ProcessClass): number => processes.filter((p) => p.class === c).reduce((a, p) => a + p.pss_kb, 0);
+  const count = (c: ProcessClass): number => processes.filter((p) => p.class === c).length;
+  const workload = processes.filter((p) => p.class === "workload");
+  const median = (values: number[]): number => (values.length === 0 ? 0 : quantile(values, 0.5));
   return {
     at_ms: Math.round(at),
     mgmt_pss_kb: sum("management"),
     containerd_pss_kb: sum("containerd"),
+    workload_pss_kb: sum("workload"),
+    container_pss_kb: median(workload.map((p) => p.pss_kb)),
+    container_rss_kb: median(workload.map((p) => p.rss_kb)),
     other_pss_kb: sum("other"),
-    mgmt_processes: processes.filter((p) => p.class === "management").length,
-    other_processes: processes.filter((p) => p.class === "other").length,
+    mgmt_processes: count("management"),
+    workload_processes: count("workload"),
+    other_processes: count("other"),
     processes,
   };
 }
@@ -74,9 +85,13 @@ async function readPoint(rc: RunningConfiguration, o: ManagementMemoryOptions, p
     fill_ms: Math.round(fillMs),
     mgmt_pss_mb: mb((s) => s.mgmt_pss_kb),
     containerd_pss_mb: mb((s) => s.containerd_pss_kb),
+    workload_pss_mb: mb((s) => s.workload_pss_kb),
+    container_pss_mb: mb((s) => s.container_pss_kb),
+    container_rss_mb: mb((s) => s.container_rss_kb),
     other_pss_mb: mb((s) => s.other_pss_kb),
     mgmt_processes: last.mgmt_processes,
-    processes: last.mgmt_processes + last.other_processes,
+    workload_processes: last.workload_processes,
+    processes: last.mgmt_processes + last.workload_processes + last.other_processes,
     snapshots,
   };
 }
@@ -99,7 +114,9 @@ export async function measureManagementMemory(rc: RunningConfiguration, ctx: Pod
     running = target;
     const point = await readPoint(rc, o, target, performance.now() - t0);
     points.push(point);
-    o.log(`  memory @${target} pods: mgmt ${point.mgmt_pss_mb} MB (${point.mgmt_processes} processes), containerd ${point.containerd_pss_mb} MB, filled in ${point.fill_ms} ms`);
+    o.log(
+      `  memory @${target} pods: mgmt ${point.mgmt_pss_mb} MB (${point.mgmt_processes} processes), per container ${point.container_pss_mb} MB PSS (${point.workload_processes} workload processes), containerd ${point.containerd_pss_mb} MB, filled in ${point.fill_ms} ms`,
+    );
   }
   return points;
 }

@@ -5,7 +5,8 @@
  *
  * @internal benchmark, not part of the runtime
  */
-import type { BenchResults, ConfigurationSummary } from "./results.js";
+import type { BenchResults, ConfigurationResult, ConfigurationSummary, PodStartSample } from "./results.js";
+import { quantile } from "./stats.js";
 import { checkTargets } from "./targets.js";
 
 /** Options of {@link renderMarkdown}. */
@@ -28,6 +29,9 @@ type Row = { label: string; value: (s: ConfigurationSummary) => number | null; d
 const fmt = (v: number | null, digits: number): string => (v === null || !Number.isFinite(v) ? "—" : v.toFixed(digits));
 
 function rows(podCounts: readonly string[], parallelPods: number, floorMs: number | null): Row[] {
+  const maxPods = podCounts[podCounts.length - 1] ?? "?";
+  // Per-container figures at the first and the largest pod count: PSS shares a runtime's pages among its containers.
+  const counted = [...new Set([podCounts.find((n) => n !== "0"), podCounts[podCounts.length - 1]])].filter((n): n is string => n !== undefined && n !== "0");
   return [
     { label: "serial start, median (ms)", value: (s) => s.start_ms_median, digits: 0, ratio: true },
     { label: "serial start, p90 (ms)", value: (s) => s.start_ms_p90, digits: 0, ratio: true },
@@ -37,9 +41,13 @@ function rows(podCounts: readonly string[], parallelPods: number, floorMs: numbe
     ...podCounts.map((n): Row => ({ label: `management PSS at ${n} pod${n === "1" ? "" : "s"} (MB)`, value: (s) => s.mgmt_pss_mb[n] ?? null, digits: 1, ratio: n !== "0" })),
     { label: "management PSS slope (MB/pod)", value: (s) => s.mgmt_pss_mb_per_pod, digits: 2, ratio: true },
     { label: "management PSS of the first pod (MB)", value: (s) => s.mgmt_pss_mb_first_pod, digits: 2, ratio: true },
+    ...counted.map((n): Row => ({ label: `per-container PSS at ${n} pod${n === "1" ? "" : "s"} (MB)`, value: (s) => s.container_pss_mb[n] ?? null, digits: 2, ratio: true })),
+    { label: `per-container RSS at ${maxPods} pods (MB)`, value: (s) => s.container_rss_mb[maxPods] ?? null, digits: 2, ratio: true },
+    { label: "workload PSS slope (MB/pod)", value: (s) => s.workload_pss_mb_per_pod, digits: 2, ratio: true },
     { label: "all non-containerd PSS slope (MB/pod)", value: (s) => s.node_pss_mb_per_pod, digits: 2, ratio: true },
     { label: "management processes per pod", value: (s) => s.mgmt_processes_per_pod, digits: 2, ratio: false },
-    { label: "processes per pod (incl. 1 workload)", value: (s) => s.processes_per_pod, digits: 2, ratio: false },
+    { label: "workload processes per pod", value: (s) => s.workload_processes_per_pod, digits: 2, ratio: false },
+    { label: "processes per pod (incl. workload)", value: (s) => s.processes_per_pod, digits: 2, ratio: false },
     { label: `containerd PSS at ${podCounts[podCounts.length - 1] ?? "?"} pods (MB)`, value: (s) => s.containerd_pss_mb[podCounts[podCounts.length - 1] ?? ""] ?? null, digits: 1, ratio: true },
     { label: `stop + remove ${podCounts[podCounts.length - 1] ?? "?"} pods (ms)`, value: (s) => s.teardown_ms, digits: 0, ratio: true },
     { label: "shim `start`, median (ms)", value: (s) => s.shim_start_ms_median, digits: 2, ratio: true },
@@ -48,6 +56,62 @@ function rows(podCounts: readonly string[], parallelPods: number, floorMs: numbe
 }
 
 const esc = (s: string): string => s.replace(/\|/g, "\\|");
+
+/** Median of one CRI phase over the counted serial samples, ms. */
+function phaseMedian(c: ConfigurationResult, f: (s: PodStartSample) => number | null): number | null {
+  const v = quantile(c.samples.serial.filter((s) => s.ok && !s.warmup).map((s) => f(s) as number), 0.5);
+  return Number.isFinite(v) ? v : null;
+}
+
+/**
+ * For every configuration with a `compare_with` peer that also ran (a wasm sandboxer and the
+ * runc sandboxer on the same containerd path): start latency, its CRI phases and the memory
+ * per container side by side, with the ratio to the peer.
+ */
+function peerComparison(results: BenchResults, ran: readonly ConfigurationResult[], podCounts: readonly string[], h: string): string[] {
+  const pairs = ran.flatMap((c) => {
+    const peer = ran.find((p) => p.id === c.compare_with);
+    return peer === undefined ? [] : [[c, peer] as const];
+  });
+  if (pairs.length === 0) return [];
+  const maxPods = podCounts[podCounts.length - 1] ?? "?";
+  const first = podCounts.find((n) => n !== "0") ?? "1";
+  type PeerRow = { label: string; value: (c: ConfigurationResult) => number | null; digits: number };
+  const sum = (c: ConfigurationResult): ConfigurationSummary => c.summary as ConfigurationSummary;
+  const table: PeerRow[] = [
+    { label: "serial start, median (ms)", value: (c) => sum(c).start_ms_median, digits: 0 },
+    { label: "serial start, p90 (ms)", value: (c) => sum(c).start_ms_p90, digits: 0 },
+    { label: "RunPodSandbox, median (ms)", value: (c) => phaseMedian(c, (s) => s.run_pod_sandbox_ms), digits: 0 },
+    { label: "CreateContainer, median (ms)", value: (c) => phaseMedian(c, (s) => s.create_container_ms), digits: 0 },
+    { label: "StartContainer + until RUNNING, median (ms)", value: (c) => phaseMedian(c, (s) => (s.start_container_ms ?? 0) + (s.until_running_ms ?? 0)), digits: 0 },
+    { label: `${String(results.options["parallelPods"])} pods in parallel, total (ms)`, value: (c) => sum(c).parallel_total_ms, digits: 0 },
+    { label: `per-container PSS at ${first} pod${first === "1" ? "" : "s"} (MB)`, value: (c) => sum(c).container_pss_mb[first] ?? null, digits: 2 },
+    { label: `per-container PSS at ${maxPods} pods (MB)`, value: (c) => sum(c).container_pss_mb[maxPods] ?? null, digits: 2 },
+    { label: `per-container RSS at ${maxPods} pods (MB)`, value: (c) => sum(c).container_rss_mb[maxPods] ?? null, digits: 2 },
+    { label: "workload PSS slope (MB/pod)", value: (c) => sum(c).workload_pss_mb_per_pod, digits: 2 },
+    { label: `management PSS at ${maxPods} pods (MB)`, value: (c) => sum(c).mgmt_pss_mb[maxPods] ?? null, digits: 1 },
+    { label: "management PSS slope (MB/pod)", value: (c) => sum(c).mgmt_pss_mb_per_pod, digits: 2 },
+  ];
+  const out: string[] = [`${h}# Same containerd path, other sandboxer`, ""];
+  out.push(
+    "Each pair ran in the same run on the same containerd path; the ratio is left to right. Per-container memory is the PSS " +
+      "(and RSS) of the process that is the container: a runc container's own process, a wasm container's node:wasi runner. " +
+      `PSS shares a process's pages with its peers, so one runtime's per-container PSS falls as its containers multiply (${first} vs ${maxPods} pods).`,
+  );
+  out.push("");
+  out.push(`| metric | ${pairs.map(([c, p]) => `${esc(c.label)} | ${esc(p.label)} | ratio`).join(" | ")} |`);
+  out.push(`|---|${pairs.map(() => "---:|---:|---:").join("|")}|`);
+  for (const r of table) {
+    const cells = pairs.map(([c, p]) => {
+      const a = r.value(c);
+      const b = r.value(p);
+      return `${fmt(a, r.digits)} | ${fmt(b, r.digits)} | ${a !== null && b !== null && b > 0 ? `${(a / b).toFixed(2)}x` : "—"}`;
+    });
+    out.push(`| ${esc(r.label)} | ${cells.join(" | ")} |`);
+  }
+  out.push("");
+  return out;
+}
 
 /** The report for `results`. */
 export function renderMarkdown(results: BenchResults, options: Partial<MarkdownOptions> = {}): string {
@@ -95,6 +159,8 @@ export function renderMarkdown(results: BenchResults, options: Partial<MarkdownO
     }
     out.push("");
   }
+
+  out.push(...peerComparison(results, ran, podCounts, h));
 
   const ours = ran.filter((c) => c.role === "ours");
   if (baseline !== undefined && baseSummary !== null && ours.length > 0) {

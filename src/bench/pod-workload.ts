@@ -1,7 +1,8 @@
 /**
  * The workload every configuration runs: a pod (own network namespace via CNI) with one
- * busybox container sleeping, started through CRI exactly as kubelet would, with each phase
- * timed.
+ * container (busybox sleeping for the runc-style configurations, a blocking WASI module for
+ * the wasm ones, see `wasm-workload.ts`), started through CRI exactly as kubelet would, with
+ * each phase timed.
  *
  * @internal benchmark, not part of the runtime
  */
@@ -13,19 +14,34 @@ import { BUSYBOX_IMAGE } from "../../test/harness/busybox-image.js";
 import { podConfig } from "../../test/harness/cri-pod.js";
 import type { CriClient } from "../../test/harness/cri.js";
 import { mapLimit } from "./map-limit.js";
+import type { ProcessInfo } from "./process-table.js";
 import type { PodStartSample } from "./results.js";
 
 /** A CRI container config. */
 export type ContainerConfigInit = MessageInitShape<typeof ContainerConfigSchema>;
+
+/** argv of {@link sleepContainer}'s process. */
+const SLEEP_COMMAND = ["/bin/sleep", "86400"] as const;
 
 /** The workload container: busybox `sleep` as the only process (no shell left behind). */
 export function sleepContainer(): ContainerConfigInit {
   return {
     metadata: { name: "app", attempt: 0 },
     image: { image: BUSYBOX_IMAGE },
-    command: ["/bin/sleep", "86400"],
+    command: [...SLEEP_COMMAND],
     logPath: "app.log",
   };
+}
+
+/** Role of a runc container's own process in the memory snapshots. */
+export const SLEEP_CONTAINER_ROLE = "container process (busybox sleep)";
+
+/**
+ * {@link SLEEP_CONTAINER_ROLE} when `p` is the process of a {@link sleepContainer} (its argv
+ * is exactly the container's command; the stand-in pause runs `sleep infinity`), else undefined.
+ */
+export function sleepContainerRole(p: ProcessInfo): string | undefined {
+  return p.cmdline.length === SLEEP_COMMAND.length && SLEEP_COMMAND.every((a, i) => p.cmdline[i] === a) ? SLEEP_CONTAINER_ROLE : undefined;
 }
 
 /** Where and how {@link startTimedPod} runs. */

@@ -8,7 +8,7 @@
  */
 
 /** Value of {@link BenchResults.schema}; bumped on an incompatible change. */
-export const BENCH_SCHEMA = "kuasar-ts/bench/v1";
+export const BENCH_SCHEMA = "kuasar-ts/bench/v2";
 
 /** What a configuration is compared as: the baseline (ratios are to it), one of ours, or a reference point without targets. */
 export type ConfigurationRole = "baseline" | "ours" | "reference";
@@ -49,8 +49,12 @@ export interface ParallelRound {
   readonly samples: readonly PodStartSample[];
 }
 
-/** What a process counts as in the memory figures. */
-export type ProcessClass = "management" | "containerd" | "other";
+/**
+ * What a process counts as in the memory figures: management (shims, our daemons and
+ * holders), containerd, workload (a pod's container process: the runc container's own
+ * process, or a wasm container's runner), or other (pause, anything else).
+ */
+export type ProcessClass = "management" | "containerd" | "workload" | "other";
 
 /** One process in a memory snapshot. Processes of the benchmark itself (pid 1, tini, the worker, ctr) are not listed. */
 export interface ProcessSample {
@@ -58,7 +62,7 @@ export interface ProcessSample {
   readonly ppid: number;
   readonly comm: string;
   readonly class: ProcessClass;
-  /** For management processes, which one ("kuasard (runc-sandboxer)", "kuasar-endpoint", "kuasar-holder", "containerd-shim-runc-v2", ...); else null. */
+  /** For management and workload processes, which one ("kuasard (runc-sandboxer)", "kuasar-endpoint", "kuasar-holder", "containerd-shim-runc-v2", "container process (busybox sleep)", "wasm runner (node:wasi)", ...); else null. */
   readonly role: string | null;
   readonly pss_kb: number;
   readonly rss_kb: number;
@@ -74,9 +78,16 @@ export interface MemorySnapshot {
   readonly mgmt_pss_kb: number;
   /** PSS of the containerd daemon, KiB. */
   readonly containerd_pss_kb: number;
-  /** Summed PSS of everything else (pause, holders' pod init, workloads, runc leftovers), KiB. */
+  /** Summed PSS of the workload processes (one per container), KiB. */
+  readonly workload_pss_kb: number;
+  /** Median PSS of one workload process, KiB (0 with no pod). */
+  readonly container_pss_kb: number;
+  /** Median RSS of one workload process, KiB (0 with no pod). */
+  readonly container_rss_kb: number;
+  /** Summed PSS of everything else (pause, runc leftovers), KiB. */
   readonly other_pss_kb: number;
   readonly mgmt_processes: number;
+  readonly workload_processes: number;
   readonly other_processes: number;
   /** Every process counted, in the last snapshot of each {@link MemoryPoint} only (empty in the others, to keep the file small). */
   readonly processes: readonly ProcessSample[];
@@ -91,11 +102,19 @@ export interface MemoryPoint {
   readonly mgmt_pss_mb: number;
   /** Median over the snapshots of containerd's PSS, MiB. */
   readonly containerd_pss_mb: number;
+  /** Median over the snapshots of the workload processes' summed PSS, MiB. */
+  readonly workload_pss_mb: number;
+  /** Median over the snapshots of the per-container PSS (median over the workload processes), MiB. */
+  readonly container_pss_mb: number;
+  /** Median over the snapshots of the per-container RSS (median over the workload processes), MiB. */
+  readonly container_rss_mb: number;
   /** Median over the snapshots of the other processes' PSS, MiB. */
   readonly other_pss_mb: number;
   /** Management processes (last snapshot). */
   readonly mgmt_processes: number;
-  /** Management + other processes (last snapshot). */
+  /** Workload processes (last snapshot); one per pod when every container runs. */
+  readonly workload_processes: number;
+  /** Management + workload + other processes (last snapshot). */
   readonly processes: number;
   readonly snapshots: readonly MemorySnapshot[];
 }
@@ -139,12 +158,20 @@ export interface ConfigurationSummary {
   readonly mgmt_pss_mb_first_pod: number | null;
   /** containerd's own PSS at each pod count, MiB. */
   readonly containerd_pss_mb: Readonly<Record<string, number>>;
-  /** Slope of management + other PSS (everything but containerd and the benchmark), MiB per pod. */
+  /** PSS of one container's process(es) (median over the workload processes) at each pod count >= 1, MiB. */
+  readonly container_pss_mb: Readonly<Record<string, number>>;
+  /** RSS of one container's process(es) at each pod count >= 1, MiB (shared pages counted in full). */
+  readonly container_rss_mb: Readonly<Record<string, number>>;
+  /** Slope of the workload processes' summed PSS over the pod counts >= 1: what one more container costs itself, MiB per pod. */
+  readonly workload_pss_mb_per_pod: number | null;
+  /** Slope of management + workload + other PSS (everything but containerd and the benchmark), MiB per pod. */
   readonly node_pss_mb_per_pod: number | null;
   /** Management processes at each pod count. */
   readonly mgmt_processes: Readonly<Record<string, number>>;
   /** Slope of the management process count over pod counts >= 1. */
   readonly mgmt_processes_per_pod: number | null;
+  /** Slope of the workload process count (1 when each container is one process). */
+  readonly workload_processes_per_pod: number | null;
   /** Slope of all processes but containerd's and the benchmark's (includes the one workload process per pod). */
   readonly processes_per_pod: number | null;
   /** Management PSS by role at the largest pod count (last snapshot): process count and summed PSS, MiB. */
@@ -171,6 +198,10 @@ export interface ConfigurationResult {
   readonly description: string;
   /** Names of the management processes counted, in words. */
   readonly management_processes: string;
+  /** The container each pod runs and which process is its per-container memory, in words. */
+  readonly workload: string;
+  /** Id of the configuration it is compared with on the same containerd path (a wasm configuration names the runc sandboxer's), or null. */
+  readonly compare_with: string | null;
   readonly status: ConfigurationStatus;
   /** Why it is not available or failed; null when ok. */
   readonly reason: string | null;

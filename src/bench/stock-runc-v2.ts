@@ -13,7 +13,7 @@ import { criClient } from "../../test/harness/cri.js";
 import { containerdBinaries } from "../../test/harness/deps.js";
 import type { BenchConfiguration, RunningConfiguration } from "./bench-configuration.js";
 import { writeBenchCni } from "./bench-network.js";
-import { sleepContainer } from "./pod-workload.js";
+import { sleepContainer, sleepContainerRole } from "./pod-workload.js";
 import type { ConfigurationRole } from "./results.js";
 import { shimSocketPath } from "./shim-start-latency.js";
 
@@ -67,6 +67,8 @@ export function stockRuncV2Configuration(o: StockRuncV2Options): BenchConfigurat
     containerdVersion: v,
     description: `stock containerd ${v === "1.7" ? "1.7" : "2.x"} CRI, runtime io.containerd.runc.v2: one containerd-shim-runc-v2 per pod plus a pause container (busybox \`sleep infinity\` stand-in for registry.k8s.io/pause:3.10)`,
     managementProcesses: "every containerd-shim-* process",
+    workload: "busybox `/bin/sleep 86400`; per-container memory = that process (the pause container is counted as other)",
+    compareWith: null,
     async availability() {
       try {
         containerdBinaries(v);
@@ -94,6 +96,7 @@ export function stockRuncV2Configuration(o: StockRuncV2Options): BenchConfigurat
         fixedPids: [containerd.pid],
         container: sleepContainer(),
         managementRole: (p) => (p.comm.startsWith("containerd-shim") ? basename(p.exe ?? p.comm) : undefined),
+        workloadRole: sleepContainerRole,
         shimLauncher: {
           binary: containerd.binaries.shimRuncV2,
           containerdAddress: containerd.address,

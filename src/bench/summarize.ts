@@ -21,7 +21,7 @@ function breakdown(point: MemoryPoint | undefined): Record<string, { processes: 
   const out: Record<string, { processes: number; pss_mb: number }> = {};
   const last = point?.snapshots[point.snapshots.length - 1];
   for (const p of last?.processes ?? []) {
-    if (p.role === null) continue;
+    if (p.class !== "management" || p.role === null) continue;
     const e = (out[p.role] ??= { processes: 0, pss_mb: 0 });
     e.processes += 1;
     e.pss_mb += p.pss_kb / 1024;
@@ -44,6 +44,7 @@ export function summarize(samples: {
   const mem = samples.memory;
   const zero = mem.find((p) => p.pods === 0);
   const one = mem.find((p) => p.pods === 1);
+  const withPods = mem.filter((p) => p.pods >= 1);
   const shim = samples.shim_start?.samples.filter((s) => !s.warmup && s.ok).map((s) => s.ms) ?? [];
   return {
     start_ms_min: orNull(serial.min, 1),
@@ -57,9 +58,13 @@ export function summarize(samples: {
     mgmt_pss_mb_per_pod: slope(mem, (p) => p.mgmt_pss_mb, 3),
     mgmt_pss_mb_first_pod: zero !== undefined && one !== undefined ? round(one.mgmt_pss_mb - zero.mgmt_pss_mb, 2) : null,
     containerd_pss_mb: byPods(mem, (p) => p.containerd_pss_mb),
-    node_pss_mb_per_pod: slope(mem, (p) => p.mgmt_pss_mb + p.other_pss_mb, 3),
+    container_pss_mb: byPods(withPods, (p) => p.container_pss_mb, 3),
+    container_rss_mb: byPods(withPods, (p) => p.container_rss_mb, 3),
+    workload_pss_mb_per_pod: slope(mem, (p) => p.workload_pss_mb, 3),
+    node_pss_mb_per_pod: slope(mem, (p) => p.mgmt_pss_mb + p.workload_pss_mb + p.other_pss_mb, 3),
     mgmt_processes: byPods(mem, (p) => p.mgmt_processes, 0),
     mgmt_processes_per_pod: slope(mem, (p) => p.mgmt_processes, 2),
+    workload_processes_per_pod: slope(mem, (p) => p.workload_processes, 2),
     processes_per_pod: slope(mem, (p) => p.processes, 2),
     mgmt_breakdown: breakdown(mem[mem.length - 1]),
     teardown_ms: samples.memory_teardown?.ms ?? null,
