@@ -77,11 +77,17 @@ export class EventForwarder implements EventPublisher {
     return this.queue.length;
   }
 
-  /** Waits until the queue drains (or every event is dropped), then closes the connection. */
-  async close(): Promise<void> {
+  /**
+   * Waits until the queue drains (or every event is dropped), at most
+   * `graceMs`, then drops what is left and closes the connection.
+   */
+  async close(graceMs = 2000): Promise<void> {
     this.closed = true;
-    await this.pumping;
-    this.client?.destroy();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.pumping, new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
+    if (this.queue.length > 0) this.log.warn({ dropped: this.queue.length }, "events not delivered before close");
+    this.destroy();
   }
 
   /** Stops at once, dropping what is queued. */

@@ -280,7 +280,7 @@ function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
 }
 
 /** Unmounts (lazily, deepest first) every mount point at or below `dir` in this mount namespace. */
-async function unmountBelow(dir: string): Promise<void> {
+export async function unmountBelow(dir: string): Promise<void> {
   const info = await readFile("/proc/self/mountinfo", "utf8");
   const points = info
     .split("\n")

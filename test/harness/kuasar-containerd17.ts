@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { BUSYBOX_IMAGE, importBusybox } from "./busybox-image.js";
-import { startContainerd, type Containerd } from "./containerd.js";
+import { startContainerd, unmountBelow, type Containerd } from "./containerd.js";
 import { criClient, type CriClient } from "./cri.js";
 import { containerdBinaries, repoRoot } from "./deps.js";
 import { TEST_CNI } from "./kuasar-containerd2.js";
@@ -101,11 +101,16 @@ export async function containerd17WithKuasar(t: TestContext, kinds: readonly ("r
     },
   };
   t.after(async () => {
-    env.cri.close();
-    await env.containerd.stop();
-    await env.kuasard.stop();
-    killRecorded(env.endpointPid);
-    rmSync(dir, { recursive: true, force: true });
+    try {
+      env.cri.close();
+      await env.containerd.stop();
+      await env.kuasard.stop();
+    } finally {
+      killRecorded(env.endpointPid);
+      // A test that failed with pods still up leaves their shm tmpfs mounted below dir.
+      await unmountBelow(dir);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
   env.endpointPid = (await env.kuasard.ready).endpointPid;
   await importBusybox(containerd, "k8s.io");

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { importBusybox } from "./busybox-image.js";
-import { startContainerd, type Containerd } from "./containerd.js";
+import { startContainerd, unmountBelow, type Containerd } from "./containerd.js";
 import { criClient, type CriClient } from "./cri.js";
 import { killRecorded, startSandboxer, type SandboxerProcess } from "./kuasard.js";
 
@@ -97,11 +97,16 @@ export async function containerd2WithKuasar(t: TestContext, kinds: readonly ("ru
     },
   };
   t.after(async () => {
-    env.cri.close();
-    await containerd.stop();
-    await env.sandboxer.stop();
-    killRecorded(env.endpointPid);
-    rmSync(dir, { recursive: true, force: true });
+    try {
+      env.cri.close();
+      await containerd.stop();
+      await env.sandboxer.stop();
+    } finally {
+      killRecorded(env.endpointPid);
+      // A test that failed with pods still up leaves their shm tmpfs mounted below dir.
+      await unmountBelow(dir);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
   env.endpointPid = (await env.sandboxer.ready).endpointPid;
   await importBusybox(containerd, "k8s.io");
