@@ -6,7 +6,7 @@ import type { Logger } from "../log/logger.js";
 import type { EventPublisher, TaskEvent } from "../task/task-event.js";
 import { TtrpcClient } from "../ttrpc/client.js";
 import { metadataFrom, NAMESPACE_KEY } from "../ttrpc/metadata.js";
-import { serviceClient } from "../ttrpc/service.js";
+import { serviceClient, type ServiceClient } from "../ttrpc/service.js";
 import { taskEnvelope } from "./task-envelope.js";
 
 /** Options of {@link EventForwarder}. */
@@ -48,6 +48,7 @@ export class EventForwarder implements EventPublisher {
   private readonly options: EventForwarderOptions;
   private readonly queue: Queued[] = [];
   private client: TtrpcClient | undefined;
+  private events: ServiceClient<typeof Events> | undefined;
   private pumping: Promise<void> | undefined;
   private closed = false;
   private readonly stop = new AbortController();
@@ -124,18 +125,21 @@ export class EventForwarder implements EventPublisher {
     const request = { envelope: { timestamp: timestampNow(), namespace: item.namespace, topic, event } };
     const options = { timeoutMs: this.options.callTimeoutMs, metadata: metadataFrom([[NAMESPACE_KEY, item.namespace]]) };
     try {
-      await serviceClient(await this.connect(), Events).forward(request, options);
+      await (await this.connect()).forward(request, options);
     } catch (err) {
       // A dropped connection is retried once at once on a fresh dial, as containerd's shims do.
       if (!isErrorCode(err, Code.Unavailable) || !this.client?.closed) throw err;
-      await serviceClient(await this.connect(), Events).forward(request, options);
+      await (await this.connect()).forward(request, options);
     }
   }
 
-  private async connect(): Promise<TtrpcClient> {
-    if (this.client && !this.client.closed) return this.client;
-    this.client = await TtrpcClient.connect(this.options.address, { timeoutMs: this.options.callTimeoutMs, signal: this.stop.signal });
-    return this.client;
+  /** The Events client on the live connection, dialling a new one when it dropped. */
+  private async connect(): Promise<ServiceClient<typeof Events>> {
+    if (!this.client || this.client.closed || !this.events) {
+      this.client = await TtrpcClient.connect(this.options.address, { timeoutMs: this.options.callTimeoutMs, signal: this.stop.signal });
+      this.events = serviceClient(this.client, Events);
+    }
+    return this.events;
   }
 }
 

@@ -16,6 +16,7 @@ import type { ContainerRecord, ProcessRecord } from "./records.js";
 import { mountRootfs, unmount } from "./rootfs.js";
 import { stdioPaths } from "./stdio.js";
 import { validateId } from "../sandbox/id.js";
+import { processTransitions, transition } from "../sandbox/state-machine.js";
 import type { Logger } from "../log/logger.js";
 
 /** What an engine gets to launch a container's init process. */
@@ -132,6 +133,29 @@ export abstract class PodTasks implements TaskBackend {
 
   has(containerId: string): boolean {
     return this.rt.containers.has(containerId);
+  }
+
+  /**
+   * Start of a container's init: runs `release` (the engine's start), then marks
+   * it running and publishes /tasks/start. Its exit event, should it die during
+   * `release`, waits until the start event is out.
+   */
+  protected async startInit(c: Container, release: () => Promise<void>): Promise<{ pid: number }> {
+    const p = c.record.init;
+    transition(processTransitions, `container ${c.id}`, p.state, "running");
+    let started!: () => void;
+    c.starting.set("", new Promise<void>((r) => (started = r)));
+    try {
+      await release();
+      // A short-lived process may already have exited (and been recorded) by now.
+      if (p.state === "created") p.state = "running";
+      this.persist(c);
+      this.rt.events.publish(c.record.namespace, { kind: "start", containerId: c.id, pid: p.pid });
+    } finally {
+      c.starting.delete("");
+      started();
+    }
+    return { pid: p.pid };
   }
 
   /** Called for every exit a pod's holder reports (live or replayed). */

@@ -73,23 +73,9 @@ export class RuncTasks extends PodTasks {
 
   async start(containerId: string, execId: string): Promise<{ pid: number }> {
     const c = this.container(containerId);
+    if (!execId) return this.startInit(c, () => this.runc.start(containerId));
     const p = this.processOf(c, execId);
-    transition(processTransitions, `${execId ? "exec" : "container"} ${execId || containerId}`, p.state, "running");
-    if (!execId) {
-      let started!: () => void;
-      c.starting.set("", new Promise<void>((r) => (started = r)));
-      try {
-        await this.runc.start(containerId);
-        // A short-lived process may already have exited (and been recorded) by now.
-        if (p.state === "created") p.state = "running";
-        this.persist(c);
-        this.rt.events.publish(c.record.namespace, { kind: "start", containerId, pid: p.pid });
-      } finally {
-        c.starting.delete("");
-        started();
-      }
-      return { pid: p.pid };
-    }
+    transition(processTransitions, `exec ${execId}`, p.state, "running");
     if (c.record.init.state !== "running") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is not running`);
     const holder = requireHolder(c.pod);
     const dir = execDir(c);

@@ -70,20 +70,7 @@ export class WasmTasks extends PodTasks {
   async start(containerId: string, execId: string): Promise<{ pid: number }> {
     if (execId) throw new RuntimeError(Code.Unimplemented, "exec is not supported in wasm containers");
     const c = this.container(containerId);
-    const p = c.record.init;
-    transition(processTransitions, `container ${containerId}`, p.state, "running");
-    let started!: () => void;
-    c.starting.set("", new Promise<void>((r) => (started = r)));
-    try {
-      await this.release(c);
-      if (p.state === "created") p.state = "running";
-      this.persist(c);
-      this.rt.events.publish(c.record.namespace, { kind: "start", containerId, pid: p.pid });
-    } finally {
-      c.starting.delete("");
-      started();
-    }
-    return { pid: p.pid };
+    return this.startInit(c, () => this.release(c));
   }
 
   async exec(_spec: ExecSpec): Promise<void> {
