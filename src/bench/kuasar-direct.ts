@@ -11,16 +11,12 @@
 import { access, constants } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { importBusybox } from "../../test/harness/busybox-image.js";
 import { startContainerd } from "../../test/harness/containerd.js";
-import { criClient } from "../../test/harness/cri.js";
 import { containerdBinaries } from "../../test/harness/deps.js";
 import { defaultHolderBinary } from "../holder/start-holder.js";
 import type { BenchConfiguration, RunningConfiguration } from "./bench-configuration.js";
-import { writeBenchCni } from "./bench-network.js";
-import { startKuasarDaemon, type KuasarDaemon, type SandboxerKind } from "./kuasar-daemon.js";
-import { sleepContainer, sleepContainerRole } from "./pod-workload.js";
-import { blockingWasmContainer, importBenchWasmImage, wasmRunnerRole } from "./wasm-workload.js";
+import type { SandboxerKind } from "./kuasar-daemon.js";
+import { runKuasar } from "./kuasar-running.js";
 
 /** CRI runtime handler and proxy plugin name of the runc sandboxer. */
 export const KUASAR_RUNC_HANDLER = "kuasar-runc";
@@ -126,42 +122,20 @@ export function kuasarDirectConfiguration(kind: SandboxerKind = "runc"): BenchCo
         parentDir: ctx.dir,
         extraToml: hosted.map((k) => proxySandboxerToml(kuasarHandler(k), listens[k])).join(""),
       });
-      let daemon: KuasarDaemon | undefined;
-      try {
-        await writeBenchCni(containerd.cniConfDir, ctx.index);
-        daemon = await startKuasarDaemon({ dir: kdir, containerdTtrpcAddress: containerd.ttrpcAddress, sandboxers: hosted });
-        for (const k of hosted) {
-          if (daemon.listens[k] !== listens[k]) throw new Error(`${k} sandboxer listens on ${daemon.listens[k]}, containerd expects ${listens[k]}`);
-        }
-        if (wasm) await importBenchWasmImage(containerd, "k8s.io");
-        else await importBusybox(containerd, "k8s.io");
-      } catch (err) {
-        await containerd.stop();
-        await daemon?.stop();
-        throw err;
-      }
-      const d = daemon;
-      const cri = criClient(containerd);
-      let closing: Promise<void> | undefined;
-      return {
-        cri,
+      return runKuasar({
+        containerd,
+        index: ctx.index,
+        daemon: { dir: kdir, containerdTtrpcAddress: containerd.ttrpcAddress, sandboxers: hosted },
+        wasm,
         runtimeHandler: handler,
-        containerdPid: containerd.pid,
-        fixedPids: [containerd.pid, d.pid, d.endpointPid],
-        container: wasm ? blockingWasmContainer() : sleepContainer(),
-        managementRole: (p) => d.roleOf(p),
-        workloadRole: wasm ? wasmRunnerRole : sleepContainerRole,
-        shimLauncher: undefined,
-        logs: async () => `==> containerd ${containerd.logPath}\n${await containerd.logs()}\n==> ${wasm ? "kuasard" : "runc-sandboxer"}\n${d.logs()}\n==> kuasar-endpoint\n${d.endpointLogs()}`,
-        close() {
-          closing ??= (async () => {
-            cri.close();
-            await containerd.stop();
-            await d.stop();
-          })();
-          return closing;
+        importPauseImage: false,
+        check: (d) => {
+          for (const k of hosted) {
+            if (d.listens[k] !== listens[k]) throw new Error(`${k} sandboxer listens on ${d.listens[k]}, containerd expects ${listens[k]}`);
+          }
         },
-      };
+        shimLauncher: undefined,
+      });
     },
   };
 }

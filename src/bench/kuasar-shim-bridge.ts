@@ -17,17 +17,14 @@
  */
 import { access, constants } from "node:fs/promises";
 import { join } from "node:path";
-import { importBusybox, importPause } from "../../test/harness/busybox-image.js";
 import { startContainerd } from "../../test/harness/containerd.js";
-import { criClient } from "../../test/harness/cri.js";
 import { containerdBinaries, repoRoot } from "../../test/harness/deps.js";
+import { bridgeRuntimesToml } from "../../test/harness/kuasar-containerd17.js";
 import type { BenchConfiguration, RunningConfiguration } from "./bench-configuration.js";
-import { writeBenchCni } from "./bench-network.js";
 import { kuasarBridgeId, kuasarHandler, kuasarMissing, KUASAR_RUNC_HANDLER, KUASAR_WASM_HANDLER, KUASAR_WORKLOAD } from "./kuasar-direct.js";
-import { startKuasarDaemon, type KuasarDaemon, type SandboxerKind } from "./kuasar-daemon.js";
-import { sleepContainer, sleepContainerRole } from "./pod-workload.js";
+import type { SandboxerKind } from "./kuasar-daemon.js";
+import { runKuasar } from "./kuasar-running.js";
 import { CONTAINERD_BASE_PATH } from "./stock-runc-v2.js";
-import { blockingWasmContainer, importBenchWasmImage, wasmRunnerRole } from "./wasm-workload.js";
 
 /** The launcher containerd 1.7 executes for `io.containerd.kuasar.v1`. */
 export function shimLauncherPath(): string {
@@ -75,43 +72,15 @@ export function kuasarShimBridgeConfiguration(kind: SandboxerKind = "runc"): Ben
         version: "1.7",
         parentDir: ctx.dir,
         env: { PATH: path, KUASAR_SHIM_SOCKET: shimSocket },
-        extraToml:
-          `
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${KUASAR_RUNC_HANDLER}]
-  runtime_type = "io.containerd.kuasar.v1"
-` +
-          (wasm
-            ? `
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${KUASAR_WASM_HANDLER}]
-  runtime_type = "io.containerd.kuasar.v1"
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${KUASAR_WASM_HANDLER}.options]
-  sandboxer = "wasm"
-`
-            : ""),
+        extraToml: bridgeRuntimesToml(KUASAR_RUNC_HANDLER, wasm ? KUASAR_WASM_HANDLER : undefined),
       });
-      let daemon: KuasarDaemon | undefined;
-      try {
-        await writeBenchCni(containerd.cniConfDir, ctx.index);
-        daemon = await startKuasarDaemon({ dir: kdir, containerdTtrpcAddress: containerd.ttrpcAddress, sandboxers: hosted, args: ["--log-level", "info", "--shim-listen", shimSocket] });
-        if (wasm) await importBenchWasmImage(containerd, "k8s.io");
-        else await importBusybox(containerd, "k8s.io");
-        await importPause(containerd, "k8s.io");
-      } catch (err) {
-        await containerd.stop();
-        await daemon?.stop();
-        throw err;
-      }
-      const d = daemon;
-      const cri = criClient(containerd);
-      let closing: Promise<void> | undefined;
-      return {
-        cri,
+      return runKuasar({
+        containerd,
+        index: ctx.index,
+        daemon: { dir: kdir, containerdTtrpcAddress: containerd.ttrpcAddress, sandboxers: hosted, args: ["--log-level", "info", "--shim-listen", shimSocket] },
+        wasm,
         runtimeHandler: handler,
-        containerdPid: containerd.pid,
-        fixedPids: [containerd.pid, d.pid, d.endpointPid],
-        container: wasm ? blockingWasmContainer() : sleepContainer(),
-        managementRole: (p) => d.roleOf(p),
-        workloadRole: wasm ? wasmRunnerRole : sleepContainerRole,
+        importPauseImage: true,
         shimLauncher: {
           binary: shimLauncherPath(),
           containerdAddress: containerd.address,
@@ -122,16 +91,7 @@ export function kuasarShimBridgeConfiguration(kind: SandboxerKind = "runc"): Ben
           // `start` only prints the resident bridge's address: nothing to undo.
           cleanup: async () => {},
         },
-        logs: async () => `==> containerd ${containerd.logPath}\n${await containerd.logs()}\n==> ${wasm ? "kuasard" : "runc-sandboxer"}\n${d.logs()}\n==> kuasar-endpoint\n${d.endpointLogs()}`,
-        close() {
-          closing ??= (async () => {
-            cri.close();
-            await containerd.stop();
-            await d.stop();
-          })();
-          return closing;
-        },
-      };
+      });
     },
   };
 }

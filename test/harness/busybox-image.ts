@@ -1,10 +1,9 @@
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
 import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import type { Containerd } from "./containerd.js";
-import { tarDir, writeOciArchive } from "./oci-image.js";
+import { sha256, tarDir, writeImageLayout, writeOciArchive } from "./oci-image.js";
 import { cacheDir, systemBinaries } from "./deps.js";
 
 const execFileP = promisify(execFile);
@@ -35,15 +34,6 @@ export interface BusyboxImageOptions {
   readonly cacheDir: string;
 }
 
-const sha256 = (b: Buffer | string): string => createHash("sha256").update(b).digest("hex");
-
-interface Blob {
-  readonly digest: string;
-  readonly size: number;
-  readonly data: Buffer;
-}
-const blob = (data: Buffer): Blob => ({ digest: `sha256:${sha256(data)}`, size: data.length, data });
-const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
 
 
 /** Lays out the busybox rootfs: the binary, an applet symlink per `busybox --list-full` entry, etc files. */
@@ -182,44 +172,22 @@ export async function buildPauseImage(options: Partial<PauseImageOptions> = {}):
     };
     await rm(blobPath(busybox.manifestDigest));
     await rm(blobPath(busybox.configDigest));
-    const config = blob(
-      json({
+    const { manifestDigest, configDigest } = await writeImageLayout(
+      layout,
+      ref,
+      {
         ...baseConfig,
         config: { Env: [BUSYBOX_PATH_ENV], Entrypoint: entrypoint, WorkingDir: "/" },
         history: [
           ...(baseConfig.history ?? []),
           { created: "1970-01-01T00:00:00Z", created_by: `kuasar-ts harness: pause stand-in ${JSON.stringify(entrypoint)}`, empty_layer: true },
         ],
-      }),
-    );
-    const manifest = blob(
-      json({
-        schemaVersion: 2,
-        mediaType: "application/vnd.oci.image.manifest.v1+json",
-        config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: config.digest, size: config.size },
-        layers: baseManifest.layers,
-      }),
-    );
-    for (const b of [config, manifest]) await writeFile(blobPath(b.digest), b.data);
-    await writeFile(
-      join(layout, "index.json"),
-      json({
-        schemaVersion: 2,
-        mediaType: "application/vnd.oci.image.index.v1+json",
-        manifests: [
-          {
-            mediaType: "application/vnd.oci.image.manifest.v1+json",
-            digest: manifest.digest,
-            size: manifest.size,
-            platform: { architecture: "amd64", os: "linux" },
-            annotations: { "io.containerd.image.name": ref, "org.opencontainers.image.ref.name": ref },
-          },
-        ],
-      }),
+      },
+      baseManifest.layers,
     );
     const outTmp = join(work, "image.tar");
     await tarDir(layout, ["blobs", "index.json", "oci-layout"], outTmp);
-    const image: BusyboxImage = { tarPath, ref, manifestDigest: manifest.digest, configDigest: config.digest };
+    const image: BusyboxImage = { tarPath, ref, manifestDigest, configDigest };
     await writeFile(`${metaPath}.tmp`, JSON.stringify(image));
     await rename(`${metaPath}.tmp`, metaPath);
     await rename(outTmp, tarPath);

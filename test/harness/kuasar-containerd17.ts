@@ -1,12 +1,12 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { BUSYBOX_IMAGE, importBusybox } from "./busybox-image.js";
-import { startContainerd, unmountBelow, type Containerd } from "./containerd.js";
+import { startContainerd, type Containerd } from "./containerd.js";
 import { criClient, type CriClient } from "./cri.js";
 import { containerdBinaries, repoRoot } from "./deps.js";
 import { TEST_CNI } from "./kuasar-containerd2.js";
-import { killRecorded, startSandboxer, type SandboxerProcess } from "./kuasard.js";
+import { startSandboxer, tearDownKuasar, type SandboxerProcess } from "./kuasard.js";
 
 /** The CRI runtime handler the 1.7 tests configure, backed by `io.containerd.kuasar.v1`. */
 export const HANDLER_17 = "kuasar";
@@ -34,6 +34,15 @@ export interface Containerd17WithKuasar {
 /** The 1.7 runtime handler whose options pick the wasm sandboxer (`sandboxer = "wasm"`). */
 export const WASM_HANDLER_17 = "kuasar-wasm";
 
+/**
+ * containerd 1.7 TOML: a CRI runtime handler of type `io.containerd.kuasar.v1`,
+ * and optionally a second one whose options table sends its pods to the wasm sandboxer.
+ */
+export function bridgeRuntimesToml(handler: string, wasmHandler?: string): string {
+  const runtime = (name: string) => `\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${name}]\n  runtime_type = "io.containerd.kuasar.v1"\n`;
+  return runtime(handler) + (wasmHandler ? `${runtime(wasmHandler)}[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${wasmHandler}.options]\n  sandboxer = "wasm"\n` : "");
+}
+
 export async function containerd17WithKuasar(t: TestContext, kinds: readonly ("runc" | "wasm")[] = ["runc"]): Promise<Containerd17WithKuasar> {
   const dir = mkdtempSync("/tmp/k17-");
   const shimSocket = join(dir, "shim.sock");
@@ -45,19 +54,7 @@ export async function containerd17WithKuasar(t: TestContext, kinds: readonly ("r
       PATH: `${bin}:${join(repoRoot(), "bin")}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
       KUASAR_SHIM_SOCKET: shimSocket,
     },
-    extraToml:
-      `
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${HANDLER_17}]
-  runtime_type = "io.containerd.kuasar.v1"
-` +
-      (kinds.includes("wasm")
-        ? `
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${WASM_HANDLER_17}]
-  runtime_type = "io.containerd.kuasar.v1"
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${WASM_HANDLER_17}.options]
-  sandboxer = "wasm"
-`
-        : ""),
+    extraToml: bridgeRuntimesToml(HANDLER_17, kinds.includes("wasm") ? WASM_HANDLER_17 : undefined),
   };
   const containerd = await startContainerd(containerdOptions);
   writeFileSync(join(containerd.cniConfDir, "10-kuasar-e2e.conflist"), TEST_CNI);
@@ -100,18 +97,13 @@ export async function containerd17WithKuasar(t: TestContext, kinds: readonly ("r
       }
     },
   };
-  t.after(async () => {
-    try {
-      env.cri.close();
-      await env.containerd.stop();
-      await env.kuasard.stop();
-    } finally {
-      killRecorded(env.endpointPid);
-      // A test that failed with pods still up leaves their shm tmpfs mounted below dir.
-      await unmountBelow(dir);
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  t.after(() =>
+    tearDownKuasar(dir, () => env.endpointPid, async () => {
+        env.cri.close();
+        await env.containerd.stop();
+        await env.kuasard.stop();
+    }),
+  );
   env.endpointPid = (await env.kuasard.ready).endpointPid;
   await importBusybox(containerd, "k8s.io");
   await importBusybox(containerd, "default");

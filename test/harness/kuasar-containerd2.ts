@@ -1,10 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { importBusybox } from "./busybox-image.js";
-import { startContainerd, unmountBelow, type Containerd } from "./containerd.js";
+import { startContainerd, type Containerd } from "./containerd.js";
 import { criClient, type CriClient } from "./cri.js";
-import { killRecorded, startSandboxer, type SandboxerProcess } from "./kuasard.js";
+import { startSandboxer, tearDownKuasar, type SandboxerProcess } from "./kuasard.js";
 
 /** The CRI runtime handler (and proxy plugin name) the e2e tests configure. */
 export const HANDLER = "kuasar-runc";
@@ -96,18 +96,13 @@ export async function containerd2WithKuasar(t: TestContext, kinds: readonly ("ru
       return env.sandboxer;
     },
   };
-  t.after(async () => {
-    try {
-      env.cri.close();
-      await containerd.stop();
-      await env.sandboxer.stop();
-    } finally {
-      killRecorded(env.endpointPid);
-      // A test that failed with pods still up leaves their shm tmpfs mounted below dir.
-      await unmountBelow(dir);
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  t.after(() =>
+    tearDownKuasar(dir, () => env.endpointPid, async () => {
+        env.cri.close();
+        await containerd.stop();
+        await env.sandboxer.stop();
+    }),
+  );
   env.endpointPid = (await env.sandboxer.ready).endpointPid;
   await importBusybox(containerd, "k8s.io");
   return env;

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, openSync, closeSync, readFileSync } from "node:fs";
+import { mkdirSync, openSync, closeSync, readFileSync, rmSync } from "node:fs";
+import { unmountBelow } from "./containerd.js";
 import { join } from "node:path";
 import { repoRoot } from "./deps.js";
 
@@ -90,5 +91,20 @@ export function killRecorded(pid: number): void {
     process.kill(pid, "SIGKILL");
   } catch {
     /* gone */
+  }
+}
+
+/**
+ * Runs a setup's `stop` (CRI client, containerd, our daemon), then, even when
+ * that failed: kills the endpoint pid it recorded, unmounts what a failed test
+ * left below `dir` (a pod's shm tmpfs) and removes `dir`.
+ */
+export async function tearDownKuasar(dir: string, endpointPid: () => number, stop: () => Promise<void>): Promise<void> {
+  try {
+    await stop();
+  } finally {
+    killRecorded(endpointPid());
+    await unmountBelow(dir);
+    rmSync(dir, { recursive: true, force: true });
   }
 }
