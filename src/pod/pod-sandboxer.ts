@@ -173,10 +173,8 @@ export class PodSandboxer implements Sandboxer {
   async shutdown(id: string): Promise<void> {
     const pod = this.pod(id);
     if (pod.record.state !== "stopped") await this.stop(id, 0);
+    // Every container record of the pod is in memory (recovery adopts them all), so this removes them all.
     for (const c of [...this.ctx.containers.values()].filter((x) => x.pod === pod)) await this.tasks.remove(c);
-    for (const c of this.ctx.containerRecords.loadAll().records.values()) {
-      if (c.sandboxId === id) this.ctx.containerRecords.delete(c.id);
-    }
     rmSync(pod.dir, { recursive: true, force: true });
     this.ctx.sandboxes.delete(id);
     this.ctx.pods.delete(id);

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
@@ -49,10 +49,9 @@ export class RecordStore<T> {
   /** True when a record for `id` exists. */
   has(id: string): boolean {
     try {
-      readFileSync(this.pathOf(id));
-      return true;
+      return existsSync(this.pathOf(id));
     } catch {
-      return false;
+      return false; // an invalid id names no record
     }
   }
 
