@@ -1,0 +1,97 @@
+import { Code } from "../../errors/code.js";
+import { RuntimeError } from "../../errors/runtime-error.js";
+import type { Pod } from "../../pod/pod.js";
+import type { CgroupStats } from "../../task/task-backend.js";
+import { runcError } from "../../oci-runtime/runc-error.js";
+import { GUEST_RUNC, GUEST_RUNC_ROOT, type VmPaths } from "./guest-paths.js";
+import { runInGuest } from "./guest-runner.js";
+
+/** Deadline of one short runc command in the guest (guests may run emulated: generous). */
+const GUEST_COMMAND_TIMEOUT_MS = 60_000;
+
+/** runc inside a VM pod's guest: short commands run through the agent. */
+export class GuestRunc {
+  constructor(
+    private readonly pod: Pod,
+    private readonly paths: VmPaths,
+  ) {}
+
+  /** argv of `runc create` for the agent to run (the container's init stays the agent's descendant). */
+  static createArgv(id: string, bundle: string, pidFile: string, logFile: string, consoleSocket?: string): string[] {
+    return [GUEST_RUNC, ...globalArgs(logFile), "create", "--bundle", bundle, "--pid-file", pidFile, ...(consoleSocket ? ["--console-socket", consoleSocket] : []), id];
+  }
+
+  /** argv of `runc exec --detach` for the agent to run. */
+  static execArgv(id: string, processFile: string, pidFile: string, logFile: string, consoleSocket?: string): string[] {
+    return [GUEST_RUNC, ...globalArgs(logFile), "exec", "--detach", "--process", processFile, "--pid-file", pidFile, ...(consoleSocket ? ["--console-socket", consoleSocket] : []), id];
+  }
+
+  async start(id: string): Promise<void> {
+    await this.run(["start", id]);
+  }
+
+  async kill(id: string, signal: number, all: boolean): Promise<void> {
+    await this.run(["kill", ...(all ? ["--all"] : []), id, String(signal)]);
+  }
+
+  async delete(id: string, force: boolean): Promise<void> {
+    await this.run(["delete", ...(force ? ["--force"] : []), id]);
+  }
+
+  async pause(id: string): Promise<void> {
+    await this.run(["pause", id]);
+  }
+
+  async resume(id: string): Promise<void> {
+    await this.run(["resume", id]);
+  }
+
+  async update(id: string, resources: unknown): Promise<void> {
+    await this.run(["update", "--resources", "-", id], JSON.stringify(resources));
+  }
+
+  async ps(id: string): Promise<number[]> {
+    return (JSON.parse(await this.run(["ps", "--format", "json", id])) as number[] | null) ?? [];
+  }
+
+  /** The container's cgroup numbers as the guest's runc reports them (`runc events --stats`). */
+  async stats(id: string): Promise<CgroupStats> {
+    const j = JSON.parse(await this.run(["events", "--stats", id])) as { data?: RuncStats };
+    return statsFromRunc(j.data ?? {});
+  }
+
+  private async run(args: string[], input?: string): Promise<string> {
+    const r = await runInGuest(this.pod, this.paths, [GUEST_RUNC, ...globalArgs(), ...args], { timeoutMs: GUEST_COMMAND_TIMEOUT_MS, ...(input !== undefined ? { input } : {}) });
+    if (r.status !== 0) throw runcError(args[0]!, r.stderr || `exit status ${r.status}`);
+    return r.stdout;
+  }
+}
+
+function globalArgs(logFile?: string): string[] {
+  return ["--root", GUEST_RUNC_ROOT, ...(logFile ? ["--log", logFile, "--log-format", "json"] : [])];
+}
+
+/** The part of `runc events --stats` JSON we report. */
+export interface RuncStats {
+  cpu?: { usage?: { total?: number; user?: number; kernel?: number } };
+  memory?: { usage?: { usage?: number; limit?: number } };
+  pids?: { current?: number; limit?: number };
+}
+
+export function statsFromRunc(d: RuncStats): CgroupStats {
+  const big = (n: number | undefined) => BigInt(Math.max(0, Math.trunc(n ?? 0)));
+  return {
+    version: 2,
+    cpuUsageNs: big(d.cpu?.usage?.total),
+    cpuUserNs: big(d.cpu?.usage?.user),
+    cpuSystemNs: big(d.cpu?.usage?.kernel),
+    memoryUsageBytes: big(d.memory?.usage?.usage),
+    memoryLimitBytes: big(d.memory?.usage?.limit),
+    pidsCurrent: big(d.pids?.current),
+    pidsLimit: big(d.pids?.limit),
+  };
+}
+
+export function notRunning(id: string): RuntimeError {
+  return new RuntimeError(Code.NotFound, `container ${id} has no cgroup: not running`);
+}

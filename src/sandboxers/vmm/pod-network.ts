@@ -1,0 +1,103 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { Code } from "../../errors/code.js";
+import { RuntimeError } from "../../errors/runtime-error.js";
+
+const run = promisify(execFile);
+
+/** The pod's network as CNI left it in the network namespace, to be carried into the guest. */
+export interface PodNetwork {
+  /** The CNI interface in the netns (e.g. eth0), whose traffic is redirected to the tap. */
+  interface: string;
+  /** Its MAC, given to the guest NIC so peers need not relearn anything. */
+  mac: string;
+  mtu: number;
+  /** `address/prefix` entries (IPv4 and IPv6, global scope). */
+  addresses: string[];
+  /** Routes as `ip route add` arguments, e.g. `default via 10.0.0.1`. */
+  routes: string[];
+  /** The tap device QEMU attaches to. */
+  tap: string;
+}
+
+/** Name of the tap device in every pod netns (one VM per netns). */
+export const TAP_NAME = "tap0_kuasar";
+
+async function inNetns(netns: string, argv: string[]): Promise<string> {
+  try {
+    const { stdout } = await run("nsenter", [`--net=${netns}`, "--", ...argv], { timeout: 10_000 });
+    return stdout;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new RuntimeError(Code.Internal, `${argv.join(" ")} in ${netns}: ${(e.stderr || e.message).trim()}`, { cause: err });
+  }
+}
+
+interface IpLink {
+  ifname: string;
+  address?: string;
+  mtu?: number;
+  link_type?: string;
+  addr_info?: { family: string; local: string; prefixlen: number; scope: string }[];
+}
+
+interface IpRoute {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  protocol?: string;
+  scope?: string;
+  flags?: string[];
+}
+
+/**
+ * Reads the CNI interface of `netns` and wires a tap device to it with tc
+ * mirred redirects both ways: frames for the pod's MAC go to the guest and the
+ * guest's frames leave through the CNI interface. Undone by {@link unwirePodNetwork}.
+ */
+export async function wirePodNetwork(netns: string): Promise<PodNetwork | undefined> {
+  const links = JSON.parse(await inNetns(netns, ["ip", "-j", "addr", "show"])) as IpLink[];
+  const link = links.find((l) => l.link_type === "ether" && l.ifname !== TAP_NAME && (l.addr_info ?? []).some((a) => a.scope === "global"));
+  if (!link) return undefined; // nothing configured (e.g. a netns without CNI): the guest gets loopback only
+  const addresses = (link.addr_info ?? []).filter((a) => a.scope === "global").map((a) => `${a.local}/${a.prefixlen}`);
+  const routes: string[] = [];
+  for (const family of ["-4", "-6"]) {
+    const list = JSON.parse((await inNetns(netns, ["ip", "-j", family, "route", "show", "dev", link.ifname])) || "[]") as IpRoute[];
+    // Link routes come first so gateways are reachable when defaults are added.
+    const sorted = [...list.filter((r) => !r.gateway), ...list.filter((r) => r.gateway)];
+    for (const r of sorted) {
+      if (r.protocol === "kernel") continue; // the guest derives these from its addresses
+      routes.push([family, r.dst, ...(r.gateway ? ["via", r.gateway] : []), ...(r.scope && r.scope !== "universe" ? ["scope", r.scope] : [])].join(" "));
+    }
+  }
+  const dev = link.ifname;
+  const script = [
+    ["ip", "tuntap", "add", "dev", TAP_NAME, "mode", "tap"],
+    ["ip", "link", "set", TAP_NAME, "mtu", String(link.mtu ?? 1500), "up"],
+    ["tc", "qdisc", "add", "dev", dev, "ingress"],
+    ["tc", "filter", "add", "dev", dev, "parent", "ffff:", "protocol", "all", "u32", "match", "u8", "0", "0", "action", "mirred", "egress", "redirect", "dev", TAP_NAME],
+    ["tc", "qdisc", "add", "dev", TAP_NAME, "ingress"],
+    ["tc", "filter", "add", "dev", TAP_NAME, "parent", "ffff:", "protocol", "all", "u32", "match", "u8", "0", "0", "action", "mirred", "egress", "redirect", "dev", dev],
+  ];
+  try {
+    for (const argv of script) await inNetns(netns, argv);
+  } catch (err) {
+    await unwirePodNetwork(netns, dev);
+    throw err;
+  }
+  return { interface: dev, mac: link.address ?? "", mtu: link.mtu ?? 1500, addresses, routes, tap: TAP_NAME };
+}
+
+/** Removes the tap and the redirect (best effort: the netns may already be gone). */
+export async function unwirePodNetwork(netns: string, dev: string): Promise<void> {
+  await inNetns(netns, ["tc", "qdisc", "del", "dev", dev, "ingress"]).catch(() => {});
+  await inNetns(netns, ["ip", "link", "del", TAP_NAME]).catch(() => {});
+}
+
+/** Shell commands that give the guest the pod's network (run by the agent as pid-1's child). */
+export function guestNetworkScript(n: PodNetwork): string {
+  const lines = ["set -e", `ip link set eth0 mtu ${n.mtu} up`];
+  for (const a of n.addresses) lines.push(`ip addr add ${a} dev eth0`);
+  for (const r of n.routes) lines.push(`ip ${r.split(" ")[0]} route add ${r.split(" ").slice(1).join(" ")} dev eth0`);
+  return lines.join("\n");
+}
