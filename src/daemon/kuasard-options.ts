@@ -4,9 +4,11 @@ import { MAX_SOCKET_PATH_BYTES } from "../fs/unix-socket.js";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { logLevels, type LogLevel } from "../log/logger.js";
+import { defaultHypervisorOptions, hypervisorSchema, type HypervisorOptions } from "../sandboxers/vmm/hypervisor-options.js";
+import { defaultGuestDir } from "../sandboxers/vmm/guest-dir.js";
 
 /** Sandboxer kinds kuasard knows. */
-export const sandboxerKinds = ["runc", "wasm"] as const;
+export const sandboxerKinds = ["runc", "wasm", "vmm"] as const;
 export type SandboxerKind = (typeof sandboxerKinds)[number];
 
 /** Options of one sandboxer (`[sandboxers.<kind>]` in the TOML config). */
@@ -23,6 +25,8 @@ export interface SandboxerOptions {
   wasmEngine: string;
   /** The wasmtime binary when `wasm_engine = "wasmtime"` (wasm only). Default `wasmtime` from PATH. */
   wasmtimeBinary: string;
+  /** How VMs boot (vmm only; `[sandboxers.vmm.hypervisor]`, or `[hypervisor]` in a vmm-sandboxer config). */
+  hypervisor: HypervisorOptions;
 }
 
 /** Options of kuasard (TOML keys are the snake_case of these names). */
@@ -46,7 +50,15 @@ export interface KuasardOptions {
 
 /** Defaults of one sandboxer kind. */
 export function defaultSandboxerOptions(kind: SandboxerKind): SandboxerOptions {
-  return { listen: `/run/${kind}-sandboxer.sock`, dir: `/run/kuasar-${kind}`, runcBinary: "runc", systemdCgroup: false, wasmEngine: "node", wasmtimeBinary: "wasmtime" };
+  return {
+    listen: `/run/${kind}-sandboxer.sock`,
+    dir: `/run/kuasar-${kind}`,
+    runcBinary: "runc",
+    systemdCgroup: false,
+    wasmEngine: "node",
+    wasmtimeBinary: "wasmtime",
+    hypervisor: defaultHypervisorOptions(defaultGuestDir),
+  };
 }
 
 export const defaultKuasardOptions: KuasardOptions = {
@@ -55,7 +67,7 @@ export const defaultKuasardOptions: KuasardOptions = {
   stateDir: "/run/kuasar",
   containerdTtrpcAddress: "/run/containerd/containerd.sock.ttrpc",
   shimListen: "/run/kuasar/shim.sock",
-  sandboxer: { runc: defaultSandboxerOptions("runc"), wasm: defaultSandboxerOptions("wasm") },
+  sandboxer: { runc: defaultSandboxerOptions("runc"), wasm: defaultSandboxerOptions("wasm"), vmm: defaultSandboxerOptions("vmm") },
 };
 
 const topSchema: Schema<Omit<KuasardOptions, "sandboxer">> = {
@@ -66,7 +78,7 @@ const topSchema: Schema<Omit<KuasardOptions, "sandboxer">> = {
   shimListen: { kind: "string" },
 };
 
-const sandboxerSchema: Schema<SandboxerOptions> = {
+const sandboxerSchema: Schema<Omit<SandboxerOptions, "hypervisor">> = {
   listen: { kind: "path", maxBytes: MAX_SOCKET_PATH_BYTES },
   // Sockets are created below it (task.sock, console sockets): keep room for their names.
   dir: { kind: "path", maxBytes: 80 },
@@ -84,7 +96,8 @@ const camelKeys = (o: Record<string, unknown>) => Object.fromEntries(Object.entr
  * (flags win). Every error names the offending key.
  */
 export function resolveKuasardOptions(toml: Record<string, unknown>, flags: Partial<Record<string, unknown>>): KuasardOptions {
-  const { sandboxers: tomlSandboxers, ...tomlTop } = toml;
+  // A Kuasar-style vmm-sandboxer config keeps its QEMU keys in a top-level [hypervisor] table.
+  const { sandboxers: tomlSandboxers, hypervisor: kuasarHypervisor, ...tomlTop } = toml;
   let sandboxerTables: Record<string, unknown> = {};
   let enabledFromToml: unknown;
   if (Array.isArray(tomlSandboxers) || typeof tomlSandboxers === "string") enabledFromToml = tomlSandboxers;
@@ -108,12 +121,18 @@ export function resolveKuasardOptions(toml: Record<string, unknown>, flags: Part
     const table = sandboxerTables[kind];
     if (table !== undefined && (typeof table !== "object" || table === null)) throw new RuntimeError(Code.InvalidArgument, `config sandboxers.${kind}: expected a table`);
     const single = top.sandboxers.length === 1 && top.sandboxers[0] === kind;
-    sandboxer[kind] = resolveOptions(
-      sandboxerSchema,
-      defaultSandboxerOptions(kind),
-      { ...camelKeys((table ?? {}) as Record<string, unknown>), ...(single ? pick(flags, ["listen", "dir"]) : {}) },
-      `sandboxers.${kind}.`,
-    );
+    const { hypervisor: hvTable, ...rest } = (table ?? {}) as Record<string, unknown>;
+    const defaults = defaultSandboxerOptions(kind);
+    const { hypervisor: _unused, ...flat } = defaults;
+    const resolved = resolveOptions(sandboxerSchema, flat, { ...camelKeys(rest), ...(single ? pick(flags, ["listen", "dir"]) : {}) }, `sandboxers.${kind}.`);
+    let hypervisor = defaults.hypervisor;
+    const hv = hvTable ?? (kind === "vmm" ? kuasarHypervisor : undefined);
+    if (hv !== undefined) {
+      if (kind !== "vmm") throw new RuntimeError(Code.InvalidArgument, `config sandboxers.${kind}.hypervisor: only the vmm sandboxer boots VMs`);
+      if (typeof hv !== "object" || hv === null) throw new RuntimeError(Code.InvalidArgument, "config hypervisor: expected a table");
+      hypervisor = resolveOptions(hypervisorSchema, defaults.hypervisor, camelKeys(hv as Record<string, unknown>), hvTable ? "sandboxers.vmm.hypervisor." : "hypervisor.");
+    }
+    sandboxer[kind] = { ...resolved, hypervisor };
   }
   if ((flags["listen"] !== undefined || flags["dir"] !== undefined) && top.sandboxers.length !== 1) {
     throw new RuntimeError(Code.InvalidArgument, "--listen and --dir apply to a single sandboxer; use the config file for several");

@@ -14,6 +14,7 @@ import type { Sandboxer } from "../sandbox/sandboxer.js";
 import { createRuncSandboxer } from "../sandboxers/runc/runc-sandboxer.js";
 import type { WasmEngineName } from "../sandboxers/wasm/engine-from-options.js";
 import { createWasmSandboxer } from "../sandboxers/wasm/wasm-sandboxer.js";
+import { createVmmSandboxer } from "../sandboxers/vmm/vmm-sandboxer-factory.js";
 import { serveTaskApi } from "../task/task-service.js";
 import { connectionClosedChannel, type ConnectionClosedEvent } from "../ttrpc/diagnostics.js";
 import { NAMESPACE_KEY } from "../ttrpc/metadata.js";
@@ -60,7 +61,9 @@ export class Kuasard {
       const sandboxer =
         kind === "wasm"
           ? createWasmSandboxer({ ...common, engine: { engine: so.wasmEngine as WasmEngineName, wasmtimeBinary: so.wasmtimeBinary } }, slog, this.events, minOom)
-          : createRuncSandboxer({ ...common, runc: { binary: so.runcBinary, systemdCgroup: so.systemdCgroup, commandTimeoutMs: 30_000 } }, slog, this.events, minOom);
+          : kind === "vmm"
+            ? createVmmSandboxer({ ...common, hypervisor: so.hypervisor }, slog, this.events, minOom)
+            : createRuncSandboxer({ ...common, runc: { binary: so.runcBinary, systemdCgroup: so.systemdCgroup, commandTimeoutMs: 30_000 } }, slog, this.events, minOom);
       await sandboxer.recover();
       this.sandboxers.set(kind, sandboxer);
       serveTaskApi(this.dispatcher.route(taskRoute(kind)), sandboxer.tasks, (md) => md.get(NAMESPACE_KEY)?.[0] || DEFAULT_NAMESPACE);

@@ -167,6 +167,22 @@ export abstract class PodTasks implements TaskBackend {
     if (!c || !p || c.pod !== pod || p.state === "stopped" || p.pid !== e.pid) return;
     if (p.startedAt && e.exitedAt.getTime() < new Date(p.startedAt).getTime() - 1000) return; // an older process with this pid
     this.byPid.delete(e.pid);
+    const barrier = this.outputFlushed(c, who.execId);
+    if (barrier) void barrier.then(() => this.exited(c, who.execId, e));
+    else this.exited(c, who.execId, e);
+  }
+
+  /**
+   * A promise when the engine relays a process's output itself and must see it
+   * through before the exit is recorded (readers of the container's log then see
+   * all of it once the exit is known); undefined when output needs no relay.
+   */
+  protected outputFlushed(_c: Container, _execId: string): Promise<void> | undefined {
+    return undefined;
+  }
+
+  private exited(c: Container, execId: string, e: HolderExit): void {
+    const who = { execId };
     this.markExited(c, who.execId, e.status, e.exitedAt);
     const log = this.rt.log.child({ container_id: c.id, exec_id: who.execId || undefined });
     log.info({ pid: e.pid, exit_status: e.status }, "process exited");

@@ -27,6 +27,8 @@ export class Pod {
     readonly log: Logger,
     /** Called when the connection to the holder dropped without Stop asking for it. */
     private readonly onHolderLost: (pod: Pod) => void,
+    /** The holder's exit journal (a VM's agent writes it through the pod's shared directory). */
+    private readonly journalPath = join(dir, EXIT_JOURNAL),
   ) {}
 
   get id(): string {
@@ -77,7 +79,7 @@ export class Pod {
   replayJournalFile(): void {
     let text: string;
     try {
-      text = readFileSync(join(this.dir, EXIT_JOURNAL), "utf8");
+      text = readFileSync(this.journalPath, "utf8");
     } catch {
       return;
     }

@@ -1,0 +1,118 @@
+import { constants, createWriteStream, fstatSync, openSync, closeSync, type WriteStream } from "node:fs";
+import { Socket } from "node:net";
+import type { HolderClient } from "../../holder/holder-client.js";
+import type { Logger } from "../../log/logger.js";
+import type { Stdio } from "../../task/task-backend.js";
+
+/** How long an exit waits for its output to be fully relayed before it is published, in ms. */
+const DRAIN_MS = 3_000;
+
+type Sink = Socket | WriteStream;
+
+/**
+ * One guest process's stdio on the host: output the agent streams is written
+ * to containerd's FIFOs (or files), containerd's stdin FIFO is read and sent to
+ * the agent. Output FIFOs are closed when the agent reports their EOF, which
+ * is when containerd's readers see the end of the stream.
+ */
+export class StdioRelay {
+  private readonly sinks = new Map<number, Sink>();
+  private readonly open = new Set<number>();
+  private stdin: Socket | undefined;
+  private drainWaiters: (() => void)[] = [];
+
+  constructor(
+    readonly spawnId: string,
+    private readonly stdio: Stdio,
+    private readonly agent: () => HolderClient | undefined,
+    private readonly log: Logger,
+  ) {
+    if (stdio.stdout) this.open.add(1);
+    if (stdio.stderr && !stdio.terminal) this.open.add(2);
+  }
+
+  /** Opens the outputs (containerd's readers see a writer, as with a local process) and forwards stdin. */
+  start(): void {
+    for (const fd of [...this.open]) this.sink(fd);
+    if (!this.stdio.stdin || this.stdin) return;
+    let fd: number;
+    try {
+      fd = openSync(this.stdio.stdin, constants.O_RDONLY | constants.O_NONBLOCK);
+    } catch (err) {
+      this.log.warn({ err, path: this.stdio.stdin }, "cannot open stdin");
+      return;
+    }
+    const s = new Socket({ fd, readable: true, writable: false });
+    this.stdin = s;
+    s.on("data", (chunk: Buffer) => {
+      s.pause();
+      const a = this.agent();
+      if (!a) return void s.destroy();
+      a.write(this.spawnId, chunk).then(
+        () => s.resume(),
+        (err: unknown) => {
+          this.log.warn({ err }, "stdin write to the guest failed");
+          s.destroy();
+        },
+      );
+    });
+    s.on("end", () => void this.agent()?.closeStdin(this.spawnId).catch(() => {}));
+    s.on("error", () => {});
+  }
+
+  /** Output from the agent. */
+  output(fd: number, data: Buffer): void {
+    if (!this.open.has(fd)) return;
+    this.sink(fd)?.write(data);
+  }
+
+  /** The agent saw the end of `fd`. */
+  eof(fd: number): void {
+    if (!this.open.delete(fd)) return;
+    const s = this.sinks.get(fd);
+    this.sinks.delete(fd);
+    s?.end();
+    if (this.open.size === 0) for (const w of this.drainWaiters.splice(0)) w();
+  }
+
+  /** Resolves when every output reached EOF, or after a bound (a leaked writer in the guest must not hold the exit back). */
+  drained(): Promise<void> {
+    if (this.open.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, DRAIN_MS);
+      this.drainWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /** Drops everything (process removed, or daemon closing); containerd's FIFOs stay. */
+  close(): void {
+    this.stdin?.destroy();
+    for (const s of this.sinks.values()) s.destroy();
+    this.sinks.clear();
+    for (const w of this.drainWaiters.splice(0)) w();
+  }
+
+  private sink(fd: number): Sink | undefined {
+    let s = this.sinks.get(fd);
+    if (s) return s;
+    const path = fd === 1 ? this.stdio.stdout : this.stdio.stderr;
+    try {
+      const f = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_APPEND);
+      if (fstatSync(f).isFIFO()) s = new Socket({ fd: f, readable: false, writable: true });
+      else {
+        closeSync(f);
+        s = createWriteStream(path, { flags: "a" });
+      }
+    } catch (err) {
+      this.log.warn({ err, path }, "cannot open output; dropping it");
+      this.open.delete(fd);
+      return undefined;
+    }
+    s.on("error", (err: Error) => this.log.debug({ err, path }, "output closed by its reader"));
+    this.sinks.set(fd, s);
+    return s;
+  }
+}

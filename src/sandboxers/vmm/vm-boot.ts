@@ -1,0 +1,119 @@
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { Code } from "../../errors/code.js";
+import { RuntimeError } from "../../errors/runtime-error.js";
+import { HolderClient } from "../../holder/holder-client.js";
+import type { Logger } from "../../log/logger.js";
+import { isAlive } from "../../pod/pod.js";
+import type { Accelerator, Hypervisor } from "./hypervisor.js";
+import type { HypervisorOptions } from "./hypervisor-options.js";
+import type { VmPaths } from "./guest-paths.js";
+import { startVirtiofsd } from "./virtiofsd.js";
+
+/** What one boot asks for. */
+export interface BootRequest {
+  id: string;
+  paths: VmPaths;
+  accelerator: Accelerator;
+  vcpus: number;
+  memoryMb: number;
+  nic: { tap: string; mac: string } | undefined;
+  netnsPath: string | undefined;
+  /** Overall deadline to the agent's first answer, in ms. */
+  timeoutMs: number;
+}
+
+/** A booted VM: its processes and the connected agent. */
+export interface BootedVm {
+  qemuPid: number;
+  virtiofsdPid: number;
+  agent: HolderClient;
+}
+
+/**
+ * Boots a pod VM: virtiofsd for the shared directory, QEMU, then waits for the
+ * guest agent to answer a ping. On failure, kills what it started and says why
+ * (with the tail of the console log, where the guest's own complaints are).
+ */
+export async function bootVm(h: Hypervisor, o: HypervisorOptions, b: BootRequest, log: Logger, onPids: (qemuPid: number, virtiofsdPid: number) => void): Promise<BootedVm> {
+  const p = b.paths;
+  mkdirSync(join(p.shared, "agent"), { recursive: true, mode: 0o700 });
+  mkdirSync(join(p.agentSocket, ".."), { recursive: true, mode: 0o700 });
+  for (const s of [p.agentSocket, p.qmpSocket, p.fsSocket]) rmSync(s, { force: true });
+  let virtiofsdPid = 0;
+  let qemuPid = 0;
+  const started = Date.now();
+  try {
+    virtiofsdPid = await startVirtiofsd({ binary: o.virtiofsdPath, source: p.shared, socket: p.fsSocket, log: p.virtiofsdLog, debug: o.debug });
+    qemuPid = await h.launch({
+      id: b.id,
+      accelerator: b.accelerator,
+      vcpus: b.vcpus,
+      memoryMb: b.memoryMb,
+      kernelPath: o.kernelPath,
+      initrdPath: o.initrdPath,
+      kernelCmdline: kernelCmdline(o),
+      agentSocket: p.agentSocket,
+      controlSocket: p.qmpSocket,
+      shareSocket: p.fsSocket,
+      consoleLog: p.consoleLog,
+      vmmLog: p.qemuLog,
+      nic: b.nic,
+      netnsPath: b.netnsPath,
+    });
+    onPids(qemuPid, virtiofsdPid);
+    const agent = await connectAgent(p.agentSocket, qemuPid, started + b.timeoutMs);
+    log.info({ qemu_pid: qemuPid, accelerator: b.accelerator, boot_ms: Date.now() - started }, "guest agent answered");
+    return { qemuPid, virtiofsdPid, agent };
+  } catch (err) {
+    for (const pid of [qemuPid, virtiofsdPid]) killQuietly(pid);
+    const e = RuntimeError.from(err);
+    throw new RuntimeError(e.code, `${e.message}${consoleTail(p.consoleLog)}`, { cause: err });
+  }
+}
+
+function kernelCmdline(o: HypervisorOptions): string {
+  const base = ["console=ttyS0", "panic=-1", "reboot=t", o.debug ? "debug" : "quiet", "kuasar.debug=" + (o.debug ? "1" : "0")];
+  return [...base, o.kernelParams].filter(Boolean).join(" ");
+}
+
+/**
+ * Connects to the agent's virtio-serial socket and pings until it answers. QEMU
+ * accepts the connection before the guest opens its port, so the ping is what
+ * proves the agent is up.
+ */
+export async function connectAgent(socket: string, qemuPid: number, deadline: number): Promise<HolderClient> {
+  let last: unknown;
+  while (Date.now() < deadline) {
+    if (qemuPid > 0 && !isAlive(qemuPid)) throw new RuntimeError(Code.Internal, "the VM exited during boot");
+    let client: HolderClient | undefined;
+    try {
+      client = await HolderClient.connectSocket(socket, { timeoutMs: 2000 });
+      await client.ping({ timeoutMs: Math.max(500, deadline - Date.now()) });
+      return client;
+    } catch (err) {
+      last = err;
+      await client?.close().catch(() => {});
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new RuntimeError(Code.DeadlineExceeded, `the guest agent did not answer within the boot deadline (${RuntimeError.from(last ?? "no attempt").message})`);
+}
+
+function consoleTail(path: string): string {
+  try {
+    const text = readFileSync(path, "utf8").trim().split("\n").slice(-8).join("\n");
+    return text ? `; guest console:\n${text}` : "";
+  } catch {
+    return "";
+  }
+}
+
+export function killQuietly(pid: number): void {
+  if (pid <= 0) return;
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    /* gone */
+  }
+}

@@ -1,0 +1,423 @@
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { Code } from "../../errors/code.js";
+import { RuntimeError } from "../../errors/runtime-error.js";
+import { which } from "../../fs/which.js";
+import { HolderClient } from "../../holder/holder-client.js";
+import { Container } from "../../pod/container.js";
+import { isAlive, Pod } from "../../pod/pod.js";
+import { writePodFiles } from "../../pod/pod-files.js";
+import type { PodRuntime } from "../../pod/pod-runtime.js";
+import type { SandboxRecord } from "../../pod/records.js";
+import { unmountBelow } from "../../pod/rootfs.js";
+import { validateId } from "../../sandbox/id.js";
+import type { SandboxCreateRequest, Sandboxer, SandboxStatus, SandboxUpdate } from "../../sandbox/sandboxer.js";
+import { sandboxTransitions, transition } from "../../sandbox/state-machine.js";
+import type { CgroupStats } from "../../task/task-backend.js";
+import type { AcceleratorChoice } from "./accelerator-probe.js";
+import { vmPaths } from "./guest-paths.js";
+import { checkInGuest, runInGuest } from "./guest-runner.js";
+import type { Accelerator, Hypervisor, VmControl } from "./hypervisor.js";
+import type { HypervisorOptions } from "./hypervisor-options.js";
+import { guestNetworkScript, unwirePodNetwork, wirePodNetwork } from "./pod-network.js";
+import { bootVm, connectAgent, killQuietly } from "./vm-boot.js";
+import { vmSize } from "./vm-sizing.js";
+import type { VmmTasks } from "./vmm-tasks.js";
+
+/** Exit status reported for a sandbox, and its processes, when the VM died under them. */
+const LOST_EXIT_STATUS = 255;
+/** Deadline of guest setup commands (network, hostname), in ms. */
+const SETUP_TIMEOUT_MS = 30_000;
+
+/** What a VM pod's record adds to a sandbox record. */
+export interface VmState {
+  hypervisor: string;
+  accelerator: Accelerator;
+  acceleratorReason: string;
+  vcpus: number;
+  memoryMb: number;
+  qemuPid: number;
+  virtiofsdPid: number;
+  /** The CNI interface whose traffic is redirected to the VM's tap ("" without network). */
+  netInterface: string;
+}
+
+type VmRecord = SandboxRecord & { vm?: VmState };
+
+/**
+ * The vmm sandboxer: each pod is a micro-VM whose guest agent (our holder,
+ * pid 1 in the guest) runs the pod's containers with runc; the Sandbox API and
+ * the Task API stay on the host.
+ */
+export class VmmSandboxer implements Sandboxer {
+  readonly kind = "vmm";
+  private readonly controls = new Map<string, VmControl>();
+
+  constructor(
+    private readonly ctx: PodRuntime,
+    readonly tasks: VmmTasks,
+    private readonly hypervisor: Hypervisor,
+    private readonly options: HypervisorOptions,
+    private readonly accelerator: Promise<AcceleratorChoice>,
+  ) {
+    mkdirSync(join(ctx.options.dir, "pods"), { recursive: true, mode: 0o711 });
+  }
+
+  has(id: string): boolean {
+    return this.ctx.pods.has(id);
+  }
+
+  async create(req: SandboxCreateRequest): Promise<void> {
+    const id = validateId("sandbox", req.id);
+    if (this.ctx.pods.has(id) || this.ctx.sandboxes.has(id)) throw new RuntimeError(Code.AlreadyExists, `sandbox ${id} already exists`);
+    if (req.netnsPath && !existsSync(req.netnsPath)) throw new RuntimeError(Code.InvalidArgument, `sandbox ${id}: network namespace ${req.netnsPath} does not exist`);
+    this.checkFiles();
+    const dir = this.ctx.podDir(id);
+    try {
+      mkdirSync(dir, { recursive: false, mode: 0o711 });
+      writePodFiles(dir, req.pod, (p) => readFileSync(p, "utf8"));
+      const record: VmRecord = {
+        id,
+        namespace: req.namespace,
+        netnsPath: req.netnsPath,
+        pod: req.pod,
+        annotations: req.annotations,
+        labels: req.labels,
+        state: "created",
+        createdAt: new Date().toISOString(),
+        exitedAt: undefined,
+        exitStatus: 0,
+        holderPid: 0,
+        podPid: 0,
+        shmMounted: false,
+        standalone: req.standalone,
+      };
+      this.ctx.sandboxes.put(id, record);
+      this.addPod(record);
+      this.ctx.log.child({ sandbox_id: id }).info({ netns: req.netnsPath || "none" }, "sandbox created");
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      this.ctx.sandboxes.delete(id);
+      throw RuntimeError.from(err);
+    }
+  }
+
+  async start(id: string): Promise<SandboxStatus> {
+    const pod = this.pod(id);
+    const r = pod.record as VmRecord;
+    transition(sandboxTransitions, `sandbox ${id}`, r.state, "ready");
+    const choice = await this.accelerator;
+    const size = vmSize(this.options, r.pod?.resources);
+    const paths = this.tasks.paths(pod);
+    const netns = r.pod?.hostNetwork ? "" : r.netnsPath;
+    r.vm = { hypervisor: this.hypervisor.name, accelerator: choice.accelerator, acceleratorReason: choice.reason, ...size, qemuPid: 0, virtiofsdPid: 0, netInterface: "" };
+    let net;
+    try {
+      net = netns ? await wirePodNetwork(netns) : undefined;
+      r.vm.netInterface = net?.interface ?? "";
+      this.ctx.sandboxes.put(id, r);
+      const vm = await bootVm(
+        this.hypervisor,
+        this.options,
+        { id, paths, accelerator: choice.accelerator, ...size, nic: net ? { tap: net.tap, mac: net.mac } : undefined, netnsPath: netns || undefined, timeoutMs: this.options.bootTimeoutMs },
+        pod.log,
+        (qemuPid, virtiofsdPid) => {
+          r.vm = { ...r.vm!, qemuPid, virtiofsdPid };
+          r.holderPid = qemuPid;
+          this.ctx.sandboxes.put(id, r);
+        },
+      );
+      this.attach(pod, vm.agent);
+      const setup = [`hostname ${shellQuote(r.pod?.hostname || id.slice(0, 63))}`];
+      if (net) setup.push(guestNetworkScript(net));
+      for (const [k, v] of Object.entries(r.pod?.sysctls ?? {})) setup.push(`sysctl -w ${shellQuote(`${k}=${v}`)}`);
+      await checkInGuest(pod, paths, ["/bin/sh", "-c", setup.join("\n")], { timeoutMs: SETUP_TIMEOUT_MS });
+      this.controls.set(id, await this.hypervisor.control({ controlSocket: paths.qmpSocket }));
+      r.podPid = vm.qemuPid;
+      r.state = "ready";
+      this.ctx.sandboxes.put(id, r);
+      pod.log.info({ ...r.vm }, choice.accelerator === "tcg" ? "sandbox started (software emulation: TCG)" : "sandbox started");
+      return this.statusOf(pod, false);
+    } catch (err) {
+      pod.log.warn({ err }, "sandbox start failed; cleaning up");
+      pod.stopping = true;
+      await pod.detach();
+      this.tasks.dropPod(pod);
+      this.controls.get(id)?.close();
+      this.controls.delete(id);
+      killQuietly(r.vm?.qemuPid ?? 0);
+      killQuietly(r.vm?.virtiofsdPid ?? 0);
+      if (netns && net) await unwirePodNetwork(netns, net.interface);
+      pod.stopping = false;
+      r.vm = undefined;
+      r.holderPid = 0;
+      this.ctx.sandboxes.put(id, r);
+      throw RuntimeError.from(err);
+    }
+  }
+
+  async platform(id: string): Promise<{ os: string; architecture: string; variant: string }> {
+    this.pod(id);
+    return { os: "linux", architecture: "amd64", variant: "" };
+  }
+
+  async stop(id: string, timeoutSecs: number): Promise<void> {
+    const pod = this.pod(id);
+    if (pod.record.state === "stopped") return;
+    const r = pod.record as VmRecord;
+    const containers = [...this.ctx.containers.values()].filter((c) => c.pod === pod && c.record.init.state !== "stopped");
+    if (timeoutSecs > 0 && containers.length > 0 && pod.client) {
+      await Promise.all(containers.map((c) => this.tasks.kill(c.id, "", 15, true).catch(() => {})));
+      const deadline = AbortSignal.timeout(timeoutSecs * 1000);
+      await Promise.all(containers.map((c) => c.waitFor("", deadline).catch(() => {})));
+    }
+    pod.stopping = true;
+    const qemuPid = r.vm?.qemuPid ?? 0;
+    // The agent kills what is left, journals it, syncs and powers the guest off.
+    await pod.client?.shutdown({ timeoutMs: 5000 }).catch((err: unknown) => pod.log.warn({ err }, "agent shutdown failed"));
+    if (!(await waitGone(qemuPid, this.options.stopTimeoutMs))) {
+      pod.log.warn({ qemu_pid: qemuPid }, "guest did not power off in time; quitting the VM");
+      await this.controls.get(id)?.quit();
+      if (!(await waitGone(qemuPid, 2000))) killQuietly(qemuPid);
+      await waitGone(qemuPid, 2000);
+    }
+    await this.vmGone(pod, 0);
+  }
+
+  async wait(id: string, signal: AbortSignal): Promise<{ exitStatus: number; exitedAt: Date }> {
+    const pod = this.pod(id);
+    await Promise.race([
+      pod.stopped(),
+      new Promise((_r, reject) => {
+        if (signal.aborted) reject(signal.reason);
+        signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+      }),
+    ]);
+    return { exitStatus: pod.record.exitStatus, exitedAt: new Date(pod.record.exitedAt ?? Date.now()) };
+  }
+
+  async status(id: string, verbose: boolean): Promise<SandboxStatus> {
+    return this.statusOf(this.pod(id), verbose);
+  }
+
+  async shutdown(id: string): Promise<void> {
+    const pod = this.pod(id);
+    if (pod.record.state !== "stopped") await this.stop(id, 0);
+    for (const c of [...this.ctx.containers.values()].filter((x) => x.pod === pod)) await this.tasks.remove(c);
+    const paths = this.tasks.paths(pod);
+    await unmountBelow(pod.dir);
+    rmSync(pod.dir, { recursive: true, force: true });
+    for (const s of [paths.agentSocket, paths.qmpSocket, paths.fsSocket]) rmSync(s, { force: true });
+    this.ctx.sandboxes.delete(id);
+    this.ctx.pods.delete(id);
+    pod.log.info("sandbox removed");
+  }
+
+  async metrics(id: string): Promise<CgroupStats> {
+    const pod = this.pod(id);
+    if (pod.record.state !== "ready") throw new RuntimeError(Code.FailedPrecondition, `sandbox ${id} is ${pod.record.state}`);
+    const running = [...this.ctx.containers.values()].filter((c) => c.pod === pod && c.record.init.state === "running");
+    const all = await Promise.all(running.map((c) => this.tasks.stats(c.id)));
+    const zero: CgroupStats = { version: 2, cpuUsageNs: 0n, cpuUserNs: 0n, cpuSystemNs: 0n, memoryUsageBytes: 0n, memoryLimitBytes: 0n, pidsCurrent: 0n, pidsLimit: 0n };
+    const sum = all.reduce(
+      (a, b) => ({
+        version: 2,
+        cpuUsageNs: a.cpuUsageNs + b.cpuUsageNs,
+        cpuUserNs: a.cpuUserNs + b.cpuUserNs,
+        cpuSystemNs: a.cpuSystemNs + b.cpuSystemNs,
+        memoryUsageBytes: a.memoryUsageBytes + b.memoryUsageBytes,
+        memoryLimitBytes: a.memoryLimitBytes + b.memoryLimitBytes,
+        pidsCurrent: a.pidsCurrent + b.pidsCurrent,
+        pidsLimit: a.pidsLimit + b.pidsLimit,
+      }),
+      zero,
+    );
+    // The VM's own memory bounds everything inside it.
+    const vmBytes = BigInt((pod.record as VmRecord).vm?.memoryMb ?? 0) << 20n;
+    if (sum.memoryLimitBytes === 0n || sum.memoryLimitBytes > vmBytes) sum.memoryLimitBytes = vmBytes;
+    return sum;
+  }
+
+  async update(id: string, change: SandboxUpdate): Promise<void> {
+    const pod = this.pod(id);
+    if (change.fields.length === 0 || change.fields.includes("labels")) pod.record.labels = { ...change.labels };
+    if (change.resources && pod.record.pod) pod.record.pod = { ...pod.record.pod, resources: change.resources };
+    this.ctx.sandboxes.put(id, pod.record);
+  }
+
+  async recover(): Promise<void> {
+    const log = this.ctx.log;
+    const sandboxes = this.ctx.sandboxes.loadAll();
+    for (const d of sandboxes.damaged) log.error({ sandbox_id: d.id, reason: d.reason, moved_to: d.quarantinedAs }, "damaged sandbox record set aside");
+    for (const record of sandboxes.records.values()) {
+      const pod = this.addPod(record);
+      pod.replayJournalFile();
+      if (record.state !== "ready") continue;
+      await this.reattach(pod);
+    }
+    const containers = this.ctx.containerRecords.loadAll();
+    for (const d of containers.damaged) log.error({ container_id: d.id, reason: d.reason, moved_to: d.quarantinedAs }, "damaged container record set aside");
+    for (const record of containers.records.values()) {
+      const pod = this.ctx.pods.get(record.sandboxId);
+      if (!pod) {
+        log.warn({ container_id: record.id, sandbox_id: record.sandboxId }, "container record without a sandbox; dropped");
+        this.ctx.containerRecords.delete(record.id);
+        continue;
+      }
+      this.tasks.adopt(new Container(record, pod));
+    }
+    for (const pod of this.ctx.pods.values()) {
+      if (pod.record.state === "ready" && !pod.client) await this.vmGone(pod, LOST_EXIT_STATUS);
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.controls.values()) c.close();
+    this.controls.clear();
+    for (const pod of this.ctx.pods.values()) {
+      pod.stopping = true; // a daemon exit is not a VM death
+      this.tasks.dropPod(pod);
+      await pod.detach();
+    }
+  }
+
+  /** Runs a command in a sandbox's guest (root-only troubleshooting: `kuasar-ctl exec`). */
+  async debugExec(id: string, argv: string[], timeoutMs: number): Promise<{ status: number; stdout: string; stderr: string }> {
+    const pod = this.pod(id);
+    if (pod.record.state !== "ready" || !pod.client) throw new RuntimeError(Code.FailedPrecondition, `sandbox ${id} is ${pod.record.state}`);
+    if (argv.length === 0) throw new RuntimeError(Code.InvalidArgument, "exec: a command is required");
+    return runInGuest(pod, this.tasks.paths(pod), argv, { timeoutMs });
+  }
+
+  private addPod(record: SandboxRecord): Pod {
+    const paths = vmPaths(this.ctx.options.dir, this.ctx.podDir(record.id), record.id);
+    const pod = new Pod(record, this.ctx.podDir(record.id), this.ctx.log.child({ sandbox_id: record.id }), (p) => void this.agentLost(p), paths.journal);
+    pod.onExit((e) => this.tasks.handleExit(pod, e));
+    this.ctx.pods.set(record.id, pod);
+    return pod;
+  }
+
+  private attach(pod: Pod, agent: HolderClient): void {
+    pod.attach(agent);
+    this.tasks.attachStreams(pod);
+  }
+
+  /** After a daemon restart: reconnects the agent (and QMP) of a VM that should be running. */
+  private async reattach(pod: Pod): Promise<void> {
+    const r = pod.record as VmRecord;
+    const paths = this.tasks.paths(pod);
+    const qemuPid = r.vm?.qemuPid ?? 0;
+    if (!isAlive(qemuPid)) return;
+    try {
+      this.attach(pod, await connectAgent(paths.agentSocket, qemuPid, Date.now() + 5000));
+      pod.replayJournalFile(); // the agent's journal, read through the share
+      this.controls.set(pod.id, await this.hypervisor.control({ controlSocket: paths.qmpSocket }));
+      pod.log.info({ qemu_pid: qemuPid }, "VM re-attached");
+    } catch (err) {
+      pod.log.warn({ err, qemu_pid: qemuPid }, "VM running but its agent is unreachable");
+    }
+  }
+
+  /** The agent connection dropped without Stop: reconnect if the VM lives, else the sandbox exited. */
+  private async agentLost(pod: Pod): Promise<void> {
+    const qemuPid = (pod.record as VmRecord).vm?.qemuPid ?? 0;
+    await waitGone(qemuPid, 3000);
+    if (pod.stopping || pod.record.state !== "ready") return;
+    if (isAlive(qemuPid)) {
+      try {
+        this.attach(pod, await connectAgent(this.tasks.paths(pod).agentSocket, qemuPid, Date.now() + 5000));
+        pod.replayJournalFile();
+        pod.log.warn("agent connection dropped; reconnected");
+        return;
+      } catch (err) {
+        pod.log.error({ err, qemu_pid: qemuPid }, "VM alive but its agent is unreachable");
+        return;
+      }
+    }
+    pod.log.warn({ qemu_pid: qemuPid }, "the VM died");
+    await this.vmGone(pod, LOST_EXIT_STATUS);
+  }
+
+  /** The VM is gone (stopped or died): processes without a journaled exit are lost with it; host leftovers are cleaned. */
+  private async vmGone(pod: Pod, exitStatus: number): Promise<void> {
+    if (pod.record.state === "stopped") return;
+    const r = pod.record as VmRecord;
+    pod.stopping = true;
+    await pod.detach();
+    this.controls.get(pod.id)?.close();
+    this.controls.delete(pod.id);
+    pod.replayJournalFile();
+    this.tasks.abandon(pod, LOST_EXIT_STATUS);
+    this.tasks.dropPod(pod);
+    killQuietly(r.vm?.virtiofsdPid ?? 0);
+    killQuietly(r.vm?.qemuPid ?? 0);
+    const netns = r.pod?.hostNetwork ? "" : r.netnsPath;
+    if (netns && r.vm?.netInterface) await unwirePodNetwork(netns, r.vm.netInterface);
+    r.state = "stopped";
+    r.exitStatus = exitStatus;
+    r.exitedAt = new Date().toISOString();
+    this.ctx.sandboxes.put(r.id, r);
+    pod.markStopped();
+    pod.log.info({ exit_status: exitStatus }, "sandbox stopped");
+  }
+
+  private statusOf(pod: Pod, verbose: boolean): SandboxStatus {
+    const r = pod.record as VmRecord;
+    const info: Record<string, string> = {};
+    if (r.vm) {
+      // Always shown: an emulated VM is an operator's first question.
+      info["accelerator"] = r.vm.accelerator;
+      info["accelerator_reason"] = r.vm.acceleratorReason;
+    }
+    if (verbose) {
+      info["sandboxer"] = this.kind;
+      info["hypervisor"] = r.vm?.hypervisor ?? "";
+      info["qemu_pid"] = String(r.vm?.qemuPid ?? 0);
+      info["virtiofsd_pid"] = String(r.vm?.virtiofsdPid ?? 0);
+      info["vcpus"] = String(r.vm?.vcpus ?? 0);
+      info["memory_mb"] = String(r.vm?.memoryMb ?? 0);
+      info["netns"] = r.netnsPath;
+      info["dir"] = pod.dir;
+      info["console_log"] = this.tasks.paths(pod).consoleLog;
+      info["namespace"] = r.namespace;
+    }
+    return {
+      id: r.id,
+      state: r.state,
+      pid: r.state === "ready" ? r.podPid : 0,
+      createdAt: new Date(r.createdAt),
+      exitedAt: r.exitedAt ? new Date(r.exitedAt) : undefined,
+      exitStatus: r.exitStatus,
+      taskAddress: this.ctx.options.taskAddress,
+      taskApiVersion: 3,
+      labels: {},
+      info,
+    };
+  }
+
+  private pod(id: string): Pod {
+    const pod = this.ctx.pods.get(id);
+    if (!pod) throw new RuntimeError(Code.NotFound, `sandbox ${id} not found`);
+    return pod;
+  }
+
+  private checkFiles(): void {
+    const o = this.options;
+    for (const [what, path] of [["QEMU", o.path], ["virtiofsd", o.virtiofsdPath]] as const) {
+      if (!which(path)) throw new RuntimeError(Code.FailedPrecondition, `${what} binary ${JSON.stringify(path)} not found or not executable`);
+    }
+    for (const [what, path] of [["guest kernel", o.kernelPath], ["guest initrd", o.initrdPath]] as const) {
+      if (!existsSync(path)) throw new RuntimeError(Code.FailedPrecondition, `${what} ${path} not found (build it with packaging/build-guest.sh)`);
+    }
+  }
+}
+
+async function waitGone(pid: number, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (isAlive(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  return !isAlive(pid);
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, "'\\''")}'`;
+}

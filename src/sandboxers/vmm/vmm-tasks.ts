@@ -1,0 +1,360 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { join } from "node:path";
+import { Code } from "../../errors/code.js";
+import { RuntimeError, isErrorCode } from "../../errors/runtime-error.js";
+import { writeFileAtomic } from "../../fs/atomic-write.js";
+import { STREAM } from "../../holder/holder-protocol.js";
+import { validateId } from "../../sandbox/id.js";
+import { processTransitions, transition } from "../../sandbox/state-machine.js";
+import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, Stdio } from "../../task/task-backend.js";
+import { Container, exitInfo } from "../../pod/container.js";
+import type { OciProcess } from "../../pod/oci-spec.js";
+import type { Pod } from "../../pod/pod.js";
+import { unmount, unmountBelow } from "../../pod/rootfs.js";
+import { PodTasks, requireHolder, type InitLaunch } from "../../pod/pod-tasks.js";
+import type { PodRuntime } from "../../pod/pod-runtime.js";
+import { stdioPaths } from "../../pod/stdio.js";
+import { waitExit } from "../../pod/wait-exit.js";
+import { runcError } from "../../oci-runtime/runc-error.js";
+import { GUEST_CONSOLE_DIR, toGuest, vmPaths, type VmPaths } from "./guest-paths.js";
+import { GuestRunc, notRunning } from "./guest-runc.js";
+import { guestContainerSpec, type ShareBind } from "./guest-spec.js";
+import { StdioRelay } from "./stdio-relay.js";
+
+const run = promisify(execFile);
+
+/** How long `runc create`/`runc exec` may take in the guest, in ms (emulated guests are slow). */
+const GUEST_LAUNCH_TIMEOUT_MS = 120_000;
+
+/**
+ * The Task API of VM pods, served on the host: container filesystems are
+ * bind-mounted into the pod's shared directory (virtio-fs), runc runs inside the
+ * guest through the agent, stdio is streamed over the agent channel.
+ */
+export class VmmTasks extends PodTasks {
+  /** Live stdio relays by agent spawn id, per pod. */
+  private readonly relays = new Map<Pod, Map<string, StdioRelay>>();
+
+  constructor(
+    rt: PodRuntime,
+    /** The sandboxer's state dir (socket paths derive from it). */
+    private readonly stateDir: string,
+  ) {
+    super(rt);
+  }
+
+  paths(pod: Pod): VmPaths {
+    return vmPaths(this.stateDir, pod.dir, pod.id);
+  }
+
+  private runc(pod: Pod): GuestRunc {
+    return new GuestRunc(pod, this.paths(pod));
+  }
+
+  /** Host directory of a container inside the pod's share. */
+  private containerDir(pod: Pod, id: string): string {
+    return join(this.paths(pod).shared, "c", id);
+  }
+
+  /** Routes the agent's output events of `pod` to the relays (called on every (re)attach). */
+  attachStreams(pod: Pod): void {
+    const agent = pod.client;
+    if (!agent) return;
+    agent.on("output", (id: string, fd: number, data: Buffer) => this.relays.get(pod)?.get(id)?.output(fd, data));
+    agent.on("eof", (id: string, fd: number) => this.relays.get(pod)?.get(id)?.eof(fd));
+  }
+
+  protected checkCreate(spec: CreateTaskSpec): void {
+    if (spec.checkpoint) throw new RuntimeError(Code.Unimplemented, "restoring from a checkpoint is not supported");
+  }
+
+  protected async launchInit(l: InitLaunch): Promise<{ pid: number; memoryCgroup: string; fields: Record<string, unknown> }> {
+    const { id, oci, pod, holder, stdio, spawnId, rootfs } = l;
+    const paths = this.paths(pod);
+    const dir = this.containerDir(pod, id);
+    mkdirSync(join(dir, "rootfs"), { recursive: true, mode: 0o711 });
+    const { spec, binds } = guestContainerSpec(oci, id, paths, { containerDir: dir, hostIpc: pod.record.pod?.hostIpc ?? false });
+    await bindInto([{ source: rootfs, target: join(dir, "rootfs"), recursive: true }, ...binds]);
+    writeFileAtomic(join(dir, "config.json"), JSON.stringify(spec), 0o644);
+    const g = toGuest(paths, dir);
+    const consoleSocket = stdio.terminal ? `${GUEST_CONSOLE_DIR}/${id}.sock` : undefined;
+    const since = new Date();
+    this.relay(pod, spawnId, stdio);
+    const runcPid = await holder.spawn({
+      id: spawnId,
+      cwd: g,
+      ...streamed(stdio),
+      console: consoleSocket,
+      argv: GuestRunc.createArgv(id, g, `${g}/init.pid`, `${g}/runc.log`, consoleSocket),
+      env: ["PATH=/sbin:/bin"],
+    });
+    const done = await waitExit(pod, runcPid, since, GUEST_LAUNCH_TIMEOUT_MS);
+    if (done.status !== 0) throw runcError("create", readOr(join(dir, "runc.log"), "runc failed without a log"));
+    const pid = Number(readFileSync(join(dir, "init.pid"), "utf8").trim());
+    await holder.adopt(id, pid);
+    return { pid, memoryCgroup: "", fields: { guest_pid: pid } };
+  }
+
+  protected async undoLaunch(id: string, pod: Pod): Promise<void> {
+    this.dropRelay(pod, `init:${id}`);
+    if (pod.client) await this.runc(pod).delete(id, true).catch(() => {});
+    await this.removeContainerDir(pod, id);
+  }
+
+  protected override outputFlushed(c: Container, execId: string): Promise<void> | undefined {
+    const p = c.process(execId);
+    const relay = p ? this.relays.get(c.pod)?.get(p.spawnId) : undefined;
+    if (!relay) return undefined;
+    return relay.drained().then(() => this.dropRelay(c.pod, relay.spawnId));
+  }
+
+  protected override oomKilled(): boolean {
+    return false; // the guest's cgroups are not visible from the host
+  }
+
+  protected async killAll(c: Container): Promise<void> {
+    await this.runc(c.pod).kill(c.id, 9, true);
+  }
+
+  async start(containerId: string, execId: string): Promise<{ pid: number }> {
+    const c = this.container(containerId);
+    if (!execId) return this.startInit(c, () => this.runc(c.pod).start(containerId));
+    const p = this.processOf(c, execId);
+    transition(processTransitions, `exec ${execId}`, p.state, "running");
+    if (c.record.init.state !== "running") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is not running`);
+    const pod = c.pod;
+    const holder = requireHolder(pod);
+    const paths = this.paths(pod);
+    const dir = join(this.containerDir(pod, containerId), "exec");
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const base = join(dir, execId);
+    writeFileSync(`${base}.json`, JSON.stringify({ ...(p.process as OciProcess), terminal: p.stdio.terminal }), { mode: 0o600 });
+    const g = toGuest(paths, base);
+    const consoleSocket = p.stdio.terminal ? `${GUEST_CONSOLE_DIR}/${containerId}.${execId}.sock` : undefined;
+    const since = new Date();
+    this.relay(pod, p.spawnId, p.stdio);
+    let pid: number;
+    try {
+      const runcPid = await holder.spawn({
+        id: p.spawnId,
+        cwd: "/",
+        ...streamed(p.stdio),
+        console: consoleSocket,
+        argv: GuestRunc.execArgv(containerId, `${g}.json`, `${g}.pid`, `${g}.log`, consoleSocket),
+        env: ["PATH=/sbin:/bin"],
+      });
+      const done = await waitExit(pod, runcPid, since, GUEST_LAUNCH_TIMEOUT_MS);
+      if (done.status !== 0) {
+        const err = runcError("exec", readOr(`${base}.log`, "runc failed without a log"));
+        throw err.code === Code.Unknown ? new RuntimeError(Code.FailedPrecondition, err.message, { cause: err }) : err;
+      }
+      pid = Number(readFileSync(`${base}.pid`, "utf8").trim());
+      await holder.adopt(p.spawnId, pid);
+    } catch (err) {
+      this.dropRelay(pod, p.spawnId);
+      this.markExited(c, execId, 255, new Date());
+      throw err;
+    }
+    p.pid = pid;
+    p.state = "running";
+    p.startedAt = since.toISOString();
+    this.persist(c);
+    this.byPid.set(pid, { containerId, execId });
+    this.rt.events.publish(c.record.namespace, { kind: "exec-started", containerId, execId, pid });
+    const early = pod.exitOf(pid, since);
+    if (early) this.handleExit(pod, early);
+    return { pid };
+  }
+
+  async exec(spec: ExecSpec): Promise<void> {
+    const c = this.container(spec.containerId);
+    validateId("exec", spec.execId);
+    if (c.record.execs[spec.execId]) throw new RuntimeError(Code.AlreadyExists, `exec ${spec.execId} already exists in container ${spec.containerId}`);
+    if (c.record.init.state !== "running") throw new RuntimeError(Code.FailedPrecondition, `container ${spec.containerId} is ${c.record.init.state}, not running`);
+    if (typeof spec.process !== "object" || spec.process === null || !Array.isArray((spec.process as OciProcess).args)) {
+      throw new RuntimeError(Code.InvalidArgument, "exec spec: process.args is required");
+    }
+    c.record.execs[spec.execId] = {
+      execId: spec.execId,
+      spawnId: `exec:${spec.containerId}:${spec.execId}`,
+      pid: 0,
+      state: "created",
+      stdio: stdioPaths(spec.stdio),
+      exitStatus: 0,
+      exitedAt: undefined,
+      startedAt: undefined,
+      process: spec.process,
+    };
+    this.persist(c);
+    this.rt.events.publish(c.record.namespace, { kind: "exec-added", containerId: spec.containerId, execId: spec.execId });
+  }
+
+  async kill(containerId: string, execId: string, signal: number, all: boolean): Promise<void> {
+    const c = this.container(containerId);
+    const p = this.processOf(c, execId);
+    if (p.state === "stopped") throw new RuntimeError(Code.NotFound, "process already finished");
+    if (!execId) {
+      try {
+        await this.runc(c.pod).kill(containerId, signal, all);
+      } catch (err) {
+        if (c.process(execId)?.state === "stopped" || isErrorCode(err, Code.NotFound)) throw new RuntimeError(Code.NotFound, "process already finished", { cause: err });
+        throw err;
+      }
+      return;
+    }
+    if (p.state === "created") throw new RuntimeError(Code.FailedPrecondition, `exec ${execId} has not started`);
+    await requireHolder(c.pod).kill(p.pid, signal);
+  }
+
+  async delete(containerId: string, execId: string): Promise<ExitInfo> {
+    const c = this.container(containerId);
+    const p = this.processOf(c, execId);
+    if (p.state === "running" || p.state === "paused") {
+      throw new RuntimeError(Code.FailedPrecondition, `cannot delete ${execId ? `exec ${execId}` : `container ${containerId}`}: it is ${p.state}`);
+    }
+    if (execId) {
+      this.dropRelay(c.pod, p.spawnId);
+      delete c.record.execs[execId];
+      this.persist(c);
+      for (const ext of ["json", "pid", "log"]) rmSync(join(this.containerDir(c.pod, containerId), "exec", `${execId}.${ext}`), { force: true });
+      return exitInfo(p);
+    }
+    await this.remove(c);
+    if (p.state !== "stopped") {
+      p.state = "stopped";
+      p.exitStatus = 137;
+      p.exitedAt = new Date().toISOString();
+    }
+    const e = exitInfo(p);
+    this.rt.events.publish(c.record.namespace, { kind: "delete", containerId, pid: e.pid, exitStatus: e.exitStatus, exitedAt: e.exitedAt });
+    return e;
+  }
+
+  /** Removes a container's guest state (if the guest runs), its share mounts, host rootfs mount and record. */
+  async remove(c: Container): Promise<void> {
+    for (const p of [c.record.init, ...Object.values(c.record.execs)]) {
+      this.dropRelay(c.pod, p.spawnId);
+      this.byPid.delete(p.pid);
+    }
+    if (c.pod.client && c.pod.record.state === "ready") {
+      await this.runc(c.pod).delete(c.id, true).catch((err: unknown) => {
+        if (!isErrorCode(err, Code.NotFound)) this.rt.log.warn({ err, container_id: c.id }, "runc delete in the guest failed");
+      });
+    }
+    await this.removeContainerDir(c.pod, c.id);
+    if (c.record.rootfsMounted) await unmount(join(c.record.bundle, "rootfs"));
+    this.rt.containerRecords.delete(c.id);
+    this.rt.containers.delete(c.id);
+  }
+
+  async pids(containerId: string): Promise<{ pid: number; execId: string }[]> {
+    const c = this.container(containerId);
+    if (c.record.init.state === "stopped") return [];
+    const execOf = new Map(Object.values(c.record.execs).filter((p) => p.state === "running").map((p) => [p.pid, p.execId]));
+    const pids = await this.runc(c.pod).ps(containerId).catch((err: unknown) => {
+      if (isErrorCode(err, Code.NotFound)) return [] as number[];
+      throw err;
+    });
+    return pids.map((pid) => ({ pid, execId: execOf.get(pid) ?? "" }));
+  }
+
+  async pause(containerId: string): Promise<void> {
+    const c = this.container(containerId);
+    transition(processTransitions, `container ${containerId}`, c.record.init.state, "paused");
+    await this.runc(c.pod).pause(containerId);
+    c.record.init.state = "paused";
+    this.persist(c);
+    this.rt.events.publish(c.record.namespace, { kind: "paused", containerId });
+  }
+
+  async resume(containerId: string): Promise<void> {
+    const c = this.container(containerId);
+    if (c.record.init.state !== "paused") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is ${c.record.init.state}, not paused`);
+    await this.runc(c.pod).resume(containerId);
+    c.record.init.state = "running";
+    this.persist(c);
+    this.rt.events.publish(c.record.namespace, { kind: "resumed", containerId });
+  }
+
+  async update(containerId: string, resources: unknown): Promise<void> {
+    const c = this.container(containerId);
+    if (c.record.init.state === "stopped") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is stopped`);
+    if (resources !== undefined) await this.runc(c.pod).update(containerId, resources);
+  }
+
+  async stats(containerId: string): Promise<CgroupStats> {
+    const c = this.container(containerId);
+    if (c.record.init.state === "stopped") throw notRunning(containerId);
+    return this.runc(c.pod).stats(containerId);
+  }
+
+  /** Re-opens the stdio relays of a recovered container's live processes. */
+  override adopt(c: Container): void {
+    for (const p of [c.record.init, ...Object.values(c.record.execs)]) {
+      if (p.state === "running" || p.state === "paused" || p.state === "created") this.relay(c.pod, p.spawnId, p.stdio);
+    }
+    super.adopt(c);
+  }
+
+  /** Drops a pod's relays (its VM is gone). */
+  dropPod(pod: Pod): void {
+    for (const r of this.relays.get(pod)?.values() ?? []) r.close();
+    this.relays.delete(pod);
+  }
+
+  private relay(pod: Pod, spawnId: string, stdio: Stdio): void {
+    let m = this.relays.get(pod);
+    if (!m) this.relays.set(pod, (m = new Map()));
+    m.get(spawnId)?.close();
+    const r = new StdioRelay(spawnId, stdio, () => pod.client, this.rt.log.child({ sandbox_id: pod.id, spawn_id: spawnId }));
+    m.set(spawnId, r);
+    r.start();
+  }
+
+  private dropRelay(pod: Pod, spawnId: string): void {
+    const m = this.relays.get(pod);
+    m?.get(spawnId)?.close();
+    m?.delete(spawnId);
+  }
+
+  private async removeContainerDir(pod: Pod, id: string): Promise<void> {
+    const dir = this.containerDir(pod, id);
+    if (!existsSync(dir)) return;
+    await unmountBelow(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Stdio fields of an agent spawn: what containerd asked for is streamed, the rest is /dev/null. */
+function streamed(stdio: Stdio): { stdin: string; stdout: string; stderr: string } {
+  return { stdin: stdio.stdin ? STREAM : "", stdout: stdio.stdout ? STREAM : "", stderr: stdio.stderr && !stdio.terminal ? STREAM : "" };
+}
+
+/** Bind-mounts host paths into the share (files onto empty files); undoes them all on failure. */
+async function bindInto(binds: ShareBind[]): Promise<void> {
+  const done: string[] = [];
+  try {
+    for (const b of binds) {
+      const isDir = statSync(b.source).isDirectory();
+      mkdirSync(isDir ? b.target : join(b.target, ".."), { recursive: true, mode: 0o711 });
+      if (!isDir && !existsSync(b.target)) writeFileSync(b.target, "", { mode: 0o644 });
+      await run("mount", [b.recursive ? "--rbind" : "--bind", b.source, b.target]).catch((err: { stderr?: string; message: string }) => {
+        throw new RuntimeError(Code.InvalidArgument, `sharing ${b.source} with the guest: ${(err.stderr || err.message).trim()}`, { cause: err });
+      });
+      done.push(b.target);
+    }
+  } catch (err) {
+    for (const t of done.reverse()) await unmount(t).catch(() => {});
+    throw err;
+  }
+}
+
+function readOr(path: string, fallback: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return fallback;
+  }
+}
