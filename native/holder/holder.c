@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/reboot.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -76,6 +77,8 @@ static struct {
 	char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char pid_path[PATH_MAX + 16];
 	bool sock_created;
+	bool serve;              /* --serve-port: one byte-stream port instead of holder.sock */
+	bool init;               /* serve mode as pid 1 (a guest VM's init): never exits, powers off */
 } g = { .errfd = 2, .readyfd = -1, .sigfd = -1, .lfd = -1, .journal = -1, .dirfd = -1, .podinit_pipe = -1 };
 
 static void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -156,6 +159,72 @@ static bool parse_num(const char *s, long long min, long long max, long long *ou
 	return true;
 }
 
+/* ---- base64 (standard alphabet, padded) -------------------------------- */
+
+static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Writes 4 * ceil(n / 3) characters (no NUL) to out; returns that count. */
+static size_t b64_encode(const unsigned char *in, size_t n, char *out)
+{
+	size_t o = 0, i = 0;
+	for (; i + 3 <= n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		out[o++] = b64_alphabet[v >> 18];
+		out[o++] = b64_alphabet[(v >> 12) & 63];
+		out[o++] = b64_alphabet[(v >> 6) & 63];
+		out[o++] = b64_alphabet[v & 63];
+	}
+	if (i < n) {
+		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
+		out[o++] = b64_alphabet[v >> 18];
+		out[o++] = b64_alphabet[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=';
+		out[o++] = '=';
+	}
+	return o;
+}
+
+static int b64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/* Strict: length a multiple of 4, '=' only as the final padding. out holds 3 * n / 4 bytes. */
+static bool b64_decode(const char *in, size_t n, unsigned char *out, size_t *outn)
+{
+	if (n % 4 != 0)
+		return false;
+	size_t o = 0;
+	for (size_t i = 0; i < n; i += 4) {
+		bool last = i + 4 == n;
+		int pad = last ? (in[i + 3] == '=') + (in[i + 2] == '=' && in[i + 3] == '=') : 0;
+		uint32_t v = 0;
+		for (int k = 0; k < 4 - pad; k++) {
+			int d = b64_value((unsigned char)in[i + k]);
+			if (d < 0)
+				return false;
+			v |= (uint32_t)d << (18 - 6 * k);
+		}
+		out[o++] = (unsigned char)(v >> 16);
+		if (pad < 2)
+			out[o++] = (unsigned char)(v >> 8);
+		if (pad < 1)
+			out[o++] = (unsigned char)v;
+	}
+	*outn = o;
+	return true;
+}
+
 /* ---- byte buffers ------------------------------------------------------ */
 
 struct buf {
@@ -213,7 +282,7 @@ static bool tx_ok;
 
 static void tx_begin(void)
 {
-	buf_free(&tx);
+	tx.off = tx.len = 0; /* keeps the capacity: output events come in a row */
 	tx_ok = buf_put(&tx, "\0\0\0\0", 4, SIZE_MAX);
 }
 
@@ -265,6 +334,8 @@ static bool tx_end(void)
 struct client {
 	int fd;
 	bool dead;
+	bool port;      /* the --serve-port byte stream: read/write, never freed */
+	bool detached;  /* port only: the host is not connected */
 	uint64_t seq;
 	unsigned char hdr[4];
 	unsigned hdr_got;
@@ -277,15 +348,49 @@ static struct client *clients[MAX_CLIENTS];
 static int nclients;
 static uint64_t client_seq;
 
+/*
+ * The host went away from the port: whatever belonged to that connection (a
+ * partial request, unsent replies and events) is dropped; the journal keeps the
+ * exits for the next one.
+ */
+static void port_detach(struct client *c)
+{
+	if (c->detached)
+		return;
+	logmsg("host disconnected from the port");
+	c->detached = true;
+	free(c->msg);
+	c->msg = NULL;
+	c->hdr_got = 0;
+	c->msg_len = c->msg_got = 0;
+	buf_free(&c->out);
+}
+
+/* A broken connection: a socket client is dropped, the port waits for the host. */
+static void client_broken(struct client *c)
+{
+	if (c->port)
+		port_detach(c);
+	else
+		c->dead = true;
+}
+
+static bool client_gone(const struct client *c)
+{
+	return c->dead || c->detached;
+}
+
 static void client_flush(struct client *c)
 {
-	while (!c->dead && c->out.len > c->out.off) {
-		ssize_t n = send(c->fd, c->out.p + c->out.off, c->out.len - c->out.off, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (!client_gone(c) && c->out.len > c->out.off) {
+		const char *p = c->out.p + c->out.off;
+		size_t len = c->out.len - c->out.off;
+		ssize_t n = c->port ? write(c->fd, p, len) : send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				c->dead = true;
+				client_broken(c);
 			return;
 		}
 		buf_consume(&c->out, (size_t)n);
@@ -295,14 +400,27 @@ static void client_flush(struct client *c)
 /* Queues the message in `tx` for one client. */
 static void client_send(struct client *c)
 {
-	if (c->dead)
+	if (client_gone(c))
 		return;
 	if (!buf_put(&c->out, tx.p, tx.len, CLIENT_OUT_MAX)) {
+		if (c->port) {
+			/* Dropping the port's queue could cut a frame in half: drop this message only. */
+			logmsg("the host does not read the port; dropping a %zu-byte message", tx.len);
+			return;
+		}
 		logmsg("client %llu does not read its replies; dropping it", (unsigned long long)c->seq);
 		c->dead = true;
 		return;
 	}
 	client_flush(c);
+}
+
+static struct client *client_by_seq(uint64_t seq)
+{
+	for (int i = 0; i < nclients; i++)
+		if (clients[i]->seq == seq)
+			return clients[i];
+	return NULL;
 }
 
 static void broadcast(void)
@@ -348,12 +466,16 @@ static void reply_ok(struct client *c, const char *rid)
 
 /* ---- stdio pumps -------------------------------------------------------- */
 
+struct rec;
+
 struct pump {
 	bool active;
 	bool eof;         /* nothing more will be read from src */
 	bool own_src, own_dst;
 	bool discard_on_error; /* keep draining src when dst fails (terminal output) */
 	int src, dst;     /* dst < 0: discard */
+	int stream;       /* 1 or 2: src goes to the owner as `out` events (no dst); 0: to dst */
+	struct rec *rec;  /* owner of a stream pump */
 	char *buf;
 	size_t off, len;
 };
@@ -361,7 +483,7 @@ struct pump {
 static bool pump_init(struct pump *p, int src, bool own_src, int dst, bool own_dst)
 {
 	memset(p, 0, sizeof *p);
-	p->buf = malloc(PUMP_BUF);
+	p->buf = malloc(PUMP_BUF > HOLDER_STREAM_CHUNK ? PUMP_BUF : HOLDER_STREAM_CHUNK);
 	if (p->buf == NULL)
 		return false;
 	p->active = true;
@@ -385,9 +507,15 @@ static void pump_close(struct pump *p)
 	p->src = p->dst = -1;
 }
 
+static void stream_run(struct pump *p);
+
 /* Moves data until src or dst would block; closes the pump when src is done and drained. */
 static void pump_run(struct pump *p)
 {
+	if (p->stream) {
+		stream_run(p);
+		return;
+	}
 	for (int round = 0; p->active && round < PUMP_ROUNDS; round++) {
 		while (p->len > 0) {
 			if (p->dst < 0) {
@@ -428,6 +556,41 @@ static void pump_run(struct pump *p)
 	}
 }
 
+/* A streamed stdin: `write` data queued in memory, written to a pipe or a terminal master. */
+struct instream {
+	bool active;
+	bool closing;     /* closestdin: close once the queue is written */
+	bool own;         /* fd is our pipe end (a terminal master is not ours to close) */
+	int fd;           /* -1 until the terminal arrives */
+	struct buf q;
+};
+
+static void instream_close(struct instream *s)
+{
+	if (s->own)
+		close_fd(&s->fd);
+	buf_free(&s->q);
+	memset(s, 0, sizeof *s);
+	s->fd = -1;
+}
+
+static void instream_run(struct instream *s)
+{
+	while (s->active && s->fd >= 0 && s->q.len > s->q.off) {
+		ssize_t n = write(s->fd, s->q.p + s->q.off, s->q.len - s->q.off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				instream_close(s); /* no reader left: what is queued can never be delivered */
+			return;
+		}
+		buf_consume(&s->q, (size_t)n);
+	}
+	if (s->active && s->closing && s->q.len == s->q.off && (s->fd >= 0 || !s->own))
+		instream_close(s);
+}
+
 /* ---- process records ---------------------------------------------------- */
 
 struct pending_exit {
@@ -446,7 +609,11 @@ struct rec {
 	pid_t pid, apid;
 	bool pid_live, apid_live;
 	struct pump in;     /* stdin FIFO -> pipe (or terminal master) */
-	struct pump out;    /* terminal master -> stdout */
+	struct pump out;    /* terminal master -> stdout, or stdout pipe/terminal -> `out ID 1` */
+	struct pump errout; /* stderr pipe -> `out ID 2` */
+	struct instream sin; /* streamed stdin */
+	uint64_t owner;     /* client seq the spawn came from: where streamed output goes */
+	bool term_stream;   /* the terminal's output is streamed (STDOUT ":stream") */
 	bool console;
 	int con_listen, con_conn, master;
 	int con_stdin, con_stdout; /* held until the master arrives */
@@ -493,7 +660,7 @@ static struct rec *rec_new(const char *id)
 		free(r);
 		return NULL;
 	}
-	r->in.src = r->in.dst = r->out.src = r->out.dst = -1;
+	r->in.src = r->in.dst = r->out.src = r->out.dst = r->errout.src = r->errout.dst = r->sin.fd = -1;
 	r->con_listen = r->con_conn = r->master = r->con_stdin = r->con_stdout = -1;
 	r->next = recs;
 	recs = r;
@@ -513,6 +680,8 @@ static void rec_release(struct rec *r)
 {
 	pump_close(&r->in);
 	pump_close(&r->out);
+	pump_close(&r->errout);
+	instream_close(&r->sin);
 	console_listener_close(r);
 	close_fd(&r->con_conn);
 	close_fd(&r->master);
@@ -526,6 +695,68 @@ static void rec_free(struct rec *r)
 	free(r->con_path);
 	free(r->id);
 	free(r);
+}
+
+/* ---- streamed output ---------------------------------------------------- */
+
+enum stream_mode { STREAM_SEND, STREAM_HOLD, STREAM_DISCARD };
+
+/* Where streamed output of r goes now: its owner, nowhere yet (back-pressure), or away. */
+static enum stream_mode stream_target(const struct rec *r, struct client **out)
+{
+	struct client *c = client_by_seq(r->owner);
+	*out = NULL;
+	if (c == NULL || c->dead)
+		return g.serve ? STREAM_HOLD : STREAM_DISCARD; /* the port comes back; a socket does not */
+	if (c->detached || c->out.len - c->out.off > HOLDER_STREAM_TX_HIGH)
+		return STREAM_HOLD;
+	*out = c;
+	return STREAM_SEND;
+}
+
+static void send_stream_event(struct client *c, const char *id, int fd, const char *data, size_t n)
+{
+	static char enc[(HOLDER_STREAM_CHUNK + 2) / 3 * 4];
+	tx_begin();
+	tx_str(data ? "out" : "eof");
+	tx_str("0");
+	tx_str(id);
+	tx_fmt("%d", fd);
+	if (data)
+		tx_mem(enc, b64_encode((const unsigned char *)data, n, enc));
+	if (tx_end())
+		client_send(c);
+}
+
+static void stream_run(struct pump *p)
+{
+	for (int round = 0; p->active && round < PUMP_ROUNDS; round++) {
+		struct client *c;
+		if (stream_target(p->rec, &c) == STREAM_HOLD)
+			return; /* unread output blocks the writer: nothing is lost */
+		ssize_t n = read(p->src, p->buf, HOLDER_STREAM_CHUNK);
+		if (n > 0) {
+			if (c)
+				send_stream_event(c, p->rec->id, p->stream, p->buf, (size_t)n);
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		/* EOF, or EIO from a terminal master whose slave is closed */
+		if (c)
+			send_stream_event(c, p->rec->id, p->stream, NULL, 0);
+		pump_close(p);
+		return;
+	}
+}
+
+static bool stream_init(struct rec *r, struct pump *p, int src, bool own_src, int fd)
+{
+	if (!pump_init(p, src, own_src, -1, false))
+		return false;
+	p->stream = fd;
+	p->rec = r;
+	return true;
 }
 
 /* ---- exit journal and events ------------------------------------------- */
@@ -618,6 +849,13 @@ static void handle_exit(pid_t pid, int wstatus)
 		logmsg("%s: process exited without sending a terminal", r->id);
 		console_listener_close(r);
 	}
+
+	/* Streamed output written before the exit goes out before the exit event (with its eof
+	 * when the pipe is closed by now, i.e. nothing else holds it). */
+	if (r->out.active && r->out.stream)
+		pump_run(&r->out);
+	if (r->errout.active)
+		pump_run(&r->errout);
 
 	/* Terminal output written before the exit goes out before the exit event. */
 	if (r->master >= 0 && r->out.active) {
@@ -734,6 +972,18 @@ static void kill_everything(void)
 	}
 }
 
+/* pid 1 of a guest VM may not exit (the kernel would panic): it powers the VM off. */
+static void power_off(void) __attribute__((noreturn));
+static void power_off(void)
+{
+	logmsg("powering off");
+	sync();
+	reboot(RB_POWER_OFF);
+	logmsg("reboot(RB_POWER_OFF): %s", strerror(errno));
+	for (;;)
+		pause();
+}
+
 static void flush_clients_and_exit(void)
 {
 	long long deadline = now_ms() + 1000;
@@ -742,7 +992,7 @@ static void flush_clients_and_exit(void)
 		int n = 0;
 		for (int i = 0; i < nclients; i++) {
 			struct client *c = clients[i];
-			if (!c->dead && c->out.len > c->out.off)
+			if (!client_gone(c) && c->out.len > c->out.off)
 				pfd[n++] = (struct pollfd){ .fd = c->fd, .events = POLLOUT };
 		}
 		long long left = deadline - now_ms();
@@ -755,7 +1005,10 @@ static void flush_clients_and_exit(void)
 	}
 	if (g.sock_created)
 		unlink(g.sock_path);
-	unlink(g.pid_path);
+	if (g.pid_path[0] != '\0')
+		unlink(g.pid_path);
+	if (g.init)
+		power_off();
 	logmsg("exiting");
 	_exit(0);
 }
@@ -772,13 +1025,24 @@ static void console_start(struct rec *r, int master)
 		ioctl(master, TIOCSWINSZ, &r->ws);
 		r->ws_pending = false;
 	}
-	if (!pump_init(&r->out, master, false, r->con_stdout, true)) {
-		logmsg("%s: out of memory for the terminal pump", r->id);
-		close_fd(&r->con_stdout);
-		return;
+	if (r->sin.active) {
+		r->sin.fd = master;
+		instream_run(&r->sin);
 	}
-	r->out.discard_on_error = true;
-	r->con_stdout = -1;
+	if (r->term_stream) {
+		if (!stream_init(r, &r->out, master, false, 1)) {
+			logmsg("%s: out of memory for the terminal pump", r->id);
+			return;
+		}
+	} else {
+		if (!pump_init(&r->out, master, false, r->con_stdout, true)) {
+			logmsg("%s: out of memory for the terminal pump", r->id);
+			close_fd(&r->con_stdout);
+			return;
+		}
+		r->out.discard_on_error = true;
+		r->con_stdout = -1;
+	}
 	if (r->con_stdin >= 0) {
 		if (pump_init(&r->in, r->con_stdin, true, master, false))
 			r->con_stdin = -1;
@@ -874,8 +1138,14 @@ struct spawn_req {
 	char **argv, **envp;
 };
 
-static void child_exec(const struct spawn_req *q, int errw, int stdin_rd) __attribute__((noreturn));
-static void child_exec(const struct spawn_req *q, int errw, int stdin_rd)
+static bool is_stream(const char *v)
+{
+	return strcmp(v, HOLDER_STREAM) == 0;
+}
+
+/* out_w: write ends of the streamed stdout/stderr pipes, -1 for a path. */
+static void child_exec(const struct spawn_req *q, int errw, int stdin_rd, const int out_w[2]) __attribute__((noreturn));
+static void child_exec(const struct spawn_req *q, int errw, int stdin_rd, const int out_w[2])
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -895,7 +1165,9 @@ static void child_exec(const struct spawn_req *q, int errw, int stdin_rd)
 		child_fail(errw, errno, "open /dev/null");
 	const char *outs[2] = { term ? "" : q->out, term ? "" : q->err };
 	for (int i = 0; i < 2; i++) {
-		if (outs[i][0] == '\0') {
+		if (!term && out_w[i] >= 0) {
+			fds[i + 1] = out_w[i];
+		} else if (outs[i][0] == '\0' || is_stream(outs[i])) {
 			fds[i + 1] = open("/dev/null", O_WRONLY | O_CLOEXEC);
 			if (fds[i + 1] < 0)
 				child_fail(errw, errno, "open /dev/null");
@@ -966,6 +1238,11 @@ static void do_spawn(struct client *c, char **f, int n)
 	struct spawn_req q = { .id = f[1], .cwd = f[2], .in = f[3], .out = f[4], .err = f[5] };
 	if (!valid_id(q.id))
 		FAIL(c, rid, EINVAL, "spawn: invalid ID");
+	const char *stdio[3] = { q.in, q.out, q.err };
+	for (int i = 0; i < 3; i++)
+		if (stdio[i][0] == ':' && !is_stream(stdio[i]))
+			FAIL(c, rid, EINVAL, "spawn: unknown stdio %.64s", stdio[i]);
+	bool stream_in = is_stream(q.in);
 	if (f[8][0] != '/')
 		FAIL(c, rid, EINVAL, "spawn: ARG0 must be an absolute path");
 
@@ -990,6 +1267,8 @@ static void do_spawn(struct client *c, char **f, int n)
 	q.argv = calloc((size_t)argc + 1, sizeof(char *));
 	q.envp = calloc((size_t)envc + 1, sizeof(char *));
 	int stdin_fifo = -1, pipefd[2] = { -1, -1 }, errp[2] = { -1, -1 }, listen_fd = -1, term_out = -1;
+	int outp[2][2] = { { -1, -1 }, { -1, -1 } }; /* streamed stdout, stderr: [read, write] */
+	int out_w[2] = { -1, -1 };
 	int e = 0;
 	if (q.argv == NULL || q.envp == NULL) {
 		reply_err(c, rid, ENOMEM, "spawn: out of memory");
@@ -1000,7 +1279,13 @@ static void do_spawn(struct client *c, char **f, int n)
 	for (long long i = 0; i < envc; i++)
 		q.envp[i] = f[9 + argc + i];
 
-	if (q.in[0] != '\0') {
+	if (stream_in) {
+		if (q.console == NULL && pipe2(pipefd, O_CLOEXEC) < 0) {
+			e = errno;
+			reply_err(c, rid, e, "pipe: %s", strerror(e));
+			goto out;
+		}
+	} else if (q.in[0] != '\0') {
 		stdin_fifo = open(q.in, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 		if (stdin_fifo < 0) {
 			e = errno;
@@ -1013,8 +1298,18 @@ static void do_spawn(struct client *c, char **f, int n)
 			goto out;
 		}
 	}
+	for (int i = 0; i < 2 && q.console == NULL; i++) {
+		if (!is_stream(i == 0 ? q.out : q.err))
+			continue;
+		if (pipe2(outp[i], O_CLOEXEC) < 0) {
+			e = errno;
+			reply_err(c, rid, e, "pipe: %s", strerror(e));
+			goto out;
+		}
+		out_w[i] = outp[i][1];
+	}
 	if (q.console != NULL) {
-		if (q.out[0] != '\0') {
+		if (q.out[0] != '\0' && !is_stream(q.out)) {
 			term_out = open(q.out, O_WRONLY | O_NONBLOCK | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 			if (term_out < 0) {
 				e = errno;
@@ -1041,10 +1336,12 @@ static void do_spawn(struct client *c, char **f, int n)
 		goto out;
 	}
 	if (pid == 0)
-		child_exec(&q, errp[1], pipefd[0]);
+		child_exec(&q, errp[1], pipefd[0], out_w);
 
 	close_fd(&errp[1]);
 	close_fd(&pipefd[0]);
+	close_fd(&outp[0][1]);
+	close_fd(&outp[1][1]);
 	struct exec_error xe;
 	ssize_t got;
 	do
@@ -1074,8 +1371,30 @@ static void do_spawn(struct client *c, char **f, int n)
 	}
 	r->pid = pid;
 	r->pid_live = true;
+	r->owner = c->seq;
+	if (stream_in) {
+		r->sin.active = true;
+		r->sin.own = q.console == NULL;
+		if (r->sin.own) {
+			int fl = fcntl(pipefd[1], F_GETFL);
+			fcntl(pipefd[1], F_SETFL, fl | O_NONBLOCK);
+			r->sin.fd = pipefd[1];
+			pipefd[1] = -1;
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		if (outp[i][0] < 0)
+			continue;
+		int fl = fcntl(outp[i][0], F_GETFL);
+		fcntl(outp[i][0], F_SETFL, fl | O_NONBLOCK);
+		if (stream_init(r, i == 0 ? &r->out : &r->errout, outp[i][0], true, i + 1))
+			outp[i][0] = -1;
+		else
+			logmsg("%s: out of memory for the output stream", r->id);
+	}
 	if (q.console != NULL) {
 		r->console = true;
+		r->term_stream = is_stream(q.out);
 		r->con_listen = listen_fd;
 		r->con_path = strdup(q.console);
 		r->con_stdin = stdin_fifo;
@@ -1107,6 +1426,10 @@ out:
 	close_fd(&pipefd[1]);
 	close_fd(&errp[0]);
 	close_fd(&errp[1]);
+	for (int i = 0; i < 2; i++) {
+		close_fd(&outp[i][0]);
+		close_fd(&outp[i][1]);
+	}
 	free(q.argv);
 	free(q.envp);
 }
@@ -1120,6 +1443,10 @@ static void do_closestdin(struct client *c, char **f, int n)
 	struct rec *r = rec_by_id(f[1]);
 	if (r == NULL)
 		FAIL(c, f[1], ENOENT, "closestdin: no process %.64s", f[1]);
+	if (r->sin.active) {
+		r->sin.closing = true;
+		instream_run(&r->sin);
+	}
 	close_fd(&r->con_stdin);
 	struct pump *p = &r->in;
 	if (p->active && !p->eof) {
@@ -1136,6 +1463,28 @@ static void do_closestdin(struct client *c, char **f, int n)
 			close_fd(&p->src);
 		pump_run(p);
 	}
+	reply_ok(c, f[1]);
+}
+
+static void do_write(struct client *c, char **f, int n)
+{
+	static unsigned char data[HOLDER_MAX_REQUEST / 4 * 3];
+	if (n != 4)
+		FAIL(c, f[1], EINVAL, "write: expected ID DATA");
+	struct rec *r = rec_by_id(f[2]);
+	if (r == NULL)
+		FAIL(c, f[1], ENOENT, "write: no process %.64s", f[2]);
+	struct instream *s = &r->sin;
+	if (!s->active || s->closing)
+		FAIL(c, f[1], EPIPE, "write: %.64s has no open streamed stdin", f[2]);
+	size_t len;
+	if (!b64_decode(f[3], strlen(f[3]), data, &len))
+		FAIL(c, f[1], EINVAL, "write: DATA is not base64");
+	if (s->q.len - s->q.off + len > HOLDER_STDIN_MAX)
+		FAIL(c, f[1], EAGAIN, "write: stdin queue of %.64s is full", f[2]);
+	if (!buf_put(&s->q, data, len, HOLDER_STDIN_MAX))
+		FAIL(c, f[1], ENOMEM, "write: out of memory");
+	instream_run(s);
 	reply_ok(c, f[1]);
 }
 
@@ -1296,6 +1645,8 @@ static void handle_request(struct client *c, char *msg, size_t len)
 		reply_err(c, "", EINVAL, "malformed message: missing request id");
 	} else if (strcmp(f[0], "spawn") == 0) {
 		do_spawn(c, f, n);
+	} else if (strcmp(f[0], "write") == 0) {
+		do_write(c, f, n);
 	} else if (strcmp(f[0], "closestdin") == 0) {
 		do_closestdin(c, f, n);
 	} else if (strcmp(f[0], "resize") == 0) {
@@ -1318,7 +1669,7 @@ static void handle_request(struct client *c, char *msg, size_t len)
 
 static void client_feed(struct client *c, const char *d, size_t n)
 {
-	while (n > 0 && !c->dead) {
+	while (n > 0 && !client_gone(c)) {
 		if (c->hdr_got < 4) {
 			size_t take = 4 - c->hdr_got < n ? 4 - c->hdr_got : n;
 			memcpy(c->hdr + c->hdr_got, d, take);
@@ -1331,13 +1682,13 @@ static void client_feed(struct client *c, const char *d, size_t n)
 			if (len > HOLDER_MAX_REQUEST) {
 				logmsg("client %llu sent a %u-byte message (max %u); dropping it", (unsigned long long)c->seq,
 				       len, (unsigned)HOLDER_MAX_REQUEST);
-				c->dead = true;
+				client_broken(c);
 				return;
 			}
 			c->msg_len = len;
 			c->msg_got = 0;
 			if (len > 0 && (c->msg = malloc(len)) == NULL) {
-				c->dead = true;
+				client_broken(c);
 				return;
 			}
 		}
@@ -1361,15 +1712,15 @@ static void client_feed(struct client *c, const char *d, size_t n)
 static void client_read(struct client *c)
 {
 	static char rx[64 * 1024];
-	for (int round = 0; round < 4 && !c->dead; round++) {
-		ssize_t n = recv(c->fd, rx, sizeof rx, MSG_DONTWAIT);
+	for (int round = 0; round < 4 && !client_gone(c); round++) {
+		ssize_t n = c->port ? read(c->fd, rx, sizeof rx) : recv(c->fd, rx, sizeof rx, MSG_DONTWAIT);
 		if (n == 0) {
-			c->dead = true;
+			client_broken(c); /* a port reads 0 (or EIO for a pty) while the host is away */
 			return;
 		}
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				c->dead = true;
+				client_broken(c);
 			return;
 		}
 		client_feed(c, rx, (size_t)n);
@@ -1421,7 +1772,10 @@ static void handle_signals(void)
 
 /* ---- main loop ---------------------------------------------------------- */
 
-enum slot_kind { S_SIG, S_LISTEN, S_CLIENT, S_IN_SRC, S_IN_DST, S_MASTER, S_OUT_DST, S_CON_LISTEN, S_CON_CONN };
+enum slot_kind {
+	S_SIG, S_LISTEN, S_CLIENT, S_IN_SRC, S_IN_DST, S_MASTER, S_OUT_DST, S_CON_LISTEN, S_CON_CONN,
+	S_OUT_SRC, S_ERR_SRC, S_SIN,
+};
 
 struct slot {
 	enum slot_kind kind;
@@ -1450,6 +1804,15 @@ static void slot_add(int fd, short events, enum slot_kind kind, void *ptr)
 	slots[nslots++] = (struct slot){ kind, ptr };
 }
 
+/* A pump to poll for input: a stream pump only while its output can be sent or discarded. */
+static bool pump_wants_input(const struct pump *p)
+{
+	struct client *c;
+	return p->active && !p->eof && p->len == 0 && (!p->stream || stream_target(p->rec, &c) != STREAM_HOLD);
+}
+
+static struct client *port_client; /* serve mode */
+
 static int build_slots(void)
 {
 	nslots = 0;
@@ -1457,7 +1820,8 @@ static int build_slots(void)
 	slot_add(g.lfd, POLLIN, S_LISTEN, NULL);
 	for (int i = 0; i < nclients; i++) {
 		struct client *c = clients[i];
-		slot_add(c->fd, (short)(POLLIN | (c->out.len > c->out.off ? POLLOUT : 0)), S_CLIENT, c);
+		if (!client_gone(c)) /* a detached port polls POLLHUP: re-checked by timer instead */
+			slot_add(c->fd, (short)(POLLIN | (c->out.len > c->out.off ? POLLOUT : 0)), S_CLIENT, c);
 	}
 	long long next = -1;
 	for (struct rec *r = recs; r; r = r->next) {
@@ -1471,13 +1835,21 @@ static int build_slots(void)
 		}
 		if (r->master >= 0) {
 			short ev = 0;
-			if (r->out.active && !r->out.eof && r->out.len == 0)
+			if (pump_wants_input(&r->out))
 				ev |= POLLIN;
 			if (r->in.active && r->in.dst == r->master && r->in.len > 0)
 				ev |= POLLOUT;
+			if (r->sin.active && r->sin.fd == r->master && r->sin.q.len > r->sin.q.off)
+				ev |= POLLOUT;
 			if (ev)
 				slot_add(r->master, ev, S_MASTER, r);
+		} else if (r->out.stream && pump_wants_input(&r->out)) {
+			slot_add(r->out.src, POLLIN, S_OUT_SRC, r);
 		}
+		if (pump_wants_input(&r->errout))
+			slot_add(r->errout.src, POLLIN, S_ERR_SRC, r);
+		if (r->sin.active && r->sin.own) /* polled even when idle: POLLERR = no reader left */
+			slot_add(r->sin.fd, r->sin.q.len > r->sin.q.off ? POLLOUT : 0, S_SIN, r);
 		if (r->out.active && r->out.len > 0 && r->out.dst >= 0)
 			slot_add(r->out.dst, POLLOUT, S_OUT_DST, r);
 		if (r->con_listen >= 0)
@@ -1488,16 +1860,34 @@ static int build_slots(void)
 			if (next < 0 || r->pend[i].deadline < next)
 				next = r->pend[i].deadline;
 	}
+	if (port_client != NULL && port_client->detached) {
+		long long recheck = now_ms() + HOLDER_PORT_RECHECK_MS;
+		if (next < 0 || recheck < next)
+			next = recheck;
+	}
 	if (next < 0)
 		return -1;
 	long long left = next - now_ms();
 	return left < 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
 }
 
+/* virtio-serial: POLLHUP while the host side is not connected; it clears when the host connects. */
+static void port_recheck(void)
+{
+	struct client *c = port_client;
+	if (c == NULL || !c->detached)
+		return;
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	if (poll(&p, 1, 0) < 0 || (p.revents & (POLLHUP | POLLERR | POLLNVAL)))
+		return;
+	c->detached = false;
+	logmsg("host connected to the port");
+}
+
 static void sweep(void)
 {
 	for (int i = 0; i < nclients;) {
-		if (clients[i]->dead) {
+		if (clients[i]->dead && !clients[i]->port) {
 			client_free(clients[i]);
 			clients[i] = clients[--nclients];
 		} else {
@@ -1512,10 +1902,15 @@ static void sweep(void)
 		/* A terminal whose output side ended (slave closed) is finished in both directions. */
 		if (r->master >= 0 && !r->out.active) {
 			pump_close(&r->in);
+			if (r->sin.fd == r->master)
+				instream_close(&r->sin);
 			close_fd(&r->master);
 		}
+		/* A streamed terminal stdin whose terminal never came. */
+		if (r->sin.active && r->sin.fd < 0 && r->con_listen < 0 && r->con_conn < 0 && r->master < 0)
+			instream_close(&r->sin);
 		bool idle = !r->pid_live && !r->apid_live && r->npend == 0 && r->con_listen < 0 && r->con_conn < 0 &&
-			    !r->in.active && !r->out.active;
+			    !r->in.active && !r->out.active && !r->errout.active && !r->sin.active;
 		if (r->gone || idle) {
 			if (r->gone)
 				flush_pending(r);
@@ -1553,7 +1948,7 @@ static void loop(void)
 				break;
 			case S_CLIENT: {
 				struct client *c = slots[i].ptr;
-				if (c->dead)
+				if (client_gone(c))
 					break;
 				if (re & (POLLIN | POLLHUP | POLLERR))
 					client_read(c);
@@ -1580,6 +1975,24 @@ static void loop(void)
 					pump_run(&r->out);
 				if (r->in.active && r->in.dst == fd && (re & (POLLOUT | POLLERR)))
 					pump_run(&r->in);
+				if (r->sin.active && r->sin.fd == fd && (re & (POLLOUT | POLLERR)))
+					instream_run(&r->sin);
+				break;
+			case S_OUT_SRC:
+				if (!r->gone && r->out.active && r->out.src == fd)
+					pump_run(&r->out);
+				break;
+			case S_ERR_SRC:
+				if (!r->gone && r->errout.active && r->errout.src == fd)
+					pump_run(&r->errout);
+				break;
+			case S_SIN:
+				if (r->gone || !r->sin.active || r->sin.fd != fd)
+					break;
+				if (re & (POLLERR | POLLHUP))
+					instream_close(&r->sin); /* the process (and everyone) closed its stdin */
+				else
+					instream_run(&r->sin);
 				break;
 			case S_OUT_DST:
 				if (!r->gone && r->out.active && r->out.dst == fd)
@@ -1596,6 +2009,7 @@ static void loop(void)
 			}
 		}
 		sweep();
+		port_recheck();
 		if (accept_ready)
 			accept_clients();
 	}
@@ -1626,13 +2040,16 @@ static void die(int err, const char *fmt, ...)
 	}
 	if (g.sock_created)
 		unlink(g.sock_path);
+	if (g.init)
+		power_off();
 	_exit(1); /* the pod init (if any) dies with us: PR_SET_PDEATHSIG */
 }
 
 static void usage(void) __attribute__((noreturn));
 static void usage(void)
 {
-	die(0, "usage: kuasar-holder --dir DIR [--netns PATH] [--new-ipc] [--new-uts] [--hostname NAME] [--new-pid] [--log FILE]");
+	die(0, "usage: kuasar-holder --dir DIR [--netns PATH] [--new-ipc] [--new-uts] [--hostname NAME] [--new-pid] [--log FILE]\n"
+	       "       kuasar-holder --dir DIR --serve-port PATH|fd:N [--log FILE]");
 }
 
 /* pid 1 of the pod's pid namespace: reaps whatever is orphaned inside, dies with the holder. */
@@ -1741,27 +2158,65 @@ static void write_pid_file(void)
 		die(errno, "fsync %s", g.dir);
 }
 
+/* Closes every fd from 3 up except keep[0] and keep[1] (-1: none). */
+static void close_inherited(int a, int b)
+{
+	int keep[2] = { a < b ? a : b, a < b ? b : a };
+	unsigned from = 3;
+	for (int i = 0; i <= 2; i++) {
+		unsigned to = i < 2 ? (unsigned)keep[i] : ~0U; /* close [from, to) */
+		if (i < 2 && (keep[i] < 0 || (unsigned)keep[i] < from))
+			continue;
+		if (to > from && close_range(from, to - 1, 0) < 0)
+			for (unsigned fd = from; fd < to && fd < 1024; fd++)
+				close((int)fd);
+		if (i < 2)
+			from = to + 1;
+	}
+}
+
+/* The serve port: a path (a virtio-serial port) or an inherited fd ("fd:N", for tests). */
+static int open_port(const char *spec, int inherited)
+{
+	int fd = inherited;
+	if (fd < 0) {
+		fd = open(spec, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			die(errno, "open --serve-port %s", spec);
+	} else {
+		int fl = fcntl(fd, F_GETFL);
+		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+			die(errno, "--serve-port %s", spec);
+	}
+	struct termios t;
+	if (tcgetattr(fd, &t) == 0) { /* a serial console or a pty: bytes, not lines */
+		cfmakeraw(&t);
+		if (tcsetattr(fd, TCSANOW, &t) < 0)
+			die(errno, "raw mode on --serve-port %s", spec);
+	}
+	struct client *c = calloc(1, sizeof *c);
+	if (c == NULL)
+		die(ENOMEM, "out of memory");
+	c->fd = fd;
+	c->seq = ++client_seq;
+	c->port = true;
+	c->detached = true; /* until port_recheck sees the host */
+	clients[nclients++] = c;
+	port_client = c;
+	return fd;
+}
+
 int main(int argc, char **argv)
 {
 	g.pid = getpid();
-	struct stat st;
-	if (fstat(3, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
-		g.readyfd = 3;
-		fcntl(3, F_SETFD, FD_CLOEXEC);
-	}
-	/* Whatever else the starter leaked must not be held open for the pod's lifetime. */
-	int first = g.readyfd >= 0 ? 4 : 3;
-	if (close_range((unsigned)first, ~0U, 0) < 0)
-		for (int fd = first; fd < 1024; fd++)
-			close(fd);
-
-	const char *dir = NULL, *netns = NULL, *hostname = NULL, *logfile = NULL;
+	const char *dir = NULL, *netns = NULL, *hostname = NULL, *logfile = NULL, *serve_port = NULL;
 	bool new_ipc = false, new_uts = false, new_pid = false;
 	static const struct option opts[] = {
 		{ "dir", required_argument, NULL, 'd' },     { "netns", required_argument, NULL, 'n' },
 		{ "new-ipc", no_argument, NULL, 'i' },       { "new-uts", no_argument, NULL, 'u' },
 		{ "hostname", required_argument, NULL, 'h' }, { "new-pid", no_argument, NULL, 'p' },
-		{ "log", required_argument, NULL, 'l' },     { NULL, 0, NULL, 0 },
+		{ "log", required_argument, NULL, 'l' },     { "serve-port", required_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
 	};
 	for (int o; (o = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
 		switch (o) {
@@ -1772,18 +2227,39 @@ int main(int argc, char **argv)
 		case 'h': hostname = optarg; break;
 		case 'p': new_pid = true; break;
 		case 'l': logfile = optarg; break;
+		case 's': serve_port = optarg; break;
 		default: usage();
 		}
 	}
+	g.serve = serve_port != NULL;
+	g.init = g.serve && g.pid == 1;
+	long long port_fd = -1;
+	if (g.serve && strncmp(serve_port, "fd:", 3) == 0 && !parse_num(serve_port + 3, 0, INT_MAX, &port_fd))
+		usage();
+
+	struct stat st;
+	if (port_fd != 3 && fstat(3, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+		g.readyfd = 3;
+		fcntl(3, F_SETFD, FD_CLOEXEC);
+	}
+	/* Whatever else the starter leaked must not be held open for the pod's lifetime. */
+	close_inherited(g.readyfd, (int)port_fd);
+	if (port_fd >= 0 && fcntl((int)port_fd, F_GETFD) < 0)
+		die(errno, "--serve-port %s", serve_port);
+
 	if (dir == NULL || optind != argc)
 		usage();
 	if (hostname != NULL && !new_uts)
 		die(EINVAL, "--hostname needs --new-uts (it would rename the host)");
+	if (g.serve && (netns != NULL || new_ipc || new_uts || new_pid))
+		die(EINVAL, "--serve-port runs in the namespaces it is started in (no --netns, --new-*)");
 	if (realpath(dir, g.dir) == NULL)
 		die(errno, "--dir %s", dir);
-	if ((size_t)snprintf(g.sock_path, sizeof g.sock_path, "%s/holder.sock", g.dir) >= sizeof g.sock_path)
-		die(ENAMETOOLONG, "%s/holder.sock is longer than a unix socket path may be", g.dir);
-	snprintf(g.pid_path, sizeof g.pid_path, "%s/holder.pid", g.dir);
+	if (!g.serve) {
+		if ((size_t)snprintf(g.sock_path, sizeof g.sock_path, "%s/holder.sock", g.dir) >= sizeof g.sock_path)
+			die(ENAMETOOLONG, "%s/holder.sock is longer than a unix socket path may be", g.dir);
+		snprintf(g.pid_path, sizeof g.pid_path, "%s/holder.pid", g.dir);
+	}
 	g.dirfd = open(g.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (g.dirfd < 0)
 		die(errno, "open %s", g.dir);
@@ -1830,7 +2306,10 @@ int main(int argc, char **argv)
 	g.journal = open(jpath, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (g.journal < 0)
 		die(errno, "open %s", jpath);
-	create_socket();
+	if (g.serve)
+		open_port(serve_port, (int)port_fd);
+	else
+		create_socket();
 
 	/* stdio: /dev/null or the log; startup errors keep going to the original stderr. */
 	g.errfd = fcntl(2, F_DUPFD_CLOEXEC, 3);
@@ -1846,7 +2325,8 @@ int main(int argc, char **argv)
 	if (logfd != null)
 		close(logfd);
 
-	write_pid_file();
+	if (!g.serve)
+		write_pid_file();
 	if (chdir("/") < 0)
 		die(errno, "chdir /");
 
@@ -1854,7 +2334,10 @@ int main(int argc, char **argv)
 	g.errfd = 2;
 	if (saved != 2)
 		close(saved);
-	logmsg("ready: dir %s, pod init %d", g.dir, (int)g.podinit);
+	if (g.serve)
+		logmsg("ready: dir %s, serving %s%s", g.dir, serve_port, g.init ? " as pid 1" : "");
+	else
+		logmsg("ready: dir %s, pod init %d", g.dir, (int)g.podinit);
 	if (g.readyfd >= 0) {
 		char line[64];
 		int n = snprintf(line, sizeof line, "ready %d %d\n", (int)g.pid, (int)g.podinit);
@@ -1862,5 +2345,6 @@ int main(int argc, char **argv)
 			logmsg("ready fd: %s", strerror(errno));
 		close_fd(&g.readyfd);
 	}
+	port_recheck();
 	loop();
 }

@@ -2,12 +2,15 @@ import { EventEmitter } from "node:events";
 import { connect, type Socket } from "node:net";
 import { constants } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Code } from "../errors/code.js";
 import { codeFromErrno } from "../errors/errno.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import {
+  EAGAIN,
   encodeMessage,
   encodeSpawn,
+  encodeWrite,
   type HolderExit,
   MalformedMessageError,
   MessageDecoder,
@@ -15,8 +18,11 @@ import {
   parseJournal,
   parseMessage,
   type SpawnRequest,
+  STREAM_CHUNK_LENGTH,
   Verb,
 } from "./holder-protocol.js";
+
+export { STREAM } from "./holder-protocol.js";
 
 /** Name of the holder's control socket inside its directory. */
 export const HOLDER_SOCKET = "holder.sock";
@@ -45,6 +51,10 @@ export type HolderSpawnOptions = Omit<SpawnRequest, "cwd" | "stdin" | "stdout" |
 export interface HolderClientEvents {
   /** A process of the pod was reaped; already journaled by then. */
   exit: [HolderExit];
+  /** Streamed output of spawn `id` (fd 1: stdout or the terminal, 2: stderr), in order. */
+  output: [id: string, fd: number, data: Buffer];
+  /** Streamed output `fd` of `id` ended (every writer closed it). */
+  eof: [id: string, fd: number];
   /** The connection is gone (with the reason unless closed by {@link HolderClient.close}). Never re-dialled. */
   close: [RuntimeError | undefined];
 }
@@ -55,6 +65,10 @@ interface Pending {
   settled: boolean;
   settle(err: RuntimeError | undefined, values?: readonly string[]): void;
 }
+
+/** Backoff of a `write` the holder refused with EAGAIN (its stdin queue is full), doubling up to the max. */
+const WRITE_RETRY_MIN_MS = 2;
+const WRITE_RETRY_MAX_MS = 50;
 
 const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
@@ -83,7 +97,7 @@ export class HolderClient extends EventEmitter<HolderClientEvents> {
 
   private constructor(
     private readonly socket: Socket,
-    /** The holder's directory. */
+    /** The holder's directory; for {@link HolderClient.connectSocket}, the socket's path. */
     readonly dir: string,
     private readonly options: HolderClientOptions,
   ) {
@@ -100,9 +114,20 @@ export class HolderClient extends EventEmitter<HolderClientEvents> {
 
   /** Connects to the holder serving `dir`. NotFound when no socket is there, Unavailable when nobody listens. */
   static connect(dir: string, options: Partial<HolderClientOptions> & { signal?: AbortSignal } = {}): Promise<HolderClient> {
+    return HolderClient.dial(join(dir, HOLDER_SOCKET), dir, options);
+  }
+
+  /**
+   * Connects to a holder behind an arbitrary unix socket, e.g. QEMU's chardev socket backing
+   * the guest agent's virtio-serial port (the holder in `--serve-port` mode). Errors as {@link connect}.
+   */
+  static connectSocket(socketPath: string, options: Partial<HolderClientOptions> & { signal?: AbortSignal } = {}): Promise<HolderClient> {
+    return HolderClient.dial(socketPath, socketPath, options);
+  }
+
+  private static dial(path: string, dir: string, options: Partial<HolderClientOptions> & { signal?: AbortSignal }): Promise<HolderClient> {
     const { signal, ...rest } = options;
     const opts = { ...defaultHolderClientOptions, ...rest };
-    const path = join(dir, HOLDER_SOCKET);
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(RuntimeError.from(signal.reason, Code.Canceled));
       const socket = connect(path);
@@ -139,6 +164,47 @@ export class HolderClient extends EventEmitter<HolderClientEvents> {
     const req: SpawnRequest = { cwd: "", stdin: "", stdout: "", stderr: "", ...options };
     const [pid] = await this.send(Verb.Spawn, req.id, () => encodeSpawn(req), call);
     return toInt(pid, "spawn PID");
+  }
+
+  /**
+   * Sends `data` to the streamed stdin ({@link STREAM}) of process `id`, in chunks of at most
+   * {@link STREAM_CHUNK_LENGTH} bytes; resolves once the holder queued all of it. A full queue
+   * (EAGAIN) is retried with a short backoff; DeadlineExceeded when it stays full for the
+   * call's deadline. Unavailable (EPIPE) once the stdin is closed or its reader is gone.
+   */
+  async write(id: string, data: Uint8Array, call: HolderCallOptions = {}): Promise<void> {
+    const stallMs = call.timeoutMs ?? this.options.timeoutMs;
+    for (let off = 0; off < data.length; ) {
+      const chunk = data.subarray(off, off + STREAM_CHUNK_LENGTH);
+      const rid = this.rid();
+      for (let delay = WRITE_RETRY_MIN_MS, since = Date.now(); ; delay = Math.min(delay * 2, WRITE_RETRY_MAX_MS)) {
+        try {
+          await this.send(Verb.Write, rid, () => encodeWrite(rid, id, chunk), call);
+          break;
+        } catch (err) {
+          if (!isEagain(err)) throw err;
+          if (Date.now() - since >= stallMs) {
+            throw new RuntimeError(Code.DeadlineExceeded, `holder write ${id}: stdin queue full for ${stallMs} ms`, { cause: err });
+          }
+          await sleep(delay, undefined, { signal: call.signal }).catch((e: unknown) => {
+            throw RuntimeError.from(e, Code.Canceled);
+          });
+        }
+      }
+      off += chunk.length;
+    }
+  }
+
+  /** Subscribes to streamed output; returns the unsubscribe function. */
+  onOutput(fn: (id: string, fd: number, data: Buffer) => void): () => void {
+    this.on("output", fn);
+    return () => this.off("output", fn);
+  }
+
+  /** Subscribes to the end of streamed outputs; returns the unsubscribe function. */
+  onEof(fn: (id: string, fd: number) => void): () => void {
+    this.on("eof", fn);
+    return () => this.off("eof", fn);
   }
 
   /** Closes the stdin of process `id` (EOF once what the holder already read is delivered). Idempotent. */
@@ -268,6 +334,14 @@ export class HolderClient extends EventEmitter<HolderClientEvents> {
           this.emit("exit", msg.exit);
           continue;
         }
+        if (msg.kind === "out") {
+          this.emit("output", msg.output.id, msg.output.fd, msg.output.data);
+          continue;
+        }
+        if (msg.kind === "eof") {
+          this.emit("eof", msg.id, msg.fd);
+          continue;
+        }
         const head = this.queue.shift();
         if (head === undefined || head.id !== msg.id) {
           throw new MalformedMessageError(`reply for ${JSON.stringify(msg.id)} while expecting ${JSON.stringify(head?.id)}`);
@@ -290,6 +364,11 @@ export class HolderClient extends EventEmitter<HolderClientEvents> {
       this.emit("close", reason);
     }
   }
+}
+
+function isEagain(err: unknown): boolean {
+  const cause = err instanceof RuntimeError ? (err as { cause?: unknown }).cause : undefined;
+  return typeof cause === "object" && cause !== null && (cause as { errno?: unknown }).errno === -EAGAIN;
 }
 
 function toInt(s: string | undefined, what: string): number {

@@ -9,12 +9,20 @@
  *  +---------------+------------------------------------------------+
  * ```
  * The first string is the verb, the second the request id, echoed by the reply.
- * Replies come in request order, one per request; exit events (request id `"0"`)
+ * Replies come in request order, one per request; events (request id `"0"`)
  * may come between them.
+ *
+ * Transports: `<dir>/holder.sock` (any number of clients), or one byte stream the
+ * holder serves with `--serve-port PATH|fd:N` (a guest VM's virtio-serial port, which
+ * QEMU exposes on the host as a unix socket: `HolderClient.connectSocket`). When
+ * the host side of a port disconnects, the holder drops that connection's partial
+ * request and unsent replies/events, holds streamed output back, and resumes on the
+ * next connection; the journal (`exits`) has every exit missed meanwhile.
  *
  * | request | reply values |
  * |---|---|
  * | `spawn ID CWD STDIN STDOUT STDERR FLAGS ARGC ARG... ENVC ENV...` | `PID` |
+ * | `write RID ID DATA` (DATA base64, queued for ID's streamed stdin; EAGAIN when full) | |
  * | `closestdin ID` | |
  * | `resize ID COLS ROWS` | |
  * | `adopt ID PID` | |
@@ -22,9 +30,20 @@
  * | `exits RID` | `JOURNAL` (whole, at most {@link MAX_EXITS_LENGTH}) |
  * | `exits RID OFFSET` | `JOURNAL-SLICE NEXT-OFFSET` (whole lines, at most {@link EXITS_CHUNK_LENGTH}) |
  * | `ping RID` | `HOLDERPID PODINITPID` |
- * | `shutdown RID` | |
+ * | `shutdown RID` | (then the holder exits; as a guest's pid 1 it syncs and powers off) |
  *
- * Failures: `err RID ERRNO MESSAGE`. Event: `exit 0 PID STATUS SEC NSEC ID`.
+ * Failures: `err RID ERRNO MESSAGE`.
+ *
+ * | event | meaning |
+ * |---|---|
+ * | `exit 0 PID STATUS SEC NSEC ID` | a process was reaped (and journaled); to every client |
+ * | `out 0 ID FD DATA` | output of a streamed stdout (FD 1) or stderr (2), DATA base64 of at most {@link STREAM_CHUNK_LENGTH} bytes |
+ * | `eof 0 ID FD` | that output reached EOF; before ID's exit when its pipes closed before the reap |
+ *
+ * Streamed stdio: a spawn STDIN/STDOUT/STDERR of {@link STREAM} gives the process a pipe
+ * held by the holder (with a terminal: STDOUT streams the terminal, STDIN writes to it).
+ * Output goes to the connection that sent the spawn; it is not read from the pipe while
+ * more than {@link STREAM_TX_HIGH} bytes wait to be sent there (back-pressure).
  */
 
 import { ChunkQueue } from "../bytes/chunk-queue.js";
@@ -46,10 +65,21 @@ export const EVENT_REQUEST_ID = "0";
 export const UNKNOWN_ID = "-";
 /** Journal/event ID of the pod's pid-1 (`--new-pid`). Client IDs may not start with `:`. */
 export const PODINIT_ID = ":podinit";
+/** spawn stdin/stdout/stderr value: a pipe streamed over the protocol (`write`, `out`/`eof` events). */
+export const STREAM = ":stream";
+/** Largest raw chunk of one `out` event or one `write` request (48 KiB; 64 KiB of base64). */
+export const STREAM_CHUNK_LENGTH = 48 << 10;
+/** Largest stdin queue the holder keeps per process (1 MiB); a `write` beyond it fails with EAGAIN. */
+export const STDIN_QUEUE_LENGTH = 1 << 20;
+/** Streamed output waits in its pipe while more than this (1 MiB) is unsent to its connection. */
+export const STREAM_TX_HIGH = 1 << 20;
+/** errno of a `write` refused because the stdin queue is full: retry later. */
+export const EAGAIN = 11;
 
 /** Request verbs. */
 export const Verb = {
   Spawn: "spawn",
+  Write: "write",
   CloseStdin: "closestdin",
   Resize: "resize",
   Adopt: "adopt",
@@ -157,11 +187,36 @@ export interface HolderExit {
   readonly id: string | undefined;
 }
 
+/** A chunk of streamed output (`out` event). */
+export interface HolderOutput {
+  /** The spawn ID. */
+  readonly id: string;
+  /** 1 (stdout, or the terminal) or 2 (stderr). */
+  readonly fd: number;
+  readonly data: Buffer;
+}
+
 /** What a payload from the holder is: a reply or an event. */
 export type HolderMessage =
   | { readonly kind: "ok"; readonly id: string; readonly values: readonly string[] }
   | { readonly kind: "err"; readonly id: string; readonly errno: number; readonly message: string }
-  | { readonly kind: "exit"; readonly exit: HolderExit };
+  | { readonly kind: "exit"; readonly exit: HolderExit }
+  | { readonly kind: "out"; readonly output: HolderOutput }
+  | { readonly kind: "eof"; readonly id: string; readonly fd: number };
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** Strict base64 (standard alphabet, padded): Buffer.from alone would accept anything. */
+export function decodeBase64(s: string): Buffer {
+  if (!BASE64.test(s)) throw new MalformedMessageError(`holder message: DATA is not base64 (${s.length} characters)`);
+  return Buffer.from(s, "base64");
+}
+
+function streamFd(s: string | undefined): number {
+  const fd = int(s, "FD");
+  if (fd !== 1 && fd !== 2) throw new MalformedMessageError(`holder message: FD ${fd} is not 1 or 2`);
+  return fd;
+}
 
 const DECIMAL = /^-?[0-9]{1,18}$/;
 
@@ -196,6 +251,12 @@ export function parseMessage(payload: Uint8Array): HolderMessage {
     case "exit":
       if (rest.length !== 5) throw new MalformedMessageError(`holder exit event with ${rest.length + 2} strings, expected 7`);
       return { kind: "exit", exit: exitFrom(rest[0], rest[1], rest[2], rest[3], rest[4]) };
+    case "out":
+      if (rest.length !== 3) throw new MalformedMessageError(`holder out event with ${rest.length + 2} strings, expected 5`);
+      return { kind: "out", output: { id: rest[0]!, fd: streamFd(rest[1]), data: decodeBase64(rest[2]!) } };
+    case "eof":
+      if (rest.length !== 2) throw new MalformedMessageError(`holder eof event with ${rest.length + 2} strings, expected 4`);
+      return { kind: "eof", id: rest[0]!, fd: streamFd(rest[1]) };
     default:
       throw new MalformedMessageError(`unknown holder message ${JSON.stringify(verb)}`);
   }
@@ -207,9 +268,12 @@ export interface SpawnRequest {
   readonly id: string;
   /** Working directory; `""` keeps the holder's (`/`). */
   readonly cwd: string;
-  /** FIFO the holder pumps into the process's stdin pipe (or terminal); `""` = /dev/null. */
+  /** FIFO the holder pumps into the process's stdin pipe (or terminal); `""` = /dev/null; {@link STREAM}: `write` requests. */
   readonly stdin: string;
-  /** FIFO (with a reader) or file (appended) for stdout; `""` = /dev/null. With a terminal: where its output goes. */
+  /**
+   * FIFO (with a reader) or file (appended) for stdout; `""` = /dev/null; {@link STREAM}: `out` events.
+   * With a terminal: where its output goes.
+   */
   readonly stdout: string;
   /** As `stdout`, for stderr; unused with a terminal. */
   readonly stderr: string;
@@ -238,6 +302,12 @@ export function encodeSpawn(req: SpawnRequest): Buffer {
     String(req.env.length),
     ...req.env,
   ]);
+}
+
+/** Encodes a `write` request: `data` (at most {@link STREAM_CHUNK_LENGTH} bytes) for the streamed stdin of `id`. */
+export function encodeWrite(rid: string, id: string, data: Uint8Array): Buffer {
+  if (data.length > STREAM_CHUNK_LENGTH) throw new OversizeMessageError(data.length, STREAM_CHUNK_LENGTH);
+  return encodeMessage([Verb.Write, rid, id, Buffer.from(data.buffer, data.byteOffset, data.length).toString("base64")]);
 }
 
 /**
