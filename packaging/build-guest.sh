@@ -17,7 +17,11 @@ log() { printf '[build-guest] %s\n' "$*" >&2; }
 die() { printf '[build-guest] ERROR: %s\n' "$*" >&2; exit 1; }
 
 kernel=$(ls /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -n 1 || true)
-[ -n "$kernel" ] || die "no /boot/vmlinuz-*-cloud-amd64: install linux-image-cloud-amd64 (packaging/install-deps.sh)"
+if [ -z "$kernel" ]; then
+  # Not fatal for a build: only the vmm sandboxer needs a guest, and it says so at sandbox Create.
+  log "WARNING: no /boot/vmlinuz-*-cloud-amd64 (install linux-image-cloud-amd64: packaging/install-deps.sh); no guest built"
+  exit 0
+fi
 release=${kernel#/boot/vmlinuz-}
 moddir=/lib/modules/$release
 [ -d "$moddir" ] || die "kernel modules $moddir missing"

@@ -57,18 +57,30 @@ export function proxySandboxerToml(handler: string, socket: string): string {
 `;
 }
 
+/** Sandboxer kinds the e2e tests run. */
+export type KuasarKind = "runc" | "wasm" | "vmm" | "gvisor";
+
+/** The CRI runtime handler (and proxy plugin name) of a sandboxer kind. */
+export function handlerOf(kind: KuasarKind): string {
+  return `kuasar-${kind}`;
+}
+
+/** The CRI runtime handler of the vmm sandboxer. */
+export const VMM_HANDLER = handlerOf("vmm");
+
 /**
  * With `kinds` ["runc"] (default) the single-kind `runc-sandboxer` serves; with
  * more kinds one `kuasard` serves them all, each on its own socket and handler.
+ * `extraConfig` is appended to kuasard's TOML (e.g. `[sandboxers.vmm.hypervisor]`).
  */
-export async function containerd2WithKuasar(t: TestContext, kinds: readonly ("runc" | "wasm")[] = ["runc"]): Promise<Containerd2WithKuasar> {
+export async function containerd2WithKuasar(t: TestContext, kinds: readonly KuasarKind[] = ["runc"], extraConfig = ""): Promise<Containerd2WithKuasar> {
   const dir = mkdtempSync("/tmp/k2-");
   const listen = join(dir, "runc.sock");
   const sandboxerDir = join(dir, "kr");
-  const wasmListen = join(dir, "wasm.sock");
+  const listenOf = (k: KuasarKind) => (k === "runc" ? listen : join(dir, `${k}.sock`));
   const containerd = await startContainerd({
     version: "2",
-    extraToml: proxySandboxerToml(HANDLER, listen) + (kinds.includes("wasm") ? proxySandboxerToml(WASM_HANDLER, wasmListen) : ""),
+    extraToml: kinds.map((k) => proxySandboxerToml(handlerOf(k), listenOf(k))).join(""),
   });
   writeFileSync(join(containerd.cniConfDir, "10-kuasar-e2e.conflist"), TEST_CNI);
   let run = 0;
@@ -76,7 +88,7 @@ export async function containerd2WithKuasar(t: TestContext, kinds: readonly ("ru
   if (!single) {
     writeFileSync(
       join(dir, "kuasard.toml"),
-      kinds.map((k) => `[sandboxers.${k}]\nlisten = "${k === "wasm" ? wasmListen : listen}"\ndir = "${join(dir, k === "wasm" ? "kw" : "kr")}"\n`).join("\n"),
+      kinds.map((k) => `[sandboxers.${k}]\nlisten = "${listenOf(k)}"\ndir = "${join(dir, `k${k[0]}`)}"\n`).join("\n") + extraConfig,
     );
   }
   const opts = single

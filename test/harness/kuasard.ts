@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, openSync, closeSync, readFileSync, rmSync } from "node:fs";
 import { unmountBelow } from "./containerd.js";
 import { join } from "node:path";
@@ -104,7 +104,19 @@ export async function tearDownKuasar(dir: string, endpointPid: () => number, sto
     await stop();
   } finally {
     killRecorded(endpointPid());
+    keepLogs(dir);
     await unmountBelow(dir);
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** With KUASAR_TEST_KEEP_LOGS=DIR, copies the daemon logs (and VM console logs) of a test there before its dir goes. */
+function keepLogs(dir: string): void {
+  const to = process.env["KUASAR_TEST_KEEP_LOGS"];
+  if (!to) return;
+  try {
+    execFileSync("sh", ["-c", 'mkdir -p "$2" && find "$1" -name "*.log" -size -20M -exec cp --parents {} "$2" \\;', "sh", dir, to]);
+  } catch {
+    /* best effort */
   }
 }

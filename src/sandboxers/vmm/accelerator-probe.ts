@@ -50,7 +50,7 @@ async function probeKvm(h: Hypervisor, o: HypervisorOptions, stateDir: string, l
     log.info({ reason }, "KVM works: VMs boot with KVM");
     return { accelerator: "kvm", reason };
   } catch (err) {
-    const reason = `KVM probe guest did not answer within ${o.kvmProbeTimeoutMs} ms (${(err as Error).message.split("\n")[0]})`;
+    const reason = `KVM probe guest did not boot within ${o.kvmProbeTimeoutMs} ms: ${(err as Error).message.replace(/\s*\n\s*/g, " | ")}`;
     log.warn({ reason }, "KVM FALLBACK: /dev/kvm exists but a guest did not boot on it; VMs run under TCG software emulation (much slower)");
     return { accelerator: "tcg", reason };
   } finally {

@@ -68,7 +68,7 @@ export async function bootVm(h: Hypervisor, o: HypervisorOptions, b: BootRequest
   } catch (err) {
     for (const pid of [qemuPid, virtiofsdPid]) killQuietly(pid);
     const e = RuntimeError.from(err);
-    throw new RuntimeError(e.code, `${e.message}${consoleTail(p.consoleLog)}`, { cause: err });
+    throw new RuntimeError(e.code, `${e.message}${logTail("guest console", p.consoleLog)}${logTail("QEMU", p.qemuLog)}`, { cause: err });
   }
 }
 
@@ -100,10 +100,10 @@ export async function connectAgent(socket: string, qemuPid: number, deadline: nu
   throw new RuntimeError(Code.DeadlineExceeded, `the guest agent did not answer within the boot deadline (${RuntimeError.from(last ?? "no attempt").message})`);
 }
 
-function consoleTail(path: string): string {
+function logTail(what: string, path: string): string {
   try {
-    const text = readFileSync(path, "utf8").trim().split("\n").slice(-8).join("\n");
-    return text ? `; guest console:\n${text}` : "";
+    const text = readFileSync(path, "utf8").trim().split("\n").slice(-6).join("\n");
+    return text ? `; ${what}:\n${text}` : "";
   } catch {
     return "";
   }

@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
+import { describe, it } from "node:test";
+import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
+import { mountsBelow } from "../../src/pod/rootfs.js";
+import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../harness/cri-pod.js";
+import { assertIsolated } from "../harness/isolation.js";
+import { afterRedial, containerd2WithKuasar, HANDLER, VMM_HANDLER } from "../harness/kuasar-containerd2.js";
+import { fetchContainer, httpGet, joinPodBridge, kernelReleases, processesOf, VMM_TEST_CONFIG, webContainer } from "../harness/vm-pod.js";
+
+assertIsolated();
+
+describe("vmm sandboxer under stock containerd 2.x (a QEMU micro-VM per pod)", () => {
+  it("runs a two-container VM pod beside a runc pod: guest kernel, localhost, pod IP, exec, logs, exit codes, grace, daemon kill -9, QEMU kill -9, clean removal", async (t) => {
+    const env = await containerd2WithKuasar(t, ["runc", "vmm"], VMM_TEST_CONFIG);
+    const { cri } = env;
+    const { guest, host } = kernelReleases();
+    assert.notEqual(guest, host, "the guest kernel must differ from the host's for this test to mean anything");
+
+    const runcPod = await runPod(cri, HANDLER, podConfig("beside", `${env.dir}/logs/beside`), [shContainer("sh", "exec sleep 100000")]);
+
+    const cfg = podConfig("vm", `${env.dir}/logs/vm`);
+    const web = webContainer("web", 8080, "hello-from-the-vm");
+    const client = fetchContainer("client", "http://127.0.0.1:8080/");
+    const { podId, ids } = await runPod(cri, VMM_HANDLER, cfg, [web, client]);
+    const [webId, clientId] = ids as [string, string];
+
+    // Status says how the VM runs (KVM or emulated), always.
+    const status = await cri.runtime.podSandboxStatus({ podSandboxId: podId, verbose: true });
+    assert.equal(status.status?.state, PodSandboxState.SANDBOX_READY);
+    const info = JSON.stringify(status.info);
+    assert.match(info, /accelerator/);
+
+    // The container runs on the guest kernel, not the host's.
+    const webLog = await waitForLog(logFile(cfg, web), guest);
+    assert.doesNotMatch(webLog, new RegExp(`F ${host.replace(/[.+]/g, "\\$&")}$`, "m"));
+    // Its neighbour reaches it over the pod's localhost.
+    await waitForLog(logFile(cfg, client), "hello-from-the-vm", 120_000);
+
+    // The pod IP answers from the host.
+    const ip = status.status?.network?.ip ?? "";
+    assert.match(ip, /^192\.0\.2\./);
+    joinPodBridge();
+    assert.equal((await httpGet(ip, 8080)).trim(), "hello-from-the-vm");
+
+    // ExecSync: output, stderr and exit code come back.
+    const ex = await cri.runtime.execSync({ containerId: webId, cmd: ["sh", "-c", "uname -r; echo oops >&2; exit 7"], timeout: 60n });
+    assert.equal(decodeOut(ex.stdout).trim(), guest);
+    assert.equal(decodeOut(ex.stderr).trim(), "oops");
+    assert.equal(ex.exitCode, 7);
+
+    // An exit code comes back exactly.
+    const quitter = shContainer("quitter", "echo bye; exit 42");
+    const { containerId: quitId } = await cri.runtime.createContainer({ podSandboxId: podId, config: quitter, sandboxConfig: cfg });
+    await cri.runtime.startContainer({ containerId: quitId });
+    assert.equal((await waitExited(cri, quitId, 120_000)).exitCode, 42);
+    await waitForLog(logFile(cfg, quitter), "bye");
+
+    // kill -9 of kuasard: the VM pod keeps running and is managed after the restart.
+    const qemuBefore = processesOf("qemu-system-x86_64");
+    await env.sandboxer.kill9();
+    await env.restartSandboxer();
+    assert.equal((await afterRedial(() => cri.runtime.podSandboxStatus({ podSandboxId: podId }))).status?.state, PodSandboxState.SANDBOX_READY);
+    assert.deepEqual(processesOf("qemu-system-x86_64"), qemuBefore, "no VM was restarted or lost");
+    const ex2 = await afterRedial(() => cri.runtime.execSync({ containerId: clientId, cmd: ["wget", "-qO-", "http://127.0.0.1:8080/"], timeout: 60n }));
+    assert.equal(decodeOut(ex2.stdout).trim(), "hello-from-the-vm");
+
+    // Stop with a grace period: httpd dies of TERM.
+    await cri.runtime.stopContainer({ containerId: webId, timeout: 10n });
+    const ws = await waitExited(cri, webId);
+    assert.ok(ws.exitCode === 143 || ws.exitCode === 137, `exit ${ws.exitCode}`);
+
+    // kill -9 of the pod's QEMU: the pod is NotReady, its containers Exited.
+    const vmPids = processesOf("qemu-system-x86_64");
+    assert.equal(vmPids.length, 1, `one VM expected, found ${vmPids.length}`);
+    process.kill(vmPids[0]!, "SIGKILL");
+    for (let i = 0; ; i++) {
+      const st = await cri.runtime.podSandboxStatus({ podSandboxId: podId });
+      if (st.status?.state === PodSandboxState.SANDBOX_NOTREADY) break;
+      assert.ok(i < 300, "the pod never became NotReady after its VM died");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const cs = await waitExited(cri, clientId);
+    assert.equal(cs.state, ContainerState.CONTAINER_EXITED);
+
+    // The runc pod never noticed.
+    const ex3 = await cri.runtime.execSync({ containerId: runcPod.ids[0]!, cmd: ["echo", "runc-alive"], timeout: 10n });
+    assert.equal(decodeOut(ex3.stdout), "runc-alive\n");
+
+    for (const p of [podId, runcPod.podId]) {
+      await cri.runtime.stopPodSandbox({ podSandboxId: p });
+      await cri.runtime.removePodSandbox({ podSandboxId: p });
+    }
+    // Nothing is left: no VMM, no virtiofsd, no mounts or pod dirs under the sandboxer's state.
+    assert.deepEqual(processesOf("qemu-system-x86_64"), []);
+    assert.deepEqual(processesOf("virtiofsd"), []);
+    const vmmDir = `${env.dir}/kv`;
+    assert.deepEqual(mountsBelow(vmmDir), []);
+    assert.deepEqual(readdir(`${vmmDir}/pods`), []);
+    assert.deepEqual(readdir(`${vmmDir}/s`), []);
+  });
+});
+
+function readdir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
