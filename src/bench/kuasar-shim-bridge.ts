@@ -21,7 +21,7 @@ import { startContainerd } from "../../test/harness/containerd.js";
 import { containerdBinaries, repoRoot } from "../../test/harness/deps.js";
 import { bridgeRuntimesToml } from "../../test/harness/kuasar-containerd17.js";
 import type { BenchConfiguration, RunningConfiguration } from "./bench-configuration.js";
-import { kuasarBridgeId, kuasarHandler, kuasarMissing, KUASAR_RUNC_HANDLER, KUASAR_WASM_HANDLER, KUASAR_WORKLOAD } from "./kuasar-direct.js";
+import { kuasarBridgeId, kuasarHandler, kuasarMissing, KUASAR_RUNC_HANDLER, KUASAR_WORKLOAD } from "./kuasar-direct.js";
 import type { SandboxerKind } from "./kuasar-daemon.js";
 import { runKuasar } from "./kuasar-running.js";
 import { CONTAINERD_BASE_PATH } from "./stock-runc-v2.js";
@@ -72,7 +72,7 @@ export function kuasarShimBridgeConfiguration(kind: SandboxerKind = "runc"): Ben
         version: "1.7",
         parentDir: ctx.dir,
         env: { PATH: path, KUASAR_SHIM_SOCKET: shimSocket },
-        extraToml: bridgeRuntimesToml(KUASAR_RUNC_HANDLER, wasm ? KUASAR_WASM_HANDLER : undefined),
+        extraToml: bridgeRuntimesToml(KUASAR_RUNC_HANDLER, wasm ? ["wasm"] : []),
       });
       return runKuasar({
         containerd,

@@ -1,11 +1,15 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { mountsBelow } from "../../src/pod/rootfs.js";
 import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../harness/cri-pod.js";
+import { repoRoot } from "../harness/deps.js";
 import { assertIsolated } from "../harness/isolation.js";
 import { afterRedial, containerd2WithKuasar, HANDLER, VMM_HANDLER } from "../harness/kuasar-containerd2.js";
+import { containerd17WithKuasar, handler17Of } from "../harness/kuasar-containerd17.js";
 import { fetchContainer, httpGet, joinPodBridge, kernelReleases, processesOf, VMM_TEST_CONFIG, webContainer } from "../harness/vm-pod.js";
 
 assertIsolated();
@@ -48,6 +52,12 @@ describe("vmm sandboxer under stock containerd 2.x (a QEMU micro-VM per pod)", (
     assert.equal(decodeOut(ex.stdout).trim(), guest);
     assert.equal(decodeOut(ex.stderr).trim(), "oops");
     assert.equal(ex.exitCode, 7);
+
+    // Troubleshooting: root runs a command in the guest itself, outside any container.
+    const ctl = execFileSync(join(repoRoot(), "bin", "kuasar-ctl"), ["exec", "--dir", `${env.dir}/kv`, podId, "--", "sh", "-c", "uname -r; ls /run/kuasar/shared"], { encoding: "utf8" });
+    assert.match(ctl, new RegExp(`^${guest.replace(/[.+]/g, "\\$&")}\n`));
+    assert.match(ctl, /agent/);
+    assert.throws(() => execFileSync(join(repoRoot(), "bin", "kuasar-ctl"), ["exec", "--dir", `${env.dir}/kv`, "no-such-pod", "--", "true"], { stdio: "pipe" }), /not found/);
 
     // An exit code comes back exactly.
     const quitter = shContainer("quitter", "echo bye; exit 42");
@@ -98,6 +108,48 @@ describe("vmm sandboxer under stock containerd 2.x (a QEMU micro-VM per pod)", (
     assert.deepEqual(mountsBelow(vmmDir), []);
     assert.deepEqual(readdir(`${vmmDir}/pods`), []);
     assert.deepEqual(readdir(`${vmmDir}/s`), []);
+  });
+});
+
+describe("vmm sandboxer under stock containerd 1.7 (shim bridge)", () => {
+  it("runs a two-container VM pod: guest kernel, localhost, pod IP, exec, logs, exit 42, grace, removal leaves nothing", async (t) => {
+    const env = await containerd17WithKuasar(t, ["runc", "vmm"], VMM_TEST_CONFIG);
+    const { cri } = env;
+    const { guest } = kernelReleases();
+    const cfg = podConfig("vm17", `${env.dir}/logs/vm17`);
+    const web = webContainer("web", 8081, "hello-via-the-bridge");
+    const client = fetchContainer("client", "http://localhost:8081/");
+    const { podId, ids } = await runPod(cri, handler17Of("vmm"), cfg, [web, client]);
+    const [webId, clientId] = ids as [string, string];
+    await waitForLog(logFile(cfg, web), guest);
+    await waitForLog(logFile(cfg, client), "hello-via-the-bridge", 120_000);
+
+    const status = await cri.runtime.podSandboxStatus({ podSandboxId: podId });
+    const ip = status.status?.network?.ip ?? "";
+    assert.match(ip, /^192\.0\.2\./);
+    joinPodBridge();
+    assert.equal((await httpGet(ip, 8081)).trim(), "hello-via-the-bridge");
+
+    const ex = await cri.runtime.execSync({ containerId: clientId, cmd: ["sh", "-c", "cat /proc/sys/kernel/osrelease; exit 3"], timeout: 60n });
+    assert.equal(decodeOut(ex.stdout).trim(), guest);
+    assert.equal(ex.exitCode, 3);
+
+    const quitter = shContainer("quitter", "exit 42");
+    const { containerId: quitId } = await cri.runtime.createContainer({ podSandboxId: podId, config: quitter, sandboxConfig: cfg });
+    await cri.runtime.startContainer({ containerId: quitId });
+    assert.equal((await waitExited(cri, quitId, 120_000)).exitCode, 42);
+
+    await cri.runtime.stopContainer({ containerId: webId, timeout: 10n });
+    const ws = await waitExited(cri, webId);
+    assert.ok(ws.exitCode === 143 || ws.exitCode === 137, `exit ${ws.exitCode}`);
+
+    await cri.runtime.stopPodSandbox({ podSandboxId: podId });
+    await cri.runtime.removePodSandbox({ podSandboxId: podId });
+    assert.deepEqual(processesOf("qemu-system-x86_64"), []);
+    assert.deepEqual(processesOf("virtiofsd"), []);
+    const vmmDir = `${env.dir}/kv`;
+    assert.deepEqual(mountsBelow(vmmDir), []);
+    assert.deepEqual(readdir(`${vmmDir}/pods`), []);
   });
 });
 

@@ -5,7 +5,7 @@ import { BUSYBOX_IMAGE, importBusybox } from "./busybox-image.js";
 import { startContainerd, type Containerd } from "./containerd.js";
 import { criClient, type CriClient } from "./cri.js";
 import { containerdBinaries, repoRoot } from "./deps.js";
-import { TEST_CNI } from "./kuasar-containerd2.js";
+import { TEST_CNI, type KuasarKind } from "./kuasar-containerd2.js";
 import { startSandboxer, tearDownKuasar, type SandboxerProcess } from "./kuasard.js";
 
 /** The CRI runtime handler the 1.7 tests configure, backed by `io.containerd.kuasar.v1`. */
@@ -32,18 +32,29 @@ export interface Containerd17WithKuasar {
  * one in its store, but the bridge never runs it.
  */
 /** The 1.7 runtime handler whose options pick the wasm sandboxer (`sandboxer = "wasm"`). */
-export const WASM_HANDLER_17 = "kuasar-wasm";
+export const WASM_HANDLER_17 = handler17Of("wasm");
+
+/** The 1.7 runtime handler whose options pick sandboxer `kind` (`sandboxer = "<kind>"`); runc is the default handler's. */
+export function handler17Of(kind: string): string {
+  return kind === "runc" ? HANDLER_17 : `kuasar-${kind}`;
+}
 
 /**
  * containerd 1.7 TOML: a CRI runtime handler of type `io.containerd.kuasar.v1`,
- * and optionally a second one whose options table sends its pods to the wasm sandboxer.
+ * and one more per extra sandboxer kind whose options table sends its pods there.
  */
-export function bridgeRuntimesToml(handler: string, wasmHandler?: string): string {
+export function bridgeRuntimesToml(handler: string, extraKinds: readonly string[] = []): string {
   const runtime = (name: string) => `\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${name}]\n  runtime_type = "io.containerd.kuasar.v1"\n`;
-  return runtime(handler) + (wasmHandler ? `${runtime(wasmHandler)}[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${wasmHandler}.options]\n  sandboxer = "wasm"\n` : "");
+  return (
+    runtime(handler) +
+    extraKinds
+      .filter((k) => k !== "runc")
+      .map((k) => `${runtime(handler17Of(k))}[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${handler17Of(k)}.options]\n  sandboxer = "${k}"\n`)
+      .join("")
+  );
 }
 
-export async function containerd17WithKuasar(t: TestContext, kinds: readonly ("runc" | "wasm")[] = ["runc"]): Promise<Containerd17WithKuasar> {
+export async function containerd17WithKuasar(t: TestContext, kinds: readonly KuasarKind[] = ["runc"], extraConfig = ""): Promise<Containerd17WithKuasar> {
   const dir = mkdtempSync("/tmp/k17-");
   const shimSocket = join(dir, "shim.sock");
   const bin = containerdBinaries("1.7").binDir;
@@ -54,7 +65,7 @@ export async function containerd17WithKuasar(t: TestContext, kinds: readonly ("r
       PATH: `${bin}:${join(repoRoot(), "bin")}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
       KUASAR_SHIM_SOCKET: shimSocket,
     },
-    extraToml: bridgeRuntimesToml(HANDLER_17, kinds.includes("wasm") ? WASM_HANDLER_17 : undefined),
+    extraToml: bridgeRuntimesToml(HANDLER_17, kinds),
   };
   const containerd = await startContainerd(containerdOptions);
   writeFileSync(join(containerd.cniConfDir, "10-kuasar-e2e.conflist"), TEST_CNI);
@@ -67,7 +78,7 @@ export async function containerd17WithKuasar(t: TestContext, kinds: readonly ("r
     args: ["--state-dir", join(dir, "ks"), "--shim-listen", shimSocket, ...(kinds.length > 1 ? ["--config", join(dir, "kuasard.toml")] : [])],
   };
   if (kinds.length > 1) {
-    writeFileSync(join(dir, "kuasard.toml"), kinds.map((k) => `[sandboxers.${k}]\nlisten = "${join(dir, `${k}.sock`)}"\ndir = "${join(dir, `k${k[0]}`)}"\n`).join("\n"));
+    writeFileSync(join(dir, "kuasard.toml"), kinds.map((k) => `[sandboxers.${k}]\nlisten = "${join(dir, `${k}.sock`)}"\ndir = "${join(dir, `k${k[0]}`)}"\n`).join("\n") + extraConfig);
   }
   const env: Containerd17WithKuasar = {
     dir,

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, openSync, closeSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { unmountBelow } from "./containerd.js";
 import { join } from "node:path";
 import { repoRoot } from "./deps.js";
@@ -104,6 +104,7 @@ export async function tearDownKuasar(dir: string, endpointPid: () => number, sto
     await stop();
   } finally {
     killRecorded(endpointPid());
+    for (const pid of podProcessesRecorded(dir)) killRecorded(pid);
     keepLogs(dir);
     await unmountBelow(dir);
     rmSync(dir, { recursive: true, force: true });
@@ -118,5 +119,35 @@ function keepLogs(dir: string): void {
     execFileSync("sh", ["-c", 'mkdir -p "$2" && find "$1" -name "*.log" -size -20M -exec cp --parents {} "$2" \\;', "sh", dir, to]);
   } catch {
     /* best effort */
+  }
+}
+
+/**
+ * Pids our sandboxers recorded for the pods of a test (holders, VMMs, virtio-fs
+ * daemons) in their state under `dir`: a test that failed half-way leaves them
+ * running, and they must not outlive it.
+ */
+function podProcessesRecorded(dir: string): number[] {
+  const pids: number[] = [];
+  for (const records of globSandboxRecordDirs(dir)) {
+    for (const f of readdirSync(records).filter((n) => n.endsWith(".json"))) {
+      try {
+        const r = JSON.parse(readFileSync(`${records}/${f}`, "utf8")) as { holderPid?: number; vm?: { qemuPid?: number; virtiofsdPid?: number } };
+        pids.push(r.holderPid ?? 0, r.vm?.qemuPid ?? 0, r.vm?.virtiofsdPid ?? 0);
+      } catch {
+        /* partial or foreign file */
+      }
+    }
+  }
+  return pids.filter((p) => p > 0);
+}
+
+function globSandboxRecordDirs(dir: string): string[] {
+  try {
+    return readdirSync(dir)
+      .map((n) => `${dir}/${n}/sandboxes`)
+      .filter((d) => existsSync(d));
+  } catch {
+    return [];
   }
 }

@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import type { Server } from "node:net";
 import { join } from "node:path";
 import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
@@ -15,6 +16,7 @@ import type { SandboxCreateRequest, Sandboxer, SandboxStatus, SandboxUpdate } fr
 import { sandboxTransitions, transition } from "../../sandbox/state-machine.js";
 import type { CgroupStats } from "../../task/task-backend.js";
 import type { AcceleratorChoice } from "./accelerator-probe.js";
+import { DEBUG_SOCKET, serveDebug } from "./debug-server.js";
 import { vmPaths } from "./guest-paths.js";
 import { checkInGuest, runInGuest } from "./guest-runner.js";
 import type { Accelerator, Hypervisor, VmControl } from "./hypervisor.js";
@@ -52,6 +54,7 @@ type VmRecord = SandboxRecord & { vm?: VmState };
 export class VmmSandboxer implements Sandboxer {
   readonly kind = "vmm";
   private readonly controls = new Map<string, VmControl>();
+  private debugServer: Server | undefined;
 
   constructor(
     private readonly ctx: PodRuntime,
@@ -269,9 +272,11 @@ export class VmmSandboxer implements Sandboxer {
     for (const pod of this.ctx.pods.values()) {
       if (pod.record.state === "ready" && !pod.client) await this.vmGone(pod, LOST_EXIT_STATUS);
     }
+    this.debugServer = await serveDebug(join(this.ctx.options.dir, DEBUG_SOCKET), (r) => this.debugExec(r.sandbox, r.argv, r.timeoutMs ?? 60_000), log.child({ component: "debug" }));
   }
 
   async close(): Promise<void> {
+    this.debugServer?.close();
     for (const c of this.controls.values()) c.close();
     this.controls.clear();
     for (const pod of this.ctx.pods.values()) {
@@ -286,7 +291,9 @@ export class VmmSandboxer implements Sandboxer {
     const pod = this.pod(id);
     if (pod.record.state !== "ready" || !pod.client) throw new RuntimeError(Code.FailedPrecondition, `sandbox ${id} is ${pod.record.state}`);
     if (argv.length === 0) throw new RuntimeError(Code.InvalidArgument, "exec: a command is required");
-    return runInGuest(pod, this.tasks.paths(pod), argv, { timeoutMs });
+    // The agent executes argv[0] as a path; a bare name is looked up on the guest's PATH.
+    const resolved = argv[0]!.startsWith("/") ? argv : ["/bin/env", ...argv];
+    return runInGuest(pod, this.tasks.paths(pod), resolved, { timeoutMs });
   }
 
   private addPod(record: SandboxRecord): Pod {
