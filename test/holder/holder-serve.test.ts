@@ -103,9 +103,24 @@ interface ServeHolder {
   log(): string;
 }
 
+const cleanups = new WeakMap<TestContext, (() => unknown)[]>();
+
+/** Registers cleanup for after the test, last-in first-out (t.after hooks run first-in first-out). */
+function defer(t: TestContext, fn: () => unknown): void {
+  let stack = cleanups.get(t);
+  if (stack === undefined) {
+    const fns: (() => unknown)[] = [];
+    cleanups.set(t, (stack = fns));
+    t.after(async () => {
+      for (const f of fns.reverse()) await f();
+    });
+  }
+  stack.push(fn);
+}
+
 async function tempDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp("/tmp/khs-");
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  defer(t, () => rm(dir, { recursive: true, force: true }));
   return dir;
 }
 
@@ -154,10 +169,11 @@ async function socketpairHolder(t: TestContext, wrap: readonly string[] = []): P
     connect: () => HolderClient.connectSocket(socket, { timeoutMs: 5000 }),
     log: () => (existsSync(join(dir, "holder.log")) ? readFileSync(join(dir, "holder.log"), "utf8") : "") + stderr,
   };
-  t.after(async () => {
+  defer(t, async () => {
     conn?.destroy();
-    server.close();
+    await waitFor(() => conn === undefined, "the relay to be free");
     await stop(h, child);
+    server.close();
   });
   return h;
 }
@@ -215,7 +231,7 @@ async function ptyHolder(t: TestContext): Promise<ServeHolder | undefined> {
     connect: () => HolderClient.connectSocket(socket, { timeoutMs: 5000 }),
     log: () => (existsSync(join(dir, "holder.log")) ? readFileSync(join(dir, "holder.log"), "utf8") : ""),
   };
-  t.after(() => stop(h, child));
+  defer(t, () => stop(h, child));
   return h;
 }
 
@@ -223,7 +239,7 @@ describe("pod holder serving a port", () => {
   it("streams stdout and stderr as out events, eof before the exit", async (t) => {
     const h = await socketpairHolder(t);
     const c = await h.connect();
-    t.after(() => c.destroy());
+    defer(t, () => c.destroy());
     const heard = new Heard(c);
     assert.equal((await c.ping()).pid, h.pid);
     const pid = await c.spawn({ id: "s1", argv: ["/bin/sh", "-c", "echo out; echo err >&2; exit 3"], env: [PATH_ENV], ...STDIO });
@@ -241,7 +257,7 @@ describe("pod holder serving a port", () => {
   it("round-trips more than 1 MiB of binary stdin through cat, under back-pressure", async (t) => {
     const h = await socketpairHolder(t);
     const c = await h.connect();
-    t.after(() => c.destroy());
+    defer(t, () => c.destroy());
     const heard = new Heard(c);
     const data = Buffer.concat([Buffer.alloc(70_000), randomBytes(3 << 20), Buffer.from([0, 0, 10, 255, 0])]);
     const pid = await c.spawn({ id: "cat", argv: ["/bin/cat"], env: [], ...STDIO });
@@ -268,7 +284,7 @@ describe("pod holder serving a port", () => {
     c1.destroy();
     await waitFor(() => !alive(pid), "j1 to exit");
     const c2 = await h.connect();
-    t.after(() => c2.destroy());
+    defer(t, () => c2.destroy());
     const exit = (await c2.exits()).find((e) => e.pid === pid);
     assert.equal(exit?.status, 7);
     assert.equal(exit?.id, "j1");
@@ -280,7 +296,7 @@ describe("pod holder serving a port", () => {
     // --mount-proc: pids in /proc are the namespace's, as in a guest.
     const h = await socketpairHolder(t, [unshare, "--pid", "--fork", "--kill-child", "--mount-proc"]);
     const c = await h.connect();
-    t.after(() => c.destroy());
+    defer(t, () => c.destroy());
     const heard = new Heard(c);
     assert.equal((await c.ping()).pid, 1, "pid 1 of its pid namespace");
     const orphanFile = join(h.dir, "orphan");
@@ -322,7 +338,7 @@ describe("pod holder serving a port", () => {
     assert.ok(alive(talker), "the talker is blocked on its full stdout pipe, not discarded");
 
     const c2 = await h.connect();
-    t.after(() => c2.destroy());
+    defer(t, () => c2.destroy());
     const heard = new Heard(c2);
     const replay = (await c2.exits()).find((e) => e.pid === quiet);
     assert.equal(replay?.status, 9, "the exit missed while away is in the journal");
@@ -342,7 +358,7 @@ describe("pod holder socket mode streaming", () => {
     const dir = await tempDir(t);
     const started = await startHolder(dir, { logFile: join(dir, "holder.log") });
     const c = await HolderClient.connect(dir);
-    t.after(async () => {
+    defer(t, async () => {
       await c.shutdown().catch(() => undefined);
       c.destroy();
       await waitFor(() => !alive(started.pid), "holder exit").catch(() => process.kill(started.pid, "SIGKILL"));
@@ -350,7 +366,7 @@ describe("pod holder socket mode streaming", () => {
     const heard = new Heard(c);
     const pid = await c.spawn({ id: "w", argv: ["/bin/cat"], env: [], ...STDIO });
     const raw = connect(join(dir, "holder.sock"));
-    t.after(() => raw.destroy());
+    defer(t, () => raw.destroy());
     await once(raw, "connect");
     const decoder = new MessageDecoder();
     const replies: string[][] = [];
@@ -376,7 +392,7 @@ describe("pod holder socket mode streaming", () => {
     const started = await startHolder(dir, { logFile: join(dir, "holder.log") });
     const c = await HolderClient.connect(dir);
     const other = await HolderClient.connect(dir);
-    t.after(async () => {
+    defer(t, async () => {
       await c.shutdown().catch(() => undefined);
       c.destroy();
       other.destroy();
