@@ -254,27 +254,52 @@ describe("pod holder serving a port", () => {
     await assert.rejects(c.spawn({ id: "s2", argv: ["/bin/true"], env: [], stdout: ":other" }), (e: unknown) => isErrorCode(e, Code.InvalidArgument));
   });
 
-  it("round-trips more than 1 MiB of binary stdin through cat, under back-pressure", async (t) => {
+  it("round-trips more than 1 MiB of binary stdin through cat, chunked, retrying a full queue", async (t) => {
     const h = await socketpairHolder(t);
     const c = await h.connect();
     defer(t, () => c.destroy());
     const heard = new Heard(c);
+    // Count write requests (the private send) to see the EAGAIN retries.
+    let writes = 0;
+    const inner = c as unknown as { send: (verb: string, ...rest: unknown[]) => Promise<unknown> };
+    const send = inner.send.bind(c);
+    inner.send = (verb, ...rest) => {
+      if (verb === "write") writes++;
+      return send(verb, ...rest);
+    };
     const data = Buffer.concat([Buffer.alloc(70_000), randomBytes(3 << 20), Buffer.from([0, 0, 10, 255, 0])]);
-    const pid = await c.spawn({ id: "cat", argv: ["/bin/cat"], env: [], ...STDIO });
-    // A host that stops reading: the holder's send queue fills, cat blocks on stdout, the
-    // stdin queue fills and `write` is refused with EAGAIN until the host reads again.
-    h.pause(true);
-    const writing = c.write("cat", data, { timeoutMs: 10_000 }).then(() => c.closeStdin("cat"));
-    await new Promise((r) => setTimeout(r, 500));
-    assert.ok(heard.bytes("cat", 1).length < data.length, "output is held back while the host does not read");
-    h.pause(false);
-    await writing;
+    // cat starts reading late: the pipe and then the holder's 1 MiB queue fill, and writes are refused until then.
+    const pid = await c.spawn({ id: "cat", argv: ["/bin/sh", "-c", "sleep 0.5; exec cat"], env: [PATH_ENV], ...STDIO });
+    await c.write("cat", data);
+    await c.closeStdin("cat");
     await heard.eof("cat", 1);
     assert.equal((await heard.exit(pid)).status, 0);
     assert.ok(heard.bytes("cat", 1).equals(data), "every byte comes back, in order");
+    const chunks = Math.ceil(data.length / (48 << 10));
     assert.ok((heard.output.get("cat/1") ?? []).every((b) => b.length <= 48 << 10));
+    assert.ok(writes > chunks, `${writes} write requests for ${chunks} chunks: some were retried`);
     await assert.rejects(c.write("cat", Buffer.from("late")), (e: unknown) => isErrorCode(e, Code.NotFound) || isErrorCode(e, Code.Unavailable));
     await assert.rejects(c.write("nobody", Buffer.from("x")), (e: unknown) => isErrorCode(e, Code.NotFound));
+  });
+
+  it("stops reading output while the host does not read (back-pressure), then delivers all of it", async (t) => {
+    const h = await socketpairHolder(t);
+    const c = await h.connect();
+    defer(t, () => c.destroy());
+    const heard = new Heard(c);
+    const size = 4 << 20;
+    const pid = await c.spawn({ id: "big", argv: ["/bin/sh", "-c", `head -c ${size} /dev/zero; exit 6`], env: [PATH_ENV], stdout: STREAM });
+    h.pause(true);
+    await new Promise((r) => setTimeout(r, 500));
+    const heldAt = heard.bytes("big", 1).length;
+    assert.ok(heldAt < size, "not everything came through while paused");
+    assert.ok(alive(pid), "the writer is blocked on its pipe: output is held, not dropped");
+    h.pause(false);
+    assert.equal((await heard.exit(pid)).status, 6);
+    await heard.eof("big", 1);
+    const got = heard.bytes("big", 1);
+    assert.equal(got.length, size);
+    assert.ok(got.every((b) => b === 0));
   });
 
   it("keeps every exit in the journal across a host reconnect (socketpair: the holder does not notice)", async (t) => {
