@@ -213,7 +213,13 @@ while True:
             continue
         os.write(slave, d)
     if conn is not None and slave in ready:
-        conn.sendall(os.read(slave, 65536))
+        try:
+            d = os.read(slave, 65536)
+        except OSError:
+            d = b""
+        if not d:  # the holder closed the port (it exited): a pty hangup drops what was unread
+            sys.exit(0)
+        conn.sendall(d)
 `;
 
 async function ptyHolder(t: TestContext): Promise<ServeHolder | undefined> {
