@@ -308,6 +308,43 @@ describe("pod holder serving a port", () => {
     assert.ok(got.every((b) => b === 0));
   });
 
+  it("streams a terminal received over the console socket both ways (python stand-in for runc)", async (t) => {
+    if (!existsSync("/usr/bin/python3")) return t.skip("/usr/bin/python3 not installed");
+    const h = await socketpairHolder(t);
+    const c = await h.connect();
+    defer(t, () => c.destroy());
+    const heard = new Heard(c);
+    const sock = join(h.dir, "console.sock");
+    const sender = [
+      "import os, socket, subprocess, sys",
+      "m, s = os.openpty()",
+      "c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)",
+      "c.connect(sys.argv[1])",
+      "socket.send_fds(c, [b'/dev/pts/x'], [m])",
+      "c.close(); os.close(m)",
+      "p = subprocess.Popen(sys.argv[2:], stdin=s, stdout=s, stderr=s, start_new_session=True)",
+      "os.close(s)",
+      "sys.exit(p.wait())",
+    ].join("\n");
+    // Written before the terminal arrives: queued, then delivered to it.
+    const pid = await c.spawn({
+      id: "tty",
+      console: sock,
+      stdin: STREAM,
+      stdout: STREAM,
+      argv: ["/usr/bin/python3", "-c", sender, sock, "/bin/sh", "-c", "read x; stty size; echo got:$x; exit 3"],
+      env: [PATH_ENV],
+    });
+    await c.resize("tty", 100, 40);
+    await c.write("tty", Buffer.from("hi\n"));
+    assert.equal((await heard.exit(pid)).status, 3);
+    await heard.eof("tty", 1);
+    const text = heard.text("tty", 1);
+    assert.match(text, /40 100\r\n/);
+    assert.match(text, /got:hi\r\n/);
+    assert.equal(heard.output.has("tty/2"), false, "a terminal has one output");
+  });
+
   it("keeps every exit in the journal across a host reconnect (socketpair: the holder does not notice)", async (t) => {
     const h = await socketpairHolder(t);
     const c1 = await h.connect();
@@ -440,5 +477,11 @@ describe("pod holder socket mode streaming", () => {
     assert.equal(heard.text("sock", 2), "done\n");
     assert.equal(overheard.output.size, 0, "output goes to the spawning connection only");
     await overheard.exit(pid); // exits still go to everyone
+
+    // Once the spawning connection is gone, output is drained and dropped: the writer never blocks.
+    const gone = await other.spawn({ id: "orphan-out", argv: ["/bin/sh", "-c", "sleep 0.2; head -c 1048576 /dev/zero; exit 8"], env: [PATH_ENV], stdout: STREAM });
+    other.destroy();
+    assert.equal((await heard.exit(gone)).status, 8);
+    assert.equal(heard.output.has("orphan-out/1"), false);
   });
 });
