@@ -7,7 +7,12 @@
  * terminals. It never dies with the daemon that started it: it exits on a
  * `shutdown` request or SIGTERM only.
  *
- * Control protocol on DIR/holder.sock (unix stream, 0600): every message is
+ * In a guest VM it is also the agent (`--serve-port`): pid 1 after the init
+ * script, no namespaces of its own, its one client the host on a virtio-serial
+ * port; stdio the host cannot reach as FIFOs is streamed over the protocol.
+ * As pid 1 it never exits: `shutdown` (or SIGTERM) ends in a power-off.
+ *
+ * Control protocol on DIR/holder.sock (unix stream, 0600) or the port: every message is
  *
  *   +----------------+------------------------------------------+
  *   | length (BE32)  | payload: NUL-terminated strings (length) |
@@ -968,6 +973,8 @@ static void kill_everything(void)
 	for (struct rec *r = recs; r; r = r->next) {
 		if (r->out.active)
 			pump_run(&r->out);
+		if (r->errout.active)
+			pump_run(&r->errout);
 		flush_pending(r);
 	}
 }
@@ -2234,7 +2241,7 @@ int main(int argc, char **argv)
 	g.serve = serve_port != NULL;
 	g.init = g.serve && g.pid == 1;
 	long long port_fd = -1;
-	if (g.serve && strncmp(serve_port, "fd:", 3) == 0 && !parse_num(serve_port + 3, 0, INT_MAX, &port_fd))
+	if (g.serve && strncmp(serve_port, "fd:", 3) == 0 && !parse_num(serve_port + 3, 3, INT_MAX, &port_fd))
 		usage();
 
 	struct stat st;

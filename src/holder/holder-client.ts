@@ -251,9 +251,18 @@ export class HolderClient extends EventEmitter<HolderClientEvents> {
     return { pid: toInt(pid, "ping HOLDERPID"), podInitPid: p > 0 ? p : undefined };
   }
 
-  /** SIGKILLs and reaps (journals) every process of the pod; the holder then exits. */
+  /**
+   * SIGKILLs and reaps (journals) every process of the pod; the holder then exits (as a guest's
+   * pid 1: powers the VM off). The connection closing before the reply counts as done: a port's
+   * last bytes can be lost with the VM.
+   */
   async shutdown(call: HolderCallOptions = {}): Promise<void> {
-    await this.request(Verb.Shutdown, this.rid(), [], call);
+    if (this.closed || this.socket.destroyed) throw this.closeReason ?? new RuntimeError(Code.Unavailable, "holder connection closed");
+    try {
+      await this.request(Verb.Shutdown, this.rid(), [], call);
+    } catch (err) {
+      if (!(err instanceof RuntimeError && err.code === Code.Unavailable && this.socket.destroyed)) throw err;
+    }
   }
 
   /** Ends the connection (the holder keeps running). Idempotent. */

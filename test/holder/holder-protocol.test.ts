@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
+  decodeBase64,
   decodeFields,
   encodeMessage,
   encodeSpawn,
+  encodeWrite,
   HEADER_LENGTH,
   MalformedMessageError,
   MAX_REQUEST_LENGTH,
@@ -11,6 +13,8 @@ import {
   OversizeMessageError,
   parseJournal,
   parseMessage,
+  STREAM,
+  STREAM_CHUNK_LENGTH,
 } from "../../src/holder/holder-protocol.js";
 
 const payloadOf = (m: Buffer) => m.subarray(HEADER_LENGTH);
@@ -115,6 +119,45 @@ describe("holder protocol codec", () => {
         assert.ok(err instanceof MalformedMessageError, String(err));
       }
     }
+  });
+
+  it("encodes streamed stdio and write requests", () => {
+    const m = encodeSpawn({ id: "c3", cwd: "", stdin: STREAM, stdout: STREAM, stderr: "", argv: ["/bin/cat"], env: [] });
+    assert.deepEqual(decodeFields(payloadOf(m)).slice(3, 6), [":stream", ":stream", ""]);
+    const bytes = Buffer.from([0, 1, 2, 0, 255, 10]);
+    assert.deepEqual(decodeFields(payloadOf(encodeWrite("r4", "c3", bytes))), ["write", "r4", "c3", bytes.toString("base64")]);
+    assert.deepEqual(decodeFields(payloadOf(encodeWrite("r5", "c3", new Uint8Array()))), ["write", "r5", "c3", ""]);
+    const whole = Buffer.alloc(STREAM_CHUNK_LENGTH, 0xff);
+    assert.ok(encodeWrite("r6", "c3", whole).length < MAX_REQUEST_LENGTH);
+    assert.throws(() => encodeWrite("r7", "c3", Buffer.alloc(STREAM_CHUNK_LENGTH + 1)), OversizeMessageError);
+  });
+
+  it("classifies out and eof events, decoding base64 strictly", () => {
+    const data = Buffer.from("out\n\0\xff", "latin1");
+    assert.deepEqual(parseMessage(payloadOf(encodeMessage(["out", "0", "c1", "2", data.toString("base64")]))), {
+      kind: "out",
+      output: { id: "c1", fd: 2, data },
+    });
+    assert.deepEqual(parseMessage(payloadOf(encodeMessage(["out", "0", "c1", "1", ""]))), { kind: "out", output: { id: "c1", fd: 1, data: Buffer.alloc(0) } });
+    assert.deepEqual(parseMessage(payloadOf(encodeMessage(["eof", "0", "c1", "1"]))), { kind: "eof", id: "c1", fd: 1 });
+    for (const n of [0, 1, 2, 3, 4, 5, 47, 48 << 10]) {
+      const b = Buffer.from(Array.from({ length: n }, (_, i) => (i * 7) % 256));
+      assert.ok(decodeBase64(b.toString("base64")).equals(b), `length ${n}`);
+    }
+    for (const bad of ["abc", "ab=c", "a===", "====", "!!!!", "QUJD\n", "QUJD QUJD", "QQ", "QUJD=", "=QUJ"]) {
+      assert.throws(() => decodeBase64(bad), MalformedMessageError, bad);
+      assert.throws(() => parseMessage(payloadOf(encodeMessage(["out", "0", "c1", "1", bad]))), MalformedMessageError, bad);
+    }
+    const garbage = [
+      ["out", "0", "c1", "1"],
+      ["out", "0", "c1", "3", "QQ=="],
+      ["out", "0", "c1", "x", "QQ=="],
+      ["out", "0", "c1", "1", "QQ==", "extra"],
+      ["eof", "0", "c1"],
+      ["eof", "0", "c1", "0"],
+      ["eof", "0", "c1", "1", "x"],
+    ];
+    for (const g of garbage) assert.throws(() => parseMessage(payloadOf(encodeMessage(g))), MalformedMessageError, g.join(" "));
   });
 
   it("parses the journal, skipping malformed lines and a torn tail", () => {

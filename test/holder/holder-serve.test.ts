@@ -1,0 +1,487 @@
+/**
+ * The holder as a guest agent (`--serve-port`) and streamed stdio (`:stream`).
+ *
+ * A guest's virtio-serial port is stood in for by two transports, each behind a unix
+ * socket server like QEMU's `-chardev socket,server=on` (one host connection at a time,
+ * output dropped while nobody is connected), reached with `HolderClient.connectSocket`:
+ *  - "socketpair": the holder's port is a socketpair to this process (`fd:3`). The holder
+ *    never sees the host come and go (a socketpair cannot report POLLHUP and then clear it).
+ *  - "pty": the holder's port is a pty master; the relay opens the slave while a host is
+ *    connected and closes it otherwise, which gives the master virtio-serial's semantics
+ *    (POLLHUP and read EIO while nobody is on the other side, cleared on reopen). Needs python3.
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { connect, createServer, type Socket } from "node:net";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { describe, it, type TestContext } from "node:test";
+import { Code } from "../../src/errors/code.js";
+import { isErrorCode } from "../../src/errors/runtime-error.js";
+import { HolderClient, STREAM } from "../../src/holder/holder-client.js";
+import { decodeFields, encodeMessage, type HolderExit, MessageDecoder } from "../../src/holder/holder-protocol.js";
+import { defaultHolderBinary, startHolder } from "../../src/holder/start-holder.js";
+
+const PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const WAIT_MS = 15_000;
+const STDIO = { stdin: STREAM, stdout: STREAM, stderr: STREAM } as const;
+
+async function waitFor(pred: () => boolean, what: string, ms = WAIT_MS): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2)[0];
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
+}
+
+/** CPU ticks (user + system) used so far by `pid`. */
+function cpuTicks(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").slice(readFileSync(`/proc/${pid}/stat`, "utf8").lastIndexOf(")") + 2).split(" ");
+  return Number(f[11]) + Number(f[12]);
+}
+
+/** Everything a client heard: output per `id/fd`, and exits and eofs in arrival order. */
+class Heard {
+  readonly output = new Map<string, Buffer[]>();
+  readonly sequence: string[] = [];
+  readonly exits: HolderExit[] = [];
+
+  constructor(client: HolderClient) {
+    client.onOutput((id, fd, data) => {
+      const k = `${id}/${fd}`;
+      const list = this.output.get(k) ?? [];
+      list.push(data);
+      this.output.set(k, list);
+    });
+    client.onEof((id, fd) => this.sequence.push(`eof ${id} ${fd}`));
+    client.on("exit", (e) => {
+      this.exits.push(e);
+      this.sequence.push(`exit ${e.id ?? "-"} ${e.status}`);
+    });
+  }
+
+  text(id: string, fd: number): string {
+    return this.bytes(id, fd).toString("utf8");
+  }
+
+  bytes(id: string, fd: number): Buffer {
+    return Buffer.concat(this.output.get(`${id}/${fd}`) ?? []);
+  }
+
+  async exit(pid: number): Promise<HolderExit> {
+    await waitFor(() => this.exits.some((e) => e.pid === pid), `exit of ${pid}`);
+    return this.exits.find((e) => e.pid === pid)!;
+  }
+
+  async eof(id: string, fd: number): Promise<void> {
+    await waitFor(() => this.sequence.includes(`eof ${id} ${fd}`), `eof ${id} ${fd}`);
+  }
+}
+
+interface ServeHolder {
+  readonly dir: string;
+  readonly pid: number;
+  /** The unix socket a host connects to (QEMU's chardev socket). */
+  readonly socket: string;
+  /** socketpair only: stop/resume reading what the holder sends (a host that does not read). */
+  pause(paused: boolean): void;
+  connect(): Promise<HolderClient>;
+  log(): string;
+}
+
+const cleanups = new WeakMap<TestContext, (() => unknown)[]>();
+
+/** Registers cleanup for after the test, last-in first-out (t.after hooks run first-in first-out). */
+function defer(t: TestContext, fn: () => unknown): void {
+  let stack = cleanups.get(t);
+  if (stack === undefined) {
+    const fns: (() => unknown)[] = [];
+    cleanups.set(t, (stack = fns));
+    t.after(async () => {
+      for (const f of fns.reverse()) await f();
+    });
+  }
+  stack.push(fn);
+}
+
+async function tempDir(t: TestContext): Promise<string> {
+  const dir = await mkdtemp("/tmp/khs-");
+  defer(t, () => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Stops a holder we started: `shutdown` over a fresh connection, else SIGKILL. */
+async function stop(h: ServeHolder, child: ChildProcess): Promise<void> {
+  if (alive(h.pid)) {
+    const c = await h.connect().catch(() => undefined);
+    await c?.shutdown({ timeoutMs: 15_000 }).catch(() => undefined);
+    c?.destroy();
+    await waitFor(() => !alive(h.pid), "holder exit", 5000).catch(() => process.kill(h.pid, "SIGKILL"));
+  }
+  child.kill("SIGKILL");
+}
+
+/** Holder on a socketpair (fd 3), behind a one-connection relay socket. `wrap` prefixes its argv (e.g. unshare). */
+async function socketpairHolder(t: TestContext, wrap: readonly string[] = []): Promise<ServeHolder & { child: ChildProcess }> {
+  const dir = await tempDir(t);
+  const argv = [...wrap, defaultHolderBinary, "--dir", dir, "--serve-port", "fd:3", "--log", join(dir, "holder.log")];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "pipe", "pipe"] });
+  let stderr = "";
+  (child.stdio[2] as Readable).on("data", (d: Buffer) => (stderr += d.toString()));
+  const port = child.stdio[3] as Socket;
+  port.on("error", () => undefined);
+  let conn: Socket | undefined;
+  port.on("data", (d: Buffer) => {
+    if (conn !== undefined && !conn.destroyed) conn.write(d); // else dropped, as QEMU does with no host
+  });
+  const socket = join(dir, "port.sock");
+  const server = createServer((c) => {
+    if (conn !== undefined) return void c.destroy();
+    conn = c;
+    c.on("data", (d: Buffer) => port.write(d));
+    c.on("error", () => undefined);
+    c.on("close", () => {
+      if (conn === c) conn = undefined;
+    });
+  });
+  server.listen(socket);
+  await once(server, "listening");
+  const h = {
+    dir,
+    pid: child.pid!,
+    socket,
+    child,
+    pause: (paused: boolean) => (paused ? port.pause() : port.resume()),
+    connect: () => HolderClient.connectSocket(socket, { timeoutMs: 5000 }),
+    log: () => (existsSync(join(dir, "holder.log")) ? readFileSync(join(dir, "holder.log"), "utf8") : "") + stderr,
+  };
+  defer(t, async () => {
+    conn?.destroy();
+    await waitFor(() => conn === undefined, "the relay to be free");
+    await stop(h, child);
+    server.close();
+  });
+  return h;
+}
+
+/** Holder on a pty master; a python relay opens the slave only while a host is connected. */
+const PTY_RELAY = `
+import os, select, socket, subprocess, sys, termios, tty
+path = sys.argv[1]
+m, s = os.openpty()
+name = os.ttyname(s)
+tty.setraw(s)
+holder = subprocess.Popen(sys.argv[2:] + ["--serve-port", "fd:%d" % m], pass_fds=[m])
+os.close(m)
+os.close(s)
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(path)
+srv.listen(1)
+print(holder.pid, flush=True)
+conn = slave = None
+while True:
+    fds = [sys.stdin, srv] if conn is None else [sys.stdin, conn, slave]
+    ready, _, _ = select.select(fds, [], [])
+    if sys.stdin in ready and not sys.stdin.buffer.read1(1):
+        sys.exit(0)
+    if conn is None and srv in ready:
+        conn, _ = srv.accept()
+        slave = os.open(name, os.O_RDWR | os.O_NOCTTY)
+        tty.setraw(slave)
+        termios.tcflush(slave, termios.TCIOFLUSH)
+        continue
+    if conn is not None and conn in ready:
+        d = conn.recv(65536)
+        if not d:
+            conn.close()
+            os.close(slave)
+            conn = slave = None
+            continue
+        os.write(slave, d)
+    if conn is not None and slave in ready:
+        try:
+            d = os.read(slave, 65536)
+        except OSError:
+            d = b""
+        if not d:  # the holder closed the port (it exited): a pty hangup drops what was unread
+            sys.exit(0)
+        conn.sendall(d)
+`;
+
+async function ptyHolder(t: TestContext): Promise<ServeHolder | undefined> {
+  if (!existsSync("/usr/bin/python3")) return undefined;
+  const dir = await tempDir(t);
+  const socket = join(dir, "port.sock");
+  const argv = ["-c", PTY_RELAY, socket, defaultHolderBinary, "--dir", dir, "--log", join(dir, "holder.log")];
+  const child = spawn("/usr/bin/python3", argv, { stdio: ["pipe", "pipe", "inherit"] });
+  const [line] = (await once(child.stdout!, "data")) as [Buffer];
+  const h: ServeHolder = {
+    dir,
+    pid: Number(line.toString().trim()),
+    socket,
+    pause: () => assert.fail("pty relay cannot pause"),
+    connect: () => HolderClient.connectSocket(socket, { timeoutMs: 5000 }),
+    log: () => (existsSync(join(dir, "holder.log")) ? readFileSync(join(dir, "holder.log"), "utf8") : ""),
+  };
+  defer(t, () => stop(h, child));
+  return h;
+}
+
+describe("pod holder serving a port", () => {
+  it("streams stdout and stderr as out events, eof before the exit", async (t) => {
+    const h = await socketpairHolder(t);
+    const c = await h.connect();
+    defer(t, () => c.destroy());
+    const heard = new Heard(c);
+    assert.equal((await c.ping()).pid, h.pid);
+    const pid = await c.spawn({ id: "s1", argv: ["/bin/sh", "-c", "echo out; echo err >&2; exit 3"], env: [PATH_ENV], ...STDIO });
+    const exit = await heard.exit(pid);
+    assert.equal(exit.status, 3);
+    assert.equal(exit.id, "s1");
+    assert.equal(heard.text("s1", 1), "out\n");
+    assert.equal(heard.text("s1", 2), "err\n");
+    assert.deepEqual(new Set(heard.sequence), new Set(["eof s1 1", "eof s1 2", "exit s1 3"]));
+    assert.equal(heard.sequence.at(-1), "exit s1 3", "both pipes were closed before the reap: eofs come first");
+    // Only `:stream` is special among values starting with ':'.
+    await assert.rejects(c.spawn({ id: "s2", argv: ["/bin/true"], env: [], stdout: ":other" }), (e: unknown) => isErrorCode(e, Code.InvalidArgument));
+  });
+
+  it("round-trips more than 1 MiB of binary stdin through cat, chunked, retrying a full queue", async (t) => {
+    const h = await socketpairHolder(t);
+    const c = await h.connect();
+    defer(t, () => c.destroy());
+    const heard = new Heard(c);
+    // Count write requests (the private send) to see the EAGAIN retries.
+    let writes = 0;
+    const inner = c as unknown as { send: (verb: string, ...rest: unknown[]) => Promise<unknown> };
+    const send = inner.send.bind(c);
+    inner.send = (verb, ...rest) => {
+      if (verb === "write") writes++;
+      return send(verb, ...rest);
+    };
+    const data = Buffer.concat([Buffer.alloc(70_000), randomBytes(3 << 20), Buffer.from([0, 0, 10, 255, 0])]);
+    // cat starts reading late: the pipe and then the holder's 1 MiB queue fill, and writes are refused until then.
+    const pid = await c.spawn({ id: "cat", argv: ["/bin/sh", "-c", "sleep 0.5; exec cat"], env: [PATH_ENV], ...STDIO });
+    await c.write("cat", data);
+    await c.closeStdin("cat");
+    await heard.eof("cat", 1);
+    assert.equal((await heard.exit(pid)).status, 0);
+    assert.ok(heard.bytes("cat", 1).equals(data), "every byte comes back, in order");
+    const chunks = Math.ceil(data.length / (48 << 10));
+    assert.ok((heard.output.get("cat/1") ?? []).every((b) => b.length <= 48 << 10));
+    assert.ok(writes > chunks, `${writes} write requests for ${chunks} chunks: some were retried`);
+    await assert.rejects(c.write("cat", Buffer.from("late")), (e: unknown) => isErrorCode(e, Code.NotFound) || isErrorCode(e, Code.Unavailable));
+    await assert.rejects(c.write("nobody", Buffer.from("x")), (e: unknown) => isErrorCode(e, Code.NotFound));
+  });
+
+  it("stops reading output while the host does not read (back-pressure), then delivers all of it", async (t) => {
+    const h = await socketpairHolder(t);
+    const c = await h.connect();
+    defer(t, () => c.destroy());
+    const heard = new Heard(c);
+    const size = 4 << 20;
+    const pid = await c.spawn({ id: "big", argv: ["/bin/sh", "-c", `head -c ${size} /dev/zero; exit 6`], env: [PATH_ENV], stdout: STREAM });
+    h.pause(true);
+    await new Promise((r) => setTimeout(r, 500));
+    const heldAt = heard.bytes("big", 1).length;
+    assert.ok(heldAt < size, "not everything came through while paused");
+    assert.ok(alive(pid), "the writer is blocked on its pipe: output is held, not dropped");
+    h.pause(false);
+    assert.equal((await heard.exit(pid)).status, 6);
+    await heard.eof("big", 1);
+    const got = heard.bytes("big", 1);
+    assert.equal(got.length, size);
+    assert.ok(got.every((b) => b === 0));
+  });
+
+  it("streams a terminal received over the console socket both ways (python stand-in for runc)", async (t) => {
+    if (!existsSync("/usr/bin/python3")) return t.skip("/usr/bin/python3 not installed");
+    const h = await socketpairHolder(t);
+    const c = await h.connect();
+    defer(t, () => c.destroy());
+    const heard = new Heard(c);
+    const sock = join(h.dir, "console.sock");
+    const sender = [
+      "import os, socket, subprocess, sys",
+      "m, s = os.openpty()",
+      "c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)",
+      "c.connect(sys.argv[1])",
+      "socket.send_fds(c, [b'/dev/pts/x'], [m])",
+      "c.close(); os.close(m)",
+      "p = subprocess.Popen(sys.argv[2:], stdin=s, stdout=s, stderr=s, start_new_session=True)",
+      "os.close(s)",
+      "sys.exit(p.wait())",
+    ].join("\n");
+    // Written before the terminal arrives: queued, then delivered to it.
+    const pid = await c.spawn({
+      id: "tty",
+      console: sock,
+      stdin: STREAM,
+      stdout: STREAM,
+      argv: ["/usr/bin/python3", "-c", sender, sock, "/bin/sh", "-c", "read x; stty size; echo got:$x; exit 3"],
+      env: [PATH_ENV],
+    });
+    await c.resize("tty", 100, 40);
+    await c.write("tty", Buffer.from("hi\n"));
+    assert.equal((await heard.exit(pid)).status, 3);
+    await heard.eof("tty", 1);
+    const text = heard.text("tty", 1);
+    assert.match(text, /40 100\r\n/);
+    assert.match(text, /got:hi\r\n/);
+    assert.equal(heard.output.has("tty/2"), false, "a terminal has one output");
+  });
+
+  it("keeps every exit in the journal across a host reconnect (socketpair: the holder does not notice)", async (t) => {
+    const h = await socketpairHolder(t);
+    const c1 = await h.connect();
+    const pid = await c1.spawn({ id: "j1", argv: ["/bin/sh", "-c", "sleep 0.3; exit 7"], env: [PATH_ENV] });
+    c1.destroy();
+    await waitFor(() => !alive(pid), "j1 to exit");
+    const c2 = await h.connect();
+    defer(t, () => c2.destroy());
+    const exit = (await c2.exits()).find((e) => e.pid === pid);
+    assert.equal(exit?.status, 7);
+    assert.equal(exit?.id, "j1");
+  });
+
+  it("as pid 1 powers off on shutdown, after killing and journaling everything", async (t) => {
+    const unshare = spawnSync("sh", ["-c", "command -v unshare"], { encoding: "utf8" }).stdout.trim();
+    if (unshare === "") return t.skip("unshare not installed");
+    // --mount-proc: pids in /proc are the namespace's, as in a guest.
+    const h = await socketpairHolder(t, [unshare, "--pid", "--fork", "--kill-child", "--mount-proc"]);
+    const c = await h.connect();
+    defer(t, () => c.destroy());
+    const heard = new Heard(c);
+    assert.equal((await c.ping()).pid, 1, "pid 1 of its pid namespace");
+    const orphanFile = join(h.dir, "orphan");
+    const pid = await c.spawn({ id: "p1", argv: ["/bin/sh", "-c", `sleep 100 & echo $! > ${orphanFile}; exit 0`], env: [PATH_ENV] });
+    assert.equal((await heard.exit(pid)).status, 0);
+    const sleeper = await c.spawn({ id: "p2", argv: ["/bin/sleep", "100"], env: [] });
+    const exited = once(h.child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
+    await c.shutdown();
+    const [code, signal] = await exited;
+    // reboot(RB_POWER_OFF) in a pid namespace ends its init as if killed by SIGINT; unshare passes that on.
+    assert.ok(signal === "SIGINT" || code === 128 + 2, `unshare ended with ${code}/${signal}`);
+    const journal = readFileSync(join(h.dir, "exits"), "utf8");
+    const orphan = readFileSync(orphanFile, "utf8").trim();
+    assert.match(journal, new RegExp(`^${sleeper} 137 \\d+ \\d+ p2$`, "m"));
+    assert.match(journal, new RegExp(`^${orphan} 137 \\d+ \\d+ -$`, "m"), "the orphan reparented to pid 1 is reaped and journaled");
+    assert.match(h.log(), /powering off/);
+  });
+
+  it("holds output back while the host is away and loses no exit (pty: real POLLHUP)", async (t) => {
+    const h = await ptyHolder(t);
+    if (h === undefined) return t.skip("/usr/bin/python3 not installed");
+    const c1 = await h.connect();
+    const gate = join(h.dir, "gate");
+    spawnSync("mkfifo", [gate]);
+    const lines = 20_000; // ~190 KB: more than a pipe holds, so the writer blocks while nobody reads
+    const script = `read x; i=0; while [ $i -lt ${lines} ]; do echo line$i; i=$((i+1)); done; exit 4`;
+    const talker = await c1.spawn({ id: "talker", argv: ["/bin/sh", "-c", script], env: [PATH_ENV], stdin: gate, stdout: STREAM, stderr: STREAM });
+    spawnSync("mkfifo", [`${gate}.2`]);
+    const quiet = await c1.spawn({ id: "quiet", argv: ["/bin/sh", "-c", `read x < ${gate}.2; exit 9`], env: [PATH_ENV] });
+    c1.destroy();
+    await waitFor(() => h.log().includes("host disconnected from the port"), "the holder to see the host leave");
+
+    // While nobody is connected: the talker's output is held (it blocks), the quiet one exits.
+    spawnSync("sh", ["-c", `echo go > ${gate}; echo go > ${gate}.2`]);
+    await waitFor(() => !alive(quiet), "quiet to exit");
+    const before = cpuTicks(h.pid);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.ok(cpuTicks(h.pid) - before < 20, "a disconnected port is re-checked on a timer, not busy-polled");
+    assert.ok(alive(talker), "the talker is blocked on its full stdout pipe, not discarded");
+
+    const c2 = await h.connect();
+    defer(t, () => c2.destroy());
+    const heard = new Heard(c2);
+    const replay = (await c2.exits()).find((e) => e.pid === quiet);
+    assert.equal(replay?.status, 9, "the exit missed while away is in the journal");
+    assert.equal(replay?.id, "quiet");
+    assert.equal((await heard.exit(talker)).status, 4);
+    await heard.eof("talker", 1);
+    const text = heard.text("talker", 1);
+    const want = Array.from({ length: lines }, (_, i) => `line${i}\n`).join("");
+    assert.equal(text.length, want.length);
+    assert.ok(text === want, "all output arrives after the reconnect, in order, none lost");
+    assert.ok(h.log().includes("host connected to the port"));
+  });
+});
+
+describe("pod holder socket mode streaming", () => {
+  it("answers a write with malformed base64 with EINVAL and keeps the stream", async (t) => {
+    const dir = await tempDir(t);
+    const started = await startHolder(dir, { logFile: join(dir, "holder.log") });
+    const c = await HolderClient.connect(dir);
+    defer(t, async () => {
+      await c.shutdown().catch(() => undefined);
+      c.destroy();
+      await waitFor(() => !alive(started.pid), "holder exit").catch(() => process.kill(started.pid, "SIGKILL"));
+    });
+    const heard = new Heard(c);
+    const pid = await c.spawn({ id: "w", argv: ["/bin/cat"], env: [], ...STDIO });
+    const raw = connect(join(dir, "holder.sock"));
+    defer(t, () => raw.destroy());
+    await once(raw, "connect");
+    const decoder = new MessageDecoder();
+    const replies: string[][] = [];
+    raw.on("data", (d: Buffer) => replies.push(...decoder.push(d).map((p) => decodeFields(p))));
+    const bad = ["abc", "ab=c", "a===", "!!!!", "QUJD\n", "=AAA"];
+    for (const [i, b] of bad.entries()) raw.write(encodeMessage(["write", `b${i}`, "w", b]));
+    raw.write(encodeMessage(["write", "ok1", "w", Buffer.from("fine\n").toString("base64")]));
+    raw.write(encodeMessage(["write", "e1", "w"]));
+    await waitFor(() => replies.length === bad.length + 2, "replies");
+    assert.deepEqual(
+      replies.map((r) => r.slice(0, 3).join(" ")),
+      [...bad.map((_, i) => `err b${i} 22`), "ok ok1", "err e1 22"],
+    );
+    await c.closeStdin("w");
+    await heard.eof("w", 1);
+    assert.equal((await heard.exit(pid)).status, 0);
+    assert.equal(heard.text("w", 1), "fine\n");
+    await assert.rejects(c.write("w", Buffer.from("x")), (e: unknown) => isErrorCode(e, Code.NotFound) || isErrorCode(e, Code.Unavailable));
+  });
+
+  it("streams to the spawning client and takes stdin writes", async (t) => {
+    const dir = await tempDir(t);
+    const started = await startHolder(dir, { logFile: join(dir, "holder.log") });
+    const c = await HolderClient.connect(dir);
+    const other = await HolderClient.connect(dir);
+    defer(t, async () => {
+      await c.shutdown().catch(() => undefined);
+      c.destroy();
+      other.destroy();
+      await waitFor(() => !alive(started.pid), "holder exit").catch(() => process.kill(started.pid, "SIGKILL"));
+    });
+    const heard = new Heard(c);
+    const overheard = new Heard(other);
+    const pid = await c.spawn({ id: "sock", argv: ["/bin/sh", "-c", "cat; echo done >&2; exit 5"], env: [PATH_ENV], ...STDIO });
+    await c.write("sock", Buffer.from("hello\0world\n"));
+    await c.closeStdin("sock");
+    await heard.eof("sock", 2);
+    assert.equal((await heard.exit(pid)).status, 5);
+    assert.equal(heard.text("sock", 1), "hello\0world\n");
+    assert.equal(heard.text("sock", 2), "done\n");
+    assert.equal(overheard.output.size, 0, "output goes to the spawning connection only");
+    await overheard.exit(pid); // exits still go to everyone
+
+    // Once the spawning connection is gone, output is drained and dropped: the writer never blocks.
+    const gone = await other.spawn({ id: "orphan-out", argv: ["/bin/sh", "-c", "sleep 0.2; head -c 1048576 /dev/zero; exit 8"], env: [PATH_ENV], stdout: STREAM });
+    other.destroy();
+    assert.equal((await heard.exit(gone)).status, 8);
+    assert.equal(heard.output.has("orphan-out/1"), false);
+  });
+});
