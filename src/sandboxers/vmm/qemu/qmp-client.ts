@@ -60,6 +60,7 @@ export class QmpClient implements VmControl {
   /** Runs one command; rejects with QEMU's error description. */
   execute(command: string, args?: Record<string, unknown>, timeoutMs = 5000): Promise<unknown> {
     const id = String(this.nextId++);
+    if (this.socket.destroyed) return Promise.reject(new RuntimeError(Code.Unavailable, `QMP ${command}: connection closed`));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
