@@ -165,7 +165,7 @@ export abstract class PodTasks implements TaskBackend {
     const c = this.rt.containers.get(who.containerId);
     const p = c?.process(who.execId);
     if (!c || !p || c.pod !== pod || p.state === "stopped" || p.pid !== e.pid) return;
-    if (p.startedAt && e.exitedAt.getTime() < new Date(p.startedAt).getTime() - 1000) return; // an older process with this pid
+    if (p.startedAt && e.exitedAt.getTime() < new Date(p.startedAt).getTime() - pod.clockSkewMs) return; // an older process with this pid
     this.byPid.delete(e.pid);
     const barrier = this.outputFlushed(c, who.execId);
     if (barrier) void barrier.then(() => this.exited(c, who.execId, e));

@@ -29,6 +29,12 @@ export class Pod {
     private readonly onHolderLost: (pod: Pod) => void,
     /** The holder's exit journal (a VM's agent writes it through the pod's shared directory). */
     private readonly journalPath = join(dir, EXIT_JOURNAL),
+    /**
+     * How far the holder's clock may be behind ours, in ms, when an exit is matched to a
+     * process started at a given time. A holder on this host shares our clock; a VM guest
+     * sets its clock from the RTC, to the second, with no NTP.
+     */
+    readonly clockSkewMs = 1000,
   ) {}
 
   get id(): string {
@@ -71,7 +77,7 @@ export class Pod {
   exitOf(pid: number, since: Date | undefined): HolderExit | undefined {
     const list = this.exitsByPid.get(pid);
     if (!list) return undefined;
-    const floor = (since?.getTime() ?? 0) - 1000; // journal times are the holder's clock: allow a little skew
+    const floor = (since?.getTime() ?? 0) - this.clockSkewMs; // journal times are the holder's clock
     return list.find((e) => e.exitedAt.getTime() >= floor);
   }
 

@@ -13,7 +13,7 @@ export function waitExit(pod: Pod, pid: number, since: Date, timeoutMs: number):
       reject(new RuntimeError(Code.DeadlineExceeded, `process ${pid} did not exit within ${timeoutMs} ms`));
     }, timeoutMs);
     const off = pod.onExit((e) => {
-      if (e.pid !== pid || e.exitedAt.getTime() < since.getTime() - 1000) return;
+      if (e.pid !== pid || e.exitedAt.getTime() < since.getTime() - pod.clockSkewMs) return;
       clearTimeout(timer);
       off();
       resolve(e);

@@ -28,6 +28,12 @@ import type { VmmTasks } from "./vmm-tasks.js";
 
 /** Exit status reported for a sandbox, and its processes, when the VM died under them. */
 const LOST_EXIT_STATUS = 255;
+/**
+ * How far a guest's clock may trail the host's when exits are matched to processes: the guest
+ * reads the RTC to the second at boot and runs no NTP; guest pids only recur after pid_max
+ * spawns, far beyond this window.
+ */
+const GUEST_CLOCK_SKEW_MS = 60_000;
 /** Deadline of guest setup commands (network, hostname), in ms. */
 const SETUP_TIMEOUT_MS = 30_000;
 
@@ -298,7 +304,7 @@ export class VmmSandboxer implements Sandboxer {
 
   private addPod(record: SandboxRecord): Pod {
     const paths = vmPaths(this.ctx.options.dir, this.ctx.podDir(record.id), record.id);
-    const pod = new Pod(record, this.ctx.podDir(record.id), this.ctx.log.child({ sandbox_id: record.id }), (p) => void this.agentLost(p), paths.journal);
+    const pod = new Pod(record, this.ctx.podDir(record.id), this.ctx.log.child({ sandbox_id: record.id }), (p) => void this.agentLost(p), paths.journal, GUEST_CLOCK_SKEW_MS);
     pod.onExit((e) => this.tasks.handleExit(pod, e));
     this.ctx.pods.set(record.id, pod);
     return pod;
