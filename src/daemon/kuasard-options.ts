@@ -4,9 +4,10 @@ import { MAX_SOCKET_PATH_BYTES } from "../fs/unix-socket.js";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { logLevels, type LogLevel } from "../log/logger.js";
+import { runscNetworkModes } from "../sandboxers/gvisor/runsc-cli.js";
 
 /** Sandboxer kinds kuasard knows. */
-export const sandboxerKinds = ["runc", "wasm"] as const;
+export const sandboxerKinds = ["runc", "wasm", "gvisor"] as const;
 export type SandboxerKind = (typeof sandboxerKinds)[number];
 
 /** Options of one sandboxer (`[sandboxers.<kind>]` in the TOML config). */
@@ -23,6 +24,21 @@ export interface SandboxerOptions {
   wasmEngine: string;
   /** The wasmtime binary when `wasm_engine = "wasmtime"` (wasm only). Default `wasmtime` from PATH. */
   wasmtimeBinary: string;
+  /** runsc binary (gvisor only). Default `runsc` from PATH. */
+  runscBinary: string;
+  /** gVisor platform (gvisor only): `ptrace`, or `systrap`/`kvm` where runsc and the host support them. Default `ptrace`. */
+  runscPlatform: string;
+  /**
+   * Network of gVisor pods (gvisor only): `host` (socket calls go to the pod's network namespace),
+   * `sandbox` (gVisor's own network stack on the pod's interfaces) or `none` (loopback only).
+   * Default `host`: Debian's runsc (2022-12) refuses `sandbox` on kernels that expose
+   * net.core sysctls in every network namespace, as this one does.
+   */
+  runscNetwork: string;
+  /** Directory for runsc's debug logs (gvisor only); "" for none. Default "". */
+  runscDebugLogDir: string;
+  /** More global runsc flags (gvisor only), e.g. `["--overlay2=root:memory"]`. Default none. */
+  runscFlags: string[];
 }
 
 /** Options of kuasard (TOML keys are the snake_case of these names). */
@@ -46,7 +62,19 @@ export interface KuasardOptions {
 
 /** Defaults of one sandboxer kind. */
 export function defaultSandboxerOptions(kind: SandboxerKind): SandboxerOptions {
-  return { listen: `/run/${kind}-sandboxer.sock`, dir: `/run/kuasar-${kind}`, runcBinary: "runc", systemdCgroup: false, wasmEngine: "node", wasmtimeBinary: "wasmtime" };
+  return {
+    listen: `/run/${kind}-sandboxer.sock`,
+    dir: `/run/kuasar-${kind}`,
+    runcBinary: "runc",
+    systemdCgroup: false,
+    wasmEngine: "node",
+    wasmtimeBinary: "wasmtime",
+    runscBinary: "runsc",
+    runscPlatform: "ptrace",
+    runscNetwork: "host",
+    runscDebugLogDir: "",
+    runscFlags: [],
+  };
 }
 
 export const defaultKuasardOptions: KuasardOptions = {
@@ -55,7 +83,7 @@ export const defaultKuasardOptions: KuasardOptions = {
   stateDir: "/run/kuasar",
   containerdTtrpcAddress: "/run/containerd/containerd.sock.ttrpc",
   shimListen: "/run/kuasar/shim.sock",
-  sandboxer: { runc: defaultSandboxerOptions("runc"), wasm: defaultSandboxerOptions("wasm") },
+  sandboxer: { runc: defaultSandboxerOptions("runc"), wasm: defaultSandboxerOptions("wasm"), gvisor: defaultSandboxerOptions("gvisor") },
 };
 
 const topSchema: Schema<Omit<KuasardOptions, "sandboxer">> = {
@@ -74,6 +102,11 @@ const sandboxerSchema: Schema<SandboxerOptions> = {
   systemdCgroup: { kind: "bool" },
   wasmEngine: { kind: "enum", values: ["node", "wasmtime"] },
   wasmtimeBinary: { kind: "string", nonEmpty: true },
+  runscBinary: { kind: "string", nonEmpty: true },
+  runscPlatform: { kind: "enum", values: ["ptrace", "systrap", "kvm"] },
+  runscNetwork: { kind: "enum", values: runscNetworkModes },
+  runscDebugLogDir: { kind: "string" },
+  runscFlags: { kind: "stringList" },
 };
 
 const camel = (k: string) => k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());

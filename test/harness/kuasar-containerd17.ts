@@ -38,12 +38,17 @@ export const WASM_HANDLER_17 = "kuasar-wasm";
  * containerd 1.7 TOML: a CRI runtime handler of type `io.containerd.kuasar.v1`,
  * and optionally a second one whose options table sends its pods to the wasm sandboxer.
  */
-export function bridgeRuntimesToml(handler: string, wasmHandler?: string): string {
+export function bridgeRuntimesToml(handler: string, wasmHandler?: string, gvisorHandler?: string): string {
   const runtime = (name: string) => `\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${name}]\n  runtime_type = "io.containerd.kuasar.v1"\n`;
-  return runtime(handler) + (wasmHandler ? `${runtime(wasmHandler)}[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${wasmHandler}.options]\n  sandboxer = "wasm"\n` : "");
+  const picking = (name: string | undefined, kind: string) =>
+    name ? `${runtime(name)}[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${name}.options]\n  sandboxer = "${kind}"\n` : "";
+  return runtime(handler) + picking(wasmHandler, "wasm") + picking(gvisorHandler, "gvisor");
 }
 
-export async function containerd17WithKuasar(t: TestContext, kinds: readonly ("runc" | "wasm")[] = ["runc"]): Promise<Containerd17WithKuasar> {
+/** The 1.7 runtime handler whose options pick the gvisor sandboxer. */
+export const GVISOR_HANDLER_17 = "kuasar-gvisor";
+
+export async function containerd17WithKuasar(t: TestContext, kinds: readonly ("runc" | "wasm" | "gvisor")[] = ["runc"]): Promise<Containerd17WithKuasar> {
   const dir = mkdtempSync("/tmp/k17-");
   const shimSocket = join(dir, "shim.sock");
   const bin = containerdBinaries("1.7").binDir;
@@ -54,7 +59,7 @@ export async function containerd17WithKuasar(t: TestContext, kinds: readonly ("r
       PATH: `${bin}:${join(repoRoot(), "bin")}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
       KUASAR_SHIM_SOCKET: shimSocket,
     },
-    extraToml: bridgeRuntimesToml(HANDLER_17, kinds.includes("wasm") ? WASM_HANDLER_17 : undefined),
+    extraToml: bridgeRuntimesToml(HANDLER_17, kinds.includes("wasm") ? WASM_HANDLER_17 : undefined, kinds.includes("gvisor") ? GVISOR_HANDLER_17 : undefined),
   };
   const containerd = await startContainerd(containerdOptions);
   writeFileSync(join(containerd.cniConfDir, "10-kuasar-e2e.conflist"), TEST_CNI);

@@ -44,6 +44,20 @@ export interface Containerd2WithKuasar {
 /** The CRI runtime handler (and proxy plugin name) of the wasm sandboxer. */
 export const WASM_HANDLER = "kuasar-wasm";
 
+/** The CRI runtime handler (and proxy plugin name) of the gvisor sandboxer. */
+export const GVISOR_HANDLER = "kuasar-gvisor";
+
+/** Sandboxer kinds the e2e environments can host. */
+export type E2eKind = "runc" | "wasm" | "gvisor";
+
+const handlerOf: Record<E2eKind, string> = { runc: HANDLER, wasm: WASM_HANDLER, gvisor: GVISOR_HANDLER };
+/** Each kind's socket and state dir names under the test dir (runc's are the historical `runc.sock`, `kr`). */
+const filesOf: Record<E2eKind, { sock: string; dir: string }> = {
+  runc: { sock: "runc.sock", dir: "kr" },
+  wasm: { sock: "wasm.sock", dir: "kw" },
+  gvisor: { sock: "gvisor.sock", dir: "kg" },
+};
+
 /** containerd 2.x TOML wiring one sandboxer socket as a proxy plugin plus a CRI runtime handler. */
 export function proxySandboxerToml(handler: string, socket: string): string {
   return `
@@ -58,29 +72,29 @@ export function proxySandboxerToml(handler: string, socket: string): string {
 }
 
 /**
- * With `kinds` ["runc"] (default) the single-kind `runc-sandboxer` serves; with
- * more kinds one `kuasard` serves them all, each on its own socket and handler.
+ * With one kind its single-kind binary (`runc-sandboxer`, `gvisor-sandboxer`)
+ * serves; with more kinds one `kuasard` serves them all, each on its own socket
+ * and handler.
  */
-export async function containerd2WithKuasar(t: TestContext, kinds: readonly ("runc" | "wasm")[] = ["runc"]): Promise<Containerd2WithKuasar> {
+export async function containerd2WithKuasar(t: TestContext, kinds: readonly E2eKind[] = ["runc"]): Promise<Containerd2WithKuasar> {
   const dir = mkdtempSync("/tmp/k2-");
-  const listen = join(dir, "runc.sock");
-  const sandboxerDir = join(dir, "kr");
-  const wasmListen = join(dir, "wasm.sock");
+  const listen = join(dir, filesOf[kinds[0]!].sock);
+  const sandboxerDir = join(dir, filesOf[kinds[0]!].dir);
   const containerd = await startContainerd({
     version: "2",
-    extraToml: proxySandboxerToml(HANDLER, listen) + (kinds.includes("wasm") ? proxySandboxerToml(WASM_HANDLER, wasmListen) : ""),
+    extraToml: kinds.map((k) => proxySandboxerToml(handlerOf[k], join(dir, filesOf[k].sock))).join(""),
   });
   writeFileSync(join(containerd.cniConfDir, "10-kuasar-e2e.conflist"), TEST_CNI);
   let run = 0;
-  const single = kinds.length === 1 && kinds[0] === "runc";
+  const single = kinds.length === 1 && kinds[0] !== "wasm";
   if (!single) {
     writeFileSync(
       join(dir, "kuasard.toml"),
-      kinds.map((k) => `[sandboxers.${k}]\nlisten = "${k === "wasm" ? wasmListen : listen}"\ndir = "${join(dir, k === "wasm" ? "kw" : "kr")}"\n`).join("\n"),
+      kinds.map((k) => `[sandboxers.${k}]\nlisten = "${join(dir, filesOf[k].sock)}"\ndir = "${join(dir, filesOf[k].dir)}"\n`).join("\n"),
     );
   }
   const opts = single
-    ? { program: "runc-sandboxer" as const, listen, dir: sandboxerDir, containerdTtrpcAddress: containerd.ttrpcAddress }
+    ? { program: `${kinds[0] as "runc" | "gvisor"}-sandboxer` as const, listen, dir: sandboxerDir, containerdTtrpcAddress: containerd.ttrpcAddress }
     : { program: "kuasard" as const, dir: join(dir, "ks"), containerdTtrpcAddress: containerd.ttrpcAddress, args: ["--config", join(dir, "kuasard.toml"), "--state-dir", join(dir, "ks"), "--shim-listen", ""] };
   const env: Containerd2WithKuasar = {
     dir,
