@@ -17,7 +17,7 @@ import { waitExit } from "../../pod/wait-exit.js";
 import { validateId } from "../../sandbox/id.js";
 import { processTransitions, transition } from "../../sandbox/state-machine.js";
 import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo } from "../../task/task-backend.js";
-import { runscError, type RunscCli, type RunscNetwork } from "./runsc-cli.js";
+import { runscError, type RunscCli, type RunscNetwork, type RunscTarget } from "./runsc-cli.js";
 import { prepareGvisorSpec, rootContainerSpec, PAUSE_PATH } from "./sandbox-spec.js";
 import { parseWaitResult } from "./wait-result.js";
 
@@ -58,7 +58,7 @@ export class GvisorTasks extends PodTasks {
     await mkdir(rootfs, { recursive: true, mode: 0o755 });
     writeFileSync(join(rootfs, PAUSE_PATH), "", { mode: 0o755 }); // the bind mount's target
     const r = pod.record;
-    const hostNetwork = r.pod?.hostNetwork ?? r.netnsPath === "";
+    const hostNetwork = isHostNetwork(pod);
     const spec = rootContainerSpec({
       sandboxId: pod.id,
       rootfs,
@@ -81,12 +81,12 @@ export class GvisorTasks extends PodTasks {
   /** Kills the pod's containers (their exits come from their waiters), then the sandbox. */
   override async podStopping(pod: Pod): Promise<void> {
     this.watched.delete(pod.id);
-    const network = this.network(pod);
+    const target = this.target(pod);
     const live = [...this.rt.containers.values()].filter((c) => c.pod === pod && c.record.init.state !== "stopped");
-    await Promise.all(live.map((c) => this.runsc.kill(network, c.id, 9, true).catch(() => {})));
+    await Promise.all(live.map((c) => this.runsc.kill(target, c.id, 9, true).catch(() => {})));
     const deadline = AbortSignal.timeout(KILL_DRAIN_MS);
     await Promise.all(live.filter((c) => c.record.init.pid > 0).map((c) => c.waitFor("", deadline).catch(() => {})));
-    await this.runsc.delete(network, pod.id, true).catch((err: unknown) => {
+    await this.runsc.delete(target, pod.id, true).catch((err: unknown) => {
       if (!isErrorCode(err, Code.NotFound)) pod.log.warn({ err }, "runsc delete of the sandbox failed");
     });
     const pid = this.sandboxPid(pod);
@@ -105,7 +105,7 @@ export class GvisorTasks extends PodTasks {
   }
 
   override async podStats(pod: Pod): Promise<CgroupStats> {
-    return this.runsc.stats(this.network(pod), pod.id);
+    return this.runsc.stats(this.target(pod), pod.id);
   }
 
   /** Exits of the sandbox process end the pod; a waiter's exit carries its container's status in a file. */
@@ -123,7 +123,7 @@ export class GvisorTasks extends PodTasks {
   // ---- containers -------------------------------------------------------------
 
   protected async killAll(c: Container): Promise<void> {
-    await this.runsc.kill(this.network(c.pod), c.id, 9, true);
+    await this.runsc.kill(this.target(c.pod), c.id, 9, true);
   }
 
   protected override oomKilled(_c: Container): boolean {
@@ -168,7 +168,7 @@ export class GvisorTasks extends PodTasks {
   }
 
   protected async undoLaunch(id: string, pod: Pod): Promise<void> {
-    await this.runsc.delete(this.network(pod), id, true);
+    await this.runsc.delete(this.target(pod), id, true);
   }
 
   async start(containerId: string, execId: string): Promise<{ pid: number }> {
@@ -279,17 +279,17 @@ export class GvisorTasks extends PodTasks {
     const c = this.container(containerId);
     const p = this.processOf(c, execId);
     if (p.state === "stopped") throw new RuntimeError(Code.NotFound, "process already finished");
-    const network = this.network(c.pod);
+    const target = this.target(c.pod);
     try {
       if (!execId) {
-        if (p.state === "created") await this.runsc.delete(network, containerId, true); // never started: nothing runs to signal
-        else await this.runsc.kill(network, containerId, signal, all);
+        if (p.state === "created") await this.runsc.delete(target, containerId, true); // never started: nothing runs to signal
+        else await this.runsc.kill(target, containerId, signal, all);
         return;
       }
       if (p.state === "created") throw new RuntimeError(Code.FailedPrecondition, `exec ${execId} has not started`);
       const internal = Number(readText(join(execDir(c), `${execId}.ipid`)).trim());
       // The attached runsc exec does not forward signals: signal the process inside the sandbox.
-      if (internal > 0) await this.runsc.killProcess(network, containerId, internal, signal);
+      if (internal > 0) await this.runsc.killProcess(target, containerId, internal, signal);
       else await requireHolder(c.pod).kill(p.pid, signal);
     } catch (err) {
       if (c.process(execId)?.state === "stopped" || isErrorCode(err, Code.NotFound)) {
@@ -325,7 +325,7 @@ export class GvisorTasks extends PodTasks {
 
   /** Removes a container's runsc state, rootfs mount, files and record (Delete, and a pod's Shutdown). */
   async remove(c: Container): Promise<void> {
-    await this.runsc.delete(this.network(c.pod), c.id, true).catch((err: unknown) => {
+    await this.runsc.delete(this.target(c.pod), c.id, true).catch((err: unknown) => {
       if (!isErrorCode(err, Code.NotFound)) this.rt.log.warn({ err, container_id: c.id }, "runsc delete failed");
     });
     if (c.record.rootfsMounted) await unmount(join(c.record.bundle, "rootfs"));
@@ -345,7 +345,7 @@ export class GvisorTasks extends PodTasks {
       const internal = Number(readText(join(execDir(c), `${p.execId}.ipid`)).trim());
       if (p.state === "running" && internal > 0) execOf.set(internal, p.execId);
     }
-    const pids = await this.runsc.ps(this.network(c.pod), containerId).catch((err: unknown) => {
+    const pids = await this.runsc.ps(this.target(c.pod), containerId).catch((err: unknown) => {
       if (isErrorCode(err, Code.NotFound)) return [] as number[];
       throw err;
     });
@@ -355,7 +355,7 @@ export class GvisorTasks extends PodTasks {
   async pause(containerId: string): Promise<void> {
     const c = this.container(containerId);
     transition(processTransitions, `container ${containerId}`, c.record.init.state, "paused");
-    await this.runsc.pause(this.network(c.pod), containerId);
+    await this.runsc.pause(this.target(c.pod), containerId);
     c.record.init.state = "paused";
     this.persist(c);
     this.rt.events.publish(c.record.namespace, { kind: "paused", containerId });
@@ -364,7 +364,7 @@ export class GvisorTasks extends PodTasks {
   async resume(containerId: string): Promise<void> {
     const c = this.container(containerId);
     if (c.record.init.state !== "paused") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is ${c.record.init.state}, not paused`);
-    await this.runsc.resume(this.network(c.pod), containerId);
+    await this.runsc.resume(this.target(c.pod), containerId);
     c.record.init.state = "running";
     this.persist(c);
     this.rt.events.publish(c.record.namespace, { kind: "resumed", containerId });
@@ -379,15 +379,20 @@ export class GvisorTasks extends PodTasks {
   async stats(containerId: string): Promise<CgroupStats> {
     const c = this.container(containerId);
     if (c.record.init.state === "stopped" || c.record.init.state === "created") throw new RuntimeError(Code.NotFound, `container ${containerId} is not running`);
-    return this.runsc.stats(this.network(c.pod), containerId);
+    return this.runsc.stats(this.target(c.pod), containerId);
   }
 
   // ---- helpers ----------------------------------------------------------------
 
   /** The network mode of a pod: host-network pods pass through to the host's stack. */
   private network(pod: Pod): RunscNetwork {
-    const hostNetwork = pod.record.pod?.hostNetwork ?? pod.record.netnsPath === "";
-    return hostNetwork && this.runsc.options.network === "sandbox" ? "host" : this.runsc.options.network;
+    return isHostNetwork(pod) && this.runsc.options.network === "sandbox" ? "host" : this.runsc.options.network;
+  }
+
+  /** Where short runsc commands for `pod` must run: in its network namespace while that exists. */
+  private target(pod: Pod): RunscTarget {
+    const netns = isHostNetwork(pod) ? undefined : pod.record.netnsPath;
+    return { network: this.network(pod), netns: netns && existsSync(netns) ? netns : undefined };
   }
 
   /** Host pid of the pod's sandbox process (runsc's pid file), 0 before it was created. */
@@ -402,6 +407,10 @@ export class GvisorTasks extends PodTasks {
     const done = await waitExit(pod, pid, startedAt, LAUNCH_TIMEOUT_MS);
     if (done.status !== 0) throw runscError(command, readText(log) || `exit status ${done.status}`);
   }
+}
+
+function isHostNetwork(pod: Pod): boolean {
+  return pod.record.pod?.hostNetwork ?? pod.record.netnsPath === "";
 }
 
 function runscEnv(): string[] {

@@ -30,6 +30,17 @@ export interface RunscOptions {
   commandTimeoutMs: number;
 }
 
+/**
+ * How short commands reach a pod's sandbox: runsc talks to it over an abstract
+ * unix socket, which lives in the sandbox's network namespace, so commands for
+ * a pod with its own network namespace run inside it (`nsenter --net`).
+ */
+export interface RunscTarget {
+  network: RunscNetwork;
+  /** The pod's network namespace file; undefined for the daemon's own. */
+  netns: string | undefined;
+}
+
 /** `runsc state` output. */
 export interface RunscState {
   id: string;
@@ -110,43 +121,46 @@ export class RunscCli {
     ];
   }
 
-  async state(network: RunscNetwork, id: string): Promise<RunscState> {
-    return JSON.parse(await this.run(network, ["state", id])) as RunscState;
+  async state(target: RunscTarget, id: string): Promise<RunscState> {
+    return JSON.parse(await this.run(target, ["state", id])) as RunscState;
   }
 
-  async kill(network: RunscNetwork, id: string, signal: number, all: boolean): Promise<void> {
-    await this.run(network, ["kill", ...(all ? ["--all"] : []), id, String(signal)]);
+  async kill(target: RunscTarget, id: string, signal: number, all: boolean): Promise<void> {
+    await this.run(target, ["kill", ...(all ? ["--all"] : []), id, String(signal)]);
   }
 
   /** Signals one process of the container by its pid inside the sandbox. */
-  async killProcess(network: RunscNetwork, id: string, internalPid: number, signal: number): Promise<void> {
-    await this.run(network, ["kill", "--pid", String(internalPid), id, String(signal)]);
+  async killProcess(target: RunscTarget, id: string, internalPid: number, signal: number): Promise<void> {
+    await this.run(target, ["kill", "--pid", String(internalPid), id, String(signal)]);
   }
 
-  async delete(network: RunscNetwork, id: string, force: boolean): Promise<void> {
-    await this.run(network, ["delete", ...(force ? ["--force"] : []), id]);
+  async delete(target: RunscTarget, id: string, force: boolean): Promise<void> {
+    await this.run(target, ["delete", ...(force ? ["--force"] : []), id]);
   }
 
-  async pause(network: RunscNetwork, id: string): Promise<void> {
-    await this.run(network, ["pause", id]);
+  async pause(target: RunscTarget, id: string): Promise<void> {
+    await this.run(target, ["pause", id]);
   }
 
-  async resume(network: RunscNetwork, id: string): Promise<void> {
-    await this.run(network, ["resume", id]);
+  async resume(target: RunscTarget, id: string): Promise<void> {
+    await this.run(target, ["resume", id]);
   }
 
   /** Pids (inside the sandbox) of every process of the container. */
-  async ps(network: RunscNetwork, id: string): Promise<number[]> {
-    return (JSON.parse(await this.run(network, ["ps", "--format", "json", id])) as number[] | null) ?? [];
+  async ps(target: RunscTarget, id: string): Promise<number[]> {
+    return (JSON.parse(await this.run(target, ["ps", "--format", "json", id])) as number[] | null) ?? [];
   }
 
   /** The container's resource usage as gVisor's sentry accounts it (`runsc events --stats`). */
-  async stats(network: RunscNetwork, id: string): Promise<CgroupStats> {
-    return parseRunscStats(await this.run(network, ["events", "--stats", id]));
+  async stats(target: RunscTarget, id: string): Promise<CgroupStats> {
+    return parseRunscStats(await this.run(target, ["events", "--stats", id]));
   }
 
-  private run(network: RunscNetwork, args: string[]): Promise<string> {
-    return runCliCommand("runsc", this.options.binary, this.globalArgs(network), args, this.options.commandTimeoutMs);
+  private run(target: RunscTarget, args: string[]): Promise<string> {
+    const global = this.globalArgs(target.network);
+    if (!target.netns) return runCliCommand("runsc", this.options.binary, global, args, this.options.commandTimeoutMs);
+    const inNetns = [`--net=${target.netns}`, "--", this.absoluteBinary(), ...global];
+    return runCliCommand("runsc", "nsenter", inNetns, args, this.options.commandTimeoutMs);
   }
 }
 
