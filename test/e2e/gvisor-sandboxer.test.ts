@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
@@ -145,7 +145,16 @@ describe("gvisor, runc and wasm pods at the same time on one kuasard", () => {
     const runcPod = await runPod(cri, HANDLER, podConfig("r", `${env.dir}/logs/r`), [shContainer("sh", "exec sleep 100000")]);
     const gvPod = await runPod(cri, GVISOR_HANDLER, podConfig("g", `${env.dir}/logs/g`), [shContainer("sh", "exec sleep 100000")]);
     const wasmCfg = podConfig("w", `${env.dir}/logs/w`);
-    const wasm = { metadata: { name: "echo", attempt: 0 }, image: { image: "docker.io/library/wasm-demo:latest" }, command: ["/echo.wasm"], args: ["side-by-side"], logPath: "echo.log" };
+    const vol = mkdtempSync("/tmp/gv-wasm-vol-");
+    t.after(() => rmSync(vol, { recursive: true, force: true }));
+    const wasm = {
+      metadata: { name: "echo", attempt: 0 },
+      image: { image: "docker.io/library/wasm-demo:latest" },
+      command: ["/echo.wasm"],
+      args: ["side-by-side"],
+      logPath: "echo.log",
+      mounts: [{ containerPath: "/data", hostPath: vol }],
+    };
     const wasmPod = await runPod(cri, WASM_HANDLER, wasmCfg, [wasm]);
 
     // All three pods are up at once.
