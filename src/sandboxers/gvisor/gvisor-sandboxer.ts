@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "../../log/logger.js";
 import { PodRuntime, type PodRuntimeOptions } from "../../pod/pod-runtime.js";
@@ -12,8 +11,8 @@ export const defaultPauseBinary: string = fileURLToPath(new URL("../../../../bui
 
 /** Options of the gvisor sandboxer. */
 export interface GvisorSandboxerOptions extends PodRuntimeOptions {
-  /** runsc binary and flags; `root` defaults to `<dir>/runsc`. */
-  runsc: Omit<RunscOptions, "root"> & { root?: string };
+  /** runsc binary and flags (each pod keeps its runsc state root in its own dir). */
+  runsc: RunscOptions;
   /** The static pause program the sandbox's root container runs. Default {@link defaultPauseBinary}. */
   pauseBinary?: string;
 }
@@ -24,7 +23,7 @@ export interface GvisorSandboxerOptions extends PodRuntimeOptions {
  */
 export function createGvisorSandboxer(options: GvisorSandboxerOptions, log: Logger, events: EventPublisher, minOomScoreAdj: number): PodSandboxer {
   const rt = new PodRuntime(options, log, events, minOomScoreAdj);
-  const runsc = new RunscCli({ ...options.runsc, root: options.runsc.root ?? join(options.dir, "runsc") });
+  const runsc = new RunscCli(options.runsc);
   const pause = options.pauseBinary ?? defaultPauseBinary;
   return new PodSandboxer("gvisor", rt, new GvisorTasks(rt, runsc, pause), [
     ["runsc", runsc.options.binary],

@@ -60,22 +60,22 @@ export class GvisorTasks extends PodTasks {
     const r = pod.record;
     const hostNetwork = isHostNetwork(pod);
     const spec = rootContainerSpec({
-      sandboxId: pod.id,
+      sandboxId: rootId(pod),
       rootfs,
       pauseBinary: this.pauseBinary,
       hostname: hostNetwork ? readFileSync(join(pod.dir, "hostname"), "utf8").trim() : r.pod?.hostname || pod.id.slice(0, 12),
       netnsPath: hostNetwork ? "" : r.netnsPath,
     });
     writeFileAtomic(join(dir, "config.json"), JSON.stringify(spec), 0o644);
-    const network = this.network(pod);
+    const target = this.target(pod);
     const log = join(dir, "runsc.log");
     const pidFile = join(dir, "sandbox.pid");
-    await this.runThroughHolder(pod, "gvisor-create", this.runsc.createArgv(network, pod.id, dir, pidFile), "create", log);
+    await this.runThroughHolder(pod, "gvisor-create", this.runsc.createArgv(target, rootId(pod), dir, pidFile), "create", log);
     const sandboxPid = Number(readFileSync(pidFile, "utf8").trim());
     await holder.adopt(SANDBOX_KEY, sandboxPid);
-    await this.runThroughHolder(pod, "gvisor-start", this.runsc.startArgv(network, pod.id), "start", log);
+    await this.runThroughHolder(pod, "gvisor-start", this.runsc.startArgv(target, rootId(pod)), "start", log);
     this.watched.add(pod.id);
-    pod.log.info({ runsc_sandbox_pid: sandboxPid, network, platform: this.runsc.options.platform }, "gVisor sandbox started");
+    pod.log.info({ runsc_sandbox_pid: sandboxPid, network: target.network, platform: this.runsc.options.platform }, "gVisor sandbox started");
   }
 
   /** Kills the pod's containers (their exits come from their waiters), then the sandbox. */
@@ -86,7 +86,7 @@ export class GvisorTasks extends PodTasks {
     await Promise.all(live.map((c) => this.runsc.kill(target, c.id, 9, true).catch(() => {})));
     const deadline = AbortSignal.timeout(KILL_DRAIN_MS);
     await Promise.all(live.filter((c) => c.record.init.pid > 0).map((c) => c.waitFor("", deadline).catch(() => {})));
-    await this.runsc.delete(target, pod.id, true).catch((err: unknown) => {
+    await this.runsc.delete(target, rootId(pod), true).catch((err: unknown) => {
       if (!isErrorCode(err, Code.NotFound)) pod.log.warn({ err }, "runsc delete of the sandbox failed");
     });
     const pid = this.sandboxPid(pod);
@@ -105,7 +105,7 @@ export class GvisorTasks extends PodTasks {
   }
 
   override async podStats(pod: Pod): Promise<CgroupStats> {
-    return this.runsc.stats(this.target(pod), pod.id);
+    return this.runsc.stats(this.target(pod), rootId(pod));
   }
 
   /** Exits of the sandbox process end the pod; a waiter's exit carries its container's status in a file. */
@@ -141,9 +141,9 @@ export class GvisorTasks extends PodTasks {
    */
   protected async launchInit(l: InitLaunch): Promise<{ pid: number; memoryCgroup: string; fields: Record<string, unknown> }> {
     const { id, spec, oci, pod, holder, stdio, spawnId, log } = l;
-    const prepared = prepareGvisorSpec(oci, pod.id, pod.record.standalone ? undefined : podContext(pod), this.rt.minOomScoreAdj);
+    const prepared = prepareGvisorSpec(oci, rootId(pod), pod.record.standalone ? undefined : podContext(pod), this.rt.minOomScoreAdj);
     writeFileAtomic(join(spec.bundle, "config.json"), JSON.stringify(prepared), 0o644);
-    const network = this.network(pod);
+    const target = this.target(pod);
     const runscLog = join(spec.bundle, "runsc.log");
     if (stdio.terminal) {
       const consoleSocket = await this.consoleSocketFor(spawnId);
@@ -154,16 +154,16 @@ export class GvisorTasks extends PodTasks {
         stdin: stdio.stdin,
         stdout: stdio.stdout,
         console: consoleSocket,
-        argv: this.runsc.createArgv(network, id, spec.bundle, undefined, consoleSocket),
+        argv: this.runsc.createArgv(target, id, spec.bundle, undefined, consoleSocket),
         env: runscEnv(),
       });
       const done = await waitExit(pod, pid, startedAt, LAUNCH_TIMEOUT_MS);
       if (done.status !== 0) throw runscError("create", `exit status ${done.status}`);
       if (spec.stdio.stderr) closeUnusedFifo(stdio.stderr);
     } else {
-      await this.runThroughHolder(pod, `create:${id}`, this.runsc.createArgv(network, id, spec.bundle), "create", runscLog);
+      await this.runThroughHolder(pod, `create:${id}`, this.runsc.createArgv(target, id, spec.bundle), "create", runscLog);
     }
-    log.debug({ sandbox: pod.id, network }, "container created in the pod's sandbox");
+    log.debug({ sandbox: rootId(pod), network: target.network }, "container created in the pod's sandbox");
     return { pid: 0, memoryCgroup: "", fields: { runtime: "runsc" } };
   }
 
@@ -182,7 +182,7 @@ export class GvisorTasks extends PodTasks {
     const p = c.record.init;
     const pod = c.pod;
     const holder = requireHolder(pod);
-    const network = this.network(pod);
+    const target = this.target(pod);
     const t = p.stdio.terminal;
     const startedAt = new Date();
     const startPid = await holder.spawn({
@@ -191,13 +191,13 @@ export class GvisorTasks extends PodTasks {
       stdin: t ? "" : p.stdio.stdin,
       stdout: t ? "" : p.stdio.stdout,
       stderr: t ? "" : p.stdio.stderr,
-      argv: this.runsc.startArgv(network, c.id),
+      argv: this.runsc.startArgv(target, c.id),
       env: runscEnv(),
     });
     const done = await waitExit(pod, startPid, startedAt, LAUNCH_TIMEOUT_MS);
     if (done.status !== 0) throw new RuntimeError(Code.FailedPrecondition, `runsc start ${c.id}: exit status ${done.status}`);
     rmSync(waitFile(c), { force: true });
-    const waiter = await holder.spawn({ id: `wait:${c.id}`, cwd: c.record.bundle, stdout: waitFile(c), argv: this.runsc.waitArgv(network, c.id), env: runscEnv() });
+    const waiter = await holder.spawn({ id: `wait:${c.id}`, cwd: c.record.bundle, stdout: waitFile(c), argv: this.runsc.waitArgv(target, c.id), env: runscEnv() });
     p.pid = waiter;
     p.startedAt = startedAt.toISOString();
     this.persist(c);
@@ -227,7 +227,7 @@ export class GvisorTasks extends PodTasks {
       stdout: p.stdio.stdout,
       stderr: p.stdio.terminal ? "" : p.stdio.stderr,
       console: consoleSocket,
-      argv: this.runsc.execArgv(this.network(c.pod), c.id, `${base}.json`, `${base}.ipid`, consoleSocket),
+      argv: this.runsc.execArgv(this.target(c.pod), c.id, `${base}.json`, `${base}.ipid`, consoleSocket),
       env: runscEnv(),
     });
     // Started once runsc wrote the in-sandbox pid; an exit before that is a failed launch.
@@ -392,7 +392,7 @@ export class GvisorTasks extends PodTasks {
   /** Where short runsc commands for `pod` must run: in its network namespace while that exists. */
   private target(pod: Pod): RunscTarget {
     const netns = isHostNetwork(pod) ? undefined : pod.record.netnsPath;
-    return { network: this.network(pod), netns: netns && existsSync(netns) ? netns : undefined };
+    return { root: join(pod.dir, "runsc"), network: this.network(pod), netns: netns && existsSync(netns) ? netns : undefined };
   }
 
   /** Host pid of the pod's sandbox process (runsc's pid file), 0 before it was created. */
@@ -423,6 +423,17 @@ function readText(path: string): string {
   } catch {
     return "";
   }
+}
+
+/**
+ * runsc id of the pod's root container. Not the sandbox id itself: a container
+ * run without a pod (ctr through the shim bridge) gets a sandbox named after it.
+ * runsc also accepts unambiguous id prefixes, so no container id may be a
+ * prefix of it nor it of one: containerd ids start with a letter or digit, this
+ * one with `_`.
+ */
+function rootId(pod: Pod): string {
+  return `_${pod.id}`;
 }
 
 /** The pod's sandbox files: root container bundle, its rootfs, runsc's pid file and log. */

@@ -12,8 +12,6 @@ export type RunscNetwork = (typeof runscNetworkModes)[number];
 export interface RunscOptions {
   /** The runsc binary. Default `runsc` from PATH (Debian: /usr/bin/runsc). */
   binary: string;
-  /** runsc's state root (`--root`). */
-  root: string;
   /** gVisor platform (`--platform`): `ptrace` everywhere; `systrap`/`kvm` where the build and host support them. */
   platform: string;
   /**
@@ -30,14 +28,19 @@ export interface RunscOptions {
   commandTimeoutMs: number;
 }
 
-/**
- * How short commands reach a pod's sandbox: runsc talks to it over an abstract
- * unix socket, which lives in the sandbox's network namespace, so commands for
- * a pod with its own network namespace run inside it (`nsenter --net`).
- */
+/** The pod a runsc command is about. */
 export interface RunscTarget {
+  /**
+   * runsc's state root (`--root`), one per pod: runsc accepts unambiguous id
+   * prefixes, so containers of different pods (`t1`, `t10`) must not meet.
+   */
+  root: string;
   network: RunscNetwork;
-  /** The pod's network namespace file; undefined for the daemon's own. */
+  /**
+   * The pod's network namespace file; undefined for the daemon's own. runsc
+   * reaches a sandbox over an abstract unix socket, which lives in the
+   * sandbox's network namespace: short commands run inside it (`nsenter --net`).
+   */
   netns: string | undefined;
 }
 
@@ -66,24 +69,24 @@ export class RunscCli {
     return which(this.options.binary) ?? this.options.binary;
   }
 
-  /** Global flags for a pod using `network`. */
-  globalArgs(network: RunscNetwork): string[] {
+  /** Global flags for commands about pod `t`. */
+  globalArgs(t: RunscTarget): string[] {
     const o = this.options;
     return [
       "--root",
-      o.root,
+      t.root,
       `--platform=${o.platform}`,
-      `--network=${network}`,
+      `--network=${t.network}`,
       ...(o.debugLogDir ? [`--debug-log=${o.debugLogDir.replace(/\/*$/, "/")}`] : []),
       ...o.extraFlags,
     ];
   }
 
   /** argv of `runsc create` for the holder to run. */
-  createArgv(network: RunscNetwork, id: string, bundle: string, pidFile?: string, consoleSocket?: string): string[] {
+  createArgv(t: RunscTarget, id: string, bundle: string, pidFile?: string, consoleSocket?: string): string[] {
     return [
       this.absoluteBinary(),
-      ...this.globalArgs(network),
+      ...this.globalArgs(t),
       "create",
       "--bundle",
       bundle,
@@ -94,23 +97,23 @@ export class RunscCli {
   }
 
   /** argv of `runsc start`: a container joining a sandbox takes its stdio from this process. */
-  startArgv(network: RunscNetwork, id: string): string[] {
-    return [this.absoluteBinary(), ...this.globalArgs(network), "start", id];
+  startArgv(t: RunscTarget, id: string): string[] {
+    return [this.absoluteBinary(), ...this.globalArgs(t), "start", id];
   }
 
   /** argv of `runsc wait`: prints `{"id":...,"exitStatus":N}` once the container's init exited. */
-  waitArgv(network: RunscNetwork, id: string): string[] {
-    return [this.absoluteBinary(), ...this.globalArgs(network), "wait", id];
+  waitArgv(t: RunscTarget, id: string): string[] {
+    return [this.absoluteBinary(), ...this.globalArgs(t), "wait", id];
   }
 
   /**
    * argv of an attached `runsc exec`: it lives as long as the process and exits
    * with its status (128+signal when killed); the in-sandbox pid goes to `internalPidFile`.
    */
-  execArgv(network: RunscNetwork, id: string, processFile: string, internalPidFile: string, consoleSocket?: string): string[] {
+  execArgv(t: RunscTarget, id: string, processFile: string, internalPidFile: string, consoleSocket?: string): string[] {
     return [
       this.absoluteBinary(),
-      ...this.globalArgs(network),
+      ...this.globalArgs(t),
       "exec",
       "--process",
       processFile,
@@ -157,7 +160,7 @@ export class RunscCli {
   }
 
   private run(target: RunscTarget, args: string[]): Promise<string> {
-    const global = this.globalArgs(target.network);
+    const global = this.globalArgs(target);
     if (!target.netns) return runCliCommand("runsc", this.options.binary, global, args, this.options.commandTimeoutMs);
     const inNetns = [`--net=${target.netns}`, "--", this.absoluteBinary(), ...global];
     return runCliCommand("runsc", "nsenter", inNetns, args, this.options.commandTimeoutMs);

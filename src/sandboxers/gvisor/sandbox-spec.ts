@@ -10,7 +10,7 @@ export const PAUSE_PATH = "/pause";
 
 /** What the root container of a pod's sandbox is made of. */
 export interface RootContainer {
-  /** The pod's sandbox id, also the root container's runsc id. */
+  /** runsc id of the root container: it names the sandbox the pod's containers join. */
   sandboxId: string;
   /** An empty directory: the root container's read-only rootfs (with a `/pause` mount point). */
   rootfs: string;

@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Code } from "../../../src/errors/code.js";
-import { parseRunscStats, RunscCli, runscError, type RunscOptions } from "../../../src/sandboxers/gvisor/runsc-cli.js";
+import { parseRunscStats, RunscCli, runscError, type RunscNetwork, type RunscOptions, type RunscTarget } from "../../../src/sandboxers/gvisor/runsc-cli.js";
 
 const options = (over: Partial<RunscOptions> = {}): RunscOptions => ({
   binary: "/usr/bin/runsc",
-  root: "/r",
   platform: "ptrace",
   network: "host",
   debugLogDir: "",
@@ -14,27 +13,29 @@ const options = (over: Partial<RunscOptions> = {}): RunscOptions => ({
   ...over,
 });
 
+const pod = (network: RunscNetwork = "host"): RunscTarget => ({ root: "/r", network, netns: undefined });
+
 describe("runsc CLI", () => {
   it("puts the global flags before every subcommand", () => {
     const r = new RunscCli(options({ extraFlags: ["--overlay2=root:memory"] }));
-    assert.deepEqual(r.createArgv("host", "c1", "/b", "/b/pid"), [
+    assert.deepEqual(r.createArgv(pod(), "c1", "/b", "/b/pid"), [
       "/usr/bin/runsc", "--root", "/r", "--platform=ptrace", "--network=host", "--overlay2=root:memory", "create", "--bundle", "/b", "--pid-file", "/b/pid", "c1",
     ]);
-    assert.deepEqual(r.startArgv("none", "c1").slice(1), ["--root", "/r", "--platform=ptrace", "--network=none", "--overlay2=root:memory", "start", "c1"]);
-    assert.deepEqual(r.waitArgv("host", "c1").slice(-2), ["wait", "c1"]);
+    assert.deepEqual(r.startArgv(pod("none"), "c1").slice(1), ["--root", "/r", "--platform=ptrace", "--network=none", "--overlay2=root:memory", "start", "c1"]);
+    assert.deepEqual(r.waitArgv(pod(), "c1").slice(-2), ["wait", "c1"]);
   });
 
   it("builds an attached exec that records the in-sandbox pid, with a console socket for a terminal", () => {
     const r = new RunscCli(options());
-    assert.deepEqual(r.execArgv("host", "c1", "/e.json", "/e.ipid", "/con.sock").slice(5), [
+    assert.deepEqual(r.execArgv(pod(), "c1", "/e.json", "/e.ipid", "/con.sock").slice(5), [
       "exec", "--process", "/e.json", "--internal-pid-file", "/e.ipid", "--console-socket", "/con.sock", "c1",
     ]);
-    assert.equal(r.execArgv("host", "c1", "/e.json", "/e.ipid").includes("--detach"), false);
+    assert.equal(r.execArgv(pod(), "c1", "/e.json", "/e.ipid").includes("--detach"), false);
   });
 
   it("asks runsc for per-command debug logs in a directory", () => {
     const r = new RunscCli(options({ debugLogDir: "/tmp" }));
-    assert.ok(r.globalArgs("host").includes("--debug-log=/tmp/"));
+    assert.ok(r.globalArgs(pod()).includes("--debug-log=/tmp/"));
   });
 
   it("maps runsc's error text to status codes", () => {
@@ -46,7 +47,7 @@ describe("runsc CLI", () => {
 
   it("reports a missing runsc binary as FailedPrecondition", async () => {
     const r = new RunscCli(options({ binary: "/nonexistent/runsc" }));
-    await assert.rejects(r.state({ network: "host", netns: undefined }, "c1"), { code: Code.FailedPrecondition, message: /runsc binary .* not found/ });
+    await assert.rejects(r.state(pod(), "c1"), { code: Code.FailedPrecondition, message: /runsc binary .* not found/ });
   });
 
   it("reads `runsc events --stats` as cgroup-style stats", () => {
