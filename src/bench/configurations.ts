@@ -18,5 +18,7 @@ export function benchConfigurations(): BenchConfiguration[] {
     stockRuncV2Configuration({ containerdVersion: "2", role: "reference" }),
     kuasarDirectConfiguration("wasm"),
     kuasarShimBridgeConfiguration("wasm"),
+    kuasarDirectConfiguration("gvisor"),
+    kuasarShimBridgeConfiguration("gvisor"),
   ];
 }

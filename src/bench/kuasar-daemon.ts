@@ -6,7 +6,8 @@
  * that says which processes are ours: the daemon, the kuasar-endpoint it started, every pod
  * holder (by executable, so forks such as a pod's `pod-init` count too) and any
  * `containerd-shim-*` process. A wasm container's runner, although the holder starts it, is
- * the container itself: workload, not management (`wasm-workload.ts`).
+ * the container itself: workload, not management (`wasm-workload.ts`); so is a gvisor pod's
+ * runsc sandbox, while its gofers and exit reporters are management (`gvisor-workload.ts`).
  *
  * @internal benchmark, not part of the runtime
  */
@@ -15,6 +16,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { killRecorded, startSandboxer } from "../../test/harness/kuasard.js";
 import { defaultHolderBinary } from "../holder/start-holder.js";
+import { runscManagementRole } from "./gvisor-workload.js";
 import type { ProcessInfo } from "./process-table.js";
 
 /** Options of {@link startKuasarDaemon}. */
@@ -34,7 +36,7 @@ export interface KuasarDaemonOptions {
 }
 
 /** A sandboxer kind the benchmark can host (see `src/daemon/kuasard-options.ts`). */
-export type SandboxerKind = "runc" | "wasm";
+export type SandboxerKind = "runc" | "wasm" | "gvisor";
 
 /** A running daemon with the pids it is allowed to stop. */
 export interface KuasarDaemon {
@@ -100,7 +102,7 @@ export async function startKuasarDaemon(options: Partial<KuasarDaemonOptions> & 
       if (p.pid === endpointPid) return "kuasar-endpoint";
       if (p.exe === holder || p.comm === "kuasar-holder") return p.comm === "kuasar-holder" ? "kuasar-holder" : `kuasar-holder fork (${p.comm})`;
       if (p.comm.startsWith("containerd-shim")) return basename(p.exe ?? p.comm);
-      return undefined;
+      return runscManagementRole(p);
     },
     logs: () => proc.logs(),
     endpointLogs: () => {

@@ -13,7 +13,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startContainerd } from "../../test/harness/containerd.js";
 import { containerdBinaries } from "../../test/harness/deps.js";
+import { which } from "../fs/which.js";
 import { defaultHolderBinary } from "../holder/start-holder.js";
+import { defaultPauseBinary } from "../sandboxers/gvisor/gvisor-sandboxer.js";
 import type { BenchConfiguration, RunningConfiguration } from "./bench-configuration.js";
 import type { SandboxerKind } from "./kuasar-daemon.js";
 import { runKuasar } from "./kuasar-running.js";
@@ -24,8 +26,15 @@ export const KUASAR_RUNC_HANDLER = "kuasar-runc";
 /** CRI runtime handler (and, on containerd 2.x, proxy plugin name) of the wasm sandboxer. */
 export const KUASAR_WASM_HANDLER = "kuasar-wasm";
 
+/** CRI runtime handler (and, on containerd 2.x, proxy plugin name) of the gvisor sandboxer. */
+export const KUASAR_GVISOR_HANDLER = "kuasar-gvisor";
+
 /** The CRI runtime handler of `kind`. */
-export const kuasarHandler = (kind: SandboxerKind): string => (kind === "wasm" ? KUASAR_WASM_HANDLER : KUASAR_RUNC_HANDLER);
+export const kuasarHandler = (kind: SandboxerKind): string =>
+  kind === "wasm" ? KUASAR_WASM_HANDLER : kind === "gvisor" ? KUASAR_GVISOR_HANDLER : KUASAR_RUNC_HANDLER;
+
+/** The kinds a daemon hosts to run `kind`'s pods: runc alone, or runc beside the other kind (how a node runs both). */
+export const kuasarHostedKinds = (kind: SandboxerKind): SandboxerKind[] => (kind === "runc" ? ["runc"] : ["runc", kind]);
 
 /** Id of {@link kuasarDirectConfiguration} for `kind`. */
 export const kuasarDirectId = (kind: SandboxerKind): string => `kuasar-${kind}-direct-ctrd2`;
@@ -37,6 +46,7 @@ export const kuasarBridgeId = (kind: SandboxerKind): string => `kuasar-${kind}-b
 export const KUASAR_WORKLOAD: Readonly<Record<SandboxerKind, string>> = {
   runc: "busybox `/bin/sleep 86400`; per-container memory = that process",
   wasm: "a WASI module that prints a line and blocks in poll_oneoff (1 h clock, looped), run by one node:wasi runner process per container that the pod holder launches; per-container memory = that runner",
+  gvisor: "busybox `/bin/sleep 86400` inside the pod's gVisor sandbox (runsc, ptrace platform); per-container memory = the runsc sandbox process and its ptrace stubs (gofers and runsc wait count as management)",
 };
 
 /** containerd 2.x TOML wiring `socket` as sandbox proxy plugin `handler` plus a CRI runtime of that name. */
@@ -68,13 +78,16 @@ export async function kuasarRuncMissing(): Promise<string | undefined> {
   return undefined;
 }
 
-/** Why kuasard cannot host `kind` here (not built), or undefined. */
+/** Why kuasard cannot host `kind` here (not built, no runsc), or undefined. */
 export async function kuasarMissing(kind: SandboxerKind): Promise<string | undefined> {
   const missing = await kuasarRuncMissing();
   if (missing !== undefined || kind === "runc") return missing;
+  if (kind === "gvisor" && which("runsc") === undefined) return "runsc not found on PATH (Debian package runsc)";
   const need = [
     [fileURLToPath(new URL("../cli/kuasard.js", import.meta.url)), "dist/src/cli/kuasard.js (npm run build)"],
-    [fileURLToPath(new URL("../sandboxers/wasm/runner.js", import.meta.url)), "dist/src/sandboxers/wasm/runner.js (npm run build)"],
+    kind === "wasm"
+      ? [fileURLToPath(new URL("../sandboxers/wasm/runner.js", import.meta.url)), "dist/src/sandboxers/wasm/runner.js (npm run build)"]
+      : [defaultPauseBinary, "build/native/kuasar-pause (make -C native)"],
   ] as const;
   for (const [path, what] of need) {
     const ok = await access(path, constants.R_OK).then(
@@ -93,8 +106,9 @@ export async function kuasarMissing(kind: SandboxerKind): Promise<string | undef
  */
 export function kuasarDirectConfiguration(kind: SandboxerKind = "runc"): BenchConfiguration {
   const wasm = kind === "wasm";
+  const gvisor = kind === "gvisor";
   const handler = kuasarHandler(kind);
-  const hosted: SandboxerKind[] = wasm ? ["runc", "wasm"] : ["runc"];
+  const hosted = kuasarHostedKinds(kind);
   return {
     id: kuasarDirectId(kind),
     label: `ours: ${kind} sandboxer direct, containerd 2.x`,
@@ -102,10 +116,16 @@ export function kuasarDirectConfiguration(kind: SandboxerKind = "runc"): BenchCo
     containerdVersion: "2",
     description: wasm
       ? "stock containerd 2.x CRI with our kuasard (runc and wasm sandboxers, one socket and handler each) as proxy sandbox plugins; pods on handler kuasar-wasm: one C holder per pod launching one node:wasi runner per container, no shim, no pause container"
-      : "stock containerd 2.x CRI with our runc-sandboxer as proxy sandbox plugin (Sandbox API over gRPC, Task API through kuasar-endpoint); one C holder per pod, no shim, no pause container",
-    managementProcesses: wasm ? "kuasard (runc + wasm) + kuasar-endpoint + every kuasar-holder (the wasm runners are the containers: workload)" : "runc-sandboxer (kuasard) + kuasar-endpoint + every kuasar-holder",
+      : gvisor
+        ? "stock containerd 2.x CRI with our kuasard (runc and gvisor sandboxers, one socket and handler each) as proxy sandbox plugins; pods on handler kuasar-gvisor: one C holder per pod launching one runsc sandbox (root container: a static pause program, no image) that the pod's containers join, no shim"
+        : "stock containerd 2.x CRI with our runc-sandboxer as proxy sandbox plugin (Sandbox API over gRPC, Task API through kuasar-endpoint); one C holder per pod, no shim, no pause container",
+    managementProcesses: wasm
+      ? "kuasard (runc + wasm) + kuasar-endpoint + every kuasar-holder (the wasm runners are the containers: workload)"
+      : gvisor
+        ? "kuasard (runc + gvisor) + kuasar-endpoint + every kuasar-holder + runsc gofers + runsc wait per container (the runsc sandboxes are the containers: workload)"
+        : "runc-sandboxer (kuasard) + kuasar-endpoint + every kuasar-holder",
     workload: KUASAR_WORKLOAD[kind],
-    compareWith: wasm ? kuasarDirectId("runc") : null,
+    compareWith: kind === "runc" ? null : kuasarDirectId("runc"),
     async availability() {
       try {
         containerdBinaries("2");
@@ -126,7 +146,7 @@ export function kuasarDirectConfiguration(kind: SandboxerKind = "runc"): BenchCo
         containerd,
         index: ctx.index,
         daemon: { dir: kdir, containerdTtrpcAddress: containerd.ttrpcAddress, sandboxers: hosted },
-        wasm,
+        kind,
         runtimeHandler: handler,
         importPauseImage: false,
         check: (d) => {

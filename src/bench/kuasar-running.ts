@@ -9,7 +9,8 @@ import type { Containerd } from "../../test/harness/containerd.js";
 import { criClient } from "../../test/harness/cri.js";
 import type { RunningConfiguration } from "./bench-configuration.js";
 import { writeBenchCni } from "./bench-network.js";
-import { startKuasarDaemon, type KuasarDaemon, type KuasarDaemonOptions } from "./kuasar-daemon.js";
+import { gvisorSandboxRole } from "./gvisor-workload.js";
+import { startKuasarDaemon, type KuasarDaemon, type KuasarDaemonOptions, type SandboxerKind } from "./kuasar-daemon.js";
 import { sleepContainer, sleepContainerRole } from "./pod-workload.js";
 import { blockingWasmContainer, importBenchWasmImage, wasmRunnerRole } from "./wasm-workload.js";
 
@@ -19,8 +20,8 @@ export interface KuasarRunOptions {
   /** Index of the configuration in the run (keeps CNI subnets apart). */
   index: number;
   daemon: Partial<KuasarDaemonOptions> & Pick<KuasarDaemonOptions, "dir" | "containerdTtrpcAddress">;
-  /** Whether pods run wasm modules (else busybox sleep). */
-  wasm: boolean;
+  /** The sandboxer the pods run on: wasm pods run a blocking module, the others busybox sleep. */
+  kind: SandboxerKind;
   runtimeHandler: string;
   /** containerd 1.7's CRI wants its sandbox image present even though no pause container runs. */
   importPauseImage: boolean;
@@ -31,7 +32,8 @@ export interface KuasarRunOptions {
 
 /** Starts the daemon and images on `containerd`; on failure stops both and rethrows. */
 export async function runKuasar(o: KuasarRunOptions): Promise<RunningConfiguration> {
-  const { containerd, wasm } = o;
+  const { containerd } = o;
+  const wasm = o.kind === "wasm";
   let daemon: KuasarDaemon | undefined;
   try {
     await writeBenchCni(containerd.cniConfDir, o.index);
@@ -55,9 +57,9 @@ export async function runKuasar(o: KuasarRunOptions): Promise<RunningConfigurati
     fixedPids: [containerd.pid, d.pid, d.endpointPid],
     container: wasm ? blockingWasmContainer() : sleepContainer(),
     managementRole: (p) => d.roleOf(p),
-    workloadRole: wasm ? wasmRunnerRole : sleepContainerRole,
+    workloadRole: wasm ? wasmRunnerRole : o.kind === "gvisor" ? gvisorSandboxRole : sleepContainerRole,
     shimLauncher: o.shimLauncher,
-    logs: async () => `==> containerd ${containerd.logPath}\n${await containerd.logs()}\n==> ${wasm ? "kuasard" : "runc-sandboxer"}\n${d.logs()}\n==> kuasar-endpoint\n${d.endpointLogs()}`,
+    logs: async () => `==> containerd ${containerd.logPath}\n${await containerd.logs()}\n==> ${o.kind === "runc" ? "runc-sandboxer" : "kuasard"}\n${d.logs()}\n==> kuasar-endpoint\n${d.endpointLogs()}`,
     close() {
       closing ??= (async () => {
         cri.close();

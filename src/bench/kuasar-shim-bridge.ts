@@ -21,7 +21,7 @@ import { startContainerd } from "../../test/harness/containerd.js";
 import { containerdBinaries, repoRoot } from "../../test/harness/deps.js";
 import { bridgeRuntimesToml } from "../../test/harness/kuasar-containerd17.js";
 import type { BenchConfiguration, RunningConfiguration } from "./bench-configuration.js";
-import { kuasarBridgeId, kuasarHandler, kuasarMissing, KUASAR_RUNC_HANDLER, KUASAR_WORKLOAD } from "./kuasar-direct.js";
+import { kuasarBridgeId, kuasarHandler, kuasarHostedKinds, kuasarMissing, KUASAR_RUNC_HANDLER, KUASAR_WORKLOAD } from "./kuasar-direct.js";
 import type { SandboxerKind } from "./kuasar-daemon.js";
 import { runKuasar } from "./kuasar-running.js";
 import { CONTAINERD_BASE_PATH } from "./stock-runc-v2.js";
@@ -34,8 +34,9 @@ export function shimLauncherPath(): string {
 /** Our `kind` sandboxer behind stock containerd 1.7 through `containerd-shim-kuasar-v1`. */
 export function kuasarShimBridgeConfiguration(kind: SandboxerKind = "runc"): BenchConfiguration {
   const wasm = kind === "wasm";
+  const gvisor = kind === "gvisor";
   const handler = kuasarHandler(kind);
-  const hosted: SandboxerKind[] = wasm ? ["runc", "wasm"] : ["runc"];
+  const hosted = kuasarHostedKinds(kind);
   return {
     id: kuasarBridgeId(kind),
     label: `ours: ${kind} sandboxer via shim bridge, containerd 1.7`,
@@ -43,12 +44,16 @@ export function kuasarShimBridgeConfiguration(kind: SandboxerKind = "runc"): Ben
     containerdVersion: "1.7",
     description: wasm
       ? "stock containerd 1.7 CRI, runtime io.containerd.kuasar.v1 with options sandboxer = \"wasm\" (handler kuasar-wasm): containerd-shim-kuasar-v1 start prints the address of the bridge inside our resident kuasard (runc and wasm sandboxers, --shim-listen); one C holder per pod launching one node:wasi runner per container, no pause process"
-      : "stock containerd 1.7 CRI, runtime io.containerd.kuasar.v1: containerd-shim-kuasar-v1 start prints the address of the bridge served by our resident runc-sandboxer (--shim-listen); one C holder per pod, no pause process",
+      : gvisor
+        ? "stock containerd 1.7 CRI, runtime io.containerd.kuasar.v1 with options sandboxer = \"gvisor\" (handler kuasar-gvisor): containerd-shim-kuasar-v1 start prints the address of the bridge inside our resident kuasard (runc and gvisor sandboxers, --shim-listen); one C holder per pod launching one runsc sandbox the pod's containers join, no pause image run"
+        : "stock containerd 1.7 CRI, runtime io.containerd.kuasar.v1: containerd-shim-kuasar-v1 start prints the address of the bridge served by our resident runc-sandboxer (--shim-listen); one C holder per pod, no pause process",
     managementProcesses: wasm
       ? "kuasard (runc + wasm, bridge inside) + kuasar-endpoint + every kuasar-holder + any containerd-shim-* left running (the wasm runners are the containers: workload)"
-      : "runc-sandboxer (kuasard, bridge inside) + kuasar-endpoint + every kuasar-holder + any containerd-shim-* left running",
+      : gvisor
+        ? "kuasard (runc + gvisor, bridge inside) + kuasar-endpoint + every kuasar-holder + runsc gofers + runsc wait per container + any containerd-shim-* left running (the runsc sandboxes are the containers: workload)"
+        : "runc-sandboxer (kuasard, bridge inside) + kuasar-endpoint + every kuasar-holder + any containerd-shim-* left running",
     workload: KUASAR_WORKLOAD[kind],
-    compareWith: wasm ? kuasarBridgeId("runc") : null,
+    compareWith: kind === "runc" ? null : kuasarBridgeId("runc"),
     async availability() {
       const launcher = shimLauncherPath();
       const exists = await access(launcher, constants.X_OK).then(
@@ -72,13 +77,13 @@ export function kuasarShimBridgeConfiguration(kind: SandboxerKind = "runc"): Ben
         version: "1.7",
         parentDir: ctx.dir,
         env: { PATH: path, KUASAR_SHIM_SOCKET: shimSocket },
-        extraToml: bridgeRuntimesToml(KUASAR_RUNC_HANDLER, wasm ? ["wasm"] : []),
+        extraToml: bridgeRuntimesToml(KUASAR_RUNC_HANDLER, [...(wasm ? ["wasm"] : []), ...(gvisor ? ["gvisor"] : [])]),
       });
       return runKuasar({
         containerd,
         index: ctx.index,
         daemon: { dir: kdir, containerdTtrpcAddress: containerd.ttrpcAddress, sandboxers: hosted, args: ["--log-level", "info", "--shim-listen", shimSocket] },
-        wasm,
+        kind,
         runtimeHandler: handler,
         importPauseImage: true,
         shimLauncher: {

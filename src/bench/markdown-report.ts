@@ -64,8 +64,8 @@ function phaseMedian(c: ConfigurationResult, f: (s: PodStartSample) => number | 
 }
 
 /**
- * For every configuration with a `compare_with` peer that also ran (a wasm sandboxer and the
- * runc sandboxer on the same containerd path): start latency, its CRI phases and the memory
+ * For every configuration with a `compare_with` peer that also ran (a wasm or gvisor sandboxer
+ * and the runc sandboxer on the same containerd path): start latency, its CRI phases and the memory
  * per container side by side, with the ratio to the peer.
  */
 function peerComparison(results: BenchResults, ran: readonly ConfigurationResult[], podCounts: readonly string[], h: string): string[] {
@@ -95,7 +95,8 @@ function peerComparison(results: BenchResults, ran: readonly ConfigurationResult
   const out: string[] = [`${h}# Same containerd path, other sandboxer`, ""];
   out.push(
     "Each pair ran in the same run on the same containerd path; the ratio is left to right. Per-container memory is the PSS " +
-      "(and RSS) of the process that is the container: a runc container's own process, a wasm container's node:wasi runner. " +
+      "(and RSS) of the process that is the container: a runc container's own process, a wasm container's node:wasi runner, " +
+      "a gvisor container's runsc sandbox (gVisor's sentry with its ptrace stubs; its gofers and runsc wait count as management). " +
       `PSS shares a process's pages with its peers, so one runtime's per-container PSS falls as its containers multiply (${first} vs ${maxPods} pods).`,
   );
   out.push("");

@@ -6,9 +6,10 @@ import { RuntimeError } from "../errors/runtime-error.js";
 import { logLevels, type LogLevel } from "../log/logger.js";
 import { defaultHypervisorOptions, hypervisorSchema, type HypervisorOptions } from "../sandboxers/vmm/hypervisor-options.js";
 import { defaultGuestDir } from "../sandboxers/vmm/guest-dir.js";
+import { runscNetworkModes } from "../sandboxers/gvisor/runsc-cli.js";
 
 /** Sandboxer kinds kuasard knows. */
-export const sandboxerKinds = ["runc", "wasm", "vmm"] as const;
+export const sandboxerKinds = ["runc", "wasm", "vmm", "gvisor"] as const;
 export type SandboxerKind = (typeof sandboxerKinds)[number];
 
 /** Options of one sandboxer (`[sandboxers.<kind>]` in the TOML config). */
@@ -27,6 +28,21 @@ export interface SandboxerOptions {
   wasmtimeBinary: string;
   /** How VMs boot (vmm only; `[sandboxers.vmm.hypervisor]`, or `[hypervisor]` in a vmm-sandboxer config). */
   hypervisor: HypervisorOptions;
+  /** runsc binary (gvisor only). Default `runsc` from PATH. */
+  runscBinary: string;
+  /** gVisor platform (gvisor only): `ptrace`, or `systrap`/`kvm` where runsc and the host support them. Default `ptrace`. */
+  runscPlatform: string;
+  /**
+   * Network of gVisor pods (gvisor only): `host` (socket calls go to the pod's network namespace),
+   * `sandbox` (gVisor's own network stack on the pod's interfaces) or `none` (loopback only).
+   * Default `host`: Debian's runsc (2022-12) refuses `sandbox` on kernels that expose
+   * net.core sysctls in every network namespace, as this one does.
+   */
+  runscNetwork: string;
+  /** Directory for runsc's debug logs (gvisor only); "" for none. Default "". */
+  runscDebugLogDir: string;
+  /** More global runsc flags (gvisor only), e.g. `["--overlay2=root:memory"]`. Default none. */
+  runscFlags: string[];
 }
 
 /** Options of kuasard (TOML keys are the snake_case of these names). */
@@ -58,6 +74,11 @@ export function defaultSandboxerOptions(kind: SandboxerKind): SandboxerOptions {
     wasmEngine: "node",
     wasmtimeBinary: "wasmtime",
     hypervisor: defaultHypervisorOptions(defaultGuestDir),
+    runscBinary: "runsc",
+    runscPlatform: "ptrace",
+    runscNetwork: "host",
+    runscDebugLogDir: "",
+    runscFlags: [],
   };
 }
 
@@ -67,7 +88,12 @@ export const defaultKuasardOptions: KuasardOptions = {
   stateDir: "/run/kuasar",
   containerdTtrpcAddress: "/run/containerd/containerd.sock.ttrpc",
   shimListen: "/run/kuasar/shim.sock",
-  sandboxer: { runc: defaultSandboxerOptions("runc"), wasm: defaultSandboxerOptions("wasm"), vmm: defaultSandboxerOptions("vmm") },
+  sandboxer: {
+    runc: defaultSandboxerOptions("runc"),
+    wasm: defaultSandboxerOptions("wasm"),
+    vmm: defaultSandboxerOptions("vmm"),
+    gvisor: defaultSandboxerOptions("gvisor"),
+  },
 };
 
 const topSchema: Schema<Omit<KuasardOptions, "sandboxer">> = {
@@ -86,6 +112,11 @@ const sandboxerSchema: Schema<Omit<SandboxerOptions, "hypervisor">> = {
   systemdCgroup: { kind: "bool" },
   wasmEngine: { kind: "enum", values: ["node", "wasmtime"] },
   wasmtimeBinary: { kind: "string", nonEmpty: true },
+  runscBinary: { kind: "string", nonEmpty: true },
+  runscPlatform: { kind: "enum", values: ["ptrace", "systrap", "kvm"] },
+  runscNetwork: { kind: "enum", values: runscNetworkModes },
+  runscDebugLogDir: { kind: "string" },
+  runscFlags: { kind: "stringList" },
 };
 
 const camel = (k: string) => k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());

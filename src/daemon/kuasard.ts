@@ -15,11 +15,13 @@ import { createRuncSandboxer } from "../sandboxers/runc/runc-sandboxer.js";
 import type { WasmEngineName } from "../sandboxers/wasm/engine-from-options.js";
 import { createWasmSandboxer } from "../sandboxers/wasm/wasm-sandboxer.js";
 import { createVmmSandboxer } from "../sandboxers/vmm/vmm-sandboxer-factory.js";
+import { createGvisorSandboxer } from "../sandboxers/gvisor/gvisor-sandboxer.js";
+import type { RunscNetwork } from "../sandboxers/gvisor/runsc-cli.js";
 import { serveTaskApi } from "../task/task-service.js";
 import { connectionClosedChannel, type ConnectionClosedEvent } from "../ttrpc/diagnostics.js";
 import { NAMESPACE_KEY } from "../ttrpc/metadata.js";
 import { BACKEND_SOCKET, ensureEndpoint, type EndpointHandle } from "./endpoint-launcher.js";
-import { taskSocketPath, type KuasardOptions, type SandboxerKind } from "./kuasard-options.js";
+import { taskSocketPath, type KuasardOptions, type SandboxerKind, type SandboxerOptions } from "./kuasard-options.js";
 import { RouteDispatcher } from "./route-dispatcher.js";
 
 /** Namespace used for task events when containerd sent none (ctr without `-n` uses "default"). */
@@ -63,7 +65,9 @@ export class Kuasard {
           ? createWasmSandboxer({ ...common, engine: { engine: so.wasmEngine as WasmEngineName, wasmtimeBinary: so.wasmtimeBinary } }, slog, this.events, minOom)
           : kind === "vmm"
             ? createVmmSandboxer({ ...common, hypervisor: so.hypervisor }, slog, this.events, minOom)
-            : createRuncSandboxer({ ...common, runc: { binary: so.runcBinary, systemdCgroup: so.systemdCgroup, commandTimeoutMs: 30_000 } }, slog, this.events, minOom);
+            : kind === "gvisor"
+              ? createGvisorSandboxer({ ...common, runsc: runscOptions(so) }, slog, this.events, minOom)
+              : createRuncSandboxer({ ...common, runc: { binary: so.runcBinary, systemdCgroup: so.systemdCgroup, commandTimeoutMs: 30_000 } }, slog, this.events, minOom);
       await sandboxer.recover();
       this.sandboxers.set(kind, sandboxer);
       serveTaskApi(this.dispatcher.route(taskRoute(kind)), sandboxer.tasks, (md) => md.get(NAMESPACE_KEY)?.[0] || DEFAULT_NAMESPACE);
@@ -111,6 +115,18 @@ export class Kuasard {
     })();
     return this.closing;
   }
+}
+
+/** runsc settings of the gvisor sandboxer from its options. */
+function runscOptions(so: SandboxerOptions) {
+  return {
+    binary: so.runscBinary,
+    platform: so.runscPlatform,
+    network: so.runscNetwork as RunscNetwork,
+    debugLogDir: so.runscDebugLogDir,
+    extraFlags: so.runscFlags,
+    commandTimeoutMs: 30_000,
+  };
 }
 
 /** Our own oom_score_adj: without CAP_SYS_RESOURCE a child cannot go below it. */

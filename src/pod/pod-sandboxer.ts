@@ -1,6 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { cgroupStatsOfPid } from "../cgroup/cgroup-stats.js";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { which } from "../fs/which.js";
@@ -35,6 +34,7 @@ export class PodSandboxer implements Sandboxer {
     private readonly requiredBinaries: readonly (readonly [string, string])[],
   ) {
     mkdirSync(join(ctx.options.dir, "pods"), { recursive: true, mode: 0o711 });
+    tasks.podDied = (pod, status) => void this.engineDied(pod, status);
   }
 
   has(id: string): boolean {
@@ -109,12 +109,15 @@ export class PodSandboxer implements Sandboxer {
       pod.attach(await HolderClient.connect(pod.dir));
       r.holderPid = holder.pid;
       r.podPid = holder.podInitPid ?? holder.pid;
+      this.ctx.sandboxes.put(id, r);
+      await this.tasks.podStarted(pod);
       r.state = "ready";
       this.ctx.sandboxes.put(id, r);
       pod.log.info({ holder_pid: r.holderPid, pod_pid: r.podPid }, "sandbox started");
       return this.statusOf(pod, false);
     } catch (err) {
       pod.log.warn({ err }, "sandbox start failed; cleaning up");
+      if (holderPid > 0) await this.tasks.podStopping(pod).catch(() => {});
       if (holderPid > 0) killQuietly(holderPid);
       await pod.detach();
       if (r.shmMounted) await unmount(join(pod.dir, "shm")).catch(() => {});
@@ -132,7 +135,12 @@ export class PodSandboxer implements Sandboxer {
   }
 
   async stop(id: string, timeoutSecs: number): Promise<void> {
-    const pod = this.pod(id);
+    await this.stopPod(this.pod(id), timeoutSecs, 0);
+  }
+
+  /** Stop: containers get SIGTERM and `timeoutSecs` to exit, then the engine and the holder go, taking the rest along. */
+  private async stopPod(pod: Pod, timeoutSecs: number, exitStatus: number): Promise<void> {
+    const id = pod.id;
     if (pod.record.state === "stopped") return;
     const containers = [...this.ctx.containers.values()].filter((c) => c.pod === pod && c.record.init.state !== "stopped");
     if (timeoutSecs > 0 && containers.length > 0) {
@@ -141,6 +149,7 @@ export class PodSandboxer implements Sandboxer {
       await Promise.all(containers.map((c) => c.waitFor("", deadline).catch(() => {})));
     }
     pod.stopping = true;
+    await this.tasks.podStopping(pod).catch((err: unknown) => pod.log.warn({ err }, "stopping the pod's engine failed"));
     const holder = pod.client;
     if (holder) {
       // The holder SIGKILLs and reaps (journals) whatever is left, then exits.
@@ -151,7 +160,14 @@ export class PodSandboxer implements Sandboxer {
     await pod.detach();
     pod.replayJournalFile();
     this.tasks.abandon(pod, LOST_EXIT_STATUS);
-    await this.finishStop(pod, 0);
+    await this.finishStop(pod, exitStatus);
+  }
+
+  /** The engine's sandbox died under a ready pod: everything left is stopped and the pod reported exited. */
+  private async engineDied(pod: Pod, exitStatus: number): Promise<void> {
+    if (pod.record.state !== "ready" || pod.stopping) return;
+    pod.log.warn({ exit_status: exitStatus }, "the pod's sandbox died");
+    await this.stopPod(pod, 0, exitStatus).catch((err: unknown) => pod.log.error({ err }, "stopping a pod whose sandbox died failed"));
   }
 
   async wait(id: string, signal: AbortSignal): Promise<{ exitStatus: number; exitedAt: Date }> {
@@ -186,9 +202,9 @@ export class PodSandboxer implements Sandboxer {
     const running = [...this.ctx.containers.values()].filter((c) => c.pod === pod && c.record.init.state === "running");
     if (running.length === 0) {
       if (pod.record.state !== "ready") throw new RuntimeError(Code.FailedPrecondition, `sandbox ${id} is ${pod.record.state}`);
-      return cgroupStatsOfPid(pod.record.holderPid);
+      return this.tasks.podStats(pod);
     }
-    const all = running.map((c) => cgroupStatsOfPid(c.record.init.pid));
+    const all = await Promise.all(running.map((c) => this.tasks.stats(c.id)));
     return all.reduce((a, b) => ({
       version: a.version,
       cpuUsageNs: a.cpuUsageNs + b.cpuUsageNs,
@@ -211,6 +227,7 @@ export class PodSandboxer implements Sandboxer {
   async recover(): Promise<void> {
     const log = this.ctx.log;
     const sandboxes = this.ctx.sandboxes.loadAll();
+    const recovered: Pod[] = [];
     for (const d of sandboxes.damaged) log.error({ sandbox_id: d.id, reason: d.reason, moved_to: d.quarantinedAs }, "damaged sandbox record set aside");
     for (const record of sandboxes.records.values()) {
       const pod = this.addPod(record);
@@ -220,6 +237,7 @@ export class PodSandboxer implements Sandboxer {
         pod.attach(await HolderClient.connect(pod.dir, { timeoutMs: 3000 }));
         pod.replayJournalFile(); // exits between the first read and the connection
         pod.log.info({ holder_pid: record.holderPid }, "sandbox re-attached");
+        recovered.push(pod);
       } catch (err) {
         pod.log.warn({ err }, "pod holder gone while the daemon was down");
       }
@@ -237,6 +255,9 @@ export class PodSandboxer implements Sandboxer {
     }
     for (const pod of this.ctx.pods.values()) {
       if (pod.record.state === "ready" && !pod.client) await this.holderGone(pod);
+    }
+    for (const pod of recovered) {
+      if (pod.record.state === "ready") await this.tasks.podRecovered(pod).catch((err: unknown) => pod.log.error({ err }, "checking the pod's engine failed"));
     }
   }
 

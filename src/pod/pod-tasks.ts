@@ -7,6 +7,7 @@ import type { HolderClient } from "../holder/holder-client.js";
 import type { HolderExit } from "../holder/holder-protocol.js";
 import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus, Stdio, TaskBackend } from "../task/task-backend.js";
 import { wasOomKilled } from "../cgroup/oom.js";
+import { cgroupStatsOfPid } from "../cgroup/cgroup-stats.js";
 import type { Pod } from "./pod.js";
 import type { PodRuntime } from "./pod-runtime.js";
 import { readSpec, sandboxIdOf } from "./bundle.js";
@@ -47,7 +48,24 @@ export abstract class PodTasks implements TaskBackend {
   /** pid -> which process it is, for exits reported by the holders. */
   protected readonly byPid = new Map<number, { containerId: string; execId: string }>();
 
+  /**
+   * Set by the sandboxer: ends a pod whose engine died under it (gVisor's
+   * sandbox process), reporting its containers exited and the pod stopped.
+   */
+  podDied: (pod: Pod, exitStatus: number) => void = () => {};
+
   constructor(protected readonly rt: PodRuntime) {}
+
+  /** After the pod's holder is up, before Start returns: starts what the engine's pods need. */
+  async podStarted(_pod: Pod): Promise<void> {}
+  /** Before the pod's holder shuts down (Stop, or a dead engine): stops what {@link podStarted} started. */
+  async podStopping(_pod: Pod): Promise<void> {}
+  /** After a daemon restart re-attached a ready pod: checks what the engine left running. */
+  async podRecovered(_pod: Pod): Promise<void> {}
+  /** Sandbox Metrics of a pod with no running container. */
+  async podStats(pod: Pod): Promise<CgroupStats> {
+    return cgroupStatsOfPid(pod.record.holderPid);
+  }
 
   /** Refuses what this engine cannot do for a container (a checkpoint, a terminal...). */
   protected abstract checkCreate(spec: CreateTaskSpec, stdio: Stdio): void;
@@ -97,9 +115,12 @@ export abstract class PodTasks implements TaskBackend {
       const c = new Container(record, pod);
       this.persist(c);
       this.rt.containers.set(id, c);
-      this.byPid.set(pid, { containerId: id, execId: "" });
-      const early = pod.exitOf(pid, startedAt);
-      if (early) this.handleExit(pod, early);
+      // An engine may only know the host process that reports the init's exit at Start (pid 0 until then).
+      if (pid > 0) {
+        this.byPid.set(pid, { containerId: id, execId: "" });
+        const early = pod.exitOf(pid, startedAt);
+        if (early) this.handleExit(pod, early);
+      }
       log.info({ pid, ...fields }, "container created");
       this.rt.events.publish(spec.namespace, { kind: "create", containerId: id, bundle: spec.bundle, rootfs: spec.rootfs, io: spec.stdio, checkpoint: spec.checkpoint, pid });
       return { pid };

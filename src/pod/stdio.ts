@@ -1,3 +1,4 @@
+import { closeSync, constants, openSync } from "node:fs";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import type { Stdio } from "../task/task-backend.js";
@@ -17,4 +18,13 @@ export function stdioPaths(stdio: Stdio): Stdio {
     throw new RuntimeError(Code.Unimplemented, `${what} ${JSON.stringify(s)}: ${scheme ? `${scheme}:// stdio is not supported` : "want an absolute path"}`);
   };
   return { stdin: one("stdin", stdio.stdin), stdout: one("stdout", stdio.stdout), stderr: one("stderr", stdio.stderr), terminal: stdio.terminal };
+}
+
+/** A stderr FIFO containerd opened for a terminal process: open and close it so the reader sees EOF. */
+export function closeUnusedFifo(path: string): void {
+  try {
+    closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
+  } catch {
+    /* no reader, or not a FIFO */
+  }
 }

@@ -5,7 +5,7 @@ import { BUSYBOX_IMAGE, importBusybox } from "./busybox-image.js";
 import { startContainerd, type Containerd } from "./containerd.js";
 import { criClient, type CriClient } from "./cri.js";
 import { containerdBinaries, repoRoot } from "./deps.js";
-import { TEST_CNI, type KuasarKind } from "./kuasar-containerd2.js";
+import { TEST_CNI, type E2eKind } from "./kuasar-containerd2.js";
 import { startSandboxer, tearDownKuasar, type SandboxerProcess } from "./kuasard.js";
 
 /** The CRI runtime handler the 1.7 tests configure, backed by `io.containerd.kuasar.v1`. */
@@ -34,6 +34,9 @@ export interface Containerd17WithKuasar {
 /** The 1.7 runtime handler whose options pick the wasm sandboxer (`sandboxer = "wasm"`). */
 export const WASM_HANDLER_17 = handler17Of("wasm");
 
+/** The 1.7 runtime handler whose options pick the gvisor sandboxer. */
+export const GVISOR_HANDLER_17 = handler17Of("gvisor");
+
 /** The 1.7 runtime handler whose options pick sandboxer `kind` (`sandboxer = "<kind>"`); runc is the default handler's. */
 export function handler17Of(kind: string): string {
   return kind === "runc" ? HANDLER_17 : `kuasar-${kind}`;
@@ -54,7 +57,7 @@ export function bridgeRuntimesToml(handler: string, extraKinds: readonly string[
   );
 }
 
-export async function containerd17WithKuasar(t: TestContext, kinds: readonly KuasarKind[] = ["runc"], extraConfig = ""): Promise<Containerd17WithKuasar> {
+export async function containerd17WithKuasar(t: TestContext, kinds: readonly E2eKind[] = ["runc"], extraConfig = ""): Promise<Containerd17WithKuasar> {
   const dir = mkdtempSync("/tmp/k17-");
   const shimSocket = join(dir, "shim.sock");
   const bin = containerdBinaries("1.7").binDir;

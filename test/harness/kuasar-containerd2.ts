@@ -44,6 +44,24 @@ export interface Containerd2WithKuasar {
 /** The CRI runtime handler (and proxy plugin name) of the wasm sandboxer. */
 export const WASM_HANDLER = "kuasar-wasm";
 
+/** The CRI runtime handler (and proxy plugin name) of the gvisor sandboxer. */
+export const GVISOR_HANDLER = "kuasar-gvisor";
+
+/** The CRI runtime handler (and proxy plugin name) of the vmm sandboxer. */
+export const VMM_HANDLER = "kuasar-vmm";
+
+/** Sandboxer kinds the e2e environments can host. */
+export type E2eKind = "runc" | "wasm" | "gvisor" | "vmm";
+
+const handlerOf: Record<E2eKind, string> = { runc: HANDLER, wasm: WASM_HANDLER, gvisor: GVISOR_HANDLER, vmm: VMM_HANDLER };
+/** Each kind's socket and state dir names under the test dir (runc's are the historical `runc.sock`, `kr`). */
+const filesOf: Record<E2eKind, { sock: string; dir: string }> = {
+  runc: { sock: "runc.sock", dir: "kr" },
+  wasm: { sock: "wasm.sock", dir: "kw" },
+  gvisor: { sock: "gvisor.sock", dir: "kg" },
+  vmm: { sock: "vmm.sock", dir: "kv" },
+};
+
 /** containerd 2.x TOML wiring one sandboxer socket as a proxy plugin plus a CRI runtime handler. */
 export function proxySandboxerToml(handler: string, socket: string): string {
   return `
@@ -57,42 +75,30 @@ export function proxySandboxerToml(handler: string, socket: string): string {
 `;
 }
 
-/** Sandboxer kinds the e2e tests run. */
-export type KuasarKind = "runc" | "wasm" | "vmm" | "gvisor";
-
-/** The CRI runtime handler (and proxy plugin name) of a sandboxer kind. */
-export function handlerOf(kind: KuasarKind): string {
-  return `kuasar-${kind}`;
-}
-
-/** The CRI runtime handler of the vmm sandboxer. */
-export const VMM_HANDLER = handlerOf("vmm");
-
 /**
- * With `kinds` ["runc"] (default) the single-kind `runc-sandboxer` serves; with
- * more kinds one `kuasard` serves them all, each on its own socket and handler.
- * `extraConfig` is appended to kuasard's TOML (e.g. `[sandboxers.vmm.hypervisor]`).
+ * With one kind its single-kind binary (`runc-sandboxer`, `gvisor-sandboxer`)
+ * serves; with more kinds one `kuasard` serves them all, each on its own socket
+ * and handler. `extraConfig` is appended to kuasard's TOML (e.g. `[sandboxers.vmm.hypervisor]`).
  */
-export async function containerd2WithKuasar(t: TestContext, kinds: readonly KuasarKind[] = ["runc"], extraConfig = ""): Promise<Containerd2WithKuasar> {
+export async function containerd2WithKuasar(t: TestContext, kinds: readonly E2eKind[] = ["runc"], extraConfig = ""): Promise<Containerd2WithKuasar> {
   const dir = mkdtempSync("/tmp/k2-");
-  const listen = join(dir, "runc.sock");
-  const sandboxerDir = join(dir, "kr");
-  const listenOf = (k: KuasarKind) => (k === "runc" ? listen : join(dir, `${k}.sock`));
+  const listen = join(dir, filesOf[kinds[0]!].sock);
+  const sandboxerDir = join(dir, filesOf[kinds[0]!].dir);
   const containerd = await startContainerd({
     version: "2",
-    extraToml: kinds.map((k) => proxySandboxerToml(handlerOf(k), listenOf(k))).join(""),
+    extraToml: kinds.map((k) => proxySandboxerToml(handlerOf[k], join(dir, filesOf[k].sock))).join(""),
   });
   writeFileSync(join(containerd.cniConfDir, "10-kuasar-e2e.conflist"), TEST_CNI);
   let run = 0;
-  const single = kinds.length === 1 && kinds[0] === "runc";
+  const single = kinds.length === 1 && (kinds[0] === "runc" || kinds[0] === "gvisor") && extraConfig === "";
   if (!single) {
     writeFileSync(
       join(dir, "kuasard.toml"),
-      kinds.map((k) => `[sandboxers.${k}]\nlisten = "${listenOf(k)}"\ndir = "${join(dir, `k${k[0]}`)}"\n`).join("\n") + extraConfig,
+      kinds.map((k) => `[sandboxers.${k}]\nlisten = "${join(dir, filesOf[k].sock)}"\ndir = "${join(dir, filesOf[k].dir)}"\n`).join("\n") + extraConfig,
     );
   }
   const opts = single
-    ? { program: "runc-sandboxer" as const, listen, dir: sandboxerDir, containerdTtrpcAddress: containerd.ttrpcAddress }
+    ? { program: `${kinds[0] as "runc" | "gvisor"}-sandboxer` as const, listen, dir: sandboxerDir, containerdTtrpcAddress: containerd.ttrpcAddress }
     : { program: "kuasard" as const, dir: join(dir, "ks"), containerdTtrpcAddress: containerd.ttrpcAddress, args: ["--config", join(dir, "kuasard.toml"), "--state-dir", join(dir, "ks"), "--shim-listen", ""] };
   const env: Containerd2WithKuasar = {
     dir,

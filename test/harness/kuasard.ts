@@ -7,7 +7,7 @@ import { repoRoot } from "./deps.js";
 /** Options of {@link startSandboxer}. */
 export interface SandboxerProcessOptions {
   /** Which program: a single-kind binary (`runc-sandboxer`) or `kuasard`. */
-  program: "runc-sandboxer" | "kuasard";
+  program: "runc-sandboxer" | "gvisor-sandboxer" | "kuasard";
   /** Sandbox API socket (`--listen`); omit when a config file names the sockets. */
   listen?: string;
   /** State dir (`--dir`). */

@@ -1,17 +1,7 @@
-import type { PodFiles } from "../../pod/pod-files.js";
-import type { OciMount, OciSpec } from "../../pod/oci-spec.js";
+import type { OciSpec } from "../../pod/oci-spec.js";
+import { addPodMounts, clampOomScoreAdj, type PodContext } from "../../pod/pod-context.js";
 
-/** Where a pod's sandbox lives, as a container spec needs it. */
-export interface PodContext {
-  /** Pid whose namespaces are the pod's (the holder's pod process). */
-  pid: number;
-  files: PodFiles;
-  /** The pod's /dev/shm mount source; "" when the pod uses the host IPC namespace. */
-  shmPath: string;
-  hostNetwork: boolean;
-  hostIpc: boolean;
-  sharedPid: boolean;
-}
+export type { PodContext };
 
 /**
  * Prepares containerd's spec for a container of a runc pod with no pause container:
@@ -22,9 +12,7 @@ export interface PodContext {
  */
 export function prepareContainerSpec(spec: OciSpec, pod: PodContext | undefined, minOomScoreAdj: number): OciSpec {
   const out: OciSpec = structuredClone(spec);
-  if (out.process && typeof out.process.oomScoreAdj === "number" && out.process.oomScoreAdj < minOomScoreAdj) {
-    out.process.oomScoreAdj = minOomScoreAdj;
-  }
+  clampOomScoreAdj(out, minOomScoreAdj);
   if (!pod) return out;
   const linux = (out.linux ??= {});
   const namespaces = (linux.namespaces ??= []);
@@ -42,24 +30,6 @@ export function prepareContainerSpec(spec: OciSpec, pod: PodContext | undefined,
   join("uts", !pod.hostNetwork);
   if (pod.sharedPid) join("pid", true);
 
-  const mounts = (out.mounts ??= []);
-  const has = (dest: string) => mounts.some((m) => m.destination === dest);
-  const bind = (destination: string, source: string, ro: boolean): OciMount => ({
-    destination,
-    type: "bind",
-    source,
-    options: ["rbind", "rprivate", ro ? "ro" : "rw"],
-  });
-  const readonlyRoot = out.root?.readonly === true;
-  if (!has("/etc/hostname")) mounts.push(bind("/etc/hostname", pod.files.hostname, readonlyRoot));
-  if (!has("/etc/hosts")) mounts.push(bind("/etc/hosts", pod.files.hosts, readonlyRoot));
-  if (!has("/etc/resolv.conf")) mounts.push(bind("/etc/resolv.conf", pod.files.resolvConf, readonlyRoot));
-  if (pod.shmPath) {
-    const shm = mounts.findIndex((m) => m.destination === "/dev/shm");
-    // runc's default spec has a private tmpfs here; the pod's shm is shared by all its containers.
-    const podShm = bind("/dev/shm", pod.shmPath, false);
-    if (shm === -1) mounts.push(podShm);
-    else if (mounts[shm]!.type === "tmpfs") mounts[shm] = podShm;
-  }
+  addPodMounts(out, pod);
   return out;
 }

@@ -1,8 +1,6 @@
-import { execFile } from "node:child_process";
 import { which } from "../../fs/which.js";
-import { Code } from "../../errors/code.js";
-import { RuntimeError } from "../../errors/runtime-error.js";
-import { runcError } from "../../oci-runtime/runc-error.js";
+import type { RuntimeError } from "../../errors/runtime-error.js";
+import { cliError, extractMessage, runCliCommand } from "../../oci-runtime/cli-command.js";
 
 /** Options of {@link RuncCli}. */
 export interface RuncOptions {
@@ -102,21 +100,13 @@ export class RuncCli {
   }
 
   private run(args: string[], input?: string): Promise<string> {
-    const argv = [...this.globalArgs(), ...args];
-    return new Promise((resolve, reject) => {
-      const child = execFile(
-        this.options.binary,
-        argv,
-        { timeout: this.options.commandTimeoutMs, maxBuffer: 16 << 20, killSignal: "SIGKILL" },
-        (err, stdout, stderr) => {
-          if (!err) return resolve(stdout);
-          if ((err as NodeJS.ErrnoException).code === "ENOENT") {
-            return reject(new RuntimeError(Code.FailedPrecondition, `runc binary ${JSON.stringify(this.options.binary)} not found`, { cause: err }));
-          }
-          reject(runcError(args[0]!, stderr || err.message, err));
-        },
-      );
-      if (input !== undefined) child.stdin?.end(input);
-    });
+    return runCliCommand("runc", this.options.binary, this.globalArgs(), args, this.options.commandTimeoutMs, input);
   }
 }
+
+/** Turns runc's error text into a status code containerd understands. */
+export function runcError(command: string, text: string, cause?: unknown): RuntimeError {
+  return cliError("runc", command, text, cause);
+}
+
+export { extractMessage };

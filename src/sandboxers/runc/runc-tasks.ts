@@ -1,4 +1,4 @@
-import { closeSync, constants, openSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { cgroupStatsOfPid } from "../../cgroup/cgroup-stats.js";
@@ -9,16 +9,17 @@ import { validateId } from "../../sandbox/id.js";
 import { processTransitions, transition } from "../../sandbox/state-machine.js";
 import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo } from "../../task/task-backend.js";
 import { Container, exitInfo } from "../../pod/container.js";
-import { prepareContainerSpec, type PodContext } from "./container-spec.js";
+import { prepareContainerSpec } from "./container-spec.js";
+import { podContext } from "../../pod/pod-context.js";
 import type { OciProcess } from "../../pod/oci-spec.js";
 import type { Pod } from "../../pod/pod.js";
 import { unmount } from "../../pod/rootfs.js";
 import type { RuncCli } from "./runc-cli.js";
-import { runcError } from "../../oci-runtime/runc-error.js";
+import { runcError } from "./runc-cli.js";
 import { PodTasks, requireHolder, type InitLaunch } from "../../pod/pod-tasks.js";
 import type { PodRuntime } from "../../pod/pod-runtime.js";
 import { memoryCgroupOf } from "../../cgroup/oom.js";
-import { stdioPaths } from "../../pod/stdio.js";
+import { closeUnusedFifo, stdioPaths } from "../../pod/stdio.js";
 import { waitExit } from "../../pod/wait-exit.js";
 
 /** How long `runc create`/`runc exec` may take, in ms. */
@@ -240,19 +241,6 @@ export class RuncTasks extends PodTasks {
   }
 }
 
-/** What a container of `pod` joins. */
-export function podContext(pod: Pod): PodContext {
-  const p = pod.record.pod;
-  return {
-    pid: pod.record.podPid,
-    files: { hostname: join(pod.dir, "hostname"), hosts: join(pod.dir, "hosts"), resolvConf: join(pod.dir, "resolv.conf") },
-    shmPath: pod.record.shmMounted ? join(pod.dir, "shm") : "",
-    hostNetwork: p?.hostNetwork ?? pod.record.netnsPath === "",
-    hostIpc: p?.hostIpc ?? false,
-    sharedPid: p?.sharedPid ?? false,
-  };
-}
-
 function runcEnv(): string[] {
   return [`PATH=${process.env["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}`];
 }
@@ -262,15 +250,6 @@ function readRuncLog(path: string): string {
     return readFileSync(path, "utf8");
   } catch {
     return "runc failed without a log";
-  }
-}
-
-/** A stderr FIFO containerd opened for a terminal process: open and close it so the reader sees EOF. */
-function closeUnusedFifo(path: string): void {
-  try {
-    closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
-  } catch {
-    /* no reader, or not a FIFO */
   }
 }
 

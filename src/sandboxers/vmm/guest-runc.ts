@@ -2,7 +2,7 @@ import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
 import type { Pod } from "../../pod/pod.js";
 import type { CgroupStats } from "../../task/task-backend.js";
-import { runcError } from "../../oci-runtime/runc-error.js";
+import { cliError } from "../../oci-runtime/cli-command.js";
 import { GUEST_RUNC, GUEST_RUNC_ROOT, type VmPaths } from "./guest-paths.js";
 import { runInGuest } from "./guest-runner.js";
 
@@ -62,7 +62,7 @@ export class GuestRunc {
 
   private async run(args: string[], input?: string): Promise<string> {
     const r = await runInGuest(this.pod, this.paths, [GUEST_RUNC, ...globalArgs(), ...args], { timeoutMs: GUEST_COMMAND_TIMEOUT_MS, ...(input !== undefined ? { input } : {}) });
-    if (r.status !== 0) throw runcError(args[0]!, r.stderr || `exit status ${r.status}`);
+    if (r.status !== 0) throw cliError("runc", args[0]!, r.stderr || `exit status ${r.status}`);
     return r.stdout;
   }
 }

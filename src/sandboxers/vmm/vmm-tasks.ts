@@ -17,7 +17,7 @@ import { PodTasks, requireHolder, type InitLaunch } from "../../pod/pod-tasks.js
 import type { PodRuntime } from "../../pod/pod-runtime.js";
 import { stdioPaths } from "../../pod/stdio.js";
 import { waitExit } from "../../pod/wait-exit.js";
-import { runcError } from "../../oci-runtime/runc-error.js";
+import { cliError } from "../../oci-runtime/cli-command.js";
 import { GUEST_CONSOLE_DIR, toGuest, vmPaths, type VmPaths } from "./guest-paths.js";
 import { GuestRunc, notRunning } from "./guest-runc.js";
 import { guestContainerSpec, type ShareBind } from "./guest-spec.js";
@@ -91,7 +91,7 @@ export class VmmTasks extends PodTasks {
       env: ["PATH=/sbin:/bin"],
     });
     const done = await waitExit(pod, runcPid, since, GUEST_LAUNCH_TIMEOUT_MS);
-    if (done.status !== 0) throw runcError("create", readOr(join(dir, "runc.log"), "runc failed without a log"));
+    if (done.status !== 0) throw cliError("runc", "create", readOr(join(dir, "runc.log"), "runc failed without a log"));
     const pid = Number(readFileSync(join(dir, "init.pid"), "utf8").trim());
     await holder.adopt(id, pid);
     return { pid, memoryCgroup: "", fields: { guest_pid: pid } };
@@ -147,7 +147,7 @@ export class VmmTasks extends PodTasks {
       });
       const done = await waitExit(pod, runcPid, since, GUEST_LAUNCH_TIMEOUT_MS);
       if (done.status !== 0) {
-        const err = runcError("exec", readOr(`${base}.log`, "runc failed without a log"));
+        const err = cliError("runc", "exec", readOr(`${base}.log`, "runc failed without a log"));
         throw err.code === Code.Unknown ? new RuntimeError(Code.FailedPrecondition, err.message, { cause: err }) : err;
       }
       pid = Number(readFileSync(`${base}.pid`, "utf8").trim());

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Code } from "../../../src/errors/code.js";
-import { defaultRuncOptions, RuncCli } from "../../../src/sandboxers/runc/runc-cli.js";
-import { extractMessage, runcError } from "../../../src/oci-runtime/runc-error.js";
+import { defaultRuncOptions, RuncCli, extractMessage, runcError } from "../../../src/sandboxers/runc/runc-cli.js";
 
 describe("runc CLI", () => {
   it("maps runc's error text to status codes", () => {

@@ -1,0 +1,32 @@
+import { fileURLToPath } from "node:url";
+import type { Logger } from "../../log/logger.js";
+import { PodRuntime, type PodRuntimeOptions } from "../../pod/pod-runtime.js";
+import { PodSandboxer } from "../../pod/pod-sandboxer.js";
+import type { EventPublisher } from "../../task/task-event.js";
+import { GvisorTasks } from "./gvisor-tasks.js";
+import { RunscCli, type RunscOptions } from "./runsc-cli.js";
+
+/** Where `npm run build` puts the pause program, relative to this module in `dist/src/sandboxers/gvisor/`. */
+export const defaultPauseBinary: string = fileURLToPath(new URL("../../../../build/native/kuasar-pause", import.meta.url));
+
+/** Options of the gvisor sandboxer. */
+export interface GvisorSandboxerOptions extends PodRuntimeOptions {
+  /** runsc binary and flags (each pod keeps its runsc state root in its own dir). */
+  runsc: RunscOptions;
+  /** The static pause program the sandbox's root container runs. Default {@link defaultPauseBinary}. */
+  pauseBinary?: string;
+}
+
+/**
+ * The gvisor sandboxer: pods held by a kuasar-holder, each pod one runsc
+ * sandbox (gVisor's application kernel) that all of its containers join.
+ */
+export function createGvisorSandboxer(options: GvisorSandboxerOptions, log: Logger, events: EventPublisher, minOomScoreAdj: number): PodSandboxer {
+  const rt = new PodRuntime(options, log, events, minOomScoreAdj);
+  const runsc = new RunscCli(options.runsc);
+  const pause = options.pauseBinary ?? defaultPauseBinary;
+  return new PodSandboxer("gvisor", rt, new GvisorTasks(rt, runsc, pause), [
+    ["runsc", runsc.options.binary],
+    ["kuasar-pause", pause],
+  ]);
+}

@@ -1,0 +1,198 @@
+import { mkdirSync } from "node:fs";
+import { which } from "../../fs/which.js";
+import { cliError, runCliCommand } from "../../oci-runtime/cli-command.js";
+import type { RuntimeError } from "../../errors/runtime-error.js";
+import type { CgroupStats } from "../../task/task-backend.js";
+
+/** How a gVisor sandbox reaches the network (runsc `--network`). */
+export const runscNetworkModes = ["sandbox", "host", "none"] as const;
+export type RunscNetwork = (typeof runscNetworkModes)[number];
+
+/** Options of {@link RunscCli}. */
+export interface RunscOptions {
+  /** The runsc binary. Default `runsc` from PATH (Debian: /usr/bin/runsc). */
+  binary: string;
+  /** gVisor platform (`--platform`): `ptrace` everywhere; `systrap`/`kvm` where the build and host support them. */
+  platform: string;
+  /**
+   * Network of pods that have one (`--network`): `sandbox` runs gVisor's own stack on the pod's
+   * interfaces, `host` passes socket calls through to the pod's network namespace, `none` keeps
+   * only loopback. Host-network pods always use `host`.
+   */
+  network: RunscNetwork;
+  /** Directory for runsc's per-command debug logs (`--debug-log DIR/`); "" for none. */
+  debugLogDir: string;
+  /** More global runsc flags, e.g. `--overlay2=root:memory`. */
+  extraFlags: string[];
+  /** Deadline of one short runsc command in ms. */
+  commandTimeoutMs: number;
+}
+
+/** The pod a runsc command is about. */
+export interface RunscTarget {
+  /**
+   * runsc's state root (`--root`), one per pod: runsc accepts unambiguous id
+   * prefixes, so containers of different pods (`t1`, `t10`) must not meet.
+   */
+  root: string;
+  network: RunscNetwork;
+  /**
+   * The pod's network namespace file; undefined for the daemon's own. runsc
+   * reaches a sandbox over an abstract unix socket, which lives in the
+   * sandbox's network namespace: short commands run inside it (`nsenter --net`).
+   */
+  netns: string | undefined;
+}
+
+/** `runsc state` output. */
+export interface RunscState {
+  id: string;
+  pid: number;
+  status: "creating" | "created" | "running" | "paused" | "stopped";
+  bundle: string;
+}
+
+/**
+ * The runsc command line. Global flags go before the subcommand on every
+ * invocation (runsc reads its configuration from them each time, e.g. the
+ * network at the root container's start). Short commands run as children of
+ * kuasard; create, start, wait and exec are built here and launched by the pod
+ * holder, so what outlives them (the sandbox, a waiter) is the holder's.
+ */
+export class RunscCli {
+  constructor(readonly options: RunscOptions) {
+    if (options.debugLogDir) mkdirSync(options.debugLogDir, { recursive: true, mode: 0o700 });
+  }
+
+  /** The binary as an absolute path (the holder executes argv[0] without a PATH search). */
+  absoluteBinary(): string {
+    return which(this.options.binary) ?? this.options.binary;
+  }
+
+  /** Global flags for commands about pod `t`. */
+  globalArgs(t: RunscTarget): string[] {
+    const o = this.options;
+    return [
+      "--root",
+      t.root,
+      `--platform=${o.platform}`,
+      `--network=${t.network}`,
+      ...(o.debugLogDir ? [`--debug-log=${o.debugLogDir.replace(/\/*$/, "/")}`] : []),
+      ...o.extraFlags,
+    ];
+  }
+
+  /** argv of `runsc create` for the holder to run. */
+  createArgv(t: RunscTarget, id: string, bundle: string, pidFile?: string, consoleSocket?: string): string[] {
+    return [
+      this.absoluteBinary(),
+      ...this.globalArgs(t),
+      "create",
+      "--bundle",
+      bundle,
+      ...(pidFile ? ["--pid-file", pidFile] : []),
+      ...(consoleSocket ? ["--console-socket", consoleSocket] : []),
+      id,
+    ];
+  }
+
+  /** argv of `runsc start`: a container joining a sandbox takes its stdio from this process. */
+  startArgv(t: RunscTarget, id: string): string[] {
+    return [this.absoluteBinary(), ...this.globalArgs(t), "start", id];
+  }
+
+  /** argv of `runsc wait`: prints `{"id":...,"exitStatus":N}` once the container's init exited. */
+  waitArgv(t: RunscTarget, id: string): string[] {
+    return [this.absoluteBinary(), ...this.globalArgs(t), "wait", id];
+  }
+
+  /**
+   * argv of an attached `runsc exec`: it lives as long as the process and exits
+   * with its status (128+signal when killed); the in-sandbox pid goes to `internalPidFile`.
+   */
+  execArgv(t: RunscTarget, id: string, processFile: string, internalPidFile: string, consoleSocket?: string): string[] {
+    return [
+      this.absoluteBinary(),
+      ...this.globalArgs(t),
+      "exec",
+      "--process",
+      processFile,
+      "--internal-pid-file",
+      internalPidFile,
+      ...(consoleSocket ? ["--console-socket", consoleSocket] : []),
+      id,
+    ];
+  }
+
+  async state(target: RunscTarget, id: string): Promise<RunscState> {
+    return JSON.parse(await this.run(target, ["state", id])) as RunscState;
+  }
+
+  async kill(target: RunscTarget, id: string, signal: number, all: boolean): Promise<void> {
+    await this.run(target, ["kill", ...(all ? ["--all"] : []), id, String(signal)]);
+  }
+
+  /** Signals one process of the container by its pid inside the sandbox. */
+  async killProcess(target: RunscTarget, id: string, internalPid: number, signal: number): Promise<void> {
+    await this.run(target, ["kill", "--pid", String(internalPid), id, String(signal)]);
+  }
+
+  async delete(target: RunscTarget, id: string, force: boolean): Promise<void> {
+    await this.run(target, ["delete", ...(force ? ["--force"] : []), id]);
+  }
+
+  async pause(target: RunscTarget, id: string): Promise<void> {
+    await this.run(target, ["pause", id]);
+  }
+
+  async resume(target: RunscTarget, id: string): Promise<void> {
+    await this.run(target, ["resume", id]);
+  }
+
+  /** Pids (inside the sandbox) of every process of the container. */
+  async ps(target: RunscTarget, id: string): Promise<number[]> {
+    return (JSON.parse(await this.run(target, ["ps", "--format", "json", id])) as number[] | null) ?? [];
+  }
+
+  /** The container's resource usage as gVisor's sentry accounts it (`runsc events --stats`). */
+  async stats(target: RunscTarget, id: string): Promise<CgroupStats> {
+    return parseRunscStats(await this.run(target, ["events", "--stats", id]));
+  }
+
+  private run(target: RunscTarget, args: string[]): Promise<string> {
+    const global = this.globalArgs(target);
+    if (!target.netns) return runCliCommand("runsc", this.options.binary, global, args, this.options.commandTimeoutMs);
+    const inNetns = [`--net=${target.netns}`, "--", this.absoluteBinary(), ...global];
+    return runCliCommand("runsc", "nsenter", inNetns, args, this.options.commandTimeoutMs);
+  }
+}
+
+/** runsc's error text as a status code containerd understands. */
+export function runscError(command: string, text: string, cause?: unknown): RuntimeError {
+  return cliError("runsc", command, text, cause);
+}
+
+interface RunscStatsEvent {
+  data?: {
+    cpu?: { usage?: { total?: number; user?: number; kernel?: number } };
+    memory?: { usage?: { usage?: number; limit?: number } };
+    pids?: { current?: number; limit?: number };
+  };
+}
+
+/** Maps one `runsc events --stats` JSON line to cgroup-style stats. */
+export function parseRunscStats(text: string): CgroupStats {
+  const line = text.trim().split("\n").filter(Boolean).at(-1) ?? "{}";
+  const d = (JSON.parse(line) as RunscStatsEvent).data ?? {};
+  const big = (n: number | undefined) => BigInt(Math.max(0, Math.trunc(n ?? 0)));
+  return {
+    version: 2,
+    cpuUsageNs: big(d.cpu?.usage?.total),
+    cpuUserNs: big(d.cpu?.usage?.user),
+    cpuSystemNs: big(d.cpu?.usage?.kernel),
+    memoryUsageBytes: big(d.memory?.usage?.usage),
+    memoryLimitBytes: big(d.memory?.usage?.limit),
+    pidsCurrent: big(d.pids?.current),
+    pidsLimit: big(d.pids?.limit),
+  };
+}

@@ -1,0 +1,30 @@
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { describe, it } from "node:test";
+import { readTomlFile } from "../../src/config/toml-file.js";
+import { resolveKuasardOptions } from "../../src/daemon/kuasard-options.js";
+
+const packagedConfig = fileURLToPath(new URL("../../../packaging/kuasard.toml", import.meta.url));
+
+describe("kuasard options: the gvisor sandboxer", () => {
+  it("takes the documented defaults from packaging/kuasard.toml", async () => {
+    const o = resolveKuasardOptions(await readTomlFile(packagedConfig), { sandboxers: "runc,wasm,gvisor" });
+    assert.deepEqual(o.sandboxers, ["runc", "wasm", "gvisor"]);
+    const g = o.sandboxer.gvisor;
+    assert.equal(g.listen, "/run/gvisor-sandboxer.sock");
+    assert.equal(g.dir, "/run/kuasar-gvisor");
+    assert.deepEqual([g.runscBinary, g.runscPlatform, g.runscNetwork, g.runscDebugLogDir, g.runscFlags], ["runsc", "ptrace", "host", "", []]);
+  });
+
+  it("reads runsc settings and --listen/--dir for a single gvisor sandboxer", () => {
+    const toml = { sandboxers: { gvisor: { runsc_platform: "kvm", runsc_network: "sandbox", runsc_flags: ["--overlay2=root:memory"] } } };
+    const o = resolveKuasardOptions(toml, { sandboxers: "gvisor", listen: "/tmp/g.sock", dir: "/tmp/g" });
+    assert.deepEqual([o.sandboxer.gvisor.runscPlatform, o.sandboxer.gvisor.runscNetwork, o.sandboxer.gvisor.runscFlags], ["kvm", "sandbox", ["--overlay2=root:memory"]]);
+    assert.deepEqual([o.sandboxer.gvisor.listen, o.sandboxer.gvisor.dir], ["/tmp/g.sock", "/tmp/g"]);
+  });
+
+  it("names the key of a bad value", () => {
+    assert.throws(() => resolveKuasardOptions({ sandboxers: { gvisor: { runsc_network: "bridge" } } }, {}), /sandboxers\.gvisor\.runscNetwork: expected one of sandbox, host, none/);
+    assert.throws(() => resolveKuasardOptions({ sandboxers: { gvisor: { runsc_platform: "qemu" } } }, {}), /runscPlatform/);
+  });
+});
