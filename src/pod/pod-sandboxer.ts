@@ -1,17 +1,15 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { which } from "../fs/which.js";
 import { HolderClient } from "../holder/holder-client.js";
 import { startHolder } from "../holder/start-holder.js";
-import { validateId } from "../sandbox/id.js";
 import type { SandboxCreateRequest, Sandboxer, SandboxStatus, SandboxUpdate } from "../sandbox/sandboxer.js";
 import { sandboxTransitions, transition } from "../sandbox/state-machine.js";
 import type { CgroupStats } from "../task/task-backend.js";
-import { Container } from "./container.js";
+import { createSandboxRecord, podOf, recoverRecords, sandboxStatus, sumStats, updateSandboxRecord, waitStopped } from "./sandbox-records.js";
 import { isAlive, Pod } from "./pod.js";
-import { writePodFiles } from "./pod-files.js";
 import type { SandboxRecord } from "./records.js";
 import { mountTmpfs, unmount } from "./rootfs.js";
 import type { PodRuntime } from "./pod-runtime.js";
@@ -42,41 +40,7 @@ export class PodSandboxer implements Sandboxer {
   }
 
   async create(req: SandboxCreateRequest): Promise<void> {
-    const id = validateId("sandbox", req.id);
-    if (this.ctx.pods.has(id) || this.ctx.sandboxes.has(id)) throw new RuntimeError(Code.AlreadyExists, `sandbox ${id} already exists`);
-    if (req.netnsPath && !existsSync(req.netnsPath)) {
-      throw new RuntimeError(Code.InvalidArgument, `sandbox ${id}: network namespace ${req.netnsPath} does not exist`);
-    }
-    this.checkBinaries();
-    const dir = this.ctx.podDir(id);
-    const log = this.ctx.log.child({ sandbox_id: id });
-    try {
-      mkdirSync(dir, { recursive: false, mode: 0o711 });
-      writePodFiles(dir, req.pod, (p) => readFileSync(p, "utf8"));
-      const record: SandboxRecord = {
-        id,
-        namespace: req.namespace,
-        netnsPath: req.netnsPath,
-        pod: req.pod,
-        annotations: req.annotations,
-        labels: req.labels,
-        state: "created",
-        createdAt: new Date().toISOString(),
-        exitedAt: undefined,
-        exitStatus: 0,
-        holderPid: 0,
-        podPid: 0,
-        shmMounted: false,
-        standalone: req.standalone,
-      };
-      this.ctx.sandboxes.put(id, record);
-      this.addPod(record);
-      log.info({ netns: req.netnsPath || "host" }, "sandbox created");
-    } catch (err) {
-      rmSync(dir, { recursive: true, force: true });
-      this.ctx.sandboxes.delete(id);
-      throw RuntimeError.from(err);
-    }
+    createSandboxRecord(this.ctx, req, () => this.checkBinaries(), (r) => this.addPod(r));
   }
 
   async start(id: string): Promise<SandboxStatus> {
@@ -171,15 +135,7 @@ export class PodSandboxer implements Sandboxer {
   }
 
   async wait(id: string, signal: AbortSignal): Promise<{ exitStatus: number; exitedAt: Date }> {
-    const pod = this.pod(id);
-    await Promise.race([
-      pod.stopped(),
-      new Promise((_r, reject) => {
-        if (signal.aborted) reject(signal.reason);
-        signal.addEventListener("abort", () => reject(signal.reason), { once: true });
-      }),
-    ]);
-    return { exitStatus: pod.record.exitStatus, exitedAt: new Date(pod.record.exitedAt ?? Date.now()) };
+    return waitStopped(this.pod(id), signal);
   }
 
   async status(id: string, verbose: boolean): Promise<SandboxStatus> {
@@ -204,59 +160,27 @@ export class PodSandboxer implements Sandboxer {
       if (pod.record.state !== "ready") throw new RuntimeError(Code.FailedPrecondition, `sandbox ${id} is ${pod.record.state}`);
       return this.tasks.podStats(pod);
     }
-    const all = await Promise.all(running.map((c) => this.tasks.stats(c.id)));
-    return all.reduce((a, b) => ({
-      version: a.version,
-      cpuUsageNs: a.cpuUsageNs + b.cpuUsageNs,
-      cpuUserNs: a.cpuUserNs + b.cpuUserNs,
-      cpuSystemNs: a.cpuSystemNs + b.cpuSystemNs,
-      memoryUsageBytes: a.memoryUsageBytes + b.memoryUsageBytes,
-      memoryLimitBytes: a.memoryLimitBytes > b.memoryLimitBytes ? a.memoryLimitBytes : b.memoryLimitBytes,
-      pidsCurrent: a.pidsCurrent + b.pidsCurrent,
-      pidsLimit: a.pidsLimit + b.pidsLimit,
-    }));
+    return sumStats(await Promise.all(running.map((c) => this.tasks.stats(c.id))));
   }
 
   async update(id: string, change: SandboxUpdate): Promise<void> {
-    const pod = this.pod(id);
-    if (change.fields.length === 0 || change.fields.includes("labels")) pod.record.labels = { ...change.labels };
-    if (change.resources && pod.record.pod) pod.record.pod = { ...pod.record.pod, resources: change.resources };
-    this.ctx.sandboxes.put(id, pod.record);
+    updateSandboxRecord(this.ctx, this.pod(id), change);
   }
 
   async recover(): Promise<void> {
-    const log = this.ctx.log;
-    const sandboxes = this.ctx.sandboxes.loadAll();
-    const recovered: Pod[] = [];
-    for (const d of sandboxes.damaged) log.error({ sandbox_id: d.id, reason: d.reason, moved_to: d.quarantinedAs }, "damaged sandbox record set aside");
-    for (const record of sandboxes.records.values()) {
-      const pod = this.addPod(record);
-      pod.replayJournalFile();
-      if (record.state !== "ready") continue;
+    const ready = await recoverRecords(this.ctx, this.tasks, (r) => this.addPod(r), async (pod) => {
       try {
         pod.attach(await HolderClient.connect(pod.dir, { timeoutMs: 3000 }));
         pod.replayJournalFile(); // exits between the first read and the connection
-        pod.log.info({ holder_pid: record.holderPid }, "sandbox re-attached");
-        recovered.push(pod);
+        pod.log.info({ holder_pid: pod.record.holderPid }, "sandbox re-attached");
       } catch (err) {
         pod.log.warn({ err }, "pod holder gone while the daemon was down");
       }
-    }
-    const containers = this.ctx.containerRecords.loadAll();
-    for (const d of containers.damaged) log.error({ container_id: d.id, reason: d.reason, moved_to: d.quarantinedAs }, "damaged container record set aside");
-    for (const record of containers.records.values()) {
-      const pod = this.ctx.pods.get(record.sandboxId);
-      if (!pod) {
-        log.warn({ container_id: record.id, sandbox_id: record.sandboxId }, "container record without a sandbox; dropped");
-        this.ctx.containerRecords.delete(record.id);
-        continue;
-      }
-      this.tasks.adopt(new Container(record, pod));
-    }
+    });
     for (const pod of this.ctx.pods.values()) {
       if (pod.record.state === "ready" && !pod.client) await this.holderGone(pod);
     }
-    for (const pod of recovered) {
+    for (const pod of ready) {
       if (pod.record.state === "ready") await this.tasks.podRecovered(pod).catch((err: unknown) => pod.log.error({ err }, "checking the pod's engine failed"));
     }
   }
@@ -325,24 +249,11 @@ export class PodSandboxer implements Sandboxer {
       info["sandboxer"] = this.kind;
       info["namespace"] = r.namespace;
     }
-    return {
-      id: r.id,
-      state: r.state,
-      pid: r.state === "ready" ? r.podPid : 0,
-      createdAt: new Date(r.createdAt),
-      exitedAt: r.exitedAt ? new Date(r.exitedAt) : undefined,
-      exitStatus: r.exitStatus,
-      taskAddress: this.ctx.options.taskAddress,
-      taskApiVersion: 3,
-      labels: {},
-      info,
-    };
+    return sandboxStatus(this.ctx, r, info);
   }
 
   private pod(id: string): Pod {
-    const pod = this.ctx.pods.get(id);
-    if (!pod) throw new RuntimeError(Code.NotFound, `sandbox ${id} not found`);
-    return pod;
+    return podOf(this.ctx, id);
   }
 
   private checkBinaries(): void {

@@ -2,7 +2,7 @@ import { rmSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Code } from "../errors/code.js";
-import { RuntimeError } from "../errors/runtime-error.js";
+import { RuntimeError, isErrorCode } from "../errors/runtime-error.js";
 import type { HolderClient } from "../holder/holder-client.js";
 import type { HolderExit } from "../holder/holder-protocol.js";
 import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus, Stdio, TaskBackend } from "../task/task-backend.js";
@@ -12,7 +12,7 @@ import type { Pod } from "./pod.js";
 import type { PodRuntime } from "./pod-runtime.js";
 import { readSpec, sandboxIdOf } from "./bundle.js";
 import { Container } from "./container.js";
-import type { OciSpec } from "./oci-spec.js";
+import type { OciProcess, OciSpec } from "./oci-spec.js";
 import type { ContainerRecord, ProcessRecord } from "./records.js";
 import { mountRootfs, unmount } from "./rootfs.js";
 import { stdioPaths } from "./stdio.js";
@@ -134,12 +134,13 @@ export abstract class PodTasks implements TaskBackend {
   }
 
   abstract start(containerId: string, execId: string): Promise<{ pid: number }>;
-  abstract exec(spec: ExecSpec): Promise<void>;
   abstract kill(containerId: string, execId: string, signal: number, all: boolean): Promise<void>;
   abstract delete(containerId: string, execId: string): Promise<ExitInfo>;
   abstract pids(containerId: string): Promise<{ pid: number; execId: string }[]>;
-  abstract pause(containerId: string): Promise<void>;
-  abstract resume(containerId: string): Promise<void>;
+  /** Freezes every process of a running container (the engine's pause). */
+  protected abstract freeze(c: Container): Promise<void>;
+  /** Thaws a paused container (the engine's resume). */
+  protected abstract thaw(c: Container): Promise<void>;
   abstract update(containerId: string, resources: unknown, annotations: Record<string, string>): Promise<void>;
   abstract stats(containerId: string): Promise<CgroupStats>;
   /** Removes what a container left behind (engine state, rootfs mount, record): Delete, and a pod's Shutdown. */
@@ -154,6 +155,76 @@ export abstract class PodTasks implements TaskBackend {
 
   has(containerId: string): boolean {
     return this.rt.containers.has(containerId);
+  }
+
+  /** Registers an exec process; the engine launches it at Start. */
+  async exec(spec: ExecSpec): Promise<void> {
+    const c = this.container(spec.containerId);
+    validateId("exec", spec.execId);
+    if (c.record.execs[spec.execId]) throw new RuntimeError(Code.AlreadyExists, `exec ${spec.execId} already exists in container ${spec.containerId}`);
+    if (c.record.init.state !== "running") throw new RuntimeError(Code.FailedPrecondition, `container ${spec.containerId} is ${c.record.init.state}, not running`);
+    if (typeof spec.process !== "object" || spec.process === null || !Array.isArray((spec.process as OciProcess).args)) {
+      throw new RuntimeError(Code.InvalidArgument, "exec spec: process.args is required");
+    }
+    c.record.execs[spec.execId] = {
+      execId: spec.execId,
+      spawnId: `exec:${spec.containerId}:${spec.execId}`,
+      pid: 0,
+      state: "created",
+      stdio: stdioPaths(spec.stdio),
+      exitStatus: 0,
+      exitedAt: undefined,
+      startedAt: undefined,
+      process: spec.process,
+    };
+    this.persist(c);
+    this.rt.events.publish(c.record.namespace, { kind: "exec-added", containerId: spec.containerId, execId: spec.execId });
+  }
+
+  /** Records a launched exec process as running and publishes it; an exit already reported is applied. */
+  protected execStarted(c: Container, execId: string, pid: number, startedAt: Date): { pid: number } {
+    const p = this.processOf(c, execId);
+    p.pid = pid;
+    p.state = "running";
+    p.startedAt = startedAt.toISOString();
+    this.persist(c);
+    this.byPid.set(pid, { containerId: c.id, execId });
+    this.rt.events.publish(c.record.namespace, { kind: "exec-started", containerId: c.id, execId, pid });
+    const early = c.pod.exitOf(pid, startedAt);
+    if (early) this.handleExit(c.pod, early);
+    return { pid };
+  }
+
+  async pause(containerId: string): Promise<void> {
+    const c = this.container(containerId);
+    transition(processTransitions, `container ${containerId}`, c.record.init.state, "paused");
+    await this.freeze(c);
+    c.record.init.state = "paused";
+    this.persist(c);
+    this.rt.events.publish(c.record.namespace, { kind: "paused", containerId });
+  }
+
+  async resume(containerId: string): Promise<void> {
+    const c = this.container(containerId);
+    if (c.record.init.state !== "paused") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is ${c.record.init.state}, not paused`);
+    await this.thaw(c);
+    c.record.init.state = "running";
+    this.persist(c);
+    this.rt.events.publish(c.record.namespace, { kind: "resumed", containerId });
+  }
+
+  /**
+   * Pids of a container as its engine's `ps` lists them, each tagged with the exec it
+   * belongs to (`execOf`, by default the running execs' recorded pids); none once stopped.
+   */
+  protected async pidsFrom(c: Container, ps: () => Promise<number[]>, execOf?: Map<number, string>): Promise<{ pid: number; execId: string }[]> {
+    if (c.record.init.state === "stopped") return [];
+    const owners = execOf ?? new Map(Object.values(c.record.execs).filter((p) => p.state === "running").map((p) => [p.pid, p.execId]));
+    const pids = await ps().catch((err: unknown) => {
+      if (isErrorCode(err, Code.NotFound)) return [] as number[];
+      throw err;
+    });
+    return pids.map((pid) => ({ pid, execId: owners.get(pid) ?? "" }));
   }
 
   /**

@@ -12,11 +12,10 @@ import type { PodRuntime } from "../../pod/pod-runtime.js";
 import { PodTasks, requireHolder, type InitLaunch } from "../../pod/pod-tasks.js";
 import { isAlive, type Pod } from "../../pod/pod.js";
 import { unmount } from "../../pod/rootfs.js";
-import { closeUnusedFifo, stdioPaths } from "../../pod/stdio.js";
+import { closeUnusedFifo } from "../../pod/stdio.js";
 import { waitExit } from "../../pod/wait-exit.js";
-import { validateId } from "../../sandbox/id.js";
 import { processTransitions, transition } from "../../sandbox/state-machine.js";
-import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo } from "../../task/task-backend.js";
+import type { CgroupStats, CreateTaskSpec, ExitInfo } from "../../task/task-backend.js";
 import { runscError, type RunscCli, type RunscNetwork, type RunscTarget } from "./runsc-cli.js";
 import { prepareGvisorSpec, rootContainerSpec, PAUSE_PATH } from "./sandbox-spec.js";
 import { parseWaitResult } from "./wait-result.js";
@@ -241,38 +240,7 @@ export class GvisorTasks extends PodTasks {
       await new Promise((r) => setTimeout(r, 5));
     }
     if (p.stdio.terminal && p.stdio.stderr) closeUnusedFifo(p.stdio.stderr);
-    p.pid = pid;
-    p.state = "running";
-    p.startedAt = startedAt.toISOString();
-    this.persist(c);
-    this.byPid.set(pid, { containerId: c.id, execId });
-    this.rt.events.publish(c.record.namespace, { kind: "exec-started", containerId: c.id, execId, pid });
-    const early = c.pod.exitOf(pid, startedAt);
-    if (early) this.handleExit(c.pod, early);
-    return { pid };
-  }
-
-  async exec(spec: ExecSpec): Promise<void> {
-    const c = this.container(spec.containerId);
-    validateId("exec", spec.execId);
-    if (c.record.execs[spec.execId]) throw new RuntimeError(Code.AlreadyExists, `exec ${spec.execId} already exists in container ${spec.containerId}`);
-    if (c.record.init.state !== "running") throw new RuntimeError(Code.FailedPrecondition, `container ${spec.containerId} is ${c.record.init.state}, not running`);
-    if (typeof spec.process !== "object" || spec.process === null || !Array.isArray((spec.process as OciProcess).args)) {
-      throw new RuntimeError(Code.InvalidArgument, "exec spec: process.args is required");
-    }
-    c.record.execs[spec.execId] = {
-      execId: spec.execId,
-      spawnId: `exec:${spec.containerId}:${spec.execId}`,
-      pid: 0,
-      state: "created",
-      stdio: stdioPaths(spec.stdio),
-      exitStatus: 0,
-      exitedAt: undefined,
-      startedAt: undefined,
-      process: spec.process,
-    };
-    this.persist(c);
-    this.rt.events.publish(c.record.namespace, { kind: "exec-added", containerId: spec.containerId, execId: spec.execId });
+    return this.execStarted(c, execId, pid, startedAt);
   }
 
   async kill(containerId: string, execId: string, signal: number, all: boolean): Promise<void> {
@@ -352,22 +320,12 @@ export class GvisorTasks extends PodTasks {
     return pids.map((pid) => ({ pid, execId: execOf.get(pid) ?? "" }));
   }
 
-  async pause(containerId: string): Promise<void> {
-    const c = this.container(containerId);
-    transition(processTransitions, `container ${containerId}`, c.record.init.state, "paused");
-    await this.runsc.pause(this.target(c.pod), containerId);
-    c.record.init.state = "paused";
-    this.persist(c);
-    this.rt.events.publish(c.record.namespace, { kind: "paused", containerId });
+  protected async freeze(c: Container): Promise<void> {
+    await this.runsc.pause(this.target(c.pod), c.id);
   }
 
-  async resume(containerId: string): Promise<void> {
-    const c = this.container(containerId);
-    if (c.record.init.state !== "paused") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is ${c.record.init.state}, not paused`);
-    await this.runsc.resume(this.target(c.pod), containerId);
-    c.record.init.state = "running";
-    this.persist(c);
-    this.rt.events.publish(c.record.namespace, { kind: "resumed", containerId });
+  protected async thaw(c: Container): Promise<void> {
+    await this.runsc.resume(this.target(c.pod), c.id);
   }
 
   async update(containerId: string, resources: unknown, _annotations: Record<string, string>): Promise<void> {

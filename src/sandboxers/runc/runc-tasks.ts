@@ -5,21 +5,19 @@ import { cgroupStatsOfPid } from "../../cgroup/cgroup-stats.js";
 import { Code } from "../../errors/code.js";
 import { RuntimeError, isErrorCode } from "../../errors/runtime-error.js";
 import { writeFileAtomic } from "../../fs/atomic-write.js";
-import { validateId } from "../../sandbox/id.js";
 import { processTransitions, transition } from "../../sandbox/state-machine.js";
-import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo } from "../../task/task-backend.js";
+import type { CgroupStats, CreateTaskSpec, ExitInfo } from "../../task/task-backend.js";
 import { Container, exitInfo } from "../../pod/container.js";
 import { prepareContainerSpec } from "./container-spec.js";
 import { podContext } from "../../pod/pod-context.js";
 import type { OciProcess } from "../../pod/oci-spec.js";
-import type { Pod } from "../../pod/pod.js";
 import { unmount } from "../../pod/rootfs.js";
 import type { RuncCli } from "./runc-cli.js";
 import { runcError } from "./runc-cli.js";
 import { PodTasks, requireHolder, type InitLaunch } from "../../pod/pod-tasks.js";
 import type { PodRuntime } from "../../pod/pod-runtime.js";
 import { memoryCgroupOf } from "../../cgroup/oom.js";
-import { closeUnusedFifo, stdioPaths } from "../../pod/stdio.js";
+import { closeUnusedFifo } from "../../pod/stdio.js";
 import { waitExit } from "../../pod/wait-exit.js";
 
 /** How long `runc create`/`runc exec` may take, in ms. */
@@ -108,39 +106,7 @@ export class RuncTasks extends PodTasks {
     if (p.stdio.terminal && p.stdio.stderr) closeUnusedFifo(p.stdio.stderr);
     const pid = Number(readFileSync(`${base}.pid`, "utf8").trim());
     await holder.adopt(p.spawnId, pid);
-    p.pid = pid;
-    p.state = "running";
-    p.startedAt = startedAt.toISOString();
-    this.persist(c);
-    this.byPid.set(pid, { containerId, execId });
-    this.rt.events.publish(c.record.namespace, { kind: "exec-started", containerId, execId, pid });
-    const early = c.pod.exitOf(pid, startedAt);
-    if (early) this.handleExit(c.pod, early);
-    return { pid };
-  }
-
-  async exec(spec: ExecSpec): Promise<void> {
-    const c = this.container(spec.containerId);
-    validateId("exec", spec.execId);
-    if (c.record.execs[spec.execId]) throw new RuntimeError(Code.AlreadyExists, `exec ${spec.execId} already exists in container ${spec.containerId}`);
-    if (c.record.init.state !== "running") throw new RuntimeError(Code.FailedPrecondition, `container ${spec.containerId} is ${c.record.init.state}, not running`);
-    if (typeof spec.process !== "object" || spec.process === null || !Array.isArray((spec.process as OciProcess).args)) {
-      throw new RuntimeError(Code.InvalidArgument, "exec spec: process.args is required");
-    }
-    const stdio = stdioPaths(spec.stdio);
-    c.record.execs[spec.execId] = {
-      execId: spec.execId,
-      spawnId: `exec:${spec.containerId}:${spec.execId}`,
-      pid: 0,
-      state: "created",
-      stdio,
-      exitStatus: 0,
-      exitedAt: undefined,
-      startedAt: undefined,
-      process: spec.process,
-    };
-    this.persist(c);
-    this.rt.events.publish(c.record.namespace, { kind: "exec-added", containerId: spec.containerId, execId: spec.execId });
+    return this.execStarted(c, execId, pid, startedAt);
   }
 
   async kill(containerId: string, execId: string, signal: number, all: boolean): Promise<void> {
@@ -200,32 +166,15 @@ export class RuncTasks extends PodTasks {
   }
 
   async pids(containerId: string): Promise<{ pid: number; execId: string }[]> {
-    const c = this.container(containerId);
-    if (c.record.init.state === "stopped") return [];
-    const execOf = new Map(Object.values(c.record.execs).filter((p) => p.state === "running").map((p) => [p.pid, p.execId]));
-    const pids = await this.runc.ps(containerId).catch((err: unknown) => {
-      if (isErrorCode(err, Code.NotFound)) return [] as number[];
-      throw err;
-    });
-    return pids.map((pid) => ({ pid, execId: execOf.get(pid) ?? "" }));
+    return this.pidsFrom(this.container(containerId), () => this.runc.ps(containerId));
   }
 
-  async pause(containerId: string): Promise<void> {
-    const c = this.container(containerId);
-    transition(processTransitions, `container ${containerId}`, c.record.init.state, "paused");
-    await this.runc.pause(containerId);
-    c.record.init.state = "paused";
-    this.persist(c);
-    this.rt.events.publish(c.record.namespace, { kind: "paused", containerId });
+  protected async freeze(c: Container): Promise<void> {
+    await this.runc.pause(c.id);
   }
 
-  async resume(containerId: string): Promise<void> {
-    const c = this.container(containerId);
-    if (c.record.init.state !== "paused") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is ${c.record.init.state}, not paused`);
-    await this.runc.resume(containerId);
-    c.record.init.state = "running";
-    this.persist(c);
-    this.rt.events.publish(c.record.namespace, { kind: "resumed", containerId });
+  protected async thaw(c: Container): Promise<void> {
+    await this.runc.resume(c.id);
   }
 
   async update(containerId: string, resources: unknown, _annotations: Record<string, string>): Promise<void> {

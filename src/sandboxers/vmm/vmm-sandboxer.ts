@@ -1,17 +1,15 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import type { Server } from "node:net";
 import { join } from "node:path";
 import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
 import { which } from "../../fs/which.js";
 import { HolderClient } from "../../holder/holder-client.js";
-import { Container } from "../../pod/container.js";
+import { createSandboxRecord, podOf, recoverRecords, sandboxStatus, sumStats, updateSandboxRecord, waitStopped } from "../../pod/sandbox-records.js";
 import { isAlive, Pod } from "../../pod/pod.js";
-import { writePodFiles } from "../../pod/pod-files.js";
 import type { PodRuntime } from "../../pod/pod-runtime.js";
 import type { SandboxRecord } from "../../pod/records.js";
 import { unmountBelow } from "../../pod/rootfs.js";
-import { validateId } from "../../sandbox/id.js";
 import type { SandboxCreateRequest, Sandboxer, SandboxStatus, SandboxUpdate } from "../../sandbox/sandboxer.js";
 import { sandboxTransitions, transition } from "../../sandbox/state-machine.js";
 import type { CgroupStats } from "../../task/task-backend.js";
@@ -77,38 +75,7 @@ export class VmmSandboxer implements Sandboxer {
   }
 
   async create(req: SandboxCreateRequest): Promise<void> {
-    const id = validateId("sandbox", req.id);
-    if (this.ctx.pods.has(id) || this.ctx.sandboxes.has(id)) throw new RuntimeError(Code.AlreadyExists, `sandbox ${id} already exists`);
-    if (req.netnsPath && !existsSync(req.netnsPath)) throw new RuntimeError(Code.InvalidArgument, `sandbox ${id}: network namespace ${req.netnsPath} does not exist`);
-    this.checkFiles();
-    const dir = this.ctx.podDir(id);
-    try {
-      mkdirSync(dir, { recursive: false, mode: 0o711 });
-      writePodFiles(dir, req.pod, (p) => readFileSync(p, "utf8"));
-      const record: VmRecord = {
-        id,
-        namespace: req.namespace,
-        netnsPath: req.netnsPath,
-        pod: req.pod,
-        annotations: req.annotations,
-        labels: req.labels,
-        state: "created",
-        createdAt: new Date().toISOString(),
-        exitedAt: undefined,
-        exitStatus: 0,
-        holderPid: 0,
-        podPid: 0,
-        shmMounted: false,
-        standalone: req.standalone,
-      };
-      this.ctx.sandboxes.put(id, record);
-      this.addPod(record);
-      this.ctx.log.child({ sandbox_id: id }).info({ netns: req.netnsPath || "none" }, "sandbox created");
-    } catch (err) {
-      rmSync(dir, { recursive: true, force: true });
-      this.ctx.sandboxes.delete(id);
-      throw RuntimeError.from(err);
-    }
+    createSandboxRecord(this.ctx, req, () => this.checkFiles(), (r) => this.addPod(r));
   }
 
   async start(id: string): Promise<SandboxStatus> {
@@ -194,15 +161,7 @@ export class VmmSandboxer implements Sandboxer {
   }
 
   async wait(id: string, signal: AbortSignal): Promise<{ exitStatus: number; exitedAt: Date }> {
-    const pod = this.pod(id);
-    await Promise.race([
-      pod.stopped(),
-      new Promise((_r, reject) => {
-        if (signal.aborted) reject(signal.reason);
-        signal.addEventListener("abort", () => reject(signal.reason), { once: true });
-      }),
-    ]);
-    return { exitStatus: pod.record.exitStatus, exitedAt: new Date(pod.record.exitedAt ?? Date.now()) };
+    return waitStopped(this.pod(id), signal);
   }
 
   async status(id: string, verbose: boolean): Promise<SandboxStatus> {
@@ -226,21 +185,7 @@ export class VmmSandboxer implements Sandboxer {
     const pod = this.pod(id);
     if (pod.record.state !== "ready") throw new RuntimeError(Code.FailedPrecondition, `sandbox ${id} is ${pod.record.state}`);
     const running = [...this.ctx.containers.values()].filter((c) => c.pod === pod && c.record.init.state === "running");
-    const all = await Promise.all(running.map((c) => this.tasks.stats(c.id)));
-    const zero: CgroupStats = { version: 2, cpuUsageNs: 0n, cpuUserNs: 0n, cpuSystemNs: 0n, memoryUsageBytes: 0n, memoryLimitBytes: 0n, pidsCurrent: 0n, pidsLimit: 0n };
-    const sum = all.reduce(
-      (a, b) => ({
-        version: 2,
-        cpuUsageNs: a.cpuUsageNs + b.cpuUsageNs,
-        cpuUserNs: a.cpuUserNs + b.cpuUserNs,
-        cpuSystemNs: a.cpuSystemNs + b.cpuSystemNs,
-        memoryUsageBytes: a.memoryUsageBytes + b.memoryUsageBytes,
-        memoryLimitBytes: a.memoryLimitBytes + b.memoryLimitBytes,
-        pidsCurrent: a.pidsCurrent + b.pidsCurrent,
-        pidsLimit: a.pidsLimit + b.pidsLimit,
-      }),
-      zero,
-    );
+    const sum = sumStats(await Promise.all(running.map((c) => this.tasks.stats(c.id))), true);
     // The VM's own memory bounds everything inside it.
     const vmBytes = BigInt((pod.record as VmRecord).vm?.memoryMb ?? 0) << 20n;
     if (sum.memoryLimitBytes === 0n || sum.memoryLimitBytes > vmBytes) sum.memoryLimitBytes = vmBytes;
@@ -248,37 +193,15 @@ export class VmmSandboxer implements Sandboxer {
   }
 
   async update(id: string, change: SandboxUpdate): Promise<void> {
-    const pod = this.pod(id);
-    if (change.fields.length === 0 || change.fields.includes("labels")) pod.record.labels = { ...change.labels };
-    if (change.resources && pod.record.pod) pod.record.pod = { ...pod.record.pod, resources: change.resources };
-    this.ctx.sandboxes.put(id, pod.record);
+    updateSandboxRecord(this.ctx, this.pod(id), change);
   }
 
   async recover(): Promise<void> {
-    const log = this.ctx.log;
-    const sandboxes = this.ctx.sandboxes.loadAll();
-    for (const d of sandboxes.damaged) log.error({ sandbox_id: d.id, reason: d.reason, moved_to: d.quarantinedAs }, "damaged sandbox record set aside");
-    for (const record of sandboxes.records.values()) {
-      const pod = this.addPod(record);
-      pod.replayJournalFile();
-      if (record.state !== "ready") continue;
-      await this.reattach(pod);
-    }
-    const containers = this.ctx.containerRecords.loadAll();
-    for (const d of containers.damaged) log.error({ container_id: d.id, reason: d.reason, moved_to: d.quarantinedAs }, "damaged container record set aside");
-    for (const record of containers.records.values()) {
-      const pod = this.ctx.pods.get(record.sandboxId);
-      if (!pod) {
-        log.warn({ container_id: record.id, sandbox_id: record.sandboxId }, "container record without a sandbox; dropped");
-        this.ctx.containerRecords.delete(record.id);
-        continue;
-      }
-      this.tasks.adopt(new Container(record, pod));
-    }
+    await recoverRecords(this.ctx, this.tasks, (r) => this.addPod(r), (pod) => this.reattach(pod));
     for (const pod of this.ctx.pods.values()) {
       if (pod.record.state === "ready" && !pod.client) await this.vmGone(pod, LOST_EXIT_STATUS);
     }
-    this.debugServer = await serveDebug(join(this.ctx.options.dir, DEBUG_SOCKET), (r) => this.debugExec(r.sandbox, r.argv, r.timeoutMs ?? 60_000), log.child({ component: "debug" }));
+    this.debugServer = await serveDebug(join(this.ctx.options.dir, DEBUG_SOCKET), (r) => this.debugExec(r.sandbox, r.argv, r.timeoutMs ?? 60_000), this.ctx.log.child({ component: "debug" }));
   }
 
   async close(): Promise<void> {
@@ -394,24 +317,11 @@ export class VmmSandboxer implements Sandboxer {
       info["console_log"] = this.tasks.paths(pod).consoleLog;
       info["namespace"] = r.namespace;
     }
-    return {
-      id: r.id,
-      state: r.state,
-      pid: r.state === "ready" ? r.podPid : 0,
-      createdAt: new Date(r.createdAt),
-      exitedAt: r.exitedAt ? new Date(r.exitedAt) : undefined,
-      exitStatus: r.exitStatus,
-      taskAddress: this.ctx.options.taskAddress,
-      taskApiVersion: 3,
-      labels: {},
-      info,
-    };
+    return sandboxStatus(this.ctx, r, info);
   }
 
   private pod(id: string): Pod {
-    const pod = this.ctx.pods.get(id);
-    if (!pod) throw new RuntimeError(Code.NotFound, `sandbox ${id} not found`);
-    return pod;
+    return podOf(this.ctx, id);
   }
 
   private checkFiles(): void {

@@ -6,16 +6,14 @@ import { Code } from "../../errors/code.js";
 import { RuntimeError, isErrorCode } from "../../errors/runtime-error.js";
 import { writeFileAtomic } from "../../fs/atomic-write.js";
 import { STREAM } from "../../holder/holder-protocol.js";
-import { validateId } from "../../sandbox/id.js";
 import { processTransitions, transition } from "../../sandbox/state-machine.js";
-import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, Stdio } from "../../task/task-backend.js";
+import type { CgroupStats, CreateTaskSpec, ExitInfo, Stdio } from "../../task/task-backend.js";
 import { Container, exitInfo } from "../../pod/container.js";
 import type { OciProcess } from "../../pod/oci-spec.js";
 import type { Pod } from "../../pod/pod.js";
 import { unmount, unmountBelow } from "../../pod/rootfs.js";
 import { PodTasks, requireHolder, type InitLaunch } from "../../pod/pod-tasks.js";
 import type { PodRuntime } from "../../pod/pod-runtime.js";
-import { stdioPaths } from "../../pod/stdio.js";
 import { waitExit } from "../../pod/wait-exit.js";
 import { cliError } from "../../oci-runtime/cli-command.js";
 import { GUEST_CONSOLE_DIR, toGuest, vmPaths, type VmPaths } from "./guest-paths.js";
@@ -157,38 +155,7 @@ export class VmmTasks extends PodTasks {
       this.markExited(c, execId, 255, new Date());
       throw err;
     }
-    p.pid = pid;
-    p.state = "running";
-    p.startedAt = since.toISOString();
-    this.persist(c);
-    this.byPid.set(pid, { containerId, execId });
-    this.rt.events.publish(c.record.namespace, { kind: "exec-started", containerId, execId, pid });
-    const early = pod.exitOf(pid, since);
-    if (early) this.handleExit(pod, early);
-    return { pid };
-  }
-
-  async exec(spec: ExecSpec): Promise<void> {
-    const c = this.container(spec.containerId);
-    validateId("exec", spec.execId);
-    if (c.record.execs[spec.execId]) throw new RuntimeError(Code.AlreadyExists, `exec ${spec.execId} already exists in container ${spec.containerId}`);
-    if (c.record.init.state !== "running") throw new RuntimeError(Code.FailedPrecondition, `container ${spec.containerId} is ${c.record.init.state}, not running`);
-    if (typeof spec.process !== "object" || spec.process === null || !Array.isArray((spec.process as OciProcess).args)) {
-      throw new RuntimeError(Code.InvalidArgument, "exec spec: process.args is required");
-    }
-    c.record.execs[spec.execId] = {
-      execId: spec.execId,
-      spawnId: `exec:${spec.containerId}:${spec.execId}`,
-      pid: 0,
-      state: "created",
-      stdio: stdioPaths(spec.stdio),
-      exitStatus: 0,
-      exitedAt: undefined,
-      startedAt: undefined,
-      process: spec.process,
-    };
-    this.persist(c);
-    this.rt.events.publish(c.record.namespace, { kind: "exec-added", containerId: spec.containerId, execId: spec.execId });
+    return this.execStarted(c, execId, pid, since);
   }
 
   async kill(containerId: string, execId: string, signal: number, all: boolean): Promise<void> {
@@ -251,31 +218,15 @@ export class VmmTasks extends PodTasks {
 
   async pids(containerId: string): Promise<{ pid: number; execId: string }[]> {
     const c = this.container(containerId);
-    if (c.record.init.state === "stopped") return [];
-    const execOf = new Map(Object.values(c.record.execs).filter((p) => p.state === "running").map((p) => [p.pid, p.execId]));
-    const pids = await this.runc(c.pod).ps(containerId).catch((err: unknown) => {
-      if (isErrorCode(err, Code.NotFound)) return [] as number[];
-      throw err;
-    });
-    return pids.map((pid) => ({ pid, execId: execOf.get(pid) ?? "" }));
+    return this.pidsFrom(c, () => this.runc(c.pod).ps(containerId));
   }
 
-  async pause(containerId: string): Promise<void> {
-    const c = this.container(containerId);
-    transition(processTransitions, `container ${containerId}`, c.record.init.state, "paused");
-    await this.runc(c.pod).pause(containerId);
-    c.record.init.state = "paused";
-    this.persist(c);
-    this.rt.events.publish(c.record.namespace, { kind: "paused", containerId });
+  protected async freeze(c: Container): Promise<void> {
+    await this.runc(c.pod).pause(c.id);
   }
 
-  async resume(containerId: string): Promise<void> {
-    const c = this.container(containerId);
-    if (c.record.init.state !== "paused") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is ${c.record.init.state}, not paused`);
-    await this.runc(c.pod).resume(containerId);
-    c.record.init.state = "running";
-    this.persist(c);
-    this.rt.events.publish(c.record.namespace, { kind: "resumed", containerId });
+  protected async thaw(c: Container): Promise<void> {
+    await this.runc(c.pod).resume(c.id);
   }
 
   async update(containerId: string, resources: unknown): Promise<void> {

@@ -1,0 +1,144 @@
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { Code } from "../errors/code.js";
+import { RuntimeError } from "../errors/runtime-error.js";
+import { validateId } from "../sandbox/id.js";
+import type { SandboxCreateRequest, SandboxStatus, SandboxUpdate } from "../sandbox/sandboxer.js";
+import type { CgroupStats } from "../task/task-backend.js";
+import { Container } from "./container.js";
+import type { Pod } from "./pod.js";
+import { writePodFiles } from "./pod-files.js";
+import type { PodRuntime } from "./pod-runtime.js";
+import type { PodTasks } from "./pod-tasks.js";
+import type { SandboxRecord } from "./records.js";
+
+/**
+ * What every pod sandboxer (holder on the host, or a VM) does the same way with
+ * its records: Create's checks and first record, Wait, Update, Status, the
+ * reload of records after a restart, summed container metrics.
+ */
+
+/** Validates a Create, makes the pod dir with its files and stores the first record; undoes it all on failure. */
+export function createSandboxRecord(ctx: PodRuntime, req: SandboxCreateRequest, checks: () => void, addPod: (r: SandboxRecord) => Pod): void {
+  const id = validateId("sandbox", req.id);
+  if (ctx.pods.has(id) || ctx.sandboxes.has(id)) throw new RuntimeError(Code.AlreadyExists, `sandbox ${id} already exists`);
+  if (req.netnsPath && !existsSync(req.netnsPath)) throw new RuntimeError(Code.InvalidArgument, `sandbox ${id}: network namespace ${req.netnsPath} does not exist`);
+  checks();
+  const dir = ctx.podDir(id);
+  try {
+    mkdirSync(dir, { recursive: false, mode: 0o711 });
+    writePodFiles(dir, req.pod, (p) => readFileSync(p, "utf8"));
+    const record: SandboxRecord = {
+      id,
+      namespace: req.namespace,
+      netnsPath: req.netnsPath,
+      pod: req.pod,
+      annotations: req.annotations,
+      labels: req.labels,
+      state: "created",
+      createdAt: new Date().toISOString(),
+      exitedAt: undefined,
+      exitStatus: 0,
+      holderPid: 0,
+      podPid: 0,
+      shmMounted: false,
+      standalone: req.standalone,
+    };
+    ctx.sandboxes.put(id, record);
+    addPod(record).log.info({ netns: req.netnsPath || "host" }, "sandbox created");
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    ctx.sandboxes.delete(id);
+    throw RuntimeError.from(err);
+  }
+}
+
+/** The pod `id`, or NotFound. */
+export function podOf(ctx: PodRuntime, id: string): Pod {
+  const pod = ctx.pods.get(id);
+  if (!pod) throw new RuntimeError(Code.NotFound, `sandbox ${id} not found`);
+  return pod;
+}
+
+/** Resolves when the pod has stopped, with its exit; rejects when `signal` aborts. */
+export async function waitStopped(pod: Pod, signal: AbortSignal): Promise<{ exitStatus: number; exitedAt: Date }> {
+  await Promise.race([
+    pod.stopped(),
+    new Promise((_r, reject) => {
+      if (signal.aborted) reject(signal.reason);
+      signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+    }),
+  ]);
+  return { exitStatus: pod.record.exitStatus, exitedAt: new Date(pod.record.exitedAt ?? Date.now()) };
+}
+
+/** Applies the labels and pod resources of a sandbox Update to the record. */
+export function updateSandboxRecord(ctx: PodRuntime, pod: Pod, change: SandboxUpdate): void {
+  if (change.fields.length === 0 || change.fields.includes("labels")) pod.record.labels = { ...change.labels };
+  if (change.resources && pod.record.pod) pod.record.pod = { ...pod.record.pod, resources: change.resources };
+  ctx.sandboxes.put(pod.id, pod.record);
+}
+
+/** A sandbox as Start and Status report it, with the sandboxer's `info` entries. */
+export function sandboxStatus(ctx: PodRuntime, r: SandboxRecord, info: Record<string, string>): SandboxStatus {
+  return {
+    id: r.id,
+    state: r.state,
+    pid: r.state === "ready" ? r.podPid : 0,
+    createdAt: new Date(r.createdAt),
+    exitedAt: r.exitedAt ? new Date(r.exitedAt) : undefined,
+    exitStatus: r.exitStatus,
+    taskAddress: ctx.options.taskAddress,
+    taskApiVersion: 3,
+    labels: {},
+    info,
+  };
+}
+
+/**
+ * Reloads every record after a restart: pods first (each re-attached by
+ * `reattach` when it should be running), then their containers; a container
+ * whose sandbox record is gone is dropped. Returns the pods that were ready.
+ */
+export async function recoverRecords(ctx: PodRuntime, tasks: PodTasks, addPod: (r: SandboxRecord) => Pod, reattach: (pod: Pod) => Promise<void>): Promise<Pod[]> {
+  const log = ctx.log;
+  const sandboxes = ctx.sandboxes.loadAll();
+  for (const d of sandboxes.damaged) log.error({ sandbox_id: d.id, reason: d.reason, moved_to: d.quarantinedAs }, "damaged sandbox record set aside");
+  const ready: Pod[] = [];
+  for (const record of sandboxes.records.values()) {
+    const pod = addPod(record);
+    pod.replayJournalFile();
+    if (record.state !== "ready") continue;
+    await reattach(pod);
+    ready.push(pod);
+  }
+  const containers = ctx.containerRecords.loadAll();
+  for (const d of containers.damaged) log.error({ container_id: d.id, reason: d.reason, moved_to: d.quarantinedAs }, "damaged container record set aside");
+  for (const record of containers.records.values()) {
+    const pod = ctx.pods.get(record.sandboxId);
+    if (!pod) {
+      log.warn({ container_id: record.id, sandbox_id: record.sandboxId }, "container record without a sandbox; dropped");
+      ctx.containerRecords.delete(record.id);
+      continue;
+    }
+    tasks.adopt(new Container(record, pod));
+  }
+  return ready;
+}
+
+/** Container stats summed over a pod (limits: the largest, or the sum when `sumLimits`). */
+export function sumStats(all: readonly CgroupStats[], sumLimits = false): CgroupStats {
+  const zero: CgroupStats = { version: all[0]?.version ?? 2, cpuUsageNs: 0n, cpuUserNs: 0n, cpuSystemNs: 0n, memoryUsageBytes: 0n, memoryLimitBytes: 0n, pidsCurrent: 0n, pidsLimit: 0n };
+  return all.reduce(
+    (a, b) => ({
+      version: a.version,
+      cpuUsageNs: a.cpuUsageNs + b.cpuUsageNs,
+      cpuUserNs: a.cpuUserNs + b.cpuUserNs,
+      cpuSystemNs: a.cpuSystemNs + b.cpuSystemNs,
+      memoryUsageBytes: a.memoryUsageBytes + b.memoryUsageBytes,
+      memoryLimitBytes: sumLimits ? a.memoryLimitBytes + b.memoryLimitBytes : a.memoryLimitBytes > b.memoryLimitBytes ? a.memoryLimitBytes : b.memoryLimitBytes,
+      pidsCurrent: a.pidsCurrent + b.pidsCurrent,
+      pidsLimit: a.pidsLimit + b.pidsLimit,
+    }),
+    zero,
+  );
+}
