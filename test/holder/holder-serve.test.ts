@@ -11,21 +11,23 @@
  *    (POLLHUP and read EIO while nobody is on the other side, cleared on reopen). Needs python3.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { describe, it, type TestContext } from "node:test";
+import { promisify } from "node:util";
 import { Code } from "../../src/errors/code.js";
 import { isErrorCode } from "../../src/errors/runtime-error.js";
 import { HolderClient, STREAM } from "../../src/holder/holder-client.js";
 import { decodeFields, encodeMessage, type HolderExit, MessageDecoder } from "../../src/holder/holder-protocol.js";
 import { defaultHolderBinary, startHolder } from "../../src/holder/start-holder.js";
 
+const execFileP = promisify(execFile);
 const PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const WAIT_MS = 15_000;
 const STDIO = { stdin: STREAM, stdout: STREAM, stderr: STREAM } as const;
@@ -343,6 +345,47 @@ describe("pod holder serving a port", () => {
     assert.match(text, /40 100\r\n/);
     assert.match(text, /got:hi\r\n/);
     assert.equal(heard.output.has("tty/2"), false, "a terminal has one output");
+  });
+
+  it("streams the stdio of a real runc container (create, adopt, start) as the guest agent does", async (t) => {
+    const runc = spawnSync("sh", ["-c", "command -v runc"], { encoding: "utf8" }).stdout.trim();
+    if (runc === "") return t.skip("runc not installed");
+    const h = await socketpairHolder(t);
+    const c = await h.connect();
+    defer(t, () => c.destroy());
+    const heard = new Heard(c);
+    const bundle = join(h.dir, "bundle");
+    await mkdir(join(bundle, "rootfs", "bin"), { recursive: true });
+    await copyFile("/bin/busybox", join(bundle, "rootfs", "bin", "busybox"));
+    await chmod(join(bundle, "rootfs", "bin", "busybox"), 0o755);
+    await symlink("busybox", join(bundle, "rootfs", "bin", "sh"));
+    await execFileP(runc, ["spec"], { cwd: bundle });
+    const spec = JSON.parse(await readFile(join(bundle, "config.json"), "utf8")) as { process: { args: string[]; terminal: boolean } };
+    spec.process.args = ["sh", "-c", "read x; echo got:$x; echo err >&2; exit 3"];
+    spec.process.terminal = false;
+    await writeFile(join(bundle, "config.json"), JSON.stringify(spec));
+    const root = join(h.dir, "runc-root");
+    const cid = `khs-${process.pid}-${randomBytes(3).toString("hex")}`;
+    defer(t, () => execFileP(runc, ["--root", root, "delete", "--force", cid]).catch(() => undefined));
+    const pidFile = join(h.dir, "init.pid");
+    const create = await c.spawn({
+      id: cid,
+      argv: [runc, "--root", root, "--log", join(h.dir, "runc.log"), "create", "--bundle", bundle, "--pid-file", pidFile, cid],
+      env: [PATH_ENV],
+      ...STDIO,
+    });
+    assert.equal((await heard.exit(create)).status, 0, readFileSync(join(h.dir, "runc.log"), "utf8"));
+    const init = Number(readFileSync(pidFile, "utf8"));
+    await c.adopt(cid, init);
+    await execFileP(runc, ["--root", root, "start", cid]);
+    await c.write(cid, Buffer.from("hi\n"));
+    const exit = await heard.exit(init);
+    assert.equal(exit.status, 3);
+    assert.equal(exit.id, cid);
+    await heard.eof(cid, 1);
+    await heard.eof(cid, 2);
+    assert.equal(heard.text(cid, 1), "got:hi\n");
+    assert.equal(heard.text(cid, 2), "err\n");
   });
 
   it("keeps every exit in the journal across a host reconnect (socketpair: the holder does not notice)", async (t) => {
