@@ -207,7 +207,10 @@ while True:
         termios.tcflush(slave, termios.TCIOFLUSH)
         continue
     if conn is not None and conn in ready:
-        d = conn.recv(65536)
+        try:
+            d = conn.recv(65536)
+        except OSError:
+            d = b""
         if not d:
             conn.close()
             os.close(slave)
@@ -221,7 +224,10 @@ while True:
             d = b""
         if not d:  # the holder closed the port (it exited): a pty hangup drops what was unread
             sys.exit(0)
-        conn.sendall(d)
+        try:
+            conn.sendall(d)
+        except OSError:
+            pass  # the host is going away: the next select sees it
 `;
 
 async function ptyHolder(t: TestContext): Promise<ServeHolder | undefined> {
@@ -440,6 +446,17 @@ describe("pod holder serving a port", () => {
     c1.destroy();
     await waitFor(() => h.log().includes("host disconnected from the port"), "the holder to see the host leave");
 
+    // A host that dies mid-request: the holder drops the partial request with the connection.
+    // (Before any output is pending: a connection gets whatever output is held, and what it
+    // does not read is lost with it.)
+    const half = connect(h.socket);
+    half.on("error", () => undefined);
+    await once(half, "connect");
+    half.write(encodeMessage(["ping", "half"]).subarray(0, 7));
+    await new Promise((r) => setTimeout(r, 150));
+    half.destroy();
+    await waitFor(() => h.log().split("host disconnected").length === 3, "the holder to see the half request's host leave");
+
     // While nobody is connected: the talker's output is held (it blocks), the quiet one exits.
     spawnSync("sh", ["-c", `echo go > ${gate}; echo go > ${gate}.2`]);
     await waitFor(() => !alive(quiet), "quiet to exit");
@@ -451,6 +468,7 @@ describe("pod holder serving a port", () => {
     const c2 = await h.connect();
     defer(t, () => c2.destroy());
     const heard = new Heard(c2);
+    assert.equal((await c2.ping()).pid, h.pid, "the next connection starts on a clean frame");
     const replay = (await c2.exits()).find((e) => e.pid === quiet);
     assert.equal(replay?.status, 9, "the exit missed while away is in the journal");
     assert.equal(replay?.id, "quiet");
