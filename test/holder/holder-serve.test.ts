@@ -40,6 +40,13 @@ async function waitFor(pred: () => boolean, what: string, ms = WAIT_MS): Promise
   }
 }
 
+/** waitFor on the holder's log; the log goes into the failure. */
+async function waitForLog(h: ServeHolder, pred: () => boolean, what: string): Promise<void> {
+  await waitFor(pred, what).catch((err: Error) => {
+    throw new Error(`${err.message}; holder log:\n${h.log()}`);
+  });
+}
+
 function alive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -187,9 +194,9 @@ path = sys.argv[1]
 m, s = os.openpty()
 name = os.ttyname(s)
 tty.setraw(s)
+os.close(s)  # no host yet: the holder starts detached
 holder = subprocess.Popen(sys.argv[2:] + ["--serve-port", "fd:%d" % m], pass_fds=[m])
 os.close(m)
-os.close(s)
 srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 srv.bind(path)
 srv.listen(1)
@@ -282,14 +289,20 @@ describe("pod holder serving a port", () => {
       return send(verb, ...rest);
     };
     const data = Buffer.concat([Buffer.alloc(70_000), randomBytes(3 << 20), Buffer.from([0, 0, 10, 255, 0])]);
-    // cat starts reading late: the pipe and then the holder's 1 MiB queue fill, and writes are refused until then.
-    const pid = await c.spawn({ id: "cat", argv: ["/bin/sh", "-c", "sleep 0.5; exec cat"], env: [PATH_ENV], ...STDIO });
-    await c.write("cat", data);
+    // cat starts reading once the gate opens: the pipe and then the holder's 1 MiB queue fill,
+    // and writes are refused (and retried) until then.
+    const gate = join(h.dir, "gate");
+    spawnSync("mkfifo", [gate]);
+    const pid = await c.spawn({ id: "cat", argv: ["/bin/sh", "-c", `read x < ${gate}; exec cat`], env: [PATH_ENV], ...STDIO });
+    const chunks = Math.ceil(data.length / (48 << 10));
+    const writing = c.write("cat", data);
+    await waitFor(() => writes > chunks / 2 + 1, "a write refused and retried");
+    spawnSync("sh", ["-c", `echo go > ${gate}`]);
+    await writing;
     await c.closeStdin("cat");
     await heard.eof("cat", 1);
     assert.equal((await heard.exit(pid)).status, 0);
     assert.ok(heard.bytes("cat", 1).equals(data), "every byte comes back, in order");
-    const chunks = Math.ceil(data.length / (48 << 10));
     assert.ok((heard.output.get("cat/1") ?? []).every((b) => b.length <= 48 << 10));
     assert.ok(writes > chunks, `${writes} write requests for ${chunks} chunks: some were retried`);
     await assert.rejects(c.write("cat", Buffer.from("late")), (e: unknown) => isErrorCode(e, Code.NotFound) || isErrorCode(e, Code.Unavailable));
@@ -444,7 +457,9 @@ describe("pod holder serving a port", () => {
     spawnSync("mkfifo", [`${gate}.2`]);
     const quiet = await c1.spawn({ id: "quiet", argv: ["/bin/sh", "-c", `read x < ${gate}.2; exit 9`], env: [PATH_ENV] });
     c1.destroy();
-    await waitFor(() => h.log().includes("host disconnected from the port"), "the holder to see the host leave");
+    // Counted in the log: the relay opens the slave only once the previous host is gone.
+    const count = (what: string) => h.log().split(`host ${what} the port`).length - 1;
+    await waitForLog(h, () => count("disconnected from") === 1, "the holder to see the host leave");
 
     // A host that dies mid-request: the holder drops the partial request with the connection.
     // (Before any output is pending: a connection gets whatever output is held, and what it
@@ -452,10 +467,11 @@ describe("pod holder serving a port", () => {
     const half = connect(h.socket);
     half.on("error", () => undefined);
     await once(half, "connect");
+    await waitForLog(h, () => count("connected to") === 2, "the holder to see the half request's host");
     half.write(encodeMessage(["ping", "half"]).subarray(0, 7));
     await new Promise((r) => setTimeout(r, 150));
     half.destroy();
-    await waitFor(() => h.log().split("host disconnected").length === 3, "the holder to see the half request's host leave");
+    await waitForLog(h, () => count("disconnected from") === 2, "the holder to see the half request's host leave");
 
     // While nobody is connected: the talker's output is held (it blocks), the quiet one exits.
     spawnSync("sh", ["-c", `echo go > ${gate}; echo go > ${gate}.2`]);
