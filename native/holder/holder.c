@@ -1487,6 +1487,9 @@ static void do_write(struct client *c, char **f, int n)
 	size_t len;
 	if (!b64_decode(f[3], strlen(f[3]), data, &len))
 		FAIL(c, f[1], EINVAL, "write: DATA is not base64");
+	instream_run(s); /* make room first if the process reads */
+	if (!s->active)
+		FAIL(c, f[1], EPIPE, "write: the stdin of %.64s has no reader", f[2]);
 	if (s->q.len - s->q.off + len > HOLDER_STDIN_MAX)
 		FAIL(c, f[1], EAGAIN, "write: stdin queue of %.64s is full", f[2]);
 	if (!buf_put(&s->q, data, len, HOLDER_STDIN_MAX))

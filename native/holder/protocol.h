@@ -3,7 +3,8 @@
  *
  * Framing: a 4-byte big-endian payload length, then the payload: a sequence of
  * NUL-terminated strings. A request longer than HOLDER_MAX_REQUEST closes the
- * connection; other malformed requests get an `err` reply.
+ * connection (a port: resets it as if the host had reconnected); other malformed
+ * requests get an `err` reply.
  *
  * Transports: DIR/holder.sock (unix stream, any number of clients), or with
  * `--serve-port PATH|fd:N` one byte stream (a virtio-serial port in a guest VM)
@@ -11,7 +12,10 @@
  * POLLHUP, is "host disconnected": the partial request and every unsent reply or
  * event are dropped, streamed output is held back (pipe back-pressure), and the
  * port is re-checked every HOLDER_PORT_RECHECK_MS until POLLHUP clears. Exits
- * missed meanwhile are in the journal (`exits`).
+ * missed meanwhile are in the journal (`exits`); held output goes to the next
+ * connection. Bytes in flight when the host leaves are lost with it, and a host
+ * that leaves and returns faster than the holder polls is not noticed: a host
+ * that sees a malformed reply or a request time out should reconnect.
  *
  * Requests (the second string is echoed by the reply; replies come in request
  * order, one per request):
@@ -36,7 +40,9 @@
  * terminal's output as fd 1 and STDIN ":stream" writes to the terminal; STDERR
  * is unused. `write` appends DATA (standard padded base64) to the stdin queue of
  * ID (at most HOLDER_STDIN_MAX bytes queued: beyond it `err RID 11` (EAGAIN),
- * retry later); `closestdin ID` closes it once the queue is written. Output goes
+ * retry later; ENOENT: no process ID; EPIPE: no open streamed stdin, or its reader
+ * is gone; EINVAL: DATA is not base64); `closestdin ID` closes it once the queue
+ * is written (a terminal stays open: only the streaming stops). Output goes
  * to the connection that sent the spawn (socket mode: discarded once that
  * connection is gone; port mode: held while the host is away), as events of at
  * most HOLDER_STREAM_CHUNK raw bytes, and is not read while more than

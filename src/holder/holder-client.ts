@@ -171,6 +171,7 @@ export class HolderClient extends EventEmitter<HolderClientEvents> {
    * {@link STREAM_CHUNK_LENGTH} bytes; resolves once the holder queued all of it. A full queue
    * (EAGAIN) is retried with a short backoff; DeadlineExceeded when it stays full for the
    * call's deadline. Unavailable (EPIPE) once the stdin is closed or its reader is gone.
+   * Chunks go one at a time (a refused chunk must not be overtaken): one writer per `id` at a time.
    */
   async write(id: string, data: Uint8Array, call: HolderCallOptions = {}): Promise<void> {
     const stallMs = call.timeoutMs ?? this.options.timeoutMs;

@@ -16,8 +16,10 @@
  * holder serves with `--serve-port PATH|fd:N` (a guest VM's virtio-serial port, which
  * QEMU exposes on the host as a unix socket: `HolderClient.connectSocket`). When
  * the host side of a port disconnects, the holder drops that connection's partial
- * request and unsent replies/events, holds streamed output back, and resumes on the
- * next connection; the journal (`exits`) has every exit missed meanwhile.
+ * request and unsent replies/events, holds streamed output back for the next connection
+ * (which gets it at once: listen for output before anything else), and the journal
+ * (`exits`) has every exit missed meanwhile. Bytes in flight when the host leaves are
+ * lost; a host that sees a protocol error or a request time out should reconnect.
  *
  * | request | reply values |
  * |---|---|

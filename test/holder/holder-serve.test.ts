@@ -11,21 +11,23 @@
  *    (POLLHUP and read EIO while nobody is on the other side, cleared on reopen). Needs python3.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { describe, it, type TestContext } from "node:test";
+import { promisify } from "node:util";
 import { Code } from "../../src/errors/code.js";
 import { isErrorCode } from "../../src/errors/runtime-error.js";
 import { HolderClient, STREAM } from "../../src/holder/holder-client.js";
 import { decodeFields, encodeMessage, type HolderExit, MessageDecoder } from "../../src/holder/holder-protocol.js";
 import { defaultHolderBinary, startHolder } from "../../src/holder/start-holder.js";
 
+const execFileP = promisify(execFile);
 const PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const WAIT_MS = 15_000;
 const STDIO = { stdin: STREAM, stdout: STREAM, stderr: STREAM } as const;
@@ -36,6 +38,13 @@ async function waitFor(pred: () => boolean, what: string, ms = WAIT_MS): Promise
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** waitFor on the holder's log; the log goes into the failure. */
+async function waitForLog(h: ServeHolder, pred: () => boolean, what: string): Promise<void> {
+  await waitFor(pred, what).catch((err: Error) => {
+    throw new Error(`${err.message}; holder log:\n${h.log()}`);
+  });
 }
 
 function alive(pid: number): boolean {
@@ -50,7 +59,8 @@ function alive(pid: number): boolean {
 
 /** CPU ticks (user + system) used so far by `pid`. */
 function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").slice(readFileSync(`/proc/${pid}/stat`, "utf8").lastIndexOf(")") + 2).split(" ");
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return Number(f[11]) + Number(f[12]);
 }
 
@@ -185,9 +195,9 @@ path = sys.argv[1]
 m, s = os.openpty()
 name = os.ttyname(s)
 tty.setraw(s)
+os.close(s)  # no host yet: the holder starts detached
 holder = subprocess.Popen(sys.argv[2:] + ["--serve-port", "fd:%d" % m], pass_fds=[m])
 os.close(m)
-os.close(s)
 srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 srv.bind(path)
 srv.listen(1)
@@ -205,7 +215,10 @@ while True:
         termios.tcflush(slave, termios.TCIOFLUSH)
         continue
     if conn is not None and conn in ready:
-        d = conn.recv(65536)
+        try:
+            d = conn.recv(65536)
+        except OSError:
+            d = b""
         if not d:
             conn.close()
             os.close(slave)
@@ -219,7 +232,10 @@ while True:
             d = b""
         if not d:  # the holder closed the port (it exited): a pty hangup drops what was unread
             sys.exit(0)
-        conn.sendall(d)
+        try:
+            conn.sendall(d)
+        except OSError:
+            pass  # the host is going away: the next select sees it
 `;
 
 async function ptyHolder(t: TestContext): Promise<ServeHolder | undefined> {
@@ -274,14 +290,20 @@ describe("pod holder serving a port", () => {
       return send(verb, ...rest);
     };
     const data = Buffer.concat([Buffer.alloc(70_000), randomBytes(3 << 20), Buffer.from([0, 0, 10, 255, 0])]);
-    // cat starts reading late: the pipe and then the holder's 1 MiB queue fill, and writes are refused until then.
-    const pid = await c.spawn({ id: "cat", argv: ["/bin/sh", "-c", "sleep 0.5; exec cat"], env: [PATH_ENV], ...STDIO });
-    await c.write("cat", data);
+    // cat starts reading once the gate opens: the pipe and then the holder's 1 MiB queue fill,
+    // and writes are refused (and retried) until then.
+    const gate = join(h.dir, "gate");
+    spawnSync("mkfifo", [gate]);
+    const pid = await c.spawn({ id: "cat", argv: ["/bin/sh", "-c", `read x < ${gate}; exec cat`], env: [PATH_ENV], ...STDIO });
+    const chunks = Math.ceil(data.length / (48 << 10));
+    const writing = c.write("cat", data);
+    await waitFor(() => writes > chunks / 2 + 1, "a write refused and retried");
+    spawnSync("sh", ["-c", `echo go > ${gate}`]);
+    await writing;
     await c.closeStdin("cat");
     await heard.eof("cat", 1);
     assert.equal((await heard.exit(pid)).status, 0);
     assert.ok(heard.bytes("cat", 1).equals(data), "every byte comes back, in order");
-    const chunks = Math.ceil(data.length / (48 << 10));
     assert.ok((heard.output.get("cat/1") ?? []).every((b) => b.length <= 48 << 10));
     assert.ok(writes > chunks, `${writes} write requests for ${chunks} chunks: some were retried`);
     await assert.rejects(c.write("cat", Buffer.from("late")), (e: unknown) => isErrorCode(e, Code.NotFound) || isErrorCode(e, Code.Unavailable));
@@ -345,6 +367,47 @@ describe("pod holder serving a port", () => {
     assert.equal(heard.output.has("tty/2"), false, "a terminal has one output");
   });
 
+  it("streams the stdio of a real runc container (create, adopt, start) as the guest agent does", async (t) => {
+    const runc = spawnSync("sh", ["-c", "command -v runc"], { encoding: "utf8" }).stdout.trim();
+    if (runc === "") return t.skip("runc not installed");
+    const h = await socketpairHolder(t);
+    const c = await h.connect();
+    defer(t, () => c.destroy());
+    const heard = new Heard(c);
+    const bundle = join(h.dir, "bundle");
+    await mkdir(join(bundle, "rootfs", "bin"), { recursive: true });
+    await copyFile("/bin/busybox", join(bundle, "rootfs", "bin", "busybox"));
+    await chmod(join(bundle, "rootfs", "bin", "busybox"), 0o755);
+    await symlink("busybox", join(bundle, "rootfs", "bin", "sh"));
+    await execFileP(runc, ["spec"], { cwd: bundle });
+    const spec = JSON.parse(await readFile(join(bundle, "config.json"), "utf8")) as { process: { args: string[]; terminal: boolean } };
+    spec.process.args = ["sh", "-c", "read x; echo got:$x; echo err >&2; exit 3"];
+    spec.process.terminal = false;
+    await writeFile(join(bundle, "config.json"), JSON.stringify(spec));
+    const root = join(h.dir, "runc-root");
+    const cid = `khs-${process.pid}-${randomBytes(3).toString("hex")}`;
+    defer(t, () => execFileP(runc, ["--root", root, "delete", "--force", cid]).catch(() => undefined));
+    const pidFile = join(h.dir, "init.pid");
+    const create = await c.spawn({
+      id: cid,
+      argv: [runc, "--root", root, "--log", join(h.dir, "runc.log"), "create", "--bundle", bundle, "--pid-file", pidFile, cid],
+      env: [PATH_ENV],
+      ...STDIO,
+    });
+    assert.equal((await heard.exit(create)).status, 0, readFileSync(join(h.dir, "runc.log"), "utf8"));
+    const init = Number(readFileSync(pidFile, "utf8"));
+    await c.adopt(cid, init);
+    await execFileP(runc, ["--root", root, "start", cid]);
+    await c.write(cid, Buffer.from("hi\n"));
+    const exit = await heard.exit(init);
+    assert.equal(exit.status, 3);
+    assert.equal(exit.id, cid);
+    await heard.eof(cid, 1);
+    await heard.eof(cid, 2);
+    assert.equal(heard.text(cid, 1), "got:hi\n");
+    assert.equal(heard.text(cid, 2), "err\n");
+  });
+
   it("keeps every exit in the journal across a host reconnect (socketpair: the holder does not notice)", async (t) => {
     const h = await socketpairHolder(t);
     const c1 = await h.connect();
@@ -395,7 +458,21 @@ describe("pod holder serving a port", () => {
     spawnSync("mkfifo", [`${gate}.2`]);
     const quiet = await c1.spawn({ id: "quiet", argv: ["/bin/sh", "-c", `read x < ${gate}.2; exit 9`], env: [PATH_ENV] });
     c1.destroy();
-    await waitFor(() => h.log().includes("host disconnected from the port"), "the holder to see the host leave");
+    // Counted in the log: the relay opens the slave only once the previous host is gone.
+    const count = (what: string) => h.log().split(`host ${what} the port`).length - 1;
+    await waitForLog(h, () => count("disconnected from") === 1, "the holder to see the host leave");
+
+    // A host that dies mid-request: the holder drops the partial request with the connection.
+    // (Before any output is pending: a connection gets whatever output is held, and what it
+    // does not read is lost with it.)
+    const half = connect(h.socket);
+    half.on("error", () => undefined);
+    await once(half, "connect");
+    await waitForLog(h, () => count("connected to") === 2, "the holder to see the half request's host");
+    half.write(encodeMessage(["ping", "half"]).subarray(0, 7));
+    await new Promise((r) => setTimeout(r, 150));
+    half.destroy();
+    await waitForLog(h, () => count("disconnected from") === 2, "the holder to see the half request's host leave");
 
     // While nobody is connected: the talker's output is held (it blocks), the quiet one exits.
     spawnSync("sh", ["-c", `echo go > ${gate}; echo go > ${gate}.2`]);
@@ -408,6 +485,7 @@ describe("pod holder serving a port", () => {
     const c2 = await h.connect();
     defer(t, () => c2.destroy());
     const heard = new Heard(c2);
+    assert.equal((await c2.ping()).pid, h.pid, "the next connection starts on a clean frame");
     const replay = (await c2.exits()).find((e) => e.pid === quiet);
     assert.equal(replay?.status, 9, "the exit missed while away is in the journal");
     assert.equal(replay?.id, "quiet");
