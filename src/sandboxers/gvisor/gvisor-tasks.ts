@@ -57,14 +57,13 @@ export class GvisorTasks extends PodTasks {
     const rootfs = join(dir, "rootfs");
     await mkdir(rootfs, { recursive: true, mode: 0o755 });
     writeFileSync(join(rootfs, PAUSE_PATH), "", { mode: 0o755 }); // the bind mount's target
-    const r = pod.record;
     const hostNetwork = isHostNetwork(pod);
     const spec = rootContainerSpec({
       sandboxId: rootId(pod),
       rootfs,
       pauseBinary: this.pauseBinary,
-      hostname: hostNetwork ? readFileSync(join(pod.dir, "hostname"), "utf8").trim() : r.pod?.hostname || pod.id.slice(0, 12),
-      netnsPath: hostNetwork ? "" : r.netnsPath,
+      hostname: readFileSync(join(pod.dir, "hostname"), "utf8").trim(), // the pod's, or the host's for a host-network pod
+      netnsPath: hostNetwork ? "" : pod.record.netnsPath,
     });
     writeFileAtomic(join(dir, "config.json"), JSON.stringify(spec), 0o644);
     const target = this.target(pod);
@@ -282,8 +281,8 @@ export class GvisorTasks extends PodTasks {
     const target = this.target(c.pod);
     try {
       if (!execId) {
-        if (p.state === "created") await this.runsc.delete(target, containerId, true); // never started: nothing runs to signal
-        else await this.runsc.kill(target, containerId, signal, all);
+        if (p.state === "created") return await this.killCreated(c, signal);
+        await this.runsc.kill(target, containerId, signal, all);
         return;
       }
       if (p.state === "created") throw new RuntimeError(Code.FailedPrecondition, `exec ${execId} has not started`);
@@ -297,6 +296,18 @@ export class GvisorTasks extends PodTasks {
       }
       throw err;
     }
+  }
+
+  /**
+   * runsc cannot signal a container that was created but never started (nothing
+   * runs in it yet): it is removed from the sandbox and ends now, as a process
+   * killed by `signal` would.
+   */
+  private async killCreated(c: Container, signal: number): Promise<void> {
+    await this.runsc.delete(this.target(c.pod), c.id, true);
+    const now = new Date();
+    this.markExited(c, "", 128 + signal, now);
+    this.rt.events.publish(c.record.namespace, { kind: "exit", containerId: c.id, id: c.id, pid: 0, exitStatus: 128 + signal, exitedAt: now });
   }
 
   async delete(containerId: string, execId: string): Promise<ExitInfo> {
