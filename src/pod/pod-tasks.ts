@@ -11,8 +11,8 @@ import { cgroupStatsOfPid } from "../cgroup/cgroup-stats.js";
 import type { Pod } from "./pod.js";
 import type { PodRuntime } from "./pod-runtime.js";
 import { readSpec, sandboxIdOf } from "./bundle.js";
-import { Container } from "./container.js";
-import type { OciSpec } from "./oci-spec.js";
+import { Container, exitInfo } from "./container.js";
+import type { OciProcess, OciSpec } from "./oci-spec.js";
 import type { ContainerRecord, ProcessRecord } from "./records.js";
 import { mountRootfs, unmount } from "./rootfs.js";
 import { stdioPaths } from "./stdio.js";
@@ -134,12 +134,14 @@ export abstract class PodTasks implements TaskBackend {
   }
 
   abstract start(containerId: string, execId: string): Promise<{ pid: number }>;
-  abstract exec(spec: ExecSpec): Promise<void>;
   abstract kill(containerId: string, execId: string, signal: number, all: boolean): Promise<void>;
-  abstract delete(containerId: string, execId: string): Promise<ExitInfo>;
   abstract pids(containerId: string): Promise<{ pid: number; execId: string }[]>;
-  abstract pause(containerId: string): Promise<void>;
-  abstract resume(containerId: string): Promise<void>;
+  /** Stops every process of a running container (pause). */
+  protected abstract freeze(c: Container): Promise<void>;
+  /** Lets a paused container run again (resume). */
+  protected abstract thaw(c: Container): Promise<void>;
+  /** Removes what an exec's launch left on disk (its spec, pid files...) once it is deleted. */
+  protected abstract removeExecFiles(c: Container, execId: string): void;
   abstract update(containerId: string, resources: unknown, annotations: Record<string, string>): Promise<void>;
   abstract stats(containerId: string): Promise<CgroupStats>;
   /** Removes what a container left behind (engine state, rootfs mount, record): Delete, and a pod's Shutdown. */
@@ -150,6 +152,73 @@ export abstract class PodTasks implements TaskBackend {
   /** Whether a container that died of SIGKILL was killed for memory (then /tasks/oom precedes its exit). */
   protected oomKilled(c: Container): boolean {
     return wasOomKilled(c.record.memoryCgroup);
+  }
+
+  /** Records an exec process (started by Start with its exec id). */
+  async exec(spec: ExecSpec): Promise<void> {
+    const c = this.container(spec.containerId);
+    validateId("exec", spec.execId);
+    if (c.record.execs[spec.execId]) throw new RuntimeError(Code.AlreadyExists, `exec ${spec.execId} already exists in container ${spec.containerId}`);
+    if (c.record.init.state !== "running") throw new RuntimeError(Code.FailedPrecondition, `container ${spec.containerId} is ${c.record.init.state}, not running`);
+    if (typeof spec.process !== "object" || spec.process === null || !Array.isArray((spec.process as OciProcess).args)) {
+      throw new RuntimeError(Code.InvalidArgument, "exec spec: process.args is required");
+    }
+    c.record.execs[spec.execId] = {
+      execId: spec.execId,
+      spawnId: `exec:${spec.containerId}:${spec.execId}`,
+      pid: 0,
+      state: "created",
+      stdio: stdioPaths(spec.stdio),
+      exitStatus: 0,
+      exitedAt: undefined,
+      startedAt: undefined,
+      process: spec.process,
+    };
+    this.persist(c);
+    this.rt.events.publish(c.record.namespace, { kind: "exec-added", containerId: spec.containerId, execId: spec.execId });
+  }
+
+  /** Delete of a stopped (or never started) process: an exec's record, or the whole container. */
+  async delete(containerId: string, execId: string): Promise<ExitInfo> {
+    const c = this.container(containerId);
+    const p = this.processOf(c, execId);
+    if (p.state === "running" || p.state === "paused") {
+      throw new RuntimeError(Code.FailedPrecondition, `cannot delete ${execId ? `exec ${execId}` : `container ${containerId}`}: it is ${p.state}`);
+    }
+    if (execId) {
+      delete c.record.execs[execId];
+      this.persist(c);
+      this.removeExecFiles(c, execId);
+      return exitInfo(p);
+    }
+    await this.remove(c);
+    if (p.state !== "stopped") {
+      // Created but never started: it never ran, so it "exits" now.
+      p.state = "stopped";
+      p.exitStatus = 137;
+      p.exitedAt = new Date().toISOString();
+    }
+    const e = exitInfo(p);
+    this.rt.events.publish(c.record.namespace, { kind: "delete", containerId, pid: e.pid, exitStatus: e.exitStatus, exitedAt: e.exitedAt });
+    return e;
+  }
+
+  async pause(containerId: string): Promise<void> {
+    const c = this.container(containerId);
+    transition(processTransitions, `container ${containerId}`, c.record.init.state, "paused");
+    await this.freeze(c);
+    c.record.init.state = "paused";
+    this.persist(c);
+    this.rt.events.publish(c.record.namespace, { kind: "paused", containerId });
+  }
+
+  async resume(containerId: string): Promise<void> {
+    const c = this.container(containerId);
+    if (c.record.init.state !== "paused") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is ${c.record.init.state}, not paused`);
+    await this.thaw(c);
+    c.record.init.state = "running";
+    this.persist(c);
+    this.rt.events.publish(c.record.namespace, { kind: "resumed", containerId });
   }
 
   has(containerId: string): boolean {

@@ -5,18 +5,17 @@ import { Code } from "../../errors/code.js";
 import { RuntimeError, isErrorCode } from "../../errors/runtime-error.js";
 import { writeFileAtomic } from "../../fs/atomic-write.js";
 import type { HolderExit } from "../../holder/holder-protocol.js";
-import { Container, exitInfo } from "../../pod/container.js";
+import type { Container } from "../../pod/container.js";
 import type { OciProcess } from "../../pod/oci-spec.js";
 import { podContext } from "../../pod/pod-context.js";
 import type { PodRuntime } from "../../pod/pod-runtime.js";
 import { PodTasks, requireHolder, type InitLaunch } from "../../pod/pod-tasks.js";
 import { isAlive, type Pod } from "../../pod/pod.js";
 import { unmount } from "../../pod/rootfs.js";
-import { closeUnusedFifo, stdioPaths } from "../../pod/stdio.js";
+import { closeUnusedFifo } from "../../pod/stdio.js";
 import { waitExit } from "../../pod/wait-exit.js";
-import { validateId } from "../../sandbox/id.js";
 import { processTransitions, transition } from "../../sandbox/state-machine.js";
-import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo } from "../../task/task-backend.js";
+import type { CgroupStats, CreateTaskSpec } from "../../task/task-backend.js";
 import { runscError, type RunscCli, type RunscNetwork, type RunscTarget } from "./runsc-cli.js";
 import { prepareGvisorSpec, rootContainerSpec, PAUSE_PATH } from "./sandbox-spec.js";
 import { parseWaitResult } from "./wait-result.js";
@@ -251,29 +250,6 @@ export class GvisorTasks extends PodTasks {
     return { pid };
   }
 
-  async exec(spec: ExecSpec): Promise<void> {
-    const c = this.container(spec.containerId);
-    validateId("exec", spec.execId);
-    if (c.record.execs[spec.execId]) throw new RuntimeError(Code.AlreadyExists, `exec ${spec.execId} already exists in container ${spec.containerId}`);
-    if (c.record.init.state !== "running") throw new RuntimeError(Code.FailedPrecondition, `container ${spec.containerId} is ${c.record.init.state}, not running`);
-    if (typeof spec.process !== "object" || spec.process === null || !Array.isArray((spec.process as OciProcess).args)) {
-      throw new RuntimeError(Code.InvalidArgument, "exec spec: process.args is required");
-    }
-    c.record.execs[spec.execId] = {
-      execId: spec.execId,
-      spawnId: `exec:${spec.containerId}:${spec.execId}`,
-      pid: 0,
-      state: "created",
-      stdio: stdioPaths(spec.stdio),
-      exitStatus: 0,
-      exitedAt: undefined,
-      startedAt: undefined,
-      process: spec.process,
-    };
-    this.persist(c);
-    this.rt.events.publish(c.record.namespace, { kind: "exec-added", containerId: spec.containerId, execId: spec.execId });
-  }
-
   async kill(containerId: string, execId: string, signal: number, all: boolean): Promise<void> {
     const c = this.container(containerId);
     const p = this.processOf(c, execId);
@@ -310,30 +286,6 @@ export class GvisorTasks extends PodTasks {
     this.rt.events.publish(c.record.namespace, { kind: "exit", containerId: c.id, id: c.id, pid: 0, exitStatus: 128 + signal, exitedAt: now });
   }
 
-  async delete(containerId: string, execId: string): Promise<ExitInfo> {
-    const c = this.container(containerId);
-    const p = this.processOf(c, execId);
-    if (p.state === "running" || p.state === "paused") {
-      throw new RuntimeError(Code.FailedPrecondition, `cannot delete ${execId ? `exec ${execId}` : `container ${containerId}`}: it is ${p.state}`);
-    }
-    if (execId) {
-      delete c.record.execs[execId];
-      this.persist(c);
-      for (const ext of ["json", "ipid"]) rmSync(join(execDir(c), `${execId}.${ext}`), { force: true });
-      return exitInfo(p);
-    }
-    await this.remove(c);
-    if (p.state !== "stopped") {
-      // Created but never started: it never ran, so it "exits" now.
-      p.state = "stopped";
-      p.exitStatus = 137;
-      p.exitedAt = new Date().toISOString();
-    }
-    const e = exitInfo(p);
-    this.rt.events.publish(c.record.namespace, { kind: "delete", containerId, pid: e.pid, exitStatus: e.exitStatus, exitedAt: e.exitedAt });
-    return e;
-  }
-
   /** Removes a container's runsc state, rootfs mount, files and record (Delete, and a pod's Shutdown). */
   async remove(c: Container): Promise<void> {
     await this.runsc.delete(this.target(c.pod), c.id, true).catch((err: unknown) => {
@@ -363,22 +315,16 @@ export class GvisorTasks extends PodTasks {
     return pids.map((pid) => ({ pid, execId: execOf.get(pid) ?? "" }));
   }
 
-  async pause(containerId: string): Promise<void> {
-    const c = this.container(containerId);
-    transition(processTransitions, `container ${containerId}`, c.record.init.state, "paused");
-    await this.runsc.pause(this.target(c.pod), containerId);
-    c.record.init.state = "paused";
-    this.persist(c);
-    this.rt.events.publish(c.record.namespace, { kind: "paused", containerId });
+  protected async freeze(c: Container): Promise<void> {
+    await this.runsc.pause(this.target(c.pod), c.id);
   }
 
-  async resume(containerId: string): Promise<void> {
-    const c = this.container(containerId);
-    if (c.record.init.state !== "paused") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is ${c.record.init.state}, not paused`);
-    await this.runsc.resume(this.target(c.pod), containerId);
-    c.record.init.state = "running";
-    this.persist(c);
-    this.rt.events.publish(c.record.namespace, { kind: "resumed", containerId });
+  protected async thaw(c: Container): Promise<void> {
+    await this.runsc.resume(this.target(c.pod), c.id);
+  }
+
+  protected removeExecFiles(c: Container, execId: string): void {
+    for (const ext of ["json", "ipid"]) rmSync(join(execDir(c), `${execId}.${ext}`), { force: true });
   }
 
   async update(containerId: string, resources: unknown, _annotations: Record<string, string>): Promise<void> {

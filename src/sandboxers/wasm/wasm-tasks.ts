@@ -12,7 +12,6 @@ import { PodTasks, requireHolder, type InitLaunch } from "../../pod/pod-tasks.js
 import type { Pod } from "../../pod/pod.js";
 import type { PodRuntime } from "../../pod/pod-runtime.js";
 import { unmount } from "../../pod/rootfs.js";
-import { processTransitions, transition } from "../../sandbox/state-machine.js";
 import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, Stdio } from "../../task/task-backend.js";
 import type { WasmEngine, WasmLaunch } from "./wasm-engine.js";
 
@@ -73,7 +72,7 @@ export class WasmTasks extends PodTasks {
     return this.startInit(c, () => this.release(c));
   }
 
-  async exec(_spec: ExecSpec): Promise<void> {
+  override async exec(_spec: ExecSpec): Promise<void> {
     throw new RuntimeError(Code.Unimplemented, "exec is not supported in wasm containers: a module has no shell to run commands in");
   }
 
@@ -84,7 +83,7 @@ export class WasmTasks extends PodTasks {
     await requireHolder(c.pod).kill(p.pid, signal);
   }
 
-  async delete(containerId: string, execId: string): Promise<ExitInfo> {
+  override async delete(containerId: string, execId: string): Promise<ExitInfo> {
     const c = this.container(containerId);
     const p = this.processOf(c, execId);
     if (p.state === "running" || p.state === "paused") throw new RuntimeError(Code.FailedPrecondition, `cannot delete container ${containerId}: it is ${p.state}`);
@@ -112,22 +111,16 @@ export class WasmTasks extends PodTasks {
     return c.record.init.state === "stopped" ? [] : [{ pid: c.record.init.pid, execId: "" }];
   }
 
-  async pause(containerId: string): Promise<void> {
-    const c = this.container(containerId);
-    transition(processTransitions, `container ${containerId}`, c.record.init.state, "paused");
+  protected async freeze(c: Container): Promise<void> {
     await requireHolder(c.pod).kill(c.record.init.pid, "SIGSTOP");
-    c.record.init.state = "paused";
-    this.persist(c);
-    this.rt.events.publish(c.record.namespace, { kind: "paused", containerId });
   }
 
-  async resume(containerId: string): Promise<void> {
-    const c = this.container(containerId);
-    if (c.record.init.state !== "paused") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is ${c.record.init.state}, not paused`);
+  protected async thaw(c: Container): Promise<void> {
     await requireHolder(c.pod).kill(c.record.init.pid, "SIGCONT");
-    c.record.init.state = "running";
-    this.persist(c);
-    this.rt.events.publish(c.record.namespace, { kind: "resumed", containerId });
+  }
+
+  protected removeExecFiles(): void {
+    // Never called: a wasm container has no execs.
   }
 
   async update(containerId: string, resources: unknown, _annotations: Record<string, string>): Promise<void> {
