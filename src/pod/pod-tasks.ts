@@ -11,7 +11,7 @@ import { cgroupStatsOfPid } from "../cgroup/cgroup-stats.js";
 import type { Pod } from "./pod.js";
 import type { PodRuntime } from "./pod-runtime.js";
 import { readSpec, sandboxIdOf } from "./bundle.js";
-import { Container } from "./container.js";
+import { Container, exitInfo } from "./container.js";
 import type { OciProcess, OciSpec } from "./oci-spec.js";
 import type { ContainerRecord, ProcessRecord } from "./records.js";
 import { mountRootfs, unmount } from "./rootfs.js";
@@ -135,12 +135,13 @@ export abstract class PodTasks implements TaskBackend {
 
   abstract start(containerId: string, execId: string): Promise<{ pid: number }>;
   abstract kill(containerId: string, execId: string, signal: number, all: boolean): Promise<void>;
-  abstract delete(containerId: string, execId: string): Promise<ExitInfo>;
   abstract pids(containerId: string): Promise<{ pid: number; execId: string }[]>;
   /** Freezes every process of a running container (the engine's pause). */
   protected abstract freeze(c: Container): Promise<void>;
   /** Thaws a paused container (the engine's resume). */
   protected abstract thaw(c: Container): Promise<void>;
+  /** Removes what an exec's launch left on disk (its spec, pid files...) once it is deleted. */
+  protected abstract removeExecFiles(c: Container, execId: string): void;
   abstract update(containerId: string, resources: unknown, annotations: Record<string, string>): Promise<void>;
   abstract stats(containerId: string): Promise<CgroupStats>;
   /** Removes what a container left behind (engine state, rootfs mount, record): Delete, and a pod's Shutdown. */
@@ -193,6 +194,31 @@ export abstract class PodTasks implements TaskBackend {
     const early = c.pod.exitOf(pid, startedAt);
     if (early) this.handleExit(c.pod, early);
     return { pid };
+  }
+
+  /** Delete of a stopped (or never started) process: an exec's record, or the whole container. */
+  async delete(containerId: string, execId: string): Promise<ExitInfo> {
+    const c = this.container(containerId);
+    const p = this.processOf(c, execId);
+    if (p.state === "running" || p.state === "paused") {
+      throw new RuntimeError(Code.FailedPrecondition, `cannot delete ${execId ? `exec ${execId}` : `container ${containerId}`}: it is ${p.state}`);
+    }
+    if (execId) {
+      delete c.record.execs[execId];
+      this.persist(c);
+      this.removeExecFiles(c, execId);
+      return exitInfo(p);
+    }
+    await this.remove(c);
+    if (p.state !== "stopped") {
+      // Created but never started: it never ran, so it "exits" now.
+      p.state = "stopped";
+      p.exitStatus = 137;
+      p.exitedAt = new Date().toISOString();
+    }
+    const e = exitInfo(p);
+    this.rt.events.publish(c.record.namespace, { kind: "delete", containerId, pid: e.pid, exitStatus: e.exitStatus, exitedAt: e.exitedAt });
+    return e;
   }
 
   async pause(containerId: string): Promise<void> {

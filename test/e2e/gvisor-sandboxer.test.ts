@@ -4,7 +4,11 @@ import { join } from "node:path";
 import { execFile } from "node:child_process";
 import { describe, it, type TestContext } from "node:test";
 import { promisify } from "node:util";
+import { fromBinary } from "@bufbuild/protobuf";
+import { Controller } from "../../src/gen/containerd/services/sandbox/v1/sandbox_pb.js";
+import { MetricsSchema } from "../../src/gen/io/containerd/cgroups/v1/metrics_pb.js";
 import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
+import { GrpcClient } from "../../src/grpc/client.js";
 import { isAlive } from "../../src/pod/pod.js";
 import { BUSYBOX_IMAGE } from "../harness/busybox-image.js";
 import type { CriClient } from "../harness/cri.js";
@@ -47,7 +51,7 @@ async function assertNothingLeft(sandboxerDir: string, pids: { sandbox: number; 
  * localhost:7000, `client` reads from it, `answer` exits 42, `graceful`
  * traps SIGTERM. Checks everything the issue asks for, then removes the pod.
  */
-async function exerciseGvisorPod(t: TestContext, cri: CriClient, handler: string, logDir: string, sandboxerDir: string): Promise<void> {
+async function exerciseGvisorPod(t: TestContext, cri: CriClient, handler: string, logDir: string, sandboxerDir: string, sandboxApiSocket?: string): Promise<void> {
   const cfg = podConfig("gv", logDir);
   const kernel = shContainer("kernel", "dmesg; echo dmesg-done; while true; do echo pong-from-kernel | nc -l -p 7000; done");
   const client = shContainer("client", "trap 'echo got-term; exit 0' TERM; while true; do sleep 0.1; done");
@@ -79,6 +83,18 @@ async function exerciseGvisorPod(t: TestContext, cri: CriClient, handler: string
   const host = await cri.runtime.execSync({ containerId: clientId, cmd: ["hostname"], timeout: 20n });
   assert.equal(decodeOut(host.stdout), "gv\n");
 
+  // Sandbox API Metrics: gVisor's own accounting of the pod's containers.
+  if (sandboxApiSocket) {
+    const sandboxApi = new GrpcClient(sandboxApiSocket, { namespace: "k8s.io" });
+    t.after(() => sandboxApi.close());
+    const m = await sandboxApi.service(Controller).metrics({ sandboxId: podId });
+    assert.equal(m.metrics?.data?.typeUrl, "io.containerd.cgroups.v1.Metrics");
+    const cg = fromBinary(MetricsSchema, m.metrics!.data!.value);
+    assert.ok(cg.memory!.usage!.usage > 0n && cg.pids!.current >= 2n, `memory ${cg.memory?.usage?.usage} pids ${cg.pids?.current}`);
+    const images = await cri.image.listImages({});
+    assert.ok(images.images.every((i) => !i.repoTags.some((tag) => tag.includes("pause"))), "no pause image in the store");
+  }
+
   // exit 42 is reported as 42, with its log.
   const answer = shContainer("answer", "echo the-answer; exit 42");
   const { containerId: answerId } = await cri.runtime.createContainer({ podSandboxId: podId, config: answer, sandboxConfig: cfg }, { timeoutMs: 120_000 });
@@ -108,7 +124,7 @@ async function exerciseGvisorPod(t: TestContext, cri: CriClient, handler: string
 describe("gvisor sandboxer under stock containerd 2.x (proxy sandbox plugin, CRI)", () => {
   it("runs a pod on gVisor's kernel: dmesg, localhost, ExecSync, logs, exit 42, graceful stop, removal; nothing left", async (t) => {
     const env = await containerd2WithKuasar(t, ["gvisor"]);
-    await exerciseGvisorPod(t, env.cri, GVISOR_HANDLER, `${env.dir}/logs/gv`, env.sandboxerDir);
+    await exerciseGvisorPod(t, env.cri, GVISOR_HANDLER, `${env.dir}/logs/gv`, env.sandboxerDir, env.listen);
   });
 
   it("kill -9 of the pod's runsc sandbox: the pod goes NotReady, its containers Exited, and it is removed cleanly", async (t) => {
@@ -155,6 +171,10 @@ describe("gvisor sandboxer for ctr containers without a pod (containerd 1.7 shim
     assert.equal(ex.stdout, "from-exec\n");
     assert.match((await c.ctr(["task", "ps", "t2"])).stdout, /^\d+\s/m);
     assert.match((await c.ctr(["task", "metrics", "t2"])).stdout, /memory\.usage|pids\.current/);
+    await c.ctr(["task", "pause", "t2"]);
+    assert.match((await c.ctr(["task", "ls"])).stdout, /t2\s+\d+\s+PAUSED/);
+    await c.ctr(["task", "resume", "t2"]);
+    assert.match((await c.ctr(["task", "ls"])).stdout, /t2\s+\d+\s+RUNNING/);
     await c.ctr(["task", "kill", "t2"]);
     for (let i = 0; i < 100 && !(await c.ctr(["task", "ls"])).stdout.includes("STOPPED"); i++) await new Promise((res) => setTimeout(res, 50));
     assert.match((await c.ctr(["task", "ls"])).stdout, /t2\s+\d+\s+STOPPED/);

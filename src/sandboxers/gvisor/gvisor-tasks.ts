@@ -5,7 +5,7 @@ import { Code } from "../../errors/code.js";
 import { RuntimeError, isErrorCode } from "../../errors/runtime-error.js";
 import { writeFileAtomic } from "../../fs/atomic-write.js";
 import type { HolderExit } from "../../holder/holder-protocol.js";
-import { Container, exitInfo } from "../../pod/container.js";
+import type { Container } from "../../pod/container.js";
 import type { OciProcess } from "../../pod/oci-spec.js";
 import { podContext } from "../../pod/pod-context.js";
 import type { PodRuntime } from "../../pod/pod-runtime.js";
@@ -15,7 +15,7 @@ import { unmount } from "../../pod/rootfs.js";
 import { closeUnusedFifo } from "../../pod/stdio.js";
 import { waitExit } from "../../pod/wait-exit.js";
 import { processTransitions, transition } from "../../sandbox/state-machine.js";
-import type { CgroupStats, CreateTaskSpec, ExitInfo } from "../../task/task-backend.js";
+import type { CgroupStats, CreateTaskSpec } from "../../task/task-backend.js";
 import { runscError, type RunscCli, type RunscNetwork, type RunscTarget } from "./runsc-cli.js";
 import { prepareGvisorSpec, rootContainerSpec, PAUSE_PATH } from "./sandbox-spec.js";
 import { parseWaitResult } from "./wait-result.js";
@@ -56,14 +56,13 @@ export class GvisorTasks extends PodTasks {
     const rootfs = join(dir, "rootfs");
     await mkdir(rootfs, { recursive: true, mode: 0o755 });
     writeFileSync(join(rootfs, PAUSE_PATH), "", { mode: 0o755 }); // the bind mount's target
-    const r = pod.record;
     const hostNetwork = isHostNetwork(pod);
     const spec = rootContainerSpec({
       sandboxId: rootId(pod),
       rootfs,
       pauseBinary: this.pauseBinary,
-      hostname: hostNetwork ? readFileSync(join(pod.dir, "hostname"), "utf8").trim() : r.pod?.hostname || pod.id.slice(0, 12),
-      netnsPath: hostNetwork ? "" : r.netnsPath,
+      hostname: readFileSync(join(pod.dir, "hostname"), "utf8").trim(), // the pod's, or the host's for a host-network pod
+      netnsPath: hostNetwork ? "" : pod.record.netnsPath,
     });
     writeFileAtomic(join(dir, "config.json"), JSON.stringify(spec), 0o644);
     const target = this.target(pod);
@@ -250,8 +249,8 @@ export class GvisorTasks extends PodTasks {
     const target = this.target(c.pod);
     try {
       if (!execId) {
-        if (p.state === "created") await this.runsc.delete(target, containerId, true); // never started: nothing runs to signal
-        else await this.runsc.kill(target, containerId, signal, all);
+        if (p.state === "created") return await this.killCreated(c, signal);
+        await this.runsc.kill(target, containerId, signal, all);
         return;
       }
       if (p.state === "created") throw new RuntimeError(Code.FailedPrecondition, `exec ${execId} has not started`);
@@ -267,28 +266,16 @@ export class GvisorTasks extends PodTasks {
     }
   }
 
-  async delete(containerId: string, execId: string): Promise<ExitInfo> {
-    const c = this.container(containerId);
-    const p = this.processOf(c, execId);
-    if (p.state === "running" || p.state === "paused") {
-      throw new RuntimeError(Code.FailedPrecondition, `cannot delete ${execId ? `exec ${execId}` : `container ${containerId}`}: it is ${p.state}`);
-    }
-    if (execId) {
-      delete c.record.execs[execId];
-      this.persist(c);
-      for (const ext of ["json", "ipid"]) rmSync(join(execDir(c), `${execId}.${ext}`), { force: true });
-      return exitInfo(p);
-    }
-    await this.remove(c);
-    if (p.state !== "stopped") {
-      // Created but never started: it never ran, so it "exits" now.
-      p.state = "stopped";
-      p.exitStatus = 137;
-      p.exitedAt = new Date().toISOString();
-    }
-    const e = exitInfo(p);
-    this.rt.events.publish(c.record.namespace, { kind: "delete", containerId, pid: e.pid, exitStatus: e.exitStatus, exitedAt: e.exitedAt });
-    return e;
+  /**
+   * runsc cannot signal a container that was created but never started (nothing
+   * runs in it yet): it is removed from the sandbox and ends now, as a process
+   * killed by `signal` would.
+   */
+  private async killCreated(c: Container, signal: number): Promise<void> {
+    await this.runsc.delete(this.target(c.pod), c.id, true);
+    const now = new Date();
+    this.markExited(c, "", 128 + signal, now);
+    this.rt.events.publish(c.record.namespace, { kind: "exit", containerId: c.id, id: c.id, pid: 0, exitStatus: 128 + signal, exitedAt: now });
   }
 
   /** Removes a container's runsc state, rootfs mount, files and record (Delete, and a pod's Shutdown). */
@@ -326,6 +313,10 @@ export class GvisorTasks extends PodTasks {
 
   protected async thaw(c: Container): Promise<void> {
     await this.runsc.resume(this.target(c.pod), c.id);
+  }
+
+  protected removeExecFiles(c: Container, execId: string): void {
+    for (const ext of ["json", "ipid"]) rmSync(join(execDir(c), `${execId}.${ext}`), { force: true });
   }
 
   async update(containerId: string, resources: unknown, _annotations: Record<string, string>): Promise<void> {

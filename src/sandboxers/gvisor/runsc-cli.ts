@@ -1,4 +1,5 @@
 import { mkdirSync } from "node:fs";
+import { isUnifiedOnly } from "../../cgroup/cgroup-stats.js";
 import { which } from "../../fs/which.js";
 import { cliError, runCliCommand } from "../../oci-runtime/cli-command.js";
 import type { RuntimeError } from "../../errors/runtime-error.js";
@@ -180,13 +181,16 @@ interface RunscStatsEvent {
   };
 }
 
-/** Maps one `runsc events --stats` JSON line to cgroup-style stats. */
-export function parseRunscStats(text: string): CgroupStats {
+/**
+ * Maps one `runsc events --stats` JSON line to cgroup-style stats, reported in
+ * the host's cgroup version like every other sandboxer's (`version`).
+ */
+export function parseRunscStats(text: string, version: 1 | 2 = isUnifiedOnly() ? 2 : 1): CgroupStats {
   const line = text.trim().split("\n").filter(Boolean).at(-1) ?? "{}";
   const d = (JSON.parse(line) as RunscStatsEvent).data ?? {};
   const big = (n: number | undefined) => BigInt(Math.max(0, Math.trunc(n ?? 0)));
   return {
-    version: 2,
+    version,
     cpuUsageNs: big(d.cpu?.usage?.total),
     cpuUserNs: big(d.cpu?.usage?.user),
     cpuSystemNs: big(d.cpu?.usage?.kernel),

@@ -6,14 +6,13 @@ import { Code } from "../../errors/code.js";
 import { RuntimeError, isErrorCode } from "../../errors/runtime-error.js";
 import { writeFileAtomic } from "../../fs/atomic-write.js";
 import { processTransitions, transition } from "../../sandbox/state-machine.js";
-import type { CgroupStats, CreateTaskSpec, ExitInfo } from "../../task/task-backend.js";
-import { Container, exitInfo } from "../../pod/container.js";
+import type { CgroupStats, CreateTaskSpec } from "../../task/task-backend.js";
+import type { Container } from "../../pod/container.js";
 import { prepareContainerSpec } from "./container-spec.js";
 import { podContext } from "../../pod/pod-context.js";
 import type { OciProcess } from "../../pod/oci-spec.js";
 import { unmount } from "../../pod/rootfs.js";
-import type { RuncCli } from "./runc-cli.js";
-import { runcError } from "./runc-cli.js";
+import { runcError, type RuncCli } from "./runc-cli.js";
 import { PodTasks, requireHolder, type InitLaunch } from "../../pod/pod-tasks.js";
 import type { PodRuntime } from "../../pod/pod-runtime.js";
 import { memoryCgroupOf } from "../../cgroup/oom.js";
@@ -129,30 +128,6 @@ export class RuncTasks extends PodTasks {
     await requireHolder(c.pod).kill(p.pid, signal);
   }
 
-  async delete(containerId: string, execId: string): Promise<ExitInfo> {
-    const c = this.container(containerId);
-    const p = this.processOf(c, execId);
-    if (p.state === "running" || p.state === "paused") {
-      throw new RuntimeError(Code.FailedPrecondition, `cannot delete ${execId ? `exec ${execId}` : `container ${containerId}`}: it is ${p.state}`);
-    }
-    if (execId) {
-      delete c.record.execs[execId];
-      this.persist(c);
-      for (const ext of ["json", "pid", "log"]) rmSync(join(execDir(c), `${execId}.${ext}`), { force: true });
-      return exitInfo(p);
-    }
-    await this.remove(c);
-    if (p.state !== "stopped") {
-      // Created but never started: it never ran, so it "exits" now.
-      p.state = "stopped";
-      p.exitStatus = 137;
-      p.exitedAt = new Date().toISOString();
-    }
-    const e = exitInfo(p);
-    this.rt.events.publish(c.record.namespace, { kind: "delete", containerId, pid: e.pid, exitStatus: e.exitStatus, exitedAt: e.exitedAt });
-    return e;
-  }
-
   /** Removes a container's runc state, rootfs mount and record (Delete, and a pod's Shutdown). */
   async remove(c: Container): Promise<void> {
     await this.runc.delete(c.id, true).catch((err: unknown) => {
@@ -175,6 +150,10 @@ export class RuncTasks extends PodTasks {
 
   protected async thaw(c: Container): Promise<void> {
     await this.runc.resume(c.id);
+  }
+
+  protected removeExecFiles(c: Container, execId: string): void {
+    for (const ext of ["json", "pid", "log"]) rmSync(join(execDir(c), `${execId}.${ext}`), { force: true });
   }
 
   async update(containerId: string, resources: unknown, _annotations: Record<string, string>): Promise<void> {

@@ -7,8 +7,8 @@ import { RuntimeError, isErrorCode } from "../../errors/runtime-error.js";
 import { writeFileAtomic } from "../../fs/atomic-write.js";
 import { STREAM } from "../../holder/holder-protocol.js";
 import { processTransitions, transition } from "../../sandbox/state-machine.js";
-import type { CgroupStats, CreateTaskSpec, ExitInfo, Stdio } from "../../task/task-backend.js";
-import { Container, exitInfo } from "../../pod/container.js";
+import type { CgroupStats, CreateTaskSpec, Stdio } from "../../task/task-backend.js";
+import { Container } from "../../pod/container.js";
 import type { OciProcess } from "../../pod/oci-spec.js";
 import type { Pod } from "../../pod/pod.js";
 import { unmount, unmountBelow } from "../../pod/rootfs.js";
@@ -175,28 +175,9 @@ export class VmmTasks extends PodTasks {
     await requireHolder(c.pod).kill(p.pid, signal);
   }
 
-  async delete(containerId: string, execId: string): Promise<ExitInfo> {
-    const c = this.container(containerId);
-    const p = this.processOf(c, execId);
-    if (p.state === "running" || p.state === "paused") {
-      throw new RuntimeError(Code.FailedPrecondition, `cannot delete ${execId ? `exec ${execId}` : `container ${containerId}`}: it is ${p.state}`);
-    }
-    if (execId) {
-      this.dropRelay(c.pod, p.spawnId);
-      delete c.record.execs[execId];
-      this.persist(c);
-      for (const ext of ["json", "pid", "log"]) rmSync(join(this.containerDir(c.pod, containerId), "exec", `${execId}.${ext}`), { force: true });
-      return exitInfo(p);
-    }
-    await this.remove(c);
-    if (p.state !== "stopped") {
-      p.state = "stopped";
-      p.exitStatus = 137;
-      p.exitedAt = new Date().toISOString();
-    }
-    const e = exitInfo(p);
-    this.rt.events.publish(c.record.namespace, { kind: "delete", containerId, pid: e.pid, exitStatus: e.exitStatus, exitedAt: e.exitedAt });
-    return e;
+  protected removeExecFiles(c: Container, execId: string): void {
+    this.dropRelay(c.pod, `exec:${c.id}:${execId}`);
+    for (const ext of ["json", "pid", "log"]) rmSync(join(this.containerDir(c.pod, c.id), "exec", `${execId}.${ext}`), { force: true });
   }
 
   /** Removes a container's guest state (if the guest runs), its share mounts, host rootfs mount and record. */

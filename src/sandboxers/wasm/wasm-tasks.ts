@@ -83,7 +83,7 @@ export class WasmTasks extends PodTasks {
     await requireHolder(c.pod).kill(p.pid, signal);
   }
 
-  async delete(containerId: string, execId: string): Promise<ExitInfo> {
+  override async delete(containerId: string, execId: string): Promise<ExitInfo> {
     const c = this.container(containerId);
     const p = this.processOf(c, execId);
     if (p.state === "running" || p.state === "paused") throw new RuntimeError(Code.FailedPrecondition, `cannot delete container ${containerId}: it is ${p.state}`);
@@ -117,6 +117,10 @@ export class WasmTasks extends PodTasks {
 
   protected async thaw(c: Container): Promise<void> {
     await requireHolder(c.pod).kill(c.record.init.pid, "SIGCONT");
+  }
+
+  protected removeExecFiles(): void {
+    // Never called: a wasm container has no execs.
   }
 
   async update(containerId: string, resources: unknown, _annotations: Record<string, string>): Promise<void> {

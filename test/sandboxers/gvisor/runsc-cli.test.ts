@@ -52,7 +52,9 @@ describe("runsc CLI", () => {
 
   it("reads `runsc events --stats` as cgroup-style stats", () => {
     const line = '{"type":"stats","id":"p","data":{"cpu":{"usage":{"total":333719258}},"memory":{"usage":{"limit":0,"usage":2027520,"failcnt":0}},"pids":{"current":3}}}\n';
-    const s = parseRunscStats(line);
+    const s = parseRunscStats(line, 1);
+    assert.equal(s.version, 1);
+    assert.equal(parseRunscStats(line, 2).version, 2);
     assert.equal(s.cpuUsageNs, 333719258n);
     assert.equal(s.memoryUsageBytes, 2027520n);
     assert.equal(s.pidsCurrent, 3n);
