@@ -89,6 +89,7 @@ export async function connectAgent(socket: string, qemuPid: number, deadline: nu
     let client: HolderClient | undefined;
     try {
       client = await HolderClient.connectSocket(socket, { timeoutMs: 2000 });
+      holdOutput(client);
       await client.ping({ timeoutMs: Math.max(500, deadline - Date.now()) });
       return client;
     } catch (err) {
@@ -116,4 +117,28 @@ export function killQuietly(pid: number): void {
   } catch {
     /* gone */
   }
+}
+
+type HeldEvent = { fd: number; id: string; data: Buffer | undefined };
+const held = new WeakMap<HolderClient, { events: HeldEvent[]; off: () => void }>();
+
+/**
+ * Keeps the output the agent sends as soon as a connection opens (what it held
+ * back while no host was connected) until the relays subscribe: output a
+ * connection receives but nobody reads is lost with it.
+ */
+function holdOutput(client: HolderClient): void {
+  const events: HeldEvent[] = [];
+  const offOut = client.onOutput((id, fd, data) => events.push({ id, fd, data }));
+  const offEof = client.onEof((id, fd) => events.push({ id, fd, data: undefined }));
+  held.set(client, { events, off: () => (offOut(), offEof()) });
+}
+
+/** Stops holding and hands over what arrived so far (`data` undefined: end of that output). */
+export function takeHeldOutput(client: HolderClient): HeldEvent[] {
+  const h = held.get(client);
+  if (!h) return [];
+  held.delete(client);
+  h.off();
+  return h.events;
 }

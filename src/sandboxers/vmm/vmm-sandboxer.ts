@@ -198,6 +198,8 @@ export class VmmSandboxer implements Sandboxer {
 
   async recover(): Promise<void> {
     await recoverRecords(this.ctx, this.tasks, (r) => this.addPod(r), (pod) => this.reattach(pod));
+    // Output the agents held while we were away goes to the relays the containers' adoption opened.
+    for (const pod of this.ctx.pods.values()) if (pod.client) this.tasks.attachStreams(pod);
     for (const pod of this.ctx.pods.values()) {
       if (pod.record.state === "ready" && !pod.client) await this.vmGone(pod, LOST_EXIT_STATUS);
     }
@@ -245,7 +247,7 @@ export class VmmSandboxer implements Sandboxer {
     const qemuPid = r.vm?.qemuPid ?? 0;
     if (!isAlive(qemuPid)) return;
     try {
-      this.attach(pod, await connectAgent(paths.agentSocket, qemuPid, Date.now() + 5000));
+      pod.attach(await connectAgent(paths.agentSocket, qemuPid, Date.now() + 5000)); // streams once the containers are adopted
       pod.replayJournalFile(); // the agent's journal, read through the share
       this.controls.set(pod.id, await this.hypervisor.control({ controlSocket: paths.qmpSocket }));
       pod.log.info({ qemu_pid: qemuPid }, "VM re-attached");

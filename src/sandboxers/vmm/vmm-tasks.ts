@@ -20,6 +20,7 @@ import { GUEST_CONSOLE_DIR, toGuest, vmPaths, type VmPaths } from "./guest-paths
 import { GuestRunc, notRunning } from "./guest-runc.js";
 import { guestContainerSpec, type ShareBind } from "./guest-spec.js";
 import { StdioRelay } from "./stdio-relay.js";
+import { takeHeldOutput } from "./vm-boot.js";
 
 const run = promisify(execFile);
 
@@ -60,8 +61,13 @@ export class VmmTasks extends PodTasks {
   attachStreams(pod: Pod): void {
     const agent = pod.client;
     if (!agent) return;
-    agent.on("output", (id: string, fd: number, data: Buffer) => this.relays.get(pod)?.get(id)?.output(fd, data));
-    agent.on("eof", (id: string, fd: number) => this.relays.get(pod)?.get(id)?.eof(fd));
+    const relay = (id: string) => this.relays.get(pod)?.get(id);
+    for (const e of takeHeldOutput(agent)) {
+      if (e.data) relay(e.id)?.output(e.fd, e.data);
+      else relay(e.id)?.eof(e.fd);
+    }
+    agent.onOutput((id, fd, data) => relay(id)?.output(fd, data));
+    agent.onEof((id, fd) => relay(id)?.eof(fd));
   }
 
   protected checkCreate(spec: CreateTaskSpec): void {
