@@ -43,6 +43,8 @@ export class GvisorTasks extends PodTasks {
     rt: PodRuntime,
     private readonly runsc: RunscCli,
     private readonly pauseBinary: string,
+    /** Runs a terminal exec's `runsc exec` on a new pseudoterminal whose master goes to the holder. */
+    private readonly ptyExecBinary: string,
   ) {
     super(rt);
   }
@@ -225,7 +227,8 @@ export class GvisorTasks extends PodTasks {
       stdout: p.stdio.stdout,
       stderr: p.stdio.terminal ? "" : p.stdio.stderr,
       console: consoleSocket,
-      argv: this.runsc.execArgv(this.target(c.pod), c.id, `${base}.json`, `${base}.ipid`, consoleSocket),
+      // runsc exec gives a terminal process its own stdio's terminal: the helper makes one and hands the holder its master.
+      argv: [...(consoleSocket ? [this.ptyExecBinary, consoleSocket] : []), ...this.runsc.execArgv(this.target(c.pod), c.id, `${base}.json`, `${base}.ipid`)],
       env: runscEnv(),
     });
     // Started once runsc wrote the in-sandbox pid; an exit before that is a failed launch.
