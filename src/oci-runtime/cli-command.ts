@@ -48,3 +48,8 @@ export function extractMessage(text: string): string {
   const m = /msg="((?:[^"\\]|\\.)*)"/.exec(last);
   return m ? m[1]!.replace(/\\"/g, '"') : last || "failed";
 }
+
+/** Environment of an OCI runtime command the pod holder launches: the daemon's PATH (the holder passes no other). */
+export function holderLaunchEnv(): string[] {
+  return [`PATH=${process.env["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}`];
+}

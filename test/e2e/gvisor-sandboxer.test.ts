@@ -171,6 +171,11 @@ describe("gvisor sandboxer for ctr containers without a pod (containerd 1.7 shim
     assert.equal(ex.stdout, "from-exec\n");
     assert.match((await c.ctr(["task", "ps", "t2"])).stdout, /^\d+\s/m);
     assert.match((await c.ctr(["task", "metrics", "t2"])).stdout, /memory\.usage|pids\.current/);
+    // An exec with a terminal: runsc exec hands its console to the holder.
+    const execTty = `${c.binaries.ctr} --address ${c.address} task exec -t --exec-id e2 t2 sh -c 'if [ -t 0 ] && [ -t 1 ]; then echo exec-on-a-terminal; else echo exec-without-terminal; fi; sleep 1; exit 6'`;
+    const et = await run("script", ["-qec", execTty, "/dev/null"], { env: { PATH: process.env["PATH"] ?? "" } }).catch((e: { code: number; stdout: string }) => e);
+    assert.equal((et as { code: number }).code, 6, (et as { stdout: string }).stdout);
+    assert.match((et as { stdout: string }).stdout, /exec-on-a-terminal/);
     await c.ctr(["task", "pause", "t2"]);
     assert.match((await c.ctr(["task", "ls"])).stdout, /t2\s+\d+\s+PAUSED/);
     await c.ctr(["task", "resume", "t2"]);

@@ -9,12 +9,17 @@ import { RunscCli, type RunscOptions } from "./runsc-cli.js";
 /** Where `npm run build` puts the pause program, relative to this module in `dist/src/sandboxers/gvisor/`. */
 export const defaultPauseBinary: string = fileURLToPath(new URL("../../../../build/native/kuasar-pause", import.meta.url));
 
+/** Where `npm run build` puts the terminal helper of execs. */
+export const defaultPtyExecBinary: string = fileURLToPath(new URL("../../../../build/native/kuasar-pty-exec", import.meta.url));
+
 /** Options of the gvisor sandboxer. */
 export interface GvisorSandboxerOptions extends PodRuntimeOptions {
   /** runsc binary and flags (each pod keeps its runsc state root in its own dir). */
   runsc: RunscOptions;
   /** The static pause program the sandbox's root container runs. Default {@link defaultPauseBinary}. */
   pauseBinary?: string;
+  /** The pseudoterminal helper of terminal execs. Default {@link defaultPtyExecBinary}. */
+  ptyExecBinary?: string;
 }
 
 /**
@@ -25,8 +30,10 @@ export function createGvisorSandboxer(options: GvisorSandboxerOptions, log: Logg
   const rt = new PodRuntime(options, log, events, minOomScoreAdj);
   const runsc = new RunscCli(options.runsc);
   const pause = options.pauseBinary ?? defaultPauseBinary;
-  return new PodSandboxer("gvisor", rt, new GvisorTasks(rt, runsc, pause), [
+  const ptyExec = options.ptyExecBinary ?? defaultPtyExecBinary;
+  return new PodSandboxer("gvisor", rt, new GvisorTasks(rt, runsc, pause, ptyExec), [
     ["runsc", runsc.options.binary],
     ["kuasar-pause", pause],
+    ["kuasar-pty-exec", ptyExec],
   ]);
 }

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { holderLaunchEnv } from "../../oci-runtime/cli-command.js";
 import { Code } from "../../errors/code.js";
 import { RuntimeError, isErrorCode } from "../../errors/runtime-error.js";
 import { writeFileAtomic } from "../../fs/atomic-write.js";
@@ -43,6 +44,8 @@ export class GvisorTasks extends PodTasks {
     rt: PodRuntime,
     private readonly runsc: RunscCli,
     private readonly pauseBinary: string,
+    /** Runs a terminal exec's `runsc exec` on a new pseudoterminal whose master goes to the holder. */
+    private readonly ptyExecBinary: string,
   ) {
     super(rt);
   }
@@ -153,7 +156,7 @@ export class GvisorTasks extends PodTasks {
         stdout: stdio.stdout,
         console: consoleSocket,
         argv: this.runsc.createArgv(target, id, spec.bundle, undefined, consoleSocket),
-        env: runscEnv(),
+        env: holderLaunchEnv(),
       });
       const done = await waitExit(pod, pid, startedAt, LAUNCH_TIMEOUT_MS);
       if (done.status !== 0) throw runscError("create", `exit status ${done.status}`);
@@ -190,12 +193,12 @@ export class GvisorTasks extends PodTasks {
       stdout: t ? "" : p.stdio.stdout,
       stderr: t ? "" : p.stdio.stderr,
       argv: this.runsc.startArgv(target, c.id),
-      env: runscEnv(),
+      env: holderLaunchEnv(),
     });
     const done = await waitExit(pod, startPid, startedAt, LAUNCH_TIMEOUT_MS);
     if (done.status !== 0) throw new RuntimeError(Code.FailedPrecondition, `runsc start ${c.id}: exit status ${done.status}`);
     rmSync(waitFile(c), { force: true });
-    const waiter = await holder.spawn({ id: `wait:${c.id}`, cwd: c.record.bundle, stdout: waitFile(c), argv: this.runsc.waitArgv(target, c.id), env: runscEnv() });
+    const waiter = await holder.spawn({ id: `wait:${c.id}`, cwd: c.record.bundle, stdout: waitFile(c), argv: this.runsc.waitArgv(target, c.id), env: holderLaunchEnv() });
     p.pid = waiter;
     p.startedAt = startedAt.toISOString();
     this.persist(c);
@@ -225,8 +228,9 @@ export class GvisorTasks extends PodTasks {
       stdout: p.stdio.stdout,
       stderr: p.stdio.terminal ? "" : p.stdio.stderr,
       console: consoleSocket,
-      argv: this.runsc.execArgv(this.target(c.pod), c.id, `${base}.json`, `${base}.ipid`, consoleSocket),
-      env: runscEnv(),
+      // runsc exec gives a terminal process its own stdio's terminal: the helper makes one and hands the holder its master.
+      argv: [...(consoleSocket ? [this.ptyExecBinary, consoleSocket] : []), ...this.runsc.execArgv(this.target(c.pod), c.id, `${base}.json`, `${base}.ipid`)],
+      env: holderLaunchEnv(),
     });
     // Started once runsc wrote the in-sandbox pid; an exit before that is a failed launch.
     for (const until = Date.now() + LAUNCH_TIMEOUT_MS; !existsSync(`${base}.ipid`); ) {
@@ -352,7 +356,7 @@ export class GvisorTasks extends PodTasks {
   /** Runs a runsc command to completion through the pod's holder; its output goes to `log`, quoted on failure. */
   private async runThroughHolder(pod: Pod, key: string, argv: string[], command: string, log: string): Promise<void> {
     const startedAt = new Date();
-    const pid = await requireHolder(pod).spawn({ id: key, cwd: "/", stdout: log, stderr: log, argv, env: runscEnv() });
+    const pid = await requireHolder(pod).spawn({ id: key, cwd: "/", stdout: log, stderr: log, argv, env: holderLaunchEnv() });
     const done = await waitExit(pod, pid, startedAt, LAUNCH_TIMEOUT_MS);
     if (done.status !== 0) throw runscError(command, readText(log) || `exit status ${done.status}`);
   }
@@ -360,10 +364,6 @@ export class GvisorTasks extends PodTasks {
 
 function isHostNetwork(pod: Pod): boolean {
   return pod.record.pod?.hostNetwork ?? pod.record.netnsPath === "";
-}
-
-function runscEnv(): string[] {
-  return [`PATH=${process.env["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}`];
 }
 
 function readText(path: string): string {

@@ -109,20 +109,12 @@ export class RunscCli {
 
   /**
    * argv of an attached `runsc exec`: it lives as long as the process and exits
-   * with its status (128+signal when killed); the in-sandbox pid goes to `internalPidFile`.
+   * with its status (128+signal when killed); the in-sandbox pid goes to
+   * `internalPidFile`. A terminal process takes its terminal from this
+   * command's stdio (attached runsc exec ignores `--console-socket`).
    */
-  execArgv(t: RunscTarget, id: string, processFile: string, internalPidFile: string, consoleSocket?: string): string[] {
-    return [
-      this.absoluteBinary(),
-      ...this.globalArgs(t),
-      "exec",
-      "--process",
-      processFile,
-      "--internal-pid-file",
-      internalPidFile,
-      ...(consoleSocket ? ["--console-socket", consoleSocket] : []),
-      id,
-    ];
+  execArgv(t: RunscTarget, id: string, processFile: string, internalPidFile: string): string[] {
+    return [this.absoluteBinary(), ...this.globalArgs(t), "exec", "--process", processFile, "--internal-pid-file", internalPidFile, id];
   }
 
   async state(target: RunscTarget, id: string): Promise<RunscState> {

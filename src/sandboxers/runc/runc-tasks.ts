@@ -1,6 +1,7 @@
 import { readFileSync, rmSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { holderLaunchEnv } from "../../oci-runtime/cli-command.js";
 import { cgroupStatsOfPid } from "../../cgroup/cgroup-stats.js";
 import { Code } from "../../errors/code.js";
 import { RuntimeError, isErrorCode } from "../../errors/runtime-error.js";
@@ -56,7 +57,7 @@ export class RuncTasks extends PodTasks {
       stderr: stdio.terminal ? "" : stdio.stderr,
       console: consoleSocket,
       argv: this.runc.createArgv(id, spec.bundle, pidFile, join(spec.bundle, "runc.log"), consoleSocket),
-      env: runcEnv(),
+      env: holderLaunchEnv(),
     });
     const done = await waitExit(pod, runcPid, startedAt, RUNC_LAUNCH_TIMEOUT_MS);
     if (done.status !== 0) throw runcError("create", readRuncLog(join(spec.bundle, "runc.log")));
@@ -94,7 +95,7 @@ export class RuncTasks extends PodTasks {
       stderr: p.stdio.terminal ? "" : p.stdio.stderr,
       console: consoleSocket,
       argv,
-      env: runcEnv(),
+      env: holderLaunchEnv(),
     });
     const done = await waitExit(c.pod, runcPid, startedAt, RUNC_LAUNCH_TIMEOUT_MS);
     if (done.status !== 0) {
@@ -167,10 +168,6 @@ export class RuncTasks extends PodTasks {
     if (c.record.init.state === "stopped" || c.record.init.pid <= 0) throw new RuntimeError(Code.NotFound, `container ${containerId} has no cgroup: not running`);
     return cgroupStatsOfPid(c.record.init.pid);
   }
-}
-
-function runcEnv(): string[] {
-  return [`PATH=${process.env["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}`];
 }
 
 function readRuncLog(path: string): string {

@@ -25,11 +25,9 @@ describe("runsc CLI", () => {
     assert.deepEqual(r.waitArgv(pod(), "c1").slice(-2), ["wait", "c1"]);
   });
 
-  it("builds an attached exec that records the in-sandbox pid, with a console socket for a terminal", () => {
+  it("builds an attached exec that records the in-sandbox pid", () => {
     const r = new RunscCli(options());
-    assert.deepEqual(r.execArgv(pod(), "c1", "/e.json", "/e.ipid", "/con.sock").slice(5), [
-      "exec", "--process", "/e.json", "--internal-pid-file", "/e.ipid", "--console-socket", "/con.sock", "c1",
-    ]);
+    assert.deepEqual(r.execArgv(pod(), "c1", "/e.json", "/e.ipid").slice(5), ["exec", "--process", "/e.json", "--internal-pid-file", "/e.ipid", "c1"]);
     assert.equal(r.execArgv(pod(), "c1", "/e.json", "/e.ipid").includes("--detach"), false);
   });
 
