@@ -37,7 +37,6 @@ const vmmSectionOptions = (o: BenchOptions): VmmSectionOptions => ({
   snapshots: o.memorySnapshots,
   snapshotIntervalMs: o.memorySnapshotIntervalMs,
   callTimeoutMs: o.callTimeoutMs,
-  teardownConcurrency: o.teardownConcurrency,
 });
 
 async function cpuModel(): Promise<string> {

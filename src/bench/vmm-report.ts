@@ -6,7 +6,8 @@
 import type { VmmSection } from "./vmm-results.js";
 
 const cell = (v: number | null, digits = 0): string => (v === null ? "—" : v.toFixed(digits));
-const esc = (s: string): string => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
+// Reasons quote QEMU's messages, which may hold table pipes and backticks.
+const esc = (s: string): string => s.replace(/\|/g, "\\|").replace(/`/g, "'").replace(/\n/g, " ");
 
 /** Why the run booted VMs the way it did, in words. */
 function acceleratorLine(v: VmmSection): string {
