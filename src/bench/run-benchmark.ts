@@ -37,6 +37,7 @@ const vmmSectionOptions = (o: BenchOptions): VmmSectionOptions => ({
   snapshots: o.memorySnapshots,
   snapshotIntervalMs: o.memorySnapshotIntervalMs,
   callTimeoutMs: o.callTimeoutMs,
+  teardownConcurrency: o.teardownConcurrency,
 });
 
 async function cpuModel(): Promise<string> {

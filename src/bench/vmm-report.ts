@@ -22,6 +22,7 @@ export function renderVmmSection(v: VmmSection | undefined, h: string): string[]
   const out = [`${h}# VM pods (vmm sandboxer)`, ""];
   if (v.status === "not_available") return [...out, `Not measured: ${esc(v.reason ?? "?")}`, ""];
   if (v.status === "failed") out.push(`**FAILED**: ${esc(v.reason ?? "?")}`, "");
+  if (v.teardown_error !== null) out.push(`**Teardown FAILED** (the numbers below stand): ${esc(v.teardown_error)}`, "");
   out.push(
     `Stock containerd 2.x with kuasard hosting runc + vmm, handler \`kuasar-vmm\`; ${v.iterations} serial pod starts interleaved with ${v.iterations} bare boots of the same kernel + initrd to the guest agent's first answer (the floor). ${acceleratorLine(v)}`,
     "",

@@ -65,6 +65,8 @@ export interface VmmSection {
   readonly memory_mb: number;
   /** Serial iterations of each of floor and pod start (interleaved). */
   readonly iterations: number;
+  /** Why removing the VM pods after the memory phase failed (the numbers still stand), or null. */
+  readonly teardown_error: string | null;
   readonly summary: VmmSummary | null;
   readonly samples: {
     readonly floor: readonly VmmFloorSample[];

@@ -32,6 +32,7 @@ export interface VmmSectionOptions {
   readonly snapshots: number;
   readonly snapshotIntervalMs: number;
   readonly callTimeoutMs: number;
+  readonly teardownConcurrency: number;
 }
 
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
@@ -39,7 +40,7 @@ const message = (err: unknown): string => (err instanceof Error ? err.message : 
 /** The section with nothing measured (prerequisites missing, or broken before any sample). */
 export function emptyVmmSection(status: "not_available" | "failed", reason: string, iterations: number): VmmSection {
   const o = vmmBenchHypervisor();
-  return { status, reason, accelerator: null, accelerator_reason: null, vcpus: o.vcpus, memory_mb: o.memoryInMb, iterations, summary: null, samples: { floor: [], pod_start_ms: [], pod_start_errors: [], memory: [] } };
+  return { status, reason, accelerator: null, accelerator_reason: null, vcpus: o.vcpus, memory_mb: o.memoryInMb, iterations, teardown_error: null, summary: null, samples: { floor: [], pod_start_ms: [], pod_start_errors: [], memory: [] } };
 }
 
 /** Why the section cannot run here, or undefined. */
@@ -82,6 +83,7 @@ export async function runVmmSection(o: VmmSectionOptions, dir: string, index: nu
   let floor: VmmFloor | undefined;
   let rc: RunningConfiguration | undefined;
   let failure: string | null = null;
+  let teardownError: string | null = null;
   try {
     await mkdir(dir, { recursive: true });
     floor = await VmmFloor.open(join(dir, "f"));
@@ -126,10 +128,10 @@ export async function runVmmSection(o: VmmSectionOptions, dir: string, index: nu
     log(`vmm: FAILED: ${failure}`);
   } finally {
     if (rc !== undefined) {
-      // One VM at a time: concurrent StopPodSandbox of VM pods has been seen to hang (see the report).
-      const errors = await removeAllPods(rc.cri, 1, o.callTimeoutMs).catch((err: unknown) => [message(err)]);
+      const errors = await removeAllPods(rc.cri, o.teardownConcurrency, o.callTimeoutMs).catch((err: unknown) => [message(err)]);
       if (errors.length > 0) {
-        failure ??= `teardown: ${errors.join("; ")}`;
+        // The numbers stand; a pod that will not go away is reported beside them.
+        teardownError = errors.join("; ");
         log(`vmm: teardown: ${errors.join("; ")}`);
       }
       await rc.close();
@@ -144,6 +146,7 @@ export async function runVmmSection(o: VmmSectionOptions, dir: string, index: nu
     vcpus: hv.vcpus,
     memory_mb: hv.memoryInMb,
     iterations: o.iterations,
+    teardown_error: teardownError,
     summary: floorSamples.length + podMs.length > 0 ? summarizeVmm(floorSamples, podMs, memory) : null,
     samples: { floor: floorSamples, pod_start_ms: podMs, pod_start_errors: podErrors, memory },
   };

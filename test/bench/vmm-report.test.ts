@@ -19,6 +19,7 @@ function measured(accelerator: "kvm" | "tcg", reason: string): VmmSection {
     vcpus: 1,
     memory_mb: 256,
     iterations: 1,
+    teardown_error: null,
     summary: summarizeVmm(floor, [7500], memory),
     samples: { floor, pod_start_ms: [7500], pod_start_errors: [], memory },
   };
@@ -38,6 +39,12 @@ describe("renderVmmSection", () => {
     assert.match(md, /\*\*1\.50x\*\*/);
     assert.match(md, /\| 1 \| 92\.0 \| 80\.0 \| 95\.0 \| 3\.0 \|/);
     assert.match(md, /\*\*2\.00 MB per VM pod\*\*/);
+  });
+
+  it("reports a failed teardown beside the numbers", () => {
+    const md = renderVmmSection({ ...measured("tcg", "configured"), teardown_error: "pod x: Deadline exceeded" }, "##").join("\n");
+    assert.match(md, /\*\*Teardown FAILED\*\* \(the numbers below stand\): pod x: Deadline exceeded/);
+    assert.match(md, /\| VM pod start \(ms\) \|/);
   });
 
   it("says KVM when the guest booted accelerated", () => {
