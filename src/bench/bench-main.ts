@@ -33,6 +33,9 @@ import { readResults, RESULTS_JSON, RESULTS_MD, writeReports, writeResults, writ
 /** Set (to "1") for the worker process inside the isolation. */
 export const BENCH_WORKER_ENV = "KUASAR_BENCH_WORKER";
 
+/** The `--only` id of the VM section. */
+const VMM_SECTION_ID = "vmm";
+
 const usage = `usage: npm run bench -- [--quick] [--only ID,...] [--out DIR]
                          [--iterations N] [--parallel-pods N] [--pod-counts N,N,...]   (override the preset)
        npm run bench -- --render [--from FILE] [--out DIR]   (latest.md, SVGs, README + docs sections from the JSON)
@@ -40,6 +43,7 @@ const usage = `usage: npm run bench -- [--quick] [--only ID,...] [--out DIR]
 configurations: ${benchConfigurations()
   .map((c) => c.id)
   .join(", ")}
+sections: ${VMM_SECTION_ID} (VM pods of the vmm sandboxer; \`--only ${VMM_SECTION_ID}\` runs it alone)
 `;
 
 const mainScript = fileURLToPath(new URL("./main.js", import.meta.url));
@@ -89,14 +93,18 @@ function logger(): (line: string) => void {
 async function worker(args: BenchArgs): Promise<number> {
   const log = logger();
   const all = benchConfigurations();
-  const unknown = args.options.only.filter((id) => !all.some((c) => c.id === id));
+  const only = args.options.only;
+  const unknown = only.filter((id) => id !== VMM_SECTION_ID && !all.some((c) => c.id === id));
   if (unknown.length > 0) {
     console.error(`bench: unknown configuration(s) ${unknown.join(", ")}\n${usage}`);
     return 2;
   }
-  const chosen = all.filter((c) => c.role === "baseline" || args.options.only.length === 0 || args.options.only.includes(c.id));
-  log(`${args.options.mode} run: ${chosen.map((c) => c.id).join(", ")}`);
-  const results = await runBenchmark(chosen, args.options, log);
+  // `--only vmm` alone: just the VM section (no baseline, nothing heavy).
+  const vmmOnly = only.length > 0 && only.every((id) => id === VMM_SECTION_ID);
+  const withVmm = only.length === 0 || only.includes(VMM_SECTION_ID);
+  const chosen = vmmOnly ? [] : all.filter((c) => c.role === "baseline" || only.length === 0 || only.includes(c.id));
+  log(`${args.options.mode} run: ${[...chosen.map((c) => c.id), ...(withVmm ? [VMM_SECTION_ID] : [])].join(", ")}`);
+  const results = await runBenchmark(chosen, args.options, log, withVmm);
   const written = await writeResults(results, args.options.resultsDir, docsToUpdate(args.options));
   console.log(written.markdown);
   for (const f of written.files) console.error(`bench: wrote ${f}`);

@@ -32,9 +32,16 @@ export interface BenchOptions {
   readonly memorySnapshotIntervalMs: number;
   /** `<shim> start` executions per shim binary (after one warm-up). Quick 20, full 100. */
   readonly shimStartIterations: number;
+  /** VM section (`vmm-section.ts`): bare boots and VM pod starts each, interleaved. Quick 3, full 5. */
+  readonly vmmIterations: number;
+  /** VM section: pod counts at which memory is read, ascending; 0 is always added. Quick [1, 3], full [1, 3, 6]. */
+  readonly vmmPodCounts: readonly number[];
   /** Deadline of each CRI call, ms. Default 120000. */
   readonly callTimeoutMs: number;
-  /** Configuration ids to run (see `configurations.ts`); empty = all. The baseline always runs. Default []. */
+  /**
+   * Configuration ids to run (see `configurations.ts`) and/or `vmm` (the VM section); empty = all.
+   * The baseline always runs, except for `--only vmm` alone, which runs just the VM section. Default [].
+   */
   readonly only: readonly string[];
   /** Where latest.json, latest.md and the SVG charts go. Default `<repo>/bench-results`. */
   readonly resultsDir: string;
@@ -69,6 +76,8 @@ export function quickBenchOptions(): BenchOptions {
     parallelRounds: 2,
     podCounts: [1, 10, 50],
     shimStartIterations: 20,
+    vmmIterations: 3,
+    vmmPodCounts: [1, 3],
     resultsDir: join(repoRoot(), "bench-results"),
     readmePaths: [join(repoRoot(), "README.md"), join(repoRoot(), "docs", "benchmarks.md")],
   };
@@ -83,21 +92,27 @@ export function fullBenchOptions(): BenchOptions {
     parallelRounds: 3,
     podCounts: [1, 10, 50, 200],
     shimStartIterations: 100,
+    vmmIterations: 5,
+    vmmPodCounts: [1, 3, 6],
   };
 }
 
 /** Merges `overrides` over the preset of `mode` and validates eagerly, naming the bad field. */
 export function resolveBenchOptions(mode: "quick" | "full", overrides: Partial<BenchOptions> = {}): BenchOptions {
   const o: BenchOptions = { ...(mode === "quick" ? quickBenchOptions() : fullBenchOptions()), ...overrides };
-  const positive = ["serialIterations", "parallelPods", "parallelRounds", "fillConcurrency", "teardownConcurrency", "memorySnapshots", "shimStartIterations", "callTimeoutMs"] as const;
+  const positive = ["serialIterations", "parallelPods", "parallelRounds", "fillConcurrency", "teardownConcurrency", "memorySnapshots", "shimStartIterations", "vmmIterations", "callTimeoutMs"] as const;
   for (const k of positive) {
     if (!Number.isInteger(o[k]) || o[k] <= 0) throw new RangeError(`${k}: want a positive integer, got ${o[k]}`);
   }
   for (const k of ["warmupIterations", "settleMs", "memorySnapshotIntervalMs"] as const) {
     if (!Number.isInteger(o[k]) || o[k] < 0) throw new RangeError(`${k}: want a non-negative integer, got ${o[k]}`);
   }
-  if (o.podCounts.length === 0 || o.podCounts.some((n, i) => !Number.isInteger(n) || n <= 0 || (i > 0 && n <= (o.podCounts[i - 1] as number)))) {
-    throw new RangeError(`podCounts: want ascending positive integers, got ${JSON.stringify(o.podCounts)}`);
-  }
+  for (const k of ["podCounts", "vmmPodCounts"] as const) ascendingCounts(k, o[k]);
   return o;
+}
+
+function ascendingCounts(name: string, counts: readonly number[]): void {
+  if (counts.length === 0 || counts.some((n, i) => !Number.isInteger(n) || n <= 0 || (i > 0 && n <= (counts[i - 1] as number)))) {
+    throw new RangeError(`${name}: want ascending positive integers, got ${JSON.stringify(counts)}`);
+  }
 }

@@ -36,7 +36,7 @@ export interface KuasarDaemonOptions {
 }
 
 /** A sandboxer kind the benchmark can host (see `src/daemon/kuasard-options.ts`). */
-export type SandboxerKind = "runc" | "wasm" | "gvisor";
+export type SandboxerKind = "runc" | "wasm" | "gvisor" | "vmm";
 
 /** A running daemon with the pids it is allowed to stop. */
 export interface KuasarDaemon {

@@ -29,9 +29,12 @@ export const KUASAR_WASM_HANDLER = "kuasar-wasm";
 /** CRI runtime handler (and, on containerd 2.x, proxy plugin name) of the gvisor sandboxer. */
 export const KUASAR_GVISOR_HANDLER = "kuasar-gvisor";
 
+/** CRI runtime handler (and proxy plugin name) of the vmm sandboxer (the VM section, `vmm-section.ts`). */
+export const KUASAR_VMM_HANDLER = "kuasar-vmm";
+
 /** The CRI runtime handler of `kind`. */
 export const kuasarHandler = (kind: SandboxerKind): string =>
-  kind === "wasm" ? KUASAR_WASM_HANDLER : kind === "gvisor" ? KUASAR_GVISOR_HANDLER : KUASAR_RUNC_HANDLER;
+  kind === "wasm" ? KUASAR_WASM_HANDLER : kind === "gvisor" ? KUASAR_GVISOR_HANDLER : kind === "vmm" ? KUASAR_VMM_HANDLER : KUASAR_RUNC_HANDLER;
 
 /** The kinds a daemon hosts to run `kind`'s pods: runc alone, or runc beside the other kind (how a node runs both). */
 export const kuasarHostedKinds = (kind: SandboxerKind): SandboxerKind[] => (kind === "runc" ? ["runc"] : ["runc", kind]);
@@ -47,6 +50,7 @@ export const KUASAR_WORKLOAD: Readonly<Record<SandboxerKind, string>> = {
   runc: "busybox `/bin/sleep 86400`; per-container memory = that process",
   wasm: "a WASI module that prints a line and blocks in poll_oneoff (1 h clock, looped), run by one node:wasi runner process per container that the pod holder launches; per-container memory = that runner",
   gvisor: "busybox `/bin/sleep 86400` inside the pod's gVisor sandbox (runsc, ptrace platform); per-container memory = the runsc sandbox process and its ptrace stubs (gofers and runsc wait count as management)",
+  vmm: "busybox `/bin/sleep 86400` inside the pod's QEMU micro-VM (guest agent = our holder); QEMU and virtiofsd are reported per pod, apart from management",
 };
 
 /** containerd 2.x TOML wiring `socket` as sandbox proxy plugin `handler` plus a CRI runtime of that name. */
@@ -87,7 +91,9 @@ export async function kuasarMissing(kind: SandboxerKind): Promise<string | undef
     [fileURLToPath(new URL("../cli/kuasard.js", import.meta.url)), "dist/src/cli/kuasard.js (npm run build)"],
     kind === "wasm"
       ? [fileURLToPath(new URL("../sandboxers/wasm/runner.js", import.meta.url)), "dist/src/sandboxers/wasm/runner.js (npm run build)"]
-      : [defaultPauseBinary, "build/native/kuasar-pause (make -C native)"],
+      : kind === "vmm"
+        ? [fileURLToPath(new URL("../sandboxers/vmm/vmm-sandboxer.js", import.meta.url)), "dist/src/sandboxers/vmm/vmm-sandboxer.js (npm run build)"]
+        : [defaultPauseBinary, "build/native/kuasar-pause (make -C native)"],
   ] as const;
   for (const [path, what] of need) {
     const ok = await access(path, constants.R_OK).then(

@@ -8,6 +8,7 @@
 import type { BenchResults, ConfigurationResult, ConfigurationSummary, PodStartSample } from "./results.js";
 import { quantile } from "./stats.js";
 import { checkTargets } from "./targets.js";
+import { renderVmmSection } from "./vmm-report.js";
 
 /** Options of {@link renderMarkdown}. */
 export interface MarkdownOptions {
@@ -134,9 +135,13 @@ export function renderMarkdown(results: BenchResults, options: Partial<MarkdownO
       `Ratios (in parentheses) are to the baseline of the same run; lower is better.`,
   );
   out.push("");
-  out.push(`| metric | ${ran.map((c) => esc(c.label)).join(" | ")} |`);
-  out.push(`|---|${ran.map(() => "---:").join("|")}|`);
-  for (const r of rows(podCounts, parallelPods, results.spawn_floor_ms)) {
+  // A run of the VM section alone (`--only vmm`) has no configuration column.
+  const table = ran.length === 0 ? [] : rows(podCounts, parallelPods, results.spawn_floor_ms);
+  if (table.length > 0) {
+    out.push(`| metric | ${ran.map((c) => esc(c.label)).join(" | ")} |`);
+    out.push(`|---|${ran.map(() => "---:").join("|")}|`);
+  }
+  for (const r of table) {
     const cells = ran.map((c) => {
       const v = r.value(c.summary as ConfigurationSummary);
       const b = baseSummary === null ? null : r.value(baseSummary);
@@ -199,6 +204,7 @@ export function renderMarkdown(results: BenchResults, options: Partial<MarkdownO
     out.push(...partial);
     out.push("");
   }
+  out.push(...renderVmmSection(results.vmm, h));
   out.push(`![start latency CDF](${o.chartPrefix}${CHART_FILES.startCdf}) ![parallel start latency CDF](${o.chartPrefix}${CHART_FILES.parallelCdf}) ![management memory vs pods](${o.chartPrefix}${CHART_FILES.memory})`);
   out.push("");
   return out.join("\n");

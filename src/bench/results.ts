@@ -7,6 +7,8 @@
  * @internal benchmark, not part of the runtime
  */
 
+import type { VmmSection } from "./vmm-results.js";
+
 /** Value of {@link BenchResults.schema}; bumped on an incompatible change. */
 export const BENCH_SCHEMA = "kuasar-ts/bench/v2";
 
@@ -241,4 +243,6 @@ export interface BenchResults {
   /** Median time to spawn `/bin/true` and see it exit from the benchmark process: the floor under every shim `start`, ms. */
   readonly spawn_floor_ms: number | null;
   readonly configurations: readonly ConfigurationResult[];
+  /** VM pods of the vmm sandboxer (`vmm-results.ts`); absent in files written before the section existed or when `--only` left it out. */
+  readonly vmm?: VmmSection;
 }

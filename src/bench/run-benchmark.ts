@@ -27,6 +27,18 @@ import { BENCH_SCHEMA, type BenchResults, type ConfigurationResult, type ShimSta
 import { measureSpawnFloor, shimStartArgv, shimStartOnce } from "./shim-start-latency.js";
 import { parallelRound, serialIteration } from "./start-latency.js";
 import { quantile, round } from "./stats.js";
+import type { VmmSection } from "./vmm-results.js";
+import { runVmmSection, type VmmSectionOptions } from "./vmm-section.js";
+
+const vmmSectionOptions = (o: BenchOptions): VmmSectionOptions => ({
+  iterations: o.vmmIterations,
+  podCounts: o.vmmPodCounts,
+  settleMs: o.settleMs,
+  snapshots: o.memorySnapshots,
+  snapshotIntervalMs: o.memorySnapshotIntervalMs,
+  callTimeoutMs: o.callTimeoutMs,
+  teardownConcurrency: o.teardownConcurrency,
+});
 
 async function cpuModel(): Promise<string> {
   const text = await readFile("/proc/cpuinfo", "utf8").catch(() => "");
@@ -69,8 +81,8 @@ async function setUp(configurations: readonly BenchConfiguration[], options: Ben
   return { idle, active };
 }
 
-/** Runs `configurations` (baseline first) with `options`. */
-export async function runBenchmark(configurations: readonly BenchConfiguration[], options: BenchOptions, log: (line: string) => void): Promise<BenchResults> {
+/** Runs `configurations` (baseline first) with `options`, then the VM section when `withVmm`. */
+export async function runBenchmark(configurations: readonly BenchConfiguration[], options: BenchOptions, log: (line: string) => void, withVmm = true): Promise<BenchResults> {
   if (configurations.length > MAX_BENCH_NETWORKS) throw new RangeError(`at most ${MAX_BENCH_NETWORKS} configurations per run`);
   const startedAt = new Date();
   const t0 = performance.now();
@@ -157,6 +169,18 @@ export async function runBenchmark(configurations: readonly BenchConfiguration[]
     for (const a of active) await a.close();
     await rm(workDir, { recursive: true, force: true }).catch(() => {});
   }
+  let vmm: VmmSection | undefined;
+  if (withVmm) {
+    // After every other configuration is closed: VMs alone on the machine, nothing else in the snapshots.
+    log(`VM section: ${options.vmmIterations} floor boots and pod starts, memory at ${options.vmmPodCounts.join(", ")} VM pods`);
+    const vmmDir = await mkdtemp("/tmp/kv-");
+    try {
+      const index = Math.min(configurations.length, MAX_BENCH_NETWORKS - 1);
+      vmm = await runVmmSection(vmmSectionOptions(options), vmmDir, index, log);
+    } finally {
+      await rm(vmmDir, { recursive: true, force: true }).catch(() => {});
+    }
+  }
   const results = configurations.map((cfg) => idle.get(cfg.id) ?? (active.find((a) => a.cfg === cfg) as ActiveConfiguration).result(options.parallelPods));
   for (const c of results) {
     if (c.summary !== null) log(`${c.label}: ${c.status}: start median ${c.summary.start_ms_median} ms, ${c.summary.parallel_pods} parallel ${c.summary.parallel_total_ms} ms, mgmt slope ${c.summary.mgmt_pss_mb_per_pod} MB/pod`);
@@ -171,5 +195,6 @@ export async function runBenchmark(configurations: readonly BenchConfiguration[]
     options: { ...options },
     spawn_floor_ms: spawnFloor,
     configurations: results,
+    ...(vmm !== undefined ? { vmm } : {}),
   };
 }

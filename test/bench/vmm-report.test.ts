@@ -1,0 +1,59 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { VmmSection } from "../../src/bench/vmm-results.js";
+import { renderVmmSection } from "../../src/bench/vmm-report.js";
+import { emptyVmmSection } from "../../src/bench/vmm-section.js";
+import { summarizeVmm } from "../../src/bench/vmm-summary.js";
+
+function measured(accelerator: "kvm" | "tcg", reason: string): VmmSection {
+  const floor = [{ ok: true, boot_ms: 5000, error: null }];
+  const memory = [
+    { pods: 0, mgmt_pss_mb: 90, qemu_pss_mb: 0, qemu_rss_mb: 0, virtiofsd_pss_mb: 0, qemu_processes: 0, virtiofsd_processes: 0 },
+    { pods: 1, mgmt_pss_mb: 92, qemu_pss_mb: 80, qemu_rss_mb: 95, virtiofsd_pss_mb: 3, qemu_processes: 1, virtiofsd_processes: 2 },
+  ];
+  return {
+    status: "ok",
+    reason: null,
+    accelerator,
+    accelerator_reason: reason,
+    vcpus: 1,
+    memory_mb: 256,
+    iterations: 1,
+    teardown_error: null,
+    summary: summarizeVmm(floor, [7500], memory),
+    samples: { floor, pod_start_ms: [7500], pod_start_errors: [], memory },
+  };
+}
+
+describe("renderVmmSection", () => {
+  it("renders nothing for a run without the section", () => {
+    assert.deepEqual(renderVmmSection(undefined, "##"), []);
+  });
+
+  it("names TCG and why, the latencies, the ratio and the memory table", () => {
+    const md = renderVmmSection(measured("tcg", "/dev/kvm unusable (ENOENT)"), "##").join("\n");
+    assert.match(md, /^### VM pods \(vmm sandboxer\)/);
+    assert.match(md, /TCG \(software emulation/);
+    assert.match(md, /because \/dev\/kvm unusable \(ENOENT\)/);
+    assert.match(md, /\| VM pod start \(ms\) \| 7500 \| 7500 \| 7500 \|/);
+    assert.match(md, /\*\*1\.50x\*\*/);
+    assert.match(md, /\| 1 \| 92\.0 \| 80\.0 \| 95\.0 \| 3\.0 \|/);
+    assert.match(md, /\*\*2\.00 MB per VM pod\*\*/);
+  });
+
+  it("reports a failed teardown beside the numbers", () => {
+    const md = renderVmmSection({ ...measured("tcg", "configured"), teardown_error: "pod x: Deadline exceeded" }, "##").join("\n");
+    assert.match(md, /\*\*Teardown FAILED\*\* \(the numbers below stand\): pod x: Deadline exceeded/);
+    assert.match(md, /\| VM pod start \(ms\) \|/);
+  });
+
+  it("says KVM when the guest booted accelerated", () => {
+    assert.match(renderVmmSection(measured("kvm", "probe guest answered in 300 ms"), "#").join("\n"), /KVM \(hardware-accelerated\)/);
+  });
+
+  it("reports a missing prerequisite instead of numbers", () => {
+    const md = renderVmmSection(emptyVmmSection("not_available", "guest kernel missing at /x | y", 3), "##").join("\n");
+    assert.match(md, /Not measured: guest kernel missing at \/x \\\| y/);
+    assert.doesNotMatch(md, /\| metric \|/);
+  });
+});
