@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { isUnifiedOnly } from "../../cgroup/cgroup-stats.js";
 import { which } from "../../fs/which.js";
+import { statsFromEventsOutput } from "../../oci-runtime/events-stats.js";
 import { cliError, runCliCommand } from "../../oci-runtime/cli-command.js";
 import type { RuntimeError } from "../../errors/runtime-error.js";
 import type { CgroupStats } from "../../task/task-backend.js";
@@ -165,30 +166,10 @@ export function runscError(command: string, text: string, cause?: unknown): Runt
   return cliError("runsc", command, text, cause);
 }
 
-interface RunscStatsEvent {
-  data?: {
-    cpu?: { usage?: { total?: number; user?: number; kernel?: number } };
-    memory?: { usage?: { usage?: number; limit?: number } };
-    pids?: { current?: number; limit?: number };
-  };
-}
-
 /**
  * Maps one `runsc events --stats` JSON line to cgroup-style stats, reported in
  * the host's cgroup version like every other sandboxer's (`version`).
  */
 export function parseRunscStats(text: string, version: 1 | 2 = isUnifiedOnly() ? 2 : 1): CgroupStats {
-  const line = text.trim().split("\n").filter(Boolean).at(-1) ?? "{}";
-  const d = (JSON.parse(line) as RunscStatsEvent).data ?? {};
-  const big = (n: number | undefined) => BigInt(Math.max(0, Math.trunc(n ?? 0)));
-  return {
-    version,
-    cpuUsageNs: big(d.cpu?.usage?.total),
-    cpuUserNs: big(d.cpu?.usage?.user),
-    cpuSystemNs: big(d.cpu?.usage?.kernel),
-    memoryUsageBytes: big(d.memory?.usage?.usage),
-    memoryLimitBytes: big(d.memory?.usage?.limit),
-    pidsCurrent: big(d.pids?.current),
-    pidsLimit: big(d.pids?.limit),
-  };
+  return statsFromEventsOutput(text, version);
 }

@@ -2,6 +2,7 @@ import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
 import type { Pod } from "../../pod/pod.js";
 import type { CgroupStats } from "../../task/task-backend.js";
+import { statsFromEventsOutput } from "../../oci-runtime/events-stats.js";
 import { cliError } from "../../oci-runtime/cli-command.js";
 import { GUEST_RUNC, GUEST_RUNC_ROOT, type VmPaths } from "./guest-paths.js";
 import { runInGuest } from "./guest-runner.js";
@@ -56,8 +57,8 @@ export class GuestRunc {
 
   /** The container's cgroup numbers as the guest's runc reports them (`runc events --stats`). */
   async stats(id: string): Promise<CgroupStats> {
-    const j = JSON.parse(await this.run(["events", "--stats", id])) as { data?: RuncStats };
-    return statsFromRunc(j.data ?? {});
+    // The guest mounts cgroup v2 only (packaging/guest/init).
+    return statsFromEventsOutput(await this.run(["events", "--stats", id]), 2);
   }
 
   private async run(args: string[], input?: string): Promise<string> {
@@ -69,27 +70,6 @@ export class GuestRunc {
 
 function globalArgs(logFile?: string): string[] {
   return ["--root", GUEST_RUNC_ROOT, ...(logFile ? ["--log", logFile, "--log-format", "json"] : [])];
-}
-
-/** The part of `runc events --stats` JSON we report. */
-export interface RuncStats {
-  cpu?: { usage?: { total?: number; user?: number; kernel?: number } };
-  memory?: { usage?: { usage?: number; limit?: number } };
-  pids?: { current?: number; limit?: number };
-}
-
-export function statsFromRunc(d: RuncStats): CgroupStats {
-  const big = (n: number | undefined) => BigInt(Math.max(0, Math.trunc(n ?? 0)));
-  return {
-    version: 2,
-    cpuUsageNs: big(d.cpu?.usage?.total),
-    cpuUserNs: big(d.cpu?.usage?.user),
-    cpuSystemNs: big(d.cpu?.usage?.kernel),
-    memoryUsageBytes: big(d.memory?.usage?.usage),
-    memoryLimitBytes: big(d.memory?.usage?.limit),
-    pidsCurrent: big(d.pids?.current),
-    pidsLimit: big(d.pids?.limit),
-  };
 }
 
 export function notRunning(id: string): RuntimeError {
