@@ -67,7 +67,7 @@ const common = {
   updateReadme: true,
 };
 
-/** `npm run bench -- --quick`: must finish in under 5 minutes on a 2-core machine. */
+/** `npm run bench -- --quick`: the configurations in about 6 minutes on a 2-core machine, plus the VM section (minutes under TCG). */
 export function quickBenchOptions(): BenchOptions {
   return {
     ...common,

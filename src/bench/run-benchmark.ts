@@ -8,7 +8,8 @@
  * `start` executions. Whatever else loads the machine then weighs on every configuration
  * alike, which is what makes the ratios to the baseline meaningful on a shared 2-core host.
  * Memory is measured one configuration at a time, while the others have no pods, and each
- * snapshot leaves out the other configurations' containerd and daemons.
+ * snapshot leaves out the other configurations' containerd and daemons. The VM section
+ * (`vmm-section.ts`) runs last, once every configuration is closed.
  *
  * @internal benchmark, not part of the runtime
  */

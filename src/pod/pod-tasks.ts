@@ -12,6 +12,7 @@ import type { Pod } from "./pod.js";
 import type { PodRuntime } from "./pod-runtime.js";
 import { readSpec, sandboxIdOf } from "./bundle.js";
 import { Container, exitInfo } from "./container.js";
+import { PidIndex } from "./pid-index.js";
 import type { OciProcess, OciSpec } from "./oci-spec.js";
 import type { ContainerRecord, ProcessRecord } from "./records.js";
 import { mountRootfs, unmount } from "./rootfs.js";
@@ -46,7 +47,7 @@ const EXEC_DRAIN_MS = 2_000;
  */
 export abstract class PodTasks implements TaskBackend {
   /** pid -> which process it is, for exits reported by the holders. */
-  protected readonly byPid = new Map<number, { containerId: string; execId: string }>();
+  protected readonly byPid = new PidIndex();
 
   /**
    * Set by the sandboxer: ends a pod whose engine died under it (gVisor's
@@ -117,7 +118,7 @@ export abstract class PodTasks implements TaskBackend {
       this.rt.containers.set(id, c);
       // An engine may only know the host process that reports the init's exit at Start (pid 0 until then).
       if (pid > 0) {
-        this.byPid.set(pid, { containerId: id, execId: "" });
+        this.byPid.set(pod, pid, { containerId: id, execId: "" });
         const early = pod.exitOf(pid, startedAt);
         if (early) this.handleExit(pod, early);
       }
@@ -189,7 +190,7 @@ export abstract class PodTasks implements TaskBackend {
     p.state = "running";
     p.startedAt = startedAt.toISOString();
     this.persist(c);
-    this.byPid.set(pid, { containerId: c.id, execId });
+    this.byPid.set(c.pod, pid, { containerId: c.id, execId });
     this.rt.events.publish(c.record.namespace, { kind: "exec-started", containerId: c.id, execId, pid });
     const early = c.pod.exitOf(pid, startedAt);
     if (early) this.handleExit(c.pod, early);
@@ -278,13 +279,13 @@ export abstract class PodTasks implements TaskBackend {
 
   /** Called for every exit a pod's holder reports (live or replayed). */
   handleExit(pod: Pod, e: HolderExit): void {
-    const who = this.byPid.get(e.pid);
+    const who = this.byPid.get(pod, e.pid);
     if (!who) return;
     const c = this.rt.containers.get(who.containerId);
     const p = c?.process(who.execId);
     if (!c || !p || c.pod !== pod || p.state === "stopped" || p.pid !== e.pid) return;
     if (p.startedAt && e.exitedAt.getTime() < new Date(p.startedAt).getTime() - pod.clockSkewMs) return; // an older process with this pid
-    this.byPid.delete(e.pid);
+    this.byPid.delete(pod, e.pid);
     const barrier = this.outputFlushed(c, who.execId);
     if (barrier) void barrier.then(() => this.exited(c, who.execId, e));
     else this.exited(c, who.execId, e);
@@ -316,7 +317,7 @@ export abstract class PodTasks implements TaskBackend {
     this.rt.containers.set(c.id, c);
     for (const [execId, p] of [["", c.record.init] as const, ...Object.entries(c.record.execs)]) {
       if (p.pid > 0 && p.state !== "stopped") {
-        this.byPid.set(p.pid, { containerId: c.id, execId });
+        this.byPid.set(c.pod, p.pid, { containerId: c.id, execId });
         const e = c.pod.exitOf(p.pid, p.startedAt ? new Date(p.startedAt) : undefined);
         if (e) this.handleExit(c.pod, e);
       }
@@ -334,7 +335,7 @@ export abstract class PodTasks implements TaskBackend {
       if (c.pod !== pod) continue;
       for (const [execId, p] of [...Object.entries(c.record.execs), ["", c.record.init] as const]) {
         if (p.state === "stopped") continue;
-        this.byPid.delete(p.pid);
+        this.byPid.delete(pod, p.pid);
         this.markExited(c, execId, status, now);
         if (p.pid > 0) this.rt.events.publish(c.record.namespace, { kind: "exit", containerId: c.id, id: execId || c.id, pid: p.pid, exitStatus: status, exitedAt: now });
       }

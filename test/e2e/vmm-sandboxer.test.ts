@@ -153,6 +153,23 @@ describe("vmm sandboxer under stock containerd 1.7 (shim bridge)", () => {
   });
 });
 
+describe("vmm sandboxer: several VM pods on one kuasard", () => {
+  it("tells apart processes of different guests that have the same pid: every pod stops", async (t) => {
+    const env = await containerd2WithKuasar(t, ["vmm"], VMM_TEST_CONFIG);
+    const { cri } = env;
+    // Identical pods boot identical guests: their containers get the same guest pids.
+    const pods = await Promise.all([0, 1, 2].map((i) => runPod(cri, VMM_HANDLER, podConfig(`twin${i}`, `${env.dir}/logs/twin${i}`), [shContainer("sleep", "exec sleep 86400")])));
+    for (const p of pods) {
+      await cri.runtime.stopPodSandbox({ podSandboxId: p.podId });
+      const st = await cri.runtime.containerStatus({ containerId: p.ids[0]! });
+      assert.equal(st.status?.state, ContainerState.CONTAINER_EXITED);
+      assert.equal(st.status?.exitCode, 137);
+      await cri.runtime.removePodSandbox({ podSandboxId: p.podId });
+    }
+    assert.deepEqual(processesOf("qemu-system-x86_64"), []);
+  });
+});
+
 function readdir(dir: string): string[] {
   try {
     return readdirSync(dir);

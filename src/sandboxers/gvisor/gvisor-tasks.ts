@@ -115,7 +115,7 @@ export class GvisorTasks extends PodTasks {
       if (this.watched.delete(pod.id)) this.podDied(pod, e.status);
       return;
     }
-    const who = this.byPid.get(e.pid);
+    const who = this.byPid.get(pod, e.pid);
     const c = who && !who.execId ? this.rt.containers.get(who.containerId) : undefined;
     if (c && c.pod === pod) e = { ...e, status: parseWaitResult(readText(waitFile(c))) };
     super.handleExit(pod, e);
@@ -202,7 +202,7 @@ export class GvisorTasks extends PodTasks {
     p.pid = waiter;
     p.startedAt = startedAt.toISOString();
     this.persist(c);
-    this.byPid.set(waiter, { containerId: c.id, execId: "" });
+    this.byPid.set(pod, waiter, { containerId: c.id, execId: "" });
     const early = pod.exitOf(waiter, startedAt);
     if (early) this.handleExit(pod, early);
   }
@@ -290,7 +290,7 @@ export class GvisorTasks extends PodTasks {
     if (c.record.rootfsMounted) await unmount(join(c.record.bundle, "rootfs"));
     rmSync(execDir(c), { recursive: true, force: true });
     rmSync(waitFile(c), { force: true });
-    for (const p of [c.record.init, ...Object.values(c.record.execs)]) this.byPid.delete(p.pid);
+    for (const p of [c.record.init, ...Object.values(c.record.execs)]) this.byPid.delete(c.pod, p.pid);
     this.rt.containerRecords.delete(c.id);
     this.rt.containers.delete(c.id);
   }

@@ -136,7 +136,7 @@ export class RuncTasks extends PodTasks {
     });
     if (c.record.rootfsMounted) await unmount(join(c.record.bundle, "rootfs"));
     rmSync(execDir(c), { recursive: true, force: true });
-    for (const p of [c.record.init, ...Object.values(c.record.execs)]) this.byPid.delete(p.pid);
+    for (const p of [c.record.init, ...Object.values(c.record.execs)]) this.byPid.delete(c.pod, p.pid);
     this.rt.containerRecords.delete(c.id);
     this.rt.containers.delete(c.id);
   }

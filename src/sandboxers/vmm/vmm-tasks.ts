@@ -190,7 +190,7 @@ export class VmmTasks extends PodTasks {
   async remove(c: Container): Promise<void> {
     for (const p of [c.record.init, ...Object.values(c.record.execs)]) {
       this.dropRelay(c.pod, p.spawnId);
-      this.byPid.delete(p.pid);
+      this.byPid.delete(c.pod, p.pid);
     }
     if (c.pod.client && c.pod.record.state === "ready") {
       await this.runc(c.pod).delete(c.id, true).catch((err: unknown) => {

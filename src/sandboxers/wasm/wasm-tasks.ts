@@ -101,7 +101,7 @@ export class WasmTasks extends PodTasks {
   async remove(c: Container): Promise<void> {
     if (c.record.rootfsMounted) await unmount(join(c.record.bundle, "rootfs"));
     this.removeFiles(c.pod.dir, c.id);
-    this.byPid.delete(c.record.init.pid);
+    this.byPid.delete(c.pod, c.record.init.pid);
     this.rt.containerRecords.delete(c.id);
     this.rt.containers.delete(c.id);
   }
