@@ -16,8 +16,8 @@ function spec(): OciSpec {
     hooks: { createRuntime: [{ path: "/usr/bin/hook" }] },
     mounts: [
       { destination: "/proc", type: "proc", source: "proc" },
-      { destination: "/dev/shm", type: "bind", source: "/var/lib/containerd/sandboxes/p1/shm", options: ["rbind", "rw"] },
-      { destination: "/etc/hosts", type: "bind", source: "/var/lib/containerd/sandboxes/p1/hosts", options: ["rbind", "ro"] },
+      { destination: "/dev/shm", type: "bind", source: "/srv/cri/sandboxes/p1/shm", options: ["rbind", "rw"] },
+      { destination: "/etc/hosts", type: "bind", source: "/srv/cri/sandboxes/p1/hosts", options: ["rbind", "ro"] },
       { destination: "/data", type: "none", source: "/srv/vol", options: ["bind"] },
     ],
     linux: {
@@ -39,7 +39,7 @@ describe("guest container spec", () => {
     assert.equal(byDest["/etc/hosts"]?.source, "/run/kuasar/shared/c/c1/m/2");
     assert.equal(byDest["/data"]?.source, "/run/kuasar/shared/c/c1/m/3");
     assert.deepEqual(binds, [
-      { source: "/var/lib/containerd/sandboxes/p1/hosts", target: `${containerDir}/m/2`, recursive: true },
+      { source: "/srv/cri/sandboxes/p1/hosts", target: `${containerDir}/m/2`, recursive: true },
       { source: "/srv/vol", target: `${containerDir}/m/3`, recursive: false },
     ]);
   });
