@@ -10,13 +10,13 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { which } from "../fs/which.js";
 import { silentLogger } from "../log/logger.js";
-import { isAlive } from "../pod/pod.js";
+import { killQuietly, waitGone } from "../pod/pod.js";
 import { chooseAccelerator, type AcceleratorChoice } from "../sandboxers/vmm/accelerator-probe.js";
 import { defaultGuestDir } from "../sandboxers/vmm/guest-dir.js";
 import { vmPaths } from "../sandboxers/vmm/guest-paths.js";
 import { defaultHypervisorOptions, type HypervisorOptions } from "../sandboxers/vmm/hypervisor-options.js";
 import { QemuDriver } from "../sandboxers/vmm/qemu/qemu-driver.js";
-import { bootVm, killQuietly } from "../sandboxers/vmm/vm-boot.js";
+import { bootVm } from "../sandboxers/vmm/vm-boot.js";
 import type { VmmFloorSample } from "./vmm-results.js";
 
 /** The hypervisor options the sandboxer runs with when kuasard.toml sets none. */
@@ -77,15 +77,10 @@ export class VmmFloor {
     } catch (err) {
       return { ok: false, boot_ms: null, error: err instanceof Error ? err.message : String(err) };
     } finally {
-      await waitGone(pids, 3000);
+      await Promise.all(pids.map((p) => waitGone(p, 3000)));
       for (const pid of pids) killQuietly(pid);
       await rm(dir, { recursive: true, force: true }).catch(() => {});
       for (const s of [paths.agentSocket, paths.qmpSocket, paths.fsSocket]) await rm(s, { force: true }).catch(() => {});
     }
   }
-}
-
-async function waitGone(pids: readonly number[], ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (pids.some((p) => p > 0 && isAlive(p)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 }

@@ -9,7 +9,7 @@ import type { SandboxCreateRequest, Sandboxer, SandboxStatus, SandboxUpdate } fr
 import { sandboxTransitions, transition } from "../sandbox/state-machine.js";
 import type { CgroupStats } from "../task/task-backend.js";
 import { createSandboxRecord, podOf, recoverRecords, sandboxStatus, sumStats, updateSandboxRecord, waitStopped } from "./sandbox-records.js";
-import { isAlive, Pod } from "./pod.js";
+import { isAlive, killQuietly, Pod, waitGone } from "./pod.js";
 import type { SandboxRecord } from "./records.js";
 import { mountTmpfs, unmount } from "./rootfs.js";
 import type { PodRuntime } from "./pod-runtime.js";
@@ -267,15 +267,3 @@ function goArch(arch: string): string {
   return arch === "x64" ? "amd64" : arch === "ia32" ? "386" : arch;
 }
 
-function killQuietly(pid: number): void {
-  try {
-    process.kill(pid, "SIGKILL");
-  } catch {
-    /* gone */
-  }
-}
-
-async function waitGone(pid: number, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  while (isAlive(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-}

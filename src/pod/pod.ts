@@ -123,3 +123,20 @@ export function isAlive(pid: number): boolean {
     return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
+
+/** SIGKILLs `pid` if it still exists (pid <= 0 is nobody). */
+export function killQuietly(pid: number): void {
+  if (pid <= 0) return;
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    /* gone */
+  }
+}
+
+/** Polls until `pid` is gone or `ms` passed; true when it is gone. */
+export async function waitGone(pid: number, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (isAlive(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  return !isAlive(pid);
+}

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { containerdBinaries, systemBinaries, type ContainerdBinaries, type ContainerdVersion } from "./deps.js";
+import { unmountBelow } from "../../src/pod/rootfs.js";
 
 /** Snapshotters the harness can configure; `auto` probes overlayfs and falls back to native. */
 export type SnapshotterChoice = "overlayfs" | "native" | "auto";
@@ -277,18 +278,6 @@ function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
     };
     child.once("exit", onExit);
   });
-}
-
-/** Unmounts (lazily, deepest first) every mount point at or below `dir` in this mount namespace. */
-export async function unmountBelow(dir: string): Promise<void> {
-  const info = await readFile("/proc/self/mountinfo", "utf8");
-  const points = info
-    .split("\n")
-    .map((line) => line.split(" ")[4])
-    .filter((p): p is string => p !== undefined && (p === dir || p.startsWith(dir + "/")))
-    .map((p) => p.replace(/\\040/g, " "))
-    .sort((a, b) => b.length - a.length);
-  for (const p of points) await run("umount", ["-l", p]);
 }
 
 /**

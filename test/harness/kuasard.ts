@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { unmountBelow } from "./containerd.js";
+import { unmountBelow } from "../../src/pod/rootfs.js";
 import { join } from "node:path";
 import { repoRoot } from "./deps.js";
 

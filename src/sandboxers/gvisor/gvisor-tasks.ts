@@ -20,6 +20,7 @@ import type { CgroupStats, CreateTaskSpec } from "../../task/task-backend.js";
 import { runscError, type RunscCli, type RunscNetwork, type RunscTarget } from "./runsc-cli.js";
 import { prepareGvisorSpec, rootContainerSpec, PAUSE_PATH } from "./sandbox-spec.js";
 import { parseWaitResult } from "./wait-result.js";
+import { readTextOr } from "../../fs/read-text.js";
 
 /** How long a runsc create/start/exec launch may take, in ms. */
 const LAUNCH_TIMEOUT_MS = 60_000;
@@ -117,7 +118,7 @@ export class GvisorTasks extends PodTasks {
     }
     const who = this.byPid.get(pod, e.pid);
     const c = who && !who.execId ? this.rt.containers.get(who.containerId) : undefined;
-    if (c && c.pod === pod) e = { ...e, status: parseWaitResult(readText(waitFile(c))) };
+    if (c && c.pod === pod) e = { ...e, status: parseWaitResult(readTextOr(waitFile(c))) };
     super.handleExit(pod, e);
   }
 
@@ -258,7 +259,7 @@ export class GvisorTasks extends PodTasks {
         return;
       }
       if (p.state === "created") throw new RuntimeError(Code.FailedPrecondition, `exec ${execId} has not started`);
-      const internal = Number(readText(join(execDir(c), `${execId}.ipid`)).trim());
+      const internal = Number(readTextOr(join(execDir(c), `${execId}.ipid`)).trim());
       // The attached runsc exec does not forward signals: signal the process inside the sandbox.
       if (internal > 0) await this.runsc.killProcess(target, containerId, internal, signal);
       else await requireHolder(c.pod).kill(p.pid, signal);
@@ -301,7 +302,7 @@ export class GvisorTasks extends PodTasks {
     if (c.record.init.state !== "running" && c.record.init.state !== "paused") return [];
     const execOf = new Map<number, string>();
     for (const p of Object.values(c.record.execs)) {
-      const internal = Number(readText(join(execDir(c), `${p.execId}.ipid`)).trim());
+      const internal = Number(readTextOr(join(execDir(c), `${p.execId}.ipid`)).trim());
       if (p.state === "running" && internal > 0) execOf.set(internal, p.execId);
     }
     const pids = await this.runsc.ps(this.target(c.pod), containerId).catch((err: unknown) => {
@@ -350,7 +351,7 @@ export class GvisorTasks extends PodTasks {
 
   /** Host pid of the pod's sandbox process (runsc's pid file), 0 before it was created. */
   private sandboxPid(pod: Pod): number {
-    return Number(readText(join(sandboxDir(pod), "sandbox.pid")).trim()) || 0;
+    return Number(readTextOr(join(sandboxDir(pod), "sandbox.pid")).trim()) || 0;
   }
 
   /** Runs a runsc command to completion through the pod's holder; its output goes to `log`, quoted on failure. */
@@ -358,20 +359,12 @@ export class GvisorTasks extends PodTasks {
     const startedAt = new Date();
     const pid = await requireHolder(pod).spawn({ id: key, cwd: "/", stdout: log, stderr: log, argv, env: holderLaunchEnv() });
     const done = await waitExit(pod, pid, startedAt, LAUNCH_TIMEOUT_MS);
-    if (done.status !== 0) throw runscError(command, readText(log) || `exit status ${done.status}`);
+    if (done.status !== 0) throw runscError(command, readTextOr(log) || `exit status ${done.status}`);
   }
 }
 
 function isHostNetwork(pod: Pod): boolean {
   return pod.record.pod?.hostNetwork ?? pod.record.netnsPath === "";
-}
-
-function readText(path: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return "";
-  }
 }
 
 /**

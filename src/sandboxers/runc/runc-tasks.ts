@@ -19,6 +19,7 @@ import type { PodRuntime } from "../../pod/pod-runtime.js";
 import { memoryCgroupOf } from "../../cgroup/oom.js";
 import { closeUnusedFifo } from "../../pod/stdio.js";
 import { waitExit } from "../../pod/wait-exit.js";
+import { readTextOr } from "../../fs/read-text.js";
 
 /** How long `runc create`/`runc exec` may take, in ms. */
 const RUNC_LAUNCH_TIMEOUT_MS = 60_000;
@@ -60,7 +61,7 @@ export class RuncTasks extends PodTasks {
       env: holderLaunchEnv(),
     });
     const done = await waitExit(pod, runcPid, startedAt, RUNC_LAUNCH_TIMEOUT_MS);
-    if (done.status !== 0) throw runcError("create", readRuncLog(join(spec.bundle, "runc.log")));
+    if (done.status !== 0) throw runcError("create", readTextOr(join(spec.bundle, "runc.log"), "runc failed without a log"));
     if (stdio.terminal && spec.stdio.stderr) closeUnusedFifo(stdio.stderr);
     const pid = Number(readFileSync(pidFile, "utf8").trim());
     await holder.adopt(id, pid);
@@ -99,7 +100,7 @@ export class RuncTasks extends PodTasks {
     });
     const done = await waitExit(c.pod, runcPid, startedAt, RUNC_LAUNCH_TIMEOUT_MS);
     if (done.status !== 0) {
-      const err = runcError("exec", readRuncLog(`${base}.log`));
+      const err = runcError("exec", readTextOr(`${base}.log`, "runc failed without a log"));
       this.markExited(c, execId, 255, new Date());
       throw err.code === Code.Unknown ? new RuntimeError(Code.FailedPrecondition, err.message, { cause: err }) : err;
     }
@@ -167,14 +168,6 @@ export class RuncTasks extends PodTasks {
     const c = this.container(containerId);
     if (c.record.init.state === "stopped" || c.record.init.pid <= 0) throw new RuntimeError(Code.NotFound, `container ${containerId} has no cgroup: not running`);
     return cgroupStatsOfPid(c.record.init.pid);
-  }
-}
-
-function readRuncLog(path: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return "runc failed without a log";
   }
 }
 

@@ -4,7 +4,8 @@ import type { Logger } from "../../log/logger.js";
 import { vmPaths } from "./guest-paths.js";
 import type { Accelerator, Hypervisor } from "./hypervisor.js";
 import type { HypervisorOptions } from "./hypervisor-options.js";
-import { bootVm, killQuietly } from "./vm-boot.js";
+import { killQuietly } from "../../pod/pod.js";
+import { bootVm } from "./vm-boot.js";
 
 /** The accelerator VMs boot with, and why. */
 export interface AcceleratorChoice {

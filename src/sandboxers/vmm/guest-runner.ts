@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
@@ -6,6 +6,7 @@ import { requireHolder } from "../../pod/pod-tasks.js";
 import type { Pod } from "../../pod/pod.js";
 import { waitExit } from "../../pod/wait-exit.js";
 import { toGuest, type VmPaths } from "./guest-paths.js";
+import { readTextOr } from "../../fs/read-text.js";
 
 /** What a command run in the guest printed and how it ended. */
 export interface GuestResult {
@@ -40,7 +41,7 @@ export async function runInGuest(pod: Pod, paths: VmPaths, argv: string[], opts:
       env: ["PATH=/sbin:/bin:/usr/sbin:/usr/bin"],
     });
     const exit = await waitExit(pod, pid, since, opts.timeoutMs);
-    return { status: exit.status, stdout: readOr(files.out), stderr: readOr(files.err) };
+    return { status: exit.status, stdout: readTextOr(files.out), stderr: readTextOr(files.err) };
   } finally {
     for (const f of Object.values(files)) rmSync(f, { force: true });
   }
@@ -53,10 +54,3 @@ export async function checkInGuest(pod: Pod, paths: VmPaths, argv: string[], opt
   return r.stdout;
 }
 
-function readOr(path: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return "";
-  }
-}

@@ -6,7 +6,7 @@ import { RuntimeError } from "../../errors/runtime-error.js";
 import { which } from "../../fs/which.js";
 import { HolderClient } from "../../holder/holder-client.js";
 import { createSandboxRecord, podOf, recoverRecords, sandboxStatus, sumStats, updateSandboxRecord, waitStopped } from "../../pod/sandbox-records.js";
-import { isAlive, Pod } from "../../pod/pod.js";
+import { isAlive, killQuietly, Pod, waitGone } from "../../pod/pod.js";
 import type { PodRuntime } from "../../pod/pod-runtime.js";
 import type { SandboxRecord } from "../../pod/records.js";
 import { unmountBelow } from "../../pod/rootfs.js";
@@ -20,7 +20,7 @@ import { checkInGuest, runInGuest } from "./guest-runner.js";
 import type { Accelerator, Hypervisor, VmControl } from "./hypervisor.js";
 import type { HypervisorOptions } from "./hypervisor-options.js";
 import { guestNetworkScript, unwirePodNetwork, wirePodNetwork } from "./pod-network.js";
-import { bootVm, connectAgent, killQuietly } from "./vm-boot.js";
+import { bootVm, connectAgent } from "./vm-boot.js";
 import { vmSize } from "./vm-sizing.js";
 import type { VmmTasks } from "./vmm-tasks.js";
 
@@ -118,12 +118,7 @@ export class VmmSandboxer implements Sandboxer {
       pod.log.warn({ err }, "sandbox start failed; cleaning up");
       pod.stopping = true;
       await pod.detach();
-      this.tasks.dropPod(pod);
-      this.controls.get(id)?.close();
-      this.controls.delete(id);
-      killQuietly(r.vm?.qemuPid ?? 0);
-      killQuietly(r.vm?.virtiofsdPid ?? 0);
-      if (netns && net) await unwirePodNetwork(netns, net.interface);
+      await this.releaseVm(pod);
       pod.stopping = false;
       r.vm = undefined;
       r.holderPid = 0;
@@ -282,21 +277,27 @@ export class VmmSandboxer implements Sandboxer {
     const r = pod.record as VmRecord;
     pod.stopping = true;
     await pod.detach();
-    this.controls.get(pod.id)?.close();
-    this.controls.delete(pod.id);
     pod.replayJournalFile();
     this.tasks.abandon(pod, LOST_EXIT_STATUS);
-    this.tasks.dropPod(pod);
-    killQuietly(r.vm?.virtiofsdPid ?? 0);
-    killQuietly(r.vm?.qemuPid ?? 0);
-    const netns = r.pod?.hostNetwork ? "" : r.netnsPath;
-    if (netns && r.vm?.netInterface) await unwirePodNetwork(netns, r.vm.netInterface);
+    await this.releaseVm(pod);
     r.state = "stopped";
     r.exitStatus = exitStatus;
     r.exitedAt = new Date().toISOString();
     this.ctx.sandboxes.put(r.id, r);
     pod.markStopped();
     pod.log.info({ exit_status: exitStatus }, "sandbox stopped");
+  }
+
+  /** Lets go of a VM's host side: QMP, stdio relays, QEMU and virtiofsd (killed if still there), the tap wiring. */
+  private async releaseVm(pod: Pod): Promise<void> {
+    const r = pod.record as VmRecord;
+    this.controls.get(pod.id)?.close();
+    this.controls.delete(pod.id);
+    this.tasks.dropPod(pod);
+    killQuietly(r.vm?.virtiofsdPid ?? 0);
+    killQuietly(r.vm?.qemuPid ?? 0);
+    const netns = r.pod?.hostNetwork ? "" : r.netnsPath;
+    if (netns && r.vm?.netInterface) await unwirePodNetwork(netns, r.vm.netInterface);
   }
 
   private statusOf(pod: Pod, verbose: boolean): SandboxStatus {
@@ -335,12 +336,6 @@ export class VmmSandboxer implements Sandboxer {
       if (!existsSync(path)) throw new RuntimeError(Code.FailedPrecondition, `${what} ${path} not found (build it with packaging/build-guest.sh)`);
     }
   }
-}
-
-async function waitGone(pid: number, ms: number): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (isAlive(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-  return !isAlive(pid);
 }
 
 function shellQuote(s: string): string {

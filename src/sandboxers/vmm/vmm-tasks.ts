@@ -21,6 +21,7 @@ import { GuestRunc, notRunning } from "./guest-runc.js";
 import { guestContainerSpec, type ShareBind } from "./guest-spec.js";
 import { StdioRelay } from "./stdio-relay.js";
 import { takeHeldOutput } from "./vm-boot.js";
+import { readTextOr } from "../../fs/read-text.js";
 
 const run = promisify(execFile);
 
@@ -95,7 +96,7 @@ export class VmmTasks extends PodTasks {
       env: ["PATH=/sbin:/bin"],
     });
     const done = await waitExit(pod, runcPid, since, GUEST_LAUNCH_TIMEOUT_MS);
-    if (done.status !== 0) throw cliError("runc", "create", readOr(join(dir, "runc.log"), "runc failed without a log"));
+    if (done.status !== 0) throw cliError("runc", "create", readTextOr(join(dir, "runc.log"), "runc failed without a log"));
     const pid = Number(readFileSync(join(dir, "init.pid"), "utf8").trim());
     await holder.adopt(id, pid);
     return { pid, memoryCgroup: "", fields: { guest_pid: pid } };
@@ -151,7 +152,7 @@ export class VmmTasks extends PodTasks {
       });
       const done = await waitExit(pod, runcPid, since, GUEST_LAUNCH_TIMEOUT_MS);
       if (done.status !== 0) {
-        const err = cliError("runc", "exec", readOr(`${base}.log`, "runc failed without a log"));
+        const err = cliError("runc", "exec", readTextOr(`${base}.log`, "runc failed without a log"));
         throw err.code === Code.Unknown ? new RuntimeError(Code.FailedPrecondition, err.message, { cause: err }) : err;
       }
       pid = Number(readFileSync(`${base}.pid`, "utf8").trim());
@@ -289,10 +290,3 @@ async function bindInto(binds: ShareBind[]): Promise<void> {
   }
 }
 
-function readOr(path: string, fallback: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return fallback;
-  }
-}
