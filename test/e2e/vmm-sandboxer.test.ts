@@ -67,11 +67,11 @@ describe("vmm sandboxer under stock containerd 2.x (a QEMU micro-VM per pod)", (
     await waitForLog(logFile(cfg, quitter), "bye");
 
     // kill -9 of kuasard: the VM pod keeps running and is managed after the restart.
-    const qemuBefore = processesOf("qemu-system-x86_64");
+    const qemuBefore = await processesOf("qemu-system-x86_64");
     await env.sandboxer.kill9();
     await env.restartSandboxer();
     assert.equal((await afterRedial(() => cri.runtime.podSandboxStatus({ podSandboxId: podId }))).status?.state, PodSandboxState.SANDBOX_READY);
-    assert.deepEqual(processesOf("qemu-system-x86_64"), qemuBefore, "no VM was restarted or lost");
+    assert.deepEqual(await processesOf("qemu-system-x86_64"), qemuBefore, "no VM was restarted or lost");
     const ex2 = await afterRedial(() => cri.runtime.execSync({ containerId: clientId, cmd: ["wget", "-qO-", "http://127.0.0.1:8080/"], timeout: 60n }));
     assert.equal(decodeOut(ex2.stdout).trim(), "hello-from-the-vm");
 
@@ -81,7 +81,7 @@ describe("vmm sandboxer under stock containerd 2.x (a QEMU micro-VM per pod)", (
     assert.ok(ws.exitCode === 143 || ws.exitCode === 137, `exit ${ws.exitCode}`);
 
     // kill -9 of the pod's QEMU: the pod is NotReady, its containers Exited.
-    const vmPids = processesOf("qemu-system-x86_64");
+    const vmPids = await processesOf("qemu-system-x86_64");
     assert.equal(vmPids.length, 1, `one VM expected, found ${vmPids.length}`);
     process.kill(vmPids[0]!, "SIGKILL");
     for (let i = 0; ; i++) {
@@ -102,8 +102,8 @@ describe("vmm sandboxer under stock containerd 2.x (a QEMU micro-VM per pod)", (
       await cri.runtime.removePodSandbox({ podSandboxId: p });
     }
     // Nothing is left: no VMM, no virtiofsd, no mounts or pod dirs under the sandboxer's state.
-    assert.deepEqual(processesOf("qemu-system-x86_64"), []);
-    assert.deepEqual(processesOf("virtiofsd"), []);
+    assert.deepEqual(await processesOf("qemu-system-x86_64"), []);
+    assert.deepEqual(await processesOf("virtiofsd"), []);
     const vmmDir = `${env.dir}/kv`;
     assert.deepEqual(mountsBelow(vmmDir), []);
     assert.deepEqual(readdir(`${vmmDir}/pods`), []);
@@ -145,8 +145,8 @@ describe("vmm sandboxer under stock containerd 1.7 (shim bridge)", () => {
 
     await cri.runtime.stopPodSandbox({ podSandboxId: podId });
     await cri.runtime.removePodSandbox({ podSandboxId: podId });
-    assert.deepEqual(processesOf("qemu-system-x86_64"), []);
-    assert.deepEqual(processesOf("virtiofsd"), []);
+    assert.deepEqual(await processesOf("qemu-system-x86_64"), []);
+    assert.deepEqual(await processesOf("virtiofsd"), []);
     const vmmDir = `${env.dir}/kv`;
     assert.deepEqual(mountsBelow(vmmDir), []);
     assert.deepEqual(readdir(`${vmmDir}/pods`), []);
@@ -166,7 +166,7 @@ describe("vmm sandboxer: several VM pods on one kuasard", () => {
       assert.equal(st.status?.exitCode, 137);
       await cri.runtime.removePodSandbox({ podSandboxId: p.podId });
     }
-    assert.deepEqual(processesOf("qemu-system-x86_64"), []);
+    assert.deepEqual(await processesOf("qemu-system-x86_64"), []);
   });
 });
 

@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { listProcesses } from "../../src/bench/process-table.js";
 import { readFileSync } from "node:fs";
 import { get } from "node:http";
 import { release } from "node:os";
@@ -63,16 +64,12 @@ export async function httpGet(ip: string, port: number, timeoutMs = 60_000): Pro
   throw new Error(`GET http://${ip}:${port}/ failed: ${String(last)}`);
 }
 
-/** Live pids of processes whose command line starts with `binary` (for leak checks; only reads /proc). */
-export function processesOf(binaryBase: string): number[] {
-  const out: number[] = [];
-  for (const pid of execFileSync("ls", ["/proc"], { encoding: "utf8" }).split("\n").filter((p) => /^\d+$/.test(p))) {
-    try {
-      const argv0 = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0] ?? "";
-      if (argv0.endsWith(`/${binaryBase}`) || argv0 === binaryBase) out.push(Number(pid));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
+/** Live pids of processes whose argv[0] is `binaryBase` or ends in `/binaryBase` (for leak checks; only reads /proc). */
+export async function processesOf(binaryBase: string): Promise<number[]> {
+  return (await listProcesses())
+    .filter((p) => {
+      const argv0 = p.cmdline[0] ?? "";
+      return argv0 === binaryBase || argv0.endsWith(`/${binaryBase}`);
+    })
+    .map((p) => p.pid);
 }

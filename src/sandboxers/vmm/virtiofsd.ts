@@ -1,7 +1,7 @@
-import { spawn } from "node:child_process";
-import { closeSync, existsSync, openSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
+import { spawnDetached } from "./spawn-detached.js";
 
 /** What a pod's virtio-fs daemon serves. */
 export interface ShareSpec {
@@ -25,25 +25,14 @@ export interface ShareSpec {
 export async function startVirtiofsd(s: ShareSpec, timeoutMs = 10_000): Promise<number> {
   const args = [`--socket-path=${s.socket}`, "-o", `source=${s.source}`, "-o", "cache=auto", "-o", "sandbox=chroot", "-o", "xattr", "-o", "announce_submounts"];
   if (s.debug) args.push("-o", "log_level=debug");
-  const log = openSync(s.log, "a", 0o600);
-  let pid: number;
+  const child = await spawnDetached([s.binary, ...args], s.log);
   let exited: string | undefined;
-  try {
-    const child = spawn(s.binary, args, { detached: true, stdio: ["ignore", log, log] });
-    pid = await new Promise<number>((resolve, reject) => {
-      child.once("spawn", () => resolve(child.pid!));
-      child.once("error", (err) => reject(new RuntimeError(Code.FailedPrecondition, `starting ${s.binary}: ${err.message}`, { cause: err })));
-    });
-    child.once("exit", (code, signal) => (exited = signal ?? `status ${code}`));
-    child.unref();
-  } finally {
-    closeSync(log);
-  }
+  child.once("exit", (code, signal) => (exited = signal ?? `status ${code}`));
   const until = Date.now() + timeoutMs;
   while (!existsSync(s.socket)) {
     if (exited) throw new RuntimeError(Code.Internal, `virtiofsd exited (${exited}) before serving ${s.socket}; see ${s.log}`);
     if (Date.now() > until) throw new RuntimeError(Code.DeadlineExceeded, `virtiofsd did not create ${s.socket} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 10));
   }
-  return pid;
+  return child.pid;
 }

@@ -1,10 +1,11 @@
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
+import { readTextOr } from "../../fs/read-text.js";
 import { HolderClient } from "../../holder/holder-client.js";
 import type { Logger } from "../../log/logger.js";
-import { isAlive } from "../../pod/pod.js";
+import { isAlive, killQuietly } from "../../pod/pod.js";
 import type { Accelerator, Hypervisor } from "./hypervisor.js";
 import type { HypervisorOptions } from "./hypervisor-options.js";
 import type { VmPaths } from "./guest-paths.js";
@@ -102,21 +103,8 @@ export async function connectAgent(socket: string, qemuPid: number, deadline: nu
 }
 
 function logTail(what: string, path: string): string {
-  try {
-    const text = readFileSync(path, "utf8").trim().split("\n").slice(-6).join("\n");
-    return text ? `; ${what}:\n${text}` : "";
-  } catch {
-    return "";
-  }
-}
-
-export function killQuietly(pid: number): void {
-  if (pid <= 0) return;
-  try {
-    process.kill(pid, "SIGKILL");
-  } catch {
-    /* gone */
-  }
+  const text = readTextOr(path).trim().split("\n").slice(-6).join("\n");
+  return text ? `; ${what}:\n${text}` : "";
 }
 
 type HeldEvent = { fd: number; id: string; data: Buffer | undefined };
