@@ -78,14 +78,8 @@ export class Kuasard {
       serveTaskApi(this.dispatcher.route(SHIM_ROUTE), bridge, (md) => md.get(NAMESPACE_KEY)?.[0] || DEFAULT_NAMESPACE);
     }
     await this.dispatcher.server.listen(join(o.stateDir, BACKEND_SOCKET));
-    this.endpoint = await ensureEndpoint(o.stateDir, o.logLevel, log);
-    for (const kind of o.sandboxers) {
-      await this.endpoint.api.listen({ route: taskRoute(kind), path: taskSocketPath(o.sandboxer[kind]) }, { timeoutMs: 10_000 });
-    }
-    if (o.shimListen) {
-      await this.endpoint.api.listen({ route: SHIM_ROUTE, path: o.shimListen }, { timeoutMs: 10_000 });
-      log.info({ shim_listen: o.shimListen }, "serving the shim v2 bridge for containerd 1.7");
-    }
+    await this.attachEndpoint();
+    if (o.shimListen) log.info({ shim_listen: o.shimListen }, "serving the shim v2 bridge for containerd 1.7");
     for (const [kind, sandboxer] of this.sandboxers) {
       const server = new GrpcServer();
       server.register(Controller, controllerServiceImpl(sandboxer, DEFAULT_NAMESPACE));
@@ -93,6 +87,45 @@ export class Kuasard {
       this.grpcServers.push(server);
       const so = o.sandboxer[kind as SandboxerKind];
       log.info({ sandboxer: kind, listen: so.listen, task: taskSocketPath(so) }, "serving Sandbox API");
+    }
+  }
+
+  /**
+   * Connects to kuasar-endpoint (starting it when none runs) and has it serve every route.
+   * Watches the control connection: it drops whenever the endpoint's relay is replaced
+   * (custody restarts it with containerd's connections intact) or the endpoint is gone
+   * altogether; either way this attaches again, starting a new endpoint if needed, so
+   * new pods always have a Task API to reach.
+   */
+  private async attachEndpoint(): Promise<void> {
+    const o = this.options;
+    const endpoint = await ensureEndpoint(o.stateDir, o.logLevel, this.log);
+    const routes: [string, string][] = o.sandboxers.map((kind) => [taskRoute(kind), taskSocketPath(o.sandboxer[kind])]);
+    if (o.shimListen) routes.push([SHIM_ROUTE, o.shimListen]);
+    try {
+      for (const [route, path] of routes) await endpoint.api.listen({ route, path }, { timeoutMs: 10_000 });
+    } catch (err) {
+      endpoint.client.destroy();
+      throw err;
+    }
+    this.endpoint = endpoint;
+    endpoint.client.onClose(() => {
+      if (this.closing) return;
+      this.log.warn({ endpoint_pid: endpoint.pid }, "kuasar-endpoint control connection lost; attaching again");
+      void this.reattachEndpoint();
+    });
+  }
+
+  private async reattachEndpoint(): Promise<void> {
+    for (let delayMs = 50; !this.closing; delayMs = Math.min(delayMs * 2, 1000)) {
+      try {
+        await this.attachEndpoint();
+        this.log.info({ endpoint_pid: this.endpointPid }, "kuasar-endpoint attached");
+        return;
+      } catch (err) {
+        this.log.warn({ err }, "kuasar-endpoint not reachable yet");
+        await new Promise((r) => setTimeout(r, delayMs));
+      }
     }
   }
 
