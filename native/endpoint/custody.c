@@ -17,6 +17,7 @@
 #include "table.h"
 
 int custody_fd = -1;
+int endpoint_stopping;
 pid_t peer_pid;
 uint32_t relay_generation;
 
@@ -48,6 +49,7 @@ void custody_send(uint32_t op, uint32_t id, uint32_t stream, uint32_t flags, int
     if (custody_fd < 0) return;
     if (sendmsg(custody_fd, &m, MSG_NOSIGNAL) >= 0) return;
     if (errno == EINTR) continue;
+    if (endpoint_stopping) return;
     /* The custody process is gone: the new one is forked from our table, which already
      * holds this update, so nothing needs sending again. */
     log_warn("custody process lost (%s); starting a new one", strerror(errno));

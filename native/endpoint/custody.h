@@ -36,6 +36,8 @@ void custody_send(uint32_t op, uint32_t id, uint32_t stream, uint32_t flags, int
 extern int custody_fd;
 /* Pid of the process at the other end (custody for the relay, relay for custody). */
 extern pid_t peer_pid;
+/* Set once the operator stopped the endpoint: a lost custody process is not replaced. */
+extern int endpoint_stopping;
 /* Relays started so far by custody processes (carried along in the table's copies). */
 extern uint32_t relay_generation;
 

@@ -602,6 +602,7 @@ static void on_term(int sig) {
 
 static void stop(void) {
   log_info("endpoint stopping");
+  endpoint_stopping = 1;
   custody_send(OP_STOP, 0, 0, 0, 0, NULL, 0, NULL, 0);
   for (struct listener *l = tab.listeners; l; l = l->next) unlink(l->path);
   _exit(0);
@@ -702,6 +703,7 @@ void relay_main(void) {
         break;
       }
       case S_CUSTODY:
+        if (terminate) stop();
         custody_respawn();
         break;
       case S_FREE:

@@ -7,6 +7,7 @@ import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { Endpoint as EndpointService } from "../gen/kuasar/endpoint/v1/endpoint_pb.js";
 import type { Logger } from "../log/logger.js";
+import { isAlive } from "../pod/pod.js";
 import { TtrpcClient } from "../ttrpc/client.js";
 import { serviceClient, type ServiceClient } from "../ttrpc/service.js";
 
@@ -61,6 +62,40 @@ export async function ensureEndpoint(stateDir: string, logLevel: string, log: Lo
   const custodyPid = (await api.status({}, { timeoutMs: 5000 })).custodyPid;
   log.info({ endpoint_pid: pid, custody_pid: custodyPid }, "started kuasar-endpoint");
   return { api, client, pid, custodyPid, started: true };
+}
+
+/**
+ * Stops the kuasar-endpoint serving `stateDir` (an operator's or a test's stop: containerd's
+ * connections drop): SIGTERM to its relay, which tells custody to exit with it; whatever of
+ * its processes (as the control API reports them, plus `recordedPids`) is left after
+ * `graceMs` is stopped (SIGSTOP, so neither replaces the other) and killed.
+ */
+export async function stopEndpoint(stateDir: string, recordedPids: readonly number[] = [], graceMs = 2000): Promise<void> {
+  const pids = new Set(recordedPids.filter((p) => p > 0));
+  const client = await TtrpcClient.connect(join(stateDir, ENDPOINT_SOCKET), { timeoutMs: 1000 }).catch(() => undefined);
+  if (client) {
+    const st = await serviceClient(client, EndpointService)
+      .status({}, { timeoutMs: 2000 })
+      .catch(() => undefined);
+    client.destroy();
+    if (st) {
+      pids.add(st.pid).add(st.custodyPid);
+      signal(st.pid, "SIGTERM");
+    }
+  }
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline && [...pids].some(isAlive)) await new Promise((r) => setTimeout(r, 20));
+  for (const pid of pids) signal(pid, "SIGSTOP");
+  for (const pid of pids) signal(pid, "SIGKILL");
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  if (pid <= 0) return;
+  try {
+    process.kill(pid, sig);
+  } catch {
+    /* already gone */
+  }
 }
 
 function readLine(stream: Readable, timeoutMs: number): Promise<string> {

@@ -120,7 +120,7 @@ export class Kuasard {
     for (let delayMs = 50; !this.closing; delayMs = Math.min(delayMs * 2, 1000)) {
       try {
         await this.attachEndpoint();
-        this.log.info({ endpoint_pid: this.endpointPid }, "kuasar-endpoint attached");
+        this.log.info({ endpoint_pid: this.endpointPid, custody_pid: this.custodyPid }, "kuasar-endpoint attached");
         return;
       } catch (err) {
         this.log.warn({ err }, "kuasar-endpoint not reachable yet");
@@ -129,7 +129,12 @@ export class Kuasard {
     }
   }
 
-  /** Pid of the kuasar-endpoint this daemon relays through. */
+  /** Pid of the endpoint's custody process. */
+  get custodyPid(): number {
+    return this.endpoint?.custodyPid ?? 0;
+  }
+
+  /** Pid of the kuasar-endpoint (relay) this daemon relays through. */
   get endpointPid(): number {
     return this.endpoint?.pid ?? 0;
   }

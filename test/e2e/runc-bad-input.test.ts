@@ -6,7 +6,8 @@ import { Code } from "../../src/errors/code.js";
 import { Controller } from "../../src/gen/containerd/services/sandbox/v1/sandbox_pb.js";
 import { GrpcClient } from "../../src/grpc/client.js";
 import { assertIsolated } from "../harness/isolation.js";
-import { killRecorded, startSandboxer } from "../harness/kuasard.js";
+import { stopEndpoint } from "../../src/daemon/endpoint-launcher.js";
+import { startSandboxer } from "../harness/kuasard.js";
 
 assertIsolated();
 
@@ -14,18 +15,18 @@ assertIsolated();
 async function sandboxer(t: TestContext, extraToml = "") {
   const dir = mkdtempSync("/tmp/kb-");
   const listen = join(dir, "runc.sock");
-  const args: string[] = [];
+  const args: string[] = ["--state-dir", join(dir, "ks")];
   if (extraToml) {
     writeFileSync(join(dir, "config.toml"), extraToml);
     args.push("--config", join(dir, "config.toml"));
   }
   const sb = startSandboxer({ program: "runc-sandboxer", listen, dir: join(dir, "kr"), containerdTtrpcAddress: join(dir, "none.sock"), args });
-  const { endpointPid } = await sb.ready;
+  const { endpointPid, custodyPid } = await sb.ready;
   const client = new GrpcClient(listen, { namespace: "k8s.io" });
   t.after(async () => {
     client.close();
     await sb.stop();
-    killRecorded(endpointPid);
+    await stopEndpoint(join(dir, "ks"), [endpointPid, custodyPid]);
     rmSync(dir, { recursive: true, force: true });
   });
   return { api: client.service(Controller), stateDir: join(dir, "kr") };

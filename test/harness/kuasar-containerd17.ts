@@ -17,6 +17,8 @@ export interface Containerd17WithKuasar {
   containerd: Containerd;
   kuasard: SandboxerProcess;
   endpointPid: number;
+  /** Pid of the endpoint's custody process. */
+  custodyPid: number;
   cri: CriClient;
   /** Starts kuasard again with the same flags (after a crash). */
   restartKuasard(): Promise<SandboxerProcess>;
@@ -89,6 +91,7 @@ export async function containerd17WithKuasar(t: TestContext, kinds: readonly E2e
     containerd,
     kuasard: startSandboxer(opts, run),
     endpointPid: 0,
+    custodyPid: 0,
     cri: criClient(containerd),
     async restartKuasard() {
       env.kuasard = startSandboxer(opts, ++run);
@@ -112,13 +115,13 @@ export async function containerd17WithKuasar(t: TestContext, kinds: readonly E2e
     },
   };
   t.after(() =>
-    tearDownKuasar(dir, () => env.endpointPid, async () => {
+    tearDownKuasar(dir, () => ({ stateDir: join(dir, "ks"), pids: [env.endpointPid, env.custodyPid] }), async () => {
         env.cri.close();
         await env.containerd.stop();
         await env.kuasard.stop();
     }),
   );
-  env.endpointPid = (await env.kuasard.ready).endpointPid;
+  ({ endpointPid: env.endpointPid, custodyPid: env.custodyPid } = await env.kuasard.ready);
   await importBusybox(containerd, "k8s.io");
   await importBusybox(containerd, "default");
   return env;

@@ -31,6 +31,8 @@ export interface Containerd2WithKuasar {
   containerd: Containerd;
   sandboxer: SandboxerProcess;
   endpointPid: number;
+  /** Pid of the endpoint's custody process. */
+  custodyPid: number;
   cri: CriClient;
   /** Starts the sandboxer again with the same flags (after a crash). */
   restartSandboxer(): Promise<SandboxerProcess>;
@@ -98,7 +100,7 @@ export async function containerd2WithKuasar(t: TestContext, kinds: readonly E2eK
     );
   }
   const opts = single
-    ? { program: `${kinds[0] as "runc" | "gvisor"}-sandboxer` as const, listen, dir: sandboxerDir, containerdTtrpcAddress: containerd.ttrpcAddress }
+    ? { program: `${kinds[0] as "runc" | "gvisor"}-sandboxer` as const, listen, dir: sandboxerDir, containerdTtrpcAddress: containerd.ttrpcAddress, args: ["--state-dir", join(dir, "ks")] }
     : { program: "kuasard" as const, dir: join(dir, "ks"), containerdTtrpcAddress: containerd.ttrpcAddress, args: ["--config", join(dir, "kuasard.toml"), "--state-dir", join(dir, "ks"), "--shim-listen", ""] };
   const env: Containerd2WithKuasar = {
     dir,
@@ -107,6 +109,7 @@ export async function containerd2WithKuasar(t: TestContext, kinds: readonly E2eK
     containerd,
     sandboxer: startSandboxer(opts, run),
     endpointPid: 0,
+    custodyPid: 0,
     cri: criClient(containerd),
     async restartSandboxer() {
       env.sandboxer = startSandboxer(opts, ++run);
@@ -115,13 +118,13 @@ export async function containerd2WithKuasar(t: TestContext, kinds: readonly E2eK
     },
   };
   t.after(() =>
-    tearDownKuasar(dir, () => env.endpointPid, async () => {
+    tearDownKuasar(dir, () => ({ stateDir: join(dir, "ks"), pids: [env.endpointPid, env.custodyPid] }), async () => {
         env.cri.close();
         await containerd.stop();
         await env.sandboxer.stop();
     }),
   );
-  env.endpointPid = (await env.sandboxer.ready).endpointPid;
+  ({ endpointPid: env.endpointPid, custodyPid: env.custodyPid } = await env.sandboxer.ready);
   await importBusybox(containerd, "k8s.io");
   return env;
 }
