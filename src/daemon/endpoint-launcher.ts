@@ -5,6 +5,7 @@ import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
+import { shortSocketPath } from "../fs/long-socket-path.js";
 import { Endpoint as EndpointService } from "../gen/kuasar/endpoint/v1/endpoint_pb.js";
 import type { Logger } from "../log/logger.js";
 import { TtrpcClient } from "../ttrpc/client.js";
@@ -13,6 +14,14 @@ import { serviceClient, type ServiceClient } from "../ttrpc/service.js";
 /** Socket names inside kuasard's state dir. */
 export const ENDPOINT_SOCKET = "endpoint.sock";
 export const BACKEND_SOCKET = "kuasard.sock";
+
+/**
+ * Where one of those sockets is bound and dialled: `<stateDir>/<name>`, or its short
+ * name (see {@link shortSocketPath}) when --state-dir is too long for `sun_path`.
+ */
+export function stateSocketPath(stateDir: string, name: string): string {
+  return shortSocketPath(join(stateDir, name));
+}
 
 const endpointMain = fileURLToPath(new URL("../cli/kuasar-endpoint.js", import.meta.url));
 
@@ -31,7 +40,7 @@ export interface EndpointHandle {
  * outlives this process: that is its whole point.
  */
 export async function ensureEndpoint(stateDir: string, logLevel: string, log: Logger): Promise<EndpointHandle> {
-  const control = join(stateDir, ENDPOINT_SOCKET);
+  const control = stateSocketPath(stateDir, ENDPOINT_SOCKET);
   const existing = await TtrpcClient.connect(control, { timeoutMs: 2000 }).catch(() => undefined);
   if (existing) {
     const api = serviceClient(existing, EndpointService);
@@ -40,7 +49,7 @@ export async function ensureEndpoint(stateDir: string, logLevel: string, log: Lo
     return { api, client: existing, pid: st.pid, started: false };
   }
   const logFd = openSync(join(stateDir, "endpoint.log"), "a", 0o600);
-  const child = spawn(process.execPath, [endpointMain, "--control", control, "--backend", join(stateDir, BACKEND_SOCKET), "--log-level", logLevel], {
+  const child = spawn(process.execPath, [endpointMain, "--control", control, "--backend", stateSocketPath(stateDir, BACKEND_SOCKET), "--log-level", logLevel], {
     detached: true,
     stdio: ["ignore", logFd, logFd, "pipe"],
   });
