@@ -65,6 +65,7 @@ enum {
 	PUMP_ROUNDS = 16,           /* reads per pump per wake-up (fairness) */
 };
 #define CLIENT_OUT_MAX ((size_t)HOLDER_MAX_REPLY + (1u << 20))
+#define SOCK_NAME "holder.sock" /* the control socket, inside DIR */
 
 /* ---- small utilities --------------------------------------------------- */
 
@@ -79,7 +80,8 @@ static struct {
 	int dirfd;
 	int podinit_pipe;        /* write end; pod init polls the read end for our death */
 	char dir[PATH_MAX];
-	char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char sock_path[PATH_MAX + 16];   /* DIR/holder.sock, for messages */
+	char sock_addr[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* what bind/connect use: see sock_addr_init */
 	char pid_path[PATH_MAX + 16];
 	bool sock_created;
 	bool serve;              /* --serve-port: one byte-stream port instead of holder.sock */
@@ -1011,7 +1013,7 @@ static void flush_clients_and_exit(void)
 			client_flush(clients[i]);
 	}
 	if (g.sock_created)
-		unlink(g.sock_path);
+		unlinkat(g.dirfd, SOCK_NAME, 0);
 	if (g.pid_path[0] != '\0')
 		unlink(g.pid_path);
 	if (g.init)
@@ -2049,7 +2051,7 @@ static void die(int err, const char *fmt, ...)
 		}
 	}
 	if (g.sock_created)
-		unlink(g.sock_path);
+		unlinkat(g.dirfd, SOCK_NAME, 0);
 	if (g.init)
 		power_off();
 	_exit(1); /* the pod init (if any) dies with us: PR_SET_PDEATHSIG */
@@ -2125,17 +2127,33 @@ static pid_t start_podinit(void)
 	return pid;
 }
 
+/*
+ * sun_path holds 107 bytes but DIR may be any length: when DIR/holder.sock does not fit,
+ * bind through our open descriptor of DIR (/proc/self/fd/N/holder.sock, a magic link the
+ * kernel resolves to DIR itself). The socket is still DIR/holder.sock; clients that cannot
+ * name it reach it the same way through their own descriptor of DIR.
+ */
+static void sock_addr_init(void)
+{
+	int n = strlen(g.sock_path) < sizeof g.sock_addr
+			? snprintf(g.sock_addr, sizeof g.sock_addr, "%s", g.sock_path)
+			: snprintf(g.sock_addr, sizeof g.sock_addr, "/proc/self/fd/%d/" SOCK_NAME, g.dirfd);
+	if (n < 0 || (size_t)n >= sizeof g.sock_addr)
+		die(ENAMETOOLONG, "%s: no unix socket address fits", g.sock_path);
+}
+
 static void create_socket(void)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	strcpy(a.sun_path, g.sock_path);
+	sock_addr_init();
+	strcpy(a.sun_path, g.sock_addr);
 	int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (probe >= 0) {
 		if (connect(probe, (struct sockaddr *)&a, sizeof a) == 0)
 			die(EADDRINUSE, "%s: another holder is serving this directory", g.sock_path);
 		close(probe);
 	}
-	unlink(g.sock_path);
+	unlinkat(g.dirfd, SOCK_NAME, 0);
 	g.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (g.lfd < 0)
 		die(errno, "socket");
@@ -2145,7 +2163,7 @@ static void create_socket(void)
 	if (rc < 0)
 		die(errno, "bind %s", g.sock_path);
 	g.sock_created = true;
-	if (chmod(g.sock_path, 0600) < 0)
+	if (fchmodat(g.dirfd, SOCK_NAME, 0600, 0) < 0)
 		die(errno, "chmod %s", g.sock_path);
 	if (listen(g.lfd, 64) < 0)
 		die(errno, "listen %s", g.sock_path);
@@ -2266,8 +2284,7 @@ int main(int argc, char **argv)
 	if (realpath(dir, g.dir) == NULL)
 		die(errno, "--dir %s", dir);
 	if (!g.serve) {
-		if ((size_t)snprintf(g.sock_path, sizeof g.sock_path, "%s/holder.sock", g.dir) >= sizeof g.sock_path)
-			die(ENAMETOOLONG, "%s/holder.sock is longer than a unix socket path may be", g.dir);
+		snprintf(g.sock_path, sizeof g.sock_path, "%s/" SOCK_NAME, g.dir);
 		snprintf(g.pid_path, sizeof g.pid_path, "%s/holder.pid", g.dir);
 	}
 	g.dirfd = open(g.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -5,6 +5,7 @@ import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
+import { shortSocketPath } from "../fs/long-socket-path.js";
 import { Endpoint as EndpointService } from "../gen/kuasar/endpoint/v1/endpoint_pb.js";
 import type { Logger } from "../log/logger.js";
 import { isAlive } from "../pod/pod.js";
@@ -17,6 +18,14 @@ export const BACKEND_SOCKET = "kuasard.sock";
 
 /** Where `npm run build` (`make -C native`) puts the endpoint, relative to this module in `dist/src/daemon/`. */
 export const defaultEndpointBinary: string = fileURLToPath(new URL("../../../build/native/kuasar-endpoint", import.meta.url));
+
+/**
+ * Where one of those sockets is bound and dialled: `<stateDir>/<name>`, or its short
+ * name (see {@link shortSocketPath}) when --state-dir is too long for `sun_path`.
+ */
+export function stateSocketPath(stateDir: string, name: string): string {
+  return shortSocketPath(join(stateDir, name));
+}
 
 /** A connection to the running kuasar-endpoint's control API. */
 export interface EndpointHandle {
@@ -36,7 +45,7 @@ export interface EndpointHandle {
  * that is its whole point.
  */
 export async function ensureEndpoint(stateDir: string, logLevel: string, log: Logger, binary = defaultEndpointBinary): Promise<EndpointHandle> {
-  const control = join(stateDir, ENDPOINT_SOCKET);
+  const control = stateSocketPath(stateDir, ENDPOINT_SOCKET);
   const existing = await TtrpcClient.connect(control, { timeoutMs: 2000 }).catch(() => undefined);
   if (existing) {
     const api = serviceClient(existing, EndpointService);
@@ -45,7 +54,7 @@ export async function ensureEndpoint(stateDir: string, logLevel: string, log: Lo
     return { api, client: existing, pid: st.pid, custodyPid: st.custodyPid, started: false };
   }
   const logFd = openSync(join(stateDir, "endpoint.log"), "a", 0o600);
-  const child = spawn(binary, ["--control", control, "--backend", join(stateDir, BACKEND_SOCKET), "--log-level", logLevel], {
+  const child = spawn(binary, ["--control", control, "--backend", stateSocketPath(stateDir, BACKEND_SOCKET), "--log-level", logLevel], {
     detached: true,
     stdio: ["ignore", logFd, logFd, "pipe"],
   });
@@ -72,7 +81,7 @@ export async function ensureEndpoint(stateDir: string, logLevel: string, log: Lo
  */
 export async function stopEndpoint(stateDir: string, recordedPids: readonly number[] = [], graceMs = 2000): Promise<void> {
   const pids = new Set(recordedPids.filter((p) => p > 0));
-  const client = await TtrpcClient.connect(join(stateDir, ENDPOINT_SOCKET), { timeoutMs: 1000 }).catch(() => undefined);
+  const client = await TtrpcClient.connect(stateSocketPath(stateDir, ENDPOINT_SOCKET), { timeoutMs: 1000 }).catch(() => undefined);
   if (client) {
     const st = await serviceClient(client, EndpointService)
       .status({}, { timeoutMs: 2000 })

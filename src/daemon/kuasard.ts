@@ -1,6 +1,6 @@
 import { subscribe } from "node:diagnostics_channel";
 import { mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { EventForwarder } from "../containerd/event-forwarder.js";
 import { SHIM_ROUTE, taskRoute } from "../endpoint/route.js";
 import { BridgeTasks } from "../shim/bridge-tasks.js";
@@ -20,7 +20,7 @@ import type { RunscNetwork } from "../sandboxers/gvisor/runsc-cli.js";
 import { serveTaskApi } from "../task/task-service.js";
 import { connectionClosedChannel, type ConnectionClosedEvent } from "../ttrpc/diagnostics.js";
 import { NAMESPACE_KEY } from "../ttrpc/metadata.js";
-import { BACKEND_SOCKET, ensureEndpoint, type EndpointHandle } from "./endpoint-launcher.js";
+import { BACKEND_SOCKET, ENDPOINT_SOCKET, ensureEndpoint, stateSocketPath, type EndpointHandle } from "./endpoint-launcher.js";
 import { taskSocketPath, type KuasardOptions, type SandboxerKind, type SandboxerOptions } from "./kuasard-options.js";
 import { RouteDispatcher } from "./route-dispatcher.js";
 
@@ -54,6 +54,9 @@ export class Kuasard {
     });
     routeGrpcLogs(log);
     mkdirSync(o.stateDir, { recursive: true, mode: 0o711 });
+    // Sockets too long for sun_path get a short name in SHORT_SOCKET_DIR (see src/fs/long-socket-path.ts).
+    const sockets = [stateSocketPath(o.stateDir, BACKEND_SOCKET), stateSocketPath(o.stateDir, ENDPOINT_SOCKET), ...o.sandboxers.map((k) => taskSocketPath(o.sandboxer[k]))];
+    for (const s of sockets) mkdirSync(dirname(s), { recursive: true, mode: 0o711 });
     const minOom = ownOomScoreAdj();
     for (const kind of o.sandboxers) {
       const so = o.sandboxer[kind];
@@ -77,7 +80,7 @@ export class Kuasard {
       const bridge = new BridgeTasks(this.sandboxers, o.sandboxers[0]!, this.events, log.child({ component: "shim-bridge" }));
       serveTaskApi(this.dispatcher.route(SHIM_ROUTE), bridge, (md) => md.get(NAMESPACE_KEY)?.[0] || DEFAULT_NAMESPACE);
     }
-    await this.dispatcher.server.listen(join(o.stateDir, BACKEND_SOCKET));
+    await this.dispatcher.server.listen(stateSocketPath(o.stateDir, BACKEND_SOCKET));
     await this.attachEndpoint();
     if (o.shimListen) log.info({ shim_listen: o.shimListen }, "serving the shim v2 bridge for containerd 1.7");
     for (const [kind, sandboxer] of this.sandboxers) {

@@ -82,10 +82,17 @@ export function proxySandboxerToml(handler: string, socket: string): string {
  * serves; with more kinds one `kuasard` serves them all, each on its own socket
  * and handler. `extraConfig` is appended to kuasard's TOML (e.g. `[sandboxers.vmm.hypervisor]`).
  */
-export async function containerd2WithKuasar(t: TestContext, kinds: readonly E2eKind[] = ["runc"], extraConfig = ""): Promise<Containerd2WithKuasar> {
+export async function containerd2WithKuasar(
+  t: TestContext,
+  kinds: readonly E2eKind[] = ["runc"],
+  extraConfig = "",
+  /** `stateDirPath(dir)`: the first kind's --dir below the test dir (default `<dir>/<kr|kw|kg|kv>`), e.g. a very long one. */
+  options: { stateDirPath?: (dir: string) => string } = {},
+): Promise<Containerd2WithKuasar> {
   const dir = mkdtempSync("/tmp/k2-");
   const listen = join(dir, filesOf[kinds[0]!].sock);
-  const sandboxerDir = join(dir, filesOf[kinds[0]!].dir);
+  const dirOf = (k: E2eKind) => (k === kinds[0] && options.stateDirPath ? options.stateDirPath(dir) : join(dir, filesOf[k].dir));
+  const sandboxerDir = dirOf(kinds[0]!);
   const containerd = await startContainerd({
     version: "2",
     extraToml: kinds.map((k) => proxySandboxerToml(handlerOf[k], join(dir, filesOf[k].sock))).join(""),
@@ -96,7 +103,7 @@ export async function containerd2WithKuasar(t: TestContext, kinds: readonly E2eK
   if (!single) {
     writeFileSync(
       join(dir, "kuasard.toml"),
-      kinds.map((k) => `[sandboxers.${k}]\nlisten = "${join(dir, filesOf[k].sock)}"\ndir = "${join(dir, filesOf[k].dir)}"\n`).join("\n") + extraConfig,
+      kinds.map((k) => `[sandboxers.${k}]\nlisten = "${join(dir, filesOf[k].sock)}"\ndir = "${dirOf(k)}"\n`).join("\n") + extraConfig,
     );
   }
   const opts = single

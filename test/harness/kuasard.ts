@@ -147,12 +147,14 @@ function podProcessesRecorded(dir: string): number[] {
   return pids.filter((p) => p > 0);
 }
 
-function globSandboxRecordDirs(dir: string): string[] {
+/** `sandboxes` record dirs of the sandboxers under `dir`: each a state dir's child, at any depth (a test may nest its --dir deep). */
+function globSandboxRecordDirs(dir: string, depth = 0): string[] {
+  let names: string[];
   try {
-    return readdirSync(dir)
-      .map((n) => `${dir}/${n}/sandboxes`)
-      .filter((d) => existsSync(d));
+    names = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
   } catch {
     return [];
   }
+  if (names.includes("sandboxes")) return [`${dir}/sandboxes`];
+  return depth >= 8 ? [] : names.flatMap((n) => globSandboxRecordDirs(`${dir}/${n}`, depth + 1));
 }
