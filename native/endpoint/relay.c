@@ -108,10 +108,11 @@ int out_write(int fd, struct outbuf *o, const uint8_t *data, size_t len) {
     }
     if (len == 0) return 0;
   }
-  uint8_t *p = realloc(o->data, o->len - o->off + len);
-  if (!p) return -1;
-  if (o->off) memmove(p, p + o->off, o->len - o->off);
+  /* Compact before resizing: the new size may be smaller than the old buffer. */
+  if (o->off) memmove(o->data, o->data + o->off, o->len - o->off);
   o->len -= o->off, o->off = 0;
+  uint8_t *p = realloc(o->data, o->len + len);
+  if (!p) return -1;
   memcpy(p + o->len, data, len);
   o->data = p, o->len += len;
   return 0;
@@ -259,6 +260,7 @@ static void backend_lost(struct conn *c) {
   relay_forget_fd(c->kfd);
   close(c->kfd);
   c->kfd = -1;
+  c->k_rdhup = 0;
   free(c->kout.data);
   c->kout.data = NULL, c->kout.len = c->kout.off = 0;
   custody_send(OP_BACKEND, c->id, 0, 0, 0, NULL, 0, NULL, 0);
@@ -303,6 +305,7 @@ static void try_dial(struct conn *c) {
     return;
   }
   c->kfd = fd;
+  c->k_rdhup = 0;
   c->dial_delay_ms = 50;
   watch(fd, S_CONN_K, c, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
   custody_send(OP_BACKEND, c->id, 0, 0, 0, NULL, 0, &fd, 1);
@@ -324,7 +327,10 @@ static void read_side(struct conn *c, int kuasard) {
     if (big->buf) {
       ssize_t n = recv(fd, big->buf + big->have, big->need - big->have, MSG_DONTWAIT);
       if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) goto closed;
-      if (n < 0) return;
+      if (n < 0) {
+        if (kuasard ? c->k_rdhup : c->c_rdhup) goto closed;
+        return;
+      }
       big->have += (size_t)n;
       if (big->have < big->need) return;
       uint8_t *f = big->buf;
@@ -340,6 +346,7 @@ static void read_side(struct conn *c, int kuasard) {
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) goto closed;
     if (n < 0) return;
     if (n < TTRPC_HEADER) {
+      if (kuasard ? c->k_rdhup : c->c_rdhup) goto closed;
       if (!kuasard && !c->partial_since_ms) c->partial_since_ms = wall_ms();
       return;
     }
@@ -361,7 +368,7 @@ static void read_side(struct conn *c, int kuasard) {
     n = recv(fd, f, total, MSG_PEEK | MSG_DONTWAIT);
     if (n < (ssize_t)total) {
       free(f);
-      if (n == 0) goto closed;
+      if (n == 0 || (kuasard ? c->k_rdhup : c->c_rdhup)) goto closed;
       if (!kuasard && !c->partial_since_ms) c->partial_since_ms = wall_ms();
       return;
     }
@@ -566,6 +573,10 @@ static void tick(void) {
       conn_close(c, "stalled frame");
       continue;
     }
+    /* A peer that shut its side while we held back reading (back-pressure) is seen here at
+     * the latest: its connection must not outlive it. */
+    if (c->c_rdhup && !pending(&c->kout)) read_side(c, 0);
+    if (c->dead) continue;
     if (c->kfd < 0) {
       /* Calls waiting for kuasard whose caller's deadline passed are answered now. */
       for (struct call *k = c->calls, *next; k; k = next) {
@@ -594,7 +605,22 @@ static void reap(void) {
   }
 }
 
-static volatile sig_atomic_t terminate;
+static volatile sig_atomic_t terminate, dump_requested;
+static void on_usr1(int sig) {
+  (void)sig;
+  dump_requested = 1;
+}
+
+/* SIGUSR1: one log line per connection, for an operator looking at a stuck call. */
+static void dump(void) {
+  dump_requested = 0;
+  for (struct conn *c = tab.conns; c; c = c->next) {
+    log_info("connection %u route %s: containerd fd %d, kuasard fd %d, %u calls (first %s), %zu bytes to containerd and %zu to kuasard pending, hup %d/%d, partial frame since %lld",
+             c->id, c->route, c->cfd, c->kfd, c->ncalls, c->calls ? c->calls->method : "-", c->cout.len - c->cout.off, c->kout.len - c->kout.off, c->c_rdhup,
+             c->k_rdhup, (long long)c->partial_since_ms);
+  }
+}
+
 static void on_term(int sig) {
   (void)sig;
   terminate = 1;
@@ -612,6 +638,8 @@ void relay_main(void) {
   struct sigaction sa = {.sa_handler = on_term};
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
+  struct sigaction su = {.sa_handler = on_usr1};
+  sigaction(SIGUSR1, &su, NULL);
   ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) {
     log_error("epoll: %s", strerror(errno));
@@ -660,6 +688,7 @@ void relay_main(void) {
   struct epoll_event evs[64];
   for (;;) {
     if (terminate) stop();
+    if (dump_requested) dump();
     int timeout = 1000;
     for (struct conn *c = tab.conns; c; c = c->next)
       if (c->kfd < 0) timeout = 50;
@@ -689,6 +718,7 @@ void relay_main(void) {
           if (r < 0) conn_close(c, "containerd went away");
           else if (r > 0 && c->kfd >= 0) read_side(c, 1);
         }
+        if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->c_rdhup = 1;
         if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) read_side(c, 0);
         break;
       }
@@ -699,6 +729,7 @@ void relay_main(void) {
           int r = out_flush(c->kfd, &c->kout);
           if (r > 0) read_side(c, 0);
         }
+        if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->k_rdhup = 1;
         if (c->kfd == fd && (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) read_side(c, 1);
         break;
       }

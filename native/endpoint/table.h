@@ -45,6 +45,8 @@ struct conn {
   int64_t next_dial_ms;
   int dial_delay_ms;
   int64_t partial_since_ms;
+  /* The peer shut its side: a frame it left half-sent will never be completed. */
+  int c_rdhup, k_rdhup;
   int dead;
   struct conn *next;
 };

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, cpSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -40,7 +40,7 @@ export async function startEndpoint(): Promise<EndpointProcess> {
       buf += d;
       if (buf.includes("\n")) resolve(buf);
     });
-    out.on("end", () => reject(new Error(`kuasar-endpoint exited before ready:\n${readFileSync(paths.log, "utf8")}`)));
+    out.once("end", () => reject(new Error(`kuasar-endpoint exited before ready:\n${readLog(paths.log)}`)));
   });
   const firstRelayPid = Number(/^ready (\d+)/.exec(line)?.[1]);
   const clients: TtrpcClient[] = [];
@@ -58,8 +58,10 @@ export async function startEndpoint(): Promise<EndpointProcess> {
     async waitRelay(not?: number) {
       for (let i = 0; ; i++) {
         try {
-          const api = await control();
-          const st = await api.status({}, { timeoutMs: 2000 });
+          const c = await TtrpcClient.connect(paths.control);
+          const st = await serviceClient(c, EndpointService)
+            .status({}, { timeoutMs: 2000 })
+            .finally(() => c.destroy());
           known.add(st.pid);
           known.add(st.custodyPid);
           if (st.pid !== not) return st;
@@ -69,7 +71,7 @@ export async function startEndpoint(): Promise<EndpointProcess> {
         await new Promise((r) => setTimeout(r, 20));
       }
     },
-    logs: () => readFileSync(paths.log, "utf8"),
+    logs: () => readLog(paths.log),
     async stop() {
       for (const c of clients) c.destroy();
       const st = await ep.waitRelay().catch(() => undefined);
@@ -86,8 +88,19 @@ export async function startEndpoint(): Promise<EndpointProcess> {
           /* gone */
         }
       }
+      // The log outlives the dir for a look after a failure: KUASAR_TEST_KEEP_LOGS=DIR.
+      const keep = process.env["KUASAR_TEST_KEEP_LOGS"];
+      if (keep) cpSync(paths.log, join(keep, `endpoint-${Date.now()}.log`));
       rmSync(dir, { recursive: true, force: true });
     },
   };
   return ep;
+}
+
+function readLog(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
 }
