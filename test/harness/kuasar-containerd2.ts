@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { importBusybox } from "./busybox-image.js";
@@ -80,7 +80,13 @@ export function proxySandboxerToml(handler: string, socket: string): string {
  * serves; with more kinds one `kuasard` serves them all, each on its own socket
  * and handler. `extraConfig` is appended to kuasard's TOML (e.g. `[sandboxers.vmm.hypervisor]`).
  */
-export async function containerd2WithKuasar(t: TestContext, kinds: readonly E2eKind[] = ["runc"], extraConfig = ""): Promise<Containerd2WithKuasar> {
+export async function containerd2WithKuasar(
+  t: TestContext,
+  kinds: readonly E2eKind[] = ["runc"],
+  extraConfig = "",
+  /** Called with the first kind's state dir before the sandboxer starts (e.g. to mount a small tmpfs there). */
+  prepareSandboxerDir: (dir: string) => void = () => {},
+): Promise<Containerd2WithKuasar> {
   const dir = mkdtempSync("/tmp/k2-");
   const listen = join(dir, filesOf[kinds[0]!].sock);
   const sandboxerDir = join(dir, filesOf[kinds[0]!].dir);
@@ -100,6 +106,8 @@ export async function containerd2WithKuasar(t: TestContext, kinds: readonly E2eK
   const opts = single
     ? { program: `${kinds[0] as "runc" | "gvisor"}-sandboxer` as const, listen, dir: sandboxerDir, containerdTtrpcAddress: containerd.ttrpcAddress }
     : { program: "kuasard" as const, dir: join(dir, "ks"), containerdTtrpcAddress: containerd.ttrpcAddress, args: ["--config", join(dir, "kuasard.toml"), "--state-dir", join(dir, "ks"), "--shim-listen", ""] };
+  mkdirSync(sandboxerDir, { recursive: true });
+  prepareSandboxerDir(sandboxerDir);
   const env: Containerd2WithKuasar = {
     dir,
     listen,
