@@ -2,6 +2,7 @@ import { chmodSync, existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
+import { explainFullDisk } from "../fs/disk-full.js";
 import { which } from "../fs/which.js";
 import { HolderClient } from "../holder/holder-client.js";
 import { startHolder } from "../holder/start-holder.js";
@@ -108,7 +109,7 @@ export class PodSandboxer implements Sandboxer {
       for (const pid of [holderPid, recorded]) if (pid > 0 && (pid === holderPid || isHolderOf(pid, pod.dir))) killQuietly(pid);
       await waitGone(holderPid, 5000);
       await this.discard(pod).catch((e: unknown) => pod.log.error({ err: e }, "removing a sandbox whose start failed failed"));
-      throw RuntimeError.from(err);
+      throw explainFullDisk(err, this.ctx.options.dir);
     }
   }
 

@@ -5,6 +5,7 @@ import { RuntimeError } from "../errors/runtime-error.js";
 import { validateId } from "../sandbox/id.js";
 import type { SandboxCreateRequest, SandboxStatus, SandboxUpdate } from "../sandbox/sandboxer.js";
 import type { CgroupStats } from "../task/task-backend.js";
+import { explainFullDisk } from "../fs/disk-full.js";
 import { Container } from "./container.js";
 import { interruptedStartRecord, podDirIds, rederivedRecord } from "./leftover-pod.js";
 import type { Pod } from "./pod.js";
@@ -52,7 +53,7 @@ export function createSandboxRecord(ctx: PodRuntime, req: SandboxCreateRequest, 
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     ctx.sandboxes.delete(id);
-    throw RuntimeError.from(err);
+    throw explainFullDisk(err, ctx.options.dir);
   }
 }
 

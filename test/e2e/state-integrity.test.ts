@@ -8,7 +8,7 @@ import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/ru
 import { isAlive } from "../../src/pod/pod.js";
 import { mountsBelow } from "../../src/pod/rootfs.js";
 import type { CriClient } from "../harness/cri.js";
-import { decodeOut, podConfig, runPod, shContainer } from "../harness/cri-pod.js";
+import { decodeOut, podConfig, runPod, shContainer, waitExited } from "../harness/cri-pod.js";
 import { assertIsolated } from "../harness/isolation.js";
 import { afterRedial, containerd2WithKuasar, HANDLER } from "../harness/kuasar-containerd2.js";
 import { containerd17WithKuasar, HANDLER_17 } from "../harness/kuasar-containerd17.js";
@@ -101,7 +101,9 @@ async function damagedRecordIsCleaned(
   assert.deepEqual(mountsBelow(podDir), [], "its shm is unmounted");
   assert.deepEqual(entriesOf(kr, "sandboxes").filter((n) => n.startsWith(podId)), [], "no record, no quarantined copy left");
   assert.deepEqual(entriesOf(kr, "containers"), []);
-  // containerd still lists it: stopping and removing it works (the sandboxer says NotFound, which containerd takes as gone).
+  // containerd learns of the container's end from its exit event (published while the daemon
+  // recovered; containerd retries handling it until the daemon serves), then stops and removes it.
+  assert.equal((await waitExited(cri, ids[0]!)).exitCode, 137);
   await cri.runtime.stopPodSandbox({ podSandboxId: podId });
   await cri.runtime.removePodSandbox({ podSandboxId: podId });
 }

@@ -39,6 +39,10 @@ export async function containerPid(cri: CriClient, containerId: string): Promise
  */
 export function leaksOf(before: Census, after: Census, ids: readonly string[]): ReturnType<typeof censusDiff> {
   const diff = censusDiff(before, after);
+  // runc makes its state root (`<dir>/runc`) for the first container and keeps it: not a pod's.
+  const entries = (diff.entries ?? []).filter((e) => !e.endsWith("/runc"));
+  if (entries.length > 0) diff.entries = entries;
+  else delete diff.entries;
   const cgroups = (diff.cgroups ?? []).filter((c) => ids.some((id) => c.includes(id)));
   if (cgroups.length > 0) diff.cgroups = cgroups;
   else delete diff.cgroups;
