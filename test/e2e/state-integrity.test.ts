@@ -103,7 +103,8 @@ async function damagedRecordIsCleaned(
   assert.deepEqual(entriesOf(kr, "containers"), []);
   // containerd learns of the container's end from its exit event (published while the daemon
   // recovered; containerd retries handling it until the daemon serves), then stops and removes it.
-  assert.equal((await waitExited(cri, ids[0]!)).exitCode, 137);
+  // Killed (137), or 255 when containerd's re-issued Wait found the container gone before the event came.
+  assert.ok([137, 255].includes((await waitExited(cri, ids[0]!)).exitCode));
   await cri.runtime.stopPodSandbox({ podSandboxId: podId });
   await cri.runtime.removePodSandbox({ podSandboxId: podId });
 }
