@@ -1129,7 +1129,7 @@ static void child_fail(int errw, int err, const char *fmt, ...)
 
 static int open_output(const char *path)
 {
-	int fd = open(path, O_WRONLY | O_NONBLOCK | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	int fd = open(path, O_WRONLY | O_NONBLOCK | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
 	int fl = fcntl(fd, F_GETFL);
@@ -1319,7 +1319,7 @@ static void do_spawn(struct client *c, char **f, int n)
 	}
 	if (q.console != NULL) {
 		if (q.out[0] != '\0' && !is_stream(q.out)) {
-			term_out = open(q.out, O_WRONLY | O_NONBLOCK | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+			term_out = open(q.out, O_WRONLY | O_NONBLOCK | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 			if (term_out < 0) {
 				e = errno;
 				reply_err(c, rid, e, "open stdout %s: %s", q.out, strerror(e));
@@ -2174,7 +2174,7 @@ static void write_pid_file(void)
 	char tmp[PATH_MAX + 32], body[64];
 	snprintf(tmp, sizeof tmp, "%s/holder.pid.tmp", g.dir);
 	int n = snprintf(body, sizeof body, "%d %d\n", (int)g.pid, (int)g.podinit);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		die(errno, "open %s", tmp);
 	if (!write_all(fd, body, (size_t)n) || fsync(fd) < 0)
@@ -2330,7 +2330,7 @@ int main(int argc, char **argv)
 
 	char jpath[PATH_MAX + 16];
 	snprintf(jpath, sizeof jpath, "%s/exits", g.dir);
-	g.journal = open(jpath, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	g.journal = open(jpath, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (g.journal < 0)
 		die(errno, "open %s", jpath);
 	if (g.serve)
@@ -2343,7 +2343,7 @@ int main(int argc, char **argv)
 	if (g.errfd < 0)
 		g.errfd = 2;
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	int logfd = logfile ? open(logfile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644) : null;
+	int logfd = logfile ? open(logfile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600) : null;
 	if (null < 0 || logfd < 0)
 		die(errno, "open %s", logfile ? logfile : "/dev/null");
 	if (dup2(null, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)

@@ -44,6 +44,12 @@ export interface SandboxerOptions {
   runscDebugLogDir: string;
   /** More global runsc flags (gvisor only), e.g. `["--overlay2=root:memory"]`. Default none. */
   runscFlags: string[];
+  /**
+   * Seconds between two passes that take down what `dir` holds and no live sandbox owns
+   * (pod dirs, their holders and mounts, sandboxes created and never started); one pass
+   * always runs at start. 0 disables the periodic passes. Default 60.
+   */
+  reconcileIntervalSecs: number;
 }
 
 /** Options of kuasard (TOML keys are the snake_case of these names). */
@@ -80,6 +86,7 @@ export function defaultSandboxerOptions(kind: SandboxerKind): SandboxerOptions {
     runscNetwork: "host",
     runscDebugLogDir: "",
     runscFlags: [],
+    reconcileIntervalSecs: 60,
   };
 }
 
@@ -117,6 +124,7 @@ const sandboxerSchema: Schema<Omit<SandboxerOptions, "hypervisor">> = {
   runscNetwork: { kind: "enum", values: runscNetworkModes },
   runscDebugLogDir: { kind: "string" },
   runscFlags: { kind: "stringList" },
+  reconcileIntervalSecs: { kind: "int", min: 0, max: 86_400 },
 };
 
 const camel = (k: string) => k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());

@@ -60,9 +60,10 @@ export class Kuasard {
     const minOom = ownOomScoreAdj();
     for (const kind of o.sandboxers) {
       const so = o.sandboxer[kind];
+      // 0711: containerd reaches task.sock; everything below is private (records 0700, pods 0700).
       mkdirSync(so.dir, { recursive: true, mode: 0o711 });
       const slog = log.child({ sandboxer: kind });
-      const common = { dir: so.dir, taskAddress: `ttrpc+unix://${taskSocketPath(so)}`, holderBinary: defaultHolderBinary, shmSizeBytes: 64 << 20 };
+      const common = { dir: so.dir, taskAddress: `ttrpc+unix://${taskSocketPath(so)}`, holderBinary: defaultHolderBinary, shmSizeBytes: 64 << 20, reconcileIntervalMs: so.reconcileIntervalSecs * 1000 };
       const sandboxer =
         kind === "wasm"
           ? createWasmSandboxer({ ...common, engine: { engine: so.wasmEngine as WasmEngineName, wasmtimeBinary: so.wasmtimeBinary } }, slog, this.events, minOom)

@@ -18,6 +18,11 @@ export interface PodRuntimeOptions {
   holderBinary: string;
   /** Size of a pod's /dev/shm tmpfs, in bytes. Default 64 MiB, as containerd's CRI. */
   shmSizeBytes: number;
+  /**
+   * How often what `dir` holds that no live sandbox owns is taken down, in ms
+   * (also done once at start); 0 disables the periodic pass. Default 60000.
+   */
+  reconcileIntervalMs: number;
 }
 
 /** State shared by the sandbox side and the task side of a holder-based sandboxer. */

@@ -1,7 +1,8 @@
-import { mkdirSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
+import { explainFullDisk } from "../fs/disk-full.js";
 import { which } from "../fs/which.js";
 import { HolderClient } from "../holder/holder-client.js";
 import { startHolder } from "../holder/start-holder.js";
@@ -11,7 +12,8 @@ import type { CgroupStats } from "../task/task-backend.js";
 import { createSandboxRecord, podOf, recoverRecords, sandboxStatus, sumStats, updateSandboxRecord, waitStopped } from "./sandbox-records.js";
 import { isAlive, killQuietly, Pod, waitGone } from "./pod.js";
 import type { SandboxRecord } from "./records.js";
-import { mountTmpfs, unmount } from "./rootfs.js";
+import { mountTmpfs, unmount, unmountBelow } from "./rootfs.js";
+import { isHolderOf, podDirIds, recordedHolderPids, rederivedRecord } from "./leftover-pod.js";
 import type { PodRuntime } from "./pod-runtime.js";
 import type { PodTasks } from "./pod-tasks.js";
 
@@ -24,6 +26,13 @@ const LOST_EXIT_STATUS = 255;
  * (runc, a WASI runner...): the Sandbox API side, shared by those sandboxers.
  */
 export class PodSandboxer implements Sandboxer {
+  /** Sandboxes the previous daemon created and nobody has started since the restart. */
+  private readonly notStartedSinceRestart = new Set<string>();
+  private reconcileTimer: NodeJS.Timeout | undefined;
+  private reconciling = false;
+  /** Pods re-derived only to be taken down: their stop is not persisted. */
+  private readonly leftovers = new WeakSet<Pod>();
+
   constructor(
     readonly kind: string,
     private readonly ctx: PodRuntime,
@@ -31,7 +40,10 @@ export class PodSandboxer implements Sandboxer {
     /** Executables a pod of this kind needs, checked at Create: `[what, path or name on PATH]`. */
     private readonly requiredBinaries: readonly (readonly [string, string])[],
   ) {
-    mkdirSync(join(ctx.options.dir, "pods"), { recursive: true, mode: 0o711 });
+    // 0700: nothing of a pod (its files, its /dev/shm) is reachable by host users.
+    const pods = join(ctx.options.dir, "pods");
+    mkdirSync(pods, { recursive: true, mode: 0o700 });
+    chmodSync(pods, 0o700); // a dir made by an older version was 0711
     tasks.podDied = (pod, status) => void this.engineDied(pod, status);
   }
 
@@ -47,14 +59,20 @@ export class PodSandboxer implements Sandboxer {
     const pod = this.pod(id);
     const r = pod.record;
     transition(sandboxTransitions, `sandbox ${id}`, r.state, "ready");
+    if (r.starting) throw new RuntimeError(Code.FailedPrecondition, `sandbox ${id}: already starting`);
+    this.notStartedSinceRestart.delete(id);
     const p = r.pod;
     const hostNetwork = p?.hostNetwork ?? r.netnsPath === "";
     // A standalone container's own spec asks for its namespaces: the pod shares none.
     const hostIpc = p?.hostIpc ?? r.standalone === true;
     let holderPid = 0;
     try {
+      // Persisted before anything is made: a daemon that dies from here on finds this Start to roll back.
+      r.starting = true;
+      this.ctx.sandboxes.put(id, r);
       if (!hostIpc) {
-        mkdirSync(join(pod.dir, "shm"), { recursive: true, mode: 0o1777 });
+        // The tmpfs is 1777 for the pod's users; the pod dir above it (0700) keeps host users out.
+        mkdirSync(join(pod.dir, "shm"), { recursive: true, mode: 0o700 });
         await mountTmpfs(join(pod.dir, "shm"), this.ctx.options.shmSizeBytes);
         r.shmMounted = true;
       }
@@ -76,20 +94,22 @@ export class PodSandboxer implements Sandboxer {
       this.ctx.sandboxes.put(id, r);
       await this.tasks.podStarted(pod);
       r.state = "ready";
+      delete r.starting;
       this.ctx.sandboxes.put(id, r);
       pod.log.info({ holder_pid: r.holderPid, pod_pid: r.podPid }, "sandbox started");
       return this.statusOf(pod, false);
     } catch (err) {
-      pod.log.warn({ err }, "sandbox start failed; cleaning up");
+      // containerd forgets a sandbox whose Start failed and never shuts it down: leave nothing.
+      pod.log.warn({ err }, "sandbox start failed; removing it");
+      r.state = "created";
+      pod.stopping = true;
       if (holderPid > 0) await this.tasks.podStopping(pod).catch(() => {});
-      if (holderPid > 0) killQuietly(holderPid);
       await pod.detach();
-      if (r.shmMounted) await unmount(join(pod.dir, "shm")).catch(() => {});
-      r.shmMounted = false;
-      r.holderPid = 0;
-      r.podPid = 0;
-      this.ctx.sandboxes.put(id, r);
-      throw RuntimeError.from(err);
+      const { holderPid: recorded } = recordedHolderPids(pod.dir);
+      for (const pid of [holderPid, recorded]) if (pid > 0 && (pid === holderPid || isHolderOf(pid, pod.dir))) killQuietly(pid);
+      await waitGone(holderPid, 5000);
+      await this.discard(pod).catch((e: unknown) => pod.log.error({ err: e }, "removing a sandbox whose start failed failed"));
+      throw explainFullDisk(err, this.ctx.options.dir);
     }
   }
 
@@ -142,15 +162,41 @@ export class PodSandboxer implements Sandboxer {
     return this.statusOf(this.pod(id), verbose);
   }
 
+  /**
+   * Removes the sandbox and everything it left; a sandbox that is not (or no
+   * longer) known succeeds after removing whatever is left under its id, so a
+   * Shutdown retried after a crash is idempotent.
+   */
   async shutdown(id: string): Promise<void> {
-    const pod = this.pod(id);
-    if (pod.record.state !== "stopped") await this.stop(id, 0);
+    let pod = this.ctx.pods.get(id);
+    if (!pod) {
+      pod = this.leftoverOf(id);
+      if (!pod) return;
+      await this.attachLeftover(pod);
+    }
+    if (pod.record.state !== "stopped") await this.stopPod(pod, 0, 0);
     // Every container record of the pod is in memory (recovery adopts them all), so this removes them all.
     for (const c of [...this.ctx.containers.values()].filter((x) => x.pod === pod)) await this.tasks.remove(c);
-    rmSync(pod.dir, { recursive: true, force: true });
-    this.ctx.sandboxes.delete(id);
-    this.ctx.pods.delete(id);
+    await this.discard(pod);
     pod.log.info("sandbox removed");
+  }
+
+  /** Unmounts and removes the pod dir, then the record (and a quarantined one), then forgets the pod. */
+  private async discard(pod: Pod): Promise<void> {
+    await unmountBelow(pod.dir);
+    rmSync(pod.dir, { recursive: true, force: true });
+    this.ctx.sandboxes.delete(pod.id);
+    rmSync(join(this.ctx.sandboxes.dir, `${pod.id}.json.damaged`), { force: true });
+    if (this.ctx.pods.get(pod.id) === pod) this.ctx.pods.delete(pod.id);
+    this.notStartedSinceRestart.delete(pod.id);
+    pod.markStopped();
+  }
+
+  /** A pod re-derived from what is left under `id` (its dir, a quarantined record), or undefined when nothing is. */
+  private leftoverOf(id: string): Pod | undefined {
+    const dir = this.ctx.podDir(id);
+    if (!existsSync(dir) && !existsSync(join(this.ctx.sandboxes.dir, `${id}.json.damaged`))) return undefined;
+    return this.addPod(rederivedRecord(id, dir, "k8s.io"));
   }
 
   async metrics(id: string): Promise<CgroupStats> {
@@ -168,7 +214,7 @@ export class PodSandboxer implements Sandboxer {
   }
 
   async recover(): Promise<void> {
-    const ready = await recoverRecords(this.ctx, this.tasks, (r) => this.addPod(r), async (pod) => {
+    const found = await recoverRecords(this.ctx, this.tasks, (r) => this.addPod(r), async (pod) => {
       try {
         pod.attach(await HolderClient.connect(pod.dir, { timeoutMs: 3000 }));
         pod.replayJournalFile(); // exits between the first read and the connection
@@ -178,14 +224,74 @@ export class PodSandboxer implements Sandboxer {
       }
     });
     for (const pod of this.ctx.pods.values()) {
-      if (pod.record.state === "ready" && !pod.client) await this.holderGone(pod);
+      if (pod.record.state === "ready" && !pod.client && !found.leftovers.includes(pod)) await this.holderGone(pod);
     }
-    for (const pod of ready) {
+    for (const pod of found.ready) {
       if (pod.record.state === "ready") await this.tasks.podRecovered(pod).catch((err: unknown) => pod.log.error({ err }, "checking the pod's engine failed"));
+    }
+    for (const pod of found.leftovers) await this.takeDown(pod);
+    for (const pod of found.created) this.notStartedSinceRestart.add(pod.id);
+    const every = this.ctx.options.reconcileIntervalMs;
+    if (every > 0) {
+      this.reconcileTimer = setInterval(() => void this.reconcile(), every);
+      this.reconcileTimer.unref();
+    }
+  }
+
+  /**
+   * Takes down what no live sandbox owns, as at start: pod dirs without a pod
+   * (their holders, mounts and recorded containers), and sandboxes the previous
+   * daemon created whose Start never came (containerd calls Start right after
+   * Create; one that has not come a whole interval after a restart never will).
+   */
+  async reconcile(): Promise<void> {
+    if (this.reconciling) return;
+    this.reconciling = true;
+    try {
+      for (const id of [...this.notStartedSinceRestart]) {
+        const pod = this.ctx.pods.get(id);
+        this.notStartedSinceRestart.delete(id);
+        if (!pod || pod.record.state !== "created" || pod.record.starting) continue;
+        pod.log.warn("created before the daemon restarted and never started; removing it");
+        await this.shutdown(id).catch((err: unknown) => pod.log.error({ err }, "removing a sandbox never started failed"));
+      }
+      for (const id of podDirIds(join(this.ctx.options.dir, "pods"))) {
+        if (this.ctx.pods.has(id)) continue;
+        const pod = this.leftoverOf(id);
+        if (!pod) continue;
+        pod.log.warn({ holder_pid: pod.record.holderPid }, "pod dir without a sandbox; taking it down");
+        await this.takeDown(pod);
+      }
+    } catch (err) {
+      this.ctx.log.error({ err }, "reconciliation failed");
+    } finally {
+      this.reconciling = false;
+    }
+  }
+
+  /** Stops and removes a re-derived pod through the ordinary paths (its holder, if alive, kills what it launched). */
+  private async takeDown(pod: Pod): Promise<void> {
+    try {
+      await this.attachLeftover(pod);
+      await this.shutdown(pod.id);
+    } catch (err) {
+      pod.log.error({ err }, "taking a leftover pod down failed");
+    }
+  }
+
+  /** Connects to a leftover pod's live holder, so Stop can have it kill what it launched. */
+  private async attachLeftover(pod: Pod): Promise<void> {
+    this.leftovers.add(pod);
+    if (pod.record.state !== "ready" || pod.client) return;
+    try {
+      pod.attach(await HolderClient.connect(pod.dir, { timeoutMs: 2000 }));
+    } catch (err) {
+      pod.log.warn({ err }, "leftover pod holder unreachable; it is killed");
     }
   }
 
   async close(): Promise<void> {
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     await Promise.all([...this.ctx.pods.values()].map((p) => p.detach()));
   }
 
@@ -233,7 +339,7 @@ export class PodSandboxer implements Sandboxer {
     r.state = "stopped";
     r.exitStatus = exitStatus;
     r.exitedAt = new Date().toISOString();
-    this.ctx.sandboxes.put(r.id, r);
+    if (!this.leftovers.has(pod)) this.ctx.sandboxes.put(r.id, r);
     pod.markStopped();
     pod.log.info({ exit_status: exitStatus }, "sandbox stopped");
   }

@@ -1,5 +1,6 @@
 import { rmSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
+import { explainFullDisk } from "../fs/disk-full.js";
 import { join } from "node:path";
 import { Code } from "../errors/code.js";
 import { RuntimeError, isErrorCode } from "../errors/runtime-error.js";
@@ -130,7 +131,7 @@ export abstract class PodTasks implements TaskBackend {
       await this.undoLaunch(id, pod).catch(() => {});
       if (mounted) await unmount(rootfs).catch(() => {});
       this.rt.containerRecords.delete(id);
-      throw err;
+      throw explainFullDisk(err, this.rt.options.dir);
     }
   }
 

@@ -22,6 +22,11 @@ export interface SandboxRecord {
   shmMounted: boolean;
   /** Made for a single container without a pod: its spec's namespaces are left alone. */
   standalone?: boolean;
+  /**
+   * Set (and persisted) before Start does anything, cleared when it is done: a
+   * record still marked at daemon start is a Start the daemon died in.
+   */
+  starting?: boolean;
 }
 
 /** A container's init or exec process on disk. */

@@ -75,14 +75,16 @@ export async function containerd17WithKuasar(t: TestContext, kinds: readonly E2e
   const containerd = await startContainerd(containerdOptions);
   writeFileSync(join(containerd.cniConfDir, "10-kuasar-e2e.conflist"), TEST_CNI);
   let run = 0;
+  // One kind is served by flags alone, unless the test adds config for it.
+  const withConfig = kinds.length > 1 || extraConfig !== "";
   const opts = {
     program: "kuasard" as const,
     listen: kinds.length > 1 ? undefined : join(dir, "runc.sock"),
     dir: join(dir, "kr"),
     containerdTtrpcAddress: containerd.ttrpcAddress,
-    args: ["--state-dir", join(dir, "ks"), "--shim-listen", shimSocket, ...(kinds.length > 1 ? ["--config", join(dir, "kuasard.toml")] : [])],
+    args: ["--state-dir", join(dir, "ks"), "--shim-listen", shimSocket, ...(withConfig ? ["--config", join(dir, "kuasard.toml")] : [])],
   };
-  if (kinds.length > 1) {
+  if (withConfig) {
     writeFileSync(join(dir, "kuasard.toml"), kinds.map((k) => `[sandboxers.${k}]\nlisten = "${join(dir, `${k}.sock`)}"\ndir = "${join(dir, `k${k[0]}`)}"\n`).join("\n") + extraConfig);
   }
   const env: Containerd17WithKuasar = {

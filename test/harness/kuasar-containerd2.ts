@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { importBusybox } from "./busybox-image.js";
@@ -86,8 +86,12 @@ export async function containerd2WithKuasar(
   t: TestContext,
   kinds: readonly E2eKind[] = ["runc"],
   extraConfig = "",
-  /** `stateDirPath(dir)`: the first kind's --dir below the test dir (default `<dir>/<kr|kw|kg|kv>`), e.g. a very long one. */
-  options: { stateDirPath?: (dir: string) => string } = {},
+  options: {
+    /** `stateDirPath(dir)`: the first kind's --dir below the test dir (default `<dir>/<kr|kw|kg|kv>`), e.g. a very long one. */
+    stateDirPath?: (dir: string) => string;
+    /** Called with the first kind's state dir before the sandboxer starts (e.g. to mount a small tmpfs there). */
+    prepareSandboxerDir?: (dir: string) => void;
+  } = {},
 ): Promise<Containerd2WithKuasar> {
   const dir = mkdtempSync("/tmp/k2-");
   const listen = join(dir, filesOf[kinds[0]!].sock);
@@ -109,6 +113,8 @@ export async function containerd2WithKuasar(
   const opts = single
     ? { program: `${kinds[0] as "runc" | "gvisor"}-sandboxer` as const, listen, dir: sandboxerDir, containerdTtrpcAddress: containerd.ttrpcAddress, args: ["--state-dir", join(dir, "ks")] }
     : { program: "kuasard" as const, dir: join(dir, "ks"), containerdTtrpcAddress: containerd.ttrpcAddress, args: ["--config", join(dir, "kuasard.toml"), "--state-dir", join(dir, "ks"), "--shim-listen", ""] };
+  mkdirSync(sandboxerDir, { recursive: true });
+  options.prepareSandboxerDir?.(sandboxerDir);
   const env: Containerd2WithKuasar = {
     dir,
     listen,

@@ -192,7 +192,9 @@ export class VmmSandboxer implements Sandboxer {
   }
 
   async recover(): Promise<void> {
-    await recoverRecords(this.ctx, this.tasks, (r) => this.addPod(r), (pod) => this.reattach(pod));
+    const found = await recoverRecords(this.ctx, this.tasks, (r) => this.addPod(r), (pod) => this.reattach(pod));
+    // What no good record owns (a VM pod's dir holds no holder pid: re-derived as stopped) goes.
+    for (const pod of found.leftovers) await this.shutdown(pod.id).catch((err: unknown) => pod.log.error({ err }, "taking a leftover pod down failed"));
     // Output the agents held while we were away goes to the relays the containers' adoption opened.
     for (const pod of this.ctx.pods.values()) if (pod.client) this.tasks.attachStreams(pod);
     for (const pod of this.ctx.pods.values()) {
