@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { killQuietly } from "../../src/pod/pod.js";
+import type { CriClient } from "../harness/cri.js";
+import { podConfig, runPod, shContainer } from "../harness/cri-pod.js";
+import { assertPodEndedAndCleaned, QUICK_MS, startTwoContainerPod } from "../harness/holder-death.js";
+import { assertIsolated } from "../harness/isolation.js";
+import { afterRedial, containerd2WithKuasar, HANDLER } from "../harness/kuasar-containerd2.js";
+import { containerd17WithKuasar, HANDLER_17 } from "../harness/kuasar-containerd17.js";
+import { censusDiff, takeCensus, type Census, type CensusScope } from "../harness/leak-census.js";
+
+assertIsolated();
+
+/** One pod run and removed first, so what the first pod creates for good (cgroup parents, CNI state) is in the baseline. */
+async function warmUp(cri: CriClient, handler: string, logDir: string): Promise<void> {
+  const { podId } = await runPod(cri, handler, podConfig("warm", join(logDir, "warm")), [shContainer("c", "exec sleep 1000")]);
+  await cri.runtime.stopPodSandbox({ podSandboxId: podId }, { timeoutMs: QUICK_MS });
+  await cri.runtime.removePodSandbox({ podSandboxId: podId }, { timeoutMs: QUICK_MS });
+}
+
+function scopeOf(dirs: string[], fdPids: number[]): CensusScope {
+  return { dirs, fdPids };
+}
+
+/** The census counts what a running pod has (so an empty diff at the end means it is all gone). */
+function assertCensusSeesPod(scope: CensusScope, before: Census): void {
+  const during = censusDiff(before, takeCensus(scope));
+  for (const k of ["processes", "mounts", "entries", "cgroups"] as const) assert.ok((during[k]?.length ?? 0) > 0, `the census counts the pod's ${k}: ${JSON.stringify(during)}`);
+}
+
+describe("a pod holder killed (kill -9) under stock containerd 2.x", () => {
+  it("ends the pod: containers Exited 137, pod NotReady, Stop and Remove quick, nothing left", async (t) => {
+    const env = await containerd2WithKuasar(t);
+    const logDir = join(env.dir, "logs");
+    await warmUp(env.cri, HANDLER, logDir);
+    const scope = scopeOf([env.sandboxerDir, join(env.containerd.state, "io.containerd.runtime.v2.task")], [env.endpointPid, env.sandboxer.pid]);
+    const before = takeCensus(scope);
+    const pod = await startTwoContainerPod(env.cri, HANDLER, env.sandboxerDir, "victim", logDir);
+    assertCensusSeesPod(scope, before);
+    killQuietly(pod.holderPid);
+    await assertPodEndedAndCleaned(env.cri, HANDLER, pod, scope, before, logDir);
+  });
+
+  it("a holder that died while kuasard was down is found at recovery and handled the same way", async (t) => {
+    const env = await containerd2WithKuasar(t);
+    const logDir = join(env.dir, "logs");
+    await warmUp(env.cri, HANDLER, logDir);
+    // The daemon restarts (new pid): its fds are not comparable, the endpoint's are.
+    const scope = scopeOf([env.sandboxerDir, join(env.containerd.state, "io.containerd.runtime.v2.task")], [env.endpointPid]);
+    const before = takeCensus(scope);
+    const pod = await startTwoContainerPod(env.cri, HANDLER, env.sandboxerDir, "victim", logDir);
+    await env.sandboxer.kill9();
+    killQuietly(pod.holderPid);
+    await env.restartSandboxer();
+    await afterRedial(() => env.cri.runtime.podSandboxStatus({ podSandboxId: pod.podId }));
+    await assertPodEndedAndCleaned(env.cri, HANDLER, pod, scope, before, logDir);
+  });
+});
+
+describe("a pod holder killed (kill -9) under stock containerd 1.7 (shim bridge)", () => {
+  it("ends the pod: the sandbox task and app tasks exit, containers Exited 137, pod NotReady, nothing left", async (t) => {
+    const env = await containerd17WithKuasar(t);
+    const logDir = join(env.dir, "logs");
+    const sandboxerDir = join(env.dir, "kr");
+    await warmUp(env.cri, HANDLER_17, logDir);
+    const scope = scopeOf([sandboxerDir, join(env.containerd.state, "io.containerd.runtime.v2.task")], [env.endpointPid, env.kuasard.pid]);
+    const before = takeCensus(scope);
+    const pod = await startTwoContainerPod(env.cri, HANDLER_17, sandboxerDir, "victim", logDir);
+    killQuietly(pod.holderPid);
+    await assertPodEndedAndCleaned(env.cri, HANDLER_17, pod, scope, before, logDir);
+  });
+
+  it("a holder that died while kuasard was down is found at recovery and handled the same way", async (t) => {
+    const env = await containerd17WithKuasar(t);
+    const logDir = join(env.dir, "logs");
+    const sandboxerDir = join(env.dir, "kr");
+    await warmUp(env.cri, HANDLER_17, logDir);
+    const scope = scopeOf([sandboxerDir, join(env.containerd.state, "io.containerd.runtime.v2.task")], [env.endpointPid]);
+    const before = takeCensus(scope);
+    const pod = await startTwoContainerPod(env.cri, HANDLER_17, sandboxerDir, "victim", logDir);
+    await env.kuasard.kill9();
+    killQuietly(pod.holderPid);
+    await env.restartKuasard();
+    await assertPodEndedAndCleaned(env.cri, HANDLER_17, pod, scope, before, logDir);
+  });
+});
+
