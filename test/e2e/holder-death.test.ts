@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { killQuietly } from "../../src/pod/pod.js";
+import { isAlive, killQuietly } from "../../src/pod/pod.js";
 import type { CriClient } from "../harness/cri.js";
 import { podConfig, runPod, shContainer } from "../harness/cri-pod.js";
 import { assertPodEndedAndCleaned, QUICK_MS, startTwoContainerPod } from "../harness/holder-death.js";
 import { assertIsolated } from "../harness/isolation.js";
-import { afterRedial, containerd2WithKuasar, HANDLER } from "../harness/kuasar-containerd2.js";
+import { afterRedial, containerd2WithKuasar, GVISOR_HANDLER, HANDLER } from "../harness/kuasar-containerd2.js";
 import { containerd17WithKuasar, HANDLER_17 } from "../harness/kuasar-containerd17.js";
 import { censusDiff, takeCensus, type Census, type CensusScope } from "../harness/leak-census.js";
 
@@ -86,3 +87,20 @@ describe("a pod holder killed (kill -9) under stock containerd 1.7 (shim bridge)
   });
 });
 
+
+describe("a gvisor pod holder killed (kill -9) under stock containerd 2.x", () => {
+  it("tears the runsc sandbox down: containers Exited 137, pod NotReady, nothing left", async (t) => {
+    const env = await containerd2WithKuasar(t, ["gvisor"]);
+    const logDir = join(env.dir, "logs");
+    await warmUp(env.cri, GVISOR_HANDLER, logDir);
+    const scope = scopeOf([env.sandboxerDir, join(env.containerd.state, "io.containerd.runtime.v2.task")], [env.endpointPid, env.sandboxer.pid]);
+    const before = takeCensus(scope);
+    const pod = await startTwoContainerPod(env.cri, GVISOR_HANDLER, env.sandboxerDir, "victim", logDir, false);
+    const sandboxPid = Number(readFileSync(join(env.sandboxerDir, "pods", pod.podId, "gvisor", "sandbox.pid"), "utf8").trim());
+    assert.ok(isAlive(sandboxPid), "the runsc sandbox runs");
+    pod.pids.push(sandboxPid);
+    assertCensusSeesPod(scope, before);
+    killQuietly(pod.holderPid);
+    await assertPodEndedAndCleaned(env.cri, GVISOR_HANDLER, pod, scope, before, logDir);
+  });
+});
