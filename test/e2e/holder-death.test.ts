@@ -2,16 +2,20 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { isAlive, killQuietly } from "../../src/pod/pod.js";
+import { isAlive, killQuietly, waitGone } from "../../src/pod/pod.js";
 import type { CriClient } from "../harness/cri.js";
-import { podConfig, runPod, shContainer } from "../harness/cri-pod.js";
-import { assertPodEndedAndCleaned, QUICK_MS, startTwoContainerPod } from "../harness/holder-death.js";
+import { logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../harness/cri-pod.js";
+import { assertPodEndedAndCleaned, containerPid, holderPidOf, QUICK_MS, startTwoContainerPod } from "../harness/holder-death.js";
 import { assertIsolated } from "../harness/isolation.js";
-import { afterRedial, containerd2WithKuasar, GVISOR_HANDLER, HANDLER } from "../harness/kuasar-containerd2.js";
+import { afterRedial, containerd2WithKuasar, GVISOR_HANDLER, HANDLER, WASM_HANDLER } from "../harness/kuasar-containerd2.js";
 import { containerd17WithKuasar, HANDLER_17 } from "../harness/kuasar-containerd17.js";
+import { importWasmImage } from "../harness/wasm-image.js";
+import { infiniteLoopModule } from "../sandboxers/wasm/wat-modules.js";
 import { censusDiff, takeCensus, type Census, type CensusScope } from "../harness/leak-census.js";
 
 assertIsolated();
+
+const WASM_IMAGE = "docker.io/library/wasm-demo:latest";
 
 /** One pod run and removed first, so what the first pod creates for good (cgroup parents, CNI state) is in the baseline. */
 async function warmUp(cri: CriClient, handler: string, logDir: string): Promise<void> {
@@ -25,9 +29,9 @@ function scopeOf(dirs: string[], fdPids: number[]): CensusScope {
 }
 
 /** The census counts what a running pod has (so an empty diff at the end means it is all gone). */
-function assertCensusSeesPod(scope: CensusScope, before: Census): void {
+function assertCensusSeesPod(scope: CensusScope, before: Census, kinds: readonly (keyof Census)[] = ["processes", "mounts", "entries", "cgroups"]): void {
   const during = censusDiff(before, takeCensus(scope));
-  for (const k of ["processes", "mounts", "entries", "cgroups"] as const) assert.ok((during[k]?.length ?? 0) > 0, `the census counts the pod's ${k}: ${JSON.stringify(during)}`);
+  for (const k of kinds) assert.ok((during[k]?.length ?? 0) > 0, `the census counts the pod's ${k}: ${JSON.stringify(during)}`);
 }
 
 describe("a pod holder killed (kill -9) under stock containerd 2.x", () => {
@@ -102,5 +106,37 @@ describe("a gvisor pod holder killed (kill -9) under stock containerd 2.x", () =
     assertCensusSeesPod(scope, before);
     killQuietly(pod.holderPid);
     await assertPodEndedAndCleaned(env.cri, GVISOR_HANDLER, pod, scope, before, logDir);
+  });
+});
+
+describe("a wasm pod holder killed (kill -9) under stock containerd 2.x", () => {
+  it("kills the pod's runner: the container Exited 137, pod NotReady, nothing left", async (t) => {
+    const env = await containerd2WithKuasar(t, ["wasm"]);
+    const { cri } = env;
+    const logDir = join(env.dir, "logs");
+    await importWasmImage(env.containerd, "k8s.io", WASM_IMAGE, { "loop.wasm": await infiniteLoopModule() }, "/loop.wasm");
+    const loop = { metadata: { name: "loop", attempt: 0 }, image: { image: WASM_IMAGE }, command: ["/loop.wasm"], logPath: "loop.log" };
+    const warm = await runPod(cri, WASM_HANDLER, podConfig("warm", join(logDir, "warm")), [loop]);
+    await cri.runtime.stopPodSandbox({ podSandboxId: warm.podId }, { timeoutMs: QUICK_MS });
+    await cri.runtime.removePodSandbox({ podSandboxId: warm.podId }, { timeoutMs: QUICK_MS });
+    const scope = scopeOf([env.sandboxerDir, join(env.containerd.state, "io.containerd.runtime.v2.task")], [env.endpointPid, env.sandboxer.pid]);
+    const before = takeCensus(scope);
+    const cfg = podConfig("victim", join(logDir, "victim"));
+    const { podId, ids } = await runPod(cri, WASM_HANDLER, cfg, [loop]);
+    await waitForLog(logFile(cfg, loop), "looping");
+    const runner = await containerPid(cri, ids[0]!);
+    const holderPid = holderPidOf(env.sandboxerDir, podId);
+    assertCensusSeesPod(scope, before, ["processes", "mounts", "entries"]);
+    killQuietly(holderPid);
+    assert.equal((await waitExited(cri, ids[0]!, QUICK_MS)).exitCode, 137);
+    assert.ok(await waitGone(runner, 5000), "the runner is gone");
+    await cri.runtime.stopPodSandbox({ podSandboxId: podId }, { timeoutMs: QUICK_MS });
+    await cri.runtime.removePodSandbox({ podSandboxId: podId }, { timeoutMs: QUICK_MS });
+    let diff = censusDiff(before, takeCensus(scope));
+    for (let i = 0; i < 50 && Object.keys(diff).length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      diff = censusDiff(before, takeCensus(scope));
+    }
+    assert.deepEqual(diff, {}, "nothing left");
   });
 });
