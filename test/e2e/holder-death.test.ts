@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import { isAlive, killQuietly, waitGone } from "../../src/pod/pod.js";
 import type { CriClient } from "../harness/cri.js";
 import { logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../harness/cri-pod.js";
-import { assertPodEndedAndCleaned, containerPid, holderPidOf, QUICK_MS, startTwoContainerPod } from "../harness/holder-death.js";
+import { assertPodEndedAndCleaned, containerPid, holderPidOf, QUICK_MS, settledDiff, startTwoContainerPod } from "../harness/holder-death.js";
 import { assertIsolated } from "../harness/isolation.js";
 import { afterRedial, containerd2WithKuasar, GVISOR_HANDLER, HANDLER, WASM_HANDLER } from "../harness/kuasar-containerd2.js";
 import { containerd17WithKuasar, HANDLER_17 } from "../harness/kuasar-containerd17.js";
@@ -28,9 +28,10 @@ function scopeOf(dirs: string[], fdPids: number[]): CensusScope {
   return { dirs, fdPids };
 }
 
-/** The census counts what a running pod has (so an empty diff at the end means it is all gone). */
-function assertCensusSeesPod(scope: CensusScope, before: Census, kinds: readonly (keyof Census)[] = ["processes", "mounts", "entries", "cgroups"]): void {
+/** The census counts what a running pod has (so an empty diff at the end means it is all gone); `ids` name its cgroups. */
+function assertCensusSeesPod(scope: CensusScope, before: Census, ids: readonly string[], kinds: readonly (keyof Census)[] = ["processes", "mounts", "entries", "cgroups"]): void {
   const during = censusDiff(before, takeCensus(scope));
+  during.cgroups = (during.cgroups ?? []).filter((c) => ids.some((id) => c.includes(id)));
   for (const k of kinds) assert.ok((during[k]?.length ?? 0) > 0, `the census counts the pod's ${k}: ${JSON.stringify(during)}`);
 }
 
@@ -42,7 +43,7 @@ describe("a pod holder killed (kill -9) under stock containerd 2.x", () => {
     const scope = scopeOf([env.sandboxerDir, join(env.containerd.state, "io.containerd.runtime.v2.task")], [env.endpointPid, env.sandboxer.pid]);
     const before = takeCensus(scope);
     const pod = await startTwoContainerPod(env.cri, HANDLER, env.sandboxerDir, "victim", logDir);
-    assertCensusSeesPod(scope, before);
+    assertCensusSeesPod(scope, before, [pod.own, pod.shared]);
     killQuietly(pod.holderPid);
     await assertPodEndedAndCleaned(env.cri, HANDLER, pod, scope, before, logDir);
   });
@@ -55,6 +56,7 @@ describe("a pod holder killed (kill -9) under stock containerd 2.x", () => {
     const scope = scopeOf([env.sandboxerDir, join(env.containerd.state, "io.containerd.runtime.v2.task")], [env.endpointPid]);
     const before = takeCensus(scope);
     const pod = await startTwoContainerPod(env.cri, HANDLER, env.sandboxerDir, "victim", logDir);
+    assertCensusSeesPod(scope, before, [pod.own, pod.shared]);
     await env.sandboxer.kill9();
     killQuietly(pod.holderPid);
     await env.restartSandboxer();
@@ -72,6 +74,7 @@ describe("a pod holder killed (kill -9) under stock containerd 1.7 (shim bridge)
     const scope = scopeOf([sandboxerDir, join(env.containerd.state, "io.containerd.runtime.v2.task")], [env.endpointPid, env.kuasard.pid]);
     const before = takeCensus(scope);
     const pod = await startTwoContainerPod(env.cri, HANDLER_17, sandboxerDir, "victim", logDir);
+    assertCensusSeesPod(scope, before, [pod.own, pod.shared]);
     killQuietly(pod.holderPid);
     await assertPodEndedAndCleaned(env.cri, HANDLER_17, pod, scope, before, logDir);
   });
@@ -84,6 +87,7 @@ describe("a pod holder killed (kill -9) under stock containerd 1.7 (shim bridge)
     const scope = scopeOf([sandboxerDir, join(env.containerd.state, "io.containerd.runtime.v2.task")], [env.endpointPid]);
     const before = takeCensus(scope);
     const pod = await startTwoContainerPod(env.cri, HANDLER_17, sandboxerDir, "victim", logDir);
+    assertCensusSeesPod(scope, before, [pod.own, pod.shared]);
     await env.kuasard.kill9();
     killQuietly(pod.holderPid);
     await env.restartKuasard();
@@ -103,7 +107,7 @@ describe("a gvisor pod holder killed (kill -9) under stock containerd 2.x", () =
     const sandboxPid = Number(readFileSync(join(env.sandboxerDir, "pods", pod.podId, "gvisor", "sandbox.pid"), "utf8").trim());
     assert.ok(isAlive(sandboxPid), "the runsc sandbox runs");
     pod.pids.push(sandboxPid);
-    assertCensusSeesPod(scope, before);
+    assertCensusSeesPod(scope, before, [pod.own, pod.shared]);
     killQuietly(pod.holderPid);
     await assertPodEndedAndCleaned(env.cri, GVISOR_HANDLER, pod, scope, before, logDir);
   });
@@ -126,17 +130,12 @@ describe("a wasm pod holder killed (kill -9) under stock containerd 2.x", () => 
     await waitForLog(logFile(cfg, loop), "looping");
     const runner = await containerPid(cri, ids[0]!);
     const holderPid = holderPidOf(env.sandboxerDir, podId);
-    assertCensusSeesPod(scope, before, ["processes", "mounts", "entries"]);
+    assertCensusSeesPod(scope, before, ids, ["processes", "mounts", "entries"]);
     killQuietly(holderPid);
     assert.equal((await waitExited(cri, ids[0]!, QUICK_MS)).exitCode, 137);
     assert.ok(await waitGone(runner, 5000), "the runner is gone");
     await cri.runtime.stopPodSandbox({ podSandboxId: podId }, { timeoutMs: QUICK_MS });
     await cri.runtime.removePodSandbox({ podSandboxId: podId }, { timeoutMs: QUICK_MS });
-    let diff = censusDiff(before, takeCensus(scope));
-    for (let i = 0; i < 50 && Object.keys(diff).length > 0; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      diff = censusDiff(before, takeCensus(scope));
-    }
-    assert.deepEqual(diff, {}, "nothing left");
+    assert.deepEqual(await settledDiff(scope, before, [podId, ...ids]), {}, "nothing left");
   });
 });

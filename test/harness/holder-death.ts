@@ -86,11 +86,28 @@ export async function assertPodEndedAndCleaned(cri: CriClient, handler: string, 
   await cri.runtime.stopPodSandbox({ podSandboxId: next.podId }, { timeoutMs: QUICK_MS });
   await cri.runtime.removePodSandbox({ podSandboxId: next.podId }, { timeoutMs: QUICK_MS });
 
-  // Processes die asynchronously after their reaper; give the count a moment to settle.
-  let diff = censusDiff(before, takeCensus(scope));
+  const diff = await settledDiff(scope, before, [pod.podId, pod.own, pod.shared, next.podId, ...next.ids]);
+  assert.deepEqual(diff, {}, "nothing left: processes, mounts, fds, dir entries, netns, cgroups");
+}
+
+/**
+ * What grew since `before`, once processes killed asynchronously are gone (a
+ * few seconds at most). The cgroup tree is the host's, shared with whatever else
+ * runs containers on this machine: only cgroups named after `ids` (runc names a
+ * container's cgroup after it) are this test's.
+ */
+export async function settledDiff(scope: CensusScope, before: Census, ids: readonly string[]): Promise<ReturnType<typeof censusDiff>> {
+  const ours = () => {
+    const d = censusDiff(before, takeCensus(scope));
+    const cgroups = (d.cgroups ?? []).filter((c) => ids.some((id) => c.includes(id)));
+    if (cgroups.length > 0) d.cgroups = cgroups;
+    else delete d.cgroups;
+    return d;
+  };
+  let diff = ours();
   for (let i = 0; i < 50 && Object.keys(diff).length > 0; i++) {
     await new Promise((r) => setTimeout(r, 100));
-    diff = censusDiff(before, takeCensus(scope));
+    diff = ours();
   }
-  assert.deepEqual(diff, {}, "nothing left: processes, mounts, fds, dir entries, netns, cgroups");
+  return diff;
 }
