@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { explainFullDisk } from "../fs/disk-full.js";
+import { readTextOr } from "../fs/read-text.js";
 import { which } from "../fs/which.js";
 import { HolderClient } from "../holder/holder-client.js";
 import { startHolder } from "../holder/start-holder.js";
@@ -17,8 +18,10 @@ import { isHolderOf, podDirIds, recordedHolderPids, rederivedRecord } from "./le
 import type { PodRuntime } from "./pod-runtime.js";
 import type { PodTasks } from "./pod-tasks.js";
 
-/** Exit status reported for processes that died with their pod holder and left no journal entry. */
+/** Exit status of a pod whose holder (or engine sandbox) died, and of processes lost with it whose fate is unknown. */
 const LOST_EXIT_STATUS = 255;
+/** Exit status of a process of a pod whose holder died, with no journaled exit: SIGKILLed, by us or with the pod's pid namespace. */
+const KILLED_WITH_HOLDER_STATUS = 137;
 
 /**
  * A sandboxer whose pods are a holder process (namespaces + subreaper + exit
@@ -32,6 +35,8 @@ export class PodSandboxer implements Sandboxer {
   private reconciling = false;
   /** Pods re-derived only to be taken down: their stop is not persisted. */
   private readonly leftovers = new WeakSet<Pod>();
+  /** Pods being ended because their holder died, by id. */
+  private readonly ending = new Map<string, Promise<void>>();
 
   constructor(
     readonly kind: string,
@@ -119,7 +124,9 @@ export class PodSandboxer implements Sandboxer {
   }
 
   async stop(id: string, timeoutSecs: number): Promise<void> {
-    await this.stopPod(this.pod(id), timeoutSecs, 0);
+    const pod = this.pod(id);
+    await this.ending.get(id); // a pod whose holder died is being ended: Stop finds it stopped
+    await this.stopPod(pod, timeoutSecs, 0);
   }
 
   /** Stop: containers get SIGTERM and `timeoutSecs` to exit, then the engine and the holder go, taking the rest along. */
@@ -143,7 +150,7 @@ export class PodSandboxer implements Sandboxer {
     if (isAlive(pod.record.holderPid)) killQuietly(pod.record.holderPid);
     await pod.detach();
     pod.replayJournalFile();
-    this.tasks.abandon(pod, LOST_EXIT_STATUS);
+    this.tasks.abandon(pod, LOST_EXIT_STATUS, "gone with the pod's holder at Stop, no exit journaled");
     await this.finishStop(pod, exitStatus);
   }
 
@@ -324,11 +331,36 @@ export class PodSandboxer implements Sandboxer {
     await this.holderGone(pod);
   }
 
-  /** The holder died without Stop: every process with no journaled exit is lost with it. */
-  private async holderGone(pod: Pod): Promise<void> {
+  /**
+   * The holder died without Stop (kill -9, OOM, a bug). Its processes cannot be
+   * adopted: only their parent or a subreaper can reap them and read how they
+   * ended, and the pod's shared namespaces died with the holder's pod init. So the
+   * pod ends as a pod whose pause container died (kubelet then makes a new one):
+   * everything of it is killed, exits the holder journaled before it died are
+   * reported as they were, every other process as SIGKILLed (137), and the pod is
+   * stopped (docs/adr/0004-holder-death.md). One run per pod; Stop waits for it.
+   */
+  private holderGone(pod: Pod): Promise<void> {
+    const running = this.ending.get(pod.id);
+    if (running) return running;
+    const run = this.endLostPod(pod).finally(() => this.ending.delete(pod.id));
+    this.ending.set(pod.id, run);
+    return run;
+  }
+
+  private async endLostPod(pod: Pod): Promise<void> {
     if (pod.record.state === "stopped") return;
-    pod.replayJournalFile();
-    this.tasks.abandon(pod, LOST_EXIT_STATUS);
+    pod.stopping = true;
+    const holderPid = pod.record.holderPid;
+    const reason = `pod holder (pid ${holderPid}) died; the pod's processes were killed`;
+    pod.log.warn({ holder_pid: holderPid }, "pod holder died: killing the pod's processes");
+    // Alive but unreachable is as good as dead: it must not hold the pod's namespaces on.
+    if (isPodHolder(holderPid)) killQuietly(holderPid);
+    await pod.detach();
+    await this.tasks.podLost(pod).catch((err: unknown) => pod.log.error({ err }, "killing the processes of a pod whose holder died failed"));
+    pod.replayJournalFile(); // what the holder reaped before it died, with the real status
+    this.tasks.abandon(pod, KILLED_WITH_HOLDER_STATUS, reason);
+    pod.record.exitReason = reason;
     await this.finishStop(pod, LOST_EXIT_STATUS);
   }
 
@@ -355,6 +387,7 @@ export class PodSandboxer implements Sandboxer {
       info["sandboxer"] = this.kind;
       info["namespace"] = r.namespace;
     }
+    if (r.exitReason) info["exit_reason"] = r.exitReason;
     return sandboxStatus(this.ctx, r, info);
   }
 
@@ -367,6 +400,11 @@ export class PodSandboxer implements Sandboxer {
       if (!which(path)) throw new RuntimeError(Code.FailedPrecondition, `${what} binary ${JSON.stringify(path)} not found or not executable`);
     }
   }
+}
+
+/** Whether `pid` is a running kuasar-holder (a pid recorded long ago may belong to someone else by now). */
+function isPodHolder(pid: number): boolean {
+  return isAlive(pid) && readTextOr(`/proc/${pid}/comm`, "").trim() === "kuasar-holder";
 }
 
 function goArch(arch: string): string {

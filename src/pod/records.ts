@@ -14,6 +14,8 @@ export interface SandboxRecord {
   createdAt: string;
   exitedAt: string | undefined;
   exitStatus: number;
+  /** Why the pod stopped when nobody asked it to (its holder died...); absent after a Stop. */
+  exitReason?: string;
   /** The holder's pid (0 before Start). */
   holderPid: number;
   /** Pid whose namespaces are the pod's: the holder, or its pod init with a shared pid namespace. */

@@ -280,7 +280,7 @@ export class VmmSandboxer implements Sandboxer {
     pod.stopping = true;
     await pod.detach();
     pod.replayJournalFile();
-    this.tasks.abandon(pod, LOST_EXIT_STATUS);
+    this.tasks.abandon(pod, LOST_EXIT_STATUS, "the pod's VM is gone and its journal has no exit for it");
     await this.releaseVm(pod);
     r.state = "stopped";
     r.exitStatus = exitStatus;
