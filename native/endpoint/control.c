@@ -1,6 +1,8 @@
 #include "control.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,9 +75,63 @@ static int on_listen(struct control *c, uint32_t stream, struct slice payload) {
   return reply(c, stream, CODE_OK, NULL, NULL, 0);
 }
 
+/* Bounds the fds Hold may keep (two per container at most). */
+#define HELD_MAX 65536
+
+static int path_arg(struct slice payload, char *out) {
+  struct slice path;
+  if (pb_find_bytes(payload.p, payload.n, 1, &path) != 0 || path.n == 0 || path.n >= PATH_MAX_ || memchr(path.p, 0, path.n) || path.p[0] != '/') return -1;
+  copy_slice(out, PATH_MAX_, path);
+  return 0;
+}
+
+static int on_hold(struct control *c, uint32_t stream, struct slice payload) {
+  char path[PATH_MAX_];
+  if (path_arg(payload, path) < 0) return reply(c, stream, CODE_INVALID_ARGUMENT, "Hold: want an absolute path", NULL, 0);
+  if (held_find_path(path)) return reply(c, stream, CODE_OK, NULL, NULL, 0);
+  if (tab.nheld >= HELD_MAX) return reply(c, stream, CODE_RESOURCE_EXHAUSTED, "Hold: too many outputs held", NULL, 0);
+  /* Non-blocking: a FIFO nobody reads fails at once (ENXIO) instead of hanging the relay. */
+  int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  struct stat st;
+  if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))) {
+    close(fd);
+    return reply(c, stream, CODE_INVALID_ARGUMENT, "Hold: not a FIFO", NULL, 0);
+  }
+  if (fd < 0) {
+    char msg[PATH_MAX_ + 64];
+    snprintf(msg, sizeof msg, "Hold %s: %s", path, strerror(errno));
+    return reply(c, stream, errno == ENOENT ? CODE_NOT_FOUND : CODE_FAILED_PRECONDITION, msg, NULL, 0);
+  }
+  struct held *h = calloc(1, sizeof *h);
+  if (!h) {
+    close(fd);
+    return reply(c, stream, CODE_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
+  }
+  h->id = tab.next_id++;
+  h->fd = fd;
+  snprintf(h->path, sizeof h->path, "%s", path);
+  h->next = tab.held;
+  tab.held = h;
+  tab.nheld++;
+  custody_send(OP_HOLD, h->id, 0, 0, 0, path, strlen(path) + 1, &fd, 1);
+  return reply(c, stream, CODE_OK, NULL, NULL, 0);
+}
+
+static int on_release(struct control *c, uint32_t stream, struct slice payload) {
+  char path[PATH_MAX_];
+  if (path_arg(payload, path) < 0) return reply(c, stream, CODE_INVALID_ARGUMENT, "Release: want an absolute path", NULL, 0);
+  struct held *h = held_find_path(path);
+  if (h) {
+    custody_send(OP_RELEASE, h->id, 0, 0, 0, NULL, 0, NULL, 0);
+    held_remove(h);
+  }
+  return reply(c, stream, CODE_OK, NULL, NULL, 0);
+}
+
 static int on_status(struct control *c, uint32_t stream) {
   size_t cap = 256;
   for (struct listener *l = tab.listeners; l; l = l->next) cap += strlen(l->route) + strlen(l->path) + 32;
+  for (struct held *h = tab.held; h; h = h->next) cap += strlen(h->path) + 8;
   uint8_t *b = malloc(cap);
   if (!b) return reply(c, stream, CODE_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
   size_t n = pb_varint_field(b, 1, (uint64_t)getpid());
@@ -91,6 +147,7 @@ static int on_status(struct control *c, uint32_t stream) {
   n += pb_varint_field(b + n, 5, (uint64_t)relay_backend_reachable());
   n += pb_varint_field(b + n, 6, (uint64_t)peer_pid);
   n += pb_varint_field(b + n, 7, relay_generation);
+  for (struct held *h = tab.held; h; h = h->next) n += pb_bytes_field(b + n, 8, h->path, strlen(h->path));
   int r = reply(c, stream, CODE_OK, NULL, b, n);
   free(b);
   return r;
@@ -105,6 +162,8 @@ static int handle(struct control *c, const uint8_t *frame, size_t len) {
   if (!slice_eq(r.service, CONTROL_SERVICE)) return reply(c, h.stream, CODE_UNIMPLEMENTED, "unknown service", NULL, 0);
   if (slice_eq(r.method, "Listen")) return on_listen(c, h.stream, r.payload);
   if (slice_eq(r.method, "Status")) return on_status(c, h.stream);
+  if (slice_eq(r.method, "Hold")) return on_hold(c, h.stream, r.payload);
+  if (slice_eq(r.method, "Release")) return on_release(c, h.stream, r.payload);
   return reply(c, h.stream, CODE_UNIMPLEMENTED, "unknown method", NULL, 0);
 }
 

@@ -210,6 +210,27 @@ static void apply(const struct custody_head *h, const uint8_t *data, size_t len,
     if (c) call_remove(c, h->stream);
     break;
   }
+  case OP_HOLD: {
+    if (nfds < 1) break;
+    struct held *x = calloc(1, sizeof *x);
+    if (!x) break;
+    x->id = h->id;
+    x->fd = fds[0];
+    snprintf(x->path, sizeof x->path, "%.*s", (int)strnlen((const char *)data, len), (const char *)data);
+    x->next = tab.held;
+    tab.held = x;
+    tab.nheld++;
+    used = 1;
+    break;
+  }
+  case OP_RELEASE:
+    for (struct held *x = tab.held; x; x = x->next) {
+      if (x->id == h->id) {
+        held_remove(x);
+        break;
+      }
+    }
+    break;
   case OP_STOP:
     log_info("endpoint stopped by the operator");
     _exit(0);

@@ -17,6 +17,8 @@ enum custody_op {
   OP_CALL,         /* flags: CALL_IDEMPOTENT; data: method NUL [request frame] */
   OP_DONE,
   OP_STOP,         /* the operator stopped the endpoint: exit, do not respawn */
+  OP_HOLD,         /* data: path; fds: the FIFO's write end */
+  OP_RELEASE,
 };
 
 #define CALL_IDEMPOTENT 1

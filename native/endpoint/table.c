@@ -60,6 +60,24 @@ void conn_remove(struct conn *c) {
   free(c);
 }
 
+struct held *held_find_path(const char *path) {
+  for (struct held *h = tab.held; h; h = h->next)
+    if (!__builtin_strcmp(h->path, path)) return h;
+  return NULL;
+}
+
+void held_remove(struct held *h) {
+  for (struct held **pp = &tab.held; *pp; pp = &(*pp)->next) {
+    if (*pp == h) {
+      *pp = h->next;
+      tab.nheld--;
+      break;
+    }
+  }
+  if (h->fd >= 0) close(h->fd);
+  free(h);
+}
+
 void table_saw_id(uint32_t id) {
   if (id >= tab.next_id) tab.next_id = id + 1;
 }
@@ -69,5 +87,7 @@ int table_owns_fd(int fd) {
     if (l->fd == fd) return 1;
   for (struct conn *c = tab.conns; c; c = c->next)
     if (c->cfd == fd || c->kfd == fd) return 1;
+  for (struct held *h = tab.held; h; h = h->next)
+    if (h->fd == fd) return 1;
   return 0;
 }

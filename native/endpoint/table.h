@@ -59,8 +59,18 @@ struct listener {
   struct listener *next;
 };
 
+/* A write end of a container's output FIFO, kept open across kuasard restarts. */
+struct held {
+  uint32_t id;
+  char path[PATH_MAX_];
+  int fd;
+  struct held *next;
+};
+
 struct table {
   struct listener *listeners;
+  struct held *held;
+  uint32_t nheld;
   struct conn *conns;
   uint32_t nconns;
   uint32_t next_id;
@@ -77,6 +87,9 @@ void call_remove(struct conn *c, uint32_t stream);
 void call_free(struct call *k);
 /* Unlinks a connection and frees it and its calls (closing its fds). */
 void conn_remove(struct conn *c);
+struct held *held_find_path(const char *path);
+/* Unlinks, closes and frees a held fd. */
+void held_remove(struct held *h);
 /* Bumps next_id past `id`. */
 void table_saw_id(uint32_t id);
 /* Whether fd belongs to the table. */

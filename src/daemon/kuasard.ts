@@ -20,6 +20,7 @@ import type { RunscNetwork } from "../sandboxers/gvisor/runsc-cli.js";
 import { serveTaskApi } from "../task/task-service.js";
 import { connectionClosedChannel, type ConnectionClosedEvent } from "../ttrpc/diagnostics.js";
 import { NAMESPACE_KEY } from "../ttrpc/metadata.js";
+import { EndpointOutputKeeper } from "./endpoint-output-keeper.js";
 import { BACKEND_SOCKET, ENDPOINT_SOCKET, ensureEndpoint, stateSocketPath, type EndpointHandle } from "./endpoint-launcher.js";
 import { taskSocketPath, type KuasardOptions, type SandboxerKind, type SandboxerOptions } from "./kuasard-options.js";
 import { RouteDispatcher } from "./route-dispatcher.js";
@@ -34,6 +35,7 @@ export class Kuasard {
   private readonly dispatcher: RouteDispatcher;
   private readonly events: EventForwarder;
   private endpoint: EndpointHandle | undefined;
+  private readonly outputKeeper = new EndpointOutputKeeper(() => this.endpoint);
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -68,7 +70,7 @@ export class Kuasard {
         kind === "wasm"
           ? createWasmSandboxer({ ...common, engine: { engine: so.wasmEngine as WasmEngineName, wasmtimeBinary: so.wasmtimeBinary } }, slog, this.events, minOom)
           : kind === "vmm"
-            ? createVmmSandboxer({ ...common, hypervisor: so.hypervisor }, slog, this.events, minOom)
+            ? createVmmSandboxer({ ...common, hypervisor: so.hypervisor }, slog, this.events, minOom, this.outputKeeper)
             : kind === "gvisor"
               ? createGvisorSandboxer({ ...common, runsc: runscOptions(so) }, slog, this.events, minOom)
               : createRuncSandboxer({ ...common, runc: { binary: so.runcBinary, systemdCgroup: so.systemdCgroup, commandTimeoutMs: 30_000 } }, slog, this.events, minOom);
@@ -84,6 +86,9 @@ export class Kuasard {
     await this.dispatcher.server.listen(stateSocketPath(o.stateDir, BACKEND_SOCKET));
     await this.attachEndpoint();
     if (o.shimListen) log.info({ shim_listen: o.shimListen }, "serving the shim v2 bridge for containerd 1.7");
+    for (const sandboxer of this.sandboxers.values()) {
+      await sandboxer.releaseOrphanOutputs?.().catch((err: unknown) => log.warn({ err, sandboxer: sandboxer.kind }, "releasing outputs nobody writes failed"));
+    }
     for (const [kind, sandboxer] of this.sandboxers) {
       const server = new GrpcServer();
       server.register(Controller, controllerServiceImpl(sandboxer, DEFAULT_NAMESPACE));
@@ -113,6 +118,7 @@ export class Kuasard {
       throw err;
     }
     this.endpoint = endpoint;
+    this.outputKeeper.attached();
     endpoint.client.onClose(() => {
       if (this.closing) return;
       this.log.warn({ endpoint_pid: endpoint.pid }, "kuasar-endpoint control connection lost; attaching again");

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { closeSync, constants, openSync, readSync, writeSync } from "node:fs";
 import { describe, it, type TestContext } from "node:test";
 import { ROUTE_KEY } from "../../src/endpoint/route.js";
 import { Code } from "../../src/errors/code.js";
@@ -110,6 +112,55 @@ describe("kuasar-endpoint relay", () => {
     await backend(t, ep.paths.backend);
     await assert.rejects(containerd.call("", "State", enc("x")), { code: Code.InvalidArgument });
     assert.equal(dec(await containerd.call(TASK, "State", enc("ok"))), "task/runc:State:ok");
+  });
+});
+
+/** What a reader of a FIFO sees now without blocking: "eof" (no writer left), "open" (a writer, no data) or the data. */
+function peekFifo(fd: number): string {
+  try {
+    const buf = Buffer.alloc(64);
+    const n = readSync(fd, buf);
+    return n === 0 ? "eof" : buf.subarray(0, n).toString();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EAGAIN") return "open";
+    throw err;
+  }
+}
+
+describe("kuasar-endpoint output holding", () => {
+  it("holds a FIFO's write end across relay and custody deaths until Release: the reader sees no end before", async (t) => {
+    const { ep, api } = await setup(t);
+    const fifo = `${ep.dir}/stdout`;
+    execFileSync("mkfifo", [fifo]);
+    await assert.rejects(api.hold({ path: fifo }), { code: Code.FailedPrecondition }, "nobody reads it yet");
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    t.after(() => closeSync(reader));
+    assert.equal(peekFifo(reader), "eof");
+    await api.hold({ path: fifo });
+    await api.hold({ path: fifo }); // idempotent
+    assert.equal(peekFifo(reader), "open");
+    assert.deepEqual((await api.status({})).held, [fifo]);
+    // A writer of ours (kuasard's relay of a VM's output) comes and goes: the reader sees no end.
+    const w = openSync(fifo, constants.O_WRONLY);
+    writeSync(w, "line1\n");
+    closeSync(w);
+    assert.equal(peekFifo(reader), "line1\n");
+    assert.equal(peekFifo(reader), "open");
+    const st = await ep.waitRelay();
+    kill9(st.pid);
+    await ep.waitRelay(st.pid);
+    assert.equal(peekFifo(reader), "open", "held across a relay death");
+    kill9(st.custodyPid);
+    await until(() => ep.logs().includes("holds the endpoint's sockets"));
+    const api2 = await ep.control();
+    assert.deepEqual((await api2.status({})).held, [fifo]);
+    assert.equal(peekFifo(reader), "open", "held across a custody death");
+    await api2.release({ path: fifo });
+    await api2.release({ path: fifo }); // a path not held is fine
+    assert.equal(peekFifo(reader), "eof");
+    assert.deepEqual((await api2.status({})).held, []);
+    await assert.rejects(api2.hold({ path: "relative" }), { code: Code.InvalidArgument });
+    await assert.rejects(api2.hold({ path: `${ep.dir}/missing` }), { code: Code.NotFound });
   });
 });
 

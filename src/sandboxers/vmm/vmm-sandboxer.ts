@@ -203,13 +203,17 @@ export class VmmSandboxer implements Sandboxer {
     this.debugServer = await serveDebug(join(this.ctx.options.dir, DEBUG_SOCKET), (r) => this.debugExec(r.sandbox, r.argv, r.timeoutMs ?? 60_000), this.ctx.log.child({ component: "debug" }));
   }
 
+  releaseOrphanOutputs(): Promise<void> {
+    return this.tasks.releaseOrphanOutputs();
+  }
+
   async close(): Promise<void> {
     this.debugServer?.close();
     for (const c of this.controls.values()) c.close();
     this.controls.clear();
     for (const pod of this.ctx.pods.values()) {
       pod.stopping = true; // a daemon exit is not a VM death
-      this.tasks.dropPod(pod);
+      this.tasks.dropPod(pod, false);
       await pod.detach();
     }
   }

@@ -13,7 +13,67 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file kuasar/endpoint/v1/endpoint.proto.
  */
 export const file_kuasar_endpoint_v1_endpoint: GenFile = /*@__PURE__*/
-  fileDesc("CiFrdWFzYXIvZW5kcG9pbnQvdjEvZW5kcG9pbnQucHJvdG8SEmt1YXNhci5lbmRwb2ludC52MSIsCg1MaXN0ZW5SZXF1ZXN0Eg0KBXJvdXRlGAEgASgJEgwKBHBhdGgYAiABKAkiEAoOTGlzdGVuUmVzcG9uc2UiDwoNU3RhdHVzUmVxdWVzdCKLAgoOU3RhdHVzUmVzcG9uc2USCwoDcGlkGAEgASgNEkQKCWxpc3RlbmVycxgCIAMoCzIxLmt1YXNhci5lbmRwb2ludC52MS5TdGF0dXNSZXNwb25zZS5MaXN0ZW5lcnNFbnRyeRITCgtjb25uZWN0aW9ucxgDIAEoDRIVCg1wZW5kaW5nX2NhbGxzGAQgASgNEhkKEWJhY2tlbmRfY29ubmVjdGVkGAUgASgIEhMKC2N1c3RvZHlfcGlkGAYgASgNEhgKEHJlbGF5X2dlbmVyYXRpb24YByABKA0aMAoOTGlzdGVuZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ATKsAQoIRW5kcG9pbnQSTwoGTGlzdGVuEiEua3Vhc2FyLmVuZHBvaW50LnYxLkxpc3RlblJlcXVlc3QaIi5rdWFzYXIuZW5kcG9pbnQudjEuTGlzdGVuUmVzcG9uc2USTwoGU3RhdHVzEiEua3Vhc2FyLmVuZHBvaW50LnYxLlN0YXR1c1JlcXVlc3QaIi5rdWFzYXIuZW5kcG9pbnQudjEuU3RhdHVzUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("CiFrdWFzYXIvZW5kcG9pbnQvdjEvZW5kcG9pbnQucHJvdG8SEmt1YXNhci5lbmRwb2ludC52MSIbCgtIb2xkUmVxdWVzdBIMCgRwYXRoGAEgASgJIg4KDEhvbGRSZXNwb25zZSIeCg5SZWxlYXNlUmVxdWVzdBIMCgRwYXRoGAEgASgJIhEKD1JlbGVhc2VSZXNwb25zZSIsCg1MaXN0ZW5SZXF1ZXN0Eg0KBXJvdXRlGAEgASgJEgwKBHBhdGgYAiABKAkiEAoOTGlzdGVuUmVzcG9uc2UiDwoNU3RhdHVzUmVxdWVzdCKZAgoOU3RhdHVzUmVzcG9uc2USCwoDcGlkGAEgASgNEkQKCWxpc3RlbmVycxgCIAMoCzIxLmt1YXNhci5lbmRwb2ludC52MS5TdGF0dXNSZXNwb25zZS5MaXN0ZW5lcnNFbnRyeRITCgtjb25uZWN0aW9ucxgDIAEoDRIVCg1wZW5kaW5nX2NhbGxzGAQgASgNEhkKEWJhY2tlbmRfY29ubmVjdGVkGAUgASgIEhMKC2N1c3RvZHlfcGlkGAYgASgNEhgKEHJlbGF5X2dlbmVyYXRpb24YByABKA0SDAoEaGVsZBgIIAMoCRowCg5MaXN0ZW5lcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBMssCCghFbmRwb2ludBJPCgZMaXN0ZW4SIS5rdWFzYXIuZW5kcG9pbnQudjEuTGlzdGVuUmVxdWVzdBoiLmt1YXNhci5lbmRwb2ludC52MS5MaXN0ZW5SZXNwb25zZRJPCgZTdGF0dXMSIS5rdWFzYXIuZW5kcG9pbnQudjEuU3RhdHVzUmVxdWVzdBoiLmt1YXNhci5lbmRwb2ludC52MS5TdGF0dXNSZXNwb25zZRJJCgRIb2xkEh8ua3Vhc2FyLmVuZHBvaW50LnYxLkhvbGRSZXF1ZXN0GiAua3Vhc2FyLmVuZHBvaW50LnYxLkhvbGRSZXNwb25zZRJSCgdSZWxlYXNlEiIua3Vhc2FyLmVuZHBvaW50LnYxLlJlbGVhc2VSZXF1ZXN0GiMua3Vhc2FyLmVuZHBvaW50LnYxLlJlbGVhc2VSZXNwb25zZWIGcHJvdG8z");
+
+/**
+ * @generated from message kuasar.endpoint.v1.HoldRequest
+ */
+export type HoldRequest = Message<"kuasar.endpoint.v1.HoldRequest"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message kuasar.endpoint.v1.HoldRequest.
+ * Use `create(HoldRequestSchema)` to create a new message.
+ */
+export const HoldRequestSchema: GenMessage<HoldRequest> = /*@__PURE__*/
+  messageDesc(file_kuasar_endpoint_v1_endpoint, 0);
+
+/**
+ * @generated from message kuasar.endpoint.v1.HoldResponse
+ */
+export type HoldResponse = Message<"kuasar.endpoint.v1.HoldResponse"> & {
+};
+
+/**
+ * Describes the message kuasar.endpoint.v1.HoldResponse.
+ * Use `create(HoldResponseSchema)` to create a new message.
+ */
+export const HoldResponseSchema: GenMessage<HoldResponse> = /*@__PURE__*/
+  messageDesc(file_kuasar_endpoint_v1_endpoint, 1);
+
+/**
+ * @generated from message kuasar.endpoint.v1.ReleaseRequest
+ */
+export type ReleaseRequest = Message<"kuasar.endpoint.v1.ReleaseRequest"> & {
+  /**
+   * @generated from field: string path = 1;
+   */
+  path: string;
+};
+
+/**
+ * Describes the message kuasar.endpoint.v1.ReleaseRequest.
+ * Use `create(ReleaseRequestSchema)` to create a new message.
+ */
+export const ReleaseRequestSchema: GenMessage<ReleaseRequest> = /*@__PURE__*/
+  messageDesc(file_kuasar_endpoint_v1_endpoint, 2);
+
+/**
+ * @generated from message kuasar.endpoint.v1.ReleaseResponse
+ */
+export type ReleaseResponse = Message<"kuasar.endpoint.v1.ReleaseResponse"> & {
+};
+
+/**
+ * Describes the message kuasar.endpoint.v1.ReleaseResponse.
+ * Use `create(ReleaseResponseSchema)` to create a new message.
+ */
+export const ReleaseResponseSchema: GenMessage<ReleaseResponse> = /*@__PURE__*/
+  messageDesc(file_kuasar_endpoint_v1_endpoint, 3);
 
 /**
  * @generated from message kuasar.endpoint.v1.ListenRequest
@@ -39,7 +99,7 @@ export type ListenRequest = Message<"kuasar.endpoint.v1.ListenRequest"> & {
  * Use `create(ListenRequestSchema)` to create a new message.
  */
 export const ListenRequestSchema: GenMessage<ListenRequest> = /*@__PURE__*/
-  messageDesc(file_kuasar_endpoint_v1_endpoint, 0);
+  messageDesc(file_kuasar_endpoint_v1_endpoint, 4);
 
 /**
  * @generated from message kuasar.endpoint.v1.ListenResponse
@@ -52,7 +112,7 @@ export type ListenResponse = Message<"kuasar.endpoint.v1.ListenResponse"> & {
  * Use `create(ListenResponseSchema)` to create a new message.
  */
 export const ListenResponseSchema: GenMessage<ListenResponse> = /*@__PURE__*/
-  messageDesc(file_kuasar_endpoint_v1_endpoint, 1);
+  messageDesc(file_kuasar_endpoint_v1_endpoint, 5);
 
 /**
  * @generated from message kuasar.endpoint.v1.StatusRequest
@@ -65,7 +125,7 @@ export type StatusRequest = Message<"kuasar.endpoint.v1.StatusRequest"> & {
  * Use `create(StatusRequestSchema)` to create a new message.
  */
 export const StatusRequestSchema: GenMessage<StatusRequest> = /*@__PURE__*/
-  messageDesc(file_kuasar_endpoint_v1_endpoint, 2);
+  messageDesc(file_kuasar_endpoint_v1_endpoint, 6);
 
 /**
  * @generated from message kuasar.endpoint.v1.StatusResponse
@@ -117,6 +177,13 @@ export type StatusResponse = Message<"kuasar.endpoint.v1.StatusResponse"> & {
    * @generated from field: uint32 relay_generation = 7;
    */
   relayGeneration: number;
+
+  /**
+   * FIFO paths held open by Hold.
+   *
+   * @generated from field: repeated string held = 8;
+   */
+  held: string[];
 };
 
 /**
@@ -124,7 +191,7 @@ export type StatusResponse = Message<"kuasar.endpoint.v1.StatusResponse"> & {
  * Use `create(StatusResponseSchema)` to create a new message.
  */
 export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
-  messageDesc(file_kuasar_endpoint_v1_endpoint, 3);
+  messageDesc(file_kuasar_endpoint_v1_endpoint, 7);
 
 /**
  * @generated from service kuasar.endpoint.v1.Endpoint
@@ -150,6 +217,28 @@ export const Endpoint: GenService<{
     methodKind: "unary";
     input: typeof StatusRequestSchema;
     output: typeof StatusResponseSchema;
+  },
+  /**
+   * Keeps a write end of the FIFO at `path` open (in custody too) until Release, so the
+   * reader (containerd) sees no end of output while kuasard, which writes to it, restarts.
+   * Idempotent; FailedPrecondition when nobody reads the FIFO.
+   *
+   * @generated from rpc kuasar.endpoint.v1.Endpoint.Hold
+   */
+  hold: {
+    methodKind: "unary";
+    input: typeof HoldRequestSchema;
+    output: typeof HoldResponseSchema;
+  },
+  /**
+   * Closes what Hold kept for `path`; a path not held is fine.
+   *
+   * @generated from rpc kuasar.endpoint.v1.Endpoint.Release
+   */
+  release: {
+    methodKind: "unary";
+    input: typeof ReleaseRequestSchema;
+    output: typeof ReleaseResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_kuasar_endpoint_v1_endpoint, 0);
