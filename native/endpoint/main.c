@@ -1,6 +1,6 @@
 /* kuasar-endpoint: owns containerd's ttrpc sockets and connections and relays them to
  * the restartable kuasard (docs/adr/0002-crash-domains.md), in two processes that keep
- * each other's sockets (docs/adr/0004-endpoint-custody.md).
+ * each other's sockets (docs/adr/0005-endpoint-custody.md).
  *
  * usage: kuasar-endpoint --control PATH --backend PATH [--log-level LEVEL]
  * Started by kuasard, detached; prints "ready <relay pid>" on fd 3 once the control

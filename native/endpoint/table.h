@@ -1,7 +1,7 @@
 /* What the endpoint holds: listeners, containerd connections with their kuasard
  * connections, and the calls in flight on them. Both processes keep a copy (each in
  * its own fd numbering): the relay works on it, the custody process keeps it so a
- * new relay can continue where a dead one stopped (docs/adr/0004-endpoint-custody.md). */
+ * new relay can continue where a dead one stopped (docs/adr/0005-endpoint-custody.md). */
 #ifndef KUASAR_ENDPOINT_TABLE_H
 #define KUASAR_ENDPOINT_TABLE_H
 
