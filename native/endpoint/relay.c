@@ -170,6 +170,18 @@ static void call_done(struct conn *c, uint32_t stream) {
   custody_send(OP_DONE, c->id, stream, 0, 0, NULL, 0, NULL, 0);
 }
 
+/* Answers a call that cannot be delivered UNAVAILABLE ("<why> <method>; retry": containerd
+ * retries) and forgets it; -1 when containerd's connection died meanwhile. */
+static int give_up(struct conn *c, struct call *k, const char *why) {
+  char msg[METHOD_MAX + 96];
+  snprintf(msg, sizeof msg, "%s %s; retry", why, k->method);
+  uint32_t s = k->stream;
+  reply_error(c, s, CODE_UNAVAILABLE, msg);
+  if (c->dead) return -1;
+  call_done(c, s);
+  return 0;
+}
+
 static int is_idempotent(const struct slice *m) {
   for (size_t i = 0; i < sizeof idempotent_methods / sizeof *idempotent_methods; i++)
     if (strlen(idempotent_methods[i]) == m->n && !memcmp(idempotent_methods[i], m->p, m->n)) return 1;
@@ -271,12 +283,7 @@ static void backend_lost(struct conn *c) {
       k->sent = 0;
       continue;
     }
-    char msg[METHOD_MAX + 64];
-    snprintf(msg, sizeof msg, "kuasard restarted during %s; retry", k->method);
-    uint32_t s = k->stream;
-    reply_error(c, s, CODE_UNAVAILABLE, msg);
-    if (c->dead) return;
-    call_done(c, s);
+    if (give_up(c, k, "kuasard restarted during") < 0) return;
   }
   c->dial_delay_ms = 50;
   c->next_dial_ms = wall_ms();
@@ -671,12 +678,7 @@ void relay_main(void) {
         send_call(c, k);
         continue;
       }
-      char msg[METHOD_MAX + 64];
-      snprintf(msg, sizeof msg, "kuasar-endpoint restarted before kuasard got %s; retry", k->method);
-      uint32_t s = k->stream;
-      reply_error(c, s, CODE_UNAVAILABLE, msg);
-      if (c->dead) break;
-      call_done(c, s);
+      if (give_up(c, k, "kuasar-endpoint restarted before kuasard got") < 0) break;
     }
   }
   log_info("relay serving %u connections (%d waiting calls sent)", tab.nconns, resent);
