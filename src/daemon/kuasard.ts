@@ -40,7 +40,14 @@ export class Kuasard {
     private readonly options: KuasardOptions,
     private readonly log: Logger,
   ) {
-    this.dispatcher = new RouteDispatcher(log.child({ component: "ttrpc" }));
+    const l = options.limits;
+    this.dispatcher = new RouteDispatcher(log.child({ component: "ttrpc" }), {
+      maxConnections: l.maxConnections,
+      idleTimeoutMs: l.idleTimeoutMs,
+      partialFrameTimeoutMs: l.stallTimeoutMs,
+    });
+    // kuasar-endpoint's connections are never bounded (whichever endpoint runs now).
+    this.dispatcher.trustPeers(() => (this.endpoint ? [this.endpoint.pid] : []));
     this.events = new EventForwarder({ address: options.containerdTtrpcAddress }, log.child({ component: "events" }));
   }
 
@@ -87,7 +94,13 @@ export class Kuasard {
       log.info({ shim_listen: o.shimListen }, "serving the shim v2 bridge for containerd 1.7");
     }
     for (const [kind, sandboxer] of this.sandboxers) {
-      const server = new GrpcServer();
+      const l = o.limits;
+      const server = new GrpcServer({
+        maxConnections: l.maxConnections,
+        idleTimeoutMs: l.idleTimeoutMs,
+        keepaliveTimeMs: l.pingIntervalMs,
+        keepaliveTimeoutMs: l.stallTimeoutMs,
+      });
       server.register(Controller, controllerServiceImpl(sandboxer, DEFAULT_NAMESPACE));
       await server.listen(o.sandboxer[kind as SandboxerKind].listen);
       this.grpcServers.push(server);
