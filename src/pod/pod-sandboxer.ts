@@ -14,6 +14,7 @@ import type { SandboxRecord } from "./records.js";
 import { mountTmpfs, unmount } from "./rootfs.js";
 import type { PodRuntime } from "./pod-runtime.js";
 import type { PodTasks } from "./pod-tasks.js";
+import { StartGuard } from "../sandbox/start-guard.js";
 
 /** Exit status reported for processes that died with their pod holder and left no journal entry. */
 const LOST_EXIT_STATUS = 255;
@@ -24,6 +25,8 @@ const LOST_EXIT_STATUS = 255;
  * (runc, a WASI runner...): the Sandbox API side, shared by those sandboxers.
  */
 export class PodSandboxer implements Sandboxer {
+  private readonly starts = new StartGuard();
+
   constructor(
     readonly kind: string,
     private readonly ctx: PodRuntime,
@@ -43,7 +46,12 @@ export class PodSandboxer implements Sandboxer {
     createSandboxRecord(this.ctx, req, () => this.checkBinaries(), (r) => this.addPod(r));
   }
 
-  async start(id: string): Promise<SandboxStatus> {
+  async start(id: string, signal?: AbortSignal): Promise<SandboxStatus> {
+    return this.starts.run(id, () => this.startPod(id, signal));
+  }
+
+  /** Start: the holder, then the engine; rolled back whole on failure, or when the caller gave up before it was done. */
+  private async startPod(id: string, signal: AbortSignal | undefined): Promise<SandboxStatus> {
     const pod = this.pod(id);
     const r = pod.record;
     transition(sandboxTransitions, `sandbox ${id}`, r.state, "ready");
@@ -68,13 +76,15 @@ export class PodSandboxer implements Sandboxer {
         // a container that joins "the pod's" pid namespace must never land in the host's.
         newPid: !(p?.hostPid ?? false) && r.standalone !== true,
         logFile: join(pod.dir, "holder.log"),
-      });
+      }, { signal });
       holderPid = holder.pid;
-      pod.attach(await HolderClient.connect(pod.dir));
+      pod.attach(await HolderClient.connect(pod.dir, { signal }));
       r.holderPid = holder.pid;
       r.podPid = holder.podInitPid ?? holder.pid;
       this.ctx.sandboxes.put(id, r);
       await this.tasks.podStarted(pod);
+      // A caller that is gone will not learn of this pod: undo it rather than leave it to no one.
+      signal?.throwIfAborted();
       r.state = "ready";
       this.ctx.sandboxes.put(id, r);
       pod.log.info({ holder_pid: r.holderPid, pod_pid: r.podPid }, "sandbox started");
@@ -99,6 +109,7 @@ export class PodSandboxer implements Sandboxer {
   }
 
   async stop(id: string, timeoutSecs: number): Promise<void> {
+    await this.starts.settled(id);
     await this.stopPod(this.pod(id), timeoutSecs, 0);
   }
 
@@ -143,6 +154,7 @@ export class PodSandboxer implements Sandboxer {
   }
 
   async shutdown(id: string): Promise<void> {
+    await this.starts.settled(id);
     const pod = this.pod(id);
     if (pod.record.state !== "stopped") await this.stop(id, 0);
     // Every container record of the pod is in memory (recovery adopts them all), so this removes them all.
