@@ -1,0 +1,35 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { TestContext } from "node:test";
+import { startSandboxer, tearDownKuasar } from "../harness/kuasard.js";
+
+/** A runc-sandboxer with no containerd (fuzzed sockets never reach one), short stall bounds. */
+export interface FuzzDaemon {
+  pid: number;
+  endpointPid: number;
+  /** Sandbox API (gRPC) socket. */
+  listen: string;
+  /** kuasard's internal ttrpc socket (`<state-dir>/kuasard.sock`). */
+  internal: string;
+  /** The Task API socket kuasar-endpoint serves for containerd. */
+  task: string;
+  logs(): string;
+}
+
+/** Limits the fuzz daemon runs with: stalled peers are cut after about a second. */
+export const FUZZ_LIMITS = { maxConnections: 256, stallTimeoutMs: 500, pingIntervalMs: 500, idleTimeoutMs: 2000 };
+
+export async function fuzzDaemon(t: TestContext): Promise<FuzzDaemon> {
+  const dir = mkdtempSync("/tmp/kf-");
+  const listen = join(dir, "runc.sock");
+  const stateDir = join(dir, "kr");
+  writeFileSync(
+    join(dir, "config.toml"),
+    `[limits]\nmax_connections = ${FUZZ_LIMITS.maxConnections}\nstall_timeout_ms = ${FUZZ_LIMITS.stallTimeoutMs}\nping_interval_ms = ${FUZZ_LIMITS.pingIntervalMs}\nidle_timeout_ms = ${FUZZ_LIMITS.idleTimeoutMs}\n`,
+  );
+  const sb = startSandboxer({ program: "runc-sandboxer", listen, dir: stateDir, containerdTtrpcAddress: join(dir, "none.sock"), args: ["--config", join(dir, "config.toml")] });
+  let endpointPid = 0;
+  t.after(() => tearDownKuasar(dir, () => endpointPid, () => sb.stop()));
+  endpointPid = (await sb.ready).endpointPid;
+  return { pid: sb.pid, endpointPid, listen, internal: join(stateDir, "kuasard.sock"), task: join(stateDir, "task.sock"), logs: sb.logs };
+}
