@@ -107,8 +107,9 @@ describe("fuzz: the Sandbox API gRPC socket", { timeout: 120_000 }, () => {
     for (let batch = 0; batch < STREAM_INPUTS; batch += 2000) {
       const session = http2.connect("http://localhost", { createConnection: () => connect(d.listen) });
       session.on("error", () => {});
-      await inParallel(Math.min(2000, STREAM_INPUTS - batch), 64, () => {
-        const headers: http2.OutgoingHttpHeaders = { ":method": "POST", ":path": r.pick(paths), "content-type": r.chance(0.95) ? "application/grpc" : "text/plain", te: "trailers", "containerd-namespace": "fuzz" };
+      await inParallel(Math.min(2000, STREAM_INPUTS - batch), 64, (i) => {
+        // Every method (and a few unknown paths) in turn, each with fresh junk.
+        const headers: http2.OutgoingHttpHeaders = { ":method": "POST", ":path": paths[(batch + i) % paths.length]!, "content-type": r.chance(0.95) ? "application/grpc" : "text/plain", te: "trailers", "containerd-namespace": "fuzz" };
         const timeout = r.pick(timeouts);
         if (timeout) headers["grpc-timeout"] = timeout;
         if (r.chance(0.05)) headers["grpc-encoding"] = r.pick(["gzip", "zzz"]);
