@@ -65,6 +65,7 @@ enum {
 	PUMP_ROUNDS = 16,           /* reads per pump per wake-up (fairness) */
 };
 #define CLIENT_OUT_MAX ((size_t)HOLDER_MAX_REPLY + (1u << 20))
+#define SOCK_NAME "holder.sock" /* the control socket, inside DIR */
 
 /* ---- small utilities --------------------------------------------------- */
 
@@ -79,7 +80,8 @@ static struct {
 	int dirfd;
 	int podinit_pipe;        /* write end; pod init polls the read end for our death */
 	char dir[PATH_MAX];
-	char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char sock_path[PATH_MAX + 16];   /* DIR/holder.sock, for messages */
+	char sock_addr[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* what bind/connect use: see sock_addr_init */
 	char pid_path[PATH_MAX + 16];
 	bool sock_created;
 	bool serve;              /* --serve-port: one byte-stream port instead of holder.sock */
@@ -1012,7 +1014,7 @@ static void flush_clients_and_exit(void)
 			client_flush(clients[i]);
 	}
 	if (g.sock_created)
-		unlink(g.sock_path);
+		unlinkat(g.dirfd, SOCK_NAME, 0);
 	if (g.pid_path[0] != '\0')
 		unlink(g.pid_path);
 	if (g.init)
@@ -1128,7 +1130,7 @@ static void child_fail(int errw, int err, const char *fmt, ...)
 
 static int open_output(const char *path)
 {
-	int fd = open(path, O_WRONLY | O_NONBLOCK | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	int fd = open(path, O_WRONLY | O_NONBLOCK | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
 	int fl = fcntl(fd, F_GETFL);
@@ -1318,7 +1320,7 @@ static void do_spawn(struct client *c, char **f, int n)
 	}
 	if (q.console != NULL) {
 		if (q.out[0] != '\0' && !is_stream(q.out)) {
-			term_out = open(q.out, O_WRONLY | O_NONBLOCK | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+			term_out = open(q.out, O_WRONLY | O_NONBLOCK | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 			if (term_out < 0) {
 				e = errno;
 				reply_err(c, rid, e, "open stdout %s: %s", q.out, strerror(e));
@@ -2059,7 +2061,7 @@ static void die(int err, const char *fmt, ...)
 		}
 	}
 	if (g.sock_created)
-		unlink(g.sock_path);
+		unlinkat(g.dirfd, SOCK_NAME, 0);
 	if (g.init)
 		power_off();
 	_exit(1); /* the pod init (if any) dies with us: PR_SET_PDEATHSIG */
@@ -2135,17 +2137,33 @@ static pid_t start_podinit(void)
 	return pid;
 }
 
+/*
+ * sun_path holds 107 bytes but DIR may be any length: when DIR/holder.sock does not fit,
+ * bind through our open descriptor of DIR (/proc/self/fd/N/holder.sock, a magic link the
+ * kernel resolves to DIR itself). The socket is still DIR/holder.sock; clients that cannot
+ * name it reach it the same way through their own descriptor of DIR.
+ */
+static void sock_addr_init(void)
+{
+	int n = strlen(g.sock_path) < sizeof g.sock_addr
+			? snprintf(g.sock_addr, sizeof g.sock_addr, "%s", g.sock_path)
+			: snprintf(g.sock_addr, sizeof g.sock_addr, "/proc/self/fd/%d/" SOCK_NAME, g.dirfd);
+	if (n < 0 || (size_t)n >= sizeof g.sock_addr)
+		die(ENAMETOOLONG, "%s: no unix socket address fits", g.sock_path);
+}
+
 static void create_socket(void)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	strcpy(a.sun_path, g.sock_path);
+	sock_addr_init();
+	strcpy(a.sun_path, g.sock_addr);
 	int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (probe >= 0) {
 		if (connect(probe, (struct sockaddr *)&a, sizeof a) == 0)
 			die(EADDRINUSE, "%s: another holder is serving this directory", g.sock_path);
 		close(probe);
 	}
-	unlink(g.sock_path);
+	unlinkat(g.dirfd, SOCK_NAME, 0);
 	g.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (g.lfd < 0)
 		die(errno, "socket");
@@ -2155,7 +2173,7 @@ static void create_socket(void)
 	if (rc < 0)
 		die(errno, "bind %s", g.sock_path);
 	g.sock_created = true;
-	if (chmod(g.sock_path, 0600) < 0)
+	if (fchmodat(g.dirfd, SOCK_NAME, 0600, 0) < 0)
 		die(errno, "chmod %s", g.sock_path);
 	if (listen(g.lfd, 64) < 0)
 		die(errno, "listen %s", g.sock_path);
@@ -2166,7 +2184,7 @@ static void write_pid_file(void)
 	char tmp[PATH_MAX + 32], body[64];
 	snprintf(tmp, sizeof tmp, "%s/holder.pid.tmp", g.dir);
 	int n = snprintf(body, sizeof body, "%d %d\n", (int)g.pid, (int)g.podinit);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		die(errno, "open %s", tmp);
 	if (!write_all(fd, body, (size_t)n) || fsync(fd) < 0)
@@ -2276,8 +2294,7 @@ int main(int argc, char **argv)
 	if (realpath(dir, g.dir) == NULL)
 		die(errno, "--dir %s", dir);
 	if (!g.serve) {
-		if ((size_t)snprintf(g.sock_path, sizeof g.sock_path, "%s/holder.sock", g.dir) >= sizeof g.sock_path)
-			die(ENAMETOOLONG, "%s/holder.sock is longer than a unix socket path may be", g.dir);
+		snprintf(g.sock_path, sizeof g.sock_path, "%s/" SOCK_NAME, g.dir);
 		snprintf(g.pid_path, sizeof g.pid_path, "%s/holder.pid", g.dir);
 	}
 	g.dirfd = open(g.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -2323,7 +2340,7 @@ int main(int argc, char **argv)
 
 	char jpath[PATH_MAX + 16];
 	snprintf(jpath, sizeof jpath, "%s/exits", g.dir);
-	g.journal = open(jpath, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	g.journal = open(jpath, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (g.journal < 0)
 		die(errno, "open %s", jpath);
 	if (g.serve)
@@ -2336,7 +2353,7 @@ int main(int argc, char **argv)
 	if (g.errfd < 0)
 		g.errfd = 2;
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	int logfd = logfile ? open(logfile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644) : null;
+	int logfd = logfile ? open(logfile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600) : null;
 	if (null < 0 || logfd < 0)
 		die(errno, "open %s", logfile ? logfile : "/dev/null");
 	if (dup2(null, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)

@@ -14,7 +14,8 @@
 import { readFileSync, realpathSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { killRecorded, startSandboxer } from "../../test/harness/kuasard.js";
+import { startSandboxer } from "../../test/harness/kuasard.js";
+import { stopEndpoint } from "../daemon/endpoint-launcher.js";
 import { defaultHolderBinary } from "../holder/start-holder.js";
 import { runscManagementRole } from "./gvisor-workload.js";
 import type { ProcessInfo } from "./process-table.js";
@@ -46,13 +47,15 @@ export interface KuasarDaemon {
   readonly listens: Readonly<Partial<Record<SandboxerKind, string>>>;
   readonly pid: number;
   readonly endpointPid: number;
+  /** Pid of the endpoint's custody process (management too). */
+  readonly custodyPid: number;
   /** The role of `p` among our management processes (see the module comment), or undefined. */
   roleOf(p: ProcessInfo): string | undefined;
   /** The daemon's log so far. */
   logs(): string;
   /** The endpoint's log so far (`<state dir>/endpoint.log`). */
   endpointLogs(): string;
-  /** SIGTERM to the daemon, SIGKILL to the endpoint it started (recorded pids only). */
+  /** SIGTERM to the daemon, then the endpoint it started is stopped (recorded pids only). */
   stop(): Promise<void>;
 }
 
@@ -74,7 +77,7 @@ export async function startKuasarDaemon(options: Partial<KuasarDaemonOptions> & 
   const single = o.sandboxers.length === 1 && o.sandboxers[0] === "runc";
   let proc;
   if (single) {
-    proc = startSandboxer({ program: "runc-sandboxer", listen, dir: stateDir, containerdTtrpcAddress: o.containerdTtrpcAddress, args: o.args });
+    proc = startSandboxer({ program: "runc-sandboxer", listen, dir: stateDir, containerdTtrpcAddress: o.containerdTtrpcAddress, args: ["--state-dir", stateDir, ...o.args] });
   } else {
     const config = join(o.dir, "kuasard.toml");
     await mkdir(o.dir, { recursive: true });
@@ -84,9 +87,9 @@ export async function startKuasarDaemon(options: Partial<KuasarDaemonOptions> & 
     proc = startSandboxer({ program: "kuasard", dir: stateDir, containerdTtrpcAddress: o.containerdTtrpcAddress, args: ["--config", config, "--state-dir", stateDir, ...shim, ...o.args] });
   }
   const daemonRole = single ? "kuasard (runc-sandboxer)" : `kuasard (${o.sandboxers.join(" + ")})`;
-  let endpointPid: number;
+  let endpointPid: number, custodyPid: number;
   try {
-    endpointPid = (await proc.ready).endpointPid;
+    ({ endpointPid, custodyPid } = await proc.ready);
   } catch (err) {
     await proc.stop();
     throw err;
@@ -97,9 +100,11 @@ export async function startKuasarDaemon(options: Partial<KuasarDaemonOptions> & 
     listens,
     pid: proc.pid,
     endpointPid,
+    custodyPid,
     roleOf: (p) => {
       if (p.pid === proc.pid) return daemonRole;
       if (p.pid === endpointPid) return "kuasar-endpoint";
+      if (p.pid === custodyPid) return "kuasar-endpoint (custody)";
       if (p.exe === holder || p.comm === "kuasar-holder") return p.comm === "kuasar-holder" ? "kuasar-holder" : `kuasar-holder fork (${p.comm})`;
       if (p.comm.startsWith("containerd-shim")) return basename(p.exe ?? p.comm);
       return runscManagementRole(p);
@@ -114,7 +119,7 @@ export async function startKuasarDaemon(options: Partial<KuasarDaemonOptions> & 
     },
     async stop() {
       await proc.stop();
-      killRecorded(endpointPid);
+      await stopEndpoint(stateDir, [endpointPid, custodyPid]);
     },
   };
 }

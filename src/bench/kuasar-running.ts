@@ -54,7 +54,7 @@ export async function runKuasar(o: KuasarRunOptions): Promise<RunningConfigurati
     cri,
     runtimeHandler: o.runtimeHandler,
     containerdPid: containerd.pid,
-    fixedPids: [containerd.pid, d.pid, d.endpointPid],
+    fixedPids: [containerd.pid, d.pid, d.endpointPid, d.custodyPid],
     container: wasm ? blockingWasmContainer() : sleepContainer(),
     managementRole: (p) => d.roleOf(p),
     workloadRole: wasm ? wasmRunnerRole : o.kind === "gvisor" ? gvisorSandboxRole : sleepContainerRole,

@@ -1,6 +1,6 @@
-import { connect } from "node:net";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { connectUnix } from "../fs/long-socket-path.js";
 import { DEBUG_SOCKET, type DebugExecReply } from "../sandboxers/vmm/debug-server.js";
 
 const usage = `usage: kuasar-ctl exec [--dir DIR] [--timeout SECONDS] SANDBOX_ID -- COMMAND [ARG...]
@@ -28,7 +28,7 @@ async function main(argv: string[]): Promise<number> {
   const path = join(values.dir ?? "/run/kuasar-vmm", DEBUG_SOCKET);
   const timeoutMs = Number(values.timeout ?? "60") * 1000;
   const reply = await new Promise<DebugExecReply>((resolve, reject) => {
-    const s = connect(path);
+    const s = connectUnix(path); // --dir may be longer than sun_path allows
     let buf = "";
     s.setEncoding("utf8");
     s.on("connect", () => s.write(`${JSON.stringify({ sandbox, argv: command, timeoutMs })}\n`));

@@ -84,5 +84,5 @@ export async function kuasardMain(argv: string[], forcedSandboxer?: string): Pro
     await daemon.close().catch(() => {});
     process.exit(1);
   }
-  log.info({ pid: process.pid, endpoint_pid: daemon.endpointPid, sandboxers: options.sandboxers }, "kuasard ready");
+  log.info({ pid: process.pid, endpoint_pid: daemon.endpointPid, custody_pid: daemon.custodyPid, sandboxers: options.sandboxers }, "kuasard ready");
 }

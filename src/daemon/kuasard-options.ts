@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { resolveOptions, type Schema } from "../config/schema.js";
+import { shortSocketPath } from "../fs/long-socket-path.js";
 import { MAX_SOCKET_PATH_BYTES } from "../fs/unix-socket.js";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
@@ -43,6 +44,12 @@ export interface SandboxerOptions {
   runscDebugLogDir: string;
   /** More global runsc flags (gvisor only), e.g. `["--overlay2=root:memory"]`. Default none. */
   runscFlags: string[];
+  /**
+   * Seconds between two passes that take down what `dir` holds and no live sandbox owns
+   * (pod dirs, their holders and mounts, sandboxes created and never started); one pass
+   * always runs at start. 0 disables the periodic passes. Default 60.
+   */
+  reconcileIntervalSecs: number;
 }
 
 /** Options of kuasard (TOML keys are the snake_case of these names). */
@@ -111,6 +118,7 @@ export function defaultSandboxerOptions(kind: SandboxerKind): SandboxerOptions {
     runscNetwork: "host",
     runscDebugLogDir: "",
     runscFlags: [],
+    reconcileIntervalSecs: 60,
   };
 }
 
@@ -132,15 +140,14 @@ export const defaultKuasardOptions: KuasardOptions = {
 const topSchema: Schema<Omit<KuasardOptions, "sandboxer" | "limits">> = {
   logLevel: { kind: "enum", values: logLevels },
   sandboxers: { kind: "stringList" },
-  stateDir: { kind: "path", maxBytes: 80 },
+  stateDir: { kind: "path" }, // its length: checkDirLength
   containerdTtrpcAddress: { kind: "path", maxBytes: MAX_SOCKET_PATH_BYTES },
   shimListen: { kind: "string" },
 };
 
 const sandboxerSchema: Schema<Omit<SandboxerOptions, "hypervisor">> = {
   listen: { kind: "path", maxBytes: MAX_SOCKET_PATH_BYTES },
-  // Sockets are created below it (task.sock, console sockets): keep room for their names.
-  dir: { kind: "path", maxBytes: 80 },
+  dir: { kind: "path" }, // its length: checkDirLength
   runcBinary: { kind: "string", nonEmpty: true },
   systemdCgroup: { kind: "bool" },
   wasmEngine: { kind: "enum", values: ["node", "wasmtime"] },
@@ -150,6 +157,7 @@ const sandboxerSchema: Schema<Omit<SandboxerOptions, "hypervisor">> = {
   runscNetwork: { kind: "enum", values: runscNetworkModes },
   runscDebugLogDir: { kind: "string" },
   runscFlags: { kind: "stringList" },
+  reconcileIntervalSecs: { kind: "int", min: 0, max: 86_400 },
 };
 
 const camel = (k: string) => k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
@@ -177,6 +185,9 @@ export function resolveKuasardOptions(toml: Record<string, unknown>, flags: Part
     ...(enabledFromToml !== undefined ? { sandboxers: enabledFromToml } : {}),
     ...pick(flags, ["logLevel", "sandboxers", "stateDir", "containerdTtrpcAddress", "shimListen"]),
   });
+  // A single-kind binary's state dir is its --dir.
+  const stateDirSource = flags["stateDir"] === undefined ? "config state_dir" : flags["stateDir"] === flags["dir"] ? "--dir" : "--state-dir";
+  checkDirLength(stateDirSource, top.stateDir);
   if (top.shimListen !== "" && (!top.shimListen.startsWith("/") || Buffer.byteLength(top.shimListen) > MAX_SOCKET_PATH_BYTES)) {
     throw new RuntimeError(Code.InvalidArgument, `config shim_listen: expected an absolute socket path of at most ${MAX_SOCKET_PATH_BYTES} bytes, or ""`);
   }
@@ -199,6 +210,7 @@ export function resolveKuasardOptions(toml: Record<string, unknown>, flags: Part
       if (typeof hv !== "object" || hv === null) throw new RuntimeError(Code.InvalidArgument, "config hypervisor: expected a table");
       hypervisor = resolveOptions(hypervisorSchema, defaults.hypervisor, camelKeys(hv as Record<string, unknown>), hvTable ? "sandboxers.vmm.hypervisor." : "hypervisor.");
     }
+    checkDirLength(single && flags["dir"] !== undefined ? "--dir" : `config sandboxers.${kind}.dir`, resolved.dir);
     sandboxer[kind] = { ...resolved, hypervisor };
   }
   if ((flags["listen"] !== undefined || flags["dir"] !== undefined) && top.sandboxers.length !== 1) {
@@ -207,11 +219,33 @@ export function resolveKuasardOptions(toml: Record<string, unknown>, flags: Part
   return { ...top, sandboxers: top.sandboxers, sandboxer, limits };
 }
 
+/**
+ * Longest --dir / --state-dir, in bytes. Sockets below them have no limit (see
+ * src/fs/long-socket-path.ts); what remains is PATH_MAX (4096) for the files the runtime
+ * makes below them: pod and container dirs named by ids (at most 76 bytes each), rootfs
+ * mount points, a guest's shared dir. 3072 leaves 1 KiB for those.
+ */
+export const MAX_DIR_BYTES = 3072;
+/** Longest name of one path component (NAME_MAX): mkdir fails with ENAMETOOLONG beyond it. */
+const MAX_NAME_BYTES = 255;
+
+/** Rejects a state directory the runtime truly cannot use, naming the flag or key it came from. */
+function checkDirLength(source: string, dir: string): void {
+  const n = Buffer.byteLength(dir);
+  if (n > MAX_DIR_BYTES) {
+    throw new RuntimeError(Code.InvalidArgument, `${source}: ${n} bytes is too long; at most ${MAX_DIR_BYTES}, so that the runtime's files below it stay under PATH_MAX (4096)`);
+  }
+  const long = dir.split("/").find((c) => Buffer.byteLength(c) > MAX_NAME_BYTES);
+  if (long !== undefined) {
+    throw new RuntimeError(Code.InvalidArgument, `${source}: the component ${JSON.stringify(`${long.slice(0, 40)}…`)} is ${Buffer.byteLength(long)} bytes; a file name may have at most ${MAX_NAME_BYTES}`);
+  }
+}
+
 function pick(o: Partial<Record<string, unknown>>, keys: string[]): Record<string, unknown> {
   return Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
 }
 
-/** Where a sandboxer's Task API socket lives (served by kuasar-endpoint). */
+/** Where a sandboxer's Task API socket lives (served by kuasar-endpoint, dialled by containerd by name). */
 export function taskSocketPath(o: SandboxerOptions): string {
-  return join(o.dir, "task.sock");
+  return shortSocketPath(join(o.dir, "task.sock"));
 }

@@ -1,6 +1,6 @@
 import { subscribe } from "node:diagnostics_channel";
 import { mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { EventForwarder } from "../containerd/event-forwarder.js";
 import { SHIM_ROUTE, taskRoute } from "../endpoint/route.js";
 import { BridgeTasks } from "../shim/bridge-tasks.js";
@@ -20,7 +20,8 @@ import type { RunscNetwork } from "../sandboxers/gvisor/runsc-cli.js";
 import { serveTaskApi } from "../task/task-service.js";
 import { connectionClosedChannel, type ConnectionClosedEvent } from "../ttrpc/diagnostics.js";
 import { NAMESPACE_KEY } from "../ttrpc/metadata.js";
-import { BACKEND_SOCKET, ensureEndpoint, type EndpointHandle } from "./endpoint-launcher.js";
+import { EndpointOutputKeeper } from "./endpoint-output-keeper.js";
+import { BACKEND_SOCKET, ENDPOINT_SOCKET, ensureEndpoint, stateSocketPath, type EndpointHandle } from "./endpoint-launcher.js";
 import { taskSocketPath, type KuasardOptions, type SandboxerKind, type SandboxerOptions } from "./kuasard-options.js";
 import { RouteDispatcher } from "./route-dispatcher.js";
 
@@ -34,6 +35,7 @@ export class Kuasard {
   private readonly dispatcher: RouteDispatcher;
   private readonly events: EventForwarder;
   private endpoint: EndpointHandle | undefined;
+  private readonly outputKeeper = new EndpointOutputKeeper(() => this.endpoint);
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -46,8 +48,8 @@ export class Kuasard {
       idleTimeoutMs: l.idleTimeoutMs,
       partialFrameTimeoutMs: l.stallTimeoutMs,
     });
-    // kuasar-endpoint's connections are never bounded (whichever endpoint runs now).
-    this.dispatcher.trustPeers(() => (this.endpoint ? [this.endpoint.pid] : []));
+    // kuasar-endpoint's connections are never bounded (whichever relay and custody run now).
+    this.dispatcher.trustPeers(() => (this.endpoint ? [this.endpoint.pid, this.endpoint.custodyPid] : []));
     this.events = new EventForwarder({ address: options.containerdTtrpcAddress }, log.child({ component: "events" }));
   }
 
@@ -61,17 +63,21 @@ export class Kuasard {
     });
     routeGrpcLogs(log);
     mkdirSync(o.stateDir, { recursive: true, mode: 0o711 });
+    // Sockets too long for sun_path get a short name in SHORT_SOCKET_DIR (see src/fs/long-socket-path.ts).
+    const sockets = [stateSocketPath(o.stateDir, BACKEND_SOCKET), stateSocketPath(o.stateDir, ENDPOINT_SOCKET), ...o.sandboxers.map((k) => taskSocketPath(o.sandboxer[k]))];
+    for (const s of sockets) mkdirSync(dirname(s), { recursive: true, mode: 0o711 });
     const minOom = ownOomScoreAdj();
     for (const kind of o.sandboxers) {
       const so = o.sandboxer[kind];
+      // 0711: containerd reaches task.sock; everything below is private (records 0700, pods 0700).
       mkdirSync(so.dir, { recursive: true, mode: 0o711 });
       const slog = log.child({ sandboxer: kind });
-      const common = { dir: so.dir, taskAddress: `ttrpc+unix://${taskSocketPath(so)}`, holderBinary: defaultHolderBinary, shmSizeBytes: 64 << 20 };
+      const common = { dir: so.dir, taskAddress: `ttrpc+unix://${taskSocketPath(so)}`, holderBinary: defaultHolderBinary, shmSizeBytes: 64 << 20, reconcileIntervalMs: so.reconcileIntervalSecs * 1000 };
       const sandboxer =
         kind === "wasm"
           ? createWasmSandboxer({ ...common, engine: { engine: so.wasmEngine as WasmEngineName, wasmtimeBinary: so.wasmtimeBinary } }, slog, this.events, minOom)
           : kind === "vmm"
-            ? createVmmSandboxer({ ...common, hypervisor: so.hypervisor }, slog, this.events, minOom)
+            ? createVmmSandboxer({ ...common, hypervisor: so.hypervisor }, slog, this.events, minOom, this.outputKeeper)
             : kind === "gvisor"
               ? createGvisorSandboxer({ ...common, runsc: runscOptions(so) }, slog, this.events, minOom)
               : createRuncSandboxer({ ...common, runc: { binary: so.runcBinary, systemdCgroup: so.systemdCgroup, commandTimeoutMs: 30_000 } }, slog, this.events, minOom);
@@ -84,14 +90,11 @@ export class Kuasard {
       const bridge = new BridgeTasks(this.sandboxers, o.sandboxers[0]!, this.events, log.child({ component: "shim-bridge" }));
       serveTaskApi(this.dispatcher.route(SHIM_ROUTE), bridge, (md) => md.get(NAMESPACE_KEY)?.[0] || DEFAULT_NAMESPACE);
     }
-    await this.dispatcher.server.listen(join(o.stateDir, BACKEND_SOCKET));
-    this.endpoint = await ensureEndpoint(o.stateDir, o.logLevel, log);
-    for (const kind of o.sandboxers) {
-      await this.endpoint.api.listen({ route: taskRoute(kind), path: taskSocketPath(o.sandboxer[kind]) }, { timeoutMs: 10_000 });
-    }
-    if (o.shimListen) {
-      await this.endpoint.api.listen({ route: SHIM_ROUTE, path: o.shimListen }, { timeoutMs: 10_000 });
-      log.info({ shim_listen: o.shimListen }, "serving the shim v2 bridge for containerd 1.7");
+    await this.dispatcher.server.listen(stateSocketPath(o.stateDir, BACKEND_SOCKET));
+    await this.attachEndpoint();
+    if (o.shimListen) log.info({ shim_listen: o.shimListen }, "serving the shim v2 bridge for containerd 1.7");
+    for (const sandboxer of this.sandboxers.values()) {
+      await sandboxer.releaseOrphanOutputs?.().catch((err: unknown) => log.warn({ err, sandboxer: sandboxer.kind }, "releasing outputs nobody writes failed"));
     }
     for (const [kind, sandboxer] of this.sandboxers) {
       const l = o.limits;
@@ -109,7 +112,52 @@ export class Kuasard {
     }
   }
 
-  /** Pid of the kuasar-endpoint this daemon relays through. */
+  /**
+   * Connects to kuasar-endpoint (starting it when none runs) and has it serve every route.
+   * Watches the control connection: it drops whenever the endpoint's relay is replaced
+   * (custody restarts it with containerd's connections intact) or the endpoint is gone
+   * altogether; either way this attaches again, starting a new endpoint if needed, so
+   * new pods always have a Task API to reach.
+   */
+  private async attachEndpoint(): Promise<void> {
+    const o = this.options;
+    const endpoint = await ensureEndpoint(o.stateDir, o.logLevel, this.log);
+    const routes: [string, string][] = o.sandboxers.map((kind) => [taskRoute(kind), taskSocketPath(o.sandboxer[kind])]);
+    if (o.shimListen) routes.push([SHIM_ROUTE, o.shimListen]);
+    try {
+      for (const [route, path] of routes) await endpoint.api.listen({ route, path }, { timeoutMs: 10_000 });
+    } catch (err) {
+      endpoint.client.destroy();
+      throw err;
+    }
+    this.endpoint = endpoint;
+    this.outputKeeper.attached();
+    endpoint.client.onClose(() => {
+      if (this.closing) return;
+      this.log.warn({ endpoint_pid: endpoint.pid }, "kuasar-endpoint control connection lost; attaching again");
+      void this.reattachEndpoint();
+    });
+  }
+
+  private async reattachEndpoint(): Promise<void> {
+    for (let delayMs = 50; !this.closing; delayMs = Math.min(delayMs * 2, 1000)) {
+      try {
+        await this.attachEndpoint();
+        this.log.info({ endpoint_pid: this.endpointPid, custody_pid: this.custodyPid }, "kuasar-endpoint attached");
+        return;
+      } catch (err) {
+        this.log.warn({ err }, "kuasar-endpoint not reachable yet");
+        await new Promise((r) => setTimeout(r, delayMs));
+      }
+    }
+  }
+
+  /** Pid of the endpoint's custody process. */
+  get custodyPid(): number {
+    return this.endpoint?.custodyPid ?? 0;
+  }
+
+  /** Pid of the kuasar-endpoint (relay) this daemon relays through. */
   get endpointPid(): number {
     return this.endpoint?.pid ?? 0;
   }

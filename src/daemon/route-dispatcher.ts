@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { ROUTE_KEY } from "../endpoint/route.js";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
@@ -15,6 +16,25 @@ export const defaultInternalSocketBounds: Readonly<InternalSocketBounds> = {
   idleTimeoutMs: 60_000,
   partialFrameTimeoutMs: 10_000,
 };
+
+/**
+ * Whether the process that connected (`pid`, from SO_PEERCRED, fixed at connect time) is
+ * kuasar-endpoint: one of `endpoint` (its relay and custody), a relay custody forked since
+ * (its parent is custody), or a process gone while its connection lives on (a relay that
+ * died: custody kept its connections for the next relay).
+ */
+export function isEndpointPeer(pid: number, endpoint: ReadonlySet<number>): boolean {
+  if (endpoint.has(pid)) return true;
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return true; // gone, its connection held by another process
+  }
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  if (fields[0] === "Z") return true;
+  return endpoint.has(Number(fields[1]));
+}
 
 /**
  * kuasard's internal ttrpc server: every call arrives from kuasar-endpoint tagged
@@ -41,7 +61,7 @@ export class RouteDispatcher {
       ...bounds,
       isTrusted: async (socket) => {
         const pid = await this.peers.pidOf(socket);
-        const trusted = pid !== undefined && [...this.trustedPids()].includes(pid);
+        const trusted = pid !== undefined && isEndpointPeer(pid, new Set(this.trustedPids()));
         if (!trusted) this.log?.warn({ peer_pid: pid ?? null }, "internal socket: a connection from outside kuasar-endpoint is bounded");
         return trusted;
       },

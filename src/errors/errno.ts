@@ -12,6 +12,8 @@ const byErrno: Record<string, Code> = {
   ENOTDIR: Code.InvalidArgument,
   EISDIR: Code.InvalidArgument,
   ENOSPC: Code.ResourceExhausted,
+  EDQUOT: Code.ResourceExhausted,
+  EIO: Code.DataLoss,
   ENOMEM: Code.ResourceExhausted,
   EMFILE: Code.ResourceExhausted,
   ENFILE: Code.ResourceExhausted,

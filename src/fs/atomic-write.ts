@@ -1,22 +1,53 @@
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { basename, dirname } from "node:path";
+import { Code } from "../errors/code.js";
+import { codeFromErrno } from "../errors/errno.js";
+import { RuntimeError } from "../errors/runtime-error.js";
+
+/** Marks the temp file of an atomic write: `<name>.tmp-<pid>`. */
+const TEMP_MARK = ".tmp-";
 
 /**
- * Replaces `path` with `data` so a crash leaves the old or the new content,
- * never a mix: temp file, fsync, rename, fsync of the directory.
+ * Replaces `path` with `data` so a crash or a full disk leaves the old or the
+ * new content, never a mix: the whole of `data` goes to a temp file (short
+ * writes are continued), which is fsynced and renamed over `path`, then the
+ * directory is fsynced. On any failure the temp file is removed, `path` is
+ * untouched, and the error says what failed with a status code (a full disk is
+ * ResourceExhausted, an I/O error DataLoss).
  */
 export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, "w", mode);
+  const bytes = typeof data === "string" ? Buffer.from(data) : data;
+  const tmp = `${path}${TEMP_MARK}${process.pid}`;
+  let fd = -1;
   try {
-    if (typeof data === "string") writeSync(fd, data);
-    else writeSync(fd, data);
+    fd = openSync(tmp, "w", mode);
+    writeAll(fd, bytes);
     fsyncSync(fd);
-  } finally {
     closeSync(fd);
+    fd = -1;
+    renameSync(tmp, path);
+  } catch (err) {
+    if (fd >= 0) closeQuietly(fd);
+    rmSync(tmp, { force: true });
+    throw writeError(path, err);
   }
-  renameSync(tmp, path);
-  fsyncDir(dirname(path));
+  try {
+    fsyncDir(dirname(path));
+  } catch (err) {
+    // The new content is in place but its name may not be durable: say so.
+    throw writeError(path, err);
+  }
+}
+
+/** Writes every byte of `bytes` at the file offset, continuing after short writes. */
+export function writeAll(fd: number, bytes: Uint8Array): void {
+  let done = 0;
+  while (done < bytes.length) {
+    const n = writeSync(fd, bytes, done, bytes.length - done);
+    // A zero-byte write of a non-empty buffer would loop forever: treat it as a full disk.
+    if (n <= 0) throw Object.assign(new Error("no space left on device (write made no progress)"), { code: "ENOSPC" });
+    done += n;
+  }
 }
 
 /** Makes a directory's entries (renames, unlinks) durable. */
@@ -27,4 +58,25 @@ export function fsyncDir(dir: string): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/** True for the name of an atomic write's temp file (left by a crash mid-write). */
+export function isAtomicTempName(name: string): boolean {
+  return name.includes(TEMP_MARK);
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    /* already failing */
+  }
+}
+
+/** A failed write of `path` as a RuntimeError naming the file and, for a full disk, saying so. */
+function writeError(path: string, err: unknown): RuntimeError {
+  const errno = (err as NodeJS.ErrnoException).code;
+  const code = (typeof errno === "string" ? codeFromErrno(errno) : undefined) ?? Code.Internal;
+  const why = errno === "ENOSPC" || errno === "EDQUOT" ? "no space left on device" : (err as Error).message;
+  return new RuntimeError(code, `cannot write ${basename(path)} in ${dirname(path)}: ${why}`, { cause: err });
 }

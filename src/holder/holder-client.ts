@@ -1,11 +1,12 @@
 import { EventEmitter } from "node:events";
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { constants } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code } from "../errors/code.js";
 import { codeFromErrno } from "../errors/errno.js";
 import { RuntimeError } from "../errors/runtime-error.js";
+import { connectUnix } from "../fs/long-socket-path.js";
 import {
   EAGAIN,
   encodeMessage,
@@ -130,7 +131,7 @@ export class HolderClient extends EventEmitter<HolderClientEvents> {
     const opts = { ...defaultHolderClientOptions, ...rest };
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(RuntimeError.from(signal.reason, Code.Canceled));
-      const socket = connect(path);
+      const socket = connectUnix(path); // the pod dir may be longer than sun_path allows
       const timer = setTimeout(() => fail(new RuntimeError(Code.DeadlineExceeded, `connect ${path}: timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs);
       const onAbort = () => fail(RuntimeError.from(signal!.reason, Code.Canceled));
       signal?.addEventListener("abort", onAbort, { once: true });

@@ -7,13 +7,9 @@ import { fileURLToPath } from "node:url";
 import { Code } from "../errors/code.js";
 import { codeFromErrno } from "../errors/errno.js";
 import { RuntimeError } from "../errors/runtime-error.js";
-import { HOLDER_SOCKET } from "./holder-client.js";
 
 /** Where `npm run build` (`make -C native`) puts the holder, relative to this module in `dist/src/holder/`. */
 export const defaultHolderBinary: string = fileURLToPath(new URL("../../../build/native/kuasar-holder", import.meta.url));
-
-/** Longest unix socket path (`sun_path` is 108 bytes including the NUL). */
-const MAX_SOCKET_PATH = 107;
 
 /** Options of {@link startHolder}. */
 export interface StartHolderOptions {
@@ -58,10 +54,6 @@ export interface HolderProcess {
 /** Merges `options` over the defaults and validates them eagerly, naming the bad field. */
 export function resolveStartHolderOptions(dir: string, options: Partial<StartHolderOptions> = {}): StartHolderOptions {
   const o: StartHolderOptions = { ...defaultStartHolderOptions, ...options };
-  const socket = join(dir, HOLDER_SOCKET);
-  if (Buffer.byteLength(socket) > MAX_SOCKET_PATH) {
-    throw new RuntimeError(Code.InvalidArgument, `dir: ${socket} is longer than a unix socket path may be (${MAX_SOCKET_PATH} bytes)`);
-  }
   if (o.hostname !== undefined && !o.newUts) throw new RuntimeError(Code.InvalidArgument, "hostname: requires newUts");
   if (!Number.isFinite(o.timeoutMs) || o.timeoutMs <= 0) throw new RuntimeError(Code.InvalidArgument, `timeoutMs: must be > 0, got ${o.timeoutMs}`);
   return o;

@@ -16,7 +16,7 @@ export interface PodFiles {
  * copies of the host's hosts/resolv.conf, like containerd's CRI does.
  */
 export function writePodFiles(dir: string, pod: PodConfig | undefined, readHost: (p: string) => string): PodFiles {
-  mkdirSync(dir, { recursive: true, mode: 0o711 });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const files: PodFiles = { hostname: join(dir, "hostname"), hosts: join(dir, "hosts"), resolvConf: join(dir, "resolv.conf") };
   const name = pod?.hostNetwork ? hostHostname() : pod?.hostname || hostHostname();
   writeFileSync(files.hostname, `${name}\n`, { mode: 0o644 });

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { shortSocketPath } from "../fs/long-socket-path.js";
 import type { Logger } from "../log/logger.js";
 import { RecordStore } from "../sandbox/record-store.js";
 import type { EventPublisher } from "../task/task-event.js";
@@ -17,6 +18,11 @@ export interface PodRuntimeOptions {
   holderBinary: string;
   /** Size of a pod's /dev/shm tmpfs, in bytes. Default 64 MiB, as containerd's CRI. */
   shmSizeBytes: number;
+  /**
+   * How often what `dir` holds that no live sandbox owns is taken down, in ms
+   * (also done once at start); 0 disables the periodic pass. Default 60000.
+   */
+  reconcileIntervalMs: number;
 }
 
 /** State shared by the sandbox side and the task side of a holder-based sandboxer. */
@@ -42,9 +48,9 @@ export class PodRuntime {
     return join(this.options.dir, "pods", id);
   }
 
-  /** Short path for a terminal's console socket (unix socket paths are limited to 107 bytes). */
+  /** A terminal's console socket: runc and runsc dial it by name, so it must fit `sun_path` whatever `dir` is. */
   consoleSocket(key: string): string {
-    return join(this.options.dir, "con", `${shortHash(key)}.sock`);
+    return shortSocketPath(join(this.options.dir, "con", `${shortHash(key)}.sock`));
   }
 }
 

@@ -1,7 +1,9 @@
-import { mkdirSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
+import { explainFullDisk } from "../fs/disk-full.js";
+import { readTextOr } from "../fs/read-text.js";
 import { which } from "../fs/which.js";
 import { HolderClient } from "../holder/holder-client.js";
 import { startHolder } from "../holder/start-holder.js";
@@ -11,13 +13,16 @@ import type { CgroupStats } from "../task/task-backend.js";
 import { createSandboxRecord, podOf, recoverRecords, sandboxStatus, sumStats, updateSandboxRecord, waitStopped } from "./sandbox-records.js";
 import { isAlive, killQuietly, Pod, waitGone } from "./pod.js";
 import type { SandboxRecord } from "./records.js";
-import { mountTmpfs, unmount } from "./rootfs.js";
+import { mountTmpfs, unmount, unmountBelow } from "./rootfs.js";
+import { isHolderOf, podDirIds, recordedHolderPids, rederivedRecord } from "./leftover-pod.js";
 import type { PodRuntime } from "./pod-runtime.js";
 import type { PodTasks } from "./pod-tasks.js";
 import { StartGuard } from "../sandbox/start-guard.js";
 
-/** Exit status reported for processes that died with their pod holder and left no journal entry. */
+/** Exit status of a pod whose holder (or engine sandbox) died, and of processes lost with it whose fate is unknown. */
 const LOST_EXIT_STATUS = 255;
+/** Exit status of a process of a pod whose holder died, with no journaled exit: SIGKILLed, by us or with the pod's pid namespace. */
+const KILLED_WITH_HOLDER_STATUS = 137;
 
 /**
  * A sandboxer whose pods are a holder process (namespaces + subreaper + exit
@@ -26,6 +31,14 @@ const LOST_EXIT_STATUS = 255;
  */
 export class PodSandboxer implements Sandboxer {
   private readonly starts = new StartGuard();
+  /** Sandboxes the previous daemon created and nobody has started since the restart. */
+  private readonly notStartedSinceRestart = new Set<string>();
+  private reconcileTimer: NodeJS.Timeout | undefined;
+  private reconciling = false;
+  /** Pods re-derived only to be taken down: their stop is not persisted. */
+  private readonly leftovers = new WeakSet<Pod>();
+  /** Pods being ended because their holder died, by id. */
+  private readonly ending = new Map<string, Promise<void>>();
 
   constructor(
     readonly kind: string,
@@ -34,7 +47,10 @@ export class PodSandboxer implements Sandboxer {
     /** Executables a pod of this kind needs, checked at Create: `[what, path or name on PATH]`. */
     private readonly requiredBinaries: readonly (readonly [string, string])[],
   ) {
-    mkdirSync(join(ctx.options.dir, "pods"), { recursive: true, mode: 0o711 });
+    // 0700: nothing of a pod (its files, its /dev/shm) is reachable by host users.
+    const pods = join(ctx.options.dir, "pods");
+    mkdirSync(pods, { recursive: true, mode: 0o700 });
+    chmodSync(pods, 0o700); // a dir made by an older version was 0711
     tasks.podDied = (pod, status) => void this.engineDied(pod, status);
   }
 
@@ -55,14 +71,20 @@ export class PodSandboxer implements Sandboxer {
     const pod = this.pod(id);
     const r = pod.record;
     transition(sandboxTransitions, `sandbox ${id}`, r.state, "ready");
+    if (r.starting) throw new RuntimeError(Code.FailedPrecondition, `sandbox ${id}: already starting`);
+    this.notStartedSinceRestart.delete(id);
     const p = r.pod;
     const hostNetwork = p?.hostNetwork ?? r.netnsPath === "";
     // A standalone container's own spec asks for its namespaces: the pod shares none.
     const hostIpc = p?.hostIpc ?? r.standalone === true;
     let holderPid = 0;
     try {
+      // Persisted before anything is made: a daemon that dies from here on finds this Start to roll back.
+      r.starting = true;
+      this.ctx.sandboxes.put(id, r);
       if (!hostIpc) {
-        mkdirSync(join(pod.dir, "shm"), { recursive: true, mode: 0o1777 });
+        // The tmpfs is 1777 for the pod's users; the pod dir above it (0700) keeps host users out.
+        mkdirSync(join(pod.dir, "shm"), { recursive: true, mode: 0o700 });
         await mountTmpfs(join(pod.dir, "shm"), this.ctx.options.shmSizeBytes);
         r.shmMounted = true;
       }
@@ -86,20 +108,22 @@ export class PodSandboxer implements Sandboxer {
       // A caller that is gone will not learn of this pod: undo it rather than leave it to no one.
       signal?.throwIfAborted();
       r.state = "ready";
+      delete r.starting;
       this.ctx.sandboxes.put(id, r);
       pod.log.info({ holder_pid: r.holderPid, pod_pid: r.podPid }, "sandbox started");
       return this.statusOf(pod, false);
     } catch (err) {
-      pod.log.warn({ err }, "sandbox start failed; cleaning up");
+      // containerd forgets a sandbox whose Start failed and never shuts it down: leave nothing.
+      pod.log.warn({ err }, "sandbox start failed; removing it");
+      r.state = "created";
+      pod.stopping = true;
       if (holderPid > 0) await this.tasks.podStopping(pod).catch(() => {});
-      if (holderPid > 0) killQuietly(holderPid);
       await pod.detach();
-      if (r.shmMounted) await unmount(join(pod.dir, "shm")).catch(() => {});
-      r.shmMounted = false;
-      r.holderPid = 0;
-      r.podPid = 0;
-      this.ctx.sandboxes.put(id, r);
-      throw RuntimeError.from(err);
+      const { holderPid: recorded } = recordedHolderPids(pod.dir);
+      for (const pid of [holderPid, recorded]) if (pid > 0 && (pid === holderPid || isHolderOf(pid, pod.dir))) killQuietly(pid);
+      await waitGone(holderPid, 5000);
+      await this.discard(pod).catch((e: unknown) => pod.log.error({ err: e }, "removing a sandbox whose start failed failed"));
+      throw explainFullDisk(err, this.ctx.options.dir);
     }
   }
 
@@ -110,7 +134,9 @@ export class PodSandboxer implements Sandboxer {
 
   async stop(id: string, timeoutSecs: number): Promise<void> {
     await this.starts.settled(id);
-    await this.stopPod(this.pod(id), timeoutSecs, 0);
+    const pod = this.pod(id);
+    await this.ending.get(id); // a pod whose holder died is being ended: Stop finds it stopped
+    await this.stopPod(pod, timeoutSecs, 0);
   }
 
   /** Stop: containers get SIGTERM and `timeoutSecs` to exit, then the engine and the holder go, taking the rest along. */
@@ -134,7 +160,7 @@ export class PodSandboxer implements Sandboxer {
     if (isAlive(pod.record.holderPid)) killQuietly(pod.record.holderPid);
     await pod.detach();
     pod.replayJournalFile();
-    this.tasks.abandon(pod, LOST_EXIT_STATUS);
+    this.tasks.abandon(pod, LOST_EXIT_STATUS, "gone with the pod's holder at Stop, no exit journaled");
     await this.finishStop(pod, exitStatus);
   }
 
@@ -153,16 +179,42 @@ export class PodSandboxer implements Sandboxer {
     return this.statusOf(this.pod(id), verbose);
   }
 
+  /**
+   * Removes the sandbox and everything it left; a sandbox that is not (or no
+   * longer) known succeeds after removing whatever is left under its id, so a
+   * Shutdown retried after a crash is idempotent.
+   */
   async shutdown(id: string): Promise<void> {
     await this.starts.settled(id);
-    const pod = this.pod(id);
-    if (pod.record.state !== "stopped") await this.stop(id, 0);
+    let pod = this.ctx.pods.get(id);
+    if (!pod) {
+      pod = this.leftoverOf(id);
+      if (!pod) return;
+      await this.attachLeftover(pod);
+    }
+    if (pod.record.state !== "stopped") await this.stopPod(pod, 0, 0);
     // Every container record of the pod is in memory (recovery adopts them all), so this removes them all.
     for (const c of [...this.ctx.containers.values()].filter((x) => x.pod === pod)) await this.tasks.remove(c);
-    rmSync(pod.dir, { recursive: true, force: true });
-    this.ctx.sandboxes.delete(id);
-    this.ctx.pods.delete(id);
+    await this.discard(pod);
     pod.log.info("sandbox removed");
+  }
+
+  /** Unmounts and removes the pod dir, then the record (and a quarantined one), then forgets the pod. */
+  private async discard(pod: Pod): Promise<void> {
+    await unmountBelow(pod.dir);
+    rmSync(pod.dir, { recursive: true, force: true });
+    this.ctx.sandboxes.delete(pod.id);
+    rmSync(join(this.ctx.sandboxes.dir, `${pod.id}.json.damaged`), { force: true });
+    if (this.ctx.pods.get(pod.id) === pod) this.ctx.pods.delete(pod.id);
+    this.notStartedSinceRestart.delete(pod.id);
+    pod.markStopped();
+  }
+
+  /** A pod re-derived from what is left under `id` (its dir, a quarantined record), or undefined when nothing is. */
+  private leftoverOf(id: string): Pod | undefined {
+    const dir = this.ctx.podDir(id);
+    if (!existsSync(dir) && !existsSync(join(this.ctx.sandboxes.dir, `${id}.json.damaged`))) return undefined;
+    return this.addPod(rederivedRecord(id, dir, "k8s.io"));
   }
 
   async metrics(id: string): Promise<CgroupStats> {
@@ -180,7 +232,7 @@ export class PodSandboxer implements Sandboxer {
   }
 
   async recover(): Promise<void> {
-    const ready = await recoverRecords(this.ctx, this.tasks, (r) => this.addPod(r), async (pod) => {
+    const found = await recoverRecords(this.ctx, this.tasks, (r) => this.addPod(r), async (pod) => {
       try {
         pod.attach(await HolderClient.connect(pod.dir, { timeoutMs: 3000 }));
         pod.replayJournalFile(); // exits between the first read and the connection
@@ -190,14 +242,74 @@ export class PodSandboxer implements Sandboxer {
       }
     });
     for (const pod of this.ctx.pods.values()) {
-      if (pod.record.state === "ready" && !pod.client) await this.holderGone(pod);
+      if (pod.record.state === "ready" && !pod.client && !found.leftovers.includes(pod)) await this.holderGone(pod);
     }
-    for (const pod of ready) {
+    for (const pod of found.ready) {
       if (pod.record.state === "ready") await this.tasks.podRecovered(pod).catch((err: unknown) => pod.log.error({ err }, "checking the pod's engine failed"));
+    }
+    for (const pod of found.leftovers) await this.takeDown(pod);
+    for (const pod of found.created) this.notStartedSinceRestart.add(pod.id);
+    const every = this.ctx.options.reconcileIntervalMs;
+    if (every > 0) {
+      this.reconcileTimer = setInterval(() => void this.reconcile(), every);
+      this.reconcileTimer.unref();
+    }
+  }
+
+  /**
+   * Takes down what no live sandbox owns, as at start: pod dirs without a pod
+   * (their holders, mounts and recorded containers), and sandboxes the previous
+   * daemon created whose Start never came (containerd calls Start right after
+   * Create; one that has not come a whole interval after a restart never will).
+   */
+  async reconcile(): Promise<void> {
+    if (this.reconciling) return;
+    this.reconciling = true;
+    try {
+      for (const id of [...this.notStartedSinceRestart]) {
+        const pod = this.ctx.pods.get(id);
+        this.notStartedSinceRestart.delete(id);
+        if (!pod || pod.record.state !== "created" || pod.record.starting) continue;
+        pod.log.warn("created before the daemon restarted and never started; removing it");
+        await this.shutdown(id).catch((err: unknown) => pod.log.error({ err }, "removing a sandbox never started failed"));
+      }
+      for (const id of podDirIds(join(this.ctx.options.dir, "pods"))) {
+        if (this.ctx.pods.has(id)) continue;
+        const pod = this.leftoverOf(id);
+        if (!pod) continue;
+        pod.log.warn({ holder_pid: pod.record.holderPid }, "pod dir without a sandbox; taking it down");
+        await this.takeDown(pod);
+      }
+    } catch (err) {
+      this.ctx.log.error({ err }, "reconciliation failed");
+    } finally {
+      this.reconciling = false;
+    }
+  }
+
+  /** Stops and removes a re-derived pod through the ordinary paths (its holder, if alive, kills what it launched). */
+  private async takeDown(pod: Pod): Promise<void> {
+    try {
+      await this.attachLeftover(pod);
+      await this.shutdown(pod.id);
+    } catch (err) {
+      pod.log.error({ err }, "taking a leftover pod down failed");
+    }
+  }
+
+  /** Connects to a leftover pod's live holder, so Stop can have it kill what it launched. */
+  private async attachLeftover(pod: Pod): Promise<void> {
+    this.leftovers.add(pod);
+    if (pod.record.state !== "ready" || pod.client) return;
+    try {
+      pod.attach(await HolderClient.connect(pod.dir, { timeoutMs: 2000 }));
+    } catch (err) {
+      pod.log.warn({ err }, "leftover pod holder unreachable; it is killed");
     }
   }
 
   async close(): Promise<void> {
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     await Promise.all([...this.ctx.pods.values()].map((p) => p.detach()));
   }
 
@@ -230,11 +342,36 @@ export class PodSandboxer implements Sandboxer {
     await this.holderGone(pod);
   }
 
-  /** The holder died without Stop: every process with no journaled exit is lost with it. */
-  private async holderGone(pod: Pod): Promise<void> {
+  /**
+   * The holder died without Stop (kill -9, OOM, a bug). Its processes cannot be
+   * adopted: only their parent or a subreaper can reap them and read how they
+   * ended, and the pod's shared namespaces died with the holder's pod init. So the
+   * pod ends as a pod whose pause container died (kubelet then makes a new one):
+   * everything of it is killed, exits the holder journaled before it died are
+   * reported as they were, every other process as SIGKILLed (137), and the pod is
+   * stopped (docs/adr/0004-holder-death.md). One run per pod; Stop waits for it.
+   */
+  private holderGone(pod: Pod): Promise<void> {
+    const running = this.ending.get(pod.id);
+    if (running) return running;
+    const run = this.endLostPod(pod).finally(() => this.ending.delete(pod.id));
+    this.ending.set(pod.id, run);
+    return run;
+  }
+
+  private async endLostPod(pod: Pod): Promise<void> {
     if (pod.record.state === "stopped") return;
-    pod.replayJournalFile();
-    this.tasks.abandon(pod, LOST_EXIT_STATUS);
+    pod.stopping = true;
+    const holderPid = pod.record.holderPid;
+    const reason = `pod holder (pid ${holderPid}) died; the pod's processes were killed`;
+    pod.log.warn({ holder_pid: holderPid }, "pod holder died: killing the pod's processes");
+    // Alive but unreachable is as good as dead: it must not hold the pod's namespaces on.
+    if (isPodHolder(holderPid)) killQuietly(holderPid);
+    await pod.detach();
+    await this.tasks.podLost(pod).catch((err: unknown) => pod.log.error({ err }, "killing the processes of a pod whose holder died failed"));
+    pod.replayJournalFile(); // what the holder reaped before it died, with the real status
+    this.tasks.abandon(pod, KILLED_WITH_HOLDER_STATUS, reason);
+    pod.record.exitReason = reason;
     await this.finishStop(pod, LOST_EXIT_STATUS);
   }
 
@@ -245,7 +382,7 @@ export class PodSandboxer implements Sandboxer {
     r.state = "stopped";
     r.exitStatus = exitStatus;
     r.exitedAt = new Date().toISOString();
-    this.ctx.sandboxes.put(r.id, r);
+    if (!this.leftovers.has(pod)) this.ctx.sandboxes.put(r.id, r);
     pod.markStopped();
     pod.log.info({ exit_status: exitStatus }, "sandbox stopped");
   }
@@ -261,6 +398,7 @@ export class PodSandboxer implements Sandboxer {
       info["sandboxer"] = this.kind;
       info["namespace"] = r.namespace;
     }
+    if (r.exitReason) info["exit_reason"] = r.exitReason;
     return sandboxStatus(this.ctx, r, info);
   }
 
@@ -273,6 +411,11 @@ export class PodSandboxer implements Sandboxer {
       if (!which(path)) throw new RuntimeError(Code.FailedPrecondition, `${what} binary ${JSON.stringify(path)} not found or not executable`);
     }
   }
+}
+
+/** Whether `pid` is a running kuasar-holder (a pid recorded long ago may belong to someone else by now). */
+function isPodHolder(pid: number): boolean {
+  return isAlive(pid) && readTextOr(`/proc/${pid}/comm`, "").trim() === "kuasar-holder";
 }
 
 function goArch(arch: string): string {

@@ -1,5 +1,6 @@
 import { rmSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
+import { explainFullDisk } from "../fs/disk-full.js";
 import { join } from "node:path";
 import { Code } from "../errors/code.js";
 import { RuntimeError, isErrorCode } from "../errors/runtime-error.js";
@@ -8,6 +9,7 @@ import type { HolderExit } from "../holder/holder-protocol.js";
 import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus, Stdio, TaskBackend } from "../task/task-backend.js";
 import { wasOomKilled } from "../cgroup/oom.js";
 import { cgroupStatsOfPid } from "../cgroup/cgroup-stats.js";
+import { killCgroup } from "../cgroup/cgroup-kill.js";
 import type { Pod } from "./pod.js";
 import type { PodRuntime } from "./pod-runtime.js";
 import { readSpec, sandboxIdOf } from "./bundle.js";
@@ -65,6 +67,15 @@ export abstract class PodTasks implements TaskBackend {
   async podStopping(_pod: Pod): Promise<void> {}
   /** After a daemon restart re-attached a ready pod: checks what the engine left running. */
   async podRecovered(_pod: Pod): Promise<void> {}
+  /**
+   * The pod's holder died without Stop: every process the engine started for the
+   * pod is nobody's child now and nobody would journal its exit, so it is killed
+   * (docs/adr/0004). By default through each container's cgroup; engines with
+   * more to end (runc's state, a runsc sandbox) do that too.
+   */
+  async podLost(pod: Pod): Promise<void> {
+    await Promise.all(this.containersOf(pod).map((c) => this.killContainerCgroup(c)));
+  }
   /** Sandbox Metrics of a pod with no running container. */
   async podStats(pod: Pod): Promise<CgroupStats> {
     return cgroupStatsOfPid(pod.record.holderPid);
@@ -144,7 +155,7 @@ export abstract class PodTasks implements TaskBackend {
       await this.undoLaunch(id, pod).catch(() => {});
       if (mounted) await unmount(rootfs).catch(() => {});
       this.rt.containerRecords.delete(id);
-      throw err;
+      throw explainFullDisk(err, this.rt.options.dir);
     }
   }
 
@@ -338,19 +349,29 @@ export abstract class PodTasks implements TaskBackend {
     }
   }
 
+  /** Every container of `pod`. */
+  protected containersOf(pod: Pod): Container[] {
+    return [...this.rt.containers.values()].filter((c) => c.pod === pod);
+  }
+
+  /** SIGKILLs whatever is left in a container's cgroup (its own pid namespace or the pod's alike). */
+  protected async killContainerCgroup(c: Container): Promise<void> {
+    if (!(await killCgroup(c.record.memoryCgroup))) this.rt.log.warn({ sandbox_id: c.pod.id, container_id: c.id, cgroup: c.record.memoryCgroup }, "processes left in the container's cgroup");
+  }
+
   /**
    * Marks every process of `pod` that has no recorded exit as stopped with
    * `status`: its holder died and took them along, and the journal has nothing
-   * on them (they were killed with it).
+   * on them (they were killed with it). `reason` goes to the log.
    */
-  abandon(pod: Pod, status: number): void {
+  abandon(pod: Pod, status: number, reason: string): void {
     const now = new Date();
-    for (const c of this.rt.containers.values()) {
-      if (c.pod !== pod) continue;
+    for (const c of this.containersOf(pod)) {
       for (const [execId, p] of [...Object.entries(c.record.execs), ["", c.record.init] as const]) {
         if (p.state === "stopped") continue;
         this.byPid.delete(pod, p.pid);
         this.markExited(c, execId, status, now);
+        this.rt.log.warn({ sandbox_id: pod.id, container_id: c.id, exec_id: execId || undefined, pid: p.pid, exit_status: status, reason }, "process ended with its pod");
         if (p.pid > 0) this.rt.events.publish(c.record.namespace, { kind: "exit", containerId: c.id, id: execId || c.id, pid: p.pid, exitStatus: status, exitedAt: now });
       }
     }

@@ -14,6 +14,8 @@ export interface SandboxRecord {
   createdAt: string;
   exitedAt: string | undefined;
   exitStatus: number;
+  /** Why the pod stopped when nobody asked it to (its holder died...); absent after a Stop. */
+  exitReason?: string;
   /** The holder's pid (0 before Start). */
   holderPid: number;
   /** Pid whose namespaces are the pod's: the holder, or its pod init with a shared pid namespace. */
@@ -22,6 +24,11 @@ export interface SandboxRecord {
   shmMounted: boolean;
   /** Made for a single container without a pod: its spec's namespaces are left alone. */
   standalone?: boolean;
+  /**
+   * Set (and persisted) before Start does anything, cleared when it is done: a
+   * record still marked at daemon start is a Start the daemon died in.
+   */
+  starting?: boolean;
 }
 
 /** A container's init or exec process on disk. */

@@ -1,10 +1,13 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { validateId } from "../sandbox/id.js";
 import type { SandboxCreateRequest, SandboxStatus, SandboxUpdate } from "../sandbox/sandboxer.js";
 import type { CgroupStats } from "../task/task-backend.js";
+import { explainFullDisk } from "../fs/disk-full.js";
 import { Container } from "./container.js";
+import { interruptedStartRecord, podDirIds, rederivedRecord } from "./leftover-pod.js";
 import type { Pod } from "./pod.js";
 import { writePodFiles } from "./pod-files.js";
 import type { PodRuntime } from "./pod-runtime.js";
@@ -22,10 +25,12 @@ export function createSandboxRecord(ctx: PodRuntime, req: SandboxCreateRequest, 
   const id = validateId("sandbox", req.id);
   if (ctx.pods.has(id) || ctx.sandboxes.has(id)) throw new RuntimeError(Code.AlreadyExists, `sandbox ${id} already exists`);
   if (req.netnsPath && !existsSync(req.netnsPath)) throw new RuntimeError(Code.InvalidArgument, `sandbox ${id}: network namespace ${req.netnsPath} does not exist`);
+  checkHostname(req.pod?.hostname ?? "");
   checks();
   const dir = ctx.podDir(id);
   try {
-    mkdirSync(dir, { recursive: false, mode: 0o711 });
+    // 0700: host users must not reach the pod's files or its /dev/shm (containers see them through bind mounts).
+    mkdirSync(dir, { recursive: false, mode: 0o700 });
     writePodFiles(dir, req.pod, (p) => readFileSync(p, "utf8"));
     const record: SandboxRecord = {
       id,
@@ -48,8 +53,17 @@ export function createSandboxRecord(ctx: PodRuntime, req: SandboxCreateRequest, 
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     ctx.sandboxes.delete(id);
-    throw RuntimeError.from(err);
+    throw explainFullDisk(err, ctx.options.dir);
   }
+}
+
+/** Longest hostname the kernel takes (HOST_NAME_MAX). */
+const MAX_HOSTNAME_BYTES = 64;
+
+/** A pod hostname the kernel would refuse is bad input, refused before anything is made. */
+function checkHostname(hostname: string): void {
+  const n = Buffer.byteLength(hostname);
+  if (n > MAX_HOSTNAME_BYTES) throw new RuntimeError(Code.InvalidArgument, `hostname: ${n} bytes, longer than ${MAX_HOSTNAME_BYTES}`);
 }
 
 /** The pod `id`, or NotFound. */
@@ -94,35 +108,71 @@ export function sandboxStatus(ctx: PodRuntime, r: SandboxRecord, info: Record<st
   };
 }
 
+/** What {@link recoverRecords} found. */
+export interface RecoveredPods {
+  /** Pods whose record said ready (re-attached when their holder answered). */
+  ready: Pod[];
+  /**
+   * Pods no good record owns (a damaged or missing record, a Start the daemon
+   * died in, containers of a pod that is gone), re-derived from their dirs to
+   * be taken down: containerd never learnt of them, or cannot reach them any more.
+   */
+  leftovers: Pod[];
+  /** Pods created by the previous daemon and not started: containerd may still start them. */
+  created: Pod[];
+}
+
 /**
  * Reloads every record after a restart: pods first (each re-attached by
- * `reattach` when it should be running), then their containers; a container
- * whose sandbox record is gone is dropped. Returns the pods that were ready.
+ * `reattach` when it should be running), then their containers. What no good
+ * record owns is re-derived from the pod dirs and returned as leftovers, with
+ * the containers recorded in them, so Stop and Shutdown can take it all down.
  */
-export async function recoverRecords(ctx: PodRuntime, tasks: PodTasks, addPod: (r: SandboxRecord) => Pod, reattach: (pod: Pod) => Promise<void>): Promise<Pod[]> {
+export async function recoverRecords(ctx: PodRuntime, tasks: PodTasks, addPod: (r: SandboxRecord) => Pod, reattach: (pod: Pod) => Promise<void>): Promise<RecoveredPods> {
   const log = ctx.log;
   const sandboxes = ctx.sandboxes.loadAll();
-  for (const d of sandboxes.damaged) log.error({ sandbox_id: d.id, reason: d.reason, moved_to: d.quarantinedAs }, "damaged sandbox record set aside");
-  const ready: Pod[] = [];
-  for (const record of sandboxes.records.values()) {
-    const pod = addPod(record);
-    pod.replayJournalFile();
-    if (record.state !== "ready") continue;
-    await reattach(pod);
-    ready.push(pod);
-  }
   const containers = ctx.containerRecords.loadAll();
-  for (const d of containers.damaged) log.error({ container_id: d.id, reason: d.reason, moved_to: d.quarantinedAs }, "damaged container record set aside");
-  for (const record of containers.records.values()) {
-    const pod = ctx.pods.get(record.sandboxId);
-    if (!pod) {
-      log.warn({ container_id: record.id, sandbox_id: record.sandboxId }, "container record without a sandbox; dropped");
-      ctx.containerRecords.delete(record.id);
+  const namespaceOf = (sandboxId: string) => [...containers.records.values()].find((c) => c.sandboxId === sandboxId)?.namespace ?? "k8s.io";
+  const found: RecoveredPods = { ready: [], leftovers: [], created: [] };
+  const leftover = (id: string, why: string, record?: SandboxRecord) => {
+    const dir = ctx.podDir(id);
+    const pod = addPod(record ? interruptedStartRecord(record, dir) : rederivedRecord(id, dir, namespaceOf(id)));
+    pod.log.warn({ holder_pid: pod.record.holderPid, state: pod.record.state }, `${why}; taking the pod down`);
+    found.leftovers.push(pod);
+    return pod;
+  };
+  for (const d of sandboxes.damaged) {
+    log.error({ sandbox_id: d.id, reason: d.reason, moved_to: d.quarantinedAs, bytes: quarantinedText(d.quarantinedAs) }, "damaged sandbox record set aside");
+  }
+  for (const record of sandboxes.records.values()) {
+    if (record.starting && record.state === "created") {
+      leftover(record.id, "the daemon died in this sandbox's Start", record);
       continue;
     }
+    const pod = addPod(record);
+    pod.replayJournalFile();
+    if (record.state === "created") found.created.push(pod);
+    if (record.state !== "ready") continue;
+    await reattach(pod);
+    found.ready.push(pod);
+  }
+  for (const d of sandboxes.damaged) if (!ctx.pods.has(d.id)) leftover(d.id, "sandbox record damaged");
+  for (const id of podDirIds(join(ctx.options.dir, "pods"))) if (!ctx.pods.has(id)) leftover(id, "pod dir without a sandbox record");
+  for (const d of containers.damaged) log.error({ container_id: d.id, reason: d.reason, moved_to: d.quarantinedAs }, "damaged container record set aside");
+  for (const record of containers.records.values()) {
+    const pod = ctx.pods.get(record.sandboxId) ?? leftover(record.sandboxId, `container ${record.id} recorded in a sandbox that has no record`);
     tasks.adopt(new Container(record, pod));
   }
-  return ready;
+  return found;
+}
+
+/** The start of a quarantined record, for the log (what was lost, for whoever inspects it). */
+function quarantinedText(path: string): string {
+  try {
+    return readFileSync(path, "utf8").slice(0, 2048);
+  } catch {
+    return "";
+  }
 }
 
 /** Container stats summed over a pod (limits: the largest, or the sum when `sumLimits`). */

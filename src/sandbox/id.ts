@@ -18,3 +18,8 @@ export function validateId(kind: string, id: string): string {
   }
   return id;
 }
+
+/** True when `id` passes {@link validateId}. */
+export function isValidId(id: string): boolean {
+  return id.length > 0 && id.length <= MAX_ID_LENGTH && ID_PATTERN.test(id);
+}

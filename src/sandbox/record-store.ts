@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } 
 import { join } from "node:path";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
-import { fsyncDir, writeFileAtomic } from "../fs/atomic-write.js";
+import { fsyncDir, isAtomicTempName, writeFileAtomic } from "../fs/atomic-write.js";
 import { validateId } from "./id.js";
 
 /** A record that could not be read back, and what was done with it. */
@@ -28,7 +28,10 @@ export class RecordStore<T> {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
 
-  /** Writes `record` under `id`, replacing any previous one. */
+  /**
+   * Writes `record` under `id`, replacing any previous one; on failure (a full
+   * disk: ResourceExhausted) the previous record is left as it was.
+   */
   put(id: string, record: T): void {
     writeFileAtomic(this.pathOf(id), JSON.stringify(record));
   }
@@ -70,7 +73,7 @@ export class RecordStore<T> {
     const records = new Map<string, T>();
     const damaged: DamagedRecord[] = [];
     for (const name of readdirSync(this.dir)) {
-      if (name.includes(".json.tmp-")) {
+      if (isAtomicTempName(name)) {
         rmSync(join(this.dir, name), { force: true });
         continue;
       }

@@ -80,6 +80,11 @@ export interface Sandboxer {
   readonly tasks: TaskBackend;
   /** Whether a sandbox with this id exists. */
   has(id: string): boolean;
+  /**
+   * Once kuasard serves again after a start: lets go of container outputs held open across the
+   * restart that no live process writes any more (sandboxers that relay output themselves).
+   */
+  releaseOrphanOutputs?(): Promise<void>;
   create(req: SandboxCreateRequest): Promise<void>;
   /**
    * Starts a created sandbox. When `signal` fires before it is done (the caller's deadline

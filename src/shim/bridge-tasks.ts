@@ -212,7 +212,9 @@ export class BridgeTasks implements TaskBackend {
       hostNetwork: !netns,
       hostPid: !oci.linux?.namespaces?.some((n) => n.type === "pid"),
       hostIpc: !oci.linux?.namespaces?.some((n) => n.type === "ipc"),
-      sharedPid: oci.linux?.namespaces?.some((n) => n.type === "pid") ?? false,
+      // The pause spec has a pid namespace whether or not containers share it: CRI
+      // names the pod's in the spec of each container that shares it (pid POD).
+      sharedPid: false,
       sysctls: {},
       resources: { cpuPeriod: 0, cpuQuota: 0, cpuShares: 0, memoryLimitBytes: 0 },
       privileged: false,

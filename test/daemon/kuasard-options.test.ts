@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 import { readTomlFile } from "../../src/config/toml-file.js";
-import { defaultServerLimits, resolveKuasardOptions } from "../../src/daemon/kuasard-options.js";
+import { defaultServerLimits, resolveKuasardOptions, taskSocketPath } from "../../src/daemon/kuasard-options.js";
 
 const packagedConfig = fileURLToPath(new URL("../../../packaging/kuasard.toml", import.meta.url));
 
@@ -42,5 +42,27 @@ describe("kuasard options: server limits", () => {
     assert.throws(() => resolveKuasardOptions({ limits: { idle_timeout_ms: 2 ** 31 } }, {}), /limits\.idleTimeoutMs: must be at most/);
     assert.throws(() => resolveKuasardOptions({ limits: { stall: 1 } }, {}), /limits\.stall: unknown key/);
     assert.throws(() => resolveKuasardOptions({ limits: 5 }, {}), /config limits: expected a table/);
+  });
+});
+
+describe("kuasard options: state directories of any length that works", () => {
+  const longDir = `/var/lib/kuasar/${"n".repeat(200)}/runc-sandboxer`;
+
+  it("accepts a --dir and --state-dir far longer than a unix socket path", () => {
+    const o = resolveKuasardOptions({}, { sandboxers: "runc", dir: longDir, stateDir: longDir });
+    assert.equal(o.sandboxer.runc.dir, longDir);
+    assert.equal(o.stateDir, longDir);
+    const task = taskSocketPath(o.sandboxer.runc);
+    assert.ok(Buffer.byteLength(task) <= 107, `${task} fits sun_path`);
+    assert.equal(taskSocketPath(o.sandboxer.runc), task, "stable across restarts");
+    assert.equal(taskSocketPath(resolveKuasardOptions({}, { sandboxers: "runc", dir: "/run/kuasar-runc" }).sandboxer.runc), "/run/kuasar-runc/task.sock");
+  });
+
+  it("rejects only what cannot work, naming the flag or key", () => {
+    const tooLong = `/${"d/".repeat(1600)}x`;
+    assert.throws(() => resolveKuasardOptions({}, { sandboxers: "runc", dir: tooLong }), /^InvalidArgument: --dir: 3202 bytes is too long; at most 3072/);
+    assert.throws(() => resolveKuasardOptions({}, { stateDir: tooLong }), /--state-dir: 3202 bytes is too long/);
+    assert.throws(() => resolveKuasardOptions({ sandboxers: { vmm: { dir: `/x/${"c".repeat(256)}` } } }, {}), /config sandboxers\.vmm\.dir: the component .* is 256 bytes; a file name may have at most 255/);
+    assert.throws(() => resolveKuasardOptions({ state_dir: "relative" }, {}), /config stateDir: expected an absolute path/);
   });
 });

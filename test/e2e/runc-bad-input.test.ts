@@ -5,8 +5,12 @@ import { describe, it, type TestContext } from "node:test";
 import { Code } from "../../src/errors/code.js";
 import { Controller } from "../../src/gen/containerd/services/sandbox/v1/sandbox_pb.js";
 import { GrpcClient } from "../../src/grpc/client.js";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { PodSandboxConfigSchema } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { assertIsolated } from "../harness/isolation.js";
-import { killRecorded, startSandboxer } from "../harness/kuasard.js";
+import { stopEndpoint } from "../../src/daemon/endpoint-launcher.js";
+import { censusDiff, takeCensus } from "../harness/leak-census.js";
+import { startSandboxer } from "../harness/kuasard.js";
 
 assertIsolated();
 
@@ -14,23 +18,24 @@ assertIsolated();
 async function sandboxer(t: TestContext, extraToml = "") {
   const dir = mkdtempSync("/tmp/kb-");
   const listen = join(dir, "runc.sock");
-  const args: string[] = [];
+  const args: string[] = ["--state-dir", join(dir, "ks")];
   if (extraToml) {
     writeFileSync(join(dir, "config.toml"), extraToml);
     args.push("--config", join(dir, "config.toml"));
   }
   const sb = startSandboxer({ program: "runc-sandboxer", listen, dir: join(dir, "kr"), containerdTtrpcAddress: join(dir, "none.sock"), args });
-  const { endpointPid } = await sb.ready;
+  const { endpointPid, custodyPid } = await sb.ready;
   const client = new GrpcClient(listen, { namespace: "k8s.io" });
   t.after(async () => {
     client.close();
     await sb.stop();
-    killRecorded(endpointPid);
+    await stopEndpoint(join(dir, "ks"), [endpointPid, custodyPid]);
     rmSync(dir, { recursive: true, force: true });
   });
   return { api: client.service(Controller), stateDir: join(dir, "kr") };
 }
 
+// No container runs here, so no cgroup is counted (other test runs on the host make theirs).
 const leftovers = (stateDir: string) => ({
   sandboxes: readdirSync(join(stateDir, "sandboxes")),
   pods: readdirSync(join(stateDir, "pods")),
@@ -50,9 +55,11 @@ describe("runc sandboxer: bad input gets a clear error and loses nothing", () =>
 
     await api.create({ sandboxId: "p1" });
     await assert.rejects(api.create({ sandboxId: "p1" }), { code: Code.AlreadyExists });
-    for (const call of [() => api.start({ sandboxId: "nope" }), () => api.stop({ sandboxId: "nope" }), () => api.status({ sandboxId: "nope" }), () => api.shutdown({ sandboxId: "nope" })]) {
+    for (const call of [() => api.start({ sandboxId: "nope" }), () => api.stop({ sandboxId: "nope" }), () => api.status({ sandboxId: "nope" })]) {
       await assert.rejects(call(), { code: Code.NotFound, message: /sandbox nope not found/ });
     }
+    // Shutdown is idempotent: of a sandbox that is not (or no longer) there, it succeeds.
+    await api.shutdown({ sandboxId: "nope" });
     await assert.rejects(api.stop({ sandboxId: "../p1" }), { code: Code.InvalidArgument });
     // Still serving, and the good sandbox is intact.
     await api.start({ sandboxId: "p1" });
@@ -61,6 +68,28 @@ describe("runc sandboxer: bad input gets a clear error and loses nothing", () =>
     await api.stop({ sandboxId: "p1" });
     await api.shutdown({ sandboxId: "p1" });
     assert.deepEqual(leftovers(stateDir), { sandboxes: [], pods: [] });
+  });
+
+  it("a Start that fails (a network namespace that is not one) leaves no record, no pod dir, no mount, no holder", async (t) => {
+    const { api, stateDir } = await sandboxer(t);
+    const notNetns = join(stateDir, "..", "not-a-netns");
+    writeFileSync(notNetns, "");
+    const before = takeCensus({ dirs: [stateDir], cgroupRoots: [] });
+    await api.create({ sandboxId: "p3", netnsPath: notNetns });
+    await assert.rejects(api.start({ sandboxId: "p3" }), (err: Error & { code: number }) => err.code !== Code.OK && /p3/.test(err.message));
+    assert.deepEqual(leftovers(stateDir), { sandboxes: [], pods: [] });
+    assert.deepEqual(censusDiff(before, takeCensus({ dirs: [stateDir], cgroupRoots: [] })), {});
+    // containerd forgets a sandbox whose Start failed; a Shutdown anyway is fine.
+    await assert.rejects(api.status({ sandboxId: "p3" }), { code: Code.NotFound });
+    await api.shutdown({ sandboxId: "p3" });
+  });
+
+  it("refuses a hostname longer than the kernel takes as InvalidArgument at Create, leaving nothing", async (t) => {
+    const { api, stateDir } = await sandboxer(t);
+    const before = takeCensus({ dirs: [stateDir], cgroupRoots: [] });
+    const options = { typeUrl: "type.googleapis.com/runtime.v1.PodSandboxConfig", value: toBinary(PodSandboxConfigSchema, create(PodSandboxConfigSchema, { hostname: "h".repeat(256) })) };
+    await assert.rejects(api.create({ sandboxId: "p4", netnsPath: "", options }), { code: Code.InvalidArgument, message: /hostname: 256 bytes, longer than 64/ });
+    assert.deepEqual(censusDiff(before, takeCensus({ dirs: [stateDir], cgroupRoots: [] })), {});
   });
 
   it("reports a missing runc binary as FailedPrecondition and leaves nothing behind", async (t) => {

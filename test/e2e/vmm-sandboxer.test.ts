@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
@@ -13,6 +13,11 @@ import { containerd17WithKuasar, handler17Of } from "../harness/kuasar-container
 import { fetchContainer, httpGet, joinPodBridge, kernelReleases, processesOf, VMM_TEST_CONFIG, webContainer } from "../harness/vm-pod.js";
 
 assertIsolated();
+
+/** The highest `tick N` in a CRI log. */
+function lastTick(log: string): number {
+  return Math.max(-1, ...[...log.matchAll(/ F tick (\d+)$/gm)].map((m) => Number(m[1])));
+}
 
 describe("vmm sandboxer under stock containerd 2.x (a QEMU micro-VM per pod)", () => {
   it("runs a two-container VM pod beside a runc pod: guest kernel, localhost, pod IP, exec, logs, exit codes, grace, daemon kill -9, QEMU kill -9, clean removal", async (t) => {
@@ -66,14 +71,33 @@ describe("vmm sandboxer under stock containerd 2.x (a QEMU micro-VM per pod)", (
     assert.equal((await waitExited(cri, quitId, 120_000)).exitCode, 42);
     await waitForLog(logFile(cfg, quitter), "bye");
 
+    // Tickers in the VM pod and in the runc pod: their output must go on across the restart, no line lost.
+    const ticker = shContainer("ticker", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done");
+    const { containerId: tickId } = await cri.runtime.createContainer({ podSandboxId: podId, config: ticker, sandboxConfig: cfg });
+    await cri.runtime.startContainer({ containerId: tickId });
+    const runcCfg = podConfig("beside", `${env.dir}/logs/beside`);
+    const { containerId: runcTickId } = await cri.runtime.createContainer({ podSandboxId: runcPod.podId, config: ticker, sandboxConfig: runcCfg });
+    await cri.runtime.startContainer({ containerId: runcTickId });
+    await waitForLog(logFile(cfg, ticker), "tick 3", 120_000);
+    await waitForLog(logFile(runcCfg, ticker), "tick 3");
+
     // kill -9 of kuasard: the VM pod keeps running and is managed after the restart.
     const qemuBefore = await processesOf("qemu-system-x86_64");
     await env.sandboxer.kill9();
+    const lastBefore = lastTick(readFileSync(logFile(cfg, ticker), "utf8"));
+    await new Promise((r) => setTimeout(r, 1000)); // the guest goes on writing while kuasard is away
     await env.restartSandboxer();
     assert.equal((await afterRedial(() => cri.runtime.podSandboxStatus({ podSandboxId: podId }))).status?.state, PodSandboxState.SANDBOX_READY);
     assert.deepEqual(await processesOf("qemu-system-x86_64"), qemuBefore, "no VM was restarted or lost");
     const ex2 = await afterRedial(() => cri.runtime.execSync({ containerId: clientId, cmd: ["wget", "-qO-", "http://127.0.0.1:8080/"], timeout: 60n }));
     assert.equal(decodeOut(ex2.stdout).trim(), "hello-from-the-vm");
+    for (const [c, file] of [["vm", logFile(cfg, ticker)], ["runc", logFile(runcCfg, ticker)]] as const) {
+      await waitForLog(file, `tick ${lastBefore + 15} `.trimEnd(), 120_000);
+      const ticks = [...readFileSync(file, "utf8").matchAll(/ F tick (\d+)$/gm)].map((m) => Number(m[1]));
+      assert.deepEqual(ticks, ticks.map((_, i) => i), `${c}: every line is in containerd's log, in order, across the restart`);
+    }
+    await cri.runtime.stopContainer({ containerId: tickId, timeout: 0n });
+    await cri.runtime.stopContainer({ containerId: runcTickId, timeout: 0n });
 
     // Stop with a grace period: httpd dies of TERM.
     await cri.runtime.stopContainer({ containerId: webId, timeout: 10n });

@@ -7,10 +7,13 @@ import { startSandboxer, tearDownKuasar } from "../harness/kuasard.js";
 export interface FuzzDaemon {
   pid: number;
   endpointPid: number;
+  custodyPid: number;
   /** Sandbox API (gRPC) socket. */
   listen: string;
   /** kuasard's internal ttrpc socket (`<state-dir>/kuasard.sock`). */
   internal: string;
+  /** kuasard's state dir (its sockets, the endpoint's log). */
+  stateDir: string;
   /** The Task API socket kuasar-endpoint serves for containerd. */
   task: string;
   logs(): string;
@@ -25,7 +28,7 @@ export const FUZZ_OLD_SPACE_MIB = 64;
 export async function fuzzDaemon(t: TestContext): Promise<FuzzDaemon> {
   const dir = mkdtempSync("/tmp/kf-");
   const listen = join(dir, "runc.sock");
-  const stateDir = join(dir, "kr");
+  const stateDir = join(dir, "ks");
   writeFileSync(
     join(dir, "config.toml"),
     `[limits]\nmax_connections = ${FUZZ_LIMITS.maxConnections}\nstall_timeout_ms = ${FUZZ_LIMITS.stallTimeoutMs}\nping_interval_ms = ${FUZZ_LIMITS.pingIntervalMs}\nidle_timeout_ms = ${FUZZ_LIMITS.idleTimeoutMs}\n`,
@@ -34,11 +37,12 @@ export async function fuzzDaemon(t: TestContext): Promise<FuzzDaemon> {
   // live, not what a lazy GC has yet to free; a real leak then ends in an out-of-memory crash.
   const nodeOptions = process.env["NODE_OPTIONS"];
   process.env["NODE_OPTIONS"] = `${nodeOptions ?? ""} --max-old-space-size=${FUZZ_OLD_SPACE_MIB}`.trim();
-  const sb = startSandboxer({ program: "runc-sandboxer", listen, dir: stateDir, containerdTtrpcAddress: join(dir, "none.sock"), args: ["--config", join(dir, "config.toml")] });
+  const sb = startSandboxer({ program: "runc-sandboxer", listen, dir: join(dir, "kr"), containerdTtrpcAddress: join(dir, "none.sock"), args: ["--config", join(dir, "config.toml"), "--state-dir", stateDir] });
   if (nodeOptions === undefined) delete process.env["NODE_OPTIONS"];
   else process.env["NODE_OPTIONS"] = nodeOptions;
-  let endpointPid = 0;
-  t.after(() => tearDownKuasar(dir, () => endpointPid, () => sb.stop()));
-  endpointPid = (await sb.ready).endpointPid;
-  return { pid: sb.pid, endpointPid, listen, internal: join(stateDir, "kuasard.sock"), task: join(stateDir, "task.sock"), logs: sb.logs };
+  let pids: number[] = [];
+  t.after(() => tearDownKuasar(dir, () => ({ stateDir, pids }), () => sb.stop()));
+  const { endpointPid, custodyPid } = await sb.ready;
+  pids = [endpointPid, custodyPid];
+  return { pid: sb.pid, endpointPid, custodyPid, listen, internal: join(stateDir, "kuasard.sock"), stateDir, task: join(dir, "kr", "task.sock"), logs: sb.logs };
 }

@@ -17,6 +17,8 @@ export interface Containerd17WithKuasar {
   containerd: Containerd;
   kuasard: SandboxerProcess;
   endpointPid: number;
+  /** Pid of the endpoint's custody process. */
+  custodyPid: number;
   cri: CriClient;
   /** Starts kuasard again with the same flags (after a crash). */
   restartKuasard(): Promise<SandboxerProcess>;
@@ -73,14 +75,16 @@ export async function containerd17WithKuasar(t: TestContext, kinds: readonly E2e
   const containerd = await startContainerd(containerdOptions);
   writeFileSync(join(containerd.cniConfDir, "10-kuasar-e2e.conflist"), TEST_CNI);
   let run = 0;
+  // One kind is served by flags alone, unless the test adds config for it.
+  const withConfig = kinds.length > 1 || extraConfig !== "";
   const opts = {
     program: "kuasard" as const,
     listen: kinds.length > 1 ? undefined : join(dir, "runc.sock"),
     dir: join(dir, "kr"),
     containerdTtrpcAddress: containerd.ttrpcAddress,
-    args: ["--state-dir", join(dir, "ks"), "--shim-listen", shimSocket, ...(kinds.length > 1 ? ["--config", join(dir, "kuasard.toml")] : [])],
+    args: ["--state-dir", join(dir, "ks"), "--shim-listen", shimSocket, ...(withConfig ? ["--config", join(dir, "kuasard.toml")] : [])],
   };
-  if (kinds.length > 1) {
+  if (withConfig) {
     writeFileSync(join(dir, "kuasard.toml"), kinds.map((k) => `[sandboxers.${k}]\nlisten = "${join(dir, `${k}.sock`)}"\ndir = "${join(dir, `k${k[0]}`)}"\n`).join("\n") + extraConfig);
   }
   const env: Containerd17WithKuasar = {
@@ -89,6 +93,7 @@ export async function containerd17WithKuasar(t: TestContext, kinds: readonly E2e
     containerd,
     kuasard: startSandboxer(opts, run),
     endpointPid: 0,
+    custodyPid: 0,
     cri: criClient(containerd),
     async restartKuasard() {
       env.kuasard = startSandboxer(opts, ++run);
@@ -112,13 +117,13 @@ export async function containerd17WithKuasar(t: TestContext, kinds: readonly E2e
     },
   };
   t.after(() =>
-    tearDownKuasar(dir, () => env.endpointPid, async () => {
+    tearDownKuasar(dir, () => ({ stateDir: join(dir, "ks"), pids: [env.endpointPid, env.custodyPid] }), async () => {
         env.cri.close();
         await env.containerd.stop();
         await env.kuasard.stop();
     }),
   );
-  env.endpointPid = (await env.kuasard.ready).endpointPid;
+  ({ endpointPid: env.endpointPid, custodyPid: env.custodyPid } = await env.kuasard.ready);
   await importBusybox(containerd, "k8s.io");
   await importBusybox(containerd, "default");
   return env;

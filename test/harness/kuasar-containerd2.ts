@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { importBusybox } from "./busybox-image.js";
@@ -31,6 +31,8 @@ export interface Containerd2WithKuasar {
   containerd: Containerd;
   sandboxer: SandboxerProcess;
   endpointPid: number;
+  /** Pid of the endpoint's custody process. */
+  custodyPid: number;
   cri: CriClient;
   /** Starts the sandboxer again with the same flags (after a crash). */
   restartSandboxer(): Promise<SandboxerProcess>;
@@ -80,10 +82,21 @@ export function proxySandboxerToml(handler: string, socket: string): string {
  * serves; with more kinds one `kuasard` serves them all, each on its own socket
  * and handler. `extraConfig` is appended to kuasard's TOML (e.g. `[sandboxers.vmm.hypervisor]`).
  */
-export async function containerd2WithKuasar(t: TestContext, kinds: readonly E2eKind[] = ["runc"], extraConfig = ""): Promise<Containerd2WithKuasar> {
+export async function containerd2WithKuasar(
+  t: TestContext,
+  kinds: readonly E2eKind[] = ["runc"],
+  extraConfig = "",
+  options: {
+    /** `stateDirPath(dir)`: the first kind's --dir below the test dir (default `<dir>/<kr|kw|kg|kv>`), e.g. a very long one. */
+    stateDirPath?: (dir: string) => string;
+    /** Called with the first kind's state dir before the sandboxer starts (e.g. to mount a small tmpfs there). */
+    prepareSandboxerDir?: (dir: string) => void;
+  } = {},
+): Promise<Containerd2WithKuasar> {
   const dir = mkdtempSync("/tmp/k2-");
   const listen = join(dir, filesOf[kinds[0]!].sock);
-  const sandboxerDir = join(dir, filesOf[kinds[0]!].dir);
+  const dirOf = (k: E2eKind) => (k === kinds[0] && options.stateDirPath ? options.stateDirPath(dir) : join(dir, filesOf[k].dir));
+  const sandboxerDir = dirOf(kinds[0]!);
   const containerd = await startContainerd({
     version: "2",
     extraToml: kinds.map((k) => proxySandboxerToml(handlerOf[k], join(dir, filesOf[k].sock))).join(""),
@@ -94,12 +107,14 @@ export async function containerd2WithKuasar(t: TestContext, kinds: readonly E2eK
   if (!single) {
     writeFileSync(
       join(dir, "kuasard.toml"),
-      kinds.map((k) => `[sandboxers.${k}]\nlisten = "${join(dir, filesOf[k].sock)}"\ndir = "${join(dir, filesOf[k].dir)}"\n`).join("\n") + extraConfig,
+      kinds.map((k) => `[sandboxers.${k}]\nlisten = "${join(dir, filesOf[k].sock)}"\ndir = "${dirOf(k)}"\n`).join("\n") + extraConfig,
     );
   }
   const opts = single
-    ? { program: `${kinds[0] as "runc" | "gvisor"}-sandboxer` as const, listen, dir: sandboxerDir, containerdTtrpcAddress: containerd.ttrpcAddress }
+    ? { program: `${kinds[0] as "runc" | "gvisor"}-sandboxer` as const, listen, dir: sandboxerDir, containerdTtrpcAddress: containerd.ttrpcAddress, args: ["--state-dir", join(dir, "ks")] }
     : { program: "kuasard" as const, dir: join(dir, "ks"), containerdTtrpcAddress: containerd.ttrpcAddress, args: ["--config", join(dir, "kuasard.toml"), "--state-dir", join(dir, "ks"), "--shim-listen", ""] };
+  mkdirSync(sandboxerDir, { recursive: true });
+  options.prepareSandboxerDir?.(sandboxerDir);
   const env: Containerd2WithKuasar = {
     dir,
     listen,
@@ -107,6 +122,7 @@ export async function containerd2WithKuasar(t: TestContext, kinds: readonly E2eK
     containerd,
     sandboxer: startSandboxer(opts, run),
     endpointPid: 0,
+    custodyPid: 0,
     cri: criClient(containerd),
     async restartSandboxer() {
       env.sandboxer = startSandboxer(opts, ++run);
@@ -115,13 +131,13 @@ export async function containerd2WithKuasar(t: TestContext, kinds: readonly E2eK
     },
   };
   t.after(() =>
-    tearDownKuasar(dir, () => env.endpointPid, async () => {
+    tearDownKuasar(dir, () => ({ stateDir: join(dir, "ks"), pids: [env.endpointPid, env.custodyPid] }), async () => {
         env.cri.close();
         await containerd.stop();
         await env.sandboxer.stop();
     }),
   );
-  env.endpointPid = (await env.sandboxer.ready).endpointPid;
+  ({ endpointPid: env.endpointPid, custodyPid: env.custodyPid } = await env.sandboxer.ready);
   await importBusybox(containerd, "k8s.io");
   return env;
 }

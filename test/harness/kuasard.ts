@@ -1,5 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { stopEndpoint } from "../../src/daemon/endpoint-launcher.js";
 import { unmountBelow } from "../../src/pod/rootfs.js";
 import { join } from "node:path";
 import { repoRoot } from "./deps.js";
@@ -23,7 +24,7 @@ export interface SandboxerProcess {
   readonly pid: number;
   readonly logPath: string;
   /** Resolves once the daemon logged "kuasard ready"; rejects if it exited first. */
-  readonly ready: Promise<{ endpointPid: number }>;
+  readonly ready: Promise<{ endpointPid: number; custodyPid: number }>;
   /** The daemon's NDJSON log lines so far. */
   logs(): string;
   /** SIGKILL to the daemon only (the crash test). */
@@ -62,7 +63,10 @@ export function startSandboxer(o: SandboxerProcessOptions, run = 0): SandboxerPr
   const ready = (async () => {
     for (let i = 0; i < 600; i++) {
       const line = logs().split("\n").find((l) => l.includes('"msg":"kuasard ready"'));
-      if (line) return { endpointPid: (JSON.parse(line) as { endpoint_pid: number }).endpoint_pid };
+      if (line) {
+        const l = JSON.parse(line) as { endpoint_pid: number; custody_pid: number };
+        return { endpointPid: l.endpoint_pid, custodyPid: l.custody_pid };
+      }
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${o.program} exited before ready:\n${logs()}`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -96,14 +100,15 @@ export function killRecorded(pid: number): void {
 
 /**
  * Runs a setup's `stop` (CRI client, containerd, our daemon), then, even when
- * that failed: kills the endpoint pid it recorded, unmounts what a failed test
+ * that failed: stops the endpoint of its state dir (and the pids it recorded), unmounts what a failed test
  * left below `dir` (a pod's shm tmpfs) and removes `dir`.
  */
-export async function tearDownKuasar(dir: string, endpointPid: () => number, stop: () => Promise<void>): Promise<void> {
+export async function tearDownKuasar(dir: string, endpoint: () => { stateDir: string; pids: number[] }, stop: () => Promise<void>): Promise<void> {
   try {
     await stop();
   } finally {
-    killRecorded(endpointPid());
+    const e = endpoint();
+    await stopEndpoint(e.stateDir, e.pids);
     for (const pid of podProcessesRecorded(dir)) killRecorded(pid);
     keepLogs(dir);
     await unmountBelow(dir);
@@ -142,12 +147,14 @@ function podProcessesRecorded(dir: string): number[] {
   return pids.filter((p) => p > 0);
 }
 
-function globSandboxRecordDirs(dir: string): string[] {
+/** `sandboxes` record dirs of the sandboxers under `dir`: each a state dir's child, at any depth (a test may nest its --dir deep). */
+function globSandboxRecordDirs(dir: string, depth = 0): string[] {
+  let names: string[];
   try {
-    return readdirSync(dir)
-      .map((n) => `${dir}/${n}/sandboxes`)
-      .filter((d) => existsSync(d));
+    names = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
   } catch {
     return [];
   }
+  if (names.includes("sandboxes")) return [`${dir}/sandboxes`];
+  return depth >= 8 ? [] : names.flatMap((n) => globSandboxRecordDirs(`${dir}/${n}`, depth + 1));
 }

@@ -82,12 +82,30 @@ export class GvisorTasks extends PodTasks {
 
   /** Kills the pod's containers (their exits come from their waiters), then the sandbox. */
   override async podStopping(pod: Pod): Promise<void> {
+    await this.endSandbox(pod, KILL_DRAIN_MS);
+  }
+
+  /**
+   * The holder died: the runsc sandbox (and its gofer, the containers' waiters and
+   * execs) runs on, orphaned; it is torn down the same way, without waiting for
+   * exits nobody will report any more.
+   */
+  override async podLost(pod: Pod): Promise<void> {
+    await this.endSandbox(pod, 0);
+    const pid = this.sandboxPid(pod);
+    if (isAlive(pid)) pod.log.error({ runsc_sandbox_pid: pid }, "the gVisor sandbox of a pod whose holder died outlived runsc delete --force");
+  }
+
+  /** Kills every container, gives their exits `drainMs` to come in, then deletes the sandbox and waits for its process to go. */
+  private async endSandbox(pod: Pod, drainMs: number): Promise<void> {
     this.watched.delete(pod.id);
     const target = this.target(pod);
     const live = [...this.rt.containers.values()].filter((c) => c.pod === pod && c.record.init.state !== "stopped");
     await Promise.all(live.map((c) => this.runsc.kill(target, c.id, 9, true).catch(() => {})));
-    const deadline = AbortSignal.timeout(KILL_DRAIN_MS);
-    await Promise.all(live.filter((c) => c.record.init.pid > 0).map((c) => c.waitFor("", deadline).catch(() => {})));
+    if (drainMs > 0) {
+      const deadline = AbortSignal.timeout(drainMs);
+      await Promise.all(live.filter((c) => c.record.init.pid > 0).map((c) => c.waitFor("", deadline).catch(() => {})));
+    }
     await this.runsc.delete(target, rootId(pod), true).catch((err: unknown) => {
       if (!isErrorCode(err, Code.NotFound)) pod.log.warn({ err }, "runsc delete of the sandbox failed");
     });

@@ -9,6 +9,7 @@ import { writeFileAtomic } from "../../fs/atomic-write.js";
 import { processTransitions, transition } from "../../sandbox/state-machine.js";
 import type { CgroupStats, CreateTaskSpec } from "../../task/task-backend.js";
 import type { Container } from "../../pod/container.js";
+import type { Pod } from "../../pod/pod.js";
 import { prepareContainerSpec } from "./container-spec.js";
 import { podContext } from "../../pod/pod-context.js";
 import type { OciProcess } from "../../pod/oci-spec.js";
@@ -35,6 +36,23 @@ export class RuncTasks extends PodTasks {
 
   protected async killAll(c: Container): Promise<void> {
     await this.runc.kill(c.id, 9, true);
+  }
+
+  /**
+   * The holder died: `runc delete --force` of each container kills what runs in it
+   * (all of its cgroup when it shares the pod's pid namespace, its init, and with
+   * it its own pid namespace, otherwise) and removes its cgroups and runc state;
+   * the cgroup is then swept for whatever runc could not reach.
+   */
+  override async podLost(pod: Pod): Promise<void> {
+    await Promise.all(
+      this.containersOf(pod).map(async (c) => {
+        await this.runc.delete(c.id, true).catch((err: unknown) => {
+          if (!isErrorCode(err, Code.NotFound)) pod.log.warn({ err, container_id: c.id }, "runc delete --force of a container of a lost pod failed");
+        });
+        await this.killContainerCgroup(c);
+      }),
+    );
   }
 
   protected checkCreate(spec: CreateTaskSpec): void {

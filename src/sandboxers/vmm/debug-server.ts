@@ -1,6 +1,7 @@
 import { chmodSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { RuntimeError } from "../../errors/runtime-error.js";
+import { listenUnix } from "../../fs/long-socket-path.js";
 import type { Logger } from "../../log/logger.js";
 
 /** Name of the troubleshooting socket in the vmm sandboxer's state dir (mode 0600: root only). */
@@ -52,11 +53,9 @@ export function serveDebug(path: string, exec: (r: DebugExecRequest) => Promise<
       );
     });
   });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(path, () => {
-      chmodSync(path, 0o600);
-      resolve(server);
-    });
+  // The state dir may be longer than sun_path allows.
+  return listenUnix(server, path).then(() => {
+    chmodSync(path, 0o600);
+    return server;
   });
 }

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { shortSocketPath } from "../../fs/long-socket-path.js";
 import { shortHash } from "../../pod/pod-runtime.js";
 
 /** Where the pod's shared directory (virtio-fs tag "kuasar") is mounted in the guest. */
@@ -12,7 +13,7 @@ export const GUEST_CONSOLE_DIR = "/run/kuasar/con";
 /** The pod-wide /dev/shm inside the guest (a tmpfs guest/init mounts). */
 export const GUEST_POD_SHM = "/run/kuasar/shm";
 
-/** Host-side layout of one VM pod. Sockets sit in a short per-pod path (sun_path holds 107 bytes). */
+/** Host-side layout of one VM pod. QEMU and virtiofsd bind and dial the sockets by name: each fits sun_path whatever `stateDir` is. */
 export interface VmPaths {
   /** Host directory shared with the guest at {@link GUEST_SHARED}. */
   shared: string;
@@ -31,9 +32,9 @@ export function vmPaths(stateDir: string, podDir: string, id: string): VmPaths {
   return {
     shared: join(podDir, "shared"),
     journal: join(podDir, "shared", "agent", "exits"),
-    agentSocket: `${s}.agent`,
-    qmpSocket: `${s}.qmp`,
-    fsSocket: `${s}.fs`,
+    agentSocket: shortSocketPath(`${s}.agent`),
+    qmpSocket: shortSocketPath(`${s}.qmp`),
+    fsSocket: shortSocketPath(`${s}.fs`),
     consoleLog: join(podDir, "console.log"),
     qemuLog: join(podDir, "qemu.log"),
     virtiofsdLog: join(podDir, "virtiofsd.log"),

@@ -2,6 +2,7 @@ import { constants, createWriteStream, fstatSync, openSync, closeSync, type Writ
 import { Socket } from "node:net";
 import type { HolderClient } from "../../holder/holder-client.js";
 import type { Logger } from "../../log/logger.js";
+import type { OutputKeeper } from "../../task/output-keeper.js";
 import type { Stdio } from "../../task/task-backend.js";
 
 /** How long an exit waits for its output to be fully relayed before it is published, in ms. */
@@ -13,7 +14,8 @@ type Sink = Socket | WriteStream;
  * One guest process's stdio on the host: output the agent streams is written
  * to containerd's FIFOs (or files), containerd's stdin FIFO is read and sent to
  * the agent. Output FIFOs are closed when the agent reports their EOF, which
- * is when containerd's readers see the end of the stream.
+ * is when containerd's readers see the end of the stream; until then the output
+ * keeper holds a second write end, so a kuasard restart does not end the stream.
  */
 export class StdioRelay {
   private readonly sinks = new Map<number, Sink>();
@@ -26,6 +28,7 @@ export class StdioRelay {
     private readonly stdio: Stdio,
     private readonly agent: () => HolderClient | undefined,
     private readonly log: Logger,
+    private readonly keeper: OutputKeeper,
   ) {
     if (stdio.stdout) this.open.add(1);
     if (stdio.stderr && !stdio.terminal) this.open.add(2);
@@ -71,7 +74,9 @@ export class StdioRelay {
     if (!this.open.delete(fd)) return;
     const s = this.sinks.get(fd);
     this.sinks.delete(fd);
-    s?.end();
+    // The keeper lets go only after our last bytes are in the FIFO: then the reader sees the end.
+    if (s) s.end(() => this.release(fd));
+    else this.release(fd);
     if (this.open.size === 0) for (const w of this.drainWaiters.splice(0)) w();
   }
 
@@ -87,12 +92,26 @@ export class StdioRelay {
     });
   }
 
-  /** Drops everything (process removed, or daemon closing); containerd's FIFOs stay. */
-  close(): void {
+  /**
+   * Drops everything; containerd's FIFOs stay. `release`: the process is gone (removed, or
+   * its VM), so the keeper lets go of its outputs too; a daemon closing keeps them held.
+   */
+  close(release = true): void {
     this.stdin?.destroy();
     for (const s of this.sinks.values()) s.destroy();
     this.sinks.clear();
+    if (release) for (const fd of [1, 2]) this.release(fd);
     for (const w of this.drainWaiters.splice(0)) w();
+  }
+
+  /** The FIFO paths this relay writes (for the keeper). */
+  outputPaths(): string[] {
+    return [this.stdio.stdout, this.stdio.terminal ? "" : this.stdio.stderr].filter((p) => p !== "");
+  }
+
+  private release(fd: number): void {
+    const path = fd === 1 ? this.stdio.stdout : this.stdio.terminal ? "" : this.stdio.stderr;
+    if (path) this.keeper.release(path).catch((err: unknown) => this.log.warn({ err, path }, "cannot release a held output"));
   }
 
   private sink(fd: number): Sink | undefined {
@@ -101,8 +120,10 @@ export class StdioRelay {
     const path = fd === 1 ? this.stdio.stdout : this.stdio.stderr;
     try {
       const f = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_APPEND);
-      if (fstatSync(f).isFIFO()) s = new Socket({ fd: f, readable: false, writable: true });
-      else {
+      if (fstatSync(f).isFIFO()) {
+        s = new Socket({ fd: f, readable: false, writable: true });
+        this.keeper.hold(path).catch((err: unknown) => this.log.warn({ err, path }, "cannot hold the output open across a restart"));
+      } else {
         closeSync(f);
         s = createWriteStream(path, { flags: "a" });
       }

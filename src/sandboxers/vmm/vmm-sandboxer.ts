@@ -202,7 +202,9 @@ export class VmmSandboxer implements Sandboxer {
   }
 
   async recover(): Promise<void> {
-    await recoverRecords(this.ctx, this.tasks, (r) => this.addPod(r), (pod) => this.reattach(pod));
+    const found = await recoverRecords(this.ctx, this.tasks, (r) => this.addPod(r), (pod) => this.reattach(pod));
+    // What no good record owns (a VM pod's dir holds no holder pid: re-derived as stopped) goes.
+    for (const pod of found.leftovers) await this.shutdown(pod.id).catch((err: unknown) => pod.log.error({ err }, "taking a leftover pod down failed"));
     // Output the agents held while we were away goes to the relays the containers' adoption opened.
     for (const pod of this.ctx.pods.values()) if (pod.client) this.tasks.attachStreams(pod);
     for (const pod of this.ctx.pods.values()) {
@@ -211,13 +213,17 @@ export class VmmSandboxer implements Sandboxer {
     this.debugServer = await serveDebug(join(this.ctx.options.dir, DEBUG_SOCKET), (r) => this.debugExec(r.sandbox, r.argv, r.timeoutMs ?? 60_000), this.ctx.log.child({ component: "debug" }));
   }
 
+  releaseOrphanOutputs(): Promise<void> {
+    return this.tasks.releaseOrphanOutputs();
+  }
+
   async close(): Promise<void> {
     this.debugServer?.close();
     for (const c of this.controls.values()) c.close();
     this.controls.clear();
     for (const pod of this.ctx.pods.values()) {
       pod.stopping = true; // a daemon exit is not a VM death
-      this.tasks.dropPod(pod);
+      this.tasks.dropPod(pod, false);
       await pod.detach();
     }
   }
@@ -288,7 +294,7 @@ export class VmmSandboxer implements Sandboxer {
     pod.stopping = true;
     await pod.detach();
     pod.replayJournalFile();
-    this.tasks.abandon(pod, LOST_EXIT_STATUS);
+    this.tasks.abandon(pod, LOST_EXIT_STATUS, "the pod's VM is gone and its journal has no exit for it");
     await this.releaseVm(pod);
     r.state = "stopped";
     r.exitStatus = exitStatus;

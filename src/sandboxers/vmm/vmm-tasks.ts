@@ -20,6 +20,7 @@ import { GUEST_CONSOLE_DIR, toGuest, vmPaths, type VmPaths } from "./guest-paths
 import { GuestRunc, notRunning } from "./guest-runc.js";
 import { guestContainerSpec, type ShareBind } from "./guest-spec.js";
 import { StdioRelay } from "./stdio-relay.js";
+import { noOutputKeeper, type OutputKeeper } from "../../task/output-keeper.js";
 import { takeHeldOutput } from "./vm-boot.js";
 import { readTextOr } from "../../fs/read-text.js";
 
@@ -41,6 +42,8 @@ export class VmmTasks extends PodTasks {
     rt: PodRuntime,
     /** The sandboxer's state dir (socket paths derive from it). */
     private readonly stateDir: string,
+    /** Holds output FIFOs open while kuasard restarts. */
+    private readonly keeper: OutputKeeper = noOutputKeeper,
   ) {
     super(rt);
   }
@@ -237,17 +240,28 @@ export class VmmTasks extends PodTasks {
     super.adopt(c);
   }
 
-  /** Drops a pod's relays (its VM is gone). */
-  dropPod(pod: Pod): void {
-    for (const r of this.relays.get(pod)?.values() ?? []) r.close();
+  /** Drops a pod's relays: its VM is gone (`release`), or the daemon is closing (outputs stay held). */
+  dropPod(pod: Pod, release = true): void {
+    for (const r of this.relays.get(pod)?.values() ?? []) r.close(release);
     this.relays.delete(pod);
+  }
+
+  /**
+   * After recovery: lets the keeper go of every output no live process writes (a process
+   * that exited while kuasard was away, a pod removed meanwhile), so containerd sees its end.
+   */
+  async releaseOrphanOutputs(): Promise<void> {
+    const live = new Set([...this.relays.values()].flatMap((m) => [...m.values()].flatMap((r) => r.outputPaths())));
+    for (const path of await this.keeper.held()) {
+      if (!live.has(path) && path.startsWith("/")) await this.keeper.release(path).catch(() => {});
+    }
   }
 
   private relay(pod: Pod, spawnId: string, stdio: Stdio): void {
     let m = this.relays.get(pod);
     if (!m) this.relays.set(pod, (m = new Map()));
     m.get(spawnId)?.close();
-    const r = new StdioRelay(spawnId, stdio, () => pod.client, this.rt.log.child({ sandbox_id: pod.id, spawn_id: spawnId }));
+    const r = new StdioRelay(spawnId, stdio, () => pod.client, this.rt.log.child({ sandbox_id: pod.id, spawn_id: spawnId }), this.keeper);
     m.set(spawnId, r);
     r.start();
   }

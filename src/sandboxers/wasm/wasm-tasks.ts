@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { closeSync, constants, existsSync, openSync, realpathSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, constants, existsSync, openSync, readlinkSync, realpathSync, rmSync, statSync, writeSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { isAbsolute, join, posix, relative } from "node:path";
 import { promisify } from "node:util";
@@ -9,7 +9,7 @@ import { RuntimeError } from "../../errors/runtime-error.js";
 import { Container, exitInfo } from "../../pod/container.js";
 import type { OciSpec } from "../../pod/oci-spec.js";
 import { PodTasks, requireHolder, type InitLaunch } from "../../pod/pod-tasks.js";
-import type { Pod } from "../../pod/pod.js";
+import { killQuietly, waitGone, type Pod } from "../../pod/pod.js";
 import type { PodRuntime } from "../../pod/pod-runtime.js";
 import { unmount } from "../../pod/rootfs.js";
 import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, Stdio } from "../../task/task-backend.js";
@@ -38,6 +38,20 @@ export class WasmTasks extends PodTasks {
 
   protected async killAll(c: Container): Promise<void> {
     if (c.record.init.pid > 0) await requireHolder(c.pod).kill(c.record.init.pid, 9);
+  }
+
+  /**
+   * The holder died: each container's runner (the holder's child, nobody's now)
+   * is killed, if the recorded pid is still that runner: it was launched with the
+   * container's rootfs as its working directory.
+   */
+  override async podLost(pod: Pod): Promise<void> {
+    const runners = this.containersOf(pod)
+      .filter((c) => c.record.init.state !== "stopped" && c.record.init.pid > 0)
+      .filter((c) => cwdOf(c.record.init.pid) === realPathOr(join(c.record.bundle, "rootfs")))
+      .map((c) => c.record.init.pid);
+    for (const pid of runners) killQuietly(pid);
+    await Promise.all(runners.map((pid) => waitGone(pid, 3000)));
   }
 
   protected override oomKilled(c: Container): boolean {
@@ -206,4 +220,21 @@ function insideRoot(root: string, guestPath: string): string {
   const rel = relative(realpathSync(root), real);
   if (rel.startsWith("..") || isAbsolute(rel)) throw new RuntimeError(Code.InvalidArgument, `wasm container: module ${guestPath} resolves outside the container's root`);
   return real;
+}
+
+function realPathOr(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+/** Where `pid` runs (its working directory), "" when unknown. */
+function cwdOf(pid: number): string {
+  try {
+    return readlinkSync(`/proc/${pid}/cwd`);
+  } catch {
+    return "";
+  }
 }

@@ -17,6 +17,7 @@ function sandboxer(dir: string, over: { runsc?: string; pause?: string } = {}) {
       taskAddress: "ttrpc+unix:///nowhere.sock",
       holderBinary: defaultHolderBinary,
       shmSizeBytes: 1 << 20,
+      reconcileIntervalMs: 0,
       runsc: { binary: over.runsc ?? "runsc", platform: "ptrace", network: "host", debugLogDir: "", extraFlags: [], commandTimeoutMs: 5000 },
       ...(over.pause ? { pauseBinary: over.pause } : {}),
     },

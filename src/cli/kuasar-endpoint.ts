@@ -1,3 +1,0 @@
-import { main } from "../endpoint/main.js";
-
-await main(process.argv.slice(2));
