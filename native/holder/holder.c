@@ -343,6 +343,7 @@ struct client {
 	bool dead;
 	bool port;      /* the --serve-port byte stream: read/write, never freed */
 	bool detached;  /* port only: the host is not connected */
+	bool spoke;     /* sent a request with a known verb: kuasard, not a stray or garbage client */
 	uint64_t seq;
 	unsigned char hdr[4];
 	unsigned hdr_got;
@@ -1653,6 +1654,10 @@ static void handle_request(struct client *c, char *msg, size_t len)
 			f[n++] = msg + start;
 			start = i + 1;
 		}
+	static const char *const verbs[] = {"spawn", "write", "closestdin", "resize", "adopt", "kill", "exits", "ping", "shutdown"};
+	for (size_t i = 0; n >= 2 && i < sizeof verbs / sizeof verbs[0]; i++)
+		if (strcmp(f[0], verbs[i]) == 0)
+			c->spoke = true;
 	if (n < 2) {
 		reply_err(c, "", EINVAL, "malformed message: missing request id");
 	} else if (strcmp(f[0], "spawn") == 0) {
@@ -1746,11 +1751,16 @@ static void accept_clients(void)
 		if (fd < 0)
 			return;
 		if (nclients == MAX_CLIENTS) {
-			int oldest = 0;
-			for (int i = 1; i < nclients; i++)
-				if (clients[i]->seq < clients[oldest]->seq)
-					oldest = i;
-			logmsg("too many clients; dropping the oldest (%llu)", (unsigned long long)clients[oldest]->seq);
+			/* Drop the oldest client that never made a proper request, so strays and
+			 * garbage never push kuasard's connection out; only if every client
+			 * spoke does the oldest go. */
+			int oldest = -1;
+			for (int pass = 0; pass < 2 && oldest < 0; pass++)
+				for (int i = 0; i < nclients; i++)
+					if ((pass == 1 || !clients[i]->spoke) && (oldest < 0 || clients[i]->seq < clients[oldest]->seq))
+						oldest = i;
+			logmsg("too many clients; dropping the oldest%s (%llu)", clients[oldest]->spoke ? "" : " silent one",
+			       (unsigned long long)clients[oldest]->seq);
 			client_free(clients[oldest]);
 			clients[oldest] = clients[--nclients];
 		}

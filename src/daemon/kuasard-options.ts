@@ -69,7 +69,39 @@ export interface KuasardOptions {
   shimListen: string;
   /** Per-kind sandboxer options. */
   sandboxer: Record<SandboxerKind, SandboxerOptions>;
+  /** What kuasard's servers keep for their clients at most (TOML table `[limits]`). */
+  limits: ServerLimits;
 }
+
+/**
+ * Bounds of the sockets kuasard listens on: each Sandbox API socket and the
+ * internal socket (where kuasar-endpoint's own connections are exempt).
+ */
+export interface ServerLimits {
+  /** Most connections open at once, per socket. Default 256. */
+  maxConnections: number;
+  /** A connection with no call for this long is closed, in ms (containerd and the endpoint re-dial). Default 5 minutes. */
+  idleTimeoutMs: number;
+  /** A connection stalled this long in the middle of a frame, or not answering a ping, is closed, in ms. Default 10 s. */
+  stallTimeoutMs: number;
+  /** How often gRPC connections are pinged, in ms. Default 30 s. */
+  pingIntervalMs: number;
+}
+
+export const defaultServerLimits: Readonly<ServerLimits> = {
+  maxConnections: 256,
+  idleTimeoutMs: 5 * 60_000,
+  stallTimeoutMs: 10_000,
+  pingIntervalMs: 30_000,
+};
+
+const MAX_TIMER_MS = 0x7fffffff;
+const limitsSchema: Schema<ServerLimits> = {
+  maxConnections: { kind: "int", min: 1, max: 1 << 20 },
+  idleTimeoutMs: { kind: "int", min: 1, max: MAX_TIMER_MS },
+  stallTimeoutMs: { kind: "int", min: 1, max: MAX_TIMER_MS },
+  pingIntervalMs: { kind: "int", min: 1, max: MAX_TIMER_MS },
+};
 
 /** Defaults of one sandboxer kind. */
 export function defaultSandboxerOptions(kind: SandboxerKind): SandboxerOptions {
@@ -102,9 +134,10 @@ export const defaultKuasardOptions: KuasardOptions = {
     vmm: defaultSandboxerOptions("vmm"),
     gvisor: defaultSandboxerOptions("gvisor"),
   },
+  limits: { ...defaultServerLimits },
 };
 
-const topSchema: Schema<Omit<KuasardOptions, "sandboxer">> = {
+const topSchema: Schema<Omit<KuasardOptions, "sandboxer" | "limits">> = {
   logLevel: { kind: "enum", values: logLevels },
   sandboxers: { kind: "stringList" },
   stateDir: { kind: "path" }, // its length: checkDirLength
@@ -136,7 +169,9 @@ const camelKeys = (o: Record<string, unknown>) => Object.fromEntries(Object.entr
  */
 export function resolveKuasardOptions(toml: Record<string, unknown>, flags: Partial<Record<string, unknown>>): KuasardOptions {
   // A Kuasar-style vmm-sandboxer config keeps its QEMU keys in a top-level [hypervisor] table.
-  const { sandboxers: tomlSandboxers, hypervisor: kuasarHypervisor, ...tomlTop } = toml;
+  const { sandboxers: tomlSandboxers, hypervisor: kuasarHypervisor, limits: limitsTable, ...tomlTop } = toml;
+  if (limitsTable !== undefined && (typeof limitsTable !== "object" || limitsTable === null)) throw new RuntimeError(Code.InvalidArgument, "config limits: expected a table");
+  const limits = resolveOptions(limitsSchema, defaultServerLimits, camelKeys((limitsTable ?? {}) as Record<string, unknown>), "limits.");
   let sandboxerTables: Record<string, unknown> = {};
   let enabledFromToml: unknown;
   if (Array.isArray(tomlSandboxers) || typeof tomlSandboxers === "string") enabledFromToml = tomlSandboxers;
@@ -144,7 +179,8 @@ export function resolveKuasardOptions(toml: Record<string, unknown>, flags: Part
     sandboxerTables = tomlSandboxers as Record<string, unknown>;
     enabledFromToml = Object.keys(sandboxerTables);
   }
-  const top = resolveOptions(topSchema, defaultKuasardOptions, {
+  const { sandboxer: _s, limits: _l, ...topDefaults } = defaultKuasardOptions;
+  const top = resolveOptions(topSchema, topDefaults, {
     ...camelKeys(tomlTop),
     ...(enabledFromToml !== undefined ? { sandboxers: enabledFromToml } : {}),
     ...pick(flags, ["logLevel", "sandboxers", "stateDir", "containerdTtrpcAddress", "shimListen"]),
@@ -180,7 +216,7 @@ export function resolveKuasardOptions(toml: Record<string, unknown>, flags: Part
   if ((flags["listen"] !== undefined || flags["dir"] !== undefined) && top.sandboxers.length !== 1) {
     throw new RuntimeError(Code.InvalidArgument, "--listen and --dir apply to a single sandboxer; use the config file for several");
   }
-  return { ...top, sandboxers: top.sandboxers, sandboxer };
+  return { ...top, sandboxers: top.sandboxers, sandboxer, limits };
 }
 
 /**

@@ -42,7 +42,14 @@ export class Kuasard {
     private readonly options: KuasardOptions,
     private readonly log: Logger,
   ) {
-    this.dispatcher = new RouteDispatcher(log.child({ component: "ttrpc" }));
+    const l = options.limits;
+    this.dispatcher = new RouteDispatcher(log.child({ component: "ttrpc" }), {
+      maxConnections: l.maxConnections,
+      idleTimeoutMs: l.idleTimeoutMs,
+      partialFrameTimeoutMs: l.stallTimeoutMs,
+    });
+    // kuasar-endpoint's connections are never bounded (whichever relay and custody run now).
+    this.dispatcher.trustPeers(() => (this.endpoint ? [this.endpoint.pid, this.endpoint.custodyPid] : []));
     this.events = new EventForwarder({ address: options.containerdTtrpcAddress }, log.child({ component: "events" }));
   }
 
@@ -90,7 +97,13 @@ export class Kuasard {
       await sandboxer.releaseOrphanOutputs?.().catch((err: unknown) => log.warn({ err, sandboxer: sandboxer.kind }, "releasing outputs nobody writes failed"));
     }
     for (const [kind, sandboxer] of this.sandboxers) {
-      const server = new GrpcServer();
+      const l = o.limits;
+      const server = new GrpcServer({
+        maxConnections: l.maxConnections,
+        idleTimeoutMs: l.idleTimeoutMs,
+        keepaliveTimeMs: l.pingIntervalMs,
+        keepaliveTimeoutMs: l.stallTimeoutMs,
+      });
       server.register(Controller, controllerServiceImpl(sandboxer, DEFAULT_NAMESPACE));
       await server.listen(o.sandboxer[kind as SandboxerKind].listen);
       this.grpcServers.push(server);

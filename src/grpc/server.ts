@@ -59,12 +59,28 @@ export interface GrpcServerOptions {
    * and `grpc.max_send_message_length`. A larger request is answered ResourceExhausted.
    */
   maxMessageBytes: number;
+  /** Most connections open at once; one past it is closed at accept. Default 256 (containerd keeps one). */
+  maxConnections: number;
+  /** A connection with no call for this long gets GOAWAY and is closed (containerd re-dials), in ms. Default 5 minutes. */
+  idleTimeoutMs: number;
+  /**
+   * How often the server pings each connection, in ms (grpc-js `grpc.keepalive_time_ms`). A
+   * peer that does not answer within {@link keepaliveTimeoutMs} is cut: one stalled in the
+   * middle of a frame, or in its preface, can never answer. Default 30 s.
+   */
+  keepaliveTimeMs: number;
+  /** How long a ping may go unanswered, in ms. Default 10 s. */
+  keepaliveTimeoutMs: number;
 }
 
 /** Defaults of {@link GrpcServerOptions}. */
 export const defaultGrpcServerOptions: Readonly<GrpcServerOptions> = {
   socketMode: 0o600,
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+  maxConnections: 256,
+  idleTimeoutMs: 5 * 60_000,
+  keepaliveTimeMs: 30_000,
+  keepaliveTimeoutMs: 10_000,
 };
 
 /** Merges `options` over the defaults; fails with InvalidArgument naming a bad field. */
@@ -75,6 +91,12 @@ export function resolveGrpcServerOptions(options: Partial<GrpcServerOptions> = {
   }
   if (!Number.isInteger(o.maxMessageBytes) || o.maxMessageBytes <= 0 || o.maxMessageBytes > 0x7fffffff) {
     throw new RuntimeError(Code.InvalidArgument, `maxMessageBytes: want a positive 31-bit integer, got ${o.maxMessageBytes}`);
+  }
+  if (!(Number.isInteger(o.maxConnections) || o.maxConnections === Infinity) || o.maxConnections < 1) {
+    throw new RuntimeError(Code.InvalidArgument, `maxConnections: want a positive integer, got ${o.maxConnections}`);
+  }
+  for (const k of ["idleTimeoutMs", "keepaliveTimeMs", "keepaliveTimeoutMs"] as const) {
+    if (!Number.isInteger(o[k]) || o[k] < 1 || o[k] > 0x7fffffff) throw new RuntimeError(Code.InvalidArgument, `${k}: want a positive 31-bit integer of ms, got ${o[k]}`);
   }
   return o;
 }
@@ -95,6 +117,8 @@ export class GrpcServer {
   private readonly injector: ReturnType<Server["createConnectionInjector"]>;
   private readonly listeners: { server: NetServer; path: string }[] = [];
   private readonly sockets = new Set<Duplex>();
+  /** Connections refused because {@link GrpcServerOptions.maxConnections} were open. */
+  refusedConnections = 0;
   /** Calls whose handler runs, with the way to answer them early (used by destroy). */
   private readonly calls = new Map<AbortController, (err: RuntimeError) => void>();
   private closing: Promise<void> | undefined;
@@ -106,6 +130,9 @@ export class GrpcServer {
       "grpc.max_receive_message_length": this.options.maxMessageBytes,
       "grpc.max_send_message_length": this.options.maxMessageBytes,
       "grpc.enable_channelz": 0, // nothing reads it; saves per-call bookkeeping
+      "grpc.max_connection_idle_ms": this.options.idleTimeoutMs,
+      "grpc.keepalive_time_ms": this.options.keepaliveTimeMs,
+      "grpc.keepalive_timeout_ms": this.options.keepaliveTimeoutMs,
     });
     this.injector = this.grpc.createConnectionInjector(ServerCredentials.createInsecure());
   }
@@ -129,6 +156,11 @@ export class GrpcServer {
         "unary",
       );
     }
+  }
+
+  /** Connections open now. */
+  get connectionCount(): number {
+    return this.sockets.size;
   }
 
   /** Calls whose handler is still running. */
@@ -163,6 +195,12 @@ export class GrpcServer {
   /** Serves a connection accepted elsewhere (a socket handed over by another process, or a test pair). */
   serveConnection(socket: Duplex): void {
     if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    if (this.sockets.size >= this.options.maxConnections) {
+      // Every client of this socket is containerd's: there is none of ours to spare.
+      this.refusedConnections++;
       socket.destroy();
       return;
     }

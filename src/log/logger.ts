@@ -20,9 +20,15 @@ export function createRootLogger(options: { level: LogLevel; name: string; desti
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    options.destination ?? pino.destination({ fd: 2, sync: false }),
+    options.destination ?? pino.destination({ fd: 2, sync: false, maxLength: MAX_UNWRITTEN_LOG_BYTES }),
   );
 }
+
+/**
+ * Most log output held in memory while stderr is slower than we log (a client flooding
+ * a daemon with bad calls makes a line each): past it, lines are dropped, not kept.
+ */
+export const MAX_UNWRITTEN_LOG_BYTES = 8 << 20;
 
 /** A logger that drops everything; for unit tests and library defaults. */
 export function silentLogger(): Logger {

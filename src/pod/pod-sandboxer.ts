@@ -17,6 +17,7 @@ import { mountTmpfs, unmount, unmountBelow } from "./rootfs.js";
 import { isHolderOf, podDirIds, recordedHolderPids, rederivedRecord } from "./leftover-pod.js";
 import type { PodRuntime } from "./pod-runtime.js";
 import type { PodTasks } from "./pod-tasks.js";
+import { StartGuard } from "../sandbox/start-guard.js";
 
 /** Exit status of a pod whose holder (or engine sandbox) died, and of processes lost with it whose fate is unknown. */
 const LOST_EXIT_STATUS = 255;
@@ -29,6 +30,7 @@ const KILLED_WITH_HOLDER_STATUS = 137;
  * (runc, a WASI runner...): the Sandbox API side, shared by those sandboxers.
  */
 export class PodSandboxer implements Sandboxer {
+  private readonly starts = new StartGuard();
   /** Sandboxes the previous daemon created and nobody has started since the restart. */
   private readonly notStartedSinceRestart = new Set<string>();
   private reconcileTimer: NodeJS.Timeout | undefined;
@@ -60,7 +62,12 @@ export class PodSandboxer implements Sandboxer {
     createSandboxRecord(this.ctx, req, () => this.checkBinaries(), (r) => this.addPod(r));
   }
 
-  async start(id: string): Promise<SandboxStatus> {
+  async start(id: string, signal?: AbortSignal): Promise<SandboxStatus> {
+    return this.starts.run(id, () => this.startPod(id, signal));
+  }
+
+  /** Start: the holder, then the engine; rolled back whole on failure, or when the caller gave up before it was done. */
+  private async startPod(id: string, signal: AbortSignal | undefined): Promise<SandboxStatus> {
     const pod = this.pod(id);
     const r = pod.record;
     transition(sandboxTransitions, `sandbox ${id}`, r.state, "ready");
@@ -91,13 +98,15 @@ export class PodSandboxer implements Sandboxer {
         // a container that joins "the pod's" pid namespace must never land in the host's.
         newPid: !(p?.hostPid ?? false) && r.standalone !== true,
         logFile: join(pod.dir, "holder.log"),
-      });
+      }, { signal });
       holderPid = holder.pid;
-      pod.attach(await HolderClient.connect(pod.dir));
+      pod.attach(await HolderClient.connect(pod.dir, { signal }));
       r.holderPid = holder.pid;
       r.podPid = holder.podInitPid ?? holder.pid;
       this.ctx.sandboxes.put(id, r);
       await this.tasks.podStarted(pod);
+      // A caller that is gone will not learn of this pod: undo it rather than leave it to no one.
+      signal?.throwIfAborted();
       r.state = "ready";
       delete r.starting;
       this.ctx.sandboxes.put(id, r);
@@ -124,6 +133,7 @@ export class PodSandboxer implements Sandboxer {
   }
 
   async stop(id: string, timeoutSecs: number): Promise<void> {
+    await this.starts.settled(id);
     const pod = this.pod(id);
     await this.ending.get(id); // a pod whose holder died is being ended: Stop finds it stopped
     await this.stopPod(pod, timeoutSecs, 0);
@@ -175,6 +185,7 @@ export class PodSandboxer implements Sandboxer {
    * Shutdown retried after a crash is idempotent.
    */
   async shutdown(id: string): Promise<void> {
+    await this.starts.settled(id);
     let pod = this.ctx.pods.get(id);
     if (!pod) {
       pod = this.leftoverOf(id);

@@ -50,6 +50,8 @@ const EXEC_DRAIN_MS = 2_000;
 export abstract class PodTasks implements TaskBackend {
   /** pid -> which process it is, for exits reported by the holders. */
   protected readonly byPid = new PidIndex();
+  /** Containers whose Create runs now. */
+  private readonly creating = new Set<string>();
 
   /**
    * Set by the sandboxer: ends a pod whose engine died under it (gVisor's
@@ -93,7 +95,18 @@ export abstract class PodTasks implements TaskBackend {
    */
   async create(spec: CreateTaskSpec): Promise<{ pid: number }> {
     const id = validateId("container", spec.containerId);
-    if (this.rt.containers.has(id)) throw new RuntimeError(Code.AlreadyExists, `container ${id} already exists`);
+    // A caller that gave up on a Create may send it again while the first still runs.
+    if (this.rt.containers.has(id) || this.creating.has(id)) throw new RuntimeError(Code.AlreadyExists, `container ${id} already exists`);
+    this.creating.add(id);
+    try {
+      return await this.createTask(id, spec);
+    } finally {
+      this.creating.delete(id);
+    }
+  }
+
+  /** Create: rootfs, then the engine's init; undone whole on failure, or when the caller gave up before it was done. */
+  private async createTask(id: string, spec: CreateTaskSpec): Promise<{ pid: number }> {
     const stdio = stdioPaths(spec.stdio);
     this.checkCreate(spec, stdio);
     const oci = await readSpec(spec.bundle);
@@ -114,6 +127,7 @@ export abstract class PodTasks implements TaskBackend {
       const spawnId = `init:${id}`;
       const startedAt = new Date();
       const { pid, memoryCgroup, fields } = await this.launchInit({ id, spec, oci, pod, holder, stdio, spawnId, rootfs, log });
+      spec.signal?.throwIfAborted();
       const record: ContainerRecord = {
         id,
         sandboxId,

@@ -33,8 +33,8 @@ export function controllerServiceImpl(sandboxer: Sandboxer, defaultNamespace: st
       });
       return { sandboxId: req.sandboxId };
     },
-    async start(req) {
-      const s = await sandboxer.start(id(req.sandboxId));
+    async start(req, ctx) {
+      const s = await sandboxer.start(id(req.sandboxId), ctx.signal);
       return {
         sandboxId: s.id,
         pid: s.pid,

@@ -86,7 +86,12 @@ export interface Sandboxer {
    */
   releaseOrphanOutputs?(): Promise<void>;
   create(req: SandboxCreateRequest): Promise<void>;
-  start(id: string): Promise<SandboxStatus>;
+  /**
+   * Starts a created sandbox. When `signal` fires before it is done (the caller's deadline
+   * or cancel), everything it did is undone and it fails with the signal's reason. One Start
+   * of a sandbox at a time (FailedPrecondition); Stop and Shutdown wait for it.
+   */
+  start(id: string, signal?: AbortSignal): Promise<SandboxStatus>;
   platform(id: string): Promise<{ os: string; architecture: string; variant: string }>;
   /** Stops every container (TERM, then KILL after `timeoutSecs`; 0 = at once) and the sandbox. */
   stop(id: string, timeoutSecs: number): Promise<void>;

@@ -32,6 +32,8 @@ export interface CreateTaskSpec {
   sandboxId?: string;
   /** containerd's runtime options for the task (`CreateTaskRequest.options`), undecoded. */
   options?: { typeUrl: string; value: Uint8Array };
+  /** The caller's deadline or cancel: fired before the task is made, everything done is undone. */
+  signal?: AbortSignal;
 }
 
 /** An exec process to register (not start). `process` is the OCI runtime-spec Process JSON. */

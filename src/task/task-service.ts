@@ -81,6 +81,7 @@ export function taskServiceImpl(backend: TaskBackend, namespaceOf: (md: Readonly
         checkpoint: req.checkpoint,
         namespace: namespaceOf(ctx.metadata),
         options: req.options ? { typeUrl: req.options.typeUrl, value: req.options.value } : undefined,
+        signal: ctx.signal,
       });
       return { pid };
     },

@@ -15,6 +15,7 @@ export class FramedSocket {
   /** Set once the byte stream is unusable; later bytes are dropped. */
   private broken = false;
   private closeReason: CloseReason;
+  private received = 0;
 
   constructor(
     readonly socket: Socket,
@@ -37,6 +38,11 @@ export class FramedSocket {
   /** Bytes of an incomplete frame held in the decoder. */
   get pendingBytes(): number {
     return this.decoder.pending;
+  }
+
+  /** Bytes received so far (a stalled peer's count stops moving). */
+  get bytesReceived(): number {
+    return this.received;
   }
 
   /** True once the socket is closed or closing. */
@@ -62,6 +68,7 @@ export class FramedSocket {
   }
 
   private receive(chunk: Buffer): void {
+    this.received += chunk.length;
     if (this.broken) return;
     let frames: Frame[];
     try {

@@ -8,6 +8,7 @@ import { Flag, MessageType, OversizeFrameError, type Frame } from "./frame.js";
 import { FramedSocket } from "./framed-socket.js";
 import { decodeRequest, encodeResponse } from "./messages.js";
 import { metadataFrom, type Metadata } from "./metadata.js";
+import { defaultServerBounds, sweepIntervalMs, type ServerBounds } from "./server-bounds.js";
 
 /** What a handler learns about the call it serves. */
 export interface CallContext {
@@ -27,7 +28,7 @@ export interface CallContext {
 export type UnaryHandler = (payload: Uint8Array, ctx: CallContext) => Promise<Uint8Array>;
 
 /** Options of {@link TtrpcServer}. */
-export interface TtrpcServerOptions {
+export interface TtrpcServerOptions extends ServerBounds {
   /** File mode of a socket created by {@link TtrpcServer.listen}. Default 0o600: root-only, like containerd's shims. */
   socketMode: number;
   /**
@@ -37,19 +38,29 @@ export interface TtrpcServerOptions {
   fallback: UnaryHandler | undefined;
 }
 
-export const defaultTtrpcServerOptions: TtrpcServerOptions = { socketMode: 0o600, fallback: undefined };
+export const defaultTtrpcServerOptions: TtrpcServerOptions = { socketMode: 0o600, fallback: undefined, ...defaultServerBounds };
+
+/** Longest timer Node can arm (a longer one would fire at once). */
+const MAX_TIMER_MS = 0x7fffffff;
 
 /** One accepted connection and the calls in flight on it. */
 export class ServerConnection {
   private lastStreamId = 0;
   private readonly inFlight = new Map<number, AbortController>();
   readonly framed: FramedSocket;
+  /** When the last byte arrived or the last call settled (ms since the epoch): what idleness is measured from. */
+  lastActivityAt = Date.now();
+  /** When the last byte arrived. */
+  lastByteAt = Date.now();
+  /** Whether the bounds may close this connection, once asked ({@link TtrpcServer}'s `isTrusted`). */
+  trust: Promise<boolean> | undefined;
 
   constructor(
-    socket: Socket,
+    readonly socket: Socket,
     private readonly server: TtrpcServer,
     onClosed: (c: ServerConnection) => void,
   ) {
+    socket.on("data", () => (this.lastActivityAt = this.lastByteAt = Date.now()));
     this.framed = new FramedSocket(
       socket,
       (f) => this.onFrame(f),
@@ -118,9 +129,17 @@ export class ServerConnection {
     let timer: NodeJS.Timeout | undefined;
     let deadlineMs: number | undefined;
     if (timeoutNs > 0n) {
+      // A timeout past what a timer holds is as good as none (Node would fire a longer timer at once).
       const ms = Number(timeoutNs / 1_000_000n);
-      deadlineMs = Date.now() + ms;
-      timer = setTimeout(() => ac.abort(new RuntimeError(Code.DeadlineExceeded, "context deadline exceeded")), ms);
+      if (ms <= MAX_TIMER_MS) {
+        deadlineMs = Date.now() + ms;
+        // The caller gives up at its deadline: answer it then, whatever the handler does, and tell the handler.
+        timer = setTimeout(() => {
+          const why = new RuntimeError(Code.DeadlineExceeded, "context deadline exceeded");
+          settle(undefined, why);
+          ac.abort(why);
+        }, ms);
+      }
     }
     const ctx: CallContext = {
       service: req.service,
@@ -132,7 +151,8 @@ export class ServerConnection {
     };
     const settle = (payload: Uint8Array | undefined, err: RuntimeError | undefined) => {
       clearTimeout(timer);
-      if (!this.inFlight.delete(id)) return; // connection gone
+      if (!this.inFlight.delete(id)) return; // connection gone, or answered at the deadline
+      this.lastActivityAt = Date.now();
       if (err) this.reply(id, err.code, err.message);
       else this.framed.send(id, MessageType.Response, 0, encodeResponse({ payload }));
     };
@@ -164,9 +184,13 @@ export class TtrpcServer {
   private readonly listeners: { server: Server; path: string }[] = [];
   private readonly options: TtrpcServerOptions;
   private closing: Promise<void> | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+  /** Connections closed by a bound, by reason (for tests and diagnostics). */
+  readonly boundClosures = { limit: 0, idle: 0, partialFrame: 0 };
 
   constructor(options: Partial<TtrpcServerOptions> = {}) {
     this.options = { ...defaultTtrpcServerOptions, ...options };
+    if (!(this.options.maxConnections >= 0)) throw new RuntimeError(Code.InvalidArgument, `maxConnections: want >= 0, got ${this.options.maxConnections}`);
   }
 
   /** Registers the handlers of one service; a second registration of a method replaces it. */
@@ -211,14 +235,77 @@ export class TtrpcServer {
   /** Serves an already-connected socket (accepted elsewhere, or handed over by another process). */
   accept(socket: Socket): ServerConnection {
     const conn = new ServerConnection(socket, this, (c) => this.connections.delete(c));
-    if (this.closing) conn.end();
-    else this.connections.add(conn);
+    if (this.closing) {
+      conn.end();
+      return conn;
+    }
+    this.connections.add(conn);
+    this.startSweeper();
+    if (this.connections.size > this.options.maxConnections) void this.enforceLimit(conn);
     return conn;
+  }
+
+  /** Past the limit, a new connection stays only if it is trusted (trusted ones are not counted). */
+  private async enforceLimit(conn: ServerConnection): Promise<void> {
+    const untrusted = async () => {
+      let n = 0;
+      for (const c of this.connections) if (c !== conn && !(await this.trusted(c))) n++;
+      return n;
+    };
+    if (await this.trusted(conn)) return;
+    if ((await untrusted()) < this.options.maxConnections || conn.framed.isClosed) return;
+    this.boundClosures.limit++;
+    conn.destroy(new RuntimeError(Code.ResourceExhausted, `ttrpc: more than ${this.options.maxConnections} connections`));
+  }
+
+  /** Whether no bound may close `conn` (asked once per connection). */
+  private trusted(conn: ServerConnection): Promise<boolean> | boolean {
+    const isTrusted = this.options.isTrusted;
+    if (!isTrusted) return false;
+    conn.trust ??= isTrusted(conn.socket).catch(() => false);
+    return conn.trust;
+  }
+
+  private startSweeper(): void {
+    const every = sweepIntervalMs(this.options);
+    if (this.sweeper || every === undefined) return;
+    this.sweeper = setInterval(() => this.sweep(), every);
+    this.sweeper.unref();
+  }
+
+  /** Closes connections past a timeout: idle ones gracefully, stalled partial frames at once. */
+  private sweep(): void {
+    const now = Date.now();
+    const { idleTimeoutMs: idle, partialFrameTimeoutMs: partial } = this.options;
+    for (const c of this.connections) {
+      const stalled = partial > 0 && c.framed.pendingBytes > 0 && now - c.lastByteAt >= partial;
+      const idleNow = idle > 0 && c.activeCalls === 0 && now - c.lastActivityAt >= idle;
+      if (!stalled && !idleNow) continue;
+      const seen = c.framed.bytesReceived;
+      // Decide after this loop turn's I/O: a process resumed after SIGSTOP runs its timers
+      // before reading what its peers sent meanwhile.
+      setImmediate(() => {
+        void (async () => {
+          if (c.framed.isClosed || c.framed.bytesReceived !== seen || c.activeCalls > 0 && !stalled) return;
+          if (await this.trusted(c)) return;
+          if (c.framed.isClosed || c.framed.bytesReceived !== seen) return;
+          if (stalled) {
+            this.boundClosures.partialFrame++;
+            c.destroy(new RuntimeError(Code.DeadlineExceeded, `ttrpc: ${c.framed.pendingBytes} bytes of a frame, then nothing for ${partial} ms`));
+          } else {
+            // Destroyed, not ended: a peer that never closes its side would keep the fd.
+            this.boundClosures.idle++;
+            c.destroy();
+          }
+        })();
+      });
+    }
   }
 
   /** Stops accepting, lets calls in flight finish, then closes every connection. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      clearInterval(this.sweeper);
       await this.stopListening();
       while ([...this.connections].some((c) => c.activeCalls > 0)) await new Promise((r) => setTimeout(r, 10));
       for (const c of this.connections) c.end();
@@ -229,6 +316,7 @@ export class TtrpcServer {
   /** Closes everything now; calls in flight see their signal aborted. */
   async destroy(reason?: Error): Promise<void> {
     this.closing ??= Promise.resolve();
+    clearInterval(this.sweeper);
     for (const c of this.connections) c.destroy(reason);
     await this.stopListening();
   }

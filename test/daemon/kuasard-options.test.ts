@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 import { readTomlFile } from "../../src/config/toml-file.js";
-import { resolveKuasardOptions, taskSocketPath } from "../../src/daemon/kuasard-options.js";
+import { defaultServerLimits, resolveKuasardOptions, taskSocketPath } from "../../src/daemon/kuasard-options.js";
 
 const packagedConfig = fileURLToPath(new URL("../../../packaging/kuasard.toml", import.meta.url));
 
@@ -26,6 +26,22 @@ describe("kuasard options: the gvisor sandboxer", () => {
   it("names the key of a bad value", () => {
     assert.throws(() => resolveKuasardOptions({ sandboxers: { gvisor: { runsc_network: "bridge" } } }, {}), /sandboxers\.gvisor\.runscNetwork: expected one of sandbox, host, none/);
     assert.throws(() => resolveKuasardOptions({ sandboxers: { gvisor: { runsc_platform: "qemu" } } }, {}), /runscPlatform/);
+  });
+});
+
+describe("kuasard options: server limits", () => {
+  it("documents the defaults in packaging/kuasard.toml and reads a [limits] table", async () => {
+    assert.deepEqual(resolveKuasardOptions(await readTomlFile(packagedConfig), {}).limits, defaultServerLimits);
+    assert.deepEqual(resolveKuasardOptions({}, {}).limits, defaultServerLimits);
+    const o = resolveKuasardOptions({ limits: { max_connections: 8, idle_timeout_ms: 1000, stall_timeout_ms: 200, ping_interval_ms: 300 } }, {});
+    assert.deepEqual(o.limits, { maxConnections: 8, idleTimeoutMs: 1000, stallTimeoutMs: 200, pingIntervalMs: 300 });
+  });
+
+  it("refuses a bad limit, naming it", () => {
+    assert.throws(() => resolveKuasardOptions({ limits: { max_connections: 0 } }, {}), /limits\.maxConnections: must be at least 1/);
+    assert.throws(() => resolveKuasardOptions({ limits: { idle_timeout_ms: 2 ** 31 } }, {}), /limits\.idleTimeoutMs: must be at most/);
+    assert.throws(() => resolveKuasardOptions({ limits: { stall: 1 } }, {}), /limits\.stall: unknown key/);
+    assert.throws(() => resolveKuasardOptions({ limits: 5 }, {}), /config limits: expected a table/);
   });
 });
 

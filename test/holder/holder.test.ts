@@ -574,22 +574,38 @@ describe("pod holder", () => {
     assert.equal((await other.ping()).pid, h.pid);
   });
 
-  it("admits a new client past the connection limit by dropping the oldest", async (t) => {
+  it("admits a new client past the connection limit by dropping the oldest silent one, never one that made requests (kuasard's)", async (t) => {
     const h = await startTestHolder(t);
-    const first = h.client;
-    const closed = once(first, "close");
+    const kuasard = h.client;
+    assert.equal((await kuasard.ping()).pid, h.pid);
+    let kuasardClosed = false;
+    kuasard.on("close", () => (kuasardClosed = true));
     const idle: Socket[] = [];
     defer(t, () => idle.forEach((s) => s.destroy()));
+    const firstIdleClosed = new Promise((r) => setImmediate(r)).then(() => once(idle[0]!, "close"));
     for (let i = 0; i < 40; i++) {
       const s = connect(join(h.dir, "holder.sock"));
       s.on("error", () => undefined);
+      s.resume();
       idle.push(s);
       await once(s, "connect");
     }
     const late = await HolderClient.connect(h.dir);
     defer(t, () => late.destroy());
     assert.equal((await late.ping()).pid, h.pid);
-    await closed;
+    // The first silent ones made room; kuasard's connection still works.
+    await firstIdleClosed;
+    assert.equal((await kuasard.ping()).pid, h.pid);
+    assert.equal(kuasardClosed, false);
+    // When every client spoke, the oldest goes (here: kuasard's, the oldest of all).
+    const speakers: HolderClient[] = [];
+    defer(t, () => speakers.forEach((c) => c.destroy()));
+    for (let i = 0; i < 40; i++) {
+      const c = await HolderClient.connect(h.dir);
+      speakers.push(c);
+      await c.ping().catch(() => undefined);
+    }
+    assert.equal(kuasardClosed, true);
   });
 
   it("times out a request and keeps later replies lined up", async (t) => {

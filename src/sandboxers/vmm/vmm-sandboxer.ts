@@ -23,6 +23,7 @@ import { guestNetworkScript, unwirePodNetwork, wirePodNetwork } from "./pod-netw
 import { bootVm, connectAgent } from "./vm-boot.js";
 import { vmSize } from "./vm-sizing.js";
 import type { VmmTasks } from "./vmm-tasks.js";
+import { StartGuard } from "../../sandbox/start-guard.js";
 
 /** Exit status reported for a sandbox, and its processes, when the VM died under them. */
 const LOST_EXIT_STATUS = 255;
@@ -58,6 +59,7 @@ type VmRecord = SandboxRecord & { vm?: VmState };
 export class VmmSandboxer implements Sandboxer {
   readonly kind = "vmm";
   private readonly controls = new Map<string, VmControl>();
+  private readonly starts = new StartGuard();
   private debugServer: Server | undefined;
 
   constructor(
@@ -78,7 +80,12 @@ export class VmmSandboxer implements Sandboxer {
     createSandboxRecord(this.ctx, req, () => this.checkFiles(), (r) => this.addPod(r));
   }
 
-  async start(id: string): Promise<SandboxStatus> {
+  async start(id: string, signal?: AbortSignal): Promise<SandboxStatus> {
+    return this.starts.run(id, () => this.startVm(id, signal));
+  }
+
+  /** Start: network, VM, guest setup; rolled back whole on failure, or when the caller gave up before it was done. */
+  private async startVm(id: string, signal: AbortSignal | undefined): Promise<SandboxStatus> {
     const pod = this.pod(id);
     const r = pod.record as VmRecord;
     transition(sandboxTransitions, `sandbox ${id}`, r.state, "ready");
@@ -109,6 +116,7 @@ export class VmmSandboxer implements Sandboxer {
       for (const [k, v] of Object.entries(r.pod?.sysctls ?? {})) setup.push(`sysctl -w ${shellQuote(`${k}=${v}`)}`);
       await checkInGuest(pod, paths, ["/bin/sh", "-c", setup.join("\n")], { timeoutMs: SETUP_TIMEOUT_MS });
       this.controls.set(id, await this.hypervisor.control({ controlSocket: paths.qmpSocket }));
+      signal?.throwIfAborted();
       r.podPid = vm.qemuPid;
       r.state = "ready";
       this.ctx.sandboxes.put(id, r);
@@ -133,6 +141,7 @@ export class VmmSandboxer implements Sandboxer {
   }
 
   async stop(id: string, timeoutSecs: number): Promise<void> {
+    await this.starts.settled(id);
     const pod = this.pod(id);
     if (pod.record.state === "stopped") return;
     const r = pod.record as VmRecord;
@@ -164,6 +173,7 @@ export class VmmSandboxer implements Sandboxer {
   }
 
   async shutdown(id: string): Promise<void> {
+    await this.starts.settled(id);
     const pod = this.pod(id);
     if (pod.record.state !== "stopped") await this.stop(id, 0);
     for (const c of [...this.ctx.containers.values()].filter((x) => x.pod === pod)) await this.tasks.remove(c);

@@ -1,0 +1,48 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { TestContext } from "node:test";
+import { startSandboxer, tearDownKuasar } from "../harness/kuasard.js";
+
+/** A runc-sandboxer with no containerd (fuzzed sockets never reach one), short stall bounds. */
+export interface FuzzDaemon {
+  pid: number;
+  endpointPid: number;
+  custodyPid: number;
+  /** Sandbox API (gRPC) socket. */
+  listen: string;
+  /** kuasard's internal ttrpc socket (`<state-dir>/kuasard.sock`). */
+  internal: string;
+  /** kuasard's state dir (its sockets, the endpoint's log). */
+  stateDir: string;
+  /** The Task API socket kuasar-endpoint serves for containerd. */
+  task: string;
+  logs(): string;
+}
+
+/** Limits the fuzz daemon runs with: stalled peers are cut after about a second. */
+export const FUZZ_LIMITS = { maxConnections: 256, stallTimeoutMs: 500, pingIntervalMs: 500, idleTimeoutMs: 2000 };
+
+/** The daemon's V8 old generation during fuzzing, in MiB. */
+export const FUZZ_OLD_SPACE_MIB = 64;
+
+export async function fuzzDaemon(t: TestContext): Promise<FuzzDaemon> {
+  const dir = mkdtempSync("/tmp/kf-");
+  const listen = join(dir, "runc.sock");
+  const stateDir = join(dir, "ks");
+  writeFileSync(
+    join(dir, "config.toml"),
+    `[limits]\nmax_connections = ${FUZZ_LIMITS.maxConnections}\nstall_timeout_ms = ${FUZZ_LIMITS.stallTimeoutMs}\nping_interval_ms = ${FUZZ_LIMITS.pingIntervalMs}\nidle_timeout_ms = ${FUZZ_LIMITS.idleTimeoutMs}\n`,
+  );
+  // A small old generation makes V8 collect fully well before the run ends, so RSS shows what is
+  // live, not what a lazy GC has yet to free; a real leak then ends in an out-of-memory crash.
+  const nodeOptions = process.env["NODE_OPTIONS"];
+  process.env["NODE_OPTIONS"] = `${nodeOptions ?? ""} --max-old-space-size=${FUZZ_OLD_SPACE_MIB}`.trim();
+  const sb = startSandboxer({ program: "runc-sandboxer", listen, dir: join(dir, "kr"), containerdTtrpcAddress: join(dir, "none.sock"), args: ["--config", join(dir, "config.toml"), "--state-dir", stateDir] });
+  if (nodeOptions === undefined) delete process.env["NODE_OPTIONS"];
+  else process.env["NODE_OPTIONS"] = nodeOptions;
+  let pids: number[] = [];
+  t.after(() => tearDownKuasar(dir, () => ({ stateDir, pids }), () => sb.stop()));
+  const { endpointPid, custodyPid } = await sb.ready;
+  pids = [endpointPid, custodyPid];
+  return { pid: sb.pid, endpointPid, custodyPid, listen, internal: join(stateDir, "kuasard.sock"), stateDir, task: join(dir, "kr", "task.sock"), logs: sb.logs };
+}
