@@ -10,6 +10,8 @@ export class Container {
    * so containerd never sees a task exit before it started.
    */
   readonly starting = new Map<string, Promise<void>>();
+  /** Kill calls in progress, per process (see {@link killsReplied}). */
+  private readonly kills = new Map<string, Set<Promise<void>>>();
 
   constructor(
     public record: ContainerRecord,
@@ -44,6 +46,29 @@ export class Container {
       list.push(done);
       this.waiters.set(execId, list);
     });
+  }
+
+  /** Counts `call`, a Kill of process `execId`, as in progress until it settles. */
+  trackKill(execId: string, call: Promise<void>): void {
+    const calls = this.kills.get(execId) ?? new Set<Promise<void>>();
+    this.kills.set(execId, calls);
+    calls.add(call);
+    const done = () => {
+      calls.delete(call);
+      if (calls.size === 0 && this.kills.get(execId) === calls) this.kills.delete(execId);
+    };
+    call.then(done, done);
+  }
+
+  /**
+   * Undefined when no Kill of `execId` is in progress; else resolves once those
+   * in progress now have settled and a turn of the event loop has passed, so
+   * their replies are written before whatever the caller does next.
+   */
+  killsReplied(execId: string): Promise<void> | undefined {
+    const calls = this.kills.get(execId);
+    if (!calls || calls.size === 0) return undefined;
+    return Promise.allSettled([...calls]).then(() => new Promise<void>((r) => setImmediate(r)));
   }
 
   /** Wakes the waiters of `execId` (after its record says stopped). */

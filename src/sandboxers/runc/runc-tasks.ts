@@ -128,7 +128,7 @@ export class RuncTasks extends PodTasks {
     return this.execStarted(c, execId, pid, startedAt);
   }
 
-  async kill(containerId: string, execId: string, signal: number, all: boolean): Promise<void> {
+  protected async signalProcess(containerId: string, execId: string, signal: number, all: boolean): Promise<void> {
     const c = this.container(containerId);
     const p = this.processOf(c, execId);
     if (p.state === "stopped") throw new RuntimeError(Code.NotFound, "process already finished");

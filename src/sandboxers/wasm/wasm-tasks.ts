@@ -90,7 +90,7 @@ export class WasmTasks extends PodTasks {
     throw new RuntimeError(Code.Unimplemented, "exec is not supported in wasm containers: a module has no shell to run commands in");
   }
 
-  async kill(containerId: string, execId: string, signal: number, _all: boolean): Promise<void> {
+  protected async signalProcess(containerId: string, execId: string, signal: number, _all: boolean): Promise<void> {
     const c = this.container(containerId);
     const p = this.processOf(c, execId);
     if (p.state === "stopped") throw new RuntimeError(Code.NotFound, "process already finished");
