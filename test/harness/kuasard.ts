@@ -41,6 +41,8 @@ export function startSandboxer(o: SandboxerProcessOptions, run = 0): SandboxerPr
   const child: ChildProcess = spawn(
     process.execPath,
     [
+      // A SIGUSR2 memory reading then collects first (the soak measures live heap).
+      "--expose-gc",
       join(repoRoot(), "dist", "src", "cli", `${o.program}.js`),
       ...(o.listen ? ["--listen", o.listen, "--dir", o.dir] : []),
       "--containerd-ttrpc-address",

@@ -33,6 +33,8 @@ export interface SoakOptions {
   /** An ExecSync into the container every this many cycles. */
   readonly execEvery: number;
   readonly residents: readonly Resident[];
+  /** Reads the daemon's live heap after a full GC, KiB (RSS saws with V8's collector; this does not). */
+  readonly heapKiB?: () => Promise<number>;
   /** What the census counts (dirs, fd pids); cgroups are counted only when named after this soak's pods and containers. */
   readonly scope: CensusScope;
 }
@@ -43,6 +45,8 @@ export interface SoakSample {
   readonly cycle: number;
   /** VmRSS (KiB) of each resident, by name. */
   readonly rssKiB: Record<string, number>;
+  /** The daemon's live heap after a full GC, KiB (when the options give a way to read it). */
+  readonly heapKiB: number | undefined;
   /** Count per census category (fds per watched pid as `fds:<pid>`; cgroups only this soak's). */
   readonly counts: Record<string, number>;
 }
@@ -56,6 +60,8 @@ export interface SoakResult {
   readonly rssSlopeKiB: Record<string, number>;
   /** Least-squares slope of each count over the samples, per cycle. */
   readonly countSlope: Record<string, number>;
+  /** Least-squares slope of the daemon's live heap after GC, KiB per cycle (undefined without a reader). */
+  readonly heapSlopeKiB: number | undefined;
 }
 
 /** VmRSS of `pid` in KiB (from /proc/<pid>/status). */
@@ -86,12 +92,12 @@ export async function runSoak(o: SoakOptions, log: (msg: string) => void): Promi
   // What the warm-up created for good (cgroup parents, CNI state, lazily opened connections) is the baseline.
   await settledDiff(o.scope, takeCensus(o.scope), ids);
   const baseline = takeCensus(o.scope);
-  const samples: SoakSample[] = [sample(o, 0, baseline, new Set(ids))];
+  const samples: SoakSample[] = [sample(o, 0, baseline, new Set(ids), await o.heapKiB?.())];
   const started = Date.now();
   for (let n = 1; n <= o.cycles; n++) {
     ids.push(...(await podCycle(o.cri, o.handler, o.logDir, n, n % o.execEvery === 0)));
     if (n % o.sampleEvery === 0 || n === o.cycles) {
-      samples.push(sample(o, n, takeCensus(o.scope), new Set(ids)));
+      samples.push(sample(o, n, takeCensus(o.scope), new Set(ids), await o.heapKiB?.()));
       log(`cycle ${n}/${o.cycles} (${((Date.now() - started) / n).toFixed(0)} ms/cycle): ${fmt(samples.at(-1)!.rssKiB)}`);
     }
   }
@@ -100,10 +106,11 @@ export async function runSoak(o: SoakOptions, log: (msg: string) => void): Promi
   const slopeOf = (get: (s: SoakSample) => number) => leastSquaresSlope(xs, samples.map(get));
   const rssSlopeKiB = Object.fromEntries(o.residents.map((r) => [r.name, slopeOf((s) => s.rssKiB[r.name]!)]));
   const countSlope = Object.fromEntries(Object.keys(samples[0]!.counts).map((k) => [k, slopeOf((s) => s.counts[k] ?? 0)]));
-  return { baseline, samples, leaked, rssSlopeKiB, countSlope };
+  const heapSlopeKiB = samples.every((s) => s.heapKiB !== undefined) ? slopeOf((s) => s.heapKiB!) : undefined;
+  return { baseline, samples, leaked, rssSlopeKiB, countSlope, heapSlopeKiB };
 }
 
-function sample(o: SoakOptions, cycle: number, c: Census, ids: ReadonlySet<string>): SoakSample {
+function sample(o: SoakOptions, cycle: number, c: Census, ids: ReadonlySet<string>, heapKiB: number | undefined): SoakSample {
   const rssKiB: Record<string, number> = {};
   for (const r of o.residents) {
     const comm = readFileSync(`/proc/${r.pid}/comm`, "utf8").trim();
@@ -118,7 +125,7 @@ function sample(o: SoakOptions, cycle: number, c: Census, ids: ReadonlySet<strin
     cgroups: c.cgroups.filter((p) => [...ids].some((id) => p.includes(id))).length,
   };
   for (const [pid, fds] of Object.entries(c.fds)) counts[`fds:${pid}`] = fds.length;
-  return { cycle, rssKiB, counts };
+  return { cycle, rssKiB, heapKiB, counts };
 }
 
 /** `name=value` pairs for a diagnostic line. */
