@@ -1,0 +1,139 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
+import { shimProcesses, type CriClient } from "../harness/cri.js";
+import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../harness/cri-pod.js";
+import { assertIsolated } from "../harness/isolation.js";
+import { containerd2ShimWithKuasar, type Containerd2ShimWithKuasar, type ShimSandboxMode } from "../harness/kuasar-containerd2-shim.js";
+import { censusDiff, takeCensus, type CensusScope } from "../harness/leak-census.js";
+import { importWasmImage } from "../harness/wasm-image.js";
+import { echoArgsEnvFileModule } from "../sandboxers/wasm/wat-modules.js";
+
+assertIsolated();
+
+const RUNTIME = "io.containerd.kuasar.v1";
+const HANDLER = "kuasar";
+
+/** What a leak would show up in: kuasard's and the endpoint's fds, kuasard's state and containerd's task and sandbox state. */
+function scopeOf(env: Containerd2ShimWithKuasar): CensusScope {
+  return {
+    dirs: [join(env.dir, "kr"), join(env.containerd.state, "io.containerd.runtime.v2.task"), join(env.containerd.state, "io.containerd.sandbox.controller.v1.shim")],
+    fdPids: [env.kuasard.pid, env.endpointPid],
+  };
+}
+
+/** One pod run and removed first, so what the first pod creates for good (cgroup parents, CNI state) is in the baseline. */
+async function warmUp(cri: CriClient, logDir: string): Promise<void> {
+  const { podId } = await runPod(cri, HANDLER, podConfig("warm", join(logDir, "warm")), [shContainer("c", "exec sleep 1000")]);
+  await cri.runtime.stopPodSandbox({ podSandboxId: podId });
+  await cri.runtime.removePodSandbox({ podSandboxId: podId });
+}
+
+const comm = (pid: number | string) => readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+const ppid = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[1]!);
+
+/** The pod scenario: two containers on localhost, ExecSync, the CRI log, graceful stop, removal; nothing left. */
+async function podScenario(env: Containerd2ShimWithKuasar, mode: ShimSandboxMode): Promise<void> {
+  const { cri } = env;
+  const logDir = join(env.dir, "logs");
+  await warmUp(cri, logDir);
+  const scope = scopeOf(env);
+  const before = takeCensus(scope);
+
+  const cfg = podConfig(`web-${mode}`, join(logDir, "web"));
+  const server = shContainer("server", "echo started; echo hello-localhost > /tmp/index.html; exec httpd -f -p 127.0.0.1:8080 -h /tmp");
+  const client = shContainer("client", "trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done");
+  const { podId, ids } = await runPod(cri, HANDLER, cfg, [server, client]);
+  const [serverId, clientId] = ids as [string, string];
+  const pod = await cri.runtime.podSandboxStatus({ podSandboxId: podId, verbose: true });
+  assert.equal(pod.status?.state, PodSandboxState.SANDBOX_READY);
+  // The pod's pid is our holder (or its pod-init): no pause container and no shim process runs.
+  const sandboxPid = (JSON.parse(pod.info["info"] ?? "{}") as { pid?: number }).pid ?? 0;
+  assert.ok(sandboxPid > 0, JSON.stringify(pod.info));
+  const holder = comm(sandboxPid) === "pod-init" ? ppid(sandboxPid) : sandboxPid;
+  assert.equal(comm(holder), "kuasar-holder");
+  assert.deepEqual(await shimProcesses(), []);
+
+  await waitForLog(logFile(cfg, server), "stdout F started");
+  let got = "";
+  for (let i = 0; i < 50 && !got.includes("hello-localhost"); i++) {
+    got = decodeOut((await cri.runtime.execSync({ containerId: clientId, cmd: ["wget", "-qO-", "http://127.0.0.1:8080/index.html"], timeout: 10n })).stdout);
+    if (!got) await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.equal(got, "hello-localhost\n");
+  const ex = await cri.runtime.execSync({ containerId: clientId, cmd: ["sh", "-c", "echo out; echo err >&2; exit 3"], timeout: 10n });
+  assert.deepEqual([decodeOut(ex.stdout), decodeOut(ex.stderr), ex.exitCode], ["out\n", "err\n", 3]);
+
+  await cri.runtime.stopContainer({ containerId: clientId, timeout: 10n });
+  assert.equal((await waitExited(cri, clientId)).exitCode, 0);
+  await waitForLog(logFile(cfg, client), "stdout F bye");
+  await cri.runtime.stopPodSandbox({ podSandboxId: podId });
+  assert.equal((await cri.runtime.containerStatus({ containerId: serverId })).status?.state, ContainerState.CONTAINER_EXITED);
+  await cri.runtime.removePodSandbox({ podSandboxId: podId });
+  assert.equal((await cri.runtime.listPodSandbox({})).items.length, 0);
+  assert.deepEqual(await shimProcesses(), []);
+  assert.deepEqual(censusDiff(before, takeCensus(scope)), {});
+}
+
+/** Several pods at once are served by the one resident bridge: still no shim process, one holder per pod. */
+async function severalPods(env: Containerd2ShimWithKuasar, mode: ShimSandboxMode, n: number): Promise<void> {
+  const { cri } = env;
+  const pods = await Promise.all(
+    Array.from({ length: n }, (_, i) => runPod(cri, HANDLER, podConfig(`many-${mode}-${i}`, join(env.dir, "logs", `many${i}`)), [shContainer("c", "exec sleep 1000")])),
+  );
+  assert.equal((await cri.runtime.listPodSandbox({})).items.length, n);
+  assert.deepEqual(await shimProcesses(), []);
+  const holders = new Set<number>();
+  for (const p of pods) {
+    const pid = (JSON.parse((await cri.runtime.podSandboxStatus({ podSandboxId: p.podId, verbose: true })).info["info"] ?? "{}") as { pid?: number }).pid ?? 0;
+    holders.add(comm(pid) === "pod-init" ? ppid(pid) : pid);
+  }
+  assert.equal(holders.size, n);
+  for (const p of pods) {
+    await cri.runtime.stopPodSandbox({ podSandboxId: p.podId });
+    await cri.runtime.removePodSandbox({ podSandboxId: p.podId });
+  }
+}
+
+for (const mode of ["podsandbox", "shim"] as const) {
+  const what = mode === "podsandbox" ? `only runtime_type = "${RUNTIME}" (podsandbox)` : `runtime_type = "${RUNTIME}", sandboxer = "shim"`;
+  describe(`stock containerd 2.x with ${what}`, () => {
+    it("runs the pod scenario through the launcher and the resident bridge: localhost, ExecSync, logs, graceful stop, removal, nothing left", async (t) => {
+      const env = await containerd2ShimWithKuasar(t, mode, [{ name: HANDLER, runtimeType: RUNTIME }]);
+      await podScenario(env, mode);
+    });
+
+    it("serves several pods 1:N: one bridge, a holder per pod, no containerd-shim process", async (t) => {
+      const env = await containerd2ShimWithKuasar(t, mode, [{ name: HANDLER, runtimeType: RUNTIME }]);
+      await severalPods(env, mode, 4);
+    });
+  });
+}
+
+describe("Kuasar's runtime names as aliases under stock containerd 2.x", () => {
+  it(`runtime_type = "io.containerd.kuasar-wasm.v2" (containerd-shim-kuasar-wasm-v2) runs a wasm pod with no other setting`, async (t) => {
+    const WASM_IMAGE = "docker.io/library/wasm-demo:latest";
+    const env = await containerd2ShimWithKuasar(t, "podsandbox", [{ name: "kuasar-wasm", runtimeType: "io.containerd.kuasar-wasm.v2" }], ["runc", "wasm"]);
+    const { cri } = env;
+    await importWasmImage(env.containerd, "k8s.io", WASM_IMAGE, { "echo.wasm": await echoArgsEnvFileModule() }, "/echo.wasm");
+    const cfg = podConfig("wasm-alias", join(env.dir, "logs", "wasm-alias"));
+    const echo = {
+      metadata: { name: "echo", attempt: 0 },
+      image: { image: WASM_IMAGE },
+      command: ["/echo.wasm"],
+      args: ["from", "alias"],
+      envs: [{ key: "GREETING", value: new TextEncoder().encode("hi-alias") }],
+      logPath: "echo.log",
+    };
+    const { podId, ids } = await runPod(cri, "kuasar-wasm", cfg, [echo]);
+    assert.equal((await waitExited(cri, ids[0]!)).exitCode, 5);
+    const out = await waitForLog(logFile(cfg, echo), "GREETING=hi-alias");
+    assert.match(out, /stdout F arg: alias/);
+    assert.match(env.kuasard.logs(), /"sandboxer":"wasm".*"msg":"container created"/);
+    assert.deepEqual(await shimProcesses(), []);
+    await cri.runtime.stopPodSandbox({ podSandboxId: podId });
+    await cri.runtime.removePodSandbox({ podSandboxId: podId });
+  });
+});
