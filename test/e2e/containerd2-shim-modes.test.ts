@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
@@ -131,6 +131,8 @@ describe("Kuasar's runtime names as aliases under stock containerd 2.x", () => {
     const env = await containerd2ShimWithKuasar(t, "podsandbox", [{ name: "kuasar-wasm", runtimeType: "io.containerd.kuasar-wasm.v2" }], ["runc", "wasm"]);
     const { cri } = env;
     await importWasmImage(env.containerd, "k8s.io", WASM_IMAGE, { "echo.wasm": await echoArgsEnvFileModule() }, "/echo.wasm");
+    const vol = mkdtempSync("/tmp/wasm-vol-");
+    t.after(() => rmSync(vol, { recursive: true, force: true }));
     const cfg = podConfig("wasm-alias", join(env.dir, "logs", "wasm-alias"));
     const echo = {
       metadata: { name: "echo", attempt: 0 },
@@ -138,12 +140,14 @@ describe("Kuasar's runtime names as aliases under stock containerd 2.x", () => {
       command: ["/echo.wasm"],
       args: ["from", "alias"],
       envs: [{ key: "GREETING", value: new TextEncoder().encode("hi-alias") }],
+      mounts: [{ containerPath: "/data", hostPath: vol }],
       logPath: "echo.log",
     };
     const { podId, ids } = await runPod(cri, "kuasar-wasm", cfg, [echo]);
     assert.equal((await waitExited(cri, ids[0]!)).exitCode, 5);
     const out = await waitForLog(logFile(cfg, echo), "GREETING=hi-alias");
     assert.match(out, /stdout F arg: alias/);
+    assert.equal(readFileSync(join(vol, "out.txt"), "utf8"), "written by wasm\n");
     assert.match(env.kuasard.logs(), /"sandboxer":"wasm".*"msg":"container created"/);
     assert.deepEqual(await shimProcesses(), []);
     await cri.runtime.stopPodSandbox({ podSandboxId: podId });
