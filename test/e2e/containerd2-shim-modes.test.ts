@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { describe, it, type TestContext } from "node:test";
 import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { shimProcesses, type CriClient } from "../harness/cri.js";
 import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../harness/cri-pod.js";
@@ -125,32 +125,46 @@ for (const mode of ["podsandbox", "shim"] as const) {
   });
 }
 
-describe("Kuasar's runtime names as aliases under stock containerd 2.x", () => {
-  it(`runtime_type = "io.containerd.kuasar-wasm.v2" (containerd-shim-kuasar-wasm-v2) runs a wasm pod with no other setting`, async (t) => {
-    const WASM_IMAGE = "docker.io/library/wasm-demo:latest";
+const WASM_IMAGE = "docker.io/library/wasm-demo:latest";
+
+/** A WASI module in a pod of `handler`: args, env, a preopened volume and its exit status reach CRI; the wasm sandboxer ran it. */
+async function wasmPod(t: TestContext, env: Containerd2ShimWithKuasar, handler: string): Promise<void> {
+  const { cri } = env;
+  await importWasmImage(env.containerd, "k8s.io", WASM_IMAGE, { "echo.wasm": await echoArgsEnvFileModule() }, "/echo.wasm");
+  const vol = mkdtempSync("/tmp/wasm-vol-");
+  t.after(() => rmSync(vol, { recursive: true, force: true }));
+  const cfg = podConfig("wasm-pod", join(env.dir, "logs", "wasm-pod"));
+  const echo = {
+    metadata: { name: "echo", attempt: 0 },
+    image: { image: WASM_IMAGE },
+    command: ["/echo.wasm"],
+    args: ["from", handler],
+    envs: [{ key: "GREETING", value: new TextEncoder().encode("hi-wasm") }],
+    mounts: [{ containerPath: "/data", hostPath: vol }],
+    logPath: "echo.log",
+  };
+  const { podId, ids } = await runPod(cri, handler, cfg, [echo]);
+  assert.equal((await waitExited(cri, ids[0]!)).exitCode, 5);
+  const out = await waitForLog(logFile(cfg, echo), "GREETING=hi-wasm");
+  assert.match(out, new RegExp(`stdout F arg: ${handler}`));
+  assert.equal(readFileSync(join(vol, "out.txt"), "utf8"), "written by wasm\n");
+  assert.match(env.kuasard.logs(), /"sandboxer":"wasm".*"msg":"container created"/);
+  assert.deepEqual(await shimProcesses(), []);
+  await cri.runtime.stopPodSandbox({ podSandboxId: podId });
+  await cri.runtime.removePodSandbox({ podSandboxId: podId });
+}
+
+describe("choosing the sandboxer with only a shim runtime_type under stock containerd 2.x", () => {
+  it(`Kuasar's name runtime_type = "io.containerd.kuasar-wasm.v2" (containerd-shim-kuasar-wasm-v2) runs a wasm pod with no other setting`, async (t) => {
     const env = await containerd2ShimWithKuasar(t, "podsandbox", [{ name: "kuasar-wasm", runtimeType: "io.containerd.kuasar-wasm.v2" }], ["runc", "wasm"]);
-    const { cri } = env;
-    await importWasmImage(env.containerd, "k8s.io", WASM_IMAGE, { "echo.wasm": await echoArgsEnvFileModule() }, "/echo.wasm");
-    const vol = mkdtempSync("/tmp/wasm-vol-");
-    t.after(() => rmSync(vol, { recursive: true, force: true }));
-    const cfg = podConfig("wasm-alias", join(env.dir, "logs", "wasm-alias"));
-    const echo = {
-      metadata: { name: "echo", attempt: 0 },
-      image: { image: WASM_IMAGE },
-      command: ["/echo.wasm"],
-      args: ["from", "alias"],
-      envs: [{ key: "GREETING", value: new TextEncoder().encode("hi-alias") }],
-      mounts: [{ containerPath: "/data", hostPath: vol }],
-      logPath: "echo.log",
-    };
-    const { podId, ids } = await runPod(cri, "kuasar-wasm", cfg, [echo]);
-    assert.equal((await waitExited(cri, ids[0]!)).exitCode, 5);
-    const out = await waitForLog(logFile(cfg, echo), "GREETING=hi-alias");
-    assert.match(out, /stdout F arg: alias/);
-    assert.equal(readFileSync(join(vol, "out.txt"), "utf8"), "written by wasm\n");
-    assert.match(env.kuasard.logs(), /"sandboxer":"wasm".*"msg":"container created"/);
-    assert.deepEqual(await shimProcesses(), []);
-    await cri.runtime.stopPodSandbox({ podSandboxId: podId });
-    await cri.runtime.removePodSandbox({ podSandboxId: podId });
+    await wasmPod(t, env, "kuasar-wasm");
+  });
+
+  // Not the handler's options table here: containerd 2.1 cannot start a container of a pod with a
+  // sandbox controller when the handler has non-runc options (containerd PR 13360 fixes it later);
+  // Kuasar's name is the way to pick a kind per handler in this mode.
+  it(`sandboxer = "shim" with Kuasar's name io.containerd.kuasar-wasm.v2 runs a wasm pod through the shim sandbox service`, async (t) => {
+    const env = await containerd2ShimWithKuasar(t, "shim", [{ name: "kuasar-wasm", runtimeType: "io.containerd.kuasar-wasm.v2" }], ["runc", "wasm"]);
+    await wasmPod(t, env, "kuasar-wasm");
   });
 });

@@ -20,8 +20,6 @@ export interface ShimHandler {
   name: string;
   /** e.g. `io.containerd.kuasar.v1`, or Kuasar's `io.containerd.kuasar-wasm.v2`. */
   runtimeType: string;
-  /** `sandboxer = "<kind>"` in the handler's options table, when set. */
-  optionsSandboxer?: string;
 }
 
 export interface Containerd2ShimWithKuasar {
@@ -41,7 +39,6 @@ export function shimHandlersToml(mode: ShimSandboxMode, handlers: readonly ShimH
       const table = `plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.${h.name}`;
       let s = `\n[${table}]\n  runtime_type = "${h.runtimeType}"\n`;
       if (mode === "shim") s += `  sandboxer = "shim"\n`;
-      if (h.optionsSandboxer) s += `[${table}.options]\n  sandboxer = "${h.optionsSandboxer}"\n`;
       return s;
     })
     .join("");
