@@ -4,6 +4,9 @@ import { dirname, join } from "node:path";
 import { EventForwarder } from "../containerd/event-forwarder.js";
 import { SHIM_ROUTE, taskRoute } from "../endpoint/route.js";
 import { BridgeTasks } from "../shim/bridge-tasks.js";
+import { shimSandboxServiceImpl } from "../shim/shim-sandbox-service.js";
+import { Sandbox } from "../gen/containerd/runtime/sandbox/v1/sandbox_pb.js";
+import { serveService } from "../ttrpc/service.js";
 import { Controller } from "../gen/containerd/services/sandbox/v1/sandbox_pb.js";
 import { routeGrpcLogs } from "../grpc/route-grpc-logs.js";
 import { GrpcServer } from "../grpc/server.js";
@@ -89,6 +92,9 @@ export class Kuasard {
     if (o.shimListen) {
       const bridge = new BridgeTasks(this.sandboxers, o.sandboxers[0]!, this.events, log.child({ component: "shim-bridge" }));
       serveTaskApi(this.dispatcher.route(SHIM_ROUTE), bridge, (md) => md.get(NAMESPACE_KEY)?.[0] || DEFAULT_NAMESPACE);
+      // containerd 2.x with `sandboxer = "shim"` asks the shim itself for the pod's sandbox.
+      const sandboxService = shimSandboxServiceImpl(this.sandboxers, o.sandboxers[0]!, (md) => md.get(NAMESPACE_KEY)?.[0] || DEFAULT_NAMESPACE, log.child({ component: "shim-sandbox" }));
+      serveService(this.dispatcher.route(SHIM_ROUTE), Sandbox, sandboxService);
     }
     await this.dispatcher.server.listen(stateSocketPath(o.stateDir, BACKEND_SOCKET));
     await this.attachEndpoint();

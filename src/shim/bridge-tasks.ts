@@ -10,7 +10,8 @@ import type { Logger } from "../log/logger.js";
 import type { PodConfig, Sandboxer } from "../sandbox/sandboxer.js";
 import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus, TaskBackend } from "../task/task-backend.js";
 import type { EventPublisher } from "../task/task-event.js";
-import { CRI_CONTAINER_TYPE, CRI_SANDBOX_ID, CRI_SANDBOX_LOG_DIRECTORY, CRI_SANDBOX_NAME, CRI_SANDBOX_NAMESPACE, CRI_SANDBOX_UID, KUASAR_SANDBOXER } from "./cri-annotations.js";
+import { CRI_CONTAINER_TYPE, CRI_SANDBOX_ID, CRI_SANDBOX_LOG_DIRECTORY, CRI_SANDBOX_NAME, CRI_SANDBOX_NAMESPACE, CRI_SANDBOX_UID } from "./cri-annotations.js";
+import { chooseSandboxer, sandboxerFromBundle, sandboxOwner } from "./sandboxer-choice.js";
 
 /** The OCI spec fields the bridge reads to classify a task. */
 interface BridgeSpec {
@@ -47,7 +48,8 @@ export class BridgeTasks implements TaskBackend {
     const namespace = namespaceFromBundle(spec.bundle) ?? spec.namespace;
     this.bundles.set(spec.containerId, spec.bundle);
     const type = a[CRI_CONTAINER_TYPE];
-    if (type === "sandbox") return this.createPodSandbox(spec, oci, namespace, sandboxerFromOptions(spec.options));
+    const fromRuntime = sandboxerFromOptions(spec.options) ?? (await sandboxerFromBundle(spec.bundle));
+    if (type === "sandbox") return this.createPodSandbox(spec, oci, namespace, fromRuntime);
     if (type === "container") {
       const podId = a[CRI_SANDBOX_ID];
       if (!podId) throw new RuntimeError(Code.InvalidArgument, `container ${spec.containerId}: no ${CRI_SANDBOX_ID} annotation`);
@@ -56,7 +58,7 @@ export class BridgeTasks implements TaskBackend {
       return owner.tasks.create({ ...spec, namespace, sandboxId: podId });
     }
     // No pod: a sandbox of its own, named after the container.
-    const sandboxer = this.pick(a, sandboxerFromOptions(spec.options));
+    const sandboxer = this.pick(a, fromRuntime);
     await sandboxer.create({ id: spec.containerId, namespace, netnsPath: "", pod: undefined, annotations: a, labels: {}, standalone: true });
     try {
       await sandboxer.start(spec.containerId);
@@ -260,12 +262,9 @@ export class BridgeTasks implements TaskBackend {
     }
   }
 
-  /** The pod's sandboxer: its annotation, else the runtime handler's options, else the default. */
-  private pick(annotations: Record<string, string>, fromOptions?: string): Sandboxer {
-    const kind = annotations[KUASAR_SANDBOXER] || fromOptions || this.defaultKind;
-    const s = this.sandboxers.get(kind);
-    if (!s) throw new RuntimeError(Code.FailedPrecondition, `sandboxer ${JSON.stringify(kind)} is not enabled (enabled: ${[...this.sandboxers.keys()].join(", ")})`);
-    return s;
+  /** The pod's sandboxer: its annotation, else the runtime handler's options (or the launcher's name), else the default. */
+  private pick(annotations: Record<string, string>, fromRuntime?: string): Sandboxer {
+    return chooseSandboxer(this.sandboxers, this.defaultKind, annotations, fromRuntime);
   }
 
   private containerOwner(id: string): Sandboxer | undefined {
@@ -274,8 +273,7 @@ export class BridgeTasks implements TaskBackend {
   }
 
   private sandboxOwner(id: string): Sandboxer | undefined {
-    for (const s of this.sandboxers.values()) if (s.has(id)) return s;
-    return undefined;
+    return sandboxOwner(this.sandboxers, id);
   }
 
   private requireSandbox(id: string): Sandboxer {

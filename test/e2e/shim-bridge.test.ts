@@ -16,6 +16,13 @@ import { containerd17WithKuasar, HANDLER_17 } from "../harness/kuasar-containerd
 assertIsolated();
 
 const run = promisify(execFile);
+
+/** Runs the launcher as containerd does: stdin holds the runtime options, here none (EOF at once). */
+function launch(args: string[], opts: { cwd: string; env: Record<string, string> }) {
+  const p = run(join(repoRoot(), "bin", "containerd-shim-kuasar-v1"), args, opts);
+  p.child.stdin?.end();
+  return p;
+}
 const RUNTIME = "io.containerd.kuasar.v1";
 
 describe("shim bridge: containerd-shim-kuasar-v1 under stock containerd 1.7", () => {
@@ -28,7 +35,7 @@ describe("shim bridge: containerd-shim-kuasar-v1 under stock containerd 1.7", ()
       const bundle = join(dir, "bundle");
       await run("mkdir", [bundle]);
       // PATH is empty: a launcher that tried to start node (or anything else) would fail.
-      const r = await run(join(repoRoot(), "bin", "containerd-shim-kuasar-v1"), ["-namespace", "k8s.io", "-address", "/run/x/containerd.sock", "-publish-binary", "/usr/bin/containerd", "-id", "t1", "-debug", "start"], {
+      const r = await launch(["-namespace", "k8s.io", "-address", "/run/x/containerd.sock", "-publish-binary", "/usr/bin/containerd", "-id", "t1", "-debug", "start"], {
         cwd: bundle,
         env: { PATH: "", KUASAR_SHIM_SOCKET: sock, TTRPC_ADDRESS: "/run/x/containerd.sock.ttrpc", GRPC_ADDRESS: "/run/x/containerd.sock", NAMESPACE: "k8s.io" },
       });
@@ -36,10 +43,10 @@ describe("shim bridge: containerd-shim-kuasar-v1 under stock containerd 1.7", ()
       assert.equal(readFileSync(join(bundle, "address"), "utf8"), `unix://${sock}`);
       // delete after a normal teardown (the bridge left its marker): an empty DeleteResponse, still no node.
       writeFileSync(join(bundle, "kuasar-deleted"), "");
-      const del = await run(join(repoRoot(), "bin", "containerd-shim-kuasar-v1"), ["-namespace", "k8s.io", "-address", "/run/x/containerd.sock", "-id", "t1", "-bundle", bundle, "delete"], { cwd: bundle, env: { PATH: "", KUASAR_SHIM_SOCKET: sock } });
+      const del = await launch(["-namespace", "k8s.io", "-address", "/run/x/containerd.sock", "-id", "t1", "-bundle", bundle, "delete"], { cwd: bundle, env: { PATH: "", KUASAR_SHIM_SOCKET: sock } });
       assert.equal(del.stdout, "");
       // A missing bridge is a clear error, not a hang.
-      const bad = await run(join(repoRoot(), "bin", "containerd-shim-kuasar-v1"), ["-id", "t2", "start"], { cwd: bundle, env: { PATH: "", KUASAR_SHIM_SOCKET: join(dir, "nope.sock") } }).catch((e: { code: number; stderr: string }) => e);
+      const bad = await launch(["-id", "t2", "start"], { cwd: bundle, env: { PATH: "", KUASAR_SHIM_SOCKET: join(dir, "nope.sock") } }).catch((e: { code: number; stderr: string }) => e);
       assert.equal((bad as { code: number }).code, 1);
       assert.match((bad as { stderr: string }).stderr, /no kuasar shim bridge at/);
     } finally {

@@ -1,0 +1,93 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { TestContext } from "node:test";
+import { BUSYBOX_IMAGE, importBusybox } from "./busybox-image.js";
+import { startContainerd, type Containerd } from "./containerd.js";
+import { criClient, type CriClient } from "./cri.js";
+import { containerdBinaries, repoRoot } from "./deps.js";
+import { TEST_CNI, type E2eKind } from "./kuasar-containerd2.js";
+import { startSandboxer, tearDownKuasar, type SandboxerProcess } from "./kuasard.js";
+
+/**
+ * How containerd 2.x drives a handler that names only a shim `runtime_type`:
+ * `podsandbox` (its default: a pause-container task through the shim's Task API) or
+ * `shim` (`sandboxer = "shim"`: the shim's own `containerd.runtime.sandbox.v1.Sandbox`).
+ */
+export type ShimSandboxMode = "podsandbox" | "shim";
+
+/** One CRI runtime handler of the environment. */
+export interface ShimHandler {
+  name: string;
+  /** e.g. `io.containerd.kuasar.v1`, or Kuasar's `io.containerd.kuasar-wasm.v2`. */
+  runtimeType: string;
+}
+
+export interface Containerd2ShimWithKuasar {
+  dir: string;
+  shimSocket: string;
+  containerd: Containerd;
+  kuasard: SandboxerProcess;
+  endpointPid: number;
+  custodyPid: number;
+  cri: CriClient;
+}
+
+/** containerd 2.x (config version 3) TOML of `handlers`, with nothing but the shim named (plus `sandboxer = "shim"` in mode shim). */
+export function shimHandlersToml(mode: ShimSandboxMode, handlers: readonly ShimHandler[]): string {
+  return handlers
+    .map((h) => {
+      const table = `plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.${h.name}`;
+      let s = `\n[${table}]\n  runtime_type = "${h.runtimeType}"\n`;
+      if (mode === "shim") s += `  sandboxer = "shim"\n`;
+      return s;
+    })
+    .join("");
+}
+
+/**
+ * Stock containerd 2.x whose handlers name only our shim (`bin/` on its PATH,
+ * `KUASAR_SHIM_SOCKET` in its environment), and one kuasard serving the shim bridge
+ * for `kinds`. CRI's pinned sandbox image is the busybox image (podsandbox mode wants
+ * one in its store; the bridge never runs it). Everything is stopped after the test.
+ */
+export async function containerd2ShimWithKuasar(t: TestContext, mode: ShimSandboxMode, handlers: readonly ShimHandler[], kinds: readonly E2eKind[] = ["runc"]): Promise<Containerd2ShimWithKuasar> {
+  const dir = mkdtempSync("/tmp/k2s-");
+  const shimSocket = join(dir, "shim.sock");
+  const bin = containerdBinaries("2").binDir;
+  const containerd = await startContainerd({
+    version: "2",
+    sandboxImage: BUSYBOX_IMAGE,
+    env: {
+      PATH: `${bin}:${join(repoRoot(), "bin")}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+      KUASAR_SHIM_SOCKET: shimSocket,
+    },
+    extraToml: shimHandlersToml(mode, handlers),
+  });
+  writeFileSync(join(containerd.cniConfDir, "10-kuasar-e2e.conflist"), TEST_CNI);
+  writeFileSync(join(dir, "kuasard.toml"), kinds.map((k) => `[sandboxers.${k}]\nlisten = "${join(dir, `${k}.sock`)}"\ndir = "${join(dir, `k${k[0]}`)}"\n`).join("\n"));
+  const opts = {
+    program: "kuasard" as const,
+    dir: join(dir, "ks"),
+    containerdTtrpcAddress: containerd.ttrpcAddress,
+    args: ["--config", join(dir, "kuasard.toml"), "--state-dir", join(dir, "ks"), "--shim-listen", shimSocket],
+  };
+  const env: Containerd2ShimWithKuasar = {
+    dir,
+    shimSocket,
+    containerd,
+    kuasard: startSandboxer(opts),
+    endpointPid: 0,
+    custodyPid: 0,
+    cri: criClient(containerd),
+  };
+  t.after(() =>
+    tearDownKuasar(dir, () => ({ stateDir: join(dir, "ks"), pids: [env.endpointPid, env.custodyPid] }), async () => {
+      env.cri.close();
+      await env.containerd.stop();
+      await env.kuasard.stop();
+    }),
+  );
+  ({ endpointPid: env.endpointPid, custodyPid: env.custodyPid } = await env.kuasard.ready);
+  await importBusybox(containerd, "k8s.io");
+  return env;
+}
