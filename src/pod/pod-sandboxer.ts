@@ -94,6 +94,8 @@ export class PodSandboxer implements Sandboxer {
         newIpc: !hostIpc,
         newUts: !hostNetwork && r.standalone !== true,
         hostname: hostNetwork ? undefined : p?.hostname || undefined,
+        // Validated at Create; an engine with its own kernel applies them there instead.
+        sysctls: this.tasks.appliesPodSysctls === true ? {} : (p?.sysctls ?? {}),
         // Like a pause container, the pod always owns a pid namespace (unless it uses the host's):
         // a container that joins "the pod's" pid namespace must never land in the host's.
         newPid: !(p?.hostPid ?? false) && r.standalone !== true,

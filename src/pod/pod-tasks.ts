@@ -59,6 +59,12 @@ export abstract class PodTasks implements TaskBackend {
    */
   podDied: (pod: Pod, exitStatus: number) => void = () => {};
 
+  /**
+   * Whether the engine sets the pod's sysctls in a kernel of its own (gVisor's);
+   * otherwise the holder sets them in the pod's namespaces.
+   */
+  readonly appliesPodSysctls: boolean = false;
+
   constructor(protected readonly rt: PodRuntime) {}
 
   /** After the pod's holder is up, before Start returns: starts what the engine's pods need. */
@@ -411,7 +417,14 @@ export abstract class PodTasks implements TaskBackend {
   async closeIO(containerId: string, execId: string, stdin: boolean): Promise<void> {
     const c = this.container(containerId);
     const p = this.processOf(c, execId);
-    if (stdin && p.stdio.stdin) await requireHolder(c.pod).closeStdin(p.spawnId);
+    // As runc-v2: closing the stdin of a process that already exited does nothing.
+    if (!stdin || !p.stdio.stdin || p.state === "stopped") return;
+    try {
+      await requireHolder(c.pod).closeStdin(p.spawnId);
+    } catch (err) {
+      // The holder forgets a process once it reaped it, maybe before its exit reached us.
+      if (!isErrorCode(err, Code.NotFound)) throw err;
+    }
   }
 
   async resizePty(containerId: string, execId: string, width: number, height: number): Promise<void> {
