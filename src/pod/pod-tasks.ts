@@ -60,10 +60,12 @@ export abstract class PodTasks implements TaskBackend {
   podDied: (pod: Pod, exitStatus: number) => void = () => {};
 
   /**
-   * Whether the engine sets the pod's sysctls in a kernel of its own (gVisor's);
-   * otherwise the holder sets them in the pod's namespaces.
+   * Whether the holder sets the pod's sysctls in the pod's namespaces; false for an
+   * engine whose pods run on a kernel of their own (gVisor's).
    */
-  readonly appliesPodSysctls: boolean = false;
+  readonly holderSetsPodSysctls: boolean = true;
+  /** At Create, after the namespaced-only check: refuses pod sysctls this engine cannot set. */
+  checkPodSysctls(_sysctls: Readonly<Record<string, string>>): void {}
 
   constructor(protected readonly rt: PodRuntime) {}
 
