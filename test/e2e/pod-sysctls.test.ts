@@ -24,7 +24,8 @@ import { podConfig, runPod, shContainer, waitExited } from "../harness/cri-pod.j
 import type { CriClient } from "../harness/cri.js";
 import { assertIsolated } from "../harness/isolation.js";
 import { containerd17WithKuasar, handler17Of } from "../harness/kuasar-containerd17.js";
-import { containerd2WithKuasar, GVISOR_HANDLER, HANDLER } from "../harness/kuasar-containerd2.js";
+import { containerd2WithKuasar, GVISOR_HANDLER, HANDLER, VMM_HANDLER } from "../harness/kuasar-containerd2.js";
+import { VMM_TEST_CONFIG } from "../harness/vm-pod.js";
 import { startSandboxer } from "../harness/kuasard.js";
 import { censusDiff, takeCensus } from "../harness/leak-census.js";
 
@@ -90,6 +91,14 @@ describe("pod sysctls, CloseIO after exit and Status labels", () => {
     assert.deepEqual(censusDiff(before, takeCensus(scope)), {});
     // The host-level check comes first, as for every kind.
     await hostSysctlRefused(env.cri, GVISOR_HANDLER, `${env.dir}/logs/h`, { dirs: [env.sandboxerDir], fdPids: [env.sandboxer.pid] });
+  });
+
+  it("containerd 2.x, vmm: a VM pod's namespaced sysctls are seen inside it (set in its guest), a host-level one is refused and leaves nothing", async (t) => {
+    const env = await containerd2WithKuasar(t, ["vmm"], VMM_TEST_CONFIG);
+    const { podId, seen } = await sysctlsSeenInPod(env.cri, VMM_HANDLER, `${env.dir}/logs/s`);
+    assert.equal(seen, "1\n100\n0\n");
+    await removePod(env.cri, podId);
+    await hostSysctlRefused(env.cri, VMM_HANDLER, `${env.dir}/logs/h`, { dirs: [env.sandboxerDir], fdPids: [env.sandboxer.pid] });
   });
 
   it("containerd 1.7 bridge, runc: the sysctls of the pause spec are seen inside the pod, a host-level one is refused and leaves nothing", async (t) => {
