@@ -53,7 +53,7 @@ export function validatePodSysctls(sysctls: Readonly<Record<string, string>>, ct
 
 function sysctlProblem(key: string, value: string, ctx: PodSysctlContext): string | undefined {
   const path = sysctlPath(key);
-  if (path.split("/").some((c) => c === "" || c === "." || c === "..") || path.length > 255) return "is not a sysctl name";
+  if (path.split("/").some((c) => c === "" || c === "." || c === "..") || path.length > 255 || /[=\s\x00-\x1f\x7f]/.test(key)) return "is not a sysctl name";
   // Control characters would be cut or misread by the kernel's parsers; tabs and spaces separate fields (kernel.sem).
   if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) return "has a control character in its value";
   if (value.length > 4096) return "has a value longer than 4096 bytes";

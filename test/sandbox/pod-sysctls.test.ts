@@ -37,7 +37,7 @@ describe("pod sysctls", () => {
   });
 
   it("refuses names that leave /proc/sys and values with control characters", () => {
-    for (const k of ["net..core", "net.", "net/../../etc/passwd", "net/ipv4/../../vm/swappiness", ""]) {
+    for (const k of ["net..core", "net.", "net/../../etc/passwd", "net/ipv4/../../vm/swappiness", "", "net.core.a=b", "net.core. x"]) {
       assert.throws(() => validatePodSysctls({ [k]: "1" }, ownAll), { code: Code.InvalidArgument, message: /is not a sysctl name/ }, k);
     }
     assert.throws(() => validatePodSysctls({ "net.core.somaxconn": "1\n2" }, ownAll), { code: Code.InvalidArgument, message: /control character/ });
