@@ -2070,8 +2070,53 @@ static void die(int err, const char *fmt, ...)
 static void usage(void) __attribute__((noreturn));
 static void usage(void)
 {
-	die(0, "usage: kuasar-holder --dir DIR [--netns PATH] [--new-ipc] [--new-uts] [--hostname NAME] [--new-pid] [--log FILE]\n"
+	die(0, "usage: kuasar-holder --dir DIR [--netns PATH] [--new-ipc] [--new-uts] [--hostname NAME] [--sysctl KEY=VALUE]... [--new-pid] [--log FILE]\n"
 	       "       kuasar-holder --dir DIR --serve-port PATH|fd:N [--log FILE]");
+}
+
+/*
+ * Sets one of the pod's sysctls (KEY=VALUE, KEY with '.' or '/' separators) by
+ * writing /proc/sys: the kernel resolves net and IPC entries against the
+ * writer's namespaces, so this runs after the holder entered the pod's. The
+ * daemon validated the key; a name with an empty, '.' or '..' component is
+ * still refused here, so nothing outside /proc/sys is ever written.
+ */
+static void apply_sysctl(const char *arg, bool own_net, bool own_ipc)
+{
+	const char *eq = strchr(arg, '=');
+	if (eq == NULL || eq == arg)
+		die(EINVAL, "--sysctl %s: want KEY=VALUE", arg);
+	size_t keylen = (size_t)(eq - arg);
+	bool slashes = memchr(arg, '/', keylen) != NULL;
+	char path[PATH_MAX];
+	int n = snprintf(path, sizeof path, "/proc/sys/%.*s", (int)keylen, arg);
+	if (n < 0 || (size_t)n >= sizeof path)
+		die(ENAMETOOLONG, "--sysctl %.*s", (int)keylen, arg);
+	char *p = path + strlen("/proc/sys/");
+	if (!slashes)
+		for (char *c = p; *c != '\0'; c++)
+			if (*c == '.')
+				*c = '/';
+	for (char *c = p; *c != '\0';) {
+		size_t len = strcspn(c, "/");
+		if (len == 0 || (len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
+			die(EINVAL, "sysctl %.*s: not a sysctl name", (int)keylen, arg);
+		c += len;
+		if (*c == '/')
+			c++;
+	}
+	/* Never the host's: net.* needs the pod's netns, anything else its own IPC namespace. */
+	if (strncmp(p, "net/", 4) == 0 ? !own_net : !own_ipc)
+		die(EINVAL, "sysctl %.*s: the pod does not have its own namespace for it", (int)keylen, arg);
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT)
+		die(EINVAL, "sysctl %.*s: no such sysctl in this kernel", (int)keylen, arg);
+	if (fd < 0)
+		die(errno, "sysctl %.*s: open %s", (int)keylen, arg, path);
+	const char *value = eq + 1;
+	if (!write_all(fd, value, strlen(value)))
+		die(errno, "sysctl %.*s=%s", (int)keylen, arg, value);
+	close(fd);
 }
 
 /* pid 1 of the pod's pid namespace: reaps whatever is orphaned inside, dies with the holder. */
@@ -2249,12 +2294,16 @@ int main(int argc, char **argv)
 	g.pid = getpid();
 	const char *dir = NULL, *netns = NULL, *hostname = NULL, *logfile = NULL, *serve_port = NULL;
 	bool new_ipc = false, new_uts = false, new_pid = false;
+	const char **sysctls = calloc((size_t)argc, sizeof(char *));
+	int nsysctls = 0;
+	if (sysctls == NULL)
+		die(ENOMEM, "calloc");
 	static const struct option opts[] = {
 		{ "dir", required_argument, NULL, 'd' },     { "netns", required_argument, NULL, 'n' },
 		{ "new-ipc", no_argument, NULL, 'i' },       { "new-uts", no_argument, NULL, 'u' },
 		{ "hostname", required_argument, NULL, 'h' }, { "new-pid", no_argument, NULL, 'p' },
 		{ "log", required_argument, NULL, 'l' },     { "serve-port", required_argument, NULL, 's' },
-		{ NULL, 0, NULL, 0 },
+		{ "sysctl", required_argument, NULL, 'y' },  { NULL, 0, NULL, 0 },
 	};
 	for (int o; (o = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
 		switch (o) {
@@ -2266,6 +2315,7 @@ int main(int argc, char **argv)
 		case 'p': new_pid = true; break;
 		case 'l': logfile = optarg; break;
 		case 's': serve_port = optarg; break;
+		case 'y': sysctls[nsysctls++] = optarg; break;
 		default: usage();
 		}
 	}
@@ -2289,7 +2339,7 @@ int main(int argc, char **argv)
 		usage();
 	if (hostname != NULL && !new_uts)
 		die(EINVAL, "--hostname needs --new-uts (it would rename the host)");
-	if (g.serve && (netns != NULL || new_ipc || new_uts || new_pid))
+	if (g.serve && (netns != NULL || new_ipc || new_uts || new_pid || nsysctls > 0))
 		die(EINVAL, "--serve-port runs in the namespaces it is started in (no --netns, --new-*)");
 	if (realpath(dir, g.dir) == NULL)
 		die(errno, "--dir %s", dir);
@@ -2316,6 +2366,9 @@ int main(int argc, char **argv)
 		die(errno, "unshare(%s%s)", new_ipc ? "CLONE_NEWIPC " : "", new_uts ? "CLONE_NEWUTS" : "");
 	if (hostname != NULL && sethostname(hostname, strlen(hostname)) < 0)
 		die(errno, "sethostname %s", hostname);
+	for (int i = 0; i < nsysctls; i++)
+		apply_sysctl(sysctls[i], netns != NULL, new_ipc);
+	free(sysctls);
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		die(errno, "PR_SET_CHILD_SUBREAPER");
 

@@ -21,6 +21,11 @@ export interface StartHolderOptions {
   newUts: boolean;
   /** Hostname set in the new UTS namespace (`--hostname`; requires `newUts`). Default undefined. */
   hostname: string | undefined;
+  /**
+   * The pod's sysctls (`--sysctl KEY=VALUE`), set once the holder is in the pod's
+   * namespaces: net.* need `netns`, the others `newIpc`. Default {}.
+   */
+  sysctls: Readonly<Record<string, string>>;
   /** A pod pid namespace with a pid-1 pod init (`--new-pid`). Default false. */
   newPid: boolean;
   /** File the holder appends its log to (`--log`); undefined = /dev/null. Default undefined. */
@@ -37,6 +42,7 @@ export const defaultStartHolderOptions: StartHolderOptions = {
   newIpc: false,
   newUts: false,
   hostname: undefined,
+  sysctls: {},
   newPid: false,
   logFile: undefined,
   binary: defaultHolderBinary,
@@ -83,6 +89,7 @@ export async function startHolder(
   if (o.newIpc) args.push("--new-ipc");
   if (o.newUts) args.push("--new-uts");
   if (o.hostname !== undefined) args.push("--hostname", o.hostname);
+  for (const [k, v] of Object.entries(o.sysctls)) args.push("--sysctl", `${k}=${v}`);
   if (o.newPid) args.push("--new-pid");
   if (o.logFile !== undefined) args.push("--log", o.logFile);
 

@@ -59,7 +59,10 @@ export class PodSandboxer implements Sandboxer {
   }
 
   async create(req: SandboxCreateRequest): Promise<void> {
-    createSandboxRecord(this.ctx, req, () => this.checkBinaries(), (r) => this.addPod(r));
+    createSandboxRecord(this.ctx, req, () => {
+      this.tasks.checkPodSysctls(req.pod?.sysctls ?? {});
+      this.checkBinaries();
+    }, (r) => this.addPod(r));
   }
 
   async start(id: string, signal?: AbortSignal): Promise<SandboxStatus> {
@@ -94,6 +97,8 @@ export class PodSandboxer implements Sandboxer {
         newIpc: !hostIpc,
         newUts: !hostNetwork && r.standalone !== true,
         hostname: hostNetwork ? undefined : p?.hostname || undefined,
+        // Validated at Create.
+        sysctls: this.tasks.holderSetsPodSysctls ? (p?.sysctls ?? {}) : {},
         // Like a pause container, the pod always owns a pid namespace (unless it uses the host's):
         // a container that joins "the pod's" pid namespace must never land in the host's.
         newPid: !(p?.hostPid ?? false) && r.standalone !== true,

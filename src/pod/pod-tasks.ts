@@ -59,6 +59,14 @@ export abstract class PodTasks implements TaskBackend {
    */
   podDied: (pod: Pod, exitStatus: number) => void = () => {};
 
+  /**
+   * Whether the holder sets the pod's sysctls in the pod's namespaces; false for an
+   * engine whose pods run on a kernel of their own (gVisor's).
+   */
+  readonly holderSetsPodSysctls: boolean = true;
+  /** At Create, after the namespaced-only check: refuses pod sysctls this engine cannot set. */
+  checkPodSysctls(_sysctls: Readonly<Record<string, string>>): void {}
+
   constructor(protected readonly rt: PodRuntime) {}
 
   /** After the pod's holder is up, before Start returns: starts what the engine's pods need. */
@@ -426,7 +434,14 @@ export abstract class PodTasks implements TaskBackend {
   async closeIO(containerId: string, execId: string, stdin: boolean): Promise<void> {
     const c = this.container(containerId);
     const p = this.processOf(c, execId);
-    if (stdin && p.stdio.stdin) await requireHolder(c.pod).closeStdin(p.spawnId);
+    // As runc-v2: closing the stdin of a process that already exited does nothing.
+    if (!stdin || !p.stdio.stdin || p.state === "stopped") return;
+    try {
+      await requireHolder(c.pod).closeStdin(p.spawnId);
+    } catch (err) {
+      // The holder forgets a process once it reaped it, maybe before its exit reached us.
+      if (!isErrorCode(err, Code.NotFound)) throw err;
+    }
   }
 
   async resizePty(containerId: string, execId: string, width: number, height: number): Promise<void> {

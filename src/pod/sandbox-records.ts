@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { validateId } from "../sandbox/id.js";
+import { validatePodSysctls } from "../sandbox/pod-sysctls.js";
 import type { SandboxCreateRequest, SandboxStatus, SandboxUpdate } from "../sandbox/sandboxer.js";
 import type { CgroupStats } from "../task/task-backend.js";
 import { explainFullDisk } from "../fs/disk-full.js";
@@ -26,6 +27,7 @@ export function createSandboxRecord(ctx: PodRuntime, req: SandboxCreateRequest, 
   if (ctx.pods.has(id) || ctx.sandboxes.has(id)) throw new RuntimeError(Code.AlreadyExists, `sandbox ${id} already exists`);
   if (req.netnsPath && !existsSync(req.netnsPath)) throw new RuntimeError(Code.InvalidArgument, `sandbox ${id}: network namespace ${req.netnsPath} does not exist`);
   checkHostname(req.pod?.hostname ?? "");
+  if (req.pod) validatePodSysctls(req.pod.sysctls, { hostNetwork: req.pod.hostNetwork || req.netnsPath === "", hostIpc: req.pod.hostIpc });
   checks();
   const dir = ctx.podDir(id);
   try {
@@ -103,7 +105,7 @@ export function sandboxStatus(ctx: PodRuntime, r: SandboxRecord, info: Record<st
     exitStatus: r.exitStatus,
     taskAddress: ctx.options.taskAddress,
     taskApiVersion: 3,
-    labels: {},
+    labels: { ...r.labels },
     info,
   };
 }

@@ -8,6 +8,9 @@ import { podConfigFromAny } from "./cri-pod-config.js";
 import { validateId } from "./id.js";
 import type { Sandboxer, SandboxStatus } from "./sandboxer.js";
 
+/** Key of Status `info` that carries the sandbox's labels (a JSON object). */
+export const LABELS_INFO_KEY = "labels";
+
 /** What Status reports as `state`: the only two strings CRI understands. */
 const stateString = (s: SandboxStatus["state"]): string => (s === "ready" ? "SANDBOX_READY" : "SANDBOX_NOTREADY");
 
@@ -61,7 +64,7 @@ export function controllerServiceImpl(sandboxer: Sandboxer, defaultNamespace: st
         sandboxId: s.id,
         pid: s.pid,
         state: stateString(s.state),
-        info: s.info,
+        info: statusInfo(s),
         createdAt: ts(s.createdAt),
         exitedAt: ts(s.exitedAt),
         address: s.taskAddress,
@@ -86,6 +89,15 @@ export function controllerServiceImpl(sandboxer: Sandboxer, defaultNamespace: st
       return {};
     },
   };
+}
+
+/**
+ * Status `info` with the sandbox's labels: containerd's ControllerStatusResponse has no
+ * labels field (Start's response does), so they travel as JSON under {@link LABELS_INFO_KEY}.
+ */
+function statusInfo(s: SandboxStatus): Record<string, string> {
+  if (Object.keys(s.labels).length === 0) return s.info;
+  return { ...s.info, [LABELS_INFO_KEY]: JSON.stringify(s.labels) };
 }
 
 function namespaceOf(ctx: GrpcCallContext, fallback: string): string {

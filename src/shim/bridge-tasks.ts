@@ -17,7 +17,7 @@ import { chooseSandboxer, sandboxerFromBundle, sandboxOwner } from "./sandboxer-
 interface BridgeSpec {
   hostname?: string;
   annotations?: Record<string, string>;
-  linux?: { namespaces?: { type: string; path?: string }[] };
+  linux?: { namespaces?: { type: string; path?: string }[]; sysctl?: Record<string, string> };
 }
 
 /**
@@ -217,7 +217,8 @@ export class BridgeTasks implements TaskBackend {
       // The pause spec has a pid namespace whether or not containers share it: CRI
       // names the pod's in the spec of each container that shares it (pid POD).
       sharedPid: false,
-      sysctls: {},
+      // containerd 1.7 puts the pod's sysctls in the pause spec.
+      sysctls: { ...(oci.linux?.sysctl ?? {}) },
       resources: { cpuPeriod: 0, cpuQuota: 0, cpuShares: 0, memoryLimitBytes: 0 },
       privileged: false,
     };

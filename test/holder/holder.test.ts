@@ -393,6 +393,43 @@ describe("pod holder", () => {
     );
   });
 
+  it("sets --sysctl in the pod's own IPC and network namespaces, never the host's, and fails its start on a bad one", async (t) => {
+    const name = `kuasar-holder-test-${process.pid}-${randomBytes(3).toString("hex")}`;
+    const add = spawnSync("ip", ["netns", "add", name], { encoding: "utf8" });
+    if (add.status !== 0) return t.skip(`ip netns add: ${add.stderr.trim()}`);
+    defer(t, () => spawnSync("ip", ["netns", "delete", name]));
+    const hostShm = readFileSync("/proc/sys/kernel/shm_rmid_forced", "utf8");
+    const hostMsgMax = readFileSync("/proc/sys/fs/mqueue/msg_max", "utf8");
+    const sysctls = { "kernel.shm_rmid_forced": hostShm.trim() === "1" ? "0" : "1", "fs/mqueue/msg_max": "100", "net.ipv4.ip_unprivileged_port_start": "0" };
+    const h = await startTestHolder(t, { netns: `/run/netns/${name}`, newIpc: true, sysctls });
+    const out = join(h.dir, "sysctl.out");
+    const pid = await h.client.spawn({
+      id: "read",
+      argv: ["/bin/sh", "-c", "cat /proc/sys/kernel/shm_rmid_forced /proc/sys/fs/mqueue/msg_max /proc/sys/net/ipv4/ip_unprivileged_port_start"],
+      env: [PATH_ENV],
+      stdout: out,
+    });
+    assert.equal((await h.exits.forPid(pid)).status, 0);
+    assert.equal(readFileSync(out, "utf8"), `${sysctls["kernel.shm_rmid_forced"]}\n100\n0\n`);
+    assert.equal(readFileSync("/proc/sys/kernel/shm_rmid_forced", "utf8"), hostShm, "the host's IPC namespace is untouched");
+    assert.equal(readFileSync("/proc/sys/fs/mqueue/msg_max", "utf8"), hostMsgMax);
+
+    const refused = async (options: Partial<StartHolderOptions>, message: RegExp, code: Code) => {
+      const dir = await tempDir(t);
+      await assert.rejects(startHolder(dir, options), (e: unknown) => {
+        assert.match((e as Error).message, message);
+        assert.equal((e as { code: Code }).code, code);
+        return true;
+      });
+      assert.ok(!existsSync(join(dir, "holder.sock")), "a holder that failed to start leaves no socket");
+    };
+    await refused({ sysctls: { "kernel.shm_rmid_forced": "1" } }, /kernel\.shm_rmid_forced: the pod does not have its own namespace/, Code.InvalidArgument);
+    await refused({ newIpc: true, sysctls: { "net.core.somaxconn": "1" } }, /net\.core\.somaxconn: the pod does not have its own namespace/, Code.InvalidArgument);
+    await refused({ newIpc: true, sysctls: { "kernel.shm_no_such_thing": "1" } }, /no such sysctl/, Code.InvalidArgument);
+    await refused({ newIpc: true, sysctls: { "kernel/../vm/swappiness": "1" } }, /not a sysctl name/, Code.InvalidArgument);
+    await refused({ newIpc: true, sysctls: { "kernel.shm_rmid_forced": "banana" } }, /kernel\.shm_rmid_forced=banana: Invalid argument/, Code.InvalidArgument);
+  });
+
   it("with --new-pid runs a pod init that is pid 1 of its own namespace, while it stays in ours", async (t) => {
     const h = await startTestHolder(t, { newPid: true });
     const init = h.podInitPid;

@@ -41,6 +41,23 @@ export class GvisorTasks extends PodTasks {
   /** Pods whose sandbox death must stop them (ready, not stopping). */
   private readonly watched = new Set<string>();
 
+  /** The holder's namespaces are not where a gVisor pod's sysctls live: its sandbox kernel is. */
+  override readonly holderSetsPodSysctls = false;
+
+  /**
+   * runsc does not apply OCI `linux.sysctl`, and gVisor's kernel has no writable
+   * namespaced sysctl (its IPC limits are fixed, its network ones read-only in the
+   * sandbox): a pod asking for one is refused rather than started without it.
+   */
+  override checkPodSysctls(sysctls: Readonly<Record<string, string>>): void {
+    const keys = Object.keys(sysctls).sort();
+    if (keys.length === 0) return;
+    throw new RuntimeError(
+      Code.InvalidArgument,
+      `sysctls: the gvisor sandboxer cannot set ${keys.map((k) => JSON.stringify(k)).join(", ")}: gVisor's kernel has no settable namespaced sysctl (runsc ignores linux.sysctl); use the runc or vmm handler`,
+    );
+  }
+
   constructor(
     rt: PodRuntime,
     private readonly runsc: RunscCli,
