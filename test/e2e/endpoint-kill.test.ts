@@ -100,6 +100,40 @@ async function scenario(t: TestContext, flavour: "2.x" | "1.7") {
   assert.deepEqual(leaked, {}, "nothing leaked");
 }
 
+/**
+ * Both endpoint processes killed at once (the one case custody cannot cover, ADR 0005):
+ * kuasard starts a new endpoint, new pods work, and the pods whose task connection was
+ * lost can still be stopped and removed, leaving nothing.
+ */
+async function bothKilled(t: TestContext, flavour: "2.x" | "1.7") {
+  const env = flavour === "2.x" ? await containerd2WithKuasar(t) : await containerd17WithKuasar(t);
+  const handler = flavour === "2.x" ? HANDLER : HANDLER_17;
+  const stateDir = join(env.dir, "ks");
+  const { cri } = env;
+  const warm = await runPod(cri, handler, podConfig("warm", `${env.dir}/logs/warm`), [shContainer("w", "true")]);
+  await cri.runtime.stopPodSandbox({ podSandboxId: warm.podId });
+  await cri.runtime.removePodSandbox({ podSandboxId: warm.podId });
+  const before = takeCensus({});
+  const old = await runPod(cri, handler, podConfig("old", `${env.dir}/logs/old`), [shContainer("c", LOOP)]);
+  const st = await endpointStatus(stateDir);
+  // SIGSTOP first so that neither sees the other die and replaces it.
+  for (const pid of [st.pid, st.custodyPid]) process.kill(pid, "SIGSTOP");
+  for (const pid of [st.pid, st.custodyPid]) process.kill(pid, "SIGKILL");
+  const fresh = await endpointStatus(stateDir, st.pid);
+  t.diagnostic(`containerd ${flavour}: relay and custody kill -9 -> a new endpoint serves after ${fresh.waitedMs} ms`);
+  assert.notEqual(fresh.custodyPid, st.custodyPid);
+  const next = await runPod(cri, handler, podConfig("next", `${env.dir}/logs/next`), [shContainer("n", "echo up; sleep 1000")]);
+  const ex = await cri.runtime.execSync({ containerId: next.ids[0]!, cmd: ["echo", "served"], timeout: 10n });
+  assert.equal(decodeOut(ex.stdout), "served\n");
+  for (const p of [old, next]) {
+    await cri.runtime.stopPodSandbox({ podSandboxId: p.podId });
+    await cri.runtime.removePodSandbox({ podSandboxId: p.podId });
+  }
+  const leaked = censusDiff(before, takeCensus({}));
+  delete leaked.cgroups; // other workers' containers share this machine's cgroup tree
+  assert.deepEqual(leaked, {}, "the pod whose task connection was lost left nothing either");
+}
+
 describe("kill -9 of kuasar-endpoint's processes: containerd's tasks survive", () => {
   it("containerd 2.x direct (runc sandboxer)", async (t) => {
     await scenario(t, "2.x");
@@ -107,5 +141,13 @@ describe("kill -9 of kuasar-endpoint's processes: containerd's tasks survive", (
 
   it("containerd 1.7 through the shim bridge", async (t) => {
     await scenario(t, "1.7");
+  });
+
+  it("both processes at once, containerd 2.x: a new endpoint serves, new pods work, old pods are removed cleanly", async (t) => {
+    await bothKilled(t, "2.x");
+  });
+
+  it("both processes at once, containerd 1.7: a new endpoint serves, new pods work, old pods are removed cleanly", async (t) => {
+    await bothKilled(t, "1.7");
   });
 });
