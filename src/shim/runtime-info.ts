@@ -93,7 +93,8 @@ export const GVISOR_MOUNT_OPTIONS: readonly string[] = [
  * - wasm: a module sees bind mounts as WASI preopens, which are always writable: nothing but binds.
  */
 export function kindFeatures(kind: string, runc: OciFeatures | undefined): OciFeatures {
-  const base: OciFeatures = { ociVersionMin: "1.0.0", ociVersionMax: runc?.ociVersionMax ?? "1.0.2" };
+  // `linux` must be there: containerd 2.1 dereferences it unchecked (a panic at its start otherwise).
+  const base: OciFeatures = { ociVersionMin: "1.0.0", ociVersionMax: runc?.ociVersionMax ?? "1.0.2", linux: {} };
   switch (kind) {
     case "runc": {
       if (!runc) return { ...base, mountOptions: [] };
