@@ -8,7 +8,7 @@ import { unmount } from "../../src/pod/rootfs.js";
 import { decodeOut, podConfig, runPod, shContainer } from "../harness/cri-pod.js";
 import type { CriClient } from "../harness/cri.js";
 import { assertIsolated } from "../harness/isolation.js";
-import { containerd2WithKuasar, GVISOR_HANDLER, HANDLER } from "../harness/kuasar-containerd2.js";
+import { containerd2WithKuasar, GVISOR_HANDLER, HANDLER, WASM_HANDLER } from "../harness/kuasar-containerd2.js";
 
 assertIsolated();
 
@@ -39,13 +39,14 @@ async function sh(cri: CriClient, containerId: string, script: string): Promise<
 }
 
 describe("runtime handler features on stock containerd 2.x (handlers declared for introspection)", () => {
-  it("runc advertises and honours recursive read-only mounts; gvisor advertises none and containerd refuses them", async (t) => {
-    const env = await containerd2WithKuasar(t, ["runc", "gvisor"], "", { introspectable: true });
+  it("runc advertises and honours recursive read-only mounts; gvisor and wasm advertise none and containerd refuses them", async (t) => {
+    const env = await containerd2WithKuasar(t, ["runc", "gvisor", "wasm"], "", { introspectable: true });
     const logDir = mkdtempSync("/tmp/rro-logs-");
     t.after(() => rmSync(logDir, { recursive: true, force: true }));
 
     assert.deepEqual(await featuresOf(env.cri, HANDLER), { recursiveReadOnlyMounts: true, userNamespaces: false });
     assert.deepEqual(await featuresOf(env.cri, GVISOR_HANDLER), { recursiveReadOnlyMounts: false, userNamespaces: false });
+    assert.deepEqual(await featuresOf(env.cri, WASM_HANDLER), { recursiveReadOnlyMounts: false, userNamespaces: false });
 
     const host = dirWithSubmount(t);
     const cfg = podConfig("rro", logDir);
