@@ -75,7 +75,7 @@ export const RECURSIVE_ATTR_OPTIONS: ReadonlySet<string> = new Set([
 
 /**
  * gVisor's own mount handling (Debian's runsc, 2022-12; it has no `features` command): the
- * options it applies. Anything else, `rro` included, runsc ignores, so it is not claimed.
+ * common options it applies. `rro` is not known to be among them, so it is not claimed.
  */
 export const GVISOR_MOUNT_OPTIONS: readonly string[] = [
   "bind", "rbind", "private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable",

@@ -73,7 +73,7 @@ describe("runtime handler features on stock containerd 2.x (handlers declared fo
     await env.cri.runtime.stopPodSandbox({ podSandboxId: podId });
     await env.cri.runtime.removePodSandbox({ podSandboxId: podId });
 
-    // gvisor (runsc ignores `rro`): containerd refuses the container, naming the reason.
+    // gvisor (no `rro` claimed): containerd refuses the container, naming the reason.
     const gcfg = podConfig("rro-gvisor", logDir);
     const { podSandboxId } = await env.cri.runtime.runPodSandbox({ config: gcfg, runtimeHandler: GVISOR_HANDLER }, { timeoutMs: 120_000 });
     const gc = shContainer("c", "sleep 100000");
