@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { importBusybox } from "./busybox-image.js";
+import { repoRoot } from "./deps.js";
 import { startContainerd, type Containerd } from "./containerd.js";
 import { criClient, type CriClient } from "./cri.js";
 import { startSandboxer, tearDownKuasar, type SandboxerProcess } from "./kuasard.js";
@@ -64,17 +65,28 @@ const filesOf: Record<E2eKind, { sock: string; dir: string }> = {
   vmm: { sock: "vmm.sock", dir: "kv" },
 };
 
-/** containerd 2.x TOML wiring one sandboxer socket as a proxy plugin plus a CRI runtime handler. */
-export function proxySandboxerToml(handler: string, socket: string): string {
+/**
+ * containerd 2.x TOML wiring one sandboxer socket as a proxy plugin plus a CRI runtime handler.
+ * With `launcherForInfo` (the launcher, by the name of its kind) the handler is declared
+ * `io.containerd.runc.v2` with that `runtime_path`: containerd up to 2.3 asks only such
+ * handlers for their features (it runs `<runtime_path> -info`); tasks still go to the sandboxer.
+ */
+export function proxySandboxerToml(handler: string, socket: string, launcherForInfo?: string): string {
+  const runtime = launcherForInfo ? `runtime_type = "io.containerd.runc.v2"\n  runtime_path = "${launcherForInfo}"` : `runtime_type = "io.containerd.kuasar.v1"`;
   return `
 [proxy_plugins.${handler}]
   type = "sandbox"
   address = "${socket}"
 
 [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.${handler}]
-  runtime_type = "io.containerd.kuasar.v1"
+  ${runtime}
   sandboxer = "${handler}"
 `;
+}
+
+/** The launcher by the name that asks for `kind` (`bin/containerd-shim-kuasar-<kind>-v2`). */
+export function launcherOf(kind: E2eKind): string {
+  return join(repoRoot(), "bin", `containerd-shim-kuasar-${kind}-v2`);
 }
 
 /**
@@ -91,6 +103,8 @@ export async function containerd2WithKuasar(
     stateDirPath?: (dir: string) => string;
     /** Called with the first kind's state dir before the sandboxer starts (e.g. to mount a small tmpfs there). */
     prepareSandboxerDir?: (dir: string) => void;
+    /** Declare the handlers so containerd introspects their features (see {@link proxySandboxerToml}). */
+    introspectable?: boolean;
   } = {},
 ): Promise<Containerd2WithKuasar> {
   const dir = mkdtempSync("/tmp/k2-");
@@ -99,7 +113,7 @@ export async function containerd2WithKuasar(
   const sandboxerDir = dirOf(kinds[0]!);
   const containerd = await startContainerd({
     version: "2",
-    extraToml: kinds.map((k) => proxySandboxerToml(handlerOf[k], join(dir, filesOf[k].sock))).join(""),
+    extraToml: kinds.map((k) => proxySandboxerToml(handlerOf[k], join(dir, filesOf[k].sock), options.introspectable ? launcherOf(k) : undefined)).join(""),
   });
   writeFileSync(join(containerd.cniConfDir, "10-kuasar-e2e.conflist"), TEST_CNI);
   let run = 0;
