@@ -178,7 +178,7 @@ export function applyPodResources(path: string, r: PodResources, hierarchies = m
 
 /** CFS shares (2..262144) to a v2 weight (1..10000), as runc converts them. */
 export function sharesToWeight(shares: number): number {
-  return Math.round(1 + ((shares - 2) * 9999) / 262142);
+  return 1 + Math.floor(((shares - 2) * 9999) / 262142);
 }
 
 /** The pod cgroup's memory limit in bytes (v1 or v2), or undefined when unlimited or unknown. */

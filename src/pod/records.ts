@@ -66,6 +66,8 @@ export interface ContainerRecord {
   execs: Record<string, ProcessRecord>;
   /** cgroup v1 memory dir or v2 dir of the container, read at start, for OOM detection. */
   memoryCgroup: string;
+  /** The cgroup's OOM kill counter as last reported (/tasks/oom published up to it); absent: not watched. */
+  oomKills?: number;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;
