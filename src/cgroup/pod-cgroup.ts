@@ -88,6 +88,7 @@ export function createPodCgroup(path: string, hierarchies = mountedHierarchies()
       let at = h.mount;
       for (const part of path.split("/").filter(Boolean)) {
         const parent = at;
+        if (h.version === 2) enableControllers(parent);
         at = join(at, part);
         try {
           mkdirSync(at);
@@ -104,6 +105,24 @@ export function createPodCgroup(path: string, hierarchies = mountedHierarchies()
     throw RuntimeError.from(err, Code.FailedPrecondition);
   }
   return hierarchies.map((h) => join(h.mount, path));
+}
+
+/** v2 controllers a pod's limits use, delegated down the path as runc does for its containers. */
+const V2_CONTROLLERS = ["cpu", "cpuset", "memory", "pids", "io"];
+
+/**
+ * Enables in a v2 dir's subtree the controllers it has (so its children can be
+ * limited); a dir that cannot (processes in it, a threaded tree) is left as it is.
+ */
+function enableControllers(dir: string): void {
+  try {
+    const have = readFileSync(join(dir, "cgroup.controllers"), "utf8").split(/\s+/).filter((c) => V2_CONTROLLERS.includes(c));
+    const on = readFileSync(join(dir, "cgroup.subtree_control"), "utf8").split(/\s+/);
+    const missing = have.filter((c) => !on.includes(c));
+    if (missing.length > 0) writeFileSync(join(dir, "cgroup.subtree_control"), missing.map((c) => `+${c}`).join(" "));
+  } catch {
+    /* not ours to change: limits then fail with a clear error when asked for */
+  }
 }
 
 /** Kills whatever is left in the pod cgroup and removes its dirs (never the parent, which is kubelet's). True when all went. */
