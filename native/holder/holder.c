@@ -2070,7 +2070,7 @@ static void die(int err, const char *fmt, ...)
 static void usage(void) __attribute__((noreturn));
 static void usage(void)
 {
-	die(0, "usage: kuasar-holder --dir DIR [--netns PATH] [--new-ipc] [--new-uts] [--hostname NAME] [--sysctl KEY=VALUE]... [--new-pid] [--log FILE]\n"
+	die(0, "usage: kuasar-holder --dir DIR [--netns PATH] [--new-ipc] [--new-uts] [--hostname NAME] [--sysctl KEY=VALUE]... [--cgroup DIR]... [--new-pid] [--log FILE]\n"
 	       "       kuasar-holder --dir DIR --serve-port PATH|fd:N [--log FILE]");
 }
 
@@ -2289,6 +2289,25 @@ static int open_port(const char *spec, int inherited)
 	return fd;
 }
 
+/*
+ * Moves the holder into the pod's cgroup DIR (one per mounted hierarchy) before
+ * it forks anything, so its pod init and every process it launches start there.
+ */
+static void join_cgroup(const char *dir)
+{
+	char path[PATH_MAX];
+	int n = snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+	if (n < 0 || (size_t)n >= sizeof path)
+		die(ENAMETOOLONG, "--cgroup %s", dir);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		die(errno, "--cgroup: open %s", path);
+	/* "0" is the writer itself. */
+	if (write(fd, "0", 1) != 1)
+		die(errno, "--cgroup: join %s", dir);
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	g.pid = getpid();
@@ -2296,14 +2315,17 @@ int main(int argc, char **argv)
 	bool new_ipc = false, new_uts = false, new_pid = false;
 	const char **sysctls = calloc((size_t)argc, sizeof(char *));
 	int nsysctls = 0;
-	if (sysctls == NULL)
+	const char **cgroups = calloc((size_t)argc, sizeof(char *));
+	int ncgroups = 0;
+	if (sysctls == NULL || cgroups == NULL)
 		die(ENOMEM, "calloc");
 	static const struct option opts[] = {
 		{ "dir", required_argument, NULL, 'd' },     { "netns", required_argument, NULL, 'n' },
 		{ "new-ipc", no_argument, NULL, 'i' },       { "new-uts", no_argument, NULL, 'u' },
 		{ "hostname", required_argument, NULL, 'h' }, { "new-pid", no_argument, NULL, 'p' },
 		{ "log", required_argument, NULL, 'l' },     { "serve-port", required_argument, NULL, 's' },
-		{ "sysctl", required_argument, NULL, 'y' },  { NULL, 0, NULL, 0 },
+		{ "sysctl", required_argument, NULL, 'y' },  { "cgroup", required_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 },
 	};
 	for (int o; (o = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
 		switch (o) {
@@ -2316,6 +2338,7 @@ int main(int argc, char **argv)
 		case 'l': logfile = optarg; break;
 		case 's': serve_port = optarg; break;
 		case 'y': sysctls[nsysctls++] = optarg; break;
+		case 'c': cgroups[ncgroups++] = optarg; break;
 		default: usage();
 		}
 	}
@@ -2339,7 +2362,7 @@ int main(int argc, char **argv)
 		usage();
 	if (hostname != NULL && !new_uts)
 		die(EINVAL, "--hostname needs --new-uts (it would rename the host)");
-	if (g.serve && (netns != NULL || new_ipc || new_uts || new_pid || nsysctls > 0))
+	if (g.serve && (netns != NULL || new_ipc || new_uts || new_pid || nsysctls > 0 || ncgroups > 0))
 		die(EINVAL, "--serve-port runs in the namespaces it is started in (no --netns, --new-*)");
 	if (realpath(dir, g.dir) == NULL)
 		die(errno, "--dir %s", dir);
@@ -2353,6 +2376,9 @@ int main(int argc, char **argv)
 
 	/* Our own session: no controlling terminal, no job-control signals from the daemon's. */
 	setsid();
+	for (int i = 0; i < ncgroups; i++)
+		join_cgroup(cgroups[i]);
+	free(cgroups);
 
 	if (netns != NULL) {
 		int fd = open(netns, O_RDONLY | O_CLOEXEC);

@@ -26,6 +26,11 @@ export interface StartHolderOptions {
    * namespaces: net.* need `netns`, the others `newIpc`. Default {}.
    */
   sysctls: Readonly<Record<string, string>>;
+  /**
+   * The pod cgroup's dir in each hierarchy (`--cgroup DIR`): the holder joins them
+   * before it forks, so its pod init and what it launches start there. Default [].
+   */
+  cgroups: readonly string[];
   /** A pod pid namespace with a pid-1 pod init (`--new-pid`). Default false. */
   newPid: boolean;
   /** File the holder appends its log to (`--log`); undefined = /dev/null. Default undefined. */
@@ -43,6 +48,7 @@ export const defaultStartHolderOptions: StartHolderOptions = {
   newUts: false,
   hostname: undefined,
   sysctls: {},
+  cgroups: [],
   newPid: false,
   logFile: undefined,
   binary: defaultHolderBinary,
@@ -90,6 +96,7 @@ export async function startHolder(
   if (o.newUts) args.push("--new-uts");
   if (o.hostname !== undefined) args.push("--hostname", o.hostname);
   for (const [k, v] of Object.entries(o.sysctls)) args.push("--sysctl", `${k}=${v}`);
+  for (const dir of o.cgroups) args.push("--cgroup", dir);
   if (o.newPid) args.push("--new-pid");
   if (o.logFile !== undefined) args.push("--log", o.logFile);
 

@@ -18,6 +18,7 @@ import { isHolderOf, podDirIds, recordedHolderPids, rederivedRecord } from "./le
 import type { PodRuntime } from "./pod-runtime.js";
 import type { PodTasks } from "./pod-tasks.js";
 import { StartGuard } from "../sandbox/start-guard.js";
+import { applyPodResources, createPodCgroup, podCgroupPath, removePodCgroup } from "../cgroup/pod-cgroup.js";
 
 /** Exit status of a pod whose holder (or engine sandbox) died, and of processes lost with it whose fate is unknown. */
 const LOST_EXIT_STATUS = 255;
@@ -61,6 +62,7 @@ export class PodSandboxer implements Sandboxer {
   async create(req: SandboxCreateRequest): Promise<void> {
     createSandboxRecord(this.ctx, req, () => {
       this.tasks.checkPodSysctls(req.pod?.sysctls ?? {});
+      podCgroupPath(req.pod?.cgroupParent ?? "", req.id); // a bad cgroup_parent is refused here, before anything is made
       this.checkBinaries();
     }, (r) => this.addPod(r));
   }
@@ -91,6 +93,7 @@ export class PodSandboxer implements Sandboxer {
         await mountTmpfs(join(pod.dir, "shm"), this.ctx.options.shmSizeBytes);
         r.shmMounted = true;
       }
+      const cgroups = this.makePodCgroup(pod);
       const holder = await startHolder(pod.dir, {
         binary: this.ctx.options.holderBinary,
         netns: r.netnsPath || undefined,
@@ -99,6 +102,7 @@ export class PodSandboxer implements Sandboxer {
         hostname: hostNetwork ? undefined : p?.hostname || undefined,
         // Validated at Create.
         sysctls: this.tasks.holderSetsPodSysctls ? (p?.sysctls ?? {}) : {},
+        cgroups,
         // Like a pause container, the pod always owns a pid namespace (unless it uses the host's):
         // a container that joins "the pod's" pid namespace must never land in the host's.
         newPid: !(p?.hostPid ?? false) && r.standalone !== true,
@@ -130,6 +134,31 @@ export class PodSandboxer implements Sandboxer {
       await this.discard(pod).catch((e: unknown) => pod.log.error({ err: e }, "removing a sandbox whose start failed failed"));
       throw explainFullDisk(err, this.ctx.options.dir);
     }
+  }
+
+  /**
+   * Makes the pod cgroup under CRI's cgroup_parent (recorded first, so whatever
+   * undoes this Start removes it) with the pod's limits; the dirs the holder joins.
+   */
+  private makePodCgroup(pod: Pod): string[] {
+    const r = pod.record;
+    const path = podCgroupPath(r.pod?.cgroupParent ?? "", r.id);
+    if (!path) return [];
+    r.cgroupPath = path;
+    this.ctx.sandboxes.put(r.id, r);
+    const dirs = createPodCgroup(path);
+    const res = r.pod?.resources;
+    if (res && (res.memoryLimitBytes > 0 || res.cpuQuota !== 0 || res.cpuPeriod > 0 || res.cpuShares > 0)) applyPodResources(path, res);
+    pod.log.debug({ cgroup: path }, "pod cgroup made");
+    return dirs;
+  }
+
+  /** Removes the pod cgroup (killing what is left in it): the holder and its pod init are gone by now. */
+  private async dropPodCgroup(pod: Pod): Promise<void> {
+    const path = pod.record.cgroupPath;
+    if (!path) return;
+    if (!(await removePodCgroup(path))) pod.log.warn({ cgroup: path }, "pod cgroup could not be removed");
+    else delete pod.record.cgroupPath;
   }
 
   async platform(id: string): Promise<{ os: string; architecture: string; variant: string }> {
@@ -207,6 +236,7 @@ export class PodSandboxer implements Sandboxer {
   /** Unmounts and removes the pod dir, then the record (and a quarantined one), then forgets the pod. */
   private async discard(pod: Pod): Promise<void> {
     await unmountBelow(pod.dir);
+    await this.dropPodCgroup(pod);
     rmSync(pod.dir, { recursive: true, force: true });
     this.ctx.sandboxes.delete(pod.id);
     rmSync(join(this.ctx.sandboxes.dir, `${pod.id}.json.damaged`), { force: true });
@@ -384,6 +414,7 @@ export class PodSandboxer implements Sandboxer {
     const r = pod.record;
     if (r.shmMounted) await unmount(join(pod.dir, "shm")).catch((err: unknown) => pod.log.warn({ err }, "unmounting shm failed"));
     r.shmMounted = false;
+    await this.dropPodCgroup(pod);
     r.state = "stopped";
     r.exitStatus = exitStatus;
     r.exitedAt = new Date().toISOString();

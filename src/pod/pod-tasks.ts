@@ -8,6 +8,7 @@ import type { HolderClient } from "../holder/holder-client.js";
 import type { HolderExit } from "../holder/holder-protocol.js";
 import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus, Stdio, TaskBackend } from "../task/task-backend.js";
 import { wasOomKilled } from "../cgroup/oom.js";
+import { OomWatch, oomKillCount } from "../cgroup/oom-watch.js";
 import { cgroupStatsOfPid } from "../cgroup/cgroup-stats.js";
 import { killCgroup } from "../cgroup/cgroup-kill.js";
 import type { Pod } from "./pod.js";
@@ -40,6 +41,8 @@ export interface InitLaunch {
 
 /** How long an init exit waits for the container's execs to be reaped before it is published, in ms. */
 const EXEC_DRAIN_MS = 2_000;
+/** How often running containers' OOM kill counters are read, in ms (see OomWatch). */
+const OOM_POLL_MS = 250;
 
 /**
  * What every holder-based sandboxer's Task API has in common: the container and
@@ -67,7 +70,20 @@ export abstract class PodTasks implements TaskBackend {
   /** At Create, after the namespaced-only check: refuses pod sysctls this engine cannot set. */
   checkPodSysctls(_sysctls: Readonly<Record<string, string>>): void {}
 
+  /** OOM kills in running containers' cgroups, published as /tasks/oom as they happen. */
+  private readonly oomWatch = new OomWatch(OOM_POLL_MS, (containerId, kills, total) => this.oomHappened(containerId, kills, total));
+
   constructor(protected readonly rt: PodRuntime) {}
+
+  private oomHappened(containerId: string, kills: number, total: number): void {
+    const c = this.rt.containers.get(containerId);
+    if (!c) return this.oomWatch.unwatch(containerId);
+    // Persisted: a restarted daemon reports only the kills past it.
+    c.record.oomKills = total;
+    this.persist(c);
+    this.rt.log.warn({ sandbox_id: c.pod.id, container_id: c.id, kills }, "the kernel OOM-killed a process of the container");
+    this.rt.events.publish(c.record.namespace, { kind: "oom", containerId: c.id });
+  }
 
   /** After the pod's holder is up, before Start returns: starts what the engine's pods need. */
   async podStarted(_pod: Pod): Promise<void> {}
@@ -314,8 +330,11 @@ export abstract class PodTasks implements TaskBackend {
       await release();
       // A short-lived process may already have exited (and been recorded) by now.
       if (p.state === "created") p.state = "running";
+      const watchOom = p.state === "running" && c.record.memoryCgroup !== "";
+      if (watchOom) c.record.oomKills = oomKillCount(c.record.memoryCgroup) ?? 0;
       this.persist(c);
       this.rt.events.publish(c.record.namespace, { kind: "start", containerId: c.id, pid: p.pid });
+      if (watchOom) this.oomWatch.watch(c.id, c.record.memoryCgroup, c.record.oomKills);
     } finally {
       c.starting.delete("");
       started();
@@ -363,6 +382,8 @@ export abstract class PodTasks implements TaskBackend {
   /** Registers a recovered container and replays exits its holder saw while we were away. */
   adopt(c: Container): void {
     this.rt.containers.set(c.id, c);
+    // From the count persisted before the restart: kills while the daemon was down are reported too.
+    if (c.record.init.state === "running" && c.record.oomKills !== undefined) this.oomWatch.watch(c.id, c.record.memoryCgroup, c.record.oomKills);
     for (const [execId, p] of [["", c.record.init] as const, ...Object.entries(c.record.execs)]) {
       if (p.pid > 0 && p.state !== "stopped") {
         this.byPid.set(c.pod, p.pid, { containerId: c.id, execId });
@@ -393,6 +414,7 @@ export abstract class PodTasks implements TaskBackend {
       for (const [execId, p] of [...Object.entries(c.record.execs), ["", c.record.init] as const]) {
         if (p.state === "stopped") continue;
         this.byPid.delete(pod, p.pid);
+        if (!execId) this.oomWatch.unwatch(c.id);
         this.markExited(c, execId, status, now);
         this.rt.log.warn({ sandbox_id: pod.id, container_id: c.id, exec_id: execId || undefined, pid: p.pid, exit_status: status, reason }, "process ended with its pod");
         if (p.pid > 0) this.rt.events.publish(c.record.namespace, { kind: "exit", containerId: c.id, id: execId || c.id, pid: p.pid, exitStatus: status, exitedAt: now });
@@ -496,7 +518,10 @@ export abstract class PodTasks implements TaskBackend {
       const until = Date.now() + EXEC_DRAIN_MS;
       while (live().length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     }
-    if (e.status === 137 && this.oomKilled(c)) this.rt.events.publish(c.record.namespace, { kind: "oom", containerId: c.id });
+    // A watched cgroup reports kills since the last poll (the oom event precedes the exit, as in runc-v2);
+    // one not watched (adopted after a restart, an engine without a host cgroup) is asked at exit.
+    if (this.oomWatch.poll(c.id)) this.oomWatch.unwatch(c.id);
+    else if (e.status === 137 && this.oomKilled(c)) this.rt.events.publish(c.record.namespace, { kind: "oom", containerId: c.id });
     this.rt.events.publish(c.record.namespace, { kind: "exit", containerId: c.id, id: c.id, pid: e.pid, exitStatus: e.status, exitedAt: e.exitedAt });
   }
 }

@@ -20,6 +20,13 @@ export interface SandboxRecord {
   holderPid: number;
   /** Pid whose namespaces are the pod's: the holder, or its pod init with a shared pid namespace. */
   podPid: number;
+  /**
+   * The pod cgroup's path under every hierarchy's root (`<cgroup_parent>/<id>`),
+   * made at Start and removed once the pod stopped; "" or absent: none.
+   */
+  cgroupPath?: string;
+  /** Kuasar's `extensions.tasks` of the sandbox, as the last Update gave it (JSON text). */
+  tasksExtension?: string;
   /** Whether `<pod dir>/shm` is a tmpfs we mounted. */
   shmMounted: boolean;
   /** Made for a single container without a pod: its spec's namespaces are left alone. */
@@ -59,6 +66,8 @@ export interface ContainerRecord {
   execs: Record<string, ProcessRecord>;
   /** cgroup v1 memory dir or v2 dir of the container, read at start, for OOM detection. */
   memoryCgroup: string;
+  /** The cgroup's OOM kill counter as last reported (/tasks/oom published up to it); absent: not watched. */
+  oomKills?: number;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;

@@ -7,6 +7,7 @@ import { validatePodSysctls } from "../sandbox/pod-sysctls.js";
 import type { SandboxCreateRequest, SandboxStatus, SandboxUpdate } from "../sandbox/sandboxer.js";
 import type { CgroupStats } from "../task/task-backend.js";
 import { explainFullDisk } from "../fs/disk-full.js";
+import { applyPodResources } from "../cgroup/pod-cgroup.js";
 import { Container } from "./container.js";
 import { interruptedStartRecord, podDirIds, rederivedRecord } from "./leftover-pod.js";
 import type { Pod } from "./pod.js";
@@ -87,12 +88,28 @@ export async function waitStopped(pod: Pod, signal: AbortSignal): Promise<{ exit
   return { exitStatus: pod.record.exitStatus, exitedAt: new Date(pod.record.exitedAt ?? Date.now()) };
 }
 
-/** Applies the labels and pod resources of a sandbox Update to the record. */
+/**
+ * Applies a sandbox Update: resources to the pod cgroup first (a pod without one,
+ * or not running, refuses them and nothing changes), then labels, Kuasar's
+ * `extensions.tasks` and the new resources to the record.
+ */
 export function updateSandboxRecord(ctx: PodRuntime, pod: Pod, change: SandboxUpdate): void {
-  if (change.fields.length === 0 || change.fields.includes("labels")) pod.record.labels = { ...change.labels };
-  if (change.resources && pod.record.pod) pod.record.pod = { ...pod.record.pod, resources: change.resources };
-  ctx.sandboxes.put(pod.id, pod.record);
+  const r = pod.record;
+  if (change.resources) {
+    if (!r.cgroupPath) {
+      throw new RuntimeError(Code.FailedPrecondition, `sandbox ${pod.id}: no pod cgroup (the pod was made without a cgroup_parent, or its kind has none): resources cannot be applied`);
+    }
+    if (r.state !== "ready") throw new RuntimeError(Code.FailedPrecondition, `sandbox ${pod.id} is ${r.state}: resources cannot be applied`);
+    applyPodResources(r.cgroupPath, change.resources);
+    if (r.pod) r.pod = { ...r.pod, resources: change.resources };
+  }
+  if (change.fields.length === 0 || change.fields.includes("labels")) r.labels = { ...change.labels };
+  if (change.tasksExtension !== undefined) r.tasksExtension = change.tasksExtension;
+  ctx.sandboxes.put(pod.id, r);
 }
+
+/** Key of Status `info` that carries Kuasar's `extensions.tasks` as the last Update gave it. */
+export const TASKS_EXTENSION_INFO_KEY = "extensions.tasks";
 
 /** A sandbox as Start and Status report it, with the sandboxer's `info` entries. */
 export function sandboxStatus(ctx: PodRuntime, r: SandboxRecord, info: Record<string, string>): SandboxStatus {
@@ -106,7 +123,7 @@ export function sandboxStatus(ctx: PodRuntime, r: SandboxRecord, info: Record<st
     taskAddress: ctx.options.taskAddress,
     taskApiVersion: 3,
     labels: { ...r.labels },
-    info,
+    info: r.tasksExtension !== undefined ? { ...info, [TASKS_EXTENSION_INFO_KEY]: r.tasksExtension } : info,
   };
 }
 

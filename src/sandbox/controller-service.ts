@@ -1,11 +1,10 @@
 import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { Code } from "../errors/code.js";
-import { RuntimeError } from "../errors/runtime-error.js";
 import { Controller } from "../gen/containerd/services/sandbox/v1/sandbox_pb.js";
 import type { GrpcCallContext, GrpcServiceImpl } from "../grpc/server.js";
 import { packCgroupStats } from "../task/task-service.js";
 import { podConfigFromAny } from "./cri-pod-config.js";
 import { validateId } from "./id.js";
+import { sandboxUpdateOf } from "./sandbox-update.js";
 import type { Sandboxer, SandboxStatus } from "./sandboxer.js";
 
 /** Key of Status `info` that carries the sandbox's labels (a JSON object). */
@@ -80,12 +79,7 @@ export function controllerServiceImpl(sandboxer: Sandboxer, defaultNamespace: st
       return { metrics: { timestamp: timestampFromDate(new Date()), id: req.sandboxId, data: packCgroupStats(stats) } };
     },
     async update(req) {
-      if (!req.sandbox && req.fields.length > 0) throw new RuntimeError(Code.InvalidArgument, "update: fields given without a sandbox");
-      await sandboxer.update(id(req.sandboxId), {
-        fields: [...req.fields],
-        labels: { ...(req.sandbox?.labels ?? {}) },
-        resources: undefined,
-      });
+      await sandboxer.update(id(req.sandboxId), sandboxUpdateOf(req.sandbox, req.fields));
       return {};
     },
   };

@@ -113,6 +113,8 @@ export interface Sandboxer {
 export interface SandboxUpdate {
   fields: string[];
   labels: Record<string, string>;
-  /** Pod-level resources, when the update carries a new CRI config. */
+  /** Pod-level resources, when the update carries them (applied to the pod cgroup). */
   resources: PodResources | undefined;
+  /** Kuasar's `extensions.tasks` (JSON `{"tasks":[...]}`), when the update carries it: kept, as Kuasar keeps it. */
+  tasksExtension: string | undefined;
 }

@@ -17,7 +17,18 @@ import { chooseSandboxer, sandboxerFromBundle, sandboxOwner } from "./sandboxer-
 interface BridgeSpec {
   hostname?: string;
   annotations?: Record<string, string>;
-  linux?: { namespaces?: { type: string; path?: string }[]; sysctl?: Record<string, string> };
+  linux?: { namespaces?: { type: string; path?: string }[]; sysctl?: Record<string, string>; cgroupsPath?: string };
+}
+
+/**
+ * CRI's cgroup_parent back from the pause spec's cgroupsPath, which containerd 1.7
+ * makes `<parent>/<id>` (cgroupfs) or `<slice>:cri-containerd:<id>` (systemd).
+ */
+export function cgroupParentOfPauseSpec(cgroupsPath: string | undefined): string {
+  if (!cgroupsPath) return "";
+  if (cgroupsPath.includes(":")) return cgroupsPath.slice(0, cgroupsPath.indexOf(":"));
+  const slash = cgroupsPath.lastIndexOf("/");
+  return slash > 0 ? cgroupsPath.slice(0, slash) : "";
 }
 
 /**
@@ -210,7 +221,7 @@ export class BridgeTasks implements TaskBackend {
       dns: { servers: [], searches: [], options: [] },
       labels: {},
       annotations: a,
-      cgroupParent: "",
+      cgroupParent: cgroupParentOfPauseSpec(oci.linux?.cgroupsPath),
       hostNetwork: !netns,
       hostPid: !oci.linux?.namespaces?.some((n) => n.type === "pid"),
       hostIpc: !oci.linux?.namespaces?.some((n) => n.type === "ipc"),

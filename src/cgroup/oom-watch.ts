@@ -1,0 +1,87 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+
+/**
+ * The kernel's count of OOM kills in a memory cgroup: `oom_kill` of v1
+ * `memory.oom_control` or of v2 `memory.events`; undefined when the dir is gone
+ * or the kernel does not count them.
+ */
+export function oomKillCount(dir: string): number | undefined {
+  if (!dir) return undefined;
+  for (const f of ["memory.events", "memory.oom_control"]) {
+    try {
+      const m = /^oom_kill (\d+)$/m.exec(readFileSync(join(dir, f), "utf8"));
+      if (m) return Number(m[1]);
+    } catch {
+      /* gone, or the other version's file */
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Reports OOM kills in running containers' memory cgroups as they happen, by
+ * polling each watched cgroup's `oom_kill` counter every `intervalMs` (one
+ * small read per container): a v1 cgroup's files raise no inotify events and
+ * its `cgroup.event_control` needs an eventfd, which Node does not have, so a
+ * poll serves v1, v2 and the hybrid layout alike. The timer runs only while
+ * something is watched and never keeps the process alive.
+ */
+export class OomWatch {
+  private readonly watched = new Map<string, { dir: string; seen: number }>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly intervalMs: number,
+    /** Called once per poll that found `key`'s counter grown (`kills`: by how much, `total`: the counter). */
+    private readonly onOom: (key: string, kills: number, total: number) => void,
+  ) {}
+
+  /**
+   * Watches `dir` for `key`: kills past `seen` are reported (a count persisted
+   * before a restart), or past the counter as it is now when `seen` is undefined.
+   */
+  watch(key: string, dir: string, seen?: number): void {
+    if (!dir) return;
+    this.watched.set(key, { dir, seen: seen ?? oomKillCount(dir) ?? 0 });
+    if (!this.timer) {
+      this.timer = setInterval(() => this.pollAll(), this.intervalMs);
+      this.timer.unref();
+    }
+  }
+
+  has(key: string): boolean {
+    return this.watched.has(key);
+  }
+
+  /** Checks `key` now (reporting kills not reported yet); true when it is watched. */
+  poll(key: string): boolean {
+    const w = this.watched.get(key);
+    if (!w) return false;
+    const n = oomKillCount(w.dir);
+    if (n !== undefined && n > w.seen) {
+      const kills = n - w.seen;
+      w.seen = n;
+      this.onOom(key, kills, n);
+    }
+    return true;
+  }
+
+  unwatch(key: string): void {
+    this.watched.delete(key);
+    if (this.watched.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  close(): void {
+    this.watched.clear();
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private pollAll(): void {
+    for (const key of [...this.watched.keys()]) this.poll(key);
+  }
+}
