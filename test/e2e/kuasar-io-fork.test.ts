@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
+import { shimProcesses, type CriClient } from "../harness/cri.js";
+import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../harness/cri-pod.js";
+import { assertIsolated } from "../harness/isolation.js";
+import { forkHandlerOf, forkWithKuasar, type ForkWithKuasar } from "../harness/kuasar-containerd-fork.js";
+import type { E2eKind } from "../harness/kuasar-containerd2.js";
+import { censusDiff, takeCensus, type CensusScope } from "../harness/leak-census.js";
+
+assertIsolated();
+
+const comm = (pid: number | string) => readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+
+/** What a leak would show up in: our state (pods, records, prepared bundles), containerd's, our daemons' fds. */
+function scopeOf(env: ForkWithKuasar, kind: E2eKind): CensusScope {
+  return {
+    dirs: [env.dirOf(kind), join(env.dirOf(kind), "bundles"), join(env.containerd.state, "io.containerd.runtime.v2.task")],
+    fdPids: [env.sandboxer.pid, env.endpointPid],
+  };
+}
+
+/** One pod run and removed first, so what the first pod creates for good (cgroup parents, CNI state) is in the baseline. */
+async function warmUp(cri: CriClient, handler: string, logDir: string): Promise<void> {
+  const { podId } = await runPod(cri, handler, podConfig("warm", join(logDir, "warm")), [shContainer("c", "exec sleep 1000")]);
+  await cri.runtime.stopPodSandbox({ podSandboxId: podId });
+  await cri.runtime.removePodSandbox({ podSandboxId: podId });
+}
+
+/**
+ * The pod scenario on the fork: two containers on localhost, ExecSync, the CRI log,
+ * graceful stop, removal, nothing left. The fork made the pod through our Sandbox API
+ * (Create/Start), had each container's bundle made by Prepare, dialled the task address
+ * from Status and removed each bundle with Purge.
+ */
+async function podScenario(env: ForkWithKuasar, kind: E2eKind): Promise<void> {
+  const { cri } = env;
+  const handler = forkHandlerOf[kind];
+  const logDir = join(env.dir, "logs");
+  await warmUp(cri, handler, logDir);
+  const scope = scopeOf(env, kind);
+  const before = takeCensus(scope);
+
+  const cfg = podConfig(`web-${kind}`, join(logDir, "web"));
+  const server = shContainer("server", "echo started; echo hello-localhost > /tmp/index.html; exec httpd -f -p 127.0.0.1:8080 -h /tmp");
+  const client = shContainer("client", "trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done");
+  const { podId, ids } = await runPod(cri, handler, cfg, [server, client]);
+  const [serverId, clientId] = ids as [string, string];
+  const pod = await cri.runtime.podSandboxStatus({ podSandboxId: podId, verbose: true });
+  assert.equal(pod.status?.state, PodSandboxState.SANDBOX_READY);
+  // No pause container and no shim: the pod is our holder, the containers' tasks are served by kuasar-endpoint.
+  assert.deepEqual(await shimProcesses(), []);
+  const bundles = join(env.dirOf(kind), "bundles", podId);
+  assert.deepEqual(readdirSync(bundles).sort(), [...ids].sort(), "Prepare made one bundle per container");
+  // containerd kept the task address it read from Status next to the bundle, in the form it dials.
+  assert.match(readFileSync(join(bundles, serverId, "address"), "utf8"), /^unix:\/\/\/.*task\.sock$/);
+
+  await waitForLog(logFile(cfg, server), "stdout F started");
+  let got = "";
+  for (let i = 0; i < 50 && !got.includes("hello-localhost"); i++) {
+    got = decodeOut((await cri.runtime.execSync({ containerId: clientId, cmd: ["wget", "-qO-", "http://127.0.0.1:8080/index.html"], timeout: 10n })).stdout);
+    if (!got) await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.equal(got, "hello-localhost\n");
+  const ex = await cri.runtime.execSync({ containerId: clientId, cmd: ["sh", "-c", "echo out; echo err >&2; exit 3"], timeout: 10n });
+  assert.deepEqual([decodeOut(ex.stdout), decodeOut(ex.stderr), ex.exitCode], ["out\n", "err\n", 3]);
+
+  await cri.runtime.stopContainer({ containerId: clientId, timeout: 10n });
+  assert.equal((await waitExited(cri, clientId)).exitCode, 0);
+  await waitForLog(logFile(cfg, client), "stdout F bye");
+  await cri.runtime.removeContainer({ containerId: clientId });
+  assert.ok(!existsSync(join(bundles, clientId)), "Purge removed the deleted container's bundle");
+  await cri.runtime.stopPodSandbox({ podSandboxId: podId });
+  assert.equal((await cri.runtime.containerStatus({ containerId: serverId })).status?.state, ContainerState.CONTAINER_EXITED);
+  await cri.runtime.removePodSandbox({ podSandboxId: podId });
+  assert.equal((await cri.runtime.listPodSandbox({})).items.length, 0);
+  assert.ok(!existsSync(bundles), "Shutdown removed the pod's bundles");
+  assert.deepEqual(await shimProcesses(), []);
+  assert.deepEqual(censusDiff(before, takeCensus(scope)), {});
+}
+
+describe("the kuasar-io containerd fork (main, 1.7.0 based, ENABLE_CRI_SANDBOXES=1)", () => {
+  it("runs the pod scenario on a runc pod through runc-sandboxer --sandbox-api kuasar-io: localhost, ExecSync, logs, graceful stop, removal, nothing left", async (t) => {
+    const env = await forkWithKuasar(t, ["runc"]);
+    await podScenario(env, "runc");
+    assert.equal(comm(env.sandboxer.pid), "node");
+  });
+});
