@@ -1,13 +1,15 @@
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { describe, it, type TestContext } from "node:test";
 import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { shimProcesses, type CriClient } from "../harness/cri.js";
 import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../harness/cri-pod.js";
 import { assertIsolated } from "../harness/isolation.js";
 import { forkHandlerOf, forkWithKuasar, type ForkWithKuasar } from "../harness/kuasar-containerd-fork.js";
 import type { E2eKind } from "../harness/kuasar-containerd2.js";
+import { importWasmImage } from "../harness/wasm-image.js";
+import { echoArgsEnvFileModule } from "../sandboxers/wasm/wat-modules.js";
 import { censusDiff, takeCensus, type CensusScope } from "../harness/leak-census.js";
 
 assertIsolated();
@@ -43,7 +45,7 @@ async function podScenario(env: ForkWithKuasar, kind: E2eKind): Promise<void> {
   const before = takeCensus(scope);
 
   const cfg = podConfig(`web-${kind}`, join(logDir, "web"));
-  const server = shContainer("server", "echo started; echo hello-localhost > /tmp/index.html; exec httpd -f -p 127.0.0.1:8080 -h /tmp");
+  const server = shContainer("server", "echo started; while true; do echo hello-localhost | nc -l -p 8080; done");
   const client = shContainer("client", "trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done");
   const { podId, ids } = await runPod(cri, handler, cfg, [server, client]);
   const [serverId, clientId] = ids as [string, string];
@@ -56,14 +58,15 @@ async function podScenario(env: ForkWithKuasar, kind: E2eKind): Promise<void> {
   // containerd kept the task address it read from Status next to the bundle, in the form it dials.
   assert.match(readFileSync(join(bundles, serverId, "address"), "utf8"), /^unix:\/\/\/.*task\.sock$/);
 
+  assert.match(env.sandboxer.logs(), new RegExp(`"sandboxer":"${kind}".*"container_id":"${serverId}".*"msg":"container created"`));
   await waitForLog(logFile(cfg, server), "stdout F started");
   let got = "";
-  for (let i = 0; i < 50 && !got.includes("hello-localhost"); i++) {
-    got = decodeOut((await cri.runtime.execSync({ containerId: clientId, cmd: ["wget", "-qO-", "http://127.0.0.1:8080/index.html"], timeout: 10n })).stdout);
+  for (let i = 0; i < 100 && !got.includes("hello-localhost"); i++) {
+    got = decodeOut((await cri.runtime.execSync({ containerId: clientId, cmd: ["sh", "-c", "nc 127.0.0.1 8080 </dev/null"], timeout: 20n })).stdout);
     if (!got) await new Promise((res) => setTimeout(res, 100));
   }
   assert.equal(got, "hello-localhost\n");
-  const ex = await cri.runtime.execSync({ containerId: clientId, cmd: ["sh", "-c", "echo out; echo err >&2; exit 3"], timeout: 10n });
+  const ex = await cri.runtime.execSync({ containerId: clientId, cmd: ["sh", "-c", "echo out; echo err >&2; exit 3"], timeout: 20n });
   assert.deepEqual([decodeOut(ex.stdout), decodeOut(ex.stderr), ex.exitCode], ["out\n", "err\n", 3]);
 
   await cri.runtime.stopContainer({ containerId: clientId, timeout: 10n });
@@ -102,9 +105,45 @@ function ours(diff: ReturnType<typeof censusDiff>, ids: readonly string[]): Retu
   return cgroups.length > 0 ? { ...rest, cgroups } : rest;
 }
 
+const WASM_IMAGE = "docker.io/library/wasm-demo:latest";
+
+/** A WASI module in a wasm pod on the fork: args, env, a preopened volume and its exit status reach CRI. */
+async function wasmPod(t: TestContext, env: ForkWithKuasar): Promise<void> {
+  const { cri } = env;
+  const handler = forkHandlerOf.wasm;
+  await importWasmImage(env.containerd, "k8s.io", WASM_IMAGE, { "echo.wasm": await echoArgsEnvFileModule() }, "/echo.wasm");
+  const vol = mkdtempSync("/tmp/wasm-vol-");
+  t.after(() => rmSync(vol, { recursive: true, force: true }));
+  const cfg = podConfig("wasm-pod", join(env.dir, "logs", "wasm-pod"));
+  const echo = {
+    metadata: { name: "echo", attempt: 0 },
+    image: { image: WASM_IMAGE },
+    command: ["/echo.wasm"],
+    args: ["from", "the-fork"],
+    envs: [{ key: "GREETING", value: new TextEncoder().encode("hi-wasm") }],
+    mounts: [{ containerPath: "/data", hostPath: vol }],
+    logPath: "echo.log",
+  };
+  const { podId, ids } = await runPod(cri, handler, cfg, [echo]);
+  assert.equal((await waitExited(cri, ids[0]!)).exitCode, 5);
+  const out = await waitForLog(logFile(cfg, echo), "GREETING=hi-wasm");
+  assert.match(out, /stdout F arg: the-fork/);
+  assert.equal(readFileSync(join(vol, "out.txt"), "utf8"), "written by wasm\n");
+  assert.match(env.sandboxer.logs(), /"sandboxer":"wasm".*"msg":"container created"/);
+  await cri.runtime.stopPodSandbox({ podSandboxId: podId });
+  await cri.runtime.removePodSandbox({ podSandboxId: podId });
+  assert.ok(!existsSync(join(env.dirOf("wasm"), "bundles", podId)), "Shutdown removed the pod's bundles");
+}
+
 describe("the kuasar-io containerd fork (main, 1.7.0 based, ENABLE_CRI_SANDBOXES=1)", () => {
   it("runs the pod scenario on a runc pod through runc-sandboxer --sandbox-api kuasar-io: localhost, ExecSync, logs, graceful stop, removal, nothing left", async (t) => {
     const env = await forkWithKuasar(t, ["runc"]);
     await podScenario(env, "runc");
+  });
+
+  it("runs the pod scenario on a gvisor pod and a WASI module in a wasm pod through one kuasard whose sockets say sandbox_api = \"kuasar-io\"", async (t) => {
+    const env = await forkWithKuasar(t, ["runc", "gvisor", "wasm"]);
+    await podScenario(env, "gvisor");
+    await wasmPod(t, env);
   });
 });
