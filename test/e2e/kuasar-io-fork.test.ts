@@ -8,6 +8,7 @@ import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitFor
 import { assertIsolated } from "../harness/isolation.js";
 import { forkHandlerOf, forkWithKuasar, type ForkWithKuasar } from "../harness/kuasar-containerd-fork.js";
 import type { E2eKind } from "../harness/kuasar-containerd2.js";
+import { VMM_TEST_CONFIG } from "../harness/vm-pod.js";
 import { importWasmImage } from "../harness/wasm-image.js";
 import { echoArgsEnvFileModule } from "../sandboxers/wasm/wat-modules.js";
 import { censusDiff, takeCensus, type CensusScope } from "../harness/leak-census.js";
@@ -145,5 +146,10 @@ describe("the kuasar-io containerd fork (main, 1.7.0 based, ENABLE_CRI_SANDBOXES
     const env = await forkWithKuasar(t, ["runc", "gvisor", "wasm"]);
     await podScenario(env, "gvisor");
     await wasmPod(t, env);
+  });
+
+  it("runs the pod scenario on a vmm pod (a QEMU micro-VM) through kuasard with sandbox_api = \"kuasar-io\"", async (t) => {
+    const env = await forkWithKuasar(t, ["runc", "vmm"], VMM_TEST_CONFIG);
+    await podScenario(env, "vmm");
   });
 });
