@@ -17,7 +17,14 @@
 #          containerd-2/usr/bin/{containerd,ctr,containerd-shim-runc-v2}
 #          apt/                      private apt state (sources, lists, cache)
 #      Nothing is written to /run/containerd, /var/lib/containerd or /etc/containerd.
-#   3. Prints a one-line summary of the versions.
+#   3. Unpacks the kuasar-io containerd fork's prebuilt daemon (its `main` branch, 1.7.0
+#      based; provenance in the PROVENANCE.md beside it) into
+#        $KUASAR_DEPS_DIR/containerd-kuasar-io/usr/bin/containerd
+#      after checking its pinned sha256. It is found at $KUASAR_IO_CONTAINERD_XZ, else
+#      <repo>/vendor/kuasar-io-containerd/containerd.xz, else
+#      <repo>/../shared/vendor/kuasar-io-containerd/containerd.xz; when none is there the
+#      step is skipped (said loudly) and the fork's e2e tests fail naming this script.
+#   4. Prints a one-line summary of the versions.
 #   `source packaging/deps-env.sh` exports CONTAINERD17_BIN_DIR etc. for shells;
 #   the TS harness (test/harness/deps.ts) reads the same variables and falls back
 #   to the same default prefix, so sourcing it is optional.
@@ -26,6 +33,7 @@
 #   KUASAR_DEPS_DIR       prefix for the containerd copies (default <repo>/.deps)
 #   KUASAR_DEPS_REFRESH=1 re-download both containerd packages even if present
 #   KUASAR_SKIP_APT=1     skip step 1 (system packages)
+#   KUASAR_IO_CONTAINERD_XZ  the fork's containerd.xz (step 3)
 set -euo pipefail
 
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -55,10 +63,11 @@ die() { printf '[install-deps] ERROR: %s\n' "$*" >&2; exit 1; }
 #                             away from containerd) are reaped instead of piling up as zombies
 # linux-image-cloud-amd64     guest kernel for the vmm sandboxer (virtio* as modules, no 9p)
 # gcc make libc6-dev          build the static pod holder (native/, `npm run build:native`)
+# xz-utils                    unpacks the kuasar-io containerd fork's prebuilt daemon
 APT_PACKAGES=(
   runc qemu-system-x86 runsc umoci busybox-static containernetworking-plugins
   iptables cpio iproute2 util-linux mount tar gzip tini linux-image-cloud-amd64
-  gcc make libc6-dev
+  gcc make libc6-dev xz-utils
 )
 
 is_installed() {
@@ -190,6 +199,40 @@ fetch_containerd() {
   log "$name: installed $ver"
 }
 
+# sha256 of the kuasar-io fork's containerd.xz (main@959e3731, v1.7.0-kuasar-main-g959e37318).
+KUASAR_IO_XZ_SHA256=3c18dee99f3a95a063b02a6ec04c175ca58d9ab40edf22383222ce7bbec36534
+
+# install_kuasar_io_containerd: unpack the fork's daemon into $DEPS_DIR/containerd-kuasar-io
+# unless the same one is there and runs.
+install_kuasar_io_containerd() {
+  local dest="$DEPS_DIR/containerd-kuasar-io" xz="" c
+  for c in "${KUASAR_IO_CONTAINERD_XZ:-}" "$REPO_DIR/vendor/kuasar-io-containerd/containerd.xz" \
+    "$REPO_DIR/../shared/vendor/kuasar-io-containerd/containerd.xz"; do
+    if [ -n "$c" ] && [ -r "$c" ]; then xz=$c; break; fi
+  done
+  if [ -z "$xz" ]; then
+    log "containerd-kuasar-io: SKIPPED, no containerd.xz found (set KUASAR_IO_CONTAINERD_XZ); the kuasar-io fork's tests cannot run"
+    return
+  fi
+  if [ "${KUASAR_DEPS_REFRESH:-0}" != 1 ] && [ "$(cat "$dest/.sha256" 2>/dev/null)" = "$KUASAR_IO_XZ_SHA256" ] \
+    && "$dest/usr/bin/containerd" --version >/dev/null 2>&1; then
+    log "containerd-kuasar-io: present"
+    return
+  fi
+  local sum
+  sum=$(sha256sum "$xz" | awk '{print $1}')
+  [ "$sum" = "$KUASAR_IO_XZ_SHA256" ] || die "$xz: sha256 $sum, want $KUASAR_IO_XZ_SHA256"
+  rm -rf "$dest.new"
+  mkdir -p "$dest.new/usr/bin"
+  xz -dc "$xz" >"$dest.new/usr/bin/containerd"
+  chmod 0755 "$dest.new/usr/bin/containerd"
+  "$dest.new/usr/bin/containerd" --version >/dev/null 2>&1 || die "$xz: the unpacked containerd does not run here"
+  printf '%s\n' "$KUASAR_IO_XZ_SHA256" >"$dest.new/.sha256"
+  rm -rf "$dest"
+  mv "$dest.new" "$dest"
+  log "containerd-kuasar-io: installed from $xz"
+}
+
 # ---------------------------------------------------------------------------
 main() {
   if [ "${KUASAR_SKIP_APT:-0}" != 1 ]; then
@@ -198,6 +241,7 @@ main() {
   mkdir -p "$DEPS_DIR" "$APT_PRIV"
   fetch_containerd trixie containerd-1.7 1.7.
   fetch_containerd sid containerd-2 2.
+  install_kuasar_io_containerd
 
   local v17 v2 runc_v runsc_v qemu_v kernel_v busybox_v
   v17=$("$DEPS_DIR/containerd-1.7/usr/bin/containerd" --version | awk '{print $3}')
@@ -207,6 +251,9 @@ main() {
   qemu_v=$(dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null || echo none)
   kernel_v=$(dpkg-query -W -f='${Depends}' linux-image-cloud-amd64 2>/dev/null | sed 's/ .*//' || echo none)
   busybox_v=$(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null || echo none)
+  local vfork
+  vfork=$("$DEPS_DIR/containerd-kuasar-io/usr/bin/containerd" --version 2>/dev/null | awk '{print $3}') || vfork=none
+  printf 'kuasar deps: containerd-kuasar-io=%s\n' "${vfork:-none}"
   printf 'kuasar deps: containerd-1.7=%s (deb %s) containerd-2=%s (deb %s) runc=%s runsc=%s qemu=%s guest-kernel=%s busybox-static=%s prefix=%s\n' \
     "$v17" "$(cat "$DEPS_DIR/containerd-1.7/.deb-version")" "$v2" "$(cat "$DEPS_DIR/containerd-2/.deb-version")" \
     "$runc_v" "$runsc_v" "$qemu_v" "$kernel_v" "$busybox_v" "$DEPS_DIR"

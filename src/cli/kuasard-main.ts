@@ -6,6 +6,7 @@ import { createRootLogger } from "../log/logger.js";
 import { VERSION } from "./version.js";
 
 const usage = `usage: kuasard [--config FILE] [--sandboxers runc,...] [--listen SOCK] [--dir DIR]
+               [--sandbox-api upstream|kuasar-io]
                [--state-dir DIR] [--containerd-ttrpc-address SOCK] [--shim-listen SOCK|""]
                [--log-level LEVEL] [-v|--version]
 `;
@@ -23,6 +24,7 @@ export async function kuasardMain(argv: string[], forcedSandboxer?: string): Pro
         config: { type: "string" },
         sandboxers: { type: "string" },
         listen: { type: "string" },
+        "sandbox-api": { type: "string" },
         dir: { type: "string" },
         "state-dir": { type: "string" },
         "containerd-ttrpc-address": { type: "string" },
@@ -51,6 +53,7 @@ export async function kuasardMain(argv: string[], forcedSandboxer?: string): Pro
       logLevel: values["log-level"],
       sandboxers: forcedSandboxer ?? values.sandboxers,
       listen: values.listen,
+      sandboxApi: values["sandbox-api"],
       dir: values.dir,
       // A single-kind binary keeps everything under its --dir, as Kuasar's do.
       stateDir: values["state-dir"] ?? (forcedSandboxer && values.dir ? values.dir : undefined),

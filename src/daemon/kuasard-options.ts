@@ -13,10 +13,23 @@ import { runscNetworkModes } from "../sandboxers/gvisor/runsc-cli.js";
 export const sandboxerKinds = ["runc", "wasm", "vmm", "gvisor"] as const;
 export type SandboxerKind = (typeof sandboxerKinds)[number];
 
+/**
+ * Which Sandbox API a socket speaks: `upstream` (containerd 2.x, and the kuasar-io fork's
+ * 2.0-based branch) or `kuasar-io` (the kuasar-io containerd fork's 1.7.0-based `main`:
+ * same service name, other field numbers, Prepare/Purge/UpdateResources). The two cannot
+ * be told apart on the wire, so each socket is told.
+ */
+export const sandboxApis = ["upstream", "kuasar-io"] as const;
+export type SandboxApi = (typeof sandboxApis)[number];
+
 /** Options of one sandboxer (`[sandboxers.<kind>]` in the TOML config). */
 export interface SandboxerOptions {
   /** Sandbox API socket (Kuasar `--listen`). Default `/run/<kind>-sandboxer.sock`. */
   listen: string;
+  /** The API `listen` speaks (`--sandbox-api`). Default `upstream`. */
+  sandboxApi: SandboxApi;
+  /** A second Sandbox API socket speaking the kuasar-io fork's API, for a node with both flavours; "" for none. Default "". */
+  kuasarIoListen: string;
   /** State directory (Kuasar `--dir`). Default `/run/kuasar-<kind>`. */
   dir: string;
   /** runc binary (runc only). Default `runc` from PATH. */
@@ -107,6 +120,8 @@ const limitsSchema: Schema<ServerLimits> = {
 export function defaultSandboxerOptions(kind: SandboxerKind): SandboxerOptions {
   return {
     listen: `/run/${kind}-sandboxer.sock`,
+    sandboxApi: "upstream",
+    kuasarIoListen: "",
     dir: `/run/kuasar-${kind}`,
     runcBinary: "runc",
     systemdCgroup: false,
@@ -147,6 +162,8 @@ const topSchema: Schema<Omit<KuasardOptions, "sandboxer" | "limits">> = {
 
 const sandboxerSchema: Schema<Omit<SandboxerOptions, "hypervisor">> = {
   listen: { kind: "path", maxBytes: MAX_SOCKET_PATH_BYTES },
+  sandboxApi: { kind: "enum", values: sandboxApis },
+  kuasarIoListen: { kind: "string" },
   dir: { kind: "path" }, // its length: checkDirLength
   runcBinary: { kind: "string", nonEmpty: true },
   systemdCgroup: { kind: "bool" },
@@ -202,7 +219,12 @@ export function resolveKuasardOptions(toml: Record<string, unknown>, flags: Part
     const { hypervisor: hvTable, ...rest } = (table ?? {}) as Record<string, unknown>;
     const defaults = defaultSandboxerOptions(kind);
     const { hypervisor: _unused, ...flat } = defaults;
-    const resolved = resolveOptions(sandboxerSchema, flat, { ...camelKeys(rest), ...(single ? pick(flags, ["listen", "dir"]) : {}) }, `sandboxers.${kind}.`);
+    const resolved = resolveOptions(sandboxerSchema, flat, { ...camelKeys(rest), ...(single ? pick(flags, ["listen", "dir", "sandboxApi"]) : {}) }, `sandboxers.${kind}.`);
+    const k = resolved.kuasarIoListen;
+    if (k !== "" && (!k.startsWith("/") || Buffer.byteLength(k) > MAX_SOCKET_PATH_BYTES)) {
+      throw new RuntimeError(Code.InvalidArgument, `config sandboxers.${kind}.kuasar_io_listen: expected an absolute socket path of at most ${MAX_SOCKET_PATH_BYTES} bytes, or ""`);
+    }
+    if (k !== "" && k === resolved.listen) throw new RuntimeError(Code.InvalidArgument, `config sandboxers.${kind}.kuasar_io_listen: the same socket as listen; set sandbox_api = "kuasar-io" to have listen speak the fork's API`);
     let hypervisor = defaults.hypervisor;
     const hv = hvTable ?? (kind === "vmm" ? kuasarHypervisor : undefined);
     if (hv !== undefined) {
@@ -213,8 +235,8 @@ export function resolveKuasardOptions(toml: Record<string, unknown>, flags: Part
     checkDirLength(single && flags["dir"] !== undefined ? "--dir" : `config sandboxers.${kind}.dir`, resolved.dir);
     sandboxer[kind] = { ...resolved, hypervisor };
   }
-  if ((flags["listen"] !== undefined || flags["dir"] !== undefined) && top.sandboxers.length !== 1) {
-    throw new RuntimeError(Code.InvalidArgument, "--listen and --dir apply to a single sandboxer; use the config file for several");
+  if ((flags["listen"] !== undefined || flags["dir"] !== undefined || flags["sandboxApi"] !== undefined) && top.sandboxers.length !== 1) {
+    throw new RuntimeError(Code.InvalidArgument, "--listen, --dir and --sandbox-api apply to a single sandboxer; use the config file for several");
   }
   return { ...top, sandboxers: top.sandboxers, sandboxer, limits };
 }
@@ -248,4 +270,9 @@ function pick(o: Partial<Record<string, unknown>>, keys: string[]): Record<strin
 /** Where a sandboxer's Task API socket lives (served by kuasar-endpoint, dialled by containerd by name). */
 export function taskSocketPath(o: SandboxerOptions): string {
   return shortSocketPath(join(o.dir, "task.sock"));
+}
+
+/** Where container bundles made for the kuasar-io fork's Prepare live: beside the pods, never inside `pods/` (whose entries are judged as pods). */
+export function preparedBundlesDir(o: SandboxerOptions): string {
+  return join(o.dir, "bundles");
 }

@@ -13,6 +13,9 @@ import { GrpcServer } from "../grpc/server.js";
 import { defaultHolderBinary } from "../holder/start-holder.js";
 import type { Logger } from "../log/logger.js";
 import { controllerServiceImpl } from "../sandbox/controller-service.js";
+import { Controller as KuasarIoController } from "../gen/kuasar_io/containerd/services/sandbox/v1/sandbox_pb.js";
+import { KUASAR_IO_CONTROLLER_SERVICE, kuasarIoControllerServiceImpl } from "../sandbox/kuasar-io-controller-service.js";
+import { PreparedBundles } from "../sandbox/prepared-bundles.js";
 import type { Sandboxer } from "../sandbox/sandboxer.js";
 import { createRuncSandboxer } from "../sandboxers/runc/runc-sandboxer.js";
 import type { WasmEngineName } from "../sandboxers/wasm/engine-from-options.js";
@@ -25,7 +28,7 @@ import { connectionClosedChannel, type ConnectionClosedEvent } from "../ttrpc/di
 import { NAMESPACE_KEY } from "../ttrpc/metadata.js";
 import { EndpointOutputKeeper } from "./endpoint-output-keeper.js";
 import { BACKEND_SOCKET, ENDPOINT_SOCKET, ensureEndpoint, stateSocketPath, type EndpointHandle } from "./endpoint-launcher.js";
-import { taskSocketPath, type KuasardOptions, type SandboxerKind, type SandboxerOptions } from "./kuasard-options.js";
+import { preparedBundlesDir, taskSocketPath, type KuasardOptions, type SandboxApi, type SandboxerKind, type SandboxerOptions } from "./kuasard-options.js";
 import { RouteDispatcher } from "./route-dispatcher.js";
 
 /** Namespace used for task events when containerd sent none (ctr without `-n` uses "default"). */
@@ -103,18 +106,24 @@ export class Kuasard {
       await sandboxer.releaseOrphanOutputs?.().catch((err: unknown) => log.warn({ err, sandboxer: sandboxer.kind }, "releasing outputs nobody writes failed"));
     }
     for (const [kind, sandboxer] of this.sandboxers) {
-      const l = o.limits;
-      const server = new GrpcServer({
-        maxConnections: l.maxConnections,
-        idleTimeoutMs: l.idleTimeoutMs,
-        keepaliveTimeMs: l.pingIntervalMs,
-        keepaliveTimeoutMs: l.stallTimeoutMs,
-      });
-      server.register(Controller, controllerServiceImpl(sandboxer, DEFAULT_NAMESPACE));
-      await server.listen(o.sandboxer[kind as SandboxerKind].listen);
-      this.grpcServers.push(server);
       const so = o.sandboxer[kind as SandboxerKind];
-      log.info({ sandboxer: kind, listen: so.listen, task: taskSocketPath(so) }, "serving Sandbox API");
+      const sockets: { path: string; api: SandboxApi }[] = [{ path: so.listen, api: so.sandboxApi }];
+      if (so.kuasarIoListen) sockets.push({ path: so.kuasarIoListen, api: "kuasar-io" });
+      for (const { path, api } of sockets) {
+        const l = o.limits;
+        const server = new GrpcServer({
+          maxConnections: l.maxConnections,
+          idleTimeoutMs: l.idleTimeoutMs,
+          keepaliveTimeMs: l.pingIntervalMs,
+          keepaliveTimeoutMs: l.stallTimeoutMs,
+        });
+        // One wire service name, two APIs: which one a socket speaks is configured, never guessed.
+        if (api === "kuasar-io") server.register(KuasarIoController, kuasarIoControllerServiceImpl(sandboxer, new PreparedBundles(preparedBundlesDir(so)), DEFAULT_NAMESPACE), KUASAR_IO_CONTROLLER_SERVICE);
+        else server.register(Controller, controllerServiceImpl(sandboxer, DEFAULT_NAMESPACE));
+        await server.listen(path);
+        this.grpcServers.push(server);
+        log.info({ sandboxer: kind, listen: path, sandbox_api: api, task: taskSocketPath(so) }, "serving Sandbox API");
+      }
     }
   }
 

@@ -20,6 +20,8 @@ export interface GrpcCallOptions {
   timeoutMs?: number;
   /** Aborting resets the stream (the server's handler sees its signal abort) and rejects with the abort reason (Canceled for a plain abort). */
   signal?: AbortSignal;
+  /** Fully-qualified service name on the wire, when it is not the method's proto service (set by {@link GrpcClient.service}). */
+  wireName?: string;
 }
 
 /** Options of {@link GrpcClient}. */
@@ -83,11 +85,11 @@ export class GrpcClient {
     });
   }
 
-  /** A typed view of `service` whose methods call through this client. */
-  service<S extends GenService<GenServiceMethods>>(service: S): GrpcServiceClient<S> {
+  /** A typed view of `service` whose methods call through this client (under `wireName`, when the wire name differs from its proto package's). */
+  service<S extends GenService<GenServiceMethods>>(service: S, wireName?: string): GrpcServiceClient<S> {
     const out: Record<string, (req: unknown, options?: GrpcCallOptions) => Promise<unknown>> = {};
     for (const m of unaryMethods(service as DescService)) {
-      out[m.localName] = (req, options) => this.call(m, req as MessageInitShape<DescMessage>, options);
+      out[m.localName] = (req, options) => this.call(m, req as MessageInitShape<DescMessage>, { ...options, wireName });
     }
     return out as GrpcServiceClient<S>;
   }
@@ -110,7 +112,7 @@ export class GrpcClient {
     return new Promise((resolve, reject) => {
       const onAbort = () => call.cancel();
       const call = this.client.makeUnaryRequest(
-        grpcPath(method),
+        grpcPath(method, options.wireName),
         (b: Buffer) => b,
         (b: Buffer) => fromBinary(method.output, b),
         bytes,

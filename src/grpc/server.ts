@@ -140,17 +140,20 @@ export class GrpcServer {
   /**
    * Serves the unary methods `impl` implements. A method left out, and every
    * streaming method, answers Unimplemented. Registering a method again replaces it.
+   * `wireName` serves the service under another fully-qualified name than its
+   * proto package gives it (two generations of one wire service, see the kuasar-io fork).
    */
-  register<S extends GenService<GenServiceMethods>>(service: S, impl: Partial<GrpcServiceImpl<S>>): void {
+  register<S extends GenService<GenServiceMethods>>(service: S, impl: Partial<GrpcServiceImpl<S>>, wireName?: string): void {
     const desc = service as DescService;
+    const serviceName = wireName ?? desc.typeName;
     for (const m of unaryMethods(desc)) {
       const fn = (impl as Record<string, Handler | undefined>)[m.localName];
       if (!fn) continue;
-      const path = grpcPath(m);
+      const path = grpcPath(m, serviceName);
       this.grpc.unregister(path);
       this.grpc.register(
         path,
-        this.unary(m, fn.bind(impl)),
+        this.unary(m, serviceName, fn.bind(impl)),
         (b: Buffer) => b, // the handler serializes, so a bad response becomes a status, not a throw inside grpc-js
         (b: Buffer) => fromBinary(m.input, b),
         "unary",
@@ -268,8 +271,7 @@ export class GrpcServer {
   }
 
   /** Adapts one typed function to grpc-js's unary handler. */
-  private unary(method: DescMethodUnary, fn: Handler) {
-    const service = method.parent.typeName;
+  private unary(method: DescMethodUnary, service: string, fn: Handler) {
     const output: DescMessage = method.output;
     return (call: ServerUnaryCall<unknown, Buffer>, callback: sendUnaryData<Buffer>): void => {
       const ac = new AbortController();

@@ -35,9 +35,9 @@ export function unaryMethods(service: DescService): DescMethodUnary[] {
   return service.methods.filter((m): m is DescMethodUnary => m.methodKind === "unary");
 }
 
-/** The HTTP/2 `:path` of a method: `/containerd.services.sandbox.v1.Controller/Status`. */
-export function grpcPath(method: DescMethod): string {
-  return `/${method.parent.typeName}/${method.name}`;
+/** The HTTP/2 `:path` of a method: `/containerd.services.sandbox.v1.Controller/Status` (under `serviceName` when given). */
+export function grpcPath(method: DescMethod, serviceName: string = method.parent.typeName): string {
+  return `/${serviceName}/${method.name}`;
 }
 
 /** A protobuf-es byte array viewed as a Buffer without copying (grpc-js wants Buffers). */

@@ -66,3 +66,23 @@ describe("kuasard options: state directories of any length that works", () => {
     assert.throws(() => resolveKuasardOptions({ state_dir: "relative" }, {}), /config stateDir: expected an absolute path/);
   });
 });
+
+describe("kuasard options: which Sandbox API a socket speaks", () => {
+  it("documents upstream as the default in packaging/kuasard.toml, with no second socket", async () => {
+    const o = resolveKuasardOptions(await readTomlFile(packagedConfig), { sandboxers: "runc,wasm,vmm,gvisor" });
+    for (const k of ["runc", "wasm", "vmm", "gvisor"] as const) assert.deepEqual([o.sandboxer[k].sandboxApi, o.sandboxer[k].kuasarIoListen], ["upstream", ""]);
+  });
+
+  it("reads sandbox_api and kuasar_io_listen per sandboxer, and --sandbox-api for a single one", () => {
+    const o = resolveKuasardOptions({ sandboxers: { runc: { sandbox_api: "kuasar-io" }, vmm: { kuasar_io_listen: "/run/vmm-kuasar-io.sock" } } }, {});
+    assert.deepEqual([o.sandboxer.runc.sandboxApi, o.sandboxer.vmm.sandboxApi, o.sandboxer.vmm.kuasarIoListen], ["kuasar-io", "upstream", "/run/vmm-kuasar-io.sock"]);
+    assert.equal(resolveKuasardOptions({}, { sandboxers: "runc", listen: "/run/runc-sandboxer.sock", sandboxApi: "kuasar-io" }).sandboxer.runc.sandboxApi, "kuasar-io");
+  });
+
+  it("refuses an unknown API, a relative or shared second socket, and --sandbox-api with several sandboxers", () => {
+    assert.throws(() => resolveKuasardOptions({ sandboxers: { runc: { sandbox_api: "v1" } } }, {}), /sandboxers\.runc\.sandboxApi: expected one of upstream, kuasar-io/);
+    assert.throws(() => resolveKuasardOptions({ sandboxers: { runc: { kuasar_io_listen: "x.sock" } } }, {}), /kuasar_io_listen: expected an absolute socket path/);
+    assert.throws(() => resolveKuasardOptions({ sandboxers: { runc: { listen: "/run/a.sock", kuasar_io_listen: "/run/a.sock" } } }, {}), /the same socket as listen/);
+    assert.throws(() => resolveKuasardOptions({}, { sandboxers: "runc,wasm", sandboxApi: "kuasar-io" }), /--sandbox-api apply to a single sandboxer/);
+  });
+});

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { containerdBinaries, systemBinaries, type ContainerdBinaries, type ContainerdVersion } from "./deps.js";
+import { containerdBinaries, kuasarIoContainerdBinaries, systemBinaries, type ContainerdBinaries, type ContainerdVersion } from "./deps.js";
 import { unmountBelow } from "../../src/pod/rootfs.js";
 
 /** Snapshotters the harness can configure; `auto` probes overlayfs and falls back to native. */
@@ -42,6 +42,12 @@ export interface ContainerdOptions {
   readonly stopTimeoutMs: number;
   /** Keep the temp dir after `stop()` (for debugging). Default `false`. */
   readonly keepDir: boolean;
+  /**
+   * `stock`, or `kuasar-io`: the kuasar-io containerd fork's daemon (version `"1.7"` only: it is
+   * 1.7.0 based and takes the same config), run with `ENABLE_CRI_SANDBOXES=1` so its CRI uses
+   * sandbox controllers (`[proxy_plugins.X] type = "sandbox"`, handler `sandboxer = "X"`). Default `stock`.
+   */
+  readonly flavour: "stock" | "kuasar-io";
 }
 
 /** Defaults for every {@link ContainerdOptions} field except `version`. */
@@ -56,6 +62,7 @@ export const defaultContainerdOptions: Omit<ContainerdOptions, "version"> = {
   startTimeoutMs: 30_000,
   stopTimeoutMs: 10_000,
   keepDir: false,
+  flavour: "stock",
 };
 
 /** Result of one `ctr` invocation. */
@@ -300,7 +307,8 @@ export async function startContainerd(
   if (o.version !== "1.7" && o.version !== "2") throw new Error(`startContainerd: bad version ${String(o.version)}`);
   if (!(o.startTimeoutMs > 0)) throw new Error("startContainerd: startTimeoutMs must be > 0");
   if (!(o.stopTimeoutMs > 0)) throw new Error("startContainerd: stopTimeoutMs must be > 0");
-  const binaries = containerdBinaries(o.version);
+  if (o.flavour === "kuasar-io" && o.version !== "1.7") throw new Error("startContainerd: the kuasar-io fork is containerd 1.7 based: use version 1.7");
+  const binaries = o.flavour === "kuasar-io" ? kuasarIoContainerdBinaries() : containerdBinaries(o.version);
   const sys = systemBinaries();
 
   const dir = await mkdtemp(join(o.parentDir, `ctrd${o.version === "1.7" ? "17" : "2"}-`));
@@ -339,7 +347,7 @@ export async function startContainerd(
   );
 
   const path = `${binaries.binDir}:${BASE_PATH}`;
-  const daemonEnv: NodeJS.ProcessEnv = { PATH: path, HOME: "/root", TMPDIR: tmpdir(), ...o.env };
+  const daemonEnv: NodeJS.ProcessEnv = { PATH: path, HOME: "/root", TMPDIR: tmpdir(), ...(o.flavour === "kuasar-io" ? { ENABLE_CRI_SANDBOXES: "1" } : {}), ...o.env };
   const ctrEnv: NodeJS.ProcessEnv = { PATH: path, HOME: "/root", CONTAINERD_SNAPSHOTTER: snapshotter };
 
   let child!: ChildProcess;

@@ -91,6 +91,18 @@ export function containerdBinaries(version: ContainerdVersion): ContainerdBinari
   };
 }
 
+/**
+ * The kuasar-io containerd fork (`main`, 1.7.0 based) unpacked by `packaging/install-deps.sh`:
+ * its daemon from env `CONTAINERD_KUASAR_IO_BIN_DIR` or `<prefix>/containerd-kuasar-io/usr/bin`,
+ * with stock 1.7's `ctr` and runc shim (the fork builds the same; only its daemon is vendored).
+ */
+export function kuasarIoContainerdBinaries(): ContainerdBinaries {
+  const stock = containerdBinaries("1.7");
+  const fromEnv = process.env["CONTAINERD_KUASAR_IO_BIN_DIR"];
+  const dir = fromEnv !== undefined && fromEnv !== "" ? resolve(fromEnv) : join(depsPrefix(), "containerd-kuasar-io", "usr", "bin");
+  return { ...stock, containerd: requireExecutable(join(dir, "containerd"), "the kuasar-io containerd fork (KUASAR_IO_CONTAINERD_XZ for install-deps.sh)") };
+}
+
 function fromEnvOr(name: string, fallback: string): string {
   const v = process.env[name];
   return v !== undefined && v !== "" ? v : fallback;
