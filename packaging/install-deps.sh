@@ -22,7 +22,7 @@
 #        $KUASAR_DEPS_DIR/containerd-kuasar-io/usr/bin/containerd
 #      after checking its pinned sha256. It is found at $KUASAR_IO_CONTAINERD_XZ, else
 #      <repo>/vendor/kuasar-io-containerd/containerd.xz, else
-#      <repo>/../shared/vendor/kuasar-io-containerd/containerd.xz; when none is there the
+#      <any parent of the repo>/shared/vendor/kuasar-io-containerd/containerd.xz; when none is there the
 #      step is skipped (said loudly) and the fork's e2e tests fail naming this script.
 #   4. Prints a one-line summary of the versions.
 #   `source packaging/deps-env.sh` exports CONTAINERD17_BIN_DIR etc. for shells;
@@ -205,10 +205,17 @@ KUASAR_IO_XZ_SHA256=3c18dee99f3a95a063b02a6ec04c175ca58d9ab40edf22383222ce7bbec3
 # install_kuasar_io_containerd: unpack the fork's daemon into $DEPS_DIR/containerd-kuasar-io
 # unless the same one is there and runs.
 install_kuasar_io_containerd() {
-  local dest="$DEPS_DIR/containerd-kuasar-io" xz="" c
-  for c in "${KUASAR_IO_CONTAINERD_XZ:-}" "$REPO_DIR/vendor/kuasar-io-containerd/containerd.xz" \
-    "$REPO_DIR/../shared/vendor/kuasar-io-containerd/containerd.xz"; do
+  local dest="$DEPS_DIR/containerd-kuasar-io" xz="" c up
+  # The shared vendor folder sits beside the checkout (../shared), or beside one of its
+  # parents for a clone made deeper (CI's clean clone): look up the tree.
+  for c in "${KUASAR_IO_CONTAINERD_XZ:-}" "$REPO_DIR/vendor/kuasar-io-containerd/containerd.xz"; do
     if [ -n "$c" ] && [ -r "$c" ]; then xz=$c; break; fi
+  done
+  up=$REPO_DIR
+  while [ -z "$xz" ] && [ "$up" != / ]; do
+    up=$(dirname "$up")
+    c="$up/shared/vendor/kuasar-io-containerd/containerd.xz"
+    if [ -r "$c" ]; then xz=$c; fi
   done
   if [ -z "$xz" ]; then
     log "containerd-kuasar-io: SKIPPED, no containerd.xz found (set KUASAR_IO_CONTAINERD_XZ); the kuasar-io fork's tests cannot run"
