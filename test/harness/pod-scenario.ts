@@ -54,11 +54,21 @@ export interface PodScenarioOptions {
   afterClientStopped?: (pod: ScenarioPod) => Promise<void> | void;
 }
 
-/** One pod run and removed first, so what the first pod creates for good (cgroup parents, CNI state) is in a census baseline. */
-export async function warmUpPod(cri: CriClient, handler: string, logDir: string): Promise<void> {
-  const { podId } = await runPod(cri, handler, podConfig("warm", join(logDir, "warm")), [shContainer("c", "exec sleep 1000")]);
-  await cri.runtime.stopPodSandbox({ podSandboxId: podId });
-  await cri.runtime.removePodSandbox({ podSandboxId: podId });
+/**
+ * One pod run and removed first, so what the first pod creates for good (cgroup parents,
+ * CNI state) is in a census baseline. `containers` for a sandbox that runs no busybox
+ * (wasm); `timeoutMs` bounds Stop and Remove where a slow one is the failure.
+ */
+export async function warmUpPod(
+  cri: CriClient,
+  handler: string,
+  logDir: string,
+  opts: { containers?: Parameters<typeof runPod>[3]; timeoutMs?: number } = {},
+): Promise<void> {
+  const { podId } = await runPod(cri, handler, podConfig("warm", join(logDir, "warm")), opts.containers ?? [shContainer("c", "exec sleep 1000")]);
+  const call = opts.timeoutMs === undefined ? undefined : { timeoutMs: opts.timeoutMs };
+  await cri.runtime.stopPodSandbox({ podSandboxId: podId }, call);
+  await cri.runtime.removePodSandbox({ podSandboxId: podId }, call);
 }
 
 /**
