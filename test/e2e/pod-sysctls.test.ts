@@ -16,7 +16,7 @@ import {
 import { OCI_PROCESS_URL } from "../../src/task/task-service.js";
 import { PodSandboxConfigSchema } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { GrpcClient } from "../../src/grpc/client.js";
-import { LABELS_INFO_KEY } from "../../src/sandbox/controller-service.js";
+import { LABELS_INFO_KEY } from "../../src/sandbox/sandbox-wire.js";
 import { TtrpcClient } from "../../src/ttrpc/client.js";
 import { podConfig, runPod, shContainer, waitExited } from "../harness/cri-pod.js";
 import type { CriClient } from "../harness/cri.js";

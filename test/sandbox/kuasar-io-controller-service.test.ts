@@ -9,7 +9,8 @@ import { Controller as UpstreamController } from "../../src/gen/containerd/servi
 import { PodSandboxConfigSchema } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { Controller } from "../../src/gen/kuasar_io/containerd/services/sandbox/v1/sandbox_pb.js";
 import { GrpcServer } from "../../src/grpc/server.js";
-import { KUASAR_IO_CONTROLLER_SERVICE, kuasarIoControllerServiceImpl, kuasarIoTaskAddress, OCI_SPEC_URL } from "../../src/sandbox/kuasar-io-controller-service.js";
+import { KUASAR_IO_CONTROLLER_SERVICE, kuasarIoControllerServiceImpl, kuasarIoTaskAddress } from "../../src/sandbox/kuasar-io-controller-service.js";
+import { OCI_SPEC_URL } from "../../src/sandbox/sandbox-update.js";
 import { PreparedBundles } from "../../src/sandbox/prepared-bundles.js";
 import type { TaskBackend } from "../../src/task/task-backend.js";
 import { OCI_RESOURCES_URL } from "../../src/task/task-service.js";
