@@ -7,8 +7,8 @@ import type { CriClient } from "../harness/cri.js";
 import { logFile, podConfig, runPod, waitExited, waitForLog } from "../harness/cri-pod.js";
 import { assertPodEndedAndCleaned, containerPid, holderPidOf, QUICK_MS, settledDiff, startTwoContainerPod, type TwoContainerPod } from "../harness/holder-death.js";
 import { assertIsolated } from "../harness/isolation.js";
-import { afterRedial, containerd2WithKuasar, GVISOR_HANDLER, HANDLER, WASM_HANDLER } from "../harness/kuasar-containerd2.js";
-import { containerd17WithKuasar, HANDLER_17 } from "../harness/kuasar-containerd17.js";
+import { afterRedial, containerd2WithKuasar, GVISOR_HANDLER, HANDLER, WASM_HANDLER, type Containerd2WithKuasar } from "../harness/kuasar-containerd2.js";
+import { containerd17WithKuasar, HANDLER_17, type Containerd17WithKuasar } from "../harness/kuasar-containerd17.js";
 import { importWasmImage } from "../harness/wasm-image.js";
 import { infiniteLoopModule } from "../sandboxers/wasm/wat-modules.js";
 import { censusDiff, takeCensus, type Census, type CensusScope } from "../harness/leak-census.js";
@@ -55,29 +55,31 @@ async function holderDeath(c: HolderDeath): Promise<void> {
   await assertPodEndedAndCleaned(c.cri, c.handler, pod, scope, before, c.logDir);
 }
 
+type Where = Pick<HolderDeath, "cri" | "handler" | "sandboxerDir" | "containerdState" | "logDir">;
+
+/** Where a case runs under containerd 2.x: `handler`'s pods, its sandboxer's state dir. */
+const on2x = (env: Containerd2WithKuasar, handler: string): Where => ({ cri: env.cri, handler, sandboxerDir: env.sandboxerDir, containerdState: env.containerd.state, logDir: join(env.dir, "logs") });
+
+/** Where a case runs under containerd 1.7: the bridge's runc pods, kuasard's runc state dir. */
+const on17 = (env: Containerd17WithKuasar): Where => ({ cri: env.cri, handler: HANDLER_17, sandboxerDir: join(env.dir, "kr"), containerdState: env.containerd.state, logDir: join(env.dir, "logs") });
+
 describe("a pod holder killed (kill -9) under stock containerd 2.x", () => {
   it("ends the pod: containers Exited 137, pod NotReady, Stop and Remove quick, nothing left", async (t) => {
     const env = await containerd2WithKuasar(t);
-    const { cri, sandboxerDir } = env;
-    await holderDeath({ cri, handler: HANDLER, sandboxerDir, containerdState: env.containerd.state, logDir: join(env.dir, "logs"), fdPids: [env.endpointPid, env.sandboxer.pid] });
+    await holderDeath({ ...on2x(env, HANDLER), fdPids: [env.endpointPid, env.sandboxer.pid] });
   });
 
   it("a holder that died while kuasard was down is found at recovery and handled the same way", async (t) => {
     const env = await containerd2WithKuasar(t);
-    const { cri, sandboxerDir } = env;
     await holderDeath({
-      cri,
-      handler: HANDLER,
-      sandboxerDir,
-      containerdState: env.containerd.state,
-      logDir: join(env.dir, "logs"),
+      ...on2x(env, HANDLER),
       // The daemon restarts (new pid): its fds are not comparable, the endpoint's are.
       fdPids: [env.endpointPid],
       killHolder: async (pod) => {
         await env.sandboxer.kill9();
         killQuietly(pod.holderPid);
         await env.restartSandboxer();
-        await afterRedial(() => cri.runtime.podSandboxStatus({ podSandboxId: pod.podId }));
+        await afterRedial(() => env.cri.runtime.podSandboxStatus({ podSandboxId: pod.podId }));
       },
     });
   });
@@ -86,17 +88,13 @@ describe("a pod holder killed (kill -9) under stock containerd 2.x", () => {
 describe("a pod holder killed (kill -9) under stock containerd 1.7 (shim bridge)", () => {
   it("ends the pod: the sandbox task and app tasks exit, containers Exited 137, pod NotReady, nothing left", async (t) => {
     const env = await containerd17WithKuasar(t);
-    await holderDeath({ cri: env.cri, handler: HANDLER_17, sandboxerDir: join(env.dir, "kr"), containerdState: env.containerd.state, logDir: join(env.dir, "logs"), fdPids: [env.endpointPid, env.kuasard.pid] });
+    await holderDeath({ ...on17(env), fdPids: [env.endpointPid, env.kuasard.pid] });
   });
 
   it("a holder that died while kuasard was down is found at recovery and handled the same way", async (t) => {
     const env = await containerd17WithKuasar(t);
     await holderDeath({
-      cri: env.cri,
-      handler: HANDLER_17,
-      sandboxerDir: join(env.dir, "kr"),
-      containerdState: env.containerd.state,
-      logDir: join(env.dir, "logs"),
+      ...on17(env),
       // kuasard restarts (new pid): its fds are not comparable, the endpoint's are.
       fdPids: [env.endpointPid],
       killHolder: async (pod) => {
@@ -111,17 +109,12 @@ describe("a pod holder killed (kill -9) under stock containerd 1.7 (shim bridge)
 describe("a gvisor pod holder killed (kill -9) under stock containerd 2.x", () => {
   it("tears the runsc sandbox down: containers Exited 137, pod NotReady, nothing left", async (t) => {
     const env = await containerd2WithKuasar(t, ["gvisor"]);
-    const { cri, sandboxerDir } = env;
     await holderDeath({
-      cri,
-      handler: GVISOR_HANDLER,
-      sandboxerDir,
-      containerdState: env.containerd.state,
-      logDir: join(env.dir, "logs"),
+      ...on2x(env, GVISOR_HANDLER),
       fdPids: [env.endpointPid, env.sandboxer.pid],
       distinctPidNs: false,
       onStarted: (pod) => {
-        const sandboxPid = Number(readFileSync(join(sandboxerDir, "pods", pod.podId, "gvisor", "sandbox.pid"), "utf8").trim());
+        const sandboxPid = Number(readFileSync(join(env.sandboxerDir, "pods", pod.podId, "gvisor", "sandbox.pid"), "utf8").trim());
         assert.ok(isAlive(sandboxPid), "the runsc sandbox runs");
         pod.pids.push(sandboxPid);
       },

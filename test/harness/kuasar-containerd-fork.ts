@@ -1,10 +1,9 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
-import type { Containerd } from "./containerd.js";
-import { criClient, type CriClient } from "./cri.js";
+import { criClient } from "./cri.js";
 import type { E2eKind } from "./kuasar-containerd2.js";
-import { readyKuasarEnv, sandboxersToml, startContainerdWithTestCni } from "./kuasar-env.js";
+import { readyKuasarEnv, type KuasarEnvParts, sandboxersToml, startContainerdWithTestCni } from "./kuasar-env.js";
 import { startSandboxer, type SandboxerProcess } from "./kuasard.js";
 
 /** The CRI runtime handler (and proxy plugin name) of each kind on the fork, as Kuasar's docs name them. */
@@ -27,15 +26,10 @@ export function forkSandboxerToml(handler: string, socket: string): string {
 `;
 }
 
-export interface ForkWithKuasar {
-  dir: string;
+export interface ForkWithKuasar extends KuasarEnvParts {
   /** State dir of each kind. */
   dirOf: (k: E2eKind) => string;
-  containerd: Containerd;
   sandboxer: SandboxerProcess;
-  endpointPid: number;
-  custodyPid: number;
-  cri: CriClient;
 }
 
 /**

@@ -1,24 +1,15 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
-import type { Containerd } from "./containerd.js";
-import { criClient, type CriClient } from "./cri.js";
+import { criClient } from "./cri.js";
 import type { E2eKind } from "./kuasar-containerd2.js";
-import { readyKuasarEnv, sandboxersToml, shimBridgeContainerdOptions, startContainerdWithTestCni } from "./kuasar-env.js";
+import { readyKuasarEnv, type ShimBridgeEnv, sandboxersToml, shimBridgeContainerdOptions, startContainerdWithTestCni } from "./kuasar-env.js";
 import { startSandboxer, type SandboxerProcess } from "./kuasard.js";
 
 /** The CRI runtime handler the 1.7 tests configure, backed by `io.containerd.kuasar.v1`. */
 export const HANDLER_17 = "kuasar";
 
-export interface Containerd17WithKuasar {
-  dir: string;
-  shimSocket: string;
-  containerd: Containerd;
-  kuasard: SandboxerProcess;
-  endpointPid: number;
-  /** Pid of the endpoint's custody process. */
-  custodyPid: number;
-  cri: CriClient;
+export interface Containerd17WithKuasar extends ShimBridgeEnv {
   /** Starts kuasard again with the same flags (after a crash). */
   restartKuasard(): Promise<SandboxerProcess>;
   /** Restarts containerd itself on the same root and state. */

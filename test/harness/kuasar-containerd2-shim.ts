@@ -1,11 +1,10 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
-import type { Containerd } from "./containerd.js";
-import { criClient, type CriClient } from "./cri.js";
+import { criClient } from "./cri.js";
 import type { E2eKind } from "./kuasar-containerd2.js";
-import { readyKuasarEnv, sandboxersToml, shimBridgeContainerdOptions, startContainerdWithTestCni } from "./kuasar-env.js";
-import { startSandboxer, type SandboxerProcess } from "./kuasard.js";
+import { readyKuasarEnv, type ShimBridgeEnv, sandboxersToml, shimBridgeContainerdOptions, startContainerdWithTestCni } from "./kuasar-env.js";
+import { startSandboxer } from "./kuasard.js";
 
 /**
  * How containerd 2.x drives a handler that names only a shim `runtime_type`:
@@ -21,15 +20,8 @@ export interface ShimHandler {
   runtimeType: string;
 }
 
-export interface Containerd2ShimWithKuasar {
-  dir: string;
-  shimSocket: string;
-  containerd: Containerd;
-  kuasard: SandboxerProcess;
-  endpointPid: number;
-  custodyPid: number;
-  cri: CriClient;
-}
+/** containerd 2.x reaching kuasard through the shim bridge. */
+export type Containerd2ShimWithKuasar = ShimBridgeEnv;
 
 /** containerd 2.x (config version 3) TOML of `handlers`, with nothing but the shim named (plus `sandboxer = "shim"` in mode shim). */
 export function shimHandlersToml(mode: ShimSandboxMode, handlers: readonly ShimHandler[]): string {

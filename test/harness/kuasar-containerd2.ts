@@ -2,24 +2,17 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { repoRoot } from "./deps.js";
-import type { Containerd } from "./containerd.js";
-import { criClient, type CriClient } from "./cri.js";
-import { readyKuasarEnv, sandboxersToml, startContainerdWithTestCni } from "./kuasar-env.js";
+import { criClient } from "./cri.js";
+import { readyKuasarEnv, type KuasarEnvParts, sandboxersToml, startContainerdWithTestCni } from "./kuasar-env.js";
 import { startSandboxer, type SandboxerProcess } from "./kuasard.js";
 
 /** The CRI runtime handler (and proxy plugin name) the e2e tests configure. */
 export const HANDLER = "kuasar-runc";
 
-export interface Containerd2WithKuasar {
-  dir: string;
+export interface Containerd2WithKuasar extends KuasarEnvParts {
   listen: string;
   sandboxerDir: string;
-  containerd: Containerd;
   sandboxer: SandboxerProcess;
-  endpointPid: number;
-  /** Pid of the endpoint's custody process. */
-  custodyPid: number;
-  cri: CriClient;
   /** Starts the sandboxer again with the same flags (after a crash). */
   restartSandboxer(): Promise<SandboxerProcess>;
 }

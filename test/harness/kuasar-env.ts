@@ -54,12 +54,22 @@ export function sandboxersToml<K extends string>(kinds: readonly K[], sockOf: (k
   return kinds.map((k) => `[sandboxers.${k}]\nlisten = "${sockOf(k)}"\n${sandboxApi ? `sandbox_api = "${sandboxApi}"\n` : ""}dir = "${dirOf(k)}"\n`).join("\n");
 }
 
-/** What {@link readyKuasarEnv} needs of an environment. */
+/** What every environment has, and what {@link readyKuasarEnv} needs of one. */
 export interface KuasarEnvParts {
+  /** The test's dir: the daemons' sockets, state and logs are below it. */
+  dir: string;
   containerd: Containerd;
   cri: CriClient;
   endpointPid: number;
+  /** Pid of the endpoint's custody process. */
   custodyPid: number;
+}
+
+/** An environment whose containerd reaches kuasard through the shim bridge. */
+export interface ShimBridgeEnv extends KuasarEnvParts {
+  /** The bridge's socket (`KUASAR_SHIM_SOCKET`). */
+  shimSocket: string;
+  kuasard: SandboxerProcess;
 }
 
 /**
