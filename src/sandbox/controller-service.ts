@@ -1,19 +1,12 @@
-import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Controller } from "../gen/containerd/services/sandbox/v1/sandbox_pb.js";
-import type { GrpcCallContext, GrpcServiceImpl } from "../grpc/server.js";
+import type { GrpcServiceImpl } from "../grpc/server.js";
 import { packCgroupStats } from "../task/task-service.js";
 import { podConfigFromAny } from "./cri-pod-config.js";
 import { validateId } from "./id.js";
 import { sandboxUpdateOf } from "./sandbox-update.js";
-import type { Sandboxer, SandboxStatus } from "./sandboxer.js";
-
-/** Key of Status `info` that carries the sandbox's labels (a JSON object). */
-export const LABELS_INFO_KEY = "labels";
-
-/** What Status reports as `state`: the only two strings CRI understands. */
-const stateString = (s: SandboxStatus["state"]): string => (s === "ready" ? "SANDBOX_READY" : "SANDBOX_NOTREADY");
-
-const ts = (d: Date | undefined): Timestamp | undefined => (d ? timestampFromDate(d) : undefined);
+import { criStateString, namespaceOr, statusInfoWithLabels, timestampOf as ts } from "./sandbox-wire.js";
+import type { Sandboxer } from "./sandboxer.js";
 
 /**
  * The Sandbox API adapter (`containerd.services.sandbox.v1.Controller`, upstream
@@ -26,7 +19,7 @@ export function controllerServiceImpl(sandboxer: Sandboxer, defaultNamespace: st
     async create(req, ctx) {
       await sandboxer.create({
         id: id(req.sandboxId),
-        namespace: namespaceOf(ctx, defaultNamespace),
+        namespace: namespaceOr(ctx, defaultNamespace),
         netnsPath: req.netnsPath,
         pod: podConfigFromAny(req.options),
         annotations: { ...req.annotations },
@@ -62,8 +55,8 @@ export function controllerServiceImpl(sandboxer: Sandboxer, defaultNamespace: st
       return {
         sandboxId: s.id,
         pid: s.pid,
-        state: stateString(s.state),
-        info: statusInfo(s),
+        state: criStateString(s.state),
+        info: statusInfoWithLabels(s),
         createdAt: ts(s.createdAt),
         exitedAt: ts(s.exitedAt),
         address: s.taskAddress,
@@ -83,17 +76,4 @@ export function controllerServiceImpl(sandboxer: Sandboxer, defaultNamespace: st
       return {};
     },
   };
-}
-
-/**
- * Status `info` with the sandbox's labels: containerd's ControllerStatusResponse has no
- * labels field (Start's response does), so they travel as JSON under {@link LABELS_INFO_KEY}.
- */
-function statusInfo(s: SandboxStatus): Record<string, string> {
-  if (Object.keys(s.labels).length === 0) return s.info;
-  return { ...s.info, [LABELS_INFO_KEY]: JSON.stringify(s.labels) };
-}
-
-function namespaceOf(ctx: GrpcCallContext, fallback: string): string {
-  return ctx.namespace || fallback;
 }

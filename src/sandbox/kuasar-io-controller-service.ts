@@ -1,23 +1,18 @@
-import { timestampFromDate, type Any, type Timestamp } from "@bufbuild/protobuf/wkt";
+import type { Any } from "@bufbuild/protobuf/wkt";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { Controller } from "../gen/kuasar_io/containerd/services/sandbox/v1/sandbox_pb.js";
-import type { GrpcCallContext, GrpcServiceImpl } from "../grpc/server.js";
+import type { GrpcServiceImpl } from "../grpc/server.js";
 import { jsonAny, OCI_RESOURCES_URL } from "../task/task-service.js";
-import { LABELS_INFO_KEY } from "./controller-service.js";
 import { podConfigFromAny } from "./cri-pod-config.js";
 import { validateId } from "./id.js";
 import type { PreparedBundles } from "./prepared-bundles.js";
-import type { Sandboxer, SandboxStatus } from "./sandboxer.js";
+import { OCI_SPEC_URL } from "./sandbox-update.js";
+import { criStateString, namespaceOr, statusInfoWithLabels, timestampOf as ts } from "./sandbox-wire.js";
+import type { Sandboxer } from "./sandboxer.js";
 
 /** The wire name of the fork's service: upstream's, with other field numbers and calls. */
 export const KUASAR_IO_CONTROLLER_SERVICE = "containerd.services.sandbox.v1.Controller";
-
-/** Type URL of the OCI spec containerd sends in Prepare (JSON, as in the Task API). */
-export const OCI_SPEC_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
-
-const stateString = (s: SandboxStatus["state"]): string => (s === "ready" ? "SANDBOX_READY" : "SANDBOX_NOTREADY");
-const ts = (d: Date | undefined): Timestamp | undefined => (d ? timestampFromDate(d) : undefined);
 
 /**
  * The task address in the form the fork dials: it takes `unix:///abs/path` as a ttrpc
@@ -53,7 +48,7 @@ export function kuasarIoControllerServiceImpl(sandboxer: Sandboxer, bundles: Pre
       const pod = podConfigFromAny(req.options);
       await sandboxer.create({
         id: sandboxId(req.sandboxId),
-        namespace: namespaceOf(ctx, defaultNamespace),
+        namespace: namespaceOr(ctx, defaultNamespace),
         netnsPath: req.netnsPath,
         pod,
         // The fork's Create carries neither annotations nor sandbox labels: the pod's own are in its CRI config.
@@ -113,10 +108,10 @@ export function kuasarIoControllerServiceImpl(sandboxer: Sandboxer, bundles: Pre
       return {
         sandboxId: s.id,
         pid: s.pid,
-        state: stateString(s.state),
+        state: criStateString(s.state),
         // The fork reads the task address from here before every container start; an empty one would make it run the handler's shim binary instead.
         taskAddress: kuasarIoTaskAddress(s.taskAddress),
-        info: Object.keys(s.labels).length === 0 ? s.info : { ...s.info, [LABELS_INFO_KEY]: JSON.stringify(s.labels) },
+        info: statusInfoWithLabels(s),
         createdAt: ts(s.createdAt),
         exitedAt: ts(s.exitedAt),
       };
@@ -136,8 +131,4 @@ function specJson(spec: Any | undefined): string {
   const parsed = jsonAny(spec, OCI_SPEC_URL, "prepare spec");
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new RuntimeError(Code.InvalidArgument, "prepare spec: want a JSON object");
   return JSON.stringify(parsed);
-}
-
-function namespaceOf(ctx: GrpcCallContext, fallback: string): string {
-  return ctx.namespace || fallback;
 }

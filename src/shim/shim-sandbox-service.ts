@@ -1,4 +1,4 @@
-import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Code } from "../errors/code.js";
@@ -7,14 +7,13 @@ import { Sandbox } from "../gen/containerd/runtime/sandbox/v1/sandbox_pb.js";
 import type { Logger } from "../log/logger.js";
 import { podConfigFromAny } from "../sandbox/cri-pod-config.js";
 import { validateId } from "../sandbox/id.js";
+import { criStateString, timestampOf as ts } from "../sandbox/sandbox-wire.js";
 import type { Sandboxer } from "../sandbox/sandboxer.js";
 import { packCgroupStats } from "../task/task-service.js";
 import type { CallContext } from "../ttrpc/server.js";
 import type { ServiceImpl } from "../ttrpc/service.js";
 import { DELETED_MARKER } from "./bridge-tasks.js";
 import { chooseSandboxer, sandboxerFromBundle, sandboxOwner } from "./sandboxer-choice.js";
-
-const ts = (d: Date | undefined): Timestamp | undefined => (d ? timestampFromDate(d) : undefined);
 
 /**
  * The shim's own sandbox service (`containerd.runtime.sandbox.v1.Sandbox`), which
@@ -74,8 +73,7 @@ export function shimSandboxServiceImpl(
       return {
         sandboxId: st.id,
         pid: st.pid,
-        // The only two strings CRI understands.
-        state: st.state === "ready" ? "SANDBOX_READY" : "SANDBOX_NOTREADY",
+        state: criStateString(st.state),
         info: st.info,
         createdAt: ts(st.createdAt),
         exitedAt: ts(st.exitedAt),

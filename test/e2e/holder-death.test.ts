@@ -4,29 +4,19 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { isAlive, killQuietly, waitGone } from "../../src/pod/pod.js";
 import type { CriClient } from "../harness/cri.js";
-import { logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../harness/cri-pod.js";
-import { assertPodEndedAndCleaned, containerPid, holderPidOf, QUICK_MS, settledDiff, startTwoContainerPod } from "../harness/holder-death.js";
+import { logFile, podConfig, runPod, waitExited, waitForLog } from "../harness/cri-pod.js";
+import { assertPodEndedAndCleaned, containerPid, holderPidOf, QUICK_MS, settledDiff, startTwoContainerPod, type TwoContainerPod } from "../harness/holder-death.js";
 import { assertIsolated } from "../harness/isolation.js";
-import { afterRedial, containerd2WithKuasar, GVISOR_HANDLER, HANDLER, WASM_HANDLER } from "../harness/kuasar-containerd2.js";
-import { containerd17WithKuasar, HANDLER_17 } from "../harness/kuasar-containerd17.js";
+import { afterRedial, containerd2WithKuasar, GVISOR_HANDLER, HANDLER, WASM_HANDLER, type Containerd2WithKuasar } from "../harness/kuasar-containerd2.js";
+import { containerd17WithKuasar, HANDLER_17, type Containerd17WithKuasar } from "../harness/kuasar-containerd17.js";
 import { importWasmImage } from "../harness/wasm-image.js";
 import { infiniteLoopModule } from "../sandboxers/wasm/wat-modules.js";
 import { censusDiff, takeCensus, type Census, type CensusScope } from "../harness/leak-census.js";
+import { warmUpPod } from "../harness/pod-scenario.js";
 
 assertIsolated();
 
 const WASM_IMAGE = "docker.io/library/wasm-demo:latest";
-
-/** One pod run and removed first, so what the first pod creates for good (cgroup parents, CNI state) is in the baseline. */
-async function warmUp(cri: CriClient, handler: string, logDir: string): Promise<void> {
-  const { podId } = await runPod(cri, handler, podConfig("warm", join(logDir, "warm")), [shContainer("c", "exec sleep 1000")]);
-  await cri.runtime.stopPodSandbox({ podSandboxId: podId }, { timeoutMs: QUICK_MS });
-  await cri.runtime.removePodSandbox({ podSandboxId: podId }, { timeoutMs: QUICK_MS });
-}
-
-function scopeOf(dirs: string[], fdPids: number[]): CensusScope {
-  return { dirs, fdPids };
-}
 
 /** The census counts what a running pod has (so an empty diff at the end means it is all gone); `ids` name its cgroups. */
 function assertCensusSeesPod(scope: CensusScope, before: Census, ids: readonly string[], kinds: readonly (keyof Census)[] = ["processes", "mounts", "entries", "cgroups"]): void {
@@ -35,81 +25,100 @@ function assertCensusSeesPod(scope: CensusScope, before: Census, ids: readonly s
   for (const k of kinds) assert.ok((during[k]?.length ?? 0) > 0, `the census counts the pod's ${k}: ${JSON.stringify(during)}`);
 }
 
+/** One holder-death case: a two-container pod of `handler` whose holder `killHolder` kills. */
+interface HolderDeath {
+  cri: CriClient;
+  handler: string;
+  sandboxerDir: string;
+  containerdState: string;
+  logDir: string;
+  /** Whose fds the census counts: a daemon that restarts has a new pid and is left out. */
+  fdPids: number[];
+  /** The pod's containers each have their own pid namespace (gvisor's sandbox has one for all). */
+  distinctPidNs?: boolean;
+  /** Adds the pod's processes beyond its holder and containers that must die with it. */
+  onStarted?: (pod: TwoContainerPod) => void;
+  /** Kills the holder (kill -9), and whatever the case does around it. */
+  killHolder?: (pod: TwoContainerPod) => Promise<void>;
+}
+
+/** Warms up, counts, runs the pod, kills its holder, and checks the pod ended and nothing is left. */
+async function holderDeath(c: HolderDeath): Promise<void> {
+  await warmUpPod(c.cri, c.handler, c.logDir, { timeoutMs: QUICK_MS });
+  const scope: CensusScope = { dirs: [c.sandboxerDir, join(c.containerdState, "io.containerd.runtime.v2.task")], fdPids: c.fdPids };
+  const before = takeCensus(scope);
+  const pod = await startTwoContainerPod(c.cri, c.handler, c.sandboxerDir, "victim", c.logDir, c.distinctPidNs);
+  c.onStarted?.(pod);
+  assertCensusSeesPod(scope, before, [pod.own, pod.shared]);
+  if (c.killHolder) await c.killHolder(pod);
+  else killQuietly(pod.holderPid);
+  await assertPodEndedAndCleaned(c.cri, c.handler, pod, scope, before, c.logDir);
+}
+
+type Where = Pick<HolderDeath, "cri" | "handler" | "sandboxerDir" | "containerdState" | "logDir">;
+
+/** Where a case runs under containerd 2.x: `handler`'s pods, its sandboxer's state dir. */
+const on2x = (env: Containerd2WithKuasar, handler: string): Where => ({ cri: env.cri, handler, sandboxerDir: env.sandboxerDir, containerdState: env.containerd.state, logDir: join(env.dir, "logs") });
+
+/** Where a case runs under containerd 1.7: the bridge's runc pods, kuasard's runc state dir. */
+const on17 = (env: Containerd17WithKuasar): Where => ({ cri: env.cri, handler: HANDLER_17, sandboxerDir: join(env.dir, "kr"), containerdState: env.containerd.state, logDir: join(env.dir, "logs") });
+
 describe("a pod holder killed (kill -9) under stock containerd 2.x", () => {
   it("ends the pod: containers Exited 137, pod NotReady, Stop and Remove quick, nothing left", async (t) => {
     const env = await containerd2WithKuasar(t);
-    const logDir = join(env.dir, "logs");
-    await warmUp(env.cri, HANDLER, logDir);
-    const scope = scopeOf([env.sandboxerDir, join(env.containerd.state, "io.containerd.runtime.v2.task")], [env.endpointPid, env.sandboxer.pid]);
-    const before = takeCensus(scope);
-    const pod = await startTwoContainerPod(env.cri, HANDLER, env.sandboxerDir, "victim", logDir);
-    assertCensusSeesPod(scope, before, [pod.own, pod.shared]);
-    killQuietly(pod.holderPid);
-    await assertPodEndedAndCleaned(env.cri, HANDLER, pod, scope, before, logDir);
+    await holderDeath({ ...on2x(env, HANDLER), fdPids: [env.endpointPid, env.sandboxer.pid] });
   });
 
   it("a holder that died while kuasard was down is found at recovery and handled the same way", async (t) => {
     const env = await containerd2WithKuasar(t);
-    const logDir = join(env.dir, "logs");
-    await warmUp(env.cri, HANDLER, logDir);
-    // The daemon restarts (new pid): its fds are not comparable, the endpoint's are.
-    const scope = scopeOf([env.sandboxerDir, join(env.containerd.state, "io.containerd.runtime.v2.task")], [env.endpointPid]);
-    const before = takeCensus(scope);
-    const pod = await startTwoContainerPod(env.cri, HANDLER, env.sandboxerDir, "victim", logDir);
-    assertCensusSeesPod(scope, before, [pod.own, pod.shared]);
-    await env.sandboxer.kill9();
-    killQuietly(pod.holderPid);
-    await env.restartSandboxer();
-    await afterRedial(() => env.cri.runtime.podSandboxStatus({ podSandboxId: pod.podId }));
-    await assertPodEndedAndCleaned(env.cri, HANDLER, pod, scope, before, logDir);
+    await holderDeath({
+      ...on2x(env, HANDLER),
+      // The daemon restarts (new pid): its fds are not comparable, the endpoint's are.
+      fdPids: [env.endpointPid],
+      killHolder: async (pod) => {
+        await env.sandboxer.kill9();
+        killQuietly(pod.holderPid);
+        await env.restartSandboxer();
+        await afterRedial(() => env.cri.runtime.podSandboxStatus({ podSandboxId: pod.podId }));
+      },
+    });
   });
 });
 
 describe("a pod holder killed (kill -9) under stock containerd 1.7 (shim bridge)", () => {
   it("ends the pod: the sandbox task and app tasks exit, containers Exited 137, pod NotReady, nothing left", async (t) => {
     const env = await containerd17WithKuasar(t);
-    const logDir = join(env.dir, "logs");
-    const sandboxerDir = join(env.dir, "kr");
-    await warmUp(env.cri, HANDLER_17, logDir);
-    const scope = scopeOf([sandboxerDir, join(env.containerd.state, "io.containerd.runtime.v2.task")], [env.endpointPid, env.kuasard.pid]);
-    const before = takeCensus(scope);
-    const pod = await startTwoContainerPod(env.cri, HANDLER_17, sandboxerDir, "victim", logDir);
-    assertCensusSeesPod(scope, before, [pod.own, pod.shared]);
-    killQuietly(pod.holderPid);
-    await assertPodEndedAndCleaned(env.cri, HANDLER_17, pod, scope, before, logDir);
+    await holderDeath({ ...on17(env), fdPids: [env.endpointPid, env.kuasard.pid] });
   });
 
   it("a holder that died while kuasard was down is found at recovery and handled the same way", async (t) => {
     const env = await containerd17WithKuasar(t);
-    const logDir = join(env.dir, "logs");
-    const sandboxerDir = join(env.dir, "kr");
-    await warmUp(env.cri, HANDLER_17, logDir);
-    const scope = scopeOf([sandboxerDir, join(env.containerd.state, "io.containerd.runtime.v2.task")], [env.endpointPid]);
-    const before = takeCensus(scope);
-    const pod = await startTwoContainerPod(env.cri, HANDLER_17, sandboxerDir, "victim", logDir);
-    assertCensusSeesPod(scope, before, [pod.own, pod.shared]);
-    await env.kuasard.kill9();
-    killQuietly(pod.holderPid);
-    await env.restartKuasard();
-    await assertPodEndedAndCleaned(env.cri, HANDLER_17, pod, scope, before, logDir);
+    await holderDeath({
+      ...on17(env),
+      // kuasard restarts (new pid): its fds are not comparable, the endpoint's are.
+      fdPids: [env.endpointPid],
+      killHolder: async (pod) => {
+        await env.kuasard.kill9();
+        killQuietly(pod.holderPid);
+        await env.restartKuasard();
+      },
+    });
   });
 });
-
 
 describe("a gvisor pod holder killed (kill -9) under stock containerd 2.x", () => {
   it("tears the runsc sandbox down: containers Exited 137, pod NotReady, nothing left", async (t) => {
     const env = await containerd2WithKuasar(t, ["gvisor"]);
-    const logDir = join(env.dir, "logs");
-    await warmUp(env.cri, GVISOR_HANDLER, logDir);
-    const scope = scopeOf([env.sandboxerDir, join(env.containerd.state, "io.containerd.runtime.v2.task")], [env.endpointPid, env.sandboxer.pid]);
-    const before = takeCensus(scope);
-    const pod = await startTwoContainerPod(env.cri, GVISOR_HANDLER, env.sandboxerDir, "victim", logDir, false);
-    const sandboxPid = Number(readFileSync(join(env.sandboxerDir, "pods", pod.podId, "gvisor", "sandbox.pid"), "utf8").trim());
-    assert.ok(isAlive(sandboxPid), "the runsc sandbox runs");
-    pod.pids.push(sandboxPid);
-    assertCensusSeesPod(scope, before, [pod.own, pod.shared]);
-    killQuietly(pod.holderPid);
-    await assertPodEndedAndCleaned(env.cri, GVISOR_HANDLER, pod, scope, before, logDir);
+    await holderDeath({
+      ...on2x(env, GVISOR_HANDLER),
+      fdPids: [env.endpointPid, env.sandboxer.pid],
+      distinctPidNs: false,
+      onStarted: (pod) => {
+        const sandboxPid = Number(readFileSync(join(env.sandboxerDir, "pods", pod.podId, "gvisor", "sandbox.pid"), "utf8").trim());
+        assert.ok(isAlive(sandboxPid), "the runsc sandbox runs");
+        pod.pids.push(sandboxPid);
+      },
+    });
   });
 });
 
@@ -120,10 +129,8 @@ describe("a wasm pod holder killed (kill -9) under stock containerd 2.x", () => 
     const logDir = join(env.dir, "logs");
     await importWasmImage(env.containerd, "k8s.io", WASM_IMAGE, { "loop.wasm": await infiniteLoopModule() }, "/loop.wasm");
     const loop = { metadata: { name: "loop", attempt: 0 }, image: { image: WASM_IMAGE }, command: ["/loop.wasm"], logPath: "loop.log" };
-    const warm = await runPod(cri, WASM_HANDLER, podConfig("warm", join(logDir, "warm")), [loop]);
-    await cri.runtime.stopPodSandbox({ podSandboxId: warm.podId }, { timeoutMs: QUICK_MS });
-    await cri.runtime.removePodSandbox({ podSandboxId: warm.podId }, { timeoutMs: QUICK_MS });
-    const scope = scopeOf([env.sandboxerDir, join(env.containerd.state, "io.containerd.runtime.v2.task")], [env.endpointPid, env.sandboxer.pid]);
+    await warmUpPod(cri, WASM_HANDLER, logDir, { containers: [loop], timeoutMs: QUICK_MS });
+    const scope: CensusScope = { dirs: [env.sandboxerDir, join(env.containerd.state, "io.containerd.runtime.v2.task")], fdPids: [env.endpointPid, env.sandboxer.pid] };
     const before = takeCensus(scope);
     const cfg = podConfig("victim", join(logDir, "victim"));
     const { podId, ids } = await runPod(cri, WASM_HANDLER, cfg, [loop]);

@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { spawnSync } from "node:child_process";
 import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
-import { stopEndpoint } from "../../src/daemon/endpoint-launcher.js";
 import { Code } from "../../src/errors/code.js";
 import { Controller } from "../../src/gen/containerd/services/sandbox/v1/sandbox_pb.js";
 import {
@@ -18,7 +16,7 @@ import {
 import { OCI_PROCESS_URL } from "../../src/task/task-service.js";
 import { PodSandboxConfigSchema } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { GrpcClient } from "../../src/grpc/client.js";
-import { LABELS_INFO_KEY } from "../../src/sandbox/controller-service.js";
+import { LABELS_INFO_KEY } from "../../src/sandbox/sandbox-wire.js";
 import { TtrpcClient } from "../../src/ttrpc/client.js";
 import { podConfig, runPod, shContainer, waitExited } from "../harness/cri-pod.js";
 import type { CriClient } from "../harness/cri.js";
@@ -26,7 +24,7 @@ import { assertIsolated } from "../harness/isolation.js";
 import { containerd17WithKuasar, handler17Of } from "../harness/kuasar-containerd17.js";
 import { containerd2WithKuasar, GVISOR_HANDLER, HANDLER, VMM_HANDLER } from "../harness/kuasar-containerd2.js";
 import { VMM_TEST_CONFIG } from "../harness/vm-pod.js";
-import { startSandboxer } from "../harness/kuasard.js";
+import { loneRuncSandboxer } from "../harness/lone-sandboxer.js";
 import { censusDiff, takeCensus } from "../harness/leak-census.js";
 
 assertIsolated();
@@ -140,18 +138,7 @@ describe("pod sysctls, CloseIO after exit and Status labels", () => {
   });
 
   it("Sandbox API Status returns the labels of Create and of Update; a host-level sysctl is refused at Create with nothing made", async (t) => {
-    const dir = mkdtempSync("/tmp/kl-");
-    const listen = join(dir, "runc.sock");
-    const sb = startSandboxer({ program: "runc-sandboxer", listen, dir: join(dir, "kr"), containerdTtrpcAddress: join(dir, "none.sock"), args: ["--state-dir", join(dir, "ks")] });
-    const { endpointPid, custodyPid } = await sb.ready;
-    const client = new GrpcClient(listen, { namespace: "k8s.io" });
-    t.after(async () => {
-      client.close();
-      await sb.stop();
-      await stopEndpoint(join(dir, "ks"), [endpointPid, custodyPid]);
-      rmSync(dir, { recursive: true, force: true });
-    });
-    const api = client.service(Controller);
+    const { sandboxer: sb, api, stateDir } = await loneRuncSandboxer(t, { prefix: "kl-" });
     const labelsOf = async (id: string) => JSON.parse((await api.status({ sandboxId: id })).info[LABELS_INFO_KEY] ?? "{}") as Record<string, string>;
 
     await api.create({ sandboxId: "l1", sandbox: { sandboxId: "l1", labels: { app: "web", tier: "front" } } });
@@ -163,7 +150,7 @@ describe("pod sysctls, CloseIO after exit and Status labels", () => {
     await api.stop({ sandboxId: "l1" });
     await api.shutdown({ sandboxId: "l1" });
 
-    const before = takeCensus({ dirs: [join(dir, "kr")], fdPids: [sb.pid], cgroupRoots: [] });
+    const before = takeCensus({ dirs: [stateDir], fdPids: [sb.pid], cgroupRoots: [] });
     const cfg = create(PodSandboxConfigSchema, { hostname: "h", linux: { sysctls: { "kernel.pid_max": "4096", "net.core.somaxconn": "1" } } });
     const options = { typeUrl: "type.googleapis.com/runtime.v1.PodSandboxConfig", value: toBinary(PodSandboxConfigSchema, cfg) };
     // No netns: a host-network pod, so its net.* sysctl is refused too.
@@ -173,7 +160,7 @@ describe("pod sysctls, CloseIO after exit and Status labels", () => {
       assert.match(err.message, /"net\.core\.somaxconn" is a network sysctl and the pod uses the host network/);
       return true;
     });
-    assert.deepEqual(censusDiff(before, takeCensus({ dirs: [join(dir, "kr")], fdPids: [sb.pid], cgroupRoots: [] })), {});
+    assert.deepEqual(censusDiff(before, takeCensus({ dirs: [stateDir], fdPids: [sb.pid], cgroupRoots: [] })), {});
     await assert.rejects(api.status({ sandboxId: "l2" }), { code: Code.NotFound });
   });
 });

@@ -1,39 +1,18 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { Code } from "../../src/errors/code.js";
-import { Controller } from "../../src/gen/containerd/services/sandbox/v1/sandbox_pb.js";
-import { GrpcClient } from "../../src/grpc/client.js";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { PodSandboxConfigSchema } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { assertIsolated } from "../harness/isolation.js";
-import { stopEndpoint } from "../../src/daemon/endpoint-launcher.js";
 import { censusDiff, takeCensus } from "../harness/leak-census.js";
-import { startSandboxer } from "../harness/kuasard.js";
+import { loneRuncSandboxer } from "../harness/lone-sandboxer.js";
 
 assertIsolated();
 
 /** A runc-sandboxer on its own sockets, with no containerd (bad input never reaches one). */
-async function sandboxer(t: TestContext, extraToml = "") {
-  const dir = mkdtempSync("/tmp/kb-");
-  const listen = join(dir, "runc.sock");
-  const args: string[] = ["--state-dir", join(dir, "ks")];
-  if (extraToml) {
-    writeFileSync(join(dir, "config.toml"), extraToml);
-    args.push("--config", join(dir, "config.toml"));
-  }
-  const sb = startSandboxer({ program: "runc-sandboxer", listen, dir: join(dir, "kr"), containerdTtrpcAddress: join(dir, "none.sock"), args });
-  const { endpointPid, custodyPid } = await sb.ready;
-  const client = new GrpcClient(listen, { namespace: "k8s.io" });
-  t.after(async () => {
-    client.close();
-    await sb.stop();
-    await stopEndpoint(join(dir, "ks"), [endpointPid, custodyPid]);
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return { api: client.service(Controller), stateDir: join(dir, "kr") };
-}
+const sandboxer = (t: TestContext, extraToml?: string) => loneRuncSandboxer(t, extraToml === undefined ? { prefix: "kb-" } : { prefix: "kb-", extraToml });
 
 // No container runs here, so no cgroup is counted (other test runs on the host make theirs).
 const leftovers = (stateDir: string) => ({

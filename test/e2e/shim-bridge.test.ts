@@ -5,13 +5,13 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { promisify } from "node:util";
-import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { BUSYBOX_IMAGE } from "../harness/busybox-image.js";
 import { shimProcesses } from "../harness/cri.js";
-import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../harness/cri-pod.js";
+import { decodeOut } from "../harness/cri-pod.js";
 import { repoRoot } from "../harness/deps.js";
 import { assertIsolated } from "../harness/isolation.js";
 import { containerd17WithKuasar, HANDLER_17 } from "../harness/kuasar-containerd17.js";
+import { assertHolder, holderOf, HTTPD_SERVER, podScenario } from "../harness/pod-scenario.js";
 
 assertIsolated();
 
@@ -86,43 +86,20 @@ describe("shim bridge: containerd-shim-kuasar-v1 under stock containerd 1.7", ()
 
   it("runs a CRI pod with no pause container: localhost, IPC, ExecSync, logs, graceful stop, removal", async (t) => {
     const env = await containerd17WithKuasar(t);
-    const { cri } = env;
-    const cfg = podConfig("web17", `${env.dir}/logs/web17`);
-    const server = shContainer("server", "echo started; echo hello-localhost > /tmp/index.html; echo ipc-token > /dev/shm/token; exec httpd -f -p 127.0.0.1:8080 -h /tmp");
-    const client = shContainer("client", "trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done");
-    const { podId, ids } = await runPod(cri, HANDLER_17, cfg, [server, client]);
-    const [serverId, clientId] = ids as [string, string];
-    const pod = await cri.runtime.podSandboxStatus({ podSandboxId: podId, verbose: true });
-    assert.equal(pod.status?.state, PodSandboxState.SANDBOX_READY);
-    // The sandbox task's pid is our pod holder (or its pod-init, the pid 1 of the pod's
-    // pid namespace, when the sandbox spec asks for one): no pause process runs.
-    const sandboxPid = (JSON.parse(pod.info["info"] ?? "{}") as { pid?: number }).pid ?? 0;
-    assert.ok(sandboxPid > 0);
-    const comm = (pid: number | string) => readFileSync(`/proc/${pid}/comm`, "utf8").trim();
-    const ppid = (pid: number) => readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[1]!;
-    const holder = comm(sandboxPid) === "pod-init" ? Number(ppid(sandboxPid)) : sandboxPid;
-    assert.equal(comm(holder), "kuasar-holder");
-    assert.equal((await env.containerd.ctr(["task", "ls"], { namespace: "k8s.io" })).stdout.includes("pause"), false);
-    assert.deepEqual(await shimProcesses(), []);
-
-    await waitForLog(logFile(cfg, server), "stdout F started");
-    let got = "";
-    for (let i = 0; i < 50 && !got.includes("hello-localhost"); i++) {
-      got = decodeOut((await cri.runtime.execSync({ containerId: clientId, cmd: ["wget", "-qO-", "http://127.0.0.1:8080/index.html"], timeout: 10n })).stdout);
-      if (!got) await new Promise((res) => setTimeout(res, 100));
-    }
-    assert.equal(got, "hello-localhost\n");
-    assert.equal(decodeOut((await cri.runtime.execSync({ containerId: clientId, cmd: ["cat", "/dev/shm/token"], timeout: 10n })).stdout), "ipc-token\n");
-    const ex = await cri.runtime.execSync({ containerId: clientId, cmd: ["sh", "-c", "echo out; echo err >&2; exit 3"], timeout: 10n });
-    assert.deepEqual([decodeOut(ex.stdout), decodeOut(ex.stderr), ex.exitCode], ["out\n", "err\n", 3]);
-
-    await cri.runtime.stopContainer({ containerId: clientId, timeout: 10n });
-    assert.equal((await waitExited(cri, clientId)).exitCode, 0);
-    await waitForLog(logFile(cfg, client), "stdout F bye");
-    await cri.runtime.stopPodSandbox({ podSandboxId: podId });
-    assert.equal((await cri.runtime.containerStatus({ containerId: serverId })).status?.state, ContainerState.CONTAINER_EXITED);
-    await cri.runtime.removePodSandbox({ podSandboxId: podId });
-    assert.equal((await cri.runtime.listPodSandbox({})).items.length, 0);
-    assert.deepEqual(await shimProcesses(), []);
+    await podScenario({
+      cri: env.cri,
+      handler: HANDLER_17,
+      name: "web17",
+      logDir: `${env.dir}/logs/web17`,
+      server: HTTPD_SERVER,
+      serverSetup: "echo ipc-token > /dev/shm/token",
+      whileRunning: async ({ podId, clientId }) => {
+        // The sandbox task's pid is our pod holder (or its pod-init): no pause process runs.
+        assertHolder(holderOf((await env.cri.runtime.podSandboxStatus({ podSandboxId: podId, verbose: true })).info));
+        assert.equal((await env.containerd.ctr(["task", "ls"], { namespace: "k8s.io" })).stdout.includes("pause"), false);
+        // IPC: the pod's containers share /dev/shm.
+        assert.equal(decodeOut((await env.cri.runtime.execSync({ containerId: clientId, cmd: ["cat", "/dev/shm/token"], timeout: 10n })).stdout), "ipc-token\n");
+      },
+    });
   });
 });

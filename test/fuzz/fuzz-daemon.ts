@@ -1,7 +1,9 @@
+import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { startSandboxer, tearDownKuasar } from "../harness/kuasard.js";
+import { eventually, footprint, type Footprint } from "./fuzz-kit.js";
 
 /** A runc-sandboxer with no containerd (fuzzed sockets never reach one), short stall bounds. */
 export interface FuzzDaemon {
@@ -24,6 +26,32 @@ export const FUZZ_LIMITS = { maxConnections: 256, stallTimeoutMs: 500, pingInter
 
 /** The daemon's V8 old generation during fuzzing, in MiB. */
 export const FUZZ_OLD_SPACE_MIB = 64;
+
+/** What the daemon may keep after a run: a few fds (lazily opened files). */
+const FD_SLACK = 4;
+/**
+ * RSS: the daemon runs with a {@link FUZZ_OLD_SPACE_MIB} MiB old generation, so it grows by its
+ * working size (some 50 MiB) and then stays flat. Bounds: 96 MiB over the whole run, 16 MiB from
+ * the peak over the first half of the calls to the peak over the second (a leak of 1 KiB per
+ * call passes it, if it did not end in an out-of-memory crash first).
+ */
+const RSS_TOTAL_KIB = 96 * 1024;
+const RSS_SECOND_HALF_KIB = 16 * 1024;
+
+/**
+ * After a fuzz run of `name` on the daemon `pid`: its fds come back within {@link FD_SLACK} of
+ * `before`, its RSS stays within the bounds, comparing the RSS samples of the first and second
+ * half of the calls. Prints the numbers to stderr.
+ */
+export async function assertFootprintBounded(name: string, pid: number, before: Footprint, firstHalf: readonly number[], secondHalf: readonly number[]): Promise<void> {
+  const settled = await eventually(() => footprint(pid).fds <= before.fds + FD_SLACK, 10_000);
+  const after = footprint(pid);
+  process.stderr.write(`fuzz ${name}: fds ${before.fds} -> ${after.fds}, RSS ${before.rssKiB} -> peak ${Math.max(...firstHalf)} (first half of the calls) -> peak ${Math.max(...secondHalf)} (second half) -> ${after.rssKiB} KiB\n`);
+  assert.ok(settled, `fds back within ${FD_SLACK} of ${before.fds}: ${after.fds}`);
+  assert.ok(after.rssKiB - before.rssKiB < RSS_TOTAL_KIB, `RSS grew ${after.rssKiB - before.rssKiB} KiB (bound ${RSS_TOTAL_KIB})`);
+  const halfGrowth = Math.max(...secondHalf) - Math.max(...firstHalf);
+  assert.ok(halfGrowth < RSS_SECOND_HALF_KIB, `RSS peak grew ${halfGrowth} KiB from the first half of the calls to the second (bound ${RSS_SECOND_HALF_KIB})`);
+}
 
 export async function fuzzDaemon(t: TestContext): Promise<FuzzDaemon> {
   const dir = mkdtempSync("/tmp/kf-");

@@ -11,23 +11,13 @@ import { encodeRequest } from "../../src/ttrpc/messages.js";
 import { metadataFrom } from "../../src/ttrpc/metadata.js";
 import { TASK_SERVICE_V2, TASK_SERVICE_V3 } from "../../src/task/task-service.js";
 import { assertIsolated } from "../harness/isolation.js";
-import { fuzzDaemon, FUZZ_LIMITS } from "./fuzz-daemon.js";
+import { assertFootprintBounded, fuzzDaemon, FUZZ_LIMITS } from "./fuzz-daemon.js";
 import { eventually, footprint, fuzzSeed, inParallel, oneShot, Prng } from "./fuzz-kit.js";
 
 assertIsolated();
 
 const CONNECTION_INPUTS = 6000;
 const CALL_INPUTS = 34_000;
-/** What the daemon may keep after the run: a few fds (lazily opened files). */
-const FD_SLACK = 4;
-/**
- * RSS: the daemon runs with a 64 MiB old generation (fuzz-daemon.ts), so it grows by its working
- * size (some 50 MiB here) and then stays flat. Bounds: 96 MiB over the whole run, 16 MiB from
- * the peak over the first half of the calls to the peak over the second (a leak of 1 KiB per
- * call passes it, if it did not end in an out-of-memory crash first).
- */
-const RSS_TOTAL_KIB = 96 * 1024;
-const RSS_SECOND_HALF_KIB = 16 * 1024;
 
 const methods = Task.methods.map((m) => m.name);
 const services = [TASK_SERVICE_V2, TASK_SERVICE_V3];
@@ -131,12 +121,6 @@ describe("fuzz: kuasard's internal ttrpc socket", { timeout: 120_000 }, () => {
       .map((l) => (JSON.parse(l) as { peer_pid: number | null }).peer_pid);
     assert.ok(judged.length > 0, "the flood was judged");
     assert.deepEqual(judged.filter((p) => p === d.endpointPid || p === d.custodyPid), [], "no endpoint connection was ever bounded");
-    const settled = await eventually(() => footprint(d.pid).fds <= before.fds + FD_SLACK, 10_000);
-    const after = footprint(d.pid);
-    process.stderr.write(`fuzz internal-ttrpc: fds ${before.fds} -> ${after.fds}, RSS ${before.rssKiB} -> peak ${Math.max(...firstHalf)} (first half of the calls) -> peak ${Math.max(...secondHalf)} (second half) -> ${after.rssKiB} KiB\n`);
-    assert.ok(settled, `fds back within ${FD_SLACK} of ${before.fds}: ${after.fds}`);
-    assert.ok(after.rssKiB - before.rssKiB < RSS_TOTAL_KIB, `RSS grew ${after.rssKiB - before.rssKiB} KiB (bound ${RSS_TOTAL_KIB})`);
-    const halfGrowth = Math.max(...secondHalf) - Math.max(...firstHalf);
-    assert.ok(halfGrowth < RSS_SECOND_HALF_KIB, `RSS peak grew ${halfGrowth} KiB from the first half of the calls to the second (bound ${RSS_SECOND_HALF_KIB})`);
+    await assertFootprintBounded("internal-ttrpc", d.pid, before, firstHalf, secondHalf);
   });
 });

@@ -7,24 +7,14 @@ import { Controller } from "../../src/gen/containerd/services/sandbox/v1/sandbox
 import { GrpcClient } from "../../src/grpc/client.js";
 import { grpcPath } from "../../src/grpc/service.js";
 import { assertIsolated } from "../harness/isolation.js";
-import { fuzzDaemon } from "./fuzz-daemon.js";
-import { eventually, footprint, fuzzSeed, inParallel, oneShot, Prng } from "./fuzz-kit.js";
+import { assertFootprintBounded, fuzzDaemon } from "./fuzz-daemon.js";
+import { footprint, fuzzSeed, inParallel, oneShot, Prng } from "./fuzz-kit.js";
 
 assertIsolated();
 
 /** Inputs per class; the whole file stays near 40,000 malformed inputs. */
 const CONNECTION_INPUTS = 6000;
 const STREAM_INPUTS = 34_000;
-/** What the daemon may keep after the run: a few fds (lazily opened files). */
-const FD_SLACK = 4;
-/**
- * RSS: the daemon runs with a 64 MiB old generation (fuzz-daemon.ts), so it grows by its working
- * size (some 50 MiB here) and then stays flat. Bounds: 96 MiB over the whole run, 16 MiB from
- * the peak over the first half of the calls to the peak over the second (a leak of 1 KiB per
- * call passes it, if it did not end in an out-of-memory crash first).
- */
-const RSS_TOTAL_KIB = 96 * 1024;
-const RSS_SECOND_HALF_KIB = 16 * 1024;
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const SETTINGS = frame(4, 0, 0, Buffer.alloc(0));
@@ -131,13 +121,7 @@ describe("fuzz: the Sandbox API gRPC socket", { timeout: 120_000 }, () => {
     // Still alive and serving, nothing kept for the clients that went.
     assert.equal(footprint(d.pid).fds > 0, true, "the daemon is alive");
     await assert.rejects(api.service(Controller).status({ sandboxId: "after" }, { timeoutMs: 5000 }), { code: Code.NotFound });
-    const settled = await eventually(() => footprint(d.pid).fds <= before.fds + FD_SLACK, 10_000);
-    const after = footprint(d.pid);
-    process.stderr.write(`fuzz sandbox-api: fds ${before.fds} -> ${after.fds}, RSS ${before.rssKiB} -> peak ${Math.max(...firstHalf)} (first half of the calls) -> peak ${Math.max(...secondHalf)} (second half) -> ${after.rssKiB} KiB\n`);
-    assert.ok(settled, `fds back within ${FD_SLACK} of ${before.fds}: ${after.fds}`);
-    assert.ok(after.rssKiB - before.rssKiB < RSS_TOTAL_KIB, `RSS grew ${after.rssKiB - before.rssKiB} KiB (bound ${RSS_TOTAL_KIB})`);
-    const halfGrowth = Math.max(...secondHalf) - Math.max(...firstHalf);
-    assert.ok(halfGrowth < RSS_SECOND_HALF_KIB, `RSS peak grew ${halfGrowth} KiB from the first half of the calls to the second (bound ${RSS_SECOND_HALF_KIB})`);
+    await assertFootprintBounded("sandbox-api", d.pid, before, firstHalf, secondHalf);
     assert.ok(stalled.every((s) => s.destroyed || s.readableEnded), "the server closed every stalled peer");
     for (const s of stalled) s.destroy();
   });

@@ -1,11 +1,10 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
-import { importBusybox } from "./busybox-image.js";
-import { startContainerd, type Containerd } from "./containerd.js";
-import { criClient, type CriClient } from "./cri.js";
-import { TEST_CNI, type E2eKind } from "./kuasar-containerd2.js";
-import { startSandboxer, tearDownKuasar, type SandboxerProcess } from "./kuasard.js";
+import { criClient } from "./cri.js";
+import type { E2eKind } from "./kuasar-containerd2.js";
+import { readyKuasarEnv, type KuasarEnvParts, sandboxersToml, startContainerdWithTestCni } from "./kuasar-env.js";
+import { startSandboxer, type SandboxerProcess } from "./kuasard.js";
 
 /** The CRI runtime handler (and proxy plugin name) of each kind on the fork, as Kuasar's docs name them. */
 export const forkHandlerOf: Record<E2eKind, string> = { runc: "kuasar-runc", wasm: "kuasar-wasm", gvisor: "kuasar-gvisor", vmm: "kuasar-vmm" };
@@ -27,15 +26,10 @@ export function forkSandboxerToml(handler: string, socket: string): string {
 `;
 }
 
-export interface ForkWithKuasar {
-  dir: string;
+export interface ForkWithKuasar extends KuasarEnvParts {
   /** State dir of each kind. */
   dirOf: (k: E2eKind) => string;
-  containerd: Containerd;
   sandboxer: SandboxerProcess;
-  endpointPid: number;
-  custodyPid: number;
-  cri: CriClient;
 }
 
 /**
@@ -48,17 +42,16 @@ export async function forkWithKuasar(t: TestContext, kinds: readonly E2eKind[] =
   const dir = mkdtempSync("/tmp/kf-");
   const sock = (k: E2eKind) => join(dir, `${k}.sock`);
   const dirOf = (k: E2eKind) => join(dir, `k${k[0]}`);
-  const containerd = await startContainerd({
+  const containerd = await startContainerdWithTestCni({
     version: "1.7",
     flavour: "kuasar-io",
     extraToml: kinds.map((k) => forkSandboxerToml(forkHandlerOf[k], sock(k))).join(""),
   });
-  writeFileSync(join(containerd.cniConfDir, "10-kuasar-e2e.conflist"), TEST_CNI);
   const single = kinds.length === 1 && kinds[0] === "runc" && extraConfig === "";
   if (!single) {
     writeFileSync(
       join(dir, "kuasard.toml"),
-      kinds.map((k) => `[sandboxers.${k}]\nlisten = "${sock(k)}"\nsandbox_api = "kuasar-io"\ndir = "${dirOf(k)}"\n`).join("\n") + extraConfig,
+      sandboxersToml(kinds, sock, dirOf, "kuasar-io") + extraConfig,
     );
   }
   const opts = single
@@ -74,14 +67,5 @@ export async function forkWithKuasar(t: TestContext, kinds: readonly E2eKind[] =
     custodyPid: 0,
     cri: criClient(containerd),
   };
-  t.after(() =>
-    tearDownKuasar(dir, () => ({ stateDir: join(dir, "ks"), pids: [env.endpointPid, env.custodyPid] }), async () => {
-      env.cri.close();
-      await containerd.stop();
-      await env.sandboxer.stop();
-    }),
-  );
-  ({ endpointPid: env.endpointPid, custodyPid: env.custodyPid } = await env.sandboxer.ready);
-  await importBusybox(containerd, "k8s.io");
-  return env;
+  return readyKuasarEnv(t, dir, env, () => env.sandboxer);
 }

@@ -1,25 +1,15 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
-import { BUSYBOX_IMAGE, importBusybox } from "./busybox-image.js";
-import { startContainerd, type Containerd } from "./containerd.js";
-import { criClient, type CriClient } from "./cri.js";
-import { containerdBinaries, repoRoot } from "./deps.js";
-import { TEST_CNI, type E2eKind } from "./kuasar-containerd2.js";
-import { startSandboxer, tearDownKuasar, type SandboxerProcess } from "./kuasard.js";
+import { criClient } from "./cri.js";
+import type { E2eKind } from "./kuasar-containerd2.js";
+import { readyKuasarEnv, type ShimBridgeEnv, sandboxersToml, shimBridgeContainerdOptions, startContainerdWithTestCni } from "./kuasar-env.js";
+import { startSandboxer, type SandboxerProcess } from "./kuasard.js";
 
 /** The CRI runtime handler the 1.7 tests configure, backed by `io.containerd.kuasar.v1`. */
 export const HANDLER_17 = "kuasar";
 
-export interface Containerd17WithKuasar {
-  dir: string;
-  shimSocket: string;
-  containerd: Containerd;
-  kuasard: SandboxerProcess;
-  endpointPid: number;
-  /** Pid of the endpoint's custody process. */
-  custodyPid: number;
-  cri: CriClient;
+export interface Containerd17WithKuasar extends ShimBridgeEnv {
   /** Starts kuasard again with the same flags (after a crash). */
   restartKuasard(): Promise<SandboxerProcess>;
   /** Restarts containerd itself on the same root and state. */
@@ -62,18 +52,7 @@ export function bridgeRuntimesToml(handler: string, extraKinds: readonly string[
 export async function containerd17WithKuasar(t: TestContext, kinds: readonly E2eKind[] = ["runc"], extraConfig = ""): Promise<Containerd17WithKuasar> {
   const dir = mkdtempSync("/tmp/k17-");
   const shimSocket = join(dir, "shim.sock");
-  const bin = containerdBinaries("1.7").binDir;
-  const containerdOptions = {
-    version: "1.7" as const,
-    sandboxImage: BUSYBOX_IMAGE,
-    env: {
-      PATH: `${bin}:${join(repoRoot(), "bin")}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
-      KUASAR_SHIM_SOCKET: shimSocket,
-    },
-    extraToml: bridgeRuntimesToml(HANDLER_17, kinds),
-  };
-  const containerd = await startContainerd(containerdOptions);
-  writeFileSync(join(containerd.cniConfDir, "10-kuasar-e2e.conflist"), TEST_CNI);
+  const containerd = await startContainerdWithTestCni({ version: "1.7", ...shimBridgeContainerdOptions("1.7", shimSocket), extraToml: bridgeRuntimesToml(HANDLER_17, kinds) });
   let run = 0;
   // One kind is served by flags alone, unless the test adds config for it.
   const withConfig = kinds.length > 1 || extraConfig !== "";
@@ -85,7 +64,7 @@ export async function containerd17WithKuasar(t: TestContext, kinds: readonly E2e
     args: ["--state-dir", join(dir, "ks"), "--shim-listen", shimSocket, ...(withConfig ? ["--config", join(dir, "kuasard.toml")] : [])],
   };
   if (withConfig) {
-    writeFileSync(join(dir, "kuasard.toml"), kinds.map((k) => `[sandboxers.${k}]\nlisten = "${join(dir, `${k}.sock`)}"\ndir = "${join(dir, `k${k[0]}`)}"\n`).join("\n") + extraConfig);
+    writeFileSync(join(dir, "kuasard.toml"), sandboxersToml(kinds, (k) => join(dir, `${k}.sock`), (k) => join(dir, `k${k[0]}`)) + extraConfig);
   }
   const env: Containerd17WithKuasar = {
     dir,
@@ -116,15 +95,5 @@ export async function containerd17WithKuasar(t: TestContext, kinds: readonly E2e
       }
     },
   };
-  t.after(() =>
-    tearDownKuasar(dir, () => ({ stateDir: join(dir, "ks"), pids: [env.endpointPid, env.custodyPid] }), async () => {
-        env.cri.close();
-        await env.containerd.stop();
-        await env.kuasard.stop();
-    }),
-  );
-  ({ endpointPid: env.endpointPid, custodyPid: env.custodyPid } = await env.kuasard.ready);
-  await importBusybox(containerd, "k8s.io");
-  await importBusybox(containerd, "default");
-  return env;
+  return readyKuasarEnv(t, dir, env, () => env.kuasard, ["k8s.io", "default"]);
 }

@@ -1,12 +1,10 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
-import { BUSYBOX_IMAGE, importBusybox } from "./busybox-image.js";
-import { startContainerd, type Containerd } from "./containerd.js";
-import { criClient, type CriClient } from "./cri.js";
-import { containerdBinaries, repoRoot } from "./deps.js";
-import { TEST_CNI, type E2eKind } from "./kuasar-containerd2.js";
-import { startSandboxer, tearDownKuasar, type SandboxerProcess } from "./kuasard.js";
+import { criClient } from "./cri.js";
+import type { E2eKind } from "./kuasar-containerd2.js";
+import { readyKuasarEnv, type ShimBridgeEnv, sandboxersToml, shimBridgeContainerdOptions, startContainerdWithTestCni } from "./kuasar-env.js";
+import { startSandboxer } from "./kuasard.js";
 
 /**
  * How containerd 2.x drives a handler that names only a shim `runtime_type`:
@@ -22,15 +20,8 @@ export interface ShimHandler {
   runtimeType: string;
 }
 
-export interface Containerd2ShimWithKuasar {
-  dir: string;
-  shimSocket: string;
-  containerd: Containerd;
-  kuasard: SandboxerProcess;
-  endpointPid: number;
-  custodyPid: number;
-  cri: CriClient;
-}
+/** containerd 2.x reaching kuasard through the shim bridge. */
+export type Containerd2ShimWithKuasar = ShimBridgeEnv;
 
 /** containerd 2.x (config version 3) TOML of `handlers`, with nothing but the shim named (plus `sandboxer = "shim"` in mode shim). */
 export function shimHandlersToml(mode: ShimSandboxMode, handlers: readonly ShimHandler[]): string {
@@ -53,18 +44,8 @@ export function shimHandlersToml(mode: ShimSandboxMode, handlers: readonly ShimH
 export async function containerd2ShimWithKuasar(t: TestContext, mode: ShimSandboxMode, handlers: readonly ShimHandler[], kinds: readonly E2eKind[] = ["runc"]): Promise<Containerd2ShimWithKuasar> {
   const dir = mkdtempSync("/tmp/k2s-");
   const shimSocket = join(dir, "shim.sock");
-  const bin = containerdBinaries("2").binDir;
-  const containerd = await startContainerd({
-    version: "2",
-    sandboxImage: BUSYBOX_IMAGE,
-    env: {
-      PATH: `${bin}:${join(repoRoot(), "bin")}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
-      KUASAR_SHIM_SOCKET: shimSocket,
-    },
-    extraToml: shimHandlersToml(mode, handlers),
-  });
-  writeFileSync(join(containerd.cniConfDir, "10-kuasar-e2e.conflist"), TEST_CNI);
-  writeFileSync(join(dir, "kuasard.toml"), kinds.map((k) => `[sandboxers.${k}]\nlisten = "${join(dir, `${k}.sock`)}"\ndir = "${join(dir, `k${k[0]}`)}"\n`).join("\n"));
+  const containerd = await startContainerdWithTestCni({ version: "2", ...shimBridgeContainerdOptions("2", shimSocket), extraToml: shimHandlersToml(mode, handlers) });
+  writeFileSync(join(dir, "kuasard.toml"), sandboxersToml(kinds, (k) => join(dir, `${k}.sock`), (k) => join(dir, `k${k[0]}`)));
   const opts = {
     program: "kuasard" as const,
     dir: join(dir, "ks"),
@@ -80,14 +61,5 @@ export async function containerd2ShimWithKuasar(t: TestContext, mode: ShimSandbo
     custodyPid: 0,
     cri: criClient(containerd),
   };
-  t.after(() =>
-    tearDownKuasar(dir, () => ({ stateDir: join(dir, "ks"), pids: [env.endpointPid, env.custodyPid] }), async () => {
-      env.cri.close();
-      await env.containerd.stop();
-      await env.kuasard.stop();
-    }),
-  );
-  ({ endpointPid: env.endpointPid, custodyPid: env.custodyPid } = await env.kuasard.ready);
-  await importBusybox(containerd, "k8s.io");
-  return env;
+  return readyKuasarEnv(t, dir, env, () => env.kuasard);
 }

@@ -1,40 +1,18 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
-import { importBusybox } from "./busybox-image.js";
 import { repoRoot } from "./deps.js";
-import { startContainerd, type Containerd } from "./containerd.js";
-import { criClient, type CriClient } from "./cri.js";
-import { startSandboxer, tearDownKuasar, type SandboxerProcess } from "./kuasard.js";
+import { criClient } from "./cri.js";
+import { readyKuasarEnv, type KuasarEnvParts, sandboxersToml, startContainerdWithTestCni } from "./kuasar-env.js";
+import { startSandboxer, type SandboxerProcess } from "./kuasard.js";
 
 /** The CRI runtime handler (and proxy plugin name) the e2e tests configure. */
 export const HANDLER = "kuasar-runc";
 
-/**
- * A CNI config giving each pod its own network namespace with an address on a
- * bridge that lives in the test's private network namespace (the e2e runner's
- * `unshare --net`): TEST-NET-1 addresses, no gateway, no masquerading, so no
- * packet can leave it.
- */
-export const TEST_CNI = JSON.stringify({
-  cniVersion: "1.0.0",
-  name: "kuasar-e2e",
-  plugins: [
-    { type: "bridge", bridge: "kuasar0", isGateway: false, ipMasq: false, ipam: { type: "host-local", ranges: [[{ subnet: "192.0.2.0/24" }]] } },
-    { type: "loopback" },
-  ],
-});
-
-export interface Containerd2WithKuasar {
-  dir: string;
+export interface Containerd2WithKuasar extends KuasarEnvParts {
   listen: string;
   sandboxerDir: string;
-  containerd: Containerd;
   sandboxer: SandboxerProcess;
-  endpointPid: number;
-  /** Pid of the endpoint's custody process. */
-  custodyPid: number;
-  cri: CriClient;
   /** Starts the sandboxer again with the same flags (after a crash). */
   restartSandboxer(): Promise<SandboxerProcess>;
 }
@@ -111,17 +89,16 @@ export async function containerd2WithKuasar(
   const listen = join(dir, filesOf[kinds[0]!].sock);
   const dirOf = (k: E2eKind) => (k === kinds[0] && options.stateDirPath ? options.stateDirPath(dir) : join(dir, filesOf[k].dir));
   const sandboxerDir = dirOf(kinds[0]!);
-  const containerd = await startContainerd({
+  const containerd = await startContainerdWithTestCni({
     version: "2",
     extraToml: kinds.map((k) => proxySandboxerToml(handlerOf[k], join(dir, filesOf[k].sock), options.introspectable ? launcherOf(k) : undefined)).join(""),
   });
-  writeFileSync(join(containerd.cniConfDir, "10-kuasar-e2e.conflist"), TEST_CNI);
   let run = 0;
   const single = kinds.length === 1 && (kinds[0] === "runc" || kinds[0] === "gvisor") && extraConfig === "";
   if (!single) {
     writeFileSync(
       join(dir, "kuasard.toml"),
-      kinds.map((k) => `[sandboxers.${k}]\nlisten = "${join(dir, filesOf[k].sock)}"\ndir = "${dirOf(k)}"\n`).join("\n") + extraConfig,
+      sandboxersToml(kinds, (k) => join(dir, filesOf[k].sock), dirOf) + extraConfig,
     );
   }
   const opts = single
@@ -144,16 +121,7 @@ export async function containerd2WithKuasar(
       return env.sandboxer;
     },
   };
-  t.after(() =>
-    tearDownKuasar(dir, () => ({ stateDir: join(dir, "ks"), pids: [env.endpointPid, env.custodyPid] }), async () => {
-        env.cri.close();
-        await containerd.stop();
-        await env.sandboxer.stop();
-    }),
-  );
-  ({ endpointPid: env.endpointPid, custodyPid: env.custodyPid } = await env.sandboxer.ready);
-  await importBusybox(containerd, "k8s.io");
-  return env;
+  return readyKuasarEnv(t, dir, env, () => env.sandboxer);
 }
 
 /**

@@ -4,85 +4,39 @@ import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code } from "../../src/errors/code.js";
-import { isErrorCode, RuntimeError } from "../../src/errors/runtime-error.js";
+import { isErrorCode } from "../../src/errors/runtime-error.js";
 import { Controller as UpstreamController } from "../../src/gen/containerd/services/sandbox/v1/sandbox_pb.js";
 import { PodSandboxConfigSchema } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { Controller } from "../../src/gen/kuasar_io/containerd/services/sandbox/v1/sandbox_pb.js";
 import { GrpcServer } from "../../src/grpc/server.js";
-import { KUASAR_IO_CONTROLLER_SERVICE, kuasarIoControllerServiceImpl, kuasarIoTaskAddress, OCI_SPEC_URL } from "../../src/sandbox/kuasar-io-controller-service.js";
+import { KUASAR_IO_CONTROLLER_SERVICE, kuasarIoControllerServiceImpl, kuasarIoTaskAddress } from "../../src/sandbox/kuasar-io-controller-service.js";
+import { OCI_SPEC_URL } from "../../src/sandbox/sandbox-update.js";
 import { PreparedBundles } from "../../src/sandbox/prepared-bundles.js";
-import type { SandboxCreateRequest, Sandboxer, SandboxStatus } from "../../src/sandbox/sandboxer.js";
 import type { TaskBackend } from "../../src/task/task-backend.js";
 import { OCI_RESOURCES_URL } from "../../src/task/task-service.js";
 import { clientOf, tempDir } from "../grpc/helpers.js";
+import { mapSandboxer } from "./map-sandboxer.js";
 
 const TASK_ADDRESS = "ttrpc+unix:///run/kuasar-runc/task.sock";
 
 /** A sandboxer keeping sandboxes in a map, with a task backend that records updates and knows one live task. */
 function fakeSandboxer() {
-  const sandboxes = new Map<string, { req: SandboxCreateRequest; state: SandboxStatus["state"] }>();
   const liveTasks = new Set<string>();
   const updates: { id: string; resources: unknown; annotations: Record<string, string> }[] = [];
-  const need = (id: string) => {
-    const s = sandboxes.get(id);
-    if (!s) throw new RuntimeError(Code.NotFound, `sandbox ${id} not found`);
-    return s;
-  };
-  const status = (id: string): SandboxStatus => ({
-    id,
-    state: need(id).state,
-    pid: 4242,
-    createdAt: new Date(1000),
-    exitedAt: undefined,
-    exitStatus: 0,
-    taskAddress: TASK_ADDRESS,
-    taskApiVersion: 3,
-    labels: {},
-    info: { kind: "fake" },
-  });
   const tasks = {
     has: (id: string) => liveTasks.has(id),
     async update(id: string, resources: unknown, annotations: Record<string, string>) {
       updates.push({ id, resources, annotations });
     },
   } as unknown as TaskBackend;
-  const s: Sandboxer = {
-    kind: "fake",
+  const sandboxer = mapSandboxer("fake", {
     tasks,
-    has: (id) => sandboxes.has(id),
-    async create(req) {
-      sandboxes.set(req.id, { req, state: "created" });
-    },
-    async start(id) {
-      need(id).state = "ready";
-      return status(id);
-    },
-    async platform() {
-      return { os: "linux", architecture: "amd64", variant: "" };
-    },
-    async stop(id) {
-      need(id).state = "stopped";
-    },
-    async wait() {
-      return { exitStatus: 0, exitedAt: new Date(0) };
-    },
-    async status(id) {
-      return status(id);
-    },
-    async shutdown(id) {
-      need(id);
-      sandboxes.delete(id);
-    },
-    async metrics() {
-      throw new Error("not used");
-    },
-    async update() {
+    update: async () => {
       throw new Error("the fork's API has no Update");
     },
-    async recover() {},
-    async close() {},
-  };
-  return { sandboxer: s, sandboxes, liveTasks, updates };
+    status: (s) => ({ ...s, pid: 4242, createdAt: new Date(1000), taskAddress: TASK_ADDRESS, taskApiVersion: 3, info: { kind: "fake" } }),
+  });
+  return { sandboxer, sandboxes: sandboxer.sandboxes, liveTasks, updates };
 }
 
 /** The fork's API served as kuasard serves it (under upstream's wire name), and a client speaking it. */

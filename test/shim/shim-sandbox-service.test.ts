@@ -4,79 +4,21 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code } from "../../src/errors/code.js";
-import { isErrorCode, RuntimeError } from "../../src/errors/runtime-error.js";
+import { isErrorCode } from "../../src/errors/runtime-error.js";
 import { PodSandboxConfigSchema } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { silentLogger } from "../../src/log/logger.js";
-import type { SandboxCreateRequest, Sandboxer, SandboxStatus } from "../../src/sandbox/sandboxer.js";
+import type { Sandboxer } from "../../src/sandbox/sandboxer.js";
 import { DELETED_MARKER } from "../../src/shim/bridge-tasks.js";
 import { LAUNCHER_SANDBOXER_FILE } from "../../src/shim/sandboxer-choice.js";
 import { shimSandboxServiceImpl } from "../../src/shim/shim-sandbox-service.js";
 import type { CallContext } from "../../src/ttrpc/server.js";
-import type { TaskBackend } from "../../src/task/task-backend.js";
-
-/** A sandboxer that keeps its sandboxes in a map and records what it was asked. */
-function fakeSandboxer(kind: string) {
-  const sandboxes = new Map<string, { req: SandboxCreateRequest; state: SandboxStatus["state"] }>();
-  const need = (id: string) => {
-    const s = sandboxes.get(id);
-    if (!s) throw new RuntimeError(Code.NotFound, `sandbox ${id} not found`);
-    return s;
-  };
-  const status = (id: string): SandboxStatus => ({
-    id,
-    state: need(id).state,
-    pid: need(id).state === "ready" ? 4242 : 0,
-    createdAt: new Date(0),
-    exitedAt: undefined,
-    exitStatus: 0,
-    taskAddress: "",
-    taskApiVersion: 2,
-    labels: {},
-    info: { sandboxer: kind },
-  });
-  const s: Sandboxer & { sandboxes: typeof sandboxes } = {
-    kind,
-    sandboxes,
-    tasks: {} as TaskBackend,
-    has: (id) => sandboxes.has(id),
-    async create(req) {
-      sandboxes.set(req.id, { req, state: "created" });
-    },
-    async start(id) {
-      need(id).state = "ready";
-      return status(id);
-    },
-    async platform() {
-      return { os: "linux", architecture: "amd64", variant: "" };
-    },
-    async stop(id) {
-      need(id).state = "stopped";
-    },
-    async wait() {
-      return { exitStatus: 0, exitedAt: new Date(0) };
-    },
-    async status(id) {
-      return status(id);
-    },
-    async shutdown(id) {
-      need(id);
-      sandboxes.delete(id);
-    },
-    async metrics() {
-      throw new Error("not used");
-    },
-    async update() {},
-    async recover() {},
-    async close() {},
-  };
-  return s;
-}
+import { mapSandboxer } from "../sandbox/map-sandboxer.js";
 
 const ctx = { metadata: new Map([["containerd-namespace-ttrpc", ["k8s.io"]]]), signal: new AbortController().signal } as unknown as CallContext;
 
 function service() {
-  const runc = fakeSandboxer("runc");
-  const wasm = fakeSandboxer("wasm");
+  const runc = mapSandboxer("runc");
+  const wasm = mapSandboxer("wasm");
   const svc = shimSandboxServiceImpl(new Map<string, Sandboxer>([["runc", runc], ["wasm", wasm]]), "runc", (md) => md.get("containerd-namespace-ttrpc")?.[0] ?? "default", silentLogger());
   return { runc, wasm, svc };
 }
