@@ -5,9 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash packaging/install-deps.sh
-# npm ci would insist on lock entries for other platforms' optional packages, which the
-# registry reachable here does not serve; install keeps to the lock file all the same.
-npm install --no-audit --no-fund
+# Exactly what the lock file says (it lists every platform's optional packages).
+npm ci --no-audit --no-fund
 npm run build
 
 # Generated protobuf code is committed; a stale copy is a failure.
