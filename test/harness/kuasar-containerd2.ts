@@ -81,7 +81,10 @@ export async function containerd2WithKuasar(
     stateDirPath?: (dir: string) => string;
     /** Called with the first kind's state dir before the sandboxer starts (e.g. to mount a small tmpfs there). */
     prepareSandboxerDir?: (dir: string) => void;
-    /** Declare the handlers so containerd introspects their features (see {@link proxySandboxerToml}). */
+    /**
+     * Declare the handlers as the README recommends, so containerd introspects their features
+     * (see {@link proxySandboxerToml}); false: the older `io.containerd.kuasar.v1` form. Default true.
+     */
     introspectable?: boolean;
   } = {},
 ): Promise<Containerd2WithKuasar> {
@@ -91,7 +94,7 @@ export async function containerd2WithKuasar(
   const sandboxerDir = dirOf(kinds[0]!);
   const containerd = await startContainerdWithTestCni({
     version: "2",
-    extraToml: kinds.map((k) => proxySandboxerToml(handlerOf[k], join(dir, filesOf[k].sock), options.introspectable ? launcherOf(k) : undefined)).join(""),
+    extraToml: kinds.map((k) => proxySandboxerToml(handlerOf[k], join(dir, filesOf[k].sock), (options.introspectable ?? true) ? launcherOf(k) : undefined)).join(""),
   });
   let run = 0;
   const single = kinds.length === 1 && (kinds[0] === "runc" || kinds[0] === "gvisor") && extraConfig === "";
