@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { shimProcesses } from "../harness/cri.js";
-import { podConfig, runPod, shContainer } from "../harness/cri-pod.js";
+import { decodeOut, podConfig, runPod, shContainer } from "../harness/cri-pod.js";
 import { assertIsolated } from "../harness/isolation.js";
 import { containerd2ShimWithKuasar, type Containerd2ShimWithKuasar, type ShimHandler, type ShimSandboxMode } from "../harness/kuasar-containerd2-shim.js";
 import { censusDiff, takeCensus, type CensusScope } from "../harness/leak-census.js";
@@ -25,6 +25,21 @@ function scopeOf(env: Containerd2ShimWithKuasar, kind: E2eKind = "runc"): Census
   };
 }
 
+/**
+ * A census difference without the cgroups of others: the machine's cgroup tree is shared
+ * with other test runs, so only cgroups named after this pod's ids are counted.
+ */
+function ours(diff: ReturnType<typeof censusDiff>, ids: readonly string[]): ReturnType<typeof censusDiff> {
+  const cgroups = (diff.cgroups ?? []).filter((c) => ids.some((id) => c.includes(id)));
+  const { cgroups: _all, ...rest } = diff;
+  return cgroups.length > 0 ? { ...rest, cgroups } : rest;
+}
+
+/** `net.ipv4.ip_unprivileged_port_start` as a container of the pod reads it (the kernel's default is 1024). */
+async function unprivilegedPortStart(cri: Containerd2ShimWithKuasar["cri"], containerId: string): Promise<string> {
+  return decodeOut((await cri.runtime.execSync({ containerId, cmd: ["cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"], timeout: 20n })).stdout);
+}
+
 /** The pod scenario through the launcher and the resident bridge; nothing left. */
 async function podScenarioVia(env: Containerd2ShimWithKuasar, mode: ShimSandboxMode): Promise<void> {
   const { cri } = env;
@@ -32,21 +47,22 @@ async function podScenarioVia(env: Containerd2ShimWithKuasar, mode: ShimSandboxM
   await warmUpPod(cri, HANDLER, logDir);
   const scope = scopeOf(env);
   const before = takeCensus(scope);
-  await podScenario({
+  const { podId, ids } = await podScenario({
     cri,
     handler: HANDLER,
     name: `web-${mode}`,
     logDir: join(logDir, "web"),
     server: HTTPD_SERVER,
-    whileRunning: async ({ podId }) => {
+    whileRunning: async ({ podId, clientId }) => {
       // The pod is our holder: no pause container and no shim process runs.
       assertHolder(holderOf((await cri.runtime.podSandboxStatus({ podSandboxId: podId, verbose: true })).info));
       // Each mode takes its own way into the bridge: the pause task, or the shim's sandbox service.
       const way = mode === "podsandbox" ? /"msg":"pod sandbox task created \(no pause container\)"/ : /"msg":"sandbox created through the shim sandbox service"/;
       assert.match(env.kuasard.logs(), way);
+      if (mode === "podsandbox") assert.equal(await unprivilegedPortStart(cri, clientId), "0\n", "containerd's unprivileged-port default is set");
     },
   });
-  assert.deepEqual(censusDiff(before, takeCensus(scope)), {});
+  assert.deepEqual(ours(censusDiff(before, takeCensus(scope)), [podId, ...ids]), {});
 }
 
 /** Several pods at once are served by the one resident bridge: still no shim process, one holder per pod. */
@@ -122,16 +138,6 @@ const VM_KIND_HANDLERS = [
 ] as const satisfies readonly (ShimHandler & { kind: E2eKind })[];
 
 /**
- * A census difference without the cgroups of others: the machine's cgroup tree is shared
- * with other test runs, so only cgroups named after this pod's ids are counted.
- */
-function ours(diff: ReturnType<typeof censusDiff>, ids: readonly string[]): ReturnType<typeof censusDiff> {
-  const cgroups = (diff.cgroups ?? []).filter((c) => ids.some((id) => c.includes(id)));
-  const { cgroups: _all, ...rest } = diff;
-  return cgroups.length > 0 ? { ...rest, cgroups } : rest;
-}
-
-/**
  * Asserts the pod's own process, named by PodSandboxStatus's verbose info, is what `kind` runs:
  * our holder, or for a vmm pod (no holder on the host) its QEMU, never a pause process or a shim.
  */
@@ -160,6 +166,8 @@ async function isolatedPodScenarioVia(env: Containerd2ShimWithKuasar, mode: Shim
       assertPodProcess(kind, (await cri.runtime.podSandboxStatus({ podSandboxId: podId, verbose: true })).info);
       const way = mode === "podsandbox" ? /"msg":"pod sandbox task created \(no pause container\)"/ : /"msg":"sandbox created through the shim sandbox service"/;
       assert.match(env.kuasard.logs(), way);
+      // containerd's own unprivileged-port default in the pause spec: set in a VM's guest, left out by gVisor (it cannot set sysctls).
+      if (mode === "podsandbox" && kind === "vmm") assert.equal(await unprivilegedPortStart(cri, serverId), "0\n");
       // The runtime name chose the kind: that sandboxer made the container.
       assert.match(env.kuasard.logs(), new RegExp(`"sandboxer":"${kind}".*"container_id":"${serverId}".*"msg":"container created"`));
     },
