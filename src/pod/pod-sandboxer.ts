@@ -9,6 +9,7 @@ import { HolderClient } from "../holder/holder-client.js";
 import { startHolder } from "../holder/start-holder.js";
 import type { SandboxCreateRequest, Sandboxer, SandboxStatus, SandboxUpdate } from "../sandbox/sandboxer.js";
 import { sandboxTransitions, transition } from "../sandbox/state-machine.js";
+import { podSysctlsToApply } from "../sandbox/pod-sysctls-applied.js";
 import type { CgroupStats } from "../task/task-backend.js";
 import { createSandboxRecord, podOf, recoverRecords, sandboxStatus, sumStats, updateSandboxRecord, waitStopped } from "./sandbox-records.js";
 import { isAlive, killQuietly, Pod, waitGone } from "./pod.js";
@@ -101,7 +102,7 @@ export class PodSandboxer implements Sandboxer {
         newUts: !hostNetwork && r.standalone !== true,
         hostname: hostNetwork ? undefined : p?.hostname || undefined,
         // Validated at Create.
-        sysctls: this.tasks.holderSetsPodSysctls ? (p?.sysctls ?? {}) : {},
+        sysctls: this.tasks.holderSetsPodSysctls ? podSysctlsToApply(p) : {},
         cgroups,
         // Like a pause container, the pod always owns a pid namespace (unless it uses the host's):
         // a container that joins "the pod's" pid namespace must never land in the host's.

@@ -4,6 +4,7 @@ import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { validateId } from "../sandbox/id.js";
 import { validatePodSysctls } from "../sandbox/pod-sysctls.js";
+import { podSysctlsToApply } from "../sandbox/pod-sysctls-applied.js";
 import type { SandboxCreateRequest, SandboxStatus, SandboxUpdate } from "../sandbox/sandboxer.js";
 import type { CgroupStats } from "../task/task-backend.js";
 import { explainFullDisk } from "../fs/disk-full.js";
@@ -28,7 +29,7 @@ export function createSandboxRecord(ctx: PodRuntime, req: SandboxCreateRequest, 
   if (ctx.pods.has(id) || ctx.sandboxes.has(id)) throw new RuntimeError(Code.AlreadyExists, `sandbox ${id} already exists`);
   if (req.netnsPath && !existsSync(req.netnsPath)) throw new RuntimeError(Code.InvalidArgument, `sandbox ${id}: network namespace ${req.netnsPath} does not exist`);
   checkHostname(req.pod?.hostname ?? "");
-  if (req.pod) validatePodSysctls(req.pod.sysctls, { hostNetwork: req.pod.hostNetwork || req.netnsPath === "", hostIpc: req.pod.hostIpc });
+  if (req.pod) validatePodSysctls(podSysctlsToApply(req.pod), { hostNetwork: req.pod.hostNetwork || req.netnsPath === "", hostIpc: req.pod.hostIpc });
   checks();
   const dir = ctx.podDir(id);
   try {

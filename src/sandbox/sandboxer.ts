@@ -23,6 +23,12 @@ export interface PodConfig {
   /** PID namespace mode POD: containers share one pid namespace. */
   sharedPid: boolean;
   sysctls: Record<string, string>;
+  /**
+   * Sysctls the container runtime adds on its own, not the pod (containerd 2.x's
+   * `enable_unprivileged_ports`/`enable_unprivileged_icmp` defaults in a pause spec):
+   * set where the engine sets pod sysctls, left out where it cannot, as runsc's own shim does.
+   */
+  runtimeSysctls?: Record<string, string>;
   /** Pod-level limits (CRI `linux.resources`, falling back to none). */
   resources: PodResources;
   privileged: boolean;

@@ -11,6 +11,7 @@ import type { PodConfig, Sandboxer } from "../sandbox/sandboxer.js";
 import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus, TaskBackend } from "../task/task-backend.js";
 import type { EventPublisher } from "../task/task-event.js";
 import { CRI_CONTAINER_TYPE, CRI_SANDBOX_ID, CRI_SANDBOX_LOG_DIRECTORY, CRI_SANDBOX_NAME, CRI_SANDBOX_NAMESPACE, CRI_SANDBOX_UID } from "./cri-annotations.js";
+import { splitPauseSpecSysctls } from "./pause-spec-sysctls.js";
 import { chooseSandboxer, sandboxerFromBundle, sandboxOwner } from "./sandboxer-choice.js";
 
 /** The OCI spec fields the bridge reads to classify a task. */
@@ -228,8 +229,8 @@ export class BridgeTasks implements TaskBackend {
       // The pause spec has a pid namespace whether or not containers share it: CRI
       // names the pod's in the spec of each container that shares it (pid POD).
       sharedPid: false,
-      // containerd 1.7 puts the pod's sysctls in the pause spec.
-      sysctls: { ...(oci.linux?.sysctl ?? {}) },
+      // containerd puts the pod's sysctls in the pause spec, and 2.x its own unprivileged-port/ICMP defaults.
+      ...splitPauseSpecSysctls(oci.linux?.sysctl),
       resources: { cpuPeriod: 0, cpuQuota: 0, cpuShares: 0, memoryLimitBytes: 0 },
       privileged: false,
     };

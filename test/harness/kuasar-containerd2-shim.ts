@@ -38,14 +38,21 @@ export function shimHandlersToml(mode: ShimSandboxMode, handlers: readonly ShimH
 /**
  * Stock containerd 2.x whose handlers name only our shim (`bin/` on its PATH,
  * `KUASAR_SHIM_SOCKET` in its environment), and one kuasard serving the shim bridge
- * for `kinds`. CRI's pinned sandbox image is the busybox image (podsandbox mode wants
- * one in its store; the bridge never runs it). Everything is stopped after the test.
+ * for `kinds` (plus `extraConfig`, e.g. the vmm sandboxer's hypervisor table). CRI's pinned
+ * sandbox image is the busybox image (podsandbox mode wants one in its store; the bridge never
+ * runs it). Everything is stopped after the test.
  */
-export async function containerd2ShimWithKuasar(t: TestContext, mode: ShimSandboxMode, handlers: readonly ShimHandler[], kinds: readonly E2eKind[] = ["runc"]): Promise<Containerd2ShimWithKuasar> {
+export async function containerd2ShimWithKuasar(
+  t: TestContext,
+  mode: ShimSandboxMode,
+  handlers: readonly ShimHandler[],
+  kinds: readonly E2eKind[] = ["runc"],
+  extraConfig = "",
+): Promise<Containerd2ShimWithKuasar> {
   const dir = mkdtempSync("/tmp/k2s-");
   const shimSocket = join(dir, "shim.sock");
   const containerd = await startContainerdWithTestCni({ version: "2", ...shimBridgeContainerdOptions("2", shimSocket), extraToml: shimHandlersToml(mode, handlers) });
-  writeFileSync(join(dir, "kuasard.toml"), sandboxersToml(kinds, (k) => join(dir, `${k}.sock`), (k) => join(dir, `k${k[0]}`)));
+  writeFileSync(join(dir, "kuasard.toml"), sandboxersToml(kinds, (k) => join(dir, `${k}.sock`), (k) => join(dir, `k${k[0]}`)) + extraConfig);
   const opts = {
     program: "kuasard" as const,
     dir: join(dir, "ks"),

@@ -12,6 +12,7 @@ import type { SandboxRecord } from "../../pod/records.js";
 import { unmountBelow } from "../../pod/rootfs.js";
 import type { SandboxCreateRequest, Sandboxer, SandboxStatus, SandboxUpdate } from "../../sandbox/sandboxer.js";
 import { sandboxTransitions, transition } from "../../sandbox/state-machine.js";
+import { podSysctlsToApply } from "../../sandbox/pod-sysctls-applied.js";
 import type { CgroupStats } from "../../task/task-backend.js";
 import type { AcceleratorChoice } from "./accelerator-probe.js";
 import { DEBUG_SOCKET, serveDebug } from "./debug-server.js";
@@ -113,7 +114,7 @@ export class VmmSandboxer implements Sandboxer {
       this.attach(pod, vm.agent);
       const setup = [`hostname ${shellQuote(r.pod?.hostname || id.slice(0, 63))}`];
       if (net) setup.push(guestNetworkScript(net));
-      for (const [k, v] of Object.entries(r.pod?.sysctls ?? {})) setup.push(`sysctl -w ${shellQuote(`${k}=${v}`)}`);
+      for (const [k, v] of Object.entries(podSysctlsToApply(r.pod))) setup.push(`sysctl -w ${shellQuote(`${k}=${v}`)}`);
       await checkInGuest(pod, paths, ["/bin/sh", "-c", setup.join("\n")], { timeoutMs: SETUP_TIMEOUT_MS });
       this.controls.set(id, await this.hypervisor.control({ controlSocket: paths.qmpSocket }));
       signal?.throwIfAborted();
