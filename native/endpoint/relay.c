@@ -37,17 +37,11 @@ struct slot {
   void *ptr;
 };
 
-/* A frame being read that was too large to peek whole. */
-struct bigread {
-  uint8_t *buf;
-  size_t need, have;
-};
-
-struct conn_ext {
-  struct bigread cbig, kbig;
-};
-
 static int ep = -1;
+/* When the timers (re-dials, deadlines, stalled frames) are looked at next; 0: at once. */
+static int64_t next_tick_ms;
+/* A connection was closed this round: free it after the round. */
+static int reap_needed;
 static struct slot *slots;
 static int nslots;
 
@@ -141,6 +135,7 @@ static int pending(const struct outbuf *o) { return o->off < o->len; }
 static void conn_close(struct conn *c, const char *why) {
   if (c->dead) return;
   c->dead = 1;
+  reap_needed = 1;
   log_debug("connection %u closed: %s", c->id, why);
   relay_forget_fd(c->cfd);
   if (c->kfd >= 0) relay_forget_fd(c->kfd);
@@ -287,6 +282,7 @@ static void backend_lost(struct conn *c) {
   }
   c->dial_delay_ms = 50;
   c->next_dial_ms = wall_ms();
+  next_tick_ms = 0;
 }
 
 static int dial_backend(void) {
@@ -320,8 +316,6 @@ static void try_dial(struct conn *c) {
   read_side(c, 0);
 }
 
-static struct conn_ext *ext_of(struct conn *c);
-
 /* Reads whole frames from one side of c while the other side can take them. */
 static void read_side(struct conn *c, int kuasard) {
   for (;;) {
@@ -330,7 +324,7 @@ static void read_side(struct conn *c, int kuasard) {
     if (fd < 0) return;
     /* Back-pressure: nothing more is read while the other side has not taken the last. */
     if (kuasard ? pending(&c->cout) : (pending(&c->kout) || (c->kfd < 0 && c->ncalls >= CALLS_PER_CONN_MAX))) return;
-    struct bigread *big = kuasard ? &ext_of(c)->kbig : &ext_of(c)->cbig;
+    struct bigread *big = kuasard ? &c->kbig : &c->cbig;
     if (big->buf) {
       ssize_t n = recv(fd, big->buf + big->have, big->need - big->have, MSG_DONTWAIT);
       if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) goto closed;
@@ -390,42 +384,6 @@ closed:
   else conn_close(c, "containerd closed the connection");
 }
 
-/* ---- per-connection extension (buffers that custody never needs) ---- */
-
-struct ext_node {
-  uint32_t id;
-  struct conn_ext x;
-  struct ext_node *next;
-};
-static struct ext_node *exts;
-
-static struct conn_ext *ext_of(struct conn *c) {
-  for (struct ext_node *e = exts; e; e = e->next)
-    if (e->id == c->id) return &e->x;
-  struct ext_node *e = calloc(1, sizeof *e);
-  if (!e) {
-    log_error("out of memory");
-    _exit(70);
-  }
-  e->id = c->id;
-  e->next = exts;
-  exts = e;
-  return &e->x;
-}
-
-static void ext_drop(uint32_t id) {
-  for (struct ext_node **pp = &exts; *pp; pp = &(*pp)->next) {
-    if ((*pp)->id == id) {
-      struct ext_node *e = *pp;
-      *pp = e->next;
-      free(e->x.cbig.buf);
-      free(e->x.kbig.buf);
-      free(e);
-      return;
-    }
-  }
-}
-
 /* ---- listeners ---- */
 
 static void on_accept(struct listener *l) {
@@ -462,6 +420,7 @@ static void on_accept(struct listener *l) {
     c->kfd = dial_backend();
     c->dial_delay_ms = 50;
     c->next_dial_ms = wall_ms();
+    if (c->kfd < 0) next_tick_ms = 0;
     c->next = tab.conns;
     tab.conns = c;
     tab.nconns++;
@@ -571,8 +530,11 @@ int relay_backend_reachable(void) {
 
 /* ---- timers ---- */
 
-static void tick(void) {
+/* Looks at every connection's timers; returns whether one waits for kuasard (then the
+ * next look is soon: re-dials and queued calls' deadlines). */
+static int tick(void) {
   int64_t now = wall_ms();
+  int waiting = 0;
   for (struct conn *c = tab.conns; c; c = c->next) {
     if (c->dead) continue;
     if (c->partial_since_ms && now - c->partial_since_ms > PARTIAL_FRAME_MS) {
@@ -595,19 +557,21 @@ static void tick(void) {
         call_done(c, s);
       }
       if (!c->dead && now >= c->next_dial_ms) try_dial(c);
+      waiting |= !c->dead && c->kfd < 0;
     }
   }
+  return waiting;
 }
 
 /* Frees connections closed during this round (their fds too). */
 static void reap(void) {
+  reap_needed = 0;
   for (struct conn **pp = &tab.conns; *pp;) {
     struct conn *c = *pp;
     if (!c->dead) {
       pp = &c->next;
       continue;
     }
-    ext_drop(c->id);
     conn_remove(c); /* unlinks from *pp */
   }
 }
@@ -691,10 +655,8 @@ void relay_main(void) {
   for (;;) {
     if (terminate) stop();
     if (dump_requested) dump();
-    int timeout = 1000;
-    for (struct conn *c = tab.conns; c; c = c->next)
-      if (c->kfd < 0) timeout = 50;
-    int n = epoll_wait(ep, evs, 64, timeout);
+    int64_t now = wall_ms();
+    int n = epoll_wait(ep, evs, 64, next_tick_ms > now ? (int)(next_tick_ms - now) : 0);
     if (n < 0 && errno != EINTR) {
       log_error("epoll_wait: %s", strerror(errno));
       _exit(72);
@@ -743,7 +705,8 @@ void relay_main(void) {
         break;
       }
     }
-    tick();
-    reap();
+    now = wall_ms();
+    if (now >= next_tick_ms) next_tick_ms = now + (tick() ? 50 : 1000);
+    if (reap_needed) reap();
   }
 }

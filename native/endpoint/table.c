@@ -57,6 +57,8 @@ void conn_remove(struct conn *c) {
   if (c->kfd >= 0) close(c->kfd);
   free(c->cout.data);
   free(c->kout.data);
+  free(c->cbig.buf);
+  free(c->kbig.buf);
   free(c);
 }
 

@@ -33,6 +33,12 @@ struct outbuf {
   size_t len, off;
 };
 
+/* A frame being read that was too large to peek whole. */
+struct bigread {
+  uint8_t *buf;
+  size_t need, have;
+};
+
 struct conn {
   uint32_t id;
   char route[ROUTE_MAX];
@@ -42,6 +48,7 @@ struct conn {
   uint32_t ncalls;
   /* Relay only. */
   struct outbuf cout, kout;
+  struct bigread cbig, kbig;
   int64_t next_dial_ms;
   int dial_delay_ms;
   int64_t partial_since_ms;

@@ -8,7 +8,7 @@ import { RuntimeError } from "../errors/runtime-error.js";
 import { shortSocketPath } from "../fs/long-socket-path.js";
 import { Endpoint as EndpointService } from "../gen/kuasar/endpoint/v1/endpoint_pb.js";
 import type { Logger } from "../log/logger.js";
-import { isAlive } from "../pod/pod.js";
+import { isAlive, killQuietly } from "../pod/pod.js";
 import { TtrpcClient } from "../ttrpc/client.js";
 import { serviceClient, type ServiceClient } from "../ttrpc/service.js";
 
@@ -89,22 +89,13 @@ export async function stopEndpoint(stateDir: string, recordedPids: readonly numb
     client.destroy();
     if (st) {
       pids.add(st.pid).add(st.custodyPid);
-      signal(st.pid, "SIGTERM");
+      killQuietly(st.pid, "SIGTERM");
     }
   }
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline && [...pids].some(isAlive)) await new Promise((r) => setTimeout(r, 20));
-  for (const pid of pids) signal(pid, "SIGSTOP");
-  for (const pid of pids) signal(pid, "SIGKILL");
-}
-
-function signal(pid: number, sig: NodeJS.Signals): void {
-  if (pid <= 0) return;
-  try {
-    process.kill(pid, sig);
-  } catch {
-    /* already gone */
-  }
+  for (const pid of pids) killQuietly(pid, "SIGSTOP");
+  for (const pid of pids) killQuietly(pid, "SIGKILL");
 }
 
 function readLine(stream: Readable, timeoutMs: number): Promise<string> {

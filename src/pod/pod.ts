@@ -124,11 +124,11 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** SIGKILLs `pid` if it still exists (pid <= 0 is nobody). */
-export function killQuietly(pid: number): void {
+/** Sends `signal` (default SIGKILL) to `pid` if it still exists (pid <= 0 is nobody). */
+export function killQuietly(pid: number, signal: NodeJS.Signals = "SIGKILL"): void {
   if (pid <= 0) return;
   try {
-    process.kill(pid, "SIGKILL");
+    process.kill(pid, signal);
   } catch {
     /* gone */
   }

@@ -3,7 +3,7 @@ import { closeSync, cpSync, mkdtempSync, openSync, readFileSync, rmSync } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import { defaultEndpointBinary } from "../../src/daemon/endpoint-launcher.js";
+import { defaultEndpointBinary, stopEndpoint } from "../../src/daemon/endpoint-launcher.js";
 import { Endpoint as EndpointService } from "../../src/gen/kuasar/endpoint/v1/endpoint_pb.js";
 import { TtrpcClient } from "../../src/ttrpc/client.js";
 import { serviceClient, type ServiceClient } from "../../src/ttrpc/service.js";
@@ -19,7 +19,7 @@ export interface EndpointProcess {
   /** Waits until the control API answers with a relay pid other than `not` (a replaced relay). */
   waitRelay(not?: number): Promise<{ pid: number; custodyPid: number; relayGeneration: number }>;
   logs(): string;
-  /** SIGTERM to the relay, SIGKILL to whatever of the two remains, then the dir is removed. */
+  /** Stops it as an operator would (src/daemon/endpoint-launcher.ts stopEndpoint), then the dir is removed. */
   stop(): Promise<void>;
 }
 
@@ -74,20 +74,7 @@ export async function startEndpoint(): Promise<EndpointProcess> {
     logs: () => readLog(paths.log),
     async stop() {
       for (const c of clients) c.destroy();
-      const st = await ep.waitRelay().catch(() => undefined);
-      if (st) {
-        known.add(st.pid);
-        known.add(st.custodyPid);
-        process.kill(st.pid, "SIGTERM");
-      }
-      await new Promise((r) => setTimeout(r, 100));
-      for (const pid of known) {
-        try {
-          process.kill(pid, "SIGKILL");
-        } catch {
-          /* gone */
-        }
-      }
+      await stopEndpoint(dir, [...known]);
       // The log outlives the dir for a look after a failure: KUASAR_TEST_KEEP_LOGS=DIR.
       const keep = process.env["KUASAR_TEST_KEEP_LOGS"];
       if (keep) cpSync(paths.log, join(keep, `endpoint-${Date.now()}.log`));

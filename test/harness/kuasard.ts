@@ -1,6 +1,7 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { stopEndpoint } from "../../src/daemon/endpoint-launcher.js";
+import { killQuietly } from "../../src/pod/pod.js";
 import { unmountBelow } from "../../src/pod/rootfs.js";
 import { join } from "node:path";
 import { repoRoot } from "./deps.js";
@@ -90,16 +91,6 @@ export function startSandboxer(o: SandboxerProcessOptions, run = 0): SandboxerPr
   };
 }
 
-/** Sends SIGKILL to a pid this test recorded (e.g. the endpoint), ignoring one already gone. */
-export function killRecorded(pid: number): void {
-  if (pid <= 0) return;
-  try {
-    process.kill(pid, "SIGKILL");
-  } catch {
-    /* gone */
-  }
-}
-
 /**
  * Runs a setup's `stop` (CRI client, containerd, our daemon), then, even when
  * that failed: stops the endpoint of its state dir (and the pids it recorded), unmounts what a failed test
@@ -111,7 +102,7 @@ export async function tearDownKuasar(dir: string, endpoint: () => { stateDir: st
   } finally {
     const e = endpoint();
     await stopEndpoint(e.stateDir, e.pids);
-    for (const pid of podProcessesRecorded(dir)) killRecorded(pid);
+    for (const pid of podProcessesRecorded(dir)) killQuietly(pid);
     keepLogs(dir);
     await unmountBelow(dir);
     rmSync(dir, { recursive: true, force: true });
