@@ -1,23 +1,4 @@
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-
-/**
- * The kernel's count of OOM kills in a memory cgroup: `oom_kill` of v1
- * `memory.oom_control` or of v2 `memory.events`; undefined when the dir is gone
- * or the kernel does not count them.
- */
-export function oomKillCount(dir: string): number | undefined {
-  if (!dir) return undefined;
-  for (const f of ["memory.events", "memory.oom_control"]) {
-    try {
-      const m = /^oom_kill (\d+)$/m.exec(readFileSync(join(dir, f), "utf8"));
-      if (m) return Number(m[1]);
-    } catch {
-      /* gone, or the other version's file */
-    }
-  }
-  return undefined;
-}
+import { oomKillCount } from "./oom.js";
 
 /**
  * Reports OOM kills in running containers' memory cgroups as they happen, by

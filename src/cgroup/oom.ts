@@ -15,16 +15,25 @@ export function memoryCgroupOf(pid: number): string {
   }
 }
 
-/** Whether the kernel OOM-killed something in this cgroup (v1 memory.oom_control, v2 memory.events). */
-export function wasOomKilled(dir: string): boolean {
-  if (!dir) return false;
-  for (const f of ["memory.oom_control", "memory.events"]) {
+/**
+ * The kernel's count of OOM kills in a memory cgroup: `oom_kill` of v1
+ * `memory.oom_control` or of v2 `memory.events`; undefined when the dir is gone
+ * or the kernel does not count them.
+ */
+export function oomKillCount(dir: string): number | undefined {
+  if (!dir) return undefined;
+  for (const f of ["memory.events", "memory.oom_control"]) {
     try {
-      const m = /oom_kill (\d+)/.exec(readFileSync(join(dir, f), "utf8"));
-      if (m && Number(m[1]) > 0) return true;
+      const m = /^oom_kill (\d+)$/m.exec(readFileSync(join(dir, f), "utf8"));
+      if (m) return Number(m[1]);
     } catch {
-      /* gone or not this version */
+      /* gone, or the other version's file */
     }
   }
-  return false;
+  return undefined;
+}
+
+/** Whether the kernel OOM-killed something in this cgroup (v1 memory.oom_control, v2 memory.events). */
+export function wasOomKilled(dir: string): boolean {
+  return (oomKillCount(dir) ?? 0) > 0;
 }

@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join, posix } from "node:path";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
+import { unescapeMountPath } from "../fs/mountinfo.js";
 import type { PodResources } from "../sandbox/sandboxer.js";
 import { cgroupProcs, killCgroup } from "./cgroup-kill.js";
 
@@ -31,7 +32,7 @@ export function mountedHierarchies(mountinfo = readFileSync("/proc/self/mountinf
     const sep = f.indexOf("-");
     if (sep < 0 || f[3] !== "/") continue;
     const fstype = f[sep + 1];
-    const mount = unescapeMount(f[4] ?? "");
+    const mount = unescapeMountPath(f[4] ?? "");
     if (fstype === "cgroup2") out.push({ mount, version: 2, controllers: [] });
     else if (fstype === "cgroup") {
       const known = ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "net_cls", "net_prio", "perf_event", "hugetlb", "rdma", "misc"];
@@ -41,8 +42,6 @@ export function mountedHierarchies(mountinfo = readFileSync("/proc/self/mountinf
   }
   return out;
 }
-
-const unescapeMount = (s: string): string => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
 
 /**
  * The pod cgroup's path (relative to every hierarchy's root) for CRI's

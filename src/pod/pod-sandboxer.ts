@@ -3,7 +3,6 @@ import { join } from "node:path";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { explainFullDisk } from "../fs/disk-full.js";
-import { readTextOr } from "../fs/read-text.js";
 import { which } from "../fs/which.js";
 import { HolderClient } from "../holder/holder-client.js";
 import { startHolder } from "../holder/start-holder.js";
@@ -402,7 +401,7 @@ export class PodSandboxer implements Sandboxer {
     const reason = `pod holder (pid ${holderPid}) died; the pod's processes were killed`;
     pod.log.warn({ holder_pid: holderPid }, "pod holder died: killing the pod's processes");
     // Alive but unreachable is as good as dead: it must not hold the pod's namespaces on.
-    if (isPodHolder(holderPid)) killQuietly(holderPid);
+    if (isHolderOf(holderPid, pod.dir)) killQuietly(holderPid);
     await pod.detach();
     await this.tasks.podLost(pod).catch((err: unknown) => pod.log.error({ err }, "killing the processes of a pod whose holder died failed"));
     pod.replayJournalFile(); // what the holder reaped before it died, with the real status
@@ -448,11 +447,6 @@ export class PodSandboxer implements Sandboxer {
       if (!which(path)) throw new RuntimeError(Code.FailedPrecondition, `${what} binary ${JSON.stringify(path)} not found or not executable`);
     }
   }
-}
-
-/** Whether `pid` is a running kuasar-holder (a pid recorded long ago may belong to someone else by now). */
-function isPodHolder(pid: number): boolean {
-  return isAlive(pid) && readTextOr(`/proc/${pid}/comm`, "").trim() === "kuasar-holder";
 }
 
 function goArch(arch: string): string {

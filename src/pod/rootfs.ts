@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { Code } from "../errors/code.js";
+import { unescapeMountPath } from "../fs/mountinfo.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import type { MountSpec } from "../task/task-backend.js";
 
@@ -48,7 +49,7 @@ export function mountsBelow(dir: string, mountinfo = readFileSync("/proc/self/mo
     .split("\n")
     .map((l) => l.split(" ")[4])
     .filter((p): p is string => p !== undefined)
-    .map((p) => p.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .map(unescapeMountPath)
     .filter((p) => p === base || p.startsWith(`${base}/`));
   return [...new Set(points)].sort((a, b) => b.split("/").length - a.split("/").length);
 }

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
-import { OomWatch, oomKillCount } from "../../src/cgroup/oom-watch.js";
+import { oomKillCount } from "../../src/cgroup/oom.js";
+import { OomWatch } from "../../src/cgroup/oom-watch.js";
 
 function fakeMemcg(t: TestContext, file: string, kills: number): { dir: string; set: (n: number) => void } {
   const dir = mkdtempSync(join(tmpdir(), "oom-watch-"));
