@@ -14,7 +14,4 @@ int control_event(struct control *ctl, uint32_t events);
 /* Reads and answers what is queued. */
 int control_input(struct control *ctl);
 
-/* Creates a listening unix socket (mode 0600); the fd, or a negative status code with *err set. */
-int listen_unix(const char *path, const char **err);
-
 #endif

@@ -13,7 +13,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "control.h"
+#include "listen.h"
 #include "custody.h"
 #include "log.h"
 #include "table.h"

@@ -100,24 +100,30 @@ export class StdioRelay {
     this.stdin?.destroy();
     for (const s of this.sinks.values()) s.destroy();
     this.sinks.clear();
-    if (release) for (const fd of [1, 2]) this.release(fd);
+    // Outputs that reached EOF were released then; the rest are let go now.
+    if (release) for (const fd of this.open) this.release(fd);
     for (const w of this.drainWaiters.splice(0)) w();
   }
 
   /** The FIFO paths this relay writes (for the keeper). */
   outputPaths(): string[] {
-    return [this.stdio.stdout, this.stdio.terminal ? "" : this.stdio.stderr].filter((p) => p !== "");
+    return [this.pathOf(1), this.pathOf(2)].filter((p) => p !== "");
+  }
+
+  /** Where output `fd` goes; "" for none (stderr of a terminal goes with stdout). */
+  private pathOf(fd: number): string {
+    return fd === 1 ? this.stdio.stdout : this.stdio.terminal ? "" : this.stdio.stderr;
   }
 
   private release(fd: number): void {
-    const path = fd === 1 ? this.stdio.stdout : this.stdio.terminal ? "" : this.stdio.stderr;
+    const path = this.pathOf(fd);
     if (path) this.keeper.release(path).catch((err: unknown) => this.log.warn({ err, path }, "cannot release a held output"));
   }
 
   private sink(fd: number): Sink | undefined {
     let s = this.sinks.get(fd);
     if (s) return s;
-    const path = fd === 1 ? this.stdio.stdout : this.stdio.stderr;
+    const path = this.pathOf(fd);
     try {
       const f = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_APPEND);
       if (fstatSync(f).isFIFO()) {
