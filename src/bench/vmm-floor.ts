@@ -65,7 +65,7 @@ export class VmmFloor {
       const vm = await bootVm(
         this.driver,
         this.o,
-        { id, paths, accelerator: this.choice.accelerator, vcpus: this.o.vcpus, memoryMb: this.o.memoryInMb, nic: undefined, netnsPath: undefined, timeoutMs: this.o.bootTimeoutMs },
+        { id, paths, accelerator: this.choice.accelerator, vcpus: this.o.vcpus, memoryMb: this.o.memoryInMb, nic: undefined, netnsPath: undefined, cgroups: [], timeoutMs: this.o.bootTimeoutMs },
         silentLogger(),
         (q, v) => (pids = [q, v]),
       );

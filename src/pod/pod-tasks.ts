@@ -75,7 +75,7 @@ export abstract class PodTasks implements TaskBackend {
 
   constructor(protected readonly rt: PodRuntime) {}
 
-  private oomHappened(containerId: string, kills: number, total: number): void {
+  protected oomHappened(containerId: string, kills: number, total: number): void {
     const c = this.rt.containers.get(containerId);
     if (!c) return this.oomWatch.unwatch(containerId);
     // Persisted: a restarted daemon reports only the kills past it.

@@ -42,7 +42,7 @@ async function probeKvm(h: Hypervisor, o: HypervisorOptions, stateDir: string, l
     const vm = await bootVm(
       h,
       o,
-      { id: "kvm-probe", paths, accelerator: "kvm", vcpus: 1, memoryMb: 128, nic: undefined, netnsPath: undefined, timeoutMs: o.kvmProbeTimeoutMs },
+      { id: "kvm-probe", paths, accelerator: "kvm", vcpus: 1, memoryMb: 128, nic: undefined, netnsPath: undefined, cgroups: [], timeoutMs: o.kvmProbeTimeoutMs },
       log,
       (q, v) => (pids = [q, v]),
     );

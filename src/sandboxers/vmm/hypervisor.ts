@@ -52,6 +52,8 @@ export interface VmSpec {
   nic: { tap: string; mac: string } | undefined;
   /** Network namespace the VMM runs in (its tap lives there); undefined for the host's. */
   netnsPath: string | undefined;
+  /** Cgroup dirs (one per hierarchy) the VMM runs in from its start; empty: the daemon's. */
+  cgroups: readonly string[];
 }
 
 /** virtio-fs tag of the pod's shared directory (guest/init mounts it). */

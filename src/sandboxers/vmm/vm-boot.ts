@@ -20,6 +20,8 @@ export interface BootRequest {
   memoryMb: number;
   nic: { tap: string; mac: string } | undefined;
   netnsPath: string | undefined;
+  /** The pod cgroup's dirs QEMU and virtiofsd start in (none without a cgroup_parent). */
+  cgroups: readonly string[];
   /** Overall deadline to the agent's first answer, in ms. */
   timeoutMs: number;
 }
@@ -45,7 +47,7 @@ export async function bootVm(h: Hypervisor, o: HypervisorOptions, b: BootRequest
   let qemuPid = 0;
   const started = Date.now();
   try {
-    virtiofsdPid = await startVirtiofsd({ binary: o.virtiofsdPath, source: p.shared, socket: p.fsSocket, log: p.virtiofsdLog, debug: o.debug });
+    virtiofsdPid = await startVirtiofsd({ binary: o.virtiofsdPath, source: p.shared, socket: p.fsSocket, log: p.virtiofsdLog, debug: o.debug, cgroups: b.cgroups });
     qemuPid = await h.launch({
       id: b.id,
       accelerator: b.accelerator,
@@ -61,6 +63,7 @@ export async function bootVm(h: Hypervisor, o: HypervisorOptions, b: BootRequest
       vmmLog: p.qemuLog,
       nic: b.nic,
       netnsPath: b.netnsPath,
+      cgroups: b.cgroups,
     });
     onPids(qemuPid, virtiofsdPid);
     const agent = await connectAgent(p.agentSocket, qemuPid, started + b.timeoutMs);

@@ -23,6 +23,8 @@ import type { HypervisorOptions } from "./hypervisor-options.js";
 import { guestNetworkScript, unwirePodNetwork, wirePodNetwork } from "./pod-network.js";
 import { bootVm, connectAgent } from "./vm-boot.js";
 import { vmSize } from "./vm-sizing.js";
+import { vmHostResources } from "./vm-host-resources.js";
+import { applyPodResources, createPodCgroup, podCgroupPath, removePodCgroup } from "../../cgroup/pod-cgroup.js";
 import type { VmmTasks } from "./vmm-tasks.js";
 import { StartGuard } from "../../sandbox/start-guard.js";
 
@@ -78,7 +80,10 @@ export class VmmSandboxer implements Sandboxer {
   }
 
   async create(req: SandboxCreateRequest): Promise<void> {
-    createSandboxRecord(this.ctx, req, () => this.checkFiles(), (r) => this.addPod(r));
+    createSandboxRecord(this.ctx, req, () => {
+      podCgroupPath(req.pod?.cgroupParent ?? "", req.id); // a bad cgroup_parent is refused here, before anything is made
+      this.checkFiles();
+    }, (r) => this.addPod(r));
   }
 
   async start(id: string, signal?: AbortSignal): Promise<SandboxStatus> {
@@ -97,13 +102,14 @@ export class VmmSandboxer implements Sandboxer {
     r.vm = { hypervisor: this.hypervisor.name, accelerator: choice.accelerator, acceleratorReason: choice.reason, ...size, qemuPid: 0, virtiofsdPid: 0, netInterface: "" };
     let net;
     try {
+      const cgroups = this.makePodCgroup(r, size.memoryMb);
       net = netns ? await wirePodNetwork(netns) : undefined;
       r.vm.netInterface = net?.interface ?? "";
       this.ctx.sandboxes.put(id, r);
       const vm = await bootVm(
         this.hypervisor,
         this.options,
-        { id, paths, accelerator: choice.accelerator, ...size, nic: net ? { tap: net.tap, mac: net.mac } : undefined, netnsPath: netns || undefined, timeoutMs: this.options.bootTimeoutMs },
+        { id, paths, accelerator: choice.accelerator, ...size, nic: net ? { tap: net.tap, mac: net.mac } : undefined, netnsPath: netns || undefined, cgroups, timeoutMs: this.options.bootTimeoutMs },
         pod.log,
         (qemuPid, virtiofsdPid) => {
           r.vm = { ...r.vm!, qemuPid, virtiofsdPid };
@@ -182,6 +188,8 @@ export class VmmSandboxer implements Sandboxer {
     await unmountBelow(pod.dir);
     rmSync(pod.dir, { recursive: true, force: true });
     for (const s of [paths.agentSocket, paths.qmpSocket, paths.fsSocket]) rmSync(s, { force: true });
+    const cgroup = pod.record.cgroupPath; // left by a stop that could not remove it
+    if (cgroup && !(await removePodCgroup(cgroup))) pod.log.warn({ cgroup }, "pod cgroup could not be removed");
     this.ctx.sandboxes.delete(id);
     this.ctx.pods.delete(id);
     pod.log.info("sandbox removed");
@@ -199,7 +207,33 @@ export class VmmSandboxer implements Sandboxer {
   }
 
   async update(id: string, change: SandboxUpdate): Promise<void> {
-    updateSandboxRecord(this.ctx, this.pod(id), change);
+    const pod = this.pod(id);
+    const vm = (pod.record as VmRecord).vm;
+    updateSandboxRecord(this.ctx, pod, change, (res) => {
+      // The guest's RAM is fixed at boot (no memory hotplug): a memory limit that would size the VM otherwise is refused.
+      const memoryMb = vm?.memoryMb ?? 0;
+      const wanted = vmSize(this.options, res).memoryMb;
+      if (res.memoryLimitBytes > 0 && wanted !== memoryMb) {
+        throw new RuntimeError(Code.FailedPrecondition, `sandbox ${id}: its VM has ${memoryMb} MiB of RAM, fixed at boot; a pod memory limit of ${res.memoryLimitBytes} bytes needs a ${wanted} MiB VM (a new pod). CPU limits can change.`);
+      }
+      return vmHostResources(res, memoryMb);
+    });
+  }
+
+  /**
+   * Makes the pod cgroup under CRI's cgroup_parent (recorded first, so whatever
+   * undoes this Start removes it) with the pod's limits for a VM of
+   * `vmMemoryMb`; the dirs QEMU and virtiofsd start in.
+   */
+  private makePodCgroup(r: VmRecord, vmMemoryMb: number): string[] {
+    const path = podCgroupPath(r.pod?.cgroupParent ?? "", r.id);
+    if (!path) return [];
+    r.cgroupPath = path;
+    this.ctx.sandboxes.put(r.id, r);
+    const dirs = createPodCgroup(path);
+    const res = r.pod?.resources;
+    if (res && (res.memoryLimitBytes > 0 || res.cpuQuota !== 0 || res.cpuPeriod > 0 || res.cpuShares > 0)) applyPodResources(path, vmHostResources(res, vmMemoryMb));
+    return dirs;
   }
 
   async recover(): Promise<void> {
@@ -315,6 +349,11 @@ export class VmmSandboxer implements Sandboxer {
     killQuietly(r.vm?.qemuPid ?? 0);
     const netns = r.pod?.hostNetwork ? "" : r.netnsPath;
     if (netns && r.vm?.netInterface) await unwirePodNetwork(netns, r.vm.netInterface);
+    // Whatever is left in the pod cgroup (nothing once QEMU and virtiofsd are gone) is killed with it.
+    if (r.cgroupPath) {
+      if (await removePodCgroup(r.cgroupPath)) delete r.cgroupPath;
+      else pod.log.warn({ cgroup: r.cgroupPath }, "pod cgroup could not be removed");
+    }
   }
 
   private statusOf(pod: Pod, verbose: boolean): SandboxStatus {

@@ -22,6 +22,8 @@ import { guestContainerSpec, type ShareBind } from "./guest-spec.js";
 import { StdioRelay } from "./stdio-relay.js";
 import { noOutputKeeper, type OutputKeeper } from "../../task/output-keeper.js";
 import { takeHeldOutput } from "./vm-boot.js";
+import { containerOfOomWatcher, OomRecordCounter, startOomWatcher } from "./guest-oom-watch.js";
+import type { HolderExit } from "../../holder/holder-protocol.js";
 import { readTextOr } from "../../fs/read-text.js";
 
 const run = promisify(execFile);
@@ -35,6 +37,8 @@ const GUEST_LAUNCH_TIMEOUT_MS = 120_000;
  * guest through the agent, stdio is streamed over the agent channel.
  */
 export class VmmTasks extends PodTasks {
+  /** Partial output of the containers' OOM watchers, by container id. */
+  private readonly oomCounters = new Map<string, OomRecordCounter>();
   /** Live stdio relays by agent spawn id, per pod. */
   private readonly relays = new Map<Pod, Map<string, StdioRelay>>();
 
@@ -70,8 +74,50 @@ export class VmmTasks extends PodTasks {
       if (e.data) relay(e.id)?.output(e.fd, e.data);
       else relay(e.id)?.eof(e.fd);
     }
-    agent.onOutput((id, fd, data) => relay(id)?.output(fd, data));
+    agent.onOutput((id, fd, data) => {
+      const oomOf = containerOfOomWatcher(id);
+      if (oomOf !== undefined) this.oomRecords(oomOf, data);
+      else relay(id)?.output(fd, data);
+    });
     agent.onEof((id, fd) => relay(id)?.eof(fd));
+  }
+
+  /** A container's OOM watcher printed: each OOM record is a /tasks/oom. */
+  private oomRecords(containerId: string, data: Buffer): void {
+    let counter = this.oomCounters.get(containerId);
+    if (!counter) this.oomCounters.set(containerId, (counter = new OomRecordCounter()));
+    const kills = counter.push(data);
+    const c = this.rt.containers.get(containerId);
+    if (kills > 0 && c) this.oomHappened(containerId, kills, (c.record.oomKills ?? 0) + kills);
+  }
+
+  /** Starts the OOM watcher of a container that runs now; a watcher that cannot start costs only the live events. */
+  private async watchOom(c: Container): Promise<void> {
+    const agent = c.pod.client;
+    if (!agent || c.record.init.state !== "running") return;
+    try {
+      c.record.oomWatcherPid = await startOomWatcher(agent, c.id);
+      c.record.oomKills ??= 0;
+      this.persist(c);
+      if (c.record.init.state === "stopped") await this.unwatchOom(c); // exited while the watcher started
+
+    } catch (err) {
+      this.rt.log.warn({ err, sandbox_id: c.pod.id, container_id: c.id }, "OOM watcher did not start: OOM kills are reported at exit only");
+    }
+  }
+
+  /** Ends a container's OOM watcher (its init exited, or it is removed). */
+  private async unwatchOom(c: Container): Promise<void> {
+    const pid = c.record.oomWatcherPid;
+    if (!pid) return;
+    delete c.record.oomWatcherPid;
+    this.oomCounters.delete(c.id);
+    await c.pod.client?.kill(pid, 9).catch(() => {}); // gone with the VM, or already: nothing to end
+  }
+
+  protected override async publishInitExit(c: Container, e: HolderExit): Promise<void> {
+    await this.unwatchOom(c);
+    return super.publishInitExit(c, e);
   }
 
   protected checkCreate(spec: CreateTaskSpec): void {
@@ -128,7 +174,11 @@ export class VmmTasks extends PodTasks {
 
   async start(containerId: string, execId: string): Promise<{ pid: number }> {
     const c = this.container(containerId);
-    if (!execId) return this.startInit(c, () => this.runc(c.pod).start(containerId));
+    if (!execId) {
+      const started = await this.startInit(c, () => this.runc(c.pod).start(containerId));
+      await this.watchOom(c);
+      return started;
+    }
     const p = this.processOf(c, execId);
     transition(processTransitions, `exec ${execId}`, p.state, "running");
     if (c.record.init.state !== "running") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is not running`);
@@ -192,6 +242,8 @@ export class VmmTasks extends PodTasks {
 
   /** Removes a container's guest state (if the guest runs), its share mounts, host rootfs mount and record. */
   async remove(c: Container): Promise<void> {
+    if (c.pod.record.state === "ready") await this.unwatchOom(c);
+    this.oomCounters.delete(c.id);
     for (const p of [c.record.init, ...Object.values(c.record.execs)]) {
       this.dropRelay(c.pod, p.spawnId);
       this.byPid.delete(c.pod, p.pid);

@@ -18,6 +18,7 @@ const spec: VmSpec = {
   vmmLog: "/p/qemu.log",
   nic: { tap: "tap0_kuasar", mac: "02:00:00:00:00:01" },
   netnsPath: "/run/netns/x",
+  cgroups: [],
 };
 
 /** The value following `flag` for every occurrence. */
