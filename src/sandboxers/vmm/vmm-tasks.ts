@@ -99,7 +99,7 @@ export class VmmTasks extends PodTasks {
       c.record.oomWatcherPid = await startOomWatcher(agent, c.id);
       c.record.oomKills ??= 0;
       this.persist(c);
-      if (c.record.init.state === "stopped") await this.unwatchOom(c); // exited while the watcher started
+      if ((c.record.init.state as string) === "stopped") await this.unwatchOom(c); // exited while the watcher started
 
     } catch (err) {
       this.rt.log.warn({ err, sandbox_id: c.pod.id, container_id: c.id }, "OOM watcher did not start: OOM kills are reported at exit only");
