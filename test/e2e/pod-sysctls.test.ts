@@ -107,6 +107,21 @@ describe("pod sysctls, CloseIO after exit and Status labels", () => {
     await hostSysctlRefused(env.cri, handler17Of("runc"), `${env.dir}/logs/h`, { dirs: [join(env.dir, "kr")], fdPids: [env.kuasard.pid] });
   });
 
+  it("containerd 1.7 bridge, vmm and gvisor: a VM pod's sysctls are seen inside it; a gvisor pod with sysctls is refused naming them, as on 2.x", async (t) => {
+    const env = await containerd17WithKuasar(t, ["runc", "vmm", "gvisor"], VMM_TEST_CONFIG);
+    const { podId, seen } = await sysctlsSeenInPod(env.cri, handler17Of("vmm"), `${env.dir}/logs/s`);
+    assert.equal(seen, "1\n100\n0\n");
+    await removePod(env.cri, podId);
+
+    const cfg = podConfig("gsysctls", `${env.dir}/logs/g`);
+    cfg.linux = { ...cfg.linux, sysctls: SYSCTLS };
+    await assert.rejects(env.cri.runtime.runPodSandbox({ config: cfg, runtimeHandler: handler17Of("gvisor") }, { timeoutMs: 120_000 }), (err: Error & { code: Code }) => {
+      assert.match(err.message, /the gvisor sandboxer cannot set "fs\.mqueue\.msg_max", "kernel\.shm_rmid_forced", "net\.ipv4\.ip_unprivileged_port_start"/);
+      return true;
+    });
+    assert.deepEqual((await env.cri.runtime.listPodSandbox({})).items.filter((p) => p.metadata?.name === "gsysctls"), []);
+  });
+
   it("containerd 2.x, runc: CloseIO of a process that exited is a no-op (Task API), of an unknown one NotFound", async (t) => {
     const env = await containerd2WithKuasar(t, ["runc"]);
     const cfg = podConfig("closeio", `${env.dir}/logs/c`);
