@@ -3,10 +3,10 @@ import type { PodResources } from "../../sandbox/sandboxer.js";
 /**
  * Host memory a VM pod's processes use beyond the guest's RAM, in MiB: QEMU's
  * own heap, its TCG translation cache (touched as guest code is translated),
- * device and I/O buffers, and virtiofsd. Measured on a TCG guest running a
- * container: about 100 MiB above the guest's RAM (docs/adr/0003); 256 leaves
- * room for a busier guest, so a pod never has its VM OOM-killed for memory the
- * guest was given.
+ * device and I/O buffers, and virtiofsd (its page cache included). Measured
+ * (e2e pod-cgroups): a 256 MiB TCG guest whose container ran into its own
+ * limit charged 285 MiB to the pod cgroup; 256 leaves room for a busier guest,
+ * so a pod never has its VM OOM-killed for memory the guest was given.
  */
 export const VM_HOST_OVERHEAD_MB = 256;
 
