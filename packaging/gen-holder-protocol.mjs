@@ -33,7 +33,8 @@ function evaluate(expr, known, where) {
     if (t === undefined) fail(where, `expression ends early: ${expr}`);
     if (t === "(") {
       const v = shift();
-      if (next() !== ")") fail(where, `missing ')' in ${expr}`);
+      const close = next();
+      if (close !== ")") fail(where, close === undefined ? `missing ')' in ${expr}` : `unsupported token ${JSON.stringify(close)} in ${expr}`);
       return v;
     }
     if (/^\d+[uU]?$/.test(t)) return BigInt(t.replace(/[uU]$/, ""));
@@ -60,7 +61,7 @@ function evaluate(expr, known, where) {
     return v;
   }
   const v = shift();
-  if (i !== tokens.length) fail(where, `unexpected ${JSON.stringify(peek())} in ${expr}`);
+  if (i !== tokens.length) fail(where, `unsupported token ${JSON.stringify(peek())} in ${expr}`);
   if (v > BigInt(Number.MAX_SAFE_INTEGER)) fail(where, `${expr} is beyond what a TypeScript number holds exactly`);
   return v;
 }
