@@ -13,6 +13,8 @@ struct holder;
 
 /* Opens (creating) DIR/exits for appending; dies on failure. */
 void journal_open(struct holder *h);
+/* Cuts the journal back to its last whole line. */
+void journal_drop_torn_tail(struct holder *h);
 /* Appends and syncs one line; a failure is logged (the exit is still announced). */
 void journal_append(struct holder *h, pid_t pid, int status, long long sec, long nsec, const char *id);
 

@@ -125,6 +125,15 @@ describe("pod holder journal and protocol", () => {
     assert.deepEqual(await raw.ask([Verb.Exits, "r1", "0"]), [Reply.Ok, "r1", whole, String(size)]);
     assert.deepEqual(await raw.ask([Verb.Exits, "r2", String(size)]), [Reply.Ok, "r2", "", String(size)], "the torn tail is not sent");
     assert.deepEqual(await raw.ask([Verb.Exits, "r3", String(size + 1000)]), [Reply.Ok, "r3", "", String(size + 1000)]);
+
+    // The torn tail was cut when the holder opened the journal: the next exit is a line of its own.
+    assert.equal(readFileSync(join(dir, "exits"), "utf8"), whole);
+    const after = exitWith(c2, "after");
+    await c2.spawn({ id: "after", argv: ["/bin/sh", "-c", "exit 4"], env: [] });
+    assert.equal((await after).status, 4);
+    const journal = parseJournal(readFileSync(join(dir, "exits"), "utf8"));
+    assert.deepEqual(journal.at(-1)?.id, "after", "the exit after a torn line is journaled whole");
+    assert.equal(journal.at(-1)?.status, 4);
   });
 
   it("refuses a journal too big for one reply (EFBIG) and serves it in whole-line slices by offset", async (t) => {
