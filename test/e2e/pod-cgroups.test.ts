@@ -14,13 +14,13 @@ import { ContainerState, LinuxContainerResourcesSchema } from "../../src/gen/k8s
 import { GrpcClient } from "../../src/grpc/client.js";
 import { TASKS_EXTENSION_INFO_KEY } from "../../src/pod/sandbox-records.js";
 import { OCI_SPEC_URL } from "../../src/sandbox/sandbox-update.js";
-import { podConfig, runPod, shContainer } from "../harness/cri-pod.js";
-import type { CriClient } from "../harness/cri.js";
-import type { Containerd } from "../harness/containerd.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { containerd17WithKuasar, handler17Of } from "../harness/kuasar-containerd17.js";
-import { containerd2WithKuasar, HANDLER } from "../harness/kuasar-containerd2.js";
-import { censusDiff, takeCensus } from "../harness/leak-census.js";
+import { podConfig, runPod, shContainer } from "../../testing/cri-pod.js";
+import type { CriClient } from "../../testing/cri.js";
+import type { Containerd } from "../../testing/containerd.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { containerd17WithKuasar, handler17Of } from "../../testing/kuasar-containerd17.js";
+import { containerd2WithKuasar, HANDLER } from "../../testing/kuasar-containerd2.js";
+import { censusDiff, takeCensus } from "../../testing/leak-census.js";
 
 assertIsolated();
 

@@ -5,10 +5,10 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { MountPropagation } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { unmount } from "../../src/pod/rootfs.js";
-import { decodeOut, podConfig, runPod, shContainer } from "../harness/cri-pod.js";
-import type { CriClient } from "../harness/cri.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { containerd2WithKuasar, GVISOR_HANDLER, HANDLER, WASM_HANDLER } from "../harness/kuasar-containerd2.js";
+import { decodeOut, podConfig, runPod, shContainer } from "../../testing/cri-pod.js";
+import type { CriClient } from "../../testing/cri.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { containerd2WithKuasar, GVISOR_HANDLER, HANDLER, WASM_HANDLER } from "../../testing/kuasar-containerd2.js";
 
 assertIsolated();
 
