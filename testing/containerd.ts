@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { containerdBinaries, kuasarIoContainerdBinaries, systemBinaries, type ContainerdBinaries, type ContainerdVersion } from "./deps.js";
-import { unmountBelow } from "../src/pod/rootfs.js";
+import { unmountBelow } from "../src/fs/mounts.js";
 
 /** Snapshotters the harness can configure; `auto` probes overlayfs and falls back to native. */
 export type SnapshotterChoice = "overlayfs" | "native" | "auto";

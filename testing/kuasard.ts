@@ -2,7 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { stopEndpoint } from "../src/daemon/endpoint-launcher.js";
 import { killQuietly } from "../src/pod/pod.js";
-import { unmountBelow } from "../src/pod/rootfs.js";
+import { unmountBelow } from "../src/fs/mounts.js";
 import { join } from "node:path";
 import { repoRoot } from "./deps.js";
 

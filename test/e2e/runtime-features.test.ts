@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { MountPropagation } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
-import { unmount } from "../../src/pod/rootfs.js";
+import { unmount } from "../../src/fs/mounts.js";
 import { decodeOut, podConfig, runPod, shContainer } from "../../testing/cri-pod.js";
 import type { CriClient } from "../../testing/cri.js";
 import { assertIsolated } from "../../testing/isolation.js";

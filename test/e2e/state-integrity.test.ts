@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import { Code } from "../../src/errors/code.js";
 import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { isAlive } from "../../src/pod/pod.js";
-import { mountsBelow } from "../../src/pod/rootfs.js";
+import { mountsBelow } from "../../src/fs/mounts.js";
 import type { CriClient } from "../../testing/cri.js";
 import { decodeOut, podConfig, runPod, shContainer, waitExited } from "../../testing/cri-pod.js";
 import { assertIsolated } from "../../testing/isolation.js";

@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
-import { mountsBelow } from "../../src/pod/rootfs.js";
+import { mountsBelow } from "../../src/fs/mounts.js";
 import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../../testing/cri-pod.js";
 import { repoRoot } from "../../testing/deps.js";
 import { assertIsolated } from "../../testing/isolation.js";

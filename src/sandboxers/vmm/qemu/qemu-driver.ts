@@ -1,5 +1,5 @@
-import type { Hypervisor, VmControl, VmSpec } from "../hypervisor.js";
-import { spawnDetached } from "../spawn-detached.js";
+import type { Hypervisor, VmControl, VmSpec } from "../driver/hypervisor.js";
+import { spawnDetached } from "../driver/spawn-detached.js";
 import { qemuArgv } from "./qemu-argv.js";
 import { QmpClient } from "./qmp-client.js";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { mountsBelow } from "../../src/pod/rootfs.js";
+import { mountsBelow } from "../../src/fs/mounts.js";
 
 const mountinfo = [
   "22 1 0:21 / / rw shared:1 - ext4 /dev/vda1 rw",

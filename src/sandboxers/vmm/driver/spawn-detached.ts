@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
-import { Code } from "../../errors/code.js";
-import { RuntimeError } from "../../errors/runtime-error.js";
+import { Code } from "../../../errors/code.js";
+import { RuntimeError } from "../../../errors/runtime-error.js";
 
 /**
  * Starts `argv` in a session of its own with stdout/stderr appended to `logPath`,
