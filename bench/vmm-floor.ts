@@ -12,7 +12,6 @@ import { which } from "../src/fs/which.js";
 import { silentLogger } from "../src/log/logger.js";
 import { killQuietly, waitGone } from "../src/pod/pod.js";
 import { chooseAccelerator, type AcceleratorChoice } from "../src/sandboxers/vmm/accelerator-probe.js";
-import { defaultGuestDir } from "../src/sandboxers/vmm/guest-dir.js";
 import { vmPaths } from "../src/sandboxers/vmm/guest-paths.js";
 import { defaultHypervisorOptions, type HypervisorOptions } from "../src/sandboxers/vmm/hypervisor-options.js";
 import { QemuDriver } from "../src/sandboxers/vmm/qemu/qemu-driver.js";
@@ -20,7 +19,7 @@ import { bootVm } from "../src/sandboxers/vmm/vm-boot.js";
 import type { VmmFloorSample } from "./vmm-results.js";
 
 /** The hypervisor options the sandboxer runs with when kuasard.toml sets none. */
-export const vmmBenchHypervisor = (): HypervisorOptions => defaultHypervisorOptions(defaultGuestDir);
+export const vmmBenchHypervisor = (): HypervisorOptions => defaultHypervisorOptions();
 
 /** Why VM pods cannot run here (no guest image, no QEMU, no virtiofsd), or undefined. */
 export async function vmmMissing(o: HypervisorOptions = vmmBenchHypervisor()): Promise<string | undefined> {
