@@ -1,9 +1,6 @@
-import { RuntimeError } from "../errors/runtime-error.js";
-import { Code } from "../errors/code.js";
-
 /**
- * A small typed-options validator: each field names its type and checks, and
- * every error names the offending key (`runc.binary: expected a string`).
+ * The type and checks of one config value (config/option-table.ts adds its default and doc);
+ * the caller's `fail` names the key in the error.
  */
 export type FieldSpec =
   | { kind: "string"; nonEmpty?: boolean }
@@ -12,26 +9,6 @@ export type FieldSpec =
   | { kind: "bool" }
   | { kind: "enum"; values: readonly string[] }
   | { kind: "stringList" };
-
-/** Field specs for the keys of an options object. */
-export type Schema<T> = { readonly [K in keyof T]: FieldSpec };
-
-
-/**
- * Validates `input` (partial, possibly from TOML or flags) over `defaults`.
- * Unknown keys are rejected so a typo never silently falls back to a default.
- */
-export function resolveOptions<T extends object>(schema: Schema<T>, defaults: T, input: Record<string, unknown>, prefix = ""): T {
-  const out: Record<string, unknown> = { ...(defaults as Record<string, unknown>) };
-  for (const [key, value] of Object.entries(input)) {
-    if (value === undefined) continue;
-    const spec = (schema as Record<string, FieldSpec>)[key];
-    const name = prefix + key;
-    if (!spec) throw bad(name, `unknown key (known: ${Object.keys(schema).join(", ")})`);
-    out[key] = checkField(spec, value, (why) => bad(name, why));
-  }
-  return out as T;
-}
 
 /** Checks one value against its spec; `fail` makes the error (it knows the key's name). */
 export function checkField(spec: FieldSpec, value: unknown, fail: (why: string) => Error): unknown {
@@ -66,8 +43,4 @@ export function checkField(spec: FieldSpec, value: unknown, fail: (why: string) 
       return list;
     }
   }
-}
-
-function bad(key: string, why: string): RuntimeError {
-  return new RuntimeError(Code.InvalidArgument, `config ${key}: ${why}`);
 }
