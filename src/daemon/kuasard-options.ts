@@ -56,6 +56,8 @@ export interface KuasardOptions {
   containerdTtrpcAddress: string;
   /** Socket of the shim v2 bridge for containerd 1.7 (`--shim-listen`); "" disables the bridge. */
   shimListen: string;
+  /** Seconds a pod's containers get when the bridge's sandbox task gets SIGTERM or SIGINT. */
+  shimStopGraceSecs: number;
   /** Per-kind sandboxer options, for every known kind (enabled or not). */
   sandboxer: Record<string, SandboxerOptions>;
   /** What kuasard's servers keep for their clients at most (TOML table `[limits]`). */
@@ -94,6 +96,7 @@ export const topTable: OptionTable<TopOptions> = {
   stateDir: { kind: "path", default: "/run/kuasar", doc: "kuasard's and kuasar-endpoint's own sockets (--state-dir)." }, // its length: checkDirLength
   containerdTtrpcAddress: { kind: "path", maxBytes: MAX_SOCKET_PATH_BYTES, default: "/run/containerd/containerd.sock.ttrpc", doc: "containerd's ttrpc socket, where task events go." },
   shimListen: { kind: "string", default: "/run/kuasar/shim.sock", doc: `The shim v2 bridge for containerd 1.7 ("" disables it).` },
+  shimStopGraceSecs: { kind: "int", min: 0, max: 3600, default: 10, doc: "Seconds a pod's containers get to exit when its sandbox task gets SIGTERM or SIGINT on the bridge (SIGKILL: none)." },
 };
 
 /** The flags that stand for top-level keys (camelCase names, as kuasard-main passes them). */

@@ -85,7 +85,7 @@ export class Kuasard {
       slog.info("sandboxer recovered");
     }
     if (o.shimListen) {
-      const bridge = new BridgeTasks(this.sandboxers, o.sandboxers[0]!, this.events, log.child({ component: "shim-bridge" }));
+      const bridge = new BridgeTasks(this.sandboxers, o.sandboxers[0]!, this.events, log.child({ component: "shim-bridge" }), o.shimStopGraceSecs);
       serveTaskApi(this.dispatcher.route(SHIM_ROUTE), bridge, (md) => md.get(NAMESPACE_KEY)?.[0] || DEFAULT_NAMESPACE);
       // containerd 2.x with `sandboxer = "shim"` asks the shim itself for the pod's sandbox.
       const sandboxService = shimSandboxServiceImpl(this.sandboxers, o.sandboxers[0]!, (md) => md.get(NAMESPACE_KEY)?.[0] || DEFAULT_NAMESPACE, log.child({ component: "shim-sandbox" }));

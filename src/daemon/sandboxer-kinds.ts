@@ -4,5 +4,5 @@ import type { AnySandboxerKind } from "../sandboxers/sandboxer-kind.js";
 import { vmmKind } from "../sandboxers/vmm/vmm-kind.js";
 import { wasmKind } from "../sandboxers/wasm/wasm-kind.js";
 
-/** The sandboxer kinds kuasard serves: adding a kind is one line here (docs/adding-a-sandboxer-kind.md). */
+/** The sandboxer kinds kuasard serves: each defines itself in its folder (`<kind>-kind.ts`); adding one is a line here. */
 export const builtinSandboxerKinds: readonly AnySandboxerKind[] = [runcKind, wasmKind, vmmKind, gvisorKind] as readonly AnySandboxerKind[];
