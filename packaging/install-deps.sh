@@ -26,7 +26,7 @@
 #      step is skipped (said loudly) and the fork's e2e tests fail naming this script.
 #   4. Prints a one-line summary of the versions.
 #   `source packaging/deps-env.sh` exports CONTAINERD17_BIN_DIR etc. for shells;
-#   the TS harness (test/harness/deps.ts) reads the same variables and falls back
+#   the TS harness (testing/deps.ts) reads the same variables and falls back
 #   to the same default prefix, so sourcing it is optional.
 #
 # Environment:

@@ -7,11 +7,11 @@
 import type { TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
 import { readdirSync, readFileSync } from "node:fs";
-import { BUSYBOX_IMAGE } from "./harness/busybox-image.js";
-import { decodeOut, podConfig, runPod, shContainer, waitForLog, logFile } from "./harness/cri-pod.js";
-import { ISOLATION_ENV, reexecIsolated, setupIsolation } from "./harness/isolation.js";
-import { containerd2WithKuasar, HANDLER } from "./harness/kuasar-containerd2.js";
-import { containerd17WithKuasar, HANDLER_17 } from "./harness/kuasar-containerd17.js";
+import { BUSYBOX_IMAGE } from "../testing/busybox-image.js";
+import { decodeOut, podConfig, runPod, shContainer, waitForLog, logFile } from "../testing/cri-pod.js";
+import { ISOLATION_ENV, reexecIsolated, setupIsolation } from "../testing/isolation.js";
+import { containerd2WithKuasar, HANDLER } from "../testing/kuasar-containerd2.js";
+import { containerd17WithKuasar, HANDLER_17 } from "../testing/kuasar-containerd17.js";
 
 const say = (s: string) => process.stdout.write(`${s}\n`);
 

@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import { readTomlFile } from "../config/toml-file.js";
 import { Kuasard } from "../daemon/kuasard.js";
 import { resolveKuasardOptions } from "../daemon/kuasard-options.js";
+import { builtinSandboxerKinds } from "../daemon/sandboxer-kinds.js";
 import { createRootLogger } from "../log/logger.js";
 import { VERSION } from "./version.js";
 
@@ -60,13 +61,13 @@ export async function kuasardMain(argv: string[], forcedSandboxer?: string): Pro
       containerdTtrpcAddress: values["containerd-ttrpc-address"],
       // The single-kind binaries serve containerd 2.x directly; they run the bridge only when asked.
       shimListen: values["shim-listen"] ?? (forcedSandboxer ? "" : undefined),
-    });
+    }, builtinSandboxerKinds);
   } catch (err) {
     process.stderr.write(`kuasard: ${(err as Error).message}\n`);
     process.exit(2);
   }
   const log = createRootLogger({ name: forcedSandboxer ? `${forcedSandboxer}-sandboxer` : "kuasard", level: options.logLevel });
-  const daemon = new Kuasard(options, log);
+  const daemon = new Kuasard(options, log, builtinSandboxerKinds);
   const stop = (signal: string) => {
     log.info({ signal }, "stopping; pods keep running");
     void daemon.close().then(

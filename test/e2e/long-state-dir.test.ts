@@ -6,12 +6,12 @@ import { describe, it } from "node:test";
 import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { SHORT_SOCKET_DIR } from "../../src/fs/long-socket-path.js";
 import { isAlive } from "../../src/pod/pod.js";
-import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../harness/cri-pod.js";
-import { repoRoot } from "../harness/deps.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { afterRedial, containerd2WithKuasar, HANDLER, VMM_HANDLER } from "../harness/kuasar-containerd2.js";
-import { censusDiff, takeCensus } from "../harness/leak-census.js";
-import { VMM_TEST_CONFIG } from "../harness/vm-pod.js";
+import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../../testing/cri-pod.js";
+import { repoRoot } from "../../testing/deps.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { afterRedial, containerd2WithKuasar, HANDLER, VMM_HANDLER } from "../../testing/kuasar-containerd2.js";
+import { censusDiff, takeCensus } from "../../testing/leak-census.js";
+import { VMM_TEST_CONFIG } from "../../testing/vm-pod.js";
 
 assertIsolated();
 

@@ -14,15 +14,15 @@ import { ContainerState, LinuxContainerResourcesSchema } from "../../src/gen/k8s
 import { GrpcClient } from "../../src/grpc/client.js";
 import { TASKS_EXTENSION_INFO_KEY } from "../../src/pod/sandbox-records.js";
 import { OCI_SPEC_URL } from "../../src/sandbox/sandbox-update.js";
-import { podConfig, runPod, shContainer } from "../harness/cri-pod.js";
-import type { CriClient } from "../harness/cri.js";
-import type { Containerd } from "../harness/containerd.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { containerd17WithKuasar, handler17Of } from "../harness/kuasar-containerd17.js";
-import { containerd2WithKuasar, HANDLER, VMM_HANDLER } from "../harness/kuasar-containerd2.js";
-import { VMM_TEST_CONFIG } from "../harness/vm-pod.js";
+import { podConfig, runPod, shContainer } from "../../testing/cri-pod.js";
+import type { CriClient } from "../../testing/cri.js";
+import type { Containerd } from "../../testing/containerd.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { containerd17WithKuasar, handler17Of } from "../../testing/kuasar-containerd17.js";
+import { containerd2WithKuasar, HANDLER, VMM_HANDLER } from "../../testing/kuasar-containerd2.js";
+import { VMM_TEST_CONFIG } from "../../testing/vm-pod.js";
 import { VM_HOST_OVERHEAD_MB } from "../../src/sandboxers/vmm/vm-host-resources.js";
-import { censusDiff, takeCensus } from "../harness/leak-census.js";
+import { censusDiff, takeCensus } from "../../testing/leak-census.js";
 
 assertIsolated();
 

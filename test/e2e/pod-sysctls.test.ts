@@ -18,14 +18,14 @@ import { PodSandboxConfigSchema } from "../../src/gen/k8s.io/cri-api/runtime/v1/
 import { GrpcClient } from "../../src/grpc/client.js";
 import { LABELS_INFO_KEY } from "../../src/sandbox/sandbox-wire.js";
 import { TtrpcClient } from "../../src/ttrpc/client.js";
-import { podConfig, runPod, shContainer, waitExited } from "../harness/cri-pod.js";
-import type { CriClient } from "../harness/cri.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { containerd17WithKuasar, handler17Of } from "../harness/kuasar-containerd17.js";
-import { containerd2WithKuasar, GVISOR_HANDLER, HANDLER, VMM_HANDLER } from "../harness/kuasar-containerd2.js";
-import { VMM_TEST_CONFIG } from "../harness/vm-pod.js";
-import { loneRuncSandboxer } from "../harness/lone-sandboxer.js";
-import { censusDiff, takeCensus } from "../harness/leak-census.js";
+import { podConfig, runPod, shContainer, waitExited } from "../../testing/cri-pod.js";
+import type { CriClient } from "../../testing/cri.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { containerd17WithKuasar, handler17Of } from "../../testing/kuasar-containerd17.js";
+import { containerd2WithKuasar, GVISOR_HANDLER, HANDLER, VMM_HANDLER } from "../../testing/kuasar-containerd2.js";
+import { VMM_TEST_CONFIG } from "../../testing/vm-pod.js";
+import { loneRuncSandboxer } from "../../testing/lone-sandboxer.js";
+import { censusDiff, takeCensus } from "../../testing/leak-census.js";
 
 assertIsolated();
 

@@ -5,9 +5,9 @@ import { describe, it, type TestContext } from "node:test";
 import { Code } from "../../src/errors/code.js";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { PodSandboxConfigSchema } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { censusDiff, takeCensus } from "../harness/leak-census.js";
-import { loneRuncSandboxer } from "../harness/lone-sandboxer.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { censusDiff, takeCensus } from "../../testing/leak-census.js";
+import { loneRuncSandboxer } from "../../testing/lone-sandboxer.js";
 
 assertIsolated();
 

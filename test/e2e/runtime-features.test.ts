@@ -4,12 +4,12 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { MountPropagation } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
-import { unmount } from "../../src/pod/rootfs.js";
-import { decodeOut, podConfig, runPod, shContainer } from "../harness/cri-pod.js";
-import type { CriClient } from "../harness/cri.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { containerd2WithKuasar, GVISOR_HANDLER, HANDLER, VMM_HANDLER, WASM_HANDLER } from "../harness/kuasar-containerd2.js";
-import { VMM_TEST_CONFIG } from "../harness/vm-pod.js";
+import { unmount } from "../../src/fs/mounts.js";
+import { decodeOut, podConfig, runPod, shContainer } from "../../testing/cri-pod.js";
+import type { CriClient } from "../../testing/cri.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { containerd2WithKuasar, GVISOR_HANDLER, HANDLER, VMM_HANDLER, WASM_HANDLER } from "../../testing/kuasar-containerd2.js";
+import { VMM_TEST_CONFIG } from "../../testing/vm-pod.js";
 
 assertIsolated();
 

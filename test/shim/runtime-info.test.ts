@@ -16,7 +16,7 @@ import {
   sandboxerInToml,
   type OciFeatures,
 } from "../../src/shim/runtime-info.js";
-import { repoRoot } from "../harness/deps.js";
+import { repoRoot } from "../../testing/deps.js";
 
 const RUNC: OciFeatures = {
   ociVersionMin: "1.0.0",

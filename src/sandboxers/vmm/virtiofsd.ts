@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
 import { execInCgroups } from "../../cgroup/exec-in-cgroups.js";
-import { spawnDetached } from "./spawn-detached.js";
+import { spawnDetached } from "./driver/spawn-detached.js";
 
 /** What a pod's virtio-fs daemon serves. */
 export interface ShareSpec {

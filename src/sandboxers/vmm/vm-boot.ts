@@ -6,7 +6,7 @@ import { readTextOr } from "../../fs/read-text.js";
 import { HolderClient } from "../../holder/holder-client.js";
 import type { Logger } from "../../log/logger.js";
 import { isAlive, killQuietly } from "../../pod/pod.js";
-import type { Accelerator, Hypervisor } from "./hypervisor.js";
+import type { Accelerator, Hypervisor } from "./driver/hypervisor.js";
 import type { HypervisorOptions } from "./hypervisor-options.js";
 import type { VmPaths } from "./guest-paths.js";
 import { startVirtiofsd } from "./virtiofsd.js";

@@ -18,7 +18,7 @@ import type { AcceleratorChoice } from "./accelerator-probe.js";
 import { DEBUG_SOCKET, serveDebug } from "./debug-server.js";
 import { vmPaths } from "./guest-paths.js";
 import { checkInGuest, runInGuest } from "./guest-runner.js";
-import type { Accelerator, Hypervisor, VmControl } from "./hypervisor.js";
+import type { Accelerator, Hypervisor, VmControl } from "./driver/hypervisor.js";
 import type { HypervisorOptions } from "./hypervisor-options.js";
 import { guestNetworkScript, unwirePodNetwork, wirePodNetwork } from "./pod-network.js";
 import { bootVm, connectAgent } from "./vm-boot.js";

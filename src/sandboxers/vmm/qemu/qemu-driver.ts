@@ -1,6 +1,6 @@
-import type { Hypervisor, VmControl, VmSpec } from "../hypervisor.js";
+import type { Hypervisor, VmControl, VmSpec } from "../driver/hypervisor.js";
+import { spawnDetached } from "../driver/spawn-detached.js";
 import { execInCgroups } from "../../../cgroup/exec-in-cgroups.js";
-import { spawnDetached } from "../spawn-detached.js";
 import { qemuArgv } from "./qemu-argv.js";
 import { QmpClient } from "./qmp-client.js";
 

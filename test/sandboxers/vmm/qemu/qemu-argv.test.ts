@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { VmSpec } from "../../../../src/sandboxers/vmm/hypervisor.js";
+import type { VmSpec } from "../../../../src/sandboxers/vmm/driver/hypervisor.js";
 import { qemuArgv } from "../../../../src/sandboxers/vmm/qemu/qemu-argv.js";
 
 const spec: VmSpec = {
