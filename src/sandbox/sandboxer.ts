@@ -113,6 +113,8 @@ export interface Sandboxer {
   recover(): Promise<void>;
   /** Releases in-memory resources for a daemon exit; running pods are left alone. */
   close(): Promise<void>;
+  /** What this sandboxer holds now, for operators (kuasar-ctl, metrics); read from memory, no I/O. */
+  inventory(): Inventory;
 }
 
 /** Fields of a sandbox Update that a sandboxer acts on. */
@@ -123,4 +125,39 @@ export interface SandboxUpdate {
   resources: PodResources | undefined;
   /** Kuasar's `extensions.tasks` (JSON `{"tasks":[...]}`), when the update carries it: kept, as Kuasar keeps it. */
   tasksExtension: string | undefined;
+}
+
+/** One sandbox as operators see it. */
+export interface InventorySandbox {
+  id: string;
+  namespace: string;
+  state: SandboxState;
+  /** The pod's pid (holder or pod init); 0 when not running. */
+  pid: number;
+  createdAt: string;
+  exitedAt: string | undefined;
+  /** The pod's own directory (holder socket, logs, journal). */
+  dir: string;
+  netns: string;
+  /** The pod cgroup under each hierarchy's root, or "" for none. */
+  cgroupPath: string;
+}
+
+/** One container as operators see it. */
+export interface InventoryContainer {
+  id: string;
+  sandboxId: string;
+  state: string;
+  pid: number;
+  startedAt: string | undefined;
+  exitStatus: number;
+  execs: number;
+  /** The container's cgroup (v1 memory dir or v2 dir), or "" when unknown (wasm, VM pods). */
+  cgroup: string;
+}
+
+/** Everything a sandboxer holds. */
+export interface Inventory {
+  sandboxes: InventorySandbox[];
+  containers: InventoryContainer[];
 }

@@ -1,3 +1,5 @@
+import { podInventory } from "../../pod/pod-inventory.js";
+import type { Inventory } from "../../sandbox/sandboxer.js";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import type { Server } from "node:net";
 import { join } from "node:path";
@@ -16,6 +18,7 @@ import { podSysctlsToApply } from "../../sandbox/pod-sysctls-applied.js";
 import type { CgroupStats } from "../../task/task-backend.js";
 import type { AcceleratorChoice } from "./accelerator-probe.js";
 import { DEBUG_SOCKET, serveDebug } from "./debug-server.js";
+import { logPodLost } from "../../observe/pod-lost.js";
 import { vmPaths } from "./guest-paths.js";
 import { checkInGuest, runInGuest } from "./guest-runner.js";
 import type { Accelerator, Hypervisor, VmControl } from "./hypervisor.js";
@@ -134,6 +137,10 @@ export class VmmSandboxer implements Sandboxer {
       this.ctx.sandboxes.put(id, r);
       throw RuntimeError.from(err);
     }
+  }
+
+  inventory(): Inventory {
+    return podInventory(this.ctx);
   }
 
   async platform(id: string): Promise<{ os: string; architecture: string; variant: string }> {
@@ -286,6 +293,7 @@ export class VmmSandboxer implements Sandboxer {
     }
     pod.log.warn({ qemu_pid: qemuPid }, "the VM died");
     await this.vmGone(pod, LOST_EXIT_STATUS);
+    logPodLost(pod, this.kind, "VM died");
   }
 
   /** The VM is gone (stopped or died): processes without a journaled exit are lost with it; host leftovers are cleaned. */
