@@ -4,6 +4,7 @@ import { shortSocketPath } from "../fs/long-socket-path.js";
 import { MAX_SOCKET_PATH_BYTES } from "../fs/unix-socket.js";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
+import { parseListenAddress } from "../observe/listen-address.js";
 import { logLevels, type LogLevel } from "../log/logger.js";
 import { defaultHypervisorOptions, hypervisorSchema, type HypervisorOptions } from "../sandboxers/vmm/hypervisor-options.js";
 import { defaultGuestDir } from "../sandboxers/vmm/guest-dir.js";
@@ -84,7 +85,24 @@ export interface KuasardOptions {
   sandboxer: Record<SandboxerKind, SandboxerOptions>;
   /** What kuasard's servers keep for their clients at most (TOML table `[limits]`). */
   limits: ServerLimits;
+  /** `host:port` of the Prometheus endpoint (`GET /metrics`); "" (the default) serves none and loads nothing of it. */
+  metricsAddress: string;
+  /** OpenTelemetry tracing (TOML table `[tracing]`); off unless `otlp_endpoint` is set. */
+  tracing: TracingOptions;
 }
+
+/** Where spans of Sandbox and Task API calls go. */
+export interface TracingOptions {
+  /** OTLP/HTTP (protobuf) traces URL, e.g. `http://127.0.0.1:4318/v1/traces`; "" (the default): no tracing. */
+  otlpEndpoint: string;
+  /** `service.name` of the spans. Default `kuasard`. */
+  serviceName: string;
+}
+
+const tracingSchema: Schema<TracingOptions> = {
+  otlpEndpoint: { kind: "string" },
+  serviceName: { kind: "string", nonEmpty: true },
+};
 
 /**
  * Bounds of the sockets kuasard listens on: each Sandbox API socket and the
@@ -150,14 +168,17 @@ export const defaultKuasardOptions: KuasardOptions = {
     gvisor: defaultSandboxerOptions("gvisor"),
   },
   limits: { ...defaultServerLimits },
+  metricsAddress: "",
+  tracing: { otlpEndpoint: "", serviceName: "kuasard" },
 };
 
-const topSchema: Schema<Omit<KuasardOptions, "sandboxer" | "limits">> = {
+const topSchema: Schema<Omit<KuasardOptions, "sandboxer" | "limits" | "tracing">> = {
   logLevel: { kind: "enum", values: logLevels },
   sandboxers: { kind: "stringList" },
   stateDir: { kind: "path" }, // its length: checkDirLength
   containerdTtrpcAddress: { kind: "path", maxBytes: MAX_SOCKET_PATH_BYTES },
   shimListen: { kind: "string" },
+  metricsAddress: { kind: "string" },
 };
 
 const sandboxerSchema: Schema<Omit<SandboxerOptions, "hypervisor">> = {
@@ -186,7 +207,12 @@ const camelKeys = (o: Record<string, unknown>) => Object.fromEntries(Object.entr
  */
 export function resolveKuasardOptions(toml: Record<string, unknown>, flags: Partial<Record<string, unknown>>): KuasardOptions {
   // A Kuasar-style vmm-sandboxer config keeps its QEMU keys in a top-level [hypervisor] table.
-  const { sandboxers: tomlSandboxers, hypervisor: kuasarHypervisor, limits: limitsTable, ...tomlTop } = toml;
+  const { sandboxers: tomlSandboxers, hypervisor: kuasarHypervisor, limits: limitsTable, tracing: tracingTable, ...tomlTop } = toml;
+  if (tracingTable !== undefined && (typeof tracingTable !== "object" || tracingTable === null)) throw new RuntimeError(Code.InvalidArgument, "config tracing: expected a table");
+  const tracing = resolveOptions(tracingSchema, defaultKuasardOptions.tracing, camelKeys((tracingTable ?? {}) as Record<string, unknown>), "tracing.");
+  if (tracing.otlpEndpoint !== "" && !/^https?:\/\/[^/\s]+/.test(tracing.otlpEndpoint)) {
+    throw new RuntimeError(Code.InvalidArgument, `config tracing.otlp_endpoint: want an http(s) URL such as http://127.0.0.1:4318/v1/traces, got ${JSON.stringify(tracing.otlpEndpoint)}`);
+  }
   if (limitsTable !== undefined && (typeof limitsTable !== "object" || limitsTable === null)) throw new RuntimeError(Code.InvalidArgument, "config limits: expected a table");
   const limits = resolveOptions(limitsSchema, defaultServerLimits, camelKeys((limitsTable ?? {}) as Record<string, unknown>), "limits.");
   let sandboxerTables: Record<string, unknown> = {};
@@ -196,7 +222,7 @@ export function resolveKuasardOptions(toml: Record<string, unknown>, flags: Part
     sandboxerTables = tomlSandboxers as Record<string, unknown>;
     enabledFromToml = Object.keys(sandboxerTables);
   }
-  const { sandboxer: _s, limits: _l, ...topDefaults } = defaultKuasardOptions;
+  const { sandboxer: _s, limits: _l, tracing: _t, ...topDefaults } = defaultKuasardOptions;
   const top = resolveOptions(topSchema, topDefaults, {
     ...camelKeys(tomlTop),
     ...(enabledFromToml !== undefined ? { sandboxers: enabledFromToml } : {}),
@@ -205,6 +231,13 @@ export function resolveKuasardOptions(toml: Record<string, unknown>, flags: Part
   // A single-kind binary's state dir is its --dir.
   const stateDirSource = flags["stateDir"] === undefined ? "config state_dir" : flags["stateDir"] === flags["dir"] ? "--dir" : "--state-dir";
   checkDirLength(stateDirSource, top.stateDir);
+  if (top.metricsAddress !== "") {
+    try {
+      parseListenAddress(top.metricsAddress);
+    } catch (err) {
+      throw new RuntimeError(Code.InvalidArgument, `config metrics_address: ${(err as Error).message}`);
+    }
+  }
   if (top.shimListen !== "" && (!top.shimListen.startsWith("/") || Buffer.byteLength(top.shimListen) > MAX_SOCKET_PATH_BYTES)) {
     throw new RuntimeError(Code.InvalidArgument, `config shim_listen: expected an absolute socket path of at most ${MAX_SOCKET_PATH_BYTES} bytes, or ""`);
   }
@@ -238,7 +271,7 @@ export function resolveKuasardOptions(toml: Record<string, unknown>, flags: Part
   if ((flags["listen"] !== undefined || flags["dir"] !== undefined || flags["sandboxApi"] !== undefined) && top.sandboxers.length !== 1) {
     throw new RuntimeError(Code.InvalidArgument, "--listen, --dir and --sandbox-api apply to a single sandboxer; use the config file for several");
   }
-  return { ...top, sandboxers: top.sandboxers, sandboxer, limits };
+  return { ...top, sandboxers: top.sandboxers, sandboxer, limits, tracing };
 }
 
 /**

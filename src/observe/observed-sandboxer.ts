@@ -67,6 +67,14 @@ export class ObservedSandboxer implements Sandboxer {
     return this.inner.update(id, change);
   }
 
+  debugExec(id: string, containerId: string | undefined, argv: string[], timeoutMs: number) {
+    return this.inner.debugExec(id, containerId, argv, timeoutMs);
+  }
+
+  hostFacts(): Record<string, string> {
+    return this.inner.hostFacts?.() ?? {};
+  }
+
   inventory(): Inventory {
     return this.inner.inventory();
   }

@@ -1,3 +1,4 @@
+import { runCaptured, type ExecOutcome } from "../admin/run-captured.js";
 import { podInventory } from "../pod/pod-inventory.js";
 import type { Inventory } from "../sandbox/sandboxer.js";
 import { chmodSync, existsSync, mkdirSync, rmSync } from "node:fs";
@@ -167,6 +168,16 @@ export class PodSandboxer implements Sandboxer {
     if (!path) return;
     if (!(await removePodCgroup(path))) pod.log.warn({ cgroup: path }, "pod cgroup could not be removed");
     else delete pod.record.cgroupPath;
+  }
+
+  async debugExec(id: string, containerId: string | undefined, argv: string[], timeoutMs: number): Promise<ExecOutcome> {
+    const pod = this.pod(id);
+    if (pod.record.state !== "ready") throw new RuntimeError(Code.FailedPrecondition, `sandbox ${id} is ${pod.record.state}`);
+    if (argv.length === 0) throw new RuntimeError(Code.InvalidArgument, "exec: a command is required");
+    const running = [...this.ctx.containers.values()].filter((c) => c.pod === pod && c.record.init.state === "running");
+    const c = containerId === undefined ? running[0] : running.find((x) => x.id === containerId);
+    if (containerId !== undefined && !c) throw new RuntimeError(Code.NotFound, `container ${containerId}: no running container of that id in sandbox ${id}`);
+    return runCaptured(this.tasks.debugExecArgv(pod, c, argv), timeoutMs);
   }
 
   inventory(): Inventory {

@@ -1,5 +1,6 @@
 import type { CgroupStats, TaskBackend } from "../task/task-backend.js";
 import type { SandboxState } from "./state-machine.js";
+import type { ExecOutcome } from "../admin/run-captured.js";
 
 /** The parts of a CRI pod config a sandboxer acts on (decoded by the adapter, no protobuf here). */
 export interface PodConfig {
@@ -115,6 +116,13 @@ export interface Sandboxer {
   close(): Promise<void>;
   /** What this sandboxer holds now, for operators (kuasar-ctl, metrics); read from memory, no I/O. */
   inventory(): Inventory;
+  /** What this sandboxer found out about its host (vmm: the accelerator it chose and why), for kuasar-ctl check. */
+  hostFacts?(): Record<string, string>;
+  /**
+   * Runs `argv` inside a pod (container `containerId`, or the pod when undefined) for an
+   * operator's `kuasar-ctl exec`: FailedPrecondition where the kind has no way in (wasm).
+   */
+  debugExec(id: string, containerId: string | undefined, argv: string[], timeoutMs: number): Promise<ExecOutcome>;
 }
 
 /** Fields of a sandbox Update that a sandboxer acts on. */
