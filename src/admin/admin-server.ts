@@ -24,7 +24,8 @@ export interface AdminServer {
 export async function serveAdmin(path: string, handle: (r: AdminRequest) => Promise<unknown>, log: Logger): Promise<AdminServer> {
   rmSync(path, { force: true });
   const open = new Set<Socket>();
-  const server: Server = createServer((s: Socket) => {
+  // Half-open: a client that sends its line and shuts its side still gets the reply.
+  const server: Server = createServer({ allowHalfOpen: true }, (s: Socket) => {
     if (open.size >= MAX_ADMIN_CONNECTIONS) return void s.destroy();
     open.add(s);
     s.once("close", () => open.delete(s));
@@ -60,6 +61,9 @@ export async function serveAdmin(path: string, handle: (r: AdminRequest) => Prom
       );
     };
     s.on("data", onData);
+    s.once("end", () => {
+      if (s.listenerCount("data") > 0) answer(errorReply(new RuntimeError(Code.InvalidArgument, "connection ended before a whole request line (JSON and a newline)")));
+    });
   });
   server.maxConnections = MAX_ADMIN_CONNECTIONS * 2;
   await listenUnix(server, path); // the state dir may be longer than sun_path allows

@@ -65,8 +65,7 @@ export class KuasarMetrics {
       },
     });
     // One read of every ready sandbox's cgroups per scrape, shared by the CPU and memory series.
-    let inFlight: Promise<SandboxSample[]> | undefined;
-    const samples = () => (inFlight ??= readSandboxes(sources.sandboxers).finally(() => setImmediate(() => (inFlight = undefined))));
+    const samples = sharedWhileInFlight(() => readSandboxes(sources.sandboxers));
     new promClient.Counter({
       name: "kuasar_sandbox_cpu_usage_seconds_total",
       help: "CPU time used by a ready sandbox (cgroup cpu usage of its containers), read on scrape.",
@@ -113,25 +112,22 @@ export class KuasarMetrics {
       buckets: PHASE_BUCKETS,
       registers: [r],
     });
-    const endpointGauges = {
-      up: new promClient.Gauge({ name: "kuasar_endpoint_up", help: "1 when kuasar-endpoint answers its Status call.", registers: [r] }),
-      connections: new promClient.Gauge({ name: "kuasar_endpoint_connections", help: "containerd connections kuasar-endpoint holds.", registers: [r] }),
-      pending: new promClient.Gauge({ name: "kuasar_endpoint_pending_calls", help: "Calls waiting in kuasar-endpoint for kuasard (queued or in flight).", registers: [r] }),
-      backend: new promClient.Gauge({ name: "kuasar_endpoint_backend_connected", help: "1 when kuasar-endpoint reaches kuasard's internal socket.", registers: [r] }),
-    };
-    new promClient.Gauge({
-      name: "kuasar_endpoint_relays_started",
-      help: "Relays the endpoint's custody has started; above 1, a relay died and was replaced.",
-      registers: [r],
-      async collect() {
-        const st = await sources.endpoint().catch(() => undefined);
-        endpointGauges.up.set(st ? 1 : 0);
-        endpointGauges.connections.set(st?.connections ?? 0);
-        endpointGauges.pending.set(st?.pendingCalls ?? 0);
-        endpointGauges.backend.set(st?.backendConnected ? 1 : 0);
-        this.set(st?.relayGeneration ?? 0);
-      },
-    });
+    // One Status call to the endpoint per scrape, shared by its series.
+    const endpoint = sharedWhileInFlight(() => sources.endpoint().catch(() => undefined));
+    const endpointGauge = (name: string, help: string, value: (st: EndpointCounts | undefined) => number) =>
+      new promClient.Gauge({
+        name,
+        help,
+        registers: [r],
+        async collect() {
+          this.set(value(await endpoint()));
+        },
+      });
+    endpointGauge("kuasar_endpoint_up", "1 when kuasar-endpoint answers its Status call.", (st) => (st ? 1 : 0));
+    endpointGauge("kuasar_endpoint_connections", "containerd connections kuasar-endpoint holds.", (st) => st?.connections ?? 0);
+    endpointGauge("kuasar_endpoint_pending_calls", "Calls waiting in kuasar-endpoint for kuasard (queued or in flight).", (st) => st?.pendingCalls ?? 0);
+    endpointGauge("kuasar_endpoint_backend_connected", "1 when kuasar-endpoint reaches kuasard's internal socket.", (st) => (st?.backendConnected ? 1 : 0));
+    endpointGauge("kuasar_endpoint_relays_started", "Relays the endpoint's custody has started; above 1, a relay died and was replaced.", (st) => st?.relayGeneration ?? 0);
     this.onCall = (m) => {
       const call = m as RpcCall;
       const end = latency.startTimer({ api: call.api, method: call.method });
@@ -188,4 +184,21 @@ async function readSandboxes(sandboxers: ReadonlyMap<string, Sandboxer>): Promis
     }
   }
   return (await Promise.all(reads)).filter((x): x is SandboxSample => x !== undefined);
+}
+
+/**
+ * `read`, shared by every caller while one call is in flight: a scrape collects all
+ * series at once, and the series fed by one read (a cgroup pass, the endpoint's
+ * Status) must not each repeat it. The next scrape reads afresh.
+ */
+function sharedWhileInFlight<T>(read: () => Promise<T>): () => Promise<T> {
+  let inFlight: Promise<T> | undefined;
+  return () => {
+    if (inFlight) return inFlight;
+    const p = read().finally(() => {
+      if (inFlight === p) inFlight = undefined;
+    });
+    inFlight = p;
+    return p;
+  };
 }
