@@ -92,7 +92,7 @@ export async function kuasardMain(argv: string[], forcedSandboxer?: string): Pro
   process.on("SIGUSR1", () => {
     const quiet = options.logLevel === "debug" || options.logLevel === "trace" ? "info" : options.logLevel;
     log.level = log.level === "debug" ? quiet : "debug";
-    log.info({ level: log.level }, "log level switched (SIGUSR1)");
+    log.info({ log_level: log.level }, "log level switched (SIGUSR1)");
   });
   try {
     await daemon.start();
