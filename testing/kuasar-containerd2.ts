@@ -86,6 +86,8 @@ export async function containerd2WithKuasar(
      * (see {@link proxySandboxerToml}); false: the older `io.containerd.kuasar.v1` form. Default true.
      */
     introspectable?: boolean;
+    /** Top-level keys of kuasard's TOML (before any table), e.g. `metrics_address = "127.0.0.1:0"`; runs kuasard even for one kind. */
+    topConfig?: string;
   } = {},
 ): Promise<Containerd2WithKuasar> {
   const dir = mkdtempSync("/tmp/k2-");
@@ -97,11 +99,11 @@ export async function containerd2WithKuasar(
     extraToml: kinds.map((k) => proxySandboxerToml(handlerOf[k], join(dir, filesOf[k].sock), (options.introspectable ?? true) ? launcherOf(k) : undefined)).join(""),
   });
   let run = 0;
-  const single = kinds.length === 1 && (kinds[0] === "runc" || kinds[0] === "gvisor") && extraConfig === "";
+  const single = kinds.length === 1 && (kinds[0] === "runc" || kinds[0] === "gvisor") && extraConfig === "" && !options.topConfig;
   if (!single) {
     writeFileSync(
       join(dir, "kuasard.toml"),
-      sandboxersToml(kinds, (k) => join(dir, filesOf[k].sock), dirOf) + extraConfig,
+      (options.topConfig ? `${options.topConfig}\n` : "") + sandboxersToml(kinds, (k) => join(dir, filesOf[k].sock), dirOf) + extraConfig,
     );
   }
   const opts = single

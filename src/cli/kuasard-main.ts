@@ -4,7 +4,7 @@ import { Kuasard } from "../daemon/kuasard.js";
 import { resolveKuasardOptions } from "../daemon/kuasard-options.js";
 import { builtinSandboxerKinds } from "../daemon/sandboxer-kinds.js";
 import { createRootLogger } from "../log/logger.js";
-import { VERSION } from "./version.js";
+import { VERSION } from "../version.js";
 
 const usage = `usage: kuasard [--config FILE] [--sandboxers runc,...] [--listen SOCK] [--dir DIR]
                [--sandbox-api upstream|kuasar-io]
@@ -88,6 +88,12 @@ export async function kuasardMain(argv: string[], forcedSandboxer?: string): Pro
     gc?.();
     const m = process.memoryUsage();
     log.info({ heap_used_bytes: m.heapUsed, rss_bytes: m.rss, external_bytes: m.external, after_gc: gc !== undefined }, "memory");
+  });
+  // An operator's debug switch (as Kuasar's SIGUSR1 tracing toggle): debug on, or back to the configured level.
+  process.on("SIGUSR1", () => {
+    const quiet = options.logLevel === "debug" || options.logLevel === "trace" ? "info" : options.logLevel;
+    log.level = log.level === "debug" ? quiet : "debug";
+    log.info({ log_level: log.level }, "log level switched (SIGUSR1)");
   });
   try {
     await daemon.start();

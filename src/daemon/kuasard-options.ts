@@ -5,6 +5,7 @@ import { MAX_SOCKET_PATH_BYTES } from "../fs/unix-socket.js";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { logLevels, type LogLevel } from "../log/logger.js";
+import { parseListenAddress } from "../observe/listen-address.js";
 import type { AnySandboxerKind } from "../sandboxers/sandboxer-kind.js";
 
 /**
@@ -62,7 +63,24 @@ export interface KuasardOptions {
   sandboxer: Record<string, SandboxerOptions>;
   /** What kuasard's servers keep for their clients at most (TOML table `[limits]`). */
   limits: ServerLimits;
+  /** `host:port` of the Prometheus endpoint (`GET /metrics`); "" (the default) serves none and loads nothing of it. */
+  metricsAddress: string;
+  /** OpenTelemetry tracing (TOML table `[tracing]`); off unless `otlp_endpoint` is set. */
+  tracing: TracingOptions;
 }
+
+/** Where spans of Sandbox and Task API calls go. */
+export interface TracingOptions {
+  /** OTLP/HTTP (protobuf) traces URL, e.g. `http://127.0.0.1:4318/v1/traces`; "" (the default): no tracing. */
+  otlpEndpoint: string;
+  /** `service.name` of the spans. */
+  serviceName: string;
+}
+
+export const tracingTable: OptionTable<TracingOptions> = {
+  otlpEndpoint: { kind: "string", default: "", doc: `OTLP/HTTP (protobuf) traces URL, e.g. http://127.0.0.1:4318/v1/traces; "" traces nothing (and loads nothing of it).` },
+  serviceName: { kind: "string", nonEmpty: true, default: "kuasard", doc: "service.name of the spans." },
+};
 
 /**
  * Bounds of the sockets kuasard listens on: each Sandbox API socket and the
@@ -89,7 +107,7 @@ export const limitsTable: OptionTable<ServerLimits> = {
 export const defaultServerLimits: Readonly<ServerLimits> = defaultsOf(limitsTable);
 
 /** kuasard's top-level keys (`sandboxers` and the tables aside). */
-export type TopOptions = Omit<KuasardOptions, "sandboxer" | "limits">;
+export type TopOptions = Omit<KuasardOptions, "sandboxer" | "limits" | "tracing">;
 export const topTable: OptionTable<TopOptions> = {
   logLevel: { kind: "enum", values: logLevels, default: "info", doc: "Log level (--log-level)." },
   sandboxers: { kind: "stringList", default: ["runc"], doc: "Sandboxers to run (--sandboxers), or the [sandboxers.<kind>] tables present." },
@@ -97,6 +115,7 @@ export const topTable: OptionTable<TopOptions> = {
   containerdTtrpcAddress: { kind: "path", maxBytes: MAX_SOCKET_PATH_BYTES, default: "/run/containerd/containerd.sock.ttrpc", doc: "containerd's ttrpc socket, where task events go." },
   shimListen: { kind: "string", default: "/run/kuasar/shim.sock", doc: `The shim v2 bridge for containerd 1.7 ("" disables it).` },
   shimStopGraceSecs: { kind: "int", min: 0, max: 3600, default: 10, doc: "Seconds a pod's containers get to exit when its sandbox task gets SIGTERM or SIGINT on the bridge (SIGKILL: none)." },
+  metricsAddress: { kind: "string", default: "", doc: `Prometheus metrics: GET /metrics on host:port, e.g. "127.0.0.1:9325"; "" serves none (and loads nothing of it).` },
 };
 
 /** The flags that stand for top-level keys (camelCase names, as kuasard-main passes them). */
@@ -124,7 +143,7 @@ const asTable = (name: string, v: unknown): Record<string, unknown> => {
  */
 export function resolveKuasardOptions(toml: Record<string, unknown>, flags: Partial<Record<string, unknown>>, kinds: readonly AnySandboxerKind[]): KuasardOptions {
   const aliases = new Map(kinds.flatMap((k) => (k.kuasarTopLevelTables ?? []).map((t) => [t, k] as const)));
-  const { sandboxers: tomlSandboxers, limits: limitsInput, ...rest } = toml;
+  const { sandboxers: tomlSandboxers, limits: limitsInput, tracing: tracingInput, ...rest } = toml;
   const topInput: Record<string, unknown> = {};
   const aliased = new Map<string, unknown>();
   for (const [key, value] of Object.entries(rest)) {
@@ -132,6 +151,10 @@ export function resolveKuasardOptions(toml: Record<string, unknown>, flags: Part
     else topInput[key] = value;
   }
   const limits = resolveTable(limitsTable, limitsInput === undefined ? {} : asTable("limits", limitsInput), "limits");
+  const tracing = resolveTable(tracingTable, tracingInput === undefined ? {} : asTable("tracing", tracingInput), "tracing");
+  if (tracing.otlpEndpoint !== "" && !/^https?:\/\/[^/\s]+/.test(tracing.otlpEndpoint)) {
+    throw configError("tracing", "otlp_endpoint", `want an http(s) URL such as http://127.0.0.1:4318/v1/traces, got ${JSON.stringify(tracing.otlpEndpoint)}`);
+  }
 
   let kindTables: Record<string, unknown> = {};
   if (Array.isArray(tomlSandboxers) || typeof tomlSandboxers === "string") topInput["sandboxers"] = tomlSandboxers;
@@ -144,6 +167,13 @@ export function resolveKuasardOptions(toml: Record<string, unknown>, flags: Part
   // A single-kind binary's state dir is its --dir.
   const stateDirSource = flags["stateDir"] === undefined ? "config state_dir" : flags["stateDir"] === flags["dir"] ? "--dir" : "--state-dir";
   checkDirLength(stateDirSource, top.stateDir);
+  if (top.metricsAddress !== "") {
+    try {
+      parseListenAddress(top.metricsAddress);
+    } catch (err) {
+      throw configError("", "metrics_address", (err as Error).message);
+    }
+  }
   if (top.shimListen !== "" && (!top.shimListen.startsWith("/") || Buffer.byteLength(top.shimListen) > MAX_SOCKET_PATH_BYTES)) {
     throw configError("", "shim_listen", `expected an absolute socket path of at most ${MAX_SOCKET_PATH_BYTES} bytes, or ""`);
   }
@@ -182,7 +212,7 @@ export function resolveKuasardOptions(toml: Record<string, unknown>, flags: Part
     checkDirLength(single && flags["dir"] !== undefined ? "--dir" : `config [${name}] dir`, resolved.dir);
     sandboxer[kind.name] = { ...resolved, own };
   }
-  return { ...top, sandboxer, limits };
+  return { ...top, sandboxer, limits, tracing };
 }
 
 /**

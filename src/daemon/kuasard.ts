@@ -25,6 +25,11 @@ import { EndpointOutputKeeper } from "./endpoint-output-keeper.js";
 import { BACKEND_SOCKET, ENDPOINT_SOCKET, ensureEndpoint, stateSocketPath, type EndpointHandle } from "./endpoint-launcher.js";
 import { preparedBundlesDir, taskSocketPath, type KuasardOptions, type SandboxApi } from "./kuasard-options.js";
 import { RouteDispatcher } from "./route-dispatcher.js";
+import { ADMIN_SOCKET } from "../admin/admin-protocol.js";
+import { adminHandler, type EndpointView } from "../admin/admin-handlers.js";
+import { serveAdmin, type AdminServer } from "../admin/admin-server.js";
+import { ObservedSandboxer } from "../observe/observed-sandboxer.js";
+import { startObservers, type Observers } from "../observe/start-observers.js";
 
 /** Namespace used for task events when containerd sent none (ctr without `-n` uses "default"). */
 const DEFAULT_NAMESPACE = "default";
@@ -38,6 +43,8 @@ export class Kuasard {
   private endpoint: EndpointHandle | undefined;
   private readonly outputKeeper = new EndpointOutputKeeper(() => this.endpoint);
   private closing: Promise<void> | undefined;
+  private observers: Observers | undefined;
+  private admin: AdminServer | undefined;
 
   constructor(
     private readonly options: KuasardOptions,
@@ -80,7 +87,7 @@ export class Kuasard {
       const base = { dir: so.dir, taskAddress: `ttrpc+unix://${taskSocketPath(so)}`, holderBinary: defaultHolderBinary };
       const sandboxer = definition.create(base, so.own, { log: slog, events: this.events, minOomScoreAdj: minOom, outputKeeper: this.outputKeeper });
       await sandboxer.recover();
-      this.sandboxers.set(kind, sandboxer);
+      this.sandboxers.set(kind, new ObservedSandboxer(sandboxer, slog));
       serveTaskApi(this.dispatcher.route(taskRoute(kind)), sandboxer.tasks, (md) => md.get(NAMESPACE_KEY)?.[0] || DEFAULT_NAMESPACE);
       slog.info("sandboxer recovered");
     }
@@ -117,6 +124,32 @@ export class Kuasard {
         log.info({ sandboxer: kind, listen: path, sandbox_api: api, task: taskSocketPath(so) }, "serving Sandbox API");
       }
     }
+    await this.serveOperators(new Date());
+  }
+
+  /** The admin socket (kuasar-ctl), and metrics and tracing when configured. */
+  private async serveOperators(startedAt: Date): Promise<void> {
+    const endpoint = () => this.endpointView();
+    this.observers = await startObservers(this.options, { sandboxers: this.sandboxers, endpoint }, this.log);
+    const o = this.options;
+    const ctx = {
+      sandboxers: this.sandboxers,
+      options: o,
+      startedAt,
+      endpoint,
+      metricsPort: () => this.observers?.metricsPort,
+      taskSocketOf: (kind: string) => taskSocketPath(o.sandboxer[kind]!),
+      programsOf: (kind: string) => this.kinds.find((k) => k.name === kind)?.programs(o.sandboxer[kind]!.own) ?? {},
+    };
+    this.admin = await serveAdmin(join(this.options.stateDir, ADMIN_SOCKET), adminHandler(ctx), this.log.child({ component: "admin" }));
+  }
+
+  /** The endpoint's own counts (its Status call), or undefined when it is not attached or does not answer. */
+  private async endpointView(): Promise<EndpointView | undefined> {
+    const e = this.endpoint;
+    if (!e) return undefined;
+    const st = await e.api.status({}, { timeoutMs: 2000 });
+    return { pid: st.pid, custodyPid: st.custodyPid, connections: st.connections, pendingCalls: st.pendingCalls, relayGeneration: st.relayGeneration, backendConnected: st.backendConnected };
   }
 
   /**
@@ -175,6 +208,8 @@ export class Kuasard {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      await this.admin?.close();
+      await this.observers?.close();
       await Promise.all(this.grpcServers.map((s) => s.destroy()));
       await this.dispatcher.server.destroy();
       this.endpoint?.client.destroy();

@@ -1,3 +1,6 @@
+import { runCaptured, type ExecOutcome } from "../process/run-captured.js";
+import { podInventory } from "../pod/pod-inventory.js";
+import type { Inventory } from "../sandbox/sandboxer.js";
 import { chmodSync, existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Code } from "../errors/code.js";
@@ -18,6 +21,8 @@ import { isHolderOf, podDirIds, recordedHolderPids, rederivedRecord } from "./le
 import type { PodRuntime } from "./pod-runtime.js";
 import type { PodTasks } from "./pod-tasks.js";
 import { StartGuard } from "../sandbox/start-guard.js";
+import { logPodLost } from "./pod-lost.js";
+import { announcePhase } from "../diagnostics/pod-phase-channel.js";
 import { applyPodResources, createPodCgroup, podCgroupPath, removePodCgroup } from "../cgroup/pod-cgroup.js";
 
 /** Exit status of a pod whose holder (or engine sandbox) died, and of processes lost with it whose fate is unknown. */
@@ -94,6 +99,7 @@ export class PodSandboxer implements Sandboxer {
         r.shmMounted = true;
       }
       const cgroups = this.makePodCgroup(pod);
+      let phaseStarted = process.hrtime.bigint();
       const holder = await startHolder(pod.dir, {
         binary: this.ctx.options.holderBinary,
         netns: r.netnsPath || undefined,
@@ -113,7 +119,10 @@ export class PodSandboxer implements Sandboxer {
       r.holderPid = holder.pid;
       r.podPid = holder.podInitPid ?? holder.pid;
       this.ctx.sandboxes.put(id, r);
+      announcePhase(this.kind, "start.holder", phaseStarted, true);
+      phaseStarted = process.hrtime.bigint();
       await this.tasks.podStarted(pod);
+      announcePhase(this.kind, "start.engine", phaseStarted, true);
       // A caller that is gone will not learn of this pod: undo it rather than leave it to no one.
       signal?.throwIfAborted();
       r.state = "ready";
@@ -161,6 +170,20 @@ export class PodSandboxer implements Sandboxer {
     else delete pod.record.cgroupPath;
   }
 
+  async debugExec(id: string, containerId: string | undefined, argv: string[], timeoutMs: number): Promise<ExecOutcome> {
+    const pod = this.pod(id);
+    if (pod.record.state !== "ready") throw new RuntimeError(Code.FailedPrecondition, `sandbox ${id} is ${pod.record.state}`);
+    if (argv.length === 0) throw new RuntimeError(Code.InvalidArgument, "exec: a command is required");
+    const running = [...this.ctx.containers.values()].filter((c) => c.pod === pod && c.record.init.state === "running");
+    const c = containerId === undefined ? running[0] : running.find((x) => x.id === containerId);
+    if (containerId !== undefined && !c) throw new RuntimeError(Code.NotFound, `container ${containerId}: no running container of that id in sandbox ${id}`);
+    return runCaptured(this.tasks.debugExecArgv(pod, c, argv), timeoutMs);
+  }
+
+  inventory(): Inventory {
+    return podInventory(this.ctx);
+  }
+
   async platform(id: string): Promise<{ os: string; architecture: string; variant: string }> {
     this.pod(id);
     return { os: "linux", architecture: goArch(process.arch), variant: "" };
@@ -203,6 +226,7 @@ export class PodSandboxer implements Sandboxer {
     if (pod.record.state !== "ready" || pod.stopping) return;
     pod.log.warn({ exit_status: exitStatus }, "the pod's sandbox died");
     await this.stopPod(pod, 0, exitStatus).catch((err: unknown) => pod.log.error({ err }, "stopping a pod whose sandbox died failed"));
+    logPodLost(pod, this.kind, "engine sandbox died");
   }
 
   async wait(id: string, signal: AbortSignal): Promise<{ exitStatus: number; exitedAt: Date }> {
@@ -408,6 +432,7 @@ export class PodSandboxer implements Sandboxer {
     this.tasks.abandon(pod, KILLED_WITH_HOLDER_STATUS, reason);
     pod.record.exitReason = reason;
     await this.finishStop(pod, LOST_EXIT_STATUS);
+    logPodLost(pod, this.kind, "holder died");
   }
 
   private async finishStop(pod: Pod, exitStatus: number): Promise<void> {

@@ -212,6 +212,16 @@ export abstract class PodTasks implements TaskBackend {
   /** Kills every process of a container whose init exited (its execs may outlive it). */
   protected abstract killAll(c: Container): Promise<void>;
 
+  /**
+   * The host command line that runs `argv` inside container `c` of `pod` (or the pod
+   * itself when `c` is undefined), for an operator's `kuasar-ctl exec`. Kinds with no
+   * way in refuse with FailedPrecondition.
+   */
+  debugExecArgv(pod: Pod, c: Container | undefined, argv: string[]): string[] {
+    void pod, c, argv;
+    throw new RuntimeError(Code.FailedPrecondition, "this kind of pod has no shell to exec into");
+  }
+
   /** Whether a container that died of SIGKILL was killed for memory (then /tasks/oom precedes its exit). */
   protected oomKilled(c: Container): boolean {
     return wasOomKilled(c.record.memoryCgroup);

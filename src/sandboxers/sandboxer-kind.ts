@@ -39,6 +39,8 @@ export interface SandboxerKindDefinition<O> {
    */
   readonly kuasarTopLevelTables?: readonly string[];
   create(base: SandboxerBase, options: O, services: SandboxerServices): Sandboxer;
+  /** The programs and files this kind runs with these options (`kuasar-ctl check` looks for them), by role. */
+  programs(options: O): Record<string, string>;
 }
 
 /** A kind as the daemon lists it: its options are read by its own table and handed back to it. */

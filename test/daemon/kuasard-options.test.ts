@@ -117,3 +117,24 @@ describe("kuasard options: each kind's own keys", () => {
     assert.throws(() => resolveKuasardOptions({}, { sandboxers: "runc,kata" }), /unknown kind "kata"/);
   });
 });
+
+describe("kuasard options: metrics and tracing", () => {
+  it("documents both off in packaging/kuasard.toml", async () => {
+    const o = resolveKuasardOptions(await readTomlFile(packagedConfig), {});
+    assert.equal(o.metricsAddress, "");
+    assert.deepEqual(o.tracing, { otlpEndpoint: "", serviceName: "kuasard" });
+  });
+
+  it("reads metrics_address and a [tracing] table", () => {
+    const o = resolveKuasardOptions({ metrics_address: "127.0.0.1:9325", tracing: { otlp_endpoint: "http://collector:4318/v1/traces", service_name: "node-7" } }, {});
+    assert.equal(o.metricsAddress, "127.0.0.1:9325");
+    assert.deepEqual(o.tracing, { otlpEndpoint: "http://collector:4318/v1/traces", serviceName: "node-7" });
+  });
+
+  it("refuses a bad address or endpoint, naming the key", () => {
+    assert.throws(() => resolveKuasardOptions({ metrics_address: "9325" }, {}), /^InvalidArgument: config metrics_address: want host:port/);
+    assert.throws(() => resolveKuasardOptions({ tracing: { otlp_endpoint: "collector:4318" } }, {}), /config \[tracing\] otlp_endpoint: want an http\(s\) URL/);
+    assert.throws(() => resolveKuasardOptions({ tracing: { endpoint: "x" } }, {}), /config \[tracing\] endpoint: not a key of this table/);
+    assert.throws(() => resolveKuasardOptions({ tracing: "on" }, {}), /config tracing: expected a table/);
+  });
+});

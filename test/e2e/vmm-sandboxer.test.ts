@@ -59,10 +59,10 @@ describe("vmm sandboxer under stock containerd 2.x (a QEMU micro-VM per pod)", (
     assert.equal(ex.exitCode, 7);
 
     // Troubleshooting: root runs a command in the guest itself, outside any container.
-    const ctl = execFileSync(join(repoRoot(), "bin", "kuasar-ctl"), ["exec", "--dir", `${env.dir}/kv`, podId, "--", "sh", "-c", "uname -r; ls /run/kuasar/shared"], { encoding: "utf8" });
+    const ctl = execFileSync(join(repoRoot(), "bin", "kuasar-ctl"), ["exec", "--state-dir", `${env.dir}/ks`, podId, "--", "sh", "-c", "uname -r; ls /run/kuasar/shared"], { encoding: "utf8" });
     assert.match(ctl, new RegExp(`^${guest.replace(/[.+]/g, "\\$&")}\n`));
     assert.match(ctl, /agent/);
-    assert.throws(() => execFileSync(join(repoRoot(), "bin", "kuasar-ctl"), ["exec", "--dir", `${env.dir}/kv`, "no-such-pod", "--", "true"], { stdio: "pipe" }), /not found/);
+    assert.throws(() => execFileSync(join(repoRoot(), "bin", "kuasar-ctl"), ["exec", "--state-dir", `${env.dir}/ks`, "no-such-pod", "--", "true"], { stdio: "pipe" }), /not found/);
 
     // An exit code comes back exactly.
     const quitter = shContainer("quitter", "echo bye; exit 42");

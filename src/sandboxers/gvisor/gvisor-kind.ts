@@ -25,6 +25,7 @@ export const gvisorKind: SandboxerKindDefinition<GvisorKindOptions> = {
     runscFlags: { kind: "stringList", default: [], doc: "More global runsc flags." },
     runscCommandTimeoutMs: { kind: "int", min: 100, max: 600_000, default: 30_000, doc: "Deadline of one short runsc command, in ms." },
   },
+  programs: (o) => ({ runsc: o.runscBinary }),
   create(base, o, s) {
     const runsc = { binary: o.runscBinary, platform: o.runscPlatform, network: o.runscNetwork, debugLogDir: o.runscDebugLogDir, extraFlags: o.runscFlags, commandTimeoutMs: o.runscCommandTimeoutMs };
     return createGvisorSandboxer({ ...podRuntimeOptions(base, o), runsc }, s.log, s.events, s.minOomScoreAdj);

@@ -379,6 +379,14 @@ export class GvisorTasks extends PodTasks {
   }
 
   /** Where short runsc commands for `pod` must run: in its network namespace while that exists. */
+  /** `runsc exec` into a container of the pod's gVisor sandbox (in the pod's network namespace, where runsc reaches it). */
+  override debugExecArgv(pod: Pod, c: Container | undefined, argv: string[]): string[] {
+    if (!c) throw new RuntimeError(Code.FailedPrecondition, `sandbox ${pod.id}: a gvisor pod runs only a pause program of its own; name a container (--container)`);
+    const t = this.target(pod);
+    const runsc = [this.runsc.absoluteBinary(), ...this.runsc.globalArgs(t), "exec", c.id, ...argv];
+    return t.netns ? ["nsenter", `--net=${t.netns}`, "--", ...runsc] : runsc;
+  }
+
   private target(pod: Pod): RunscTarget {
     const netns = isHostNetwork(pod) ? undefined : pod.record.netnsPath;
     return { root: join(pod.dir, "runsc"), network: this.network(pod), netns: netns && existsSync(netns) ? netns : undefined };

@@ -17,6 +17,7 @@ export const runcKind: SandboxerKindDefinition<RuncKindOptions> = {
     systemdCgroup: { kind: "bool", default: false, doc: "runc's systemd cgroup driver (--systemd-cgroup)." },
     runcCommandTimeoutMs: { kind: "int", min: 100, max: 600_000, default: 30_000, doc: "Deadline of one short runc command (create, start, kill, delete, state), in ms." },
   },
+  programs: (o) => ({ runc: o.runcBinary }),
   create(base, o, s) {
     return createRuncSandboxer(
       { ...podRuntimeOptions(base, o), runc: { binary: o.runcBinary, systemdCgroup: o.systemdCgroup, commandTimeoutMs: o.runcCommandTimeoutMs } },

@@ -27,6 +27,14 @@ const RUNC_LAUNCH_TIMEOUT_MS = 60_000;
 
 /** The Task API of runc containers: every container of every runc pod of this daemon. */
 export class RuncTasks extends PodTasks {
+  /** Enters every namespace (and the root) of the container's init, or of the pod's init without a container. */
+  override debugExecArgv(pod: Pod, c: Container | undefined, argv: string[]): string[] {
+    const pid = c ? c.record.init.pid : pod.record.podPid;
+    if (pid <= 0) throw new RuntimeError(Code.FailedPrecondition, `${c ? `container ${c.id}` : `sandbox ${pod.id}`} has no running process`);
+    const ns = c ? ["-m", "-u", "-i", "-n", "-p", "-r", "-w"] : ["-u", "-i", "-n", "-p"];
+    return ["nsenter", "-t", String(pid), ...ns, "--", ...argv];
+  }
+
   constructor(
     rt: PodRuntime,
     private readonly runc: RuncCli,

@@ -18,6 +18,7 @@ export const vmmKind: SandboxerKindDefinition<VmmKindOptions> = {
     hypervisor: { kind: "table", table: hypervisorTable, doc: "How VMs boot (Kuasar's QEMU keys where they apply)." },
   },
   kuasarTopLevelTables: ["hypervisor"],
+  programs: ({ hypervisor: h }) => ({ qemu: h.path, virtiofsd: h.virtiofsdPath, kernel: h.kernelPath, initrd: h.initrdPath }),
   create(base, o, s) {
     return createVmmSandboxer({ ...podRuntimeOptions(base, defaultsOf(podRuntimeKeys)), hypervisor: o.hypervisor }, s.log, s.events, s.minOomScoreAdj, s.outputKeeper);
   },

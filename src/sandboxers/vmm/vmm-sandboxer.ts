@@ -1,5 +1,6 @@
+import { podInventory } from "../../pod/pod-inventory.js";
+import type { Inventory } from "../../sandbox/sandboxer.js";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
-import type { Server } from "node:net";
 import { join } from "node:path";
 import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
@@ -15,7 +16,7 @@ import { sandboxTransitions, transition } from "../../sandbox/state-machine.js";
 import { podSysctlsToApply } from "../../sandbox/pod-sysctls-applied.js";
 import type { CgroupStats } from "../../task/task-backend.js";
 import type { AcceleratorChoice } from "./accelerator-probe.js";
-import { DEBUG_SOCKET, serveDebug } from "./debug-server.js";
+import { logPodLost } from "../../pod/pod-lost.js";
 import { vmPaths } from "./guest-paths.js";
 import { checkInGuest, runInGuest } from "./guest-runner.js";
 import type { Accelerator, Hypervisor, VmControl } from "./driver/hypervisor.js";
@@ -63,7 +64,6 @@ export class VmmSandboxer implements Sandboxer {
   readonly kind = "vmm";
   private readonly controls = new Map<string, VmControl>();
   private readonly starts = new StartGuard();
-  private debugServer: Server | undefined;
 
   constructor(
     private readonly ctx: PodRuntime,
@@ -73,6 +73,15 @@ export class VmmSandboxer implements Sandboxer {
     private readonly accelerator: Promise<AcceleratorChoice>,
   ) {
     mkdirSync(join(ctx.options.dir, "pods"), { recursive: true, mode: 0o711 });
+    accelerator.then((c) => (this.acceleratorChosen = c), () => {});
+  }
+
+  /** The accelerator decision once the probe is done (see accelerator-probe.ts). */
+  private acceleratorChosen: AcceleratorChoice | undefined;
+
+  hostFacts(): Record<string, string> {
+    const c = this.acceleratorChosen;
+    return c ? { accelerator: c.accelerator, accelerator_reason: c.reason } : { accelerator: "probing", accelerator_reason: "the KVM probe guest has not finished booting" };
   }
 
   has(id: string): boolean {
@@ -140,6 +149,10 @@ export class VmmSandboxer implements Sandboxer {
       this.ctx.sandboxes.put(id, r);
       throw RuntimeError.from(err);
     }
+  }
+
+  inventory(): Inventory {
+    return podInventory(this.ctx);
   }
 
   async platform(id: string): Promise<{ os: string; architecture: string; variant: string }> {
@@ -245,7 +258,6 @@ export class VmmSandboxer implements Sandboxer {
     for (const pod of this.ctx.pods.values()) {
       if (pod.record.state === "ready" && !pod.client) await this.vmGone(pod, LOST_EXIT_STATUS);
     }
-    this.debugServer = await serveDebug(join(this.ctx.options.dir, DEBUG_SOCKET), (r) => this.debugExec(r.sandbox, r.argv, r.timeoutMs ?? 60_000), this.ctx.log.child({ component: "debug" }));
   }
 
   releaseOrphanOutputs(): Promise<void> {
@@ -253,7 +265,6 @@ export class VmmSandboxer implements Sandboxer {
   }
 
   async close(): Promise<void> {
-    this.debugServer?.close();
     for (const c of this.controls.values()) c.close();
     this.controls.clear();
     for (const pod of this.ctx.pods.values()) {
@@ -264,7 +275,7 @@ export class VmmSandboxer implements Sandboxer {
   }
 
   /** Runs a command in a sandbox's guest (root-only troubleshooting: `kuasar-ctl exec`). */
-  async debugExec(id: string, argv: string[], timeoutMs: number): Promise<{ status: number; stdout: string; stderr: string }> {
+  async debugExec(id: string, _containerId: string | undefined, argv: string[], timeoutMs: number): Promise<{ status: number; stdout: string; stderr: string }> {
     const pod = this.pod(id);
     if (pod.record.state !== "ready" || !pod.client) throw new RuntimeError(Code.FailedPrecondition, `sandbox ${id} is ${pod.record.state}`);
     if (argv.length === 0) throw new RuntimeError(Code.InvalidArgument, "exec: a command is required");
@@ -320,6 +331,7 @@ export class VmmSandboxer implements Sandboxer {
     }
     pod.log.warn({ qemu_pid: qemuPid }, "the VM died");
     await this.vmGone(pod, LOST_EXIT_STATUS);
+    logPodLost(pod, this.kind, "VM died");
   }
 
   /** The VM is gone (stopped or died): processes without a journaled exit are lost with it; host leftovers are cleaned. */

@@ -16,6 +16,7 @@ export const wasmKind: SandboxerKindDefinition<WasmKindOptions> = {
     wasmEngine: { kind: "enum", values: wasmEngineNames, default: "node", doc: `The WASI engine: "node" (node:wasi on V8) or "wasmtime".` },
     wasmtimeBinary: { kind: "string", nonEmpty: true, default: "wasmtime", doc: `The wasmtime binary when wasm_engine = "wasmtime".` },
   },
+  programs: (o): Record<string, string> => (o.wasmEngine === "wasmtime" ? { wasmtime: o.wasmtimeBinary } : {}),
   create(base, o, s) {
     return createWasmSandboxer({ ...podRuntimeOptions(base, o), engine: { engine: o.wasmEngine, wasmtimeBinary: o.wasmtimeBinary } }, s.log, s.events, s.minOomScoreAdj);
   },

@@ -29,6 +29,11 @@ const PSEUDO_FS = new Set(["proc", "sysfs", "cgroup", "cgroup2", "devpts", "mque
  * releases it.
  */
 export class WasmTasks extends PodTasks {
+  /** A WASI module runs alone: there is no shell or process table to enter. */
+  override debugExecArgv(): string[] {
+    throw new RuntimeError(Code.FailedPrecondition, "wasm pods cannot be exec'd into: a WASI module runs alone, with no shell or other programs in its sandbox");
+  }
+
   constructor(
     rt: PodRuntime,
     private readonly engine: WasmEngine,
