@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { containerdConfigCommand, containerdConfigUsage } from "./containerd-config.js";
 import { connectUnix } from "../fs/long-socket-path.js";
 import { DEBUG_SOCKET, type DebugExecReply } from "../sandboxers/vmm/debug-server.js";
 
@@ -11,8 +12,9 @@ const usage = `usage: kuasar-ctl exec [--dir DIR] [--timeout SECONDS] SANDBOX_ID
 /** `kuasar-ctl exec`: asks the vmm sandboxer's debug socket to run a command in a guest. */
 async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
+  if (verb === "containerd-config") return containerdConfigCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
   if (verb !== "exec") {
-    process.stderr.write(usage);
+    process.stderr.write(`${usage}${containerdConfigUsage}`);
     return 2;
   }
   const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { dir: { type: "string" }, timeout: { type: "string" } } });
