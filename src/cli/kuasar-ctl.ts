@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { containerdConfigCommand, containerdConfigUsage } from "./containerd-config.js";
+import { stopEndpointCommand, stopEndpointUsage } from "./stop-endpoint.js";
 import { connectUnix } from "../fs/long-socket-path.js";
 import { DEBUG_SOCKET, type DebugExecReply } from "../sandboxers/vmm/debug-server.js";
 
@@ -13,8 +14,9 @@ const usage = `usage: kuasar-ctl exec [--dir DIR] [--timeout SECONDS] SANDBOX_ID
 async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
   if (verb === "containerd-config") return containerdConfigCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+  if (verb === "stop-endpoint") return stopEndpointCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
   if (verb !== "exec") {
-    process.stderr.write(`${usage}${containerdConfigUsage}`);
+    process.stderr.write(`${usage}${containerdConfigUsage}${stopEndpointUsage}`);
     return 2;
   }
   const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { dir: { type: "string" }, timeout: { type: "string" } } });

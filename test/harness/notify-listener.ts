@@ -52,7 +52,7 @@ export async function listenForNotifications(socket: string): Promise<NotifyList
   const until = async (done: () => boolean, what: string, timeoutMs: number) => {
     const deadline = Date.now() + timeoutMs;
     while (!done()) {
-      if (Date.now() > deadline) throw new Error(`${what} on ${socket}; got ${JSON.stringify(received)}`);
+      if (Date.now() > deadline) throw new Error(`${what} on ${socket}; last received: ${JSON.stringify(received.slice(-10))}`);
       await new Promise<void>((r) => {
         waiters.push(r);
         setTimeout(r, 200).unref();

@@ -1,0 +1,135 @@
+import assert from "node:assert/strict";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { closeSync, existsSync, lstatSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { promisify } from "node:util";
+import { stopEndpoint } from "../../src/daemon/endpoint-launcher.js";
+import { killQuietly } from "../../src/pod/pod.js";
+import { importBusybox } from "../harness/busybox-image.js";
+import { criClient } from "../harness/cri.js";
+import { logFile, podConfig, runPod, shContainer, waitForLog } from "../harness/cri-pod.js";
+import { containerdBinaries, repoRoot } from "../harness/deps.js";
+import { assertIsolated } from "../harness/isolation.js";
+import { startContainerdWithTestCni } from "../harness/kuasar-env.js";
+import { censusDiff, takeCensus } from "../harness/leak-census.js";
+import { listenForNotifications } from "../harness/notify-listener.js";
+import { overlayRoot } from "../harness/overlay-root.js";
+import { environmentFiles, execStartArgv, readServiceUnit } from "../harness/systemd-unit.js";
+
+assertIsolated();
+
+const run = promisify(execFile);
+const UNITS = ["kuasard", "runc-sandboxer", "wasm-sandboxer", "vmm-sandboxer", "gvisor-sandboxer"].map((u) => `/lib/systemd/system/${u}.service`);
+const STATE_DIRS = ["/run/kuasar", "/run/kuasar-runc", "/run/kuasar-wasm", "/run/kuasar-vmm", "/run/kuasar-gvisor"];
+const SOCKETS = ["runc", "wasm", "vmm", "gvisor"].map((k) => `/run/${k}-sandboxer.sock`).concat("/run/kuasar/shim.sock");
+/** dpkg's own records of the install and removal: not the package's leftovers. */
+const dpkgOwn = (p: string) => p.startsWith("/var/lib/dpkg/") || p === "/var/log/dpkg.log";
+
+function serves(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve(child.exitCode) : new Promise((r) => child.once("exit", (code) => r(code)));
+}
+
+describe("the Debian package on a node: install, run as systemd would, purge", () => {
+  it("installs with its units enabled, serves a CRI pod through stock containerd 2.x wired by its drop-in, and purges to nothing", async (t) => {
+    const work = mkdtempSync("/tmp/pkg-");
+    t.after(() => rmSync(work, { recursive: true, force: true }));
+    // Built from this tree by the project's script, as a release would be.
+    const deb = (await run("bash", [join(repoRoot(), "packaging/deb/build-deb.sh"), work], { maxBuffer: 1 << 24 })).stdout.trim();
+    assert.match(deb, /kuasar_[\d.]+_amd64\.deb$/);
+
+    const root = overlayRoot(["/var/lib/cni"]);
+    t.after(() => root.close());
+    const before = takeCensus();
+
+    // Install: dpkg checks Depends against this Debian 12 (nodejs >= 20, runc, iproute2).
+    await run("dpkg", ["-i", deb]);
+    for (const f of ["/opt/kuasar/bin/kuasard", "/opt/kuasar/build/guest/vmlinuz", "/opt/kuasar/build/native/kuasar-holder", "/etc/kuasar/kuasard.toml", "/usr/bin/kuasar-ctl", "/usr/bin/containerd-shim-kuasar-v1", ...UNITS]) {
+      assert.ok(existsSync(f), `${f} installed`);
+    }
+    assert.ok(lstatSync("/etc/systemd/system/multi-user.target.wants/kuasard.service").isSymbolicLink(), "kuasard.service enabled");
+    assert.equal(existsSync("/etc/systemd/system/multi-user.target.wants/runc-sandboxer.service"), false, "single-kind units installed, not enabled");
+    assert.ok(readFileSync("/var/lib/dpkg/info/kuasar.conffiles", "utf8").includes("/etc/kuasar/kuasard.toml"));
+    const verify = await run("systemd-analyze", ["verify", ...UNITS]).catch((e: { stdout: string; stderr: string }) => e);
+    assert.equal(`${verify.stdout}${verify.stderr}`.trim(), "", "systemd-analyze verify finds nothing to say about the units");
+
+    // containerd 2.x from .deps, configured only by the drop-in the installed kuasar-ctl writes for it.
+    const bin2 = containerdBinaries("2");
+    const written = (await run("/usr/bin/kuasar-ctl", ["containerd-config", "--containerd-binary", bin2.containerd, "--write", "/etc/containerd/conf.d"])).stdout.trim();
+    assert.equal(written, "/etc/containerd/conf.d/kuasar.toml");
+    assert.match(readFileSync(written, "utf8"), /^version = 3$/m, "containerd --version said 2.x");
+    const containerd = await startContainerdWithTestCni({ version: "2", imports: [written] });
+    t.after(() => containerd.stop());
+    await importBusybox(containerd, "k8s.io");
+
+    // kuasard.service's command, as systemd starts it: its EnvironmentFile, NOTIFY_SOCKET,
+    // WATCHDOG_USEC/WATCHDOG_PID (a short watchdog, as a drop-in's WatchdogSec= would give).
+    const unit = readServiceUnit("/lib/systemd/system/kuasard.service");
+    assert.deepEqual([unit.service["Type"], unit.service["KillMode"], unit.service["WatchdogSec"]], ["notify", "process", "30"]);
+    writeFileSync("/etc/default/kuasard", `KUASARD_OPTIONS="--containerd-ttrpc-address ${containerd.ttrpcAddress}"\n`);
+    const argv = execStartArgv(unit, environmentFiles(unit));
+    assert.deepEqual(argv, ["/opt/kuasar/bin/kuasard", "--config", "/etc/kuasar/kuasard.toml", "--containerd-ttrpc-address", containerd.ttrpcAddress]);
+    const notify = await listenForNotifications(join(work, "notify.sock"));
+    t.after(() => notify.stop());
+    const logPath = join(work, "kuasard.log");
+    const logFd = openSync(logPath, "a");
+    const kuasard = spawn("/bin/sh", ["-c", 'WATCHDOG_PID=$$; export WATCHDOG_PID; exec "$@"', "sh", ...argv], {
+      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", NOTIFY_SOCKET: notify.socket, WATCHDOG_USEC: "1000000" },
+      stdio: ["ignore", logFd, logFd],
+    });
+    closeSync(logFd);
+    const kuasardExit = exited(kuasard);
+    t.after(async () => {
+      killQuietly(kuasard.pid!, "SIGKILL");
+      for (const d of STATE_DIRS) await stopEndpoint(d).catch(() => {});
+    });
+    const log = () => readFileSync(logPath, "utf8");
+
+    const ready = await Promise.race([notify.waitFor("READY=1", 120_000), kuasardExit.then((c) => Promise.reject(new Error(`kuasard exited ${c}:\n${log()}`)))]);
+    assert.equal(ready.pid, kuasard.pid, "sent for kuasard's pid (the unit's main pid)");
+    assert.ok(ready.fields.includes(`MAINPID=${kuasard.pid}`));
+    for (const s of SOCKETS) assert.ok(await serves(s), `${s} serves once READY=1 arrived`);
+    await notify.waitForCount("WATCHDOG=1", 3);
+    assert.ok(notify.received.filter((n) => n.fields.includes("WATCHDOG=1")).every((n) => n.pid === kuasard.pid));
+
+    // A pod through CRI, on the handler the drop-in declared.
+    const cri = criClient(containerd);
+    t.after(() => cri.close());
+    const cfg = podConfig("installed", join(work, "logs"));
+    const c = shContainer("hello", "echo hello from the installed package; exec sleep 1000");
+    const { podId } = await runPod(cri, "kuasar-runc", cfg, [c]);
+    await waitForLog(logFile(cfg, c), "hello from the installed package");
+    await notify.waitFor(/^STATUS=serving 1 pod \(runc 1, wasm 0, gvisor 0, vmm 0\)$/);
+    await cri.runtime.stopPodSandbox({ podSandboxId: podId });
+    await cri.runtime.removePodSandbox({ podSandboxId: podId });
+
+    // systemctl stop: SIGTERM to the main process only (KillMode=process).
+    kuasard.kill("SIGTERM");
+    assert.equal(await kuasardExit, 0, log());
+    await notify.waitFor("STOPPING=1");
+    cri.close();
+    await containerd.stop();
+
+    // The admin's own files go with the admin; then the package, purged.
+    rmSync("/etc/default/kuasard");
+    rmSync("/etc/containerd", { recursive: true });
+    const purge = await run("dpkg", ["--purge", "kuasar"]);
+    assert.match(purge.stdout, /stopped the kuasar-endpoint of \/run\/kuasar\b/, "prerm stopped the endpoint kuasard left running");
+    assert.deepEqual(root.changes(dpkgOwn), [], "nothing of the package left in /etc, /opt, /usr, /var");
+    assert.deepEqual(readdirSync("/run").filter((e) => /kuasar|sandboxer/.test(e)), [], "no socket or runtime dir left in /run");
+    await notify.stop();
+    assert.deepEqual(censusDiff(before, takeCensus()), {}, "no process, mount, netns or cgroup left");
+  });
+});
