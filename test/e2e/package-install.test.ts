@@ -6,10 +6,11 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { promisify } from "node:util";
 import { stopEndpoint } from "../../src/daemon/endpoint-launcher.js";
+import { ContainerState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { killQuietly } from "../../src/pod/pod.js";
 import { importBusybox } from "../harness/busybox-image.js";
 import { criClient } from "../harness/cri.js";
-import { logFile, podConfig, runPod, shContainer, waitForLog } from "../harness/cri-pod.js";
+import { decodeOut, logFile, podConfig, runPod, shContainer, waitForLog } from "../harness/cri-pod.js";
 import { containerdBinaries, repoRoot } from "../harness/deps.js";
 import { assertIsolated } from "../harness/isolation.js";
 import { startContainerdWithTestCni } from "../harness/kuasar-env.js";
@@ -43,7 +44,7 @@ function exited(child: ChildProcess): Promise<number | null> {
 }
 
 describe("the Debian package on a node: install, run as systemd would, purge", () => {
-  it("installs with its units enabled, serves a CRI pod through stock containerd 2.x wired by its drop-in, and purges to nothing", async (t) => {
+  it("installs with its units enabled, serves a CRI pod through stock containerd 2.x wired by its drop-in, keeps it through an upgrade, refuses removal while it lives, and purges to nothing", async (t) => {
     const work = mkdtempSync("/tmp/pkg-");
     t.after(() => rmSync(work, { recursive: true, force: true }));
     // Built from this tree by the project's script, as a release would be.
@@ -84,41 +85,72 @@ describe("the Debian package on a node: install, run as systemd would, purge", (
     const notify = await listenForNotifications(join(work, "notify.sock"));
     t.after(() => notify.stop());
     const logPath = join(work, "kuasard.log");
-    const logFd = openSync(logPath, "a");
-    const kuasard = spawn("/bin/sh", ["-c", 'WATCHDOG_PID=$$; export WATCHDOG_PID; exec "$@"', "sh", ...argv], {
-      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", NOTIFY_SOCKET: notify.socket, WATCHDOG_USEC: "1000000" },
-      stdio: ["ignore", logFd, logFd],
-    });
-    closeSync(logFd);
-    const kuasardExit = exited(kuasard);
+    const log = () => readFileSync(logPath, "utf8");
+    const started: ChildProcess[] = [];
     t.after(async () => {
-      killQuietly(kuasard.pid!, "SIGKILL");
+      for (const p of started) killQuietly(p.pid!, "SIGKILL");
       for (const d of STATE_DIRS) await stopEndpoint(d).catch(() => {});
     });
-    const log = () => readFileSync(logPath, "utf8");
+    /** Starts the unit's command (systemctl start) and waits for its READY=1; returns it and its exit. */
+    const startService = async () => {
+      const readyBefore = notify.count("READY=1");
+      const logFd = openSync(logPath, "a");
+      const child = spawn("/bin/sh", ["-c", 'WATCHDOG_PID=$$; export WATCHDOG_PID; exec "$@"', "sh", ...argv], {
+        env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", NOTIFY_SOCKET: notify.socket, WATCHDOG_USEC: "1000000" },
+        stdio: ["ignore", logFd, logFd],
+      });
+      closeSync(logFd);
+      started.push(child);
+      const exit = exited(child);
+      await Promise.race([notify.waitForCount("READY=1", readyBefore + 1, 120_000), exit.then((c) => Promise.reject(new Error(`kuasard exited ${c}:\n${log()}`)))]);
+      const ready = notify.received.filter((n) => n.fields.includes("READY=1"))[readyBefore]!;
+      assert.equal(ready.pid, child.pid, "sent for kuasard's pid (the unit's main pid)");
+      assert.ok(ready.fields.includes(`MAINPID=${child.pid}`));
+      for (const s of SOCKETS) assert.ok(await serves(s), `${s} serves once READY=1 arrived`);
+      return { child, exit };
+    };
+    /** systemctl stop: SIGTERM to the main process only (KillMode=process); STOPPING=1 first. */
+    const stopService = async (svc: { child: ChildProcess; exit: Promise<number | null> }) => {
+      const stoppingBefore = notify.count("STOPPING=1");
+      svc.child.kill("SIGTERM");
+      assert.equal(await svc.exit, 0, log());
+      await notify.waitForCount("STOPPING=1", stoppingBefore + 1);
+    };
 
-    const ready = await Promise.race([notify.waitFor("READY=1", 120_000), kuasardExit.then((c) => Promise.reject(new Error(`kuasard exited ${c}:\n${log()}`)))]);
-    assert.equal(ready.pid, kuasard.pid, "sent for kuasard's pid (the unit's main pid)");
-    assert.ok(ready.fields.includes(`MAINPID=${kuasard.pid}`));
-    for (const s of SOCKETS) assert.ok(await serves(s), `${s} serves once READY=1 arrived`);
+    let kuasard = await startService();
     await notify.waitForCount("WATCHDOG=1", 3);
-    assert.ok(notify.received.filter((n) => n.fields.includes("WATCHDOG=1")).every((n) => n.pid === kuasard.pid));
+    assert.ok(notify.received.filter((n) => n.fields.includes("WATCHDOG=1")).every((n) => n.pid === kuasard.child.pid));
 
     // A pod through CRI, on the handler the drop-in declared.
     const cri = criClient(containerd);
     t.after(() => cri.close());
     const cfg = podConfig("installed", join(work, "logs"));
     const c = shContainer("hello", "echo hello from the installed package; exec sleep 1000");
-    const { podId } = await runPod(cri, "kuasar-runc", cfg, [c]);
+    const { podId, ids } = await runPod(cri, "kuasar-runc", cfg, [c]);
     await waitForLog(logFile(cfg, c), "hello from the installed package");
     await notify.waitFor(/^STATUS=serving 1 pod \(runc 1, wasm 0, gvisor 0, vmm 0\)$/);
+
+    // Removal while a pod exists is refused, and the package stays installed and serving.
+    const refused = await run("dpkg", ["-r", "kuasar"]).then(
+      () => assert.fail("dpkg -r succeeded with a pod running"),
+      (e: { stderr: string }) => e.stderr,
+    );
+    assert.match(refused, new RegExp(`pods still exist: ${podId}`));
+    // (dpkg keeps the wish to remove it, "deinstall", but the package is still "installed".)
+    assert.match((await run("dpkg", ["-s", "kuasar"])).stdout, /^Status: \w+ ok installed$/m);
+    // An upgrade (the same package again: dpkg runs the upgrade scripts) and the restart
+    // systemd's try-restart does: the pod's container keeps running, and answers after.
+    await run("dpkg", ["-i", deb]);
+    await stopService(kuasard);
+    kuasard = await startService();
+    const after = await cri.runtime.containerStatus({ containerId: ids[0]! });
+    assert.equal(after.status?.state, ContainerState.CONTAINER_RUNNING, "the upgrade left the container running");
+    const ex = await cri.runtime.execSync({ containerId: ids[0]!, cmd: ["echo", "still here"], timeout: 10n });
+    assert.equal(decodeOut(ex.stdout), "still here\n");
     await cri.runtime.stopPodSandbox({ podSandboxId: podId });
     await cri.runtime.removePodSandbox({ podSandboxId: podId });
 
-    // systemctl stop: SIGTERM to the main process only (KillMode=process).
-    kuasard.kill("SIGTERM");
-    assert.equal(await kuasardExit, 0, log());
-    await notify.waitFor("STOPPING=1");
+    await stopService(kuasard);
     cri.close();
     await containerd.stop();
 
