@@ -17,7 +17,7 @@ import { startContainerdWithTestCni } from "../harness/kuasar-env.js";
 import { censusDiff, takeCensus } from "../harness/leak-census.js";
 import { listenForNotifications } from "../harness/notify-listener.js";
 import { overlayRoot } from "../harness/overlay-root.js";
-import { environmentFiles, execStartArgv, readServiceUnit } from "../harness/systemd-unit.js";
+import { environmentFiles, execArgv, execStartArgv, readServiceUnit, type ServiceUnit } from "../harness/systemd-unit.js";
 
 assertIsolated();
 
@@ -92,10 +92,11 @@ describe("the Debian package on a node: install, run as systemd would, purge", (
       for (const d of STATE_DIRS) await stopEndpoint(d).catch(() => {});
     });
     /** Starts the unit's command (systemctl start) and waits for its READY=1; returns it and its exit. */
-    const startService = async () => {
+    const startService = async (u = unit, sockets = SOCKETS) => {
+      const command = execStartArgv(u, environmentFiles(u));
       const readyBefore = notify.count("READY=1");
       const logFd = openSync(logPath, "a");
-      const child = spawn("/bin/sh", ["-c", 'WATCHDOG_PID=$$; export WATCHDOG_PID; exec "$@"', "sh", ...argv], {
+      const child = spawn("/bin/sh", ["-c", 'WATCHDOG_PID=$$; export WATCHDOG_PID; exec "$@"', "sh", ...command], {
         env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", NOTIFY_SOCKET: notify.socket, WATCHDOG_USEC: "1000000" },
         stdio: ["ignore", logFd, logFd],
       });
@@ -106,15 +107,18 @@ describe("the Debian package on a node: install, run as systemd would, purge", (
       const ready = notify.received.filter((n) => n.fields.includes("READY=1"))[readyBefore]!;
       assert.equal(ready.pid, child.pid, "sent for kuasard's pid (the unit's main pid)");
       assert.ok(ready.fields.includes(`MAINPID=${child.pid}`));
-      for (const s of SOCKETS) assert.ok(await serves(s), `${s} serves once READY=1 arrived`);
-      return { child, exit };
+      for (const s of sockets) assert.ok(await serves(s), `${s} serves once READY=1 arrived`);
+      return { child, exit, unit: u };
     };
-    /** systemctl stop: SIGTERM to the main process only (KillMode=process); STOPPING=1 first. */
-    const stopService = async (svc: { child: ChildProcess; exit: Promise<number | null> }) => {
+    /** systemctl stop: SIGTERM to the main process only (KillMode=process), STOPPING=1 seen, then ExecStopPost. */
+    const stopService = async (svc: { child: ChildProcess; exit: Promise<number | null>; unit: ServiceUnit }, stopPost = true) => {
       const stoppingBefore = notify.count("STOPPING=1");
       svc.child.kill("SIGTERM");
       assert.equal(await svc.exit, 0, log());
       await notify.waitForCount("STOPPING=1", stoppingBefore + 1);
+      if (!stopPost) return "";
+      const [file, ...args] = execArgv(svc.unit, "ExecStopPost", environmentFiles(svc.unit));
+      return (await run(file!, args)).stdout;
     };
 
     let kuasard = await startService();
@@ -141,7 +145,7 @@ describe("the Debian package on a node: install, run as systemd would, purge", (
     // An upgrade (the same package again: dpkg runs the upgrade scripts) and the restart
     // systemd's try-restart does: the pod's container keeps running, and answers after.
     await run("dpkg", ["-i", deb]);
-    await stopService(kuasard);
+    assert.match(await stopService(kuasard), /kuasar-endpoint kept: 1 pod\(s\) still use it/, "a restart with a pod keeps its endpoint");
     kuasard = await startService();
     const after = await cri.runtime.containerStatus({ containerId: ids[0]! });
     assert.equal(after.status?.state, ContainerState.CONTAINER_RUNNING, "the upgrade left the container running");
@@ -150,7 +154,15 @@ describe("the Debian package on a node: install, run as systemd would, purge", (
     await cri.runtime.stopPodSandbox({ podSandboxId: podId });
     await cri.runtime.removePodSandbox({ podSandboxId: podId });
 
-    await stopService(kuasard);
+    assert.match(await stopService(kuasard), /stopped the kuasar-endpoint of \/run\/kuasar\n/, "with no pod left, nothing keeps listening");
+
+    // The single-kind units (as Kuasar ships them) start from the package too, each with its own state dir.
+    for (const kind of ["runc", "wasm", "gvisor"]) {
+      const single = readServiceUnit(`/lib/systemd/system/${kind}-sandboxer.service`);
+      assert.deepEqual(execStartArgv(single, environmentFiles(single)).slice(-4), ["--listen", `/run/${kind}-sandboxer.sock`, "--dir", `/run/kuasar-${kind}`]);
+      // The last one as a daemon stopped outside systemd: its endpoint stays for prerm to stop.
+      await stopService(await startService(single, [`/run/${kind}-sandboxer.sock`]), kind !== "gvisor");
+    }
     cri.close();
     await containerd.stop();
 
@@ -158,7 +170,7 @@ describe("the Debian package on a node: install, run as systemd would, purge", (
     rmSync("/etc/default/kuasard");
     rmSync("/etc/containerd", { recursive: true });
     const purge = await run("dpkg", ["--purge", "kuasar"]);
-    assert.match(purge.stdout, /stopped the kuasar-endpoint of \/run\/kuasar\b/, "prerm stopped the endpoint kuasard left running");
+    assert.equal(purge.stdout.match(/stopped the kuasar-endpoint of .*/g)?.join(), "stopped the kuasar-endpoint of /run/kuasar-gvisor", "prerm stopped the one endpoint no ExecStopPost did");
     assert.deepEqual(root.changes(dpkgOwn), [], "nothing of the package left in /etc, /opt, /usr, /var");
     assert.deepEqual(readdirSync("/run").filter((e) => /kuasar|sandboxer/.test(e)), [], "no socket or runtime dir left in /run");
     await notify.stop();

@@ -50,13 +50,18 @@ export function environmentFiles(unit: ServiceUnit): Record<string, string> {
   return env;
 }
 
+/** ExecStart= as argv (see {@link execArgv}). */
+export function execStartArgv(unit: ServiceUnit, env: Record<string, string>): string[] {
+  return execArgv(unit, "ExecStart", env);
+}
+
 /**
- * ExecStart= as argv, as systemd expands it: `$VAR` alone becomes that variable's words
+ * An Exec*= line as argv, as systemd expands it: `$VAR` alone becomes that variable's words
  * (none when unset), `${VAR}` inside a word its value.
  */
-export function execStartArgv(unit: ServiceUnit, env: Record<string, string>): string[] {
-  const line = unit.service["ExecStart"];
-  if (!line) throw new Error("unit has no ExecStart=");
+export function execArgv(unit: ServiceUnit, key: "ExecStart" | "ExecStopPost", env: Record<string, string>): string[] {
+  const line = unit.service[key];
+  if (!line) throw new Error(`unit has no ${key}=`);
   return line
     .split(/\s+/)
     .flatMap((w) => {
