@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { describe, it } from "node:test";
 import { forgetNotifyEnv, notifySettingsFromEnv, ServiceNotifier } from "../../src/daemon/service-notifier.js";
 import { silentLogger } from "../../src/log/logger.js";
@@ -54,4 +56,38 @@ describe("systemd notify: the helper sends datagrams with the daemon's pid", () 
       assert.equal(listener.count("WATCHDOG=1"), pingsAtStop, "no ping after STOPPING=1");
     });
   }
+});
+
+describe("systemd notify: the watchdog pings come from the event loop", () => {
+  it("a daemon whose loop is blocked sends no ping until it runs again", async (t) => {
+    const dir = mkdtempSync("/tmp/notify-");
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const listener = await listenForNotifications(join(dir, "notify.sock"));
+    t.after(() => listener.stop());
+    // A daemon that, once pinging, blocks its loop for many ping intervals, then says so.
+    const script = join(dir, "blocked.mjs");
+    writeFileSync(
+      script,
+      `import { ServiceNotifier } from ${JSON.stringify(new URL("../../src/daemon/service-notifier.js", import.meta.url).href)};
+import { silentLogger } from ${JSON.stringify(new URL("../../src/log/logger.js", import.meta.url).href)};
+const n = new ServiceNotifier({ socket: ${JSON.stringify(listener.socket)}, watchdogIntervalMs: 10 }, silentLogger());
+n.ready("up");
+setTimeout(() => {
+  n.status("blocking");
+  for (const until = Date.now() + 300; Date.now() < until; );
+  n.status("unblocked");
+  setTimeout(() => { n.stopping(); void n.close(); }, 50);
+}, 100);
+`,
+    );
+    await promisify(execFile)(process.execPath, [script]);
+    await listener.waitFor("STOPPING=1");
+    const fields = listener.received.flatMap((n) => n.fields);
+    const blocking = fields.indexOf("STATUS=blocking");
+    const unblocked = fields.indexOf("STATUS=unblocked");
+    assert.ok(blocking > 0 && unblocked > blocking, JSON.stringify(fields));
+    assert.ok(fields.slice(0, blocking).includes("WATCHDOG=1"), "pings before the block");
+    assert.deepEqual(fields.slice(blocking + 1, unblocked), [], "not one ping while the loop was blocked");
+    assert.ok(fields.slice(unblocked).includes("WATCHDOG=1"), "pings again once it runs");
+  });
 });
