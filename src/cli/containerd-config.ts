@@ -17,7 +17,23 @@ export interface ContainerdConfigRequest {
   binDir: string;
   /** Sandbox API socket of each kind (kuasard's defaults: `/run/<kind>-sandboxer.sock`). */
   socketOf: (kind: SandboxerKind) => string;
+  /**
+   * For a file containerd imports rather than text pasted into its config. containerd 1.7 (and
+   * the 1.7-based fork) takes the CRI runtimes table of an imported file whole, dropping every
+   * runtime the main config declares, `runc` (the default runtime) included; so a 1.7 drop-in
+   * declares `runc` itself. 2.x merges imported runtimes one by one.
+   */
+  dropIn?: boolean;
 }
+
+/** The stock runc runtime a 1.7 drop-in must carry (see {@link ContainerdConfigRequest.dropIn}). */
+const RUNC_FOR_1_7 = [
+  "# containerd 1.7 replaces its whole runtimes table with an imported file's: runc (the default",
+  "# runtime) is declared again here. Copy your runc options (SystemdCgroup, ...) into this table.",
+  `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]`,
+  `  runtime_type = "io.containerd.runc.v2"`,
+  "",
+];
 
 /** The CRI runtime handler (RuntimeClass `handler`) of a kind, the same on every flavour. */
 export const handlerOf = (kind: SandboxerKind): string => `kuasar-${kind}`;
@@ -63,6 +79,7 @@ export function containerdConfigSnippet(r: ContainerdConfigRequest): string {
       "# CRI 1.7 also wants its sandbox_image present in the store, although it is never run.",
       "version = 2",
       "",
+      ...(r.dropIn ? RUNC_FOR_1_7 : []),
     );
     for (const k of r.kinds) {
       const table = `plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${handlerOf(k)}`;
@@ -74,6 +91,7 @@ export function containerdConfigSnippet(r: ContainerdConfigRequest): string {
       "# [sandboxers.<kind>] table (or kuasar_io_listen for a second socket).",
       "version = 2",
       "",
+      ...(r.dropIn ? RUNC_FOR_1_7 : []),
     );
     for (const k of r.kinds) {
       out.push(
@@ -115,6 +133,7 @@ export const containerdConfigUsage = `usage: kuasar-ctl containerd-config [--con
   Prints containerd's config for kuasar's runtime handlers (kuasar-<kind>), for the containerd
   found (\`containerd --version\`) or the one named; --write DIR writes it to DIR/${DROP_IN_NAME} instead,
   a drop-in for containerd's \`imports\` (e.g. imports = ["/etc/containerd/conf.d/*.toml"]).
+  containerd 1.7 takes an imported file's runtimes table whole: a 1.7 drop-in declares runc too.
 `;
 
 /** `kuasar-ctl containerd-config`: returns the exit code. */
@@ -161,7 +180,8 @@ export async function containerdConfigCommand(argv: string[], out: (s: string) =
       return 1;
     }
   }
-  const snippet = containerdConfigSnippet({ flavour, kinds: kinds as SandboxerKind[], binDir: values["bin-dir"] ?? installedBinDir, socketOf: defaultSocketOf });
+  const dropIn = values.write !== undefined;
+  const snippet = containerdConfigSnippet({ flavour, kinds: kinds as SandboxerKind[], binDir: values["bin-dir"] ?? installedBinDir, socketOf: defaultSocketOf, dropIn });
   if (values.write === undefined) {
     out(snippet);
     return 0;
@@ -170,5 +190,6 @@ export async function containerdConfigCommand(argv: string[], out: (s: string) =
   const path = join(values.write, DROP_IN_NAME);
   writeFileSync(path, snippet);
   out(`${path}\n`);
+  if (flavour !== "2.x") err(`kuasar-ctl: containerd ${flavour} takes the runtimes of ${path} in place of its own config's: runc is declared there again; move your runc options into it\n`);
   return 0;
 }
