@@ -17,23 +17,7 @@ export interface ContainerdConfigRequest {
   binDir: string;
   /** Sandbox API socket of each kind (kuasard's defaults: `/run/<kind>-sandboxer.sock`). */
   socketOf: (kind: SandboxerKind) => string;
-  /**
-   * For a file containerd imports rather than text pasted into its config. containerd 1.7 (and
-   * the 1.7-based fork) takes the CRI runtimes table of an imported file whole, dropping every
-   * runtime the main config declares, `runc` (the default runtime) included; so a 1.7 drop-in
-   * declares `runc` itself. 2.x merges imported runtimes one by one.
-   */
-  dropIn?: boolean;
 }
-
-/** The stock runc runtime a 1.7 drop-in must carry (see {@link ContainerdConfigRequest.dropIn}). */
-const RUNC_FOR_1_7 = [
-  "# containerd 1.7 replaces its whole runtimes table with an imported file's: runc (the default",
-  "# runtime) is declared again here. Copy your runc options (SystemdCgroup, ...) into this table.",
-  `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]`,
-  `  runtime_type = "io.containerd.runc.v2"`,
-  "",
-];
 
 /** The CRI runtime handler (RuntimeClass `handler`) of a kind, the same on every flavour. */
 export const handlerOf = (kind: SandboxerKind): string => `kuasar-${kind}`;
@@ -45,8 +29,11 @@ export const defaultSocketOf = (kind: SandboxerKind): string => `/run/${kind}-sa
 export const installedBinDir: string = fileURLToPath(new URL("../../../bin", import.meta.url));
 
 /**
- * containerd's config for our handlers, as a file containerd can import (`imports = [...]`
- * of its main config) or an operator can paste: the `version` it is written in first.
+ * containerd's config for our handlers: for 2.x a file containerd imports (`imports = [...]`
+ * of its main config: 2.x merges it table by table), for 1.7 and the fork text to add to the
+ * main config (1.7 replaces a plugin's whole table with an imported file's, so a drop-in
+ * would drop the main config's CRI settings: sandbox_image, cni, runc...). The `version`
+ * it is written in first.
  * - 2.x: each kind a `proxy_plugins` entry of type `sandbox` and a handler naming it, declared
  *   `io.containerd.runc.v2` with our launcher as `runtime_path` only so containerd asks it for
  *   the handler's features (README "Runtime handler features"); tasks go to the sandboxer.
@@ -79,7 +66,6 @@ export function containerdConfigSnippet(r: ContainerdConfigRequest): string {
       "# CRI 1.7 also wants its sandbox_image present in the store, although it is never run.",
       "version = 2",
       "",
-      ...(r.dropIn ? RUNC_FOR_1_7 : []),
     );
     for (const k of r.kinds) {
       const table = `plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${handlerOf(k)}`;
@@ -91,7 +77,6 @@ export function containerdConfigSnippet(r: ContainerdConfigRequest): string {
       "# [sandboxers.<kind>] table (or kuasar_io_listen for a second socket).",
       "version = 2",
       "",
-      ...(r.dropIn ? RUNC_FOR_1_7 : []),
     );
     for (const k of r.kinds) {
       out.push(
@@ -131,9 +116,10 @@ export const DROP_IN_NAME = "kuasar.toml";
 export const containerdConfigUsage = `usage: kuasar-ctl containerd-config [--containerd 1.7|2.x|kuasar-io] [--kinds runc,wasm,vmm,gvisor]
                                     [--bin-dir DIR] [--write DIR] [--containerd-binary PATH]
   Prints containerd's config for kuasar's runtime handlers (kuasar-<kind>), for the containerd
-  found (\`containerd --version\`) or the one named; --write DIR writes it to DIR/${DROP_IN_NAME} instead,
-  a drop-in for containerd's \`imports\` (e.g. imports = ["/etc/containerd/conf.d/*.toml"]).
-  containerd 1.7 takes an imported file's runtimes table whole: a 1.7 drop-in declares runc too.
+  found (\`containerd --version\`) or the one named. 2.x: --write DIR writes it to DIR/${DROP_IN_NAME}
+  instead, a drop-in for containerd's \`imports\` (e.g. imports = ["/etc/containerd/conf.d/*.toml"]).
+  1.7 and kuasar-io: add it to containerd's config.toml (1.7 replaces a plugin's whole table with
+  an imported file's, so a drop-in would lose the config's own CRI settings).
 `;
 
 /** `kuasar-ctl containerd-config`: returns the exit code. */
@@ -180,16 +166,21 @@ export async function containerdConfigCommand(argv: string[], out: (s: string) =
       return 1;
     }
   }
-  const dropIn = values.write !== undefined;
-  const snippet = containerdConfigSnippet({ flavour, kinds: kinds as SandboxerKind[], binDir: values["bin-dir"] ?? installedBinDir, socketOf: defaultSocketOf, dropIn });
+  const snippet = containerdConfigSnippet({ flavour, kinds: kinds as SandboxerKind[], binDir: values["bin-dir"] ?? installedBinDir, socketOf: defaultSocketOf });
   if (values.write === undefined) {
     out(snippet);
     return 0;
+  }
+  if (flavour !== "2.x") {
+    err(
+      `kuasar-ctl: no drop-in for containerd ${flavour}: it replaces the whole CRI plugin table of its config with an imported file's ` +
+        `(sandbox_image, cni, runc would be lost); add the printed snippet (without --write) to its config.toml instead\n`,
+    );
+    return 2;
   }
   mkdirSync(values.write, { recursive: true });
   const path = join(values.write, DROP_IN_NAME);
   writeFileSync(path, snippet);
   out(`${path}\n`);
-  if (flavour !== "2.x") err(`kuasar-ctl: containerd ${flavour} takes the runtimes of ${path} in place of its own config's: runc is declared there again; move your runc options into it\n`);
   return 0;
 }

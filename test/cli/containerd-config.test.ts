@@ -72,17 +72,15 @@ describe("kuasar-ctl containerd-config: the command", () => {
     assert.deepEqual(Object.keys(at(toml, "proxy_plugins")), ["kuasar-runc", "kuasar-wasm"]);
   });
 
-  it("a 1.7 drop-in declares runc again (1.7 takes an imported runtimes table whole) and says so", async (t) => {
+  it("refuses a drop-in for 1.7 and the fork (1.7 would lose its config's CRI settings), writing nothing", async (t) => {
     const dir = mkdtempSync("/tmp/cc-");
     t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const r = await run(["--containerd", "1.7", "--kinds", "wasm", "--write", dir]);
-    assert.equal(r.code, 0);
-    assert.match(r.err, /runc is declared there again/);
-    const runtimes = at(parse(readFileSync(join(dir, DROP_IN_NAME), "utf8")), "plugins", "io.containerd.grpc.v1.cri", "containerd", "runtimes");
-    assert.deepEqual(Object.keys(runtimes), ["runc", "kuasar-wasm"]);
-    assert.deepEqual(runtimes["runc"], { runtime_type: "io.containerd.runc.v2" });
-    const printed = await run(["--containerd", "1.7", "--kinds", "wasm"]);
-    assert.doesNotMatch(printed.out, /runtimes\.runc\]/, "a snippet to paste into a config that has runc does not declare it twice");
+    for (const flavour of ["1.7", "kuasar-io"]) {
+      const r = await run(["--containerd", flavour, "--write", dir]);
+      assert.equal(r.code, 2);
+      assert.match(r.err, /no drop-in for containerd .*add the printed snippet \(without --write\) to its config\.toml/);
+    }
+    assert.equal(existsSync(join(dir, DROP_IN_NAME)), false);
   });
 
   it("a bad kind or flavour is refused with exit 2 and nothing written", async (t) => {

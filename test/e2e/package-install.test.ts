@@ -8,7 +8,7 @@ import { promisify } from "node:util";
 import { stopEndpoint } from "../../src/daemon/endpoint-launcher.js";
 import { ContainerState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { killQuietly } from "../../src/pod/pod.js";
-import { importBusybox } from "../harness/busybox-image.js";
+import { BUSYBOX_IMAGE, importBusybox } from "../harness/busybox-image.js";
 import { criClient } from "../harness/cri.js";
 import { decodeOut, logFile, podConfig, runPod, shContainer, waitForLog } from "../harness/cri-pod.js";
 import { containerdBinaries, repoRoot } from "../harness/deps.js";
@@ -44,7 +44,7 @@ function exited(child: ChildProcess): Promise<number | null> {
 }
 
 describe("the Debian package on a node: install, run as systemd would, purge", () => {
-  it("installs with its units enabled, serves a CRI pod through stock containerd 2.x wired by its drop-in, keeps it through an upgrade, refuses removal while it lives, and purges to nothing", async (t) => {
+  it("installs with its units enabled, serves CRI pods through stock containerd 2.x and 1.7 wired by its generated config, keeps a pod through an upgrade, refuses removal while it lives, and purges to nothing", async (t) => {
     const work = mkdtempSync("/tmp/pkg-");
     t.after(() => rmSync(work, { recursive: true, force: true }));
     // Built from this tree by the project's script, as a release would be.
@@ -155,6 +155,31 @@ describe("the Debian package on a node: install, run as systemd would, purge", (
     await cri.runtime.removePodSandbox({ podSandboxId: podId });
 
     assert.match(await stopService(kuasard), /stopped the kuasar-endpoint of \/run\/kuasar\n/, "with no pod left, nothing keeps listening");
+    cri.close();
+    await containerd.stop();
+
+    // containerd 1.7 with the snippet kuasar-ctl prints for it added to its config (1.7 takes no
+    // CRI drop-in): handlers of the shim bridge, the launcher found through the package's /usr/bin
+    // link; kuasard pointed at this containerd for its events.
+    const bin17 = containerdBinaries("1.7");
+    const snippet17 = (await run("/usr/bin/kuasar-ctl", ["containerd-config", "--containerd-binary", bin17.containerd])).stdout;
+    assert.match(snippet17, /^version = 2$/m, "containerd --version said 1.7");
+    const containerd17 = await startContainerdWithTestCni({ version: "1.7", extraToml: snippet17.replace(/^version = 2$/m, ""), sandboxImage: BUSYBOX_IMAGE });
+    t.after(() => containerd17.stop());
+    await importBusybox(containerd17, "k8s.io");
+    writeFileSync("/etc/default/kuasard", `KUASARD_OPTIONS="--containerd-ttrpc-address ${containerd17.ttrpcAddress}"\n`);
+    kuasard = await startService();
+    const cri17 = criClient(containerd17);
+    t.after(() => cri17.close());
+    const cfg17 = podConfig("bridged", join(work, "logs17"));
+    const c17 = shContainer("hello", "echo hello through the 1.7 bridge; exec sleep 1000");
+    const pod17 = await runPod(cri17, "kuasar-runc", cfg17, [c17]);
+    await waitForLog(logFile(cfg17, c17), "hello through the 1.7 bridge");
+    await cri17.runtime.stopPodSandbox({ podSandboxId: pod17.podId });
+    await cri17.runtime.removePodSandbox({ podSandboxId: pod17.podId });
+    await stopService(kuasard);
+    cri17.close();
+    await containerd17.stop();
 
     // The single-kind units (as Kuasar ships them) start from the package too, each with its own state dir.
     for (const kind of ["runc", "wasm", "gvisor"]) {
@@ -163,8 +188,6 @@ describe("the Debian package on a node: install, run as systemd would, purge", (
       // The last one as a daemon stopped outside systemd: its endpoint stays for prerm to stop.
       await stopService(await startService(single, [`/run/${kind}-sandboxer.sock`]), kind !== "gvisor");
     }
-    cri.close();
-    await containerd.stop();
 
     // The admin's own files go with the admin; then the package, purged.
     rmSync("/etc/default/kuasard");
@@ -176,7 +199,7 @@ describe("the Debian package on a node: install, run as systemd would, purge", (
     await notify.stop();
     // The cgroup tree is the host's, shared with whatever else runs there: only this pod's cgroups count.
     const leaks = censusDiff(before, takeCensus());
-    const ours = (leaks.cgroups ?? []).filter((g) => [podId, ...ids].some((id) => g.includes(id)));
+    const ours = (leaks.cgroups ?? []).filter((g) => [podId, ...ids, pod17.podId, ...pod17.ids].some((id) => g.includes(id)));
     if (ours.length > 0) leaks.cgroups = ours;
     else delete leaks.cgroups;
     assert.deepEqual(leaks, {}, "no process, mount, netns or cgroup left");
