@@ -34,6 +34,8 @@ export interface ContainerdOptions {
    * re-open a table the harness already wrote (see {@link renderContainerdConfig}). Default `""`.
    */
   readonly extraToml: string;
+  /** Config files containerd imports (its top-level `imports`: drop-ins, globs allowed). Default `[]`. */
+  readonly imports: readonly string[];
   /** Extra environment for the daemon (merged over a minimal PATH-only env). Default `{}`. */
   readonly env: Readonly<Record<string, string>>;
   /** How long to wait for the gRPC socket to answer `ctr version`, in ms. Default 30000. */
@@ -58,6 +60,7 @@ export const defaultContainerdOptions: Omit<ContainerdOptions, "version"> = {
   sandboxImage: "registry.k8s.io/pause:3.10",
   logLevel: "info",
   extraToml: "",
+  imports: [],
   env: {},
   startTimeoutMs: 30_000,
   stopTimeoutMs: 10_000,
@@ -136,6 +139,7 @@ export interface ContainerdConfigInput {
   readonly sandboxImage: string;
   readonly logLevel: string;
   readonly extraToml: string;
+  readonly imports?: readonly string[];
 }
 
 const q = (s: string): string => JSON.stringify(s);
@@ -153,6 +157,7 @@ const q = (s: string): string => JSON.stringify(s);
 export function renderContainerdConfig(c: ContainerdConfigInput): string {
   const head = [
     `version = ${c.version === "1.7" ? 2 : 3}`,
+    ...(c.imports && c.imports.length > 0 ? [`imports = [${c.imports.map(q).join(", ")}]`] : []),
     `root = ${q(c.root)}`,
     `state = ${q(c.state)}`,
     "",
@@ -343,6 +348,7 @@ export async function startContainerd(
       sandboxImage: o.sandboxImage,
       logLevel: o.logLevel,
       extraToml: o.extraToml,
+      imports: o.imports,
     }),
   );
 

@@ -1,10 +1,26 @@
 /** kuasar-ctl: an operator's view into kuasard (its admin socket) and the host. One file per subcommand. */
+const write = (stream: NodeJS.WriteStream) => (text: string) => void stream.write(text);
+
 const commands: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number>; usage: string }> }> = {
   check: { summary: "is this host ready to run pods of each kind", load: () => import("./ctl/check.js") },
   ps: { summary: "every sandbox and container of every kind", load: () => import("./ctl/ps.js") },
   inspect: { summary: "one sandbox: record, processes, mounts, network", load: () => import("./ctl/inspect.js") },
   exec: { summary: "run a command inside a pod (runc, gvisor, vmm)", load: () => import("./ctl/exec.js") },
   logs: { summary: "kuasard's log lines, of one sandbox if given", load: () => import("./ctl/logs.js") },
+  "containerd-config": {
+    summary: "the containerd config that wires this runtime in (1.7, 2.x, kuasar-io)",
+    load: async () => {
+      const m = await import("./containerd-config.js");
+      return { usage: m.containerdConfigUsage, run: (argv) => m.containerdConfigCommand(argv, write(process.stdout), write(process.stderr)) };
+    },
+  },
+  "stop-endpoint": {
+    summary: "stop kuasar-endpoint of a state dir (a unit's ExecStopPost)",
+    load: async () => {
+      const m = await import("./stop-endpoint.js");
+      return { usage: m.stopEndpointUsage, run: (argv) => m.stopEndpointCommand(argv, write(process.stdout), write(process.stderr)) };
+    },
+  },
 };
 
 const usage = `usage: kuasar-ctl COMMAND [--help] [ARGS]   (root only: kuasard's admin socket is 0600)

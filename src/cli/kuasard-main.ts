@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { readTomlFile } from "../config/toml-file.js";
 import { Kuasard } from "../daemon/kuasard.js";
-import { resolveKuasardOptions } from "../daemon/kuasard-options.js";
+import { resolveKuasardOptions, type KuasardOptions } from "../daemon/kuasard-options.js";
 import { builtinSandboxerKinds } from "../daemon/sandboxer-kinds.js";
 import { createRootLogger } from "../log/logger.js";
 import { VERSION } from "../version.js";
@@ -67,10 +67,14 @@ export async function kuasardMain(argv: string[], forcedSandboxer?: string): Pro
     process.exit(2);
   }
   const log = createRootLogger({ name: forcedSandboxer ? `${forcedSandboxer}-sandboxer` : "kuasard", level: options.logLevel });
+  // systemd's notify protocol (Type=notify, WatchdogSec=): loaded only when a manager asked for it.
+  const service = process.env["NOTIFY_SOCKET"]
+    ? (await import("../daemon/service-notifier.js")).linkServiceManager(log.child({ component: "systemd" }), await podStatusLine(options))
+    : undefined;
   const daemon = new Kuasard(options, log, builtinSandboxerKinds);
   const stop = (signal: string) => {
     log.info({ signal }, "stopping; pods keep running");
-    void daemon.close().then(
+    void Promise.all([service?.stopping(), daemon.close()]).then(
       () => process.exit(0),
       (err: unknown) => {
         log.error({ err }, "stop failed");
@@ -102,5 +106,14 @@ export async function kuasardMain(argv: string[], forcedSandboxer?: string): Pro
     await daemon.close().catch(() => {});
     process.exit(1);
   }
+  // Every socket serves now (start resolves after the last listen).
+  service?.ready();
   log.info({ pid: process.pid, endpoint_pid: daemon.endpointPid, custody_pid: daemon.custodyPid, sandboxers: options.sandboxers }, "kuasard ready");
+}
+
+/** STATUS= for the service manager: pods per enabled kind. */
+async function podStatusLine(options: KuasardOptions): Promise<() => string> {
+  const { serviceStatusLine } = await import("../daemon/service-status.js");
+  const dirs = Object.fromEntries(options.sandboxers.map((k) => [k, options.sandboxer[k]!.dir]));
+  return () => serviceStatusLine(dirs);
 }

@@ -6,3 +6,6 @@ import { wasmKind } from "../sandboxers/wasm/wasm-kind.js";
 
 /** The sandboxer kinds kuasard serves: each defines itself in its folder (`<kind>-kind.ts`); adding one is a line here. */
 export const builtinSandboxerKinds: readonly AnySandboxerKind[] = [runcKind, wasmKind, vmmKind, gvisorKind] as readonly AnySandboxerKind[];
+
+/** Their names, in the order above. */
+export const builtinKindNames: readonly string[] = builtinSandboxerKinds.map((k) => k.name);
