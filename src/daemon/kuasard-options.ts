@@ -34,6 +34,11 @@ export interface SandboxerOptions {
   dir: string;
   /** runc binary (runc only). Default `runc` from PATH. */
   runcBinary: string;
+  /**
+   * OCI runtime of the runc sandboxer (runc only): `runc` (`runc_binary`), `crun`, or an absolute
+   * path to a runc-compatible one; probed at start, runc when it fails. Default `runc`.
+   */
+  runtime: string;
   /** runc's systemd cgroup driver (runc only; `--systemd-cgroup`). Default false. */
   systemdCgroup: boolean;
   /** WASI engine (wasm only): `node` (embedded V8 via node:wasi) or `wasmtime`. Default `node`. */
@@ -124,6 +129,7 @@ export function defaultSandboxerOptions(kind: SandboxerKind): SandboxerOptions {
     kuasarIoListen: "",
     dir: `/run/kuasar-${kind}`,
     runcBinary: "runc",
+    runtime: "runc",
     systemdCgroup: false,
     wasmEngine: "node",
     wasmtimeBinary: "wasmtime",
@@ -166,6 +172,7 @@ const sandboxerSchema: Schema<Omit<SandboxerOptions, "hypervisor">> = {
   kuasarIoListen: { kind: "string" },
   dir: { kind: "path" }, // its length: checkDirLength
   runcBinary: { kind: "string", nonEmpty: true },
+  runtime: { kind: "string", nonEmpty: true }, // "runc", "crun" or an absolute path: checked at start
   systemdCgroup: { kind: "bool" },
   wasmEngine: { kind: "enum", values: ["node", "wasmtime"] },
   wasmtimeBinary: { kind: "string", nonEmpty: true },

@@ -86,7 +86,7 @@ export class Kuasard {
             ? createVmmSandboxer({ ...common, hypervisor: so.hypervisor }, slog, this.events, minOom, this.outputKeeper)
             : kind === "gvisor"
               ? createGvisorSandboxer({ ...common, runsc: runscOptions(so) }, slog, this.events, minOom)
-              : createRuncSandboxer({ ...common, runc: { binary: so.runcBinary, systemdCgroup: so.systemdCgroup, commandTimeoutMs: 30_000 } }, slog, this.events, minOom);
+              : await createRuncSandboxer({ ...common, runtime: so.runtime, runc: { binary: so.runcBinary, systemdCgroup: so.systemdCgroup, commandTimeoutMs: 30_000 } }, slog, this.events, minOom);
       await sandboxer.recover();
       this.sandboxers.set(kind, sandboxer);
       serveTaskApi(this.dispatcher.route(taskRoute(kind)), sandboxer.tasks, (md) => md.get(NAMESPACE_KEY)?.[0] || DEFAULT_NAMESPACE);

@@ -12,6 +12,8 @@ export interface RuncOptions {
   systemdCgroup: boolean;
   /** Deadline of one short runc command in ms. Default 30000. */
   commandTimeoutMs: number;
+  /** argv run before the binary (crun's private loader, the cgroup2 hider; see src/oci-runtime/). Default none. */
+  launcher?: readonly string[];
 }
 
 export const defaultRuncOptions: RuncOptions = {
@@ -55,12 +57,12 @@ export class RuncCli {
 
   /** argv (binary first) of `runc create` for the holder to run. */
   createArgv(id: string, bundle: string, pidFile: string, logFile: string, consoleSocket?: string): string[] {
-    return [this.absoluteBinary(), ...this.globalArgs(logFile), "create", "--bundle", bundle, "--pid-file", pidFile, ...(consoleSocket ? ["--console-socket", consoleSocket] : []), id];
+    return [...(this.options.launcher ?? []), this.absoluteBinary(), ...this.globalArgs(logFile), "create", "--bundle", bundle, "--pid-file", pidFile, ...(consoleSocket ? ["--console-socket", consoleSocket] : []), id];
   }
 
   /** argv of `runc exec --detach` for the holder to run. */
   execArgv(id: string, processFile: string, pidFile: string, logFile: string, consoleSocket?: string): string[] {
-    return [this.absoluteBinary(), ...this.globalArgs(logFile), "exec", "--detach", "--process", processFile, "--pid-file", pidFile, ...(consoleSocket ? ["--console-socket", consoleSocket] : []), id];
+    return [...(this.options.launcher ?? []), this.absoluteBinary(), ...this.globalArgs(logFile), "exec", "--detach", "--process", processFile, "--pid-file", pidFile, ...(consoleSocket ? ["--console-socket", consoleSocket] : []), id];
   }
 
   async state(id: string): Promise<RuncState> {
@@ -100,7 +102,9 @@ export class RuncCli {
   }
 
   private run(args: string[], input?: string): Promise<string> {
-    return runCliCommand("runc", this.options.binary, this.globalArgs(), args, this.options.commandTimeoutMs, input);
+    const [first, ...rest] = this.options.launcher ?? [];
+    if (first === undefined) return runCliCommand("runc", this.options.binary, this.globalArgs(), args, this.options.commandTimeoutMs, input);
+    return runCliCommand("runc", first, [...rest, this.absoluteBinary(), ...this.globalArgs()], args, this.options.commandTimeoutMs, input);
   }
 }
 
