@@ -36,7 +36,7 @@ export async function probeOciRuntime(cmd: OciRuntimeCommand, o: ProbeOptions): 
   const bundle = join(o.dir, "bundle");
   const cli = new RuncCli({ binary: cmd.binary, launcher: cmd.launcher, root: join(o.dir, "state"), systemdCgroup: o.systemdCgroup, commandTimeoutMs: o.timeoutMs });
   rmSync(o.dir, { recursive: true, force: true });
-  mkdirSync(join(bundle, "rootfs"), { recursive: true, mode: 0o700 });
+  for (const d of ["dev", "proc"]) mkdirSync(join(bundle, "rootfs", d), { recursive: true, mode: 0o700 });
   writeFileSync(join(bundle, "rootfs", "pause"), "", { mode: 0o755 }); // the bind mount's target
   writeFileSync(join(bundle, "config.json"), JSON.stringify(probeSpec(o.pauseBinary, o.systemdCgroup ? `system.slice:kuasar-probe:${id}` : `/${id}`)));
   let created = false;
