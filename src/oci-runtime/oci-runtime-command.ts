@@ -33,10 +33,12 @@ const LIB = "usr/lib/x86_64-linux-gnu";
  * path. A runtime that is not there is FailedPrecondition, a malformed value InvalidArgument:
  * both at daemon start, never at the first pod.
  */
-export function locateOciRuntime(runtime: string, runcBinary: string, crunDir = privateCrunDir()): OciRuntimeCommand {
+export function locateOciRuntime(runtime: string, runcBinary: string, where: { crunDir?: string; path?: string } = {}): OciRuntimeCommand {
+  const crunDir = where.crunDir ?? privateCrunDir();
+  const path = where.path ?? process.env["PATH"] ?? "";
   const key = "config sandboxers.runc.runtime";
   if (runtime === "runc") {
-    const binary = which(runcBinary);
+    const binary = which(runcBinary, path);
     if (!binary) throw new RuntimeError(Code.FailedPrecondition, `runc binary ${JSON.stringify(runcBinary)} not found or not executable (config sandboxers.runc.runc_binary)`);
     return { name: "runc", binary: resolve(binary), launcher: [] };
   }
@@ -46,12 +48,12 @@ export function locateOciRuntime(runtime: string, runcBinary: string, crunDir = 
     if (existsSync(privateBinary) && existsSync(loader)) {
       return { name: "crun", binary: privateBinary, launcher: [loader, "--library-path", join(crunDir, LIB)] };
     }
-    const onPath = which("crun");
+    const onPath = which("crun", path);
     if (!onPath) throw new RuntimeError(Code.FailedPrecondition, `${key}: crun not found (neither ${privateBinary} from packaging/install-deps.sh nor crun on PATH)`);
     return { name: "crun", binary: resolve(onPath), launcher: [] };
   }
   if (!isAbsolute(runtime)) throw new RuntimeError(Code.InvalidArgument, `${key}: expected "runc", "crun" or an absolute path, got ${JSON.stringify(runtime)}`);
-  if (!which(runtime)) throw new RuntimeError(Code.FailedPrecondition, `${key}: ${runtime} not found or not executable`);
+  if (!which(runtime, path)) throw new RuntimeError(Code.FailedPrecondition, `${key}: ${runtime} not found or not executable`);
   return { name: basename(runtime), binary: runtime, launcher: [] };
 }
 

@@ -22,8 +22,8 @@ export interface ChoiceOptions extends ProbeOptions {
   hybridWithV2Controllers?: () => boolean;
   /** The probe (injectable for tests). */
   probe?: (cmd: OciRuntimeCommand, o: ProbeOptions) => Promise<void>;
-  /** Where the private crun is (default: install-deps.sh's). */
-  crunDir?: string;
+  /** Where the private crun is (default: install-deps.sh's) and the PATH searched (default the daemon's): for tests. */
+  where?: { crunDir?: string; path?: string };
 }
 
 /**
@@ -35,9 +35,9 @@ export interface ChoiceOptions extends ProbeOptions {
  * warning and the reason in every Status.
  */
 export async function chooseOciRuntime(runtime: string, runcBinary: string, o: ChoiceOptions, log: Logger): Promise<OciRuntimeChoice> {
-  const runc = (): OciRuntimeCommand => locateOciRuntime("runc", runcBinary);
+  const runc = (): OciRuntimeCommand => locateOciRuntime("runc", runcBinary, o.where);
   if (runtime === "runc") return { command: runc(), reason: "configured" };
-  const wanted = locateOciRuntime(runtime, runcBinary, o.crunDir);
+  const wanted = locateOciRuntime(runtime, runcBinary, o.where);
   const probe = o.probe ?? probeOciRuntime;
   const attempts: { command: OciRuntimeCommand; reason: string }[] = [{ command: wanted, reason: "configured; probe passed" }];
   if ((o.hybridWithV2Controllers ?? hybridWithV2Controllers)()) {

@@ -24,6 +24,15 @@ describe("runc CLI", () => {
     assert.deepEqual(r.execArgv("c1", "/p.json", "/e.pid", "/e.log", "/con.sock").slice(7), ["exec", "--detach", "--process", "/p.json", "--pid-file", "/e.pid", "--console-socket", "/con.sock", "c1"]);
   });
 
+  it("puts the launcher (a loader, the cgroup2 hider) before the binary, for the holder's argv and its own commands", async () => {
+    const r = new RuncCli({ ...defaultRuncOptions, binary: "/usr/sbin/runc", root: "/r", launcher: ["/hide", "/ld.so", "--library-path", "/lib"] });
+    assert.deepEqual(r.createArgv("c1", "/b", "/p", "/l").slice(0, 7), ["/hide", "/ld.so", "--library-path", "/lib", "/usr/sbin/runc", "--root", "/r"]);
+    assert.deepEqual(r.execArgv("c1", "/p.json", "/e.pid", "/e.log").slice(0, 5), ["/hide", "/ld.so", "--library-path", "/lib", "/usr/sbin/runc"]);
+    // A launcher that prints the argv it was given as a JSON list: `ps` parses it.
+    const echo = new RuncCli({ ...defaultRuncOptions, binary: "/usr/sbin/runc", root: "/r", launcher: ["/bin/sh", "-c", `printf '["%s"' "$1"; shift; for a; do printf ',"%s"' "$a"; done; echo ']'`, "sh"] });
+    assert.deepEqual(await echo.ps("c1"), ["/usr/sbin/runc", "--root", "/r", "ps", "--format", "json", "c1"]);
+  });
+
   it("reports a missing runc binary as FailedPrecondition", async () => {
     const r = new RuncCli({ ...defaultRuncOptions, binary: "/nonexistent/runc" });
     await assert.rejects(r.state("c1"), { code: Code.FailedPrecondition, message: /runc binary .* not found/ });
