@@ -4,8 +4,10 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { Controller } from "../../src/gen/containerd/services/sandbox/v1/sandbox_pb.js";
 import { GrpcClient } from "../../src/grpc/client.js";
+import { isUnifiedOnly } from "../../src/cgroup/cgroup-stats.js";
 import { hybridWithV2Controllers } from "../../src/oci-runtime/cgroup-layout.js";
 import { privateCrunDir } from "../../src/oci-runtime/oci-runtime-command.js";
+import { decodeOut } from "../harness/cri-pod.js";
 import { assertIsolated } from "../harness/isolation.js";
 import { containerd2WithKuasar, HANDLER } from "../harness/kuasar-containerd2.js";
 import { containerd17WithKuasar, HANDLER_17 } from "../harness/kuasar-containerd17.js";
@@ -64,6 +66,11 @@ describe("runc sandboxer with runtime = \"crun\"", () => {
         if (hybridWithV2Controllers()) assert.match(info, /cgroup2 mount hidden/);
         assertRunByCrun(join(env.sandboxerDir, "runc"), p);
         assert.match(env.sandboxer.logs(), /"msg":"OCI runtime chosen"/);
+        // UpdateContainerResources goes through crun update (and its launchers) to the container's cgroup.
+        await env.cri.runtime.updateContainerResources({ containerId: p.serverId, linux: { memoryLimitInBytes: 96n << 20n } });
+        const file = isUnifiedOnly() ? "/sys/fs/cgroup/memory.max" : "/sys/fs/cgroup/memory/memory.limit_in_bytes";
+        const limit = await env.cri.runtime.execSync({ containerId: p.serverId, cmd: ["cat", file], timeout: 10n });
+        assert.equal(decodeOut(limit.stdout).trim(), String(96 << 20));
       },
     });
     assert.deepEqual(ours(censusDiff(before, takeCensus(scope)), [pod.podId, ...pod.ids]), {});

@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { which } from "../../fs/which.js";
 import type { RuntimeError } from "../../errors/runtime-error.js";
 import { cliError, extractMessage, runCliCommand } from "../../oci-runtime/cli-command.js";
@@ -90,9 +93,18 @@ export class RuncCli {
     await this.run(["resume", id]);
   }
 
-  /** Applies OCI LinuxResources JSON. */
+  /**
+   * Applies OCI LinuxResources JSON, passed in a file: crun reads `-` by opening /dev/stdin,
+   * which fails (ENXIO) on the socket Node gives a child as stdin.
+   */
   async update(id: string, resources: unknown): Promise<void> {
-    await this.run(["update", "--resources", "-", id], JSON.stringify(resources));
+    const dir = await mkdtemp(join(tmpdir(), "kuasar-update-"));
+    try {
+      await writeFile(join(dir, "resources.json"), JSON.stringify(resources), { mode: 0o600 });
+      await this.run(["update", "--resources", join(dir, "resources.json"), id]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
   /** Pids of every process of the container. */
