@@ -52,6 +52,8 @@ export class PodSandboxer implements Sandboxer {
     readonly tasks: PodTasks,
     /** Executables a pod of this kind needs, checked at Create: `[what, path or name on PATH]`. */
     private readonly requiredBinaries: readonly (readonly [string, string])[],
+    /** Shown in every Status of this kind (e.g. which OCI runtime runs its containers, and why). */
+    private readonly statusInfo: Readonly<Record<string, string>> = {},
   ) {
     // 0700: nothing of a pod (its files, its /dev/shm) is reachable by host users.
     const pods = join(ctx.options.dir, "pods");
@@ -450,7 +452,7 @@ export class PodSandboxer implements Sandboxer {
 
   private statusOf(pod: Pod, verbose: boolean): SandboxStatus {
     const r = pod.record;
-    const info: Record<string, string> = {};
+    const info: Record<string, string> = { ...this.statusInfo };
     if (verbose) {
       info["holder_pid"] = String(r.holderPid);
       info["pod_pid"] = String(r.podPid);

@@ -38,7 +38,8 @@ export interface SandboxerKindDefinition<O> {
    * nested tables (`[hypervisor]` of Kuasar's vmm-sandboxer for `[sandboxers.vmm.hypervisor]`).
    */
   readonly kuasarTopLevelTables?: readonly string[];
-  create(base: SandboxerBase, options: O, services: SandboxerServices): Sandboxer;
+  /** Makes the sandboxer (a kind may probe the host first, e.g. which OCI runtime works). */
+  create(base: SandboxerBase, options: O, services: SandboxerServices): Sandboxer | Promise<Sandboxer>;
   /** The programs and files this kind runs with these options (`kuasar-ctl check` looks for them), by role. */
   programs(options: O): Record<string, string>;
 }

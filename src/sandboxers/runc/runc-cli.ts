@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { which } from "../../fs/which.js";
 import type { RuntimeError } from "../../errors/runtime-error.js";
 import { cliError, extractMessage, runCliCommand } from "../../oci-runtime/cli-command.js";
@@ -13,6 +16,8 @@ export interface RuncOptions {
   systemdCgroup: boolean;
   /** Deadline of one short runc command in ms. Default 30000. */
   commandTimeoutMs: number;
+  /** argv run before the binary (crun's private loader, the cgroup2 hider; see src/oci-runtime/). Default none. */
+  launcher?: readonly string[];
 }
 
 export const defaultRuncOptions: RuncOptions = {
@@ -58,12 +63,12 @@ export class RuncCli extends RuncCommands {
 
   /** argv (binary first) of `runc create` for the holder to run. */
   createArgv(id: string, bundle: string, pidFile: string, logFile: string, consoleSocket?: string): string[] {
-    return [this.absoluteBinary(), ...this.globalArgs(logFile), ...runcCreateArgs(id, bundle, pidFile, consoleSocket)];
+    return [...(this.options.launcher ?? []), this.absoluteBinary(), ...this.globalArgs(logFile), ...runcCreateArgs(id, bundle, pidFile, consoleSocket)];
   }
 
   /** argv of `runc exec --detach` for the holder to run. */
   execArgv(id: string, processFile: string, pidFile: string, logFile: string, consoleSocket?: string): string[] {
-    return [this.absoluteBinary(), ...this.globalArgs(logFile), ...runcExecArgs(id, processFile, pidFile, consoleSocket)];
+    return [...(this.options.launcher ?? []), this.absoluteBinary(), ...this.globalArgs(logFile), ...runcExecArgs(id, processFile, pidFile, consoleSocket)];
   }
 
   async state(id: string): Promise<RuncState> {
@@ -71,8 +76,24 @@ export class RuncCli extends RuncCommands {
     return JSON.parse(out) as RuncState;
   }
 
+  /**
+   * Applies OCI LinuxResources JSON, passed in a file: crun reads `-` by opening /dev/stdin,
+   * which fails (ENXIO) on the socket Node gives a child as stdin.
+   */
+  override async update(id: string, resources: unknown): Promise<void> {
+    const dir = await mkdtemp(join(tmpdir(), "kuasar-update-"));
+    try {
+      await writeFile(join(dir, "resources.json"), JSON.stringify(resources), { mode: 0o600 });
+      await this.run(["update", "--resources", join(dir, "resources.json"), id]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
   protected run(args: string[], input?: string): Promise<string> {
-    return runCliCommand("runc", this.options.binary, this.globalArgs(), args, this.options.commandTimeoutMs, input);
+    const [first, ...rest] = this.options.launcher ?? [];
+    if (first === undefined) return runCliCommand("runc", this.options.binary, this.globalArgs(), args, this.options.commandTimeoutMs, input);
+    return runCliCommand("runc", first, [...rest, this.absoluteBinary(), ...this.globalArgs()], args, this.options.commandTimeoutMs, input);
   }
 }
 
