@@ -20,7 +20,7 @@ import type { Sandboxer } from "../sandbox/sandboxer.js";
 import { createRuncSandboxer } from "../sandboxers/runc/runc-sandboxer.js";
 import type { WasmEngineName } from "../sandboxers/wasm/engine-from-options.js";
 import { createWasmSandboxer } from "../sandboxers/wasm/wasm-sandboxer.js";
-import { createVmmSandboxer } from "../sandboxers/vmm/vmm-sandboxer-factory.js";
+import { createVmmSandboxer } from "../sandboxers/vmm/vmm-sandboxer.js";
 import { createGvisorSandboxer } from "../sandboxers/gvisor/gvisor-sandboxer.js";
 import type { RunscNetwork } from "../sandboxers/gvisor/runsc-cli.js";
 import { serveTaskApi } from "../task/task-service.js";

@@ -4,9 +4,10 @@ import { explainFullDisk } from "../fs/disk-full.js";
 import { join } from "node:path";
 import { Code } from "../errors/code.js";
 import { RuntimeError, isErrorCode } from "../errors/runtime-error.js";
-import type { HolderClient } from "../holder/holder-client.js";
+import type { PodAgent } from "../holder/pod-agent.js";
 import type { HolderExit } from "../holder/holder-protocol.js";
-import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus, Stdio, TaskBackend } from "../task/task-backend.js";
+import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus, Stdio } from "../task/task-backend.js";
+import type { SandboxTasks } from "./sandbox-tasks.js";
 import { oomKillCount, wasOomKilled } from "../cgroup/oom.js";
 import { OomWatch } from "../cgroup/oom-watch.js";
 import { cgroupStatsOfPid } from "../cgroup/cgroup-stats.js";
@@ -30,7 +31,7 @@ export interface InitLaunch {
   spec: CreateTaskSpec;
   oci: OciSpec;
   pod: Pod;
-  holder: HolderClient;
+  holder: PodAgent;
   stdio: Stdio;
   /** Holder spawn key of the init process (its stdin and terminal are addressed by it). */
   spawnId: string;
@@ -50,17 +51,11 @@ const OOM_POLL_MS = 250;
  * their journals), Wait/State, stdin and terminals through the holder. Engines
  * (runc, wasm) implement how processes are created, started and signalled.
  */
-export abstract class PodTasks implements TaskBackend {
+export abstract class PodTasks implements SandboxTasks {
   /** pid -> which process it is, for exits reported by the holders. */
   protected readonly byPid = new PidIndex();
   /** Containers whose Create runs now. */
   private readonly creating = new Set<string>();
-
-  /**
-   * Set by the sandboxer: ends a pod whose engine died under it (gVisor's
-   * sandbox process), reporting its containers exited and the pod stopped.
-   */
-  podDied: (pod: Pod, exitStatus: number) => void = () => {};
 
   /**
    * Whether the holder sets the pod's sysctls in the pod's namespaces; false for an
@@ -527,7 +522,7 @@ export abstract class PodTasks implements TaskBackend {
 }
 
 /** The pod's holder connection, or Unavailable while it is not connected. */
-export function requireHolder(pod: Pod): HolderClient {
+export function requireHolder(pod: Pod): PodAgent {
   const h = pod.client;
   if (!h) throw new RuntimeError(Code.Unavailable, `sandbox ${pod.id}: pod holder not connected`);
   return h;

@@ -14,7 +14,7 @@ import { interruptedStartRecord, podDirIds, rederivedRecord } from "./leftover-p
 import type { Pod } from "./pod.js";
 import { writePodFiles } from "./pod-files.js";
 import type { PodRuntime } from "./pod-runtime.js";
-import type { PodTasks } from "./pod-tasks.js";
+import type { SandboxTasks } from "./sandbox-tasks.js";
 import type { SandboxRecord } from "./records.js";
 
 /**
@@ -148,7 +148,7 @@ export interface RecoveredPods {
  * record owns is re-derived from the pod dirs and returned as leftovers, with
  * the containers recorded in them, so Stop and Shutdown can take it all down.
  */
-export async function recoverRecords(ctx: PodRuntime, tasks: PodTasks, addPod: (r: SandboxRecord) => Pod, reattach: (pod: Pod) => Promise<void>): Promise<RecoveredPods> {
+export async function recoverRecords(ctx: PodRuntime, tasks: SandboxTasks, addPod: (r: SandboxRecord) => Pod, reattach: (pod: Pod) => Promise<void>): Promise<RecoveredPods> {
   const log = ctx.log;
   const sandboxes = ctx.sandboxes.loadAll();
   const containers = ctx.containerRecords.loadAll();

@@ -2,6 +2,7 @@ import { fileURLToPath } from "node:url";
 import type { Logger } from "../../log/logger.js";
 import { PodRuntime, type PodRuntimeOptions } from "../../pod/pod-runtime.js";
 import { PodSandboxer } from "../../pod/pod-sandboxer.js";
+import { HolderHost } from "../../pod/holder-host.js";
 import type { EventPublisher } from "../../task/task-event.js";
 import { GvisorTasks } from "./gvisor-tasks.js";
 import { RunscCli, type RunscOptions } from "./runsc-cli.js";
@@ -31,9 +32,10 @@ export function createGvisorSandboxer(options: GvisorSandboxerOptions, log: Logg
   const runsc = new RunscCli(options.runsc);
   const pause = options.pauseBinary ?? defaultPauseBinary;
   const ptyExec = options.ptyExecBinary ?? defaultPtyExecBinary;
-  return new PodSandboxer("gvisor", rt, new GvisorTasks(rt, runsc, pause, ptyExec), [
+  const tasks = new GvisorTasks(rt, runsc, pause, ptyExec);
+  return new PodSandboxer("gvisor", rt, tasks, new HolderHost(rt, tasks, [
     ["runsc", runsc.options.binary],
     ["kuasar-pause", pause],
     ["kuasar-pty-exec", ptyExec],
-  ]);
+  ]));
 }

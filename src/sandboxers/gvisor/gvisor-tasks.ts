@@ -135,7 +135,7 @@ export class GvisorTasks extends PodTasks {
     const pid = this.sandboxPid(pod);
     const exit = pid > 0 ? pod.exitOf(pid, undefined) : undefined;
     if (pid <= 0 || exit || !isAlive(pid)) {
-      this.podDied(pod, exit?.status ?? 255);
+      pod.sandboxDied(exit?.status ?? 255);
       return;
     }
     this.watched.add(pod.id);
@@ -148,7 +148,7 @@ export class GvisorTasks extends PodTasks {
   /** Exits of the sandbox process end the pod; a waiter's exit carries its container's status in a file. */
   override handleExit(pod: Pod, e: HolderExit): void {
     if (e.pid === this.sandboxPid(pod)) {
-      if (this.watched.delete(pod.id)) this.podDied(pod, e.status);
+      if (this.watched.delete(pod.id)) pod.sandboxDied(e.status);
       return;
     }
     const who = this.byPid.get(pod, e.pid);

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { PodRuntime, type PodRuntimeOptions } from "../../pod/pod-runtime.js";
 import { PodSandboxer } from "../../pod/pod-sandboxer.js";
+import { HolderHost } from "../../pod/holder-host.js";
 import type { Logger } from "../../log/logger.js";
 import type { EventPublisher } from "../../task/task-event.js";
 import { RuncCli, type RuncOptions } from "./runc-cli.js";
@@ -19,5 +20,6 @@ export interface RuncSandboxerOptions extends PodRuntimeOptions {
 export function createRuncSandboxer(options: RuncSandboxerOptions, log: Logger, events: EventPublisher, minOomScoreAdj: number): PodSandboxer {
   const rt = new PodRuntime(options, log, events, minOomScoreAdj);
   const runc = new RuncCli({ ...options.runc, root: options.runc.root ?? join(options.dir, "runc") });
-  return new PodSandboxer("runc", rt, new RuncTasks(rt, runc), [["runc", runc.options.binary]]);
+  const tasks = new RuncTasks(rt, runc);
+  return new PodSandboxer("runc", rt, tasks, new HolderHost(rt, tasks, [["runc", runc.options.binary]]));
 }

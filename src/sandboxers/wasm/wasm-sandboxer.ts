@@ -1,6 +1,7 @@
 import type { Logger } from "../../log/logger.js";
 import { PodRuntime, type PodRuntimeOptions } from "../../pod/pod-runtime.js";
 import { PodSandboxer } from "../../pod/pod-sandboxer.js";
+import { HolderHost } from "../../pod/holder-host.js";
 import type { EventPublisher } from "../../task/task-event.js";
 import { engineFromOptions, type WasmEngineOptions } from "./engine-from-options.js";
 import { WasmTasks } from "./wasm-tasks.js";
@@ -18,5 +19,6 @@ export interface WasmSandboxerOptions extends PodRuntimeOptions {
 export function createWasmSandboxer(options: WasmSandboxerOptions, log: Logger, events: EventPublisher, minOomScoreAdj: number): PodSandboxer {
   const rt = new PodRuntime(options, log, events, minOomScoreAdj);
   const engine = engineFromOptions(options.engine);
-  return new PodSandboxer("wasm", rt, new WasmTasks(rt, engine), []);
+  const tasks = new WasmTasks(rt, engine);
+  return new PodSandboxer("wasm", rt, tasks, new HolderHost(rt, tasks, []));
 }
