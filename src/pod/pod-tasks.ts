@@ -243,8 +243,8 @@ export abstract class PodTasks implements SandboxTasks {
   /** Records a launched exec process as running and publishes it; an exit already reported is applied. */
   protected execStarted(c: Container, execId: string, pid: number, startedAt: Date): { pid: number } {
     const p = this.processOf(c, execId);
+    c.moveTo(execId, "running");
     p.pid = pid;
-    p.state = "running";
     p.startedAt = startedAt.toISOString();
     this.persist(c);
     this.byPid.set(c.pod, pid, { containerId: c.id, execId });
@@ -270,7 +270,7 @@ export abstract class PodTasks implements SandboxTasks {
     await this.remove(c);
     if (p.state !== "stopped") {
       // Created but never started: it never ran, so it "exits" now.
-      p.state = "stopped";
+      c.moveTo("", "stopped");
       p.exitStatus = 137;
       p.exitedAt = new Date().toISOString();
     }
@@ -283,7 +283,7 @@ export abstract class PodTasks implements SandboxTasks {
     const c = this.container(containerId);
     transition(processTransitions, `container ${containerId}`, c.record.init.state, "paused");
     await this.freeze(c);
-    c.record.init.state = "paused";
+    c.moveTo("", "paused");
     this.persist(c);
     this.rt.events.publish(c.record.namespace, { kind: "paused", containerId });
   }
@@ -292,7 +292,7 @@ export abstract class PodTasks implements SandboxTasks {
     const c = this.container(containerId);
     if (c.record.init.state !== "paused") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is ${c.record.init.state}, not paused`);
     await this.thaw(c);
-    c.record.init.state = "running";
+    c.moveTo("", "running");
     this.persist(c);
     this.rt.events.publish(c.record.namespace, { kind: "resumed", containerId });
   }
@@ -324,7 +324,7 @@ export abstract class PodTasks implements SandboxTasks {
     try {
       await release();
       // A short-lived process may already have exited (and been recorded) by now.
-      if (p.state === "created") p.state = "running";
+      if (p.state === "created") c.moveTo("", "running");
       const watchOom = p.state === "running" && c.record.memoryCgroup !== "";
       if (watchOom) c.record.oomKills = oomKillCount(c.record.memoryCgroup) ?? 0;
       this.persist(c);
@@ -363,6 +363,8 @@ export abstract class PodTasks implements SandboxTasks {
   }
 
   private exited(c: Container, execId: string, e: HolderExit): void {
+    // Ended meanwhile with its pod (abandon) while its output was being flushed: that exit stands.
+    if (c.process(execId)?.state === "stopped") return;
     const who = { execId };
     this.markExited(c, who.execId, e.status, e.exitedAt);
     const log = this.rt.log.child({ container_id: c.id, exec_id: who.execId || undefined });
@@ -419,8 +421,7 @@ export abstract class PodTasks implements SandboxTasks {
 
   /** Records how a process ended, persists it and wakes its waiters. */
   protected markExited(c: Container, execId: string, status: number, at: Date): void {
-    const p = c.process(execId)!;
-    p.state = "stopped";
+    const p = c.moveTo(execId, "stopped");
     p.exitStatus = status;
     p.exitedAt = at.toISOString();
     this.persist(c);
