@@ -12,11 +12,12 @@ import { PodSandboxer } from "../../src/pod/pod-sandboxer.js";
 import type { TaskEvent } from "../../src/task/task-event.js";
 import { FakeWorld } from "./fakes/fake-host.js";
 import { createFakeSandboxer, fakeRuntimeOptions, recordingEvents } from "./fakes/fake-kind.js";
-import { FakeTasks } from "./fakes/fake-tasks.js";
+import { FakeRuntime } from "./fakes/fake-runtime.js";
+import { PodTasks } from "../../src/pod/pod-tasks.js";
 import { keepAlive, lifecycleSuite, podRequest, runContainer, type LifecycleSubject } from "./lifecycle-suite.js";
 
 /** The fake kind: fake supervisor, fake host strategy, fake container engine. */
-async function fakeKind(): Promise<LifecycleSubject & { world: FakeWorld; tasks: FakeTasks }> {
+async function fakeKind(): Promise<LifecycleSubject & { world: FakeWorld; runtime: FakeRuntime; rt: PodRuntime }> {
   const dir = mkdtempSync("/tmp/core-fake-");
   const world = new FakeWorld();
   const events: TaskEvent[] = [];
@@ -26,12 +27,14 @@ async function fakeKind(): Promise<LifecycleSubject & { world: FakeWorld; tasks:
     world,
     events,
     sandboxer: made.sandboxer,
-    tasks: made.tasks,
+    runtime: made.runtime,
+    rt: made.rt,
     async restart() {
       await subject.sandboxer.close();
       made = createFakeSandboxer(dir, world, recordingEvents(events));
       subject.sandboxer = made.sandboxer;
-      subject.tasks = made.tasks;
+      subject.runtime = made.runtime;
+      subject.rt = made.rt;
       await made.sandboxer.recover();
       return made.sandboxer;
     },
@@ -55,7 +58,7 @@ async function holderKind(): Promise<LifecycleSubject> {
   const events: TaskEvent[] = [];
   const make = () => {
     const rt = new PodRuntime({ ...fakeRuntimeOptions(dir), holderBinary: defaultHolderBinary }, silentLogger(), recordingEvents(events), 0);
-    const tasks = new FakeTasks(rt);
+    const tasks = new PodTasks(rt, (ops) => new FakeRuntime(ops));
     return new PodSandboxer("holder-fake", rt, tasks, new HolderHost(rt, tasks, []));
   };
   const holderPid = async (id: string) => Number((await subject.sandboxer.status(id, true)).info["holder_pid"]);
@@ -175,7 +178,7 @@ describe("sandboxer skeleton: failure paths (fake kind)", () => {
     await s.sandboxer.start("p1");
     await runContainer(s, "p1", "c1", ["sleep"]);
     const stopped = s.sandboxer.wait("p1", AbortSignal.timeout(20_000));
-    s.tasks.sandboxDies("p1", 7);
+    s.runtime.sandboxDies(s.rt.pods.get("p1")!, 7);
     assert.equal((await stopped).exitStatus, 7);
     assert.equal((await s.sandboxer.tasks.wait("c1", "", AbortSignal.timeout(5000))).exitStatus, 137);
   });

@@ -15,7 +15,7 @@ async function ready(t: { after(fn: () => Promise<void>): void }) {
   const dir = mkdtempSync("/tmp/core-tasks-");
   const world = new FakeWorld();
   const events: TaskEvent[] = [];
-  const { sandboxer, tasks } = createFakeSandboxer(dir, world, recordingEvents(events));
+  const { sandboxer, runtime } = createFakeSandboxer(dir, world, recordingEvents(events));
   const alive = keepAlive();
   t.after(async () => {
     clearInterval(alive);
@@ -27,10 +27,10 @@ async function ready(t: { after(fn: () => Promise<void>): void }) {
   const create = (id: string, argv: string[] = ["sleep"], sandboxId = "p1") =>
     sandboxer.tasks.create({ containerId: id, bundle: bundle(dir, id, argv), rootfs: [], stdio: noStdio, checkpoint: "", namespace: "k8s.io", sandboxId });
   const wait = (id: string, execId = "") => sandboxer.tasks.wait(id, execId, AbortSignal.timeout(5000));
-  return { dir, world, events, sandboxer, tasks, create, wait, sup: () => world.supervisors.get("p1")! };
+  return { dir, world, events, sandboxer, runtime, create, wait, sup: () => world.supervisors.get("p1")! };
 }
 
-describe("task backend (PodTasks) over the fake kind", () => {
+describe("task backend (PodTasks) over the fake container runtime", () => {
   it("Create: NotFound for an unknown sandbox, FailedPrecondition for one not ready, AlreadyExists for a second with the same id", async (t) => {
     const k = await ready(t);
     await assert.rejects(k.create("c1", ["sleep"], "nope"), { code: Code.NotFound });
@@ -44,7 +44,7 @@ describe("task backend (PodTasks) over the fake kind", () => {
   it("Create whose engine launch fails is undone: the engine's undo ran, no record, no task", async (t) => {
     const k = await ready(t);
     await assert.rejects(k.create("c1", ["fail-launch"]), { code: Code.InvalidArgument, message: /launch refused/ });
-    assert.deepEqual(k.tasks.calls, ["launch c1", "undo c1"]);
+    assert.deepEqual(k.runtime.calls, ["launch c1", "undo c1"]);
     assert.equal(k.sandboxer.tasks.has("c1"), false);
     assert.deepEqual(readdirSync(join(k.dir, "containers")), []);
     assert.deepEqual(k.events, []);
@@ -53,7 +53,7 @@ describe("task backend (PodTasks) over the fake kind", () => {
   it("Start that fails in the engine leaves the container created (no start event), and Delete then reports it never ran (137)", async (t) => {
     const k = await ready(t);
     await k.create("c1");
-    k.tasks.failStart.add("c1");
+    k.runtime.failStart.add("c1");
     await assert.rejects(k.sandboxer.tasks.start("c1", ""), { code: Code.Internal });
     assert.equal((await k.sandboxer.tasks.state("c1", "")).state, "created");
     assert.equal(k.events.some((e) => e.kind === "start"), false);
@@ -90,7 +90,7 @@ describe("task backend (PodTasks) over the fake kind", () => {
     await assert.rejects(k.sandboxer.tasks.pause("c1"), { code: Code.FailedPrecondition });
     await k.sandboxer.tasks.resume("c1");
     assert.equal((await k.sandboxer.tasks.state("c1", "")).state, "running");
-    assert.deepEqual(k.tasks.calls.slice(-2), ["freeze c1", "thaw c1"]);
+    assert.deepEqual(k.runtime.calls.slice(-2), ["freeze c1", "thaw c1"]);
   });
 
   it("Kill of an exited process is NotFound; Delete before exit is FailedPrecondition", async (t) => {
@@ -138,7 +138,7 @@ describe("task backend (PodTasks) over the fake kind", () => {
     await k.create("c1");
     await k.sandboxer.tasks.start("c1", "");
     await k.sandboxer.shutdown("p1");
-    assert.ok(k.tasks.calls.includes("remove c1"));
+    assert.ok(k.runtime.calls.includes("remove c1"));
     assert.equal(k.sandboxer.tasks.has("c1"), false);
     assert.deepEqual(readdirSync(join(k.dir, "containers")), []);
     assert.equal(existsSync(join(k.dir, "pods", "p1")), false);

@@ -5,7 +5,8 @@ import { HolderHost } from "../../pod/holder-host.js";
 import type { Logger } from "../../log/logger.js";
 import type { EventPublisher } from "../../task/task-event.js";
 import { RuncCli, type RuncOptions } from "./runc-cli.js";
-import { RuncTasks } from "./runc-tasks.js";
+import { PodTasks } from "../../pod/pod-tasks.js";
+import { RuncRuntime } from "./runc-runtime.js";
 
 /** Options of the runc sandboxer. */
 export interface RuncSandboxerOptions extends PodRuntimeOptions {
@@ -20,6 +21,6 @@ export interface RuncSandboxerOptions extends PodRuntimeOptions {
 export function createRuncSandboxer(options: RuncSandboxerOptions, log: Logger, events: EventPublisher, minOomScoreAdj: number): PodSandboxer {
   const rt = new PodRuntime(options, log, events, minOomScoreAdj);
   const runc = new RuncCli({ ...options.runc, root: options.runc.root ?? join(options.dir, "runc") });
-  const tasks = new RuncTasks(rt, runc);
+  const tasks = new PodTasks(rt, (ops) => new RuncRuntime(ops, runc));
   return new PodSandboxer("runc", rt, tasks, new HolderHost(rt, tasks, [["runc", runc.options.binary]]));
 }

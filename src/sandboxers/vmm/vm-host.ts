@@ -21,7 +21,7 @@ import type { HypervisorOptions } from "./hypervisor-options.js";
 import { guestNetworkScript, unwirePodNetwork, wirePodNetwork, type PodNetwork } from "./pod-network.js";
 import { bootVm, connectAgent } from "./vm-boot.js";
 import { vmSize } from "./vm-sizing.js";
-import type { VmmTasks } from "./vmm-tasks.js";
+import type { VmmRuntime } from "./vmm-runtime.js";
 
 /**
  * How far a guest's clock may trail the host's when exits are matched to processes: the guest
@@ -70,7 +70,7 @@ export class VmHost implements PodHost {
 
   constructor(
     private readonly ctx: PodRuntime,
-    private readonly tasks: VmmTasks,
+    private readonly tasks: VmmRuntime,
     private readonly hypervisor: Hypervisor,
     private readonly options: HypervisorOptions,
     private readonly accelerator: Promise<AcceleratorChoice>,

@@ -7,7 +7,8 @@ import { chooseAccelerator } from "./accelerator-probe.js";
 import type { HypervisorOptions } from "./hypervisor-options.js";
 import { QemuDriver } from "./qemu/qemu-driver.js";
 import { VmHost } from "./vm-host.js";
-import { VmmTasks } from "./vmm-tasks.js";
+import { PodTasks } from "../../pod/pod-tasks.js";
+import { VmmRuntime } from "./vmm-runtime.js";
 
 /**
  * The vmm sandboxer on QEMU: each pod a micro-VM whose guest agent (our holder,
@@ -25,6 +26,6 @@ export function createVmmSandboxer(
   const rt = new PodRuntime(options, log, events, minOomScoreAdj);
   const driver = new QemuDriver(options.hypervisor.path, options.hypervisor.machineType);
   const accelerator = chooseAccelerator(driver, options.hypervisor, options.dir, log);
-  const tasks = new VmmTasks(rt, options.dir, outputKeeper);
-  return new PodSandboxer("vmm", rt, tasks, new VmHost(rt, tasks, driver, options.hypervisor, accelerator));
+  const tasks = new PodTasks(rt, (ops) => new VmmRuntime(ops, options.dir, outputKeeper));
+  return new PodSandboxer("vmm", rt, tasks, new VmHost(rt, tasks.runtime, driver, options.hypervisor, accelerator));
 }

@@ -3,7 +3,8 @@ import { PodRuntime } from "../../../src/pod/pod-runtime.js";
 import { PodSandboxer } from "../../../src/pod/pod-sandboxer.js";
 import type { EventPublisher, TaskEvent } from "../../../src/task/task-event.js";
 import { FakeHost, type FakeWorld } from "./fake-host.js";
-import { FakeTasks } from "./fake-tasks.js";
+import { PodTasks } from "../../../src/pod/pod-tasks.js";
+import { FakeRuntime } from "./fake-runtime.js";
 
 /** An event publisher that keeps what it was given. */
 export function recordingEvents(into: TaskEvent[]): EventPublisher {
@@ -17,10 +18,11 @@ export function fakeRuntimeOptions(dir: string) {
 
 /**
  * The fake kind, step 3 of docs/guides/adding-a-sandboxer-kind.md: the one
- * skeleton with the fake host strategy and the fake container engine.
+ * skeleton with the fake host strategy, and the one task backend with the fake
+ * container runtime.
  */
-export function createFakeSandboxer(dir: string, world: FakeWorld, events: EventPublisher): { sandboxer: PodSandboxer; tasks: FakeTasks } {
+export function createFakeSandboxer(dir: string, world: FakeWorld, events: EventPublisher): { sandboxer: PodSandboxer; runtime: FakeRuntime; rt: PodRuntime } {
   const rt = new PodRuntime(fakeRuntimeOptions(dir), silentLogger(), events, 0);
-  const tasks = new FakeTasks(rt);
-  return { sandboxer: new PodSandboxer("fake", rt, tasks, new FakeHost(world)), tasks };
+  const tasks = new PodTasks(rt, (ops) => new FakeRuntime(ops));
+  return { sandboxer: new PodSandboxer("fake", rt, tasks, new FakeHost(world)), runtime: tasks.runtime, rt };
 }
