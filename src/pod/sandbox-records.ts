@@ -18,9 +18,9 @@ import type { SandboxTasks } from "./sandbox-tasks.js";
 import type { SandboxRecord } from "./records.js";
 
 /**
- * What every pod sandboxer (holder on the host, or a VM) does the same way with
- * its records: Create's checks and first record, Wait, Update, Status, the
- * reload of records after a restart, summed container metrics.
+ * PodSandboxer's record helpers (it owns the sandbox records; nothing else calls
+ * these): Create's checks and first record, Wait, Update, Status, the reload of
+ * records after a restart, summed container metrics.
  */
 
 /** Validates a Create, makes the pod dir with its files and stores the first record; undoes it all on failure. */
