@@ -172,6 +172,30 @@ describe("sandboxer skeleton: failure paths (fake kind)", () => {
     assert.equal((await s.sandboxer.tasks.wait("c1", "", AbortSignal.timeout(5000))).exitStatus, 143);
   });
 
+  it("Stop's grace: SIGTERM to each running init first; what outlives the grace is killed by the supervisor's shutdown", async (t) => {
+    const s = await use(t);
+    await s.sandboxer.create(podRequest("p1"));
+    await s.sandboxer.start("p1");
+    const polite = await runContainer(s, "p1", "polite", ["sleep"]);
+    const stubborn = await runContainer(s, "p1", "stubborn", ["sleep", "ignore-term"]);
+    const sup = s.world.supervisors.get("p1")!;
+    await s.sandboxer.stop("p1", 1);
+    assert.deepEqual(sup.signals.filter(([, sig]) => sig === 15).map(([pid]) => pid).sort(), [polite, stubborn].sort());
+    assert.equal((await s.sandboxer.tasks.wait("stubborn", "", AbortSignal.timeout(5000))).exitStatus, 137);
+    assert.deepEqual(s.world.calls.slice(-2), ["shutdown p1", "release p1"]);
+  });
+
+  it("Stop with no grace asks nothing of the containers: the supervisor's shutdown ends them (137)", async (t) => {
+    const s = await use(t);
+    await s.sandboxer.create(podRequest("p1"));
+    await s.sandboxer.start("p1");
+    await runContainer(s, "p1", "c1", ["sleep"]);
+    const sup = s.world.supervisors.get("p1")!;
+    await s.sandboxer.stop("p1", 0);
+    assert.deepEqual(sup.signals, []);
+    assert.equal((await s.sandboxer.tasks.wait("c1", "", AbortSignal.timeout(5000))).exitStatus, 137);
+  });
+
   it("the engine's sandbox dying stops the pod with that status and its containers", async (t) => {
     const s = await use(t);
     await s.sandboxer.create(podRequest("p1"));

@@ -10,8 +10,8 @@ import type { Hypervisor, VmControl, VmSpec } from "../../../src/sandboxers/vmm/
 
 /**
  * A virtiofsd stand-in: it "serves" the share by writing, at the socket path, the
- * directory it shares (what a vhost-user peer would learn over the socket), then
- * lives until killed.
+ * directory it shares (what a vhost-user peer would learn over the socket; renamed
+ * into place, as the socket appears whole), then lives until killed.
  */
 export function writeFakeVirtiofsd(dir: string): string {
   const path = join(dir, "fake-virtiofsd");
@@ -22,7 +22,7 @@ sock= src=
 for a; do
   case "$a" in --socket-path=*) sock="\${a#--socket-path=}";; source=*) src="\${a#source=}";; esac
 done
-printf '%s' "$src" > "$sock"
+printf '%s' "$src" > "$sock.new" && mv "$sock.new" "$sock"
 exec sleep 1000000
 `,
   );
