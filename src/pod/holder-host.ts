@@ -14,6 +14,7 @@ import { isHolderOf, recordedHolderPids } from "./leftover-pod.js";
 import { EXIT_JOURNAL, isAlive, killQuietly, waitGone, type Pod, type PodJournal } from "./pod.js";
 import { goArch, type Platform, type PodHost } from "./pod-host.js";
 import type { PodRuntime } from "./pod-runtime.js";
+import type { SandboxRecord } from "./records.js";
 import { mountTmpfs, unmount } from "./rootfs.js";
 import { sumStats } from "./sandbox-records.js";
 import type { SandboxTasks } from "./sandbox-tasks.js";
@@ -44,7 +45,7 @@ export class HolderHost implements PodHost {
     }
   }
 
-  journal(_record: unknown, podDir: string): PodJournal {
+  journal(_record: SandboxRecord, podDir: string): PodJournal {
     return { path: join(podDir, EXIT_JOURNAL), clockSkewMs: 1000 };
   }
 

@@ -8,6 +8,7 @@ import type { SandboxCreateRequest, Sandboxer, SandboxStatus, SandboxUpdate } fr
 import { sandboxTransitions, transition, type SandboxState } from "../sandbox/state-machine.js";
 import type { CgroupStats } from "../task/task-backend.js";
 import { createSandboxRecord, podOf, recoverRecords, sandboxStatus, updateSandboxRecord, waitStopped } from "./sandbox-records.js";
+import type { Container } from "./container.js";
 import { Pod, waitGone } from "./pod.js";
 import type { SandboxRecord } from "./records.js";
 import { unmountBelow } from "./rootfs.js";
@@ -206,7 +207,10 @@ export class PodSandboxer implements Sandboxer {
 
   async recover(): Promise<void> {
     const found = await recoverRecords(this.ctx, this.tasks, (r) => this.addPod(r), async (pod) => {
-      if (!this.host.supervisorAlive(pod)) return pod.log.warn({ supervisor_pid: pod.record.holderPid }, "pod supervisor gone while the daemon was down");
+      if (!this.host.supervisorAlive(pod)) {
+        pod.log.warn({ supervisor_pid: pod.record.holderPid }, "pod supervisor gone while the daemon was down");
+        return;
+      }
       try {
         pod.attach(await this.host.connect(pod, LOST_GRACE_MS)); // the kind's `attached` once the containers are adopted
         pod.replayJournalFile(); // exits between the first read and the connection
@@ -381,7 +385,7 @@ export class PodSandboxer implements Sandboxer {
     if (persist) this.ctx.sandboxes.put(pod.id, pod.record);
   }
 
-  private liveContainers(pod: Pod) {
+  private liveContainers(pod: Pod): Container[] {
     return [...this.ctx.containers.values()].filter((c) => c.pod === pod && c.record.init.state !== "stopped");
   }
 

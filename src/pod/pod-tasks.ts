@@ -8,7 +8,7 @@ import type { PodAgent } from "../holder/pod-agent.js";
 import type { ContainerOps, ContainerRuntime } from "./container-runtime.js";
 import type { TaskEvent } from "../task/task-event.js";
 import type { HolderExit } from "../holder/holder-protocol.js";
-import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus, Stdio } from "../task/task-backend.js";
+import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus } from "../task/task-backend.js";
 import type { SandboxTasks } from "./sandbox-tasks.js";
 import { oomKillCount, wasOomKilled } from "../cgroup/oom.js";
 import { OomWatch } from "../cgroup/oom-watch.js";
@@ -19,13 +19,12 @@ import type { PodRuntime } from "./pod-runtime.js";
 import { readSpec, sandboxIdOf } from "./bundle.js";
 import { Container, exitInfo } from "./container.js";
 import { PidIndex } from "./pid-index.js";
-import type { OciProcess, OciSpec } from "./oci-spec.js";
+import type { OciProcess } from "./oci-spec.js";
 import type { ContainerRecord, ProcessRecord } from "./records.js";
 import { mountRootfs, unmount } from "./rootfs.js";
 import { stdioPaths } from "./stdio.js";
 import { validateId } from "../sandbox/id.js";
 import { processTransitions, transition } from "../sandbox/state-machine.js";
-import type { Logger } from "../log/logger.js";
 
 /** How long an init exit waits for the container's execs to be reaped before it is published, in ms. */
 const EXEC_DRAIN_MS = 2_000;

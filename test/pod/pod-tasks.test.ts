@@ -122,6 +122,17 @@ describe("task backend (PodTasks) over the fake container runtime", () => {
     await assert.rejects(k.sandboxer.tasks.state("c1", "e1"), { code: Code.NotFound });
   });
 
+  it("an exec whose launch ran and failed is Exited 255 and its Start fails; the container runs on", async (t) => {
+    const k = await ready(t);
+    await k.create("c1");
+    await k.sandboxer.tasks.start("c1", "");
+    await k.sandboxer.tasks.exec({ containerId: "c1", execId: "e1", stdio: noStdio, process: { args: ["fail-exec"] } });
+    await assert.rejects(k.sandboxer.tasks.start("c1", "e1"), { code: Code.FailedPrecondition, message: /exec failed/ });
+    assert.equal((await k.wait("c1", "e1")).exitStatus, 255);
+    await assert.rejects(k.sandboxer.tasks.start("c1", "e1"), { code: Code.FailedPrecondition, message: /stopped => running/ });
+    assert.equal((await k.sandboxer.tasks.state("c1", "")).state, "running");
+  });
+
   it("Wait gives up with the caller's reason and leaves the process alone", async (t) => {
     const k = await ready(t);
     await k.create("c1");

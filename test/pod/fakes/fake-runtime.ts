@@ -46,7 +46,12 @@ export class FakeRuntime implements ContainerRuntime {
     if (this.failStart.delete(c.id)) throw new RuntimeError(Code.Internal, "fake: start failed");
   }
 
-  async startExec(c: Container, _execId: string, p: ProcessRecord): Promise<{ pid: number; startedAt: Date }> {
+  async startExec(c: Container, execId: string, p: ProcessRecord): Promise<{ pid: number; startedAt: Date }> {
+    if ((p.process as OciProcess).args?.[0] === "fail-exec") {
+      // The launcher ran and failed (runc exec's status): the exec ended, as runc's and the guest's runtimes say.
+      this.ops.markExited(c, execId, 255, new Date());
+      throw new RuntimeError(Code.FailedPrecondition, "fake: exec failed");
+    }
     const startedAt = new Date();
     const pid = await requireHolder(c.pod).spawn({ id: p.spawnId, argv: (p.process as OciProcess).args ?? [], env: [] });
     return { pid, startedAt };
