@@ -2,7 +2,7 @@
 # Source me (`. packaging/deps-env.sh`) after packaging/install-deps.sh to get the
 # locations of the project-local containerd copies and the system tools.
 #
-# The TypeScript test harness (test/harness/deps.ts) honours the same variables
+# The TypeScript test harness (testing/deps.ts) honours the same variables
 # when they are set and otherwise derives the same defaults itself, so sourcing
 # this file is only needed for interactive use or for overriding a location.
 #

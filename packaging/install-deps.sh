@@ -24,9 +24,15 @@
 #      <repo>/vendor/kuasar-io-containerd/containerd.xz, else
 #      <any parent of the repo>/shared/vendor/kuasar-io-containerd/containerd.xz; when none is there the
 #      step is skipped (said loudly) and the fork's e2e tests fail naming this script.
-#   4. Prints a one-line summary of the versions.
+#   4. Unpacks crun from Debian `trixie` (1.21; bookworm's 1.8.1 is older and slower) with
+#      the trixie glibc it needs and its yajl, into
+#        $KUASAR_DEPS_DIR/crun/usr/bin/crun
+#        $KUASAR_DEPS_DIR/crun/usr/lib/x86_64-linux-gnu/{ld-linux-x86-64.so.2,libc.so.6,libyajl.so.2,...}
+#      It runs through that private loader (`ld-linux-x86-64.so.2 --library-path ... crun`), so
+#      the system's glibc stays as it is. Used by `runtime = "crun"` of the runc sandboxer.
+#   5. Prints a one-line summary of the versions.
 #   `source packaging/deps-env.sh` exports CONTAINERD17_BIN_DIR etc. for shells;
-#   the TS harness (test/harness/deps.ts) reads the same variables and falls back
+#   the TS harness (testing/deps.ts) reads the same variables and falls back
 #   to the same default prefix, so sourcing it is optional.
 #
 # Environment:
@@ -240,6 +246,41 @@ install_kuasar_io_containerd() {
   log "containerd-kuasar-io: installed from $xz"
 }
 
+# fetch_crun SUITE: unpack crun, the suite's libc6 and libyajl2 into $DEPS_DIR/crun unless
+# that copy is there and runs through its own loader.
+fetch_crun() {
+  local suite=$1 dest="$DEPS_DIR/crun"
+  local lib="usr/lib/x86_64-linux-gnu"
+  if [ "${KUASAR_DEPS_REFRESH:-0}" != 1 ] && [ -s "$dest/.deb-version" ] \
+    && "$dest/$lib/ld-linux-x86-64.so.2" --library-path "$dest/$lib" "$dest/usr/bin/crun" --version >/dev/null 2>&1; then
+    log "crun: present ($(cat "$dest/.deb-version"))"
+    return
+  fi
+  log "crun: fetching crun, libc6 and libyajl2 from Debian $suite"
+  mkdir -p "$APT_PRIV/lists-$suite/partial" "$APT_PRIV/cache-$suite/archives/partial"
+  [ -s "$APT_PRIV/$suite.sources" ] || make_private_sources "$suite" >"$APT_PRIV/$suite.sources"
+  local scratch
+  scratch=$(mktemp -d "$APT_PRIV/dl.XXXXXX")
+  # Lists from the containerd step are reused; stale ones (a 404) are refreshed once.
+  if ! (cd "$scratch" && private_apt "$suite" apt-get download crun libc6 libyajl2); then
+    private_apt "$suite" apt-get update
+    (cd "$scratch" && private_apt "$suite" apt-get download crun libc6 libyajl2)
+  fi
+  rm -rf "$dest.new"
+  mkdir -p "$dest.new"
+  local deb
+  for deb in "$scratch"/*.deb; do dpkg -x "$deb" "$dest.new"; done
+  local ver
+  ver=$(dpkg-deb -f "$(find "$scratch" -maxdepth 1 -name 'crun_*.deb' -print -quit)" Version)
+  rm -rf "$scratch"
+  "$dest.new/$lib/ld-linux-x86-64.so.2" --library-path "$dest.new/$lib" "$dest.new/usr/bin/crun" --version >/dev/null \
+    || die "crun from $suite does not run through its own loader"
+  printf '%s\n' "$ver" >"$dest.new/.deb-version"
+  rm -rf "$dest"
+  mv "$dest.new" "$dest"
+  log "crun: installed $ver"
+}
+
 # ---------------------------------------------------------------------------
 main() {
   if [ "${KUASAR_SKIP_APT:-0}" != 1 ]; then
@@ -249,6 +290,7 @@ main() {
   fetch_containerd trixie containerd-1.7 1.7.
   fetch_containerd sid containerd-2 2.
   install_kuasar_io_containerd
+  fetch_crun trixie
 
   local v17 v2 runc_v runsc_v qemu_v kernel_v busybox_v
   v17=$("$DEPS_DIR/containerd-1.7/usr/bin/containerd" --version | awk '{print $3}')
@@ -258,6 +300,7 @@ main() {
   qemu_v=$(dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null || echo none)
   kernel_v=$(dpkg-query -W -f='${Depends}' linux-image-cloud-amd64 2>/dev/null | sed 's/ .*//' || echo none)
   busybox_v=$(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null || echo none)
+  printf 'kuasar deps: crun=%s (private, %s)\n' "$(cat "$DEPS_DIR/crun/.deb-version")" "$DEPS_DIR/crun"
   local vfork
   vfork=$("$DEPS_DIR/containerd-kuasar-io/usr/bin/containerd" --version 2>/dev/null | awk '{print $3}') || vfork=none
   printf 'kuasar deps: containerd-kuasar-io=%s\n' "${vfork:-none}"

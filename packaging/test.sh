@@ -9,10 +9,10 @@ bash packaging/install-deps.sh
 npm ci --no-audit --no-fund
 npm run build
 
-# Generated protobuf code is committed; a stale copy is a failure.
+# Generated code (protobuf, the holder protocol's constants) is committed; a stale copy is a failure.
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   if ! git diff --quiet -- src/gen || [ -n "$(git status --porcelain -- src/gen)" ]; then
-    echo "src/gen is not what 'npm run generate' produces from proto/:" >&2
+    echo "src/gen is not what 'npm run generate' produces from proto/ and native/holder/protocol.h:" >&2
     git status --porcelain -- src/gen >&2
     exit 1
   fi

@@ -18,7 +18,7 @@ import { access, readdir } from "node:fs/promises";
 import { constants } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ISOLATION_ENV, reexecIsolated, setupIsolation } from "./harness/isolation.js";
+import { ISOLATION_ENV, reexecIsolated, setupIsolation } from "../testing/isolation.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 

@@ -1,8 +1,12 @@
 /*
- * The holder's control protocol (mirrored by src/holder/holder-protocol.ts).
+ * The holder's control protocol. The single source of its constants and names:
+ * `npm run generate` (packaging/gen-holder-protocol.mjs) writes them to
+ * src/gen/holder-protocol.ts, HOLDER_X as X, HOLDER_VERB_CLOSE_STDIN as Verb.CloseStdin
+ * (likewise Reply and Event); integers are decimal literals, `<<`, `+`, `*`, parentheses
+ * and earlier names, strings are string literals.
  *
  * Framing: a 4-byte big-endian payload length, then the payload: a sequence of
- * NUL-terminated strings. A request longer than HOLDER_MAX_REQUEST closes the
+ * NUL-terminated strings. A request longer than HOLDER_MAX_REQUEST_LENGTH closes the
  * connection (a port: resets it as if the host had reconnected); other malformed
  * requests get an `err` reply.
  *
@@ -39,13 +43,13 @@
  * holder. With a terminal (FLAGS console=PATH), STDOUT ":stream" streams the
  * terminal's output as fd 1 and STDIN ":stream" writes to the terminal; STDERR
  * is unused. `write` appends DATA (standard padded base64) to the stdin queue of
- * ID (at most HOLDER_STDIN_MAX bytes queued: beyond it `err RID 11` (EAGAIN),
+ * ID (at most HOLDER_STDIN_QUEUE_LENGTH bytes queued: beyond it `err RID 11` (EAGAIN),
  * retry later; ENOENT: no process ID; EPIPE: no open streamed stdin, or its reader
  * is gone; EINVAL: DATA is not base64); `closestdin ID` closes it once the queue
  * is written (a terminal stays open: only the streaming stops). Output goes
  * to the connection that sent the spawn (socket mode: discarded once that
  * connection is gone; port mode: held while the host is away), as events of at
- * most HOLDER_STREAM_CHUNK raw bytes, and is not read while more than
+ * most HOLDER_STREAM_CHUNK_LENGTH raw bytes, and is not read while more than
  * HOLDER_STREAM_TX_HIGH bytes wait to be sent to that connection.
  *
  * Events (request id "0"):
@@ -61,25 +65,52 @@
 #ifndef KUASAR_HOLDER_PROTOCOL_H
 #define KUASAR_HOLDER_PROTOCOL_H
 
-/* Largest request payload the holder reads: 1 MiB. */
-#define HOLDER_MAX_REQUEST (1u << 20)
-/* Largest journal `exits RID` (no OFFSET) returns; beyond it the reply is EFBIG. */
-#define HOLDER_MAX_EXITS (16u << 20)
-/* Largest journal slice `exits RID OFFSET` returns (whole lines only). */
-#define HOLDER_EXITS_CHUNK (1u << 20)
+/* Size of the big-endian length prefix of every message. */
+#define HOLDER_HEADER_LENGTH 4
+/* Largest request payload the holder reads (1 MiB); a longer one closes the connection. */
+#define HOLDER_MAX_REQUEST_LENGTH (1u << 20)
+/* Largest journal `exits RID` (no OFFSET) returns (16 MiB); beyond it the reply is EFBIG. */
+#define HOLDER_MAX_EXITS_LENGTH (16u << 20)
+/* Largest journal slice `exits RID OFFSET` returns (1 MiB, whole lines only). */
+#define HOLDER_EXITS_CHUNK_LENGTH (1u << 20)
 /* Largest reply payload: a full journal plus the echoed request id. */
-#define HOLDER_MAX_REPLY (HOLDER_MAX_EXITS + HOLDER_MAX_REQUEST + 64u)
+#define HOLDER_MAX_REPLY_LENGTH (HOLDER_MAX_EXITS_LENGTH + HOLDER_MAX_REQUEST_LENGTH + 64u)
+/* Largest raw chunk of one `out` event or one `write` request (48 KiB; 64 KiB of base64). */
+#define HOLDER_STREAM_CHUNK_LENGTH (48u << 10)
+/* Largest stdin queue of one process (1 MiB): a `write` beyond it is EAGAIN. */
+#define HOLDER_STDIN_QUEUE_LENGTH (1u << 20)
+/* Streamed output is not read while more than this (1 MiB) waits to be sent to its connection. */
+#define HOLDER_STREAM_TX_HIGH (1u << 20)
+/* How often a disconnected port is re-checked, in milliseconds. */
+#define HOLDER_PORT_RECHECK_MS 100
+
+/* Request id (RID) of unsolicited messages: the events. */
+#define HOLDER_UNSOLICITED_RID "0"
+/* Journal/event ID of a reaped process the holder did not know (an orphan nobody adopted). */
+#define HOLDER_UNKNOWN_ID "-"
 /* Journal/event ID of the pod's pid-1 (`--new-pid`); client IDs may not start with ':'. */
 #define HOLDER_PODINIT_ID ":podinit"
-/* spawn STDIN/STDOUT/STDERR value: a pipe streamed over the protocol. */
+/* spawn STDIN/STDOUT/STDERR value: a pipe streamed over the protocol (`write`, `out`/`eof` events). */
 #define HOLDER_STREAM ":stream"
-/* Largest raw output chunk of one `out` event: 48 KiB (64 KiB of base64). */
-#define HOLDER_STREAM_CHUNK (48u << 10)
-/* Largest stdin queue of one process: `write` beyond it is EAGAIN. */
-#define HOLDER_STDIN_MAX (1u << 20)
-/* Streamed output is not read while more than this waits to be sent to its connection. */
-#define HOLDER_STREAM_TX_HIGH (1u << 20)
-/* How often a disconnected port is re-checked. */
-#define HOLDER_PORT_RECHECK_MS 100
+
+/* Request verbs. */
+#define HOLDER_VERB_SPAWN "spawn"
+#define HOLDER_VERB_WRITE "write"
+#define HOLDER_VERB_CLOSE_STDIN "closestdin"
+#define HOLDER_VERB_RESIZE "resize"
+#define HOLDER_VERB_ADOPT "adopt"
+#define HOLDER_VERB_KILL "kill"
+#define HOLDER_VERB_EXITS "exits"
+#define HOLDER_VERB_PING "ping"
+#define HOLDER_VERB_SHUTDOWN "shutdown"
+
+/* Replies. */
+#define HOLDER_REPLY_OK "ok"
+#define HOLDER_REPLY_ERR "err"
+
+/* Events. */
+#define HOLDER_EVENT_EXIT "exit"
+#define HOLDER_EVENT_OUT "out"
+#define HOLDER_EVENT_EOF "eof"
 
 #endif

@@ -1,60 +1,55 @@
-import { join } from "node:path";
-import { parseArgs } from "node:util";
-import { connectUnix } from "../fs/long-socket-path.js";
-import { DEBUG_SOCKET, type DebugExecReply } from "../sandboxers/vmm/debug-server.js";
+/** kuasar-ctl: an operator's view into kuasard (its admin socket) and the host. One file per subcommand. */
+const write = (stream: NodeJS.WriteStream) => (text: string) => void stream.write(text);
 
-const usage = `usage: kuasar-ctl exec [--dir DIR] [--timeout SECONDS] SANDBOX_ID -- COMMAND [ARG...]
-  Runs COMMAND in the guest of a vmm sandbox (root only; for troubleshooting).
-  --dir      the vmm sandboxer's state dir (default /run/kuasar-vmm)
+const commands: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number>; usage: string }> }> = {
+  check: { summary: "is this host ready to run pods of each kind", load: () => import("./ctl/check.js") },
+  ps: { summary: "every sandbox and container of every kind", load: () => import("./ctl/ps.js") },
+  inspect: { summary: "one sandbox: record, processes, mounts, network", load: () => import("./ctl/inspect.js") },
+  exec: { summary: "run a command inside a pod (runc, gvisor, vmm)", load: () => import("./ctl/exec.js") },
+  logs: { summary: "kuasard's log lines, of one sandbox if given", load: () => import("./ctl/logs.js") },
+  "containerd-config": {
+    summary: "the containerd config that wires this runtime in (1.7, 2.x, kuasar-io)",
+    load: async () => {
+      const m = await import("./containerd-config.js");
+      return { usage: m.containerdConfigUsage, run: (argv) => m.containerdConfigCommand(argv, write(process.stdout), write(process.stderr)) };
+    },
+  },
+  "stop-endpoint": {
+    summary: "stop kuasar-endpoint of a state dir (a unit's ExecStopPost)",
+    load: async () => {
+      const m = await import("./stop-endpoint.js");
+      return { usage: m.stopEndpointUsage, run: (argv) => m.stopEndpointCommand(argv, write(process.stdout), write(process.stderr)) };
+    },
+  },
+};
+
+const usage = `usage: kuasar-ctl COMMAND [--help] [ARGS]   (root only: kuasard's admin socket is 0600)
+${Object.entries(commands)
+  .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
+  .join("\n")}
 `;
 
-/** `kuasar-ctl exec`: asks the vmm sandboxer's debug socket to run a command in a guest. */
 async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
-  if (verb !== "exec") {
+  const command = verb === undefined ? undefined : commands[verb];
+  if (!command) {
     process.stderr.write(usage);
-    return 2;
+    return verb === "--help" || verb === "-h" ? 0 : 2;
   }
-  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { dir: { type: "string" }, timeout: { type: "string" } } });
-  const [sandbox, ...command] = positionals;
-  if (!sandbox || command.length === 0) {
-    process.stderr.write(usage);
-    return 2;
+  const m = await command.load();
+  const dashes = rest.indexOf("--");
+  const own = dashes < 0 ? rest : rest.slice(0, dashes); // what follows -- is an exec'd command's
+  if (own.includes("--help") || own.includes("-h")) {
+    process.stdout.write(m.usage);
+    return 0;
   }
-  if (process.getuid?.() !== 0) {
-    process.stderr.write("kuasar-ctl: must run as root\n");
-    return 1;
-  }
-  const path = join(values.dir ?? "/run/kuasar-vmm", DEBUG_SOCKET);
-  const timeoutMs = Number(values.timeout ?? "60") * 1000;
-  const reply = await new Promise<DebugExecReply>((resolve, reject) => {
-    const s = connectUnix(path); // --dir may be longer than sun_path allows
-    let buf = "";
-    s.setEncoding("utf8");
-    s.on("connect", () => s.write(`${JSON.stringify({ sandbox, argv: command, timeoutMs })}\n`));
-    s.on("data", (d: string) => (buf += d));
-    s.on("end", () => {
-      try {
-        resolve(JSON.parse(buf) as DebugExecReply);
-      } catch {
-        reject(new Error(`no reply from ${path}`));
-      }
-    });
-    s.on("error", (err) => reject(new Error(`${path}: ${err.message} (is the vmm sandboxer running with this --dir?)`)));
-  });
-  if ("error" in reply) {
-    process.stderr.write(`kuasar-ctl: ${reply.error}\n`);
-    return 1;
-  }
-  process.stdout.write(reply.stdout);
-  process.stderr.write(reply.stderr);
-  return reply.status;
+  return m.run(rest);
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
     process.stderr.write(`kuasar-ctl: ${(err as Error).message}\n`);
-    process.exit(1);
+    process.exit(err instanceof Error && err.name === "TypeError" && "code" in err && String(err.code).startsWith("ERR_PARSE_ARGS") ? 2 : 1);
   },
 );

@@ -1,9 +1,10 @@
 import { parseArgs } from "node:util";
 import { readTomlFile } from "../config/toml-file.js";
 import { Kuasard } from "../daemon/kuasard.js";
-import { resolveKuasardOptions } from "../daemon/kuasard-options.js";
+import { resolveKuasardOptions, type KuasardOptions } from "../daemon/kuasard-options.js";
+import { builtinSandboxerKinds } from "../daemon/sandboxer-kinds.js";
 import { createRootLogger } from "../log/logger.js";
-import { VERSION } from "./version.js";
+import { VERSION } from "../version.js";
 
 const usage = `usage: kuasard [--config FILE] [--sandboxers runc,...] [--listen SOCK] [--dir DIR]
                [--sandbox-api upstream|kuasar-io]
@@ -60,16 +61,20 @@ export async function kuasardMain(argv: string[], forcedSandboxer?: string): Pro
       containerdTtrpcAddress: values["containerd-ttrpc-address"],
       // The single-kind binaries serve containerd 2.x directly; they run the bridge only when asked.
       shimListen: values["shim-listen"] ?? (forcedSandboxer ? "" : undefined),
-    });
+    }, builtinSandboxerKinds);
   } catch (err) {
     process.stderr.write(`kuasard: ${(err as Error).message}\n`);
     process.exit(2);
   }
   const log = createRootLogger({ name: forcedSandboxer ? `${forcedSandboxer}-sandboxer` : "kuasard", level: options.logLevel });
-  const daemon = new Kuasard(options, log);
+  // systemd's notify protocol (Type=notify, WatchdogSec=): loaded only when a manager asked for it.
+  const service = process.env["NOTIFY_SOCKET"]
+    ? (await import("../daemon/service-notifier.js")).linkServiceManager(log.child({ component: "systemd" }), await podStatusLine(options))
+    : undefined;
+  const daemon = new Kuasard(options, log, builtinSandboxerKinds);
   const stop = (signal: string) => {
     log.info({ signal }, "stopping; pods keep running");
-    void daemon.close().then(
+    void Promise.all([service?.stopping(), daemon.close()]).then(
       () => process.exit(0),
       (err: unknown) => {
         log.error({ err }, "stop failed");
@@ -88,6 +93,12 @@ export async function kuasardMain(argv: string[], forcedSandboxer?: string): Pro
     const m = process.memoryUsage();
     log.info({ heap_used_bytes: m.heapUsed, rss_bytes: m.rss, external_bytes: m.external, after_gc: gc !== undefined }, "memory");
   });
+  // An operator's debug switch (as Kuasar's SIGUSR1 tracing toggle): debug on, or back to the configured level.
+  process.on("SIGUSR1", () => {
+    const quiet = options.logLevel === "debug" || options.logLevel === "trace" ? "info" : options.logLevel;
+    log.level = log.level === "debug" ? quiet : "debug";
+    log.info({ log_level: log.level }, "log level switched (SIGUSR1)");
+  });
   try {
     await daemon.start();
   } catch (err) {
@@ -95,5 +106,14 @@ export async function kuasardMain(argv: string[], forcedSandboxer?: string): Pro
     await daemon.close().catch(() => {});
     process.exit(1);
   }
+  // Every socket serves now (start resolves after the last listen).
+  service?.ready();
   log.info({ pid: process.pid, endpoint_pid: daemon.endpointPid, custody_pid: daemon.custodyPid, sandboxers: options.sandboxers }, "kuasard ready");
+}
+
+/** STATUS= for the service manager: pods per enabled kind. */
+async function podStatusLine(options: KuasardOptions): Promise<() => string> {
+  const { serviceStatusLine } = await import("../daemon/service-status.js");
+  const dirs = Object.fromEntries(options.sandboxers.map((k) => [k, options.sandboxer[k]!.dir]));
+  return () => serviceStatusLine(dirs);
 }

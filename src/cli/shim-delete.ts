@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Code } from "../errors/code.js";
 import { isErrorCode } from "../errors/runtime-error.js";
 import { DeleteResponseSchema, Task } from "../gen/containerd/task/v2/shim_pb.js";
-import { unmount } from "../pod/rootfs.js";
+import { unmount } from "../fs/mounts.js";
 import { TtrpcClient } from "../ttrpc/client.js";
 import { metadataFrom, NAMESPACE_KEY } from "../ttrpc/metadata.js";
 import { serviceClient } from "../ttrpc/service.js";

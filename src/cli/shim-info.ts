@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, writeSync } from "node:fs";
 import { basename } from "node:path";
 import { kindFeatures, kindFromLauncherName, parseInfoRequest, runtimeInfoBytes, type OciFeatures } from "../shim/runtime-info.js";
-import { VERSION } from "./version.js";
+import { VERSION } from "../version.js";
 
 /**
  * `containerd-shim-kuasar-v1 -info`: containerd's introspection runs it (with the

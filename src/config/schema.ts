@@ -1,9 +1,6 @@
-import { RuntimeError } from "../errors/runtime-error.js";
-import { Code } from "../errors/code.js";
-
 /**
- * A small typed-options validator: each field names its type and checks, and
- * every error names the offending key (`runc.binary: expected a string`).
+ * The type and checks of one config value (config/option-table.ts adds its default and doc);
+ * the caller's `fail` names the key in the error.
  */
 export type FieldSpec =
   | { kind: "string"; nonEmpty?: boolean }
@@ -13,60 +10,37 @@ export type FieldSpec =
   | { kind: "enum"; values: readonly string[] }
   | { kind: "stringList" };
 
-/** Field specs for the keys of an options object. */
-export type Schema<T> = { readonly [K in keyof T]: FieldSpec };
-
-
-/**
- * Validates `input` (partial, possibly from TOML or flags) over `defaults`.
- * Unknown keys are rejected so a typo never silently falls back to a default.
- */
-export function resolveOptions<T extends object>(schema: Schema<T>, defaults: T, input: Record<string, unknown>, prefix = ""): T {
-  const out: Record<string, unknown> = { ...(defaults as Record<string, unknown>) };
-  for (const [key, value] of Object.entries(input)) {
-    if (value === undefined) continue;
-    const spec = (schema as Record<string, FieldSpec>)[key];
-    const name = prefix + key;
-    if (!spec) throw bad(name, `unknown key (known: ${Object.keys(schema).join(", ")})`);
-    out[key] = checkField(name, spec, value);
-  }
-  return out as T;
-}
-
-function checkField(name: string, spec: FieldSpec, value: unknown): unknown {
+/** Checks one value against its spec; `fail` makes the error (it knows the key's name). */
+export function checkField(spec: FieldSpec, value: unknown, fail: (why: string) => Error): unknown {
   switch (spec.kind) {
     case "string":
-      if (typeof value !== "string") throw bad(name, "expected a string");
-      if (spec.nonEmpty && value === "") throw bad(name, "must not be empty");
+      if (typeof value !== "string") throw fail("expected a string");
+      if (spec.nonEmpty && value === "") throw fail("must not be empty");
       return value;
     case "path":
-      if (typeof value !== "string" || !value.startsWith("/")) throw bad(name, "expected an absolute path");
+      if (typeof value !== "string" || !value.startsWith("/")) throw fail("expected an absolute path");
       if (spec.maxBytes !== undefined && Buffer.byteLength(value) > spec.maxBytes) {
-        throw bad(name, `path is ${Buffer.byteLength(value)} bytes, longer than ${spec.maxBytes}`);
+        throw fail(`path is ${Buffer.byteLength(value)} bytes, longer than ${spec.maxBytes}`);
       }
       return value;
     case "int": {
       const n = typeof value === "string" && /^-?\d+$/.test(value) ? Number(value) : typeof value === "bigint" ? Number(value) : value;
-      if (typeof n !== "number" || !Number.isInteger(n)) throw bad(name, "expected an integer");
-      if (spec.min !== undefined && n < spec.min) throw bad(name, `must be at least ${spec.min}`);
-      if (spec.max !== undefined && n > spec.max) throw bad(name, `must be at most ${spec.max}`);
+      if (typeof n !== "number" || !Number.isInteger(n)) throw fail("expected an integer");
+      if (spec.min !== undefined && n < spec.min) throw fail(`must be at least ${spec.min}`);
+      if (spec.max !== undefined && n > spec.max) throw fail(`must be at most ${spec.max}`);
       return n;
     }
     case "bool":
       if (value === "true" || value === true) return true;
       if (value === "false" || value === false) return false;
-      throw bad(name, "expected true or false");
+      throw fail("expected true or false");
     case "enum":
-      if (typeof value !== "string" || !spec.values.includes(value)) throw bad(name, `expected one of ${spec.values.join(", ")}`);
+      if (typeof value !== "string" || !spec.values.includes(value)) throw fail(`expected one of ${spec.values.join(", ")}`);
       return value;
     case "stringList": {
       const list = typeof value === "string" ? value.split(",").map((s) => s.trim()).filter(Boolean) : value;
-      if (!Array.isArray(list) || list.some((v) => typeof v !== "string")) throw bad(name, "expected a list of strings");
+      if (!Array.isArray(list) || list.some((v) => typeof v !== "string")) throw fail("expected a list of strings");
       return list;
     }
   }
-}
-
-function bad(key: string, why: string): RuntimeError {
-  return new RuntimeError(Code.InvalidArgument, `config ${key}: ${why}`);
 }

@@ -1,5 +1,5 @@
-import { create, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import { AnySchema, timestampFromDate, type Any } from "@bufbuild/protobuf/wkt";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate, type Any } from "@bufbuild/protobuf/wkt";
 import {
   TaskCreateSchema,
   TaskDeleteSchema,
@@ -11,15 +11,8 @@ import {
   TaskResumedSchema,
   TaskStartSchema,
 } from "../gen/containerd/events/task_pb.js";
+import { packAny } from "../protobuf/typeurl.js";
 import type { TaskEvent } from "../task/task-event.js";
-
-/**
- * Packs a message as containerd's `typeurl` does: the bare full name, no
- * `type.googleapis.com/` prefix (protocols.md §1).
- */
-export function packAny<D extends DescMessage>(schema: D, message: MessageShape<D>): Any {
-  return create(AnySchema, { typeUrl: schema.typeName, value: toBinary(schema, message) });
-}
 
 /** The topic and packed payload containerd expects for a task event (protocols.md §5). */
 export function taskEnvelope(ev: TaskEvent): { topic: string; event: Any } {

@@ -1,17 +1,12 @@
 import { join } from "node:path";
-import { resolveOptions, type Schema } from "../config/schema.js";
+import { configError, defaultsOf, resolveTable, tomlKey, tomlKeysOf, type OptionSpec, type OptionTable } from "../config/option-table.js";
 import { shortSocketPath } from "../fs/long-socket-path.js";
 import { MAX_SOCKET_PATH_BYTES } from "../fs/unix-socket.js";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { logLevels, type LogLevel } from "../log/logger.js";
-import { defaultHypervisorOptions, hypervisorSchema, type HypervisorOptions } from "../sandboxers/vmm/hypervisor-options.js";
-import { defaultGuestDir } from "../sandboxers/vmm/guest-dir.js";
-import { runscNetworkModes } from "../sandboxers/gvisor/runsc-cli.js";
-
-/** Sandboxer kinds kuasard knows. */
-export const sandboxerKinds = ["runc", "wasm", "vmm", "gvisor"] as const;
-export type SandboxerKind = (typeof sandboxerKinds)[number];
+import { parseListenAddress } from "../observe/listen-address.js";
+import type { AnySandboxerKind } from "../sandboxers/sandboxer-kind.js";
 
 /**
  * Which Sandbox API a socket speaks: `upstream` (containerd 2.x, and the kuasar-io fork's
@@ -22,223 +17,202 @@ export type SandboxerKind = (typeof sandboxerKinds)[number];
 export const sandboxApis = ["upstream", "kuasar-io"] as const;
 export type SandboxApi = (typeof sandboxApis)[number];
 
-/** Options of one sandboxer (`[sandboxers.<kind>]` in the TOML config). */
-export interface SandboxerOptions {
-  /** Sandbox API socket (Kuasar `--listen`). Default `/run/<kind>-sandboxer.sock`. */
+/** The keys every `[sandboxers.<kind>]` table takes: where the sandboxer is served and keeps its state. */
+export interface ServingOptions {
+  /** Sandbox API socket (Kuasar `--listen`). */
   listen: string;
-  /** The API `listen` speaks (`--sandbox-api`). Default `upstream`. */
+  /** The API `listen` speaks (`--sandbox-api`). */
   sandboxApi: SandboxApi;
-  /** A second Sandbox API socket speaking the kuasar-io fork's API, for a node with both flavours; "" for none. Default "". */
+  /** A second Sandbox API socket speaking the kuasar-io fork's API; "" for none. */
   kuasarIoListen: string;
-  /** State directory (Kuasar `--dir`). Default `/run/kuasar-<kind>`. */
+  /** State directory (Kuasar `--dir`). */
   dir: string;
-  /** runc binary (runc only). Default `runc` from PATH. */
-  runcBinary: string;
-  /** runc's systemd cgroup driver (runc only; `--systemd-cgroup`). Default false. */
-  systemdCgroup: boolean;
-  /** WASI engine (wasm only): `node` (embedded V8 via node:wasi) or `wasmtime`. Default `node`. */
-  wasmEngine: string;
-  /** The wasmtime binary when `wasm_engine = "wasmtime"` (wasm only). Default `wasmtime` from PATH. */
-  wasmtimeBinary: string;
-  /** How VMs boot (vmm only; `[sandboxers.vmm.hypervisor]`, or `[hypervisor]` in a vmm-sandboxer config). */
-  hypervisor: HypervisorOptions;
-  /** runsc binary (gvisor only). Default `runsc` from PATH. */
-  runscBinary: string;
-  /** gVisor platform (gvisor only): `ptrace`, or `systrap`/`kvm` where runsc and the host support them. Default `ptrace`. */
-  runscPlatform: string;
-  /**
-   * Network of gVisor pods (gvisor only): `host` (socket calls go to the pod's network namespace),
-   * `sandbox` (gVisor's own network stack on the pod's interfaces) or `none` (loopback only).
-   * Default `host`: Debian's runsc (2022-12) refuses `sandbox` on kernels that expose
-   * net.core sysctls in every network namespace, as this one does.
-   */
-  runscNetwork: string;
-  /** Directory for runsc's debug logs (gvisor only); "" for none. Default "". */
-  runscDebugLogDir: string;
-  /** More global runsc flags (gvisor only), e.g. `["--overlay2=root:memory"]`. Default none. */
-  runscFlags: string[];
-  /**
-   * Seconds between two passes that take down what `dir` holds and no live sandbox owns
-   * (pod dirs, their holders and mounts, sandboxes created and never started); one pass
-   * always runs at start. 0 disables the periodic passes. Default 60.
-   */
-  reconcileIntervalSecs: number;
+}
+
+/** The serving keys of one kind; their defaults depend on the kind's name. */
+export function servingTable(kind: string): OptionTable<ServingOptions> {
+  return {
+    listen: { kind: "path", maxBytes: MAX_SOCKET_PATH_BYTES, default: `/run/${kind}-sandboxer.sock`, doc: "Sandbox API socket (--listen)." },
+    sandboxApi: { kind: "enum", values: sandboxApis, default: "upstream", doc: "The Sandbox API listen speaks: upstream or kuasar-io (--sandbox-api)." },
+    kuasarIoListen: { kind: "string", default: "", doc: `A second socket speaking the kuasar-io fork's API; "" for none.` },
+    dir: { kind: "path", default: `/run/kuasar-${kind}`, doc: "State directory (--dir)." }, // its length: checkDirLength
+  };
+}
+
+/** Options of one sandboxer: the serving keys, and the kind's own keys as its table read them. */
+export interface SandboxerOptions extends ServingOptions {
+  /** The kind's own keys (its `options` table), handed back to the kind when it is made. */
+  own: unknown;
 }
 
 /** Options of kuasard (TOML keys are the snake_case of these names). */
 export interface KuasardOptions {
-  /** Log level (`--log-level`). Default `info`. */
+  /** Log level (`--log-level`). */
   logLevel: LogLevel;
-  /** Sandboxers to run (`--sandboxers runc,...`). Default `["runc"]`. */
-  sandboxers: SandboxerKind[];
-  /** Where kuasard and kuasar-endpoint keep their own sockets (`--state-dir`). Default `/run/kuasar`. */
+  /** Sandboxers to run (`--sandboxers runc,...`, or the `[sandboxers.<kind>]` tables present). */
+  sandboxers: string[];
+  /** Where kuasard and kuasar-endpoint keep their own sockets (`--state-dir`). */
   stateDir: string;
-  /** containerd's ttrpc socket, where task events go (`--containerd-ttrpc-address`). Default `/run/containerd/containerd.sock.ttrpc`. */
+  /** containerd's ttrpc socket, where task events go (`--containerd-ttrpc-address`). */
   containerdTtrpcAddress: string;
-  /**
-   * Socket of the shim v2 bridge for containerd 1.7 (`--shim-listen`; `containerd-shim-kuasar-v1`
-   * finds it through `KUASAR_SHIM_SOCKET`). Default `/run/kuasar/shim.sock`; "" disables the bridge.
-   */
+  /** Socket of the shim v2 bridge for containerd 1.7 (`--shim-listen`); "" disables the bridge. */
   shimListen: string;
-  /** Per-kind sandboxer options. */
-  sandboxer: Record<SandboxerKind, SandboxerOptions>;
+  /** Seconds a pod's containers get when the bridge's sandbox task gets SIGTERM or SIGINT. */
+  shimStopGraceSecs: number;
+  /** Per-kind sandboxer options, for every known kind (enabled or not). */
+  sandboxer: Record<string, SandboxerOptions>;
   /** What kuasard's servers keep for their clients at most (TOML table `[limits]`). */
   limits: ServerLimits;
+  /** `host:port` of the Prometheus endpoint (`GET /metrics`); "" (the default) serves none and loads nothing of it. */
+  metricsAddress: string;
+  /** OpenTelemetry tracing (TOML table `[tracing]`); off unless `otlp_endpoint` is set. */
+  tracing: TracingOptions;
 }
+
+/** Where spans of Sandbox and Task API calls go. */
+export interface TracingOptions {
+  /** OTLP/HTTP (protobuf) traces URL, e.g. `http://127.0.0.1:4318/v1/traces`; "" (the default): no tracing. */
+  otlpEndpoint: string;
+  /** `service.name` of the spans. */
+  serviceName: string;
+}
+
+export const tracingTable: OptionTable<TracingOptions> = {
+  otlpEndpoint: { kind: "string", default: "", doc: `OTLP/HTTP (protobuf) traces URL, e.g. http://127.0.0.1:4318/v1/traces; "" traces nothing (and loads nothing of it).` },
+  serviceName: { kind: "string", nonEmpty: true, default: "kuasard", doc: "service.name of the spans." },
+};
 
 /**
  * Bounds of the sockets kuasard listens on: each Sandbox API socket and the
  * internal socket (where kuasar-endpoint's own connections are exempt).
  */
 export interface ServerLimits {
-  /** Most connections open at once, per socket. Default 256. */
+  /** Most connections open at once, per socket. */
   maxConnections: number;
-  /** A connection with no call for this long is closed, in ms (containerd and the endpoint re-dial). Default 5 minutes. */
+  /** A connection with no call for this long is closed, in ms (containerd and the endpoint re-dial). */
   idleTimeoutMs: number;
-  /** A connection stalled this long in the middle of a frame, or not answering a ping, is closed, in ms. Default 10 s. */
+  /** A connection stalled this long in the middle of a frame, or not answering a ping, is closed, in ms. */
   stallTimeoutMs: number;
-  /** How often gRPC connections are pinged, in ms. Default 30 s. */
+  /** How often gRPC connections are pinged, in ms. */
   pingIntervalMs: number;
 }
 
-export const defaultServerLimits: Readonly<ServerLimits> = {
-  maxConnections: 256,
-  idleTimeoutMs: 5 * 60_000,
-  stallTimeoutMs: 10_000,
-  pingIntervalMs: 30_000,
-};
-
 const MAX_TIMER_MS = 0x7fffffff;
-const limitsSchema: Schema<ServerLimits> = {
-  maxConnections: { kind: "int", min: 1, max: 1 << 20 },
-  idleTimeoutMs: { kind: "int", min: 1, max: MAX_TIMER_MS },
-  stallTimeoutMs: { kind: "int", min: 1, max: MAX_TIMER_MS },
-  pingIntervalMs: { kind: "int", min: 1, max: MAX_TIMER_MS },
+export const limitsTable: OptionTable<ServerLimits> = {
+  maxConnections: { kind: "int", min: 1, max: 1 << 20, default: 256, doc: "Per socket; one more is closed at once." },
+  idleTimeoutMs: { kind: "int", min: 1, max: MAX_TIMER_MS, default: 5 * 60_000, doc: "A connection with no call this long is closed (clients re-dial)." },
+  stallTimeoutMs: { kind: "int", min: 1, max: MAX_TIMER_MS, default: 10_000, doc: "Stalled mid-frame, or an unanswered gRPC ping: closed." },
+  pingIntervalMs: { kind: "int", min: 1, max: MAX_TIMER_MS, default: 30_000, doc: "gRPC keepalive pings." },
+};
+export const defaultServerLimits: Readonly<ServerLimits> = defaultsOf(limitsTable);
+
+/** kuasard's top-level keys (`sandboxers` and the tables aside). */
+export type TopOptions = Omit<KuasardOptions, "sandboxer" | "limits" | "tracing">;
+export const topTable: OptionTable<TopOptions> = {
+  logLevel: { kind: "enum", values: logLevels, default: "info", doc: "Log level (--log-level)." },
+  sandboxers: { kind: "stringList", default: ["runc"], doc: "Sandboxers to run (--sandboxers), or the [sandboxers.<kind>] tables present." },
+  stateDir: { kind: "path", default: "/run/kuasar", doc: "kuasard's and kuasar-endpoint's own sockets (--state-dir)." }, // its length: checkDirLength
+  containerdTtrpcAddress: { kind: "path", maxBytes: MAX_SOCKET_PATH_BYTES, default: "/run/containerd/containerd.sock.ttrpc", doc: "containerd's ttrpc socket, where task events go." },
+  shimListen: { kind: "string", default: "/run/kuasar/shim.sock", doc: `The shim v2 bridge for containerd 1.7 ("" disables it).` },
+  shimStopGraceSecs: { kind: "int", min: 0, max: 3600, default: 10, doc: "Seconds a pod's containers get to exit when its sandbox task gets SIGTERM or SIGINT on the bridge (SIGKILL: none)." },
+  metricsAddress: { kind: "string", default: "", doc: `Prometheus metrics: GET /metrics on host:port, e.g. "127.0.0.1:9325"; "" serves none (and loads nothing of it).` },
 };
 
-/** Defaults of one sandboxer kind. */
-export function defaultSandboxerOptions(kind: SandboxerKind): SandboxerOptions {
-  return {
-    listen: `/run/${kind}-sandboxer.sock`,
-    sandboxApi: "upstream",
-    kuasarIoListen: "",
-    dir: `/run/kuasar-${kind}`,
-    runcBinary: "runc",
-    systemdCgroup: false,
-    wasmEngine: "node",
-    wasmtimeBinary: "wasmtime",
-    hypervisor: defaultHypervisorOptions(defaultGuestDir),
-    runscBinary: "runsc",
-    runscPlatform: "ptrace",
-    runscNetwork: "host",
-    runscDebugLogDir: "",
-    runscFlags: [],
-    reconcileIntervalSecs: 60,
+/** The flags that stand for top-level keys (camelCase names, as kuasard-main passes them). */
+const TOP_FLAGS = ["logLevel", "sandboxers", "stateDir", "containerdTtrpcAddress", "shimListen"] as const;
+/** The flags that stand for one sandboxer's serving keys (single-kind binaries). */
+const SINGLE_KIND_FLAGS = ["listen", "dir", "sandboxApi"] as const;
+
+/** Which kinds' tables have a key (for "it belongs to ..." in errors). */
+function keyOwners(kinds: readonly AnySandboxerKind[], except?: string): (key: string) => string | undefined {
+  return (key) => {
+    const owners = kinds.filter((k) => k.name !== except && tomlKeysOf(k.options).some((t) => t === key || t.startsWith(`${key}.`))).map((k) => k.name);
+    return owners.length > 0 ? owners.join(", ") : undefined;
   };
 }
 
-export const defaultKuasardOptions: KuasardOptions = {
-  logLevel: "info",
-  sandboxers: ["runc"],
-  stateDir: "/run/kuasar",
-  containerdTtrpcAddress: "/run/containerd/containerd.sock.ttrpc",
-  shimListen: "/run/kuasar/shim.sock",
-  sandboxer: {
-    runc: defaultSandboxerOptions("runc"),
-    wasm: defaultSandboxerOptions("wasm"),
-    vmm: defaultSandboxerOptions("vmm"),
-    gvisor: defaultSandboxerOptions("gvisor"),
-  },
-  limits: { ...defaultServerLimits },
+const asTable = (name: string, v: unknown): Record<string, unknown> => {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw configError("", name, "expected a table");
+  return v as Record<string, unknown>;
 };
-
-const topSchema: Schema<Omit<KuasardOptions, "sandboxer" | "limits">> = {
-  logLevel: { kind: "enum", values: logLevels },
-  sandboxers: { kind: "stringList" },
-  stateDir: { kind: "path" }, // its length: checkDirLength
-  containerdTtrpcAddress: { kind: "path", maxBytes: MAX_SOCKET_PATH_BYTES },
-  shimListen: { kind: "string" },
-};
-
-const sandboxerSchema: Schema<Omit<SandboxerOptions, "hypervisor">> = {
-  listen: { kind: "path", maxBytes: MAX_SOCKET_PATH_BYTES },
-  sandboxApi: { kind: "enum", values: sandboxApis },
-  kuasarIoListen: { kind: "string" },
-  dir: { kind: "path" }, // its length: checkDirLength
-  runcBinary: { kind: "string", nonEmpty: true },
-  systemdCgroup: { kind: "bool" },
-  wasmEngine: { kind: "enum", values: ["node", "wasmtime"] },
-  wasmtimeBinary: { kind: "string", nonEmpty: true },
-  runscBinary: { kind: "string", nonEmpty: true },
-  runscPlatform: { kind: "enum", values: ["ptrace", "systrap", "kvm"] },
-  runscNetwork: { kind: "enum", values: runscNetworkModes },
-  runscDebugLogDir: { kind: "string" },
-  runscFlags: { kind: "stringList" },
-  reconcileIntervalSecs: { kind: "int", min: 0, max: 86_400 },
-};
-
-const camel = (k: string) => k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
-const camelKeys = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [camel(k), v]));
 
 /**
- * Builds options from a parsed TOML document and command-line overrides
- * (flags win). Every error names the offending key.
+ * Builds options from a parsed TOML document and command-line overrides (flags win), for the
+ * given kinds. Every error names the table and key; a key of another kind's table, or of no
+ * table, is an error (never ignored).
  */
-export function resolveKuasardOptions(toml: Record<string, unknown>, flags: Partial<Record<string, unknown>>): KuasardOptions {
-  // A Kuasar-style vmm-sandboxer config keeps its QEMU keys in a top-level [hypervisor] table.
-  const { sandboxers: tomlSandboxers, hypervisor: kuasarHypervisor, limits: limitsTable, ...tomlTop } = toml;
-  if (limitsTable !== undefined && (typeof limitsTable !== "object" || limitsTable === null)) throw new RuntimeError(Code.InvalidArgument, "config limits: expected a table");
-  const limits = resolveOptions(limitsSchema, defaultServerLimits, camelKeys((limitsTable ?? {}) as Record<string, unknown>), "limits.");
-  let sandboxerTables: Record<string, unknown> = {};
-  let enabledFromToml: unknown;
-  if (Array.isArray(tomlSandboxers) || typeof tomlSandboxers === "string") enabledFromToml = tomlSandboxers;
-  else if (tomlSandboxers && typeof tomlSandboxers === "object") {
-    sandboxerTables = tomlSandboxers as Record<string, unknown>;
-    enabledFromToml = Object.keys(sandboxerTables);
+export function resolveKuasardOptions(toml: Record<string, unknown>, flags: Partial<Record<string, unknown>>, kinds: readonly AnySandboxerKind[]): KuasardOptions {
+  const aliases = new Map(kinds.flatMap((k) => (k.kuasarTopLevelTables ?? []).map((t) => [t, k] as const)));
+  const { sandboxers: tomlSandboxers, limits: limitsInput, tracing: tracingInput, ...rest } = toml;
+  const topInput: Record<string, unknown> = {};
+  const aliased = new Map<string, unknown>();
+  for (const [key, value] of Object.entries(rest)) {
+    if (aliases.has(key)) aliased.set(key, value);
+    else topInput[key] = value;
   }
-  const { sandboxer: _s, limits: _l, ...topDefaults } = defaultKuasardOptions;
-  const top = resolveOptions(topSchema, topDefaults, {
-    ...camelKeys(tomlTop),
-    ...(enabledFromToml !== undefined ? { sandboxers: enabledFromToml } : {}),
-    ...pick(flags, ["logLevel", "sandboxers", "stateDir", "containerdTtrpcAddress", "shimListen"]),
-  });
+  const limits = resolveTable(limitsTable, limitsInput === undefined ? {} : asTable("limits", limitsInput), "limits");
+  const tracing = resolveTable(tracingTable, tracingInput === undefined ? {} : asTable("tracing", tracingInput), "tracing");
+  if (tracing.otlpEndpoint !== "" && !/^https?:\/\/[^/\s]+/.test(tracing.otlpEndpoint)) {
+    throw configError("tracing", "otlp_endpoint", `want an http(s) URL such as http://127.0.0.1:4318/v1/traces, got ${JSON.stringify(tracing.otlpEndpoint)}`);
+  }
+
+  let kindTables: Record<string, unknown> = {};
+  if (Array.isArray(tomlSandboxers) || typeof tomlSandboxers === "string") topInput["sandboxers"] = tomlSandboxers;
+  else if (tomlSandboxers !== undefined) {
+    kindTables = asTable("sandboxers", tomlSandboxers);
+    topInput["sandboxers"] = Object.keys(kindTables);
+  }
+  for (const f of TOP_FLAGS) if (flags[f] !== undefined) topInput[tomlKey(f)] = flags[f];
+  const top = resolveTable(topTable, topInput, "", keyOwners(kinds));
   // A single-kind binary's state dir is its --dir.
   const stateDirSource = flags["stateDir"] === undefined ? "config state_dir" : flags["stateDir"] === flags["dir"] ? "--dir" : "--state-dir";
   checkDirLength(stateDirSource, top.stateDir);
+  if (top.metricsAddress !== "") {
+    try {
+      parseListenAddress(top.metricsAddress);
+    } catch (err) {
+      throw configError("", "metrics_address", (err as Error).message);
+    }
+  }
   if (top.shimListen !== "" && (!top.shimListen.startsWith("/") || Buffer.byteLength(top.shimListen) > MAX_SOCKET_PATH_BYTES)) {
-    throw new RuntimeError(Code.InvalidArgument, `config shim_listen: expected an absolute socket path of at most ${MAX_SOCKET_PATH_BYTES} bytes, or ""`);
+    throw configError("", "shim_listen", `expected an absolute socket path of at most ${MAX_SOCKET_PATH_BYTES} bytes, or ""`);
   }
-  for (const k of top.sandboxers) {
-    if (!(sandboxerKinds as readonly string[]).includes(k)) throw new RuntimeError(Code.InvalidArgument, `config sandboxers: unknown kind ${JSON.stringify(k)} (known: ${sandboxerKinds.join(", ")})`);
+  const known = kinds.map((k) => k.name);
+  for (const k of [...top.sandboxers, ...Object.keys(kindTables)]) {
+    if (!known.includes(k)) throw configError("", "sandboxers", `unknown kind ${JSON.stringify(k)} (known: ${known.join(", ")})`);
   }
-  const sandboxer = { ...defaultKuasardOptions.sandboxer };
-  for (const kind of sandboxerKinds) {
-    const table = sandboxerTables[kind];
-    if (table !== undefined && (typeof table !== "object" || table === null)) throw new RuntimeError(Code.InvalidArgument, `config sandboxers.${kind}: expected a table`);
-    const single = top.sandboxers.length === 1 && top.sandboxers[0] === kind;
-    const { hypervisor: hvTable, ...rest } = (table ?? {}) as Record<string, unknown>;
-    const defaults = defaultSandboxerOptions(kind);
-    const { hypervisor: _unused, ...flat } = defaults;
-    const resolved = resolveOptions(sandboxerSchema, flat, { ...camelKeys(rest), ...(single ? pick(flags, ["listen", "dir", "sandboxApi"]) : {}) }, `sandboxers.${kind}.`);
-    const k = resolved.kuasarIoListen;
-    if (k !== "" && (!k.startsWith("/") || Buffer.byteLength(k) > MAX_SOCKET_PATH_BYTES)) {
-      throw new RuntimeError(Code.InvalidArgument, `config sandboxers.${kind}.kuasar_io_listen: expected an absolute socket path of at most ${MAX_SOCKET_PATH_BYTES} bytes, or ""`);
-    }
-    if (k !== "" && k === resolved.listen) throw new RuntimeError(Code.InvalidArgument, `config sandboxers.${kind}.kuasar_io_listen: the same socket as listen; set sandbox_api = "kuasar-io" to have listen speak the fork's API`);
-    let hypervisor = defaults.hypervisor;
-    const hv = hvTable ?? (kind === "vmm" ? kuasarHypervisor : undefined);
-    if (hv !== undefined) {
-      if (kind !== "vmm") throw new RuntimeError(Code.InvalidArgument, `config sandboxers.${kind}.hypervisor: only the vmm sandboxer boots VMs`);
-      if (typeof hv !== "object" || hv === null) throw new RuntimeError(Code.InvalidArgument, "config hypervisor: expected a table");
-      hypervisor = resolveOptions(hypervisorSchema, defaults.hypervisor, camelKeys(hv as Record<string, unknown>), hvTable ? "sandboxers.vmm.hypervisor." : "hypervisor.");
-    }
-    checkDirLength(single && flags["dir"] !== undefined ? "--dir" : `config sandboxers.${kind}.dir`, resolved.dir);
-    sandboxer[kind] = { ...resolved, hypervisor };
-  }
-  if ((flags["listen"] !== undefined || flags["dir"] !== undefined || flags["sandboxApi"] !== undefined) && top.sandboxers.length !== 1) {
+  if (SINGLE_KIND_FLAGS.some((f) => flags[f] !== undefined) && top.sandboxers.length !== 1) {
     throw new RuntimeError(Code.InvalidArgument, "--listen, --dir and --sandbox-api apply to a single sandboxer; use the config file for several");
   }
-  return { ...top, sandboxers: top.sandboxers, sandboxer, limits };
+
+  const sandboxer: Record<string, SandboxerOptions> = {};
+  for (const kind of kinds) {
+    const name = `sandboxers.${kind.name}`;
+    const input = kindTables[kind.name] === undefined ? {} : { ...asTable(name, kindTables[kind.name]) };
+    const single = top.sandboxers.length === 1 && top.sandboxers[0] === kind.name;
+    const servingInput: Record<string, unknown> = {};
+    const ownInput: Record<string, unknown> = {};
+    const serving = servingTable(kind.name);
+    const servingKeys = new Set(Object.keys(serving).map(tomlKey));
+    for (const [key, value] of Object.entries(input)) (servingKeys.has(key) ? servingInput : ownInput)[key] = value;
+    if (single) for (const f of SINGLE_KIND_FLAGS) if (flags[f] !== undefined) servingInput[tomlKey(f)] = flags[f];
+    const resolved = resolveTable(serving, servingInput, name);
+    const own = resolveTable(kind.options, ownInput, name, keyOwners(kinds, kind.name)) as Record<string, unknown>;
+    for (const [alias, owner] of aliases) {
+      if (owner !== kind || !aliased.has(alias)) continue;
+      if (ownInput[alias] !== undefined) throw configError(name, alias, `given twice: here and as the top-level [${alias}]`);
+      const spec = (kind.options as Record<string, OptionSpec<unknown>>)[alias];
+      if (spec?.kind === "table") own[alias] = resolveTable(spec.table, asTable(alias, aliased.get(alias)), alias);
+    }
+    const k = resolved.kuasarIoListen;
+    if (k !== "" && (!k.startsWith("/") || Buffer.byteLength(k) > MAX_SOCKET_PATH_BYTES)) {
+      throw configError(name, "kuasar_io_listen", `expected an absolute socket path of at most ${MAX_SOCKET_PATH_BYTES} bytes, or ""`);
+    }
+    if (k !== "" && k === resolved.listen) throw configError(name, "kuasar_io_listen", `the same socket as listen; set sandbox_api = "kuasar-io" to have listen speak the fork's API`);
+    checkDirLength(single && flags["dir"] !== undefined ? "--dir" : `config [${name}] dir`, resolved.dir);
+    sandboxer[kind.name] = { ...resolved, own };
+  }
+  return { ...top, sandboxer, limits, tracing };
 }
 
 /**
@@ -261,10 +235,6 @@ function checkDirLength(source: string, dir: string): void {
   if (long !== undefined) {
     throw new RuntimeError(Code.InvalidArgument, `${source}: the component ${JSON.stringify(`${long.slice(0, 40)}…`)} is ${Buffer.byteLength(long)} bytes; a file name may have at most ${MAX_NAME_BYTES}`);
   }
-}
-
-function pick(o: Partial<Record<string, unknown>>, keys: string[]): Record<string, unknown> {
-  return Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
 }
 
 /** Where a sandboxer's Task API socket lives (served by kuasar-endpoint, dialled by containerd by name). */

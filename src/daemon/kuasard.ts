@@ -17,19 +17,19 @@ import { Controller as KuasarIoController } from "../gen/kuasar_io/containerd/se
 import { KUASAR_IO_CONTROLLER_SERVICE, kuasarIoControllerServiceImpl } from "../sandbox/kuasar-io-controller-service.js";
 import { PreparedBundles } from "../sandbox/prepared-bundles.js";
 import type { Sandboxer } from "../sandbox/sandboxer.js";
-import { createRuncSandboxer } from "../sandboxers/runc/runc-sandboxer.js";
-import type { WasmEngineName } from "../sandboxers/wasm/engine-from-options.js";
-import { createWasmSandboxer } from "../sandboxers/wasm/wasm-sandboxer.js";
-import { createVmmSandboxer } from "../sandboxers/vmm/vmm-sandboxer.js";
-import { createGvisorSandboxer } from "../sandboxers/gvisor/gvisor-sandboxer.js";
-import type { RunscNetwork } from "../sandboxers/gvisor/runsc-cli.js";
+import type { AnySandboxerKind } from "../sandboxers/sandboxer-kind.js";
 import { serveTaskApi } from "../task/task-service.js";
 import { connectionClosedChannel, type ConnectionClosedEvent } from "../ttrpc/diagnostics.js";
 import { NAMESPACE_KEY } from "../ttrpc/metadata.js";
 import { EndpointOutputKeeper } from "./endpoint-output-keeper.js";
 import { BACKEND_SOCKET, ENDPOINT_SOCKET, ensureEndpoint, stateSocketPath, type EndpointHandle } from "./endpoint-launcher.js";
-import { preparedBundlesDir, taskSocketPath, type KuasardOptions, type SandboxApi, type SandboxerKind, type SandboxerOptions } from "./kuasard-options.js";
+import { preparedBundlesDir, taskSocketPath, type KuasardOptions, type SandboxApi } from "./kuasard-options.js";
 import { RouteDispatcher } from "./route-dispatcher.js";
+import { ADMIN_SOCKET } from "../admin/admin-protocol.js";
+import { adminHandler, type EndpointView } from "../admin/admin-handlers.js";
+import { serveAdmin, type AdminServer } from "../admin/admin-server.js";
+import { ObservedSandboxer } from "../observe/observed-sandboxer.js";
+import { startObservers, type Observers } from "../observe/start-observers.js";
 
 /** Namespace used for task events when containerd sent none (ctr without `-n` uses "default"). */
 const DEFAULT_NAMESPACE = "default";
@@ -43,10 +43,14 @@ export class Kuasard {
   private endpoint: EndpointHandle | undefined;
   private readonly outputKeeper = new EndpointOutputKeeper(() => this.endpoint);
   private closing: Promise<void> | undefined;
+  private observers: Observers | undefined;
+  private admin: AdminServer | undefined;
 
   constructor(
     private readonly options: KuasardOptions,
     private readonly log: Logger,
+    /** The kinds `options` were read for (src/daemon/sandboxer-kinds.ts). */
+    private readonly kinds: readonly AnySandboxerKind[],
   ) {
     const l = options.limits;
     this.dispatcher = new RouteDispatcher(log.child({ component: "ttrpc" }), {
@@ -78,22 +82,17 @@ export class Kuasard {
       // 0711: containerd reaches task.sock; everything below is private (records 0700, pods 0700).
       mkdirSync(so.dir, { recursive: true, mode: 0o711 });
       const slog = log.child({ sandboxer: kind });
-      const common = { dir: so.dir, taskAddress: `ttrpc+unix://${taskSocketPath(so)}`, holderBinary: defaultHolderBinary, shmSizeBytes: 64 << 20, reconcileIntervalMs: so.reconcileIntervalSecs * 1000 };
-      const sandboxer =
-        kind === "wasm"
-          ? createWasmSandboxer({ ...common, engine: { engine: so.wasmEngine as WasmEngineName, wasmtimeBinary: so.wasmtimeBinary } }, slog, this.events, minOom)
-          : kind === "vmm"
-            ? createVmmSandboxer({ ...common, hypervisor: so.hypervisor }, slog, this.events, minOom, this.outputKeeper)
-            : kind === "gvisor"
-              ? createGvisorSandboxer({ ...common, runsc: runscOptions(so) }, slog, this.events, minOom)
-              : createRuncSandboxer({ ...common, runc: { binary: so.runcBinary, systemdCgroup: so.systemdCgroup, commandTimeoutMs: 30_000 } }, slog, this.events, minOom);
+      const definition = this.kinds.find((k) => k.name === kind);
+      if (definition === undefined) throw new Error(`no sandboxer kind ${kind}`); // resolveKuasardOptions checked the names
+      const base = { dir: so.dir, taskAddress: `ttrpc+unix://${taskSocketPath(so)}`, holderBinary: defaultHolderBinary };
+      const sandboxer = await definition.create(base, so.own, { log: slog, events: this.events, minOomScoreAdj: minOom, outputKeeper: this.outputKeeper });
       await sandboxer.recover();
-      this.sandboxers.set(kind, sandboxer);
+      this.sandboxers.set(kind, new ObservedSandboxer(sandboxer, slog));
       serveTaskApi(this.dispatcher.route(taskRoute(kind)), sandboxer.tasks, (md) => md.get(NAMESPACE_KEY)?.[0] || DEFAULT_NAMESPACE);
       slog.info("sandboxer recovered");
     }
     if (o.shimListen) {
-      const bridge = new BridgeTasks(this.sandboxers, o.sandboxers[0]!, this.events, log.child({ component: "shim-bridge" }));
+      const bridge = new BridgeTasks(this.sandboxers, o.sandboxers[0]!, this.events, log.child({ component: "shim-bridge" }), o.shimStopGraceSecs);
       serveTaskApi(this.dispatcher.route(SHIM_ROUTE), bridge, (md) => md.get(NAMESPACE_KEY)?.[0] || DEFAULT_NAMESPACE);
       // containerd 2.x with `sandboxer = "shim"` asks the shim itself for the pod's sandbox.
       const sandboxService = shimSandboxServiceImpl(this.sandboxers, o.sandboxers[0]!, (md) => md.get(NAMESPACE_KEY)?.[0] || DEFAULT_NAMESPACE, log.child({ component: "shim-sandbox" }));
@@ -106,7 +105,7 @@ export class Kuasard {
       await sandboxer.releaseOrphanOutputs?.().catch((err: unknown) => log.warn({ err, sandboxer: sandboxer.kind }, "releasing outputs nobody writes failed"));
     }
     for (const [kind, sandboxer] of this.sandboxers) {
-      const so = o.sandboxer[kind as SandboxerKind];
+      const so = o.sandboxer[kind];
       const sockets: { path: string; api: SandboxApi }[] = [{ path: so.listen, api: so.sandboxApi }];
       if (so.kuasarIoListen) sockets.push({ path: so.kuasarIoListen, api: "kuasar-io" });
       for (const { path, api } of sockets) {
@@ -125,6 +124,32 @@ export class Kuasard {
         log.info({ sandboxer: kind, listen: path, sandbox_api: api, task: taskSocketPath(so) }, "serving Sandbox API");
       }
     }
+    await this.serveOperators(new Date());
+  }
+
+  /** The admin socket (kuasar-ctl), and metrics and tracing when configured. */
+  private async serveOperators(startedAt: Date): Promise<void> {
+    const endpoint = () => this.endpointView();
+    this.observers = await startObservers(this.options, { sandboxers: this.sandboxers, endpoint }, this.log);
+    const o = this.options;
+    const ctx = {
+      sandboxers: this.sandboxers,
+      options: o,
+      startedAt,
+      endpoint,
+      metricsPort: () => this.observers?.metricsPort,
+      taskSocketOf: (kind: string) => taskSocketPath(o.sandboxer[kind]!),
+      programsOf: (kind: string) => this.kinds.find((k) => k.name === kind)?.programs(o.sandboxer[kind]!.own) ?? {},
+    };
+    this.admin = await serveAdmin(join(this.options.stateDir, ADMIN_SOCKET), adminHandler(ctx), this.log.child({ component: "admin" }));
+  }
+
+  /** The endpoint's own counts (its Status call), or undefined when it is not attached or does not answer. */
+  private async endpointView(): Promise<EndpointView | undefined> {
+    const e = this.endpoint;
+    if (!e) return undefined;
+    const st = await e.api.status({}, { timeoutMs: 2000 });
+    return { pid: st.pid, custodyPid: st.custodyPid, connections: st.connections, pendingCalls: st.pendingCalls, relayGeneration: st.relayGeneration, backendConnected: st.backendConnected };
   }
 
   /**
@@ -183,6 +208,8 @@ export class Kuasard {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      await this.admin?.close();
+      await this.observers?.close();
       await Promise.all(this.grpcServers.map((s) => s.destroy()));
       await this.dispatcher.server.destroy();
       this.endpoint?.client.destroy();
@@ -191,18 +218,6 @@ export class Kuasard {
     })();
     return this.closing;
   }
-}
-
-/** runsc settings of the gvisor sandboxer from its options. */
-function runscOptions(so: SandboxerOptions) {
-  return {
-    binary: so.runscBinary,
-    platform: so.runscPlatform,
-    network: so.runscNetwork as RunscNetwork,
-    debugLogDir: so.runscDebugLogDir,
-    extraFlags: so.runscFlags,
-    commandTimeoutMs: 30_000,
-  };
 }
 
 /** Our own oom_score_adj: without CAP_SYS_RESOURCE a child cannot go below it. */

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
-import { ROUTE_KEY } from "../endpoint/route.js";
+import { ROUTE_KEY, SHIM_ROUTE } from "../endpoint/route.js";
+import { announceCall } from "../diagnostics/rpc-call-channel.js";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { PeerPidLookup } from "../fs/peer-pid.js";
@@ -86,17 +87,36 @@ export class RouteDispatcher {
     if (!registry) return Promise.reject(new RuntimeError(Code.Unimplemented, `no service for route ${JSON.stringify(route ?? "")}`));
     const handler = registry.lookup(ctx.service, ctx.method);
     if (typeof handler === "string") return Promise.reject(new RuntimeError(Code.Unimplemented, handler));
-    if (!this.log?.isLevelEnabled("debug")) return handler(payload, ctx);
+    const ended = announceCall(route === SHIM_ROUTE ? "shim" : "task", ctx.service, ctx.method, ctx.metadata);
+    const reply = this.log?.isLevelEnabled("debug") ? this.logged(route!, handler(payload, ctx), ctx.method) : handler(payload, ctx);
+    return ended ? observed(reply, ended) : reply;
+  };
+
+  private logged(route: string, p: Promise<Uint8Array>, method: string): Promise<Uint8Array> {
     const started = Date.now();
-    return handler(payload, ctx).then(
+    return p.then(
       (reply) => {
-        this.log!.debug({ route, method: ctx.method, ms: Date.now() - started }, "call ok");
+        this.log!.debug({ route, method, ms: Date.now() - started }, "call ok");
         return reply;
       },
       (err: unknown) => {
-        this.log!.debug({ route, method: ctx.method, ms: Date.now() - started, err }, "call failed");
+        this.log!.debug({ route, method, ms: Date.now() - started, err }, "call failed");
         throw err;
       },
     );
-  };
+  }
+}
+
+/** Reports how a call ended to whoever observes calls, passing its outcome on unchanged. */
+function observed(p: Promise<Uint8Array>, ended: (code: number) => void): Promise<Uint8Array> {
+  return p.then(
+    (reply) => {
+      ended(Code.OK);
+      return reply;
+    },
+    (err: unknown) => {
+      ended(RuntimeError.from(err).code);
+      throw err;
+    },
+  );
 }

@@ -9,6 +9,7 @@ import { RuntimeError } from "../errors/runtime-error.js";
 import { metadataFrom, type Metadata } from "../ttrpc/metadata.js";
 import { asBuffer, DEFAULT_MAX_MESSAGE_BYTES, grpcPath, NAMESPACE_HEADER, unaryMethods, type MethodInput, type MethodOutput, type UnaryMethodName } from "./service.js";
 import { checkSocketPath, clearStaleSocket } from "../fs/unix-socket.js";
+import { announceCall } from "../diagnostics/rpc-call-channel.js";
 
 /** What a gRPC handler learns about the call it serves. */
 export interface GrpcCallContext {
@@ -297,9 +298,11 @@ export class GrpcServer {
         signal: ac.signal,
         deadlineMs,
       };
-      const done = () => {
+      const ended = announceCall("sandbox", service, method.name, headers);
+      const done = (code: number) => {
         this.calls.delete(ac);
         call.off("cancelled", onCancelled);
+        ended?.(code);
       };
       let p: Promise<unknown>;
       try {
@@ -309,7 +312,7 @@ export class GrpcServer {
       }
       p.then(
         (res) => {
-          done();
+          done(Code.OK);
           let bytes: Buffer;
           try {
             bytes = asBuffer(toBinary(output, create(output, res as MessageInitShape<DescMessage>)));
@@ -319,8 +322,9 @@ export class GrpcServer {
           callback(null, bytes);
         },
         (err: unknown) => {
-          done();
-          callback(statusOf(RuntimeError.from(err)));
+          const status = statusOf(RuntimeError.from(err));
+          done(status.code);
+          callback(status);
         },
       );
     };

@@ -4,7 +4,7 @@ import { constants } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code } from "../errors/code.js";
-import { codeFromErrno } from "../errors/errno.js";
+import { codeFromErrno, codeFromErrnoNumber, errnoName } from "../errors/errno.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { connectUnix } from "../fs/long-socket-path.js";
 import {
@@ -71,12 +71,10 @@ interface Pending {
 const WRITE_RETRY_MIN_MS = 2;
 const WRITE_RETRY_MAX_MS = 50;
 
-const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
-
 /** The RuntimeError for a holder `err` reply: the numeric errno mapped through `codeFromErrno`. */
 export function holderError(errno: number, message: string): RuntimeError {
-  const name = errnoNames.get(errno);
-  const code = (name !== undefined ? codeFromErrno(name) : undefined) ?? Code.Unknown;
+  const name = errnoName(errno);
+  const code = codeFromErrnoNumber(errno) ?? Code.Unknown;
   const cause = Object.assign(new Error(message), { errno: -errno, code: name ?? `E${errno}` });
   return new RuntimeError(code, `holder: ${message} (${name ?? `errno ${errno}`})`, { cause });
 }
@@ -147,9 +145,7 @@ export class HolderClient extends EventEmitter<HolderClientEvents> {
         reject(err);
       };
       const onError = (err: NodeJS.ErrnoException) => {
-        const code = err.code === "ENOENT" ? Code.NotFound : err.code === "ECONNREFUSED" ? Code.Unavailable : undefined;
-        const e = RuntimeError.from(err, Code.Unavailable);
-        fail(code !== undefined ? new RuntimeError(code, `connect ${path}: ${err.message}`, { cause: err }) : e);
+        fail(new RuntimeError((err.code !== undefined ? codeFromErrno(err.code) : undefined) ?? Code.Unavailable, `connect ${path}: ${err.message}`, { cause: err }));
       };
       const onConnect = () => {
         cleanup();

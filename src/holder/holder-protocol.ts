@@ -1,6 +1,7 @@
 /**
- * The pod holder's control protocol (`native/holder/protocol.h`): a pure codec,
- * bytes in and messages out (no sockets, timers or logs).
+ * The pod holder's control protocol (`native/holder/protocol.h`, whose constants and
+ * names reach TypeScript through the generated `src/gen/holder-protocol.ts`): a pure
+ * codec, bytes in and messages out (no sockets, timers or logs).
  *
  * ```
  *  0               4
@@ -9,7 +10,7 @@
  *  +---------------+------------------------------------------------+
  * ```
  * The first string is the verb, the second the request id, echoed by the reply.
- * Replies come in request order, one per request; events (request id `"0"`)
+ * Replies come in request order, one per request; events (request id {@link UNSOLICITED_RID})
  * may come between them.
  *
  * Transports: `<dir>/holder.sock` (any number of clients), or one byte stream the
@@ -49,48 +50,45 @@
  */
 
 import { ChunkQueue } from "../bytes/chunk-queue.js";
+import {
+  EXITS_CHUNK_LENGTH,
+  Event,
+  HEADER_LENGTH,
+  MAX_EXITS_LENGTH,
+  MAX_REPLY_LENGTH,
+  MAX_REQUEST_LENGTH,
+  PODINIT_ID,
+  Reply,
+  STDIN_QUEUE_LENGTH,
+  STREAM,
+  STREAM_CHUNK_LENGTH,
+  STREAM_TX_HIGH,
+  UNKNOWN_ID,
+  UNSOLICITED_RID,
+  Verb,
+} from "../gen/holder-protocol.js";
 
-/** Size of the length prefix in bytes. */
-export const HEADER_LENGTH = 4;
-/** Largest request payload the holder accepts (1 MiB); a longer one closes the connection. */
-export const MAX_REQUEST_LENGTH = 1 << 20;
-/** Largest journal returned whole by `exits RID` (16 MiB); beyond it the holder answers EFBIG. */
-export const MAX_EXITS_LENGTH = 16 << 20;
-/** Largest journal slice returned by `exits RID OFFSET` (1 MiB). */
-export const EXITS_CHUNK_LENGTH = 1 << 20;
-/** Largest reply payload the holder sends: a whole journal plus the echoed request id. */
-export const MAX_REPLY_LENGTH = MAX_EXITS_LENGTH + MAX_REQUEST_LENGTH + 64;
+// The constants and names come from native/holder/protocol.h, through the generated module.
+export {
+  EXITS_CHUNK_LENGTH,
+  Event,
+  HEADER_LENGTH,
+  MAX_EXITS_LENGTH,
+  MAX_REPLY_LENGTH,
+  MAX_REQUEST_LENGTH,
+  PODINIT_ID,
+  Reply,
+  STDIN_QUEUE_LENGTH,
+  STREAM,
+  STREAM_CHUNK_LENGTH,
+  STREAM_TX_HIGH,
+  UNKNOWN_ID,
+  UNSOLICITED_RID,
+  Verb,
+};
 
-/** Request id carried by unsolicited events. */
-export const EVENT_REQUEST_ID = "0";
-/** Journal/event ID of a reaped process the holder did not know (an orphan nobody adopted). */
-export const UNKNOWN_ID = "-";
-/** Journal/event ID of the pod's pid-1 (`--new-pid`). Client IDs may not start with `:`. */
-export const PODINIT_ID = ":podinit";
-/** spawn stdin/stdout/stderr value: a pipe streamed over the protocol (`write`, `out`/`eof` events). */
-export const STREAM = ":stream";
-/** Largest raw chunk of one `out` event or one `write` request (48 KiB; 64 KiB of base64). */
-export const STREAM_CHUNK_LENGTH = 48 << 10;
-/** Largest stdin queue the holder keeps per process (1 MiB); a `write` beyond it fails with EAGAIN. */
-export const STDIN_QUEUE_LENGTH = 1 << 20;
-/** Streamed output waits in its pipe while more than this (1 MiB) is unsent to its connection. */
-export const STREAM_TX_HIGH = 1 << 20;
-/** errno of a `write` refused because the stdin queue is full: retry later. */
+/** errno of a `write` refused because the stdin queue is full: retry later (Linux numbering, as every ERRNO). */
 export const EAGAIN = 11;
-
-/** Request verbs. */
-export const Verb = {
-  Spawn: "spawn",
-  Write: "write",
-  CloseStdin: "closestdin",
-  Resize: "resize",
-  Adopt: "adopt",
-  Kill: "kill",
-  Exits: "exits",
-  Ping: "ping",
-  Shutdown: "shutdown",
-} as const;
-export type Verb = (typeof Verb)[keyof typeof Verb];
 
 /** Raised for a payload that is not a well-formed message. */
 export class MalformedMessageError extends Error {
@@ -246,17 +244,17 @@ export function parseMessage(payload: Uint8Array): HolderMessage {
   const [verb, id, ...rest] = decodeFields(payload);
   if (id === undefined) throw new MalformedMessageError("holder message without a request id");
   switch (verb) {
-    case "ok":
+    case Reply.Ok:
       return { kind: "ok", id, values: rest };
-    case "err":
+    case Reply.Err:
       return { kind: "err", id, errno: int(rest[0], "ERRNO"), message: rest[1] ?? "" };
-    case "exit":
+    case Event.Exit:
       if (rest.length !== 5) throw new MalformedMessageError(`holder exit event with ${rest.length + 2} strings, expected 7`);
       return { kind: "exit", exit: exitFrom(rest[0], rest[1], rest[2], rest[3], rest[4]) };
-    case "out":
+    case Event.Out:
       if (rest.length !== 3) throw new MalformedMessageError(`holder out event with ${rest.length + 2} strings, expected 5`);
       return { kind: "out", output: { id: rest[0]!, fd: streamFd(rest[1]), data: decodeBase64(rest[2]!) } };
-    case "eof":
+    case Event.Eof:
       if (rest.length !== 2) throw new MalformedMessageError(`holder eof event with ${rest.length + 2} strings, expected 4`);
       return { kind: "eof", id: rest[0]!, fd: streamFd(rest[1]) };
     default:

@@ -1,11 +1,10 @@
 import { spawn } from "node:child_process";
 import { access, constants as fsConstants } from "node:fs/promises";
-import { constants } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { Code } from "../errors/code.js";
-import { codeFromErrno } from "../errors/errno.js";
+import { codeFromErrnoNumber } from "../errors/errno.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 
 /** Where `npm run build` (`make -C native`) puts the holder, relative to this module in `dist/src/holder/`. */
@@ -71,7 +70,6 @@ export function resolveStartHolderOptions(dir: string, options: Partial<StartHol
   return o;
 }
 
-const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
 /**
  * Starts the pod holder for `dir` (which must exist) detached from this process, so it
@@ -149,9 +147,7 @@ export async function startHolder(
         const podInit = Number(rest[0] ?? "0");
         done(undefined, { pid, podInitPid: podInit > 0 ? podInit : undefined });
       } else if (word === "error") {
-        const errno = Number(a);
-        const name = errnoNames.get(errno);
-        const code = (name !== undefined ? codeFromErrno(name) : undefined) ?? Code.FailedPrecondition;
+        const code = codeFromErrnoNumber(Number(a)) ?? Code.FailedPrecondition;
         done(new RuntimeError(code, `kuasar-holder for ${dir}: ${rest.join(" ")}`));
       } else {
         done(new RuntimeError(Code.Internal, `kuasar-holder: unexpected ${JSON.stringify(line.slice(0, nl))} on the ready pipe`));

@@ -7,6 +7,7 @@ import type { Container } from "./container.js";
 import type { OciSpec } from "./oci-spec.js";
 import type { Pod } from "./pod.js";
 import type { ProcessRecord } from "./records.js";
+import type { ExecOutcome } from "../process/run-captured.js";
 
 /** What a runtime gets to launch a container's init process. */
 export interface InitLaunch {
@@ -53,6 +54,10 @@ export interface ContainerOps {
   consoleSocketFor(key: string): Promise<string>;
   /** SIGKILLs whatever is left in a container's cgroup. */
   killContainerCgroup(c: Container): Promise<void>;
+  /** Persists a record after the runtime wrote its own fields in it (a watcher's pid). */
+  save(c: Container): void;
+  /** The runtime's own watcher saw `kills` OOM kills in a running container (a guest's): /tasks/oom. */
+  oomKilledLive(containerId: string, kills: number): void;
 }
 
 /**
@@ -90,6 +95,10 @@ export interface ContainerRuntime {
   undoLaunch(id: string, pod: Pod): Promise<void>;
   /** Lets a created init run (the engine's start). */
   startInit(c: Container): Promise<void>;
+  /** After the init was marked running, before Start returns (its exit waits for this): a watcher of the engine's own. */
+  initRunning?(c: Container): Promise<void>;
+  /** Before an init's exit is published: ends what {@link initRunning} started. */
+  initExiting?(c: Container): Promise<void>;
   /** Launches a registered exec; on a launch that ran and failed it marks the exec exited before throwing. */
   startExec?(c: Container, execId: string, p: ProcessRecord): Promise<{ pid: number; startedAt: Date }>;
   /** Delivers `signal` to the init (every process of the container with `all`). */
@@ -125,6 +134,11 @@ export interface ContainerRuntime {
    * engine's own (gVisor's sandbox process).
    */
   exitReported?(pod: Pod, e: HolderExit, process: { container: Container; execId: string } | undefined): HolderExit | undefined;
+  /**
+   * Runs `argv` for an operator's `kuasar-ctl exec` in container `c` of `pod` (or the
+   * pod itself when `c` is undefined). Absent: the kind has no way in (FailedPrecondition).
+   */
+  debugExec?(pod: Pod, c: Container | undefined, argv: string[], timeoutMs: number): Promise<ExecOutcome>;
   /** A container recovered after a restart, before its exits are replayed. */
   adopted?(c: Container): void;
 }

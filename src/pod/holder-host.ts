@@ -28,6 +28,7 @@ const HOLDER_EXIT_MS = 5000;
  * with the pod's /dev/shm, supervised over its control socket.
  */
 export class HolderHost implements PodHost {
+  readonly supervisorName = "holder";
   readonly podsDirMode = 0o700;
 
   constructor(

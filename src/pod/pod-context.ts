@@ -56,5 +56,10 @@ export function addPodMounts(spec: OciSpec, pod: PodContext): void {
 
 /** Raises a negative oom_score_adj to `min` (without CAP_SYS_RESOURCE the kernel refuses to lower it). */
 export function clampOomScoreAdj(spec: OciSpec, min: number): void {
-  if (spec.process && typeof spec.process.oomScoreAdj === "number" && spec.process.oomScoreAdj < min) spec.process.oomScoreAdj = min;
+  if (spec.process) clampProcessOomScoreAdj(spec.process, min);
+}
+
+/** The same for one process (an exec's process spec). */
+export function clampProcessOomScoreAdj(process: { oomScoreAdj?: number }, min: number): void {
+  if (typeof process.oomScoreAdj === "number" && process.oomScoreAdj < min) process.oomScoreAdj = min;
 }

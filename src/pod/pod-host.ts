@@ -1,5 +1,5 @@
 import type { PodAgent } from "../holder/pod-agent.js";
-import type { SandboxCreateRequest } from "../sandbox/sandboxer.js";
+import type { PodResources, SandboxCreateRequest } from "../sandbox/sandboxer.js";
 import type { CgroupStats } from "../task/task-backend.js";
 import type { Pod, PodJournal } from "./pod.js";
 import type { SandboxRecord } from "./records.js";
@@ -23,6 +23,8 @@ export interface Platform {
  * (pids, cgroup, shm, its own sub-record) and calls `save()` to persist them.
  */
 export interface PodHost {
+  /** What the pod's supervisor is, as a log line names it ("holder", "VM"). */
+  readonly supervisorName: string;
   /** Mode of `<dir>/pods`. */
   readonly podsDirMode: number;
   /** At Create, after the common checks: refuses what this kind cannot make (missing binaries, bad cgroup parent...). */
@@ -51,13 +53,20 @@ export interface PodHost {
   release(pod: Pod): Promise<void>;
   /** At removal, after {@link release}: removes what the pod left outside its dir. */
   discard(pod: Pod): Promise<void>;
+  /**
+   * At Update: the pod cgroup's resources for the pod's `res` (a VM pod's memory covers
+   * its guest's RAM); may refuse a change with an error. Default: `res` as it is.
+   */
+  podResources?(pod: Pod, res: PodResources): PodResources;
   /** Status `info` entries of this kind (`verbose`: the details). */
   statusInfo(pod: Pod, verbose: boolean): Record<string, string>;
   /** Sandbox Metrics of a ready pod, from its running containers' stats (none: the pod's own). */
   metrics(pod: Pod, containers: CgroupStats[]): Promise<CgroupStats>;
   /** What the pod's containers run as (the host's, or the guest's). */
   platform(): Platform;
-  /** After recovery: whatever the kind serves besides the pods (a debug socket). */
+  /** What this kind found out about its host (vmm: the accelerator chosen and why), for kuasar-ctl check. */
+  hostFacts?(): Record<string, string>;
+  /** After recovery: whatever the kind serves besides the pods. */
   recovered(): Promise<void>;
   /** Releases in-memory resources for a daemon exit; running pods are left alone. */
   close(): Promise<void>;

@@ -4,7 +4,9 @@ import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { explainFullDisk } from "../fs/disk-full.js";
 import type { PodAgent } from "../holder/pod-agent.js";
-import type { SandboxCreateRequest, Sandboxer, SandboxStatus, SandboxUpdate } from "../sandbox/sandboxer.js";
+import type { Inventory, SandboxCreateRequest, Sandboxer, SandboxStatus, SandboxUpdate } from "../sandbox/sandboxer.js";
+import type { ExecOutcome } from "../process/run-captured.js";
+import { podInventory } from "./pod-inventory.js";
 import { sandboxTransitions, transition, type SandboxState } from "../sandbox/state-machine.js";
 import type { CgroupStats } from "../task/task-backend.js";
 import { createSandboxRecord, podOf, recoverRecords, sandboxStatus, updateSandboxRecord, waitStopped } from "./sandbox-records.js";
@@ -17,6 +19,8 @@ import type { PodRuntime } from "./pod-runtime.js";
 import type { SandboxTasks } from "./sandbox-tasks.js";
 import type { Platform, PodHost } from "./pod-host.js";
 import { StartGuard } from "../sandbox/start-guard.js";
+import { logPodLost } from "./pod-lost.js";
+import { announcePhase } from "../diagnostics/pod-phase-channel.js";
 
 /** Exit status of a pod whose supervisor (or engine sandbox) died, and of processes lost at Stop with no journaled exit. */
 export const LOST_EXIT_STATUS = 255;
@@ -53,6 +57,8 @@ export class PodSandboxer implements Sandboxer {
     private readonly ctx: PodRuntime,
     readonly tasks: SandboxTasks,
     private readonly host: PodHost,
+    /** Shown in every Status of this kind (e.g. which OCI runtime runs its containers, and why). */
+    private readonly statusInfo: Readonly<Record<string, string>> = {},
   ) {
     // Nothing of a pod (its files, its /dev/shm) is reachable by host users beyond what the kind needs.
     const pods = join(ctx.options.dir, "pods");
@@ -85,11 +91,15 @@ export class PodSandboxer implements Sandboxer {
       // Persisted before anything is made: a daemon that dies from here on finds this Start to roll back.
       r.starting = true;
       save();
+      let phaseStarted = process.hrtime.bigint();
       const agent = await this.host.launch(pod, save, signal);
       launched = true;
       this.attach(pod, agent);
       await this.host.setUp(pod, signal);
+      announcePhase(this.kind, "start.holder", phaseStarted, true);
+      phaseStarted = process.hrtime.bigint();
       await this.tasks.podStarted(pod);
+      announcePhase(this.kind, "start.engine", phaseStarted, true);
       // A caller that is gone will not learn of this pod: undo it rather than leave it to no one.
       signal?.throwIfAborted();
       delete r.starting;
@@ -106,6 +116,28 @@ export class PodSandboxer implements Sandboxer {
       await this.discard(pod).catch((e: unknown) => pod.log.error({ err: e }, "removing a sandbox whose start failed failed"));
       throw explainFullDisk(err, this.ctx.options.dir);
     }
+  }
+
+  /**
+   * `kuasar-ctl exec`: runs `argv` in container `containerId` of a ready pod (the
+   * first running one, or the pod itself, when none is named), the kind's way in.
+   */
+  async debugExec(id: string, containerId: string | undefined, argv: string[], timeoutMs: number): Promise<ExecOutcome> {
+    const pod = this.pod(id);
+    if (pod.record.state !== "ready") throw new RuntimeError(Code.FailedPrecondition, `sandbox ${id} is ${pod.record.state}`);
+    if (argv.length === 0) throw new RuntimeError(Code.InvalidArgument, "exec: a command is required");
+    const running = this.liveContainers(pod).filter((c) => c.record.init.state === "running");
+    const c = containerId === undefined ? running[0] : running.find((x) => x.id === containerId);
+    if (containerId !== undefined && !c) throw new RuntimeError(Code.NotFound, `container ${containerId}: no running container of that id in sandbox ${id}`);
+    return this.tasks.debugExec(pod, c, argv, timeoutMs);
+  }
+
+  inventory(): Inventory {
+    return podInventory(this.ctx);
+  }
+
+  hostFacts(): Record<string, string> {
+    return this.host.hostFacts?.() ?? {};
   }
 
   async platform(id: string): Promise<Platform> {
@@ -144,6 +176,7 @@ export class PodSandboxer implements Sandboxer {
     if (pod.record.state !== "ready" || pod.stopping) return;
     pod.log.warn({ exit_status: exitStatus }, "the pod's sandbox died");
     await this.stopPod(pod, 0, exitStatus).catch((err: unknown) => pod.log.error({ err }, "stopping a pod whose sandbox died failed"));
+    logPodLost(pod, this.kind, "engine sandbox died");
   }
 
   async wait(id: string, signal: AbortSignal): Promise<{ exitStatus: number; exitedAt: Date }> {
@@ -202,7 +235,8 @@ export class PodSandboxer implements Sandboxer {
   }
 
   async update(id: string, change: SandboxUpdate): Promise<void> {
-    updateSandboxRecord(this.ctx, this.pod(id), change);
+    const pod = this.pod(id);
+    updateSandboxRecord(this.ctx, pod, change, (res) => this.host.podResources?.(pod, res) ?? res);
   }
 
   async recover(): Promise<void> {
@@ -367,6 +401,7 @@ export class PodSandboxer implements Sandboxer {
     this.tasks.abandon(pod, KILLED_WITH_SUPERVISOR_STATUS, reason);
     pod.record.exitReason = reason;
     await this.finishStop(pod, LOST_EXIT_STATUS);
+    logPodLost(pod, this.kind, `${this.host.supervisorName} died`);
   }
 
   private async finishStop(pod: Pod, exitStatus: number): Promise<void> {
@@ -391,7 +426,7 @@ export class PodSandboxer implements Sandboxer {
 
   private statusOf(pod: Pod, verbose: boolean): SandboxStatus {
     const r = pod.record;
-    const info = this.host.statusInfo(pod, verbose);
+    const info = { ...this.statusInfo, ...this.host.statusInfo(pod, verbose) };
     if (verbose) {
       info["netns"] = r.netnsPath;
       info["dir"] = pod.dir;

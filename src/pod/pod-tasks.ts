@@ -6,6 +6,7 @@ import { Code } from "../errors/code.js";
 import { RuntimeError, isErrorCode } from "../errors/runtime-error.js";
 import type { PodAgent } from "../holder/pod-agent.js";
 import type { ContainerOps, ContainerRuntime } from "./container-runtime.js";
+import type { ExecOutcome } from "../process/run-captured.js";
 import type { TaskEvent } from "../task/task-event.js";
 import type { HolderExit } from "../holder/holder-protocol.js";
 import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus } from "../task/task-backend.js";
@@ -66,6 +67,11 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
       publish: (c, event) => this.publish(c, event),
       consoleSocketFor: (key) => this.consoleSocketFor(key),
       killContainerCgroup: (c) => this.killContainerCgroup(c),
+      save: (c) => this.persist(c),
+      oomKilledLive: (containerId, kills) => {
+        const c = this.rt.containers.get(containerId);
+        if (c) this.oomHappened(containerId, kills, (c.record.oomKills ?? 0) + kills);
+      },
     };
     this.runtime = runtimeOf(ops);
   }
@@ -267,6 +273,11 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
     this.rt.containers.delete(c.id);
   }
 
+  async debugExec(pod: Pod, c: Container | undefined, argv: string[], timeoutMs: number): Promise<ExecOutcome> {
+    if (!this.runtime.debugExec) throw new RuntimeError(Code.FailedPrecondition, "this kind of pod has no shell to exec into");
+    return this.runtime.debugExec(pod, c, argv, timeoutMs);
+  }
+
   /** Whether a container that died of SIGKILL was killed for memory (then /tasks/oom precedes its exit). */
   private oomKilled(c: Container): boolean {
     return this.runtime.oomKilled ? this.runtime.oomKilled(c) : wasOomKilled(c.record.memoryCgroup);
@@ -378,6 +389,7 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
       this.persist(c);
       this.rt.events.publish(c.record.namespace, { kind: "start", containerId: c.id, pid: p.pid });
       if (watchOom) this.oomWatch.watch(c.id, c.record.memoryCgroup, c.record.oomKills);
+      if (p.state === "running" && this.runtime.initRunning) await this.runtime.initRunning(c);
     } finally {
       c.starting.delete("");
       started();
@@ -574,6 +586,7 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
    */
   private async publishInitExit(c: Container, e: HolderExit): Promise<void> {
     await c.starting.get("");
+    if (this.runtime.initExiting) await this.runtime.initExiting(c).catch((err: unknown) => this.rt.log.warn({ err, sandbox_id: c.pod.id, container_id: c.id }, "ending the engine's watch of an exited init failed"));
     const live = () => Object.values(c.record.execs).filter((p) => p.state === "running" || p.state === "paused");
     if (live().length > 0) {
       await this.runtime.killAll(c).catch(() => {});

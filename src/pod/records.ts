@@ -68,6 +68,8 @@ export interface ContainerRecord {
   memoryCgroup: string;
   /** The cgroup's OOM kill counter as last reported (/tasks/oom published up to it); absent: not watched. */
   oomKills?: number;
+  /** Guest pid of a VM pod container's OOM watcher (`runc events` in the guest), while it runs. */
+  oomWatcherPid?: number;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;

@@ -5,7 +5,7 @@ import { RuntimeError } from "../errors/runtime-error.js";
 import { validateId } from "../sandbox/id.js";
 import { validatePodSysctls } from "../sandbox/pod-sysctls.js";
 import { podSysctlsToApply } from "../sandbox/pod-sysctls-applied.js";
-import type { SandboxCreateRequest, SandboxStatus, SandboxUpdate } from "../sandbox/sandboxer.js";
+import type { PodResources, SandboxCreateRequest, SandboxStatus, SandboxUpdate } from "../sandbox/sandboxer.js";
 import type { CgroupStats } from "../task/task-backend.js";
 import { explainFullDisk } from "../fs/disk-full.js";
 import { applyPodResources } from "../cgroup/pod-cgroup.js";
@@ -92,16 +92,18 @@ export async function waitStopped(pod: Pod, signal: AbortSignal): Promise<{ exit
 /**
  * Applies a sandbox Update: resources to the pod cgroup first (a pod without one,
  * or not running, refuses them and nothing changes), then labels, Kuasar's
- * `extensions.tasks` and the new resources to the record.
+ * `extensions.tasks` and the new resources to the record. `hostResources` maps
+ * the pod's resources to its cgroup's (a VM pod's memory covers its guest's
+ * RAM); it may refuse a change with an error.
  */
-export function updateSandboxRecord(ctx: PodRuntime, pod: Pod, change: SandboxUpdate): void {
+export function updateSandboxRecord(ctx: PodRuntime, pod: Pod, change: SandboxUpdate, hostResources: (r: PodResources) => PodResources = (r) => r): void {
   const r = pod.record;
   if (change.resources) {
     if (!r.cgroupPath) {
       throw new RuntimeError(Code.FailedPrecondition, `sandbox ${pod.id}: no pod cgroup (the pod was made without a cgroup_parent, or its kind has none): resources cannot be applied`);
     }
     if (r.state !== "ready") throw new RuntimeError(Code.FailedPrecondition, `sandbox ${pod.id} is ${r.state}: resources cannot be applied`);
-    applyPodResources(r.cgroupPath, change.resources);
+    applyPodResources(r.cgroupPath, hostResources(change.resources));
     if (r.pod) r.pod = { ...r.pod, resources: change.resources };
   }
   if (change.fields.length === 0 || change.fields.includes("labels")) r.labels = { ...change.labels };

@@ -2,6 +2,7 @@ import type { HolderExit } from "../holder/holder-protocol.js";
 import type { CgroupStats, TaskBackend } from "../task/task-backend.js";
 import type { Container } from "./container.js";
 import type { Pod } from "./pod.js";
+import type { ExecOutcome } from "../process/run-captured.js";
 
 /**
  * What the sandboxer skeleton asks of the Task API side of its kind: the pod's
@@ -28,6 +29,8 @@ export interface SandboxTasks extends TaskBackend {
   adopt(c: Container): void;
   /** Every exit the pod's supervisor reports (live or replayed). */
   handleExit(pod: Pod, e: HolderExit): void;
+  /** `kuasar-ctl exec`: runs `argv` in container `c` of `pod` (or the pod), the kind's way in; FailedPrecondition where there is none. */
+  debugExec(pod: Pod, c: Container | undefined, argv: string[], timeoutMs: number): Promise<ExecOutcome>;
   /** Removes what a container left behind (Delete, and a pod's Shutdown). */
   remove(c: Container): Promise<void>;
 }

@@ -7,7 +7,7 @@ import { jsonAny, OCI_RESOURCES_URL } from "../task/task-service.js";
 import { podConfigFromAny } from "./cri-pod-config.js";
 import { validateId } from "./id.js";
 import type { PreparedBundles } from "./prepared-bundles.js";
-import { OCI_SPEC_URL } from "./sandbox-update.js";
+import { hasAnyPodResource, OCI_SPEC_URL, podResourcesOfLinux } from "./sandbox-update.js";
 import { criStateString, namespaceOr, statusInfoWithLabels, timestampOf as ts } from "./sandbox-wire.js";
 import type { Sandboxer } from "./sandboxer.js";
 
@@ -85,13 +85,16 @@ export function kuasarIoControllerServiceImpl(sandboxer: Sandboxer, bundles: Pre
       return {};
     },
     async updateResources(req) {
-      existing(req.sandboxId);
-      if (req.containerId === "") {
-        // Pod-level resources would be recorded but not applied to the pod's cgroup: say so rather than answer OK.
-        throw new RuntimeError(Code.Unimplemented, "update resources: pod-level resources (no container_id) are not applied by this sandboxer; update each container");
-      }
+      const sid = existing(req.sandboxId);
       const resources = jsonAny(req.resources, OCI_RESOURCES_URL, "update resources");
       if (resources === undefined) throw new RuntimeError(Code.InvalidArgument, "update resources: resources are required");
+      if (req.containerId === "") {
+        // Pod-level: applied to the pod cgroup as the upstream API's Update applies a spec's resources.
+        const pod = podResourcesOfLinux(resources, "update resources");
+        if (!hasAnyPodResource(pod)) throw new RuntimeError(Code.InvalidArgument, "update resources: no pod-level resource given (memory limit, cpu quota/period/shares)");
+        await sandboxer.update(sid, { fields: ["spec"], labels: {}, resources: pod, tasksExtension: undefined });
+        return {};
+      }
       await sandboxer.tasks.update(containerId(req.containerId), resources, { ...req.annotations });
       return {};
     },

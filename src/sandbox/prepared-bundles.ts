@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { writeFileAtomic } from "../fs/atomic-write.js";
-import { unmountBelow } from "../pod/rootfs.js";
+import { unmountBelow } from "../fs/mounts.js";
 
 /**
  * Container bundles made for the kuasar-io containerd fork, which asks the sandboxer for

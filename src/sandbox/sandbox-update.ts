@@ -36,7 +36,7 @@ export function sandboxUpdateOf(sandbox: Sandbox | undefined, fields: readonly s
   const tasks = extensions["tasks"];
   if (fields.includes("extensions.tasks") && !tasks) throw new RuntimeError(Code.InvalidArgument, "update: field \"extensions.tasks\" given without extensions[\"tasks\"]");
   let resources = wants("spec") && spec && spec.typeUrl !== "" ? resourcesOfSpec(spec) : undefined;
-  if (resources && !hasAny(resources)) {
+  if (resources && !hasAnyPodResource(resources)) {
     if (fields.includes("spec")) throw new RuntimeError(Code.InvalidArgument, "update: the spec carries no linux.resources (memory limit, cpu quota/period/shares)");
     resources = undefined;
   }
@@ -48,7 +48,7 @@ export function sandboxUpdateOf(sandbox: Sandbox | undefined, fields: readonly s
   };
 }
 
-const hasAny = (r: PodResources): boolean => r.memoryLimitBytes > 0 || r.cpuQuota !== 0 || r.cpuPeriod > 0 || r.cpuShares > 0;
+export const hasAnyPodResource = (r: PodResources): boolean => r.memoryLimitBytes > 0 || r.cpuQuota !== 0 || r.cpuPeriod > 0 || r.cpuShares > 0;
 
 /** Pod resources from a sandbox spec: a CRI PodSandboxConfig or an OCI runtime spec. */
 function resourcesOfSpec(spec: Any): PodResources {
@@ -59,16 +59,21 @@ function resourcesOfSpec(spec: Any): PodResources {
 }
 
 function ociResources(value: Uint8Array): PodResources {
-  let oci: { linux?: { resources?: { memory?: { limit?: unknown }; cpu?: { quota?: unknown; period?: unknown; shares?: unknown } } } };
+  let oci: { linux?: { resources?: unknown } };
   try {
     oci = JSON.parse(Buffer.from(value).toString("utf8")) as typeof oci;
   } catch (err) {
     throw new RuntimeError(Code.InvalidArgument, `update: spec is not JSON: ${(err as Error).message}`, { cause: err });
   }
-  const r = oci?.linux?.resources;
-  const num = (what: string, v: unknown): number => {
+  return podResourcesOfLinux(oci?.linux?.resources, "update: spec linux.resources");
+}
+
+/** The pod-level subset of OCI `LinuxResources` (memory limit, CPU quota/period/shares); `what` names it in errors. */
+export function podResourcesOfLinux(resources: unknown, what: string): PodResources {
+  const r = resources as { memory?: { limit?: unknown }; cpu?: { quota?: unknown; period?: unknown; shares?: unknown } } | undefined | null;
+  const num = (field: string, v: unknown): number => {
     if (v === undefined || v === null) return 0;
-    if (typeof v !== "number" || !Number.isSafeInteger(v)) throw new RuntimeError(Code.InvalidArgument, `update: spec linux.resources.${what}: want an integer`);
+    if (typeof v !== "number" || !Number.isSafeInteger(v)) throw new RuntimeError(Code.InvalidArgument, `${what}.${field}: want an integer`);
     return v;
   };
   return {

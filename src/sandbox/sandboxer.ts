@@ -1,5 +1,6 @@
 import type { CgroupStats, TaskBackend } from "../task/task-backend.js";
 import type { SandboxState } from "./state-machine.js";
+import type { ExecOutcome } from "../process/run-captured.js";
 
 /** The parts of a CRI pod config a sandboxer acts on (decoded by the adapter, no protobuf here). */
 export interface PodConfig {
@@ -113,6 +114,15 @@ export interface Sandboxer {
   recover(): Promise<void>;
   /** Releases in-memory resources for a daemon exit; running pods are left alone. */
   close(): Promise<void>;
+  /** What this sandboxer holds now, for operators (kuasar-ctl, metrics); read from memory, no I/O. */
+  inventory(): Inventory;
+  /** What this sandboxer found out about its host (vmm: the accelerator it chose and why), for kuasar-ctl check. */
+  hostFacts?(): Record<string, string>;
+  /**
+   * Runs `argv` inside a pod (container `containerId`, or the pod when undefined) for an
+   * operator's `kuasar-ctl exec`: FailedPrecondition where the kind has no way in (wasm).
+   */
+  debugExec(id: string, containerId: string | undefined, argv: string[], timeoutMs: number): Promise<ExecOutcome>;
 }
 
 /** Fields of a sandbox Update that a sandboxer acts on. */
@@ -123,4 +133,39 @@ export interface SandboxUpdate {
   resources: PodResources | undefined;
   /** Kuasar's `extensions.tasks` (JSON `{"tasks":[...]}`), when the update carries it: kept, as Kuasar keeps it. */
   tasksExtension: string | undefined;
+}
+
+/** One sandbox as operators see it. */
+export interface InventorySandbox {
+  id: string;
+  namespace: string;
+  state: SandboxState;
+  /** The pod's pid (holder or pod init); 0 when not running. */
+  pid: number;
+  createdAt: string;
+  exitedAt: string | undefined;
+  /** The pod's own directory (holder socket, logs, journal). */
+  dir: string;
+  netns: string;
+  /** The pod cgroup under each hierarchy's root, or "" for none. */
+  cgroupPath: string;
+}
+
+/** One container as operators see it. */
+export interface InventoryContainer {
+  id: string;
+  sandboxId: string;
+  state: string;
+  pid: number;
+  startedAt: string | undefined;
+  exitStatus: number;
+  execs: number;
+  /** The container's cgroup (v1 memory dir or v2 dir), or "" when unknown (wasm, VM pods). */
+  cgroup: string;
+}
+
+/** Everything a sandboxer holds. */
+export interface Inventory {
+  sandboxes: InventorySandbox[];
+  containers: InventoryContainer[];
 }

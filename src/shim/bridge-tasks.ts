@@ -12,6 +12,7 @@ import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus, Ta
 import type { EventPublisher } from "../task/task-event.js";
 import { CRI_CONTAINER_TYPE, CRI_SANDBOX_ID, CRI_SANDBOX_LOG_DIRECTORY, CRI_SANDBOX_NAME, CRI_SANDBOX_NAMESPACE, CRI_SANDBOX_UID } from "./cri-annotations.js";
 import { splitPauseSpecSysctls } from "./pause-spec-sysctls.js";
+import { sandboxTaskSignal } from "./sandbox-task-signal.js";
 import { chooseSandboxer, sandboxerFromBundle, sandboxOwner } from "./sandboxer-choice.js";
 
 /** The OCI spec fields the bridge reads to classify a task. */
@@ -41,12 +42,16 @@ export function cgroupParentOfPauseSpec(cgroupsPath: string | undefined): string
 export class BridgeTasks implements TaskBackend {
   /** Bundle of every task created since this daemon started (for the deleted marker). */
   private readonly bundles = new Map<string, string>();
+  /** Exit status of a sandbox task stopped by a signal to it (what the pause process would have exited with). */
+  private readonly signalledExit = new Map<string, number>();
 
   constructor(
     private readonly sandboxers: ReadonlyMap<string, Sandboxer>,
     private readonly defaultKind: string,
     private readonly events: EventPublisher,
     private readonly log: Logger,
+    /** Seconds a pod's containers get to exit when its sandbox task gets SIGTERM or SIGINT (`shim_stop_grace_secs`). */
+    private readonly stopGraceSecs: number,
   ) {}
 
   has(id: string): boolean {
@@ -108,7 +113,8 @@ export class BridgeTasks implements TaskBackend {
     const ns = await this.namespaceOf(s, id);
     await s.shutdown(id);
     this.markDeleted(id, this.bundles.get(id) ?? "");
-    const e = { pid: 0, exitStatus: st.exitStatus, exitedAt: st.exitedAt ?? new Date() };
+    const e = { pid: 0, exitStatus: this.sandboxExitStatus(id, st.exitStatus), exitedAt: st.exitedAt ?? new Date() };
+    this.signalledExit.delete(id);
     this.events.publish(ns, { kind: "delete", containerId: id, ...e });
     return e;
   }
@@ -133,7 +139,7 @@ export class BridgeTasks implements TaskBackend {
       pid: st.pid,
       state: st.state === "ready" ? "running" : st.state === "created" ? "created" : "stopped",
       stdio: { stdin: "", stdout: "", stderr: "", terminal: false },
-      exitStatus: st.exitStatus,
+      exitStatus: this.sandboxExitStatus(id, st.exitStatus),
       exitedAt: st.exitedAt,
     };
   }
@@ -142,10 +148,13 @@ export class BridgeTasks implements TaskBackend {
     const c = this.containerOwner(id);
     if (c) return c.tasks.kill(id, execId, signal, all);
     const s = this.requireSandbox(id);
+    if (execId) throw new RuntimeError(Code.NotFound, `exec ${execId} not found in sandbox ${id}`);
+    const how = sandboxTaskSignal(id, signal);
     const st = await s.status(id, false);
     if (st.state === "stopped") throw new RuntimeError(Code.NotFound, "process already finished");
-    // The pod has no process of its own to signal: any kill of the sandbox task stops the pod.
-    await s.stop(id, signal === 9 ? 0 : 10);
+    if (how.action === "probe") return;
+    this.signalledExit.set(id, how.exitStatus);
+    await s.stop(id, how.graceful ? this.stopGraceSecs : 0);
   }
 
   async wait(id: string, execId: string, signal: AbortSignal): Promise<ExitInfo> {
@@ -154,7 +163,7 @@ export class BridgeTasks implements TaskBackend {
     const s = this.requireSandbox(id);
     const st = await s.status(id, false);
     const e = await s.wait(id, signal);
-    return { pid: st.pid, exitStatus: e.exitStatus, exitedAt: e.exitedAt };
+    return { pid: st.pid, exitStatus: this.sandboxExitStatus(id, e.exitStatus), exitedAt: e.exitedAt };
   }
 
   async pids(id: string): Promise<{ pid: number; execId: string }[]> {
@@ -177,6 +186,7 @@ export class BridgeTasks implements TaskBackend {
     const c = this.containerOwner(id);
     if (c) return c.tasks.closeIO(id, execId, stdin);
     this.requireSandbox(id);
+    throw new RuntimeError(Code.FailedPrecondition, `sandbox ${id} has no stdin to close: no pause process runs`);
   }
 
   async resizePty(id: string, execId: string, width: number, height: number): Promise<void> {
@@ -187,6 +197,10 @@ export class BridgeTasks implements TaskBackend {
     const c = this.containerOwner(id);
     if (c) return c.tasks.update(id, resources, annotations);
     this.requireSandbox(id);
+    throw new RuntimeError(
+      Code.FailedPrecondition,
+      `sandbox ${id}: no pause process runs whose resources could be updated; update the pod's containers (UpdateContainerResources)`,
+    );
   }
 
   async stats(id: string): Promise<CgroupStats> {
@@ -254,7 +268,7 @@ export class BridgeTasks implements TaskBackend {
     });
     // containerd learns of the sandbox's end from Wait; the exit event is for `ctr events` and other subscribers.
     void sandboxer.wait(id, new AbortController().signal).then(
-      (e) => this.events.publish(namespace, { kind: "exit", containerId: id, id, pid: st.pid, exitStatus: e.exitStatus, exitedAt: e.exitedAt }),
+      (e) => this.events.publish(namespace, { kind: "exit", containerId: id, id, pid: st.pid, exitStatus: this.sandboxExitStatus(id, e.exitStatus), exitedAt: e.exitedAt }),
       () => {},
     );
     return { pid: st.pid };
@@ -273,6 +287,11 @@ export class BridgeTasks implements TaskBackend {
     } catch (err) {
       this.log.debug({ err, container_id: id }, "could not write the deleted marker");
     }
+  }
+
+  /** A sandbox task's exit status: the signalled one when a signal to it stopped the pod. */
+  private sandboxExitStatus(id: string, fromSandbox: number): number {
+    return this.signalledExit.get(id) ?? fromSandbox;
   }
 
   /** The pod's sandboxer: its annotation, else the runtime handler's options (or the launcher's name), else the default. */

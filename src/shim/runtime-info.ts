@@ -88,7 +88,9 @@ export const GVISOR_MOUNT_OPTIONS: readonly string[] = [
  * - runc: runc's own list, minus idmapped mounts (a pod's holder builds no user namespace
  *   for CRI userns, so containerd must not offer it).
  * - vmm: containers run under runc in the guest, their host bind mounts reach it through
- *   virtio-fs: runc's list minus the recursive attributes (not verified across the share's submounts).
+ *   virtio-fs (host binds recursive, submounts announced to the guest): runc's list minus the
+ *   recursive attributes but `rro`, the one shown to reach a submount through the share
+ *   (e2e runtime-features).
  * - gvisor: runsc's own handling ({@link GVISOR_MOUNT_OPTIONS}).
  * - wasm: a module sees bind mounts as WASI preopens, which are always writable: nothing but binds.
  */
@@ -103,7 +105,7 @@ export function kindFeatures(kind: string, runc: OciFeatures | undefined): OciFe
       return { ...runc, linux };
     }
     case "vmm":
-      return { ...base, mountOptions: (runc?.mountOptions ?? []).filter((o) => !RECURSIVE_ATTR_OPTIONS.has(o)) };
+      return { ...base, mountOptions: (runc?.mountOptions ?? []).filter((o) => o === "rro" || !RECURSIVE_ATTR_OPTIONS.has(o)) };
     case "gvisor":
       return { ...base, mountOptions: [...GVISOR_MOUNT_OPTIONS] };
     default:

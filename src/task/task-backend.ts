@@ -1,4 +1,4 @@
-import type { ProcessState } from "../sandbox/state-machine.js";
+import type { ProcessState } from "./process-state.js";
 
 /** A rootfs mount as containerd passes it (`containerd.types.Mount`). */
 export interface MountSpec {

@@ -1,6 +1,6 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate, type Any, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { packAny } from "../containerd/task-envelope.js";
+import { packAny } from "../protobuf/typeurl.js";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { MetricsSchema as CgroupV1MetricsSchema } from "../gen/io/containerd/cgroups/v1/metrics_pb.js";
@@ -8,7 +8,7 @@ import { MetricsSchema as CgroupV2MetricsSchema } from "../gen/io/containerd/cgr
 import { ProcessDetailsSchema } from "../gen/containerd/runc/v1/options_pb.js";
 import { Task } from "../gen/containerd/task/v2/shim_pb.js";
 import { Status } from "../gen/containerd/v1/types/task_pb.js";
-import type { ProcessState } from "../sandbox/state-machine.js";
+import type { ProcessState } from "./process-state.js";
 import type { TtrpcServer } from "../ttrpc/server.js";
 import { serveService, type ServiceImpl } from "../ttrpc/service.js";
 import type { CgroupStats, TaskBackend } from "./task-backend.js";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { vmmInfraKind } from "../../src/bench/vmm-memory.js";
+import { vmmInfraKind } from "../../bench/vmm-memory.js";
 
 describe("vmmInfraKind", () => {
   it("tells QEMU and virtiofsd from the rest by executable or command name", () => {

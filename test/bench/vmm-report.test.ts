@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { VmmSection } from "../../src/bench/vmm-results.js";
-import { renderVmmSection } from "../../src/bench/vmm-report.js";
-import { emptyVmmSection } from "../../src/bench/vmm-section.js";
-import { summarizeVmm } from "../../src/bench/vmm-summary.js";
+import type { VmmSection } from "../../bench/vmm-results.js";
+import { renderVmmSection } from "../../bench/vmm-report.js";
+import { emptyVmmSection } from "../../bench/vmm-section.js";
+import { summarizeVmm } from "../../bench/vmm-summary.js";
 
 function measured(accelerator: "kvm" | "tcg", reason: string): VmmSection {
   const floor = [{ ok: true, boot_ms: 5000, error: null }];

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { VmmMemoryPoint } from "../../src/bench/vmm-results.js";
-import { summarizeVmm } from "../../src/bench/vmm-summary.js";
+import type { VmmMemoryPoint } from "../../bench/vmm-results.js";
+import { summarizeVmm } from "../../bench/vmm-summary.js";
 
 const point = (pods: number, mgmt: number, qemu = 60, fsd = 4): VmmMemoryPoint => ({
   pods,

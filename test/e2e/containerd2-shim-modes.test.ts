@@ -2,15 +2,15 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
-import { shimProcesses } from "../harness/cri.js";
-import { decodeOut, podConfig, runPod, shContainer } from "../harness/cri-pod.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { containerd2ShimWithKuasar, type Containerd2ShimWithKuasar, type ShimHandler, type ShimSandboxMode } from "../harness/kuasar-containerd2-shim.js";
-import { censusDiff, takeCensus, type CensusScope } from "../harness/leak-census.js";
-import type { E2eKind } from "../harness/kuasar-containerd2.js";
-import { assertHolder, holderOf, HTTPD_SERVER, NC_SERVER, podScenario, warmUpPod } from "../harness/pod-scenario.js";
-import { VMM_TEST_CONFIG } from "../harness/vm-pod.js";
-import { wasmEchoPod } from "../harness/wasm-echo-pod.js";
+import { shimProcesses } from "../../testing/cri.js";
+import { decodeOut, podConfig, runPod, shContainer } from "../../testing/cri-pod.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { containerd2ShimWithKuasar, type Containerd2ShimWithKuasar, type ShimHandler, type ShimSandboxMode } from "../../testing/kuasar-containerd2-shim.js";
+import { censusDiff, takeCensus, type CensusScope } from "../../testing/leak-census.js";
+import type { E2eKind } from "../../testing/kuasar-containerd2.js";
+import { assertHolder, holderOf, HTTPD_SERVER, NC_SERVER, podScenario, warmUpPod } from "../../testing/pod-scenario.js";
+import { VMM_TEST_CONFIG } from "../../testing/vm-pod.js";
+import { wasmEchoPod } from "../../testing/wasm-echo-pod.js";
 
 assertIsolated();
 

@@ -7,12 +7,12 @@ import { Endpoint as EndpointService } from "../../src/gen/kuasar/endpoint/v1/en
 import { waitGone } from "../../src/pod/pod.js";
 import { TtrpcClient } from "../../src/ttrpc/client.js";
 import { serviceClient } from "../../src/ttrpc/service.js";
-import { criClient, type CriClient } from "../harness/cri.js";
-import { decodeOut, podConfig, runPod, shContainer, waitExited } from "../harness/cri-pod.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { containerd17WithKuasar, HANDLER_17 } from "../harness/kuasar-containerd17.js";
-import { afterRedial, containerd2WithKuasar, HANDLER } from "../harness/kuasar-containerd2.js";
-import { censusDiff, takeCensus } from "../harness/leak-census.js";
+import { criClient, type CriClient } from "../../testing/cri.js";
+import { decodeOut, podConfig, runPod, shContainer, waitExited } from "../../testing/cri-pod.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { containerd17WithKuasar, HANDLER_17 } from "../../testing/kuasar-containerd17.js";
+import { afterRedial, containerd2WithKuasar, HANDLER } from "../../testing/kuasar-containerd2.js";
+import { censusDiff, takeCensus } from "../../testing/leak-census.js";
 
 assertIsolated();
 

@@ -5,10 +5,10 @@ import { describe, it } from "node:test";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ContainerState, PodSandboxState, type ContainerConfigSchema } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { isAlive } from "../../src/pod/pod.js";
-import type { CriClient } from "../harness/cri.js";
-import { decodeOut, podConfig, runPod, shContainer, waitExited } from "../harness/cri-pod.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { afterRedial, containerd2WithKuasar, GVISOR_HANDLER } from "../harness/kuasar-containerd2.js";
+import type { CriClient } from "../../testing/cri.js";
+import { decodeOut, podConfig, runPod, shContainer, waitExited } from "../../testing/cri-pod.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { afterRedial, containerd2WithKuasar, GVISOR_HANDLER } from "../../testing/kuasar-containerd2.js";
 
 assertIsolated();
 

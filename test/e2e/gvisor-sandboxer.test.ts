@@ -10,14 +10,14 @@ import { MetricsSchema } from "../../src/gen/io/containerd/cgroups/v1/metrics_pb
 import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { GrpcClient } from "../../src/grpc/client.js";
 import { isAlive } from "../../src/pod/pod.js";
-import { BUSYBOX_IMAGE } from "../harness/busybox-image.js";
-import type { CriClient } from "../harness/cri.js";
-import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../harness/cri-pod.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { containerd2WithKuasar, GVISOR_HANDLER, HANDLER, WASM_HANDLER } from "../harness/kuasar-containerd2.js";
-import { containerd17WithKuasar, GVISOR_HANDLER_17 } from "../harness/kuasar-containerd17.js";
-import { importWasmImage } from "../harness/wasm-image.js";
-import { echoArgsEnvFileModule } from "../sandboxers/wasm/wat-modules.js";
+import { BUSYBOX_IMAGE } from "../../testing/busybox-image.js";
+import type { CriClient } from "../../testing/cri.js";
+import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../../testing/cri-pod.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { containerd2WithKuasar, GVISOR_HANDLER, HANDLER, WASM_HANDLER } from "../../testing/kuasar-containerd2.js";
+import { containerd17WithKuasar, GVISOR_HANDLER_17 } from "../../testing/kuasar-containerd17.js";
+import { importWasmImage } from "../../testing/wasm-image.js";
+import { echoArgsEnvFileModule } from "../../testing/wat-modules.js";
 
 assertIsolated();
 

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
-import { BUSYBOX_IMAGE, importBusybox } from "../harness/busybox-image.js";
-import { startContainerd } from "../harness/containerd.js";
-import { assertIsolated } from "../harness/isolation.js";
+import { BUSYBOX_IMAGE, importBusybox } from "../../testing/busybox-image.js";
+import { startContainerd } from "../../testing/containerd.js";
+import { assertIsolated } from "../../testing/isolation.js";
 
 assertIsolated();
 

@@ -3,16 +3,16 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { isAlive, killQuietly, waitGone } from "../../src/pod/pod.js";
-import type { CriClient } from "../harness/cri.js";
-import { logFile, podConfig, runPod, waitExited, waitForLog } from "../harness/cri-pod.js";
-import { assertPodEndedAndCleaned, containerPid, holderPidOf, QUICK_MS, settledDiff, startTwoContainerPod, type TwoContainerPod } from "../harness/holder-death.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { afterRedial, containerd2WithKuasar, GVISOR_HANDLER, HANDLER, WASM_HANDLER, type Containerd2WithKuasar } from "../harness/kuasar-containerd2.js";
-import { containerd17WithKuasar, HANDLER_17, type Containerd17WithKuasar } from "../harness/kuasar-containerd17.js";
-import { importWasmImage } from "../harness/wasm-image.js";
-import { infiniteLoopModule } from "../sandboxers/wasm/wat-modules.js";
-import { censusDiff, takeCensus, type Census, type CensusScope } from "../harness/leak-census.js";
-import { warmUpPod } from "../harness/pod-scenario.js";
+import type { CriClient } from "../../testing/cri.js";
+import { logFile, podConfig, runPod, waitExited, waitForLog } from "../../testing/cri-pod.js";
+import { assertPodEndedAndCleaned, containerPid, holderPidOf, QUICK_MS, settledDiff, startTwoContainerPod, type TwoContainerPod } from "../../testing/holder-death.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { afterRedial, containerd2WithKuasar, GVISOR_HANDLER, HANDLER, WASM_HANDLER, type Containerd2WithKuasar } from "../../testing/kuasar-containerd2.js";
+import { containerd17WithKuasar, HANDLER_17, type Containerd17WithKuasar } from "../../testing/kuasar-containerd17.js";
+import { importWasmImage } from "../../testing/wasm-image.js";
+import { infiniteLoopModule } from "../../testing/wat-modules.js";
+import { censusDiff, takeCensus, type Census, type CensusScope } from "../../testing/leak-census.js";
+import { warmUpPod } from "../../testing/pod-scenario.js";
 
 assertIsolated();
 

@@ -2,13 +2,13 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
-import { assertIsolated } from "../harness/isolation.js";
-import { forkHandlerOf, forkWithKuasar, type ForkWithKuasar } from "../harness/kuasar-containerd-fork.js";
-import type { E2eKind } from "../harness/kuasar-containerd2.js";
-import { VMM_TEST_CONFIG } from "../harness/vm-pod.js";
-import { censusDiff, takeCensus, type CensusScope } from "../harness/leak-census.js";
-import { NC_SERVER, podScenario, warmUpPod } from "../harness/pod-scenario.js";
-import { wasmEchoPod } from "../harness/wasm-echo-pod.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { forkHandlerOf, forkWithKuasar, type ForkWithKuasar } from "../../testing/kuasar-containerd-fork.js";
+import type { E2eKind } from "../../testing/kuasar-containerd2.js";
+import { VMM_TEST_CONFIG } from "../../testing/vm-pod.js";
+import { censusDiff, takeCensus, type CensusScope } from "../../testing/leak-census.js";
+import { NC_SERVER, podScenario, warmUpPod } from "../../testing/pod-scenario.js";
+import { wasmEchoPod } from "../../testing/wasm-echo-pod.js";
 
 assertIsolated();
 

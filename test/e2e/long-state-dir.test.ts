@@ -6,12 +6,12 @@ import { describe, it } from "node:test";
 import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { SHORT_SOCKET_DIR } from "../../src/fs/long-socket-path.js";
 import { isAlive } from "../../src/pod/pod.js";
-import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../harness/cri-pod.js";
-import { repoRoot } from "../harness/deps.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { afterRedial, containerd2WithKuasar, HANDLER, VMM_HANDLER } from "../harness/kuasar-containerd2.js";
-import { censusDiff, takeCensus } from "../harness/leak-census.js";
-import { VMM_TEST_CONFIG } from "../harness/vm-pod.js";
+import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../../testing/cri-pod.js";
+import { repoRoot } from "../../testing/deps.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { afterRedial, containerd2WithKuasar, HANDLER, VMM_HANDLER } from "../../testing/kuasar-containerd2.js";
+import { censusDiff, takeCensus } from "../../testing/leak-census.js";
+import { VMM_TEST_CONFIG } from "../../testing/vm-pod.js";
 
 assertIsolated();
 
@@ -79,7 +79,7 @@ describe("a --dir longer than a unix socket path (stock containerd 2.x)", () => 
     assertNothingLeft(env.sandboxerDir, [podId, ...ids], censusDiff(before, takeCensus(scope)));
   });
 
-  it("vmm: a VM pod (QMP, agent and virtio-fs sockets, kuasar-ctl's socket) under a 200-byte --dir, across a daemon kill -9", async (t) => {
+  it("vmm: a VM pod (QMP, agent and virtio-fs sockets) under a 200-byte --dir, across a daemon kill -9", async (t) => {
     const env = await containerd2WithKuasar(t, ["vmm"], VMM_TEST_CONFIG, { stateDirPath: longStateDir("vmm-sandboxer") });
     const { cri } = env;
     assert.ok(Buffer.byteLength(env.sandboxerDir) >= 200);
@@ -91,7 +91,7 @@ describe("a --dir longer than a unix socket path (stock containerd 2.x)", () => 
     await waitForLog(logFile(cfg, shContainer("c", "")), "up");
     const ex = await cri.runtime.execSync({ containerId: ids[0]!, cmd: ["echo", "in-vm"], timeout: 60n });
     assert.equal(decodeOut(ex.stdout), "in-vm\n");
-    const ctl = () => execFileSync(join(repoRoot(), "bin", "kuasar-ctl"), ["exec", "--dir", env.sandboxerDir, podId, "--", "echo", "ctl"], { encoding: "utf8" });
+    const ctl = () => execFileSync(join(repoRoot(), "bin", "kuasar-ctl"), ["exec", "--state-dir", join(env.dir, "ks"), podId, "--", "echo", "ctl"], { encoding: "utf8" });
     assert.equal(ctl(), "ctl\n");
 
     await env.sandboxer.kill9();

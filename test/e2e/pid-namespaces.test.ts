@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it, type TestContext } from "node:test";
-import { decodeOut, podConfig, runPod, shContainer } from "../harness/cri-pod.js";
-import type { CriClient } from "../harness/cri.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { containerd17WithKuasar, HANDLER_17 } from "../harness/kuasar-containerd17.js";
-import { containerd2WithKuasar, HANDLER } from "../harness/kuasar-containerd2.js";
+import { decodeOut, podConfig, runPod, shContainer } from "../../testing/cri-pod.js";
+import type { CriClient } from "../../testing/cri.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { containerd17WithKuasar, HANDLER_17 } from "../../testing/kuasar-containerd17.js";
+import { containerd2WithKuasar, HANDLER } from "../../testing/kuasar-containerd2.js";
 
 assertIsolated();
 

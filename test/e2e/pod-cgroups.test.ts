@@ -14,13 +14,15 @@ import { ContainerState, LinuxContainerResourcesSchema } from "../../src/gen/k8s
 import { GrpcClient } from "../../src/grpc/client.js";
 import { TASKS_EXTENSION_INFO_KEY } from "../../src/pod/sandbox-records.js";
 import { OCI_SPEC_URL } from "../../src/sandbox/sandbox-update.js";
-import { podConfig, runPod, shContainer } from "../harness/cri-pod.js";
-import type { CriClient } from "../harness/cri.js";
-import type { Containerd } from "../harness/containerd.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { containerd17WithKuasar, handler17Of } from "../harness/kuasar-containerd17.js";
-import { containerd2WithKuasar, HANDLER } from "../harness/kuasar-containerd2.js";
-import { censusDiff, takeCensus } from "../harness/leak-census.js";
+import { podConfig, runPod, shContainer } from "../../testing/cri-pod.js";
+import type { CriClient } from "../../testing/cri.js";
+import type { Containerd } from "../../testing/containerd.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { containerd17WithKuasar, handler17Of } from "../../testing/kuasar-containerd17.js";
+import { containerd2WithKuasar, HANDLER, VMM_HANDLER } from "../../testing/kuasar-containerd2.js";
+import { VMM_TEST_CONFIG } from "../../testing/vm-pod.js";
+import { VM_HOST_OVERHEAD_MB } from "../../src/sandboxers/vmm/vm-host-resources.js";
+import { censusDiff, takeCensus } from "../../testing/leak-census.js";
 
 assertIsolated();
 
@@ -82,6 +84,21 @@ function eventStream(t: TestContext, containerd: Containerd): { lines: string[];
       }
     },
   };
+}
+
+/** CPU quota and period of a pod cgroup as "quota period" (v1 cpu controller, else v2 cpu.max). */
+function cpuQuota(path: string): string {
+  const v1 = mountedHierarchies().find((h) => h.version === 1 && h.controllers.includes("cpu"));
+  if (v1) return ["cpu.cfs_quota_us", "cpu.cfs_period_us"].map((f) => readFileSync(join(v1.mount, path, f), "utf8").trim()).join(" ");
+  const v2 = mountedHierarchies().find((h) => h.version === 2)!;
+  return readFileSync(join(v2.mount, path, "cpu.max"), "utf8").trim();
+}
+
+/** Memory charged to a pod cgroup (v1 memory controller, else v2). */
+function hostMemoryUsage(path: string): string {
+  const v1 = mountedHierarchies().find((h) => h.version === 1 && h.controllers.includes("memory"));
+  const file = v1 ? join(v1.mount, path, "memory.usage_in_bytes") : join(mountedHierarchies().find((h) => h.version === 2)!.mount, path, "memory.current");
+  return readFileSync(file, "utf8").trim();
 }
 
 const cgroupPathsOf = (pid: number): string[] => parseProcCgroup(readFileSync(`/proc/${pid}/cgroup`, "utf8")).map((m) => m.path);
@@ -173,6 +190,57 @@ describe("pod cgroup (cgroup_parent), pod resources by Update, OOM events while 
     await removePod(env.cri, podId);
     client.close(); // its connection is no pod's
     await settledCensus(before, scope);
+    for (const r of roots) assert.deepEqual(readdirSync(r, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name), [], `left in ${r}`);
+  });
+
+  it("containerd 2.x, vmm: QEMU and virtiofsd in the pod cgroup sized for the VM, /tasks/oom from the guest while the pod runs, Update sets CPU and refuses a RAM change, all removed", async (t) => {
+    const { parent, roots } = testCgroupParent(t);
+    const env = await containerd2WithKuasar(t, ["vmm"], VMM_TEST_CONFIG);
+    const events = eventStream(t, env.containerd);
+    const scope = { cgroupRoots: roots };
+    const before = takeCensus(scope);
+    const cfg = podConfig("vmcg", `${env.dir}/logs/vmcg`);
+    cfg.linux = { ...cfg.linux, cgroupParent: parent, resources: create(LinuxContainerResourcesSchema, { memoryLimitInBytes: BigInt(64 * MiB) }) };
+    const hog = shContainer("hog", "sleep 1; (tail /dev/zero); echo survived; sleep 100000");
+    hog.linux = { ...hog.linux, resources: create(LinuxContainerResourcesSchema, { memoryLimitInBytes: BigInt(16 * MiB) }) };
+    const { podId, ids } = await runPod(env.cri, VMM_HANDLER, cfg, [hog]);
+    const cid = ids[0]!;
+
+    const info = (await env.cri.runtime.podSandboxStatus({ podSandboxId: podId, verbose: true })).info;
+    const qemu = Number(info["qemu_pid"]);
+    const virtiofsd = Number(info["virtiofsd_pid"]);
+    assert.ok(qemu > 0 && virtiofsd > 0, JSON.stringify(info));
+    for (const pid of [qemu, virtiofsd]) {
+      const paths = cgroupPathsOf(pid);
+      assert.ok(paths.length > 0);
+      for (const p of paths) assert.equal(p, `${parent}/${podId}`, `pid ${pid} (qemu ${qemu}, virtiofsd ${virtiofsd}) in ${p}`);
+    }
+    // The VM has 192 + 64 MiB of RAM; the host limit covers it and QEMU's own needs.
+    assert.equal(podMemoryLimit(`${parent}/${podId}`), (192 + 64 + VM_HOST_OVERHEAD_MB) * MiB);
+
+    // A child of the container is OOM-killed in the guest: /tasks/oom while the container (and the pod) runs.
+    await events.waitFor(new RegExp(`/tasks/oom.*${cid}`), 180_000);
+    assert.equal((await env.cri.runtime.containerStatus({ containerId: cid })).status?.state, ContainerState.CONTAINER_RUNNING);
+    assert.equal(events.lines.filter((l) => l.includes("/tasks/exit") && l.includes(cid)).length, 0);
+    t.diagnostic(`host memory of the VM pod (guest RAM 256 MiB): ${hostMemoryUsage(`${parent}/${podId}`)} bytes`);
+
+    const client = new GrpcClient(env.listen, { namespace: "k8s.io" });
+    t.after(() => client.close());
+    const api = client.service(Controller);
+    const update = (resources: object) =>
+      api.update({ sandboxId: podId, sandbox: create(SandboxSchema, { sandboxId: podId, spec: { typeUrl: OCI_SPEC_URL, value: Buffer.from(JSON.stringify({ linux: { resources } })) } }), fields: ["spec"] });
+    await update({ cpu: { quota: 50_000, period: 100_000 } });
+    assert.equal(cpuQuota(`${parent}/${podId}`), "50000 100000");
+    // The guest's RAM is fixed at boot: another memory limit is refused and changes nothing.
+    await assert.rejects(update({ memory: { limit: 128 * MiB } }), (err: Error & { code: Code }) => {
+      assert.equal(err.code, Code.FailedPrecondition, err.message);
+      assert.match(err.message, /fixed at boot/);
+      return true;
+    });
+    assert.equal(podMemoryLimit(`${parent}/${podId}`), (192 + 64 + VM_HOST_OVERHEAD_MB) * MiB);
+
+    await removePod(env.cri, podId);
+    assert.deepEqual(censusDiff(before, takeCensus(scope)), {});
     for (const r of roots) assert.deepEqual(readdirSync(r, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name), [], `left in ${r}`);
   });
 

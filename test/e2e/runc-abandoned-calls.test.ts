@@ -6,8 +6,8 @@ import { Code } from "../../src/errors/code.js";
 import { isErrorCode } from "../../src/errors/runtime-error.js";
 import { Controller } from "../../src/gen/containerd/services/sandbox/v1/sandbox_pb.js";
 import { GrpcClient } from "../../src/grpc/client.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { startSandboxer, tearDownKuasar } from "../harness/kuasard.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { startSandboxer, tearDownKuasar } from "../../testing/kuasard.js";
 
 assertIsolated();
 

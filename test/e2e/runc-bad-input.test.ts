@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
-import { readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { Code } from "../../src/errors/code.js";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { PodSandboxConfigSchema } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { censusDiff, takeCensus } from "../harness/leak-census.js";
-import { loneRuncSandboxer } from "../harness/lone-sandboxer.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { censusDiff, takeCensus } from "../../testing/leak-census.js";
+import { loneRuncSandboxer } from "../../testing/lone-sandboxer.js";
+import { startSandboxer } from "../../testing/kuasard.js";
 
 assertIsolated();
 
@@ -71,10 +72,15 @@ describe("runc sandboxer: bad input gets a clear error and loses nothing", () =>
     assert.deepEqual(censusDiff(before, takeCensus({ dirs: [stateDir], cgroupRoots: [] })), {});
   });
 
-  it("reports a missing runc binary as FailedPrecondition and leaves nothing behind", async (t) => {
-    const { api, stateDir } = await sandboxer(t, '[sandboxers.runc]\nrunc_binary = "/nonexistent/runc"\n');
-    await assert.rejects(api.create({ sandboxId: "p2" }), { code: Code.FailedPrecondition, message: /runc binary "\/nonexistent\/runc" not found/ });
-    assert.deepEqual(leftovers(stateDir), { sandboxes: [], pods: [] });
-    await assert.rejects(api.status({ sandboxId: "p2" }), { code: Code.NotFound });
+  it("refuses to start with a missing runc binary, naming it, rather than failing the first pod", async () => {
+    const dir = mkdtempSync("/tmp/kb-");
+    try {
+      writeFileSync(join(dir, "config.toml"), '[sandboxers.runc]\nrunc_binary = "/nonexistent/runc"\n');
+      const s = startSandboxer({ program: "runc-sandboxer", listen: join(dir, "runc.sock"), dir: join(dir, "kr"), containerdTtrpcAddress: join(dir, "none.sock"), args: ["--state-dir", join(dir, "ks"), "--config", join(dir, "config.toml")] });
+      await assert.rejects(s.ready, /runc binary \\"\/nonexistent\/runc\\" not found or not executable/);
+      assert.ok(!existsSync(join(dir, "runc.sock")), "no Sandbox API socket");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -4,10 +4,10 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { isAlive } from "../../src/pod/pod.js";
-import { shimProcesses } from "../harness/cri.js";
-import { decodeOut, podConfig, runPod, shContainer, waitExited } from "../harness/cri-pod.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { afterRedial, containerd2WithKuasar, HANDLER } from "../harness/kuasar-containerd2.js";
+import { shimProcesses } from "../../testing/cri.js";
+import { decodeOut, podConfig, runPod, shContainer, waitExited } from "../../testing/cri-pod.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { afterRedial, containerd2WithKuasar, HANDLER } from "../../testing/kuasar-containerd2.js";
 
 assertIsolated();
 

@@ -6,10 +6,10 @@ import { Controller } from "../../src/gen/containerd/services/sandbox/v1/sandbox
 import { MetricsSchema } from "../../src/gen/io/containerd/cgroups/v1/metrics_pb.js";
 import { GrpcClient } from "../../src/grpc/client.js";
 import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
-import { shimProcesses } from "../harness/cri.js";
-import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../harness/cri-pod.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { containerd2WithKuasar, HANDLER } from "../harness/kuasar-containerd2.js";
+import { shimProcesses } from "../../testing/cri.js";
+import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../../testing/cri-pod.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { containerd2WithKuasar, HANDLER } from "../../testing/kuasar-containerd2.js";
 
 assertIsolated();
 

@@ -4,11 +4,12 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { MountPropagation } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
-import { unmount } from "../../src/pod/rootfs.js";
-import { decodeOut, podConfig, runPod, shContainer } from "../harness/cri-pod.js";
-import type { CriClient } from "../harness/cri.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { containerd2WithKuasar, GVISOR_HANDLER, HANDLER, WASM_HANDLER } from "../harness/kuasar-containerd2.js";
+import { unmount } from "../../src/fs/mounts.js";
+import { decodeOut, podConfig, runPod, shContainer } from "../../testing/cri-pod.js";
+import type { CriClient } from "../../testing/cri.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { containerd2WithKuasar, GVISOR_HANDLER, HANDLER, VMM_HANDLER, WASM_HANDLER } from "../../testing/kuasar-containerd2.js";
+import { VMM_TEST_CONFIG } from "../../testing/vm-pod.js";
 
 assertIsolated();
 
@@ -82,5 +83,36 @@ describe("runtime handler features on stock containerd 2.x (handlers declared fo
     assert.deepEqual((await env.cri.runtime.listContainers({ filter: { podSandboxId } })).containers, [], "nothing was created");
     await env.cri.runtime.stopPodSandbox({ podSandboxId });
     await env.cri.runtime.removePodSandbox({ podSandboxId });
+  });
+
+  it("vmm advertises and honours recursive read-only mounts: through virtio-fs the submount is read-only in the guest's container too", async (t) => {
+    const env = await containerd2WithKuasar(t, ["vmm"], VMM_TEST_CONFIG, { introspectable: true });
+    const logDir = mkdtempSync("/tmp/rro-logs-");
+    t.after(() => rmSync(logDir, { recursive: true, force: true }));
+    assert.deepEqual(await featuresOf(env.cri, VMM_HANDLER), { recursiveReadOnlyMounts: true, userNamespaces: false });
+
+    const host = dirWithSubmount(t);
+    const c = shContainer("c", "sleep 100000");
+    c.mounts = [
+      { containerPath: "/rro", hostPath: host, readonly: true, recursiveReadOnly: true, propagation: MountPropagation.PROPAGATION_PRIVATE },
+      { containerPath: "/rw", hostPath: host, propagation: MountPropagation.PROPAGATION_PRIVATE },
+    ];
+    const { podId, ids } = await runPod(env.cri, VMM_HANDLER, podConfig("rro-vm", logDir), [c]);
+    const id = ids[0]!;
+    // The control: the same dir and submount, bound read-write, are written through the share.
+    const rw = await sh(env.cri, id, "touch /rw/top /rw/sub/y");
+    assert.equal(rw.code, 0, `the read-write bind of the same dir: ${rw.out}`);
+    assert.equal(existsSync(join(host, "sub", "y")), true);
+    const top = await sh(env.cri, id, "touch /rro/top2");
+    assert.notEqual(top.code, 0, "the mount itself is read-only");
+    assert.match(top.out, /Read-only file system/);
+    const sub = await sh(env.cri, id, "touch /rro/sub/x");
+    assert.notEqual(sub.code, 0, "the submount is read-only too (rro)");
+    assert.match(sub.out, /Read-only file system/);
+    assert.equal(existsSync(join(host, "sub", "x")), false);
+    const opts = await sh(env.cri, id, "ls /rro/sub >/dev/null; awk '$5==\"/rro/sub\"{print $6}' /proc/self/mountinfo");
+    assert.match(opts.out, /^ro[,\n]/, `the submount's per-mount options in the guest: ${opts.out}`);
+    await env.cri.runtime.stopPodSandbox({ podSandboxId: podId });
+    await env.cri.runtime.removePodSandbox({ podSandboxId: podId });
   });
 });

@@ -3,10 +3,10 @@ import { connect, type Socket } from "node:net";
 import { describe, it } from "node:test";
 import { Code } from "../../src/errors/code.js";
 import { isErrorCode } from "../../src/errors/runtime-error.js";
-import { podConfig } from "../harness/cri-pod.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { containerd2WithKuasar, HANDLER, type Containerd2WithKuasar } from "../harness/kuasar-containerd2.js";
-import { censusDiff, takeCensus, type Census } from "../harness/leak-census.js";
+import { podConfig } from "../../testing/cri-pod.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { containerd2WithKuasar, HANDLER, type Containerd2WithKuasar } from "../../testing/kuasar-containerd2.js";
+import { censusDiff, takeCensus, type Census } from "../../testing/leak-census.js";
 
 assertIsolated();
 

@@ -3,10 +3,10 @@ import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
-import { shimProcesses, type CriClient } from "../harness/cri.js";
-import { decodeOut, podConfig, runPod, shContainer, waitExited } from "../harness/cri-pod.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { containerd17WithKuasar, HANDLER_17 } from "../harness/kuasar-containerd17.js";
+import { shimProcesses, type CriClient } from "../../testing/cri.js";
+import { decodeOut, podConfig, runPod, shContainer, waitExited } from "../../testing/cri-pod.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { containerd17WithKuasar, HANDLER_17 } from "../../testing/kuasar-containerd17.js";
 
 assertIsolated();
 

@@ -5,13 +5,13 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { promisify } from "node:util";
-import { BUSYBOX_IMAGE } from "../harness/busybox-image.js";
-import { shimProcesses } from "../harness/cri.js";
-import { decodeOut } from "../harness/cri-pod.js";
-import { repoRoot } from "../harness/deps.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { containerd17WithKuasar, HANDLER_17 } from "../harness/kuasar-containerd17.js";
-import { assertHolder, holderOf, HTTPD_SERVER, podScenario } from "../harness/pod-scenario.js";
+import { BUSYBOX_IMAGE } from "../../testing/busybox-image.js";
+import { shimProcesses } from "../../testing/cri.js";
+import { decodeOut } from "../../testing/cri-pod.js";
+import { repoRoot } from "../../testing/deps.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { containerd17WithKuasar, HANDLER_17 } from "../../testing/kuasar-containerd17.js";
+import { assertHolder, holderOf, HTTPD_SERVER, podScenario } from "../../testing/pod-scenario.js";
 
 assertIsolated();
 

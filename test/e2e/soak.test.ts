@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { SandboxerProcess } from "../harness/kuasard.js";
+import type { SandboxerProcess } from "../../testing/kuasard.js";
 import { describe, it, type TestContext } from "node:test";
-import { assertIsolated } from "../harness/isolation.js";
-import { containerd17WithKuasar, HANDLER_17 } from "../harness/kuasar-containerd17.js";
-import { containerd2WithKuasar, HANDLER } from "../harness/kuasar-containerd2.js";
-import { fmt, runSoak, type Resident } from "../harness/soak.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { containerd17WithKuasar, HANDLER_17 } from "../../testing/kuasar-containerd17.js";
+import { containerd2WithKuasar, HANDLER } from "../../testing/kuasar-containerd2.js";
+import { fmt, runSoak, type Resident } from "../../testing/soak.js";
 
 assertIsolated();
 

@@ -6,14 +6,14 @@ import { describe, it } from "node:test";
 import { Code } from "../../src/errors/code.js";
 import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { isAlive } from "../../src/pod/pod.js";
-import { mountsBelow } from "../../src/pod/rootfs.js";
-import type { CriClient } from "../harness/cri.js";
-import { decodeOut, podConfig, runPod, shContainer, waitExited } from "../harness/cri-pod.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { afterRedial, containerd2WithKuasar, HANDLER } from "../harness/kuasar-containerd2.js";
-import { containerd17WithKuasar, HANDLER_17 } from "../harness/kuasar-containerd17.js";
-import { takeCensus } from "../harness/leak-census.js";
-import { containerPid, entriesOf, eventually, holderPidIn, leaksOf } from "../harness/state-dir.js";
+import { mountsBelow } from "../../src/fs/mounts.js";
+import type { CriClient } from "../../testing/cri.js";
+import { decodeOut, podConfig, runPod, shContainer, waitExited } from "../../testing/cri-pod.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { afterRedial, containerd2WithKuasar, HANDLER } from "../../testing/kuasar-containerd2.js";
+import { containerd17WithKuasar, HANDLER_17 } from "../../testing/kuasar-containerd17.js";
+import { takeCensus } from "../../testing/leak-census.js";
+import { containerPid, entriesOf, eventually, holderPidIn, leaksOf } from "../../testing/state-dir.js";
 
 assertIsolated();
 

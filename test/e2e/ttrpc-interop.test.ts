@@ -11,9 +11,9 @@ import { silentLogger } from "../../src/log/logger.js";
 import type { CreateTaskSpec, ExitInfo, TaskBackend } from "../../src/task/task-backend.js";
 import { serveTaskApi } from "../../src/task/task-service.js";
 import { TtrpcServer } from "../../src/ttrpc/server.js";
-import { BUSYBOX_IMAGE, importBusybox } from "../harness/busybox-image.js";
-import { startContainerd } from "../harness/containerd.js";
-import { assertIsolated } from "../harness/isolation.js";
+import { BUSYBOX_IMAGE, importBusybox } from "../../testing/busybox-image.js";
+import { startContainerd } from "../../testing/containerd.js";
+import { assertIsolated } from "../../testing/isolation.js";
 
 assertIsolated();
 

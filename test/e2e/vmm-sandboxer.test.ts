@@ -4,13 +4,13 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
-import { mountsBelow } from "../../src/pod/rootfs.js";
-import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../harness/cri-pod.js";
-import { repoRoot } from "../harness/deps.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { afterRedial, containerd2WithKuasar, HANDLER, VMM_HANDLER } from "../harness/kuasar-containerd2.js";
-import { containerd17WithKuasar, handler17Of } from "../harness/kuasar-containerd17.js";
-import { fetchContainer, httpGet, joinPodBridge, kernelReleases, processesOf, VMM_TEST_CONFIG, webContainer } from "../harness/vm-pod.js";
+import { mountsBelow } from "../../src/fs/mounts.js";
+import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../../testing/cri-pod.js";
+import { repoRoot } from "../../testing/deps.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { afterRedial, containerd2WithKuasar, HANDLER, VMM_HANDLER } from "../../testing/kuasar-containerd2.js";
+import { containerd17WithKuasar, handler17Of } from "../../testing/kuasar-containerd17.js";
+import { fetchContainer, httpGet, joinPodBridge, kernelReleases, processesOf, VMM_TEST_CONFIG, webContainer } from "../../testing/vm-pod.js";
 
 assertIsolated();
 
@@ -59,10 +59,10 @@ describe("vmm sandboxer under stock containerd 2.x (a QEMU micro-VM per pod)", (
     assert.equal(ex.exitCode, 7);
 
     // Troubleshooting: root runs a command in the guest itself, outside any container.
-    const ctl = execFileSync(join(repoRoot(), "bin", "kuasar-ctl"), ["exec", "--dir", `${env.dir}/kv`, podId, "--", "sh", "-c", "uname -r; ls /run/kuasar/shared"], { encoding: "utf8" });
+    const ctl = execFileSync(join(repoRoot(), "bin", "kuasar-ctl"), ["exec", "--state-dir", `${env.dir}/ks`, podId, "--", "sh", "-c", "uname -r; ls /run/kuasar/shared"], { encoding: "utf8" });
     assert.match(ctl, new RegExp(`^${guest.replace(/[.+]/g, "\\$&")}\n`));
     assert.match(ctl, /agent/);
-    assert.throws(() => execFileSync(join(repoRoot(), "bin", "kuasar-ctl"), ["exec", "--dir", `${env.dir}/kv`, "no-such-pod", "--", "true"], { stdio: "pipe" }), /not found/);
+    assert.throws(() => execFileSync(join(repoRoot(), "bin", "kuasar-ctl"), ["exec", "--state-dir", `${env.dir}/ks`, "no-such-pod", "--", "true"], { stdio: "pipe" }), /not found/);
 
     // An exit code comes back exactly.
     const quitter = shContainer("quitter", "echo bye; exit 42");

@@ -4,12 +4,12 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ContainerState, type ContainerConfigSchema } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
-import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../harness/cri-pod.js";
-import { assertIsolated } from "../harness/isolation.js";
-import { containerd2WithKuasar, HANDLER, WASM_HANDLER } from "../harness/kuasar-containerd2.js";
-import { containerd17WithKuasar, WASM_HANDLER_17 } from "../harness/kuasar-containerd17.js";
-import { importWasmImage } from "../harness/wasm-image.js";
-import { echoArgsEnvFileModule, infiniteLoopModule, memoryHogModule } from "../sandboxers/wasm/wat-modules.js";
+import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../../testing/cri-pod.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { containerd2WithKuasar, HANDLER, WASM_HANDLER } from "../../testing/kuasar-containerd2.js";
+import { containerd17WithKuasar, WASM_HANDLER_17 } from "../../testing/kuasar-containerd17.js";
+import { importWasmImage } from "../../testing/wasm-image.js";
+import { echoArgsEnvFileModule, infiniteLoopModule, memoryHogModule } from "../../testing/wat-modules.js";
 
 assertIsolated();
 

@@ -6,7 +6,7 @@ import { ROUTE_KEY } from "../../src/endpoint/route.js";
 import { encodeFrame } from "../../src/ttrpc/frame.js";
 import { TtrpcClient } from "../../src/ttrpc/client.js";
 import { TtrpcServer } from "../../src/ttrpc/server.js";
-import { startEndpoint } from "../harness/endpoint-process.js";
+import { startEndpoint } from "../../testing/endpoint-process.js";
 
 /** Inputs per run (CI-sized); KUASAR_FUZZ_INPUTS raises it. */
 const INPUTS = Number(process.env["KUASAR_FUZZ_INPUTS"] ?? 100_000);

@@ -7,7 +7,7 @@ import { Code } from "../../src/errors/code.js";
 import { RuntimeError } from "../../src/errors/runtime-error.js";
 import { TtrpcClient } from "../../src/ttrpc/client.js";
 import { TtrpcServer } from "../../src/ttrpc/server.js";
-import { startEndpoint, type EndpointProcess } from "../harness/endpoint-process.js";
+import { startEndpoint, type EndpointProcess } from "../../testing/endpoint-process.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { Code } from "../../src/errors/code.js";
 import { writeFileAtomic } from "../../src/fs/atomic-write.js";
-import { unmountBelow } from "../../src/pod/rootfs.js";
+import { unmountBelow } from "../../src/fs/mounts.js";
 import { RecordStore } from "../../src/sandbox/record-store.js";
 
 const isolated = process.env["KUASAR_E2E_ISOLATED"] === "1" && process.getuid?.() === 0;

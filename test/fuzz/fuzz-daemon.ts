@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
-import { startSandboxer, tearDownKuasar } from "../harness/kuasard.js";
+import { startSandboxer, tearDownKuasar } from "../../testing/kuasard.js";
 import { eventually, footprint, type Footprint } from "./fuzz-kit.js";
 
 /** A runc-sandboxer with no containerd (fuzzed sockets never reach one), short stall bounds. */

@@ -10,7 +10,7 @@ import { encodeFrame, MAX_DATA_LENGTH, MessageType } from "../../src/ttrpc/frame
 import { encodeRequest } from "../../src/ttrpc/messages.js";
 import { metadataFrom } from "../../src/ttrpc/metadata.js";
 import { TASK_SERVICE_V2, TASK_SERVICE_V3 } from "../../src/task/task-service.js";
-import { assertIsolated } from "../harness/isolation.js";
+import { assertIsolated } from "../../testing/isolation.js";
 import { assertFootprintBounded, fuzzDaemon, FUZZ_LIMITS } from "./fuzz-daemon.js";
 import { eventually, footprint, fuzzSeed, inParallel, oneShot, Prng } from "./fuzz-kit.js";
 

@@ -6,7 +6,7 @@ import { Code } from "../../src/errors/code.js";
 import { Controller } from "../../src/gen/containerd/services/sandbox/v1/sandbox_pb.js";
 import { GrpcClient } from "../../src/grpc/client.js";
 import { grpcPath } from "../../src/grpc/service.js";
-import { assertIsolated } from "../harness/isolation.js";
+import { assertIsolated } from "../../testing/isolation.js";
 import { assertFootprintBounded, fuzzDaemon } from "./fuzz-daemon.js";
 import { footprint, fuzzSeed, inParallel, oneShot, Prng } from "./fuzz-kit.js";
 

@@ -16,6 +16,7 @@ import type { TaskBackend } from "../../src/task/task-backend.js";
 import { OCI_RESOURCES_URL } from "../../src/task/task-service.js";
 import { clientOf, tempDir } from "../grpc/helpers.js";
 import { mapSandboxer } from "./map-sandboxer.js";
+import type { SandboxUpdate } from "../../src/sandbox/sandboxer.js";
 
 const TASK_ADDRESS = "ttrpc+unix:///run/kuasar-runc/task.sock";
 
@@ -23,6 +24,7 @@ const TASK_ADDRESS = "ttrpc+unix:///run/kuasar-runc/task.sock";
 function fakeSandboxer() {
   const liveTasks = new Set<string>();
   const updates: { id: string; resources: unknown; annotations: Record<string, string> }[] = [];
+  const podUpdates: { id: string; change: SandboxUpdate }[] = [];
   const tasks = {
     has: (id: string) => liveTasks.has(id),
     async update(id: string, resources: unknown, annotations: Record<string, string>) {
@@ -31,12 +33,13 @@ function fakeSandboxer() {
   } as unknown as TaskBackend;
   const sandboxer = mapSandboxer("fake", {
     tasks,
-    update: async () => {
-      throw new Error("the fork's API has no Update");
+    // The fork's API has no Update: only its pod-level UpdateResources comes here.
+    update: async (id, change) => {
+      podUpdates.push({ id, change });
     },
     status: (s) => ({ ...s, pid: 4242, createdAt: new Date(1000), taskAddress: TASK_ADDRESS, taskApiVersion: 3, info: { kind: "fake" } }),
   });
-  return { sandboxer, sandboxes: sandboxer.sandboxes, liveTasks, updates };
+  return { sandboxer, sandboxes: sandboxer.sandboxes, liveTasks, updates, podUpdates };
 }
 
 /** The fork's API served as kuasard serves it (under upstream's wire name), and a client speaking it. */
@@ -114,13 +117,21 @@ describe("the kuasar-io fork's Sandbox API", () => {
     assert.ok(!existsSync(join(f.bundlesDir, "p1", "c1")));
   });
 
-  it("UpdateResources updates a container through the Task API backend and refuses pod-level resources it would not apply", async (t) => {
+  it("UpdateResources updates a container through the Task API backend, and the pod's cgroup through the sandboxer without a container", async (t) => {
     const f = await fixture(t);
     await f.api.create({ sandboxId: "p1" });
     const resources = { memory: { limit: 64 << 20 } };
     await f.api.updateResources({ sandboxId: "p1", containerId: "c1", resources: { typeUrl: OCI_RESOURCES_URL, value: json(resources) }, annotations: { k: "v" } });
     assert.deepEqual(f.updates, [{ id: "c1", resources, annotations: { k: "v" } }]);
-    await rejectsWith(f.api.updateResources({ sandboxId: "p1", resources: { typeUrl: OCI_RESOURCES_URL, value: json(resources) } }), Code.Unimplemented, /pod-level/);
+    const pod = { memory: { limit: 96 << 20 }, cpu: { quota: 50_000, period: 100_000, shares: 512 } };
+    await f.api.updateResources({ sandboxId: "p1", resources: { typeUrl: OCI_RESOURCES_URL, value: json(pod) } });
+    assert.deepEqual(f.podUpdates, [
+      { id: "p1", change: { fields: ["spec"], labels: {}, resources: { memoryLimitBytes: 96 << 20, cpuQuota: 50_000, cpuPeriod: 100_000, cpuShares: 512 }, tasksExtension: undefined } },
+    ]);
+    await rejectsWith(f.api.updateResources({ sandboxId: "p1", resources: { typeUrl: OCI_RESOURCES_URL, value: json({ pids: { limit: 5 } }) } }), Code.InvalidArgument, /no pod-level resource/);
+    await rejectsWith(f.api.updateResources({ sandboxId: "p1", resources: { typeUrl: OCI_RESOURCES_URL, value: json({ memory: { limit: "lots" } }) } }), Code.InvalidArgument, /memory\.limit: want an integer/);
+    await rejectsWith(f.api.updateResources({ sandboxId: "p1" }), Code.InvalidArgument, /required/);
+    assert.equal(f.podUpdates.length, 1);
     await rejectsWith(f.api.updateResources({ sandboxId: "p1", containerId: "c1" }), Code.InvalidArgument, /required/);
     await rejectsWith(f.api.updateResources({ sandboxId: "nope", containerId: "c1", resources: { typeUrl: OCI_RESOURCES_URL, value: json(resources) } }), Code.NotFound);
     assert.equal(f.updates.length, 1);

@@ -75,5 +75,10 @@ export function mapSandboxer(kind: string, o: MapSandboxerOptions = {}): MapSand
     update: o.update ?? (async () => {}),
     async recover() {},
     async close() {},
+    debugExec: () => Promise.reject(new Error("no exec in a map")),
+    inventory: () => ({
+      sandboxes: [...sandboxes].map(([id, s]) => ({ id, namespace: s.req.namespace, state: s.state, pid: s.state === "ready" ? 4242 : 0, createdAt: new Date(0).toISOString(), exitedAt: undefined, dir: "", netns: s.req.netnsPath, cgroupPath: "" })),
+      containers: [],
+    }),
   };
 }

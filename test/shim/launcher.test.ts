@@ -8,7 +8,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { AnySchema } from "@bufbuild/protobuf/wkt";
 import { OptionsSchema } from "../../src/gen/runtimeoptions/v1/api_pb.js";
 import { LAUNCHER_SANDBOXER_FILE } from "../../src/shim/sandboxer-choice.js";
-import { repoRoot } from "../harness/deps.js";
+import { repoRoot } from "../../testing/deps.js";
 
 /** The runtime handler's options as containerd writes them to a shim's stdin: an Any of runtimeoptions.v1.Options whose config_body is the TOML table. */
 function optionsStdin(toml: string): Uint8Array {

@@ -16,7 +16,7 @@ import {
   sandboxerInToml,
   type OciFeatures,
 } from "../../src/shim/runtime-info.js";
-import { repoRoot } from "../harness/deps.js";
+import { repoRoot } from "../../testing/deps.js";
 
 const RUNC: OciFeatures = {
   ociVersionMin: "1.0.0",
@@ -55,8 +55,8 @@ describe("runtime info: each kind claims only what it honours", () => {
     assert.ok(RUNC.linux!["mountExtensions"], "the input is left as it was");
   });
 
-  it("vmm drops the recursive attributes, gvisor and wasm never claim rro", () => {
-    assert.deepEqual(kindFeatures("vmm", RUNC).mountOptions, ["bind", "rbind", "ro", "nosuid"]);
+  it("vmm keeps rro alone of the recursive attributes, gvisor and wasm never claim rro", () => {
+    assert.deepEqual(kindFeatures("vmm", RUNC).mountOptions, ["bind", "rbind", "ro", "rro", "nosuid"]);
     assert.ok(!kindFeatures("gvisor", RUNC).mountOptions!.includes("rro"));
     assert.ok(kindFeatures("gvisor", undefined).mountOptions!.includes("ro"));
     assert.deepEqual(kindFeatures("wasm", undefined).mountOptions, ["bind", "rbind"]);

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { runCaptured, type ExecOutcome } from "../../process/run-captured.js";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { holderLaunchEnv } from "../../oci-runtime/cli-command.js";
@@ -8,7 +9,7 @@ import { writeFileAtomic } from "../../fs/atomic-write.js";
 import type { HolderExit } from "../../holder/holder-protocol.js";
 import type { Container } from "../../pod/container.js";
 import type { OciProcess } from "../../pod/oci-spec.js";
-import { podContext } from "../../pod/pod-context.js";
+import { clampProcessOomScoreAdj, podContext } from "../../pod/pod-context.js";
 import type { ContainerOps, ContainerRuntime, InitLaunch, LaunchedInit } from "../../pod/container-runtime.js";
 import { requireHolder } from "../../pod/pod-tasks.js";
 import { isAlive, type Pod } from "../../pod/pod.js";
@@ -233,7 +234,7 @@ export class GvisorRuntime implements ContainerRuntime {
     const base = join(execDir(c), execId);
     await mkdir(execDir(c), { recursive: true, mode: 0o700 });
     const process = { ...(p.process as OciProcess), terminal: p.stdio.terminal };
-    if (typeof process.oomScoreAdj === "number" && process.oomScoreAdj < this.ops.minOomScoreAdj) process.oomScoreAdj = this.ops.minOomScoreAdj;
+    clampProcessOomScoreAdj(process, this.ops.minOomScoreAdj);
     await writeFile(`${base}.json`, JSON.stringify(process), { mode: 0o600 });
     rmSync(`${base}.ipid`, { force: true });
     const consoleSocket = p.stdio.terminal ? await this.ops.consoleSocketFor(p.spawnId) : undefined;
@@ -338,6 +339,14 @@ export class GvisorRuntime implements ContainerRuntime {
   /** The network mode of a pod: host-network pods pass through to the host's stack. */
   private network(pod: Pod): RunscNetwork {
     return isHostNetwork(pod) && this.runsc.options.network === "sandbox" ? "host" : this.runsc.options.network;
+  }
+
+  /** `runsc exec` into a container of the pod's gVisor sandbox (in the pod's network namespace, where runsc reaches it). */
+  async debugExec(pod: Pod, c: Container | undefined, argv: string[], timeoutMs: number): Promise<ExecOutcome> {
+    if (!c) throw new RuntimeError(Code.FailedPrecondition, `sandbox ${pod.id}: a gvisor pod runs only a pause program of its own; name a container (--container)`);
+    const t = this.target(pod);
+    const runsc = [this.runsc.absoluteBinary(), ...this.runsc.globalArgs(t), "exec", c.id, ...argv];
+    return runCaptured(t.netns ? ["nsenter", `--net=${t.netns}`, "--", ...runsc] : runsc, timeoutMs);
   }
 
   /** Where short runsc commands for `pod` must run: in its network namespace while that exists. */

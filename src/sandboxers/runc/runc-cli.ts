@@ -1,6 +1,10 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { which } from "../../fs/which.js";
 import type { RuntimeError } from "../../errors/runtime-error.js";
 import { cliError, extractMessage, runCliCommand } from "../../oci-runtime/cli-command.js";
+import { RuncCommands, runcCreateArgs, runcExecArgs, runcLogArgs } from "../../oci-runtime/runc-commands.js";
 
 /** Options of {@link RuncCli}. */
 export interface RuncOptions {
@@ -12,6 +16,8 @@ export interface RuncOptions {
   systemdCgroup: boolean;
   /** Deadline of one short runc command in ms. Default 30000. */
   commandTimeoutMs: number;
+  /** argv run before the binary (crun's private loader, the cgroup2 hider; see src/oci-runtime/). Default none. */
+  launcher?: readonly string[];
 }
 
 export const defaultRuncOptions: RuncOptions = {
@@ -35,8 +41,10 @@ export interface RuncState {
  * built here and launched by the pod holder, so the container's processes are
  * the holder's descendants (docs/adr/0002).
  */
-export class RuncCli {
-  constructor(readonly options: RuncOptions) {}
+export class RuncCli extends RuncCommands {
+  constructor(readonly options: RuncOptions) {
+    super();
+  }
 
   /** The binary as an absolute path (the holder executes argv[0] without a PATH search). */
   private absoluteBinary(): string {
@@ -48,19 +56,19 @@ export class RuncCli {
     return [
       "--root",
       this.options.root,
-      ...(logFile ? ["--log", logFile, "--log-format", "json"] : []),
+      ...runcLogArgs(logFile),
       ...(this.options.systemdCgroup ? ["--systemd-cgroup"] : []),
     ];
   }
 
   /** argv (binary first) of `runc create` for the holder to run. */
   createArgv(id: string, bundle: string, pidFile: string, logFile: string, consoleSocket?: string): string[] {
-    return [this.absoluteBinary(), ...this.globalArgs(logFile), "create", "--bundle", bundle, "--pid-file", pidFile, ...(consoleSocket ? ["--console-socket", consoleSocket] : []), id];
+    return [...(this.options.launcher ?? []), this.absoluteBinary(), ...this.globalArgs(logFile), ...runcCreateArgs(id, bundle, pidFile, consoleSocket)];
   }
 
   /** argv of `runc exec --detach` for the holder to run. */
   execArgv(id: string, processFile: string, pidFile: string, logFile: string, consoleSocket?: string): string[] {
-    return [this.absoluteBinary(), ...this.globalArgs(logFile), "exec", "--detach", "--process", processFile, "--pid-file", pidFile, ...(consoleSocket ? ["--console-socket", consoleSocket] : []), id];
+    return [...(this.options.launcher ?? []), this.absoluteBinary(), ...this.globalArgs(logFile), ...runcExecArgs(id, processFile, pidFile, consoleSocket)];
   }
 
   async state(id: string): Promise<RuncState> {
@@ -68,39 +76,24 @@ export class RuncCli {
     return JSON.parse(out) as RuncState;
   }
 
-  async start(id: string): Promise<void> {
-    await this.run(["start", id]);
+  /**
+   * Applies OCI LinuxResources JSON, passed in a file: crun reads `-` by opening /dev/stdin,
+   * which fails (ENXIO) on the socket Node gives a child as stdin.
+   */
+  override async update(id: string, resources: unknown): Promise<void> {
+    const dir = await mkdtemp(join(tmpdir(), "kuasar-update-"));
+    try {
+      await writeFile(join(dir, "resources.json"), JSON.stringify(resources), { mode: 0o600 });
+      await this.run(["update", "--resources", join(dir, "resources.json"), id]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
-  async kill(id: string, signal: number, all: boolean): Promise<void> {
-    await this.run(["kill", ...(all ? ["--all"] : []), id, String(signal)]);
-  }
-
-  async delete(id: string, force: boolean): Promise<void> {
-    await this.run(["delete", ...(force ? ["--force"] : []), id]);
-  }
-
-  async pause(id: string): Promise<void> {
-    await this.run(["pause", id]);
-  }
-
-  async resume(id: string): Promise<void> {
-    await this.run(["resume", id]);
-  }
-
-  /** Applies OCI LinuxResources JSON. */
-  async update(id: string, resources: unknown): Promise<void> {
-    await this.run(["update", "--resources", "-", id], JSON.stringify(resources));
-  }
-
-  /** Pids of every process of the container. */
-  async ps(id: string): Promise<number[]> {
-    const out = await this.run(["ps", "--format", "json", id]);
-    return (JSON.parse(out) as number[] | null) ?? [];
-  }
-
-  private run(args: string[], input?: string): Promise<string> {
-    return runCliCommand("runc", this.options.binary, this.globalArgs(), args, this.options.commandTimeoutMs, input);
+  protected run(args: string[], input?: string): Promise<string> {
+    const [first, ...rest] = this.options.launcher ?? [];
+    if (first === undefined) return runCliCommand("runc", this.options.binary, this.globalArgs(), args, this.options.commandTimeoutMs, input);
+    return runCliCommand("runc", first, [...rest, this.absoluteBinary(), ...this.globalArgs()], args, this.options.commandTimeoutMs, input);
   }
 }
 

@@ -12,7 +12,7 @@ import type { ContainerOps, ContainerRuntime, InitLaunch, LaunchedInit } from ".
 import type { Pod } from "../../pod/pod.js";
 import type { ProcessRecord } from "../../pod/records.js";
 import { prepareContainerSpec } from "./container-spec.js";
-import { podContext } from "../../pod/pod-context.js";
+import { clampProcessOomScoreAdj, podContext } from "../../pod/pod-context.js";
 import type { OciProcess } from "../../pod/oci-spec.js";
 import { runcError, type RuncCli } from "./runc-cli.js";
 import { requireHolder } from "../../pod/pod-tasks.js";
@@ -20,6 +20,7 @@ import { memoryCgroupOf } from "../../cgroup/oom.js";
 import { closeUnusedFifo } from "../../pod/stdio.js";
 import { waitExit } from "../../pod/wait-exit.js";
 import { readTextOr } from "../../fs/read-text.js";
+import { runCaptured, type ExecOutcome } from "../../process/run-captured.js";
 
 /** How long `runc create`/`runc exec` may take, in ms. */
 const RUNC_LAUNCH_TIMEOUT_MS = 60_000;
@@ -27,6 +28,14 @@ const RUNC_LAUNCH_TIMEOUT_MS = 60_000;
 /** How runc containers run: the Debian runc binary, launched by the pod's holder, so its containers are the holder's descendants. */
 export class RuncRuntime implements ContainerRuntime {
   readonly holderSetsPodSysctls = true;
+
+  /** Enters every namespace (and the root) of the container's init, or of the pod's init without a container. */
+  async debugExec(pod: Pod, c: Container | undefined, argv: string[], timeoutMs: number): Promise<ExecOutcome> {
+    const pid = c ? c.record.init.pid : pod.record.podPid;
+    if (pid <= 0) throw new RuntimeError(Code.FailedPrecondition, `${c ? `container ${c.id}` : `sandbox ${pod.id}`} has no running process`);
+    const ns = c ? ["-m", "-u", "-i", "-n", "-p", "-r", "-w"] : ["-u", "-i", "-n", "-p"];
+    return runCaptured(["nsenter", "-t", String(pid), ...ns, "--", ...argv], timeoutMs);
+  }
 
   constructor(
     private readonly ops: ContainerOps,
@@ -100,7 +109,7 @@ export class RuncRuntime implements ContainerRuntime {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const base = join(dir, execId);
     const process = { ...(p.process as OciProcess), terminal: p.stdio.terminal };
-    if (typeof process.oomScoreAdj === "number" && process.oomScoreAdj < this.ops.minOomScoreAdj) process.oomScoreAdj = this.ops.minOomScoreAdj;
+    clampProcessOomScoreAdj(process, this.ops.minOomScoreAdj);
     await writeFile(`${base}.json`, JSON.stringify(process), { mode: 0o600 });
     const consoleSocket = p.stdio.terminal ? await this.ops.consoleSocketFor(p.spawnId) : undefined;
     const startedAt = new Date();

@@ -2,7 +2,7 @@ import { accessSync, constants, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../../log/logger.js";
 import { vmPaths } from "./guest-paths.js";
-import type { Accelerator, Hypervisor } from "./hypervisor.js";
+import type { Accelerator, Hypervisor } from "./driver/hypervisor.js";
 import type { HypervisorOptions } from "./hypervisor-options.js";
 import { killQuietly } from "../../pod/pod.js";
 import { bootVm } from "./vm-boot.js";
@@ -42,7 +42,7 @@ async function probeKvm(h: Hypervisor, o: HypervisorOptions, stateDir: string, l
     const vm = await bootVm(
       h,
       o,
-      { id: "kvm-probe", paths, accelerator: "kvm", vcpus: 1, memoryMb: 128, nic: undefined, netnsPath: undefined, timeoutMs: o.kvmProbeTimeoutMs },
+      { id: "kvm-probe", paths, accelerator: "kvm", vcpus: 1, memoryMb: 128, nic: undefined, netnsPath: undefined, cgroups: [], timeoutMs: o.kvmProbeTimeoutMs },
       log,
       (q, v) => (pids = [q, v]),
     );

@@ -4,6 +4,7 @@ import type { Pod } from "../../pod/pod.js";
 import type { CgroupStats } from "../../task/task-backend.js";
 import { statsFromEventsOutput } from "../../oci-runtime/events-stats.js";
 import { cliError } from "../../oci-runtime/cli-command.js";
+import { RuncCommands, runcCreateArgs, runcExecArgs, runcLogArgs } from "../../oci-runtime/runc-commands.js";
 import { GUEST_RUNC, GUEST_RUNC_ROOT, type VmPaths } from "./guest-paths.js";
 import { runInGuest } from "./guest-runner.js";
 
@@ -11,48 +12,22 @@ import { runInGuest } from "./guest-runner.js";
 const GUEST_COMMAND_TIMEOUT_MS = 60_000;
 
 /** runc inside a VM pod's guest: short commands run through the agent. */
-export class GuestRunc {
+export class GuestRunc extends RuncCommands {
   constructor(
     private readonly pod: Pod,
     private readonly paths: VmPaths,
-  ) {}
+  ) {
+    super();
+  }
 
   /** argv of `runc create` for the agent to run (the container's init stays the agent's descendant). */
   static createArgv(id: string, bundle: string, pidFile: string, logFile: string, consoleSocket?: string): string[] {
-    return [GUEST_RUNC, ...globalArgs(logFile), "create", "--bundle", bundle, "--pid-file", pidFile, ...(consoleSocket ? ["--console-socket", consoleSocket] : []), id];
+    return [GUEST_RUNC, ...globalArgs(logFile), ...runcCreateArgs(id, bundle, pidFile, consoleSocket)];
   }
 
   /** argv of `runc exec --detach` for the agent to run. */
   static execArgv(id: string, processFile: string, pidFile: string, logFile: string, consoleSocket?: string): string[] {
-    return [GUEST_RUNC, ...globalArgs(logFile), "exec", "--detach", "--process", processFile, "--pid-file", pidFile, ...(consoleSocket ? ["--console-socket", consoleSocket] : []), id];
-  }
-
-  async start(id: string): Promise<void> {
-    await this.run(["start", id]);
-  }
-
-  async kill(id: string, signal: number, all: boolean): Promise<void> {
-    await this.run(["kill", ...(all ? ["--all"] : []), id, String(signal)]);
-  }
-
-  async delete(id: string, force: boolean): Promise<void> {
-    await this.run(["delete", ...(force ? ["--force"] : []), id]);
-  }
-
-  async pause(id: string): Promise<void> {
-    await this.run(["pause", id]);
-  }
-
-  async resume(id: string): Promise<void> {
-    await this.run(["resume", id]);
-  }
-
-  async update(id: string, resources: unknown): Promise<void> {
-    await this.run(["update", "--resources", "-", id], JSON.stringify(resources));
-  }
-
-  async ps(id: string): Promise<number[]> {
-    return (JSON.parse(await this.run(["ps", "--format", "json", id])) as number[] | null) ?? [];
+    return [GUEST_RUNC, ...globalArgs(logFile), ...runcExecArgs(id, processFile, pidFile, consoleSocket)];
   }
 
   /** The container's cgroup numbers as the guest's runc reports them (`runc events --stats`). */
@@ -61,7 +36,7 @@ export class GuestRunc {
     return statsFromEventsOutput(await this.run(["events", "--stats", id]), 2);
   }
 
-  private async run(args: string[], input?: string): Promise<string> {
+  protected async run(args: string[], input?: string): Promise<string> {
     const r = await runInGuest(this.pod, this.paths, [GUEST_RUNC, ...globalArgs(), ...args], { timeoutMs: GUEST_COMMAND_TIMEOUT_MS, ...(input !== undefined ? { input } : {}) });
     if (r.status !== 0) throw cliError("runc", args[0]!, r.stderr || `exit status ${r.status}`);
     return r.stdout;
@@ -69,7 +44,7 @@ export class GuestRunc {
 }
 
 function globalArgs(logFile?: string): string[] {
-  return ["--root", GUEST_RUNC_ROOT, ...(logFile ? ["--log", logFile, "--log-format", "json"] : [])];
+  return ["--root", GUEST_RUNC_ROOT, ...runcLogArgs(logFile)];
 }
 
 export function notRunning(id: string): RuntimeError {

@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import type { OciMount, OciSpec } from "../../pod/oci-spec.js";
+import { RECURSIVE_ATTR_OPTIONS } from "../../shim/runtime-info.js";
 import { GUEST_POD_SHM, toGuest, type VmPaths } from "./guest-paths.js";
 
 /** A host path the guest needs, bind-mounted below the shared directory. */
@@ -42,7 +43,8 @@ export function guestContainerSpec(oci: OciSpec, id: string, paths: VmPaths, opt
     const isBind = m.type === "bind" || opt.includes("bind") || opt.includes("rbind");
     if (isBind && m.source?.startsWith("/")) {
       const target = join(opts.containerDir, "m", String(i));
-      binds.push({ source: m.source, target, recursive: opt.includes("rbind") });
+      // A recursive attribute (rro) is applied by the guest's runc to the submounts it sees: the host bind must carry them.
+      binds.push({ source: m.source, target, recursive: opt.includes("rbind") || opt.some((o) => RECURSIVE_ATTR_OPTIONS.has(o)) });
       mounts.push({ ...m, source: toGuest(paths, target) });
       continue;
     }

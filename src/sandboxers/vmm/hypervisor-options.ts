@@ -1,4 +1,5 @@
-import type { Schema } from "../../config/schema.js";
+import { defaultsOf, type OptionTable } from "../../config/option-table.js";
+import { defaultGuestDir } from "./guest-dir.js";
 
 /**
  * How vmm sandboxes are booted (`[sandboxers.vmm.hypervisor]`, or `[hypervisor]`
@@ -36,38 +37,25 @@ export interface HypervisorOptions {
   debug: boolean;
 }
 
-export function defaultHypervisorOptions(guestDir: string): HypervisorOptions {
-  return {
-    path: "qemu-system-x86_64",
-    machineType: "q35",
-    kernelPath: `${guestDir}/vmlinuz`,
-    initrdPath: `${guestDir}/initrd.img`,
-    kernelParams: "",
-    vcpus: 1,
-    memoryInMb: 256,
-    shareFs: "virtio-fs",
-    virtiofsdPath: "/usr/lib/qemu/virtiofsd",
-    accelerator: "auto",
-    kvmProbeTimeoutMs: 10_000,
-    bootTimeoutMs: 60_000,
-    stopTimeoutMs: 10_000,
-    debug: false,
-  };
-}
-
-export const hypervisorSchema: Schema<HypervisorOptions> = {
-  path: { kind: "string", nonEmpty: true },
-  machineType: { kind: "enum", values: ["q35", "pc"] },
-  kernelPath: { kind: "path" },
-  initrdPath: { kind: "path" },
-  kernelParams: { kind: "string" },
-  vcpus: { kind: "int", min: 1, max: 64 },
-  memoryInMb: { kind: "int", min: 64, max: 1 << 20 },
-  shareFs: { kind: "enum", values: ["virtio-fs"] },
-  virtiofsdPath: { kind: "string", nonEmpty: true },
-  accelerator: { kind: "enum", values: ["auto", "kvm", "tcg"] },
-  kvmProbeTimeoutMs: { kind: "int", min: 500, max: 600_000 },
-  bootTimeoutMs: { kind: "int", min: 1000, max: 600_000 },
-  stopTimeoutMs: { kind: "int", min: 0, max: 600_000 },
-  debug: { kind: "bool" },
+/** The keys of `[sandboxers.vmm.hypervisor]`: types, defaults and docs in one place. */
+export const hypervisorTable: OptionTable<HypervisorOptions> = {
+  path: { kind: "string", nonEmpty: true, default: "qemu-system-x86_64", doc: "The QEMU system emulator." },
+  machineType: { kind: "enum", values: ["q35", "pc"], default: "q35", doc: "QEMU machine type." },
+  kernelPath: { kind: "path", default: `${defaultGuestDir}/vmlinuz`, doc: "Guest kernel (packaging/build-guest.sh builds it)." },
+  initrdPath: { kind: "path", default: `${defaultGuestDir}/initrd.img`, doc: "Guest initrd holding the agent." },
+  kernelParams: { kind: "string", default: "", doc: "Appended to the guest's kernel command line." },
+  vcpus: { kind: "int", min: 1, max: 64, default: 1, doc: "vCPUs per pod, plus ceil(cpu quota / period) of the pod's limits." },
+  memoryInMb: { kind: "int", min: 64, max: 1 << 20, default: 256, doc: "Memory per pod in MiB, plus the pod's memory limit." },
+  shareFs: { kind: "enum", values: ["virtio-fs"], default: "virtio-fs", doc: "How container filesystems reach the guest." },
+  virtiofsdPath: { kind: "string", nonEmpty: true, default: "/usr/lib/qemu/virtiofsd", doc: "The virtio-fs daemon." },
+  accelerator: { kind: "enum", values: ["auto", "kvm", "tcg"], default: "auto", doc: "auto: boot a probe guest on KVM, else TCG; or kvm / tcg." },
+  kvmProbeTimeoutMs: { kind: "int", min: 500, max: 600_000, default: 10_000, doc: "Deadline of the KVM probe boot, in ms." },
+  bootTimeoutMs: { kind: "int", min: 1000, max: 600_000, default: 60_000, doc: "QEMU start to the guest agent's first answer, in ms." },
+  stopTimeoutMs: { kind: "int", min: 0, max: 600_000, default: 10_000, doc: "Clean guest power-off before QEMU is killed, in ms." },
+  debug: { kind: "bool", default: false, doc: "Kernel messages on the console log and virtiofsd debug logs." },
 };
+
+/** Every hypervisor key at its default. */
+export function defaultHypervisorOptions(): HypervisorOptions {
+  return defaultsOf(hypervisorTable);
+}

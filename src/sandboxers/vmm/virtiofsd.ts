@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
 import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
-import { spawnDetached } from "./spawn-detached.js";
+import { execInCgroups } from "../../cgroup/exec-in-cgroups.js";
+import { spawnDetached } from "./driver/spawn-detached.js";
 
 /** What a pod's virtio-fs daemon serves. */
 export interface ShareSpec {
@@ -13,6 +14,8 @@ export interface ShareSpec {
   socket: string;
   log: string;
   debug: boolean;
+  /** Cgroup dirs it runs in from its start (the pod's); empty: the daemon's. */
+  cgroups: readonly string[];
 }
 
 /**
@@ -25,7 +28,7 @@ export interface ShareSpec {
 export async function startVirtiofsd(s: ShareSpec, timeoutMs = 10_000): Promise<number> {
   const args = [`--socket-path=${s.socket}`, "-o", `source=${s.source}`, "-o", "cache=auto", "-o", "sandbox=chroot", "-o", "xattr", "-o", "announce_submounts"];
   if (s.debug) args.push("-o", "log_level=debug");
-  const child = await spawnDetached([s.binary, ...args], s.log);
+  const child = await spawnDetached(execInCgroups(s.cgroups, [s.binary, ...args]), s.log);
   let exited: string | undefined;
   child.once("exit", (code, signal) => (exited = signal ?? `status ${code}`));
   const until = Date.now() + timeoutMs;

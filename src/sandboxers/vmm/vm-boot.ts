@@ -7,7 +7,7 @@ import { HolderClient } from "../../holder/holder-client.js";
 import type { PodAgent } from "../../holder/pod-agent.js";
 import type { Logger } from "../../log/logger.js";
 import { isAlive, killQuietly } from "../../pod/pod.js";
-import type { Accelerator, Hypervisor } from "./hypervisor.js";
+import type { Accelerator, Hypervisor } from "./driver/hypervisor.js";
 import type { HypervisorOptions } from "./hypervisor-options.js";
 import type { VmPaths } from "./guest-paths.js";
 import { startVirtiofsd } from "./virtiofsd.js";
@@ -21,6 +21,8 @@ export interface BootRequest {
   memoryMb: number;
   nic: { tap: string; mac: string } | undefined;
   netnsPath: string | undefined;
+  /** The pod cgroup's dirs QEMU and virtiofsd start in (none without a cgroup_parent). */
+  cgroups: readonly string[];
   /** Overall deadline to the agent's first answer, in ms. */
   timeoutMs: number;
 }
@@ -46,7 +48,7 @@ export async function bootVm(h: Hypervisor, o: HypervisorOptions, b: BootRequest
   let qemuPid = 0;
   const started = Date.now();
   try {
-    virtiofsdPid = await startVirtiofsd({ binary: o.virtiofsdPath, source: p.shared, socket: p.fsSocket, log: p.virtiofsdLog, debug: o.debug });
+    virtiofsdPid = await startVirtiofsd({ binary: o.virtiofsdPath, source: p.shared, socket: p.fsSocket, log: p.virtiofsdLog, debug: o.debug, cgroups: b.cgroups });
     qemuPid = await h.launch({
       id: b.id,
       accelerator: b.accelerator,
@@ -62,6 +64,7 @@ export async function bootVm(h: Hypervisor, o: HypervisorOptions, b: BootRequest
       vmmLog: p.qemuLog,
       nic: b.nic,
       netnsPath: b.netnsPath,
+      cgroups: b.cgroups,
     });
     onPids(qemuPid, virtiofsdPid);
     const agent = await connectAgent(p.agentSocket, qemuPid, started + b.timeoutMs);

@@ -1,6 +1,4 @@
 import { existsSync, rmSync } from "node:fs";
-import type { Server } from "node:net";
-import { join } from "node:path";
 import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
 import { which } from "../../fs/which.js";
@@ -13,14 +11,16 @@ import { sumStats } from "../../pod/sandbox-records.js";
 import { podSysctlsToApply } from "../../sandbox/pod-sysctls-applied.js";
 import type { CgroupStats } from "../../task/task-backend.js";
 import type { AcceleratorChoice } from "./accelerator-probe.js";
-import { DEBUG_SOCKET, serveDebug } from "./debug-server.js";
 import { vmPaths } from "./guest-paths.js";
-import { checkInGuest, runInGuest } from "./guest-runner.js";
-import type { Accelerator, Hypervisor, VmControl } from "./hypervisor.js";
+import { checkInGuest } from "./guest-runner.js";
+import type { Accelerator, Hypervisor, VmControl } from "./driver/hypervisor.js";
 import type { HypervisorOptions } from "./hypervisor-options.js";
 import { guestNetworkScript, unwirePodNetwork, wirePodNetwork, type PodNetwork } from "./pod-network.js";
 import { bootVm, connectAgent } from "./vm-boot.js";
 import { vmSize } from "./vm-sizing.js";
+import { vmHostResources } from "./vm-host-resources.js";
+import { applyPodResources, createPodCgroup, podCgroupPath, removePodCgroup } from "../../cgroup/pod-cgroup.js";
+import type { PodResources, SandboxCreateRequest } from "../../sandbox/sandboxer.js";
 import type { VmmRuntime } from "./vmm-runtime.js";
 
 /**
@@ -61,12 +61,14 @@ type VmRecord = SandboxRecord & { vm?: VmState };
  * docs/guides/adding-a-hypervisor-driver.md.
  */
 export class VmHost implements PodHost {
+  readonly supervisorName = "VM";
   readonly podsDirMode = 0o711;
   /** Control channels of running VMs, by sandbox id. */
   private readonly controls = new Map<string, VmControl>();
   /** Networks wired by a Start in progress, until its guest setup used them. */
   private readonly wiring = new Map<string, PodNetwork>();
-  private debugServer: Server | undefined;
+  /** The accelerator decision once the probe is done (see accelerator-probe.ts). */
+  private acceleratorChosen: AcceleratorChoice | undefined;
 
   constructor(
     private readonly ctx: PodRuntime,
@@ -74,9 +76,17 @@ export class VmHost implements PodHost {
     private readonly hypervisor: Hypervisor,
     private readonly options: HypervisorOptions,
     private readonly accelerator: Promise<AcceleratorChoice>,
-  ) {}
+  ) {
+    accelerator.then((c) => (this.acceleratorChosen = c), () => {});
+  }
 
-  checkCreate(): void {
+  hostFacts(): Record<string, string> {
+    const c = this.acceleratorChosen;
+    return c ? { accelerator: c.accelerator, accelerator_reason: c.reason } : { accelerator: "probing", accelerator_reason: "the KVM probe guest has not finished booting" };
+  }
+
+  checkCreate(req: SandboxCreateRequest): void {
+    podCgroupPath(req.pod?.cgroupParent ?? "", req.id); // a bad cgroup_parent is refused here, before anything is made
     const o = this.options;
     for (const [what, path] of [["QEMU", o.path], ["virtiofsd", o.virtiofsdPath]] as const) {
       if (!which(path)) throw new RuntimeError(Code.FailedPrecondition, `${what} binary ${JSON.stringify(path)} not found or not executable`);
@@ -90,7 +100,7 @@ export class VmHost implements PodHost {
     return { path: vmPaths(this.ctx.options.dir, podDir, record.id).journal, clockSkewMs: GUEST_CLOCK_SKEW_MS };
   }
 
-  /** The network wiring, then the VM (virtiofsd, the hypervisor) until its agent answers. */
+  /** The pod cgroup (QEMU and virtiofsd start in it), the network wiring, then the VM (virtiofsd, the hypervisor) until its agent answers. */
   async launch(pod: Pod, save: () => void): Promise<PodAgent> {
     const r = pod.record as VmRecord;
     const choice = await this.accelerator;
@@ -98,6 +108,7 @@ export class VmHost implements PodHost {
     const netns = netnsOf(r);
     r.vm = { hypervisor: this.hypervisor.name, accelerator: choice.accelerator, acceleratorReason: choice.reason, ...size, qemuPid: 0, virtiofsdPid: 0, netInterface: "" };
     save();
+    const cgroups = this.makePodCgroup(r, size.memoryMb, save);
     const net = netns ? await wirePodNetwork(netns) : undefined;
     r.vm.netInterface = net?.interface ?? "";
     save();
@@ -105,7 +116,7 @@ export class VmHost implements PodHost {
     const vm = await bootVm(
       this.hypervisor,
       this.options,
-      { id: pod.id, paths: this.tasks.paths(pod), accelerator: choice.accelerator, ...size, nic: net ? { tap: net.tap, mac: net.mac } : undefined, netnsPath: netns || undefined, timeoutMs: this.options.bootTimeoutMs },
+      { id: pod.id, paths: this.tasks.paths(pod), accelerator: choice.accelerator, ...size, nic: net ? { tap: net.tap, mac: net.mac } : undefined, netnsPath: netns || undefined, cgroups, timeoutMs: this.options.bootTimeoutMs },
       pod.log,
       (qemuPid, virtiofsdPid) => {
         r.vm = { ...r.vm!, qemuPid, virtiofsdPid };
@@ -116,6 +127,36 @@ export class VmHost implements PodHost {
     );
     pod.log.info({ ...r.vm }, choice.accelerator === "tcg" ? "VM booted (software emulation: TCG)" : "VM booted");
     return vm.agent;
+  }
+
+  /**
+   * Makes the pod cgroup under CRI's cgroup_parent (recorded first, so whatever
+   * undoes this Start removes it) with the pod's limits for a VM of
+   * `vmMemoryMb`; the dirs QEMU and virtiofsd start in.
+   */
+  private makePodCgroup(r: VmRecord, vmMemoryMb: number, save: () => void): string[] {
+    const path = podCgroupPath(r.pod?.cgroupParent ?? "", r.id);
+    if (!path) return [];
+    r.cgroupPath = path;
+    save();
+    const dirs = createPodCgroup(path);
+    const res = r.pod?.resources;
+    if (res && (res.memoryLimitBytes > 0 || res.cpuQuota !== 0 || res.cpuPeriod > 0 || res.cpuShares > 0)) applyPodResources(path, vmHostResources(res, vmMemoryMb));
+    return dirs;
+  }
+
+  /**
+   * A VM pod's cgroup covers its guest's RAM and QEMU's overhead. The guest's RAM is
+   * fixed at boot (no memory hotplug): a memory limit that would size the VM
+   * otherwise is refused; CPU limits can change.
+   */
+  podResources(pod: Pod, res: PodResources): PodResources {
+    const memoryMb = (pod.record as VmRecord).vm?.memoryMb ?? 0;
+    const wanted = vmSize(this.options, res).memoryMb;
+    if (res.memoryLimitBytes > 0 && wanted !== memoryMb) {
+      throw new RuntimeError(Code.FailedPrecondition, `sandbox ${pod.id}: its VM has ${memoryMb} MiB of RAM, fixed at boot; a pod memory limit of ${res.memoryLimitBytes} bytes needs a ${wanted} MiB VM (a new pod). CPU limits can change.`);
+    }
+    return vmHostResources(res, memoryMb);
   }
 
   /** Hostname, network and sysctls in the guest, then the control channel. */
@@ -173,19 +214,25 @@ export class VmHost implements PodHost {
     await waitGone(qemuPid, QUIT_MS);
   }
 
-  /** Lets go of the VM's host side: its control channel, stdio relays, QEMU and virtiofsd (killed if still there), the tap wiring. */
+  /** Lets go of the VM's host side: its control channel, stdio relays, QEMU and virtiofsd (killed if still there), the tap wiring, the pod cgroup. */
   async release(pod: Pod): Promise<void> {
     const r = pod.record as VmRecord;
     this.controls.get(pod.id)?.close();
     this.controls.delete(pod.id);
     this.wiring.delete(pod.id);
     this.tasks.dropPod(pod);
-    if (!r.vm || r.vm.released) return;
-    killQuietly(r.vm.virtiofsdPid);
-    killQuietly(r.vm.qemuPid);
-    const netns = netnsOf(r);
-    if (netns && r.vm.netInterface) await unwirePodNetwork(netns, r.vm.netInterface);
-    r.vm.released = true;
+    if (r.vm && !r.vm.released) {
+      killQuietly(r.vm.virtiofsdPid);
+      killQuietly(r.vm.qemuPid);
+      const netns = netnsOf(r);
+      if (netns && r.vm.netInterface) await unwirePodNetwork(netns, r.vm.netInterface);
+      r.vm.released = true;
+    }
+    // Whatever is left in the pod cgroup (nothing once QEMU and virtiofsd are gone) is killed with it; a later release retries.
+    if (r.cgroupPath) {
+      if (await removePodCgroup(r.cgroupPath)) delete r.cgroupPath;
+      else pod.log.warn({ cgroup: r.cgroupPath }, "pod cgroup could not be removed");
+    }
   }
 
   /** The sockets, which live outside the pod dir (they must fit sun_path). */
@@ -226,12 +273,9 @@ export class VmHost implements PodHost {
     return { os: "linux", architecture: goArch(process.arch), variant: "" };
   }
 
-  async recovered(): Promise<void> {
-    this.debugServer = await serveDebug(join(this.ctx.options.dir, DEBUG_SOCKET), (r) => this.debugExec(r.sandbox, r.argv, r.timeoutMs ?? 60_000), this.ctx.log.child({ component: "debug" }));
-  }
+  async recovered(): Promise<void> {}
 
   async close(): Promise<void> {
-    this.debugServer?.close();
     for (const c of this.controls.values()) c.close();
     this.controls.clear();
     // A daemon exit is not a VM death: outputs stay held for the next daemon.
@@ -240,17 +284,6 @@ export class VmHost implements PodHost {
 
   releaseOrphanOutputs(): Promise<void> {
     return this.tasks.releaseOrphanOutputs();
-  }
-
-  /** Runs a command in a sandbox's guest (root-only troubleshooting: `kuasar-ctl exec`). */
-  async debugExec(id: string, argv: string[], timeoutMs: number): Promise<{ status: number; stdout: string; stderr: string }> {
-    const pod = this.ctx.pods.get(id);
-    if (!pod) throw new RuntimeError(Code.NotFound, `sandbox ${id} not found`);
-    if (pod.record.state !== "ready" || !pod.client) throw new RuntimeError(Code.FailedPrecondition, `sandbox ${id} is ${pod.record.state}`);
-    if (argv.length === 0) throw new RuntimeError(Code.InvalidArgument, "exec: a command is required");
-    // The agent executes argv[0] as a path; a bare name is looked up on the guest's PATH.
-    const resolved = argv[0]!.startsWith("/") ? argv : ["/bin/env", ...argv];
-    return runInGuest(pod, this.tasks.paths(pod), resolved, { timeoutMs });
   }
 }
 

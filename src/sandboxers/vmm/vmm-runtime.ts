@@ -22,6 +22,9 @@ import { guestContainerSpec, type ShareBind } from "./guest-spec.js";
 import { StdioRelay } from "./stdio-relay.js";
 import { noOutputKeeper, type OutputKeeper } from "../../task/output-keeper.js";
 import { takeHeldOutput } from "./vm-boot.js";
+import { containerOfOomWatcher, OomRecordCounter, startOomWatcher } from "./guest-oom-watch.js";
+import { runInGuest } from "./guest-runner.js";
+import type { ExecOutcome } from "../../process/run-captured.js";
 import { readTextOr } from "../../fs/read-text.js";
 
 const run = promisify(execFile);
@@ -36,6 +39,8 @@ const GUEST_LAUNCH_TIMEOUT_MS = 120_000;
  */
 export class VmmRuntime implements ContainerRuntime {
   readonly holderSetsPodSysctls = true;
+  /** Partial output of the containers' OOM watchers, by container id. */
+  private readonly oomCounters = new Map<string, OomRecordCounter>();
   /** Live stdio relays by agent spawn id, per pod. */
   private readonly relays = new Map<Pod, Map<string, StdioRelay>>();
 
@@ -69,8 +74,55 @@ export class VmmRuntime implements ContainerRuntime {
       if (e.data) relay(e.id)?.output(e.fd, e.data);
       else relay(e.id)?.eof(e.fd);
     }
-    agent.onOutput((id, fd, data) => relay(id)?.output(fd, data));
+    agent.onOutput((id, fd, data) => {
+      const oomOf = containerOfOomWatcher(id);
+      if (oomOf !== undefined) this.oomRecords(oomOf, data);
+      else relay(id)?.output(fd, data);
+    });
     agent.onEof((id, fd) => relay(id)?.eof(fd));
+  }
+
+  /** A container's OOM watcher printed: each OOM record is a /tasks/oom. */
+  private oomRecords(containerId: string, data: Buffer): void {
+    let counter = this.oomCounters.get(containerId);
+    if (!counter) this.oomCounters.set(containerId, (counter = new OomRecordCounter()));
+    const kills = counter.push(data);
+    if (kills > 0) this.ops.oomKilledLive(containerId, kills);
+  }
+
+  /** Starts the OOM watcher of a container that runs now; a watcher that cannot start costs only the live events. */
+  async initRunning(c: Container): Promise<void> {
+    const agent = c.pod.client;
+    if (!agent || c.record.init.state !== "running") return;
+    try {
+      c.record.oomWatcherPid = await startOomWatcher(agent, c.id);
+      c.record.oomKills ??= 0;
+      this.ops.save(c);
+    } catch (err) {
+      this.ops.log.warn({ err, sandbox_id: c.pod.id, container_id: c.id }, "OOM watcher did not start: OOM kills are reported at exit only");
+    }
+  }
+
+  /** The init exited: its OOM watcher ends. */
+  async initExiting(c: Container): Promise<void> {
+    await this.unwatchOom(c);
+  }
+
+  /** Ends a container's OOM watcher (its init exited, or it is removed). */
+  private async unwatchOom(c: Container): Promise<void> {
+    const pid = c.record.oomWatcherPid;
+    if (!pid) return;
+    delete c.record.oomWatcherPid;
+    this.oomCounters.delete(c.id);
+    await c.pod.client?.kill(pid, 9).catch(() => {}); // gone with the VM, or already: nothing to end
+  }
+
+  /** Runs a command in the pod's guest (root-only troubleshooting: `kuasar-ctl exec`); the guest, not one container. */
+  async debugExec(pod: Pod, _c: Container | undefined, argv: string[], timeoutMs: number): Promise<ExecOutcome> {
+    if (!pod.client) throw new RuntimeError(Code.FailedPrecondition, `sandbox ${pod.id}: its guest agent is not connected`);
+    // The agent executes argv[0] as a path; a bare name is looked up on the guest's PATH.
+    const resolved = argv[0]!.startsWith("/") ? argv : ["/bin/env", ...argv];
+    return runInGuest(pod, this.paths(pod), resolved, { timeoutMs });
   }
 
   checkCreate(spec: CreateTaskSpec): void {
@@ -179,6 +231,8 @@ export class VmmRuntime implements ContainerRuntime {
 
   /** Removes a container's guest state (if the guest runs), its relays and share mounts. */
   async remove(c: Container): Promise<void> {
+    if (c.pod.record.state === "ready") await this.unwatchOom(c);
+    this.oomCounters.delete(c.id);
     for (const p of [c.record.init, ...Object.values(c.record.execs)]) this.dropRelay(c.pod, p.spawnId);
     if (c.pod.client && c.pod.record.state === "ready") {
       await this.runc(c.pod).delete(c.id, true).catch((err: unknown) => {

@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import type { ExecOutcome } from "../../process/run-captured.js";
 import { closeSync, constants, existsSync, openSync, readlinkSync, realpathSync, rmSync, statSync, writeSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { isAbsolute, join, posix, relative } from "node:path";
@@ -30,6 +31,11 @@ const PSEUDO_FS = new Set(["proc", "sysfs", "cgroup", "cgroup2", "devpts", "mque
 export class WasmRuntime implements ContainerRuntime {
   readonly holderSetsPodSysctls = true;
   readonly execUnsupported = "exec is not supported in wasm containers: a module has no shell to run commands in";
+
+  /** A WASI module runs alone: there is no shell or process table to enter. */
+  async debugExec(): Promise<ExecOutcome> {
+    throw new RuntimeError(Code.FailedPrecondition, "wasm pods cannot be exec'd into: a WASI module runs alone, with no shell or other programs in its sandbox");
+  }
 
   constructor(
     private readonly ops: ContainerOps,

@@ -34,6 +34,7 @@ export class FakeWorld {
  * shut down or reconnected on the skeleton's say.
  */
 export class FakeHost implements PodHost {
+  readonly supervisorName = "holder";
   readonly podsDirMode = 0o700;
 
   constructor(readonly world: FakeWorld) {}

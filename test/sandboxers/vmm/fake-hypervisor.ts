@@ -6,7 +6,7 @@ import { Code } from "../../../src/errors/code.js";
 import { RuntimeError } from "../../../src/errors/runtime-error.js";
 import { isAlive, killQuietly, waitGone } from "../../../src/pod/pod.js";
 import { GUEST_SHARED } from "../../../src/sandboxers/vmm/guest-paths.js";
-import type { Hypervisor, VmControl, VmSpec } from "../../../src/sandboxers/vmm/hypervisor.js";
+import type { Hypervisor, VmControl, VmSpec } from "../../../src/sandboxers/vmm/driver/hypervisor.js";
 
 /**
  * A virtiofsd stand-in: it "serves" the share by writing, at the socket path, the

@@ -65,6 +65,13 @@ describe("guest container spec", () => {
     assert.equal(s.linux?.cgroupsPath, "/k8s.io/c1");
   });
 
+  it("shares a mount with a recursive attribute (rro) recursively, so its submounts reach the guest's runc", () => {
+    const oci = { ...spec(), mounts: [{ destination: "/ro", type: "bind", source: "/srv/ro", options: ["bind", "ro", "rro"] }] };
+    const { spec: s, binds } = guestContainerSpec(oci, "c1", paths, { containerDir, hostIpc: false });
+    assert.deepEqual(binds, [{ source: "/srv/ro", target: `${containerDir}/m/0`, recursive: true }]);
+    assert.deepEqual(s.mounts?.[0]?.options, ["bind", "ro", "rro"], "runc in the guest applies rro itself");
+  });
+
   it("never changes the spec it was given", () => {
     const o = spec();
     const before = JSON.stringify(o);

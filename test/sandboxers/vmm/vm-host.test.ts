@@ -22,7 +22,7 @@ import { FakeHypervisor, writeFakeVirtiofsd } from "./fake-hypervisor.js";
 async function fakeDriverKind(): Promise<LifecycleSubject> {
   const dir = mkdtempSync("/tmp/core-vm-");
   for (const f of ["vmlinuz", "initrd.img"]) writeFileSync(join(dir, f), "");
-  const options = { ...defaultHypervisorOptions(dir), path: process.execPath, virtiofsdPath: writeFakeVirtiofsd(dir), bootTimeoutMs: 20_000, stopTimeoutMs: 5000 };
+  const options = { ...defaultHypervisorOptions(), kernelPath: join(dir, "vmlinuz"), initrdPath: join(dir, "initrd.img"), path: process.execPath, virtiofsdPath: writeFakeVirtiofsd(dir), bootTimeoutMs: 20_000, stopTimeoutMs: 5000 };
   const events: TaskEvent[] = [];
   const make = () => {
     const rt = new PodRuntime(fakeRuntimeOptions(dir), silentLogger(), recordingEvents(events), 0);

@@ -14,7 +14,7 @@ import {
   memoryHogModule,
   stderrModule,
   trapModule,
-} from "./wat-modules.js";
+} from "../../../testing/wat-modules.js";
 
 const engine = new NodeWasiEngine();
 const TWO_MIB = 2 * 1024 * 1024;

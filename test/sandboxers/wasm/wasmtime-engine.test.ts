@@ -8,7 +8,7 @@ import { which } from "../../../src/fs/which.js";
 import { RunnerExit, type WasmLaunch } from "../../../src/sandboxers/wasm/wasm-engine.js";
 import { WasmtimeEngine } from "../../../src/sandboxers/wasm/wasmtime-engine.js";
 import { releaseStart, startCommand, waitForStartFifo, workspace, type Workspace } from "./runner-process.js";
-import { echoArgsEnvFileModule } from "./wat-modules.js";
+import { echoArgsEnvFileModule } from "../../../testing/wat-modules.js";
 
 const launch: WasmLaunch = {
   module: "/run/c1/rootfs/app.wasm",

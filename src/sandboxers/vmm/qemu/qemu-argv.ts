@@ -1,4 +1,4 @@
-import { AGENT_PORT_NAME, SHARE_TAG, type VmSpec } from "../hypervisor.js";
+import { AGENT_PORT_NAME, SHARE_TAG, type VmSpec } from "../driver/hypervisor.js";
 
 /** QEMU's command line for a sandbox VM (pure: tested without QEMU). */
 export function qemuArgv(binary: string, machineType: string, spec: VmSpec): string[] {

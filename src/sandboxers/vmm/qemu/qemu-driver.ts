@@ -1,5 +1,6 @@
-import type { Hypervisor, VmControl, VmSpec } from "../hypervisor.js";
-import { spawnDetached } from "../spawn-detached.js";
+import type { Hypervisor, VmControl, VmSpec } from "../driver/hypervisor.js";
+import { spawnDetached } from "../driver/spawn-detached.js";
+import { execInCgroups } from "../../../cgroup/exec-in-cgroups.js";
 import { qemuArgv } from "./qemu-argv.js";
 import { QmpClient } from "./qmp-client.js";
 
@@ -16,7 +17,7 @@ export class QemuDriver implements Hypervisor {
     const argv = qemuArgv(this.binary, this.machineType, spec);
     // The tap device lives in the pod's network namespace: QEMU opens it from there.
     const cmd = spec.netnsPath ? ["nsenter", `--net=${spec.netnsPath}`, "--", ...argv] : argv;
-    return (await spawnDetached(cmd, spec.vmmLog)).pid;
+    return (await spawnDetached(execInCgroups(spec.cgroups, cmd), spec.vmmLog)).pid;
   }
 
   control(spec: Pick<VmSpec, "controlSocket">): Promise<VmControl> {

@@ -1,7 +1,7 @@
 import { connect, type Socket } from "node:net";
 import { Code } from "../../../errors/code.js";
 import { RuntimeError } from "../../../errors/runtime-error.js";
-import type { VmControl } from "../hypervisor.js";
+import type { VmControl } from "../driver/hypervisor.js";
 
 interface Pending {
   resolve(v: unknown): void;

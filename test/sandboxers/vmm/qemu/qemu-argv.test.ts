@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { VmSpec } from "../../../../src/sandboxers/vmm/hypervisor.js";
+import type { VmSpec } from "../../../../src/sandboxers/vmm/driver/hypervisor.js";
 import { qemuArgv } from "../../../../src/sandboxers/vmm/qemu/qemu-argv.js";
 
 const spec: VmSpec = {
@@ -18,6 +18,7 @@ const spec: VmSpec = {
   vmmLog: "/p/qemu.log",
   nic: { tap: "tap0_kuasar", mac: "02:00:00:00:00:01" },
   netnsPath: "/run/netns/x",
+  cgroups: [],
 };
 
 /** The value following `flag` for every occurrence. */

@@ -1,0 +1,186 @@
+/**
+ * `npm run bench [-- --quick] [--only ID,...] [--out DIR]`, `npm run bench -- --render` and
+ * `npm run bench -- --readme`.
+ *
+ * A measuring run happens in three processes, like the e2e runner (`test/run.ts`):
+ * 1. outside: re-executes itself as pid 1 of fresh mount/pid/net/uts/ipc namespaces
+ *    (`reexecIsolated`), then prints the total runtime;
+ * 2. pid 1 inside: private mounts, tmpfs over /run/containerd, /run/netns, /var/lib/cni,
+ *    /run/kuasar (`setupIsolation`), then runs the worker under `tini -s` (shims and holders
+ *    daemonise and must be reaped by a subreaper, which a Node pid 1 cannot be);
+ * 3. the worker: runs every configuration, writes bench-results/, prints the table.
+ * Everything left inside dies with pid 1; nothing outside is touched.
+ *
+ * `--render` re-renders latest.md, the SVGs and the marked sections of README.md and
+ * docs/benchmarks.md from latest.json; `--readme` only those sections (no isolation, no root
+ * needed for either).
+ *
+ * @internal benchmark, not part of the runtime
+ */
+import { spawn } from "node:child_process";
+import { access } from "node:fs/promises";
+import { constants } from "node:os";
+import { join, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { ISOLATION_ENV, reexecIsolated, setupIsolation } from "../testing/isolation.js";
+import { resolveBenchOptions, type BenchOptions } from "./bench-options.js";
+import { benchConfigurations } from "./configurations.js";
+import { runBenchmark } from "./run-benchmark.js";
+import { readResults, RESULTS_JSON, RESULTS_MD, writeReports, writeResults, writeSections, type SectionUpdate } from "./write-results.js";
+
+/** Set (to "1") for the worker process inside the isolation. */
+export const BENCH_WORKER_ENV = "KUASAR_BENCH_WORKER";
+
+/** The `--only` id of the VM section. */
+const VMM_SECTION_ID = "vmm";
+
+const usage = `usage: npm run bench -- [--quick] [--only ID,...] [--out DIR]
+                         [--iterations N] [--parallel-pods N] [--pod-counts N,N,...]   (override the preset)
+       npm run bench -- --render [--from FILE] [--out DIR]   (latest.md, SVGs, README + docs sections from the JSON)
+       npm run bench -- --readme [--from FILE]               (README.md + docs/benchmarks.md sections from the JSON)
+configurations: ${benchConfigurations()
+  .map((c) => c.id)
+  .join(", ")}
+sections: ${VMM_SECTION_ID} (VM pods of the vmm sandboxer; \`--only ${VMM_SECTION_ID}\` runs it alone)
+`;
+
+const mainScript = fileURLToPath(new URL("./main.js", import.meta.url));
+
+interface BenchArgs {
+  readonly options: BenchOptions;
+  readonly render: boolean;
+  readonly readme: boolean;
+  readonly from: string;
+}
+
+function parseBenchArgs(argv: readonly string[]): BenchArgs | undefined {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      quick: { type: "boolean" },
+      only: { type: "string" },
+      out: { type: "string" },
+      render: { type: "boolean" },
+      readme: { type: "boolean" },
+      from: { type: "string" },
+      iterations: { type: "string" },
+      "parallel-pods": { type: "string" },
+      "pod-counts": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help === true) return undefined;
+  const overrides: { -readonly [K in keyof BenchOptions]?: BenchOptions[K] } = {};
+  if (values.only !== undefined) overrides.only = values.only.split(",").filter((s) => s !== "");
+  if (values.out !== undefined) {
+    overrides.resultsDir = resolve(values.out);
+    overrides.updateReadme = false;
+  }
+  if (values.iterations !== undefined) overrides.serialIterations = Number(values.iterations);
+  if (values["parallel-pods"] !== undefined) overrides.parallelPods = Number(values["parallel-pods"]);
+  if (values["pod-counts"] !== undefined) overrides.podCounts = values["pod-counts"].split(",").map(Number);
+  const options = resolveBenchOptions(values.quick === true ? "quick" : "full", overrides);
+  return { options, render: values.render === true, readme: values.readme === true, from: resolve(values.from ?? join(options.resultsDir, RESULTS_JSON)) };
+}
+
+function logger(): (line: string) => void {
+  const t0 = performance.now();
+  return (line) => console.error(`[bench ${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}`);
+}
+
+async function worker(args: BenchArgs): Promise<number> {
+  const log = logger();
+  const all = benchConfigurations();
+  const only = args.options.only;
+  const unknown = only.filter((id) => id !== VMM_SECTION_ID && !all.some((c) => c.id === id));
+  if (unknown.length > 0) {
+    console.error(`bench: unknown configuration(s) ${unknown.join(", ")}\n${usage}`);
+    return 2;
+  }
+  // `--only vmm` alone: just the VM section (no baseline, nothing heavy).
+  const vmmOnly = only.length > 0 && only.every((id) => id === VMM_SECTION_ID);
+  const withVmm = only.length === 0 || only.includes(VMM_SECTION_ID);
+  const chosen = vmmOnly ? [] : all.filter((c) => c.role === "baseline" || only.length === 0 || only.includes(c.id));
+  log(`${args.options.mode} run: ${[...chosen.map((c) => c.id), ...(withVmm ? [VMM_SECTION_ID] : [])].join(", ")}`);
+  const results = await runBenchmark(chosen, args.options, log, withVmm);
+  const written = await writeResults(results, args.options.resultsDir, docsToUpdate(args.options));
+  console.log(written.markdown);
+  for (const f of written.files) console.error(`bench: wrote ${f}`);
+  reportSections(written.sections, args.options);
+  return results.configurations.some((c) => c.status === "failed") ? 1 : 0;
+}
+
+function docsToUpdate(o: BenchOptions): readonly string[] {
+  return o.updateReadme ? o.readmePaths : [];
+}
+
+function reportSections(sections: readonly SectionUpdate[], o: BenchOptions): void {
+  const md = join(o.resultsDir, RESULTS_MD);
+  if (sections.length === 0) console.error(`bench: README and docs left alone (--out given)`);
+  for (const { path, update } of sections) {
+    if (update === "updated" || update === "unchanged") console.error(`bench: ${path}: benchmark section ${update}`);
+    else if (update === "no-readme") console.error(`bench: ${path} does not exist: the table is in ${md}`);
+    else if (update === "no-markers") console.error(`bench: ${path} has no <!-- bench:start --> / <!-- bench:end --> markers: the table is in ${md}`);
+  }
+}
+
+/** pid 1 of the namespaces: isolate, then run the worker under `tini -s`. */
+async function isolatedInit(argv: readonly string[]): Promise<number> {
+  await setupIsolation();
+  const tini = process.env["TINI_BIN"] ?? "/usr/bin/tini";
+  const haveTini = await access(tini).then(
+    () => true,
+    () => false,
+  );
+  if (!haveTini) console.error(`bench: ${tini} missing (run packaging/install-deps.sh); orphaned shims will stay zombies`);
+  const cmd = [process.execPath, mainScript, ...argv];
+  const [file, ...rest] = haveTini ? [tini, "-s", "--", ...cmd] : cmd;
+  const child = spawn(file as string, rest, { stdio: "inherit", env: { ...process.env, [BENCH_WORKER_ENV]: "1" } });
+  const forward = (sig: NodeJS.Signals): void => {
+    child.kill(sig);
+  };
+  process.on("SIGINT", forward);
+  process.on("SIGTERM", forward);
+  return new Promise((resolvePromise, reject) => {
+    child.once("error", reject);
+    child.once("exit", (code, signal) => resolvePromise(code ?? 128 + (signal !== null ? constants.signals[signal] : 0)));
+  });
+}
+
+/** The whole command; resolves to the exit code. */
+export async function benchMain(argv: readonly string[]): Promise<number> {
+  let args: BenchArgs | undefined;
+  try {
+    args = parseBenchArgs(argv);
+  } catch (err) {
+    console.error(`bench: ${err instanceof Error ? err.message : String(err)}\n${usage}`);
+    return 2;
+  }
+  if (args === undefined) {
+    console.log(usage);
+    return 0;
+  }
+  if (args.render || args.readme) {
+    const results = await readResults(args.from);
+    if (args.render) {
+      const written = await writeReports(results, args.options.resultsDir, docsToUpdate(args.options));
+      for (const f of written.files) console.error(`bench: wrote ${f}`);
+      reportSections(written.sections, args.options);
+    } else {
+      reportSections(await writeSections(results, args.options.resultsDir, args.options.readmePaths), args.options);
+    }
+    return 0;
+  }
+  if (process.env[BENCH_WORKER_ENV] === "1") return worker(args);
+  if (process.env[ISOLATION_ENV] === "1" && process.pid === 1) return isolatedInit(argv);
+  if (process.getuid?.() !== 0) {
+    console.error("bench: must run as root (it starts containerd, runc and pods inside private namespaces)");
+    return 1;
+  }
+  const t0 = performance.now();
+  const code = await reexecIsolated(mainScript, argv);
+  console.error(`bench: total runtime ${((performance.now() - t0) / 1000).toFixed(1)} s (exit ${code})`);
+  return code;
+}

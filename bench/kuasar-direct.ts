@@ -1,0 +1,167 @@
+/**
+ * Ours, direct: stock containerd 2.x with our sandboxer as a `proxy_plugins` sandbox plugin
+ * and a CRI runtime naming it (`sandboxer = ...`), as in the e2e tests
+ * (`testing/kuasar-containerd2.ts`). No shim, no pause container. Two variants: the
+ * runc sandboxer alone (`runc-sandboxer`, busybox pods), and the wasm sandboxer in a kuasard
+ * that hosts runc and wasm side by side, each on its own socket and handler, with only wasm
+ * pods (the blocking module of `wasm-workload.ts`).
+ *
+ * @internal benchmark, not part of the runtime
+ */
+import { access, constants } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { startContainerd } from "../testing/containerd.js";
+import { containerdBinaries } from "../testing/deps.js";
+import { which } from "../src/fs/which.js";
+import { defaultHolderBinary } from "../src/holder/start-holder.js";
+import { defaultPauseBinary } from "../src/sandboxers/gvisor/gvisor-sandboxer.js";
+import type { BenchConfiguration, RunningConfiguration } from "./bench-configuration.js";
+import type { SandboxerKind } from "./kuasar-daemon.js";
+import { runKuasar } from "./kuasar-running.js";
+
+/** CRI runtime handler and proxy plugin name of the runc sandboxer. */
+export const KUASAR_RUNC_HANDLER = "kuasar-runc";
+
+/** CRI runtime handler (and, on containerd 2.x, proxy plugin name) of the wasm sandboxer. */
+export const KUASAR_WASM_HANDLER = "kuasar-wasm";
+
+/** CRI runtime handler (and, on containerd 2.x, proxy plugin name) of the gvisor sandboxer. */
+export const KUASAR_GVISOR_HANDLER = "kuasar-gvisor";
+
+/** CRI runtime handler (and proxy plugin name) of the vmm sandboxer (the VM section, `vmm-section.ts`). */
+export const KUASAR_VMM_HANDLER = "kuasar-vmm";
+
+/** The CRI runtime handler of `kind`. */
+export const kuasarHandler = (kind: SandboxerKind): string =>
+  kind === "wasm" ? KUASAR_WASM_HANDLER : kind === "gvisor" ? KUASAR_GVISOR_HANDLER : kind === "vmm" ? KUASAR_VMM_HANDLER : KUASAR_RUNC_HANDLER;
+
+/** The kinds a daemon hosts to run `kind`'s pods: runc alone, or runc beside the other kind (how a node runs both). */
+export const kuasarHostedKinds = (kind: SandboxerKind): SandboxerKind[] => (kind === "runc" ? ["runc"] : ["runc", kind]);
+
+/** Id of {@link kuasarDirectConfiguration} for `kind`. */
+export const kuasarDirectId = (kind: SandboxerKind): string => `kuasar-${kind}-direct-ctrd2`;
+
+/** Id of the shim-bridge configuration for `kind` (`kuasar-shim-bridge.ts`). */
+export const kuasarBridgeId = (kind: SandboxerKind): string => `kuasar-${kind}-bridge-ctrd17`;
+
+/** The workload description of each kind (JSON `workload`). */
+export const KUASAR_WORKLOAD: Readonly<Record<SandboxerKind, string>> = {
+  runc: "busybox `/bin/sleep 86400`; per-container memory = that process",
+  wasm: "a WASI module that prints a line and blocks in poll_oneoff (1 h clock, looped), run by one node:wasi runner process per container that the pod holder launches; per-container memory = that runner",
+  gvisor: "busybox `/bin/sleep 86400` inside the pod's gVisor sandbox (runsc, ptrace platform); per-container memory = the runsc sandbox process and its ptrace stubs (gofers and runsc wait count as management)",
+  vmm: "busybox `/bin/sleep 86400` inside the pod's QEMU micro-VM (guest agent = our holder); QEMU and virtiofsd are reported per pod, apart from management",
+};
+
+/** containerd 2.x TOML wiring `socket` as sandbox proxy plugin `handler` plus a CRI runtime of that name. */
+function proxySandboxerToml(handler: string, socket: string): string {
+  return `
+[proxy_plugins.${handler}]
+  type = "sandbox"
+  address = "${socket}"
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.${handler}]
+  runtime_type = "io.containerd.kuasar.v1"
+  sandboxer = "${handler}"
+`;
+}
+
+/** Why our runc sandboxer cannot run here (not built), or undefined. */
+export async function kuasarRuncMissing(): Promise<string | undefined> {
+  const need = [
+    [defaultHolderBinary, "the pod holder (make -C native)"],
+    [fileURLToPath(new URL("../src/cli/runc-sandboxer.js", import.meta.url)), "dist/src/cli/runc-sandboxer.js (npm run build)"],
+  ] as const;
+  for (const [path, what] of need) {
+    const ok = await access(path, constants.R_OK).then(
+      () => true,
+      () => false,
+    );
+    if (!ok) return `${what} missing at ${path}`;
+  }
+  return undefined;
+}
+
+/** Why kuasard cannot host `kind` here (not built, no runsc), or undefined. */
+export async function kuasarMissing(kind: SandboxerKind): Promise<string | undefined> {
+  const missing = await kuasarRuncMissing();
+  if (missing !== undefined || kind === "runc") return missing;
+  if (kind === "gvisor" && which("runsc") === undefined) return "runsc not found on PATH (Debian package runsc)";
+  const need = [
+    [fileURLToPath(new URL("../src/cli/kuasard.js", import.meta.url)), "dist/src/cli/kuasard.js (npm run build)"],
+    kind === "wasm"
+      ? [fileURLToPath(new URL("../src/sandboxers/wasm/runner.js", import.meta.url)), "dist/src/sandboxers/wasm/runner.js (npm run build)"]
+      : kind === "vmm"
+        ? [fileURLToPath(new URL("../src/sandboxers/vmm/vmm-sandboxer.js", import.meta.url)), "dist/src/sandboxers/vmm/vmm-sandboxer.js (npm run build)"]
+        : [defaultPauseBinary, "build/native/kuasar-pause (make -C native)"],
+  ] as const;
+  for (const [path, what] of need) {
+    const ok = await access(path, constants.R_OK).then(
+      () => true,
+      () => false,
+    );
+    if (!ok) return `${what} missing at ${path}`;
+  }
+  return undefined;
+}
+
+/**
+ * Our `kind` sandboxer behind stock containerd 2.x's Sandbox API client: `runc` served by
+ * `runc-sandboxer` alone; `wasm` served by a kuasard hosting runc and wasm (how a node runs
+ * both, as in `test/e2e/wasm-sandboxer.test.ts`), with only wasm pods started.
+ */
+export function kuasarDirectConfiguration(kind: SandboxerKind = "runc"): BenchConfiguration {
+  const wasm = kind === "wasm";
+  const gvisor = kind === "gvisor";
+  const handler = kuasarHandler(kind);
+  const hosted = kuasarHostedKinds(kind);
+  return {
+    id: kuasarDirectId(kind),
+    label: `ours: ${kind} sandboxer direct, containerd 2.x`,
+    role: "ours",
+    containerdVersion: "2",
+    description: wasm
+      ? "stock containerd 2.x CRI with our kuasard (runc and wasm sandboxers, one socket and handler each) as proxy sandbox plugins; pods on handler kuasar-wasm: one C holder per pod launching one node:wasi runner per container, no shim, no pause container"
+      : gvisor
+        ? "stock containerd 2.x CRI with our kuasard (runc and gvisor sandboxers, one socket and handler each) as proxy sandbox plugins; pods on handler kuasar-gvisor: one C holder per pod launching one runsc sandbox (root container: a static pause program, no image) that the pod's containers join, no shim"
+        : "stock containerd 2.x CRI with our runc-sandboxer as proxy sandbox plugin (Sandbox API over gRPC, Task API through kuasar-endpoint); one C holder per pod, no shim, no pause container",
+    managementProcesses: wasm
+      ? "kuasard (runc + wasm) + kuasar-endpoint + every kuasar-holder (the wasm runners are the containers: workload)"
+      : gvisor
+        ? "kuasard (runc + gvisor) + kuasar-endpoint + every kuasar-holder + runsc gofers + runsc wait per container (the runsc sandboxes are the containers: workload)"
+        : "runc-sandboxer (kuasard) + kuasar-endpoint + every kuasar-holder",
+    workload: KUASAR_WORKLOAD[kind],
+    compareWith: kind === "runc" ? null : kuasarDirectId("runc"),
+    async availability() {
+      try {
+        containerdBinaries("2");
+      } catch (err) {
+        return err instanceof Error ? err.message : String(err);
+      }
+      return kuasarMissing(kind);
+    },
+    async setup(ctx): Promise<RunningConfiguration> {
+      const kdir = join(ctx.dir, "k");
+      const listens = Object.fromEntries(hosted.map((k) => [k, join(kdir, `${k}.sock`)])) as Record<SandboxerKind, string>;
+      const containerd = await startContainerd({
+        version: "2",
+        parentDir: ctx.dir,
+        extraToml: hosted.map((k) => proxySandboxerToml(kuasarHandler(k), listens[k])).join(""),
+      });
+      return runKuasar({
+        containerd,
+        index: ctx.index,
+        daemon: { dir: kdir, containerdTtrpcAddress: containerd.ttrpcAddress, sandboxers: hosted },
+        kind,
+        runtimeHandler: handler,
+        importPauseImage: false,
+        check: (d) => {
+          for (const k of hosted) {
+            if (d.listens[k] !== listens[k]) throw new Error(`${k} sandboxer listens on ${d.listens[k]}, containerd expects ${listens[k]}`);
+          }
+        },
+        shimLauncher: undefined,
+      });
+    },
+  };
+}

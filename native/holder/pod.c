@@ -1,0 +1,165 @@
+#include "pod.h"
+
+#include "holder.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/*
+ * Moves the holder into the pod's cgroup DIR (one per mounted hierarchy) before
+ * it forks anything, so its pod init and every process it launches start there.
+ */
+static void join_cgroup(struct holder *h, const char *dir)
+{
+	char path[PATH_MAX];
+	int n = snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+	if (n < 0 || (size_t)n >= sizeof path)
+		die(h, ENAMETOOLONG, "--cgroup %s", dir);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		die(h, errno, "--cgroup: open %s", path);
+	/* "0" is the writer itself. */
+	if (write(fd, "0", 1) != 1)
+		die(h, errno, "--cgroup: join %s", dir);
+	close(fd);
+}
+
+/*
+ * Sets one of the pod's sysctls (KEY=VALUE, KEY with '.' or '/' separators) by
+ * writing /proc/sys: the kernel resolves net and IPC entries against the
+ * writer's namespaces, so this runs after the holder entered the pod's. The
+ * daemon validated the key; a name with an empty, '.' or '..' component is
+ * still refused here, so nothing outside /proc/sys is ever written.
+ */
+static void apply_sysctl(struct holder *h, const char *arg, bool own_net, bool own_ipc)
+{
+	const char *eq = strchr(arg, '=');
+	if (eq == NULL || eq == arg)
+		die(h, EINVAL, "--sysctl %s: want KEY=VALUE", arg);
+	size_t keylen = (size_t)(eq - arg);
+	bool slashes = memchr(arg, '/', keylen) != NULL;
+	char path[PATH_MAX];
+	int n = snprintf(path, sizeof path, "/proc/sys/%.*s", (int)keylen, arg);
+	if (n < 0 || (size_t)n >= sizeof path)
+		die(h, ENAMETOOLONG, "--sysctl %.*s", (int)keylen, arg);
+	char *p = path + strlen("/proc/sys/");
+	if (!slashes)
+		for (char *c = p; *c != '\0'; c++)
+			if (*c == '.')
+				*c = '/';
+	for (char *c = p; *c != '\0';) {
+		size_t len = strcspn(c, "/");
+		if (len == 0 || (len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
+			die(h, EINVAL, "sysctl %.*s: not a sysctl name", (int)keylen, arg);
+		c += len;
+		if (*c == '/')
+			c++;
+	}
+	/* Never the host's: net.* needs the pod's netns, anything else its own IPC namespace. */
+	if (strncmp(p, "net/", 4) == 0 ? !own_net : !own_ipc)
+		die(h, EINVAL, "sysctl %.*s: the pod does not have its own namespace for it", (int)keylen, arg);
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT)
+		die(h, EINVAL, "sysctl %.*s: no such sysctl in this kernel", (int)keylen, arg);
+	if (fd < 0)
+		die(h, errno, "sysctl %.*s: open %s", (int)keylen, arg, path);
+	const char *value = eq + 1;
+	if (!write_all(fd, value, strlen(value)))
+		die(h, errno, "sysctl %.*s=%s", (int)keylen, arg, value);
+	close(fd);
+}
+
+/* pid 1 of the pod's pid namespace: reaps whatever is orphaned inside, dies with the holder. */
+static void podinit_main(int death_rd) __attribute__((noreturn));
+static void podinit_main(int death_rd)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	struct pollfd p = { .fd = death_rd, .events = POLLIN };
+	if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)))
+		_exit(0); /* the holder died before PR_SET_PDEATHSIG took effect */
+	prctl(PR_SET_NAME, "pod-init");
+	int null = open("/dev/null", O_RDWR);
+	for (int i = 0; i < 3 && null >= 0; i++)
+		dup2(null, i);
+	for (int fd = 3; fd < 1024; fd++)
+		if (fd != death_rd)
+			close(fd);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_DFL;
+	for (int s = 1; s < NSIG; s++)
+		if (s != SIGCHLD)
+			sigaction(s, &sa, NULL);
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_SETMASK, &chld, NULL);
+	if (chdir("/") < 0) {
+		/* stay where we are */
+	}
+	for (;;) {
+		siginfo_t si;
+		sigwaitinfo(&chld, &si);
+		while (waitpid(-1, NULL, WNOHANG) > 0) {
+		}
+	}
+}
+
+/* unshare(CLONE_NEWPID) affects only our future children; the first one is pid 1 there. */
+pid_t pod_start_init(struct holder *h)
+{
+	int self_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+	if (self_ns < 0)
+		die(h, errno, "open /proc/self/ns/pid");
+	int death[2];
+	if (pipe2(death, O_CLOEXEC) < 0)
+		die(h, errno, "pipe");
+	if (unshare(CLONE_NEWPID) < 0)
+		die(h, errno, "unshare(CLONE_NEWPID)");
+	pid_t pid = fork();
+	if (pid < 0)
+		die(h, errno, "fork pod init");
+	if (pid == 0) {
+		close(death[1]);
+		podinit_main(death[0]);
+	}
+	/* Back to our own pid namespace for every later child (runc must see host pids). */
+	if (setns(self_ns, CLONE_NEWPID) < 0)
+		die(h, errno, "setns back to the holder's pid namespace");
+	close(self_ns);
+	close(death[0]);
+	h->podinit_pipe = death[1];
+	return pid;
+}
+
+
+void pod_setup(struct holder *h, const struct pod_options *o)
+{
+	for (int i = 0; i < o->ncgroups; i++)
+		join_cgroup(h, o->cgroups[i]);
+	if (o->netns != NULL) {
+		int fd = open(o->netns, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			die(h, errno, "open --netns %s", o->netns);
+		if (setns(fd, CLONE_NEWNET) < 0)
+			die(h, errno, "setns %s", o->netns);
+		close(fd);
+	}
+	if ((o->new_ipc || o->new_uts) && unshare((o->new_ipc ? CLONE_NEWIPC : 0) | (o->new_uts ? CLONE_NEWUTS : 0)) < 0)
+		die(h, errno, "unshare(%s%s)", o->new_ipc ? "CLONE_NEWIPC " : "", o->new_uts ? "CLONE_NEWUTS" : "");
+	if (o->hostname != NULL && sethostname(o->hostname, strlen(o->hostname)) < 0)
+		die(h, errno, "sethostname %s", o->hostname);
+	for (int i = 0; i < o->nsysctls; i++)
+		apply_sysctl(h, o->sysctls[i], o->netns != NULL, o->new_ipc);
+}

@@ -1,0 +1,23 @@
+import { podRuntimeKeys, podRuntimeOptions, type PodRuntimeKeys } from "../pod-runtime-keys.js";
+import type { SandboxerKindDefinition } from "../sandboxer-kind.js";
+import { wasmEngineNames, type WasmEngineName } from "./engine-from-options.js";
+import { createWasmSandboxer } from "./wasm-sandboxer.js";
+
+/** The wasm kind's own keys of `[sandboxers.wasm]`. */
+export interface WasmKindOptions extends PodRuntimeKeys {
+  wasmEngine: WasmEngineName;
+  wasmtimeBinary: string;
+}
+
+export const wasmKind: SandboxerKindDefinition<WasmKindOptions> = {
+  name: "wasm",
+  options: {
+    ...podRuntimeKeys,
+    wasmEngine: { kind: "enum", values: wasmEngineNames, default: "node", doc: `The WASI engine: "node" (node:wasi on V8) or "wasmtime".` },
+    wasmtimeBinary: { kind: "string", nonEmpty: true, default: "wasmtime", doc: `The wasmtime binary when wasm_engine = "wasmtime".` },
+  },
+  programs: (o): Record<string, string> => (o.wasmEngine === "wasmtime" ? { wasmtime: o.wasmtimeBinary } : {}),
+  create(base, o, s) {
+    return createWasmSandboxer({ ...podRuntimeOptions(base, o), engine: { engine: o.wasmEngine, wasmtimeBinary: o.wasmtimeBinary } }, s.log, s.events, s.minOomScoreAdj);
+  },
+};
