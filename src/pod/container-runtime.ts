@@ -139,6 +139,8 @@ export interface ContainerRuntime {
    * pod itself when `c` is undefined). Absent: the kind has no way in (FailedPrecondition).
    */
   debugExec?(pod: Pod, c: Container | undefined, argv: string[], timeoutMs: number): Promise<ExecOutcome>;
+  /** A file where the init's waiter prints the container's status as `runsc wait` does (see ExitSource.waiterResult). */
+  waiterResultFile?(c: Container): string;
   /** A container recovered after a restart, before its exits are replayed. */
   adopted?(c: Container): void;
 }

@@ -7,6 +7,7 @@ import { RuntimeError, isErrorCode } from "../errors/runtime-error.js";
 import type { PodAgent } from "../holder/pod-agent.js";
 import type { ContainerOps, ContainerRuntime } from "./container-runtime.js";
 import type { ExecOutcome } from "../process/run-captured.js";
+import type { ExitSource } from "../task/exit-source.js";
 import type { TaskEvent } from "../task/task-event.js";
 import type { HolderExit } from "../holder/holder-protocol.js";
 import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus } from "../task/task-backend.js";
@@ -271,6 +272,14 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
     for (const p of [c.record.init, ...Object.values(c.record.execs)]) this.byPid.delete(c.pod, p.pid);
     this.rt.containerRecords.delete(c.id);
     this.rt.containers.delete(c.id);
+  }
+
+  exitSource(containerId: string): ExitSource | undefined {
+    const c = this.rt.containers.get(containerId);
+    if (!c) return undefined;
+    const { path, clockSkewMs } = c.pod.journal;
+    const waiterResult = this.runtime.waiterResultFile?.(c);
+    return { record: this.rt.containerRecords.pathOf(c.id), journal: path, clockSkewMs, ...(waiterResult ? { waiterResult } : {}) };
   }
 
   async debugExec(pod: Pod, c: Container | undefined, argv: string[], timeoutMs: number): Promise<ExecOutcome> {

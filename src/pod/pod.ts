@@ -48,7 +48,8 @@ export class Pod {
     readonly dir: string,
     readonly log: Logger,
     private readonly owner: PodListener,
-    private readonly journal: PodJournal = { path: join(dir, EXIT_JOURNAL), clockSkewMs: 1000 },
+    /** Where its supervisor journals exits. */
+    readonly journal: PodJournal = { path: join(dir, EXIT_JOURNAL), clockSkewMs: 1000 },
   ) {}
 
   /** See {@link PodJournal.clockSkewMs}. */

@@ -7,6 +7,7 @@ import type { TaskEvent } from "../../src/task/task-event.js";
 import { FakeWorld } from "./fakes/fake-host.js";
 import { createFakeSandboxer, recordingEvents } from "./fakes/fake-kind.js";
 import { bundle, keepAlive, podRequest } from "./lifecycle-suite.js";
+import { recordedExit } from "../../src/cli/recorded-exit.js";
 
 const noStdio = { stdin: "", stdout: "", stderr: "", terminal: false };
 
@@ -61,6 +62,19 @@ describe("task backend (PodTasks) over the fake container runtime", () => {
     assert.equal(e.exitStatus, 137);
     assert.equal(k.sandboxer.tasks.has("c1"), false);
     assert.ok(k.events.some((x) => x.kind === "delete" && x.containerId === "c1"));
+  });
+
+  it("exitSource names where the exit is recorded: the journal while the daemon is away, the record once it saw it", async (t) => {
+    const k = await ready(t);
+    await k.create("c1");
+    await k.sandboxer.tasks.start("c1", "");
+    const source = k.sandboxer.tasks.exitSource!("c1")!;
+    assert.equal(recordedExit(source), undefined); // still running
+    const pid = (await k.sandboxer.tasks.state("c1", "")).pid;
+    await k.sandboxer.close(); // the daemon exits: only the supervisor's journal learns of the exit
+    k.sup().exit(pid, 42);
+    assert.equal(recordedExit(source)?.status, 42);
+    assert.equal(k.sandboxer.tasks.exitSource!("nope"), undefined);
   });
 
   it("a second Start of a running container is an illegal transition (FailedPrecondition)", async (t) => {

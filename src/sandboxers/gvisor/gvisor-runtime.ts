@@ -155,6 +155,11 @@ export class GvisorRuntime implements ContainerRuntime {
 
   // ---- containers -------------------------------------------------------------
 
+  /** `runsc wait` prints the container's status; the journal holds the waiter's own exit. */
+  waiterResultFile(c: Container): string {
+    return waitFile(c);
+  }
+
   async killAll(c: Container): Promise<void> {
     await this.runsc.kill(this.target(c.pod), c.id, 9, true);
   }
