@@ -20,7 +20,7 @@ export const vmmKind: SandboxerKindDefinition<VmmKindOptions> = {
   programs: ({ hypervisor: h }) => ({ qemu: h.path, virtiofsd: h.virtiofsdPath, kernel: h.kernelPath, initrd: h.initrdPath }),
   async create(base, o, s) {
     // Loaded only for a configured kind: a daemon carries the code of the kinds it serves.
-    const { createVmmSandboxer } = await import("./vmm-sandboxer-factory.js");
+    const { createVmmSandboxer } = await import("./vmm-sandboxer.js");
     return createVmmSandboxer({ ...podRuntimeOptions(base, defaultsOf(podRuntimeKeys)), hypervisor: o.hypervisor }, s.log, s.events, s.minOomScoreAdj, s.outputKeeper);
   },
 };
