@@ -2,6 +2,7 @@
  * Chooses kuasard's Node/V8 flags by measurement (not a test, not the benchmark):
  *
  *   node dist/test/tools/kuasard-footprint.js [pods=20] [rounds=2] [candidate,...]
+ *   node dist/test/tools/kuasard-footprint.js parallel [pods=20] [rounds=2]
  *
  * For each candidate flag set, a fresh containerd 2.x + runc-sandboxer (log level info) started
  * with those flags runs `pods` runc pods started one after the other (RunPodSandbox +
@@ -10,12 +11,21 @@
  * interleaved round by round (the machine is shared and its load drifts); prints per candidate
  * the median PSS over the rounds and the median serial start, as JSON. Runs as pid 1 of private
  * namespaces, as the e2e tests do.
+ *
+ * `parallel`: one environment (kuasard with its `phase_log`), `rounds` rounds of `pods` pods
+ * started at once through containerd 2.x, as the benchmark's parallel rounds; prints the CRI
+ * phases as the client saw them and kuasard's own steps (medians per round window), to find
+ * where concurrent calls wait on each other.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
 import { podConfig, runPod, shContainer } from "../../testing/cri-pod.js";
+import { daemonPhases } from "../../bench/daemon-phases.js";
+import { sleepContainer } from "../../bench/pod-workload.js";
+import { parallelRound, serialIteration } from "../../bench/start-latency.js";
+import { criPhaseMedians } from "../../bench/summarize.js";
 import { ISOLATION_ENV, reexecIsolated, setupIsolation } from "../../testing/isolation.js";
 import { containerd2WithKuasar, HANDLER } from "../../testing/kuasar-containerd2.js";
 
@@ -97,8 +107,35 @@ async function main(pods: number, rounds: number, names: readonly string[]): Pro
   process.stdout.write(`${JSON.stringify(out, null, 1)}\n`);
 }
 
-const [pods = "20", rounds = "2", list] = process.argv.slice(2);
-if (process.env[ISOLATION_ENV] !== "1") process.exit(await reexecIsolated(fileURLToPath(import.meta.url), process.argv.slice(2)));
+async function parallel(pods: number, rounds: number): Promise<void> {
+  const cleanups: (() => unknown)[] = [];
+  const t = { after: (fn: () => unknown) => void cleanups.push(fn) } as unknown as TestContext;
+  const log = `/tmp/kuasard-phases-${process.pid}.jsonl`;
+  try {
+    const env = await containerd2WithKuasar(t, ["runc"], "", { topConfig: `phase_log = "${log}"`, sandboxerArgs: ["--log-level", "info"] });
+    const ctx = { cri: env.cri, runtimeHandler: HANDLER, container: sleepContainer(), logRoot: join(env.dir, "logs"), callTimeoutMs: 120_000 };
+    await serialIteration(ctx, 0, true);
+    const from = Date.now();
+    const samples = [];
+    for (let r = 0; r < rounds; r++) {
+      const round = await parallelRound(ctx, r, pods, 8);
+      process.stderr.write(`round ${r}: ${round.total_ms} ms\n`);
+      samples.push(...round.samples);
+    }
+    const inside = daemonPhases(readFileSync(log, "utf8"), { serial: [0, from], parallel: [from, Date.now()] });
+    process.stdout.write(`${JSON.stringify({ pods, rounds, client: criPhaseMedians(samples), kuasard: inside.parallel, warmup_serial: inside.serial }, null, 1)}\n`);
+  } finally {
+    for (const fn of cleanups.reverse()) await fn();
+  }
+}
+
+const args = process.argv.slice(2);
+if (process.env[ISOLATION_ENV] !== "1") process.exit(await reexecIsolated(fileURLToPath(import.meta.url), args));
 await setupIsolation();
-await main(Number(pods), Number(rounds), list ? list.split(",") : Object.keys(CANDIDATES));
+if (args[0] === "parallel") {
+  await parallel(Number(args[1] ?? 20), Number(args[2] ?? 2));
+} else {
+  const [pods = "20", rounds = "2", list] = args;
+  await main(Number(pods), Number(rounds), list ? list.split(",") : Object.keys(CANDIDATES));
+}
 process.exit(0);
