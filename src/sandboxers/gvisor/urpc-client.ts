@@ -9,9 +9,11 @@ import { connectUnix } from "../../fs/long-socket-path.js";
  * per connection). A fresh connection per call: a Wait blocks its connection
  * until the container exits, and many are outstanding at once.
  */
-export function urpcCall<T>(socketPath: string, method: string, arg: unknown, signal?: AbortSignal): Promise<T> {
+export function urpcCall<T>(socketPath: string, method: string, arg: unknown, opts: UrpcCallOptions = {}): Promise<T> {
+  const { signal } = opts;
   return new Promise<T>((resolve, reject) => {
     const sock: Socket = connectUnix(socketPath);
+    if (opts.unref) sock.unref();
     let text = "";
     const fail = (err: Error) => {
       sock.destroy();
@@ -33,6 +35,13 @@ export function urpcCall<T>(socketPath: string, method: string, arg: unknown, si
     sock.on("error", (err) => fail(new RuntimeError(Code.Unavailable, `urpc ${method} on ${socketPath}: ${err.message}`, { cause: err })));
     sock.on("close", () => fail(new RuntimeError(Code.Unavailable, `urpc ${method}: the sandbox closed its control socket without a reply`)));
   });
+}
+
+/** Options of {@link urpcCall}. */
+export interface UrpcCallOptions {
+  signal?: AbortSignal;
+  /** The call does not keep the process alive (a Wait held open for as long as a container runs). */
+  unref?: boolean;
 }
 
 interface UrpcReply {
