@@ -41,29 +41,41 @@ const PREFERRED_PLATFORM = "systrap";
  */
 export async function probeRunscSetup(o: RunscProbeOptions, log: Logger): Promise<RunscSetup> {
   const features = await readRunscFeatures(o.binary, o.timeoutMs);
-  const platforms = o.platform !== "auto" ? [o.platform] : features.platforms.includes(PREFERRED_PLATFORM) ? [PREFERRED_PLATFORM, "ptrace"] : ["ptrace"];
-  let platform = platforms.at(-1)!;
-  let platformReason = o.platform !== "auto" ? "configured" : `runsc ${features.version} has no ${PREFERRED_PLATFORM} platform`;
-  let network: RunscSetup["network"] = o.network === "auto" ? "host" : (o.network as RunscSetup["network"]);
-  let networkReason = o.network !== "auto" ? "configured" : "";
-  const wantSandbox = o.network === "auto";
-  for (const [i, p] of platforms.entries()) {
-    const tryNet = wantSandbox ? "sandbox" : network;
-    const r = await probeOnce(o, p, tryNet);
-    if (r.ok || (wantSandbox && (await probeOnce(o, p, "host")).ok)) {
-      if (o.platform === "auto") platformReason = i === 0 && platforms.length > 1 ? "a probe sandbox started on it" : platformReason;
-      platform = p;
-      if (wantSandbox) {
-        network = r.ok ? "sandbox" : "host";
-        networkReason = r.ok ? "a probe sandbox started with gVisor's network stack on a veth" : `--network=sandbox failed in the probe sandbox: ${r.error}`;
+  const autoPlatform = o.platform === "auto";
+  const autoNetwork = o.network === "auto";
+  const candidates = !autoPlatform ? [o.platform] : features.platforms.includes(PREFERRED_PLATFORM) ? [PREFERRED_PLATFORM, "ptrace"] : ["ptrace"];
+  let platform = candidates.at(-1)!;
+  let network = (autoNetwork ? "host" : o.network) as RunscSetup["network"];
+  let networkReason = autoNetwork ? "" : "configured";
+  const failures: string[] = [];
+  if (autoPlatform || autoNetwork) {
+    for (const p of candidates) {
+      const first = await probeOnce(o, p, autoNetwork ? "sandbox" : network);
+      const fallback = !first.ok && autoNetwork ? await probeOnce(o, p, "host") : undefined;
+      if (first.ok || fallback?.ok) {
+        platform = p;
+        if (autoNetwork) {
+          network = first.ok ? "sandbox" : "host";
+          networkReason = first.ok ? "a probe sandbox started with gVisor's network stack on a veth" : `--network=sandbox failed in the probe sandbox: ${first.error}`;
+        }
+        break;
       }
-      break;
+      failures.push(`${p} failed in the probe sandbox: ${(fallback ?? first).error}`);
     }
-    if (o.platform === "auto" && i === 0 && platforms.length > 1) platformReason = `${p} failed in the probe sandbox: ${r.error}`;
   }
-  if (wantSandbox && !networkReason) networkReason = "no probe sandbox started at all";
+  const noneStarted = failures.length === candidates.length && (autoPlatform || autoNetwork);
+  if (autoNetwork && !networkReason) networkReason = `no probe sandbox started (${failures.join("; ")})`;
+  const platformReason = !autoPlatform
+    ? "configured"
+    : noneStarted
+      ? `no probe sandbox started (${failures.join("; ")})`
+      : failures.length > 0
+        ? failures.join("; ")
+        : candidates.length > 1
+          ? "a probe sandbox started on it"
+          : `runsc ${features.version} has no ${PREFERRED_PLATFORM} platform`;
   const setup: RunscSetup = { platform, platformReason, network, networkReason, features };
-  const level = platform !== PREFERRED_PLATFORM && o.platform === "auto" ? "warn" : "info";
+  const level = noneStarted || (autoPlatform && platform !== PREFERRED_PLATFORM) || (autoNetwork && network !== "sandbox") ? "warn" : "info";
   log[level]({ runsc: features.version, platform, platform_reason: platformReason, network, network_reason: networkReason, directfs: features.directfs }, "gVisor platform and network chosen");
   return setup;
 }
