@@ -20,6 +20,7 @@ import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitFor
 import { assertIsolated } from "../../testing/isolation.js";
 import { containerd2WithKuasar, GVISOR_HANDLER, HANDLER, WASM_HANDLER } from "../../testing/kuasar-containerd2.js";
 import { containerd17WithKuasar, GVISOR_HANDLER_17 } from "../../testing/kuasar-containerd17.js";
+import { joinPodBridge } from "../../testing/vm-pod.js";
 import { importWasmImage } from "../../testing/wasm-image.js";
 import { echoArgsEnvFileModule } from "../../testing/wat-modules.js";
 
@@ -102,6 +103,7 @@ async function exerciseGvisorPod(t: TestContext, cri: CriClient, handler: string
   assert.match(podIp, /^\d+\.\d+\.\d+\.\d+$/);
   const inPodNetns = (await run("nsenter", [`--net=/proc/${pids.sandbox}/ns/net`, "ip", "-4", "-o", "addr", "show"])).stdout;
   assert.doesNotMatch(inPodNetns, new RegExp(`inet ${podIp.replace(/\./g, "\\.")}/`), "the netstack owns the pod's address");
+  joinPodBridge(); // "the host": the test's netns on the e2e CNI bridge
   assert.equal(await readFromHost(podIp, 7000), "pong-from-kernel\n", "the pod IP is reachable from the host");
 
   // Two containers talk over localhost (retry until the listener is up).

@@ -115,6 +115,7 @@ export class GvisorRuntime implements ContainerRuntime {
       pauseBinary: this.pauseBinary,
       hostname: readFileSync(join(pod.dir, "hostname"), "utf8").trim(), // the pod's, or the host's for a host-network pod
       netnsPath: hostNetwork ? "" : pod.record.netnsPath,
+      cgroupsPath: pod.record.cgroupPath,
     });
     writeFileAtomic(join(dir, "config.json"), JSON.stringify(spec), 0o644);
     const chosen: PodRunsc = { platform: setup.platform, network: hostNetwork ? "host" : setup.network, exits: "runsc-wait" };
