@@ -265,11 +265,22 @@ export class GvisorRuntime implements ContainerRuntime {
     }
     log.debug({ sandbox: rootId(pod), network: target.network }, "container created in the pod's sandbox");
     writeFileAtomic(resourcesFile(pod, id), JSON.stringify(containerResources(oci.linux?.resources)), 0o600);
-    if (pod.record.cgroupPath) this.applySandboxResources(pod);
+    if (pod.record.cgroupPath) this.applySandboxResources(pod, id); // not yet among the pod's containers
     return { pid: 0, memoryCgroup: "", fields: { runtime: "runsc" } };
   }
 
   async undoLaunch(id: string, pod: Pod): Promise<void> {
+    if (existsSync(resourcesFile(pod, id))) {
+      rmSync(resourcesFile(pod, id), { force: true });
+      // The sandbox's bound goes back to what the pod's other containers ask for.
+      if (pod.record.cgroupPath) {
+        try {
+          this.applySandboxResources(pod);
+        } catch (err) {
+          pod.log.warn({ err, container_id: id }, "restoring the sandbox's limits after a failed create failed");
+        }
+      }
+    }
     await this.runsc.delete(this.target(pod), id, true);
   }
 
@@ -438,9 +449,10 @@ export class GvisorRuntime implements ContainerRuntime {
     this.exits.watch(socket, c.id, running, (status, at) => this.ops.initExited(c, status, at));
   }
 
-  /** Sets the pod cgroup (the sandbox's) to the sum of its containers' limits. */
-  private applySandboxResources(pod: Pod): void {
-    const all = this.ops.containersOf(pod).filter((c) => c.record.init.state !== "stopped").map((c) => c.id);
+  /** Sets the pod cgroup (the sandbox's) to the sum of its containers' limits (and `creating`'s). */
+  private applySandboxResources(pod: Pod, creating?: string): void {
+    const live = this.ops.containersOf(pod).filter((c) => c.record.init.state !== "stopped").map((c) => c.id);
+    const all = creating && !live.includes(creating) ? [...live, creating] : live;
     const limits = all.map((id) => JSON.parse(readTextOr(resourcesFile(pod, id)) || "null") as PodResources | null).filter((r): r is PodResources => r !== null);
     applyPodResources(pod.record.cgroupPath ?? "", sandboxResourcesFor(limits));
   }
