@@ -16,14 +16,19 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-/** What a gvisor pod's host processes are: the sandbox (the pod's kernel and workload) or management (holder, gofers, waiters). */
+/**
+ * What a gvisor pod's host processes are: the runsc sandbox (gVisor's kernel, running the
+ * pod's workload: it counts as the pod) or management (the holder and its pod-init fork,
+ * runsc gofers, `runsc wait` waiters).
+ */
 function classify(procs: ProcessInfo[], podDir: string): { sandbox: ProcessInfo[]; holder: ProcessInfo[]; gofers: ProcessInfo[]; waiters: ProcessInfo[] } {
   const sandboxPid = Number(readFileSync(join(podDir, "gvisor", "sandbox.pid"), "utf8").trim());
-  const holderPid = Number(readFileSync(join(podDir, "holder.pid"), "utf8").trim());
+  // `<holder pid> <pod init pid>`: the holder and its fork holding the pod's namespaces.
+  const holderPids = readFileSync(join(podDir, "holder.pid"), "utf8").trim().split(/\s+/).map(Number);
   const ofPod = procs.filter((p) => p.cmdline.some((a) => a.includes(join(podDir, "runsc"))));
   return {
     sandbox: procs.filter((p) => p.pid === sandboxPid),
-    holder: procs.filter((p) => p.pid === holderPid),
+    holder: procs.filter((p) => holderPids.includes(p.pid)),
     gofers: ofPod.filter((p) => p.cmdline.includes("gofer")),
     waiters: ofPod.filter((p) => p.cmdline.includes("wait")),
   };
