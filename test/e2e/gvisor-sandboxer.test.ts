@@ -125,6 +125,11 @@ async function exerciseGvisorPod(t: TestContext, cri: CriClient, handler: string
   if (sandboxApiSocket) {
     const sandboxApi = new GrpcClient(sandboxApiSocket, { namespace: "k8s.io" });
     t.after(() => sandboxApi.close());
+    // Status says what the sandbox runs on, and why (the start-time probe).
+    const info = (await sandboxApi.service(Controller).status({ sandboxId: podId, verbose: false })).info;
+    assert.equal(info["runsc_network"], "sandbox", JSON.stringify(info));
+    assert.match(info["runsc_platform"] ?? "", /^(systrap|ptrace)$/);
+    assert.ok(info["runsc_platform_reason"] && info["runsc_network_reason"], JSON.stringify(info));
     const m = await sandboxApi.service(Controller).metrics({ sandboxId: podId });
     assert.equal(m.metrics?.data?.typeUrl, "io.containerd.cgroups.v1.Metrics");
     const cg = fromBinary(MetricsSchema, m.metrics!.data!.value);
