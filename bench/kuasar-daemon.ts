@@ -1,8 +1,9 @@
 /**
  * Our resident daemon as the benchmark runs it, through the e2e harness at log level info
  * like containerd: `bin/runc-sandboxer`'s program for the runc sandboxer alone, or
- * `bin/kuasard` with a config file naming several sandboxers (each on its own socket and
- * directory, as `testing/kuasar-containerd2.ts` does for runc + wasm). Also the rule
+ * `bin/kuasard` naming several sandboxers (each on its own socket and directory, as
+ * `testing/kuasar-containerd2.ts` does for runc + wasm). Either gets a config file with its
+ * `phase_log` (the report's steps inside kuasard) and the runc kind's `runtime` when asked. Also the rule
  * that says which processes are ours: the daemon, the kuasar-endpoint it started, every pod
  * holder (by executable, so forks such as a pod's `pod-init` count too) and any
  * `containerd-shim-*` process. A wasm container's runner, although the holder starts it, is
