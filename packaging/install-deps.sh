@@ -30,7 +30,13 @@
 #        $KUASAR_DEPS_DIR/crun/usr/lib/x86_64-linux-gnu/{ld-linux-x86-64.so.2,libc.so.6,libyajl.so.2,...}
 #      It runs through that private loader (`ld-linux-x86-64.so.2 --library-path ... crun`), so
 #      the system's glibc stays as it is. Used by `runtime = "crun"` of the runc sandboxer.
-#   5. Prints a one-line summary of the versions.
+#   5. Unpacks WasmEdge from Debian `trixie` (0.14; not in bookworm) the same way: the
+#      `wasmedge` CLI, libwasmedge0 and every library they load (trixie's glibc, libstdc++,
+#      LLVM 19 and its own dependencies) into
+#        $KUASAR_DEPS_DIR/wasmedge/usr/bin/wasmedge
+#        $KUASAR_DEPS_DIR/wasmedge/usr/lib/x86_64-linux-gnu/{ld-linux-x86-64.so.2,libwasmedge.so.0,...}
+#      run through its private loader. Used by `wasm_engine = "wasmedge"` of the wasm sandboxer.
+#   6. Prints a one-line summary of the versions.
 #   `source packaging/deps-env.sh` exports CONTAINERD17_BIN_DIR etc. for shells;
 #   the TS harness (testing/deps.ts) reads the same variables and falls back
 #   to the same default prefix, so sourcing it is optional.
@@ -281,6 +287,48 @@ fetch_crun() {
   log "crun: installed $ver"
 }
 
+# The trixie packages whose libraries the wasmedge CLI loads (ldd closure of
+# usr/bin/wasmedge and libwasmedge.so.0), so none is taken from the older system.
+WASMEDGE_PACKAGES=(
+  wasmedge libwasmedge0 libc6 libgcc-s1 libstdc++6 libfmt10 libspdlog1.15 libllvm19
+  libzstd1 zlib1g libedit2 libffi8 libxml2 libz3-4 libbsd0 libmd0 libtinfo6 liblzma5
+)
+
+# fetch_wasmedge SUITE: unpack WASMEDGE_PACKAGES from SUITE into $DEPS_DIR/wasmedge unless
+# that copy is there and runs through its own loader.
+fetch_wasmedge() {
+  local suite=$1 dest="$DEPS_DIR/wasmedge"
+  local lib="usr/lib/x86_64-linux-gnu"
+  runs() { "$1/$lib/ld-linux-x86-64.so.2" --library-path "$1/$lib" "$1/usr/bin/wasmedge" --version >/dev/null 2>&1; }
+  if [ "${KUASAR_DEPS_REFRESH:-0}" != 1 ] && [ -s "$dest/.deb-version" ] && runs "$dest"; then
+    log "wasmedge: present ($(cat "$dest/.deb-version"))"
+    return
+  fi
+  log "wasmedge: fetching ${WASMEDGE_PACKAGES[*]} from Debian $suite"
+  mkdir -p "$APT_PRIV/lists-$suite/partial" "$APT_PRIV/cache-$suite/archives/partial"
+  [ -s "$APT_PRIV/$suite.sources" ] || make_private_sources "$suite" >"$APT_PRIV/$suite.sources"
+  local scratch
+  scratch=$(mktemp -d "$APT_PRIV/dl.XXXXXX")
+  if ! (cd "$scratch" && private_apt "$suite" apt-get download "${WASMEDGE_PACKAGES[@]}"); then
+    private_apt "$suite" apt-get update
+    (cd "$scratch" && private_apt "$suite" apt-get download "${WASMEDGE_PACKAGES[@]}")
+  fi
+  rm -rf "$dest.new"
+  mkdir -p "$dest.new"
+  local deb
+  for deb in "$scratch"/*.deb; do dpkg -x "$deb" "$dest.new"; done
+  local ver
+  ver=$(dpkg-deb -f "$(find "$scratch" -maxdepth 1 -name 'wasmedge_*.deb' -print -quit)" Version)
+  rm -rf "$scratch"
+  # Only what the CLI loads is kept: headers, docs and LLVM's tools are dropped.
+  rm -rf "$dest.new/usr/share" "$dest.new/usr/include" "$dest.new/usr/lib/llvm-19/bin" "$dest.new/usr/libexec"
+  runs "$dest.new" || die "wasmedge from $suite does not run through its own loader"
+  printf '%s\n' "$ver" >"$dest.new/.deb-version"
+  rm -rf "$dest"
+  mv "$dest.new" "$dest"
+  log "wasmedge: installed $ver"
+}
+
 # ---------------------------------------------------------------------------
 main() {
   if [ "${KUASAR_SKIP_APT:-0}" != 1 ]; then
@@ -291,6 +339,7 @@ main() {
   fetch_containerd sid containerd-2 2.
   install_kuasar_io_containerd
   fetch_crun trixie
+  fetch_wasmedge trixie
 
   local v17 v2 runc_v runsc_v qemu_v kernel_v busybox_v
   v17=$("$DEPS_DIR/containerd-1.7/usr/bin/containerd" --version | awk '{print $3}')
@@ -303,6 +352,7 @@ main() {
   printf 'kuasar deps: crun=%s (private, %s)\n' "$(cat "$DEPS_DIR/crun/.deb-version")" "$DEPS_DIR/crun"
   local vfork
   vfork=$("$DEPS_DIR/containerd-kuasar-io/usr/bin/containerd" --version 2>/dev/null | awk '{print $3}') || vfork=none
+  printf 'kuasar deps: wasmedge=%s (private, %s)\n' "$(cat "$DEPS_DIR/wasmedge/.deb-version")" "$DEPS_DIR/wasmedge"
   printf 'kuasar deps: containerd-kuasar-io=%s\n' "${vfork:-none}"
   printf 'kuasar deps: containerd-1.7=%s (deb %s) containerd-2=%s (deb %s) runc=%s runsc=%s qemu=%s guest-kernel=%s busybox-static=%s prefix=%s\n' \
     "$v17" "$(cat "$DEPS_DIR/containerd-1.7/.deb-version")" "$v2" "$(cat "$DEPS_DIR/containerd-2/.deb-version")" \

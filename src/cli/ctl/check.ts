@@ -2,6 +2,8 @@ import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { defaultsOf } from "../../config/option-table.js";
 import { builtinSandboxerKinds } from "../../daemon/sandboxer-kinds.js";
+import { runCaptured } from "../../process/run-captured.js";
+import { locateWasmEdge } from "../../sandboxers/wasm/wasmedge-location.js";
 import { askAdmin, DEFAULT_STATE_DIR } from "./admin-client.js";
 import { cgroupLayout, kvmAccess, socketServes, versionOf } from "./host-probes.js";
 
@@ -68,7 +70,8 @@ export async function run(argv: string[]): Promise<number> {
         add(kind, what, existsSync(path), path);
         continue;
       }
-      const v = await versionOf(path);
+      // WasmEdge may be the private copy that runs through its own loader.
+      const v = what === "wasmedge" ? await wasmedgeVersion(path) : await versionOf(path);
       add(kind, what, v !== undefined, v ?? `${path} not found or does not run`);
     }
     if (kind === "runc") {
@@ -92,6 +95,17 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(ready ? "ready\n" : "not ready\n");
   }
   return ready ? 0 : 1;
+}
+
+/** The WasmEdge CLI's version line, wherever locateWasmEdge finds it; undefined when it is missing or does not run. */
+async function wasmedgeVersion(binary: string): Promise<string | undefined> {
+  try {
+    const r = await runCaptured([...locateWasmEdge(binary), "--version"], 10_000);
+    const line = r.stdout.split("\n").find((l) => l.trim() !== "");
+    return r.status === 0 && line ? line.trim() : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** What a kind runs by default, when kuasard is not there to say what it is configured with. */

@@ -7,17 +7,25 @@ import { createWasmSandboxer } from "./wasm-sandboxer.js";
 export interface WasmKindOptions extends PodRuntimeKeys {
   wasmEngine: WasmEngineName;
   wasmtimeBinary: string;
+  wasmedgeBinary: string;
 }
 
 export const wasmKind: SandboxerKindDefinition<WasmKindOptions> = {
   name: "wasm",
   options: {
     ...podRuntimeKeys,
-    wasmEngine: { kind: "enum", values: wasmEngineNames, default: "node", doc: `The WASI engine: "node" (node:wasi on V8) or "wasmtime".` },
-    wasmtimeBinary: { kind: "string", nonEmpty: true, default: "wasmtime", doc: `The wasmtime binary when wasm_engine = "wasmtime".` },
+    wasmEngine: { kind: "enum", values: wasmEngineNames, default: "node", doc: `The pods' default WASI engine: "node" (node:wasi on V8), "wasmtime" or "wasmedge"; a pod picks another with the annotation io.kuasar.wasm.engine.` },
+    wasmtimeBinary: { kind: "string", nonEmpty: true, default: "wasmtime", doc: `The wasmtime binary of the "wasmtime" engine.` },
+    wasmedgeBinary: {
+      kind: "string",
+      nonEmpty: true,
+      default: "wasmedge",
+      doc: `The WasmEdge CLI of the "wasmedge" engine: "wasmedge" is the private copy of packaging/install-deps.sh, else wasmedge on PATH.`,
+    },
   },
-  programs: (o): Record<string, string> => (o.wasmEngine === "wasmtime" ? { wasmtime: o.wasmtimeBinary } : {}),
+  programs: (o): Record<string, string> =>
+    o.wasmEngine === "wasmtime" ? { wasmtime: o.wasmtimeBinary } : o.wasmEngine === "wasmedge" ? { wasmedge: o.wasmedgeBinary } : {},
   create(base, o, s) {
-    return createWasmSandboxer({ ...podRuntimeOptions(base, o), engine: { engine: o.wasmEngine, wasmtimeBinary: o.wasmtimeBinary } }, s.log, s.events, s.minOomScoreAdj);
+    return createWasmSandboxer({ ...podRuntimeOptions(base, o), engine: { engine: o.wasmEngine, wasmtimeBinary: o.wasmtimeBinary, wasmedgeBinary: o.wasmedgeBinary } }, s.log, s.events, s.minOomScoreAdj);
   },
 };
