@@ -20,6 +20,8 @@ export interface WasmEchoPodOptions {
   arg: string;
   /** What must hold once the module exited, before the pod is stopped and removed. */
   afterExit?: () => Promise<void> | void;
+  /** More to do in the running pod (its id) before it is stopped and removed. */
+  beforeStop?: (podId: string) => Promise<void>;
 }
 
 /**
@@ -47,6 +49,7 @@ export async function wasmEchoPod(t: TestContext, o: WasmEchoPodOptions): Promis
   assert.ok(out.includes(`stdout F arg: ${o.arg}`), out);
   assert.equal(readFileSync(join(vol, "out.txt"), "utf8"), "written by wasm\n");
   await o.afterExit?.();
+  await o.beforeStop?.(podId);
   await cri.runtime.stopPodSandbox({ podSandboxId: podId });
   await cri.runtime.removePodSandbox({ podSandboxId: podId });
   return podId;
