@@ -35,7 +35,9 @@
 #      LLVM 19 and its own dependencies) into
 #        $KUASAR_DEPS_DIR/wasmedge/usr/bin/wasmedge
 #        $KUASAR_DEPS_DIR/wasmedge/usr/lib/x86_64-linux-gnu/{ld-linux-x86-64.so.2,libwasmedge.so.0,...}
-#      run through its private loader. Used by `wasm_engine = "wasmedge"` of the wasm sandboxer.
+#      run through its private loader, and its C headers (libwasmedge-dev) under usr/include/wasmedge,
+#      which native/ builds the pod-level wasm host (kuasar-wasm-host) against. Used by
+#      `wasm_engine = "wasmedge"` and `"wasmedge-pod"` of the wasm sandboxer.
 #   6. Prints a one-line summary of the versions.
 #   `source packaging/deps-env.sh` exports CONTAINERD17_BIN_DIR etc. for shells;
 #   the TS harness (testing/deps.ts) reads the same variables and falls back
@@ -288,9 +290,10 @@ fetch_crun() {
 }
 
 # The trixie packages whose libraries the wasmedge CLI loads (ldd closure of
-# usr/bin/wasmedge and libwasmedge.so.0), so none is taken from the older system.
+# usr/bin/wasmedge and libwasmedge.so.0), so none is taken from the older system, and
+# libwasmedge-dev, whose headers native/ builds the pod-level wasm host against.
 WASMEDGE_PACKAGES=(
-  wasmedge libwasmedge0 libc6 libgcc-s1 libstdc++6 libfmt10 libspdlog1.15 libllvm19
+  wasmedge libwasmedge0 libwasmedge-dev libc6 libgcc-s1 libstdc++6 libfmt10 libspdlog1.15 libllvm19
   libzstd1 zlib1g libedit2 libffi8 libxml2 libz3-4 libbsd0 libmd0 libtinfo6 liblzma5
 )
 
@@ -300,7 +303,8 @@ fetch_wasmedge() {
   local suite=$1 dest="$DEPS_DIR/wasmedge"
   local lib="usr/lib/x86_64-linux-gnu"
   runs() { "$1/$lib/ld-linux-x86-64.so.2" --library-path "$1/$lib" "$1/usr/bin/wasmedge" --version >/dev/null 2>&1; }
-  if [ "${KUASAR_DEPS_REFRESH:-0}" != 1 ] && [ -s "$dest/.deb-version" ] && runs "$dest"; then
+  if [ "${KUASAR_DEPS_REFRESH:-0}" != 1 ] && [ -s "$dest/.deb-version" ] && runs "$dest" \
+    && [ -r "$dest/usr/include/wasmedge/wasmedge.h" ]; then
     log "wasmedge: present ($(cat "$dest/.deb-version"))"
     return
   fi
@@ -320,8 +324,9 @@ fetch_wasmedge() {
   local ver
   ver=$(dpkg-deb -f "$(find "$scratch" -maxdepth 1 -name 'wasmedge_*.deb' -print -quit)" Version)
   rm -rf "$scratch"
-  # Only what the CLI loads is kept: headers, docs and LLVM's tools are dropped.
-  rm -rf "$dest.new/usr/share" "$dest.new/usr/include" "$dest.new/usr/lib/llvm-19/bin" "$dest.new/usr/libexec"
+  # What the CLI loads and WasmEdge's own headers are kept: docs, other headers and LLVM's tools go.
+  find "$dest.new/usr/include" -mindepth 1 -maxdepth 1 ! -name wasmedge -exec rm -rf {} +
+  rm -rf "$dest.new/usr/share" "$dest.new/usr/lib/llvm-19/bin" "$dest.new/usr/libexec"
   runs "$dest.new" || die "wasmedge from $suite does not run through its own loader"
   printf '%s\n' "$ver" >"$dest.new/.deb-version"
   rm -rf "$dest"

@@ -5,18 +5,23 @@ import { which } from "../../fs/which.js";
 import { defaultNodeWasiEngineOptions, NodeWasiEngine } from "./node-wasi-engine.js";
 import type { WasmEngine } from "./wasm-engine.js";
 import { WasmEdgeEngine } from "./wasmedge-engine.js";
+import { locateWasmEdgePod, WasmEdgePodEngine } from "./wasmedge-pod-engine.js";
 import { locateWasmEdge } from "./wasmedge-location.js";
 import { WasmtimeEngine } from "./wasmtime-engine.js";
 
 /** The engines {@link engineFromOptions} knows. */
-export const wasmEngineNames = ["node", "wasmtime", "wasmedge"] as const;
+export const wasmEngineNames = ["node", "wasmtime", "wasmedge", "wasmedge-pod"] as const;
 
 /** A name from {@link wasmEngineNames}. */
 export type WasmEngineName = (typeof wasmEngineNames)[number];
 
 /** How the wasm sandboxer runs modules. */
 export interface WasmEngineOptions {
-  /** `"node"` (V8 through `node:wasi`, nothing to install), `"wasmtime"` (a system binary) or `"wasmedge"` (the WasmEdge CLI). Default `"node"`. */
+  /**
+   * `"node"` (V8 through `node:wasi`, nothing to install), `"wasmtime"` (a system binary),
+   * `"wasmedge"` (the WasmEdge CLI, a process per container) or `"wasmedge-pod"` (WasmEdge in
+   * one host per pod, a fork per container). Default `"node"`.
+   */
   engine: WasmEngineName;
   /** The node binary of the `node` engine. Default `process.execPath`. */
   nodeBinary: string;
@@ -72,6 +77,7 @@ export function resolveWasmEngineOptions(partial: Partial<WasmEngineOptions> = {
  */
 export function engineFromOptions(partial: Partial<WasmEngineOptions> = {}, path = process.env["PATH"] ?? "", wasmedgeDir?: string): WasmEngine {
   const o = resolveWasmEngineOptions(partial);
+  if (o.engine === "wasmedge-pod") return new WasmEdgePodEngine(locateWasmEdgePod(wasmedgeDir ? { wasmedgeDir } : {}));
   if (o.engine === "wasmedge") {
     return new WasmEdgeEngine({ wasmedge: locateWasmEdge(o.wasmedgeBinary, { path, ...(wasmedgeDir ? { dir: wasmedgeDir } : {}) }), extraArgs: o.wasmedgeArgs, shell: "/bin/sh" });
   }

@@ -14,7 +14,12 @@ export const wasmKind: SandboxerKindDefinition<WasmKindOptions> = {
   name: "wasm",
   options: {
     ...podRuntimeKeys,
-    wasmEngine: { kind: "enum", values: wasmEngineNames, default: "node", doc: `The pods' default WASI engine: "node" (node:wasi on V8), "wasmtime" or "wasmedge"; a pod picks another with the annotation io.kuasar.wasm.engine.` },
+    wasmEngine: {
+      kind: "enum",
+      values: wasmEngineNames,
+      default: "node",
+      doc: `The pods' default WASI engine: "node" (node:wasi on V8), "wasmtime", "wasmedge" (its CLI per container) or "wasmedge-pod" (one WasmEdge host per pod, a fork per container); a pod picks another with the annotation io.kuasar.wasm.engine.`,
+    },
     wasmtimeBinary: { kind: "string", nonEmpty: true, default: "wasmtime", doc: `The wasmtime binary of the "wasmtime" engine.` },
     wasmedgeBinary: {
       kind: "string",

@@ -35,7 +35,7 @@ describe("WasmEngines", () => {
 
   it("refuses an unknown name and an engine that is not installed, naming the annotation", () => {
     const engines = new WasmEngines({ engine: "node" }, fakeMake([]));
-    assert.throws(() => engines.choose({ [WASM_ENGINE_ANNOTATION]: "wamr" }), { code: Code.InvalidArgument, message: /annotation io\.kuasar\.wasm\.engine: unknown wasm engine "wamr" \(known: node, wasmtime, wasmedge\)/ });
+    assert.throws(() => engines.choose({ [WASM_ENGINE_ANNOTATION]: "wamr" }), { code: Code.InvalidArgument, message: /annotation io\.kuasar\.wasm\.engine: unknown wasm engine "wamr" \(known: node, wasmtime, wasmedge, wasmedge-pod\)/ });
     assert.throws(() => engines.choose({ [WASM_ENGINE_ANNOTATION]: "wasmtime" }), { code: Code.FailedPrecondition, message: /annotation io\.kuasar\.wasm\.engine: wasm engine wasmtime: binary/ });
   });
 });
