@@ -8,6 +8,7 @@ import { logFile, podConfig, waitExited, waitForLog } from "../../testing/cri-po
 import { assertIsolated } from "../../testing/isolation.js";
 import { containerd2WithKuasar, WASM_HANDLER } from "../../testing/kuasar-containerd2.js";
 import { containerd17WithKuasar, WASM_HANDLER_17 } from "../../testing/kuasar-containerd17.js";
+import { WASM_ENGINE_ANNOTATION } from "../../src/sandboxers/wasm/engine-choice.js";
 import { wasmEchoPod } from "../../testing/wasm-echo-pod.js";
 import { importWasmImage } from "../../testing/wasm-image.js";
 import { memoryHogModule, trapModule } from "../../testing/wat-modules.js";
@@ -70,6 +71,20 @@ describe("WasmEdge as the wasm sandboxer's engine, picked by the handler's sandb
   it("containerd 1.7 (shim bridge): the same module under WasmEdge", async (t) => {
     const env = await containerd17WithKuasar(t, ["runc", "wasm"], WASMEDGE_BY_CONFIG);
     await wasmEchoPod(t, { cri: env.cri, containerd: env.containerd, handler: WASM_HANDLER_17, logDir: `${env.dir}/logs/edge17`, arg: "edge-17" });
+    assert.match(env.kuasard.logs(), /"sandboxer":"wasm".*"engine":"wasmedge".*"msg":"container created"/);
+  });
+
+  it("containerd 2.x: a pod's io.kuasar.wasm.engine annotation picks WasmEdge on a node-engine sandboxer", async (t) => {
+    const env = await containerd2WithKuasar(t, ["runc", "wasm"]);
+    await wasmEchoPod(t, { cri: env.cri, containerd: env.containerd, handler: WASM_HANDLER, logDir: `${env.dir}/logs/by-annotation`, arg: "annotated", annotations: { [WASM_ENGINE_ANNOTATION]: "wasmedge" } });
+    await wasmEchoPod(t, { cri: env.cri, containerd: env.containerd, handler: WASM_HANDLER, logDir: `${env.dir}/logs/plain`, arg: "plain" });
+    const created = env.sandboxer.logs().split("\n").filter((l) => l.includes('"msg":"container created"'));
+    assert.deepEqual(created.map((l) => /"engine":"(\w+)"/.exec(l)?.[1]), ["wasmedge", "node"]);
+  });
+
+  it("containerd 1.7: the annotation too (pod_annotations passes io.kuasar.*)", async (t) => {
+    const env = await containerd17WithKuasar(t, ["runc", "wasm"]);
+    await wasmEchoPod(t, { cri: env.cri, containerd: env.containerd, handler: WASM_HANDLER_17, logDir: `${env.dir}/logs/by-annotation17`, arg: "annotated-17", annotations: { [WASM_ENGINE_ANNOTATION]: "wasmedge" } });
     assert.match(env.kuasard.logs(), /"sandboxer":"wasm".*"engine":"wasmedge".*"msg":"container created"/);
   });
 });

@@ -12,6 +12,9 @@ import type { BlobRef, ImageContent } from "./containerd-content.js";
  */
 export const WASM_LAYER_MEDIA_TYPES: readonly string[] = ["application/wasm", "application/vnd.wasm.content.layer.v1+wasm"];
 
+/** The image a CRI container was made from, in its OCI spec (containerd 1.7 and 2.x). */
+export const CRI_IMAGE_NAME = "io.kubernetes.cri.image-name";
+
 const INDEX_MEDIA_TYPES = new Set(["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"]);
 const SHA256 = /^sha256:([0-9a-f]{64})$/;
 

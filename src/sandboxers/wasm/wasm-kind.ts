@@ -31,6 +31,6 @@ export const wasmKind: SandboxerKindDefinition<WasmKindOptions> = {
   programs: (o): Record<string, string> =>
     o.wasmEngine === "wasmtime" ? { wasmtime: o.wasmtimeBinary } : o.wasmEngine === "wasmedge" ? { wasmedge: o.wasmedgeBinary } : {},
   create(base, o, s) {
-    return createWasmSandboxer({ ...podRuntimeOptions(base, o), engine: { engine: o.wasmEngine, wasmtimeBinary: o.wasmtimeBinary, wasmedgeBinary: o.wasmedgeBinary } }, s.log, s.events, s.minOomScoreAdj);
+    return createWasmSandboxer({ ...podRuntimeOptions(base, o), engine: { engine: o.wasmEngine, wasmtimeBinary: o.wasmtimeBinary, wasmedgeBinary: o.wasmedgeBinary } }, s.log, s.events, s.minOomScoreAdj, s.containerdTtrpcAddress);
   },
 };

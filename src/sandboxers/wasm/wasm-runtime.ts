@@ -13,7 +13,9 @@ import type { OciSpec } from "../../pod/oci-spec.js";
 import { requireHolder } from "../../pod/pod-tasks.js";
 import { killQuietly, waitGone, type Pod } from "../../pod/pod.js";
 import type { CgroupStats, CreateTaskSpec, Stdio } from "../../task/task-backend.js";
-import type { WasmEngine, WasmLaunch } from "./wasm-engine.js";
+import type { WasmEngines } from "./engine-choice.js";
+import { CRI_IMAGE_NAME, type WasmArtifacts } from "./wasm-artifact.js";
+import type { WasmLaunch } from "./wasm-engine.js";
 
 const run = promisify(execFile);
 /** How long Start waits for the runner to take its start signal, in ms. */
@@ -39,7 +41,9 @@ export class WasmRuntime implements ContainerRuntime {
 
   constructor(
     private readonly ops: ContainerOps,
-    private readonly engine: WasmEngine,
+    private readonly engines: WasmEngines,
+    /** Where modules of wasm OCI artifacts come from; none: only modules in the rootfs run. */
+    private readonly artifacts?: WasmArtifacts,
   ) {}
 
   async killAll(c: Container): Promise<void> {
@@ -76,10 +80,28 @@ export class WasmRuntime implements ContainerRuntime {
     this.removeFiles(pod.dir, id);
     const startFifo = this.file(pod.dir, id, "start");
     await run("mkfifo", ["-m", "0600", startFifo]);
-    const launch = wasmLaunch(oci, rootfs, startFifo, this.file(pod.dir, id, "oom"));
-    const cmd = this.engine.command(launch);
+    // The container's annotation, else the pod's (its CRI config, else its sandbox's) picks the engine.
+    const engine = this.engines.choose(oci.annotations, pod.record.pod?.annotations, pod.record.annotations);
+    const artifact = await this.artifactModule(oci, rootfs, l.spec.namespace);
+    const launch = wasmLaunch(oci, rootfs, startFifo, this.file(pod.dir, id, "oom"), artifact);
+    const cmd = engine.command(launch);
     const pid = await holder.spawn({ id: spawnId, cwd: rootfs, stdin: stdio.stdin, stdout: stdio.stdout, stderr: stdio.stderr, argv: cmd.argv, env: cmd.env });
-    return { pid, memoryCgroup: "", fields: { module: launch.module, engine: this.engine.name } };
+    return { pid, memoryCgroup: "", fields: { module: launch.module, engine: engine.name, ...(artifact ? { artifact: oci.annotations?.[CRI_IMAGE_NAME] } : {}) } };
+  }
+
+  /**
+   * The module of a wasm OCI artifact image, when the container's root (empty for an
+   * artifact) does not hold the module its args name; undefined for a rootfs image.
+   */
+  private async artifactModule(oci: OciSpec, rootfs: string, namespace: string): Promise<string | undefined> {
+    const image = oci.annotations?.[CRI_IMAGE_NAME];
+    if (!this.artifacts || !image || existsSync(moduleInRoot(oci, rootfs).path)) return undefined;
+    try {
+      return await this.artifacts.modulePath(namespace, image);
+    } catch (err) {
+      const e = RuntimeError.from(err);
+      throw new RuntimeError(e.code, `wasm container: reading image ${image} from containerd: ${e.message}`, { cause: err });
+    }
   }
 
   async undoLaunch(id: string, pod: Pod): Promise<void> {
@@ -157,14 +179,26 @@ export class WasmRuntime implements ContainerRuntime {
   }
 }
 
-/** What the engine must run for a container spec: module, args, env, preopened dirs, memory limit. */
-export function wasmLaunch(oci: OciSpec, rootfs: string, startFifo: string, oomMarker: string): WasmLaunch {
+/** Where the module the container's args name is: its guest path, and that path in `rootfs` (which may not exist). */
+function moduleInRoot(oci: OciSpec, rootfs: string): { guest: string; path: string } {
   const args = oci.process?.args ?? [];
   if (args.length === 0 || !args[0]) throw new RuntimeError(Code.InvalidArgument, "wasm container: the image names no entrypoint (.wasm module) to run");
   const cwd = oci.process?.cwd || "/";
-  const guestPath = posix.isAbsolute(args[0]) ? args[0] : posix.join(cwd, args[0]);
-  const modulePath = insideRoot(rootfs, guestPath);
-  if (!existsSync(modulePath)) throw new RuntimeError(Code.InvalidArgument, `wasm container: module ${guestPath} not found in the image`);
+  const guest = posix.isAbsolute(args[0]) ? args[0] : posix.join(cwd, args[0]);
+  return { guest, path: insideRoot(rootfs, guest) };
+}
+
+/**
+ * What the engine must run for a container spec: module, args, env, preopened dirs, memory
+ * limit. The module is the one the args name in the rootfs, else `artifactModule` (a wasm
+ * OCI artifact's, whose args[0] is then only the module's name).
+ */
+export function wasmLaunch(oci: OciSpec, rootfs: string, startFifo: string, oomMarker: string, artifactModule?: string): WasmLaunch {
+  const args = oci.process?.args ?? [];
+  const cwd = oci.process?.cwd || "/";
+  const inRoot = moduleInRoot(oci, rootfs);
+  const modulePath = existsSync(inRoot.path) || !artifactModule ? inRoot.path : artifactModule;
+  if (!existsSync(modulePath)) throw new RuntimeError(Code.InvalidArgument, `wasm container: module ${inRoot.guest} not found in the image`);
   const preopens: Record<string, string> = { "/": rootfs };
   for (const m of oci.mounts ?? []) {
     if (!m.source || PSEUDO_FS.has(m.type ?? "") || !isAbsolute(m.source)) continue;

@@ -25,8 +25,8 @@ export interface WasmEdgeEngineOptions {
  *
  * behind the shell start gate (`start-gate.ts`), which enters the container's root (the
  * `/` preopen) first: WasmEdge gives the module its path as typed as `argv[0]`, so the
- * module is named relative to that root (`/app.wasm` is seen as `app.wasm`, the host path
- * never shows). Like wasmtime, the module is compiled after Start, and an invalid or missing
+ * module is named relative to that root (`/app.wasm` is seen as `app.wasm`); an artifact's
+ * module, kept outside the root, is seen by its host path. Like wasmtime, the module is compiled after Start, and an invalid or missing
  * import exits 1. Traps exit 134, as under the node runner. WasmEdge writes its own error
  * messages (a trap, a failed load) on stdout, so they reach the container's stdout log. WasmEdge names preopens without
  * their leading slash (`/data` is `data`), which wasi-libc treats alike.
@@ -54,8 +54,9 @@ export class WasmEdgeEngine implements WasmEngine {
       }
       dirs.push("--dir", `${guest}:${host}`);
     }
-    const inRoot = relative(root, launch.module);
-    if (inRoot.startsWith("..") || inRoot === "") throw new RuntimeError(Code.InvalidArgument, `wasmedge: module ${launch.module} is not inside the root ${root}`);
+    // A module outside the root (a wasm OCI artifact's, from the module cache) is named by its host path.
+    const rel = relative(root, launch.module);
+    const inRoot = rel.startsWith("..") || rel === "" ? launch.module : rel;
     const name = launch.args[0] ?? launch.module;
     const pages = wasmPagesForLimit(launch.memoryLimitBytes);
     const tooBig = pages > 0 && (initialPagesOf(launch.module) ?? 0) > pages;
