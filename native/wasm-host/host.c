@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -348,6 +349,8 @@ static void reap(void)
 
 int main(void)
 {
+	/* Run through WasmEdge's private loader, the process would be named after the loader. */
+	prctl(PR_SET_NAME, "kuasar-wasm-host", 0, 0, 0);
 	WasmEdge_LogOff(); /* WasmEdge would log to stdout; each instance reports on its own stderr */
 	conf = WasmEdge_ConfigureCreate();
 	WasmEdge_ConfigureAddHostRegistration(conf, WasmEdge_HostRegistration_Wasi);
