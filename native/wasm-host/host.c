@@ -263,6 +263,23 @@ static void drop(int i)
 	clients[i] = clients[--nclients];
 }
 
+/* Names the instance's pid for the daemon (pause and resume reach it, a descendant of the
+ * holder): written aside and renamed, so a reader never sees half a number. */
+static void write_pidfile(const char *path, pid_t pid)
+{
+	if (path == NULL || *path == '\0')
+		return;
+	char tmp[4096];
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	int f = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (f < 0)
+		return;
+	dprintf(f, "%d\n", (int)pid);
+	close(f);
+	if (rename(tmp, path) < 0)
+		unlink(tmp);
+}
+
 /* One message from client i; false when the client is done with. */
 static bool on_message(int i)
 {
@@ -320,6 +337,7 @@ static bool on_message(int i)
 		if (p == 0)
 			run_instance(c);
 		c->child = p;
+		write_pidfile(item(c, "KW_PIDFILE"), p);
 		close_stdio(c); /* the instance holds them now */
 		return true;
 	}

@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ContainerState, type ContainerConfigSchema } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { locateWasmEdgePod } from "../../src/sandboxers/wasm/wasmedge-pod-engine.js";
+import type { Containerd } from "../../testing/containerd.js";
 import type { CriClient } from "../../testing/cri.js";
 import { logFile, podConfig, runPod, waitExited, waitForLog } from "../../testing/cri-pod.js";
 import { assertIsolated } from "../../testing/isolation.js";
@@ -37,12 +38,21 @@ const wasm = (name: string, module: string, extra: Partial<ContainerConfig> = {}
  * another is stopped by its memory cap (the same module without a cap runs); then the loop is
  * stopped and the pod removed.
  */
-async function isolatedInOnePod(cri: CriClient, handler: string, logDir: string): Promise<void> {
+async function isolatedInOnePod(cri: CriClient, handler: string, logDir: string, ctr?: Containerd): Promise<void> {
   const cfg = podConfig("wasm-pod-host", logDir);
   const loop = wasm("loop", "loop.wasm");
   const { podId, ids } = await runPod(cri, handler, cfg, [loop]);
   await waitForLog(logFile(cfg, loop), "looping");
   assert.equal(processesNamed("kuasar-wasm-hos").length, 2, "the pod's host and the loop's instance");
+  if (ctr) {
+    // Pause stops the instance itself (not only its runner); Resume lets it go on.
+    const hostNamed = processesNamed("kuasar-wasm-hos");
+    const instance = hostNamed.find((p) => hostNamed.includes(parentOf(p)))!;
+    await ctr.ctr(["tasks", "pause", ids[0]!], { namespace: "k8s.io" });
+    assert.equal(stateOf(instance), "T");
+    await ctr.ctr(["tasks", "resume", ids[0]!], { namespace: "k8s.io" });
+    assert.notEqual(stateOf(instance), "T");
+  }
   const run = async (c: ContainerConfig) => {
     const { containerId } = await cri.runtime.createContainer({ podSandboxId: podId, config: c, sandboxConfig: cfg });
     await cri.runtime.startContainer({ containerId });
@@ -76,16 +86,26 @@ function processesNamed(comm: string): number[] {
     .map(Number);
 }
 
+function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+}
+
+function stateOf(pid: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+}
+
 async function importModules(env: { containerd: Parameters<typeof importWasmImage>[0] }): Promise<void> {
   await importWasmImage(env.containerd, "k8s.io", IMAGE, { "loop.wasm": await infiniteLoopModule(), "trap.wasm": await trapModule(), "big.wasm": await bigInitialMemoryModule(64) }, "/loop.wasm");
 }
 
 describe("the pod-level wasm host (wasm_engine = \"wasmedge-pod\")", { skip }, () => {
-  it("containerd 2.x: one container traps, one is capped, the other keeps running; nothing is left after the pod", async (t) => {
+  it("containerd 2.x: one container traps, one is capped, the other keeps running (and pauses); nothing is left after the pod", async (t) => {
     const env = await containerd2WithKuasar(t, ["runc", "wasm"], POD_HOST);
     await importModules(env);
     const before = takeCensus();
-    await isolatedInOnePod(env.cri, WASM_HANDLER, `${env.dir}/logs/pod-host`);
+    await isolatedInOnePod(env.cri, WASM_HANDLER, `${env.dir}/logs/pod-host`, env.containerd);
     // The host, its instances and the runners all end with the pod.
     const left = (censusDiff(before, takeCensus()).processes ?? []).filter((p) => /kuasar-wasm|kuasar-holder|ld-linux/.test(p));
     assert.deepEqual(left, []);

@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import type { ExecOutcome } from "../../process/run-captured.js";
-import { closeSync, constants, existsSync, openSync, readlinkSync, realpathSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, constants, existsSync, openSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { isAbsolute, join, posix, relative } from "node:path";
 import { promisify } from "node:util";
@@ -127,11 +127,25 @@ export class WasmRuntime implements ContainerRuntime {
   }
 
   async freeze(c: Container): Promise<void> {
-    await requireHolder(c.pod).kill(c.record.init.pid, "SIGSTOP");
+    for (const pid of this.processesOf(c)) await requireHolder(c.pod).kill(pid, "SIGSTOP");
   }
 
   async thaw(c: Container): Promise<void> {
-    await requireHolder(c.pod).kill(c.record.init.pid, "SIGCONT");
+    for (const pid of this.processesOf(c).reverse()) await requireHolder(c.pod).kill(pid, "SIGCONT");
+  }
+
+  /**
+   * The container's instance in the pod-level host (its pid file, written by the host at
+   * Start: instancePidFile of the OOM marker), then its runner; just the runner elsewhere.
+   */
+  private processesOf(c: Container): number[] {
+    try {
+      const instance = Number(readFileSync(this.file(c.pod.dir, c.id, "instance"), "utf8").trim());
+      if (Number.isSafeInteger(instance) && instance > 0) return [instance, c.record.init.pid];
+    } catch {
+      /* no pod-level host */
+    }
+    return [c.record.init.pid];
   }
 
   removeExecFiles(): void {
@@ -170,12 +184,12 @@ export class WasmRuntime implements ContainerRuntime {
     }
   }
 
-  private file(podDir: string, id: string, ext: "start" | "oom"): string {
+  private file(podDir: string, id: string, ext: "start" | "oom" | "instance"): string {
     return join(podDir, "wasm", `${id}.${ext}`);
   }
 
   private removeFiles(podDir: string, id: string): void {
-    for (const ext of ["start", "oom"] as const) rmSync(this.file(podDir, id, ext), { force: true });
+    for (const ext of ["start", "oom", "instance"] as const) rmSync(this.file(podDir, id, ext), { force: true });
   }
 }
 

@@ -35,7 +35,8 @@ export interface WasmEdgePodEngineOptions {
  * or host failed), 126 (invalid module or an import this host lacks, at Create), 127 (no
  * module, at Create), 134 (trap, `wasm trap: ...` on stderr), 137 (memory limit: its initial
  * memory is above the cap, or it trapped or exited non-zero with its memory at the cap; the
- * OOM marker is written). A paused container's runner stops; its instance does not.
+ * OOM marker is written). At Start the host writes the instance's pid beside the OOM marker
+ * ({@link instancePidFile}), so Pause and Resume reach the instance as well as the runner.
  */
 export class WasmEdgePodEngine implements WasmEngine {
   readonly name = "wasmedge-pod";
@@ -44,7 +45,13 @@ export class WasmEdgePodEngine implements WasmEngine {
 
   command(launch: WasmLaunch): WasmCommand {
     validateLaunch(launch);
-    const env: string[] = [`KW_HOST_DIR=${dirname(launch.oomMarker)}`, `KW_MODULE=${launch.module}`, `KW_OOM=${launch.oomMarker}`, `KW_START_FIFO=${launch.startFifo}`];
+    const env: string[] = [
+      `KW_HOST_DIR=${dirname(launch.oomMarker)}`,
+      `KW_MODULE=${launch.module}`,
+      `KW_OOM=${launch.oomMarker}`,
+      `KW_START_FIFO=${launch.startFifo}`,
+      `KW_PIDFILE=${instancePidFile(launch.oomMarker)}`,
+    ];
     this.options.hostArgv.forEach((a, i) => env.push(`KW_HOST_${i}=${a}`));
     const root = launch.preopens["/"];
     if (root !== undefined) env.push(`KW_ROOT=${root}`);
@@ -60,6 +67,11 @@ export class WasmEdgePodEngine implements WasmEngine {
     if (pages > 0) env.push(`KW_PAGES=${pages}`, `KW_MEMORY_LIMIT=${launch.memoryLimitBytes}`);
     return { argv: [this.options.runBinary], env };
   }
+}
+
+/** Where the host writes a container's instance pid: the OOM marker's name with `.instance` for `.oom`. */
+export function instancePidFile(oomMarker: string): string {
+  return `${oomMarker.replace(/\.oom$/, "")}.instance`;
 }
 
 /**

@@ -77,7 +77,7 @@ describe("WasmEdgePodEngine", () => {
     assert.deepEqual(engine.command(launch), {
       argv: ["/k/run"],
       env: [
-        "KW_HOST_DIR=/p/wasm", "KW_MODULE=/p/c1/rootfs/app.wasm", "KW_OOM=/p/wasm/c1.oom", "KW_START_FIFO=/p/wasm/c1.start",
+        "KW_HOST_DIR=/p/wasm", "KW_MODULE=/p/c1/rootfs/app.wasm", "KW_OOM=/p/wasm/c1.oom", "KW_START_FIFO=/p/wasm/c1.start", "KW_PIDFILE=/p/wasm/c1.instance",
         "KW_HOST_0=/ld.so", "KW_HOST_1=--library-path", "KW_HOST_2=/lib", "KW_HOST_3=/k/host",
         "KW_ROOT=/p/c1/rootfs", "KW_ARG_0=/app.wasm", "KW_ARG_1=a b", "KW_ENV_0=GREETING=hi",
         "KW_DIR_0=/:/p/c1/rootfs", "KW_DIR_1=/data:/vol", "KW_PAGES=32", "KW_MEMORY_LIMIT=2097152",
@@ -135,6 +135,9 @@ describe("WasmEdgePodEngine", () => {
     await loop.waitForStdout("looping");
     const [host] = processesIn(ws.dir);
     assert.equal(childrenOf(host!).length, 1);
+    // The host names the instance (Pause and Resume signal it): the host's one child.
+    const instance = Number(readFileSync(join(ws.dir, "loop.instance"), "utf8"));
+    assert.deepEqual(childrenOf(host!), [instance]);
     loop.child.kill("SIGKILL");
     await loop.exited;
     for (let i = 0; i < 200 && childrenOf(host!).length > 0; i++) await sleep(10);
