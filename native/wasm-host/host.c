@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/close_range.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -205,6 +206,9 @@ static void run_instance(struct client *c)
 	for (int i = 0; i < 3; i++)
 		if (dup2(c->stdio[i], i) < 0)
 			_exit(KW_RUNTIME_FAILURE);
+	/* Nothing else of the host: not the socket, nor other containers' stdio (their logs would
+	 * not end while this instance lives). */
+	close_range(3, ~0U, 0);
 	signal(SIGCHLD, SIG_DFL);
 	sigset_t none;
 	sigemptyset(&none);

@@ -7,7 +7,7 @@ import { Code } from "../../../src/errors/code.js";
 import { RunnerExit, type WasmLaunch } from "../../../src/sandboxers/wasm/wasm-engine.js";
 import { locateWasmEdgePod, WasmEdgePodEngine } from "../../../src/sandboxers/wasm/wasmedge-pod-engine.js";
 import { bigInitialMemoryModule, echoArgsEnvFileModule, foreignImportModule, infiniteLoopModule, memoryHogModule, trapModule } from "../../../testing/wat-modules.js";
-import { releaseStart, startCommand, workspace, type Workspace } from "./runner-process.js";
+import { releaseStart, startCommand, waitForStartFifo, within, workspace, type Workspace } from "./runner-process.js";
 
 function located() {
   try {
@@ -126,6 +126,24 @@ describe("WasmEdgePodEngine", () => {
     loop.child.kill("SIGTERM");
     assert.deepEqual(await loop.exited, { code: null, signal: "SIGTERM" });
     assert.deepEqual(childrenOf(hosts[0]!), []);
+  });
+
+  it("an instance holds no other container's stdio: a created sibling's output ends with its runner", { skip }, async (t) => {
+    const ws = podWorkspace(t);
+    const engine = new WasmEdgePodEngine(programs!);
+    const created = startCommand(t, engine.command(container(ws, "later", await trapModule(), { startFifo: ws.makeFifo() })));
+    await waitForStartFifo(created, ws.fifo); // loaded by the host, waiting for Start
+    const loop = startCommand(t, engine.command(container(ws, "loop", await infiniteLoopModule())));
+    await loop.waitForStdout("looping"); // forked after the sibling's stdio reached the host
+    const [host] = processesIn(ws.dir);
+    const [instance] = childrenOf(host!);
+    const fdsOf = (pid: number) => readdirSync(`/proc/${pid}/fd`).map((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`));
+    const siblingOut = fdsOf(created.child.pid!).slice(1, 3); // its stdout and stderr pipes
+    assert.deepEqual(fdsOf(instance!).filter((f) => siblingOut.includes(f)), []);
+    created.child.kill("SIGKILL");
+    // 'close' (what `exited` waits for) needs the sibling's stdout and stderr closed everywhere.
+    assert.deepEqual(await within(5000, created.exited, "the created sibling's output to end"), { code: null, signal: "SIGKILL" });
+    loop.child.kill("SIGKILL");
   });
 
   it("a runner killed with SIGKILL takes its instance with it", { skip }, async (t) => {
