@@ -12,7 +12,7 @@ import { containerd2WithKuasar, WASM_HANDLER } from "../../testing/kuasar-contai
 import { containerd17WithKuasar, WASM_HANDLER_17 } from "../../testing/kuasar-containerd17.js";
 import { censusDiff, takeCensus } from "../../testing/leak-census.js";
 import { importWasmImage } from "../../testing/wasm-image.js";
-import { bigInitialMemoryModule, infiniteLoopModule, trapModule } from "../../testing/wat-modules.js";
+import { bigInitialMemoryModule, echoArgsEnvFileModule, infiniteLoopModule, trapModule } from "../../testing/wat-modules.js";
 
 assertIsolated();
 
@@ -58,6 +58,11 @@ async function isolatedInOnePod(cri: CriClient, handler: string, logDir: string,
     await cri.runtime.startContainer({ containerId });
     return waitExited(cri, containerId);
   };
+  // exec: another WASI command of the image, in the running container (no /data here: exit 3).
+  const ex = await cri.runtime.execSync({ containerId: ids[0]!, cmd: ["/echo.wasm", "from-exec"], timeout: 30n });
+  assert.equal(ex.exitCode, 3);
+  assert.equal(new TextDecoder().decode(ex.stdout), "arg: /echo.wasm\narg: from-exec\n");
+  await assert.rejects(cri.runtime.execSync({ containerId: ids[0]!, cmd: ["sh"], timeout: 10n }), /module \/sh not found/);
   const trap = wasm("trap", "trap.wasm");
   assert.equal((await run(trap)).exitCode, 134);
   await waitForLog(logFile(cfg, trap), "wasm trap: unreachable");
@@ -97,11 +102,11 @@ function stateOf(pid: number): string {
 }
 
 async function importModules(env: { containerd: Parameters<typeof importWasmImage>[0] }): Promise<void> {
-  await importWasmImage(env.containerd, "k8s.io", IMAGE, { "loop.wasm": await infiniteLoopModule(), "trap.wasm": await trapModule(), "big.wasm": await bigInitialMemoryModule(64) }, "/loop.wasm");
+  await importWasmImage(env.containerd, "k8s.io", IMAGE, { "loop.wasm": await infiniteLoopModule(), "trap.wasm": await trapModule(), "big.wasm": await bigInitialMemoryModule(64), "echo.wasm": await echoArgsEnvFileModule() }, "/loop.wasm");
 }
 
 describe("the pod-level wasm host (wasm_engine = \"wasmedge-pod\")", { skip }, () => {
-  it("containerd 2.x: one container traps, one is capped, the other keeps running (and pauses); nothing is left after the pod", async (t) => {
+  it("containerd 2.x: one container traps, one is capped, the other keeps running (pauses, takes an exec); nothing is left after the pod", async (t) => {
     const env = await containerd2WithKuasar(t, ["runc", "wasm"], POD_HOST);
     await importModules(env);
     const before = takeCensus();

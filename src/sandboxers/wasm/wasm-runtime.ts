@@ -9,7 +9,8 @@ import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
 import type { Container } from "../../pod/container.js";
 import type { ContainerOps, ContainerRuntime, InitLaunch, LaunchedInit } from "../../pod/container-runtime.js";
-import type { OciSpec } from "../../pod/oci-spec.js";
+import type { OciProcess, OciSpec } from "../../pod/oci-spec.js";
+import type { ProcessRecord } from "../../pod/records.js";
 import { requireHolder } from "../../pod/pod-tasks.js";
 import { killQuietly, waitGone, type Pod } from "../../pod/pod.js";
 import type { CgroupStats, CreateTaskSpec, Stdio } from "../../task/task-backend.js";
@@ -32,8 +33,6 @@ const PSEUDO_FS = new Set(["proc", "sysfs", "cgroup", "cgroup2", "devpts", "mque
  */
 export class WasmRuntime implements ContainerRuntime {
   readonly holderSetsPodSysctls = true;
-  readonly execUnsupported = "exec is not supported in wasm containers: a module has no shell to run commands in";
-
   /** A WASI module runs alone: there is no shell or process table to enter. */
   async debugExec(): Promise<ExecOutcome> {
     throw new RuntimeError(Code.FailedPrecondition, "wasm pods cannot be exec'd into: a WASI module runs alone, with no shell or other programs in its sandbox");
@@ -47,7 +46,7 @@ export class WasmRuntime implements ContainerRuntime {
   ) {}
 
   async killAll(c: Container): Promise<void> {
-    if (c.record.init.pid > 0) await requireHolder(c.pod).kill(c.record.init.pid, 9);
+    for (const pid of runningPids(c)) await requireHolder(c.pod).kill(pid, 9);
   }
 
   /**
@@ -56,10 +55,7 @@ export class WasmRuntime implements ContainerRuntime {
    * container's rootfs as its working directory.
    */
   async podLost(pod: Pod): Promise<void> {
-    const runners = this.ops.containersOf(pod)
-      .filter((c) => c.record.init.state !== "stopped" && c.record.init.pid > 0)
-      .filter((c) => cwdOf(c.record.init.pid) === realPathOr(join(c.record.bundle, "rootfs")))
-      .map((c) => c.record.init.pid);
+    const runners = this.ops.containersOf(pod).flatMap((c) => runningPids(c).filter((pid) => cwdOf(pid) === realPathOr(join(c.record.bundle, "rootfs"))));
     for (const pid of runners) killQuietly(pid);
     await Promise.all(runners.map((pid) => waitGone(pid, 3000)));
   }
@@ -123,7 +119,7 @@ export class WasmRuntime implements ContainerRuntime {
   }
 
   async ps(c: Container): Promise<number[]> {
-    return [c.record.init.pid];
+    return runningPids(c);
   }
 
   async freeze(c: Container): Promise<void> {
@@ -148,8 +144,39 @@ export class WasmRuntime implements ContainerRuntime {
     return [c.record.init.pid];
   }
 
-  removeExecFiles(): void {
-    // Never called: a wasm container has no execs.
+  /**
+   * An exec runs another WASI command of the container (`args[0]` a module of its image, or
+   * the artifact's) in the same root, preopens and memory cap, on the container's engine:
+   * a runner the holder launches at once (no start gate), whose exit is the exec's.
+   */
+  async startExec(c: Container, execId: string, p: ProcessRecord): Promise<{ pid: number; startedAt: Date }> {
+    if (p.stdio.terminal) throw new RuntimeError(Code.Unimplemented, "wasm execs have no terminal");
+    const rootfs = join(c.record.bundle, "rootfs");
+    let oci: OciSpec;
+    try {
+      oci = JSON.parse(readFileSync(join(c.record.bundle, "config.json"), "utf8")) as OciSpec;
+    } catch (err) {
+      throw new RuntimeError(Code.FailedPrecondition, `container ${c.id}: its bundle's config.json is unreadable`, { cause: err });
+    }
+    const execOci: OciSpec = { ...oci, process: { ...oci.process, ...(p.process as OciProcess) } };
+    const engine = this.engines.choose(oci.annotations, c.pod.record.pod?.annotations, c.pod.record.annotations);
+    const artifact = await this.artifactModule(execOci, rootfs, c.record.namespace);
+    this.removeExecFiles(c, execId);
+    const launch = wasmLaunch(execOci, rootfs, "", this.execFile(c, execId, "oom"), artifact);
+    const cmd = engine.command(launch);
+    const startedAt = new Date();
+    const pid = await requireHolder(c.pod).spawn({ id: p.spawnId, cwd: rootfs, stdin: p.stdio.stdin, stdout: p.stdio.stdout, stderr: p.stdio.stderr, argv: cmd.argv, env: cmd.env });
+    this.ops.log.info({ container_id: c.id, exec_id: execId, pid, module: launch.module, engine: engine.name }, "exec started");
+    return { pid, startedAt };
+  }
+
+  removeExecFiles(c: Container, execId: string): void {
+    for (const ext of ["oom", "instance"] as const) rmSync(this.execFile(c, execId, ext), { force: true });
+  }
+
+  /** An exec's files beside its container's (the pod-level host finds its socket beside the OOM marker). */
+  private execFile(c: Container, execId: string, ext: "oom" | "instance"): string {
+    return join(c.pod.dir, "wasm", `${c.id}.exec.${execId}.${ext}`);
   }
 
   async update(): Promise<void> {
@@ -244,6 +271,11 @@ function insideRoot(root: string, guestPath: string): string {
   const rel = relative(realpathSync(root), real);
   if (rel.startsWith("..") || isAbsolute(rel)) throw new RuntimeError(Code.InvalidArgument, `wasm container: module ${guestPath} resolves outside the container's root`);
   return real;
+}
+
+/** The container's running processes: its init and its execs. */
+function runningPids(c: Container): number[] {
+  return [c.record.init, ...Object.values(c.record.execs)].filter((p) => p.state !== "stopped" && p.pid > 0).map((p) => p.pid);
 }
 
 function realPathOr(path: string): string {
