@@ -4,6 +4,7 @@ import { defaultsOf } from "../../config/option-table.js";
 import { builtinSandboxerKinds } from "../../daemon/sandboxer-kinds.js";
 import { runCaptured } from "../../process/run-captured.js";
 import { locateWasmEdge } from "../../sandboxers/wasm/wasmedge-location.js";
+import { locateWasmEdgePod } from "../../sandboxers/wasm/wasmedge-pod-engine.js";
 import { askAdmin, DEFAULT_STATE_DIR } from "./admin-client.js";
 import { cgroupLayout, kvmAccess, socketServes, versionOf } from "./host-probes.js";
 
@@ -71,6 +72,12 @@ export async function run(argv: string[]): Promise<number> {
         continue;
       }
       // WasmEdge may be the private copy that runs through its own loader.
+      if (what === "wasmedge-pod") {
+        // The pod-level host runs through WasmEdge's private loader, beside its static runner.
+        const missing = podHostMissing();
+        add(kind, what, missing === undefined, missing ?? `${path} (with kuasar-wasm-run and the private WasmEdge)`);
+        continue;
+      }
       const v = what === "wasmedge" ? await wasmedgeVersion(path) : await versionOf(path);
       add(kind, what, v !== undefined, v ?? `${path} not found or does not run`);
     }
@@ -105,6 +112,16 @@ async function wasmedgeVersion(binary: string): Promise<string | undefined> {
     return r.status === 0 && line ? line.trim() : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** Why the pod-level wasm host cannot run here; undefined when it can. */
+function podHostMissing(): string | undefined {
+  try {
+    locateWasmEdgePod();
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
   }
 }
 

@@ -2,6 +2,7 @@ import { podRuntimeKeys, podRuntimeOptions, type PodRuntimeKeys } from "../pod-r
 import type { SandboxerKindDefinition } from "../sandboxer-kind.js";
 import { wasmEngineNames, type WasmEngineName } from "./engine-from-options.js";
 import { createWasmSandboxer } from "./wasm-sandboxer.js";
+import { defaultWasmHostBinary } from "./wasmedge-pod-engine.js";
 
 /** The wasm kind's own keys of `[sandboxers.wasm]`. */
 export interface WasmKindOptions extends PodRuntimeKeys {
@@ -29,7 +30,13 @@ export const wasmKind: SandboxerKindDefinition<WasmKindOptions> = {
     },
   },
   programs: (o): Record<string, string> =>
-    o.wasmEngine === "wasmtime" ? { wasmtime: o.wasmtimeBinary } : o.wasmEngine === "wasmedge" ? { wasmedge: o.wasmedgeBinary } : {},
+    o.wasmEngine === "wasmtime"
+      ? { wasmtime: o.wasmtimeBinary }
+      : o.wasmEngine === "wasmedge"
+        ? { wasmedge: o.wasmedgeBinary }
+        : o.wasmEngine === "wasmedge-pod"
+          ? { "wasmedge-pod": defaultWasmHostBinary }
+          : {},
   create(base, o, s) {
     return createWasmSandboxer({ ...podRuntimeOptions(base, o), engine: { engine: o.wasmEngine, wasmtimeBinary: o.wasmtimeBinary, wasmedgeBinary: o.wasmedgeBinary } }, s.log, s.events, s.minOomScoreAdj, s.containerdTtrpcAddress);
   },
