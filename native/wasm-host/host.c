@@ -24,6 +24,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -369,7 +370,18 @@ static void reap(void)
 	}
 }
 
-int main(void)
+/* A pidfd of the pod's holder (--holder=PID), readable once it has exited; -1 without one. */
+static int holder_pidfd(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (strncmp(argv[i], "--holder=", 9) == 0) {
+			long pid = strtol(argv[i] + 9, NULL, 10);
+			return pid > 1 ? (int)syscall(SYS_pidfd_open, (pid_t)pid, 0) : -1;
+		}
+	return -1;
+}
+
+int main(int argc, char **argv)
 {
 	/* Run through WasmEdge's private loader, the process would be named after the loader. */
 	prctl(PR_SET_NAME, "kuasar-wasm-host", 0, 0, 0);
@@ -379,6 +391,9 @@ int main(void)
 	loader = WasmEdge_LoaderCreate(conf);
 	validator = WasmEdge_ValidatorCreate(conf);
 
+	/* When the holder dies (kill -9), its runners are killed by the daemon; the host does not
+	 * wait for its idle time to end, and takes whatever instance is left with it. */
+	int hfd = holder_pidfd(argc, argv);
 	sigset_t chld;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
@@ -393,13 +408,14 @@ int main(void)
 	if (lfd < 0 || sfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(lfd, 128) < 0)
 		return KW_RUNTIME_FAILURE;
 
-	static struct pollfd pf[MAX_CLIENTS + 2];
+	static struct pollfd pf[MAX_CLIENTS + 3];
 	for (;;) {
 		pf[0] = (struct pollfd){ lfd, POLLIN, 0 };
 		pf[1] = (struct pollfd){ sfd, POLLIN, 0 };
 		for (int i = 0; i < nclients; i++)
 			pf[i + 2] = (struct pollfd){ clients[i].fd, POLLIN, 0 };
-		int n = poll(pf, (nfds_t)nclients + 2, nclients == 0 ? IDLE_MS : -1);
+		pf[nclients + 2] = (struct pollfd){ hfd, POLLIN, 0 }; /* a negative fd is skipped */
+		int n = poll(pf, (nfds_t)nclients + 3, nclients == 0 ? IDLE_MS : -1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n == 0) {
@@ -412,6 +428,13 @@ int main(void)
 			fcntl(cfd, F_SETFL, 0);
 			clients[nclients++] = (struct client){ cfd, { -1, -1, -1 }, 0, NULL, 0, NULL };
 			continue;
+		}
+		if (pf[nclients + 2].revents & POLLIN) {
+			for (int i = 0; i < nclients; i++)
+				if (clients[i].child > 0)
+					kill(clients[i].child, SIGKILL);
+			unlink(KW_SOCKET_NAME);
+			return 0;
 		}
 		if (pf[1].revents & POLLIN) {
 			struct signalfd_siginfo si;

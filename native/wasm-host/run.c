@@ -49,15 +49,19 @@ static void start_host(void)
 {
 	char *argv[16];
 	int n = 0;
-	for (; n < 15; n++) {
+	for (; n < 14; n++) {
 		char k[32];
 		snprintf(k, sizeof k, "KW_HOST_%d", n);
 		if ((argv[n] = getenv(k)) == NULL)
 			break;
 	}
-	argv[n] = NULL;
 	if (n == 0)
 		die(KW_RUNTIME_FAILURE, "wasm runner: no KW_HOST_0 to start%s", NULL);
+	/* The holder (this runner's parent): the host leaves when it does. */
+	char holder[32];
+	snprintf(holder, sizeof holder, "--holder=%d", (int)getppid());
+	argv[n++] = holder;
+	argv[n] = NULL;
 	/* Forked twice: the host is orphaned at once and adopted by the pod's holder (a subreaper),
 	 * whose shutdown then ends it like any of its children. */
 	pid_t p = fork();
