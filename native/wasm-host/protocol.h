@@ -10,7 +10,7 @@
  * The run side closing its socket kills the instance (SIGKILL).
  *
  * The launch (kuasar-wasm-run's environment): KW_HOST_DIR (where the socket is), KW_HOST_<i>
- * (the host's argv), KW_MODULE, KW_ROOT, KW_ARG_<i>, KW_ENV_<i>, KW_DIR_<i> ("guest:host"),
+ * (the host's argv; the runner adds --holder=<its parent>, whose exit ends the host), KW_MODULE, KW_ROOT, KW_ARG_<i>, KW_ENV_<i>, KW_DIR_<i> ("guest:host"),
  * KW_PAGES and KW_MEMORY_LIMIT (the cap in pages and bytes; absent or 0: none), KW_OOM (the
  * OOM marker), KW_START_FIFO, KW_PIDFILE (where the host writes the instance's pid at Start). */
 #ifndef KUASAR_WASM_HOST_PROTOCOL_H
