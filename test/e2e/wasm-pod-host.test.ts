@@ -8,7 +8,7 @@ import type { Containerd } from "../../testing/containerd.js";
 import type { CriClient } from "../../testing/cri.js";
 import { logFile, podConfig, runPod, waitExited, waitForLog } from "../../testing/cri-pod.js";
 import { assertIsolated } from "../../testing/isolation.js";
-import { containerd2WithKuasar, WASM_HANDLER } from "../../testing/kuasar-containerd2.js";
+import { afterRedial, containerd2WithKuasar, WASM_HANDLER } from "../../testing/kuasar-containerd2.js";
 import { containerd17WithKuasar, WASM_HANDLER_17 } from "../../testing/kuasar-containerd17.js";
 import { censusDiff, takeCensus } from "../../testing/leak-census.js";
 import { importWasmImage } from "../../testing/wasm-image.js";
@@ -121,5 +121,30 @@ describe("the pod-level wasm host (wasm_engine = \"wasmedge-pod\")", { skip }, (
     const env = await containerd17WithKuasar(t, ["runc", "wasm"], POD_HOST);
     await importModules(env);
     await isolatedInOnePod(env.cri, WASM_HANDLER_17, `${env.dir}/logs/pod-host17`);
+  });
+
+  it("containerd 2.x: kuasard killed and restarted: the pod's containers run on, take a new sibling and an exec, and stop", async (t) => {
+    const env = await containerd2WithKuasar(t, ["runc", "wasm"], POD_HOST);
+    await importModules(env);
+    const cfg = podConfig("wasm-pod-restart", `${env.dir}/logs/restart`);
+    const loop = wasm("loop", "loop.wasm");
+    const { podId, ids } = await runPod(env.cri, WASM_HANDLER, cfg, [loop]);
+    await waitForLog(logFile(cfg, loop), "looping");
+    await env.sandboxer.kill9();
+    await env.restartSandboxer();
+    // containerd redials the sandboxer's socket on its own backoff.
+    await afterRedial(() => env.cri.runtime.podSandboxStatus({ podSandboxId: podId }));
+    assert.equal((await env.cri.runtime.containerStatus({ containerId: ids[0]! })).status?.state, ContainerState.CONTAINER_RUNNING);
+    const trap = wasm("trap", "trap.wasm");
+    const { containerId } = await env.cri.runtime.createContainer({ podSandboxId: podId, config: trap, sandboxConfig: cfg });
+    await env.cri.runtime.startContainer({ containerId });
+    assert.equal((await waitExited(env.cri, containerId)).exitCode, 134);
+    const ex = await env.cri.runtime.execSync({ containerId: ids[0]!, cmd: ["/echo.wasm", "after-restart"], timeout: 30n });
+    assert.equal(new TextDecoder().decode(ex.stdout), "arg: /echo.wasm\narg: after-restart\n");
+    await env.cri.runtime.stopContainer({ containerId: ids[0]!, timeout: 2n });
+    assert.equal((await waitExited(env.cri, ids[0]!)).exitCode, 143);
+    await env.cri.runtime.stopPodSandbox({ podSandboxId: podId });
+    await env.cri.runtime.removePodSandbox({ podSandboxId: podId });
+    assert.deepEqual(processesNamed("kuasar-wasm-hos"), [], "the pod's host ended with it");
   });
 });
