@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 enum { MAX_CLIENTS = 1024, IDLE_MS = 30000, MAX_ITEMS = 4096 };
+static int idle_ms = IDLE_MS; /* --idle-ms=N */
 
 struct module {
 	uint8_t *bytes;
@@ -394,6 +395,9 @@ int main(int argc, char **argv)
 	/* When the holder dies (kill -9), its runners are killed by the daemon; the host does not
 	 * wait for its idle time to end, and takes whatever instance is left with it. */
 	int hfd = holder_pidfd(argc, argv);
+	for (int i = 1; i < argc; i++)
+		if (strncmp(argv[i], "--idle-ms=", 10) == 0 && atoi(argv[i] + 10) > 0)
+			idle_ms = atoi(argv[i] + 10);
 	sigset_t chld;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
@@ -401,7 +405,8 @@ int main(int argc, char **argv)
 	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
 	signal(SIGPIPE, SIG_IGN);
 
-	int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	/* Non-blocking: the idle check accepts without waiting. */
+	int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	strcpy(a.sun_path, KW_SOCKET_NAME); /* started in the socket's directory */
 	unlink(KW_SOCKET_NAME);
@@ -415,7 +420,7 @@ int main(int argc, char **argv)
 		for (int i = 0; i < nclients; i++)
 			pf[i + 2] = (struct pollfd){ clients[i].fd, POLLIN, 0 };
 		pf[nclients + 2] = (struct pollfd){ hfd, POLLIN, 0 }; /* a negative fd is skipped */
-		int n = poll(pf, (nfds_t)nclients + 3, nclients == 0 ? IDLE_MS : -1);
+		int n = poll(pf, (nfds_t)nclients + 3, nclients == 0 ? idle_ms : -1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n == 0) {

@@ -146,6 +146,21 @@ describe("WasmEdgePodEngine", () => {
     loop.child.kill("SIGKILL");
   });
 
+  it("the host leaves once it has had no container for its idle time, and a later runner starts another", { skip }, async (t) => {
+    const ws = podWorkspace(t);
+    // The host's argv with a short idle time (the engine's default host idles 30 s).
+    const engine = new WasmEdgePodEngine({ ...programs!, hostArgv: [...programs!.hostArgv, "--idle-ms=300"] });
+    const first = startCommand(t, engine.command(container(ws, "trap", await trapModule())));
+    assert.deepEqual(await first.exited, { code: RunnerExit.Trap, signal: null });
+    const [host] = processesIn(ws.dir);
+    assert.ok(host, "a host serves the pod");
+    for (let i = 0; i < 300 && processesIn(ws.dir).includes(host); i++) await sleep(10);
+    assert.ok(!processesIn(ws.dir).includes(host), "the idle host left");
+    assert.equal(existsSync(join(ws.dir, "wasm-host.sock")), false);
+    const second = startCommand(t, engine.command(container(ws, "trap2", await trapModule())));
+    assert.deepEqual(await second.exited, { code: RunnerExit.Trap, signal: null });
+  });
+
   it("a runner killed with SIGKILL takes its instance with it", { skip }, async (t) => {
     const ws = podWorkspace(t);
     const engine = new WasmEdgePodEngine(programs!);
