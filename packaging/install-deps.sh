@@ -35,7 +35,15 @@
 #        $KUASAR_DEPS_DIR/runsc-2024/usr/bin/runsc
 #      The gvisor sandboxer takes it by default when present; bookworm's runsc (2022-12,
 #      step 1) stays installed and selectable with `runsc_binary`.
-#   6. Prints a one-line summary of the versions.
+#   6. Unpacks WasmEdge from Debian `trixie` (0.14; not in bookworm) the same way: the
+#      `wasmedge` CLI, libwasmedge0 and every library they load (trixie's glibc, libstdc++,
+#      LLVM 19 and its own dependencies) into
+#        $KUASAR_DEPS_DIR/wasmedge/usr/bin/wasmedge
+#        $KUASAR_DEPS_DIR/wasmedge/usr/lib/x86_64-linux-gnu/{ld-linux-x86-64.so.2,libwasmedge.so.0,...}
+#      run through its private loader, and its C headers (libwasmedge-dev) under usr/include/wasmedge,
+#      which native/ builds the pod-level wasm host (kuasar-wasm-host) against. Used by
+#      `wasm_engine = "wasmedge"` and `"wasmedge-pod"` of the wasm sandboxer.
+#   7. Prints a one-line summary of the versions.
 #   `source packaging/deps-env.sh` exports CONTAINERD17_BIN_DIR etc. for shells;
 #   the TS harness (testing/deps.ts) reads the same variables and falls back
 #   to the same default prefix, so sourcing it is optional.
@@ -321,6 +329,51 @@ fetch_runsc() {
   log "runsc-2024: installed $ver"
 }
 
+# The trixie packages whose libraries the wasmedge CLI loads (ldd closure of
+# usr/bin/wasmedge and libwasmedge.so.0), so none is taken from the older system, and
+# libwasmedge-dev, whose headers native/ builds the pod-level wasm host against.
+WASMEDGE_PACKAGES=(
+  wasmedge libwasmedge0 libwasmedge-dev libc6 libgcc-s1 libstdc++6 libfmt10 libspdlog1.15 libllvm19
+  libzstd1 zlib1g libedit2 libffi8 libxml2 libz3-4 libbsd0 libmd0 libtinfo6 liblzma5
+)
+
+# fetch_wasmedge SUITE: unpack WASMEDGE_PACKAGES from SUITE into $DEPS_DIR/wasmedge unless
+# that copy is there and runs through its own loader.
+fetch_wasmedge() {
+  local suite=$1 dest="$DEPS_DIR/wasmedge"
+  local lib="usr/lib/x86_64-linux-gnu"
+  runs() { "$1/$lib/ld-linux-x86-64.so.2" --library-path "$1/$lib" "$1/usr/bin/wasmedge" --version >/dev/null 2>&1; }
+  if [ "${KUASAR_DEPS_REFRESH:-0}" != 1 ] && [ -s "$dest/.deb-version" ] && runs "$dest" \
+    && [ -r "$dest/usr/include/wasmedge/wasmedge.h" ]; then
+    log "wasmedge: present ($(cat "$dest/.deb-version"))"
+    return
+  fi
+  log "wasmedge: fetching ${WASMEDGE_PACKAGES[*]} from Debian $suite"
+  mkdir -p "$APT_PRIV/lists-$suite/partial" "$APT_PRIV/cache-$suite/archives/partial"
+  [ -s "$APT_PRIV/$suite.sources" ] || make_private_sources "$suite" >"$APT_PRIV/$suite.sources"
+  local scratch
+  scratch=$(mktemp -d "$APT_PRIV/dl.XXXXXX")
+  if ! (cd "$scratch" && private_apt "$suite" apt-get download "${WASMEDGE_PACKAGES[@]}"); then
+    private_apt "$suite" apt-get update
+    (cd "$scratch" && private_apt "$suite" apt-get download "${WASMEDGE_PACKAGES[@]}")
+  fi
+  rm -rf "$dest.new"
+  mkdir -p "$dest.new"
+  local deb
+  for deb in "$scratch"/*.deb; do dpkg -x "$deb" "$dest.new"; done
+  local ver
+  ver=$(dpkg-deb -f "$(find "$scratch" -maxdepth 1 -name 'wasmedge_*.deb' -print -quit)" Version)
+  rm -rf "$scratch"
+  # What the CLI loads and WasmEdge's own headers are kept: docs, other headers and LLVM's tools go.
+  find "$dest.new/usr/include" -mindepth 1 -maxdepth 1 ! -name wasmedge -exec rm -rf {} +
+  rm -rf "$dest.new/usr/share" "$dest.new/usr/lib/llvm-19/bin" "$dest.new/usr/libexec"
+  runs "$dest.new" || die "wasmedge from $suite does not run through its own loader"
+  printf '%s\n' "$ver" >"$dest.new/.deb-version"
+  rm -rf "$dest"
+  mv "$dest.new" "$dest"
+  log "wasmedge: installed $ver"
+}
+
 # ---------------------------------------------------------------------------
 main() {
   if [ "${KUASAR_SKIP_APT:-0}" != 1 ]; then
@@ -332,6 +385,7 @@ main() {
   install_kuasar_io_containerd
   fetch_crun trixie
   fetch_runsc trixie
+  fetch_wasmedge trixie
 
   local v17 v2 runc_v runsc_v qemu_v kernel_v busybox_v
   v17=$("$DEPS_DIR/containerd-1.7/usr/bin/containerd" --version | awk '{print $3}')
@@ -345,6 +399,7 @@ main() {
   printf 'kuasar deps: runsc-2024=%s (private, %s)\n' "$(cat "$DEPS_DIR/runsc-2024/.deb-version")" "$DEPS_DIR/runsc-2024"
   local vfork
   vfork=$("$DEPS_DIR/containerd-kuasar-io/usr/bin/containerd" --version 2>/dev/null | awk '{print $3}') || vfork=none
+  printf 'kuasar deps: wasmedge=%s (private, %s)\n' "$(cat "$DEPS_DIR/wasmedge/.deb-version")" "$DEPS_DIR/wasmedge"
   printf 'kuasar deps: containerd-kuasar-io=%s\n' "${vfork:-none}"
   printf 'kuasar deps: containerd-1.7=%s (deb %s) containerd-2=%s (deb %s) runc=%s runsc=%s qemu=%s guest-kernel=%s busybox-static=%s prefix=%s\n' \
     "$v17" "$(cat "$DEPS_DIR/containerd-1.7/.deb-version")" "$v2" "$(cat "$DEPS_DIR/containerd-2/.deb-version")" \

@@ -39,7 +39,8 @@ export function handler17Of(kind: string): string {
  * and one more per extra sandboxer kind whose options table sends its pods there.
  */
 export function bridgeRuntimesToml(handler: string, extraKinds: readonly string[] = []): string {
-  const runtime = (name: string) => `\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${name}]\n  runtime_type = "io.containerd.kuasar.v1"\n`;
+  // pod_annotations as the README's config has it: io.kuasar.* pod annotations reach kuasard.
+  const runtime = (name: string) => `\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${name}]\n  runtime_type = "io.containerd.kuasar.v1"\n  pod_annotations = ["io.kuasar.*"]\n`;
   return (
     runtime(handler) +
     extraKinds

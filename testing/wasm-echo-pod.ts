@@ -20,6 +20,12 @@ export interface WasmEchoPodOptions {
   arg: string;
   /** What must hold once the module exited, before the pod is stopped and removed. */
   afterExit?: () => Promise<void> | void;
+  /** Puts the echo module in containerd as image `ref` (default: a rootfs image with `/echo.wasm`). */
+  importImage?: (ref: string) => Promise<void>;
+  /** The pod's annotations. */
+  annotations?: Record<string, string>;
+  /** More to do in the running pod (its id) before it is stopped and removed. */
+  beforeStop?: (podId: string) => Promise<void>;
 }
 
 /**
@@ -28,10 +34,11 @@ export interface WasmEchoPodOptions {
  */
 export async function wasmEchoPod(t: TestContext, o: WasmEchoPodOptions): Promise<string> {
   const { cri } = o;
-  await importWasmImage(o.containerd, "k8s.io", WASM_IMAGE, { "echo.wasm": await echoArgsEnvFileModule() }, "/echo.wasm");
+  if (o.importImage) await o.importImage(WASM_IMAGE);
+  else await importWasmImage(o.containerd, "k8s.io", WASM_IMAGE, { "echo.wasm": await echoArgsEnvFileModule() }, "/echo.wasm");
   const vol = mkdtempSync("/tmp/wasm-vol-");
   t.after(() => rmSync(vol, { recursive: true, force: true }));
-  const cfg = podConfig("wasm-pod", o.logDir);
+  const cfg = { ...podConfig("wasm-pod", o.logDir), annotations: o.annotations ?? {} };
   const echo = {
     metadata: { name: "echo", attempt: 0 },
     image: { image: WASM_IMAGE },
@@ -47,6 +54,7 @@ export async function wasmEchoPod(t: TestContext, o: WasmEchoPodOptions): Promis
   assert.ok(out.includes(`stdout F arg: ${o.arg}`), out);
   assert.equal(readFileSync(join(vol, "out.txt"), "utf8"), "written by wasm\n");
   await o.afterExit?.();
+  await o.beforeStop?.(podId);
   await cri.runtime.stopPodSandbox({ podSandboxId: podId });
   await cri.runtime.removePodSandbox({ podSandboxId: podId });
   return podId;

@@ -41,8 +41,8 @@ function str(s: string): string {
 /**
  * Module (a): prints `arg: <argv[i]>` for every argument and the `GREETING=...`
  * environment entry on stdout, writes `written by wasm\n` to `out.txt` in the
- * preopened directory named `/data` (found through `fd_prestat_*`, as
- * wasi-libc does), then `proc_exit(5)`. Exits 3 when `/data` is not
+ * preopened directory named `/data` or `data` (found through `fd_prestat_*`,
+ * ignoring a leading slash as wasi-libc does), then `proc_exit(5)`. Exits 3 when `/data` is not
  * preopened, 4 when `path_open` fails.
  */
 export function echoArgsEnvFileModule(): Promise<Uint8Array> {
@@ -118,6 +118,8 @@ export function echoArgsEnvFileModule(): Promise<Uint8Array> {
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br $next)))
     (local.set $dir (call $find_preopen (i32.const 80) (i32.const 5)))
+    ;; WasmEdge names it without the slash; wasi-libc strips leading slashes alike.
+    (if (i32.lt_s (local.get $dir) (i32.const 0)) (then (local.set $dir (call $find_preopen (i32.const 81) (i32.const 4)))))
     (if (i32.lt_s (local.get $dir) (i32.const 0)) (then (call $proc_exit (i32.const 3))))
     ;; oflags CREAT|TRUNC = 9, rights fd_write = 1 << 6
     (if (call $path_open (local.get $dir) (i32.const 0) (i32.const 96) (i32.const 7) (i32.const 9)

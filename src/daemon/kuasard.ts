@@ -78,7 +78,7 @@ export class Kuasard {
       const definition = this.kinds.find((k) => k.name === kind);
       if (definition === undefined) throw new Error(`no sandboxer kind ${kind}`); // resolveKuasardOptions checked the names
       const base = { dir: so.dir, taskAddress: `ttrpc+unix://${taskSocketPath(so)}`, holderBinary: defaultHolderBinary };
-      const sandboxer = await definition.create(base, so.own, { log: slog, events: this.events, minOomScoreAdj: minOom, outputKeeper: this.outputKeeper });
+      const sandboxer = await definition.create(base, so.own, { log: slog, events: this.events, minOomScoreAdj: minOom, outputKeeper: this.outputKeeper, containerdTtrpcAddress: this.options.containerdTtrpcAddress });
       await sandboxer.recover();
       this.sandboxers.set(kind, new ObservedSandboxer(sandboxer, slog));
       serveTaskApi(this.dispatcher.route(taskRoute(kind)), sandboxer.tasks, (md) => md.get(NAMESPACE_KEY)?.[0] || DEFAULT_NAMESPACE);

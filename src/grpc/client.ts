@@ -1,4 +1,4 @@
-import { create, fromBinary, toBinary, type DescMessage, type DescMethodUnary, type DescService, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary, type DescMessage, type DescMethodServerStreaming, type DescMethodUnary, type DescService, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import { Client, credentials, Metadata as GrpcMetadata, type CallOptions, type ServiceError } from "@grpc/grpc-js";
 import { Code, isCode } from "../errors/code.js";
@@ -127,6 +127,47 @@ export class GrpcClient {
       );
       signal?.addEventListener("abort", onAbort, { once: true });
     });
+  }
+
+  /**
+   * One server-streaming call: the responses in order. A failure (the status, or the
+   * client's own errors) rejects the iteration with a RuntimeError, as {@link call} does;
+   * leaving the loop early cancels the stream.
+   */
+  async *serverStream<I extends DescMessage, O extends DescMessage>(method: DescMethodServerStreaming<I, O>, request: MessageInitShape<I>, options: GrpcCallOptions = {}): AsyncGenerator<MessageShape<O>> {
+    if (this.closed) throw new RuntimeError(Code.Unavailable, "gRPC client closed");
+    const { signal, timeoutMs } = options;
+    if (signal?.aborted) throw RuntimeError.from(signal.reason);
+    let bytes: Buffer;
+    let md: GrpcMetadata;
+    try {
+      if (timeoutMs !== undefined && !(timeoutMs > 0)) throw new RuntimeError(Code.InvalidArgument, `timeoutMs: want a positive number, got ${timeoutMs}`);
+      bytes = asBuffer(toBinary(method.input, create(method.input, request)));
+      md = this.metadataFor(options);
+    } catch (err) {
+      throw RuntimeError.from(err, Code.InvalidArgument);
+    }
+    const callOptions: CallOptions = timeoutMs === undefined ? {} : { deadline: Date.now() + timeoutMs };
+    const stream = this.client.makeServerStreamRequest(
+      grpcPath(method, options.wireName),
+      (b: Buffer) => b,
+      (b: Buffer) => fromBinary(method.output, b),
+      bytes,
+      md,
+      callOptions,
+    );
+    const onAbort = () => stream.cancel();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      for await (const message of stream) yield message as MessageShape<O>;
+    } catch (err) {
+      if (signal?.aborted) throw RuntimeError.from(signal.reason);
+      const e = err as ServiceError;
+      throw new RuntimeError(isCode(e.code) && e.code !== Code.OK ? e.code : Code.Unknown, e.details ?? String(err), { cause: err });
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      stream.cancel();
+    }
   }
 
   /** Closes the channel; calls in flight fail with Unavailable or Canceled. Idempotent. */

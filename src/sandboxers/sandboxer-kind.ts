@@ -22,6 +22,8 @@ export interface SandboxerServices {
   readonly minOomScoreAdj: number;
   /** Keeps container outputs open across daemon restarts (the endpoint's custody). */
   readonly outputKeeper: OutputKeeper;
+  /** containerd's ttrpc socket (its gRPC socket is beside it, without `.ttrpc`). */
+  readonly containerdTtrpcAddress: string;
 }
 
 /**

@@ -102,7 +102,7 @@ describe("kuasard options: each kind's own keys", () => {
   });
 
   it("refuses a key of no table, listing the known ones", () => {
-    assert.throws(() => resolveKuasardOptions({ sandboxers: { wasm: { wasm_engin: "node" } } }, {}), /\[sandboxers\.wasm\] wasm_engin: not a key of the wasm kind \(known: shm_size_mb, reconcile_interval_secs, wasm_engine, wasmtime_binary\)/);
+    assert.throws(() => resolveKuasardOptions({ sandboxers: { wasm: { wasm_engin: "node" } } }, {}), /\[sandboxers\.wasm\] wasm_engin: not a key of the wasm kind \(known: shm_size_mb, reconcile_interval_secs, wasm_engine, wasmtime_binary, wasmedge_binary\)/);
   });
 
   it("reads the shm size and the command timeouts", () => {

@@ -123,8 +123,9 @@ describe("a gvisor pod holder killed (kill -9) under stock containerd 2.x", () =
 });
 
 describe("a wasm pod holder killed (kill -9) under stock containerd 2.x", () => {
-  it("kills the pod's runner: the container Exited 137, pod NotReady, nothing left", async (t) => {
-    const env = await containerd2WithKuasar(t, ["wasm"]);
+  // node: a runner process per container; wasmedge-pod: runners of the pod's WasmEdge host, which leaves with the holder.
+  for (const engine of ["node", "wasmedge-pod"]) it(`${engine}: kills the pod's runner: the container Exited 137, pod NotReady, nothing left`, async (t) => {
+    const env = await containerd2WithKuasar(t, ["wasm"], `wasm_engine = "${engine}"\n`);
     const { cri } = env;
     const logDir = join(env.dir, "logs");
     await importWasmImage(env.containerd, "k8s.io", WASM_IMAGE, { "loop.wasm": await infiniteLoopModule() }, "/loop.wasm");

@@ -48,7 +48,7 @@ describe("wasm sandboxer under stock containerd 2.x, beside runc on the same kua
     assert.match(out, /stdout F arg: world/);
     assert.equal(readFileSync(join(vol, "out.txt"), "utf8"), "written by wasm\n");
 
-    // exec is refused clearly.
+    // exec of something that is not a module of the image is refused clearly.
     await assert.rejects(cri.runtime.execSync({ containerId: ids[0]!, cmd: ["sh"], timeout: 5n }));
 
     // An endless loop is stopped within its grace period.
@@ -56,6 +56,10 @@ describe("wasm sandboxer under stock containerd 2.x, beside runc on the same kua
     const { containerId: loopId } = await cri.runtime.createContainer({ podSandboxId: podId, config: loop, sandboxConfig: cfg });
     await cri.runtime.startContainer({ containerId: loopId });
     await waitForLog(logFile(cfg, loop), "looping");
+    // exec runs another module of the image in the running container (no /data there: exit 3).
+    const viaExec = await cri.runtime.execSync({ containerId: loopId, cmd: ["/echo.wasm", "via-exec"], timeout: 30n });
+    assert.equal(viaExec.exitCode, 3);
+    assert.equal(decodeOut(viaExec.stdout), "arg: /echo.wasm\narg: via-exec\n");
     const before = Date.now();
     await cri.runtime.stopContainer({ containerId: loopId, timeout: 2n });
     const ls = await waitExited(cri, loopId);

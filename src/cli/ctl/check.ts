@@ -2,6 +2,9 @@ import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { defaultsOf } from "../../config/option-table.js";
 import { builtinSandboxerKinds } from "../../daemon/sandboxer-kinds.js";
+import { runCaptured } from "../../process/run-captured.js";
+import { locateWasmEdge } from "../../sandboxers/wasm/wasmedge-location.js";
+import { locateWasmEdgePod } from "../../sandboxers/wasm/wasmedge-pod-engine.js";
 import { askAdmin, DEFAULT_STATE_DIR } from "./admin-client.js";
 import { cgroupLayout, kvmAccess, socketServes, versionOf } from "./host-probes.js";
 
@@ -68,7 +71,14 @@ export async function run(argv: string[]): Promise<number> {
         add(kind, what, existsSync(path), path);
         continue;
       }
-      const v = await versionOf(path);
+      // WasmEdge may be the private copy that runs through its own loader.
+      if (what === "wasmedge-pod") {
+        // The pod-level host runs through WasmEdge's private loader, beside its static runner.
+        const missing = podHostMissing();
+        add(kind, what, missing === undefined, missing ?? `${path} (with kuasar-wasm-run and the private WasmEdge)`);
+        continue;
+      }
+      const v = what === "wasmedge" ? await wasmedgeVersion(path) : await versionOf(path);
       add(kind, what, v !== undefined, v ?? `${path} not found or does not run`);
     }
     if (kind === "runc") {
@@ -92,6 +102,27 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(ready ? "ready\n" : "not ready\n");
   }
   return ready ? 0 : 1;
+}
+
+/** The WasmEdge CLI's version line, wherever locateWasmEdge finds it; undefined when it is missing or does not run. */
+async function wasmedgeVersion(binary: string): Promise<string | undefined> {
+  try {
+    const r = await runCaptured([...locateWasmEdge(binary), "--version"], 10_000);
+    const line = r.stdout.split("\n").find((l) => l.trim() !== "");
+    return r.status === 0 && line ? line.trim() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why the pod-level wasm host cannot run here; undefined when it can. */
+function podHostMissing(): string | undefined {
+  try {
+    locateWasmEdgePod();
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
 }
 
 /** What a kind runs by default, when kuasard is not there to say what it is configured with. */

@@ -4,6 +4,9 @@ import { RuntimeError } from "../../errors/runtime-error.js";
 import { which } from "../../fs/which.js";
 import { defaultNodeWasiEngineOptions, NodeWasiEngine } from "./node-wasi-engine.js";
 import type { WasmEngine } from "./wasm-engine.js";
+import { WasmEdgeEngine } from "./wasmedge-engine.js";
+import { locateWasmEdgePod, WasmEdgePodEngine } from "./wasmedge-pod-engine.js";
+import { locateWasmEdge } from "./wasmedge-location.js";
 import { WasmtimeEngine } from "./wasmtime-engine.js";
 
 import { wasmEngineNames, type WasmEngineName } from "./wasm-engine-names.js";
@@ -12,7 +15,11 @@ export { wasmEngineNames, type WasmEngineName };
 
 /** How the wasm sandboxer runs modules. */
 export interface WasmEngineOptions {
-  /** `"node"` (V8 through `node:wasi`, nothing to install) or `"wasmtime"` (a system binary). Default `"node"`. */
+  /**
+   * `"node"` (V8 through `node:wasi`, nothing to install), `"wasmtime"` (a system binary),
+   * `"wasmedge"` (the WasmEdge CLI, a process per container) or `"wasmedge-pod"` (WasmEdge in
+   * one host per pod, a fork per container). Default `"node"`.
+   */
   engine: WasmEngineName;
   /** The node binary of the `node` engine. Default `process.execPath`. */
   nodeBinary: string;
@@ -22,6 +29,10 @@ export interface WasmEngineOptions {
   wasmtimeBinary: string;
   /** Extra `wasmtime run` flags. Default none. */
   wasmtimeArgs: string[];
+  /** The WasmEdge CLI of the `wasmedge` engine: `wasmedge` (the private copy of install-deps.sh, else PATH), another name on PATH or a path. Default `wasmedge`. */
+  wasmedgeBinary: string;
+  /** Extra `wasmedge` flags (e.g. `--enable-jit`). Default none. */
+  wasmedgeArgs: string[];
 }
 
 /** Defaults of {@link WasmEngineOptions}. */
@@ -31,6 +42,8 @@ export const defaultWasmEngineOptions: WasmEngineOptions = {
   nodeMaxOldSpaceMiB: defaultNodeWasiEngineOptions.maxOldSpaceMiB,
   wasmtimeBinary: "wasmtime",
   wasmtimeArgs: [],
+  wasmedgeBinary: "wasmedge",
+  wasmedgeArgs: [],
 };
 
 /** Merges `partial` over the defaults and validates each field eagerly (InvalidArgument naming the field). */
@@ -47,6 +60,10 @@ export function resolveWasmEngineOptions(partial: Partial<WasmEngineOptions> = {
   if (!Array.isArray(o.wasmtimeArgs) || !o.wasmtimeArgs.every((a) => typeof a === "string")) {
     throw new RuntimeError(Code.InvalidArgument, "wasm engine: wasmtimeArgs must be a list of strings");
   }
+  if (typeof o.wasmedgeBinary !== "string" || o.wasmedgeBinary === "") throw new RuntimeError(Code.InvalidArgument, "wasm engine: wasmedgeBinary must be a non-empty string");
+  if (!Array.isArray(o.wasmedgeArgs) || !o.wasmedgeArgs.every((a) => typeof a === "string")) {
+    throw new RuntimeError(Code.InvalidArgument, "wasm engine: wasmedgeArgs must be a list of strings");
+  }
   return o;
 }
 
@@ -56,8 +73,12 @@ export function resolveWasmEngineOptions(partial: Partial<WasmEngineOptions> = {
  * non-executable binary (or a missing node runner) fails with FailedPrecondition, so the sandboxer can
  * refuse to start, or refuse the container, with a clear reason.
  */
-export function engineFromOptions(partial: Partial<WasmEngineOptions> = {}, path = process.env["PATH"] ?? ""): WasmEngine {
+export function engineFromOptions(partial: Partial<WasmEngineOptions> = {}, path = process.env["PATH"] ?? "", wasmedgeDir?: string): WasmEngine {
   const o = resolveWasmEngineOptions(partial);
+  if (o.engine === "wasmedge-pod") return new WasmEdgePodEngine(locateWasmEdgePod(wasmedgeDir ? { wasmedgeDir } : {}));
+  if (o.engine === "wasmedge") {
+    return new WasmEdgeEngine({ wasmedge: locateWasmEdge(o.wasmedgeBinary, { path, ...(wasmedgeDir ? { dir: wasmedgeDir } : {}) }), extraArgs: o.wasmedgeArgs, shell: "/bin/sh" });
+  }
   const binary = o.engine === "node" ? o.nodeBinary : o.wasmtimeBinary;
   const resolved = which(binary, path);
   if (!resolved) {

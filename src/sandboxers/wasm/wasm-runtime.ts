@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import type { ExecOutcome } from "../../process/run-captured.js";
-import { closeSync, constants, existsSync, openSync, readlinkSync, realpathSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, constants, existsSync, openSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { isAbsolute, join, posix, relative } from "node:path";
 import { promisify } from "node:util";
@@ -9,11 +9,14 @@ import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
 import type { Container } from "../../pod/container.js";
 import type { ContainerOps, ContainerRuntime, InitLaunch, LaunchedInit } from "../../pod/container-runtime.js";
-import type { OciSpec } from "../../pod/oci-spec.js";
+import type { OciProcess, OciSpec } from "../../pod/oci-spec.js";
+import type { ProcessRecord } from "../../pod/records.js";
 import { requireHolder } from "../../pod/pod-tasks.js";
 import { killQuietly, waitGone, type Pod } from "../../pod/pod.js";
 import type { CgroupStats, CreateTaskSpec, Stdio } from "../../task/task-backend.js";
-import type { WasmEngine, WasmLaunch } from "./wasm-engine.js";
+import type { WasmEngines } from "./engine-choice.js";
+import { CRI_IMAGE_NAME, type WasmArtifacts } from "./wasm-artifact.js";
+import type { WasmLaunch } from "./wasm-engine.js";
 
 const run = promisify(execFile);
 /** How long Start waits for the runner to take its start signal, in ms. */
@@ -30,8 +33,6 @@ const PSEUDO_FS = new Set(["proc", "sysfs", "cgroup", "cgroup2", "devpts", "mque
  */
 export class WasmRuntime implements ContainerRuntime {
   readonly holderSetsPodSysctls = true;
-  readonly execUnsupported = "exec is not supported in wasm containers: a module has no shell to run commands in";
-
   /** A WASI module runs alone: there is no shell or process table to enter. */
   async debugExec(): Promise<ExecOutcome> {
     throw new RuntimeError(Code.FailedPrecondition, "wasm pods cannot be exec'd into: a WASI module runs alone, with no shell or other programs in its sandbox");
@@ -39,11 +40,13 @@ export class WasmRuntime implements ContainerRuntime {
 
   constructor(
     private readonly ops: ContainerOps,
-    private readonly engine: WasmEngine,
+    private readonly engines: WasmEngines,
+    /** Where modules of wasm OCI artifacts come from; none: only modules in the rootfs run. */
+    private readonly artifacts?: WasmArtifacts,
   ) {}
 
   async killAll(c: Container): Promise<void> {
-    if (c.record.init.pid > 0) await requireHolder(c.pod).kill(c.record.init.pid, 9);
+    for (const pid of runningPids(c)) await requireHolder(c.pod).kill(pid, 9);
   }
 
   /**
@@ -52,10 +55,7 @@ export class WasmRuntime implements ContainerRuntime {
    * container's rootfs as its working directory.
    */
   async podLost(pod: Pod): Promise<void> {
-    const runners = this.ops.containersOf(pod)
-      .filter((c) => c.record.init.state !== "stopped" && c.record.init.pid > 0)
-      .filter((c) => cwdOf(c.record.init.pid) === realPathOr(join(c.record.bundle, "rootfs")))
-      .map((c) => c.record.init.pid);
+    const runners = this.ops.containersOf(pod).flatMap((c) => runningPids(c).filter((pid) => cwdOf(pid) === realPathOr(join(c.record.bundle, "rootfs"))));
     for (const pid of runners) killQuietly(pid);
     await Promise.all(runners.map((pid) => waitGone(pid, 3000)));
   }
@@ -76,10 +76,28 @@ export class WasmRuntime implements ContainerRuntime {
     this.removeFiles(pod.dir, id);
     const startFifo = this.file(pod.dir, id, "start");
     await run("mkfifo", ["-m", "0600", startFifo]);
-    const launch = wasmLaunch(oci, rootfs, startFifo, this.file(pod.dir, id, "oom"));
-    const cmd = this.engine.command(launch);
+    // The container's annotation, else the pod's (its CRI config, else its sandbox's) picks the engine.
+    const engine = this.engines.choose(oci.annotations, pod.record.pod?.annotations, pod.record.annotations);
+    const artifact = await this.artifactModule(oci, rootfs, l.spec.namespace);
+    const launch = wasmLaunch(oci, rootfs, startFifo, this.file(pod.dir, id, "oom"), artifact);
+    const cmd = engine.command(launch);
     const pid = await holder.spawn({ id: spawnId, cwd: rootfs, stdin: stdio.stdin, stdout: stdio.stdout, stderr: stdio.stderr, argv: cmd.argv, env: cmd.env });
-    return { pid, memoryCgroup: "", fields: { module: launch.module, engine: this.engine.name } };
+    return { pid, memoryCgroup: "", fields: { module: launch.module, engine: engine.name, ...(artifact ? { artifact: oci.annotations?.[CRI_IMAGE_NAME] } : {}) } };
+  }
+
+  /**
+   * The module of a wasm OCI artifact image, when the container's root (empty for an
+   * artifact) does not hold the module its args name; undefined for a rootfs image.
+   */
+  private async artifactModule(oci: OciSpec, rootfs: string, namespace: string): Promise<string | undefined> {
+    const image = oci.annotations?.[CRI_IMAGE_NAME];
+    if (!this.artifacts || !image || existsSync(moduleInRoot(oci, rootfs).path)) return undefined;
+    try {
+      return await this.artifacts.modulePath(namespace, image);
+    } catch (err) {
+      const e = RuntimeError.from(err);
+      throw new RuntimeError(e.code, `wasm container: reading image ${image} from containerd: ${e.message}`, { cause: err });
+    }
   }
 
   async undoLaunch(id: string, pod: Pod): Promise<void> {
@@ -101,19 +119,64 @@ export class WasmRuntime implements ContainerRuntime {
   }
 
   async ps(c: Container): Promise<number[]> {
-    return [c.record.init.pid];
+    return runningPids(c);
   }
 
   async freeze(c: Container): Promise<void> {
-    await requireHolder(c.pod).kill(c.record.init.pid, "SIGSTOP");
+    for (const pid of this.processesOf(c)) await requireHolder(c.pod).kill(pid, "SIGSTOP");
   }
 
   async thaw(c: Container): Promise<void> {
-    await requireHolder(c.pod).kill(c.record.init.pid, "SIGCONT");
+    for (const pid of this.processesOf(c).reverse()) await requireHolder(c.pod).kill(pid, "SIGCONT");
   }
 
-  removeExecFiles(): void {
-    // Never called: a wasm container has no execs.
+  /**
+   * The container's instance in the pod-level host (its pid file, written by the host at
+   * Start: instancePidFile of the OOM marker), then its runner; just the runner elsewhere.
+   */
+  private processesOf(c: Container): number[] {
+    try {
+      const instance = Number(readFileSync(this.file(c.pod.dir, c.id, "instance"), "utf8").trim());
+      if (Number.isSafeInteger(instance) && instance > 0) return [instance, c.record.init.pid];
+    } catch {
+      /* no pod-level host */
+    }
+    return [c.record.init.pid];
+  }
+
+  /**
+   * An exec runs another WASI command of the container (`args[0]` a module of its image, or
+   * the artifact's) in the same root, preopens and memory cap, on the container's engine:
+   * a runner the holder launches at once (no start gate), whose exit is the exec's.
+   */
+  async startExec(c: Container, execId: string, p: ProcessRecord): Promise<{ pid: number; startedAt: Date }> {
+    if (p.stdio.terminal) throw new RuntimeError(Code.Unimplemented, "wasm execs have no terminal");
+    const rootfs = join(c.record.bundle, "rootfs");
+    let oci: OciSpec;
+    try {
+      oci = JSON.parse(readFileSync(join(c.record.bundle, "config.json"), "utf8")) as OciSpec;
+    } catch (err) {
+      throw new RuntimeError(Code.FailedPrecondition, `container ${c.id}: its bundle's config.json is unreadable`, { cause: err });
+    }
+    const execOci: OciSpec = { ...oci, process: { ...oci.process, ...(p.process as OciProcess) } };
+    const engine = this.engines.choose(oci.annotations, c.pod.record.pod?.annotations, c.pod.record.annotations);
+    const artifact = await this.artifactModule(execOci, rootfs, c.record.namespace);
+    this.removeExecFiles(c, execId);
+    const launch = wasmLaunch(execOci, rootfs, "", this.execFile(c, execId, "oom"), artifact);
+    const cmd = engine.command(launch);
+    const startedAt = new Date();
+    const pid = await requireHolder(c.pod).spawn({ id: p.spawnId, cwd: rootfs, stdin: p.stdio.stdin, stdout: p.stdio.stdout, stderr: p.stdio.stderr, argv: cmd.argv, env: cmd.env });
+    this.ops.log.info({ container_id: c.id, exec_id: execId, pid, module: launch.module, engine: engine.name }, "exec started");
+    return { pid, startedAt };
+  }
+
+  removeExecFiles(c: Container, execId: string): void {
+    for (const ext of ["oom", "instance"] as const) rmSync(this.execFile(c, execId, ext), { force: true });
+  }
+
+  /** An exec's files beside its container's (the pod-level host finds its socket beside the OOM marker). */
+  private execFile(c: Container, execId: string, ext: "oom" | "instance"): string {
+    return join(c.pod.dir, "wasm", `${c.id}.exec.${execId}.${ext}`);
   }
 
   async update(): Promise<void> {
@@ -148,23 +211,35 @@ export class WasmRuntime implements ContainerRuntime {
     }
   }
 
-  private file(podDir: string, id: string, ext: "start" | "oom"): string {
+  private file(podDir: string, id: string, ext: "start" | "oom" | "instance"): string {
     return join(podDir, "wasm", `${id}.${ext}`);
   }
 
   private removeFiles(podDir: string, id: string): void {
-    for (const ext of ["start", "oom"] as const) rmSync(this.file(podDir, id, ext), { force: true });
+    for (const ext of ["start", "oom", "instance"] as const) rmSync(this.file(podDir, id, ext), { force: true });
   }
 }
 
-/** What the engine must run for a container spec: module, args, env, preopened dirs, memory limit. */
-export function wasmLaunch(oci: OciSpec, rootfs: string, startFifo: string, oomMarker: string): WasmLaunch {
+/** Where the module the container's args name is: its guest path, and that path in `rootfs` (which may not exist). */
+function moduleInRoot(oci: OciSpec, rootfs: string): { guest: string; path: string } {
   const args = oci.process?.args ?? [];
   if (args.length === 0 || !args[0]) throw new RuntimeError(Code.InvalidArgument, "wasm container: the image names no entrypoint (.wasm module) to run");
   const cwd = oci.process?.cwd || "/";
-  const guestPath = posix.isAbsolute(args[0]) ? args[0] : posix.join(cwd, args[0]);
-  const modulePath = insideRoot(rootfs, guestPath);
-  if (!existsSync(modulePath)) throw new RuntimeError(Code.InvalidArgument, `wasm container: module ${guestPath} not found in the image`);
+  const guest = posix.isAbsolute(args[0]) ? args[0] : posix.join(cwd, args[0]);
+  return { guest, path: insideRoot(rootfs, guest) };
+}
+
+/**
+ * What the engine must run for a container spec: module, args, env, preopened dirs, memory
+ * limit. The module is the one the args name in the rootfs, else `artifactModule` (a wasm
+ * OCI artifact's, whose args[0] is then only the module's name).
+ */
+export function wasmLaunch(oci: OciSpec, rootfs: string, startFifo: string, oomMarker: string, artifactModule?: string): WasmLaunch {
+  const args = oci.process?.args ?? [];
+  const cwd = oci.process?.cwd || "/";
+  const inRoot = moduleInRoot(oci, rootfs);
+  const modulePath = existsSync(inRoot.path) || !artifactModule ? inRoot.path : artifactModule;
+  if (!existsSync(modulePath)) throw new RuntimeError(Code.InvalidArgument, `wasm container: module ${inRoot.guest} not found in the image`);
   const preopens: Record<string, string> = { "/": rootfs };
   for (const m of oci.mounts ?? []) {
     if (!m.source || PSEUDO_FS.has(m.type ?? "") || !isAbsolute(m.source)) continue;
@@ -196,6 +271,11 @@ function insideRoot(root: string, guestPath: string): string {
   const rel = relative(realpathSync(root), real);
   if (rel.startsWith("..") || isAbsolute(rel)) throw new RuntimeError(Code.InvalidArgument, `wasm container: module ${guestPath} resolves outside the container's root`);
   return real;
+}
+
+/** The container's running processes: its init and its execs. */
+function runningPids(c: Container): number[] {
+  return [c.record.init, ...Object.values(c.record.execs)].filter((p) => p.state !== "stopped" && p.pid > 0).map((p) => p.pid);
 }
 
 function realPathOr(path: string): string {

@@ -1,9 +1,13 @@
+import { join } from "node:path";
 import type { Logger } from "../../log/logger.js";
 import { PodRuntime, type PodRuntimeOptions } from "../../pod/pod-runtime.js";
 import { PodSandboxer } from "../../pod/pod-sandboxer.js";
 import { HolderHost } from "../../pod/holder-host.js";
 import type { EventPublisher } from "../../task/task-event.js";
-import { engineFromOptions, type WasmEngineOptions } from "./engine-from-options.js";
+import { ContainerdContent, grpcAddressOf } from "./containerd-content.js";
+import { WasmEngines } from "./engine-choice.js";
+import type { WasmEngineOptions } from "./engine-from-options.js";
+import { WasmArtifacts } from "./wasm-artifact.js";
 import { PodTasks } from "../../pod/pod-tasks.js";
 import { WasmRuntime } from "./wasm-runtime.js";
 
@@ -15,11 +19,14 @@ export interface WasmSandboxerOptions extends PodRuntimeOptions {
 /**
  * The wasm sandboxer: pods held by a kuasar-holder (the pod's network
  * namespace, exit journal), each container a WASI runner process launched by
- * the holder, on the configured engine (node:wasi by default).
+ * the holder, on the configured engine (node:wasi by default) or the one a pod's
+ * annotation names; a wasm OCI artifact's module comes from containerd's content store.
  */
-export function createWasmSandboxer(options: WasmSandboxerOptions, log: Logger, events: EventPublisher, minOomScoreAdj: number): PodSandboxer {
+export function createWasmSandboxer(options: WasmSandboxerOptions, log: Logger, events: EventPublisher, minOomScoreAdj: number, containerdTtrpcAddress?: string): PodSandboxer {
   const rt = new PodRuntime(options, log, events, minOomScoreAdj);
-  const engine = engineFromOptions(options.engine);
-  const tasks = new PodTasks(rt, (ops) => new WasmRuntime(ops, engine));
+  const engines = new WasmEngines(options.engine);
+  // Artifacts' modules are read from containerd's content store (its gRPC socket, beside the ttrpc one).
+  const artifacts = containerdTtrpcAddress ? new WasmArtifacts(new ContainerdContent(grpcAddressOf(containerdTtrpcAddress)), join(options.dir, "wasm-modules")) : undefined;
+  const tasks = new PodTasks(rt, (ops) => new WasmRuntime(ops, engines, artifacts));
   return new PodSandboxer("wasm", rt, tasks, new HolderHost(rt, tasks, []));
 }

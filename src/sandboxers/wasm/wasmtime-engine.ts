@@ -1,6 +1,7 @@
 import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
-import { RunnerExit, validateLaunch, type WasmCommand, type WasmEngine, type WasmLaunch } from "./wasm-engine.js";
+import { gatedArgv } from "./start-gate.js";
+import { validateLaunch, type WasmCommand, type WasmEngine, type WasmLaunch } from "./wasm-engine.js";
 
 /** Options of {@link WasmtimeEngine}. */
 export interface WasmtimeEngineOptions {
@@ -11,26 +12,6 @@ export interface WasmtimeEngineOptions {
   /** The POSIX shell that gates the start. Default `/bin/sh`. */
   shell: string;
 }
-
-/**
- * The gate in front of wasmtime, run as `sh -c GATE kuasar-wasm-gate MODULE
- * FIFO NAME wasmtime run ...`. It mirrors the node runner's contract where a
- * shell can: 127 when the module is missing (during Create), then waits on the
- * start FIFO with the shell's own `read` (no child process, so SIGTERM/SIGKILL
- * during the wait leave nothing behind), 125 when the writer closed without a
- * byte, and finally `exec`s wasmtime under the same pid. `read` returns at a
- * newline or end of file, so the daemon must close the FIFO after its byte
- * (or write `"\n"`).
- */
-const GATE = [
-  'm=$1 f=$2 n=$3; shift 3',
-  `[ -e "$m" ] || { printf 'wasm module %s not found\\n' "$n" >&2; exit ${RunnerExit.NotFound}; }`,
-  'if [ -n "$f" ]; then',
-  '  b=; IFS= read -r b < "$f" && b=x',
-  `  [ -n "$b" ] || { echo 'wasm runner: start FIFO closed before start' >&2; exit ${RunnerExit.RuntimeFailure}; }`,
-  'fi',
-  'exec "$@"',
-].join("\n");
 
 /**
  * A system `wasmtime` binary. The command line follows the wasmtime CLI as
@@ -47,7 +28,7 @@ const GATE = [
  * ```
  *
  * wasmtime cannot wait on the start FIFO itself, so the command is a small
- * `/bin/sh` gate (see `GATE`) that `exec`s wasmtime once the byte arrives;
+ * `/bin/sh` gate (see `start-gate.ts`) that `exec`s wasmtime once the byte arrives;
  * unlike the node runner, the module is therefore compiled after Start, and
  * an invalid module exits 1 (wasmtime's error exit) instead of 126. Traps exit
  * 134 as in the node runner. `max-memory-size` makes `memory.grow` return -1
@@ -88,6 +69,6 @@ export class WasmtimeEngine implements WasmEngine {
       ...launch.args.slice(1),
     ];
     const name = launch.args[0] ?? launch.module;
-    return { argv: [this.options.shell, "-c", GATE, "kuasar-wasm-gate", launch.module, launch.startFifo, name, ...wasmtime], env: [] };
+    return { argv: gatedArgv({ shell: this.options.shell, module: launch.module, startFifo: launch.startFifo, name, cwd: "", command: wasmtime }), env: [] };
   }
 }

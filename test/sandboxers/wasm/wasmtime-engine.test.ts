@@ -37,7 +37,7 @@ describe("WasmtimeEngine", () => {
     const { argv, env } = engine.command(launch);
     assert.deepEqual(argv.slice(0, 2), ["/bin/sh", "-c"]);
     assert.deepEqual(argv.slice(3), [
-      "kuasar-wasm-gate", "/run/c1/rootfs/app.wasm", "/run/c1/start.fifo", "/app.wasm",
+      "kuasar-wasm-gate", "/run/c1/rootfs/app.wasm", "/run/c1/start.fifo", "/app.wasm", "",
       "/usr/local/bin/wasmtime", "run", "-C", "cache=n", "-W", "max-memory-size=2097152", "-C", "cache=y",
       "--dir", "/run/c1/rootfs::/", "--dir", "/var/lib/vol::/data",
       "--env", "GREETING=hi",

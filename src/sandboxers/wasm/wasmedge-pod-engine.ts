@@ -1,0 +1,92 @@
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Code } from "../../errors/code.js";
+import { RuntimeError } from "../../errors/runtime-error.js";
+import { validateLaunch, wasmPagesForLimit, type WasmCommand, type WasmEngine, type WasmLaunch } from "./wasm-engine.js";
+import { privateWasmEdgeDir } from "./wasmedge-location.js";
+
+/** The per-container runner of the pod-level host (static, built by native/). */
+export const defaultWasmRunBinary: string = fileURLToPath(new URL("../../../../build/native/kuasar-wasm-run", import.meta.url));
+/** The pod-level host (built by native/ against the private WasmEdge's headers). */
+export const defaultWasmHostBinary: string = fileURLToPath(new URL("../../../../build/native/kuasar-wasm-host", import.meta.url));
+
+const LIB = "usr/lib/x86_64-linux-gnu";
+
+/** Options of {@link WasmEdgePodEngine}. */
+export interface WasmEdgePodEngineOptions {
+  /** `kuasar-wasm-run`, absolute. */
+  runBinary: string;
+  /** The host's argv: the private loader, its library path, then `kuasar-wasm-host`. */
+  hostArgv: string[];
+}
+
+/**
+ * WasmEdge at the pod level: one `kuasar-wasm-host` per pod (WasmEdge as a library; it
+ * parses and validates each module once per content) and a fork of it per container, with
+ * the container's own VM, WASI and memory cap, so one container's trap, exit or memory
+ * blow-up never ends another's. The holder launches `kuasar-wasm-run` per container, which
+ * passes its stdio and launch to the host (starting the host when the pod has none, as a
+ * descendant of the holder: in the pod's namespaces, outliving kuasard), waits on the start
+ * FIFO, and ends as the instance ends; signals it gets reach the instance. The launch travels
+ * in its environment (`KW_*`, see native/wasm-host/protocol.h), not on its command line.
+ *
+ * Exit statuses as the node runner's ({@link RunnerExit}): the module's own, 125 (the runner
+ * or host failed), 126 (invalid module or an import this host lacks, at Create), 127 (no
+ * module, at Create), 134 (trap, `wasm trap: ...` on stderr), 137 (memory limit: its initial
+ * memory is above the cap, or it trapped or exited non-zero with its memory at the cap; the
+ * OOM marker is written). At Start the host writes the instance's pid beside the OOM marker
+ * ({@link instancePidFile}), so Pause and Resume reach the instance as well as the runner.
+ */
+export class WasmEdgePodEngine implements WasmEngine {
+  readonly name = "wasmedge-pod";
+
+  constructor(readonly options: WasmEdgePodEngineOptions) {}
+
+  command(launch: WasmLaunch): WasmCommand {
+    validateLaunch(launch);
+    const env: string[] = [
+      `KW_HOST_DIR=${dirname(launch.oomMarker)}`,
+      `KW_MODULE=${launch.module}`,
+      `KW_OOM=${launch.oomMarker}`,
+      `KW_START_FIFO=${launch.startFifo}`,
+      `KW_PIDFILE=${instancePidFile(launch.oomMarker)}`,
+    ];
+    this.options.hostArgv.forEach((a, i) => env.push(`KW_HOST_${i}=${a}`));
+    const root = launch.preopens["/"];
+    if (root !== undefined) env.push(`KW_ROOT=${root}`);
+    launch.args.forEach((a, i) => env.push(`KW_ARG_${i}=${a}`));
+    launch.env.filter((e) => e.indexOf("=") > 0).forEach((e, i) => env.push(`KW_ENV_${i}=${e}`));
+    Object.entries(launch.preopens).forEach(([guest, host], i) => {
+      if (guest.includes(":") || host.includes(":")) {
+        throw new RuntimeError(Code.InvalidArgument, `wasmedge cannot preopen ${JSON.stringify(host)} as ${JSON.stringify(guest)}: ":" is its separator`);
+      }
+      env.push(`KW_DIR_${i}=${guest}:${host}`);
+    });
+    const pages = wasmPagesForLimit(launch.memoryLimitBytes);
+    if (pages > 0) env.push(`KW_PAGES=${pages}`, `KW_MEMORY_LIMIT=${launch.memoryLimitBytes}`);
+    return { argv: [this.options.runBinary], env };
+  }
+}
+
+/** Where the host writes a container's instance pid: the OOM marker's name with `.instance` for `.oom`. */
+export function instancePidFile(oomMarker: string): string {
+  return `${oomMarker.replace(/\.oom$/, "")}.instance`;
+}
+
+/**
+ * The pod-level engine's programs: the runner and host built by native/, and the private
+ * WasmEdge (its loader and libraries) of packaging/install-deps.sh. Missing: FailedPrecondition.
+ */
+export function locateWasmEdgePod(where: { runBinary?: string; hostBinary?: string; wasmedgeDir?: string } = {}): WasmEdgePodEngineOptions {
+  const runBinary = where.runBinary ?? defaultWasmRunBinary;
+  const hostBinary = where.hostBinary ?? defaultWasmHostBinary;
+  const dir = where.wasmedgeDir ?? privateWasmEdgeDir();
+  const loader = join(dir, LIB, "ld-linux-x86-64.so.2");
+  for (const [what, path] of [["kuasar-wasm-run", runBinary], ["kuasar-wasm-host", hostBinary], ["WasmEdge's private loader", loader]] as const) {
+    if (!existsSync(path)) {
+      throw new RuntimeError(Code.FailedPrecondition, `wasm engine wasmedge-pod: ${what} not found at ${path} (run packaging/install-deps.sh, then make -C native)`);
+    }
+  }
+  return { runBinary, hostArgv: [loader, "--library-path", join(dir, LIB), hostBinary] };
+}

@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { describe, it } from "node:test";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { ContainerState, type ContainerConfigSchema } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
+import { locateWasmEdgePod } from "../../src/sandboxers/wasm/wasmedge-pod-engine.js";
+import type { Containerd } from "../../testing/containerd.js";
+import type { CriClient } from "../../testing/cri.js";
+import { logFile, podConfig, runPod, waitExited, waitForLog } from "../../testing/cri-pod.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { afterRedial, containerd2WithKuasar, WASM_HANDLER } from "../../testing/kuasar-containerd2.js";
+import { containerd17WithKuasar, WASM_HANDLER_17 } from "../../testing/kuasar-containerd17.js";
+import { censusDiff, takeCensus } from "../../testing/leak-census.js";
+import { importWasmImage } from "../../testing/wasm-image.js";
+import { bigInitialMemoryModule, echoArgsEnvFileModule, infiniteLoopModule, trapModule } from "../../testing/wat-modules.js";
+
+assertIsolated();
+
+function built(): boolean {
+  try {
+    return locateWasmEdgePod() !== undefined;
+  } catch {
+    return false;
+  }
+}
+const skip = built() ? false : "the pod-level wasm host is not built: run packaging/install-deps.sh (WasmEdge), then make -C native";
+
+/** kuasard's wasm table is the last one the harness writes, so this line lands in `[sandboxers.wasm]`. */
+const POD_HOST = `wasm_engine = "wasmedge-pod"\n`;
+const IMAGE = "docker.io/library/wasm-pod-host:latest";
+type ContainerConfig = MessageInitShape<typeof ContainerConfigSchema>;
+
+const wasm = (name: string, module: string, extra: Partial<ContainerConfig> = {}): ContainerConfig =>
+  ({ ...extra, metadata: { name, attempt: 0 }, image: { image: IMAGE }, command: [`/${module}`], logPath: `${name}.log` }) as ContainerConfig;
+
+/**
+ * One pod, containers in the one wasm host: a loop keeps running while a sibling traps and
+ * another is stopped by its memory cap (the same module without a cap runs); then the loop is
+ * stopped and the pod removed.
+ */
+async function isolatedInOnePod(cri: CriClient, handler: string, logDir: string, ctr?: Containerd): Promise<void> {
+  const cfg = podConfig("wasm-pod-host", logDir);
+  const loop = wasm("loop", "loop.wasm");
+  const { podId, ids } = await runPod(cri, handler, cfg, [loop]);
+  await waitForLog(logFile(cfg, loop), "looping");
+  assert.equal(processesNamed("kuasar-wasm-hos").length, 2, "the pod's host and the loop's instance");
+  if (ctr) {
+    // Pause stops the instance itself (not only its runner); Resume lets it go on.
+    const hostNamed = processesNamed("kuasar-wasm-hos");
+    const instance = hostNamed.find((p) => hostNamed.includes(parentOf(p)))!;
+    await ctr.ctr(["tasks", "pause", ids[0]!], { namespace: "k8s.io" });
+    assert.equal(stateOf(instance), "T");
+    await ctr.ctr(["tasks", "resume", ids[0]!], { namespace: "k8s.io" });
+    assert.notEqual(stateOf(instance), "T");
+  }
+  const run = async (c: ContainerConfig) => {
+    const { containerId } = await cri.runtime.createContainer({ podSandboxId: podId, config: c, sandboxConfig: cfg });
+    await cri.runtime.startContainer({ containerId });
+    return waitExited(cri, containerId);
+  };
+  // exec: another WASI command of the image, in the running container (no /data here: exit 3).
+  const ex = await cri.runtime.execSync({ containerId: ids[0]!, cmd: ["/echo.wasm", "from-exec"], timeout: 30n });
+  assert.equal(ex.exitCode, 3);
+  assert.equal(new TextDecoder().decode(ex.stdout), "arg: /echo.wasm\narg: from-exec\n");
+  await assert.rejects(cri.runtime.execSync({ containerId: ids[0]!, cmd: ["sh"], timeout: 10n }), /module \/sh not found/);
+  const trap = wasm("trap", "trap.wasm");
+  assert.equal((await run(trap)).exitCode, 134);
+  await waitForLog(logFile(cfg, trap), "wasm trap: unreachable");
+  const capped = await run(wasm("big", "big.wasm", { linux: { resources: { memoryLimitInBytes: 2n << 20n } } }));
+  assert.equal(capped.exitCode, 137);
+  assert.equal(capped.reason, "OOMKilled");
+  assert.equal((await run(wasm("big-free", "big.wasm"))).exitCode, 0);
+  assert.equal((await cri.runtime.containerStatus({ containerId: ids[0]! })).status?.state, ContainerState.CONTAINER_RUNNING, "the loop outlived its siblings");
+  await cri.runtime.stopContainer({ containerId: ids[0]!, timeout: 2n });
+  assert.equal((await waitExited(cri, ids[0]!)).exitCode, 143);
+  await cri.runtime.stopPodSandbox({ podSandboxId: podId });
+  await cri.runtime.removePodSandbox({ podSandboxId: podId });
+}
+
+/** Pids of processes whose name (comm, 15 characters) is `comm`. */
+function processesNamed(comm: string): number[] {
+  return readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return readFileSync(`/proc/${d}/comm`, "utf8").trim() === comm;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+}
+
+function stateOf(pid: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+}
+
+async function importModules(env: { containerd: Parameters<typeof importWasmImage>[0] }): Promise<void> {
+  await importWasmImage(env.containerd, "k8s.io", IMAGE, { "loop.wasm": await infiniteLoopModule(), "trap.wasm": await trapModule(), "big.wasm": await bigInitialMemoryModule(64), "echo.wasm": await echoArgsEnvFileModule() }, "/loop.wasm");
+}
+
+describe("the pod-level wasm host (wasm_engine = \"wasmedge-pod\")", { skip }, () => {
+  it("containerd 2.x: one container traps, one is capped, the other keeps running (pauses, takes an exec); nothing is left after the pod", async (t) => {
+    const env = await containerd2WithKuasar(t, ["runc", "wasm"], POD_HOST);
+    await importModules(env);
+    const before = takeCensus();
+    await isolatedInOnePod(env.cri, WASM_HANDLER, `${env.dir}/logs/pod-host`, env.containerd);
+    // The host, its instances and the runners all end with the pod.
+    const left = (censusDiff(before, takeCensus()).processes ?? []).filter((p) => /kuasar-wasm|kuasar-holder|ld-linux/.test(p));
+    assert.deepEqual(left, []);
+    assert.match(env.sandboxer.logs(), /"engine":"wasmedge-pod".*"msg":"container created"/);
+  });
+
+  it("containerd 1.7 (shim bridge): the same", async (t) => {
+    const env = await containerd17WithKuasar(t, ["runc", "wasm"], POD_HOST);
+    await importModules(env);
+    await isolatedInOnePod(env.cri, WASM_HANDLER_17, `${env.dir}/logs/pod-host17`);
+  });
+
+  it("containerd 2.x: kuasard killed and restarted: the pod's containers run on, take a new sibling and an exec, and stop", async (t) => {
+    const env = await containerd2WithKuasar(t, ["runc", "wasm"], POD_HOST);
+    await importModules(env);
+    const cfg = podConfig("wasm-pod-restart", `${env.dir}/logs/restart`);
+    const loop = wasm("loop", "loop.wasm");
+    const { podId, ids } = await runPod(env.cri, WASM_HANDLER, cfg, [loop]);
+    await waitForLog(logFile(cfg, loop), "looping");
+    await env.sandboxer.kill9();
+    await env.restartSandboxer();
+    // containerd redials the sandboxer's socket on its own backoff.
+    await afterRedial(() => env.cri.runtime.podSandboxStatus({ podSandboxId: podId }));
+    assert.equal((await env.cri.runtime.containerStatus({ containerId: ids[0]! })).status?.state, ContainerState.CONTAINER_RUNNING);
+    const trap = wasm("trap", "trap.wasm");
+    const { containerId } = await env.cri.runtime.createContainer({ podSandboxId: podId, config: trap, sandboxConfig: cfg });
+    await env.cri.runtime.startContainer({ containerId });
+    assert.equal((await waitExited(env.cri, containerId)).exitCode, 134);
+    const ex = await env.cri.runtime.execSync({ containerId: ids[0]!, cmd: ["/echo.wasm", "after-restart"], timeout: 30n });
+    assert.equal(new TextDecoder().decode(ex.stdout), "arg: /echo.wasm\narg: after-restart\n");
+    await env.cri.runtime.stopContainer({ containerId: ids[0]!, timeout: 2n });
+    assert.equal((await waitExited(env.cri, ids[0]!)).exitCode, 143);
+    await env.cri.runtime.stopPodSandbox({ podSandboxId: podId });
+    await env.cri.runtime.removePodSandbox({ podSandboxId: podId });
+    assert.deepEqual(processesNamed("kuasar-wasm-hos"), [], "the pod's host ended with it");
+  });
+});
