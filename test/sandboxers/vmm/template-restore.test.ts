@@ -77,6 +77,7 @@ describe("VM template: boot once, restore many (real QEMU, the built guest)", ()
       mkdirSync(podDir, { recursive: true });
       const p = vmPaths(dir, podDir, name);
       mkdirSync(join(p.agentSocket, ".."), { recursive: true });
+      mkdirSync(p.shared, { recursive: true });
       return p;
     };
     const spec = (name: string, p: VmPaths, memory: GuestMemory | undefined, incoming: boolean, cmdline: string): VmSpec => ({
@@ -109,6 +110,8 @@ describe("VM template: boot once, restore many (real QEMU, the built guest)", ()
       tmpl.qmp = await connectQmp(tp.qmpSocket, tmpl.pids[0]!);
       await saveDeviceState(tmpl.qmp, stateFile, 60_000);
       await stop(tmpl);
+      const savedAt = Date.now();
+      await sleep(3000); // so that a clock the guest did not update shows
       const memTouchedMb = (statSync(memFile).blocks * 512) / 2 ** 20;
       const stateKb = statSync(stateFile).size / 1024;
       t.diagnostic(`template: booted in ${templateBootMs} ms; RAM file ${MEMORY_MB} MB with ${memTouchedMb.toFixed(1)} MB touched; device state ${stateKb.toFixed(0)} KB`);
@@ -134,14 +137,15 @@ describe("VM template: boot once, restore many (real QEMU, the built guest)", ()
       const facts = [];
       for (const vm of restored.slice(0, 3)) {
         const [bootId = "", guestNow = "0"] = await guestSh(vm, "facts", "cat /proc/sys/kernel/random/boot_id; date +%s");
-        facts.push({ bootId, skewS: Math.round(Date.now() / 1000 - Number(guestNow)) });
+        facts.push({ bootId, skewS: Math.round(Date.now() / 1000 - Number(guestNow)), sinceSaveS: Math.round((Date.now() - savedAt) / 1000) });
       }
-      t.diagnostic(`restored guests: boot_id ${facts.map((f) => f.bootId).join(" ")}; guest clock behind the host by ${facts.map((f) => f.skewS).join(", ")} s`);
+      t.diagnostic(`restored guests: boot_id ${facts.map((f) => f.bootId).join(" ")}; guest clock behind the host by ${facts.map((f) => `${f.skewS} s (${f.sinceSaveS} s after the save)`).join(", ")}`);
       for (const vm of restored.slice(3)) await stop(vm);
       const restoredPss = restored.slice(0, 3).map((vm) => pssMb(vm.pids[0]!));
 
       // 3. A share on a private-RAM VM: virtiofsd maps the RAM *file*, the guest writes its private copies.
       const probe = restored[0]!;
+      mkdirSync(probe.paths.shared, { recursive: true });
       writeFileSync(join(probe.paths.shared, "from-host"), "x");
       probe.pids.push(await startVirtiofsd({ binary: options.virtiofsdPath, source: probe.paths.shared, socket: probe.paths.fsSocket, log: probe.paths.virtiofsdLog, debug: false, cgroups: [] }));
       await plugShare(probe.qmp!, probe.paths.fsSocket, hotplugSlotId(0));
@@ -179,7 +183,7 @@ describe("VM template: boot once, restore many (real QEMU, the built guest)", ()
         const out = await guestSh(vm, "net", `echo ${name} >/run/kuasar/shared/hello; i=0; while ! ip link show eth0 >/dev/null 2>&1 && [ $i -lt 100 ]; do usleep 100000; i=$((i+1)); done; ip addr add 10.99.${i}.2/24 dev eth0 && ip link set eth0 up && cat /sys/class/net/eth0/address`);
         assert.equal(out.at(-1), mac, `${name}'s NIC carries its own MAC`);
         assert.equal(readFileSync(join(p.shared, "hello"), "utf8").trim(), name, `${name} writes into its own share`);
-        execFileSync("ping", ["-c", "1", "-W", "20", `10.99.${i}.2`], { stdio: "pipe" });
+        execFileSync("busybox", ["ping", "-c", "1", "-W", "20", `10.99.${i}.2`], { stdio: "pipe" }); // the host reaches the guest on its own address
       }
       const copyPss = copies.map((vm) => pssMb(vm.pids[0]!));
       for (const vm of copies) await stop(vm);
