@@ -71,11 +71,15 @@ static int move_dir(struct holder *h, const char *dir)
 		return errno;
 	if (realpath(dir, real) == NULL)
 		return errno;
-	if (strcmp(real, h->dir) == 0)
-		return 0;
 	int dirfd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		return errno;
+	/* The same name may be another directory now (the share mounted over it): compare the directories. */
+	struct stat now, was;
+	if (fstat(dirfd, &now) == 0 && fstat(h->dirfd, &was) == 0 && now.st_dev == was.st_dev && now.st_ino == was.st_ino) {
+		close(dirfd);
+		return 0;
+	}
 	int journal = openat(dirfd, "exits", O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	int err = journal < 0 ? errno : carry_journal(h->journal, journal);
 	if (err == 0 && fsync(journal) < 0)

@@ -14,6 +14,10 @@ import { QemuDriver } from "../../../src/sandboxers/vmm/qemu/qemu-driver.js";
 import { loadDeviceState, plugNic, plugShare, saveDeviceState } from "../../../src/sandboxers/vmm/qemu/qemu-snapshot.js";
 import { QmpClient } from "../../../src/sandboxers/vmm/qemu/qmp-client.js";
 import { startVirtiofsd } from "../../../src/sandboxers/vmm/virtiofsd.js";
+import { templateBuilder, templateShape } from "../../../src/sandboxers/vmm/template/template-builder.js";
+import { templateIdentity } from "../../../src/sandboxers/vmm/template/template-shape.js";
+import { TemplateStore } from "../../../src/sandboxers/vmm/template/template-store.js";
+import { restoreVm } from "../../../src/sandboxers/vmm/template/vm-restore.js";
 import { bootVm, connectAgent } from "../../../src/sandboxers/vmm/vm-boot.js";
 import { assertIsolated } from "../../../testing/isolation.js";
 import { takeCensus, censusDiff } from "../../../testing/leak-census.js";
@@ -134,7 +138,7 @@ describe("VM template: boot once, restore many (real QEMU, the built guest)", ()
         restoreMs.push(Date.now() - started);
       }
       // What a restored guest inherits from the template: its boot_id (if read before) and its clock.
-      const facts = [];
+      const facts: { bootId: string; skewS: number; sinceSaveS: number }[] = [];
       for (const vm of restored.slice(0, 3)) {
         const [bootId = "", guestNow = "0"] = await guestSh(vm, "facts", "cat /proc/sys/kernel/random/boot_id; date +%s");
         facts.push({ bootId, skewS: Math.round(Date.now() / 1000 - Number(guestNow)), sinceSaveS: Math.round((Date.now() - savedAt) / 1000) });
@@ -154,7 +158,14 @@ describe("VM template: boot once, restore many (real QEMU, the built guest)", ()
       assert.ok(!privShare.includes("from-host"), "virtio-fs cannot work over private guest RAM (vhost-user maps the file, not the guest's copies)");
       for (const vm of restored) await stop(vm);
 
-      // 4. Restored from a per-VM sparse copy of the RAM file, mapped shared: virtio-fs works; NIC with the pod's MAC.
+      // 4. Pods' way (template/): the store builds the template; each VM restores from its own sparse copy of the RAM
+      // file mapped shared (virtio-fs works), gets its share and NIC hot-plugged, its clock, entropy and journal.
+      const store = new TemplateStore(join(dir, "templates"), log);
+      const shape = templateShape(options, "tcg", { vcpus: 1, memoryMb: MEMORY_MB });
+      const identity = templateIdentity(shape);
+      const template = await store.obtain(identity, templateBuilder(qemu, shape, BOOT_TIMEOUT_MS, log));
+      assert.equal(store.find(identity)?.key, template.key, "found again, whole");
+      await sleep(3000); // a clock the guest did not update would show
       const copyMs: number[] = [];
       const copies: Vm[] = [];
       for (let i = 0; i < 3; i++) {
@@ -163,29 +174,28 @@ describe("VM template: boot once, restore many (real QEMU, the built guest)", ()
         const vm: Vm = { name, paths: p, pids: [] };
         vms.push(vm);
         copies.push(vm);
-        const started = Date.now();
-        const own = join(dir, `${name}.mem`);
-        execFileSync("cp", ["--sparse=always", memFile, own]);
-        vm.pids.push(await startVirtiofsd({ binary: options.virtiofsdPath, source: p.shared, socket: p.fsSocket, log: p.virtiofsdLog, debug: false, cgroups: [] }));
-        vm.pids.unshift(await qemu.launch(spec(name, p, { file: own, shared: true }, true, base)));
-        vm.qmp = await connectQmp(p.qmpSocket, vm.pids[0]!);
-        await loadDeviceState(vm.qmp, stateFile, 60_000);
-        await plugShare(vm.qmp, p.fsSocket, hotplugSlotId(0));
-        vm.agent = await connectAgent(p.agentSocket, vm.pids[0]!, Date.now() + 60_000);
-        await guestSh(vm, "mount", "mount -t virtiofs kuasar /run/kuasar/shared");
-        copyMs.push(Date.now() - started);
         const tap = `tmpl${i}`;
         execFileSync("ip", ["tuntap", "add", tap, "mode", "tap"]);
         execFileSync("ip", ["addr", "add", `10.99.${i}.1/24`, "dev", tap]);
         execFileSync("ip", ["link", "set", tap, "up"]);
         const mac = `02:00:00:99:00:0${i}`;
-        await plugNic(vm.qmp, tap, mac, hotplugSlotId(1));
-        const out = await guestSh(vm, "net", `echo ${name} >/run/kuasar/shared/hello; i=0; while ! ip link show eth0 >/dev/null 2>&1 && [ $i -lt 100 ]; do usleep 100000; i=$((i+1)); done; ip addr add 10.99.${i}.2/24 dev eth0 && ip link set eth0 up && cat /sys/class/net/eth0/address`);
-        assert.equal(out.at(-1), mac, `${name}'s NIC carries its own MAC`);
+        const started = Date.now();
+        const r = await restoreVm(qemu, options, template, { id: name, paths: p, accelerator: "tcg", vcpus: 1, memoryMb: MEMORY_MB, nic: { tap, mac }, netnsPath: undefined, cgroups: [], timeoutMs: 60_000 }, log, (q, v) => (vm.pids = [q, v]));
+        vm.agent = r.agent;
+        copyMs.push(Date.now() - started);
+        const out = await guestSh(vm, "net", `echo ${name} >/run/kuasar/shared/hello; i=0; while ! ip link show eth0 >/dev/null 2>&1 && [ $i -lt 100 ]; do usleep 100000; i=$((i+1)); done; ip addr add 10.99.${i}.2/24 dev eth0 && ip link set eth0 up && cat /sys/class/net/eth0/address; cat /proc/sys/kernel/random/boot_id; date +%s`);
+        const [guestMac, bootId = "", guestNow = "0"] = out.slice(-3);
+        assert.equal(guestMac, mac, `${name}'s NIC carries its own MAC`);
         assert.equal(readFileSync(join(p.shared, "hello"), "utf8").trim(), name, `${name} writes into its own share`);
+        assert.match(readFileSync(p.journal, "utf8"), /restore:mount/, "the agent's journal moved to the share, with what it held");
+        assert.ok(Math.abs(Date.now() / 1000 - Number(guestNow)) <= 2, `${name}'s clock was set from the host (guest ${guestNow})`);
+        facts.push({ bootId, skewS: Math.round(Date.now() / 1000 - Number(guestNow)), sinceSaveS: 0 });
         execFileSync("busybox", ["ping", "-c", "1", "-W", "20", `10.99.${i}.2`], { stdio: "pipe" }); // the host reaches the guest on its own address
       }
-      const copyPss = copies.map((vm) => pssMb(vm.pids[0]!));
+      const copyIds = facts.slice(-3).map((f) => f.bootId);
+      assert.equal(new Set(copyIds).size, 3, `each restored pod VM has its own boot_id: ${copyIds.join(" ")}`);
+      const copyPss = copies.map((vm) => pssMb(vm.pids[0]!) + pssMb(vm.pids[1]!));
+      const copyFileMb = copies.map((vm) => (statSync(vm.paths.memory).blocks * 512) / 2 ** 20);
       for (const vm of copies) await stop(vm);
       for (let i = 0; i < 3; i++) execFileSync("ip", ["link", "del", `tmpl${i}`]);
 
@@ -204,14 +214,14 @@ describe("VM template: boot once, restore many (real QEMU, the built guest)", ()
         bootMs.push(Date.now() - started);
         if (i >= 3) await stop(booted[i - 3]!); // three alive at the end
       }
-      const bootedPss = booted.slice(2).map((vm) => pssMb(vm.pids[0]!));
+      const bootedPss = booted.slice(2).map((vm) => pssMb(vm.pids[0]!) + pssMb(vm.pids[1]!));
       for (const vm of booted) await stop(vm);
 
       const fmt = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(", ");
       t.diagnostic(`restore (private RAM) to agent answering: median ${median(restoreMs)} ms of ${fmt(restoreMs)}`);
-      t.diagnostic(`restore (sparse RAM copy, share hot-plugged and mounted): median ${median(copyMs)} ms of ${fmt(copyMs)}`);
+      t.diagnostic(`restore as a pod (sparse RAM copy, share and NIC hot-plugged, share mounted, identity set): median ${median(copyMs)} ms of ${fmt(copyMs)}`);
       t.diagnostic(`cold boot to agent answering: median ${median(bootMs)} ms of ${fmt(bootMs)}`);
-      t.diagnostic(`QEMU PSS per VM, 3 alive: restored private ${fmt(restoredPss)} MB; restored from copies ${fmt(copyPss)} MB; booted ${fmt(bootedPss)} MB`);
+      t.diagnostic(`QEMU PSS per VM, 3 alive: restored private ${fmt(restoredPss)} MB; restored from copies ${fmt(copyPss)} MB (QEMU + virtiofsd; their RAM copies hold ${fmt(copyFileMb)} MB of tmpfs); booted ${fmt(bootedPss)} MB (QEMU + virtiofsd)`);
       assert.ok(median(restoreMs) < median(bootMs), "restoring beats booting");
       assert.ok(Math.max(...restoredPss) < Math.min(...bootedPss), "private copy-on-write RAM shares the template's pages");
     } finally {
