@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../../../log/logger.js";
 import { templateKey, type TemplateIdentity } from "./template-shape.js";
@@ -68,6 +68,7 @@ export class TemplateStore {
       this.discard(dir, problem);
       return undefined;
     }
+    markUsed(dir);
     return t;
   }
 
@@ -90,10 +91,11 @@ export class TemplateStore {
   }
 
   /**
-   * Removes every template whose key is not in `current` (made for a kernel, initrd, agent,
-   * QEMU or size no longer configured) and builds left half-done by a crash; returns their keys.
+   * Removes every template `current` rejects (made for a kernel, initrd, agent, QEMU or command
+   * line no longer configured; `identity` undefined: unreadable) and builds left half-done by a
+   * crash; returns what it removed.
    */
-  prune(current: readonly string[]): string[] {
+  prune(current: (key: string, identity: TemplateIdentity | undefined) => boolean): string[] {
     const removed: string[] = [];
     let entries: string[];
     try {
@@ -103,12 +105,33 @@ export class TemplateStore {
     }
     for (const e of entries) {
       const inBuild = e.startsWith(BUILDING);
-      if (inBuild ? !builderGone(e) : current.includes(e)) continue; // a build still under way (ours, kuasar-ctl's) stays
+      if (inBuild ? !builderGone(e) : current(e, this.identityIn(e))) continue; // a build under way (ours, kuasar-ctl's) stays
       rmSync(join(this.root, e), { recursive: true, force: true });
       removed.push(e);
       this.log.info({ template: e }, inBuild ? "removed an unfinished VM template build" : "removed a stale VM template");
     }
     return removed;
+  }
+
+  /** Keeps at most `max` templates: the least recently used go first. */
+  evict(max: number): string[] {
+    const used = this.list()
+      .map((key) => ({ key, at: lastUse(join(this.root, key)) }))
+      .sort((a, b) => b.at - a.at);
+    const gone = used.slice(max).map((u) => u.key);
+    for (const key of gone) {
+      rmSync(join(this.root, key), { recursive: true, force: true });
+      this.log.info({ template: key }, "removed the least recently used VM template");
+    }
+    return gone;
+  }
+
+  private identityIn(key: string): TemplateIdentity | undefined {
+    try {
+      return (JSON.parse(readFileSync(join(this.root, key, META), "utf8")) as TemplateMeta).identity;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Keys of the templates present (whole or not). */
@@ -175,6 +198,24 @@ export class TemplateStore {
   private discard(dir: string, reason: string): void {
     this.log.warn({ template: dir, reason }, "VM template unusable: removed (pods boot instead until it is rebuilt)");
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Last use is the mtime of the template's directory: set on every find. */
+function markUsed(dir: string): void {
+  const now = new Date();
+  try {
+    utimesSync(dir, now, now);
+  } catch {
+    // gone meanwhile: the next find says so
+  }
+}
+
+function lastUse(dir: string): number {
+  try {
+    return statSync(dir).mtimeMs;
+  } catch {
+    return 0;
   }
 }
 

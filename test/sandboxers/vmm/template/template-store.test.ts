@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
@@ -68,6 +68,19 @@ describe("VM template key", () => {
 });
 
 describe("VM template store", () => {
+  it("keeps the most recently used templates up to a count", async (t) => {
+    const { log } = capture();
+    const store = new TemplateStore(join(dir(t), "templates"), log);
+    const a = await store.obtain(identity({ vcpus: 1 }), fakeBuilder());
+    const b = await store.obtain(identity({ vcpus: 2 }), fakeBuilder());
+    const c = await store.obtain(identity({ vcpus: 3 }), fakeBuilder());
+    const past = new Date(Date.now() - 60_000);
+    for (const [k, when] of [[a, past], [b, new Date(Date.now() - 30_000)], [c, past]] as const) utimesSync(k.dir, when, when);
+    store.find(identity({ vcpus: 1 })); // a is used again
+    assert.deepEqual(store.evict(2), [c.key]);
+    assert.deepEqual(store.list().sort(), [a.key, b.key].sort());
+  });
+
   it("builds a template once on first use, then finds it; concurrent first uses share one build", async (t) => {
     const { log } = capture();
     const store = new TemplateStore(join(dir(t), "templates"), log);
@@ -134,7 +147,8 @@ describe("VM template store", () => {
     const stale = await store.obtain(identity({}, { ...files, "/k": "old kernel" }), fakeBuilder());
     mkdirSync(join(root, `.build-${current.key}-999999999-1`)); // no such pid: crashed
     mkdirSync(join(root, `.build-${current.key}-${process.pid}-2`)); // a build under way
-    assert.deepEqual(store.prune([current.key]).sort(), [`.build-${current.key}-999999999-1`, stale.key].sort());
+    const kernelNow = current.identity.kernel;
+    assert.deepEqual(store.prune((_key, id) => id?.kernel === kernelNow).sort(), [`.build-${current.key}-999999999-1`, stale.key].sort());
     assert.deepEqual(readdirSync(root).sort(), [`.build-${current.key}-${process.pid}-2`, current.key].sort());
   });
 });
