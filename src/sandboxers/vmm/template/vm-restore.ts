@@ -9,7 +9,7 @@ import type { HolderClient } from "../../../holder/holder-client.js";
 import type { HolderExit } from "../../../holder/holder-protocol.js";
 import type { Logger } from "../../../log/logger.js";
 import { killQuietly } from "../../../pod/pod.js";
-import { hotplugSlotId } from "../driver/hypervisor.js";
+import { hotplugSlotId, SHARE_TAG } from "../driver/hypervisor.js";
 import { GUEST_SHARED } from "../guest-paths.js";
 import type { HypervisorOptions } from "../hypervisor-options.js";
 import type { QemuDriver } from "../qemu/qemu-driver.js";
@@ -78,7 +78,9 @@ export async function restoreVm(qemu: QemuDriver, o: HypervisorOptions, t: Templ
     qmp.close();
     qmp = undefined;
     agent = await connectAgent(p.agentSocket, qemuPid, deadline);
-    await runToExit(agent, "restore:mount", ["/bin/mount", "-t", "virtiofs", "kuasar", GUEST_SHARED], deadline);
+    // The guest takes a moment to see the hot-plugged device: mount as soon as it has.
+    const mount = `mount -t virtiofs ${SHARE_TAG} ${GUEST_SHARED}`;
+    await runToExit(agent, "restore:mount", ["/bin/sh", "-c", `i=0; until ${mount} 2>/dev/null; do i=$((i+1)); [ $i -lt 400 ] || exec ${mount}; usleep 25000; done`], deadline);
     await agent.restored(new Date(), randomBytes(SEED_BYTES), `${GUEST_SHARED}/agent`, { timeoutMs: Math.max(1000, deadline - Date.now()) });
     log.info({ qemu_pid: qemuPid, accelerator: id.accelerator, template: t.key, restore_ms: Date.now() - started }, "guest agent answered (restored from a template)");
     return { qemuPid, virtiofsdPid, agent };
