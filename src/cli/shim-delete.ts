@@ -6,6 +6,7 @@ import { Code } from "../errors/code.js";
 import { isErrorCode } from "../errors/runtime-error.js";
 import { DeleteResponseSchema, Task } from "../gen/containerd/task/v2/shim_pb.js";
 import { unmount } from "../fs/mounts.js";
+import { recordedExitOfBundle } from "./recorded-exit.js";
 import { TtrpcClient } from "../ttrpc/client.js";
 import { metadataFrom, NAMESPACE_KEY } from "../ttrpc/metadata.js";
 import { serviceClient } from "../ttrpc/service.js";
@@ -29,7 +30,7 @@ export function shimFlags(argv: readonly string[]): Map<string, string> {
  * `containerd-shim-kuasar-v1 delete`: containerd runs it after a task's
  * connection closed (every normal teardown, or a crash). Asks the bridge to
  * delete the task (killing it first if it still runs); if the bridge is gone,
- * unmounts what it can. Writes a binary DeleteResponse to stdout, warnings to stderr.
+ * unmounts what it can and reports the exit recorded on disk (see recorded-exit.ts). Writes a binary DeleteResponse to stdout, warnings to stderr.
  */
 async function main(): Promise<void> {
   const flags = shimFlags(process.argv.slice(2));
@@ -55,7 +56,9 @@ async function main(): Promise<void> {
   } catch (err) {
     process.stderr.write(`kuasar shim delete ${id}: bridge unavailable (${(err as Error).message}); cleaning up locally\n`);
     await unmount(join(bundle, "rootfs")).catch(() => {});
-    response = create(DeleteResponseSchema, { exitStatus: 137, exitedAt: timestampFromDate(new Date()) });
+    // The exit the daemon or the pod's supervisor recorded; killed (137) when none was: it ends with the pod.
+    const recorded = recordedExitOfBundle(bundle);
+    response = create(DeleteResponseSchema, { exitStatus: recorded?.status ?? 137, exitedAt: timestampFromDate(recorded?.exitedAt ?? new Date()) });
   }
   writeSync(1, toBinary(DeleteResponseSchema, response));
 }

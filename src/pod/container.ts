@@ -1,8 +1,15 @@
+import { Code } from "../errors/code.js";
+import { RuntimeError } from "../errors/runtime-error.js";
+import { processTransitions, transition, type ProcessState } from "../sandbox/state-machine.js";
 import type { ExitInfo } from "../task/task-backend.js";
 import type { Pod } from "./pod.js";
 import type { ContainerRecord, ProcessRecord } from "./records.js";
 
-/** A container in memory: its record, its pod, and whoever waits for its processes. */
+/**
+ * A container in memory: its record, its pod, and whoever waits for its
+ * processes. The record is owned by the task backend (PodTasks), which changes
+ * a process's state only through {@link moveTo}.
+ */
 export class Container {
   private readonly waiters = new Map<string, ((e: ExitInfo) => void)[]>();
   /**
@@ -25,6 +32,17 @@ export class Container {
   /** The init (`execId` "") or an exec process; undefined when unknown. */
   process(execId: string): ProcessRecord | undefined {
     return execId ? this.record.execs[execId] : this.record.init;
+  }
+
+  /**
+   * The only write of a process's state: checked against the process state
+   * machine (an illegal move is FailedPrecondition and changes nothing).
+   */
+  moveTo(execId: string, to: ProcessState): ProcessRecord {
+    const p = this.process(execId);
+    if (!p) throw new RuntimeError(Code.NotFound, `exec ${execId} of container ${this.id} not found`);
+    p.state = transition(processTransitions, execId ? `exec ${execId} of container ${this.id}` : `container ${this.id}`, p.state, to);
+    return p;
   }
 
   /** Resolves when process `execId` has exited (at once if it has). */

@@ -25,11 +25,19 @@ export interface PodRuntimeOptions {
   reconcileIntervalMs: number;
 }
 
-/** State shared by the sandbox side and the task side of a holder-based sandboxer. */
+/**
+ * State shared by the sandbox side (PodSandboxer) and the task side (PodTasks)
+ * of one sandboxer. Each structure has one owner that alone changes it; the
+ * other side only reads it.
+ */
 export class PodRuntime {
+  /** Sandbox records on disk. Owner: PodSandboxer. */
   readonly sandboxes: RecordStore<SandboxRecord>;
+  /** Container records on disk. Owner: PodTasks. */
   readonly containerRecords: RecordStore<ContainerRecord>;
+  /** Pods by sandbox id. Owner: PodSandboxer. */
   readonly pods = new Map<string, Pod>();
+  /** Containers by id. Owner: PodTasks. */
   readonly containers = new Map<string, Container>();
 
   constructor(

@@ -1,39 +1,45 @@
-import { runCaptured, type ExecOutcome } from "../process/run-captured.js";
-import { podInventory } from "../pod/pod-inventory.js";
-import type { Inventory } from "../sandbox/sandboxer.js";
 import { chmodSync, existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { explainFullDisk } from "../fs/disk-full.js";
-import { which } from "../fs/which.js";
-import { HolderClient } from "../holder/holder-client.js";
-import { startHolder } from "../holder/start-holder.js";
-import type { SandboxCreateRequest, Sandboxer, SandboxStatus, SandboxUpdate } from "../sandbox/sandboxer.js";
-import { sandboxTransitions, transition } from "../sandbox/state-machine.js";
-import { podSysctlsToApply } from "../sandbox/pod-sysctls-applied.js";
+import type { PodAgent } from "../holder/pod-agent.js";
+import type { Inventory, SandboxCreateRequest, Sandboxer, SandboxStatus, SandboxUpdate } from "../sandbox/sandboxer.js";
+import type { ExecOutcome } from "../process/run-captured.js";
+import { podInventory } from "./pod-inventory.js";
+import { sandboxTransitions, transition, type SandboxState } from "../sandbox/state-machine.js";
 import type { CgroupStats } from "../task/task-backend.js";
-import { createSandboxRecord, podOf, recoverRecords, sandboxStatus, sumStats, updateSandboxRecord, waitStopped } from "./sandbox-records.js";
-import { isAlive, killQuietly, Pod, waitGone } from "./pod.js";
+import { createSandboxRecord, podOf, recoverRecords, sandboxStatus, updateSandboxRecord, waitStopped } from "./sandbox-records.js";
+import type { Container } from "./container.js";
+import { Pod, waitGone } from "./pod.js";
 import type { SandboxRecord } from "./records.js";
-import { mountTmpfs, unmount, unmountBelow } from "./rootfs.js";
-import { isHolderOf, podDirIds, recordedHolderPids, rederivedRecord } from "./leftover-pod.js";
+import { unmountBelow } from "./rootfs.js";
+import { podDirIds, rederivedRecord } from "./leftover-pod.js";
 import type { PodRuntime } from "./pod-runtime.js";
-import type { PodTasks } from "./pod-tasks.js";
+import type { SandboxTasks } from "./sandbox-tasks.js";
+import type { Platform, PodHost } from "./pod-host.js";
 import { StartGuard } from "../sandbox/start-guard.js";
 import { logPodLost } from "./pod-lost.js";
 import { announcePhase } from "../diagnostics/pod-phase-channel.js";
-import { applyPodResources, createPodCgroup, podCgroupPath, removePodCgroup } from "../cgroup/pod-cgroup.js";
 
-/** Exit status of a pod whose holder (or engine sandbox) died, and of processes lost with it whose fate is unknown. */
-const LOST_EXIT_STATUS = 255;
-/** Exit status of a process of a pod whose holder died, with no journaled exit: SIGKILLed, by us or with the pod's pid namespace. */
-const KILLED_WITH_HOLDER_STATUS = 137;
+/** Exit status of a pod whose supervisor (or engine sandbox) died, and of processes lost at Stop with no journaled exit. */
+export const LOST_EXIT_STATUS = 255;
+/** Exit status of a process of a pod whose supervisor died, with no journaled exit: SIGKILLed with the pod. */
+export const KILLED_WITH_SUPERVISOR_STATUS = 137;
+/** How long a dropped supervisor connection waits for the supervisor to be reaped before judging it, in ms. */
+const LOST_GRACE_MS = 3000;
 
 /**
- * A sandboxer whose pods are a holder process (namespaces + subreaper + exit
- * journal, no pause container) and whose containers an engine runs inside them
- * (runc, a WASI runner...): the Sandbox API side, shared by those sandboxers.
+ * The one sandboxer skeleton: the Sandbox API for every kind. A pod is a record,
+ * a dir, and a supervisor (a holder process, or a VM's guest agent) made by the
+ * kind's {@link PodHost}; its containers are the kind's tasks. Lifecycle, the
+ * Start guard and its rollback, Stop with grace, supervisor loss, recovery after
+ * a restart, reconciliation, Wait, Status, Update and Metrics behave the same
+ * for every kind.
+ *
+ * Owner of: each pod's `record` (its state changes only through
+ * {@link moveTo}, checked against the sandbox state machine), `ctx.pods`, and the
+ * sandbox record store. `ctx.containers` is owned by the tasks.
  */
 export class PodSandboxer implements Sandboxer {
   private readonly starts = new StartGuard();
@@ -43,23 +49,21 @@ export class PodSandboxer implements Sandboxer {
   private reconciling = false;
   /** Pods re-derived only to be taken down: their stop is not persisted. */
   private readonly leftovers = new WeakSet<Pod>();
-  /** Pods being ended because their holder died, by id. */
+  /** Pods being ended because their supervisor died, by id. */
   private readonly ending = new Map<string, Promise<void>>();
 
   constructor(
     readonly kind: string,
     private readonly ctx: PodRuntime,
-    readonly tasks: PodTasks,
-    /** Executables a pod of this kind needs, checked at Create: `[what, path or name on PATH]`. */
-    private readonly requiredBinaries: readonly (readonly [string, string])[],
+    readonly tasks: SandboxTasks,
+    private readonly host: PodHost,
     /** Shown in every Status of this kind (e.g. which OCI runtime runs its containers, and why). */
     private readonly statusInfo: Readonly<Record<string, string>> = {},
   ) {
-    // 0700: nothing of a pod (its files, its /dev/shm) is reachable by host users.
+    // Nothing of a pod (its files, its /dev/shm) is reachable by host users beyond what the kind needs.
     const pods = join(ctx.options.dir, "pods");
-    mkdirSync(pods, { recursive: true, mode: 0o700 });
-    chmodSync(pods, 0o700); // a dir made by an older version was 0711
-    tasks.podDied = (pod, status) => void this.engineDied(pod, status);
+    mkdirSync(pods, { recursive: true, mode: host.podsDirMode });
+    chmodSync(pods, host.podsDirMode); // a dir made by an older version may be wider
   }
 
   has(id: string): boolean {
@@ -67,142 +71,91 @@ export class PodSandboxer implements Sandboxer {
   }
 
   async create(req: SandboxCreateRequest): Promise<void> {
-    createSandboxRecord(this.ctx, req, () => {
-      this.tasks.checkPodSysctls(req.pod?.sysctls ?? {});
-      podCgroupPath(req.pod?.cgroupParent ?? "", req.id); // a bad cgroup_parent is refused here, before anything is made
-      this.checkBinaries();
-    }, (r) => this.addPod(r));
+    createSandboxRecord(this.ctx, req, () => this.host.checkCreate(req), (r) => this.addPod(r));
   }
 
   async start(id: string, signal?: AbortSignal): Promise<SandboxStatus> {
     return this.starts.run(id, () => this.startPod(id, signal));
   }
 
-  /** Start: the holder, then the engine; rolled back whole on failure, or when the caller gave up before it was done. */
+  /** Start: the host side and supervisor, then the tasks' pod engine; rolled back whole on failure, or when the caller gave up before it was done. */
   private async startPod(id: string, signal: AbortSignal | undefined): Promise<SandboxStatus> {
     const pod = this.pod(id);
     const r = pod.record;
     transition(sandboxTransitions, `sandbox ${id}`, r.state, "ready");
     if (r.starting) throw new RuntimeError(Code.FailedPrecondition, `sandbox ${id}: already starting`);
     this.notStartedSinceRestart.delete(id);
-    const p = r.pod;
-    const hostNetwork = p?.hostNetwork ?? r.netnsPath === "";
-    // A standalone container's own spec asks for its namespaces: the pod shares none.
-    const hostIpc = p?.hostIpc ?? r.standalone === true;
-    let holderPid = 0;
+    const save = () => this.ctx.sandboxes.put(id, r);
+    let launched = false;
     try {
       // Persisted before anything is made: a daemon that dies from here on finds this Start to roll back.
       r.starting = true;
-      this.ctx.sandboxes.put(id, r);
-      if (!hostIpc) {
-        // The tmpfs is 1777 for the pod's users; the pod dir above it (0700) keeps host users out.
-        mkdirSync(join(pod.dir, "shm"), { recursive: true, mode: 0o700 });
-        await mountTmpfs(join(pod.dir, "shm"), this.ctx.options.shmSizeBytes);
-        r.shmMounted = true;
-      }
-      const cgroups = this.makePodCgroup(pod);
+      save();
       let phaseStarted = process.hrtime.bigint();
-      const holder = await startHolder(pod.dir, {
-        binary: this.ctx.options.holderBinary,
-        netns: r.netnsPath || undefined,
-        newIpc: !hostIpc,
-        newUts: !hostNetwork && r.standalone !== true,
-        hostname: hostNetwork ? undefined : p?.hostname || undefined,
-        // Validated at Create.
-        sysctls: this.tasks.holderSetsPodSysctls ? podSysctlsToApply(p) : {},
-        cgroups,
-        // Like a pause container, the pod always owns a pid namespace (unless it uses the host's):
-        // a container that joins "the pod's" pid namespace must never land in the host's.
-        newPid: !(p?.hostPid ?? false) && r.standalone !== true,
-        logFile: join(pod.dir, "holder.log"),
-      }, { signal });
-      holderPid = holder.pid;
-      pod.attach(await HolderClient.connect(pod.dir, { signal }));
-      r.holderPid = holder.pid;
-      r.podPid = holder.podInitPid ?? holder.pid;
-      this.ctx.sandboxes.put(id, r);
+      const agent = await this.host.launch(pod, save, signal);
+      launched = true;
+      this.attach(pod, agent);
+      await this.host.setUp(pod, signal);
       announcePhase(this.kind, "start.holder", phaseStarted, true);
       phaseStarted = process.hrtime.bigint();
       await this.tasks.podStarted(pod);
       announcePhase(this.kind, "start.engine", phaseStarted, true);
       // A caller that is gone will not learn of this pod: undo it rather than leave it to no one.
       signal?.throwIfAborted();
-      r.state = "ready";
       delete r.starting;
-      this.ctx.sandboxes.put(id, r);
-      pod.log.info({ holder_pid: r.holderPid, pod_pid: r.podPid }, "sandbox started");
+      this.moveTo(pod, "ready");
+      pod.log.info({ supervisor_pid: r.holderPid, pod_pid: r.podPid }, "sandbox started");
       return this.statusOf(pod, false);
     } catch (err) {
       // containerd forgets a sandbox whose Start failed and never shuts it down: leave nothing.
       pod.log.warn({ err }, "sandbox start failed; removing it");
-      r.state = "created";
       pod.stopping = true;
-      if (holderPid > 0) await this.tasks.podStopping(pod).catch(() => {});
+      if (launched) await this.tasks.podStopping(pod).catch(() => {});
       await pod.detach();
-      const { holderPid: recorded } = recordedHolderPids(pod.dir);
-      for (const pid of [holderPid, recorded]) if (pid > 0 && (pid === holderPid || isHolderOf(pid, pod.dir))) killQuietly(pid);
-      await waitGone(holderPid, 5000);
+      await this.host.kill(pod).catch((e: unknown) => pod.log.error({ err: e }, "killing the supervisor of a failed start failed"));
       await this.discard(pod).catch((e: unknown) => pod.log.error({ err: e }, "removing a sandbox whose start failed failed"));
       throw explainFullDisk(err, this.ctx.options.dir);
     }
   }
 
   /**
-   * Makes the pod cgroup under CRI's cgroup_parent (recorded first, so whatever
-   * undoes this Start removes it) with the pod's limits; the dirs the holder joins.
+   * `kuasar-ctl exec`: runs `argv` in container `containerId` of a ready pod (the
+   * first running one, or the pod itself, when none is named), the kind's way in.
    */
-  private makePodCgroup(pod: Pod): string[] {
-    const r = pod.record;
-    const path = podCgroupPath(r.pod?.cgroupParent ?? "", r.id);
-    if (!path) return [];
-    r.cgroupPath = path;
-    this.ctx.sandboxes.put(r.id, r);
-    const dirs = createPodCgroup(path);
-    const res = r.pod?.resources;
-    if (res && (res.memoryLimitBytes > 0 || res.cpuQuota !== 0 || res.cpuPeriod > 0 || res.cpuShares > 0)) applyPodResources(path, res);
-    pod.log.debug({ cgroup: path }, "pod cgroup made");
-    return dirs;
-  }
-
-  /** Removes the pod cgroup (killing what is left in it): the holder and its pod init are gone by now. */
-  private async dropPodCgroup(pod: Pod): Promise<void> {
-    const path = pod.record.cgroupPath;
-    if (!path) return;
-    if (!(await removePodCgroup(path))) pod.log.warn({ cgroup: path }, "pod cgroup could not be removed");
-    else delete pod.record.cgroupPath;
-  }
-
   async debugExec(id: string, containerId: string | undefined, argv: string[], timeoutMs: number): Promise<ExecOutcome> {
     const pod = this.pod(id);
     if (pod.record.state !== "ready") throw new RuntimeError(Code.FailedPrecondition, `sandbox ${id} is ${pod.record.state}`);
     if (argv.length === 0) throw new RuntimeError(Code.InvalidArgument, "exec: a command is required");
-    const running = [...this.ctx.containers.values()].filter((c) => c.pod === pod && c.record.init.state === "running");
+    const running = this.liveContainers(pod).filter((c) => c.record.init.state === "running");
     const c = containerId === undefined ? running[0] : running.find((x) => x.id === containerId);
     if (containerId !== undefined && !c) throw new RuntimeError(Code.NotFound, `container ${containerId}: no running container of that id in sandbox ${id}`);
-    return runCaptured(this.tasks.debugExecArgv(pod, c, argv), timeoutMs);
+    return this.tasks.debugExec(pod, c, argv, timeoutMs);
   }
 
   inventory(): Inventory {
     return podInventory(this.ctx);
   }
 
-  async platform(id: string): Promise<{ os: string; architecture: string; variant: string }> {
+  hostFacts(): Record<string, string> {
+    return this.host.hostFacts?.() ?? {};
+  }
+
+  async platform(id: string): Promise<Platform> {
     this.pod(id);
-    return { os: "linux", architecture: goArch(process.arch), variant: "" };
+    return this.host.platform();
   }
 
   async stop(id: string, timeoutSecs: number): Promise<void> {
     await this.starts.settled(id);
     const pod = this.pod(id);
-    await this.ending.get(id); // a pod whose holder died is being ended: Stop finds it stopped
+    await this.ending.get(id); // a pod whose supervisor died is being ended: Stop finds it stopped
     await this.stopPod(pod, timeoutSecs, 0);
   }
 
-  /** Stop: containers get SIGTERM and `timeoutSecs` to exit, then the engine and the holder go, taking the rest along. */
+  /** Stop: containers get SIGTERM and `timeoutSecs` to exit, then the engine and the supervisor go, taking the rest along. */
   private async stopPod(pod: Pod, timeoutSecs: number, exitStatus: number): Promise<void> {
-    const id = pod.id;
     if (pod.record.state === "stopped") return;
-    const containers = [...this.ctx.containers.values()].filter((c) => c.pod === pod && c.record.init.state !== "stopped");
+    const containers = this.liveContainers(pod);
     if (timeoutSecs > 0 && containers.length > 0) {
       await Promise.all(containers.map((c) => this.tasks.kill(c.id, "", 15, true).catch(() => {})));
       const deadline = AbortSignal.timeout(timeoutSecs * 1000);
@@ -210,21 +163,16 @@ export class PodSandboxer implements Sandboxer {
     }
     pod.stopping = true;
     await this.tasks.podStopping(pod).catch((err: unknown) => pod.log.warn({ err }, "stopping the pod's engine failed"));
-    const holder = pod.client;
-    if (holder) {
-      // The holder SIGKILLs and reaps (journals) whatever is left, then exits.
-      await holder.shutdown().catch((err: unknown) => pod.log.warn({ err }, "holder shutdown failed"));
-    }
-    await waitGone(pod.record.holderPid, 5000);
-    if (isAlive(pod.record.holderPid)) killQuietly(pod.record.holderPid);
+    // The supervisor SIGKILLs and reaps (journals) whatever is left, then exits.
+    await this.host.shutdown(pod);
     await pod.detach();
     pod.replayJournalFile();
-    this.tasks.abandon(pod, LOST_EXIT_STATUS, "gone with the pod's holder at Stop, no exit journaled");
+    this.tasks.abandon(pod, LOST_EXIT_STATUS, "gone with the pod's supervisor at Stop, no exit journaled");
     await this.finishStop(pod, exitStatus);
   }
 
   /** The engine's sandbox died under a ready pod: everything left is stopped and the pod reported exited. */
-  private async engineDied(pod: Pod, exitStatus: number): Promise<void> {
+  private async sandboxDied(pod: Pod, exitStatus: number): Promise<void> {
     if (pod.record.state !== "ready" || pod.stopping) return;
     pod.log.warn({ exit_status: exitStatus }, "the pod's sandbox died");
     await this.stopPod(pod, 0, exitStatus).catch((err: unknown) => pod.log.error({ err }, "stopping a pod whose sandbox died failed"));
@@ -259,10 +207,11 @@ export class PodSandboxer implements Sandboxer {
     pod.log.info("sandbox removed");
   }
 
-  /** Unmounts and removes the pod dir, then the record (and a quarantined one), then forgets the pod. */
+  /** Unmounts and removes the pod dir and what the host made, then the record (and a quarantined one), then forgets the pod. */
   private async discard(pod: Pod): Promise<void> {
     await unmountBelow(pod.dir);
-    await this.dropPodCgroup(pod);
+    await this.host.release(pod);
+    await this.host.discard(pod);
     rmSync(pod.dir, { recursive: true, force: true });
     this.ctx.sandboxes.delete(pod.id);
     rmSync(join(this.ctx.sandboxes.dir, `${pod.id}.json.damaged`), { force: true });
@@ -280,36 +229,40 @@ export class PodSandboxer implements Sandboxer {
 
   async metrics(id: string): Promise<CgroupStats> {
     const pod = this.pod(id);
+    if (pod.record.state !== "ready") throw new RuntimeError(Code.FailedPrecondition, `sandbox ${id} is ${pod.record.state}`);
     const running = [...this.ctx.containers.values()].filter((c) => c.pod === pod && c.record.init.state === "running");
-    if (running.length === 0) {
-      if (pod.record.state !== "ready") throw new RuntimeError(Code.FailedPrecondition, `sandbox ${id} is ${pod.record.state}`);
-      return this.tasks.podStats(pod);
-    }
-    return sumStats(await Promise.all(running.map((c) => this.tasks.stats(c.id))));
+    return this.host.metrics(pod, await Promise.all(running.map((c) => this.tasks.stats(c.id))));
   }
 
   async update(id: string, change: SandboxUpdate): Promise<void> {
-    updateSandboxRecord(this.ctx, this.pod(id), change);
+    const pod = this.pod(id);
+    updateSandboxRecord(this.ctx, pod, change, (res) => this.host.podResources?.(pod, res) ?? res);
   }
 
   async recover(): Promise<void> {
     const found = await recoverRecords(this.ctx, this.tasks, (r) => this.addPod(r), async (pod) => {
+      if (!this.host.supervisorAlive(pod)) {
+        pod.log.warn({ supervisor_pid: pod.record.holderPid }, "pod supervisor gone while the daemon was down");
+        return;
+      }
       try {
-        pod.attach(await HolderClient.connect(pod.dir, { timeoutMs: 3000 }));
+        pod.attach(await this.host.connect(pod, LOST_GRACE_MS)); // the kind's `attached` once the containers are adopted
         pod.replayJournalFile(); // exits between the first read and the connection
-        pod.log.info({ holder_pid: pod.record.holderPid }, "sandbox re-attached");
+        pod.log.info({ supervisor_pid: pod.record.holderPid }, "sandbox re-attached");
       } catch (err) {
-        pod.log.warn({ err }, "pod holder gone while the daemon was down");
+        pod.log.warn({ err, supervisor_pid: pod.record.holderPid }, "pod supervisor alive but unreachable");
       }
     });
-    for (const pod of this.ctx.pods.values()) {
-      if (pod.record.state === "ready" && !pod.client && !found.leftovers.includes(pod)) await this.holderGone(pod);
+    for (const pod of this.ctx.pods.values()) if (pod.client) this.host.attached(pod);
+    for (const pod of [...this.ctx.pods.values()]) {
+      if (pod.record.state === "ready" && !pod.client && !found.leftovers.includes(pod)) await this.supervisorGone(pod);
     }
     for (const pod of found.ready) {
       if (pod.record.state === "ready") await this.tasks.podRecovered(pod).catch((err: unknown) => pod.log.error({ err }, "checking the pod's engine failed"));
     }
     for (const pod of found.leftovers) await this.takeDown(pod);
     for (const pod of found.created) this.notStartedSinceRestart.add(pod.id);
+    await this.host.recovered();
     const every = this.ctx.options.reconcileIntervalMs;
     if (every > 0) {
       this.reconcileTimer = setInterval(() => void this.reconcile(), every);
@@ -319,7 +272,7 @@ export class PodSandboxer implements Sandboxer {
 
   /**
    * Takes down what no live sandbox owns, as at start: pod dirs without a pod
-   * (their holders, mounts and recorded containers), and sandboxes the previous
+   * (their supervisors, mounts and recorded containers), and sandboxes the previous
    * daemon created whose Start never came (containerd calls Start right after
    * Create; one that has not come a whole interval after a restart never will).
    */
@@ -338,7 +291,7 @@ export class PodSandboxer implements Sandboxer {
         if (this.ctx.pods.has(id)) continue;
         const pod = this.leftoverOf(id);
         if (!pod) continue;
-        pod.log.warn({ holder_pid: pod.record.holderPid }, "pod dir without a sandbox; taking it down");
+        pod.log.warn({ supervisor_pid: pod.record.holderPid }, "pod dir without a sandbox; taking it down");
         await this.takeDown(pod);
       }
     } catch (err) {
@@ -348,7 +301,7 @@ export class PodSandboxer implements Sandboxer {
     }
   }
 
-  /** Stops and removes a re-derived pod through the ordinary paths (its holder, if alive, kills what it launched). */
+  /** Stops and removes a re-derived pod through the ordinary paths (its supervisor, if alive, kills what it launched). */
   private async takeDown(pod: Pod): Promise<void> {
     try {
       await this.attachLeftover(pod);
@@ -358,61 +311,75 @@ export class PodSandboxer implements Sandboxer {
     }
   }
 
-  /** Connects to a leftover pod's live holder, so Stop can have it kill what it launched. */
+  /** Connects to a leftover pod's live supervisor, so Stop can have it kill what it launched. */
   private async attachLeftover(pod: Pod): Promise<void> {
     this.leftovers.add(pod);
     if (pod.record.state !== "ready" || pod.client) return;
     try {
-      pod.attach(await HolderClient.connect(pod.dir, { timeoutMs: 2000 }));
+      this.attach(pod, await this.host.connect(pod, 2000));
     } catch (err) {
-      pod.log.warn({ err }, "leftover pod holder unreachable; it is killed");
+      pod.log.warn({ err }, "leftover pod supervisor unreachable; it is killed");
     }
+  }
+
+  releaseOrphanOutputs(): Promise<void> {
+    return this.host.releaseOrphanOutputs?.() ?? Promise.resolve();
   }
 
   async close(): Promise<void> {
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    await this.host.close();
     await Promise.all([...this.ctx.pods.values()].map((p) => p.detach()));
   }
 
   private addPod(record: SandboxRecord): Pod {
-    const pod = new Pod(record, this.ctx.podDir(record.id), this.ctx.log.child({ sandbox_id: record.id }), (p) => void this.holderLost(p));
+    const dir = this.ctx.podDir(record.id);
+    const owner = { supervisorLost: (p: Pod) => void this.supervisorLost(p), sandboxDied: (p: Pod, status: number) => void this.sandboxDied(p, status) };
+    const pod = new Pod(record, dir, this.ctx.log.child({ sandbox_id: record.id }), owner, this.host.journal(record, dir));
     pod.onExit((e) => this.tasks.handleExit(pod, e));
     this.ctx.pods.set(record.id, pod);
     return pod;
   }
 
-  /**
-   * The holder connection dropped without Stop: if the holder is dead (it is our
-   * child until a restart, so give the reaper a moment) the pod stopped;
-   * otherwise reconnect.
-   */
-  private async holderLost(pod: Pod): Promise<void> {
-    await waitGone(pod.record.holderPid, 3000);
-    if (pod.stopping || pod.record.state !== "ready") return;
-    if (isAlive(pod.record.holderPid)) {
-      try {
-        pod.attach(await HolderClient.connect(pod.dir, { timeoutMs: 3000 }));
-        pod.replayJournalFile();
-        pod.log.warn("pod holder connection dropped; reconnected");
-        return;
-      } catch (err) {
-        pod.log.error({ err, holder_pid: pod.record.holderPid }, "pod holder alive but unreachable");
-      }
-    }
-    pod.log.warn({ holder_pid: pod.record.holderPid }, "pod holder died");
-    await this.holderGone(pod);
+  private attach(pod: Pod, agent: PodAgent): void {
+    pod.attach(agent);
+    this.host.attached(pod);
   }
 
   /**
-   * The holder died without Stop (kill -9, OOM, a bug). Its processes cannot be
-   * adopted: only their parent or a subreaper can reap them and read how they
-   * ended, and the pod's shared namespaces died with the holder's pod init. So the
-   * pod ends as a pod whose pause container died (kubelet then makes a new one):
-   * everything of it is killed, exits the holder journaled before it died are
-   * reported as they were, every other process as SIGKILLed (137), and the pod is
-   * stopped (docs/adr/0004-holder-death.md). One run per pod; Stop waits for it.
+   * The supervisor connection dropped without Stop: if the supervisor is dead
+   * (the holder is our child until a restart, so give the reaper a moment) the
+   * pod stopped; if it lives, reconnect; if it lives but does not answer, it is
+   * as good as dead: it is killed and the pod ends the same way.
    */
-  private holderGone(pod: Pod): Promise<void> {
+  private async supervisorLost(pod: Pod): Promise<void> {
+    await waitGone(pod.record.holderPid, LOST_GRACE_MS);
+    if (pod.stopping || pod.record.state !== "ready") return;
+    if (this.host.supervisorAlive(pod)) {
+      try {
+        this.attach(pod, await this.host.connect(pod, LOST_GRACE_MS));
+        pod.replayJournalFile();
+        pod.log.warn("pod supervisor connection dropped; reconnected");
+        return;
+      } catch (err) {
+        pod.log.error({ err, supervisor_pid: pod.record.holderPid }, "pod supervisor alive but unreachable");
+      }
+    }
+    pod.log.warn({ supervisor_pid: pod.record.holderPid }, "pod supervisor died");
+    await this.supervisorGone(pod);
+  }
+
+  /**
+   * The supervisor died without Stop (kill -9, OOM, a bug, a VM crash). Its
+   * processes cannot be adopted: only their parent or a subreaper can reap them
+   * and read how they ended, and the pod's shared namespaces (or guest kernel)
+   * died with it. So the pod ends as a pod whose pause container died (kubelet
+   * then makes a new one): everything of it is killed, exits the supervisor
+   * journaled before it died are reported as they were, every other process as
+   * SIGKILLed (137), and the pod is stopped (docs/adr/0004-holder-death.md).
+   * One run per pod; Stop waits for it.
+   */
+  private supervisorGone(pod: Pod): Promise<void> {
     const running = this.ending.get(pod.id);
     if (running) return running;
     const run = this.endLostPod(pod).finally(() => this.ending.delete(pod.id));
@@ -423,39 +390,44 @@ export class PodSandboxer implements Sandboxer {
   private async endLostPod(pod: Pod): Promise<void> {
     if (pod.record.state === "stopped") return;
     pod.stopping = true;
-    const holderPid = pod.record.holderPid;
-    const reason = `pod holder (pid ${holderPid}) died; the pod's processes were killed`;
-    pod.log.warn({ holder_pid: holderPid }, "pod holder died: killing the pod's processes");
+    const pid = pod.record.holderPid;
+    const reason = `pod supervisor (pid ${pid}) died; the pod's processes were killed`;
+    pod.log.warn({ supervisor_pid: pid }, "pod supervisor died: killing the pod's processes");
     // Alive but unreachable is as good as dead: it must not hold the pod's namespaces on.
-    if (isHolderOf(holderPid, pod.dir)) killQuietly(holderPid);
+    await this.host.kill(pod).catch((err: unknown) => pod.log.error({ err }, "killing an unreachable supervisor failed"));
     await pod.detach();
-    await this.tasks.podLost(pod).catch((err: unknown) => pod.log.error({ err }, "killing the processes of a pod whose holder died failed"));
-    pod.replayJournalFile(); // what the holder reaped before it died, with the real status
-    this.tasks.abandon(pod, KILLED_WITH_HOLDER_STATUS, reason);
+    await this.tasks.podLost(pod).catch((err: unknown) => pod.log.error({ err }, "killing the processes of a pod whose supervisor died failed"));
+    pod.replayJournalFile(); // what the supervisor reaped before it died, with the real status
+    this.tasks.abandon(pod, KILLED_WITH_SUPERVISOR_STATUS, reason);
     pod.record.exitReason = reason;
     await this.finishStop(pod, LOST_EXIT_STATUS);
-    logPodLost(pod, this.kind, "holder died");
+    logPodLost(pod, this.kind, `${this.host.supervisorName} died`);
   }
 
   private async finishStop(pod: Pod, exitStatus: number): Promise<void> {
     const r = pod.record;
-    if (r.shmMounted) await unmount(join(pod.dir, "shm")).catch((err: unknown) => pod.log.warn({ err }, "unmounting shm failed"));
-    r.shmMounted = false;
-    await this.dropPodCgroup(pod);
-    r.state = "stopped";
+    await this.host.release(pod).catch((err: unknown) => pod.log.warn({ err }, "releasing the pod's host resources failed"));
     r.exitStatus = exitStatus;
     r.exitedAt = new Date().toISOString();
-    if (!this.leftovers.has(pod)) this.ctx.sandboxes.put(r.id, r);
+    this.moveTo(pod, "stopped", !this.leftovers.has(pod));
     pod.markStopped();
     pod.log.info({ exit_status: exitStatus }, "sandbox stopped");
   }
 
+  /** The only write of a sandbox's state: checked against the sandbox state machine, then persisted (unless `persist` is false). */
+  private moveTo(pod: Pod, to: SandboxState, persist = true): void {
+    pod.record.state = transition(sandboxTransitions, `sandbox ${pod.id}`, pod.record.state, to);
+    if (persist) this.ctx.sandboxes.put(pod.id, pod.record);
+  }
+
+  private liveContainers(pod: Pod): Container[] {
+    return [...this.ctx.containers.values()].filter((c) => c.pod === pod && c.record.init.state !== "stopped");
+  }
+
   private statusOf(pod: Pod, verbose: boolean): SandboxStatus {
     const r = pod.record;
-    const info: Record<string, string> = { ...this.statusInfo };
+    const info = { ...this.statusInfo, ...this.host.statusInfo(pod, verbose) };
     if (verbose) {
-      info["holder_pid"] = String(r.holderPid);
-      info["pod_pid"] = String(r.podPid);
       info["netns"] = r.netnsPath;
       info["dir"] = pod.dir;
       info["sandboxer"] = this.kind;
@@ -468,15 +440,4 @@ export class PodSandboxer implements Sandboxer {
   private pod(id: string): Pod {
     return podOf(this.ctx, id);
   }
-
-  private checkBinaries(): void {
-    for (const [what, path] of [["kuasar-holder", this.ctx.options.holderBinary] as const, ...this.requiredBinaries]) {
-      if (!which(path)) throw new RuntimeError(Code.FailedPrecondition, `${what} binary ${JSON.stringify(path)} not found or not executable`);
-    }
-  }
 }
-
-function goArch(arch: string): string {
-  return arch === "x64" ? "amd64" : arch === "ia32" ? "386" : arch;
-}
-

@@ -4,9 +4,14 @@ import { explainFullDisk } from "../fs/disk-full.js";
 import { join } from "node:path";
 import { Code } from "../errors/code.js";
 import { RuntimeError, isErrorCode } from "../errors/runtime-error.js";
-import type { HolderClient } from "../holder/holder-client.js";
+import type { PodAgent } from "../holder/pod-agent.js";
+import type { ContainerOps, ContainerRuntime } from "./container-runtime.js";
+import type { ExecOutcome } from "../process/run-captured.js";
+import type { ExitSource } from "../task/exit-source.js";
+import type { TaskEvent } from "../task/task-event.js";
 import type { HolderExit } from "../holder/holder-protocol.js";
-import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus, Stdio, TaskBackend } from "../task/task-backend.js";
+import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus } from "../task/task-backend.js";
+import type { SandboxTasks } from "./sandbox-tasks.js";
 import { oomKillCount, wasOomKilled } from "../cgroup/oom.js";
 import { OomWatch } from "../cgroup/oom-watch.js";
 import { cgroupStatsOfPid } from "../cgroup/cgroup-stats.js";
@@ -16,28 +21,12 @@ import type { PodRuntime } from "./pod-runtime.js";
 import { readSpec, sandboxIdOf } from "./bundle.js";
 import { Container, exitInfo } from "./container.js";
 import { PidIndex } from "./pid-index.js";
-import type { OciProcess, OciSpec } from "./oci-spec.js";
+import type { OciProcess } from "./oci-spec.js";
 import type { ContainerRecord, ProcessRecord } from "./records.js";
 import { mountRootfs, unmount } from "./rootfs.js";
 import { stdioPaths } from "./stdio.js";
 import { validateId } from "../sandbox/id.js";
 import { processTransitions, transition } from "../sandbox/state-machine.js";
-import type { Logger } from "../log/logger.js";
-
-/** What an engine gets to launch a container's init process. */
-export interface InitLaunch {
-  id: string;
-  spec: CreateTaskSpec;
-  oci: OciSpec;
-  pod: Pod;
-  holder: HolderClient;
-  stdio: Stdio;
-  /** Holder spawn key of the init process (its stdin and terminal are addressed by it). */
-  spawnId: string;
-  /** `<bundle>/rootfs`, mounted. */
-  rootfs: string;
-  log: Logger;
-}
 
 /** How long an init exit waits for the container's execs to be reaped before it is published, in ms. */
 const EXEC_DRAIN_MS = 2_000;
@@ -45,37 +34,58 @@ const EXEC_DRAIN_MS = 2_000;
 const OOM_POLL_MS = 250;
 
 /**
- * What every holder-based sandboxer's Task API has in common: the container and
- * process records, exits reported by the pods' holders (live or replayed from
- * their journals), Wait/State, stdin and terminals through the holder. Engines
- * (runc, wasm) implement how processes are created, started and signalled.
+ * The Task API of every kind, one implementation: the container and process
+ * records (changed only through their state machine), exits reported by the
+ * pods' supervisors (live or replayed from their journals), Wait/State/Kill/
+ * Delete, stdin and terminals through the supervisor, events, OOM watching.
+ * How a container runs is the kind's {@link ContainerRuntime}, which this
+ * composes (made by `runtimeOf` with the {@link ContainerOps} it may use).
+ *
+ * Owner of: `rt.containers`, `rt.containerRecords`, `byPid`, `creating`, the
+ * OOM watch; a runtime changes container state only through ContainerOps.
  */
-export abstract class PodTasks implements TaskBackend {
-  /** pid -> which process it is, for exits reported by the holders. */
-  protected readonly byPid = new PidIndex();
+export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements SandboxTasks {
+  /** pid -> which process it is, for exits reported by the supervisors. */
+  private readonly byPid = new PidIndex();
   /** Containers whose Create runs now. */
   private readonly creating = new Set<string>();
-
-  /**
-   * Set by the sandboxer: ends a pod whose engine died under it (gVisor's
-   * sandbox process), reporting its containers exited and the pod stopped.
-   */
-  podDied: (pod: Pod, exitStatus: number) => void = () => {};
-
-  /**
-   * Whether the holder sets the pod's sysctls in the pod's namespaces; false for an
-   * engine whose pods run on a kernel of their own (gVisor's).
-   */
-  readonly holderSetsPodSysctls: boolean = true;
-  /** At Create, after the namespaced-only check: refuses pod sysctls this engine cannot set. */
-  checkPodSysctls(_sysctls: Readonly<Record<string, string>>): void {}
+  /** The kind's part. */
+  readonly runtime: R;
 
   /** OOM kills in running containers' cgroups, published as /tasks/oom as they happen. */
   private readonly oomWatch = new OomWatch(OOM_POLL_MS, (containerId, kills, total) => this.oomHappened(containerId, kills, total));
 
-  constructor(protected readonly rt: PodRuntime) {}
+  constructor(
+    private readonly rt: PodRuntime,
+    runtimeOf: (ops: ContainerOps) => R,
+  ) {
+    const ops: ContainerOps = {
+      log: rt.log,
+      minOomScoreAdj: rt.minOomScoreAdj,
+      containersOf: (pod) => this.containersOf(pod),
+      initLaunched: (c, pid, startedAt) => this.initLaunched(c, pid, startedAt),
+      markExited: (c, execId, status, at) => this.markExited(c, execId, status, at),
+      publish: (c, event) => this.publish(c, event),
+      consoleSocketFor: (key) => this.consoleSocketFor(key),
+      killContainerCgroup: (c) => this.killContainerCgroup(c),
+      save: (c) => this.persist(c),
+      oomKilledLive: (containerId, kills) => {
+        const c = this.rt.containers.get(containerId);
+        if (c) this.oomHappened(containerId, kills, (c.record.oomKills ?? 0) + kills);
+      },
+    };
+    this.runtime = runtimeOf(ops);
+  }
 
-  protected oomHappened(containerId: string, kills: number, total: number): void {
+  get holderSetsPodSysctls(): boolean {
+    return this.runtime.holderSetsPodSysctls;
+  }
+
+  checkPodSysctls(sysctls: Readonly<Record<string, string>>): void {
+    this.runtime.checkPodSysctls?.(sysctls);
+  }
+
+  private oomHappened(containerId: string, kills: number, total: number): void {
     const c = this.rt.containers.get(containerId);
     if (!c) return this.oomWatch.unwatch(containerId);
     // Persisted: a restarted daemon reports only the kills past it.
@@ -85,32 +95,32 @@ export abstract class PodTasks implements TaskBackend {
     this.rt.events.publish(c.record.namespace, { kind: "oom", containerId: c.id });
   }
 
-  /** After the pod's holder is up, before Start returns: starts what the engine's pods need. */
-  async podStarted(_pod: Pod): Promise<void> {}
-  /** Before the pod's holder shuts down (Stop, or a dead engine): stops what {@link podStarted} started. */
-  async podStopping(_pod: Pod): Promise<void> {}
-  /** After a daemon restart re-attached a ready pod: checks what the engine left running. */
-  async podRecovered(_pod: Pod): Promise<void> {}
-  /**
-   * The pod's holder died without Stop: every process the engine started for the
-   * pod is nobody's child now and nobody would journal its exit, so it is killed
-   * (docs/adr/0004). By default through each container's cgroup; engines with
-   * more to end (runc's state, a runsc sandbox) do that too.
-   */
-  async podLost(pod: Pod): Promise<void> {
-    await Promise.all(this.containersOf(pod).map((c) => this.killContainerCgroup(c)));
-  }
-  /** Sandbox Metrics of a pod with no running container. */
-  async podStats(pod: Pod): Promise<CgroupStats> {
-    return cgroupStatsOfPid(pod.record.holderPid);
+  async podStarted(pod: Pod): Promise<void> {
+    await this.runtime.podStarted?.(pod);
   }
 
-  /** Refuses what this engine cannot do for a container (a checkpoint, a terminal...). */
-  protected abstract checkCreate(spec: CreateTaskSpec, stdio: Stdio): void;
-  /** Starts the container's init process, created but not running, in a pod whose rootfs is mounted. */
-  protected abstract launchInit(l: InitLaunch): Promise<{ pid: number; memoryCgroup: string; fields: Record<string, unknown> }>;
-  /** Undoes a launch that failed half-way (engine state, files). */
-  protected abstract undoLaunch(id: string, pod: Pod): Promise<void>;
+  async podStopping(pod: Pod): Promise<void> {
+    await this.runtime.podStopping?.(pod);
+  }
+
+  async podRecovered(pod: Pod): Promise<void> {
+    await this.runtime.podRecovered?.(pod);
+  }
+
+  /**
+   * The pod's supervisor died without Stop: every process the engine started for
+   * the pod is nobody's child now and nobody would journal its exit, so it is
+   * killed (docs/adr/0004). By default through each container's cgroup; engines
+   * with more to end (runc's state, a runsc sandbox) do that instead.
+   */
+  async podLost(pod: Pod): Promise<void> {
+    if (this.runtime.podLost) return this.runtime.podLost(pod);
+    await Promise.all(this.containersOf(pod).map((c) => this.killContainerCgroup(c)));
+  }
+
+  async podStats(pod: Pod): Promise<CgroupStats> {
+    return this.runtime.podStats ? this.runtime.podStats(pod) : cgroupStatsOfPid(pod.record.holderPid);
+  }
 
   /**
    * Create: finds the ready pod, mounts the rootfs, lets the engine launch the
@@ -132,7 +142,7 @@ export abstract class PodTasks implements TaskBackend {
   /** Create: rootfs, then the engine's init; undone whole on failure, or when the caller gave up before it was done. */
   private async createTask(id: string, spec: CreateTaskSpec): Promise<{ pid: number }> {
     const stdio = stdioPaths(spec.stdio);
-    this.checkCreate(spec, stdio);
+    this.runtime.checkCreate(spec, stdio);
     const oci = await readSpec(spec.bundle);
     const sandboxId = spec.sandboxId ? validateId("sandbox", spec.sandboxId) : await sandboxIdOf(spec.bundle, oci);
     const pod = this.rt.pods.get(sandboxId);
@@ -150,7 +160,7 @@ export abstract class PodTasks implements TaskBackend {
       }
       const spawnId = `init:${id}`;
       const startedAt = new Date();
-      const { pid, memoryCgroup, fields } = await this.launchInit({ id, spec, oci, pod, holder, stdio, spawnId, rootfs, log });
+      const { pid, memoryCgroup, fields } = await this.runtime.launchInit({ id, spec, oci, pod, holder, stdio, spawnId, rootfs, log });
       spec.signal?.throwIfAborted();
       const record: ContainerRecord = {
         id,
@@ -176,16 +186,46 @@ export abstract class PodTasks implements TaskBackend {
       return { pid };
     } catch (err) {
       log.warn({ err }, "container create failed; cleaning up");
-      await this.undoLaunch(id, pod).catch(() => {});
+      await this.runtime.undoLaunch(id, pod).catch(() => {});
       if (mounted) await unmount(rootfs).catch(() => {});
       this.rt.containerRecords.delete(id);
       throw explainFullDisk(err, this.rt.options.dir);
     }
   }
 
-  abstract start(containerId: string, execId: string): Promise<{ pid: number }>;
-  /** The engine's Kill: delivers `signal` to a process (every process of the container with `all`). */
-  protected abstract signalProcess(containerId: string, execId: string, signal: number, all: boolean): Promise<void>;
+  /** Start of the init (the runtime lets it run) or of a registered exec (the runtime launches it). */
+  async start(containerId: string, execId: string): Promise<{ pid: number }> {
+    const c = this.container(containerId);
+    if (!execId) return this.startInit(c);
+    const p = this.processOf(c, execId);
+    transition(processTransitions, `exec ${execId}`, p.state, "running");
+    if (c.record.init.state !== "running") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is not running`);
+    if (!this.runtime.startExec) throw new RuntimeError(Code.Unimplemented, this.runtime.execUnsupported ?? "exec is not supported");
+    const { pid, startedAt } = await this.runtime.startExec(c, execId, p);
+    return this.execStarted(c, execId, pid, startedAt);
+  }
+
+  /**
+   * Kill: the runtime delivers it; a process that ended meanwhile, or that the
+   * engine no longer knows, is NotFound "process already finished" (what
+   * containerd tolerates), whatever the kind.
+   */
+  private async signalProcess(containerId: string, execId: string, signal: number, all: boolean): Promise<void> {
+    const c = this.container(containerId);
+    const p = this.processOf(c, execId);
+    if (p.state === "stopped") throw new RuntimeError(Code.NotFound, "process already finished");
+    if (execId && p.state === "created") throw new RuntimeError(Code.FailedPrecondition, `exec ${execId} has not started`);
+    try {
+      if (!execId) await this.runtime.signalInit(c, signal, all);
+      else if (this.runtime.signalExec) await this.runtime.signalExec(c, p, signal);
+      else await requireHolder(c.pod).kill(p.pid, signal);
+    } catch (err) {
+      if (c.process(execId)?.state === "stopped" || isErrorCode(err, Code.NotFound)) {
+        throw new RuntimeError(Code.NotFound, "process already finished", { cause: err });
+      }
+      throw err;
+    }
+  }
 
   /**
    * Kill, tracked: the exit it causes is recorded only after its reply went out.
@@ -198,33 +238,58 @@ export abstract class PodTasks implements TaskBackend {
     this.rt.containers.get(containerId)?.trackKill(execId, call);
     return call;
   }
-  abstract pids(containerId: string): Promise<{ pid: number; execId: string }[]>;
-  /** Freezes every process of a running container (the engine's pause). */
-  protected abstract freeze(c: Container): Promise<void>;
-  /** Thaws a paused container (the engine's resume). */
-  protected abstract thaw(c: Container): Promise<void>;
-  /** Removes what an exec's launch left on disk (its spec, pid files...) once it is deleted. */
-  protected abstract removeExecFiles(c: Container, execId: string): void;
-  abstract update(containerId: string, resources: unknown, annotations: Record<string, string>): Promise<void>;
-  abstract stats(containerId: string): Promise<CgroupStats>;
-  /** Removes what a container left behind (engine state, rootfs mount, record): Delete, and a pod's Shutdown. */
-  abstract remove(c: Container): Promise<void>;
-  /** Kills every process of a container whose init exited (its execs may outlive it). */
-  protected abstract killAll(c: Container): Promise<void>;
-
   /**
-   * The host command line that runs `argv` inside container `c` of `pod` (or the pod
-   * itself when `c` is undefined), for an operator's `kuasar-ctl exec`. Kinds with no
-   * way in refuse with FailedPrecondition.
+   * Pids of a container as its engine lists them, each tagged with the exec it
+   * belongs to (by default the running execs' recorded pids); none once stopped.
    */
-  debugExecArgv(pod: Pod, c: Container | undefined, argv: string[]): string[] {
-    void pod, c, argv;
-    throw new RuntimeError(Code.FailedPrecondition, "this kind of pod has no shell to exec into");
+  async pids(containerId: string): Promise<{ pid: number; execId: string }[]> {
+    const c = this.container(containerId);
+    if (c.record.init.state === "stopped") return [];
+    const owners = this.runtime.execOfPids?.(c) ?? new Map(Object.values(c.record.execs).filter((p) => p.state === "running").map((p) => [p.pid, p.execId]));
+    const pids = await this.runtime.ps(c).catch((err: unknown) => {
+      if (isErrorCode(err, Code.NotFound)) return [] as number[];
+      throw err;
+    });
+    return pids.map((pid) => ({ pid, execId: owners.get(pid) ?? "" }));
+  }
+
+  async update(containerId: string, resources: unknown, _annotations: Record<string, string>): Promise<void> {
+    const c = this.container(containerId);
+    if (c.record.init.state === "stopped") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is stopped`);
+    if (resources !== undefined) await this.runtime.update(c, resources);
+  }
+
+  async stats(containerId: string): Promise<CgroupStats> {
+    const c = this.container(containerId);
+    if (c.record.init.state === "stopped") throw new RuntimeError(Code.NotFound, `container ${containerId} is not running`);
+    return this.runtime.stats(c);
+  }
+
+  /** Removes what a container left behind (engine state, rootfs mount, record): Delete, and a pod's Shutdown. */
+  async remove(c: Container): Promise<void> {
+    await this.runtime.remove(c);
+    if (c.record.rootfsMounted) await unmount(join(c.record.bundle, "rootfs"));
+    for (const p of [c.record.init, ...Object.values(c.record.execs)]) this.byPid.delete(c.pod, p.pid);
+    this.rt.containerRecords.delete(c.id);
+    this.rt.containers.delete(c.id);
+  }
+
+  exitSource(containerId: string): ExitSource | undefined {
+    const c = this.rt.containers.get(containerId);
+    if (!c) return undefined;
+    const { path, clockSkewMs } = c.pod.journal;
+    const waiterResult = this.runtime.waiterResultFile?.(c);
+    return { record: this.rt.containerRecords.pathOf(c.id), journal: path, clockSkewMs, ...(waiterResult ? { waiterResult } : {}) };
+  }
+
+  async debugExec(pod: Pod, c: Container | undefined, argv: string[], timeoutMs: number): Promise<ExecOutcome> {
+    if (!this.runtime.debugExec) throw new RuntimeError(Code.FailedPrecondition, "this kind of pod has no shell to exec into");
+    return this.runtime.debugExec(pod, c, argv, timeoutMs);
   }
 
   /** Whether a container that died of SIGKILL was killed for memory (then /tasks/oom precedes its exit). */
-  protected oomKilled(c: Container): boolean {
-    return wasOomKilled(c.record.memoryCgroup);
+  private oomKilled(c: Container): boolean {
+    return this.runtime.oomKilled ? this.runtime.oomKilled(c) : wasOomKilled(c.record.memoryCgroup);
   }
 
   has(containerId: string): boolean {
@@ -233,6 +298,7 @@ export abstract class PodTasks implements TaskBackend {
 
   /** Registers an exec process; the engine launches it at Start. */
   async exec(spec: ExecSpec): Promise<void> {
+    if (this.runtime.execUnsupported !== undefined) throw new RuntimeError(Code.Unimplemented, this.runtime.execUnsupported);
     const c = this.container(spec.containerId);
     validateId("exec", spec.execId);
     if (c.record.execs[spec.execId]) throw new RuntimeError(Code.AlreadyExists, `exec ${spec.execId} already exists in container ${spec.containerId}`);
@@ -256,10 +322,10 @@ export abstract class PodTasks implements TaskBackend {
   }
 
   /** Records a launched exec process as running and publishes it; an exit already reported is applied. */
-  protected execStarted(c: Container, execId: string, pid: number, startedAt: Date): { pid: number } {
+  private execStarted(c: Container, execId: string, pid: number, startedAt: Date): { pid: number } {
     const p = this.processOf(c, execId);
+    c.moveTo(execId, "running");
     p.pid = pid;
-    p.state = "running";
     p.startedAt = startedAt.toISOString();
     this.persist(c);
     this.byPid.set(c.pod, pid, { containerId: c.id, execId });
@@ -279,13 +345,14 @@ export abstract class PodTasks implements TaskBackend {
     if (execId) {
       delete c.record.execs[execId];
       this.persist(c);
-      this.removeExecFiles(c, execId);
+      this.runtime.removeExecFiles(c, execId);
       return exitInfo(p);
     }
+    if (p.state === "created" && this.runtime.dropCreated) await this.runtime.dropCreated(c);
     await this.remove(c);
     if (p.state !== "stopped") {
       // Created but never started: it never ran, so it "exits" now.
-      p.state = "stopped";
+      c.moveTo("", "stopped");
       p.exitStatus = 137;
       p.exitedAt = new Date().toISOString();
     }
@@ -297,8 +364,8 @@ export abstract class PodTasks implements TaskBackend {
   async pause(containerId: string): Promise<void> {
     const c = this.container(containerId);
     transition(processTransitions, `container ${containerId}`, c.record.init.state, "paused");
-    await this.freeze(c);
-    c.record.init.state = "paused";
+    await this.runtime.freeze(c);
+    c.moveTo("", "paused");
     this.persist(c);
     this.rt.events.publish(c.record.namespace, { kind: "paused", containerId });
   }
@@ -306,45 +373,32 @@ export abstract class PodTasks implements TaskBackend {
   async resume(containerId: string): Promise<void> {
     const c = this.container(containerId);
     if (c.record.init.state !== "paused") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is ${c.record.init.state}, not paused`);
-    await this.thaw(c);
-    c.record.init.state = "running";
+    await this.runtime.thaw(c);
+    c.moveTo("", "running");
     this.persist(c);
     this.rt.events.publish(c.record.namespace, { kind: "resumed", containerId });
   }
 
   /**
-   * Pids of a container as its engine's `ps` lists them, each tagged with the exec it
-   * belongs to (`execOf`, by default the running execs' recorded pids); none once stopped.
+   * Start of a container's init: the runtime lets it run, then it is marked
+   * running and /tasks/start published. Its exit event, should it die during
+   * the runtime's start, waits until the start event is out.
    */
-  protected async pidsFrom(c: Container, ps: () => Promise<number[]>, execOf?: Map<number, string>): Promise<{ pid: number; execId: string }[]> {
-    if (c.record.init.state === "stopped") return [];
-    const owners = execOf ?? new Map(Object.values(c.record.execs).filter((p) => p.state === "running").map((p) => [p.pid, p.execId]));
-    const pids = await ps().catch((err: unknown) => {
-      if (isErrorCode(err, Code.NotFound)) return [] as number[];
-      throw err;
-    });
-    return pids.map((pid) => ({ pid, execId: owners.get(pid) ?? "" }));
-  }
-
-  /**
-   * Start of a container's init: runs `release` (the engine's start), then marks
-   * it running and publishes /tasks/start. Its exit event, should it die during
-   * `release`, waits until the start event is out.
-   */
-  protected async startInit(c: Container, release: () => Promise<void>): Promise<{ pid: number }> {
+  private async startInit(c: Container): Promise<{ pid: number }> {
     const p = c.record.init;
     transition(processTransitions, `container ${c.id}`, p.state, "running");
     let started!: () => void;
     c.starting.set("", new Promise<void>((r) => (started = r)));
     try {
-      await release();
+      await this.runtime.startInit(c);
       // A short-lived process may already have exited (and been recorded) by now.
-      if (p.state === "created") p.state = "running";
+      if (p.state === "created") c.moveTo("", "running");
       const watchOom = p.state === "running" && c.record.memoryCgroup !== "";
       if (watchOom) c.record.oomKills = oomKillCount(c.record.memoryCgroup) ?? 0;
       this.persist(c);
       this.rt.events.publish(c.record.namespace, { kind: "start", containerId: c.id, pid: p.pid });
       if (watchOom) this.oomWatch.watch(c.id, c.record.memoryCgroup, c.record.oomKills);
+      if (p.state === "running" && this.runtime.initRunning) await this.runtime.initRunning(c);
     } finally {
       c.starting.delete("");
       started();
@@ -352,11 +406,13 @@ export abstract class PodTasks implements TaskBackend {
     return { pid: p.pid };
   }
 
-  /** Called for every exit a pod's holder reports (live or replayed). */
-  handleExit(pod: Pod, e: HolderExit): void {
-    const who = this.byPid.get(pod, e.pid);
-    if (!who) return;
-    const c = this.rt.containers.get(who.containerId);
+  /** Called for every exit a pod's supervisor reports (live or replayed); the runtime sees it first. */
+  handleExit(pod: Pod, reported: HolderExit): void {
+    const who = this.byPid.get(pod, reported.pid);
+    const owner = who ? this.rt.containers.get(who.containerId) : undefined;
+    const e = this.runtime.exitReported ? this.runtime.exitReported(pod, reported, owner && who ? { container: owner, execId: who.execId } : undefined) : reported;
+    if (!e || !who) return;
+    const c = owner;
     const p = c?.process(who.execId);
     if (!c || !p || c.pod !== pod || p.state === "stopped" || p.pid !== e.pid) return;
     if (p.startedAt && e.exitedAt.getTime() < new Date(p.startedAt).getTime() - pod.clockSkewMs) return; // an older process with this pid
@@ -373,11 +429,13 @@ export abstract class PodTasks implements TaskBackend {
    * through before the exit is recorded (readers of the container's log then see
    * all of it once the exit is known); undefined when output needs no relay.
    */
-  protected outputFlushed(_c: Container, _execId: string): Promise<void> | undefined {
-    return undefined;
+  private outputFlushed(c: Container, execId: string): Promise<void> | undefined {
+    return this.runtime.outputFlushed?.(c, execId);
   }
 
   private exited(c: Container, execId: string, e: HolderExit): void {
+    // Ended meanwhile with its pod (abandon) while its output was being flushed: that exit stands.
+    if (c.process(execId)?.state === "stopped") return;
     const who = { execId };
     this.markExited(c, who.execId, e.status, e.exitedAt);
     const log = this.rt.log.child({ container_id: c.id, exec_id: who.execId || undefined });
@@ -391,6 +449,7 @@ export abstract class PodTasks implements TaskBackend {
 
   /** Registers a recovered container and replays exits its holder saw while we were away. */
   adopt(c: Container): void {
+    this.runtime.adopted?.(c);
     this.rt.containers.set(c.id, c);
     // From the count persisted before the restart: kills while the daemon was down are reported too.
     if (c.record.init.state === "running" && c.record.oomKills !== undefined) this.oomWatch.watch(c.id, c.record.memoryCgroup, c.record.oomKills);
@@ -404,12 +463,12 @@ export abstract class PodTasks implements TaskBackend {
   }
 
   /** Every container of `pod`. */
-  protected containersOf(pod: Pod): Container[] {
+  private containersOf(pod: Pod): Container[] {
     return [...this.rt.containers.values()].filter((c) => c.pod === pod);
   }
 
   /** SIGKILLs whatever is left in a container's cgroup (its own pid namespace or the pod's alike). */
-  protected async killContainerCgroup(c: Container): Promise<void> {
+  private async killContainerCgroup(c: Container): Promise<void> {
     if (!(await killCgroup(c.record.memoryCgroup))) this.rt.log.warn({ sandbox_id: c.pod.id, container_id: c.id, cgroup: c.record.memoryCgroup }, "processes left in the container's cgroup");
   }
 
@@ -433,9 +492,8 @@ export abstract class PodTasks implements TaskBackend {
   }
 
   /** Records how a process ended, persists it and wakes its waiters. */
-  protected markExited(c: Container, execId: string, status: number, at: Date): void {
-    const p = c.process(execId)!;
-    p.state = "stopped";
+  private markExited(c: Container, execId: string, status: number, at: Date): void {
+    const p = c.moveTo(execId, "stopped");
     p.exitStatus = status;
     p.exitedAt = at.toISOString();
     this.persist(c);
@@ -492,23 +550,38 @@ export abstract class PodTasks implements TaskBackend {
     // One daemon serves every container: nothing to stop for one of them.
   }
 
-  protected container(id: string): Container {
+  private container(id: string): Container {
     const c = this.rt.containers.get(id);
     if (!c) throw new RuntimeError(Code.NotFound, `container ${id}: container not created`);
     return c;
   }
 
-  protected processOf(c: Container, execId: string): ProcessRecord {
+  private processOf(c: Container, execId: string): ProcessRecord {
     const p = c.process(execId);
     if (!p) throw new RuntimeError(Code.NotFound, `exec ${execId} of container ${c.id} not found`);
     return p;
   }
 
-  protected persist(c: Container): void {
+  private persist(c: Container): void {
     this.rt.containerRecords.put(c.id, c.record);
   }
 
-  protected async consoleSocketFor(key: string): Promise<string> {
+  private publish(c: Container, event: TaskEvent): void {
+    this.rt.events.publish(c.record.namespace, event);
+  }
+
+  /** The init's host process, known only at Start: recorded, and an exit already reported applied. */
+  private initLaunched(c: Container, pid: number, startedAt: Date): void {
+    const p = c.record.init;
+    p.pid = pid;
+    p.startedAt = startedAt.toISOString();
+    this.persist(c);
+    this.byPid.set(c.pod, pid, { containerId: c.id, execId: "" });
+    const early = c.pod.exitOf(pid, startedAt);
+    if (early) this.handleExit(c.pod, early);
+  }
+
+  private async consoleSocketFor(key: string): Promise<string> {
     const path = this.rt.consoleSocket(key);
     await mkdir(join(path, ".."), { recursive: true, mode: 0o700 });
     rmSync(path, { force: true });
@@ -520,11 +593,12 @@ export abstract class PodTasks implements TaskBackend {
    * not own its pid namespace they outlive init, so they are killed first, as
    * containerd's runc shim does.
    */
-  protected async publishInitExit(c: Container, e: HolderExit): Promise<void> {
+  private async publishInitExit(c: Container, e: HolderExit): Promise<void> {
     await c.starting.get("");
+    if (this.runtime.initExiting) await this.runtime.initExiting(c).catch((err: unknown) => this.rt.log.warn({ err, sandbox_id: c.pod.id, container_id: c.id }, "ending the engine's watch of an exited init failed"));
     const live = () => Object.values(c.record.execs).filter((p) => p.state === "running" || p.state === "paused");
     if (live().length > 0) {
-      await this.killAll(c).catch(() => {});
+      await this.runtime.killAll(c).catch(() => {});
       const until = Date.now() + EXEC_DRAIN_MS;
       while (live().length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     }
@@ -537,7 +611,7 @@ export abstract class PodTasks implements TaskBackend {
 }
 
 /** The pod's holder connection, or Unavailable while it is not connected. */
-export function requireHolder(pod: Pod): HolderClient {
+export function requireHolder(pod: Pod): PodAgent {
   const h = pod.client;
   if (!h) throw new RuntimeError(Code.Unavailable, `sandbox ${pod.id}: pod holder not connected`);
   return h;

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { HolderClient } from "../holder/holder-client.js";
+import type { PodAgent } from "../holder/pod-agent.js";
 import { parseJournal, type HolderExit } from "../holder/holder-protocol.js";
 import type { Logger } from "../log/logger.js";
 import type { SandboxRecord } from "./records.js";
@@ -8,12 +8,34 @@ import type { SandboxRecord } from "./records.js";
 /** Name of the holder's exit journal inside the pod dir. */
 export const EXIT_JOURNAL = "exits";
 
+/** What the sandboxer that owns a pod learns from it. */
+export interface PodListener {
+  /** The connection to the pod's supervisor dropped without Stop asking for it. */
+  supervisorLost(pod: Pod): void;
+  /** Something the pod cannot live without died under it (gVisor's runsc sandbox), with this status. */
+  sandboxDied(pod: Pod, exitStatus: number): void;
+}
+
+/** Where a pod's supervisor journals exits, and how far its clock may trail ours. */
+export interface PodJournal {
+  /** The supervisor's exit journal (a VM's agent writes it through the pod's shared directory). */
+  path: string;
+  /**
+   * How far the supervisor's clock may be behind ours, in ms, when an exit is matched to a
+   * process started at a given time. A holder on this host shares our clock; a VM guest
+   * sets its clock from the RTC, to the second, with no NTP.
+   */
+  clockSkewMs: number;
+}
+
 /**
- * A runc pod in memory: its record, the connection to its holder, and every
- * exit the holder reported (live events, or its journal after a restart).
+ * A pod in memory: its record, the connection to its supervisor (holder or guest
+ * agent), and every exit the supervisor reported (live events, or its journal
+ * after a restart). The record is owned by the sandboxer skeleton (PodSandboxer),
+ * which alone writes it; the exits are owned here.
  */
 export class Pod {
-  private holder: HolderClient | undefined;
+  private holder: PodAgent | undefined;
   /** Set while Stop shuts the holder down on purpose, so its exit is not taken for a crash. */
   stopping = false;
   private readonly exitsByPid = new Map<number, HolderExit[]>();
@@ -25,35 +47,38 @@ export class Pod {
     /** The pod's own directory: holder socket, journal, pod files, shm. */
     readonly dir: string,
     readonly log: Logger,
-    /** Called when the connection to the holder dropped without Stop asking for it. */
-    private readonly onHolderLost: (pod: Pod) => void,
-    /** The holder's exit journal (a VM's agent writes it through the pod's shared directory). */
-    private readonly journalPath = join(dir, EXIT_JOURNAL),
-    /**
-     * How far the holder's clock may be behind ours, in ms, when an exit is matched to a
-     * process started at a given time. A holder on this host shares our clock; a VM guest
-     * sets its clock from the RTC, to the second, with no NTP.
-     */
-    readonly clockSkewMs = 1000,
+    private readonly owner: PodListener,
+    /** Where its supervisor journals exits. */
+    readonly journal: PodJournal = { path: join(dir, EXIT_JOURNAL), clockSkewMs: 1000 },
   ) {}
+
+  /** See {@link PodJournal.clockSkewMs}. */
+  get clockSkewMs(): number {
+    return this.journal.clockSkewMs;
+  }
+
+  /** Reports that something the pod cannot live without died (its owner ends the pod). */
+  sandboxDied(exitStatus: number): void {
+    this.owner.sandboxDied(this, exitStatus);
+  }
 
   get id(): string {
     return this.record.id;
   }
 
   /** The connected holder; Unavailable-style errors are the caller's to raise when absent. */
-  get client(): HolderClient | undefined {
+  get client(): PodAgent | undefined {
     return this.holder;
   }
 
   /** Takes a connected holder client: listens for exits and for the holder going away. */
-  attach(holder: HolderClient): void {
+  attach(holder: PodAgent): void {
     this.holder = holder;
     holder.on("exit", (e) => this.recordExit(e));
     holder.on("close", () => {
       if (this.holder !== holder) return;
       this.holder = undefined;
-      if (!this.stopping) this.onHolderLost(this);
+      if (!this.stopping) this.owner.supervisorLost(this);
     });
   }
 
@@ -85,7 +110,7 @@ export class Pod {
   replayJournalFile(): void {
     let text: string;
     try {
-      text = readFileSync(this.journalPath, "utf8");
+      text = readFileSync(this.journal.path, "utf8");
     } catch {
       return;
     }

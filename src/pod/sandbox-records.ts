@@ -14,13 +14,13 @@ import { interruptedStartRecord, podDirIds, rederivedRecord } from "./leftover-p
 import type { Pod } from "./pod.js";
 import { writePodFiles } from "./pod-files.js";
 import type { PodRuntime } from "./pod-runtime.js";
-import type { PodTasks } from "./pod-tasks.js";
+import type { SandboxTasks } from "./sandbox-tasks.js";
 import type { SandboxRecord } from "./records.js";
 
 /**
- * What every pod sandboxer (holder on the host, or a VM) does the same way with
- * its records: Create's checks and first record, Wait, Update, Status, the
- * reload of records after a restart, summed container metrics.
+ * PodSandboxer's record helpers (it owns the sandbox records; nothing else calls
+ * these): Create's checks and first record, Wait, Update, Status, the reload of
+ * records after a restart, summed container metrics.
  */
 
 /** Validates a Create, makes the pod dir with its files and stores the first record; undoes it all on failure. */
@@ -150,7 +150,7 @@ export interface RecoveredPods {
  * record owns is re-derived from the pod dirs and returned as leftovers, with
  * the containers recorded in them, so Stop and Shutdown can take it all down.
  */
-export async function recoverRecords(ctx: PodRuntime, tasks: PodTasks, addPod: (r: SandboxRecord) => Pod, reattach: (pod: Pod) => Promise<void>): Promise<RecoveredPods> {
+export async function recoverRecords(ctx: PodRuntime, tasks: SandboxTasks, addPod: (r: SandboxRecord) => Pod, reattach: (pod: Pod) => Promise<void>): Promise<RecoveredPods> {
   const log = ctx.log;
   const sandboxes = ctx.sandboxes.loadAll();
   const containers = ctx.containerRecords.loadAll();

@@ -90,7 +90,8 @@ export class RecordStore<T> {
     return { records, damaged };
   }
 
-  private pathOf(id: string): string {
+  /** The file of record `id`. */
+  pathOf(id: string): string {
     return join(this.dir, `${validateId(this.kind, id)}.json`);
   }
 }

@@ -8,6 +8,8 @@ import { Code } from "../errors/code.js";
 import { RuntimeError, isErrorCode } from "../errors/runtime-error.js";
 import type { Logger } from "../log/logger.js";
 import type { PodConfig, Sandboxer } from "../sandbox/sandboxer.js";
+import { EXIT_SOURCE_FILE } from "../task/exit-source.js";
+import { writeFileAtomic } from "../fs/atomic-write.js";
 import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus, TaskBackend } from "../task/task-backend.js";
 import type { EventPublisher } from "../task/task-event.js";
 import { CRI_CONTAINER_TYPE, CRI_SANDBOX_ID, CRI_SANDBOX_LOG_DIRECTORY, CRI_SANDBOX_NAME, CRI_SANDBOX_NAMESPACE, CRI_SANDBOX_UID } from "./cri-annotations.js";
@@ -72,14 +74,18 @@ export class BridgeTasks implements TaskBackend {
       if (!podId) throw new RuntimeError(Code.InvalidArgument, `container ${spec.containerId}: no ${CRI_SANDBOX_ID} annotation`);
       const owner = this.sandboxOwner(podId);
       if (!owner) throw new RuntimeError(Code.NotFound, `sandbox ${podId} of container ${spec.containerId} not found`);
-      return owner.tasks.create({ ...spec, namespace, sandboxId: podId });
+      const created = await owner.tasks.create({ ...spec, namespace, sandboxId: podId });
+      this.writeExitSource(owner, spec.containerId, spec.bundle);
+      return created;
     }
     // No pod: a sandbox of its own, named after the container.
     const sandboxer = this.pick(a, fromRuntime);
     await sandboxer.create({ id: spec.containerId, namespace, netnsPath: "", pod: undefined, annotations: a, labels: {}, standalone: true });
     try {
       await sandboxer.start(spec.containerId);
-      return await sandboxer.tasks.create({ ...spec, namespace, sandboxId: spec.containerId });
+      const created = await sandboxer.tasks.create({ ...spec, namespace, sandboxId: spec.containerId });
+      this.writeExitSource(sandboxer, spec.containerId, spec.bundle);
+      return created;
     } catch (err) {
       await sandboxer.shutdown(spec.containerId).catch(() => {});
       throw err;
@@ -286,6 +292,17 @@ export class BridgeTasks implements TaskBackend {
       writeFileSync(join(bundle, DELETED_MARKER), "");
     } catch (err) {
       this.log.debug({ err, container_id: id }, "could not write the deleted marker");
+    }
+  }
+
+  /** Tells the shim's `delete`, should it run while this daemon is down, where the container's exit is recorded. */
+  private writeExitSource(owner: Sandboxer, id: string, bundle: string): void {
+    const source = owner.tasks.exitSource?.(id);
+    if (!source) return;
+    try {
+      writeFileAtomic(join(bundle, EXIT_SOURCE_FILE), JSON.stringify(source));
+    } catch (err) {
+      this.log.debug({ err, container_id: id }, "could not write the exit source");
     }
   }
 

@@ -1,3 +1,4 @@
+import type { ExitSource } from "./exit-source.js";
 import type { ProcessState } from "./process-state.js";
 
 /** A rootfs mount as containerd passes it (`containerd.types.Mount`). */
@@ -103,4 +104,6 @@ export interface TaskBackend {
   connect(containerId: string): Promise<{ taskPid: number; serverPid: number }>;
   /** containerd no longer needs this container's task connection; never stops the server. */
   shutdown(containerId: string): Promise<void>;
+  /** Where the container's exit is recorded on disk (for a reader that is not this daemon); undefined when nowhere. */
+  exitSource?(containerId: string): ExitSource | undefined;
 }

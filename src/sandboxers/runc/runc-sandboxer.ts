@@ -1,10 +1,12 @@
 import { join } from "node:path";
 import { PodRuntime, type PodRuntimeOptions } from "../../pod/pod-runtime.js";
 import { PodSandboxer } from "../../pod/pod-sandboxer.js";
+import { HolderHost } from "../../pod/holder-host.js";
 import type { Logger } from "../../log/logger.js";
 import type { EventPublisher } from "../../task/task-event.js";
 import { RuncCli, type RuncOptions } from "./runc-cli.js";
-import { RuncTasks } from "./runc-tasks.js";
+import { PodTasks } from "../../pod/pod-tasks.js";
+import { RuncRuntime } from "./runc-runtime.js";
 import { chooseOciRuntime, runtimeStatusInfo } from "./runtime-choice.js";
 import { defaultProbePauseBinary } from "./runtime-probe.js";
 
@@ -32,5 +34,6 @@ export async function createRuncSandboxer(options: RuncSandboxerOptions, log: Lo
   );
   const rt = new PodRuntime(options, log, events, minOomScoreAdj);
   const runc = new RuncCli({ ...options.runc, binary: choice.command.binary, launcher: choice.command.launcher, root: options.runc.root ?? join(options.dir, "runc") });
-  return new PodSandboxer("runc", rt, new RuncTasks(rt, runc), [[choice.command.name, runc.options.binary]], runtimeStatusInfo(choice));
+  const tasks = new PodTasks(rt, (ops) => new RuncRuntime(ops, runc));
+  return new PodSandboxer("runc", rt, tasks, new HolderHost(rt, tasks, [[choice.command.name, runc.options.binary]]), runtimeStatusInfo(choice));
 }

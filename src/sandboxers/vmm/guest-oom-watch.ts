@@ -1,5 +1,5 @@
 import { STREAM } from "../../holder/holder-protocol.js";
-import type { HolderClient } from "../../holder/holder-client.js";
+import type { PodAgent } from "../../holder/pod-agent.js";
 import { GUEST_RUNC, GUEST_RUNC_ROOT } from "./guest-paths.js";
 
 /**
@@ -23,7 +23,7 @@ export function containerOfOomWatcher(spawnId: string): string | undefined {
 }
 
 /** Starts the watcher of a started container; resolves with its guest pid. */
-export function startOomWatcher(agent: HolderClient, containerId: string): Promise<number> {
+export function startOomWatcher(agent: PodAgent, containerId: string): Promise<number> {
   return agent.spawn({
     id: oomWatcherSpawnId(containerId),
     cwd: "/",

@@ -1,6 +1,6 @@
 import { constants, createWriteStream, fstatSync, openSync, closeSync, type WriteStream } from "node:fs";
 import { Socket } from "node:net";
-import type { HolderClient } from "../../holder/holder-client.js";
+import type { PodAgent } from "../../holder/pod-agent.js";
 import type { Logger } from "../../log/logger.js";
 import type { OutputKeeper } from "../../task/output-keeper.js";
 import type { Stdio } from "../../task/task-backend.js";
@@ -26,7 +26,7 @@ export class StdioRelay {
   constructor(
     readonly spawnId: string,
     private readonly stdio: Stdio,
-    private readonly agent: () => HolderClient | undefined,
+    private readonly agent: () => PodAgent | undefined,
     private readonly log: Logger,
     private readonly keeper: OutputKeeper,
   ) {

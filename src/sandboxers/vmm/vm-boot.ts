@@ -4,6 +4,7 @@ import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
 import { readTextOr } from "../../fs/read-text.js";
 import { HolderClient } from "../../holder/holder-client.js";
+import type { PodAgent } from "../../holder/pod-agent.js";
 import type { Logger } from "../../log/logger.js";
 import { isAlive, killQuietly } from "../../pod/pod.js";
 import type { Accelerator, Hypervisor } from "./driver/hypervisor.js";
@@ -112,7 +113,7 @@ function logTail(what: string, path: string): string {
 }
 
 type HeldEvent = { fd: number; id: string; data: Buffer | undefined };
-const held = new WeakMap<HolderClient, { events: HeldEvent[]; off: () => void }>();
+const held = new WeakMap<PodAgent, { events: HeldEvent[]; off: () => void }>();
 
 /**
  * Keeps the output the agent sends as soon as a connection opens (what it held
@@ -127,7 +128,7 @@ function holdOutput(client: HolderClient): void {
 }
 
 /** Stops holding and hands over what arrived so far (`data` undefined: end of that output). */
-export function takeHeldOutput(client: HolderClient): HeldEvent[] {
+export function takeHeldOutput(client: PodAgent): HeldEvent[] {
   const h = held.get(client);
   if (!h) return [];
   held.delete(client);

@@ -2,7 +2,7 @@ import { defaultsOf } from "../../config/option-table.js";
 import { podRuntimeKeys, podRuntimeOptions } from "../pod-runtime-keys.js";
 import type { SandboxerKindDefinition } from "../sandboxer-kind.js";
 import { hypervisorTable, type HypervisorOptions } from "./hypervisor-options.js";
-import { createVmmSandboxer } from "./vmm-sandboxer-factory.js";
+import { createVmmSandboxer } from "./vmm-sandboxer.js";
 
 /**
  * The vmm kind's own keys: the `[sandboxers.vmm.hypervisor]` table. Its pods live in VMs, so the

@@ -1,9 +1,11 @@
 import type { Logger } from "../../log/logger.js";
 import { PodRuntime, type PodRuntimeOptions } from "../../pod/pod-runtime.js";
 import { PodSandboxer } from "../../pod/pod-sandboxer.js";
+import { HolderHost } from "../../pod/holder-host.js";
 import type { EventPublisher } from "../../task/task-event.js";
 import { engineFromOptions, type WasmEngineOptions } from "./engine-from-options.js";
-import { WasmTasks } from "./wasm-tasks.js";
+import { PodTasks } from "../../pod/pod-tasks.js";
+import { WasmRuntime } from "./wasm-runtime.js";
 
 /** Options of the wasm sandboxer. */
 export interface WasmSandboxerOptions extends PodRuntimeOptions {
@@ -18,5 +20,6 @@ export interface WasmSandboxerOptions extends PodRuntimeOptions {
 export function createWasmSandboxer(options: WasmSandboxerOptions, log: Logger, events: EventPublisher, minOomScoreAdj: number): PodSandboxer {
   const rt = new PodRuntime(options, log, events, minOomScoreAdj);
   const engine = engineFromOptions(options.engine);
-  return new PodSandboxer("wasm", rt, new WasmTasks(rt, engine), []);
+  const tasks = new PodTasks(rt, (ops) => new WasmRuntime(ops, engine));
+  return new PodSandboxer("wasm", rt, tasks, new HolderHost(rt, tasks, []));
 }

@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import type { ExecOutcome } from "../../process/run-captured.js";
 import { closeSync, constants, existsSync, openSync, readlinkSync, realpathSync, rmSync, statSync, writeSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { isAbsolute, join, posix, relative } from "node:path";
@@ -6,13 +7,12 @@ import { promisify } from "node:util";
 import { cgroupStatsOfPid } from "../../cgroup/cgroup-stats.js";
 import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
-import { Container, exitInfo } from "../../pod/container.js";
+import type { Container } from "../../pod/container.js";
+import type { ContainerOps, ContainerRuntime, InitLaunch, LaunchedInit } from "../../pod/container-runtime.js";
 import type { OciSpec } from "../../pod/oci-spec.js";
-import { PodTasks, requireHolder, type InitLaunch } from "../../pod/pod-tasks.js";
+import { requireHolder } from "../../pod/pod-tasks.js";
 import { killQuietly, waitGone, type Pod } from "../../pod/pod.js";
-import type { PodRuntime } from "../../pod/pod-runtime.js";
-import { unmount } from "../../pod/rootfs.js";
-import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, Stdio } from "../../task/task-backend.js";
+import type { CgroupStats, CreateTaskSpec, Stdio } from "../../task/task-backend.js";
 import type { WasmEngine, WasmLaunch } from "./wasm-engine.js";
 
 const run = promisify(execFile);
@@ -22,26 +22,27 @@ const START_TIMEOUT_MS = 30_000;
 const PSEUDO_FS = new Set(["proc", "sysfs", "cgroup", "cgroup2", "devpts", "mqueue", "tmpfs"]);
 
 /**
- * The Task API of wasm containers: each container is one runner process (an
+ * How wasm containers run: each container is one runner process (an
  * engine such as node:wasi or wasmtime) launched by the pod's holder, so it
  * lives in the pod's namespaces, outlives kuasard, and its exit is journaled.
  * Create launches and loads the module, which then waits on a FIFO; Start
  * releases it.
  */
-export class WasmTasks extends PodTasks {
+export class WasmRuntime implements ContainerRuntime {
+  readonly holderSetsPodSysctls = true;
+  readonly execUnsupported = "exec is not supported in wasm containers: a module has no shell to run commands in";
+
   /** A WASI module runs alone: there is no shell or process table to enter. */
-  override debugExecArgv(): string[] {
+  async debugExec(): Promise<ExecOutcome> {
     throw new RuntimeError(Code.FailedPrecondition, "wasm pods cannot be exec'd into: a WASI module runs alone, with no shell or other programs in its sandbox");
   }
 
   constructor(
-    rt: PodRuntime,
+    private readonly ops: ContainerOps,
     private readonly engine: WasmEngine,
-  ) {
-    super(rt);
-  }
+  ) {}
 
-  protected async killAll(c: Container): Promise<void> {
+  async killAll(c: Container): Promise<void> {
     if (c.record.init.pid > 0) await requireHolder(c.pod).kill(c.record.init.pid, 9);
   }
 
@@ -50,8 +51,8 @@ export class WasmTasks extends PodTasks {
    * is killed, if the recorded pid is still that runner: it was launched with the
    * container's rootfs as its working directory.
    */
-  override async podLost(pod: Pod): Promise<void> {
-    const runners = this.containersOf(pod)
+  async podLost(pod: Pod): Promise<void> {
+    const runners = this.ops.containersOf(pod)
       .filter((c) => c.record.init.state !== "stopped" && c.record.init.pid > 0)
       .filter((c) => cwdOf(c.record.init.pid) === realPathOr(join(c.record.bundle, "rootfs")))
       .map((c) => c.record.init.pid);
@@ -59,17 +60,17 @@ export class WasmTasks extends PodTasks {
     await Promise.all(runners.map((pid) => waitGone(pid, 3000)));
   }
 
-  protected override oomKilled(c: Container): boolean {
+  oomKilled(c: Container): boolean {
     return existsSync(this.file(c.pod.dir, c.id, "oom"));
   }
 
-  protected checkCreate(spec: CreateTaskSpec, stdio: Stdio): void {
+  checkCreate(spec: CreateTaskSpec, stdio: Stdio): void {
     if (stdio.terminal) throw new RuntimeError(Code.Unimplemented, "wasm containers have no terminal");
     if (spec.checkpoint) throw new RuntimeError(Code.Unimplemented, "restoring from a checkpoint is not supported");
   }
 
   /** Launches the engine's runner through the holder; it loads the module, then waits on the start FIFO. */
-  protected async launchInit(l: InitLaunch): Promise<{ pid: number; memoryCgroup: string; fields: Record<string, unknown> }> {
+  async launchInit(l: InitLaunch): Promise<LaunchedInit> {
     const { id, oci, pod, holder, stdio, spawnId, rootfs } = l;
     await mkdir(join(pod.dir, "wasm"), { recursive: true, mode: 0o700 });
     this.removeFiles(pod.dir, id);
@@ -81,80 +82,50 @@ export class WasmTasks extends PodTasks {
     return { pid, memoryCgroup: "", fields: { module: launch.module, engine: this.engine.name } };
   }
 
-  protected async undoLaunch(id: string, pod: Pod): Promise<void> {
+  async undoLaunch(id: string, pod: Pod): Promise<void> {
     this.removeFiles(pod.dir, id);
   }
 
-  async start(containerId: string, execId: string): Promise<{ pid: number }> {
-    if (execId) throw new RuntimeError(Code.Unimplemented, "exec is not supported in wasm containers");
-    const c = this.container(containerId);
-    return this.startInit(c, () => this.release(c));
+  async signalInit(c: Container, signal: number): Promise<void> {
+    await requireHolder(c.pod).kill(c.record.init.pid, signal);
   }
 
-  override async exec(_spec: ExecSpec): Promise<void> {
-    throw new RuntimeError(Code.Unimplemented, "exec is not supported in wasm containers: a module has no shell to run commands in");
-  }
-
-  protected async signalProcess(containerId: string, execId: string, signal: number, _all: boolean): Promise<void> {
-    const c = this.container(containerId);
-    const p = this.processOf(c, execId);
-    if (p.state === "stopped") throw new RuntimeError(Code.NotFound, "process already finished");
-    await requireHolder(c.pod).kill(p.pid, signal);
-  }
-
-  override async delete(containerId: string, execId: string): Promise<ExitInfo> {
-    const c = this.container(containerId);
-    const p = this.processOf(c, execId);
-    if (p.state === "running" || p.state === "paused") throw new RuntimeError(Code.FailedPrecondition, `cannot delete container ${containerId}: it is ${p.state}`);
-    if (p.state === "created") {
-      // Never started: the runner still waits on its FIFO.
-      await requireHolder(c.pod).kill(p.pid, 9).catch(() => {});
-      await c.waitFor("", AbortSignal.timeout(5000)).catch(() => {});
-    }
-    await this.remove(c);
-    const e = exitInfo(p);
-    this.rt.events.publish(c.record.namespace, { kind: "delete", containerId, pid: e.pid, exitStatus: e.exitStatus, exitedAt: e.exitedAt });
-    return e;
+  /** Never started: the runner still waits on its FIFO; it is killed and its exit awaited. */
+  async dropCreated(c: Container): Promise<void> {
+    await requireHolder(c.pod).kill(c.record.init.pid, 9).catch(() => {});
+    await c.waitFor("", AbortSignal.timeout(5000)).catch(() => {});
   }
 
   async remove(c: Container): Promise<void> {
-    if (c.record.rootfsMounted) await unmount(join(c.record.bundle, "rootfs"));
     this.removeFiles(c.pod.dir, c.id);
-    this.byPid.delete(c.pod, c.record.init.pid);
-    this.rt.containerRecords.delete(c.id);
-    this.rt.containers.delete(c.id);
   }
 
-  async pids(containerId: string): Promise<{ pid: number; execId: string }[]> {
-    const c = this.container(containerId);
-    return c.record.init.state === "stopped" ? [] : [{ pid: c.record.init.pid, execId: "" }];
+  async ps(c: Container): Promise<number[]> {
+    return [c.record.init.pid];
   }
 
-  protected async freeze(c: Container): Promise<void> {
+  async freeze(c: Container): Promise<void> {
     await requireHolder(c.pod).kill(c.record.init.pid, "SIGSTOP");
   }
 
-  protected async thaw(c: Container): Promise<void> {
+  async thaw(c: Container): Promise<void> {
     await requireHolder(c.pod).kill(c.record.init.pid, "SIGCONT");
   }
 
-  protected removeExecFiles(): void {
+  removeExecFiles(): void {
     // Never called: a wasm container has no execs.
   }
 
-  async update(containerId: string, resources: unknown, _annotations: Record<string, string>): Promise<void> {
-    this.container(containerId);
-    if (resources !== undefined) throw new RuntimeError(Code.Unimplemented, "a wasm module's memory limit is fixed when it starts");
+  async update(): Promise<void> {
+    throw new RuntimeError(Code.Unimplemented, "a wasm module's memory limit is fixed when it starts");
   }
 
-  async stats(containerId: string): Promise<CgroupStats> {
-    const c = this.container(containerId);
-    if (c.record.init.state === "stopped") throw new RuntimeError(Code.NotFound, `container ${containerId} is not running`);
+  async stats(c: Container): Promise<CgroupStats> {
     return cgroupStatsOfPid(c.record.init.pid);
   }
 
   /** Opens the start FIFO (the runner holds its read end) and writes the start byte. */
-  private async release(c: Container): Promise<void> {
+  async startInit(c: Container): Promise<void> {
     const fifo = this.file(c.pod.dir, c.id, "start");
     const deadline = Date.now() + START_TIMEOUT_MS;
     for (;;) {

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { runCaptured, type ExecOutcome } from "../../process/run-captured.js";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { holderLaunchEnv } from "../../oci-runtime/cli-command.js";
@@ -8,14 +9,13 @@ import { writeFileAtomic } from "../../fs/atomic-write.js";
 import type { HolderExit } from "../../holder/holder-protocol.js";
 import type { Container } from "../../pod/container.js";
 import type { OciProcess } from "../../pod/oci-spec.js";
-import { podContext } from "../../pod/pod-context.js";
-import type { PodRuntime } from "../../pod/pod-runtime.js";
-import { PodTasks, requireHolder, type InitLaunch } from "../../pod/pod-tasks.js";
+import { clampProcessOomScoreAdj, podContext } from "../../pod/pod-context.js";
+import type { ContainerOps, ContainerRuntime, InitLaunch, LaunchedInit } from "../../pod/container-runtime.js";
+import { requireHolder } from "../../pod/pod-tasks.js";
 import { isAlive, type Pod } from "../../pod/pod.js";
-import { unmount } from "../../pod/rootfs.js";
+import type { ProcessRecord } from "../../pod/records.js";
 import { closeUnusedFifo } from "../../pod/stdio.js";
 import { waitExit } from "../../pod/wait-exit.js";
-import { processTransitions, transition } from "../../sandbox/state-machine.js";
 import type { CgroupStats, CreateTaskSpec } from "../../task/task-backend.js";
 import { runscError, type RunscCli, type RunscNetwork, type RunscTarget } from "./runsc-cli.js";
 import { prepareGvisorSpec, rootContainerSpec, PAUSE_PATH } from "./sandbox-spec.js";
@@ -30,26 +30,26 @@ const KILL_DRAIN_MS = 3_000;
 const SANDBOX_KEY = "gvisor-sandbox";
 
 /**
- * The Task API of gvisor containers. Each pod is one runsc sandbox, started at
+ * How gvisor containers run. Each pod is one runsc sandbox, started at
  * Sandbox Start by a root container running a pause program; every container
  * of the pod joins it. runsc commands that leave something running are launched
  * by the pod's holder: the sandbox, each container's `runsc wait` (whose exit,
  * journaled by the holder, tells us the container's exit status, kept in a
  * file, across daemon restarts) and each exec's attached `runsc exec`.
  */
-export class GvisorTasks extends PodTasks {
+export class GvisorRuntime implements ContainerRuntime {
   /** Pods whose sandbox death must stop them (ready, not stopping). */
   private readonly watched = new Set<string>();
 
   /** The holder's namespaces are not where a gVisor pod's sysctls live: its sandbox kernel is. */
-  override readonly holderSetsPodSysctls = false;
+  readonly holderSetsPodSysctls = false;
 
   /**
    * runsc does not apply OCI `linux.sysctl`, and gVisor's kernel has no writable
    * namespaced sysctl (its IPC limits are fixed, its network ones read-only in the
    * sandbox): a pod asking for one is refused rather than started without it.
    */
-  override checkPodSysctls(sysctls: Readonly<Record<string, string>>): void {
+  checkPodSysctls(sysctls: Readonly<Record<string, string>>): void {
     const keys = Object.keys(sysctls).sort();
     if (keys.length === 0) return;
     throw new RuntimeError(
@@ -59,19 +59,17 @@ export class GvisorTasks extends PodTasks {
   }
 
   constructor(
-    rt: PodRuntime,
+    private readonly ops: ContainerOps,
     private readonly runsc: RunscCli,
     private readonly pauseBinary: string,
     /** Runs a terminal exec's `runsc exec` on a new pseudoterminal whose master goes to the holder. */
     private readonly ptyExecBinary: string,
-  ) {
-    super(rt);
-  }
+  ) {}
 
   // ---- the pod's sandbox ----------------------------------------------------
 
   /** Creates and starts the root container: the gVisor sandbox of the pod, in its network namespace. */
-  override async podStarted(pod: Pod): Promise<void> {
+  async podStarted(pod: Pod): Promise<void> {
     const holder = requireHolder(pod);
     const dir = sandboxDir(pod);
     const rootfs = join(dir, "rootfs");
@@ -98,7 +96,7 @@ export class GvisorTasks extends PodTasks {
   }
 
   /** Kills the pod's containers (their exits come from their waiters), then the sandbox. */
-  override async podStopping(pod: Pod): Promise<void> {
+  async podStopping(pod: Pod): Promise<void> {
     await this.endSandbox(pod, KILL_DRAIN_MS);
   }
 
@@ -107,7 +105,7 @@ export class GvisorTasks extends PodTasks {
    * execs) runs on, orphaned; it is torn down the same way, without waiting for
    * exits nobody will report any more.
    */
-  override async podLost(pod: Pod): Promise<void> {
+  async podLost(pod: Pod): Promise<void> {
     await this.endSandbox(pod, 0);
     const pid = this.sandboxPid(pod);
     if (isAlive(pid)) pod.log.error({ runsc_sandbox_pid: pid }, "the gVisor sandbox of a pod whose holder died outlived runsc delete --force");
@@ -117,7 +115,7 @@ export class GvisorTasks extends PodTasks {
   private async endSandbox(pod: Pod, drainMs: number): Promise<void> {
     this.watched.delete(pod.id);
     const target = this.target(pod);
-    const live = [...this.rt.containers.values()].filter((c) => c.pod === pod && c.record.init.state !== "stopped");
+    const live = this.ops.containersOf(pod).filter((c) => c.record.init.state !== "stopped");
     await Promise.all(live.map((c) => this.runsc.kill(target, c.id, 9, true).catch(() => {})));
     if (drainMs > 0) {
       const deadline = AbortSignal.timeout(drainMs);
@@ -131,43 +129,46 @@ export class GvisorTasks extends PodTasks {
   }
 
   /** After a daemon restart: a sandbox that died meanwhile stops its pod; a live one is watched again. */
-  override async podRecovered(pod: Pod): Promise<void> {
+  async podRecovered(pod: Pod): Promise<void> {
     const pid = this.sandboxPid(pod);
     const exit = pid > 0 ? pod.exitOf(pid, undefined) : undefined;
     if (pid <= 0 || exit || !isAlive(pid)) {
-      this.podDied(pod, exit?.status ?? 255);
+      pod.sandboxDied(exit?.status ?? 255);
       return;
     }
     this.watched.add(pod.id);
   }
 
-  override async podStats(pod: Pod): Promise<CgroupStats> {
+  async podStats(pod: Pod): Promise<CgroupStats> {
     return this.runsc.stats(this.target(pod), rootId(pod));
   }
 
   /** Exits of the sandbox process end the pod; a waiter's exit carries its container's status in a file. */
-  override handleExit(pod: Pod, e: HolderExit): void {
+  exitReported(pod: Pod, e: HolderExit, process: { container: Container; execId: string } | undefined): HolderExit | undefined {
     if (e.pid === this.sandboxPid(pod)) {
-      if (this.watched.delete(pod.id)) this.podDied(pod, e.status);
-      return;
+      if (this.watched.delete(pod.id)) pod.sandboxDied(e.status);
+      return undefined;
     }
-    const who = this.byPid.get(pod, e.pid);
-    const c = who && !who.execId ? this.rt.containers.get(who.containerId) : undefined;
-    if (c && c.pod === pod) e = { ...e, status: parseWaitResult(readTextOr(waitFile(c))) };
-    super.handleExit(pod, e);
+    const c = process && !process.execId ? process.container : undefined;
+    return c && c.pod === pod ? { ...e, status: parseWaitResult(readTextOr(waitFile(c))) } : e;
   }
 
   // ---- containers -------------------------------------------------------------
 
-  protected async killAll(c: Container): Promise<void> {
+  /** `runsc wait` prints the container's status; the journal holds the waiter's own exit. */
+  waiterResultFile(c: Container): string {
+    return waitFile(c);
+  }
+
+  async killAll(c: Container): Promise<void> {
     await this.runsc.kill(this.target(c.pod), c.id, 9, true);
   }
 
-  protected override oomKilled(_c: Container): boolean {
+  oomKilled(): boolean {
     return false; // gVisor's sentry accounts memory itself; no host cgroup OOM event to read
   }
 
-  protected checkCreate(spec: CreateTaskSpec): void {
+  checkCreate(spec: CreateTaskSpec): void {
     if (spec.checkpoint) throw new RuntimeError(Code.Unimplemented, "restoring from a checkpoint is not supported");
   }
 
@@ -176,14 +177,14 @@ export class GvisorTasks extends PodTasks {
    * to the holder now; otherwise the container takes its stdio from `runsc start`.
    * The init's host process (its waiter) exists from Start on: pid 0 until then.
    */
-  protected async launchInit(l: InitLaunch): Promise<{ pid: number; memoryCgroup: string; fields: Record<string, unknown> }> {
+  async launchInit(l: InitLaunch): Promise<LaunchedInit> {
     const { id, spec, oci, pod, holder, stdio, spawnId, log } = l;
-    const prepared = prepareGvisorSpec(oci, rootId(pod), pod.record.standalone ? undefined : podContext(pod), this.rt.minOomScoreAdj);
+    const prepared = prepareGvisorSpec(oci, rootId(pod), pod.record.standalone ? undefined : podContext(pod), this.ops.minOomScoreAdj);
     writeFileAtomic(join(spec.bundle, "config.json"), JSON.stringify(prepared), 0o644);
     const target = this.target(pod);
     const runscLog = join(spec.bundle, "runsc.log");
     if (stdio.terminal) {
-      const consoleSocket = await this.consoleSocketFor(spawnId);
+      const consoleSocket = await this.ops.consoleSocketFor(spawnId);
       const startedAt = new Date();
       const pid = await holder.spawn({
         id: spawnId,
@@ -204,18 +205,12 @@ export class GvisorTasks extends PodTasks {
     return { pid: 0, memoryCgroup: "", fields: { runtime: "runsc" } };
   }
 
-  protected async undoLaunch(id: string, pod: Pod): Promise<void> {
+  async undoLaunch(id: string, pod: Pod): Promise<void> {
     await this.runsc.delete(this.target(pod), id, true);
   }
 
-  async start(containerId: string, execId: string): Promise<{ pid: number }> {
-    const c = this.container(containerId);
-    if (!execId) return this.startInit(c, () => this.release(c));
-    return this.startExec(c, execId);
-  }
-
   /** `runsc start` (with the stdio, unless a terminal has it), then the waiter that reports the exit. */
-  private async release(c: Container): Promise<void> {
+  async startInit(c: Container): Promise<void> {
     const p = c.record.init;
     const pod = c.pod;
     const holder = requireHolder(pod);
@@ -235,27 +230,19 @@ export class GvisorTasks extends PodTasks {
     if (done.status !== 0) throw new RuntimeError(Code.FailedPrecondition, `runsc start ${c.id}: exit status ${done.status}`);
     rmSync(waitFile(c), { force: true });
     const waiter = await holder.spawn({ id: `wait:${c.id}`, cwd: c.record.bundle, stdout: waitFile(c), argv: this.runsc.waitArgv(target, c.id), env: holderLaunchEnv() });
-    p.pid = waiter;
-    p.startedAt = startedAt.toISOString();
-    this.persist(c);
-    this.byPid.set(pod, waiter, { containerId: c.id, execId: "" });
-    const early = pod.exitOf(waiter, startedAt);
-    if (early) this.handleExit(pod, early);
+    this.ops.initLaunched(c, waiter, startedAt);
   }
 
   /** An attached `runsc exec` through the holder: it is the exec's host process and exits with its status. */
-  private async startExec(c: Container, execId: string): Promise<{ pid: number }> {
-    const p = this.processOf(c, execId);
-    transition(processTransitions, `exec ${execId}`, p.state, "running");
-    if (c.record.init.state !== "running") throw new RuntimeError(Code.FailedPrecondition, `container ${c.id} is not running`);
+  async startExec(c: Container, execId: string, p: ProcessRecord): Promise<{ pid: number; startedAt: Date }> {
     const holder = requireHolder(c.pod);
     const base = join(execDir(c), execId);
     await mkdir(execDir(c), { recursive: true, mode: 0o700 });
     const process = { ...(p.process as OciProcess), terminal: p.stdio.terminal };
-    if (typeof process.oomScoreAdj === "number" && process.oomScoreAdj < this.rt.minOomScoreAdj) process.oomScoreAdj = this.rt.minOomScoreAdj;
+    clampProcessOomScoreAdj(process, this.ops.minOomScoreAdj);
     await writeFile(`${base}.json`, JSON.stringify(process), { mode: 0o600 });
     rmSync(`${base}.ipid`, { force: true });
-    const consoleSocket = p.stdio.terminal ? await this.consoleSocketFor(p.spawnId) : undefined;
+    const consoleSocket = p.stdio.terminal ? await this.ops.consoleSocketFor(p.spawnId) : undefined;
     const startedAt = new Date();
     const pid = await holder.spawn({
       id: p.spawnId,
@@ -272,38 +259,26 @@ export class GvisorTasks extends PodTasks {
     for (const until = Date.now() + LAUNCH_TIMEOUT_MS; !existsSync(`${base}.ipid`); ) {
       const early = c.pod.exitOf(pid, startedAt);
       if (early && !existsSync(`${base}.ipid`)) {
-        this.markExited(c, execId, early.status, early.exitedAt);
+        this.ops.markExited(c, execId, early.status, early.exitedAt);
         throw new RuntimeError(Code.FailedPrecondition, `runsc exec in ${c.id} failed (exit status ${early.status}): see the exec's stderr`);
       }
       if (Date.now() > until) throw new RuntimeError(Code.DeadlineExceeded, `runsc exec in ${c.id}: not started within ${LAUNCH_TIMEOUT_MS} ms`);
       await new Promise((r) => setTimeout(r, 5));
     }
     if (p.stdio.terminal && p.stdio.stderr) closeUnusedFifo(p.stdio.stderr);
-    return this.execStarted(c, execId, pid, startedAt);
+    return { pid, startedAt };
   }
 
-  protected async signalProcess(containerId: string, execId: string, signal: number, all: boolean): Promise<void> {
-    const c = this.container(containerId);
-    const p = this.processOf(c, execId);
-    if (p.state === "stopped") throw new RuntimeError(Code.NotFound, "process already finished");
-    const target = this.target(c.pod);
-    try {
-      if (!execId) {
-        if (p.state === "created") return await this.killCreated(c, signal);
-        await this.runsc.kill(target, containerId, signal, all);
-        return;
-      }
-      if (p.state === "created") throw new RuntimeError(Code.FailedPrecondition, `exec ${execId} has not started`);
-      const internal = Number(readTextOr(join(execDir(c), `${execId}.ipid`)).trim());
-      // The attached runsc exec does not forward signals: signal the process inside the sandbox.
-      if (internal > 0) await this.runsc.killProcess(target, containerId, internal, signal);
-      else await requireHolder(c.pod).kill(p.pid, signal);
-    } catch (err) {
-      if (c.process(execId)?.state === "stopped" || isErrorCode(err, Code.NotFound)) {
-        throw new RuntimeError(Code.NotFound, "process already finished", { cause: err });
-      }
-      throw err;
-    }
+  async signalInit(c: Container, signal: number, all: boolean): Promise<void> {
+    if (c.record.init.state === "created") return this.killCreated(c, signal);
+    await this.runsc.kill(this.target(c.pod), c.id, signal, all);
+  }
+
+  /** The attached runsc exec does not forward signals: the process inside the sandbox is signalled. */
+  async signalExec(c: Container, p: ProcessRecord, signal: number): Promise<void> {
+    const internal = Number(readTextOr(join(execDir(c), `${p.execId}.ipid`)).trim());
+    if (internal > 0) await this.runsc.killProcess(this.target(c.pod), c.id, internal, signal);
+    else await requireHolder(c.pod).kill(p.pid, signal);
   }
 
   /**
@@ -314,61 +289,54 @@ export class GvisorTasks extends PodTasks {
   private async killCreated(c: Container, signal: number): Promise<void> {
     await this.runsc.delete(this.target(c.pod), c.id, true);
     const now = new Date();
-    this.markExited(c, "", 128 + signal, now);
-    this.rt.events.publish(c.record.namespace, { kind: "exit", containerId: c.id, id: c.id, pid: 0, exitStatus: 128 + signal, exitedAt: now });
+    this.ops.markExited(c, "", 128 + signal, now);
+    this.ops.publish(c, { kind: "exit", containerId: c.id, id: c.id, pid: 0, exitStatus: 128 + signal, exitedAt: now });
   }
 
-  /** Removes a container's runsc state, rootfs mount, files and record (Delete, and a pod's Shutdown). */
+  /** Removes a container's runsc state and files (Delete, and a pod's Shutdown). */
   async remove(c: Container): Promise<void> {
     await this.runsc.delete(this.target(c.pod), c.id, true).catch((err: unknown) => {
-      if (!isErrorCode(err, Code.NotFound)) this.rt.log.warn({ err, container_id: c.id }, "runsc delete failed");
+      if (!isErrorCode(err, Code.NotFound)) this.ops.log.warn({ err, container_id: c.id }, "runsc delete failed");
     });
-    if (c.record.rootfsMounted) await unmount(join(c.record.bundle, "rootfs"));
     rmSync(execDir(c), { recursive: true, force: true });
     rmSync(waitFile(c), { force: true });
-    for (const p of [c.record.init, ...Object.values(c.record.execs)]) this.byPid.delete(c.pod, p.pid);
-    this.rt.containerRecords.delete(c.id);
-    this.rt.containers.delete(c.id);
   }
 
-  /** Pids inside the sandbox (what `ps` in the container shows). */
-  async pids(containerId: string): Promise<{ pid: number; execId: string }[]> {
-    const c = this.container(containerId);
+  /** Pids inside the sandbox (what `ps` in the container shows); none before it started. */
+  async ps(c: Container): Promise<number[]> {
     if (c.record.init.state !== "running" && c.record.init.state !== "paused") return [];
+    return this.runsc.ps(this.target(c.pod), c.id);
+  }
+
+  /** Execs by their in-sandbox pids (what runsc ps lists). */
+  execOfPids(c: Container): Map<number, string> {
     const execOf = new Map<number, string>();
     for (const p of Object.values(c.record.execs)) {
       const internal = Number(readTextOr(join(execDir(c), `${p.execId}.ipid`)).trim());
       if (p.state === "running" && internal > 0) execOf.set(internal, p.execId);
     }
-    const pids = await this.runsc.ps(this.target(c.pod), containerId).catch((err: unknown) => {
-      if (isErrorCode(err, Code.NotFound)) return [] as number[];
-      throw err;
-    });
-    return pids.map((pid) => ({ pid, execId: execOf.get(pid) ?? "" }));
+    return execOf;
   }
 
-  protected async freeze(c: Container): Promise<void> {
+  async freeze(c: Container): Promise<void> {
     await this.runsc.pause(this.target(c.pod), c.id);
   }
 
-  protected async thaw(c: Container): Promise<void> {
+  async thaw(c: Container): Promise<void> {
     await this.runsc.resume(this.target(c.pod), c.id);
   }
 
-  protected removeExecFiles(c: Container, execId: string): void {
+  removeExecFiles(c: Container, execId: string): void {
     for (const ext of ["json", "ipid"]) rmSync(join(execDir(c), `${execId}.${ext}`), { force: true });
   }
 
-  async update(containerId: string, resources: unknown, _annotations: Record<string, string>): Promise<void> {
-    const c = this.container(containerId);
-    if (c.record.init.state === "stopped") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is stopped`);
-    if (resources !== undefined) throw new RuntimeError(Code.Unimplemented, "runsc cannot change a running container's resources");
+  async update(): Promise<void> {
+    throw new RuntimeError(Code.Unimplemented, "runsc cannot change a running container's resources");
   }
 
-  async stats(containerId: string): Promise<CgroupStats> {
-    const c = this.container(containerId);
-    if (c.record.init.state === "stopped" || c.record.init.state === "created") throw new RuntimeError(Code.NotFound, `container ${containerId} is not running`);
-    return this.runsc.stats(this.target(c.pod), containerId);
+  async stats(c: Container): Promise<CgroupStats> {
+    if (c.record.init.state === "created") throw new RuntimeError(Code.NotFound, `container ${c.id} is not running`);
+    return this.runsc.stats(this.target(c.pod), c.id);
   }
 
   // ---- helpers ----------------------------------------------------------------
@@ -378,15 +346,15 @@ export class GvisorTasks extends PodTasks {
     return isHostNetwork(pod) && this.runsc.options.network === "sandbox" ? "host" : this.runsc.options.network;
   }
 
-  /** Where short runsc commands for `pod` must run: in its network namespace while that exists. */
   /** `runsc exec` into a container of the pod's gVisor sandbox (in the pod's network namespace, where runsc reaches it). */
-  override debugExecArgv(pod: Pod, c: Container | undefined, argv: string[]): string[] {
+  async debugExec(pod: Pod, c: Container | undefined, argv: string[], timeoutMs: number): Promise<ExecOutcome> {
     if (!c) throw new RuntimeError(Code.FailedPrecondition, `sandbox ${pod.id}: a gvisor pod runs only a pause program of its own; name a container (--container)`);
     const t = this.target(pod);
     const runsc = [this.runsc.absoluteBinary(), ...this.runsc.globalArgs(t), "exec", c.id, ...argv];
-    return t.netns ? ["nsenter", `--net=${t.netns}`, "--", ...runsc] : runsc;
+    return runCaptured(t.netns ? ["nsenter", `--net=${t.netns}`, "--", ...runsc] : runsc, timeoutMs);
   }
 
+  /** Where short runsc commands for `pod` must run: in its network namespace while that exists. */
   private target(pod: Pod): RunscTarget {
     const netns = isHostNetwork(pod) ? undefined : pod.record.netnsPath;
     return { root: join(pod.dir, "runsc"), network: this.network(pod), netns: netns && existsSync(netns) ? netns : undefined };

@@ -6,24 +6,25 @@ import { Code } from "../../errors/code.js";
 import { RuntimeError, isErrorCode } from "../../errors/runtime-error.js";
 import { writeFileAtomic } from "../../fs/atomic-write.js";
 import { STREAM } from "../../holder/holder-protocol.js";
-import { processTransitions, transition } from "../../sandbox/state-machine.js";
 import type { CgroupStats, CreateTaskSpec, Stdio } from "../../task/task-backend.js";
-import { Container } from "../../pod/container.js";
+import type { Container } from "../../pod/container.js";
+import type { ContainerOps, ContainerRuntime, InitLaunch, LaunchedInit } from "../../pod/container-runtime.js";
+import type { ProcessRecord } from "../../pod/records.js";
 import type { OciProcess } from "../../pod/oci-spec.js";
 import type { Pod } from "../../pod/pod.js";
 import { unmount, unmountBelow } from "../../pod/rootfs.js";
-import { PodTasks, requireHolder, type InitLaunch } from "../../pod/pod-tasks.js";
-import type { PodRuntime } from "../../pod/pod-runtime.js";
+import { requireHolder } from "../../pod/pod-tasks.js";
 import { waitExit } from "../../pod/wait-exit.js";
 import { cliError } from "../../oci-runtime/cli-command.js";
 import { GUEST_CONSOLE_DIR, toGuest, vmPaths, type VmPaths } from "./guest-paths.js";
-import { GuestRunc, notRunning } from "./guest-runc.js";
+import { GuestRunc } from "./guest-runc.js";
 import { guestContainerSpec, type ShareBind } from "./guest-spec.js";
 import { StdioRelay } from "./stdio-relay.js";
 import { noOutputKeeper, type OutputKeeper } from "../../task/output-keeper.js";
 import { takeHeldOutput } from "./vm-boot.js";
 import { containerOfOomWatcher, OomRecordCounter, startOomWatcher } from "./guest-oom-watch.js";
-import type { HolderExit } from "../../holder/holder-protocol.js";
+import { runInGuest } from "./guest-runner.js";
+import type { ExecOutcome } from "../../process/run-captured.js";
 import { readTextOr } from "../../fs/read-text.js";
 
 const run = promisify(execFile);
@@ -32,25 +33,24 @@ const run = promisify(execFile);
 const GUEST_LAUNCH_TIMEOUT_MS = 120_000;
 
 /**
- * The Task API of VM pods, served on the host: container filesystems are
+ * How containers run in VM pods, driven from the host: container filesystems are
  * bind-mounted into the pod's shared directory (virtio-fs), runc runs inside the
  * guest through the agent, stdio is streamed over the agent channel.
  */
-export class VmmTasks extends PodTasks {
+export class VmmRuntime implements ContainerRuntime {
+  readonly holderSetsPodSysctls = true;
   /** Partial output of the containers' OOM watchers, by container id. */
   private readonly oomCounters = new Map<string, OomRecordCounter>();
   /** Live stdio relays by agent spawn id, per pod. */
   private readonly relays = new Map<Pod, Map<string, StdioRelay>>();
 
   constructor(
-    rt: PodRuntime,
+    private readonly ops: ContainerOps,
     /** The sandboxer's state dir (socket paths derive from it). */
     private readonly stateDir: string,
     /** Holds output FIFOs open while kuasard restarts. */
     private readonly keeper: OutputKeeper = noOutputKeeper,
-  ) {
-    super(rt);
-  }
+  ) {}
 
   paths(pod: Pod): VmPaths {
     return vmPaths(this.stateDir, pod.dir, pod.id);
@@ -87,23 +87,25 @@ export class VmmTasks extends PodTasks {
     let counter = this.oomCounters.get(containerId);
     if (!counter) this.oomCounters.set(containerId, (counter = new OomRecordCounter()));
     const kills = counter.push(data);
-    const c = this.rt.containers.get(containerId);
-    if (kills > 0 && c) this.oomHappened(containerId, kills, (c.record.oomKills ?? 0) + kills);
+    if (kills > 0) this.ops.oomKilledLive(containerId, kills);
   }
 
   /** Starts the OOM watcher of a container that runs now; a watcher that cannot start costs only the live events. */
-  private async watchOom(c: Container): Promise<void> {
+  async initRunning(c: Container): Promise<void> {
     const agent = c.pod.client;
     if (!agent || c.record.init.state !== "running") return;
     try {
       c.record.oomWatcherPid = await startOomWatcher(agent, c.id);
       c.record.oomKills ??= 0;
-      this.persist(c);
-      if ((c.record.init.state as string) === "stopped") await this.unwatchOom(c); // exited while the watcher started
-
+      this.ops.save(c);
     } catch (err) {
-      this.rt.log.warn({ err, sandbox_id: c.pod.id, container_id: c.id }, "OOM watcher did not start: OOM kills are reported at exit only");
+      this.ops.log.warn({ err, sandbox_id: c.pod.id, container_id: c.id }, "OOM watcher did not start: OOM kills are reported at exit only");
     }
+  }
+
+  /** The init exited: its OOM watcher ends. */
+  async initExiting(c: Container): Promise<void> {
+    await this.unwatchOom(c);
   }
 
   /** Ends a container's OOM watcher (its init exited, or it is removed). */
@@ -115,16 +117,19 @@ export class VmmTasks extends PodTasks {
     await c.pod.client?.kill(pid, 9).catch(() => {}); // gone with the VM, or already: nothing to end
   }
 
-  protected override async publishInitExit(c: Container, e: HolderExit): Promise<void> {
-    await this.unwatchOom(c);
-    return super.publishInitExit(c, e);
+  /** Runs a command in the pod's guest (root-only troubleshooting: `kuasar-ctl exec`); the guest, not one container. */
+  async debugExec(pod: Pod, _c: Container | undefined, argv: string[], timeoutMs: number): Promise<ExecOutcome> {
+    if (!pod.client) throw new RuntimeError(Code.FailedPrecondition, `sandbox ${pod.id}: its guest agent is not connected`);
+    // The agent executes argv[0] as a path; a bare name is looked up on the guest's PATH.
+    const resolved = argv[0]!.startsWith("/") ? argv : ["/bin/env", ...argv];
+    return runInGuest(pod, this.paths(pod), resolved, { timeoutMs });
   }
 
-  protected checkCreate(spec: CreateTaskSpec): void {
+  checkCreate(spec: CreateTaskSpec): void {
     if (spec.checkpoint) throw new RuntimeError(Code.Unimplemented, "restoring from a checkpoint is not supported");
   }
 
-  protected async launchInit(l: InitLaunch): Promise<{ pid: number; memoryCgroup: string; fields: Record<string, unknown> }> {
+  async launchInit(l: InitLaunch): Promise<LaunchedInit> {
     const { id, oci, pod, holder, stdio, spawnId, rootfs } = l;
     const paths = this.paths(pod);
     const dir = this.containerDir(pod, id);
@@ -151,37 +156,34 @@ export class VmmTasks extends PodTasks {
     return { pid, memoryCgroup: "", fields: { guest_pid: pid } };
   }
 
-  protected async undoLaunch(id: string, pod: Pod): Promise<void> {
+  async undoLaunch(id: string, pod: Pod): Promise<void> {
     this.dropRelay(pod, `init:${id}`);
     if (pod.client) await this.runc(pod).delete(id, true).catch(() => {});
     await this.removeContainerDir(pod, id);
   }
 
-  protected override outputFlushed(c: Container, execId: string): Promise<void> | undefined {
+  outputFlushed(c: Container, execId: string): Promise<void> | undefined {
     const p = c.process(execId);
     const relay = p ? this.relays.get(c.pod)?.get(p.spawnId) : undefined;
     if (!relay) return undefined;
     return relay.drained().then(() => this.dropRelay(c.pod, relay.spawnId));
   }
 
-  protected override oomKilled(): boolean {
+  oomKilled(): boolean {
     return false; // the guest's cgroups are not visible from the host
   }
 
-  protected async killAll(c: Container): Promise<void> {
+  async killAll(c: Container): Promise<void> {
     await this.runc(c.pod).kill(c.id, 9, true);
   }
 
-  async start(containerId: string, execId: string): Promise<{ pid: number }> {
-    const c = this.container(containerId);
-    if (!execId) {
-      const started = await this.startInit(c, () => this.runc(c.pod).start(containerId));
-      await this.watchOom(c);
-      return started;
-    }
-    const p = this.processOf(c, execId);
-    transition(processTransitions, `exec ${execId}`, p.state, "running");
-    if (c.record.init.state !== "running") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is not running`);
+  async startInit(c: Container): Promise<void> {
+    await this.runc(c.pod).start(c.id);
+  }
+
+  /** `runc exec` in the guest through the agent, its stdio relayed. */
+  async startExec(c: Container, execId: string, p: ProcessRecord): Promise<{ pid: number; startedAt: Date }> {
+    const containerId = c.id;
     const pod = c.pod;
     const holder = requireHolder(pod);
     const paths = this.paths(pod);
@@ -212,84 +214,59 @@ export class VmmTasks extends PodTasks {
       await holder.adopt(p.spawnId, pid);
     } catch (err) {
       this.dropRelay(pod, p.spawnId);
-      this.markExited(c, execId, 255, new Date());
+      this.ops.markExited(c, execId, 255, new Date());
       throw err;
     }
-    return this.execStarted(c, execId, pid, since);
+    return { pid, startedAt: since };
   }
 
-  protected async signalProcess(containerId: string, execId: string, signal: number, all: boolean): Promise<void> {
-    const c = this.container(containerId);
-    const p = this.processOf(c, execId);
-    if (p.state === "stopped") throw new RuntimeError(Code.NotFound, "process already finished");
-    if (!execId) {
-      try {
-        await this.runc(c.pod).kill(containerId, signal, all);
-      } catch (err) {
-        if (c.process(execId)?.state === "stopped" || isErrorCode(err, Code.NotFound)) throw new RuntimeError(Code.NotFound, "process already finished", { cause: err });
-        throw err;
-      }
-      return;
-    }
-    if (p.state === "created") throw new RuntimeError(Code.FailedPrecondition, `exec ${execId} has not started`);
-    await requireHolder(c.pod).kill(p.pid, signal);
+  async signalInit(c: Container, signal: number, all: boolean): Promise<void> {
+    await this.runc(c.pod).kill(c.id, signal, all);
   }
 
-  protected removeExecFiles(c: Container, execId: string): void {
+  removeExecFiles(c: Container, execId: string): void {
     this.dropRelay(c.pod, `exec:${c.id}:${execId}`);
     for (const ext of ["json", "pid", "log"]) rmSync(join(this.containerDir(c.pod, c.id), "exec", `${execId}.${ext}`), { force: true });
   }
 
-  /** Removes a container's guest state (if the guest runs), its share mounts, host rootfs mount and record. */
+  /** Removes a container's guest state (if the guest runs), its relays and share mounts. */
   async remove(c: Container): Promise<void> {
     if (c.pod.record.state === "ready") await this.unwatchOom(c);
     this.oomCounters.delete(c.id);
-    for (const p of [c.record.init, ...Object.values(c.record.execs)]) {
-      this.dropRelay(c.pod, p.spawnId);
-      this.byPid.delete(c.pod, p.pid);
-    }
+    for (const p of [c.record.init, ...Object.values(c.record.execs)]) this.dropRelay(c.pod, p.spawnId);
     if (c.pod.client && c.pod.record.state === "ready") {
       await this.runc(c.pod).delete(c.id, true).catch((err: unknown) => {
-        if (!isErrorCode(err, Code.NotFound)) this.rt.log.warn({ err, container_id: c.id }, "runc delete in the guest failed");
+        if (!isErrorCode(err, Code.NotFound)) this.ops.log.warn({ err, container_id: c.id }, "runc delete in the guest failed");
       });
     }
     await this.removeContainerDir(c.pod, c.id);
-    if (c.record.rootfsMounted) await unmount(join(c.record.bundle, "rootfs"));
-    this.rt.containerRecords.delete(c.id);
-    this.rt.containers.delete(c.id);
   }
 
-  async pids(containerId: string): Promise<{ pid: number; execId: string }[]> {
-    const c = this.container(containerId);
-    return this.pidsFrom(c, () => this.runc(c.pod).ps(containerId));
+  ps(c: Container): Promise<number[]> {
+    return this.runc(c.pod).ps(c.id);
   }
 
-  protected async freeze(c: Container): Promise<void> {
+  async freeze(c: Container): Promise<void> {
     await this.runc(c.pod).pause(c.id);
   }
 
-  protected async thaw(c: Container): Promise<void> {
+  async thaw(c: Container): Promise<void> {
     await this.runc(c.pod).resume(c.id);
   }
 
-  async update(containerId: string, resources: unknown): Promise<void> {
-    const c = this.container(containerId);
-    if (c.record.init.state === "stopped") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is stopped`);
-    if (resources !== undefined) await this.runc(c.pod).update(containerId, resources);
+  async update(c: Container, resources: unknown): Promise<void> {
+    await this.runc(c.pod).update(c.id, resources);
   }
 
-  async stats(containerId: string): Promise<CgroupStats> {
-    const c = this.container(containerId);
-    if (c.record.init.state === "stopped") throw notRunning(containerId);
-    return this.runc(c.pod).stats(containerId);
+  stats(c: Container): Promise<CgroupStats> {
+    return this.runc(c.pod).stats(c.id);
   }
 
   /** Re-opens the stdio relays of a recovered container's live processes. */
-  override adopt(c: Container): void {
+  adopted(c: Container): void {
     for (const p of [c.record.init, ...Object.values(c.record.execs)]) {
       if (p.state === "running" || p.state === "paused" || p.state === "created") this.relay(c.pod, p.spawnId, p.stdio);
     }
-    super.adopt(c);
   }
 
   /** Drops a pod's relays: its VM is gone (`release`), or the daemon is closing (outputs stay held). */
@@ -313,7 +290,7 @@ export class VmmTasks extends PodTasks {
     let m = this.relays.get(pod);
     if (!m) this.relays.set(pod, (m = new Map()));
     m.get(spawnId)?.close();
-    const r = new StdioRelay(spawnId, stdio, () => pod.client, this.rt.log.child({ sandbox_id: pod.id, spawn_id: spawnId }), this.keeper);
+    const r = new StdioRelay(spawnId, stdio, () => pod.client, this.ops.log.child({ sandbox_id: pod.id, spawn_id: spawnId }), this.keeper);
     m.set(spawnId, r);
     r.start();
   }

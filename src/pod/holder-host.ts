@@ -1,0 +1,159 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { Code } from "../errors/code.js";
+import { RuntimeError } from "../errors/runtime-error.js";
+import { which } from "../fs/which.js";
+import { HolderClient } from "../holder/holder-client.js";
+import type { PodAgent } from "../holder/pod-agent.js";
+import { startHolder } from "../holder/start-holder.js";
+import { applyPodResources, createPodCgroup, podCgroupPath, removePodCgroup } from "../cgroup/pod-cgroup.js";
+import { podSysctlsToApply } from "../sandbox/pod-sysctls-applied.js";
+import type { SandboxCreateRequest } from "../sandbox/sandboxer.js";
+import type { CgroupStats } from "../task/task-backend.js";
+import { isHolderOf, recordedHolderPids } from "./leftover-pod.js";
+import { EXIT_JOURNAL, isAlive, killQuietly, waitGone, type Pod, type PodJournal } from "./pod.js";
+import { goArch, type Platform, type PodHost } from "./pod-host.js";
+import type { PodRuntime } from "./pod-runtime.js";
+import type { SandboxRecord } from "./records.js";
+import { mountTmpfs, unmount } from "./rootfs.js";
+import { sumStats } from "./sandbox-records.js";
+import type { SandboxTasks } from "./sandbox-tasks.js";
+
+/** How long the holder gets to exit after a shutdown or a kill, in ms. */
+const HOLDER_EXIT_MS = 5000;
+
+/**
+ * The host side of a runc, wasm or gvisor pod: a kuasar-holder process
+ * (namespaces, subreaper, exit journal; no pause container) in the pod's cgroup,
+ * with the pod's /dev/shm, supervised over its control socket.
+ */
+export class HolderHost implements PodHost {
+  readonly supervisorName = "holder";
+  readonly podsDirMode = 0o700;
+
+  constructor(
+    private readonly ctx: PodRuntime,
+    private readonly tasks: SandboxTasks,
+    /** Executables a pod of this kind needs besides the holder, checked at Create: `[what, path or name on PATH]`. */
+    private readonly requiredBinaries: readonly (readonly [string, string])[],
+  ) {}
+
+  checkCreate(req: SandboxCreateRequest): void {
+    this.tasks.checkPodSysctls(req.pod?.sysctls ?? {});
+    podCgroupPath(req.pod?.cgroupParent ?? "", req.id); // a bad cgroup_parent is refused here, before anything is made
+    for (const [what, path] of [["kuasar-holder", this.ctx.options.holderBinary] as const, ...this.requiredBinaries]) {
+      if (!which(path)) throw new RuntimeError(Code.FailedPrecondition, `${what} binary ${JSON.stringify(path)} not found or not executable`);
+    }
+  }
+
+  journal(_record: SandboxRecord, podDir: string): PodJournal {
+    return { path: join(podDir, EXIT_JOURNAL), clockSkewMs: 1000 };
+  }
+
+  /** The pod's shm, its cgroup, then the holder in them; each recorded before the next is made. */
+  async launch(pod: Pod, save: () => void, signal: AbortSignal | undefined): Promise<PodAgent> {
+    const r = pod.record;
+    const p = r.pod;
+    const hostNetwork = p?.hostNetwork ?? r.netnsPath === "";
+    // A standalone container's own spec asks for its namespaces: the pod shares none.
+    const hostIpc = p?.hostIpc ?? r.standalone === true;
+    if (!hostIpc) {
+      // The tmpfs is 1777 for the pod's users; the pod dir above it (0700) keeps host users out.
+      mkdirSync(join(pod.dir, "shm"), { recursive: true, mode: 0o700 });
+      await mountTmpfs(join(pod.dir, "shm"), this.ctx.options.shmSizeBytes);
+      r.shmMounted = true;
+      save();
+    }
+    const cgroups = this.makePodCgroup(pod, save);
+    const holder = await startHolder(pod.dir, {
+      binary: this.ctx.options.holderBinary,
+      netns: r.netnsPath || undefined,
+      newIpc: !hostIpc,
+      newUts: !hostNetwork && r.standalone !== true,
+      hostname: hostNetwork ? undefined : p?.hostname || undefined,
+      // Validated at Create.
+      sysctls: this.tasks.holderSetsPodSysctls ? podSysctlsToApply(p) : {},
+      cgroups,
+      // Like a pause container, the pod always owns a pid namespace (unless it uses the host's):
+      // a container that joins "the pod's" pid namespace must never land in the host's.
+      newPid: !(p?.hostPid ?? false) && r.standalone !== true,
+      logFile: join(pod.dir, "holder.log"),
+    }, { signal });
+    r.holderPid = holder.pid;
+    r.podPid = holder.podInitPid ?? holder.pid;
+    save();
+    return HolderClient.connect(pod.dir, { signal });
+  }
+
+  async setUp(): Promise<void> {}
+
+  attached(): void {}
+
+  connect(pod: Pod, timeoutMs: number): Promise<PodAgent> {
+    return HolderClient.connect(pod.dir, { timeoutMs });
+  }
+
+  supervisorAlive(pod: Pod): boolean {
+    return isAlive(pod.record.holderPid);
+  }
+
+  /** Kills the recorded holder, and the one the pod dir names (a Start may have died before recording it), if they are this pod's. */
+  async kill(pod: Pod): Promise<void> {
+    const { holderPid: recorded } = recordedHolderPids(pod.dir);
+    for (const pid of new Set([pod.record.holderPid, recorded])) if (pid > 0 && isHolderOf(pid, pod.dir)) killQuietly(pid);
+    await waitGone(pod.record.holderPid, HOLDER_EXIT_MS);
+  }
+
+  async shutdown(pod: Pod): Promise<void> {
+    // The holder SIGKILLs and reaps (journals) whatever is left, then exits.
+    await pod.client?.shutdown().catch((err: unknown) => pod.log.warn({ err }, "holder shutdown failed"));
+    await waitGone(pod.record.holderPid, HOLDER_EXIT_MS);
+    if (isAlive(pod.record.holderPid)) killQuietly(pod.record.holderPid);
+  }
+
+  /** Unmounts the pod's shm and removes its cgroup (killing what is left in it). */
+  async release(pod: Pod): Promise<void> {
+    const r = pod.record;
+    if (r.shmMounted) await unmount(join(pod.dir, "shm")).catch((err: unknown) => pod.log.warn({ err }, "unmounting shm failed"));
+    r.shmMounted = false;
+    const path = r.cgroupPath;
+    if (!path) return;
+    if (!(await removePodCgroup(path))) pod.log.warn({ cgroup: path }, "pod cgroup could not be removed");
+    else delete r.cgroupPath;
+  }
+
+  async discard(): Promise<void> {}
+
+  statusInfo(pod: Pod, verbose: boolean): Record<string, string> {
+    return verbose ? { holder_pid: String(pod.record.holderPid), pod_pid: String(pod.record.podPid) } : {};
+  }
+
+  async metrics(pod: Pod, containers: CgroupStats[]): Promise<CgroupStats> {
+    return containers.length === 0 ? this.tasks.podStats(pod) : sumStats(containers);
+  }
+
+  platform(): Platform {
+    return { os: "linux", architecture: goArch(process.arch), variant: "" };
+  }
+
+  async recovered(): Promise<void> {}
+
+  async close(): Promise<void> {}
+
+  /**
+   * Makes the pod cgroup under CRI's cgroup_parent (recorded first, so whatever
+   * undoes this Start removes it) with the pod's limits; the dirs the holder joins.
+   */
+  private makePodCgroup(pod: Pod, save: () => void): string[] {
+    const r = pod.record;
+    const path = podCgroupPath(r.pod?.cgroupParent ?? "", r.id);
+    if (!path) return [];
+    r.cgroupPath = path;
+    save();
+    const dirs = createPodCgroup(path);
+    const res = r.pod?.resources;
+    if (res && (res.memoryLimitBytes > 0 || res.cpuQuota !== 0 || res.cpuPeriod > 0 || res.cpuShares > 0)) applyPodResources(path, res);
+    pod.log.debug({ cgroup: path }, "pod cgroup made");
+    return dirs;
+  }
+}

@@ -1,0 +1,302 @@
+import { existsSync, rmSync } from "node:fs";
+import { Code } from "../../errors/code.js";
+import { RuntimeError } from "../../errors/runtime-error.js";
+import { which } from "../../fs/which.js";
+import type { PodAgent } from "../../holder/pod-agent.js";
+import { isAlive, killQuietly, waitGone, type Pod, type PodJournal } from "../../pod/pod.js";
+import { goArch, type Platform, type PodHost } from "../../pod/pod-host.js";
+import type { PodRuntime } from "../../pod/pod-runtime.js";
+import type { SandboxRecord } from "../../pod/records.js";
+import { sumStats } from "../../pod/sandbox-records.js";
+import { podSysctlsToApply } from "../../sandbox/pod-sysctls-applied.js";
+import type { CgroupStats } from "../../task/task-backend.js";
+import type { AcceleratorChoice } from "./accelerator-probe.js";
+import { vmPaths } from "./guest-paths.js";
+import { checkInGuest } from "./guest-runner.js";
+import type { Accelerator, Hypervisor, VmControl } from "./driver/hypervisor.js";
+import type { HypervisorOptions } from "./hypervisor-options.js";
+import { guestNetworkScript, unwirePodNetwork, wirePodNetwork, type PodNetwork } from "./pod-network.js";
+import { bootVm, connectAgent } from "./vm-boot.js";
+import { vmSize } from "./vm-sizing.js";
+import { vmHostResources } from "./vm-host-resources.js";
+import { applyPodResources, createPodCgroup, podCgroupPath, removePodCgroup } from "../../cgroup/pod-cgroup.js";
+import type { PodResources, SandboxCreateRequest } from "../../sandbox/sandboxer.js";
+import type { VmmRuntime } from "./vmm-runtime.js";
+
+/**
+ * How far a guest's clock may trail the host's when exits are matched to processes: the guest
+ * reads the RTC to the second at boot and runs no NTP; guest pids only recur after pid_max
+ * spawns, far beyond this window.
+ */
+const GUEST_CLOCK_SKEW_MS = 60_000;
+/** Deadline of guest setup commands (network, hostname), in ms. */
+const SETUP_TIMEOUT_MS = 30_000;
+/** Deadline of the agent's shutdown call at Stop, in ms (then the VM gets `stopTimeoutMs` to power off). */
+const AGENT_SHUTDOWN_MS = 5000;
+/** How long QEMU gets after a QMP quit, and again after SIGKILL, in ms. */
+const QUIT_MS = 2000;
+
+/** What a VM pod's record adds to a sandbox record. */
+export interface VmState {
+  hypervisor: string;
+  accelerator: Accelerator;
+  acceleratorReason: string;
+  vcpus: number;
+  memoryMb: number;
+  qemuPid: number;
+  virtiofsdPid: number;
+  /** The CNI interface whose traffic is redirected to the VM's tap ("" without network). */
+  netInterface: string;
+  /** Set once the VM's host side was released: its pids may belong to others since. */
+  released?: boolean;
+}
+
+type VmRecord = SandboxRecord & { vm?: VmState };
+
+/**
+ * The host side of a vmm pod: a micro-VM booted by a {@link Hypervisor} driver
+ * (with virtiofsd sharing the pod dir, and the pod's CNI interface wired to its
+ * tap), supervised through its guest agent (our holder, pid 1 in the guest) and
+ * the driver's control channel. Adding a hypervisor is a driver, not a host:
+ * docs/guides/adding-a-hypervisor-driver.md.
+ */
+export class VmHost implements PodHost {
+  readonly supervisorName = "VM";
+  readonly podsDirMode = 0o711;
+  /** Control channels of running VMs, by sandbox id. */
+  private readonly controls = new Map<string, VmControl>();
+  /** Networks wired by a Start in progress, until its guest setup used them. */
+  private readonly wiring = new Map<string, PodNetwork>();
+  /** The accelerator decision once the probe is done (see accelerator-probe.ts). */
+  private acceleratorChosen: AcceleratorChoice | undefined;
+
+  constructor(
+    private readonly ctx: PodRuntime,
+    private readonly tasks: VmmRuntime,
+    private readonly hypervisor: Hypervisor,
+    private readonly options: HypervisorOptions,
+    private readonly accelerator: Promise<AcceleratorChoice>,
+  ) {
+    accelerator.then((c) => (this.acceleratorChosen = c), () => {});
+  }
+
+  hostFacts(): Record<string, string> {
+    const c = this.acceleratorChosen;
+    return c ? { accelerator: c.accelerator, accelerator_reason: c.reason } : { accelerator: "probing", accelerator_reason: "the KVM probe guest has not finished booting" };
+  }
+
+  checkCreate(req: SandboxCreateRequest): void {
+    podCgroupPath(req.pod?.cgroupParent ?? "", req.id); // a bad cgroup_parent is refused here, before anything is made
+    const o = this.options;
+    for (const [what, path] of [["QEMU", o.path], ["virtiofsd", o.virtiofsdPath]] as const) {
+      if (!which(path)) throw new RuntimeError(Code.FailedPrecondition, `${what} binary ${JSON.stringify(path)} not found or not executable`);
+    }
+    for (const [what, path] of [["guest kernel", o.kernelPath], ["guest initrd", o.initrdPath]] as const) {
+      if (!existsSync(path)) throw new RuntimeError(Code.FailedPrecondition, `${what} ${path} not found (build it with packaging/build-guest.sh)`);
+    }
+  }
+
+  journal(record: SandboxRecord, podDir: string): PodJournal {
+    return { path: vmPaths(this.ctx.options.dir, podDir, record.id).journal, clockSkewMs: GUEST_CLOCK_SKEW_MS };
+  }
+
+  /** The pod cgroup (QEMU and virtiofsd start in it), the network wiring, then the VM (virtiofsd, the hypervisor) until its agent answers. */
+  async launch(pod: Pod, save: () => void): Promise<PodAgent> {
+    const r = pod.record as VmRecord;
+    const choice = await this.accelerator;
+    const size = vmSize(this.options, r.pod?.resources);
+    const netns = netnsOf(r);
+    r.vm = { hypervisor: this.hypervisor.name, accelerator: choice.accelerator, acceleratorReason: choice.reason, ...size, qemuPid: 0, virtiofsdPid: 0, netInterface: "" };
+    save();
+    const cgroups = this.makePodCgroup(r, size.memoryMb, save);
+    const net = netns ? await wirePodNetwork(netns) : undefined;
+    r.vm.netInterface = net?.interface ?? "";
+    save();
+    if (net) this.wiring.set(pod.id, net);
+    const vm = await bootVm(
+      this.hypervisor,
+      this.options,
+      { id: pod.id, paths: this.tasks.paths(pod), accelerator: choice.accelerator, ...size, nic: net ? { tap: net.tap, mac: net.mac } : undefined, netnsPath: netns || undefined, cgroups, timeoutMs: this.options.bootTimeoutMs },
+      pod.log,
+      (qemuPid, virtiofsdPid) => {
+        r.vm = { ...r.vm!, qemuPid, virtiofsdPid };
+        r.holderPid = qemuPid;
+        r.podPid = qemuPid;
+        save();
+      },
+    );
+    pod.log.info({ ...r.vm }, choice.accelerator === "tcg" ? "VM booted (software emulation: TCG)" : "VM booted");
+    return vm.agent;
+  }
+
+  /**
+   * Makes the pod cgroup under CRI's cgroup_parent (recorded first, so whatever
+   * undoes this Start removes it) with the pod's limits for a VM of
+   * `vmMemoryMb`; the dirs QEMU and virtiofsd start in.
+   */
+  private makePodCgroup(r: VmRecord, vmMemoryMb: number, save: () => void): string[] {
+    const path = podCgroupPath(r.pod?.cgroupParent ?? "", r.id);
+    if (!path) return [];
+    r.cgroupPath = path;
+    save();
+    const dirs = createPodCgroup(path);
+    const res = r.pod?.resources;
+    if (res && (res.memoryLimitBytes > 0 || res.cpuQuota !== 0 || res.cpuPeriod > 0 || res.cpuShares > 0)) applyPodResources(path, vmHostResources(res, vmMemoryMb));
+    return dirs;
+  }
+
+  /**
+   * A VM pod's cgroup covers its guest's RAM and QEMU's overhead. The guest's RAM is
+   * fixed at boot (no memory hotplug): a memory limit that would size the VM
+   * otherwise is refused; CPU limits can change.
+   */
+  podResources(pod: Pod, res: PodResources): PodResources {
+    const memoryMb = (pod.record as VmRecord).vm?.memoryMb ?? 0;
+    const wanted = vmSize(this.options, res).memoryMb;
+    if (res.memoryLimitBytes > 0 && wanted !== memoryMb) {
+      throw new RuntimeError(Code.FailedPrecondition, `sandbox ${pod.id}: its VM has ${memoryMb} MiB of RAM, fixed at boot; a pod memory limit of ${res.memoryLimitBytes} bytes needs a ${wanted} MiB VM (a new pod). CPU limits can change.`);
+    }
+    return vmHostResources(res, memoryMb);
+  }
+
+  /** Hostname, network and sysctls in the guest, then the control channel. */
+  async setUp(pod: Pod): Promise<void> {
+    const r = pod.record;
+    const net = this.wiring.get(pod.id);
+    this.wiring.delete(pod.id);
+    const paths = this.tasks.paths(pod);
+    const setup = [`hostname ${shellQuote(r.pod?.hostname || pod.id.slice(0, 63))}`];
+    if (net) setup.push(guestNetworkScript(net));
+    for (const [k, v] of Object.entries(podSysctlsToApply(r.pod))) setup.push(`sysctl -w ${shellQuote(`${k}=${v}`)}`);
+    await checkInGuest(pod, paths, ["/bin/sh", "-c", setup.join("\n")], { timeoutMs: SETUP_TIMEOUT_MS });
+    this.controls.set(pod.id, await this.hypervisor.control({ controlSocket: paths.qmpSocket }));
+  }
+
+  /** Routes the agent's output to the containers' stdio relays. */
+  attached(pod: Pod): void {
+    this.tasks.attachStreams(pod);
+  }
+
+  /** The agent of a running VM, and its control channel if not open (after a restart). */
+  async connect(pod: Pod, timeoutMs: number): Promise<PodAgent> {
+    const qemuPid = qemuPidOf(pod);
+    const paths = this.tasks.paths(pod);
+    const agent = await connectAgent(paths.agentSocket, qemuPid, Date.now() + Math.max(timeoutMs, 5000));
+    if (!this.controls.has(pod.id)) {
+      try {
+        this.controls.set(pod.id, await this.hypervisor.control({ controlSocket: paths.qmpSocket }));
+      } catch (err) {
+        await agent.close().catch(() => {});
+        throw err;
+      }
+    }
+    return agent;
+  }
+
+  supervisorAlive(pod: Pod): boolean {
+    return isAlive(qemuPidOf(pod));
+  }
+
+  async kill(pod: Pod): Promise<void> {
+    const qemuPid = qemuPidOf(pod);
+    killQuietly(qemuPid);
+    await waitGone(qemuPid, QUIT_MS);
+  }
+
+  /** The agent kills what is left, journals it, syncs and powers the guest off; a VM that does not is quit, then killed. */
+  async shutdown(pod: Pod): Promise<void> {
+    const qemuPid = qemuPidOf(pod);
+    await pod.client?.shutdown({ timeoutMs: AGENT_SHUTDOWN_MS }).catch((err: unknown) => pod.log.warn({ err }, "agent shutdown failed"));
+    if (await waitGone(qemuPid, this.options.stopTimeoutMs)) return;
+    pod.log.warn({ qemu_pid: qemuPid }, "guest did not power off in time; quitting the VM");
+    await this.controls.get(pod.id)?.quit().catch(() => {});
+    if (!(await waitGone(qemuPid, QUIT_MS))) killQuietly(qemuPid);
+    await waitGone(qemuPid, QUIT_MS);
+  }
+
+  /** Lets go of the VM's host side: its control channel, stdio relays, QEMU and virtiofsd (killed if still there), the tap wiring, the pod cgroup. */
+  async release(pod: Pod): Promise<void> {
+    const r = pod.record as VmRecord;
+    this.controls.get(pod.id)?.close();
+    this.controls.delete(pod.id);
+    this.wiring.delete(pod.id);
+    this.tasks.dropPod(pod);
+    if (r.vm && !r.vm.released) {
+      killQuietly(r.vm.virtiofsdPid);
+      killQuietly(r.vm.qemuPid);
+      const netns = netnsOf(r);
+      if (netns && r.vm.netInterface) await unwirePodNetwork(netns, r.vm.netInterface);
+      r.vm.released = true;
+    }
+    // Whatever is left in the pod cgroup (nothing once QEMU and virtiofsd are gone) is killed with it; a later release retries.
+    if (r.cgroupPath) {
+      if (await removePodCgroup(r.cgroupPath)) delete r.cgroupPath;
+      else pod.log.warn({ cgroup: r.cgroupPath }, "pod cgroup could not be removed");
+    }
+  }
+
+  /** The sockets, which live outside the pod dir (they must fit sun_path). */
+  async discard(pod: Pod): Promise<void> {
+    const paths = this.tasks.paths(pod);
+    for (const s of [paths.agentSocket, paths.qmpSocket, paths.fsSocket]) rmSync(s, { force: true });
+  }
+
+  statusInfo(pod: Pod, verbose: boolean): Record<string, string> {
+    const vm = (pod.record as VmRecord).vm;
+    const info: Record<string, string> = {};
+    if (vm) {
+      // Always shown: an emulated VM is an operator's first question.
+      info["accelerator"] = vm.accelerator;
+      info["accelerator_reason"] = vm.acceleratorReason;
+    }
+    if (verbose) {
+      info["hypervisor"] = vm?.hypervisor ?? "";
+      info["qemu_pid"] = String(vm?.qemuPid ?? 0);
+      info["virtiofsd_pid"] = String(vm?.virtiofsdPid ?? 0);
+      info["vcpus"] = String(vm?.vcpus ?? 0);
+      info["memory_mb"] = String(vm?.memoryMb ?? 0);
+      info["console_log"] = this.tasks.paths(pod).consoleLog;
+    }
+    return info;
+  }
+
+  /** The containers' stats summed; the VM's own memory bounds everything inside it. */
+  async metrics(pod: Pod, containers: CgroupStats[]): Promise<CgroupStats> {
+    const sum = sumStats(containers, true);
+    const vmBytes = BigInt((pod.record as VmRecord).vm?.memoryMb ?? 0) << 20n;
+    if (sum.memoryLimitBytes === 0n || sum.memoryLimitBytes > vmBytes) sum.memoryLimitBytes = vmBytes;
+    return sum;
+  }
+
+  /** The guest kernel and initrd are built for the host's architecture, which the drivers emulate or accelerate. */
+  platform(): Platform {
+    return { os: "linux", architecture: goArch(process.arch), variant: "" };
+  }
+
+  async recovered(): Promise<void> {}
+
+  async close(): Promise<void> {
+    for (const c of this.controls.values()) c.close();
+    this.controls.clear();
+    // A daemon exit is not a VM death: outputs stay held for the next daemon.
+    for (const pod of this.ctx.pods.values()) this.tasks.dropPod(pod, false);
+  }
+
+  releaseOrphanOutputs(): Promise<void> {
+    return this.tasks.releaseOrphanOutputs();
+  }
+}
+
+function qemuPidOf(pod: Pod): number {
+  const vm = (pod.record as VmRecord).vm;
+  return vm && !vm.released ? vm.qemuPid : 0;
+}
+
+/** The pod's network namespace, "" for a host-network pod (no wiring). */
+function netnsOf(r: SandboxRecord): string {
+  return r.pod?.hostNetwork ? "" : r.netnsPath;
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, "'\\''")}'`;
+}
