@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdirSync, renameSync, rmSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { dirname, join } from "node:path";
 import { shortSocketPath } from "../../../fs/long-socket-path.js";
@@ -11,7 +11,7 @@ import type { QemuDriver } from "../qemu/qemu-driver.js";
 import { saveDeviceState } from "../qemu/qemu-snapshot.js";
 import { QmpClient } from "../qemu/qmp-client.js";
 import { connectAgent, kernelCmdline } from "../vm-boot.js";
-import type { TemplateBuilder } from "./template-store.js";
+import { BUILD_VM_PID, type TemplateBuilder } from "./template-store.js";
 import type { TemplateShape } from "./template-shape.js";
 
 const run = promisify(execFile);
@@ -69,6 +69,7 @@ export function templateBuilder(qemu: QemuDriver, shape: TemplateShape, timeoutM
         memory: { file: out.memoryFile, shared: true },
         hotplugSlots: shape.hotplugSlots,
       });
+      writeFileSync(join(out.dir, BUILD_VM_PID), String(pid));
       const started = Date.now();
       const agent = await connectAgent(agentSocket, pid, started + timeoutMs);
       await agent.close();

@@ -32,6 +32,8 @@ const META = "template.json";
 const MEMORY = "memory";
 const STATE = "state";
 const BUILDING = ".build-";
+/** In a build dir: the pid of the VM being built, so that a build its daemon left is stopped. */
+export const BUILD_VM_PID = "vm.pid";
 
 /**
  * VM templates under `<state dir>/templates/<key>/`, one per shape (see template-shape.ts).
@@ -106,6 +108,7 @@ export class TemplateStore {
     for (const e of entries) {
       const inBuild = e.startsWith(BUILDING);
       if (inBuild ? !builderGone(e) : current(e, this.identityIn(e))) continue; // a build under way (ours, kuasar-ctl's) stays
+      if (inBuild) stopLeftVm(join(this.root, e));
       rmSync(join(this.root, e), { recursive: true, force: true });
       removed.push(e);
       this.log.info({ template: e }, inBuild ? "removed an unfinished VM template build" : "removed a stale VM template");
@@ -228,6 +231,16 @@ function existsDir(path: string): boolean {
     return statSync(path).isDirectory();
   } catch {
     return false;
+  }
+}
+
+/** Kills the VM a crashed build left running: only if its command line names the build dir (the pid is not reused by another). */
+function stopLeftVm(buildDir: string): void {
+  try {
+    const pid = Number(readFileSync(join(buildDir, BUILD_VM_PID), "utf8"));
+    if (pid > 0 && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(buildDir)) process.kill(pid, "SIGKILL");
+  } catch {
+    // no VM recorded, or gone
   }
 }
 

@@ -6,6 +6,8 @@ import type { QemuDriver } from "../qemu/qemu-driver.js";
 import { templateBuilder, templateShape } from "./template-builder.js";
 import { templateIdentity, type TemplateIdentity } from "./template-shape.js";
 import { TemplateStore, type Template } from "./template-store.js";
+import type { BootedVm, BootRequest } from "../vm-boot.js";
+import { restoreVm } from "./vm-restore.js";
 
 /** Templates kept at most (one per pod size in use; each holds the guest RAM its boot touched). */
 export const MAX_TEMPLATES = 4;
@@ -33,6 +35,16 @@ export class VmTemplates {
     const t = await this.store.obtain(templateIdentity(shape), templateBuilder(this.qemu, shape, this.options.bootTimeoutMs, this.log));
     this.store.evict(MAX_TEMPLATES);
     return t;
+  }
+
+  /** The template for pods of this size if there is a whole one (a broken one is removed with a warning). */
+  find(accelerator: Accelerator, size: { vcpus: number; memoryMb: number }): Template | undefined {
+    return this.store.find(this.identity(accelerator, size));
+  }
+
+  /** Starts a pod VM from `t` (see vm-restore.ts). */
+  restore(t: Template, b: BootRequest, log: Logger, onPids: (qemuPid: number, virtiofsdPid: number) => void): Promise<BootedVm> {
+    return restoreVm(this.qemu, this.options, t, b, log, onPids);
   }
 
   /** Removes templates of another kernel, initrd (agent), QEMU, machine or command line than configured now. */

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,7 +9,7 @@ import { Writable } from "node:stream";
 import pino from "pino";
 import type { Logger } from "../../../../src/log/logger.js";
 import { templateIdentity, templateKey, type TemplateIdentity, type TemplateShape } from "../../../../src/sandboxers/vmm/template/template-shape.js";
-import { TemplateStore, type TemplateBuilder } from "../../../../src/sandboxers/vmm/template/template-store.js";
+import { BUILD_VM_PID, TemplateStore, type TemplateBuilder } from "../../../../src/sandboxers/vmm/template/template-store.js";
 
 const MB = 2 ** 20;
 
@@ -139,16 +141,22 @@ describe("VM template store", () => {
     assert.deepEqual(readdirSync(root), []);
   });
 
-  it("prunes stale templates and builds a crash left, keeps current ones and live builds", async (t) => {
+  it("prunes stale templates and builds a crash left (and their VM), keeps current ones and live builds", async (t) => {
     const { log } = capture();
     const root = join(dir(t), "templates");
     const store = new TemplateStore(root, log);
     const current = await store.obtain(identity(), fakeBuilder());
     const stale = await store.obtain(identity({}, { ...files, "/k": "old kernel" }), fakeBuilder());
-    mkdirSync(join(root, `.build-${current.key}-999999999-1`)); // no such pid: crashed
+    const crashed = join(root, `.build-${current.key}-999999999-1`); // no such pid: crashed
+    mkdirSync(crashed);
+    const leftVm = spawn(process.execPath, ["-e", "setTimeout(() => {}, 100_000)", crashed], { stdio: "ignore" }); // the VM it left, named by its build dir
+    t.after(() => leftVm.kill("SIGKILL"));
+    writeFileSync(join(crashed, BUILD_VM_PID), String(leftVm.pid));
+    const vmEnded = once(leftVm, "exit");
     mkdirSync(join(root, `.build-${current.key}-${process.pid}-2`)); // a build under way
     const kernelNow = current.identity.kernel;
     assert.deepEqual(store.prune((_key, id) => id?.kernel === kernelNow).sort(), [`.build-${current.key}-999999999-1`, stale.key].sort());
     assert.deepEqual(readdirSync(root).sort(), [`.build-${current.key}-${process.pid}-2`, current.key].sort());
+    assert.deepEqual(await vmEnded, [null, "SIGKILL"], "the crashed build's VM was stopped");
   });
 });
