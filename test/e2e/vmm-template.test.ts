@@ -1,0 +1,102 @@
+import assert from "node:assert/strict";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { describe, it } from "node:test";
+import { logFile, podConfig, runPod, shContainer, waitForLog } from "../../testing/cri-pod.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { containerd2WithKuasar, VMM_HANDLER } from "../../testing/kuasar-containerd2.js";
+import { httpGet, joinPodBridge, processesOf, VMM_TEST_CONFIG } from "../../testing/vm-pod.js";
+
+assertIsolated();
+
+/** Serves `text` on :8080 from the container's rootfs (on the pod's share) after printing what identifies its VM. */
+function identityContainer(name: string, text: string) {
+  return shContainer(name, `echo "id hostname=$(hostname) boot_id=$(cat /proc/sys/kernel/random/boot_id) now=$(date +%s)"; mkdir -p /tmp/www && echo ${text} > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www`);
+}
+
+describe("vmm pods from a VM template under containerd 2.x", () => {
+  it("builds the template beside the first pod's boot; the next three are restored, each with its own IP, hostname, share, boot_id and the host's clock; a corrupt template: warning, boot", async (t) => {
+    const env = await containerd2WithKuasar(t, ["vmm"], `${VMM_TEST_CONFIG}template = true\n`);
+    const { cri } = env;
+    const templates = join(env.sandboxerDir, "templates");
+    /** The pod's verbose status as text (the sandboxer's info is nested in containerd's). */
+    const statusText = async (podId: string) => JSON.stringify((await cri.runtime.podSandboxStatus({ podSandboxId: podId, verbose: true })).info);
+    const pods: { podId: string; name: string }[] = [];
+
+    // First pod: no template yet, it boots; the template is built meanwhile.
+    const firstCfg = podConfig("first", `${env.dir}/logs/first`);
+    const startMs: number[] = [];
+    const timed = async <T>(f: () => Promise<T>) => {
+      const started = Date.now();
+      const r = await f();
+      startMs.push(Date.now() - started);
+      return r;
+    };
+    const first = await timed(() => runPod(cri, VMM_HANDLER, firstCfg, [shContainer("c", "exec sleep 100000")]));
+    pods.push({ podId: first.podId, name: "first" });
+    joinPodBridge(); // the CNI bridge exists once a pod has a network
+    const until = Date.now() + 240_000;
+    while (!(existsSync(templates) && readdirSync(templates).some((e) => !e.startsWith(".") && existsSync(join(templates, e, "template.json"))))) {
+      assert.ok(Date.now() < until, "the template was built within 4 minutes");
+      await sleep(200);
+    }
+    const [key] = readdirSync(templates).filter((e) => !e.startsWith("."));
+    assert.match(key!, /^(tcg|kvm)-[0-9a-f]{32}$/);
+    assert.doesNotMatch(await statusText(first.podId), new RegExp(key!), "the first pod booted");
+
+    // Three pods restored from it: each its own.
+    const seen: { hostname: string; bootId: string; skew: number }[] = [];
+    for (const name of ["pod-a", "pod-b", "pod-c"]) {
+      const cfg = podConfig(name, `${env.dir}/logs/${name}`);
+      const c = identityContainer("web", `served-by-${name}`);
+      const { podId } = await timed(() => runPod(cri, VMM_HANDLER, cfg, [c]));
+      pods.push({ podId, name });
+      assert.match(await statusText(podId), new RegExp(key!), `${name} was restored from the template`);
+      const line = (await waitForLog(logFile(cfg, c), "id hostname=", 120_000)).split("\n").find((l) => l.includes("id hostname="))!;
+      const m = /hostname=(\S+) boot_id=(\S+) now=(\d+)/.exec(line)!;
+      const loggedAt = Date.parse(line.split(" ")[0]!.replace(/\.(\d{3})\d*/, ".$1")); // host time: the relay is on the host
+      seen.push({ hostname: m[1]!, bootId: m[2]!, skew: Math.abs(Number(m[3]) * 1000 - loggedAt) });
+      const status = await cri.runtime.podSandboxStatus({ podSandboxId: podId });
+      const ip = status.status?.network?.ip ?? "";
+      assert.match(ip, /^192\.0\.2\./, `${name} has an IP`);
+      assert.equal((await httpGet(ip, 8080)).trim(), `served-by-${name}`, `${name} answers on its own IP from its own rootfs`);
+    }
+    assert.deepEqual(seen.map((s) => s.hostname), ["pod-a", "pod-b", "pod-c"]);
+    assert.equal(new Set(seen.map((s) => s.bootId)).size, 3, `boot_ids differ: ${seen.map((s) => s.bootId).join(" ")}`);
+    for (const s of seen) assert.ok(s.skew <= 2000, `the guest clock is the host's (off by ${s.skew} ms)`);
+
+    // A corrupt template: removed with a warning, the pod boots.
+    writeFileSync(join(templates, key!, "state"), "not a device state");
+    const brokenCfg = podConfig("after-corruption", `${env.dir}/logs/after-corruption`);
+    const broken = await timed(() => runPod(cri, VMM_HANDLER, brokenCfg, [shContainer("c", "exec sleep 100000")]));
+    pods.push({ podId: broken.podId, name: "after-corruption" });
+    assert.doesNotMatch(await statusText(broken.podId), new RegExp(key!), "it booted");
+    assert.match(env.sandboxer.logs(), /VM template unusable: removed/);
+    assert.match(env.sandboxer.logs(), /does not match its checksum/);
+
+    const logged = env.sandboxer.logs().split("\n").flatMap((l) => {
+      try {
+        return [JSON.parse(l) as { msg?: string; boot_ms?: number; restore_ms?: number }];
+      } catch {
+        return [];
+      }
+    });
+    t.diagnostic(`QEMU start to agent answering: booted ${logged.filter((l) => l.msg === "guest agent answered").map((l) => l.boot_ms).join(", ")} ms; restored ${logged.filter((l) => l.restore_ms !== undefined).map((l) => l.restore_ms).join(", ")} ms (with share and NIC plugged, share mounted, identity set)`);
+    t.diagnostic(`RunPodSandbox + one container: ${startMs.map((m) => m.toFixed(0)).join(", ")} ms (first and last booted, the three between restored)`);
+
+    for (const p of pods) {
+      await cri.runtime.stopPodSandbox({ podSandboxId: p.podId });
+      await cri.runtime.removePodSandbox({ podSandboxId: p.podId });
+    }
+    // The rebuild started beside the last boot may still run: let it finish before counting.
+    const quiet = Date.now() + 240_000;
+    while (readdirSync(templates).some((e) => e.startsWith(".build-"))) {
+      assert.ok(Date.now() < quiet, "the rebuild finished");
+      await sleep(200);
+    }
+    assert.deepEqual(await processesOf("qemu-system-x86_64"), [], "no VM left");
+    assert.deepEqual(await processesOf("virtiofsd"), [], "no virtiofsd left");
+    for (const p of pods) assert.ok(!existsSync(join(env.sandboxerDir, "pods", p.podId)), `${p.name}'s dir (and its RAM copy) is gone`);
+  });
+});
