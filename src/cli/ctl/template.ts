@@ -8,7 +8,7 @@ import type { Accelerator } from "../../sandboxers/vmm/driver/hypervisor.js";
 import type { VmmKindOptions } from "../../sandboxers/vmm/vmm-kind.js";
 import { QemuDriver } from "../../sandboxers/vmm/qemu/qemu-driver.js";
 import { templateKey } from "../../sandboxers/vmm/template/template-shape.js";
-import { VmTemplates } from "../../sandboxers/vmm/template/vm-templates.js";
+import { VmTemplates } from "../../sandboxers/vmm/vm-templates.js";
 
 export const usage = `usage: kuasar-ctl template build|list|prune [--config FILE] [--accelerator kvm|tcg] [--vcpus N] [--memory-mb N]
   VM templates of the vmm sandboxer (under <its dir>/templates): a guest booted once and

@@ -17,7 +17,7 @@ import type { Accelerator, Hypervisor, VmControl } from "./driver/hypervisor.js"
 import type { HypervisorOptions } from "./hypervisor-options.js";
 import { guestNetworkScript, unwirePodNetwork, wirePodNetwork, type PodNetwork } from "./pod-network.js";
 import { bootVm, connectAgent, type BootRequest } from "./vm-boot.js";
-import type { VmTemplates } from "./template/vm-templates.js";
+import type { VmTemplates } from "./vm-templates.js";
 import { vmSize } from "./vm-sizing.js";
 import { vmHostResources } from "./vm-host-resources.js";
 import { applyPodResources, createPodCgroup, podCgroupPath, removePodCgroup } from "../../cgroup/pod-cgroup.js";

@@ -7,7 +7,7 @@ import { chooseAccelerator } from "./accelerator-probe.js";
 import type { HypervisorOptions } from "./hypervisor-options.js";
 import { QemuDriver } from "./qemu/qemu-driver.js";
 import { VmHost } from "./vm-host.js";
-import { VmTemplates } from "./template/vm-templates.js";
+import { VmTemplates } from "./vm-templates.js";
 import { PodTasks } from "../../pod/pod-tasks.js";
 import { VmmRuntime } from "./vmm-runtime.js";
 

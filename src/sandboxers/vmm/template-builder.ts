@@ -2,17 +2,17 @@ import { execFile } from "node:child_process";
 import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { dirname, join } from "node:path";
-import { shortSocketPath } from "../../../fs/long-socket-path.js";
-import type { Logger } from "../../../log/logger.js";
-import { killQuietly, waitGone } from "../../../pod/pod.js";
-import type { Accelerator } from "../driver/hypervisor.js";
-import type { HypervisorOptions } from "../hypervisor-options.js";
-import type { QemuDriver } from "../qemu/qemu-driver.js";
-import { saveDeviceState } from "../qemu/qemu-snapshot.js";
-import { QmpClient } from "../qemu/qmp-client.js";
-import { connectAgent, kernelCmdline } from "../vm-boot.js";
-import { BUILD_VM_PID, type TemplateBuilder } from "./template-store.js";
-import type { TemplateShape } from "./template-shape.js";
+import { shortSocketPath } from "../../fs/long-socket-path.js";
+import type { Logger } from "../../log/logger.js";
+import { killQuietly, waitGone } from "../../pod/pod.js";
+import type { Accelerator } from "./driver/hypervisor.js";
+import type { HypervisorOptions } from "./hypervisor-options.js";
+import type { QemuDriver } from "./qemu/qemu-driver.js";
+import { saveDeviceState } from "./qemu/qemu-snapshot.js";
+import { QmpClient } from "./qemu/qmp-client.js";
+import { connectAgent, kernelCmdline } from "./vm-boot.js";
+import { BUILD_VM_PID, type TemplateBuilder } from "./template/template-store.js";
+import type { TemplateShape } from "./template/template-shape.js";
 
 const run = promisify(execFile);
 

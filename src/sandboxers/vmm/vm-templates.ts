@@ -1,12 +1,12 @@
 import { join } from "node:path";
-import type { Logger } from "../../../log/logger.js";
-import type { Accelerator } from "../driver/hypervisor.js";
-import type { HypervisorOptions } from "../hypervisor-options.js";
-import type { QemuDriver } from "../qemu/qemu-driver.js";
+import type { Logger } from "../../log/logger.js";
+import type { Accelerator } from "./driver/hypervisor.js";
+import type { HypervisorOptions } from "./hypervisor-options.js";
+import type { QemuDriver } from "./qemu/qemu-driver.js";
 import { templateBuilder, templateShape } from "./template-builder.js";
-import { templateIdentity, type TemplateIdentity } from "./template-shape.js";
-import { TemplateStore, type Template } from "./template-store.js";
-import type { BootedVm, BootRequest } from "../vm-boot.js";
+import { templateIdentity, type TemplateIdentity } from "./template/template-shape.js";
+import { TemplateStore, type Template } from "./template/template-store.js";
+import type { BootedVm, BootRequest } from "./vm-boot.js";
 import { restoreVm } from "./vm-restore.js";
 
 /** Templates kept at most (one per pod size in use; each holds the guest RAM its boot touched). */
