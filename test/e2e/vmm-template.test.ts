@@ -3,9 +3,10 @@ import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, it } from "node:test";
-import { logFile, podConfig, runPod, shContainer, waitForLog } from "../../testing/cri-pod.js";
+import { PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
+import { decodeOut, logFile, podConfig, runPod, shContainer, waitForLog } from "../../testing/cri-pod.js";
 import { assertIsolated } from "../../testing/isolation.js";
-import { containerd2WithKuasar, VMM_HANDLER } from "../../testing/kuasar-containerd2.js";
+import { afterRedial, containerd2WithKuasar, VMM_HANDLER } from "../../testing/kuasar-containerd2.js";
 import { httpGet, joinPodBridge, processesOf, VMM_TEST_CONFIG } from "../../testing/vm-pod.js";
 
 assertIsolated();
@@ -16,7 +17,7 @@ function identityContainer(name: string, text: string) {
 }
 
 describe("vmm pods from a VM template under containerd 2.x", () => {
-  it("builds the template beside the first pod's boot; the next three are restored, each with its own IP, hostname, share, boot_id and the host's clock; a corrupt template: warning, boot", async (t) => {
+  it("builds the template beside the first pod's boot; the next three are restored, each with its own IP, hostname, share, boot_id and the host's clock, and survive a daemon kill -9; a corrupt template: warning, boot", async (t) => {
     const env = await containerd2WithKuasar(t, ["vmm"], `${VMM_TEST_CONFIG}template = true\n`);
     const { cri } = env;
     const templates = join(env.sandboxerDir, "templates");
@@ -65,6 +66,18 @@ describe("vmm pods from a VM template under containerd 2.x", () => {
     assert.deepEqual(seen.map((s) => s.hostname), ["pod-a", "pod-b", "pod-c"]);
     assert.equal(new Set(seen.map((s) => s.bootId)).size, 3, `boot_ids differ: ${seen.map((s) => s.bootId).join(" ")}`);
     for (const s of seen) assert.ok(s.skew <= 2000, `the guest clock is the host's (off by ${s.skew} ms)`);
+
+    // kill -9 of kuasard: a restored pod is found again like a booted one (agent, journal on its share).
+    const restoredPod = pods.at(-1)!;
+    const { containers } = await cri.runtime.listContainers({ filter: { podSandboxId: restoredPod.podId } });
+    const qemuBefore = await processesOf("qemu-system-x86_64");
+    await env.sandboxer.kill9();
+    await env.restartSandboxer();
+    assert.equal((await afterRedial(() => cri.runtime.podSandboxStatus({ podSandboxId: restoredPod.podId }))).status?.state, PodSandboxState.SANDBOX_READY);
+    const quitter = await afterRedial(() => cri.runtime.execSync({ containerId: containers[0]!.id, cmd: ["sh", "-c", "cat /proc/sys/kernel/random/boot_id; exit 3"], timeout: 60n }));
+    assert.equal(decodeOut(quitter.stdout).trim(), seen.at(-1)!.bootId, "the same guest, reached again");
+    assert.equal(quitter.exitCode, 3, "its exit came back through the moved journal");
+    assert.deepEqual(await processesOf("qemu-system-x86_64"), qemuBefore, "no VM was restarted or lost");
 
     // A corrupt template: removed with a warning, the pod boots.
     writeFileSync(join(templates, key!, "state"), "not a device state");
