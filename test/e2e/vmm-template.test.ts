@@ -71,6 +71,7 @@ describe("vmm pods from a VM template under containerd 2.x", () => {
     const restoredPod = pods.at(-1)!;
     const { containers } = await cri.runtime.listContainers({ filter: { podSandboxId: restoredPod.podId } });
     const qemuBefore = await processesOf("qemu-system-x86_64");
+    const firstDaemonLog = env.sandboxer.logs();
     await env.sandboxer.kill9();
     await env.restartSandboxer();
     assert.equal((await afterRedial(() => cri.runtime.podSandboxStatus({ podSandboxId: restoredPod.podId }))).status?.state, PodSandboxState.SANDBOX_READY);
@@ -88,7 +89,7 @@ describe("vmm pods from a VM template under containerd 2.x", () => {
     assert.match(env.sandboxer.logs(), /VM template unusable: removed/);
     assert.match(env.sandboxer.logs(), /does not match its checksum/);
 
-    const logged = env.sandboxer.logs().split("\n").flatMap((l) => {
+    const logged = `${firstDaemonLog}\n${env.sandboxer.logs()}`.split("\n").flatMap((l) => {
       try {
         return [JSON.parse(l) as { msg?: string; boot_ms?: number; restore_ms?: number }];
       } catch {
