@@ -30,7 +30,12 @@
 #        $KUASAR_DEPS_DIR/crun/usr/lib/x86_64-linux-gnu/{ld-linux-x86-64.so.2,libc.so.6,libyajl.so.2,...}
 #      It runs through that private loader (`ld-linux-x86-64.so.2 --library-path ... crun`), so
 #      the system's glibc stays as it is. Used by `runtime = "crun"` of the runc sandboxer.
-#   5. Prints a one-line summary of the versions.
+#   5. Unpacks runsc from Debian `trixie` (2024-07; a static binary, so it runs on bookworm
+#      as is: systrap, directfs, a netstack that works here, `runsc update`) into
+#        $KUASAR_DEPS_DIR/runsc-2024/usr/bin/runsc
+#      The gvisor sandboxer takes it by default when present; bookworm's runsc (2022-12,
+#      step 1) stays installed and selectable with `runsc_binary`.
+#   6. Prints a one-line summary of the versions.
 #   `source packaging/deps-env.sh` exports CONTAINERD17_BIN_DIR etc. for shells;
 #   the TS harness (testing/deps.ts) reads the same variables and falls back
 #   to the same default prefix, so sourcing it is optional.
@@ -281,6 +286,41 @@ fetch_crun() {
   log "crun: installed $ver"
 }
 
+# fetch_runsc SUITE: unpack runsc (a static binary) from SUITE into $DEPS_DIR/runsc-2024
+# unless that copy is there and runs.
+fetch_runsc() {
+  local suite=$1 dest="$DEPS_DIR/runsc-2024"
+  if [ "${KUASAR_DEPS_REFRESH:-0}" != 1 ] && [ -s "$dest/.deb-version" ] \
+    && "$dest/usr/bin/runsc" --version >/dev/null 2>&1; then
+    log "runsc-2024: present ($(cat "$dest/.deb-version"))"
+    return
+  fi
+  log "runsc-2024: fetching runsc from Debian $suite"
+  mkdir -p "$APT_PRIV/lists-$suite/partial" "$APT_PRIV/cache-$suite/archives/partial"
+  [ -s "$APT_PRIV/$suite.sources" ] || make_private_sources "$suite" >"$APT_PRIV/$suite.sources"
+  local scratch
+  scratch=$(mktemp -d "$APT_PRIV/dl.XXXXXX")
+  # Lists from the containerd step are reused; stale ones (a 404) are refreshed once.
+  if ! (cd "$scratch" && private_apt "$suite" apt-get download runsc); then
+    private_apt "$suite" apt-get update
+    (cd "$scratch" && private_apt "$suite" apt-get download runsc)
+  fi
+  local deb
+  deb=$(find "$scratch" -maxdepth 1 -name 'runsc_*.deb' -print -quit)
+  [ -n "$deb" ] || die "$suite: apt-get download produced no runsc .deb"
+  rm -rf "$dest.new"
+  mkdir -p "$dest.new"
+  dpkg -x "$deb" "$dest.new"
+  local ver
+  ver=$(dpkg-deb -f "$deb" Version)
+  rm -rf "$scratch"
+  "$dest.new/usr/bin/runsc" --version >/dev/null || die "runsc from $suite does not run here"
+  printf '%s\n' "$ver" >"$dest.new/.deb-version"
+  rm -rf "$dest"
+  mv "$dest.new" "$dest"
+  log "runsc-2024: installed $ver"
+}
+
 # ---------------------------------------------------------------------------
 main() {
   if [ "${KUASAR_SKIP_APT:-0}" != 1 ]; then
@@ -291,6 +331,7 @@ main() {
   fetch_containerd sid containerd-2 2.
   install_kuasar_io_containerd
   fetch_crun trixie
+  fetch_runsc trixie
 
   local v17 v2 runc_v runsc_v qemu_v kernel_v busybox_v
   v17=$("$DEPS_DIR/containerd-1.7/usr/bin/containerd" --version | awk '{print $3}')
@@ -301,6 +342,7 @@ main() {
   kernel_v=$(dpkg-query -W -f='${Depends}' linux-image-cloud-amd64 2>/dev/null | sed 's/ .*//' || echo none)
   busybox_v=$(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null || echo none)
   printf 'kuasar deps: crun=%s (private, %s)\n' "$(cat "$DEPS_DIR/crun/.deb-version")" "$DEPS_DIR/crun"
+  printf 'kuasar deps: runsc-2024=%s (private, %s)\n' "$(cat "$DEPS_DIR/runsc-2024/.deb-version")" "$DEPS_DIR/runsc-2024"
   local vfork
   vfork=$("$DEPS_DIR/containerd-kuasar-io/usr/bin/containerd" --version 2>/dev/null | awk '{print $3}') || vfork=none
   printf 'kuasar deps: containerd-kuasar-io=%s\n' "${vfork:-none}"

@@ -46,6 +46,11 @@ export interface ContainerOps {
   containersOf(pod: Pod): Container[];
   /** The init's host process, known only at Start (gVisor's waiter): recorded, and an exit already reported applied. */
   initLaunched(c: Container, pid: number, startedAt: Date): void;
+  /**
+   * An init with no host process of its own ended, as its engine reports it (a
+   * gVisor container, from its sandbox): it ends as a supervisor-reported exit does.
+   */
+  initExited(c: Container, status: number, at: Date): void;
   /** A process ended without an exit from the supervisor (a failed launch, a container dropped before it ran). */
   markExited(c: Container, execId: string, status: number, at: Date): void;
   /** Publishes a task event of `c`. */
@@ -84,6 +89,8 @@ export interface ContainerRuntime {
   podRecovered?(pod: Pod): Promise<void>;
   /** The supervisor died: kills every process the engine started for the pod. Default: each container's cgroup. */
   podLost?(pod: Pod): Promise<void>;
+  /** Status `info` entries of a pod this engine adds. Default: none. */
+  podInfo?(pod: Pod): Record<string, string>;
   /** Sandbox Metrics of a pod with no running container. Default: the supervisor's cgroup. */
   podStats?(pod: Pod): Promise<CgroupStats>;
 

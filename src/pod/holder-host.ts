@@ -36,7 +36,13 @@ export class HolderHost implements PodHost {
     private readonly tasks: SandboxTasks,
     /** Executables a pod of this kind needs besides the holder, checked at Create: `[what, path or name on PATH]`. */
     private readonly requiredBinaries: readonly (readonly [string, string])[],
+    /** What the kind found out about the host (gVisor's platform and network probe), for kuasar-ctl check. */
+    private readonly facts: () => Record<string, string> = () => ({}),
   ) {}
+
+  hostFacts(): Record<string, string> {
+    return this.facts();
+  }
 
   checkCreate(req: SandboxCreateRequest): void {
     this.tasks.checkPodSysctls(req.pod?.sysctls ?? {});
@@ -125,7 +131,8 @@ export class HolderHost implements PodHost {
   async discard(): Promise<void> {}
 
   statusInfo(pod: Pod, verbose: boolean): Record<string, string> {
-    return verbose ? { holder_pid: String(pod.record.holderPid), pod_pid: String(pod.record.podPid) } : {};
+    const engine = this.tasks.podInfo(pod);
+    return verbose ? { ...engine, holder_pid: String(pod.record.holderPid), pod_pid: String(pod.record.podPid) } : engine;
   }
 
   async metrics(pod: Pod, containers: CgroupStats[]): Promise<CgroupStats> {

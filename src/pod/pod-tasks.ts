@@ -64,6 +64,7 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
       minOomScoreAdj: rt.minOomScoreAdj,
       containersOf: (pod) => this.containersOf(pod),
       initLaunched: (c, pid, startedAt) => this.initLaunched(c, pid, startedAt),
+      initExited: (c, status, at) => this.engineReportedExit(c, status, at),
       markExited: (c, execId, status, at) => this.markExited(c, execId, status, at),
       publish: (c, event) => this.publish(c, event),
       consoleSocketFor: (key) => this.consoleSocketFor(key),
@@ -116,6 +117,10 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
   async podLost(pod: Pod): Promise<void> {
     if (this.runtime.podLost) return this.runtime.podLost(pod);
     await Promise.all(this.containersOf(pod).map((c) => this.killContainerCgroup(c)));
+  }
+
+  podInfo(pod: Pod): Record<string, string> {
+    return this.runtime.podInfo?.(pod) ?? {};
   }
 
   async podStats(pod: Pod): Promise<CgroupStats> {
@@ -417,11 +422,24 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
     if (!c || !p || c.pod !== pod || p.state === "stopped" || p.pid !== e.pid) return;
     if (p.startedAt && e.exitedAt.getTime() < new Date(p.startedAt).getTime() - pod.clockSkewMs) return; // an older process with this pid
     this.byPid.delete(pod, e.pid);
-    const flushed = this.outputFlushed(c, who.execId);
-    const killed = c.killsReplied(who.execId);
+    this.applyExit(c, who.execId, e);
+  }
+
+  /** An init's exit its engine reported (no supervisor-reaped process of its own). */
+  private engineReportedExit(c: Container, status: number, at: Date): void {
+    const p = c.record.init;
+    if (p.state === "stopped" || this.rt.containers.get(c.id) !== c) return;
+    const ms = at.getTime();
+    this.applyExit(c, "", { pid: p.pid, status, exitedAt: at, seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000, id: undefined });
+  }
+
+  /** Records an exit once the process's output and the kills sent to it are through. */
+  private applyExit(c: Container, execId: string, e: HolderExit): void {
+    const flushed = this.outputFlushed(c, execId);
+    const killed = c.killsReplied(execId);
     const barrier = flushed && killed ? Promise.all([flushed, killed]) : (flushed ?? killed);
-    if (barrier) void barrier.then(() => this.exited(c, who.execId, e));
-    else this.exited(c, who.execId, e);
+    if (barrier) void barrier.then(() => this.exited(c, execId, e));
+    else this.exited(c, execId, e);
   }
 
   /**

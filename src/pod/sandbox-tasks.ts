@@ -21,6 +21,8 @@ export interface SandboxTasks extends TaskBackend {
   podRecovered(pod: Pod): Promise<void>;
   /** The pod's supervisor died without Stop: kills every process the engine started for the pod. */
   podLost(pod: Pod): Promise<void>;
+  /** Status `info` entries the engine adds for a pod (what gVisor's sandbox runs with, and why). */
+  podInfo(pod: Pod): Record<string, string>;
   /** Sandbox Metrics of a pod with no running container. */
   podStats(pod: Pod): Promise<CgroupStats>;
   /** Marks every process of `pod` with no recorded exit as stopped with `status`. */

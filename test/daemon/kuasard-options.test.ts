@@ -19,7 +19,7 @@ describe("kuasard options: the gvisor sandboxer", () => {
     assert.equal(o.sandboxer["gvisor"]!.listen, "/run/gvisor-sandboxer.sock");
     assert.equal(o.sandboxer["gvisor"]!.dir, "/run/kuasar-gvisor");
     const g = gvisor(o);
-    assert.deepEqual([g.runscBinary, g.runscPlatform, g.runscNetwork, g.runscDebugLogDir, g.runscFlags, g.runscCommandTimeoutMs], ["runsc", "ptrace", "host", "", [], 30000]);
+    assert.deepEqual([g.runscBinary, g.runscPlatform, g.runscNetwork, g.runscDebugLogDir, g.runscFlags, g.runscCommandTimeoutMs], ["", "auto", "auto", "", [], 30000]);
   });
 
   it("reads runsc settings and --listen/--dir for a single gvisor sandboxer", () => {
@@ -30,7 +30,7 @@ describe("kuasard options: the gvisor sandboxer", () => {
   });
 
   it("names the key of a bad value", () => {
-    assert.throws(() => resolveKuasardOptions({ sandboxers: { gvisor: { runsc_network: "bridge" } } }, {}), /config \[sandboxers\.gvisor\] runsc_network: expected one of sandbox, host, none/);
+    assert.throws(() => resolveKuasardOptions({ sandboxers: { gvisor: { runsc_network: "bridge" } } }, {}), /config \[sandboxers\.gvisor\] runsc_network: expected one of auto, sandbox, host, none/);
     assert.throws(() => resolveKuasardOptions({ sandboxers: { gvisor: { runsc_platform: "qemu" } } }, {}), /\[sandboxers\.gvisor\] runsc_platform/);
   });
 });

@@ -1,13 +1,17 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { execFile } from "node:child_process";
+import { connect } from "node:net";
 import { describe, it, type TestContext } from "node:test";
 import { promisify } from "node:util";
-import { fromBinary } from "@bufbuild/protobuf";
+import { create, fromBinary } from "@bufbuild/protobuf";
+import { parseProcCgroup } from "../../src/cgroup/cgroup-stats.js";
+import { createPodCgroup, mountedHierarchies, podMemoryLimit } from "../../src/cgroup/pod-cgroup.js";
 import { Controller } from "../../src/gen/containerd/services/sandbox/v1/sandbox_pb.js";
 import { MetricsSchema } from "../../src/gen/io/containerd/cgroups/v1/metrics_pb.js";
-import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
+import { ContainerState, LinuxContainerResourcesSchema, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { GrpcClient } from "../../src/grpc/client.js";
 import { isAlive } from "../../src/pod/pod.js";
 import { BUSYBOX_IMAGE } from "../../testing/busybox-image.js";
@@ -16,12 +20,17 @@ import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitFor
 import { assertIsolated } from "../../testing/isolation.js";
 import { containerd2WithKuasar, GVISOR_HANDLER, HANDLER, WASM_HANDLER } from "../../testing/kuasar-containerd2.js";
 import { containerd17WithKuasar, GVISOR_HANDLER_17 } from "../../testing/kuasar-containerd17.js";
+import { joinPodBridge } from "../../testing/vm-pod.js";
 import { importWasmImage } from "../../testing/wasm-image.js";
 import { echoArgsEnvFileModule } from "../../testing/wat-modules.js";
 
 assertIsolated();
 
 const run = promisify(execFile);
+const MiB = 1 << 20;
+
+/** Debian bookworm's runsc (2022-12), still supported where it is the only one. */
+const BOOKWORM_RUNSC = "/usr/bin/runsc";
 
 /** Host pids of a gvisor pod: its runsc sandbox (from runsc's pid file) and its holder. */
 function podPids(sandboxerDir: string, podId: string): { sandbox: number; holder: number } {
@@ -30,6 +39,26 @@ function podPids(sandboxerDir: string, podId: string): { sandbox: number; holder
     sandbox: Number(readFileSync(join(dir, "gvisor", "sandbox.pid"), "utf8").trim()),
     holder: Number(readFileSync(join(dir, "holder.pid"), "utf8").trim()),
   };
+}
+
+/** What a TCP server at `ip:port` sends, read from the host's side (retried until it listens). */
+async function readFromHost(ip: string, port: number): Promise<string> {
+  for (let i = 0; ; i++) {
+    try {
+      return await new Promise<string>((resolve, reject) => {
+        const s = connect({ host: ip, port }, () => s.end());
+        let text = "";
+        s.setEncoding("utf8");
+        s.setTimeout(5000, () => s.destroy(new Error("timed out")));
+        s.on("data", (d: string) => (text += d));
+        s.on("end", () => (text ? resolve(text) : reject(new Error("closed without data"))));
+        s.on("error", reject);
+      });
+    } catch (err) {
+      if (i >= 100) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 async function waitGone(pid: number): Promise<boolean> {
@@ -68,6 +97,15 @@ async function exerciseGvisorPod(t: TestContext, cri: CriClient, handler: string
   const uname = await cri.runtime.execSync({ containerId: clientId, cmd: ["cat", "/proc/version"], timeout: 20n });
   assert.notEqual(decodeOut(uname.stdout).trim(), readFileSync("/proc/version", "utf8").trim());
 
+  // gVisor's own network stack (--network=sandbox, chosen by the start-time probe): it took the
+  // pod's address off the interface in the pod's namespace, and the pod IP answers the host.
+  const podIp = (await cri.runtime.podSandboxStatus({ podSandboxId: podId })).status?.network?.ip ?? "";
+  assert.match(podIp, /^\d+\.\d+\.\d+\.\d+$/);
+  const inPodNetns = (await run("nsenter", [`--net=/proc/${pids.sandbox}/ns/net`, "ip", "-4", "-o", "addr", "show"])).stdout;
+  assert.doesNotMatch(inPodNetns, new RegExp(`inet ${podIp.replace(/\./g, "\\.")}/`), "the netstack owns the pod's address");
+  joinPodBridge(); // "the host": the test's netns on the e2e CNI bridge
+  assert.equal(await readFromHost(podIp, 7000), "pong-from-kernel\n", "the pod IP is reachable from the host");
+
   // Two containers talk over localhost (retry until the listener is up).
   let got = "";
   for (let i = 0; i < 100 && !got.includes("pong-from-kernel"); i++) {
@@ -87,6 +125,11 @@ async function exerciseGvisorPod(t: TestContext, cri: CriClient, handler: string
   if (sandboxApiSocket) {
     const sandboxApi = new GrpcClient(sandboxApiSocket, { namespace: "k8s.io" });
     t.after(() => sandboxApi.close());
+    // Status says what the sandbox runs on, and why (the start-time probe).
+    const info = (await sandboxApi.service(Controller).status({ sandboxId: podId, verbose: false })).info;
+    assert.equal(info["runsc_network"], "sandbox", JSON.stringify(info));
+    assert.match(info["runsc_platform"] ?? "", /^(systrap|ptrace)$/);
+    assert.ok(info["runsc_platform_reason"] && info["runsc_network_reason"], JSON.stringify(info));
     const m = await sandboxApi.service(Controller).metrics({ sandboxId: podId });
     assert.equal(m.metrics?.data?.typeUrl, "io.containerd.cgroups.v1.Metrics");
     const cg = fromBinary(MetricsSchema, m.metrics!.data!.value);
@@ -145,6 +188,55 @@ describe("gvisor sandboxer under stock containerd 2.x (proxy sandbox plugin, CRI
     await cri.runtime.stopPodSandbox({ podSandboxId: podId });
     await cri.runtime.removePodSandbox({ podSandboxId: podId });
     await assertNothingLeft(env.sandboxerDir, pids);
+  });
+});
+
+describe("gvisor UpdateContainerResources under stock containerd 2.x", () => {
+  it("bounds the pod's sandbox on the host by its containers' limits, at create and at update", async (t) => {
+    const env = await containerd2WithKuasar(t, ["gvisor"]);
+    const parent = `/kuasar-e2e-${randomBytes(6).toString("hex")}`;
+    createPodCgroup(parent);
+    t.after(() => {
+      for (const h of mountedHierarchies()) rmdirQuietly(join(h.mount, parent));
+    });
+    const cfg = podConfig("upd", `${env.dir}/logs/upd`);
+    cfg.linux = { ...cfg.linux, cgroupParent: parent };
+    const a = shContainer("a", "sleep 100000");
+    a.linux = { ...a.linux, resources: create(LinuxContainerResourcesSchema, { memoryLimitInBytes: BigInt(64 * MiB) }) };
+    const b = shContainer("b", "sleep 100000");
+    b.linux = { ...b.linux, resources: create(LinuxContainerResourcesSchema, { memoryLimitInBytes: BigInt(32 * MiB) }) };
+    const { podId, ids } = await runPod(env.cri, GVISOR_HANDLER, cfg, [a, b]);
+    const sandboxCgroup = `${parent}/${podId}`;
+    const sandboxPid = podPids(env.sandboxerDir, podId).sandbox;
+    for (const m of parseProcCgroup(readFileSync(`/proc/${sandboxPid}/cgroup`, "utf8"))) assert.equal(m.path, sandboxCgroup, "the runsc sandbox is in the pod's cgroup");
+    assert.equal(podMemoryLimit(sandboxCgroup), 96 * MiB, "the sum of the containers' limits at create");
+
+    await env.cri.runtime.updateContainerResources({ containerId: ids[1]!, linux: { memoryLimitInBytes: BigInt(128 * MiB) } });
+    assert.equal(podMemoryLimit(sandboxCgroup), 192 * MiB, "the update is visible in the sandbox's cgroup");
+    // A limit the host cannot take back is refused and changes nothing.
+    await assert.rejects(env.cri.runtime.updateContainerResources({ containerId: ids[0]!, linux: { memoryLimitInBytes: -1n } }), /cannot lift/);
+    assert.equal(podMemoryLimit(sandboxCgroup), 192 * MiB);
+    const inside = await env.cri.runtime.execSync({ containerId: ids[0]!, cmd: ["echo", "still-running"], timeout: 20n });
+    assert.equal(decodeOut(inside.stdout), "still-running\n");
+    await env.cri.runtime.stopPodSandbox({ podSandboxId: podId });
+    await env.cri.runtime.removePodSandbox({ podSandboxId: podId });
+  });
+});
+
+function rmdirQuietly(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    /* gone already */
+  }
+}
+
+describe("gvisor sandboxer with Debian bookworm's runsc (2022-12) selected", () => {
+  it("runs the same pod on it (ptrace, exits from runsc wait, the netstack with the net sysctls hidden)", async (t) => {
+    assert.ok(existsSync(BOOKWORM_RUNSC), `${BOOKWORM_RUNSC} missing: install Debian's runsc (packaging/install-deps.sh)`);
+    const env = await containerd2WithKuasar(t, ["gvisor"], `runsc_binary = "${BOOKWORM_RUNSC}"\n`);
+    await exerciseGvisorPod(t, env.cri, GVISOR_HANDLER, `${env.dir}/logs/gv`, env.sandboxerDir, env.listen);
+    assert.match(env.sandboxer.logs(), /"platform":"ptrace".*"msg":"gVisor platform and network chosen"/);
   });
 });
 

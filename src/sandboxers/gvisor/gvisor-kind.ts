@@ -1,13 +1,14 @@
 import { podRuntimeKeys, podRuntimeOptions, type PodRuntimeKeys } from "../pod-runtime-keys.js";
 import type { SandboxerKindDefinition } from "../sandboxer-kind.js";
 import { createGvisorSandboxer } from "./gvisor-sandboxer.js";
+import { resolveRunscBinary } from "./runsc-binary.js";
 import { runscNetworkModes, type RunscNetwork } from "./runsc-cli.js";
 
 /** The gvisor kind's own keys of `[sandboxers.gvisor]`. */
 export interface GvisorKindOptions extends PodRuntimeKeys {
   runscBinary: string;
   runscPlatform: string;
-  runscNetwork: RunscNetwork;
+  runscNetwork: RunscNetwork | "auto";
   runscDebugLogDir: string;
   runscFlags: string[];
   runscCommandTimeoutMs: number;
@@ -17,17 +18,25 @@ export const gvisorKind: SandboxerKindDefinition<GvisorKindOptions> = {
   name: "gvisor",
   options: {
     ...podRuntimeKeys,
-    runscBinary: { kind: "string", nonEmpty: true, default: "runsc", doc: "The runsc binary, a name looked up on PATH or a path." },
-    runscPlatform: { kind: "enum", values: ["ptrace", "systrap", "kvm"], default: "ptrace", doc: "gVisor platform: ptrace everywhere; systrap or kvm where runsc and the host support them." },
-    // Debian's runsc (2022-12) refuses "sandbox" on kernels that expose net.core sysctls in every network namespace.
-    runscNetwork: { kind: "enum", values: runscNetworkModes, default: "host", doc: "Network of gVisor pods: host (the pod's own namespace), sandbox (gVisor's stack) or none." },
+    runscBinary: {
+      kind: "string",
+      default: "",
+      doc: `The runsc binary, a name looked up on PATH or a path; "" for the runsc packaging/install-deps.sh put in .deps/runsc-2024 when it is there, else runsc on PATH.`,
+    },
+    runscPlatform: { kind: "enum", values: ["auto", "systrap", "ptrace", "kvm"], default: "auto", doc: "gVisor platform: auto (systrap when a probe sandbox starts on it, else ptrace), or one named." },
+    runscNetwork: {
+      kind: "enum",
+      values: ["auto", ...runscNetworkModes],
+      default: "auto",
+      doc: "Network of gVisor pods: auto (sandbox when a probe sandbox starts with it, else host), sandbox (gVisor's stack on the pod's interfaces), host (socket calls go to the pod's own namespace) or none.",
+    },
     runscDebugLogDir: { kind: "string", default: "", doc: `Directory for runsc's per-command debug logs; "" for none.` },
     runscFlags: { kind: "stringList", default: [], doc: "More global runsc flags." },
     runscCommandTimeoutMs: { kind: "int", min: 100, max: 600_000, default: 30_000, doc: "Deadline of one short runsc command, in ms." },
   },
-  programs: (o) => ({ runsc: o.runscBinary }),
+  programs: (o) => ({ runsc: resolveRunscBinary(o.runscBinary) }),
   create(base, o, s) {
-    const runsc = { binary: o.runscBinary, platform: o.runscPlatform, network: o.runscNetwork, debugLogDir: o.runscDebugLogDir, extraFlags: o.runscFlags, commandTimeoutMs: o.runscCommandTimeoutMs };
+    const runsc = { binary: resolveRunscBinary(o.runscBinary), platform: o.runscPlatform, network: o.runscNetwork, debugLogDir: o.runscDebugLogDir, extraFlags: o.runscFlags, commandTimeoutMs: o.runscCommandTimeoutMs };
     return createGvisorSandboxer({ ...podRuntimeOptions(base, o), runsc }, s.log, s.events, s.minOomScoreAdj);
   },
 };

@@ -17,7 +17,14 @@ import type { ProcessRecord } from "../../pod/records.js";
 import { closeUnusedFifo } from "../../pod/stdio.js";
 import { waitExit } from "../../pod/wait-exit.js";
 import type { CgroupStats, CreateTaskSpec } from "../../task/task-backend.js";
+import { applyPodResources } from "../../cgroup/pod-cgroup.js";
+import { podResourcesOfLinux } from "../../sandbox/sandbox-update.js";
+import type { PodResources } from "../../sandbox/sandboxer.js";
+import { withHostNetSysctlsHidden } from "./net-sysctl-mask.js";
 import { runscError, type RunscCli, type RunscNetwork, type RunscTarget } from "./runsc-cli.js";
+import type { RunscSetup } from "./runsc-probe.js";
+import { SandboxExitWaiter } from "./sandbox-exit-waiter.js";
+import { sandboxResourcesFor } from "./sandbox-resources.js";
 import { prepareGvisorSpec, rootContainerSpec, PAUSE_PATH } from "./sandbox-spec.js";
 import { parseWaitResult } from "./wait-result.js";
 import { readTextOr } from "../../fs/read-text.js";
@@ -29,17 +36,34 @@ const KILL_DRAIN_MS = 3_000;
 /** Holder key of the sandbox process (adopted so its death is journaled under a name). */
 const SANDBOX_KEY = "gvisor-sandbox";
 
+/** How a pod's container exits are learnt: from the sandbox's control socket, or from a `runsc wait` per container (runsc before 2023). */
+type ExitSource = "control-socket" | "runsc-wait";
+
+/** What a pod's sandbox was started with (`gvisor/runsc.json`): later commands use the same. */
+interface PodRunsc {
+  platform: string;
+  network: RunscNetwork;
+  exits: ExitSource;
+}
+
 /**
  * How gvisor containers run. Each pod is one runsc sandbox, started at
  * Sandbox Start by a root container running a pause program; every container
  * of the pod joins it. runsc commands that leave something running are launched
- * by the pod's holder: the sandbox, each container's `runsc wait` (whose exit,
- * journaled by the holder, tells us the container's exit status, kept in a
- * file, across daemon restarts) and each exec's attached `runsc exec`.
+ * by the pod's holder: the sandbox and each exec's attached `runsc exec`.
+ * Container exits come from the sandbox itself: a Wait call per running
+ * container on its control socket, held by kuasard (no process; asked again
+ * after a restart, the sandbox keeps the status until the container is
+ * deleted). A runsc that keeps that socket out of reach (2022 builds: abstract,
+ * in the pod's network namespace) gets a `runsc wait` per container from the
+ * holder instead, its output kept in a file and its exit journaled.
  */
 export class GvisorRuntime implements ContainerRuntime {
   /** Pods whose sandbox death must stop them (ready, not stopping). */
   private readonly watched = new Set<string>();
+  /** What each pod's sandbox runs with, by pod id (read from its file once). */
+  private readonly podRunsc = new Map<string, PodRunsc>();
+  private readonly exits: SandboxExitWaiter;
 
   /** The holder's namespaces are not where a gVisor pod's sysctls live: its sandbox kernel is. */
   readonly holderSetsPodSysctls = false;
@@ -64,12 +88,21 @@ export class GvisorRuntime implements ContainerRuntime {
     private readonly pauseBinary: string,
     /** Runs a terminal exec's `runsc exec` on a new pseudoterminal whose master goes to the holder. */
     private readonly ptyExecBinary: string,
-  ) {}
+    /** The platform and network probed at daemon start. */
+    private readonly setup: Promise<RunscSetup>,
+  ) {
+    this.exits = new SandboxExitWaiter(ops.log);
+    setup.then((r) => (this.probed = r), () => {});
+  }
+
+  /** The probe's result once it is in. */
+  private probed: RunscSetup | undefined;
 
   // ---- the pod's sandbox ----------------------------------------------------
 
   /** Creates and starts the root container: the gVisor sandbox of the pod, in its network namespace. */
   async podStarted(pod: Pod): Promise<void> {
+    const setup = await this.setup;
     const holder = requireHolder(pod);
     const dir = sandboxDir(pod);
     const rootfs = join(dir, "rootfs");
@@ -82,17 +115,23 @@ export class GvisorRuntime implements ContainerRuntime {
       pauseBinary: this.pauseBinary,
       hostname: readFileSync(join(pod.dir, "hostname"), "utf8").trim(), // the pod's, or the host's for a host-network pod
       netnsPath: hostNetwork ? "" : pod.record.netnsPath,
+      cgroupsPath: pod.record.cgroupPath,
     });
     writeFileAtomic(join(dir, "config.json"), JSON.stringify(spec), 0o644);
+    const chosen: PodRunsc = { platform: setup.platform, network: hostNetwork ? "host" : setup.network, exits: "runsc-wait" };
+    this.savePodRunsc(pod, chosen);
     const target = this.target(pod);
     const log = join(dir, "runsc.log");
     const pidFile = join(dir, "sandbox.pid");
     await this.runThroughHolder(pod, "gvisor-create", this.runsc.createArgv(target, rootId(pod), dir, pidFile), "create", log);
     const sandboxPid = Number(readFileSync(pidFile, "utf8").trim());
     await holder.adopt(SANDBOX_KEY, sandboxPid);
-    await this.runThroughHolder(pod, "gvisor-start", this.runsc.startArgv(target, rootId(pod)), "start", log);
+    // The root container's start sets up gVisor's network stack; runsc's root-namespace test must not misfire.
+    const start = this.runsc.startArgv(target, rootId(pod));
+    await this.runThroughHolder(pod, "gvisor-start", target.network === "sandbox" ? withHostNetSysctlsHidden(start) : start, "start", log);
+    if (existsSync(this.runsc.controlSocket(target, rootId(pod)))) this.savePodRunsc(pod, { ...chosen, exits: "control-socket" });
     this.watched.add(pod.id);
-    pod.log.info({ runsc_sandbox_pid: sandboxPid, network: target.network, platform: this.runsc.options.platform }, "gVisor sandbox started");
+    pod.log.info({ runsc_sandbox_pid: sandboxPid, ...this.podRunscOf(pod) }, "gVisor sandbox started");
   }
 
   /** Kills the pod's containers (their exits come from their waiters), then the sandbox. */
@@ -128,6 +167,11 @@ export class GvisorRuntime implements ContainerRuntime {
     for (const until = Date.now() + 5000; isAlive(pid) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 20));
   }
 
+  /** A recovered container that still runs is waited for again (the sandbox kept its status if it ended meanwhile). */
+  adopted(c: Container): void {
+    if (c.record.init.pid > 0 && (c.record.init.state === "running" || c.record.init.state === "paused")) this.waitForExit(c);
+  }
+
   /** After a daemon restart: a sandbox that died meanwhile stops its pod; a live one is watched again. */
   async podRecovered(pod: Pod): Promise<void> {
     const pid = this.sandboxPid(pod);
@@ -139,11 +183,29 @@ export class GvisorRuntime implements ContainerRuntime {
     this.watched.add(pod.id);
   }
 
+  /** What the pod's sandbox runs with, and why (the start-time probe's reasons, when the pod took its choice). */
+  podInfo(pod: Pod): Record<string, string> {
+    if (!existsSync(join(sandboxDir(pod), "runsc.json"))) return {};
+    const r = this.podRunscOf(pod);
+    const s = this.probed;
+    return {
+      runsc_platform: r.platform,
+      runsc_platform_reason: s && s.platform === r.platform ? s.platformReason : "chosen by an earlier daemon",
+      runsc_network: r.network,
+      runsc_network_reason: isHostNetwork(pod) ? "host-network pod" : s && s.network === r.network ? s.networkReason : "chosen by an earlier daemon",
+      runsc_exits: r.exits,
+    };
+  }
+
   async podStats(pod: Pod): Promise<CgroupStats> {
     return this.runsc.stats(this.target(pod), rootId(pod));
   }
 
-  /** Exits of the sandbox process end the pod; a waiter's exit carries its container's status in a file. */
+  /**
+   * Exits of the sandbox process end the pod (every container's recorded pid
+   * is the sandbox's when their exits come from its control socket); a
+   * `runsc wait`'s exit carries its container's status in a file.
+   */
   exitReported(pod: Pod, e: HolderExit, process: { container: Container; execId: string } | undefined): HolderExit | undefined {
     if (e.pid === this.sandboxPid(pod)) {
       if (this.watched.delete(pod.id)) pod.sandboxDied(e.status);
@@ -202,10 +264,23 @@ export class GvisorRuntime implements ContainerRuntime {
       await this.runThroughHolder(pod, `create:${id}`, this.runsc.createArgv(target, id, spec.bundle), "create", runscLog);
     }
     log.debug({ sandbox: rootId(pod), network: target.network }, "container created in the pod's sandbox");
+    writeFileAtomic(resourcesFile(pod, id), JSON.stringify(containerResources(oci.linux?.resources)), 0o600);
+    if (pod.record.cgroupPath) this.applySandboxResources(pod, id); // not yet among the pod's containers
     return { pid: 0, memoryCgroup: "", fields: { runtime: "runsc" } };
   }
 
   async undoLaunch(id: string, pod: Pod): Promise<void> {
+    if (existsSync(resourcesFile(pod, id))) {
+      rmSync(resourcesFile(pod, id), { force: true });
+      // The sandbox's bound goes back to what the pod's other containers ask for.
+      if (pod.record.cgroupPath) {
+        try {
+          this.applySandboxResources(pod);
+        } catch (err) {
+          pod.log.warn({ err, container_id: id }, "restoring the sandbox's limits after a failed create failed");
+        }
+      }
+    }
     await this.runsc.delete(this.target(pod), id, true);
   }
 
@@ -228,6 +303,12 @@ export class GvisorRuntime implements ContainerRuntime {
     });
     const done = await waitExit(pod, startPid, startedAt, LAUNCH_TIMEOUT_MS);
     if (done.status !== 0) throw new RuntimeError(Code.FailedPrecondition, `runsc start ${c.id}: exit status ${done.status}`);
+    if (this.podRunscOf(pod).exits === "control-socket") {
+      // The container has no host process of its own: it lives and dies with the sandbox process.
+      this.ops.initLaunched(c, this.sandboxPid(pod), startedAt);
+      this.waitForExit(c);
+      return;
+    }
     rmSync(waitFile(c), { force: true });
     const waiter = await holder.spawn({ id: `wait:${c.id}`, cwd: c.record.bundle, stdout: waitFile(c), argv: this.runsc.waitArgv(target, c.id), env: holderLaunchEnv() });
     this.ops.initLaunched(c, waiter, startedAt);
@@ -295,11 +376,13 @@ export class GvisorRuntime implements ContainerRuntime {
 
   /** Removes a container's runsc state and files (Delete, and a pod's Shutdown). */
   async remove(c: Container): Promise<void> {
+    this.exits.stop(c.id);
     await this.runsc.delete(this.target(c.pod), c.id, true).catch((err: unknown) => {
       if (!isErrorCode(err, Code.NotFound)) this.ops.log.warn({ err, container_id: c.id }, "runsc delete failed");
     });
     rmSync(execDir(c), { recursive: true, force: true });
     rmSync(waitFile(c), { force: true });
+    rmSync(resourcesFile(c.pod, c.id), { force: true });
   }
 
   /** Pids inside the sandbox (what `ps` in the container shows); none before it started. */
@@ -330,8 +413,25 @@ export class GvisorRuntime implements ContainerRuntime {
     for (const ext of ["json", "ipid"]) rmSync(join(execDir(c), `${execId}.${ext}`), { force: true });
   }
 
-  async update(): Promise<void> {
-    throw new RuntimeError(Code.Unimplemented, "runsc cannot change a running container's resources");
+  /**
+   * The container's new limits, bounded on the host where gVisor runs it: the
+   * pod's sandbox process, in the pod cgroup, gets the sum of its containers'
+   * limits (see sandbox-resources.ts). A pod without a cgroup (no
+   * cgroup_parent) cannot be bounded: FailedPrecondition, nothing changed.
+   */
+  async update(c: Container, resources: unknown): Promise<void> {
+    if (resources === undefined) return;
+    const r = containerResources(resources);
+    if (!c.pod.record.cgroupPath) throw new RuntimeError(Code.FailedPrecondition, `container ${c.id}: its gVisor pod has no cgroup (no cgroup_parent): its sandbox cannot be bounded on the host`);
+    const file = resourcesFile(c.pod, c.id);
+    const before = readTextOr(file);
+    writeFileAtomic(file, JSON.stringify(r), 0o600);
+    try {
+      this.applySandboxResources(c.pod);
+    } catch (err) {
+      writeFileAtomic(file, before || JSON.stringify(containerResources(undefined)), 0o600);
+      throw err;
+    }
   }
 
   async stats(c: Container): Promise<CgroupStats> {
@@ -341,9 +441,38 @@ export class GvisorRuntime implements ContainerRuntime {
 
   // ---- helpers ----------------------------------------------------------------
 
-  /** The network mode of a pod: host-network pods pass through to the host's stack. */
-  private network(pod: Pod): RunscNetwork {
-    return isHostNetwork(pod) && this.runsc.options.network === "sandbox" ? "host" : this.runsc.options.network;
+  /** Waits for the container's exit on the pod sandbox's control socket; it then ends as any init does. */
+  private waitForExit(c: Container): void {
+    if (this.podRunscOf(c.pod).exits !== "control-socket") return;
+    const socket = this.runsc.controlSocket(this.target(c.pod), rootId(c.pod));
+    const running = () => c.record.init.state === "running" || c.record.init.state === "paused";
+    this.exits.watch(socket, c.id, running, (status, at) => this.ops.initExited(c, status, at));
+  }
+
+  /** Sets the pod cgroup (the sandbox's) to the sum of its containers' limits (and `creating`'s). */
+  private applySandboxResources(pod: Pod, creating?: string): void {
+    const live = this.ops.containersOf(pod).filter((c) => c.record.init.state !== "stopped").map((c) => c.id);
+    const all = creating && !live.includes(creating) ? [...live, creating] : live;
+    const limits = all.map((id) => JSON.parse(readTextOr(resourcesFile(pod, id)) || "null") as PodResources | null).filter((r): r is PodResources => r !== null);
+    applyPodResources(pod.record.cgroupPath ?? "", sandboxResourcesFor(limits));
+  }
+
+  /** What the pod's sandbox runs with; pods started by a version that did not record it ran with the options of the time. */
+  private podRunscOf(pod: Pod): PodRunsc {
+    let r = this.podRunsc.get(pod.id);
+    if (!r) {
+      const text = readTextOr(join(sandboxDir(pod), "runsc.json"));
+      const o = this.runsc.options;
+      const legacy: PodRunsc = { platform: o.platform === "auto" ? "ptrace" : o.platform, network: isHostNetwork(pod) || o.network === "auto" ? "host" : o.network, exits: "runsc-wait" };
+      r = text ? (JSON.parse(text) as PodRunsc) : legacy;
+      this.podRunsc.set(pod.id, r);
+    }
+    return r;
+  }
+
+  private savePodRunsc(pod: Pod, r: PodRunsc): void {
+    writeFileAtomic(join(sandboxDir(pod), "runsc.json"), JSON.stringify(r), 0o644);
+    this.podRunsc.set(pod.id, r);
   }
 
   /** `runsc exec` into a container of the pod's gVisor sandbox (in the pod's network namespace, where runsc reaches it). */
@@ -357,7 +486,8 @@ export class GvisorRuntime implements ContainerRuntime {
   /** Where short runsc commands for `pod` must run: in its network namespace while that exists. */
   private target(pod: Pod): RunscTarget {
     const netns = isHostNetwork(pod) ? undefined : pod.record.netnsPath;
-    return { root: join(pod.dir, "runsc"), network: this.network(pod), netns: netns && existsSync(netns) ? netns : undefined };
+    const r = this.podRunscOf(pod);
+    return { root: join(pod.dir, "runsc"), network: r.network, platform: r.platform, netns: netns && existsSync(netns) ? netns : undefined };
   }
 
   /** Host pid of the pod's sandbox process (runsc's pid file), 0 before it was created. */
@@ -392,6 +522,24 @@ function rootId(pod: Pod): string {
 /** The pod's sandbox files: root container bundle, its rootfs, runsc's pid file and log. */
 function sandboxDir(pod: Pod): string {
   return join(pod.dir, "gvisor");
+}
+
+/** A container's own limits (what Create and each Update asked for), summed for its pod's sandbox. */
+function resourcesFile(pod: Pod, id: string): string {
+  return join(sandboxDir(pod), `${id}.resources.json`);
+}
+
+/**
+ * The limits the host can take from OCI LinuxResources. A negative one (-1:
+ * unlimited) is refused: the sandbox's limit is a sum, and the host cannot lift
+ * one container's share of it.
+ */
+function containerResources(resources: unknown): PodResources {
+  const r = resources as { memory?: { limit?: unknown }; cpu?: { quota?: unknown } } | undefined;
+  for (const [field, v] of [["memory.limit", r?.memory?.limit], ["cpu.quota", r?.cpu?.quota]] as const) {
+    if (typeof v === "number" && v < 0) throw new RuntimeError(Code.InvalidArgument, `resources ${field} ${v}: a gVisor container's host limit is its share of its sandbox's; the host cannot lift it`);
+  }
+  return podResourcesOfLinux(resources, "resources");
 }
 
 /** Where a container's waiter writes the exit status runsc reports. */

@@ -1,4 +1,5 @@
 import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { isUnifiedOnly } from "../../cgroup/cgroup-stats.js";
 import { which } from "../../fs/which.js";
 import { statsFromEventsOutput } from "../../oci-runtime/events-stats.js";
@@ -14,14 +15,14 @@ export type RunscNetwork = (typeof runscNetworkModes)[number];
 export interface RunscOptions {
   /** The runsc binary. Default `runsc` from PATH (Debian: /usr/bin/runsc). */
   binary: string;
-  /** gVisor platform (`--platform`): `ptrace` everywhere; `systrap`/`kvm` where the build and host support them. */
+  /** gVisor platform (`--platform`), or `auto`: probed at start (see runsc-probe.ts); each pod keeps the one it started with. */
   platform: string;
   /**
    * Network of pods that have one (`--network`): `sandbox` runs gVisor's own stack on the pod's
    * interfaces, `host` passes socket calls through to the pod's network namespace, `none` keeps
-   * only loopback. Host-network pods always use `host`.
+   * only loopback; `auto` probed at start. Host-network pods always use `host`.
    */
-  network: RunscNetwork;
+  network: RunscNetwork | "auto";
   /** Directory for runsc's per-command debug logs (`--debug-log DIR/`); "" for none. */
   debugLogDir: string;
   /** More global runsc flags, e.g. `--overlay2=root:memory`. */
@@ -38,6 +39,8 @@ export interface RunscTarget {
    */
   root: string;
   network: RunscNetwork;
+  /** The platform the pod's sandbox runs on. */
+  platform: string;
   /**
    * The pod's network namespace file; undefined for the daemon's own. runsc
    * reaches a sandbox over an abstract unix socket, which lives in the
@@ -77,7 +80,7 @@ export class RunscCli {
     return [
       "--root",
       t.root,
-      `--platform=${o.platform}`,
+      `--platform=${t.platform}`,
       `--network=${t.network}`,
       ...(o.debugLogDir ? [`--debug-log=${o.debugLogDir.replace(/\/*$/, "/")}`] : []),
       ...o.extraFlags,
@@ -116,6 +119,15 @@ export class RunscCli {
    */
   execArgv(t: RunscTarget, id: string, processFile: string, internalPidFile: string): string[] {
     return [this.absoluteBinary(), ...this.globalArgs(t), "exec", "--process", processFile, "--internal-pid-file", internalPidFile, id];
+  }
+
+  /**
+   * The sandbox's control socket when runsc keeps it as a file in the pod's
+   * state root (2023 and later builds; older ones use an abstract socket in the
+   * sandbox's network namespace): kuasard then waits for exits over it itself.
+   */
+  controlSocket(t: RunscTarget, sandboxId: string): string {
+    return join(t.root, `runsc-${sandboxId}.sock`);
   }
 
   async state(target: RunscTarget, id: string): Promise<RunscState> {

@@ -19,6 +19,12 @@ export interface RootContainer {
   hostname: string;
   /** containerd's network namespace for the pod; "" keeps the daemon's (host network). */
   netnsPath: string;
+  /**
+   * The pod cgroup, which the sandbox process (gVisor's kernel, running every
+   * container) joins, so the pod's and its containers' limits bound it; without
+   * one runsc makes a cgroup of its own for the sandbox.
+   */
+  cgroupsPath?: string;
 }
 
 /**
@@ -46,7 +52,7 @@ export function rootContainerSpec(r: RootContainer): OciSpec {
       { destination: PAUSE_PATH, type: "bind", source: r.pauseBinary, options: ["rbind", "ro"] },
     ],
     annotations: { [CONTAINER_TYPE_ANNOTATION]: "sandbox", [SANDBOX_ID_ANNOTATION]: r.sandboxId },
-    linux: { namespaces },
+    linux: { namespaces, ...(r.cgroupsPath ? { cgroupsPath: r.cgroupsPath } : {}) },
   };
 }
 

@@ -13,7 +13,7 @@ const options = (over: Partial<RunscOptions> = {}): RunscOptions => ({
   ...over,
 });
 
-const pod = (network: RunscNetwork = "host"): RunscTarget => ({ root: "/r", network, netns: undefined });
+const pod = (network: RunscNetwork = "host"): RunscTarget => ({ root: "/r", network, platform: "ptrace", netns: undefined });
 
 describe("runsc CLI", () => {
   it("puts the global flags before every subcommand", () => {

@@ -36,6 +36,11 @@ describe("rootContainerSpec", () => {
     const s = rootContainerSpec({ sandboxId: "pod1", rootfs: "/r", pauseBinary: "/b", hostname: "h", netnsPath: "" });
     assert.equal(s.linux?.namespaces?.some((n) => n.type === "network"), false);
   });
+
+  it("puts the sandbox in the pod cgroup when there is one, else leaves the cgroup to runsc", () => {
+    assert.equal(rootContainerSpec({ sandboxId: "p", rootfs: "/r", pauseBinary: "/b", hostname: "h", netnsPath: "", cgroupsPath: "/kubepods/p1/p" }).linux?.cgroupsPath, "/kubepods/p1/p");
+    assert.equal(rootContainerSpec({ sandboxId: "p", rootfs: "/r", pauseBinary: "/b", hostname: "h", netnsPath: "" }).linux?.cgroupsPath, undefined);
+  });
 });
 
 describe("prepareGvisorSpec", () => {
