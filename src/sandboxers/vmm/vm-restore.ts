@@ -29,7 +29,7 @@ const SEED_BYTES = 64;
  * Starts a pod VM from a template instead of booting it. The VM maps its own sparse copy of
  * the template's RAM, shared: virtio-fs (vhost-user) needs guest RAM its daemon can map, so
  * a private copy-on-write mapping of the template file (which would share unchanged pages
- * between VMs) cannot carry the pod's share; see docs/adr/ (VM templates). Then: device state
+ * between VMs) cannot carry the pod's share; see docs/adr/0008-vm-templates.md. Then: device state
  * loaded, share and NIC hot-plugged, the share mounted, and the agent given the VM's own clock,
  * entropy and directory. On failure, kills what it started and says why.
  */
