@@ -7,6 +7,7 @@ import { PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.
 import { decodeOut, logFile, podConfig, runPod, shContainer, waitForLog } from "../../testing/cri-pod.js";
 import { assertIsolated } from "../../testing/isolation.js";
 import { afterRedial, containerd2WithKuasar, VMM_HANDLER } from "../../testing/kuasar-containerd2.js";
+import { containerd17WithKuasar, handler17Of } from "../../testing/kuasar-containerd17.js";
 import { httpGet, joinPodBridge, processesOf, VMM_TEST_CONFIG } from "../../testing/vm-pod.js";
 
 assertIsolated();
@@ -14,6 +15,27 @@ assertIsolated();
 /** Serves `text` on :8080 from the container's rootfs (on the pod's share) after printing what identifies its VM. */
 function identityContainer(name: string, text: string) {
   return shContainer(name, `echo "id hostname=$(hostname) boot_id=$(cat /proc/sys/kernel/random/boot_id) now=$(date +%s)"; mkdir -p /tmp/www && echo ${text} > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www`);
+}
+
+/** Waits for the one template the first pod's start builds; its key. */
+async function templateBuilt(templates: string, daemonLog: () => string): Promise<string> {
+  const until = Date.now() + 240_000;
+  while (!(existsSync(templates) && readdirSync(templates).some((e) => !e.startsWith(".") && existsSync(join(templates, e, "template.json"))))) {
+    assert.ok(Date.now() < until, `the template was built within 4 minutes; the daemon said: ${daemonLog().split("\n").filter((l) => /template/i.test(l)).join("\n")}`);
+    await sleep(200);
+  }
+  const [key] = readdirSync(templates).filter((e) => !e.startsWith("."));
+  assert.match(key!, /^(tcg|kvm)-[0-9a-f]{32}$/);
+  return key!;
+}
+
+/** Waits until no template build runs (one may have started beside a boot) so that nothing is left when the test ends. */
+async function buildsDone(templates: string): Promise<void> {
+  const until = Date.now() + 240_000;
+  while (existsSync(templates) && readdirSync(templates).some((e) => e.startsWith(".build-"))) {
+    assert.ok(Date.now() < until, "the template build finished");
+    await sleep(200);
+  }
 }
 
 describe("vmm pods from a VM template under containerd 2.x", () => {
@@ -37,13 +59,7 @@ describe("vmm pods from a VM template under containerd 2.x", () => {
     const first = await timed(() => runPod(cri, VMM_HANDLER, firstCfg, [shContainer("c", "exec sleep 100000")]));
     pods.push({ podId: first.podId, name: "first" });
     joinPodBridge(); // the CNI bridge exists once a pod has a network
-    const until = Date.now() + 240_000;
-    while (!(existsSync(templates) && readdirSync(templates).some((e) => !e.startsWith(".") && existsSync(join(templates, e, "template.json"))))) {
-      assert.ok(Date.now() < until, "the template was built within 4 minutes");
-      await sleep(200);
-    }
-    const [key] = readdirSync(templates).filter((e) => !e.startsWith("."));
-    assert.match(key!, /^(tcg|kvm)-[0-9a-f]{32}$/);
+    const key = await templateBuilt(templates, () => env.sandboxer.logs());
     assert.doesNotMatch(await statusText(first.podId), new RegExp(key!), "the first pod booted");
 
     // Three pods restored from it: each its own.
@@ -103,14 +119,48 @@ describe("vmm pods from a VM template under containerd 2.x", () => {
       await cri.runtime.stopPodSandbox({ podSandboxId: p.podId });
       await cri.runtime.removePodSandbox({ podSandboxId: p.podId });
     }
-    // The rebuild started beside the last boot may still run: let it finish before counting.
-    const quiet = Date.now() + 240_000;
-    while (readdirSync(templates).some((e) => e.startsWith(".build-"))) {
-      assert.ok(Date.now() < quiet, "the rebuild finished");
-      await sleep(200);
-    }
+    await buildsDone(templates); // the rebuild started beside the last boot
     assert.deepEqual(await processesOf("qemu-system-x86_64"), [], "no VM left");
     assert.deepEqual(await processesOf("virtiofsd"), [], "no virtiofsd left");
     for (const p of pods) assert.ok(!existsSync(join(env.sandboxerDir, "pods", p.podId)), `${p.name}'s dir (and its RAM copy) is gone`);
+  });
+});
+
+describe("vmm pods from a VM template under containerd 1.7 (shim bridge)", () => {
+  it("restores the pods after the first from its template: own hostname, IP, rootfs on the share, boot_id", async (t) => {
+    const env = await containerd17WithKuasar(t, ["vmm"], `${VMM_TEST_CONFIG}template = true\n`);
+    const { cri } = env;
+    const handler = handler17Of("vmm");
+    const firstCfg = podConfig("first17", `${env.dir}/logs/first17`);
+    const first = await runPod(cri, handler, firstCfg, [shContainer("c", "exec sleep 100000")]);
+    const pods = [first.podId];
+    joinPodBridge();
+    // The vmm sandboxer's dir (kuasard's --dir when it serves one kind): where the first pod lives.
+    const vmmDir = readdirSync(env.dir).find((d) => existsSync(join(env.dir, d, "pods", first.podId)));
+    assert.ok(vmmDir, "the first pod's dir");
+    const templates = join(env.dir, vmmDir, "templates");
+    await templateBuilt(templates, () => env.kuasard.logs());
+    const bootIds: string[] = [];
+    for (const name of ["pod17-a", "pod17-b"]) {
+      const cfg = podConfig(name, `${env.dir}/logs/${name}`);
+      const c = identityContainer("web", `served-by-${name}`);
+      const { podId } = await runPod(cri, handler, cfg, [c]);
+      pods.push(podId);
+      const line = await waitForLog(logFile(cfg, c), "id hostname=", 120_000);
+      const m = /hostname=(\S+) boot_id=(\S+)/.exec(line)!;
+      assert.equal(m[1], name);
+      bootIds.push(m[2]!);
+      const ip = (await cri.runtime.podSandboxStatus({ podSandboxId: podId })).status?.network?.ip ?? "";
+      assert.equal((await httpGet(ip, 8080)).trim(), `served-by-${name}`);
+    }
+    assert.notEqual(bootIds[0], bootIds[1]);
+    assert.match(env.kuasard.logs(), /VM restored from its template/);
+    assert.equal(env.kuasard.logs().match(/VM restored from its template/g)?.length, 2, "both pods after the first were restored");
+    for (const podId of pods) {
+      await cri.runtime.stopPodSandbox({ podSandboxId: podId });
+      await cri.runtime.removePodSandbox({ podSandboxId: podId });
+    }
+    await buildsDone(templates);
+    assert.deepEqual(await processesOf("qemu-system-x86_64"), [], "no VM left");
   });
 });
