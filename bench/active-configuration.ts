@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BenchConfiguration, RunningConfiguration } from "./bench-configuration.js";
 import type { PodStartContext } from "./pod-workload.js";
-import type { ConfigurationResult, MemoryPoint, ParallelRound, PodStartSample, ShimStartResult } from "./results.js";
+import type { ConfigurationResult, DaemonPhases, MemoryPoint, ParallelRound, PodStartSample, ShimStartResult } from "./results.js";
 import { summarize } from "./summarize.js";
 
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
@@ -23,11 +23,13 @@ export interface ConfigurationSamples {
   memory: MemoryPoint[];
   memory_teardown: { pods: number; ms: number } | null;
   shim_start: ShimStartResult | null;
+  /** kuasard's own timings (ours only). */
+  daemon_phases: DaemonPhases | null;
 }
 
 /** See the module comment. */
 export class ActiveConfiguration {
-  readonly samples: ConfigurationSamples = { serial: [], parallel: [], memory: [], memory_teardown: null, shim_start: null };
+  readonly samples: ConfigurationSamples = { serial: [], parallel: [], memory: [], memory_teardown: null, shim_start: null, daemon_phases: null };
   readonly cfg: BenchConfiguration;
   readonly rc: RunningConfiguration;
   /** Where its pods start. */
@@ -129,6 +131,6 @@ export function idleResult(cfg: BenchConfiguration, status: "not_available" | "f
     failure_log: null,
     setup_ms: null,
     summary: null,
-    samples: { serial: [], parallel: [], memory: [], memory_teardown: null, shim_start: null },
+    samples: { serial: [], parallel: [], memory: [], memory_teardown: null, shim_start: null, daemon_phases: null },
   };
 }

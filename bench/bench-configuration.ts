@@ -52,6 +52,8 @@ export interface RunningConfiguration {
    * "containerd-shim-runc-v2", ...), or undefined when `p` is not a management process.
    */
   managementRole(p: ProcessInfo): string | undefined;
+  /** kuasard's phase log (`phase_log`), for ours; undefined for stock configurations. */
+  readonly phaseLog: string | undefined;
   /** Set for shim paths: how to time `<shim> start`. */
   readonly shimLauncher: ShimLauncher | undefined;
   /** containerd's log and the logs of the configuration's daemons so far (kept when the configuration fails). */

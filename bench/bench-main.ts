@@ -11,9 +11,13 @@
  * 3. the worker: runs every configuration, writes bench-results/, prints the table.
  * Everything left inside dies with pid 1; nothing outside is touched.
  *
- * `--render` re-renders latest.md, the SVGs and the marked sections of README.md and
- * docs/benchmarks.md from latest.json; `--readme` only those sections (no isolation, no root
- * needed for either).
+ * A run exits 1 when the baseline, a requested configuration or the requested VM section
+ * did not run (not available or failed): its results then go to `bench-results/failed/`,
+ * never over `latest.*` (`finish-run.ts`). README.md and docs/benchmarks.md are rewritten
+ * only with `--readme`, and only from a complete run.
+ *
+ * `--render` re-renders latest.md and the SVGs from latest.json (no isolation, no root), and
+ * with `--readme` the marked sections of README.md and docs/benchmarks.md too.
  *
  * @internal benchmark, not part of the runtime
  */
@@ -28,18 +32,18 @@ import { ISOLATION_ENV, reexecIsolated, setupIsolation } from "../testing/isolat
 import { resolveBenchOptions, type BenchOptions } from "./bench-options.js";
 import { benchConfigurations } from "./configurations.js";
 import { runBenchmark } from "./run-benchmark.js";
-import { readResults, RESULTS_JSON, RESULTS_MD, writeReports, writeResults, writeSections, type SectionUpdate } from "./write-results.js";
+import { finishRun, VMM_SECTION_ID } from "./finish-run.js";
+import { readResults, RESULTS_JSON } from "./write-results.js";
 
 /** Set (to "1") for the worker process inside the isolation. */
 export const BENCH_WORKER_ENV = "KUASAR_BENCH_WORKER";
 
-/** The `--only` id of the VM section. */
-const VMM_SECTION_ID = "vmm";
-
-const usage = `usage: npm run bench -- [--quick] [--only ID,...] [--out DIR]
+const usage = `usage: npm run bench -- [--quick] [--only ID,...] [--out DIR] [--readme]
                          [--iterations N] [--parallel-pods N] [--pod-counts N,N,...]   (override the preset)
-       npm run bench -- --render [--from FILE] [--out DIR]   (latest.md, SVGs, README + docs sections from the JSON)
-       npm run bench -- --readme [--from FILE]               (README.md + docs/benchmarks.md sections from the JSON)
+       npm run bench -- --render [--readme] [--from FILE] [--out DIR]   (latest.md and SVGs from the JSON)
+--readme: also rewrite the benchmark sections of README.md and docs/benchmarks.md (complete runs only).
+Exit status 1 when the baseline, a requested configuration or the VM section could not run;
+that run's results go to <out>/failed/, never over latest.*.
 configurations: ${benchConfigurations()
   .map((c) => c.id)
   .join(", ")}
@@ -48,14 +52,13 @@ sections: ${VMM_SECTION_ID} (VM pods of the vmm sandboxer; \`--only ${VMM_SECTIO
 
 const mainScript = fileURLToPath(new URL("./main.js", import.meta.url));
 
-interface BenchArgs {
+export interface BenchArgs {
   readonly options: BenchOptions;
   readonly render: boolean;
-  readonly readme: boolean;
   readonly from: string;
 }
 
-function parseBenchArgs(argv: readonly string[]): BenchArgs | undefined {
+export function parseBenchArgs(argv: readonly string[]): BenchArgs | undefined {
   const { values } = parseArgs({
     args: [...argv],
     options: {
@@ -74,15 +77,13 @@ function parseBenchArgs(argv: readonly string[]): BenchArgs | undefined {
   if (values.help === true) return undefined;
   const overrides: { -readonly [K in keyof BenchOptions]?: BenchOptions[K] } = {};
   if (values.only !== undefined) overrides.only = values.only.split(",").filter((s) => s !== "");
-  if (values.out !== undefined) {
-    overrides.resultsDir = resolve(values.out);
-    overrides.updateReadme = false;
-  }
+  if (values.out !== undefined) overrides.resultsDir = resolve(values.out);
+  overrides.updateReadme = values.readme === true;
   if (values.iterations !== undefined) overrides.serialIterations = Number(values.iterations);
   if (values["parallel-pods"] !== undefined) overrides.parallelPods = Number(values["parallel-pods"]);
   if (values["pod-counts"] !== undefined) overrides.podCounts = values["pod-counts"].split(",").map(Number);
   const options = resolveBenchOptions(values.quick === true ? "quick" : "full", overrides);
-  return { options, render: values.render === true, readme: values.readme === true, from: resolve(values.from ?? join(options.resultsDir, RESULTS_JSON)) };
+  return { options, render: values.render === true, from: resolve(values.from ?? join(options.resultsDir, RESULTS_JSON)) };
 }
 
 function logger(): (line: string) => void {
@@ -105,25 +106,9 @@ async function worker(args: BenchArgs): Promise<number> {
   const chosen = vmmOnly ? [] : all.filter((c) => c.role === "baseline" || only.length === 0 || only.includes(c.id));
   log(`${args.options.mode} run: ${[...chosen.map((c) => c.id), ...(withVmm ? [VMM_SECTION_ID] : [])].join(", ")}`);
   const results = await runBenchmark(chosen, args.options, log, withVmm);
-  const written = await writeResults(results, args.options.resultsDir, docsToUpdate(args.options));
-  console.log(written.markdown);
-  for (const f of written.files) console.error(`bench: wrote ${f}`);
-  reportSections(written.sections, args.options);
-  return results.configurations.some((c) => c.status === "failed") ? 1 : 0;
-}
-
-function docsToUpdate(o: BenchOptions): readonly string[] {
-  return o.updateReadme ? o.readmePaths : [];
-}
-
-function reportSections(sections: readonly SectionUpdate[], o: BenchOptions): void {
-  const md = join(o.resultsDir, RESULTS_MD);
-  if (sections.length === 0) console.error(`bench: README and docs left alone (--out given)`);
-  for (const { path, update } of sections) {
-    if (update === "updated" || update === "unchanged") console.error(`bench: ${path}: benchmark section ${update}`);
-    else if (update === "no-readme") console.error(`bench: ${path} does not exist: the table is in ${md}`);
-    else if (update === "no-markers") console.error(`bench: ${path} has no <!-- bench:start --> / <!-- bench:end --> markers: the table is in ${md}`);
-  }
+  const finished = await finishRun(results, { ...args.options, fresh: true }, (line) => console.error(line));
+  console.log(finished.markdown);
+  return finished.exitCode;
 }
 
 /** pid 1 of the namespaces: isolate, then run the worker under `tini -s`. */
@@ -162,16 +147,9 @@ export async function benchMain(argv: readonly string[]): Promise<number> {
     console.log(usage);
     return 0;
   }
-  if (args.render || args.readme) {
-    const results = await readResults(args.from);
-    if (args.render) {
-      const written = await writeReports(results, args.options.resultsDir, docsToUpdate(args.options));
-      for (const f of written.files) console.error(`bench: wrote ${f}`);
-      reportSections(written.sections, args.options);
-    } else {
-      reportSections(await writeSections(results, args.options.resultsDir, args.options.readmePaths), args.options);
-    }
-    return 0;
+  if (args.render) {
+    const finished = await finishRun(await readResults(args.from), { ...args.options, fresh: false }, (line) => console.error(line));
+    return finished.exitCode;
   }
   if (process.env[BENCH_WORKER_ENV] === "1") return worker(args);
   if (process.env[ISOLATION_ENV] === "1" && process.pid === 1) return isolatedInit(argv);

@@ -45,7 +45,7 @@ export interface BenchOptions {
   readonly only: readonly string[];
   /** Where latest.json, latest.md and the SVG charts go. Default `<repo>/bench-results`. */
   readonly resultsDir: string;
-  /** Whether a run rewrites the marked sections of {@link readmePaths} (off when `--out` points elsewhere). Default true. */
+  /** Whether a complete run rewrites the marked sections of {@link readmePaths} (`--readme`). Default false. */
   readonly updateReadme: boolean;
   /**
    * Documents whose `<!-- bench:start -->`/`<!-- bench:end -->` section is regenerated from the
@@ -64,7 +64,7 @@ const common = {
   memorySnapshotIntervalMs: 500,
   callTimeoutMs: 120_000,
   only: [] as readonly string[],
-  updateReadme: true,
+  updateReadme: false,
 };
 
 /** `npm run bench -- --quick`: the configurations in about 6 minutes on a 2-core machine, plus the VM section (minutes under TCG). */

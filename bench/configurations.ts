@@ -9,12 +9,13 @@ import { kuasarDirectConfiguration } from "./kuasar-direct.js";
 import { kuasarShimBridgeConfiguration } from "./kuasar-shim-bridge.js";
 import { stockRuncV2Configuration } from "./stock-runc-v2.js";
 
-/** Every configuration of issue 6 (plus the containerd 2.x reference), baseline first. */
+/** Every configuration of issue 6 (plus the containerd 2.x reference, and the runc sandboxer on crun: issue 15), baseline first. */
 export function benchConfigurations(): BenchConfiguration[] {
   return [
     stockRuncV2Configuration({ containerdVersion: "1.7", role: "baseline" }),
     kuasarShimBridgeConfiguration("runc"),
     kuasarDirectConfiguration("runc"),
+    kuasarDirectConfiguration("runc", "crun"),
     stockRuncV2Configuration({ containerdVersion: "2", role: "reference" }),
     kuasarDirectConfiguration("wasm"),
     kuasarShimBridgeConfiguration("wasm"),

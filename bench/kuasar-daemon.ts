@@ -1,8 +1,9 @@
 /**
  * Our resident daemon as the benchmark runs it, through the e2e harness at log level info
  * like containerd: `bin/runc-sandboxer`'s program for the runc sandboxer alone, or
- * `bin/kuasard` with a config file naming several sandboxers (each on its own socket and
- * directory, as `testing/kuasar-containerd2.ts` does for runc + wasm). Also the rule
+ * `bin/kuasard` naming several sandboxers (each on its own socket and directory, as
+ * `testing/kuasar-containerd2.ts` does for runc + wasm). Either gets a config file with its
+ * `phase_log` (the report's steps inside kuasard) and the runc kind's `runtime` when asked. Also the rule
  * that says which processes are ours: the daemon, the kuasar-endpoint it started, every pod
  * holder (by executable, so forks such as a pod's `pod-init` count too) and any
  * `containerd-shim-*` process. A wasm container's runner, although the holder starts it, is
@@ -34,6 +35,8 @@ export interface KuasarDaemonOptions {
    * <dir>/state`, each kind listening on `<dir>/<kind>.sock` with its state in `<dir>/<kind>`.
    */
   readonly sandboxers: readonly SandboxerKind[];
+  /** The runc kind's OCI runtime (`[sandboxers.runc] runtime`: "runc", "crun" or a path). Default: the daemon's default. */
+  readonly runtime?: string;
 }
 
 /** A sandboxer kind the benchmark can host (see `src/daemon/kuasard-options.ts`). */
@@ -49,6 +52,8 @@ export interface KuasarDaemon {
   readonly endpointPid: number;
   /** Pid of the endpoint's custody process (management too). */
   readonly custodyPid: number;
+  /** kuasard's phase log (`phase_log`: one JSON line per pod phase and RPC served). */
+  readonly phaseLog: string;
   /** The role of `p` among our management processes (see the module comment), or undefined. */
   roleOf(p: ProcessInfo): string | undefined;
   /** The daemon's log so far. */
@@ -75,13 +80,19 @@ export async function startKuasarDaemon(options: Partial<KuasarDaemonOptions> & 
   const listens = Object.fromEntries(o.sandboxers.map((k) => [k, join(o.dir, `${k}.sock`)])) as Partial<Record<SandboxerKind, string>>;
   const listen = listens.runc ?? (listens[o.sandboxers[0] as SandboxerKind] as string);
   const single = o.sandboxers.length === 1 && o.sandboxers[0] === "runc";
+  const phaseLog = join(o.dir, "phases.jsonl");
+  // Every daemon gets a config file: the phase log (the per-phase breakdown) and the runc kind's runtime.
+  const config = join(o.dir, "kuasard.toml");
+  await mkdir(o.dir, { recursive: true });
+  const runcTable = (k: SandboxerKind) => (k === "runc" && o.runtime !== undefined ? `runtime = "${o.runtime}"\n` : "");
+  const tables = single
+    ? [`[sandboxers.runc]\n${runcTable("runc")}`]
+    : o.sandboxers.map((k) => `[sandboxers.${k}]\nlisten = "${listens[k] as string}"\ndir = "${join(o.dir, k)}"\n${runcTable(k)}`);
+  await writeFile(config, [`phase_log = "${phaseLog}"\n`, ...tables].join("\n"));
   let proc;
   if (single) {
-    proc = startSandboxer({ program: "runc-sandboxer", listen, dir: stateDir, containerdTtrpcAddress: o.containerdTtrpcAddress, args: ["--state-dir", stateDir, ...o.args] });
+    proc = startSandboxer({ program: "runc-sandboxer", listen, dir: stateDir, containerdTtrpcAddress: o.containerdTtrpcAddress, args: ["--config", config, "--state-dir", stateDir, ...o.args] });
   } else {
-    const config = join(o.dir, "kuasard.toml");
-    await mkdir(o.dir, { recursive: true });
-    await writeFile(config, o.sandboxers.map((k) => `[sandboxers.${k}]\nlisten = "${listens[k] as string}"\ndir = "${join(o.dir, k)}"\n`).join("\n"));
     // The harness adds --shim-listen only through `args`; without one kuasard would take /run/kuasar/shim.sock.
     const shim = o.args.includes("--shim-listen") ? [] : ["--shim-listen", ""];
     proc = startSandboxer({ program: "kuasard", dir: stateDir, containerdTtrpcAddress: o.containerdTtrpcAddress, args: ["--config", config, "--state-dir", stateDir, ...shim, ...o.args] });
@@ -101,6 +112,7 @@ export async function startKuasarDaemon(options: Partial<KuasarDaemonOptions> & 
     pid: proc.pid,
     endpointPid,
     custodyPid,
+    phaseLog,
     roleOf: (p) => {
       if (p.pid === proc.pid) return daemonRole;
       if (p.pid === endpointPid) return "kuasar-endpoint";

@@ -16,6 +16,7 @@ import { containerdBinaries } from "../testing/deps.js";
 import { which } from "../src/fs/which.js";
 import { defaultHolderBinary } from "../src/holder/start-holder.js";
 import { defaultPauseBinary } from "../src/sandboxers/gvisor/gvisor-sandboxer.js";
+import { locateOciRuntime } from "../src/oci-runtime/oci-runtime-command.js";
 import type { BenchConfiguration, RunningConfiguration } from "./bench-configuration.js";
 import type { SandboxerKind } from "./kuasar-daemon.js";
 import { runKuasar } from "./kuasar-running.js";
@@ -39,8 +40,38 @@ export const kuasarHandler = (kind: SandboxerKind): string =>
 /** The kinds a daemon hosts to run `kind`'s pods: runc alone, or runc beside the other kind (how a node runs both). */
 export const kuasarHostedKinds = (kind: SandboxerKind): SandboxerKind[] => (kind === "runc" ? ["runc"] : ["runc", kind]);
 
-/** Id of {@link kuasarDirectConfiguration} for `kind`. */
-export const kuasarDirectId = (kind: SandboxerKind): string => `kuasar-${kind}-direct-ctrd2`;
+/** The OCI runtimes the runc sandboxer is measured on (`[sandboxers.runc] runtime`). */
+export type BenchOciRuntime = "runc" | "crun";
+
+/** Id of {@link kuasarDirectConfiguration} for `kind` (on `runtime`, for the runc kind). */
+export const kuasarDirectId = (kind: SandboxerKind, runtime: BenchOciRuntime = "runc"): string => `kuasar-${kind}${runtime === "crun" ? "-crun" : ""}-direct-ctrd2`;
+
+/** Why the runc sandboxer cannot run on `runtime` here, or undefined (runc itself is checked by the harness). */
+export function ociRuntimeMissing(runtime: BenchOciRuntime): string | undefined {
+  if (runtime === "runc") return undefined;
+  try {
+    locateOciRuntime(runtime, "runc");
+    return undefined;
+  } catch (err) {
+    return `${err instanceof Error ? err.message : String(err)} (run packaging/install-deps.sh)`;
+  }
+}
+
+/**
+ * Fails unless the daemon logged that it chose `runtime`: the runc kind falls back to runc when
+ * its runtime fails the start probe, and a crun configuration measuring runc would lie.
+ */
+export function checkChosenRuntime(logs: string, runtime: BenchOciRuntime): void {
+  // runc is taken as configured, unprobed and unlogged: it is the fallback itself.
+  if (runtime === "runc") return;
+  for (const line of logs.split("\n")) {
+    if (!line.includes('"OCI runtime')) continue;
+    const m = /"oci_runtime":"([^"]+)"/.exec(line);
+    if (m?.[1] === runtime) return;
+    throw new Error(`kuasard runs ${m?.[1] ?? "?"}, not ${runtime}: ${line}`);
+  }
+  throw new Error(`kuasard did not log which OCI runtime it chose (wanted ${runtime})`);
+}
 
 /** Id of the shim-bridge configuration for `kind` (`kuasar-shim-bridge.ts`). */
 export const kuasarBridgeId = (kind: SandboxerKind): string => `kuasar-${kind}-bridge-ctrd17`;
@@ -110,35 +141,39 @@ export async function kuasarMissing(kind: SandboxerKind): Promise<string | undef
  * `runc-sandboxer` alone; `wasm` served by a kuasard hosting runc and wasm (how a node runs
  * both, as in `test/e2e/wasm-sandboxer.test.ts`), with only wasm pods started.
  */
-export function kuasarDirectConfiguration(kind: SandboxerKind = "runc"): BenchConfiguration {
+export function kuasarDirectConfiguration(kind: SandboxerKind = "runc", runtime: BenchOciRuntime = "runc"): BenchConfiguration {
+  if (runtime !== "runc" && kind !== "runc") throw new RangeError(`runtime ${runtime}: only the runc kind has one`);
+  const crun = runtime === "crun";
   const wasm = kind === "wasm";
   const gvisor = kind === "gvisor";
   const handler = kuasarHandler(kind);
   const hosted = kuasarHostedKinds(kind);
   return {
-    id: kuasarDirectId(kind),
-    label: `ours: ${kind} sandboxer direct, containerd 2.x`,
+    id: kuasarDirectId(kind, runtime),
+    label: crun ? "ours: runc sandboxer on crun, direct, containerd 2.x" : `ours: ${kind} sandboxer direct, containerd 2.x`,
     role: "ours",
     containerdVersion: "2",
     description: wasm
       ? "stock containerd 2.x CRI with our kuasard (runc and wasm sandboxers, one socket and handler each) as proxy sandbox plugins; pods on handler kuasar-wasm: one C holder per pod launching one node:wasi runner per container, no shim, no pause container"
       : gvisor
         ? "stock containerd 2.x CRI with our kuasard (runc and gvisor sandboxers, one socket and handler each) as proxy sandbox plugins; pods on handler kuasar-gvisor: one C holder per pod launching one runsc sandbox (root container: a static pause program, no image) that the pod's containers join, no shim"
-        : "stock containerd 2.x CRI with our runc-sandboxer as proxy sandbox plugin (Sandbox API over gRPC, Task API through kuasar-endpoint); one C holder per pod, no shim, no pause container",
+        : crun
+          ? "as the runc sandboxer direct, with `runtime = \"crun\"`: the same holder per pod runs each container with crun (C) instead of runc (Go)"
+          : "stock containerd 2.x CRI with our runc-sandboxer as proxy sandbox plugin (Sandbox API over gRPC, Task API through kuasar-endpoint); one C holder per pod, no shim, no pause container",
     managementProcesses: wasm
       ? "kuasard (runc + wasm) + kuasar-endpoint + every kuasar-holder (the wasm runners are the containers: workload)"
       : gvisor
         ? "kuasard (runc + gvisor) + kuasar-endpoint + every kuasar-holder + runsc gofers + runsc wait per container (the runsc sandboxes are the containers: workload)"
         : "runc-sandboxer (kuasard) + kuasar-endpoint + every kuasar-holder",
     workload: KUASAR_WORKLOAD[kind],
-    compareWith: kind === "runc" ? null : kuasarDirectId("runc"),
+    compareWith: kind === "runc" && !crun ? null : kuasarDirectId("runc"),
     async availability() {
       try {
         containerdBinaries("2");
       } catch (err) {
         return err instanceof Error ? err.message : String(err);
       }
-      return kuasarMissing(kind);
+      return (await kuasarMissing(kind)) ?? ociRuntimeMissing(runtime);
     },
     async setup(ctx): Promise<RunningConfiguration> {
       const kdir = join(ctx.dir, "k");
@@ -151,7 +186,7 @@ export function kuasarDirectConfiguration(kind: SandboxerKind = "runc"): BenchCo
       return runKuasar({
         containerd,
         index: ctx.index,
-        daemon: { dir: kdir, containerdTtrpcAddress: containerd.ttrpcAddress, sandboxers: hosted },
+        daemon: { dir: kdir, containerdTtrpcAddress: containerd.ttrpcAddress, sandboxers: hosted, ...(crun ? { runtime } : {}) },
         kind,
         runtimeHandler: handler,
         importPauseImage: false,
@@ -159,6 +194,7 @@ export function kuasarDirectConfiguration(kind: SandboxerKind = "runc"): BenchCo
           for (const k of hosted) {
             if (d.listens[k] !== listens[k]) throw new Error(`${k} sandboxer listens on ${d.listens[k]}, containerd expects ${listens[k]}`);
           }
+          if (kind === "runc") checkChosenRuntime(d.logs(), runtime);
         },
         shimLauncher: undefined,
       });

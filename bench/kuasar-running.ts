@@ -58,6 +58,7 @@ export async function runKuasar(o: KuasarRunOptions): Promise<RunningConfigurati
     container: wasm ? blockingWasmContainer() : sleepContainer(),
     managementRole: (p) => d.roleOf(p),
     workloadRole: wasm ? wasmRunnerRole : o.kind === "gvisor" ? gvisorSandboxRole : sleepContainerRole,
+    phaseLog: d.phaseLog,
     shimLauncher: o.shimLauncher,
     logs: async () => `==> containerd ${containerd.logPath}\n${await containerd.logs()}\n==> ${o.kind === "runc" ? "runc-sandboxer" : "kuasard"}\n${d.logs()}\n==> kuasar-endpoint\n${d.endpointLogs()}`,
     close() {

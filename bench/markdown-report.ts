@@ -5,6 +5,7 @@
  *
  * @internal benchmark, not part of the runtime
  */
+import { renderPhaseSection } from "./phase-report.js";
 import type { BenchResults, ConfigurationResult, ConfigurationSummary, PodStartSample } from "./results.js";
 import { quantile } from "./stats.js";
 import { checkTargets } from "./targets.js";
@@ -167,6 +168,7 @@ export function renderMarkdown(results: BenchResults, options: Partial<MarkdownO
   }
 
   out.push(...peerComparison(results, ran, podCounts, h));
+  out.push(...renderPhaseSection(ran, h));
 
   const ours = ran.filter((c) => c.role === "ours");
   if (baseline !== undefined && baseSummary !== null && ours.length > 0) {

@@ -139,6 +139,32 @@ export interface ShimStartResult {
   readonly samples: readonly ShimStartSample[];
 }
 
+/** One step's latency over a window, ms. */
+export interface PhaseStat {
+  readonly count: number;
+  readonly median_ms: number;
+  readonly p90_ms: number;
+  readonly max_ms: number;
+}
+
+/** Medians of the CRI calls of one pod start as the client saw them, ms (null: none counted). */
+export interface CriPhaseMedians {
+  readonly run_pod_sandbox_ms: number | null;
+  readonly create_container_ms: number | null;
+  readonly start_container_ms: number | null;
+  readonly until_running_ms: number | null;
+}
+
+/**
+ * What kuasard itself timed (its `phase_log`, fed by the pod-phase and RPC diagnostics
+ * channels), by window: keys are `pod <phase>` (`pod start`, `pod start.holder`, ...) and
+ * `rpc <api> <method>` (`rpc task Create`, `rpc sandbox CreateSandbox`, ...).
+ */
+export interface DaemonPhases {
+  readonly serial: Readonly<Record<string, PhaseStat>>;
+  readonly parallel: Readonly<Record<string, PhaseStat>>;
+}
+
 /** The numbers the report and README use; MB = MiB. Pod-count keyed records use the count as a string key. */
 export interface ConfigurationSummary {
   /** Serial start latency over the non-warm-up iterations, ms. */
@@ -183,6 +209,10 @@ export interface ConfigurationSummary {
   /** Median `start` latency of the configuration's shim binary, ms (null: no shim on this path). */
   readonly shim_start_ms_median: number | null;
   readonly shim_start_ms_p90: number | null;
+  /** The CRI phases of a pod start, serial and parallel (absent in files written before they were summarized). */
+  readonly phases_ms?: { readonly serial: CriPhaseMedians; readonly parallel: CriPhaseMedians };
+  /** What kuasard timed inside (ours only; null for stock configurations; absent in older files). */
+  readonly daemon_phases?: DaemonPhases | null;
 }
 
 /** Everything measured for one configuration. */
@@ -219,6 +249,8 @@ export interface ConfigurationResult {
     /** StopPodSandbox + RemovePodSandbox of every pod after the memory phase (`teardownConcurrency` at a time). */
     readonly memory_teardown: { readonly pods: number; readonly ms: number } | null;
     readonly shim_start: ShimStartResult | null;
+    /** kuasard's own timings (`phase_log`), ours only; absent in older files. */
+    readonly daemon_phases?: DaemonPhases | null;
   };
 }
 

@@ -18,6 +18,7 @@ import { cpus, release, totalmem } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { ActiveConfiguration, idleResult } from "./active-configuration.js";
+import { readDaemonPhases } from "./daemon-phases.js";
 import type { BenchConfiguration } from "./bench-configuration.js";
 import { MAX_BENCH_NETWORKS } from "./bench-network.js";
 import type { BenchOptions } from "./bench-options.js";
@@ -98,7 +99,10 @@ export async function runBenchmark(configurations: readonly BenchConfiguration[]
 
     const serialTotal = options.warmupIterations + options.serialIterations;
     log(`serial start: ${options.serialIterations} iterations (+${options.warmupIterations} warm-up), interleaved over ${alive().length} configurations`);
+    // Wall-clock marks windowing kuasard's phase logs: counted serial iterations, then the parallel rounds.
+    let serialFrom = Date.now();
     for (let i = 0; i < serialTotal; i++) {
+      if (i === options.warmupIterations) serialFrom = Date.now();
       for (const a of rotate(alive(), i)) {
         await a.phase("serial start", async () => {
           const s = await serialIteration(a.ctx, i, i < options.warmupIterations);
@@ -110,6 +114,7 @@ export async function runBenchmark(configurations: readonly BenchConfiguration[]
     }
     for (const a of alive()) log(`  ${a.cfg.label}: serial median ${quantile(a.samples.serial.filter((s) => s.ok && !s.warmup).map((s) => s.total_ms as number), 0.5).toFixed(0)} ms`);
 
+    const parallelFrom = Date.now();
     log(`parallel start: ${options.parallelRounds} round(s) of ${options.parallelPods} pods`);
     for (let r = 0; r < options.parallelRounds; r++) {
       for (const a of rotate(alive(), r)) {
@@ -121,6 +126,11 @@ export async function runBenchmark(configurations: readonly BenchConfiguration[]
           log(`  ${a.cfg.label}: round ${r}: ${round.total_ms === null ? `${failed.length} failed` : `${round.total_ms.toFixed(0)} ms`}`);
         });
       }
+    }
+
+    const windows = { serial: [serialFrom, parallelFrom], parallel: [parallelFrom, Date.now()] } as const;
+    for (const a of alive()) {
+      if (a.rc.phaseLog !== undefined) a.samples.daemon_phases = await readDaemonPhases(a.rc.phaseLog, windows);
     }
 
     for (const a of alive()) {

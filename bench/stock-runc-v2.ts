@@ -97,7 +97,8 @@ export function stockRuncV2Configuration(o: StockRuncV2Options): BenchConfigurat
         container: sleepContainer(),
         managementRole: (p) => (p.comm.startsWith("containerd-shim") ? basename(p.exe ?? p.comm) : undefined),
         workloadRole: sleepContainerRole,
-        shimLauncher: {
+        phaseLog: undefined,
+      shimLauncher: {
           binary: containerd.binaries.shimRuncV2,
           containerdAddress: containerd.address,
           containerdTtrpcAddress: containerd.ttrpcAddress,

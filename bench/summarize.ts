@@ -4,7 +4,7 @@
  *
  * @internal benchmark, not part of the runtime
  */
-import type { ConfigurationSummary, MemoryPoint, ParallelRound, PodStartSample, ShimStartResult } from "./results.js";
+import type { ConfigurationSummary, CriPhaseMedians, DaemonPhases, MemoryPoint, ParallelRound, PodStartSample, ShimStartResult } from "./results.js";
 import { distribution, linearFit, quantile, round } from "./stats.js";
 
 const orNull = (v: number, digits = 2): number | null => (Number.isFinite(v) ? round(v, digits) : null);
@@ -30,6 +30,18 @@ function breakdown(point: MemoryPoint | undefined): Record<string, { processes: 
   return out;
 }
 
+/** Median of each CRI phase over the counted samples. */
+export function criPhaseMedians(samples: readonly PodStartSample[]): CriPhaseMedians {
+  const counted = samples.filter((s) => s.ok && !s.warmup);
+  const median = (f: (s: PodStartSample) => number | null) => orNull(quantile(counted.map(f).filter((v): v is number => v !== null), 0.5), 1);
+  return {
+    run_pod_sandbox_ms: median((s) => s.run_pod_sandbox_ms),
+    create_container_ms: median((s) => s.create_container_ms),
+    start_container_ms: median((s) => s.start_container_ms),
+    until_running_ms: median((s) => s.until_running_ms),
+  };
+}
+
 /** Summary of one configuration's samples. */
 export function summarize(samples: {
   serial: readonly PodStartSample[];
@@ -37,6 +49,7 @@ export function summarize(samples: {
   memory: readonly MemoryPoint[];
   memory_teardown: { pods: number; ms: number } | null;
   shim_start: ShimStartResult | null;
+  daemon_phases?: DaemonPhases | null;
 }, parallelPods: number): ConfigurationSummary {
   const serial = distribution(samples.serial.filter((s) => !s.warmup && s.ok).map((s) => s.total_ms as number));
   const rounds = samples.parallel.map((r) => r.total_ms).filter((t): t is number => t !== null);
@@ -70,5 +83,7 @@ export function summarize(samples: {
     teardown_ms: samples.memory_teardown?.ms ?? null,
     shim_start_ms_median: samples.shim_start === null ? null : orNull(quantile(shim, 0.5), 2),
     shim_start_ms_p90: samples.shim_start === null ? null : orNull(quantile(shim, 0.9), 2),
+    phases_ms: { serial: criPhaseMedians(samples.serial), parallel: criPhaseMedians(samples.parallel.flatMap((r) => r.samples)) },
+    daemon_phases: samples.daemon_phases ?? null,
   };
 }

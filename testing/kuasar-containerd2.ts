@@ -88,6 +88,10 @@ export async function containerd2WithKuasar(
     introspectable?: boolean;
     /** Top-level keys of kuasard's TOML (before any table), e.g. `metrics_address = "127.0.0.1:0"`; runs kuasard even for one kind. */
     topConfig?: string;
+    /** Node/V8 flags of the sandboxer process (`testing/kuasard.ts`). */
+    nodeFlags?: readonly string[];
+    /** Flags after the harness's (e.g. `--log-level info`: the last wins). */
+    sandboxerArgs?: readonly string[];
   } = {},
 ): Promise<Containerd2WithKuasar> {
   const dir = mkdtempSync("/tmp/k2-");
@@ -107,8 +111,8 @@ export async function containerd2WithKuasar(
     );
   }
   const opts = single
-    ? { program: `${kinds[0] as "runc" | "gvisor"}-sandboxer` as const, listen, dir: sandboxerDir, containerdTtrpcAddress: containerd.ttrpcAddress, args: ["--state-dir", join(dir, "ks")] }
-    : { program: "kuasard" as const, dir: join(dir, "ks"), containerdTtrpcAddress: containerd.ttrpcAddress, args: ["--config", join(dir, "kuasard.toml"), "--state-dir", join(dir, "ks"), "--shim-listen", ""] };
+    ? { program: `${kinds[0] as "runc" | "gvisor"}-sandboxer` as const, listen, dir: sandboxerDir, containerdTtrpcAddress: containerd.ttrpcAddress, args: ["--state-dir", join(dir, "ks"), ...(options.sandboxerArgs ?? [])], nodeFlags: options.nodeFlags }
+    : { program: "kuasard" as const, dir: join(dir, "ks"), containerdTtrpcAddress: containerd.ttrpcAddress, args: ["--config", join(dir, "kuasard.toml"), "--state-dir", join(dir, "ks"), "--shim-listen", "", ...(options.sandboxerArgs ?? [])], nodeFlags: options.nodeFlags };
   mkdirSync(sandboxerDir, { recursive: true });
   options.prepareSandboxerDir?.(sandboxerDir);
   const env: Containerd2WithKuasar = {

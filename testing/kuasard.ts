@@ -5,6 +5,7 @@ import { killQuietly } from "../src/pod/pod.js";
 import { unmountBelow } from "../src/fs/mounts.js";
 import { join } from "node:path";
 import { repoRoot } from "./deps.js";
+import { DAEMON_NODE_FLAGS } from "../src/daemon/daemon-node-flags.js";
 
 /** Options of {@link startSandboxer}. */
 export interface SandboxerProcessOptions {
@@ -18,6 +19,8 @@ export interface SandboxerProcessOptions {
   containerdTtrpcAddress: string;
   /** Extra flags. */
   args?: readonly string[];
+  /** Node/V8 flags before the program. Default: the launchers' own (`DAEMON_NODE_FLAGS`). */
+  nodeFlags?: readonly string[];
 }
 
 /** A sandboxer daemon a test started; it knows the pids it is allowed to stop. */
@@ -44,6 +47,7 @@ export function startSandboxer(o: SandboxerProcessOptions, run = 0): SandboxerPr
     [
       // A SIGUSR2 memory reading then collects first (the soak measures live heap).
       "--expose-gc",
+      ...(o.nodeFlags ?? DAEMON_NODE_FLAGS),
       join(repoRoot(), "dist", "src", "cli", `${o.program}.js`),
       ...(o.listen ? ["--listen", o.listen, "--dir", o.dir] : []),
       "--containerd-ttrpc-address",

@@ -75,6 +75,7 @@ struct holder {
 	char sock_path[PATH_MAX + 16];   /* DIR/holder.sock, for messages */
 	char sock_addr[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* what bind/connect use: see server_listen */
 	char pid_path[PATH_MAX + 16];
+	char shm[PATH_MAX];      /* the pod's shm tmpfs this holder mounted ("" for none): unmounted at exit */
 	bool sock_created;
 	bool serve;              /* --serve-port: one byte-stream port instead of holder.sock */
 	bool init;               /* serve mode as pid 1 (a guest VM's init): never exits, powers off */

@@ -22,7 +22,7 @@
 static void usage(struct holder *h) __attribute__((noreturn));
 static void usage(struct holder *h)
 {
-	die(h, 0, "usage: kuasar-holder --dir DIR [--netns PATH] [--new-ipc] [--new-uts] [--hostname NAME] [--sysctl KEY=VALUE]... [--cgroup DIR]... [--new-pid] [--log FILE]\n"
+	die(h, 0, "usage: kuasar-holder --dir DIR [--netns PATH] [--new-ipc] [--new-uts] [--hostname NAME] [--sysctl KEY=VALUE]... [--cgroup DIR]... [--shm DIR --shm-size BYTES] [--new-pid] [--log FILE]\n"
 	       "       kuasar-holder --dir DIR --serve-port PATH|fd:N [--log FILE]");
 }
 
@@ -77,6 +77,7 @@ int main(int argc, char **argv)
 		{ "hostname", required_argument, NULL, 'h' }, { "new-pid", no_argument, NULL, 'p' },
 		{ "log", required_argument, NULL, 'l' },     { "serve-port", required_argument, NULL, 's' },
 		{ "sysctl", required_argument, NULL, 'y' },  { "cgroup", required_argument, NULL, 'c' },
+		{ "shm", required_argument, NULL, 'm' },     { "shm-size", required_argument, NULL, 'z' },
 		{ NULL, 0, NULL, 0 },
 	};
 	for (int o; (o = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
@@ -91,6 +92,11 @@ int main(int argc, char **argv)
 		case 's': serve_port = optarg; break;
 		case 'y': pod.sysctls[pod.nsysctls++] = optarg; break;
 		case 'c': pod.cgroups[pod.ncgroups++] = optarg; break;
+		case 'm': pod.shm = optarg; break;
+		case 'z':
+			if (!parse_num(optarg, 4096, LLONG_MAX, &pod.shm_size))
+				usage(h);
+			break;
 		default: usage(h);
 		}
 	}
@@ -114,7 +120,9 @@ int main(int argc, char **argv)
 		usage(h);
 	if (pod.hostname != NULL && !pod.new_uts)
 		die(h, EINVAL, "--hostname needs --new-uts (it would rename the host)");
-	if (h->serve && (pod.netns != NULL || pod.new_ipc || pod.new_uts || new_pid || pod.nsysctls > 0 || pod.ncgroups > 0))
+	if ((pod.shm != NULL) != (pod.shm_size > 0))
+		die(h, EINVAL, "--shm and --shm-size go together");
+	if (h->serve && (pod.netns != NULL || pod.new_ipc || pod.new_uts || new_pid || pod.nsysctls > 0 || pod.ncgroups > 0 || pod.shm != NULL))
 		die(h, EINVAL, "--serve-port runs in the namespaces it is started in (no --netns, --new-*)");
 	if (realpath(dir, h->dir) == NULL)
 		die(h, errno, "--dir %s", dir);

@@ -19,6 +19,8 @@ struct pod_options {
 	int nsysctls;
 	const char **cgroups;    /* one directory per mounted hierarchy */
 	int ncgroups;
+	const char *shm;         /* a directory to mount the pod's /dev/shm tmpfs on, or NULL */
+	long long shm_size;      /* its size in bytes */
 };
 
 /* Joins the cgroups and namespaces, sets the hostname and sysctls; dies on any failure. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -283,6 +284,9 @@ void holder_exit(struct holder *h)
 		unlinkat(h->dirfd, SOCK_NAME, 0);
 	if (h->pid_path[0] != '\0')
 		unlink(h->pid_path);
+	/* The pod ends with its holder (ADR 0004); what is still mapped keeps the pages (MNT_DETACH). */
+	if (h->shm[0] != '\0' && umount2(h->shm, MNT_DETACH) < 0)
+		logmsg("unmount %s: %s", h->shm, strerror(errno));
 	if (h->init)
 		power_off();
 	logmsg("exiting");

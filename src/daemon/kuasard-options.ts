@@ -65,6 +65,8 @@ export interface KuasardOptions {
   limits: ServerLimits;
   /** `host:port` of the Prometheus endpoint (`GET /metrics`); "" (the default) serves none and loads nothing of it. */
   metricsAddress: string;
+  /** File appended with one JSON line per pod phase and RPC served (diagnostics, read by the benchmark); "" (the default) writes none. */
+  phaseLog: string;
   /** OpenTelemetry tracing (TOML table `[tracing]`); off unless `otlp_endpoint` is set. */
   tracing: TracingOptions;
 }
@@ -116,6 +118,7 @@ export const topTable: OptionTable<TopOptions> = {
   shimListen: { kind: "string", default: "/run/kuasar/shim.sock", doc: `The shim v2 bridge for containerd 1.7 ("" disables it).` },
   shimStopGraceSecs: { kind: "int", min: 0, max: 3600, default: 10, doc: "Seconds a pod's containers get to exit when its sandbox task gets SIGTERM or SIGINT on the bridge (SIGKILL: none)." },
   metricsAddress: { kind: "string", default: "", doc: `Prometheus metrics: GET /metrics on host:port, e.g. "127.0.0.1:9325"; "" serves none (and loads nothing of it).` },
+  phaseLog: { kind: "string", default: "", doc: `Diagnostics: a file appended with one JSON line per pod phase and RPC served (how long each took inside kuasard); "" writes none.` },
 };
 
 /** The flags that stand for top-level keys (camelCase names, as kuasard-main passes them). */

@@ -3,19 +3,12 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { EventForwarder } from "../containerd/event-forwarder.js";
 import { SHIM_ROUTE, taskRoute } from "../endpoint/route.js";
-import { BridgeTasks } from "../shim/bridge-tasks.js";
-import { shimSandboxServiceImpl } from "../shim/shim-sandbox-service.js";
-import { Sandbox } from "../gen/containerd/runtime/sandbox/v1/sandbox_pb.js";
-import { serveService } from "../ttrpc/service.js";
 import { Controller } from "../gen/containerd/services/sandbox/v1/sandbox_pb.js";
 import { routeGrpcLogs } from "../grpc/route-grpc-logs.js";
 import { GrpcServer } from "../grpc/server.js";
 import { defaultHolderBinary } from "../holder/start-holder.js";
 import type { Logger } from "../log/logger.js";
 import { controllerServiceImpl } from "../sandbox/controller-service.js";
-import { Controller as KuasarIoController } from "../gen/kuasar_io/containerd/services/sandbox/v1/sandbox_pb.js";
-import { KUASAR_IO_CONTROLLER_SERVICE, kuasarIoControllerServiceImpl } from "../sandbox/kuasar-io-controller-service.js";
-import { PreparedBundles } from "../sandbox/prepared-bundles.js";
 import type { Sandboxer } from "../sandbox/sandboxer.js";
 import type { AnySandboxerKind } from "../sandboxers/sandboxer-kind.js";
 import { serveTaskApi } from "../task/task-service.js";
@@ -23,7 +16,7 @@ import { connectionClosedChannel, type ConnectionClosedEvent } from "../ttrpc/di
 import { NAMESPACE_KEY } from "../ttrpc/metadata.js";
 import { EndpointOutputKeeper } from "./endpoint-output-keeper.js";
 import { BACKEND_SOCKET, ENDPOINT_SOCKET, ensureEndpoint, stateSocketPath, type EndpointHandle } from "./endpoint-launcher.js";
-import { preparedBundlesDir, taskSocketPath, type KuasardOptions, type SandboxApi } from "./kuasard-options.js";
+import { taskSocketPath, type KuasardOptions, type SandboxApi } from "./kuasard-options.js";
 import { RouteDispatcher } from "./route-dispatcher.js";
 import { ADMIN_SOCKET } from "../admin/admin-protocol.js";
 import { adminHandler, type EndpointView } from "../admin/admin-handlers.js";
@@ -92,11 +85,9 @@ export class Kuasard {
       slog.info("sandboxer recovered");
     }
     if (o.shimListen) {
-      const bridge = new BridgeTasks(this.sandboxers, o.sandboxers[0]!, this.events, log.child({ component: "shim-bridge" }), o.shimStopGraceSecs);
-      serveTaskApi(this.dispatcher.route(SHIM_ROUTE), bridge, (md) => md.get(NAMESPACE_KEY)?.[0] || DEFAULT_NAMESPACE);
-      // containerd 2.x with `sandboxer = "shim"` asks the shim itself for the pod's sandbox.
-      const sandboxService = shimSandboxServiceImpl(this.sandboxers, o.sandboxers[0]!, (md) => md.get(NAMESPACE_KEY)?.[0] || DEFAULT_NAMESPACE, log.child({ component: "shim-sandbox" }));
-      serveService(this.dispatcher.route(SHIM_ROUTE), Sandbox, sandboxService);
+      // Loaded only when the bridge is served (it brings the shim API's generated code).
+      const { serveShimBridge } = await import("./shim-bridge-routes.js");
+      serveShimBridge(this.dispatcher.route(SHIM_ROUTE), this.sandboxers, o.sandboxers[0]!, this.events, (md) => md.get(NAMESPACE_KEY)?.[0] || DEFAULT_NAMESPACE, log, o.shimStopGraceSecs);
     }
     await this.dispatcher.server.listen(stateSocketPath(o.stateDir, BACKEND_SOCKET));
     await this.attachEndpoint();
@@ -117,7 +108,8 @@ export class Kuasard {
           keepaliveTimeoutMs: l.stallTimeoutMs,
         });
         // One wire service name, two APIs: which one a socket speaks is configured, never guessed.
-        if (api === "kuasar-io") server.register(KuasarIoController, kuasarIoControllerServiceImpl(sandboxer, new PreparedBundles(preparedBundlesDir(so)), DEFAULT_NAMESPACE), KUASAR_IO_CONTROLLER_SERVICE);
+        // The fork's API (its generated code) is loaded only for a socket that speaks it.
+        if (api === "kuasar-io") (await import("./kuasar-io-socket.js")).registerKuasarIo(server, sandboxer, so, DEFAULT_NAMESPACE);
         else server.register(Controller, controllerServiceImpl(sandboxer, DEFAULT_NAMESPACE));
         await server.listen(path);
         this.grpcServers.push(server);

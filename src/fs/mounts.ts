@@ -18,11 +18,6 @@ export async function unmount(target: string): Promise<void> {
   }
 }
 
-/** Mounts a tmpfs (the pod's /dev/shm). */
-export async function mountTmpfs(target: string, sizeBytes: number): Promise<void> {
-  await run("mount", ["-t", "tmpfs", "-o", `mode=1777,nosuid,nodev,noexec,size=${sizeBytes}`, "shm", target]);
-}
-
 /** Mount points at or below `dir`, deepest first, from /proc/self/mountinfo (octal escapes decoded). */
 export function mountsBelow(dir: string, mountinfo = readFileSync("/proc/self/mountinfo", "utf8")): string[] {
   const base = dir.replace(/\/+$/, "");

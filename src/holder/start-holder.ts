@@ -30,6 +30,11 @@ export interface StartHolderOptions {
    * before it forks, so its pod init and what it launches start there. Default [].
    */
   cgroups: readonly string[];
+  /**
+   * The pod's /dev/shm (`--shm DIR --shm-size BYTES`): a tmpfs the holder mounts on DIR before it
+   * reports ready and unmounts when it exits. Default undefined (none).
+   */
+  shm: { dir: string; sizeBytes: number } | undefined;
   /** A pod pid namespace with a pid-1 pod init (`--new-pid`). Default false. */
   newPid: boolean;
   /** File the holder appends its log to (`--log`); undefined = /dev/null. Default undefined. */
@@ -48,6 +53,7 @@ export const defaultStartHolderOptions: StartHolderOptions = {
   hostname: undefined,
   sysctls: {},
   cgroups: [],
+  shm: undefined,
   newPid: false,
   logFile: undefined,
   binary: defaultHolderBinary,
@@ -95,6 +101,7 @@ export async function startHolder(
   if (o.hostname !== undefined) args.push("--hostname", o.hostname);
   for (const [k, v] of Object.entries(o.sysctls)) args.push("--sysctl", `${k}=${v}`);
   for (const dir of o.cgroups) args.push("--cgroup", dir);
+  if (o.shm !== undefined) args.push("--shm", o.shm.dir, "--shm-size", String(o.shm.sizeBytes));
   if (o.newPid) args.push("--new-pid");
   if (o.logFile !== undefined) args.push("--log", o.logFile);
 

@@ -16,6 +16,8 @@ export interface Observers {
 /** What turns the observers on (kuasard's `metrics_address` and `[tracing]`). */
 export interface ObserverOptions {
   metricsAddress: string;
+  /** File that gets one JSON line per pod phase and RPC ("" writes none). */
+  phaseLog: string;
   tracing: { otlpEndpoint: string; serviceName: string };
 }
 
@@ -28,6 +30,11 @@ export async function startObservers(options: ObserverOptions, sources: MetricsS
       const m = await serveMetrics(options.metricsAddress, sources, log.child({ component: "metrics" }));
       metricsPort = m.address.port;
       closers.push(() => m.close());
+    }
+    if (options.phaseLog !== "") {
+      const { PhaseLog } = await import("./phase-log.js");
+      const p = new PhaseLog(options.phaseLog, log.child({ component: "phase-log" }));
+      closers.push(() => p.close());
     }
     if (options.tracing.otlpEndpoint !== "") {
       const { RpcTracing } = await import("./rpc-tracing.js");

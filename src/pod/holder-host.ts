@@ -15,7 +15,7 @@ import { EXIT_JOURNAL, isAlive, killQuietly, waitGone, type Pod, type PodJournal
 import { goArch, type Platform, type PodHost } from "./pod-host.js";
 import type { PodRuntime } from "./pod-runtime.js";
 import type { SandboxRecord } from "./records.js";
-import { mountTmpfs, unmount } from "./rootfs.js";
+import { mountsBelow, unmount } from "./rootfs.js";
 import { sumStats } from "./sandbox-records.js";
 import type { SandboxTasks } from "./sandbox-tasks.js";
 
@@ -66,7 +66,7 @@ export class HolderHost implements PodHost {
     if (!hostIpc) {
       // The tmpfs is 1777 for the pod's users; the pod dir above it (0700) keeps host users out.
       mkdirSync(join(pod.dir, "shm"), { recursive: true, mode: 0o700 });
-      await mountTmpfs(join(pod.dir, "shm"), this.ctx.options.shmSizeBytes);
+      // The holder mounts it (no mount(8) spawned per pod); recorded first, as "maybe mounted".
       r.shmMounted = true;
       save();
     }
@@ -80,6 +80,7 @@ export class HolderHost implements PodHost {
       // Validated at Create.
       sysctls: this.tasks.holderSetsPodSysctls ? podSysctlsToApply(p) : {},
       cgroups,
+      shm: hostIpc ? undefined : { dir: join(pod.dir, "shm"), sizeBytes: this.ctx.options.shmSizeBytes },
       // Like a pause container, the pod always owns a pid namespace (unless it uses the host's):
       // a container that joins "the pod's" pid namespace must never land in the host's.
       newPid: !(p?.hostPid ?? false) && r.standalone !== true,
@@ -120,7 +121,9 @@ export class HolderHost implements PodHost {
   /** Unmounts the pod's shm and removes its cgroup (killing what is left in it). */
   async release(pod: Pod): Promise<void> {
     const r = pod.record;
-    if (r.shmMounted) await unmount(join(pod.dir, "shm")).catch((err: unknown) => pod.log.warn({ err }, "unmounting shm failed"));
+    // A holder that exited unmounted it; one that died (or never mounted it) left at most this.
+    const shm = join(pod.dir, "shm");
+    if (r.shmMounted && mountsBelow(shm).includes(shm)) await unmount(shm).catch((err: unknown) => pod.log.warn({ err }, "unmounting shm failed"));
     r.shmMounted = false;
     const path = r.cgroupPath;
     if (!path) return;

@@ -104,7 +104,8 @@ export class PodSandboxer implements Sandboxer {
       signal?.throwIfAborted();
       delete r.starting;
       this.moveTo(pod, "ready");
-      pod.log.info({ supervisor_pid: r.holderPid, pod_pid: r.podPid }, "sandbox started");
+      // The info line of each lifecycle event (with its duration) is ObservedSandboxer's; these add the details.
+      pod.log.debug({ supervisor_pid: r.holderPid, pod_pid: r.podPid }, "sandbox started");
       return this.statusOf(pod, false);
     } catch (err) {
       // containerd forgets a sandbox whose Start failed and never shuts it down: leave nothing.
@@ -204,7 +205,7 @@ export class PodSandboxer implements Sandboxer {
     // Every container record of the pod is in memory (recovery adopts them all), so this removes them all.
     for (const c of [...this.ctx.containers.values()].filter((x) => x.pod === pod)) await this.tasks.remove(c);
     await this.discard(pod);
-    pod.log.info("sandbox removed");
+    pod.log.debug("sandbox removed");
   }
 
   /** Unmounts and removes the pod dir and what the host made, then the record (and a quarantined one), then forgets the pod. */
@@ -411,7 +412,7 @@ export class PodSandboxer implements Sandboxer {
     r.exitedAt = new Date().toISOString();
     this.moveTo(pod, "stopped", !this.leftovers.has(pod));
     pod.markStopped();
-    pod.log.info({ exit_status: exitStatus }, "sandbox stopped");
+    pod.log.debug({ exit_status: exitStatus }, "sandbox stopped");
   }
 
   /** The only write of a sandbox's state: checked against the sandbox state machine, then persisted (unless `persist` is false). */

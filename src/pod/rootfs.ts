@@ -6,7 +6,7 @@ import type { MountSpec } from "../task/task-backend.js";
 import { unmount } from "../fs/mounts.js";
 
 // The mount helpers live in fs/mounts.ts; re-exported for the pod code that imports them from here.
-export { mountTmpfs, mountsBelow, unmount, unmountBelow } from "../fs/mounts.js";
+export { mountsBelow, unmount, unmountBelow } from "../fs/mounts.js";
 
 const run = promisify(execFile);
 

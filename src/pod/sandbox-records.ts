@@ -53,7 +53,7 @@ export function createSandboxRecord(ctx: PodRuntime, req: SandboxCreateRequest, 
       standalone: req.standalone,
     };
     ctx.sandboxes.put(id, record);
-    addPod(record).log.info({ netns: req.netnsPath || "host" }, "sandbox created");
+    addPod(record).log.debug({ netns: req.netnsPath || "host" }, "sandbox created");
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     ctx.sandboxes.delete(id);

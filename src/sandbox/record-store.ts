@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } 
 import { join } from "node:path";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
-import { fsyncDir, isAtomicTempName, writeFileAtomic } from "../fs/atomic-write.js";
+import { isAtomicTempName, writeFileAtomic } from "../fs/atomic-write.js";
 import { validateId } from "./id.js";
 
 /** A record that could not be read back, and what was done with it. */
@@ -15,8 +15,8 @@ export interface DamagedRecord {
 
 /**
  * One JSON file per record under a directory, written atomically (temp file,
- * fsync, rename, fsync of the directory), so a crash leaves either the old or
- * the new record, never a mix. Ids are validated before they become paths.
+ * rename: `writeFileAtomic`), so a crash leaves either the old or the new
+ * record, never a mix. Ids are validated before they become paths.
  */
 export class RecordStore<T> {
   constructor(
@@ -61,7 +61,6 @@ export class RecordStore<T> {
   /** Removes the record of `id`; a missing record is fine. */
   delete(id: string): void {
     rmSync(this.pathOf(id), { force: true });
-    fsyncDir(this.dir);
   }
 
   /**

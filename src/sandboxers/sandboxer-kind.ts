@@ -38,7 +38,11 @@ export interface SandboxerKindDefinition<O> {
    * nested tables (`[hypervisor]` of Kuasar's vmm-sandboxer for `[sandboxers.vmm.hypervisor]`).
    */
   readonly kuasarTopLevelTables?: readonly string[];
-  /** Makes the sandboxer (a kind may probe the host first, e.g. which OCI runtime works). */
+  /**
+   * Makes the sandboxer (a kind may probe the host first, e.g. which OCI runtime works). It imports
+   * its implementation here, not at the top of the kind's module: the kinds' option tables are
+   * always loaded (config checks), their code only when configured.
+   */
   create(base: SandboxerBase, options: O, services: SandboxerServices): Sandboxer | Promise<Sandboxer>;
   /** The programs and files this kind runs with these options (`kuasar-ctl check` looks for them), by role. */
   programs(options: O): Record<string, string>;

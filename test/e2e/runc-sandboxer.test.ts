@@ -43,6 +43,9 @@ describe("runc sandboxer under stock containerd 2.x (proxy sandbox plugin, CRI)"
     // IPC: same namespace, same /dev/shm
     const shm = await cri.runtime.execSync({ containerId: clientId, cmd: ["cat", "/dev/shm/token"], timeout: 10n });
     assert.equal(decodeOut(shm.stdout), "ipc-token\n");
+    // ... a tmpfs of the configured size (64 MiB), mounted by the pod's holder.
+    const shmMount = await cri.runtime.execSync({ containerId: clientId, cmd: ["sh", "-c", "grep ' /dev/shm ' /proc/mounts"], timeout: 10n });
+    assert.match(decodeOut(shmMount.stdout), /^\S+ \/dev\/shm tmpfs \S*size=65536k/m);
     const ipcA = await cri.runtime.execSync({ containerId: serverId, cmd: ["readlink", "/proc/self/ns/ipc"], timeout: 10n });
     const ipcB = await cri.runtime.execSync({ containerId: clientId, cmd: ["readlink", "/proc/self/ns/ipc"], timeout: 10n });
     assert.equal(decodeOut(ipcA.stdout), decodeOut(ipcB.stdout));

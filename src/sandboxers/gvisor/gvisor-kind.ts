@@ -1,8 +1,7 @@
 import { podRuntimeKeys, podRuntimeOptions, type PodRuntimeKeys } from "../pod-runtime-keys.js";
 import type { SandboxerKindDefinition } from "../sandboxer-kind.js";
-import { createGvisorSandboxer } from "./gvisor-sandboxer.js";
 import { resolveRunscBinary } from "./runsc-binary.js";
-import { runscNetworkModes, type RunscNetwork } from "./runsc-cli.js";
+import { runscNetworkModes, type RunscNetwork } from "./runsc-network.js";
 
 /** The gvisor kind's own keys of `[sandboxers.gvisor]`. */
 export interface GvisorKindOptions extends PodRuntimeKeys {
@@ -35,7 +34,9 @@ export const gvisorKind: SandboxerKindDefinition<GvisorKindOptions> = {
     runscCommandTimeoutMs: { kind: "int", min: 100, max: 600_000, default: 30_000, doc: "Deadline of one short runsc command, in ms." },
   },
   programs: (o) => ({ runsc: resolveRunscBinary(o.runscBinary) }),
-  create(base, o, s) {
+  async create(base, o, s) {
+    // Loaded only for a configured kind: a daemon carries the code of the kinds it serves.
+    const { createGvisorSandboxer } = await import("./gvisor-sandboxer.js");
     const runsc = { binary: resolveRunscBinary(o.runscBinary), platform: o.runscPlatform, network: o.runscNetwork, debugLogDir: o.runscDebugLogDir, extraFlags: o.runscFlags, commandTimeoutMs: o.runscCommandTimeoutMs };
     return createGvisorSandboxer({ ...podRuntimeOptions(base, o), runsc }, s.log, s.events, s.minOomScoreAdj);
   },

@@ -7,9 +7,9 @@ import { cliError, runCliCommand } from "../../oci-runtime/cli-command.js";
 import type { RuntimeError } from "../../errors/runtime-error.js";
 import type { CgroupStats } from "../../task/task-backend.js";
 
-/** How a gVisor sandbox reaches the network (runsc `--network`). */
-export const runscNetworkModes = ["sandbox", "host", "none"] as const;
-export type RunscNetwork = (typeof runscNetworkModes)[number];
+import type { RunscNetwork } from "./runsc-network.js";
+
+export { runscNetworkModes, type RunscNetwork } from "./runsc-network.js";
 
 /** Options of {@link RunscCli}. */
 export interface RunscOptions {

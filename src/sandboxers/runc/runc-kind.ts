@@ -1,6 +1,5 @@
 import { podRuntimeKeys, podRuntimeOptions, type PodRuntimeKeys } from "../pod-runtime-keys.js";
 import type { SandboxerKindDefinition } from "../sandboxer-kind.js";
-import { createRuncSandboxer } from "./runc-sandboxer.js";
 
 /** The runc kind's own keys of `[sandboxers.runc]`. */
 export interface RuncKindOptions extends PodRuntimeKeys {
@@ -25,7 +24,9 @@ export const runcKind: SandboxerKindDefinition<RuncKindOptions> = {
     runcCommandTimeoutMs: { kind: "int", min: 100, max: 600_000, default: 30_000, doc: "Deadline of one short runc command (create, start, kill, delete, state), in ms." },
   },
   programs: (o) => ({ runc: o.runcBinary }),
-  create(base, o, s) {
+  async create(base, o, s) {
+    // Loaded only for a configured kind: a daemon carries the code of the kinds it serves.
+    const { createRuncSandboxer } = await import("./runc-sandboxer.js");
     return createRuncSandboxer(
       { ...podRuntimeOptions(base, o), runtime: o.runtime, runc: { binary: o.runcBinary, systemdCgroup: o.systemdCgroup, commandTimeoutMs: o.runcCommandTimeoutMs } },
       s.log,

@@ -2,7 +2,6 @@ import { defaultsOf } from "../../config/option-table.js";
 import { podRuntimeKeys, podRuntimeOptions } from "../pod-runtime-keys.js";
 import type { SandboxerKindDefinition } from "../sandboxer-kind.js";
 import { hypervisorTable, type HypervisorOptions } from "./hypervisor-options.js";
-import { createVmmSandboxer } from "./vmm-sandboxer.js";
 
 /**
  * The vmm kind's own keys: the `[sandboxers.vmm.hypervisor]` table. Its pods live in VMs, so the
@@ -19,7 +18,9 @@ export const vmmKind: SandboxerKindDefinition<VmmKindOptions> = {
   },
   kuasarTopLevelTables: ["hypervisor"],
   programs: ({ hypervisor: h }) => ({ qemu: h.path, virtiofsd: h.virtiofsdPath, kernel: h.kernelPath, initrd: h.initrdPath }),
-  create(base, o, s) {
+  async create(base, o, s) {
+    // Loaded only for a configured kind: a daemon carries the code of the kinds it serves.
+    const { createVmmSandboxer } = await import("./vmm-sandboxer.js");
     return createVmmSandboxer({ ...podRuntimeOptions(base, defaultsOf(podRuntimeKeys)), hypervisor: o.hypervisor }, s.log, s.events, s.minOomScoreAdj, s.outputKeeper);
   },
 };

@@ -6,11 +6,9 @@ import { defaultNodeWasiEngineOptions, NodeWasiEngine } from "./node-wasi-engine
 import type { WasmEngine } from "./wasm-engine.js";
 import { WasmtimeEngine } from "./wasmtime-engine.js";
 
-/** The engines {@link engineFromOptions} knows. */
-export const wasmEngineNames = ["node", "wasmtime"] as const;
+import { wasmEngineNames, type WasmEngineName } from "./wasm-engine-names.js";
 
-/** A name from {@link wasmEngineNames}. */
-export type WasmEngineName = (typeof wasmEngineNames)[number];
+export { wasmEngineNames, type WasmEngineName };
 
 /** How the wasm sandboxer runs modules. */
 export interface WasmEngineOptions {
