@@ -25,6 +25,7 @@
  *   server.c    clients: framing, replies, events, the control socket
  *   requests.c  the verbs other than spawn
  *   serve.c     serve mode: the port, host disconnects, pid 1's power-off
+ *   restored.c  a guest restored from a VM template taking on its own identity
  *   loop.c      the poll loop and signals
  *   frame.c, buf.c, base64.c, util.c, log.c: small building blocks
  *

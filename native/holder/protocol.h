@@ -35,6 +35,11 @@
  *   ping RID                                                        -> ok RID HOLDERPID PODINITPID
  *   shutdown RID                                                    -> ok RID (then the holder exits;
  *                                                                      as pid 1 it syncs and powers off)
+ *   restored RID SEC NSEC SEED DIR                                  -> ok RID (a guest restored from a VM
+ *                                                                      template: sets the clock to SEC.NSEC,
+ *                                                                      credits SEED (base64, <= 512 bytes) to
+ *                                                                      the RNG and reseeds it, and moves DIR
+ *                                                                      (if not empty) with the journal)
  *
  * Any request may fail with `err RID ERRNO MESSAGE` (ERRNO decimal, Linux numbering).
  *
@@ -103,6 +108,7 @@
 #define HOLDER_VERB_EXITS "exits"
 #define HOLDER_VERB_PING "ping"
 #define HOLDER_VERB_SHUTDOWN "shutdown"
+#define HOLDER_VERB_RESTORED "restored"
 
 /* Replies. */
 #define HOLDER_REPLY_OK "ok"

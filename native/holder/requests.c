@@ -6,6 +6,7 @@
 #include "log.h"
 #include "reaper.h"
 #include "records.h"
+#include "restored.h"
 #include "server.h"
 #include "spawn.h"
 #include "util.h"
@@ -189,7 +190,7 @@ static const struct {
 	{ HOLDER_VERB_CLOSE_STDIN, do_closestdin, 0 }, { HOLDER_VERB_RESIZE, do_resize, 0 },
 	{ HOLDER_VERB_ADOPT, do_adopt, 0 },          { HOLDER_VERB_KILL, do_kill, 0 },
 	{ HOLDER_VERB_EXITS, do_exits, 0 },          { HOLDER_VERB_PING, do_ping, 2 },
-	{ HOLDER_VERB_SHUTDOWN, do_shutdown, 2 },
+	{ HOLDER_VERB_SHUTDOWN, do_shutdown, 2 },    { HOLDER_VERB_RESTORED, request_restored, 0 },
 };
 
 void handle_request(struct holder *h, struct client *c, char *msg, size_t len)

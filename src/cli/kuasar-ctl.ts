@@ -7,6 +7,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run(argv
   inspect: { summary: "one sandbox: record, processes, mounts, network", load: () => import("./ctl/inspect.js") },
   exec: { summary: "run a command inside a pod (runc, gvisor, vmm)", load: () => import("./ctl/exec.js") },
   logs: { summary: "kuasard's log lines, of one sandbox if given", load: () => import("./ctl/logs.js") },
+  template: { summary: "VM templates of vmm pods: build, list, prune", load: () => import("./ctl/template.js") },
   "containerd-config": {
     summary: "the containerd config that wires this runtime in (1.7, 2.x, kuasar-io)",
     load: async () => {

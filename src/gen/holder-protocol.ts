@@ -39,6 +39,7 @@ export const Verb = {
   Exits: "exits",
   Ping: "ping",
   Shutdown: "shutdown",
+  Restored: "restored",
 } as const;
 export type Verb = (typeof Verb)[keyof typeof Verb];
 

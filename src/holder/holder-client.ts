@@ -242,6 +242,18 @@ export class HolderClient extends EventEmitter<HolderClientEvents> {
     }
   }
 
+  /**
+   * Gives a guest restored from a VM template its own identity (serve mode, as the guest's
+   * pid 1): the clock set to `now`, `seed` credited to the kernel's RNG and a reseed, and the
+   * holder's directory (its journal with it) moved to `dir` unless it is "".
+   */
+  async restored(now: Date, seed: Uint8Array, dir: string, call: HolderCallOptions = {}): Promise<void> {
+    const ms = now.getTime();
+    const sec = Math.floor(ms / 1000);
+    const nsec = (ms - sec * 1000) * 1_000_000;
+    await this.request(Verb.Restored, this.rid(), [String(sec), String(nsec), Buffer.from(seed).toString("base64"), dir], call);
+  }
+
   /** The holder's pid and its pod init's (undefined without `--new-pid`, or once it died). */
   async ping(call: HolderCallOptions = {}): Promise<{ pid: number; podInitPid: number | undefined }> {
     const [pid, podinit] = await this.request(Verb.Ping, this.rid(), [], call);

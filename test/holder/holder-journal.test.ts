@@ -24,6 +24,7 @@ import { startHolder } from "../../src/holder/start-holder.js";
 
 const WAIT_MS = 15_000;
 const EINVAL = 22;
+const EPERM = 1;
 const ENOENT = 2;
 const EFBIG = 27;
 const ENOSYS = 38;
@@ -183,9 +184,10 @@ describe("pod holder journal and protocol", () => {
     assert.equal(await errno([Verb.Exits, "a7"]), 0);
     assert.equal(await errno([Verb.Ping, "a8"]), 0);
     assert.equal(await errno([Verb.Shutdown, "a9", "extra"]), ENOSYS, "shutdown takes no arguments");
+    assert.equal(await errno([Verb.Restored, "a12", "0", "0", "", ""]), EPERM, "restored: a guest's pid 1 only");
     assert.equal(await errno(["SPAWN", "a10"]), ENOSYS);
     assert.equal(await errno(["eof", "a11"]), ENOSYS, "an event name is not a request");
-    const covered = new Set([Verb.Spawn, Verb.Write, Verb.CloseStdin, Verb.Resize, Verb.Adopt, Verb.Kill, Verb.Exits, Verb.Ping, Verb.Shutdown]);
+    const covered = new Set([Verb.Spawn, Verb.Write, Verb.CloseStdin, Verb.Resize, Verb.Adopt, Verb.Kill, Verb.Exits, Verb.Ping, Verb.Shutdown, Verb.Restored]);
     assert.deepEqual(new Set(Object.values(Verb)), covered, "a new verb needs its line above");
 
     // A request split into single bytes is answered like any other.

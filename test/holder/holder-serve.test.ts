@@ -421,6 +421,15 @@ describe("pod holder serving a port", () => {
     assert.equal(exit?.id, "j1");
   });
 
+  it("refuses `restored` (clock, RNG, dir) unless it is a guest's pid 1: the clock is the whole machine's", async (t) => {
+    const h = await socketpairHolder(t);
+    const c = await h.connect();
+    defer(t, () => c.destroy());
+    await assert.rejects(c.restored(new Date(0), new Uint8Array(16), join(h.dir, "moved")), /only a VM guest's agent \(pid 1\)/);
+    assert.ok(!existsSync(join(h.dir, "moved")), "nothing done");
+    assert.equal((await c.ping()).pid, h.pid, "still serving");
+  });
+
   it("as pid 1 powers off on shutdown, after killing and journaling everything", async (t) => {
     const unshare = spawnSync("sh", ["-c", "command -v unshare"], { encoding: "utf8" }).stdout.trim();
     if (unshare === "") return t.skip("unshare not installed");

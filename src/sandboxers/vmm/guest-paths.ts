@@ -25,6 +25,8 @@ export interface VmPaths {
   consoleLog: string;
   qemuLog: string;
   virtiofsdLog: string;
+  /** The VM's own copy of its template's RAM (VMs restored from a template only). */
+  memory: string;
 }
 
 export function vmPaths(stateDir: string, podDir: string, id: string): VmPaths {
@@ -38,6 +40,7 @@ export function vmPaths(stateDir: string, podDir: string, id: string): VmPaths {
     consoleLog: join(podDir, "console.log"),
     qemuLog: join(podDir, "qemu.log"),
     virtiofsdLog: join(podDir, "virtiofsd.log"),
+    memory: join(podDir, "memory"),
   };
 }
 

@@ -35,6 +35,12 @@ export interface HypervisorOptions {
   stopTimeoutMs: number;
   /** Kernel messages on the console log (`<pod dir>/console.log`) and virtiofsd debug logs. Default false. */
   debug: boolean;
+  /**
+   * Start pods by restoring a VM template (a guest of the same shape booted once and saved,
+   * under `<dir>/templates`, built on first use or by `kuasar-ctl template build`) instead of
+   * booting; a pod boots when there is none or it fails. Default false.
+   */
+  template: boolean;
 }
 
 /** The keys of `[sandboxers.vmm.hypervisor]`: types, defaults and docs in one place. */
@@ -53,6 +59,7 @@ export const hypervisorTable: OptionTable<HypervisorOptions> = {
   bootTimeoutMs: { kind: "int", min: 1000, max: 600_000, default: 60_000, doc: "QEMU start to the guest agent's first answer, in ms." },
   stopTimeoutMs: { kind: "int", min: 0, max: 600_000, default: 10_000, doc: "Clean guest power-off before QEMU is killed, in ms." },
   debug: { kind: "bool", default: false, doc: "Kernel messages on the console log and virtiofsd debug logs." },
+  template: { kind: "bool", default: false, doc: "Restore pods from a VM template of their shape (built on first use) instead of booting; boot when that fails." },
 };
 
 /** Every hypervisor key at its default. */

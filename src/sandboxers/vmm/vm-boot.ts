@@ -77,7 +77,8 @@ export async function bootVm(h: Hypervisor, o: HypervisorOptions, b: BootRequest
   }
 }
 
-function kernelCmdline(o: HypervisorOptions): string {
+/** The guest kernel command line pods boot with (a template adds `kuasar.share=later`). */
+export function kernelCmdline(o: HypervisorOptions): string {
   const base = ["console=ttyS0", "panic=-1", "reboot=t", o.debug ? "debug" : "quiet", "kuasar.debug=" + (o.debug ? "1" : "0")];
   return [...base, o.kernelParams].filter(Boolean).join(" ");
 }

@@ -16,7 +16,8 @@ import { checkInGuest } from "./guest-runner.js";
 import type { Accelerator, Hypervisor, VmControl } from "./driver/hypervisor.js";
 import type { HypervisorOptions } from "./hypervisor-options.js";
 import { guestNetworkScript, unwirePodNetwork, wirePodNetwork, type PodNetwork } from "./pod-network.js";
-import { bootVm, connectAgent } from "./vm-boot.js";
+import { bootVm, connectAgent, type BootRequest } from "./vm-boot.js";
+import type { VmTemplates } from "./vm-templates.js";
 import { vmSize } from "./vm-sizing.js";
 import { vmHostResources } from "./vm-host-resources.js";
 import { applyPodResources, createPodCgroup, podCgroupPath, removePodCgroup } from "../../cgroup/pod-cgroup.js";
@@ -49,6 +50,8 @@ export interface VmState {
   netInterface: string;
   /** Set once the VM's host side was released: its pids may belong to others since. */
   released?: boolean;
+  /** The VM template it was restored from (absent: it booted). */
+  template?: string;
 }
 
 type VmRecord = SandboxRecord & { vm?: VmState };
@@ -76,6 +79,8 @@ export class VmHost implements PodHost {
     private readonly hypervisor: Hypervisor,
     private readonly options: HypervisorOptions,
     private readonly accelerator: Promise<AcceleratorChoice>,
+    /** VM templates pods are restored from (`template = true`), or none: every pod boots. */
+    private readonly templates?: VmTemplates,
   ) {
     accelerator.then((c) => (this.acceleratorChosen = c), () => {});
   }
@@ -113,20 +118,46 @@ export class VmHost implements PodHost {
     r.vm.netInterface = net?.interface ?? "";
     save();
     if (net) this.wiring.set(pod.id, net);
-    const vm = await bootVm(
-      this.hypervisor,
-      this.options,
-      { id: pod.id, paths: this.tasks.paths(pod), accelerator: choice.accelerator, ...size, nic: net ? { tap: net.tap, mac: net.mac } : undefined, netnsPath: netns || undefined, cgroups, timeoutMs: this.options.bootTimeoutMs },
-      pod.log,
-      (qemuPid, virtiofsdPid) => {
-        r.vm = { ...r.vm!, qemuPid, virtiofsdPid };
-        r.holderPid = qemuPid;
-        r.podPid = qemuPid;
-        save();
-      },
-    );
+    const req: BootRequest = { id: pod.id, paths: this.tasks.paths(pod), accelerator: choice.accelerator, ...size, nic: net ? { tap: net.tap, mac: net.mac } : undefined, netnsPath: netns || undefined, cgroups, timeoutMs: this.options.bootTimeoutMs };
+    const onPids = (qemuPid: number, virtiofsdPid: number) => {
+      r.vm = { ...r.vm!, qemuPid, virtiofsdPid };
+      r.holderPid = qemuPid;
+      r.podPid = qemuPid;
+      save();
+    };
+    const restored = await this.restore(pod, req, onPids);
+    if (restored) return restored;
+    const vm = await bootVm(this.hypervisor, this.options, req, pod.log, onPids);
     pod.log.info({ ...r.vm }, choice.accelerator === "tcg" ? "VM booted (software emulation: TCG)" : "VM booted");
     return vm.agent;
+  }
+
+  /**
+   * The pod's VM restored from the template of its shape, when templates are on and one is
+   * there; undefined: boot it. No template yet: one is built beside this boot, for the next
+   * pods. A template that fails to restore is removed with a warning and the pod boots.
+   */
+  private async restore(pod: Pod, req: BootRequest, onPids: (qemuPid: number, virtiofsdPid: number) => void): Promise<PodAgent | undefined> {
+    const templates = this.templates;
+    if (!templates) return undefined;
+    const size = { vcpus: req.vcpus, memoryMb: req.memoryMb };
+    const t = templates.find(req.accelerator, size);
+    if (!t) {
+      templates.obtain(req.accelerator, size).catch((err: unknown) => pod.log.warn({ err }, "building the VM template failed; pods boot"));
+      return undefined;
+    }
+    const r = pod.record as VmRecord;
+    try {
+      const vm = await templates.restore(t, req, pod.log, onPids);
+      r.vm = { ...r.vm!, template: t.key };
+      pod.log.info({ ...r.vm }, "VM restored from its template");
+      return vm.agent;
+    } catch (err) {
+      pod.log.warn({ err, template: t.key }, "VM template restore failed: the template is removed and the pod boots");
+      templates.store.discardBroken(t, `restoring it failed: ${(err as Error).message}`);
+      r.vm = { ...r.vm!, qemuPid: 0, virtiofsdPid: 0 };
+      return undefined;
+    }
   }
 
   /**
@@ -166,6 +197,8 @@ export class VmHost implements PodHost {
     this.wiring.delete(pod.id);
     const paths = this.tasks.paths(pod);
     const setup = [`hostname ${shellQuote(r.pod?.hostname || pod.id.slice(0, 63))}`];
+    // A restored VM's NIC was hot-plugged: the guest may still be bringing it in.
+    if (net && (r as VmRecord).vm?.template) setup.push("i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 400 ]; do usleep 25000; i=$((i+1)); done");
     if (net) setup.push(guestNetworkScript(net));
     for (const [k, v] of Object.entries(podSysctlsToApply(r.pod))) setup.push(`sysctl -w ${shellQuote(`${k}=${v}`)}`);
     await checkInGuest(pod, paths, ["/bin/sh", "-c", setup.join("\n")], { timeoutMs: SETUP_TIMEOUT_MS });
@@ -226,6 +259,8 @@ export class VmHost implements PodHost {
       killQuietly(r.vm.qemuPid);
       const netns = netnsOf(r);
       if (netns && r.vm.netInterface) await unwirePodNetwork(netns, r.vm.netInterface);
+      // A restored VM's own copy of its template's RAM (tmpfs): QEMU is gone, so is its use.
+      if (await waitGone(r.vm.qemuPid, QUIT_MS)) rmSync(this.tasks.paths(pod).memory, { force: true });
       r.vm.released = true;
     }
     // Whatever is left in the pod cgroup (nothing once QEMU and virtiofsd are gone) is killed with it; a later release retries.
@@ -255,6 +290,7 @@ export class VmHost implements PodHost {
       info["virtiofsd_pid"] = String(vm?.virtiofsdPid ?? 0);
       info["vcpus"] = String(vm?.vcpus ?? 0);
       info["memory_mb"] = String(vm?.memoryMb ?? 0);
+      info["template"] = vm?.template ?? "";
       info["console_log"] = this.tasks.paths(pod).consoleLog;
     }
     return info;
@@ -273,7 +309,10 @@ export class VmHost implements PodHost {
     return { os: "linux", architecture: goArch(process.arch), variant: "" };
   }
 
-  async recovered(): Promise<void> {}
+  /** Templates of a kernel, initrd (agent), QEMU or command line no longer configured go. */
+  async recovered(): Promise<void> {
+    this.templates?.prune();
+  }
 
   async close(): Promise<void> {
     for (const c of this.controls.values()) c.close();

@@ -7,6 +7,7 @@ import { chooseAccelerator } from "./accelerator-probe.js";
 import type { HypervisorOptions } from "./hypervisor-options.js";
 import { QemuDriver } from "./qemu/qemu-driver.js";
 import { VmHost } from "./vm-host.js";
+import { VmTemplates } from "./vm-templates.js";
 import { PodTasks } from "../../pod/pod-tasks.js";
 import { VmmRuntime } from "./vmm-runtime.js";
 
@@ -27,5 +28,6 @@ export function createVmmSandboxer(
   const driver = new QemuDriver(options.hypervisor.path, options.hypervisor.machineType);
   const accelerator = chooseAccelerator(driver, options.hypervisor, options.dir, log);
   const tasks = new PodTasks(rt, (ops) => new VmmRuntime(ops, options.dir, outputKeeper));
-  return new PodSandboxer("vmm", rt, tasks, new VmHost(rt, tasks.runtime, driver, options.hypervisor, accelerator));
+  const templates = options.hypervisor.template ? new VmTemplates(driver, options.hypervisor, options.dir, log) : undefined;
+  return new PodSandboxer("vmm", rt, tasks, new VmHost(rt, tasks.runtime, driver, options.hypervisor, accelerator, templates));
 }

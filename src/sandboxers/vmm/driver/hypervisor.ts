@@ -54,6 +54,27 @@ export interface VmSpec {
   netnsPath: string | undefined;
   /** Cgroup dirs (one per hierarchy) the VMM runs in from its start; empty: the daemon's. */
   cgroups: readonly string[];
+  /** Guest RAM: an anonymous shared memfd (default), or a file (a VM template's, see template/). */
+  memory?: GuestMemory;
+  /** Wait for a device state to load (QEMU `-incoming defer`) instead of booting. */
+  incoming?: boolean;
+  /** Empty hot-plug slots (PCIe root ports) for devices added after start: a template's restored VMs get their share and NIC there. */
+  hotplugSlots?: number;
+}
+
+/**
+ * Guest RAM backed by a file. `shared`: writes go to the file (a template being built, whose
+ * pages restored VMs then map); otherwise a private copy-on-write mapping of it (a VM restored
+ * from the template: pages it never writes stay shared with every other such VM).
+ */
+export interface GuestMemory {
+  file: string;
+  shared: boolean;
+}
+
+/** Id of the n-th hot-plug slot (see {@link VmSpec.hotplugSlots}). */
+export function hotplugSlotId(n: number): string {
+  return `hp${n}`;
 }
 
 /** virtio-fs tag of the pod's shared directory (guest/init mounts it). */

@@ -1,4 +1,4 @@
-import { AGENT_PORT_NAME, SHARE_TAG, type VmSpec } from "../driver/hypervisor.js";
+import { AGENT_PORT_NAME, hotplugSlotId, SHARE_TAG, type VmSpec } from "../driver/hypervisor.js";
 
 /** QEMU's command line for a sandbox VM (pure: tested without QEMU). */
 export function qemuArgv(binary: string, machineType: string, spec: VmSpec): string[] {
@@ -16,8 +16,7 @@ export function qemuArgv(binary: string, machineType: string, spec: VmSpec): str
     "-append", spec.kernelCmdline,
     "-serial", `file:${spec.consoleLog}`,
     "-qmp", `unix:${spec.controlSocket},server=on,wait=off`,
-    // vhost-user devices (virtio-fs) need guest RAM the daemon can map.
-    "-object", `memory-backend-memfd,id=mem,size=${mem},share=on`,
+    "-object", memoryBackend(spec, mem),
     "-numa", "node,memdev=mem",
     "-device", "virtio-serial-pci,id=ser0",
     "-chardev", `socket,id=agent,path=${spec.agentSocket},server=on,wait=off`,
@@ -29,5 +28,14 @@ export function qemuArgv(binary: string, machineType: string, spec: VmSpec): str
   if (spec.nic) {
     argv.push("-netdev", `tap,id=net0,ifname=${spec.nic.tap},script=no,downscript=no`, "-device", `virtio-net-pci,netdev=net0,mac=${spec.nic.mac}`);
   }
+  // q35's root bus takes no hot-plug: each slot is a root port of its own.
+  for (let n = 0; n < (spec.hotplugSlots ?? 0); n++) argv.push("-device", `pcie-root-port,id=${hotplugSlotId(n)},bus=pcie.0,chassis=${n + 1}`);
+  if (spec.incoming) argv.push("-incoming", "defer");
   return argv;
+}
+
+function memoryBackend(spec: VmSpec, size: string): string {
+  // vhost-user devices (virtio-fs) need guest RAM the daemon can map: shared.
+  if (!spec.memory) return `memory-backend-memfd,id=mem,size=${size},share=on`;
+  return `memory-backend-file,id=mem,size=${size},mem-path=${spec.memory.file},share=${spec.memory.shared ? "on" : "off"}`;
 }

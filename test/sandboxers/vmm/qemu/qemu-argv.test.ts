@@ -56,4 +56,15 @@ describe("QEMU command line", () => {
     assert.ok(!argv.some((a) => a.startsWith("vhost-user-fs")));
     assert.deepEqual(values(argv, "-machine"), ["pc,accel=tcg"]);
   });
+  it("maps a template's RAM file shared to build it, privately or shared to restore from it, and waits for the state", () => {
+    const plain = qemuArgv("q", "q35", spec);
+    assert.ok(!plain.includes("-incoming"), "a pod boots by default");
+    assert.ok(!values(plain, "-device").some((d) => d.startsWith("pcie-root-port")));
+    const build = qemuArgv("q", "q35", { ...spec, memory: { file: "/t/memory", shared: true }, hotplugSlots: 2 });
+    assert.ok(values(build, "-object").includes("memory-backend-file,id=mem,size=320M,mem-path=/t/memory,share=on"));
+    assert.deepEqual(values(build, "-device").filter((d) => d.startsWith("pcie-root-port")), ["pcie-root-port,id=hp0,bus=pcie.0,chassis=1", "pcie-root-port,id=hp1,bus=pcie.0,chassis=2"]);
+    const restore = qemuArgv("q", "q35", { ...spec, memory: { file: "/t/memory", shared: false }, incoming: true, hotplugSlots: 2 });
+    assert.ok(values(restore, "-object").includes("memory-backend-file,id=mem,size=320M,mem-path=/t/memory,share=off"));
+    assert.deepEqual(values(restore, "-incoming"), ["defer"]);
+  });
 });

@@ -1,0 +1,166 @@
+import assert from "node:assert/strict";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { describe, it } from "node:test";
+import { PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
+import { decodeOut, logFile, podConfig, runPod, shContainer, waitForLog } from "../../testing/cri-pod.js";
+import { assertIsolated } from "../../testing/isolation.js";
+import { afterRedial, containerd2WithKuasar, VMM_HANDLER } from "../../testing/kuasar-containerd2.js";
+import { containerd17WithKuasar, handler17Of } from "../../testing/kuasar-containerd17.js";
+import { httpGet, joinPodBridge, processesOf, VMM_TEST_CONFIG } from "../../testing/vm-pod.js";
+
+assertIsolated();
+
+/** Serves `text` on :8080 from the container's rootfs (on the pod's share) after printing what identifies its VM. */
+function identityContainer(name: string, text: string) {
+  return shContainer(name, `echo "id hostname=$(hostname) boot_id=$(cat /proc/sys/kernel/random/boot_id) now=$(date +%s)"; mkdir -p /tmp/www && echo ${text} > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www`);
+}
+
+/** Waits for the one template the first pod's start builds; its key. */
+async function templateBuilt(templates: string, daemonLog: () => string): Promise<string> {
+  const until = Date.now() + 240_000;
+  while (!(existsSync(templates) && readdirSync(templates).some((e) => !e.startsWith(".") && existsSync(join(templates, e, "template.json"))))) {
+    assert.ok(Date.now() < until, `the template was built within 4 minutes; the daemon said: ${daemonLog().split("\n").filter((l) => /template/i.test(l)).join("\n")}`);
+    await sleep(200);
+  }
+  const [key] = readdirSync(templates).filter((e) => !e.startsWith("."));
+  assert.match(key!, /^(tcg|kvm)-[0-9a-f]{32}$/);
+  return key!;
+}
+
+/** Waits until no template build runs (one may have started beside a boot) so that nothing is left when the test ends. */
+async function buildsDone(templates: string): Promise<void> {
+  const until = Date.now() + 240_000;
+  while (existsSync(templates) && readdirSync(templates).some((e) => e.startsWith(".build-"))) {
+    assert.ok(Date.now() < until, "the template build finished");
+    await sleep(200);
+  }
+}
+
+describe("vmm pods from a VM template under containerd 2.x", () => {
+  it("builds the template beside the first pod's boot; the next three are restored, each with its own IP, hostname, share, boot_id and the host's clock, and survive a daemon kill -9; a corrupt template: warning, boot", async (t) => {
+    const env = await containerd2WithKuasar(t, ["vmm"], `${VMM_TEST_CONFIG}template = true\n`);
+    const { cri } = env;
+    const templates = join(env.sandboxerDir, "templates");
+    /** The pod's verbose status as text (the sandboxer's info is nested in containerd's). */
+    const statusText = async (podId: string) => JSON.stringify((await cri.runtime.podSandboxStatus({ podSandboxId: podId, verbose: true })).info);
+    const pods: { podId: string; name: string }[] = [];
+
+    // First pod: no template yet, it boots; the template is built meanwhile.
+    const firstCfg = podConfig("first", `${env.dir}/logs/first`);
+    const startMs: number[] = [];
+    const timed = async <T>(f: () => Promise<T>) => {
+      const started = Date.now();
+      const r = await f();
+      startMs.push(Date.now() - started);
+      return r;
+    };
+    const first = await timed(() => runPod(cri, VMM_HANDLER, firstCfg, [shContainer("c", "exec sleep 100000")]));
+    pods.push({ podId: first.podId, name: "first" });
+    joinPodBridge(); // the CNI bridge exists once a pod has a network
+    const key = await templateBuilt(templates, () => env.sandboxer.logs());
+    assert.doesNotMatch(await statusText(first.podId), new RegExp(key!), "the first pod booted");
+
+    // Three pods restored from it: each its own.
+    const seen: { hostname: string; bootId: string; skew: number }[] = [];
+    for (const name of ["pod-a", "pod-b", "pod-c"]) {
+      const cfg = podConfig(name, `${env.dir}/logs/${name}`);
+      const c = identityContainer("web", `served-by-${name}`);
+      const { podId } = await timed(() => runPod(cri, VMM_HANDLER, cfg, [c]));
+      pods.push({ podId, name });
+      assert.match(await statusText(podId), new RegExp(key!), `${name} was restored from the template`);
+      const line = (await waitForLog(logFile(cfg, c), "id hostname=", 120_000)).split("\n").find((l) => l.includes("id hostname="))!;
+      const m = /hostname=(\S+) boot_id=(\S+) now=(\d+)/.exec(line)!;
+      const loggedAt = Date.parse(line.split(" ")[0]!.replace(/\.(\d{3})\d*/, ".$1")); // host time: the relay is on the host
+      seen.push({ hostname: m[1]!, bootId: m[2]!, skew: Math.abs(Number(m[3]) * 1000 - loggedAt) });
+      const status = await cri.runtime.podSandboxStatus({ podSandboxId: podId });
+      const ip = status.status?.network?.ip ?? "";
+      assert.match(ip, /^192\.0\.2\./, `${name} has an IP`);
+      assert.equal((await httpGet(ip, 8080)).trim(), `served-by-${name}`, `${name} answers on its own IP from its own rootfs`);
+    }
+    assert.deepEqual(seen.map((s) => s.hostname), ["pod-a", "pod-b", "pod-c"]);
+    assert.equal(new Set(seen.map((s) => s.bootId)).size, 3, `boot_ids differ: ${seen.map((s) => s.bootId).join(" ")}`);
+    for (const s of seen) assert.ok(s.skew <= 2000, `the guest clock is the host's (off by ${s.skew} ms)`);
+
+    // kill -9 of kuasard: a restored pod is found again like a booted one (agent, journal on its share).
+    const restoredPod = pods.at(-1)!;
+    const { containers } = await cri.runtime.listContainers({ filter: { podSandboxId: restoredPod.podId } });
+    const qemuBefore = await processesOf("qemu-system-x86_64");
+    const firstDaemonLog = env.sandboxer.logs();
+    await env.sandboxer.kill9();
+    await env.restartSandboxer();
+    assert.equal((await afterRedial(() => cri.runtime.podSandboxStatus({ podSandboxId: restoredPod.podId }))).status?.state, PodSandboxState.SANDBOX_READY);
+    const quitter = await afterRedial(() => cri.runtime.execSync({ containerId: containers[0]!.id, cmd: ["sh", "-c", "cat /proc/sys/kernel/random/boot_id; exit 3"], timeout: 60n }));
+    assert.equal(decodeOut(quitter.stdout).trim(), seen.at(-1)!.bootId, "the same guest, reached again");
+    assert.equal(quitter.exitCode, 3, "its exit came back through the moved journal");
+    assert.deepEqual(await processesOf("qemu-system-x86_64"), qemuBefore, "no VM was restarted or lost");
+
+    // A corrupt template: removed with a warning, the pod boots.
+    writeFileSync(join(templates, key!, "state"), "not a device state");
+    const brokenCfg = podConfig("after-corruption", `${env.dir}/logs/after-corruption`);
+    const broken = await timed(() => runPod(cri, VMM_HANDLER, brokenCfg, [shContainer("c", "exec sleep 100000")]));
+    pods.push({ podId: broken.podId, name: "after-corruption" });
+    assert.doesNotMatch(await statusText(broken.podId), new RegExp(key!), "it booted");
+    assert.match(env.sandboxer.logs(), /VM template unusable: removed/);
+    assert.match(env.sandboxer.logs(), /does not match its checksum/);
+
+    const logged = `${firstDaemonLog}\n${env.sandboxer.logs()}`.split("\n").flatMap((l) => {
+      try {
+        return [JSON.parse(l) as { msg?: string; boot_ms?: number; restore_ms?: number }];
+      } catch {
+        return [];
+      }
+    });
+    t.diagnostic(`QEMU start to agent answering: booted ${logged.filter((l) => l.msg === "guest agent answered").map((l) => l.boot_ms).join(", ")} ms; restored ${logged.filter((l) => l.restore_ms !== undefined).map((l) => l.restore_ms).join(", ")} ms (with share and NIC plugged, share mounted, identity set)`);
+    t.diagnostic(`RunPodSandbox + one container: ${startMs.map((m) => m.toFixed(0)).join(", ")} ms (first and last booted, the three between restored)`);
+
+    for (const p of pods) {
+      await cri.runtime.stopPodSandbox({ podSandboxId: p.podId });
+      await cri.runtime.removePodSandbox({ podSandboxId: p.podId });
+    }
+    await buildsDone(templates); // the rebuild started beside the last boot
+    assert.deepEqual(await processesOf("qemu-system-x86_64"), [], "no VM left");
+    assert.deepEqual(await processesOf("virtiofsd"), [], "no virtiofsd left");
+    for (const p of pods) assert.ok(!existsSync(join(env.sandboxerDir, "pods", p.podId)), `${p.name}'s dir (and its RAM copy) is gone`);
+  });
+});
+
+describe("vmm pods from a VM template under containerd 1.7 (shim bridge)", () => {
+  it("restores the pods after the first from its template: own hostname, IP, rootfs on the share, boot_id", async (t) => {
+    const env = await containerd17WithKuasar(t, ["vmm"], `${VMM_TEST_CONFIG}template = true\n`);
+    const { cri } = env;
+    const handler = handler17Of("vmm");
+    const firstCfg = podConfig("first17", `${env.dir}/logs/first17`);
+    const first = await runPod(cri, handler, firstCfg, [shContainer("c", "exec sleep 100000")]);
+    const pods = [first.podId];
+    joinPodBridge();
+    // The vmm sandboxer's dir (kuasard's --dir when it serves one kind): where the first pod lives.
+    const vmmDir = readdirSync(env.dir).find((d) => existsSync(join(env.dir, d, "pods", first.podId)));
+    assert.ok(vmmDir, "the first pod's dir");
+    const templates = join(env.dir, vmmDir, "templates");
+    await templateBuilt(templates, () => env.kuasard.logs());
+    const bootIds: string[] = [];
+    for (const name of ["pod17-a", "pod17-b"]) {
+      const cfg = podConfig(name, `${env.dir}/logs/${name}`);
+      const c = identityContainer("web", `served-by-${name}`);
+      const { podId } = await runPod(cri, handler, cfg, [c]);
+      pods.push(podId);
+      const line = await waitForLog(logFile(cfg, c), "id hostname=", 120_000);
+      const m = /hostname=(\S+) boot_id=(\S+)/.exec(line)!;
+      assert.equal(m[1], name);
+      bootIds.push(m[2]!);
+      const ip = (await cri.runtime.podSandboxStatus({ podSandboxId: podId })).status?.network?.ip ?? "";
+      assert.equal((await httpGet(ip, 8080)).trim(), `served-by-${name}`);
+    }
+    assert.notEqual(bootIds[0], bootIds[1]);
+    assert.match(env.kuasard.logs(), /VM restored from its template/);
+    assert.equal(env.kuasard.logs().match(/VM restored from its template/g)?.length, 2, "both pods after the first were restored");
+    for (const podId of pods) {
+      await cri.runtime.stopPodSandbox({ podSandboxId: podId });
+      await cri.runtime.removePodSandbox({ podSandboxId: podId });
+    }
+    await buildsDone(templates);
+    assert.deepEqual(await processesOf("qemu-system-x86_64"), [], "no VM left");
+  });
+});
