@@ -98,7 +98,7 @@ export class PodSandboxer implements Sandboxer {
       await this.host.setUp(pod, signal);
       announcePhase(this.kind, "start.holder", phaseStarted, true);
       phaseStarted = process.hrtime.bigint();
-      await this.tasks.podStarted(pod);
+      await this.tasks.podStarted(pod, signal);
       announcePhase(this.kind, "start.engine", phaseStarted, true);
       // A caller that is gone will not learn of this pod: undo it rather than leave it to no one.
       signal?.throwIfAborted();

@@ -95,8 +95,8 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
     this.rt.events.publish(c.record.namespace, { kind: "oom", containerId: c.id });
   }
 
-  async podStarted(pod: Pod): Promise<void> {
-    await this.runtime.podStarted?.(pod);
+  async podStarted(pod: Pod, signal?: AbortSignal): Promise<void> {
+    await this.runtime.podStarted?.(pod, signal);
   }
 
   async podStopping(pod: Pod): Promise<void> {
@@ -160,7 +160,7 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
       }
       const spawnId = `init:${id}`;
       const startedAt = new Date();
-      const { pid, memoryCgroup, fields } = await this.runtime.launchInit({ id, spec, oci, pod, holder, stdio, spawnId, rootfs, log });
+      const { pid, memoryCgroup, fields } = await this.runtime.launchInit({ id, spec, oci, pod, holder, stdio, spawnId, rootfs, log, signal: spec.signal });
       spec.signal?.throwIfAborted();
       const record: ContainerRecord = {
         id,
@@ -194,9 +194,9 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
   }
 
   /** Start of the init (the runtime lets it run) or of a registered exec (the runtime launches it). */
-  async start(containerId: string, execId: string): Promise<{ pid: number }> {
+  async start(containerId: string, execId: string, signal?: AbortSignal): Promise<{ pid: number }> {
     const c = this.container(containerId);
-    if (!execId) return this.startInit(c);
+    if (!execId) return this.startInit(c, signal);
     const p = this.processOf(c, execId);
     transition(processTransitions, `exec ${execId}`, p.state, "running");
     if (c.record.init.state !== "running") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is not running`);
@@ -384,13 +384,13 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
    * running and /tasks/start published. Its exit event, should it die during
    * the runtime's start, waits until the start event is out.
    */
-  private async startInit(c: Container): Promise<{ pid: number }> {
+  private async startInit(c: Container, signal: AbortSignal | undefined): Promise<{ pid: number }> {
     const p = c.record.init;
     transition(processTransitions, `container ${c.id}`, p.state, "running");
     let started!: () => void;
     c.starting.set("", new Promise<void>((r) => (started = r)));
     try {
-      await this.runtime.startInit(c);
+      await this.runtime.startInit(c, signal);
       // A short-lived process may already have exited (and been recorded) by now.
       if (p.state === "created") c.moveTo("", "running");
       const watchOom = p.state === "running" && c.record.memoryCgroup !== "";

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { Code } from "../../src/errors/code.js";
+import { RuntimeError } from "../../src/errors/runtime-error.js";
 import { defaultHolderBinary } from "../../src/holder/start-holder.js";
 import { silentLogger } from "../../src/log/logger.js";
 import { HolderHost } from "../../src/pod/holder-host.js";
@@ -135,6 +136,34 @@ describe("sandboxer skeleton: failure paths (fake kind)", () => {
     await assert.rejects(first, /deadline exceeded/);
     assert.equal(s.sandboxer.has("p1"), false);
   });
+
+  for (const [stage, where] of [
+    ["launch", "host"],
+    ["setUp", "host"],
+    ["podStarted", "engine"],
+  ] as const) {
+    it(`a Start whose caller's deadline passes at ${stage} fails with DeadlineExceeded and is undone whole: engine stopped, supervisor killed, host released, pod forgotten`, async (t) => {
+      const s = await use(t);
+      await s.sandboxer.create(podRequest("p1"));
+      const gates = where === "host" ? s.world.gates : s.runtime.gates;
+      gates.hold(stage);
+      const caller = new AbortController();
+      const started = s.sandboxer.start("p1", caller.signal);
+      await gates.reached(stage);
+      caller.abort(new RuntimeError(Code.DeadlineExceeded, "context deadline exceeded"));
+      await assert.rejects(started, { code: Code.DeadlineExceeded, message: /context deadline exceeded/ });
+      assert.equal(s.sandboxer.has("p1"), false);
+      assert.deepEqual(s.world.calls.slice(-3), ["kill p1", "release p1", "discard p1"]);
+      assert.equal(s.world.supervisors.has("p1"), false);
+      // The engine's pod start is stopped only once it was asked for.
+      assert.equal(s.runtime.calls.includes("podStopping p1"), stage === "podStarted" || stage === "setUp");
+      assert.deepEqual(readdirSync(join(s.dir, "pods")), []);
+      assert.deepEqual(readdirSync(join(s.dir, "sandboxes")), []);
+      // Nothing half-done blocks a pod of the same id afterwards.
+      await s.sandboxer.create(podRequest("p1"));
+      assert.equal((await s.sandboxer.start("p1")).state, "ready");
+    });
+  }
 
   it("Create refused by the kind (FailedPrecondition) makes nothing", async (t) => {
     const s = await use(t);

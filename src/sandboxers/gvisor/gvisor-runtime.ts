@@ -15,7 +15,7 @@ import { requireHolder } from "../../pod/pod-tasks.js";
 import { isAlive, type Pod } from "../../pod/pod.js";
 import type { ProcessRecord } from "../../pod/records.js";
 import { closeUnusedFifo } from "../../pod/stdio.js";
-import { waitExit } from "../../pod/wait-exit.js";
+import { waitExit, waitLauncherExit } from "../../pod/wait-exit.js";
 import type { CgroupStats, CreateTaskSpec } from "../../task/task-backend.js";
 import { runscError, type RunscCli, type RunscNetwork, type RunscTarget } from "./runsc-cli.js";
 import { prepareGvisorSpec, rootContainerSpec, PAUSE_PATH } from "./sandbox-spec.js";
@@ -69,7 +69,7 @@ export class GvisorRuntime implements ContainerRuntime {
   // ---- the pod's sandbox ----------------------------------------------------
 
   /** Creates and starts the root container: the gVisor sandbox of the pod, in its network namespace. */
-  async podStarted(pod: Pod): Promise<void> {
+  async podStarted(pod: Pod, signal?: AbortSignal): Promise<void> {
     const holder = requireHolder(pod);
     const dir = sandboxDir(pod);
     const rootfs = join(dir, "rootfs");
@@ -87,10 +87,10 @@ export class GvisorRuntime implements ContainerRuntime {
     const target = this.target(pod);
     const log = join(dir, "runsc.log");
     const pidFile = join(dir, "sandbox.pid");
-    await this.runThroughHolder(pod, "gvisor-create", this.runsc.createArgv(target, rootId(pod), dir, pidFile), "create", log);
+    await this.runThroughHolder(pod, "gvisor-create", this.runsc.createArgv(target, rootId(pod), dir, pidFile), "create", log, signal);
     const sandboxPid = Number(readFileSync(pidFile, "utf8").trim());
     await holder.adopt(SANDBOX_KEY, sandboxPid);
-    await this.runThroughHolder(pod, "gvisor-start", this.runsc.startArgv(target, rootId(pod)), "start", log);
+    await this.runThroughHolder(pod, "gvisor-start", this.runsc.startArgv(target, rootId(pod)), "start", log, signal);
     this.watched.add(pod.id);
     pod.log.info({ runsc_sandbox_pid: sandboxPid, network: target.network, platform: this.runsc.options.platform }, "gVisor sandbox started");
   }
@@ -195,7 +195,7 @@ export class GvisorRuntime implements ContainerRuntime {
         argv: this.runsc.createArgv(target, id, spec.bundle, undefined, consoleSocket),
         env: holderLaunchEnv(),
       });
-      const done = await waitExit(pod, pid, startedAt, LAUNCH_TIMEOUT_MS);
+      const done = await waitLauncherExit(pod, pid, startedAt, LAUNCH_TIMEOUT_MS, l.signal);
       if (done.status !== 0) throw runscError("create", `exit status ${done.status}`);
       if (spec.stdio.stderr) closeUnusedFifo(stdio.stderr);
     } else {
@@ -366,10 +366,10 @@ export class GvisorRuntime implements ContainerRuntime {
   }
 
   /** Runs a runsc command to completion through the pod's holder; its output goes to `log`, quoted on failure. */
-  private async runThroughHolder(pod: Pod, key: string, argv: string[], command: string, log: string): Promise<void> {
+  private async runThroughHolder(pod: Pod, key: string, argv: string[], command: string, log: string, signal?: AbortSignal): Promise<void> {
     const startedAt = new Date();
     const pid = await requireHolder(pod).spawn({ id: key, cwd: "/", stdout: log, stderr: log, argv, env: holderLaunchEnv() });
-    const done = await waitExit(pod, pid, startedAt, LAUNCH_TIMEOUT_MS);
+    const done = await waitLauncherExit(pod, pid, startedAt, LAUNCH_TIMEOUT_MS, signal);
     if (done.status !== 0) throw runscError(command, readTextOr(log) || `exit status ${done.status}`);
   }
 }

@@ -18,7 +18,7 @@ import { runcError, type RuncCli } from "./runc-cli.js";
 import { requireHolder } from "../../pod/pod-tasks.js";
 import { memoryCgroupOf } from "../../cgroup/oom.js";
 import { closeUnusedFifo } from "../../pod/stdio.js";
-import { waitExit } from "../../pod/wait-exit.js";
+import { waitLauncherExit } from "../../pod/wait-exit.js";
 import { readTextOr } from "../../fs/read-text.js";
 import { runCaptured, type ExecOutcome } from "../../process/run-captured.js";
 
@@ -86,7 +86,7 @@ export class RuncRuntime implements ContainerRuntime {
       argv: this.runc.createArgv(id, spec.bundle, pidFile, join(spec.bundle, "runc.log"), consoleSocket),
       env: holderLaunchEnv(),
     });
-    const done = await waitExit(pod, runcPid, startedAt, RUNC_LAUNCH_TIMEOUT_MS);
+    const done = await waitLauncherExit(pod, runcPid, startedAt, RUNC_LAUNCH_TIMEOUT_MS, l.signal);
     if (done.status !== 0) throw runcError("create", readTextOr(join(spec.bundle, "runc.log"), "runc failed without a log"));
     if (stdio.terminal && spec.stdio.stderr) closeUnusedFifo(stdio.stderr);
     const pid = Number(readFileSync(pidFile, "utf8").trim());
@@ -98,8 +98,8 @@ export class RuncRuntime implements ContainerRuntime {
     await this.runc.delete(id, true);
   }
 
-  async startInit(c: Container): Promise<void> {
-    await this.runc.start(c.id);
+  async startInit(c: Container, signal?: AbortSignal): Promise<void> {
+    await this.runc.start(c.id, signal);
   }
 
   /** `runc exec` through the holder; the exec's process (from `--pid-file`) is adopted by it. */
@@ -124,7 +124,7 @@ export class RuncRuntime implements ContainerRuntime {
       argv,
       env: holderLaunchEnv(),
     });
-    const done = await waitExit(c.pod, runcPid, startedAt, RUNC_LAUNCH_TIMEOUT_MS);
+    const done = await waitLauncherExit(c.pod, runcPid, startedAt, RUNC_LAUNCH_TIMEOUT_MS, undefined);
     if (done.status !== 0) {
       const err = runcError("exec", readTextOr(`${base}.log`, "runc failed without a log"));
       this.ops.markExited(c, execId, 255, new Date());

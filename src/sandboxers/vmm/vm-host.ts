@@ -101,7 +101,7 @@ export class VmHost implements PodHost {
   }
 
   /** The pod cgroup (QEMU and virtiofsd start in it), the network wiring, then the VM (virtiofsd, the hypervisor) until its agent answers. */
-  async launch(pod: Pod, save: () => void): Promise<PodAgent> {
+  async launch(pod: Pod, save: () => void, signal: AbortSignal | undefined): Promise<PodAgent> {
     const r = pod.record as VmRecord;
     const choice = await this.accelerator;
     const size = vmSize(this.options, r.pod?.resources);
@@ -109,6 +109,7 @@ export class VmHost implements PodHost {
     r.vm = { hypervisor: this.hypervisor.name, accelerator: choice.accelerator, acceleratorReason: choice.reason, ...size, qemuPid: 0, virtiofsdPid: 0, netInterface: "" };
     save();
     const cgroups = this.makePodCgroup(r, size.memoryMb, save);
+    signal?.throwIfAborted();
     const net = netns ? await wirePodNetwork(netns) : undefined;
     r.vm.netInterface = net?.interface ?? "";
     save();
@@ -124,6 +125,7 @@ export class VmHost implements PodHost {
         r.podPid = qemuPid;
         save();
       },
+      signal,
     );
     pod.log.info({ ...r.vm }, choice.accelerator === "tcg" ? "VM booted (software emulation: TCG)" : "VM booted");
     return vm.agent;
@@ -160,7 +162,7 @@ export class VmHost implements PodHost {
   }
 
   /** Hostname, network and sysctls in the guest, then the control channel. */
-  async setUp(pod: Pod): Promise<void> {
+  async setUp(pod: Pod, signal: AbortSignal | undefined): Promise<void> {
     const r = pod.record;
     const net = this.wiring.get(pod.id);
     this.wiring.delete(pod.id);
@@ -168,7 +170,8 @@ export class VmHost implements PodHost {
     const setup = [`hostname ${shellQuote(r.pod?.hostname || pod.id.slice(0, 63))}`];
     if (net) setup.push(guestNetworkScript(net));
     for (const [k, v] of Object.entries(podSysctlsToApply(r.pod))) setup.push(`sysctl -w ${shellQuote(`${k}=${v}`)}`);
-    await checkInGuest(pod, paths, ["/bin/sh", "-c", setup.join("\n")], { timeoutMs: SETUP_TIMEOUT_MS });
+    await checkInGuest(pod, paths, ["/bin/sh", "-c", setup.join("\n")], { timeoutMs: SETUP_TIMEOUT_MS, signal });
+    signal?.throwIfAborted();
     this.controls.set(pod.id, await this.hypervisor.control({ controlSocket: paths.qmpSocket }));
   }
 

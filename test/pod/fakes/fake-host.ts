@@ -9,6 +9,7 @@ import { sumStats } from "../../../src/pod/sandbox-records.js";
 import type { SandboxCreateRequest } from "../../../src/sandbox/sandboxer.js";
 import type { CgroupStats } from "../../../src/task/task-backend.js";
 import { FakeSupervisor } from "./fake-supervisor.js";
+import { Gates } from "./gates.js";
 
 /** The fake kind's supervisors, by sandbox id: they outlive a sandboxer, as holders outlive kuasard. */
 export class FakeWorld {
@@ -19,6 +20,8 @@ export class FakeWorld {
   readonly failures = new Map<string, Error>();
   /** Resolves a `setUp` that should hang until the test lets it go. */
   setUpGate: Promise<void> | undefined;
+  /** Steps held until released or their caller gives up: `launch` (the supervisor is up, its agent not yet returned), `setUp`. */
+  readonly gates = new Gates();
 
   take(step: string): void {
     const err = this.failures.get(step);
@@ -47,12 +50,13 @@ export class FakeHost implements PodHost {
     return { path: join(podDir, EXIT_JOURNAL), clockSkewMs: 1000 };
   }
 
-  async launch(pod: Pod, save: () => void): Promise<PodAgent> {
+  async launch(pod: Pod, save: () => void, signal: AbortSignal | undefined): Promise<PodAgent> {
     this.world.calls.push(`launch ${pod.id}`);
     const sup = new FakeSupervisor(join(pod.dir, EXIT_JOURNAL));
     this.world.supervisors.set(pod.id, sup);
     pod.record.podPid = 0; // no real process: 0 is nobody's pid
     save();
+    await this.world.gates.pass("launch", signal);
     this.world.take("launch");
     return sup.connect();
   }
@@ -61,6 +65,7 @@ export class FakeHost implements PodHost {
     this.world.calls.push(`setUp ${pod.id}`);
     if (this.world.setUpGate) await this.world.setUpGate;
     signal?.throwIfAborted();
+    await this.world.gates.pass("setUp", signal);
     this.world.take("setUp");
   }
 
