@@ -15,7 +15,11 @@ export function runCliCommand(tool: string, binary: string, globalArgs: readonly
     if (signal?.aborted) return reject(abortedError(signal));
     const child = execFile(binary, [...globalArgs, ...args], { timeout: timeoutMs, maxBuffer: 16 << 20, killSignal: "SIGKILL", ...(signal ? { signal } : {}) }, (err, stdout, stderr) => {
       if (!err) return resolve(stdout);
-      if (signal?.aborted) return reject(abortedError(signal));
+      if (signal?.aborted) {
+        // Node reports the abort at once: fail only once the killed command is gone, so nothing of it outlives the call.
+        if (child.exitCode !== null || child.signalCode !== null) return reject(abortedError(signal));
+        return void child.once("exit", () => reject(abortedError(signal)));
+      }
       if ((err as NodeJS.ErrnoException).code === "ENOENT") {
         return reject(new RuntimeError(Code.FailedPrecondition, `${tool} binary ${JSON.stringify(binary)} not found`, { cause: err }));
       }

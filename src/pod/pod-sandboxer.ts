@@ -158,7 +158,7 @@ export class PodSandboxer implements Sandboxer {
     const containers = this.liveContainers(pod);
     if (timeoutSecs > 0 && containers.length > 0) {
       await Promise.all(containers.map((c) => this.tasks.kill(c.id, "", 15, true).catch(() => {})));
-      const deadline = AbortSignal.timeout(timeoutSecs * 1000);
+      const deadline = this.ctx.clock.timeout(timeoutSecs * 1000);
       await Promise.all(containers.map((c) => c.waitFor("", deadline).catch(() => {})));
     }
     pod.stopping = true;

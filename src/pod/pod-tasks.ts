@@ -596,11 +596,12 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
   private async publishInitExit(c: Container, e: HolderExit): Promise<void> {
     await c.starting.get("");
     if (this.runtime.initExiting) await this.runtime.initExiting(c).catch((err: unknown) => this.rt.log.warn({ err, sandbox_id: c.pod.id, container_id: c.id }, "ending the engine's watch of an exited init failed"));
-    const live = () => Object.values(c.record.execs).filter((p) => p.state === "running" || p.state === "paused");
+    const live = () => Object.entries(c.record.execs).filter(([, p]) => p.state === "running" || p.state === "paused");
     if (live().length > 0) {
       await this.runtime.killAll(c).catch(() => {});
-      const until = Date.now() + EXEC_DRAIN_MS;
-      while (live().length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      // Each exec's own exit ends its wait; what has not exited by the drain deadline is left to its journal.
+      const drained = this.rt.clock.timeout(EXEC_DRAIN_MS);
+      await Promise.all(live().map(([execId]) => c.waitFor(execId, drained).catch(() => {})));
     }
     // A watched cgroup reports kills since the last poll (the oom event precedes the exit, as in runc-v2);
     // one not watched (adopted after a restart, an engine without a host cgroup) is asked at exit.

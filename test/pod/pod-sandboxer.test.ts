@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { Code } from "../../src/errors/code.js";
 import { RuntimeError } from "../../src/errors/runtime-error.js";
+import { ManualClock } from "../../testing/manual-clock.js";
 import { defaultHolderBinary } from "../../src/holder/start-holder.js";
 import { silentLogger } from "../../src/log/logger.js";
 import { HolderHost } from "../../src/pod/holder-host.js";
@@ -18,11 +19,11 @@ import { PodTasks } from "../../src/pod/pod-tasks.js";
 import { keepAlive, lifecycleSuite, podRequest, runContainer, type LifecycleSubject } from "./lifecycle-suite.js";
 
 /** The fake kind: fake supervisor, fake host strategy, fake container engine. */
-async function fakeKind(): Promise<LifecycleSubject & { world: FakeWorld; runtime: FakeRuntime; rt: PodRuntime }> {
+async function fakeKind(clock?: ManualClock): Promise<LifecycleSubject & { world: FakeWorld; runtime: FakeRuntime; rt: PodRuntime }> {
   const dir = mkdtempSync("/tmp/core-fake-");
   const world = new FakeWorld();
   const events: TaskEvent[] = [];
-  let made = createFakeSandboxer(dir, world, recordingEvents(events));
+  let made = createFakeSandboxer(dir, world, recordingEvents(events), clock);
   const subject = {
     dir,
     world,
@@ -32,7 +33,7 @@ async function fakeKind(): Promise<LifecycleSubject & { world: FakeWorld; runtim
     rt: made.rt,
     async restart() {
       await subject.sandboxer.close();
-      made = createFakeSandboxer(dir, world, recordingEvents(events));
+      made = createFakeSandboxer(dir, world, recordingEvents(events), clock);
       subject.sandboxer = made.sandboxer;
       subject.runtime = made.runtime;
       subject.rt = made.rt;
@@ -93,8 +94,8 @@ lifecycleSuite("the fake kind", fakeKind, { containers: true });
 lifecycleSuite("the holder host (real kuasar-holder), fake container engine", holderKind, { containers: true });
 
 describe("sandboxer skeleton: failure paths (fake kind)", () => {
-  const use = async (t: { after(fn: () => Promise<void>): void }) => {
-    const s = await fakeKind();
+  const use = async (t: { after(fn: () => Promise<void>): void }, clock?: ManualClock) => {
+    const s = await fakeKind(clock);
     const alive = keepAlive();
     t.after(async () => {
       clearInterval(alive);
@@ -201,15 +202,24 @@ describe("sandboxer skeleton: failure paths (fake kind)", () => {
     assert.equal((await s.sandboxer.tasks.wait("c1", "", AbortSignal.timeout(5000))).exitStatus, 143);
   });
 
-  it("Stop's grace: SIGTERM to each running init first; what outlives the grace is killed by the supervisor's shutdown", async (t) => {
-    const s = await use(t);
+  it("Stop's grace (on a manual clock): SIGTERM to each running init first; nothing more until the grace is over, then the supervisor's shutdown kills what outlived it", async (t) => {
+    const clock = new ManualClock();
+    const s = await use(t, clock);
     await s.sandboxer.create(podRequest("p1"));
     await s.sandboxer.start("p1");
     const polite = await runContainer(s, "p1", "polite", ["sleep"]);
     const stubborn = await runContainer(s, "p1", "stubborn", ["sleep", "ignore-term"]);
     const sup = s.world.supervisors.get("p1")!;
-    await s.sandboxer.stop("p1", 1);
+    const stopped = s.sandboxer.stop("p1", 30);
+    await clock.waiting();
     assert.deepEqual(sup.signals.filter(([, sig]) => sig === 15).map(([pid]) => pid).sort(), [polite, stubborn].sort());
+    assert.equal((await s.sandboxer.tasks.wait("polite", "", AbortSignal.timeout(5000))).exitStatus, 143);
+    clock.advance(29_999);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(s.world.calls.includes("shutdown p1"), false, "the grace is not over yet");
+    assert.equal((await s.sandboxer.tasks.state("stubborn", "")).state, "running");
+    clock.advance(1);
+    await stopped;
     assert.equal((await s.sandboxer.tasks.wait("stubborn", "", AbortSignal.timeout(5000))).exitStatus, 137);
     assert.deepEqual(s.world.calls.slice(-2), ["shutdown p1", "release p1"]);
   });

@@ -12,7 +12,7 @@ import type { OciProcess } from "../../pod/oci-spec.js";
 import { clampProcessOomScoreAdj, podContext } from "../../pod/pod-context.js";
 import type { ContainerOps, ContainerRuntime, InitLaunch, LaunchedInit } from "../../pod/container-runtime.js";
 import { requireHolder } from "../../pod/pod-tasks.js";
-import { isAlive, type Pod } from "../../pod/pod.js";
+import { isAlive, type Pod, waitGone } from "../../pod/pod.js";
 import type { ProcessRecord } from "../../pod/records.js";
 import { closeUnusedFifo } from "../../pod/stdio.js";
 import { waitExit, waitLauncherExit } from "../../pod/wait-exit.js";
@@ -20,6 +20,7 @@ import type { CgroupStats, CreateTaskSpec } from "../../task/task-backend.js";
 import { runscError, type RunscCli, type RunscNetwork, type RunscTarget } from "./runsc-cli.js";
 import { prepareGvisorSpec, rootContainerSpec, PAUSE_PATH } from "./sandbox-spec.js";
 import { parseWaitResult } from "./wait-result.js";
+import { waitForPath } from "../../fs/wait-for-path.js";
 import { readTextOr } from "../../fs/read-text.js";
 
 /** How long a runsc create/start/exec launch may take, in ms. */
@@ -125,7 +126,7 @@ export class GvisorRuntime implements ContainerRuntime {
       if (!isErrorCode(err, Code.NotFound)) pod.log.warn({ err }, "runsc delete of the sandbox failed");
     });
     const pid = this.sandboxPid(pod);
-    for (const until = Date.now() + 5000; isAlive(pid) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 20));
+    await waitGone(pid, 5000);
   }
 
   /** After a daemon restart: a sandbox that died meanwhile stops its pod; a live one is watched again. */
@@ -255,15 +256,21 @@ export class GvisorRuntime implements ContainerRuntime {
       argv: [...(consoleSocket ? [this.ptyExecBinary, consoleSocket] : []), ...this.runsc.execArgv(this.target(c.pod), c.id, `${base}.json`, `${base}.ipid`)],
       env: holderLaunchEnv(),
     });
-    // Started once runsc wrote the in-sandbox pid; an exit before that is a failed launch.
-    for (const until = Date.now() + LAUNCH_TIMEOUT_MS; !existsSync(`${base}.ipid`); ) {
-      const early = c.pod.exitOf(pid, startedAt);
-      if (early && !existsSync(`${base}.ipid`)) {
-        this.ops.markExited(c, execId, early.status, early.exitedAt);
-        throw new RuntimeError(Code.FailedPrecondition, `runsc exec in ${c.id} failed (exit status ${early.status}): see the exec's stderr`);
-      }
-      if (Date.now() > until) throw new RuntimeError(Code.DeadlineExceeded, `runsc exec in ${c.id}: not started within ${LAUNCH_TIMEOUT_MS} ms`);
-      await new Promise((r) => setTimeout(r, 5));
+    // Started once runsc wrote the in-sandbox pid (inotify wakes the wait); an exit before that is a failed launch.
+    const exited = new AbortController();
+    const off = c.pod.onExit((e) => e.pid === pid && e.exitedAt.getTime() >= startedAt.getTime() - c.pod.clockSkewMs && exited.abort(e));
+    const early = c.pod.exitOf(pid, startedAt);
+    if (early) exited.abort(early);
+    try {
+      await waitForPath(`${base}.ipid`, { timeoutMs: LAUNCH_TIMEOUT_MS, signal: exited.signal }).catch((err: unknown) => {
+        if (existsSync(`${base}.ipid`)) return; // written just before it exited
+        if (!exited.signal.aborted) throw new RuntimeError(Code.DeadlineExceeded, `runsc exec in ${c.id}: not started within ${LAUNCH_TIMEOUT_MS} ms`, { cause: err });
+        const e = exited.signal.reason as HolderExit;
+        this.ops.markExited(c, execId, e.status, e.exitedAt);
+        throw new RuntimeError(Code.FailedPrecondition, `runsc exec in ${c.id} failed (exit status ${e.status}): see the exec's stderr`);
+      });
+    } finally {
+      off();
     }
     if (p.stdio.terminal && p.stdio.stderr) closeUnusedFifo(p.stdio.stderr);
     return { pid, startedAt };

@@ -13,6 +13,7 @@ import type { OciSpec } from "../../pod/oci-spec.js";
 import { requireHolder } from "../../pod/pod-tasks.js";
 import { killQuietly, waitGone, type Pod } from "../../pod/pod.js";
 import type { CgroupStats, CreateTaskSpec, Stdio } from "../../task/task-backend.js";
+import { realClock } from "../../time/clock.js";
 import type { WasmEngine, WasmLaunch } from "./wasm-engine.js";
 
 const run = promisify(execFile);
@@ -128,7 +129,8 @@ export class WasmRuntime implements ContainerRuntime {
   async startInit(c: Container): Promise<void> {
     const fifo = this.file(c.pod.dir, c.id, "start");
     const deadline = Date.now() + START_TIMEOUT_MS;
-    for (;;) {
+    // Nothing announces the runner opening its end (inotify has no event Node reports for it): doubling pauses.
+    for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
       if (c.record.init.state === "stopped") return; // it died before we could start it: its exit tells why
       let fd: number;
       try {
@@ -136,7 +138,7 @@ export class WasmRuntime implements ContainerRuntime {
       } catch (err) {
         // ENXIO: the runner has not opened its end yet (it is still loading the module).
         if ((err as NodeJS.ErrnoException).code !== "ENXIO" || Date.now() > deadline) throw RuntimeError.from(err);
-        await new Promise((r) => setTimeout(r, 5));
+        await realClock.sleep(pause);
         continue;
       }
       try {
