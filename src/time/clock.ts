@@ -51,7 +51,7 @@ export abstract class ClockBase implements Clock {
   }
 }
 
-/** Wall-clock time and Node timers (unref'd: a pending wait never keeps the process alive). */
+/** Wall-clock time and Node timers; `timeout` is AbortSignal.timeout's (which keeps no process alive). */
 class RealClock extends ClockBase {
   now(): number {
     return Date.now();
@@ -59,7 +59,6 @@ class RealClock extends ClockBase {
 
   timer(ms: number, fn: () => void): ClockTimer {
     const t = setTimeout(fn, ms);
-    t.unref();
     return { cancel: () => clearTimeout(t) };
   }
 
