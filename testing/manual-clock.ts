@@ -31,6 +31,25 @@ export class ManualClock extends ClockBase {
     return { cancel: () => void this.pending.delete(p) };
   }
 
+  interval(ms: number, fn: () => void): ClockTimer {
+    let current: ClockTimer | undefined;
+    let cancelled = false;
+    const arm = () => {
+      current = this.timer(ms, () => {
+        if (cancelled) return;
+        arm(); // re-armed first: the next tick is due `ms` after this one, whatever `fn` does
+        fn();
+      });
+    };
+    arm();
+    return {
+      cancel: () => {
+        cancelled = true;
+        current?.cancel();
+      },
+    };
+  }
+
   /** Timers set and not yet fired or cancelled. */
   get timers(): number {
     return this.pending.size;

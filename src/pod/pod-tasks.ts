@@ -53,12 +53,13 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
   readonly runtime: R;
 
   /** OOM kills in running containers' cgroups, published as /tasks/oom as they happen. */
-  private readonly oomWatch = new OomWatch(OOM_POLL_MS, (containerId, kills, total) => this.oomHappened(containerId, kills, total));
+  private readonly oomWatch: OomWatch;
 
   constructor(
     private readonly rt: PodRuntime,
     runtimeOf: (ops: ContainerOps) => R,
   ) {
+    this.oomWatch = new OomWatch(OOM_POLL_MS, (containerId, kills, total) => this.oomHappened(containerId, kills, total), rt.clock);
     const ops: ContainerOps = {
       log: rt.log,
       minOomScoreAdj: rt.minOomScoreAdj,

@@ -18,6 +18,8 @@ export interface Clock {
   now(): number;
   /** Calls `fn` once after `ms`. */
   timer(ms: number, fn: () => void): ClockTimer;
+  /** Calls `fn` every `ms` until cancelled; background work (a poll, a reconcile) that never keeps the process alive. */
+  interval(ms: number, fn: () => void): ClockTimer;
   /** Resolves after `ms`; rejects at once with the signal's reason (a RuntimeError) when it fires first. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
   /** A signal that aborts with DeadlineExceeded after `ms` (AbortSignal.timeout on this clock). */
@@ -28,6 +30,7 @@ export interface Clock {
 export abstract class ClockBase implements Clock {
   abstract now(): number;
   abstract timer(ms: number, fn: () => void): ClockTimer;
+  abstract interval(ms: number, fn: () => void): ClockTimer;
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -60,6 +63,12 @@ class RealClock extends ClockBase {
   timer(ms: number, fn: () => void): ClockTimer {
     const t = setTimeout(fn, ms);
     return { cancel: () => clearTimeout(t) };
+  }
+
+  interval(ms: number, fn: () => void): ClockTimer {
+    const t = setInterval(fn, ms);
+    t.unref();
+    return { cancel: () => clearInterval(t) };
   }
 
   override timeout(ms: number): AbortSignal {

@@ -269,6 +269,28 @@ describe("sandboxer skeleton: failure paths (fake kind)", () => {
     await assert.rejects(s.sandboxer.update("p1", { fields: [], labels: {}, resources, tasksExtension: undefined }), { code: Code.FailedPrecondition });
   });
 
+  it("reconciliation runs on its interval (manual clock): a sandbox never started since a restart stays until a whole interval passed, then goes", async (t) => {
+    const dir = mkdtempSync("/tmp/core-fake-");
+    const world = new FakeWorld();
+    const clock = new ManualClock();
+    const first = createFakeSandboxer(dir, world, recordingEvents([]), clock, 60_000).sandboxer;
+    await first.create(podRequest("p1"));
+    await first.close();
+    const again = createFakeSandboxer(dir, world, recordingEvents([]), clock, 60_000).sandboxer;
+    t.after(async () => {
+      await again.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await again.recover();
+    clock.advance(59_999);
+    assert.equal(again.has("p1"), true, "containerd may still Start it");
+    const removed = new Promise<void>((resolve) => world.onCall((call) => call === "discard p1" && resolve()));
+    clock.advance(1);
+    await removed;
+    await new Promise((r) => setImmediate(r)); // the rest of the removal is synchronous after the host's discard
+    assert.equal(again.has("p1"), false);
+  });
+
   it("a sandbox created before a restart and never started is removed by reconciliation; a stray pod dir too", async (t) => {
     const s = await use(t);
     await s.sandboxer.create(podRequest("p1"));
