@@ -101,8 +101,8 @@ export interface ContainerRuntime {
   initRunning?(c: Container): Promise<void>;
   /** Before an init's exit is published: ends what {@link initRunning} started. */
   initExiting?(c: Container): Promise<void>;
-  /** Launches a registered exec; on a launch that ran and failed it marks the exec exited before throwing. */
-  startExec?(c: Container, execId: string, p: ProcessRecord): Promise<{ pid: number; startedAt: Date }>;
+  /** Launches a registered exec (`signal`: the caller's deadline or cancel); on a launch that ran and failed, or was abandoned, it marks the exec exited before throwing. */
+  startExec?(c: Container, execId: string, p: ProcessRecord, signal?: AbortSignal): Promise<{ pid: number; startedAt: Date }>;
   /** Delivers `signal` to the init (every process of the container with `all`). */
   signalInit(c: Container, signal: number, all: boolean): Promise<void>;
   /** Delivers `signal` to a running exec. Default: through the pod's supervisor. */

@@ -202,7 +202,7 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
     transition(processTransitions, `exec ${execId}`, p.state, "running");
     if (c.record.init.state !== "running") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is not running`);
     if (!this.runtime.startExec) throw new RuntimeError(Code.Unimplemented, this.runtime.execUnsupported ?? "exec is not supported");
-    const { pid, startedAt } = await this.runtime.startExec(c, execId, p);
+    const { pid, startedAt } = await this.runtime.startExec(c, execId, p, signal);
     return this.execStarted(c, execId, pid, startedAt);
   }
 

@@ -175,6 +175,22 @@ describe("task backend (PodTasks) over the fake container runtime", () => {
     assert.equal((await k.sandboxer.tasks.state("c1", "")).state, "running");
   });
 
+  it("an exec Start whose caller gives up fails with the caller's reason and ends the exec (Exited 255, never running); the container runs on", async (t) => {
+    const k = await ready(t);
+    await k.create("c1");
+    await k.sandboxer.tasks.start("c1", "");
+    await k.sandboxer.tasks.exec({ containerId: "c1", execId: "e1", stdio: noStdio, process: { args: ["sleep"] } });
+    k.runtime.gates.hold("exec");
+    const caller = new AbortController();
+    const started = k.sandboxer.tasks.start("c1", "e1", caller.signal);
+    await k.runtime.gates.reached("exec");
+    caller.abort(new RuntimeError(Code.DeadlineExceeded, "context deadline exceeded"));
+    await assert.rejects(started, { code: Code.DeadlineExceeded });
+    assert.equal((await k.wait("c1", "e1")).exitStatus, 255);
+    assert.equal(k.events.some((e) => e.kind === "exec-started"), false);
+    assert.equal((await k.sandboxer.tasks.state("c1", "")).state, "running");
+  });
+
   it("Wait gives up with the caller's reason and leaves the process alone", async (t) => {
     const k = await ready(t);
     await k.create("c1");

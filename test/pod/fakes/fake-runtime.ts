@@ -24,7 +24,7 @@ export class FakeRuntime implements ContainerRuntime {
   readonly failStart = new Set<string>();
   /** Engine calls, in order (`launch c1`, `undo c1`, `remove c1`...). */
   readonly calls: string[] = [];
-  /** Steps held until released or their caller gives up: `podStarted` (the engine's pod start), `launch` (the init spawned, not yet returned), `start`. */
+  /** Steps held until released or their caller gives up: `podStarted` (the engine's pod start), `launch` (the init spawned, not yet returned), `start`, `exec`. */
   readonly gates = new Gates();
 
   constructor(private readonly ops: ContainerOps) {}
@@ -60,7 +60,11 @@ export class FakeRuntime implements ContainerRuntime {
     if (this.failStart.delete(c.id)) throw new RuntimeError(Code.Internal, "fake: start failed");
   }
 
-  async startExec(c: Container, execId: string, p: ProcessRecord): Promise<{ pid: number; startedAt: Date }> {
+  async startExec(c: Container, execId: string, p: ProcessRecord, signal?: AbortSignal): Promise<{ pid: number; startedAt: Date }> {
+    await this.gates.pass("exec", signal).catch((err: unknown) => {
+      this.ops.markExited(c, execId, 255, new Date()); // abandoned: it never ran for the caller
+      throw err;
+    });
     if ((p.process as OciProcess).args?.[0] === "fail-exec") {
       // The launcher ran and failed (runc exec's status): the exec ended, as runc's and the guest's runtimes say.
       this.ops.markExited(c, execId, 255, new Date());
