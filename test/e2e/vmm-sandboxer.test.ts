@@ -10,7 +10,7 @@ import { repoRoot } from "../../testing/deps.js";
 import { assertIsolated } from "../../testing/isolation.js";
 import { afterRedial, containerd2WithKuasar, type Containerd2WithKuasar, HANDLER, VMM_HANDLER } from "../../testing/kuasar-containerd2.js";
 import { TeardownScope } from "../../testing/teardown-scope.js";
-import { containerd17WithKuasar, handler17Of } from "../../testing/kuasar-containerd17.js";
+import { containerd17WithKuasar, type Containerd17WithKuasar, handler17Of } from "../../testing/kuasar-containerd17.js";
 import { fetchContainer, httpGet, joinPodBridge, kernelReleases, processesOf, VMM_TEST_CONFIG, webContainer } from "../../testing/vm-pod.js";
 
 assertIsolated();
@@ -172,39 +172,62 @@ describe("vmm sandboxer under stock containerd 2.x (a QEMU micro-VM per pod)", (
 });
 
 describe("vmm sandboxer under stock containerd 1.7 (shim bridge)", () => {
-  it("runs a two-container VM pod: guest kernel, localhost, pod IP, exec, logs, exit 42, grace, removal leaves nothing", async (t) => {
-    const env = await containerd17WithKuasar(t, ["runc", "vmm"], VMM_TEST_CONFIG);
-    const { cri } = env;
-    const { guest } = kernelReleases();
-    const cfg = podConfig("vm17", `${env.dir}/logs/vm17`);
-    const web = webContainer("web", 8081, "hello-via-the-bridge");
-    const client = fetchContainer("client", "http://localhost:8081/");
-    const { podId, ids } = await runPod(cri, handler17Of("vmm"), cfg, [web, client]);
-    const [webId, clientId] = ids as [string, string];
-    await waitForLog(logFile(cfg, web), guest);
-    await waitForLog(logFile(cfg, client), "hello-via-the-bridge", 120_000);
+  // One containerd 1.7 and one kuasard for the pod's behaviours, in order.
+  const scope = new TeardownScope();
+  let env: Containerd17WithKuasar;
+  let guest = "";
+  before(async () => {
+    env = await containerd17WithKuasar(scope, ["runc", "vmm"], VMM_TEST_CONFIG);
+    ({ guest } = kernelReleases());
+  });
+  after(() => scope.run());
 
-    const status = await cri.runtime.podSandboxStatus({ podSandboxId: podId });
+  const cfg = () => podConfig("vm17", `${env.dir}/logs/vm17`);
+  const web = webContainer("web", 8081, "hello-via-the-bridge");
+  const client = fetchContainer("client", "http://localhost:8081/");
+  let podId = "";
+  let webId = "";
+  let clientId = "";
+
+  it("runs a two-container VM pod on the guest kernel; its containers reach each other over localhost", async () => {
+    const run = await runPod(env.cri, handler17Of("vmm"), cfg(), [web, client]);
+    podId = run.podId;
+    [webId, clientId] = run.ids as [string, string];
+    await waitForLog(logFile(cfg(), web), guest);
+    await waitForLog(logFile(cfg(), client), "hello-via-the-bridge", 120_000);
+  });
+
+  it("the pod IP answers from the host", async () => {
+    const status = await env.cri.runtime.podSandboxStatus({ podSandboxId: podId });
     const ip = status.status?.network?.ip ?? "";
     assert.match(ip, /^192\.0\.2\./);
     joinPodBridge();
     assert.equal((await httpGet(ip, 8081)).trim(), "hello-via-the-bridge");
+  });
 
-    const ex = await cri.runtime.execSync({ containerId: clientId, cmd: ["sh", "-c", "cat /proc/sys/kernel/osrelease; exit 3"], timeout: 60n });
+  it("ExecSync returns the guest's output and exit code", async () => {
+    const ex = await env.cri.runtime.execSync({ containerId: clientId, cmd: ["sh", "-c", "cat /proc/sys/kernel/osrelease; exit 3"], timeout: 60n });
     assert.equal(decodeOut(ex.stdout).trim(), guest);
     assert.equal(ex.exitCode, 3);
+  });
 
+  it("a container's exit code comes back exactly (42)", async () => {
+    const { cri } = env;
     const quitter = shContainer("quitter", "exit 42");
-    const { containerId: quitId } = await cri.runtime.createContainer({ podSandboxId: podId, config: quitter, sandboxConfig: cfg });
+    const { containerId: quitId } = await cri.runtime.createContainer({ podSandboxId: podId, config: quitter, sandboxConfig: cfg() });
     await cri.runtime.startContainer({ containerId: quitId });
     assert.equal((await waitExited(cri, quitId, 120_000)).exitCode, 42);
+  });
 
-    await cri.runtime.stopContainer({ containerId: webId, timeout: 10n });
-    const ws = await waitExited(cri, webId);
+  it("StopContainer with a grace period: httpd dies of TERM", async () => {
+    await env.cri.runtime.stopContainer({ containerId: webId, timeout: 10n });
+    const ws = await waitExited(env.cri, webId);
     assert.ok(ws.exitCode === 143 || ws.exitCode === 137, `exit ${ws.exitCode}`);
+  });
 
-    await cri.runtime.stopPodSandbox({ podSandboxId: podId });
-    await cri.runtime.removePodSandbox({ podSandboxId: podId });
+  it("stop and removal leave no VMM, no virtiofsd, no mounts or pod dirs", async () => {
+    await env.cri.runtime.stopPodSandbox({ podSandboxId: podId });
+    await env.cri.runtime.removePodSandbox({ podSandboxId: podId });
     assert.deepEqual(await processesOf("qemu-system-x86_64"), []);
     assert.deepEqual(await processesOf("virtiofsd"), []);
     const vmmDir = `${env.dir}/kv`;
