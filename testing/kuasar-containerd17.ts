@@ -1,6 +1,6 @@
+import type { Teardowns } from "./teardown-scope.js";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { TestContext } from "node:test";
 import { criClient } from "./cri.js";
 import type { E2eKind } from "./kuasar-containerd2.js";
 import { readyKuasarEnv, type ShimBridgeEnv, sandboxersToml, shimBridgeContainerdOptions, startContainerdWithTestCni } from "./kuasar-env.js";
@@ -50,7 +50,7 @@ export function bridgeRuntimesToml(handler: string, extraKinds: readonly string[
   );
 }
 
-export async function containerd17WithKuasar(t: TestContext, kinds: readonly E2eKind[] = ["runc"], extraConfig = ""): Promise<Containerd17WithKuasar> {
+export async function containerd17WithKuasar(t: Teardowns, kinds: readonly E2eKind[] = ["runc"], extraConfig = ""): Promise<Containerd17WithKuasar> {
   const dir = mkdtempSync("/tmp/k17-");
   const shimSocket = join(dir, "shim.sock");
   const containerd = await startContainerdWithTestCni({ version: "1.7", ...shimBridgeContainerdOptions("1.7", shimSocket), extraToml: bridgeRuntimesToml(HANDLER_17, kinds) });

@@ -1,6 +1,6 @@
+import type { Teardowns } from "./teardown-scope.js";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { TestContext } from "node:test";
 import { repoRoot } from "./deps.js";
 import { criClient } from "./cri.js";
 import { readyKuasarEnv, type KuasarEnvParts, sandboxersToml, startContainerdWithTestCni } from "./kuasar-env.js";
@@ -73,7 +73,7 @@ export function launcherOf(kind: E2eKind): string {
  * and handler. `extraConfig` is appended to kuasard's TOML (e.g. `[sandboxers.vmm.hypervisor]`).
  */
 export async function containerd2WithKuasar(
-  t: TestContext,
+  t: Teardowns,
   kinds: readonly E2eKind[] = ["runc"],
   extraConfig = "",
   options: {

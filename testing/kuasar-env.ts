@@ -1,6 +1,6 @@
+import type { Teardowns } from "./teardown-scope.js";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { TestContext } from "node:test";
 import { BUSYBOX_IMAGE, importBusybox } from "./busybox-image.js";
 import { startContainerd, type Containerd, type ContainerdOptions } from "./containerd.js";
 import type { CriClient } from "./cri.js";
@@ -78,7 +78,7 @@ export interface ShimBridgeEnv extends KuasarEnvParts {
  * waits for the daemon to be ready, records the endpoint's pids and imports busybox into
  * `namespaces`. The daemon's state dir is `<dir>/ks`.
  */
-export async function readyKuasarEnv<E extends KuasarEnvParts>(t: TestContext, dir: string, env: E, daemon: () => SandboxerProcess, namespaces: readonly string[] = ["k8s.io"]): Promise<E> {
+export async function readyKuasarEnv<E extends KuasarEnvParts>(t: Teardowns, dir: string, env: E, daemon: () => SandboxerProcess, namespaces: readonly string[] = ["k8s.io"]): Promise<E> {
   t.after(() =>
     tearDownKuasar(dir, () => ({ stateDir: join(dir, "ks"), pids: [env.endpointPid, env.custodyPid] }), async () => {
       env.cri.close();

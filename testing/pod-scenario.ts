@@ -56,8 +56,10 @@ export interface PodScenarioOptions {
 
 /**
  * One pod run and removed first, so what the first pod creates for good (cgroup parents,
- * CNI state) is in a census baseline. `containers` for a sandbox that runs no busybox
- * (wasm); `timeoutMs` bounds Stop and Remove where a slow one is the failure.
+ * CNI state, the daemon's one inotify instance that libuv makes at the first fs.watch and
+ * keeps, which a gVisor exec's start uses) is in a census baseline. `containers` for a
+ * sandbox that runs no busybox (wasm; then no exec); `timeoutMs` bounds Stop and Remove
+ * where a slow one is the failure.
  */
 export async function warmUpPod(
   cri: CriClient,
@@ -65,7 +67,8 @@ export async function warmUpPod(
   logDir: string,
   opts: { containers?: Parameters<typeof runPod>[3]; timeoutMs?: number } = {},
 ): Promise<void> {
-  const { podId } = await runPod(cri, handler, podConfig("warm", join(logDir, "warm")), opts.containers ?? [shContainer("c", "exec sleep 1000")]);
+  const { podId, ids } = await runPod(cri, handler, podConfig("warm", join(logDir, "warm")), opts.containers ?? [shContainer("c", "exec sleep 1000")]);
+  if (!opts.containers) await cri.runtime.execSync({ containerId: ids[0]!, cmd: ["true"], timeout: 30n });
   const call = opts.timeoutMs === undefined ? undefined : { timeoutMs: opts.timeoutMs };
   await cri.runtime.stopPodSandbox({ podSandboxId: podId }, call);
   await cri.runtime.removePodSandbox({ podSandboxId: podId }, call);

@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from "node:fs";
+import { pollUntil } from "../time/backoff.js";
 import { join } from "node:path";
 
 /** Pids listed in a cgroup's `cgroup.procs` (none when the cgroup is gone). */
@@ -28,11 +29,10 @@ export async function killCgroup(dir: string, ms = 3000): Promise<boolean> {
   } catch {
     /* v1, an older kernel, or gone: kill by pid below */
   }
-  const until = Date.now() + ms;
-  for (;;) {
+  // Each round kills what is listed and looks again after a doubling pause: killed
+  // tasks leave cgroup.procs only once the kernel tore them down, and v1 has no event for it.
+  return pollUntil(() => {
     const pids = cgroupProcs(dir);
-    if (pids.length === 0) return true;
-    if (Date.now() > until) return false;
     for (const pid of pids) {
       try {
         process.kill(pid, "SIGKILL");
@@ -40,6 +40,6 @@ export async function killCgroup(dir: string, ms = 3000): Promise<boolean> {
         /* already gone */
       }
     }
-    await new Promise((r) => setTimeout(r, 20));
-  }
+    return pids.length === 0;
+  }, { timeoutMs: ms, minMs: 5, maxMs: 50 });
 }

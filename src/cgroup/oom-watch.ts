@@ -1,3 +1,4 @@
+import { type Clock, type ClockTimer, realClock } from "../time/clock.js";
 import { oomKillCount } from "./oom.js";
 
 /**
@@ -10,12 +11,14 @@ import { oomKillCount } from "./oom.js";
  */
 export class OomWatch {
   private readonly watched = new Map<string, { dir: string; seen: number }>();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: ClockTimer | undefined;
 
   constructor(
     private readonly intervalMs: number,
     /** Called once per poll that found `key`'s counter grown (`kills`: by how much, `total`: the counter). */
     private readonly onOom: (key: string, kills: number, total: number) => void,
+    /** The poll's clock: the real one, a manual one in tests. */
+    private readonly clock: Clock = realClock,
   ) {}
 
   /**
@@ -25,10 +28,7 @@ export class OomWatch {
   watch(key: string, dir: string, seen?: number): void {
     if (!dir) return;
     this.watched.set(key, { dir, seen: seen ?? oomKillCount(dir) ?? 0 });
-    if (!this.timer) {
-      this.timer = setInterval(() => this.pollAll(), this.intervalMs);
-      this.timer.unref();
-    }
+    this.timer ??= this.clock.interval(this.intervalMs, () => this.pollAll());
   }
 
   has(key: string): boolean {
@@ -51,14 +51,14 @@ export class OomWatch {
   unwatch(key: string): void {
     this.watched.delete(key);
     if (this.watched.size === 0 && this.timer) {
-      clearInterval(this.timer);
+      this.timer.cancel();
       this.timer = undefined;
     }
   }
 
   close(): void {
     this.watched.clear();
-    if (this.timer) clearInterval(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
   }
 

@@ -4,6 +4,7 @@ import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { unescapeMountPath } from "../fs/mountinfo.js";
 import type { PodResources } from "../sandbox/sandboxer.js";
+import { pollUntil } from "../time/backoff.js";
 import { cgroupProcs, killCgroup } from "./cgroup-kill.js";
 
 /**
@@ -129,11 +130,8 @@ export async function removePodCgroup(path: string, hierarchies = mountedHierarc
   let all = true;
   for (const dir of podCgroupDirs(path, hierarchies)) {
     if (cgroupProcs(dir).length > 0) await killCgroup(dir);
-    let gone = rmdirQuietly(dir);
-    for (let i = 0; !gone && i < 50; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      gone = rmdirQuietly(dir);
-    }
+    // rmdir is EBUSY until the kernel has torn the killed tasks down; nothing announces that.
+    const gone = await pollUntil(() => rmdirQuietly(dir), { timeoutMs: 1000, minMs: 5, maxMs: 50 });
     if (!gone) all = false;
   }
   return all;

@@ -7,6 +7,7 @@ import type { EventPublisher, TaskEvent } from "../task/task-event.js";
 import { TtrpcClient } from "../ttrpc/client.js";
 import { metadataFrom, NAMESPACE_KEY } from "../ttrpc/metadata.js";
 import { serviceClient, type ServiceClient } from "../ttrpc/service.js";
+import { type Clock, realClock } from "../time/clock.js";
 import { taskEnvelope } from "./task-envelope.js";
 
 /** Options of {@link EventForwarder}. */
@@ -56,6 +57,8 @@ export class EventForwarder implements EventPublisher {
   constructor(
     options: Partial<EventForwarderOptions>,
     private readonly log: Logger,
+    /** Time of the retry back-off: the real clock, a manual one in tests. */
+    private readonly clock: Clock = realClock,
   ) {
     this.options = { ...defaultEventForwarderOptions, ...options };
   }
@@ -115,7 +118,7 @@ export class EventForwarder implements EventPublisher {
           continue;
         }
         this.log.warn(fields, "event forward failed; retrying");
-        await sleep(this.options.backoffMs * item.attempts, this.stop.signal);
+        await this.clock.sleep(this.options.backoffMs * item.attempts, this.stop.signal).catch(() => {}); // stopped: the loop ends
       }
     }
   }
@@ -141,11 +144,4 @@ export class EventForwarder implements EventPublisher {
     }
     return this.events;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
-  });
 }

@@ -10,6 +10,7 @@ import { Endpoint as EndpointService } from "../gen/kuasar/endpoint/v1/endpoint_
 import type { Logger } from "../log/logger.js";
 import { isAlive, killQuietly } from "../pod/pod.js";
 import { TtrpcClient } from "../ttrpc/client.js";
+import { pollUntil } from "../time/backoff.js";
 import { serviceClient, type ServiceClient } from "../ttrpc/service.js";
 
 /** Socket names inside kuasard's state dir. */
@@ -93,7 +94,8 @@ export async function stopEndpoint(stateDir: string, recordedPids: readonly numb
     }
   }
   const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline && [...pids].some(isAlive)) await new Promise((r) => setTimeout(r, 20));
+  // Not our children (they outlive daemons): no exit event reaches us, so a bounded backoff.
+  await pollUntil(() => ![...pids].some(isAlive), { timeoutMs: Math.max(0, deadline - Date.now()), minMs: 5, maxMs: 50 });
   for (const pid of pids) killQuietly(pid, "SIGSTOP");
   for (const pid of pids) killQuietly(pid, "SIGKILL");
 }

@@ -22,6 +22,7 @@ import { ADMIN_SOCKET } from "../admin/admin-protocol.js";
 import { adminHandler, type EndpointView } from "../admin/admin-handlers.js";
 import { serveAdmin, type AdminServer } from "../admin/admin-server.js";
 import { ObservedSandboxer } from "../observe/observed-sandboxer.js";
+import { realClock } from "../time/clock.js";
 import { startObservers, type Observers } from "../observe/start-observers.js";
 
 /** Namespace used for task events when containerd sent none (ctr without `-n` uses "default"). */
@@ -179,7 +180,7 @@ export class Kuasard {
         return;
       } catch (err) {
         this.log.warn({ err }, "kuasar-endpoint not reachable yet");
-        await new Promise((r) => setTimeout(r, delayMs));
+        await realClock.sleep(delayMs); // the endpoint is another process coming back: retried with a doubling backoff
       }
     }
   }

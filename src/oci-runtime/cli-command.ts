@@ -1,16 +1,25 @@
 import { execFile } from "node:child_process";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
+import { abortedError } from "../errors/aborted.js";
 
 /**
  * Runs one short command of an OCI runtime CLI (runc, runsc) as a child of
  * the daemon and resolves to its stdout; its error text becomes a status code
- * containerd understands, a missing binary FailedPrecondition.
+ * containerd understands, a missing binary FailedPrecondition. When `signal` fires
+ * first (the caller's deadline or cancel), the command is SIGKILLed and the call
+ * fails with the signal's reason.
  */
-export function runCliCommand(tool: string, binary: string, globalArgs: readonly string[], args: readonly string[], timeoutMs: number, input?: string): Promise<string> {
+export function runCliCommand(tool: string, binary: string, globalArgs: readonly string[], args: readonly string[], timeoutMs: number, input?: string, signal?: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = execFile(binary, [...globalArgs, ...args], { timeout: timeoutMs, maxBuffer: 16 << 20, killSignal: "SIGKILL" }, (err, stdout, stderr) => {
+    if (signal?.aborted) return reject(abortedError(signal));
+    const child = execFile(binary, [...globalArgs, ...args], { timeout: timeoutMs, maxBuffer: 16 << 20, killSignal: "SIGKILL", ...(signal ? { signal } : {}) }, (err, stdout, stderr) => {
       if (!err) return resolve(stdout);
+      if (signal?.aborted) {
+        // Node reports the abort at once: fail only once the killed command is gone, so nothing of it outlives the call.
+        if (child.exitCode !== null || child.signalCode !== null) return reject(abortedError(signal));
+        return void child.once("exit", () => reject(abortedError(signal)));
+      }
       if ((err as NodeJS.ErrnoException).code === "ENOENT") {
         return reject(new RuntimeError(Code.FailedPrecondition, `${tool} binary ${JSON.stringify(binary)} not found`, { cause: err }));
       }

@@ -21,19 +21,22 @@ export function runcExecArgs(id: string, processFile: string, pidFile: string, c
 
 /** The short runc commands, run wherever the subclass runs them. */
 export abstract class RuncCommands {
-  /** Runs `runc <global flags> <args>` to completion; its stdout, or an error naming the command. */
-  protected abstract run(args: string[], input?: string): Promise<string>;
+  /**
+   * Runs `runc <global flags> <args>` to completion; its stdout, or an error naming the command.
+   * `abort` (the caller's deadline or cancel) kills it and fails with its reason.
+   */
+  protected abstract run(args: string[], input?: string, abort?: AbortSignal): Promise<string>;
 
-  async start(id: string): Promise<void> {
-    await this.run(["start", id]);
+  async start(id: string, abort?: AbortSignal): Promise<void> {
+    await this.run(["start", id], undefined, abort);
   }
 
-  async kill(id: string, signal: number, all: boolean): Promise<void> {
-    await this.run(["kill", ...(all ? ["--all"] : []), id, String(signal)]);
+  async kill(id: string, signal: number, all: boolean, abort?: AbortSignal): Promise<void> {
+    await this.run(["kill", ...(all ? ["--all"] : []), id, String(signal)], undefined, abort);
   }
 
-  async delete(id: string, force: boolean): Promise<void> {
-    await this.run(["delete", ...(force ? ["--force"] : []), id]);
+  async delete(id: string, force: boolean, abort?: AbortSignal): Promise<void> {
+    await this.run(["delete", ...(force ? ["--force"] : []), id], undefined, abort);
   }
 
   async pause(id: string): Promise<void> {

@@ -22,6 +22,8 @@ export interface InitLaunch {
   /** `<bundle>/rootfs`, mounted. */
   rootfs: string;
   log: Logger;
+  /** The caller's deadline or cancel: what the launch waits on ends with it (Create then undoes the launch). */
+  signal: AbortSignal | undefined;
 }
 
 /** What a launched init is. */
@@ -82,7 +84,7 @@ export interface ContainerRuntime {
   checkPodSysctls?(sysctls: Readonly<Record<string, string>>): void;
 
   /** After the pod's supervisor is up, before Start returns: what the engine's pods need (gVisor's sandbox). */
-  podStarted?(pod: Pod): Promise<void>;
+  podStarted?(pod: Pod, signal?: AbortSignal): Promise<void>;
   /** Before the pod's supervisor shuts down: stops what {@link podStarted} started. */
   podStopping?(pod: Pod): Promise<void>;
   /** After a restart re-attached a ready pod: checks what the engine left running. */
@@ -100,14 +102,14 @@ export interface ContainerRuntime {
   launchInit(l: InitLaunch): Promise<LaunchedInit>;
   /** Undoes a launch that failed half-way (engine state, files). */
   undoLaunch(id: string, pod: Pod): Promise<void>;
-  /** Lets a created init run (the engine's start). */
-  startInit(c: Container): Promise<void>;
+  /** Lets a created init run (the engine's start); `signal` (the caller's deadline or cancel) stops the engine's command. */
+  startInit(c: Container, signal?: AbortSignal): Promise<void>;
   /** After the init was marked running, before Start returns (its exit waits for this): a watcher of the engine's own. */
   initRunning?(c: Container): Promise<void>;
   /** Before an init's exit is published: ends what {@link initRunning} started. */
   initExiting?(c: Container): Promise<void>;
-  /** Launches a registered exec; on a launch that ran and failed it marks the exec exited before throwing. */
-  startExec?(c: Container, execId: string, p: ProcessRecord): Promise<{ pid: number; startedAt: Date }>;
+  /** Launches a registered exec (`signal`: the caller's deadline or cancel); on a launch that ran and failed, or was abandoned, it marks the exec exited before throwing. */
+  startExec?(c: Container, execId: string, p: ProcessRecord, signal?: AbortSignal): Promise<{ pid: number; startedAt: Date }>;
   /** Delivers `signal` to the init (every process of the container with `all`). */
   signalInit(c: Container, signal: number, all: boolean): Promise<void>;
   /** Delivers `signal` to a running exec. Default: through the pod's supervisor. */

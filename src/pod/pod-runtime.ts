@@ -6,6 +6,7 @@ import { RecordStore } from "../sandbox/record-store.js";
 import type { EventPublisher } from "../task/task-event.js";
 import type { Container } from "./container.js";
 import type { Pod } from "./pod.js";
+import { type Clock, realClock } from "../time/clock.js";
 import { checkContainerRecord, checkSandboxRecord, type ContainerRecord, type SandboxRecord } from "./records.js";
 
 /** Options every holder-based sandboxer shares. */
@@ -46,6 +47,8 @@ export class PodRuntime {
     readonly events: EventPublisher,
     /** The lowest oom_score_adj this process may give a child (CAP_SYS_RESOURCE is needed to go lower). */
     readonly minOomScoreAdj: number,
+    /** Time for grace periods and the reconcile interval: the real clock, a manual one in tests. */
+    readonly clock: Clock = realClock,
   ) {
     this.sandboxes = new RecordStore(join(options.dir, "sandboxes"), "sandbox", checkSandboxRecord);
     this.containerRecords = new RecordStore(join(options.dir, "containers"), "container", checkContainerRecord);

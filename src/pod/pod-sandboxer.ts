@@ -20,6 +20,7 @@ import type { SandboxTasks } from "./sandbox-tasks.js";
 import type { Platform, PodHost } from "./pod-host.js";
 import { StartGuard } from "../sandbox/start-guard.js";
 import { logPodLost } from "./pod-lost.js";
+import type { ClockTimer } from "../time/clock.js";
 import { announcePhase } from "../diagnostics/pod-phase-channel.js";
 
 /** Exit status of a pod whose supervisor (or engine sandbox) died, and of processes lost at Stop with no journaled exit. */
@@ -45,7 +46,7 @@ export class PodSandboxer implements Sandboxer {
   private readonly starts = new StartGuard();
   /** Sandboxes the previous daemon created and nobody has started since the restart. */
   private readonly notStartedSinceRestart = new Set<string>();
-  private reconcileTimer: NodeJS.Timeout | undefined;
+  private reconcileTimer: ClockTimer | undefined;
   private reconciling = false;
   /** Pods re-derived only to be taken down: their stop is not persisted. */
   private readonly leftovers = new WeakSet<Pod>();
@@ -98,7 +99,7 @@ export class PodSandboxer implements Sandboxer {
       await this.host.setUp(pod, signal);
       announcePhase(this.kind, "start.holder", phaseStarted, true);
       phaseStarted = process.hrtime.bigint();
-      await this.tasks.podStarted(pod);
+      await this.tasks.podStarted(pod, signal);
       announcePhase(this.kind, "start.engine", phaseStarted, true);
       // A caller that is gone will not learn of this pod: undo it rather than leave it to no one.
       signal?.throwIfAborted();
@@ -159,7 +160,7 @@ export class PodSandboxer implements Sandboxer {
     const containers = this.liveContainers(pod);
     if (timeoutSecs > 0 && containers.length > 0) {
       await Promise.all(containers.map((c) => this.tasks.kill(c.id, "", 15, true).catch(() => {})));
-      const deadline = AbortSignal.timeout(timeoutSecs * 1000);
+      const deadline = this.ctx.clock.timeout(timeoutSecs * 1000);
       await Promise.all(containers.map((c) => c.waitFor("", deadline).catch(() => {})));
     }
     pod.stopping = true;
@@ -266,8 +267,7 @@ export class PodSandboxer implements Sandboxer {
     await this.host.recovered();
     const every = this.ctx.options.reconcileIntervalMs;
     if (every > 0) {
-      this.reconcileTimer = setInterval(() => void this.reconcile(), every);
-      this.reconcileTimer.unref();
+      this.reconcileTimer = this.ctx.clock.interval(every, () => void this.reconcile());
     }
   }
 
@@ -328,7 +328,7 @@ export class PodSandboxer implements Sandboxer {
   }
 
   async close(): Promise<void> {
-    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    this.reconcileTimer?.cancel();
     await this.host.close();
     await Promise.all([...this.ctx.pods.values()].map((p) => p.detach()));
   }

@@ -53,12 +53,13 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
   readonly runtime: R;
 
   /** OOM kills in running containers' cgroups, published as /tasks/oom as they happen. */
-  private readonly oomWatch = new OomWatch(OOM_POLL_MS, (containerId, kills, total) => this.oomHappened(containerId, kills, total));
+  private readonly oomWatch: OomWatch;
 
   constructor(
     private readonly rt: PodRuntime,
     runtimeOf: (ops: ContainerOps) => R,
   ) {
+    this.oomWatch = new OomWatch(OOM_POLL_MS, (containerId, kills, total) => this.oomHappened(containerId, kills, total), rt.clock);
     const ops: ContainerOps = {
       log: rt.log,
       minOomScoreAdj: rt.minOomScoreAdj,
@@ -96,8 +97,8 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
     this.rt.events.publish(c.record.namespace, { kind: "oom", containerId: c.id });
   }
 
-  async podStarted(pod: Pod): Promise<void> {
-    await this.runtime.podStarted?.(pod);
+  async podStarted(pod: Pod, signal?: AbortSignal): Promise<void> {
+    await this.runtime.podStarted?.(pod, signal);
   }
 
   async podStopping(pod: Pod): Promise<void> {
@@ -165,7 +166,7 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
       }
       const spawnId = `init:${id}`;
       const startedAt = new Date();
-      const { pid, memoryCgroup, fields } = await this.runtime.launchInit({ id, spec, oci, pod, holder, stdio, spawnId, rootfs, log });
+      const { pid, memoryCgroup, fields } = await this.runtime.launchInit({ id, spec, oci, pod, holder, stdio, spawnId, rootfs, log, signal: spec.signal });
       spec.signal?.throwIfAborted();
       const record: ContainerRecord = {
         id,
@@ -199,14 +200,14 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
   }
 
   /** Start of the init (the runtime lets it run) or of a registered exec (the runtime launches it). */
-  async start(containerId: string, execId: string): Promise<{ pid: number }> {
+  async start(containerId: string, execId: string, signal?: AbortSignal): Promise<{ pid: number }> {
     const c = this.container(containerId);
-    if (!execId) return this.startInit(c);
+    if (!execId) return this.startInit(c, signal);
     const p = this.processOf(c, execId);
     transition(processTransitions, `exec ${execId}`, p.state, "running");
     if (c.record.init.state !== "running") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is not running`);
     if (!this.runtime.startExec) throw new RuntimeError(Code.Unimplemented, this.runtime.execUnsupported ?? "exec is not supported");
-    const { pid, startedAt } = await this.runtime.startExec(c, execId, p);
+    const { pid, startedAt } = await this.runtime.startExec(c, execId, p, signal);
     return this.execStarted(c, execId, pid, startedAt);
   }
 
@@ -389,13 +390,13 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
    * running and /tasks/start published. Its exit event, should it die during
    * the runtime's start, waits until the start event is out.
    */
-  private async startInit(c: Container): Promise<{ pid: number }> {
+  private async startInit(c: Container, signal: AbortSignal | undefined): Promise<{ pid: number }> {
     const p = c.record.init;
     transition(processTransitions, `container ${c.id}`, p.state, "running");
     let started!: () => void;
     c.starting.set("", new Promise<void>((r) => (started = r)));
     try {
-      await this.runtime.startInit(c);
+      await this.runtime.startInit(c, signal);
       // A short-lived process may already have exited (and been recorded) by now.
       if (p.state === "created") c.moveTo("", "running");
       const watchOom = p.state === "running" && c.record.memoryCgroup !== "";
@@ -614,11 +615,12 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
   private async publishInitExit(c: Container, e: HolderExit): Promise<void> {
     await c.starting.get("");
     if (this.runtime.initExiting) await this.runtime.initExiting(c).catch((err: unknown) => this.rt.log.warn({ err, sandbox_id: c.pod.id, container_id: c.id }, "ending the engine's watch of an exited init failed"));
-    const live = () => Object.values(c.record.execs).filter((p) => p.state === "running" || p.state === "paused");
+    const live = () => Object.entries(c.record.execs).filter(([, p]) => p.state === "running" || p.state === "paused");
     if (live().length > 0) {
       await this.runtime.killAll(c).catch(() => {});
-      const until = Date.now() + EXEC_DRAIN_MS;
-      while (live().length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      // Each exec's own exit ends its wait; what has not exited by the drain deadline is left to its journal.
+      const drained = this.rt.clock.timeout(EXEC_DRAIN_MS);
+      await Promise.all(live().map(([execId]) => c.waitFor(execId, drained).catch(() => {})));
     }
     // A watched cgroup reports kills since the last poll (the oom event precedes the exit, as in runc-v2);
     // one not watched (adopted after a restart, an engine without a host cgroup) is asked at exit.

@@ -3,6 +3,8 @@ import { join } from "node:path";
 import type { PodAgent } from "../holder/pod-agent.js";
 import { parseJournal, type HolderExit } from "../holder/holder-protocol.js";
 import type { Logger } from "../log/logger.js";
+import { type Clock, realClock } from "../time/clock.js";
+import { pollUntil } from "../time/backoff.js";
 import type { SandboxRecord } from "./records.js";
 
 /** Name of the holder's exit journal inside the pod dir. */
@@ -159,9 +161,11 @@ export function killQuietly(pid: number, signal: NodeJS.Signals = "SIGKILL"): vo
   }
 }
 
-/** Polls until `pid` is gone or `ms` passed; true when it is gone. */
-export async function waitGone(pid: number, ms: number): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (isAlive(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-  return !isAlive(pid);
+/**
+ * Waits until `pid` is gone or `ms` passed; true when it is gone. Polled with a
+ * bounded backoff: the pid is not our child (a holder, a VMM from before a
+ * restart), so no 'exit' event comes, and Node has no pidfd to wait on.
+ */
+export async function waitGone(pid: number, ms: number, clock: Clock = realClock): Promise<boolean> {
+  return pollUntil(() => !isAlive(pid), { timeoutMs: ms, minMs: 5, maxMs: 50, clock });
 }

@@ -14,7 +14,7 @@ export interface SandboxTasks extends TaskBackend {
   /** At Create: refuses pod sysctls this engine cannot set. */
   checkPodSysctls(sysctls: Readonly<Record<string, string>>): void;
   /** After the pod's supervisor is up, before Start returns: starts what the engine's pods need. */
-  podStarted(pod: Pod): Promise<void>;
+  podStarted(pod: Pod, signal?: AbortSignal): Promise<void>;
   /** Before the pod's supervisor shuts down: stops what {@link podStarted} started. */
   podStopping(pod: Pod): Promise<void>;
   /** After a daemon restart re-attached a ready pod: checks what the engine left running. */

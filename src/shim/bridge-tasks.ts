@@ -92,9 +92,9 @@ export class BridgeTasks implements TaskBackend {
     }
   }
 
-  async start(id: string, execId: string): Promise<{ pid: number }> {
+  async start(id: string, execId: string, signal?: AbortSignal): Promise<{ pid: number }> {
     const c = this.containerOwner(id);
-    if (c) return c.tasks.start(id, execId);
+    if (c) return c.tasks.start(id, execId, signal);
     const s = this.requireSandbox(id);
     if (execId) throw new RuntimeError(Code.FailedPrecondition, `sandbox ${id} runs no processes of its own`);
     const st = await s.status(id, false);

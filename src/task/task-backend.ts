@@ -86,7 +86,8 @@ export interface TaskBackend {
   /** Whether a container with this id exists. */
   has(containerId: string): boolean;
   create(spec: CreateTaskSpec): Promise<{ pid: number }>;
-  start(containerId: string, execId: string): Promise<{ pid: number }>;
+  /** `signal`: the caller's deadline or cancel, which stops the engine's start command (the task stays created). */
+  start(containerId: string, execId: string, signal?: AbortSignal): Promise<{ pid: number }>;
   delete(containerId: string, execId: string): Promise<ExitInfo>;
   exec(spec: ExecSpec): Promise<void>;
   state(containerId: string, execId: string): Promise<ProcessStatus>;

@@ -85,8 +85,8 @@ export function taskServiceImpl(backend: TaskBackend, namespaceOf: (md: Readonly
       });
       return { pid };
     },
-    async start(req) {
-      return backend.start(req.id, req.execId);
+    async start(req, ctx) {
+      return backend.start(req.id, req.execId, ctx.signal);
     },
     async delete(req) {
       const e = await backend.delete(req.id, req.execId);

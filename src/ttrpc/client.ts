@@ -5,6 +5,7 @@ import { publishConnectionClosed } from "./diagnostics.js";
 import { MessageType, type Frame } from "./frame.js";
 import { FramedSocket, type CloseReason } from "./framed-socket.js";
 import { decodeResponse, encodeRequest } from "./messages.js";
+import { DrainableMap } from "./drainable-map.js";
 import { metadataPairs, type Metadata } from "./metadata.js";
 
 /** Per-call options. */
@@ -28,7 +29,7 @@ interface Pending {
  */
 export class TtrpcClient {
   private nextStreamId = 1;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new DrainableMap<number, Pending>();
   private readonly framed: FramedSocket;
   private closeListeners: ((reason: CloseReason) => void)[] = [];
   private closedWith: { reason: CloseReason } | undefined;
@@ -121,7 +122,8 @@ export class TtrpcClient {
 
   /** Waits for calls in flight, then closes. Idempotent. */
   async close(): Promise<void> {
-    while (this.pending.size > 0 && !this.closedWith) await new Promise((r) => setTimeout(r, 5));
+    // The last reply (or the connection closing, which fails them all) wakes this.
+    if (!this.closedWith) await Promise.race([this.pending.drained(), new Promise<void>((r) => this.onClose(() => r()))]);
     this.framed.end();
     if (!this.closedWith) await new Promise<void>((r) => this.onClose(() => r()));
   }

@@ -8,6 +8,7 @@ import { Flag, MessageType, OversizeFrameError, type Frame } from "./frame.js";
 import { FramedSocket } from "./framed-socket.js";
 import { decodeRequest, encodeResponse } from "./messages.js";
 import { metadataFrom, type Metadata } from "./metadata.js";
+import { DrainableMap } from "./drainable-map.js";
 import { defaultServerBounds, sweepIntervalMs, type ServerBounds } from "./server-bounds.js";
 
 /** What a handler learns about the call it serves. */
@@ -46,7 +47,7 @@ const MAX_TIMER_MS = 0x7fffffff;
 /** One accepted connection and the calls in flight on it. */
 export class ServerConnection {
   private lastStreamId = 0;
-  private readonly inFlight = new Map<number, AbortController>();
+  private readonly inFlight = new DrainableMap<number, AbortController>();
   readonly framed: FramedSocket;
   /** When the last byte arrived or the last call settled (ms since the epoch): what idleness is measured from. */
   lastActivityAt = Date.now();
@@ -79,6 +80,11 @@ export class ServerConnection {
   /** Calls currently running on this connection. */
   get activeCalls(): number {
     return this.inFlight.size;
+  }
+
+  /** Resolves once no call runs on this connection. */
+  drained(): Promise<void> {
+    return this.inFlight.drained();
   }
 
   /** Ends the connection once pending replies are flushed. */
@@ -307,7 +313,8 @@ export class TtrpcServer {
     this.closing ??= (async () => {
       clearInterval(this.sweeper);
       await this.stopListening();
-      while ([...this.connections].some((c) => c.activeCalls > 0)) await new Promise((r) => setTimeout(r, 10));
+      // Each connection wakes this when its last call settles; a call that began meanwhile is waited for too.
+      while ([...this.connections].some((c) => c.activeCalls > 0)) await Promise.all([...this.connections].map((c) => c.drained()));
       for (const c of this.connections) c.end();
     })();
     return this.closing;

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { oomKillCount } from "../../src/cgroup/oom.js";
+import { ManualClock } from "../../testing/manual-clock.js";
 import { OomWatch } from "../../src/cgroup/oom-watch.js";
 
 function fakeMemcg(t: TestContext, file: string, kills: number): { dir: string; set: (n: number) => void } {
@@ -25,15 +26,20 @@ describe("OomWatch", () => {
 
   it("reports kills past the baseline once each, on its timer and on demand, and none after unwatch", async (t) => {
     const seen: [string, number, number][] = [];
-    const w = new OomWatch(10, (k, kills, total) => seen.push([k, kills, total]));
+    const clock = new ManualClock();
+    const w = new OomWatch(1000, (k, kills, total) => seen.push([k, kills, total]), clock);
     t.after(() => w.close());
     const a = fakeMemcg(t, "memory.oom_control", 1);
     const b = fakeMemcg(t, "memory.events", 0);
     w.watch("a", a.dir); // the kill before watching is not reported
     w.watch("b", b.dir, 0);
     a.set(3);
-    for (let i = 0; i < 200 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    clock.advance(999);
+    assert.deepEqual(seen, [], "no poll before the interval is over");
+    clock.advance(1);
     assert.deepEqual(seen, [["a", 2, 3]]);
+    clock.advance(1000);
+    assert.deepEqual(seen, [["a", 2, 3]], "a kill is reported once");
     b.set(1);
     assert.equal(w.poll("b"), true);
     assert.deepEqual(seen.at(-1), ["b", 1, 1]);
@@ -41,6 +47,7 @@ describe("OomWatch", () => {
     assert.equal(seen.length, 2);
     w.unwatch("a");
     w.unwatch("b");
+    assert.equal(clock.timers, 0, "the poll stops with nothing watched");
     a.set(9);
     assert.equal(w.poll("a"), false);
     assert.equal(seen.length, 2);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { EventEmitter, once } from "node:events";
 import { fromBinary } from "@bufbuild/protobuf";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,23 +12,30 @@ import { TaskExitSchema } from "../../src/gen/containerd/events/task_pb.js";
 import { Events, type Envelope } from "../../src/gen/containerd/services/events/ttrpc/v1/events_pb.js";
 import { silentLogger } from "../../src/log/logger.js";
 import { TtrpcServer } from "../../src/ttrpc/server.js";
+import { ManualClock } from "../../testing/manual-clock.js";
 import { serveService } from "../../src/ttrpc/service.js";
 
 /** A stand-in for containerd's ttrpc events endpoint that records what it is sent. */
 async function fakeContainerd(t: TestContext, path: string, reject?: (e: Envelope) => RuntimeError | undefined) {
   const got: { envelope: Envelope; namespace: string | undefined }[] = [];
+  const arrivals = new EventEmitter();
   const server = new TtrpcServer();
   serveService(server, Events, {
     forward: async (req, ctx) => {
       const err = reject?.(req.envelope!);
       if (err) throw err;
       got.push({ envelope: req.envelope!, namespace: ctx.metadata.get("containerd-namespace-ttrpc")?.[0] });
+      arrivals.emit("got");
       return {};
     },
   });
   await server.listen(path);
   t.after(() => server.destroy());
-  return { server, got };
+  /** Resolves once `n` events arrived. */
+  const received = async (n: number) => {
+    while (got.length < n) await once(arrivals, "got");
+  };
+  return { server, got, received };
 }
 
 function tmpSocket(t: TestContext): string {
@@ -67,13 +75,17 @@ describe("EventForwarder", () => {
   it("re-dials and delivers what was queued while containerd was away", async (t) => {
     const path = tmpSocket(t);
     const first = await fakeContainerd(t, path);
-    const fwd = new EventForwarder({ address: path, backoffMs: 20, maxAttempts: 50 }, silentLogger());
+    const clock = new ManualClock();
+    const fwd = new EventForwarder({ address: path, backoffMs: 1000, maxAttempts: 50 }, silentLogger(), clock);
     fwd.publish("ns", exit("c1", 1));
-    while (first.got.length < 1) await new Promise((r) => setTimeout(r, 5));
+    await first.received(1);
     await first.server.destroy();
     fwd.publish("ns", exit("c1", 2));
-    await new Promise((r) => setTimeout(r, 60));
+    await clock.waiting(); // the attempt on the dead connection failed: backing off
     const second = await fakeContainerd(t, path);
+    assert.equal(second.got.length, 0, "nothing is retried before the back-off is over");
+    clock.advance(1000);
+    await second.received(1);
     await fwd.close();
     assert.deepEqual(second.got.map((g) => fromBinary(TaskExitSchema, g.envelope.event!.value).exitStatus), [2]);
   });

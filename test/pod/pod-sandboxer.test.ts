@@ -3,6 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { Code } from "../../src/errors/code.js";
+import { RuntimeError } from "../../src/errors/runtime-error.js";
+import { ManualClock } from "../../testing/manual-clock.js";
 import { defaultHolderBinary } from "../../src/holder/start-holder.js";
 import { silentLogger } from "../../src/log/logger.js";
 import { HolderHost } from "../../src/pod/holder-host.js";
@@ -17,11 +19,11 @@ import { PodTasks } from "../../src/pod/pod-tasks.js";
 import { keepAlive, lifecycleSuite, podRequest, runContainer, type LifecycleSubject } from "./lifecycle-suite.js";
 
 /** The fake kind: fake supervisor, fake host strategy, fake container engine. */
-async function fakeKind(): Promise<LifecycleSubject & { world: FakeWorld; runtime: FakeRuntime; rt: PodRuntime }> {
+async function fakeKind(clock?: ManualClock): Promise<LifecycleSubject & { world: FakeWorld; runtime: FakeRuntime; rt: PodRuntime }> {
   const dir = mkdtempSync("/tmp/core-fake-");
   const world = new FakeWorld();
   const events: TaskEvent[] = [];
-  let made = createFakeSandboxer(dir, world, recordingEvents(events));
+  let made = createFakeSandboxer(dir, world, recordingEvents(events), clock);
   const subject = {
     dir,
     world,
@@ -31,7 +33,7 @@ async function fakeKind(): Promise<LifecycleSubject & { world: FakeWorld; runtim
     rt: made.rt,
     async restart() {
       await subject.sandboxer.close();
-      made = createFakeSandboxer(dir, world, recordingEvents(events));
+      made = createFakeSandboxer(dir, world, recordingEvents(events), clock);
       subject.sandboxer = made.sandboxer;
       subject.runtime = made.runtime;
       subject.rt = made.rt;
@@ -92,8 +94,8 @@ lifecycleSuite("the fake kind", fakeKind, { containers: true });
 lifecycleSuite("the holder host (real kuasar-holder), fake container engine", holderKind, { containers: true });
 
 describe("sandboxer skeleton: failure paths (fake kind)", () => {
-  const use = async (t: { after(fn: () => Promise<void>): void }) => {
-    const s = await fakeKind();
+  const use = async (t: { after(fn: () => Promise<void>): void }, clock?: ManualClock) => {
+    const s = await fakeKind(clock);
     const alive = keepAlive();
     t.after(async () => {
       clearInterval(alive);
@@ -136,6 +138,34 @@ describe("sandboxer skeleton: failure paths (fake kind)", () => {
     assert.equal(s.sandboxer.has("p1"), false);
   });
 
+  for (const [stage, where] of [
+    ["launch", "host"],
+    ["setUp", "host"],
+    ["podStarted", "engine"],
+  ] as const) {
+    it(`a Start whose caller's deadline passes at ${stage} fails with DeadlineExceeded and is undone whole: engine stopped, supervisor killed, host released, pod forgotten`, async (t) => {
+      const s = await use(t);
+      await s.sandboxer.create(podRequest("p1"));
+      const gates = where === "host" ? s.world.gates : s.runtime.gates;
+      gates.hold(stage);
+      const caller = new AbortController();
+      const started = s.sandboxer.start("p1", caller.signal);
+      await gates.reached(stage);
+      caller.abort(new RuntimeError(Code.DeadlineExceeded, "context deadline exceeded"));
+      await assert.rejects(started, { code: Code.DeadlineExceeded, message: /context deadline exceeded/ });
+      assert.equal(s.sandboxer.has("p1"), false);
+      assert.deepEqual(s.world.calls.slice(-3), ["kill p1", "release p1", "discard p1"]);
+      assert.equal(s.world.supervisors.has("p1"), false);
+      // The engine's pod start is stopped only once it was asked for.
+      assert.equal(s.runtime.calls.includes("podStopping p1"), stage === "podStarted" || stage === "setUp");
+      assert.deepEqual(readdirSync(join(s.dir, "pods")), []);
+      assert.deepEqual(readdirSync(join(s.dir, "sandboxes")), []);
+      // Nothing half-done blocks a pod of the same id afterwards.
+      await s.sandboxer.create(podRequest("p1"));
+      assert.equal((await s.sandboxer.start("p1")).state, "ready");
+    });
+  }
+
   it("Create refused by the kind (FailedPrecondition) makes nothing", async (t) => {
     const s = await use(t);
     await assert.rejects(s.sandboxer.create(podRequest("p1", { annotations: { "fake/refuse": "no hypervisor" } })), { code: Code.FailedPrecondition, message: /no hypervisor/ });
@@ -172,15 +202,24 @@ describe("sandboxer skeleton: failure paths (fake kind)", () => {
     assert.equal((await s.sandboxer.tasks.wait("c1", "", AbortSignal.timeout(5000))).exitStatus, 143);
   });
 
-  it("Stop's grace: SIGTERM to each running init first; what outlives the grace is killed by the supervisor's shutdown", async (t) => {
-    const s = await use(t);
+  it("Stop's grace (on a manual clock): SIGTERM to each running init first; nothing more until the grace is over, then the supervisor's shutdown kills what outlived it", async (t) => {
+    const clock = new ManualClock();
+    const s = await use(t, clock);
     await s.sandboxer.create(podRequest("p1"));
     await s.sandboxer.start("p1");
     const polite = await runContainer(s, "p1", "polite", ["sleep"]);
     const stubborn = await runContainer(s, "p1", "stubborn", ["sleep", "ignore-term"]);
     const sup = s.world.supervisors.get("p1")!;
-    await s.sandboxer.stop("p1", 1);
+    const stopped = s.sandboxer.stop("p1", 30);
+    await clock.waiting();
     assert.deepEqual(sup.signals.filter(([, sig]) => sig === 15).map(([pid]) => pid).sort(), [polite, stubborn].sort());
+    assert.equal((await s.sandboxer.tasks.wait("polite", "", AbortSignal.timeout(5000))).exitStatus, 143);
+    clock.advance(29_999);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(s.world.calls.includes("shutdown p1"), false, "the grace is not over yet");
+    assert.equal((await s.sandboxer.tasks.state("stubborn", "")).state, "running");
+    clock.advance(1);
+    await stopped;
     assert.equal((await s.sandboxer.tasks.wait("stubborn", "", AbortSignal.timeout(5000))).exitStatus, 137);
     assert.deepEqual(s.world.calls.slice(-2), ["shutdown p1", "release p1"]);
   });
@@ -228,6 +267,28 @@ describe("sandboxer skeleton: failure paths (fake kind)", () => {
     assert.equal(st.info["extensions.tasks"], '{"tasks":[]}');
     const resources = { cpuPeriod: 0, cpuQuota: 0, cpuShares: 0, memoryLimitBytes: 1 << 20 };
     await assert.rejects(s.sandboxer.update("p1", { fields: [], labels: {}, resources, tasksExtension: undefined }), { code: Code.FailedPrecondition });
+  });
+
+  it("reconciliation runs on its interval (manual clock): a sandbox never started since a restart stays until a whole interval passed, then goes", async (t) => {
+    const dir = mkdtempSync("/tmp/core-fake-");
+    const world = new FakeWorld();
+    const clock = new ManualClock();
+    const first = createFakeSandboxer(dir, world, recordingEvents([]), clock, 60_000).sandboxer;
+    await first.create(podRequest("p1"));
+    await first.close();
+    const again = createFakeSandboxer(dir, world, recordingEvents([]), clock, 60_000).sandboxer;
+    t.after(async () => {
+      await again.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await again.recover();
+    clock.advance(59_999);
+    assert.equal(again.has("p1"), true, "containerd may still Start it");
+    const removed = new Promise<void>((resolve) => world.onCall((call) => call === "discard p1" && resolve()));
+    clock.advance(1);
+    await removed;
+    await new Promise((r) => setImmediate(r)); // the rest of the removal is synchronous after the host's discard
+    assert.equal(again.has("p1"), false);
   });
 
   it("a sandbox created before a restart and never started is removed by reconciliation; a stray pod dir too", async (t) => {

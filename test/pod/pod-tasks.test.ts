@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { Code } from "../../src/errors/code.js";
+import { RuntimeError } from "../../src/errors/runtime-error.js";
 import type { TaskEvent } from "../../src/task/task-event.js";
 import { FakeWorld } from "./fakes/fake-host.js";
 import { createFakeSandboxer, recordingEvents } from "./fakes/fake-kind.js";
@@ -45,10 +46,37 @@ describe("task backend (PodTasks) over the fake container runtime", () => {
   it("Create whose engine launch fails is undone: the engine's undo ran, no record, no task", async (t) => {
     const k = await ready(t);
     await assert.rejects(k.create("c1", ["fail-launch"]), { code: Code.InvalidArgument, message: /launch refused/ });
-    assert.deepEqual(k.runtime.calls, ["launch c1", "undo c1"]);
+    assert.deepEqual(k.runtime.calls.filter((c) => c.endsWith(" c1")), ["launch c1", "undo c1"]);
     assert.equal(k.sandboxer.tasks.has("c1"), false);
     assert.deepEqual(readdirSync(join(k.dir, "containers")), []);
     assert.deepEqual(k.events, []);
+  });
+
+  it("Create whose caller gives up while the engine launches is undone: it fails with the caller's reason, the engine's undo ran, no record, no task", async (t) => {
+    const k = await ready(t);
+    k.runtime.gates.hold("launch");
+    const caller = new AbortController();
+    const created = k.sandboxer.tasks.create({ containerId: "c1", bundle: bundle(k.dir, "c1", ["sleep"]), rootfs: [], stdio: noStdio, checkpoint: "", namespace: "k8s.io", sandboxId: "p1", signal: caller.signal });
+    await k.runtime.gates.reached("launch");
+    caller.abort(new RuntimeError(Code.DeadlineExceeded, "context deadline exceeded"));
+    await assert.rejects(created, { code: Code.DeadlineExceeded, message: /context deadline exceeded/ });
+    assert.deepEqual(k.runtime.calls.filter((c) => c.endsWith(" c1")), ["launch c1", "undo c1"]);
+    assert.equal(k.sandboxer.tasks.has("c1"), false);
+    assert.deepEqual(readdirSync(join(k.dir, "containers")), []);
+    assert.equal(k.events.some((e) => e.kind === "create"), false);
+  });
+
+  it("Start whose caller gives up in the engine's start leaves the container created, with the caller's reason", async (t) => {
+    const k = await ready(t);
+    await k.create("c1");
+    k.runtime.gates.hold("start");
+    const caller = new AbortController();
+    const started = k.sandboxer.tasks.start("c1", "", caller.signal);
+    await k.runtime.gates.reached("start");
+    caller.abort(new RuntimeError(Code.Canceled, "context canceled"));
+    await assert.rejects(started, { code: Code.Canceled });
+    assert.equal((await k.sandboxer.tasks.state("c1", "")).state, "created");
+    assert.equal(k.events.some((e) => e.kind === "start"), false);
   });
 
   it("Start that fails in the engine leaves the container created (no start event), and Delete then reports it never ran (137)", async (t) => {
@@ -144,6 +172,22 @@ describe("task backend (PodTasks) over the fake container runtime", () => {
     await assert.rejects(k.sandboxer.tasks.start("c1", "e1"), { code: Code.FailedPrecondition, message: /exec failed/ });
     assert.equal((await k.wait("c1", "e1")).exitStatus, 255);
     await assert.rejects(k.sandboxer.tasks.start("c1", "e1"), { code: Code.FailedPrecondition, message: /stopped => running/ });
+    assert.equal((await k.sandboxer.tasks.state("c1", "")).state, "running");
+  });
+
+  it("an exec Start whose caller gives up fails with the caller's reason and ends the exec (Exited 255, never running); the container runs on", async (t) => {
+    const k = await ready(t);
+    await k.create("c1");
+    await k.sandboxer.tasks.start("c1", "");
+    await k.sandboxer.tasks.exec({ containerId: "c1", execId: "e1", stdio: noStdio, process: { args: ["sleep"] } });
+    k.runtime.gates.hold("exec");
+    const caller = new AbortController();
+    const started = k.sandboxer.tasks.start("c1", "e1", caller.signal);
+    await k.runtime.gates.reached("exec");
+    caller.abort(new RuntimeError(Code.DeadlineExceeded, "context deadline exceeded"));
+    await assert.rejects(started, { code: Code.DeadlineExceeded });
+    assert.equal((await k.wait("c1", "e1")).exitStatus, 255);
+    assert.equal(k.events.some((e) => e.kind === "exec-started"), false);
     assert.equal((await k.sandboxer.tasks.state("c1", "")).state, "running");
   });
 

@@ -12,7 +12,7 @@ describe("start guard", () => {
     await assert.rejects(guard.run("p", async () => "again"), { code: Code.FailedPrecondition, message: /a start is already in progress/ });
     assert.equal(await guard.run("q", async () => "other sandbox"), "other sandbox");
     const stop = guard.settled("p").then(() => order.push("stop"));
-    await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setImmediate(r)); // Stop had every chance to go on: it must still wait
     order.push("start done");
     finish();
     assert.equal(await first, "started");

@@ -12,10 +12,10 @@ import type { OciProcess } from "../../pod/oci-spec.js";
 import { clampProcessOomScoreAdj, podContext } from "../../pod/pod-context.js";
 import type { ContainerOps, ContainerRuntime, InitLaunch, LaunchedInit } from "../../pod/container-runtime.js";
 import { requireHolder } from "../../pod/pod-tasks.js";
-import { isAlive, type Pod } from "../../pod/pod.js";
+import { isAlive, type Pod, waitGone } from "../../pod/pod.js";
 import type { ProcessRecord } from "../../pod/records.js";
 import { closeUnusedFifo } from "../../pod/stdio.js";
-import { waitExit } from "../../pod/wait-exit.js";
+import { waitExit, waitLauncherExit } from "../../pod/wait-exit.js";
 import type { CgroupStats, CreateTaskSpec } from "../../task/task-backend.js";
 import { applyPodResources } from "../../cgroup/pod-cgroup.js";
 import { podResourcesOfLinux } from "../../sandbox/sandbox-update.js";
@@ -27,6 +27,7 @@ import { SandboxExitWaiter } from "./sandbox-exit-waiter.js";
 import { sandboxResourcesFor } from "./sandbox-resources.js";
 import { prepareGvisorSpec, rootContainerSpec, PAUSE_PATH } from "./sandbox-spec.js";
 import { parseWaitResult } from "./wait-result.js";
+import { waitForPath } from "../../fs/wait-for-path.js";
 import { readTextOr } from "../../fs/read-text.js";
 
 /** How long a runsc create/start/exec launch may take, in ms. */
@@ -101,7 +102,7 @@ export class GvisorRuntime implements ContainerRuntime {
   // ---- the pod's sandbox ----------------------------------------------------
 
   /** Creates and starts the root container: the gVisor sandbox of the pod, in its network namespace. */
-  async podStarted(pod: Pod): Promise<void> {
+  async podStarted(pod: Pod, signal?: AbortSignal): Promise<void> {
     const setup = await this.setup;
     const holder = requireHolder(pod);
     const dir = sandboxDir(pod);
@@ -123,12 +124,12 @@ export class GvisorRuntime implements ContainerRuntime {
     const target = this.target(pod);
     const log = join(dir, "runsc.log");
     const pidFile = join(dir, "sandbox.pid");
-    await this.runThroughHolder(pod, "gvisor-create", this.runsc.createArgv(target, rootId(pod), dir, pidFile), "create", log);
+    await this.runThroughHolder(pod, "gvisor-create", this.runsc.createArgv(target, rootId(pod), dir, pidFile), "create", log, signal);
     const sandboxPid = Number(readFileSync(pidFile, "utf8").trim());
     await holder.adopt(SANDBOX_KEY, sandboxPid);
     // The root container's start sets up gVisor's network stack; runsc's root-namespace test must not misfire.
     const start = this.runsc.startArgv(target, rootId(pod));
-    await this.runThroughHolder(pod, "gvisor-start", target.network === "sandbox" ? withHostNetSysctlsHidden(start) : start, "start", log);
+    await this.runThroughHolder(pod, "gvisor-start", target.network === "sandbox" ? withHostNetSysctlsHidden(start) : start, "start", log, signal);
     if (existsSync(this.runsc.controlSocket(target, rootId(pod)))) this.savePodRunsc(pod, { ...chosen, exits: "control-socket" });
     this.watched.add(pod.id);
     pod.log.info({ runsc_sandbox_pid: sandboxPid, ...this.podRunscOf(pod) }, "gVisor sandbox started");
@@ -164,7 +165,7 @@ export class GvisorRuntime implements ContainerRuntime {
       if (!isErrorCode(err, Code.NotFound)) pod.log.warn({ err }, "runsc delete of the sandbox failed");
     });
     const pid = this.sandboxPid(pod);
-    for (const until = Date.now() + 5000; isAlive(pid) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 20));
+    await waitGone(pid, 5000);
   }
 
   /** A recovered container that still runs is waited for again (the sandbox kept its status if it ended meanwhile). */
@@ -257,7 +258,7 @@ export class GvisorRuntime implements ContainerRuntime {
         argv: this.runsc.createArgv(target, id, spec.bundle, undefined, consoleSocket),
         env: holderLaunchEnv(),
       });
-      const done = await waitExit(pod, pid, startedAt, LAUNCH_TIMEOUT_MS);
+      const done = await waitLauncherExit(pod, pid, startedAt, LAUNCH_TIMEOUT_MS, l.signal);
       if (done.status !== 0) throw runscError("create", `exit status ${done.status}`);
       if (spec.stdio.stderr) closeUnusedFifo(stdio.stderr);
     } else {
@@ -336,15 +337,21 @@ export class GvisorRuntime implements ContainerRuntime {
       argv: [...(consoleSocket ? [this.ptyExecBinary, consoleSocket] : []), ...this.runsc.execArgv(this.target(c.pod), c.id, `${base}.json`, `${base}.ipid`)],
       env: holderLaunchEnv(),
     });
-    // Started once runsc wrote the in-sandbox pid; an exit before that is a failed launch.
-    for (const until = Date.now() + LAUNCH_TIMEOUT_MS; !existsSync(`${base}.ipid`); ) {
-      const early = c.pod.exitOf(pid, startedAt);
-      if (early && !existsSync(`${base}.ipid`)) {
-        this.ops.markExited(c, execId, early.status, early.exitedAt);
-        throw new RuntimeError(Code.FailedPrecondition, `runsc exec in ${c.id} failed (exit status ${early.status}): see the exec's stderr`);
-      }
-      if (Date.now() > until) throw new RuntimeError(Code.DeadlineExceeded, `runsc exec in ${c.id}: not started within ${LAUNCH_TIMEOUT_MS} ms`);
-      await new Promise((r) => setTimeout(r, 5));
+    // Started once runsc wrote the in-sandbox pid (inotify wakes the wait); an exit before that is a failed launch.
+    const exited = new AbortController();
+    const off = c.pod.onExit((e) => e.pid === pid && e.exitedAt.getTime() >= startedAt.getTime() - c.pod.clockSkewMs && exited.abort(e));
+    const early = c.pod.exitOf(pid, startedAt);
+    if (early) exited.abort(early);
+    try {
+      await waitForPath(`${base}.ipid`, { timeoutMs: LAUNCH_TIMEOUT_MS, signal: exited.signal }).catch((err: unknown) => {
+        if (existsSync(`${base}.ipid`)) return; // written just before it exited
+        if (!exited.signal.aborted) throw new RuntimeError(Code.DeadlineExceeded, `runsc exec in ${c.id}: not started within ${LAUNCH_TIMEOUT_MS} ms`, { cause: err });
+        const e = exited.signal.reason as HolderExit;
+        this.ops.markExited(c, execId, e.status, e.exitedAt);
+        throw new RuntimeError(Code.FailedPrecondition, `runsc exec in ${c.id} failed (exit status ${e.status}): see the exec's stderr`);
+      });
+    } finally {
+      off();
     }
     if (p.stdio.terminal && p.stdio.stderr) closeUnusedFifo(p.stdio.stderr);
     return { pid, startedAt };
@@ -496,10 +503,10 @@ export class GvisorRuntime implements ContainerRuntime {
   }
 
   /** Runs a runsc command to completion through the pod's holder; its output goes to `log`, quoted on failure. */
-  private async runThroughHolder(pod: Pod, key: string, argv: string[], command: string, log: string): Promise<void> {
+  private async runThroughHolder(pod: Pod, key: string, argv: string[], command: string, log: string, signal?: AbortSignal): Promise<void> {
     const startedAt = new Date();
     const pid = await requireHolder(pod).spawn({ id: key, cwd: "/", stdout: log, stderr: log, argv, env: holderLaunchEnv() });
-    const done = await waitExit(pod, pid, startedAt, LAUNCH_TIMEOUT_MS);
+    const done = await waitLauncherExit(pod, pid, startedAt, LAUNCH_TIMEOUT_MS, signal);
     if (done.status !== 0) throw runscError(command, readTextOr(log) || `exit status ${done.status}`);
   }
 }

@@ -165,11 +165,12 @@ export class RunscCli {
     return parseRunscStats(await this.run(target, ["events", "--stats", id]));
   }
 
-  private run(target: RunscTarget, args: string[]): Promise<string> {
+  /** `abort` (the caller's deadline or cancel) kills the command and fails with its reason. */
+  private run(target: RunscTarget, args: string[], abort?: AbortSignal): Promise<string> {
     const global = this.globalArgs(target);
-    if (!target.netns) return runCliCommand("runsc", this.options.binary, global, args, this.options.commandTimeoutMs);
+    if (!target.netns) return runCliCommand("runsc", this.options.binary, global, args, this.options.commandTimeoutMs, undefined, abort);
     const inNetns = [`--net=${target.netns}`, "--", this.absoluteBinary(), ...global];
-    return runCliCommand("runsc", "nsenter", inNetns, args, this.options.commandTimeoutMs);
+    return runCliCommand("runsc", "nsenter", inNetns, args, this.options.commandTimeoutMs, undefined, abort);
   }
 }
 

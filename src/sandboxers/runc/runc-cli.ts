@@ -90,10 +90,10 @@ export class RuncCli extends RuncCommands {
     }
   }
 
-  protected run(args: string[], input?: string): Promise<string> {
+  protected run(args: string[], input?: string, abort?: AbortSignal): Promise<string> {
     const [first, ...rest] = this.options.launcher ?? [];
-    if (first === undefined) return runCliCommand("runc", this.options.binary, this.globalArgs(), args, this.options.commandTimeoutMs, input);
-    return runCliCommand("runc", first, [...rest, this.absoluteBinary(), ...this.globalArgs()], args, this.options.commandTimeoutMs, input);
+    if (first === undefined) return runCliCommand("runc", this.options.binary, this.globalArgs(), args, this.options.commandTimeoutMs, input, abort);
+    return runCliCommand("runc", first, [...rest, this.absoluteBinary(), ...this.globalArgs()], args, this.options.commandTimeoutMs, input, abort);
   }
 }
 

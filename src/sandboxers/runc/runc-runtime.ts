@@ -9,7 +9,7 @@ import { writeFileAtomic } from "../../fs/atomic-write.js";
 import type { CgroupStats, CreateTaskSpec } from "../../task/task-backend.js";
 import type { Container } from "../../pod/container.js";
 import type { ContainerOps, ContainerRuntime, InitLaunch, LaunchedInit } from "../../pod/container-runtime.js";
-import type { Pod } from "../../pod/pod.js";
+import { killQuietly, type Pod } from "../../pod/pod.js";
 import type { ProcessRecord } from "../../pod/records.js";
 import { prepareContainerSpec } from "./container-spec.js";
 import { clampProcessOomScoreAdj, podContext } from "../../pod/pod-context.js";
@@ -18,7 +18,7 @@ import { runcError, type RuncCli } from "./runc-cli.js";
 import { requireHolder } from "../../pod/pod-tasks.js";
 import { memoryCgroupOf } from "../../cgroup/oom.js";
 import { closeUnusedFifo } from "../../pod/stdio.js";
-import { waitExit } from "../../pod/wait-exit.js";
+import { waitLauncherExit } from "../../pod/wait-exit.js";
 import { readTextOr } from "../../fs/read-text.js";
 import { runCaptured, type ExecOutcome } from "../../process/run-captured.js";
 
@@ -86,7 +86,7 @@ export class RuncRuntime implements ContainerRuntime {
       argv: this.runc.createArgv(id, spec.bundle, pidFile, join(spec.bundle, "runc.log"), consoleSocket),
       env: holderLaunchEnv(),
     });
-    const done = await waitExit(pod, runcPid, startedAt, RUNC_LAUNCH_TIMEOUT_MS);
+    const done = await waitLauncherExit(pod, runcPid, startedAt, RUNC_LAUNCH_TIMEOUT_MS, l.signal);
     if (done.status !== 0) throw runcError("create", readTextOr(join(spec.bundle, "runc.log"), "runc failed without a log"));
     if (stdio.terminal && spec.stdio.stderr) closeUnusedFifo(stdio.stderr);
     const pid = Number(readFileSync(pidFile, "utf8").trim());
@@ -98,12 +98,12 @@ export class RuncRuntime implements ContainerRuntime {
     await this.runc.delete(id, true);
   }
 
-  async startInit(c: Container): Promise<void> {
-    await this.runc.start(c.id);
+  async startInit(c: Container, signal?: AbortSignal): Promise<void> {
+    await this.runc.start(c.id, signal);
   }
 
   /** `runc exec` through the holder; the exec's process (from `--pid-file`) is adopted by it. */
-  async startExec(c: Container, execId: string, p: ProcessRecord): Promise<{ pid: number; startedAt: Date }> {
+  async startExec(c: Container, execId: string, p: ProcessRecord, signal?: AbortSignal): Promise<{ pid: number; startedAt: Date }> {
     const holder = requireHolder(c.pod);
     const dir = execDir(c);
     await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -124,7 +124,13 @@ export class RuncRuntime implements ContainerRuntime {
       argv,
       env: holderLaunchEnv(),
     });
-    const done = await waitExit(c.pod, runcPid, startedAt, RUNC_LAUNCH_TIMEOUT_MS);
+    const done = await waitLauncherExit(c.pod, runcPid, startedAt, RUNC_LAUNCH_TIMEOUT_MS, signal).catch((err: unknown) => {
+      // Abandoned or stuck: an exec process runc got as far as starting goes too, and the exec ends as a failed launch.
+      const started = Number(readTextOr(`${base}.pid`).trim());
+      if (started > 0) killQuietly(started, "SIGKILL");
+      this.ops.markExited(c, execId, 255, new Date());
+      throw err;
+    });
     if (done.status !== 0) {
       const err = runcError("exec", readTextOr(`${base}.log`, "runc failed without a log"));
       this.ops.markExited(c, execId, 255, new Date());

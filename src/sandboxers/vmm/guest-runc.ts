@@ -36,8 +36,8 @@ export class GuestRunc extends RuncCommands {
     return statsFromEventsOutput(await this.run(["events", "--stats", id]), 2);
   }
 
-  protected async run(args: string[], input?: string): Promise<string> {
-    const r = await runInGuest(this.pod, this.paths, [GUEST_RUNC, ...globalArgs(), ...args], { timeoutMs: GUEST_COMMAND_TIMEOUT_MS, ...(input !== undefined ? { input } : {}) });
+  protected async run(args: string[], input?: string, abort?: AbortSignal): Promise<string> {
+    const r = await runInGuest(this.pod, this.paths, [GUEST_RUNC, ...globalArgs(), ...args], { timeoutMs: GUEST_COMMAND_TIMEOUT_MS, signal: abort, ...(input !== undefined ? { input } : {}) });
     if (r.status !== 0) throw cliError("runc", args[0]!, r.stderr || `exit status ${r.status}`);
     return r.stdout;
   }

@@ -1,5 +1,5 @@
-import { existsSync } from "node:fs";
 import { Code } from "../../errors/code.js";
+import { waitForPath } from "../../fs/wait-for-path.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
 import { execInCgroups } from "../../cgroup/exec-in-cgroups.js";
 import { spawnDetached } from "./driver/spawn-detached.js";
@@ -23,19 +23,25 @@ export interface ShareSpec {
  * QEMU's connection), and waits for its socket. `sandbox=chroot` keeps it in
  * our mount namespace: container rootfs and volume mounts made under the share
  * after boot are visible to the guest at once, whatever the host's mount
- * propagation is.
+ * propagation is. Its socket appearing (inotify) or its exit ends the wait; so
+ * does `signal` (the caller's deadline or cancel), after which it is killed.
  */
-export async function startVirtiofsd(s: ShareSpec, timeoutMs = 10_000): Promise<number> {
+export async function startVirtiofsd(s: ShareSpec, timeoutMs = 10_000, signal?: AbortSignal): Promise<number> {
   const args = [`--socket-path=${s.socket}`, "-o", `source=${s.source}`, "-o", "cache=auto", "-o", "sandbox=chroot", "-o", "xattr", "-o", "announce_submounts"];
   if (s.debug) args.push("-o", "log_level=debug");
   const child = await spawnDetached(execInCgroups(s.cgroups, [s.binary, ...args]), s.log);
-  let exited: string | undefined;
-  child.once("exit", (code, signal) => (exited = signal ?? `status ${code}`));
-  const until = Date.now() + timeoutMs;
-  while (!existsSync(s.socket)) {
-    if (exited) throw new RuntimeError(Code.Internal, `virtiofsd exited (${exited}) before serving ${s.socket}; see ${s.log}`);
-    if (Date.now() > until) throw new RuntimeError(Code.DeadlineExceeded, `virtiofsd did not create ${s.socket} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 10));
+  const gone = new AbortController();
+  const onExit = (code: number | null, killedBy: NodeJS.Signals | null) =>
+    gone.abort(new RuntimeError(Code.Internal, `virtiofsd exited (${killedBy ?? `status ${code}`}) before serving ${s.socket}; see ${s.log}`));
+  child.once("exit", onExit);
+  try {
+    await waitForPath(s.socket, { timeoutMs, signal: signal ? AbortSignal.any([signal, gone.signal]) : gone.signal });
+  } catch (err) {
+    if (!gone.signal.aborted) child.kill("SIGKILL");
+    const e = RuntimeError.from(err);
+    throw e.code === Code.DeadlineExceeded && !signal?.aborted ? new RuntimeError(Code.DeadlineExceeded, `virtiofsd did not create ${s.socket} within ${timeoutMs} ms`) : e;
+  } finally {
+    child.off("exit", onExit);
   }
   return child.pid;
 }

@@ -11,6 +11,8 @@ import type { Accelerator, Hypervisor } from "./driver/hypervisor.js";
 import type { HypervisorOptions } from "./hypervisor-options.js";
 import type { VmPaths } from "./guest-paths.js";
 import { startVirtiofsd } from "./virtiofsd.js";
+import { abortedError } from "../../errors/aborted.js";
+import { type Clock, realClock } from "../../time/clock.js";
 
 /** What one boot asks for. */
 export interface BootRequest {
@@ -36,10 +38,11 @@ export interface BootedVm {
 
 /**
  * Boots a pod VM: virtiofsd for the shared directory, QEMU, then waits for the
- * guest agent to answer a ping. On failure, kills what it started and says why
- * (with the tail of the console log, where the guest's own complaints are).
+ * guest agent to answer a ping. On failure, or when `signal` (the caller's deadline
+ * or cancel) fires first, kills what it started and says why (with the tail of the
+ * console log, where the guest's own complaints are).
  */
-export async function bootVm(h: Hypervisor, o: HypervisorOptions, b: BootRequest, log: Logger, onPids: (qemuPid: number, virtiofsdPid: number) => void): Promise<BootedVm> {
+export async function bootVm(h: Hypervisor, o: HypervisorOptions, b: BootRequest, log: Logger, onPids: (qemuPid: number, virtiofsdPid: number) => void, signal?: AbortSignal): Promise<BootedVm> {
   const p = b.paths;
   mkdirSync(join(p.shared, "agent"), { recursive: true, mode: 0o700 });
   mkdirSync(join(p.agentSocket, ".."), { recursive: true, mode: 0o700 });
@@ -48,7 +51,8 @@ export async function bootVm(h: Hypervisor, o: HypervisorOptions, b: BootRequest
   let qemuPid = 0;
   const started = Date.now();
   try {
-    virtiofsdPid = await startVirtiofsd({ binary: o.virtiofsdPath, source: p.shared, socket: p.fsSocket, log: p.virtiofsdLog, debug: o.debug, cgroups: b.cgroups });
+    virtiofsdPid = await startVirtiofsd({ binary: o.virtiofsdPath, source: p.shared, socket: p.fsSocket, log: p.virtiofsdLog, debug: o.debug, cgroups: b.cgroups }, 10_000, signal);
+    signal?.throwIfAborted();
     qemuPid = await h.launch({
       id: b.id,
       accelerator: b.accelerator,
@@ -67,7 +71,7 @@ export async function bootVm(h: Hypervisor, o: HypervisorOptions, b: BootRequest
       cgroups: b.cgroups,
     });
     onPids(qemuPid, virtiofsdPid);
-    const agent = await connectAgent(p.agentSocket, qemuPid, started + b.timeoutMs);
+    const agent = await connectAgent(p.agentSocket, qemuPid, started + b.timeoutMs, signal);
     log.info({ qemu_pid: qemuPid, accelerator: b.accelerator, boot_ms: Date.now() - started }, "guest agent answered");
     return { qemuPid, virtiofsdPid, agent };
   } catch (err) {
@@ -83,25 +87,33 @@ export function kernelCmdline(o: HypervisorOptions): string {
   return [...base, o.kernelParams].filter(Boolean).join(" ");
 }
 
+/** Pause between tries to reach the guest agent, doubling from the first to the last. */
+const AGENT_RETRY_MIN_MS = 10;
+const AGENT_RETRY_MAX_MS = 200;
+
 /**
  * Connects to the agent's virtio-serial socket and pings until it answers. QEMU
  * accepts the connection before the guest opens its port, so the ping is what
- * proves the agent is up.
+ * proves the agent is up; nothing on the host announces the guest opening it,
+ * hence the bounded backoff between tries. `signal` (the caller's deadline or
+ * cancel) ends the wait with its reason.
  */
-export async function connectAgent(socket: string, qemuPid: number, deadline: number): Promise<HolderClient> {
+export async function connectAgent(socket: string, qemuPid: number, deadline: number, signal?: AbortSignal, clock: Clock = realClock): Promise<HolderClient> {
   let last: unknown;
-  while (Date.now() < deadline) {
+  for (let pause = AGENT_RETRY_MIN_MS; clock.now() < deadline; pause = Math.min(pause * 2, AGENT_RETRY_MAX_MS)) {
+    signal?.throwIfAborted();
     if (qemuPid > 0 && !isAlive(qemuPid)) throw new RuntimeError(Code.Internal, "the VM exited during boot");
     let client: HolderClient | undefined;
     try {
-      client = await HolderClient.connectSocket(socket, { timeoutMs: 2000 });
+      client = await HolderClient.connectSocket(socket, { timeoutMs: 2000, ...(signal ? { signal } : {}) });
       holdOutput(client);
-      await client.ping({ timeoutMs: Math.max(500, deadline - Date.now()) });
+      await client.ping({ timeoutMs: Math.max(500, deadline - clock.now()), signal });
       return client;
     } catch (err) {
       last = err;
       await client?.close().catch(() => {});
-      await new Promise((r) => setTimeout(r, 50));
+      if (signal?.aborted) throw abortedError(signal);
+      await clock.sleep(Math.min(pause, Math.max(0, deadline - clock.now())), signal);
     }
   }
   throw new RuntimeError(Code.DeadlineExceeded, `the guest agent did not answer within the boot deadline (${RuntimeError.from(last ?? "no attempt").message})`);

@@ -106,7 +106,7 @@ export class VmHost implements PodHost {
   }
 
   /** The pod cgroup (QEMU and virtiofsd start in it), the network wiring, then the VM (virtiofsd, the hypervisor) until its agent answers. */
-  async launch(pod: Pod, save: () => void): Promise<PodAgent> {
+  async launch(pod: Pod, save: () => void, signal: AbortSignal | undefined): Promise<PodAgent> {
     const r = pod.record as VmRecord;
     const choice = await this.accelerator;
     const size = vmSize(this.options, r.pod?.resources);
@@ -114,6 +114,7 @@ export class VmHost implements PodHost {
     r.vm = { hypervisor: this.hypervisor.name, accelerator: choice.accelerator, acceleratorReason: choice.reason, ...size, qemuPid: 0, virtiofsdPid: 0, netInterface: "" };
     save();
     const cgroups = this.makePodCgroup(r, size.memoryMb, save);
+    signal?.throwIfAborted();
     const net = netns ? await wirePodNetwork(netns) : undefined;
     r.vm.netInterface = net?.interface ?? "";
     save();
@@ -126,8 +127,11 @@ export class VmHost implements PodHost {
       save();
     };
     const restored = await this.restore(pod, req, onPids);
-    if (restored) return restored;
-    const vm = await bootVm(this.hypervisor, this.options, req, pod.log, onPids);
+    if (restored) {
+      signal?.throwIfAborted(); // the restore is quick; its rollback is Start's
+      return restored;
+    }
+    const vm = await bootVm(this.hypervisor, this.options, req, pod.log, onPids, signal);
     pod.log.info({ ...r.vm }, choice.accelerator === "tcg" ? "VM booted (software emulation: TCG)" : "VM booted");
     return vm.agent;
   }
@@ -191,7 +195,7 @@ export class VmHost implements PodHost {
   }
 
   /** Hostname, network and sysctls in the guest, then the control channel. */
-  async setUp(pod: Pod): Promise<void> {
+  async setUp(pod: Pod, signal: AbortSignal | undefined): Promise<void> {
     const r = pod.record;
     const net = this.wiring.get(pod.id);
     this.wiring.delete(pod.id);
@@ -201,7 +205,8 @@ export class VmHost implements PodHost {
     if (net && (r as VmRecord).vm?.template) setup.push("i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 400 ]; do usleep 25000; i=$((i+1)); done");
     if (net) setup.push(guestNetworkScript(net));
     for (const [k, v] of Object.entries(podSysctlsToApply(r.pod))) setup.push(`sysctl -w ${shellQuote(`${k}=${v}`)}`);
-    await checkInGuest(pod, paths, ["/bin/sh", "-c", setup.join("\n")], { timeoutMs: SETUP_TIMEOUT_MS });
+    await checkInGuest(pod, paths, ["/bin/sh", "-c", setup.join("\n")], { timeoutMs: SETUP_TIMEOUT_MS, signal });
+    signal?.throwIfAborted();
     this.controls.set(pod.id, await this.hypervisor.control({ controlSocket: paths.qmpSocket }));
   }
 

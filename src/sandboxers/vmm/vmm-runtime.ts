@@ -14,7 +14,7 @@ import type { OciProcess } from "../../pod/oci-spec.js";
 import type { Pod } from "../../pod/pod.js";
 import { unmount, unmountBelow } from "../../pod/rootfs.js";
 import { requireHolder } from "../../pod/pod-tasks.js";
-import { waitExit } from "../../pod/wait-exit.js";
+import { waitLauncherExit } from "../../pod/wait-exit.js";
 import { cliError } from "../../oci-runtime/cli-command.js";
 import { GUEST_CONSOLE_DIR, toGuest, vmPaths, type VmPaths } from "./guest-paths.js";
 import { GuestRunc } from "./guest-runc.js";
@@ -149,7 +149,7 @@ export class VmmRuntime implements ContainerRuntime {
       argv: GuestRunc.createArgv(id, g, `${g}/init.pid`, `${g}/runc.log`, consoleSocket),
       env: ["PATH=/sbin:/bin"],
     });
-    const done = await waitExit(pod, runcPid, since, GUEST_LAUNCH_TIMEOUT_MS);
+    const done = await waitLauncherExit(pod, runcPid, since, GUEST_LAUNCH_TIMEOUT_MS, l.signal);
     if (done.status !== 0) throw cliError("runc", "create", readTextOr(join(dir, "runc.log"), "runc failed without a log"));
     const pid = Number(readFileSync(join(dir, "init.pid"), "utf8").trim());
     await holder.adopt(id, pid);
@@ -177,8 +177,8 @@ export class VmmRuntime implements ContainerRuntime {
     await this.runc(c.pod).kill(c.id, 9, true);
   }
 
-  async startInit(c: Container): Promise<void> {
-    await this.runc(c.pod).start(c.id);
+  async startInit(c: Container, signal?: AbortSignal): Promise<void> {
+    await this.runc(c.pod).start(c.id, signal);
   }
 
   /** `runc exec` in the guest through the agent, its stdio relayed. */
@@ -205,7 +205,7 @@ export class VmmRuntime implements ContainerRuntime {
         argv: GuestRunc.execArgv(containerId, `${g}.json`, `${g}.pid`, `${g}.log`, consoleSocket),
         env: ["PATH=/sbin:/bin"],
       });
-      const done = await waitExit(pod, runcPid, since, GUEST_LAUNCH_TIMEOUT_MS);
+      const done = await waitLauncherExit(pod, runcPid, since, GUEST_LAUNCH_TIMEOUT_MS, undefined);
       if (done.status !== 0) {
         const err = cliError("runc", "exec", readTextOr(`${base}.log`, "runc failed without a log"));
         throw err.code === Code.Unknown ? new RuntimeError(Code.FailedPrecondition, err.message, { cause: err }) : err;

@@ -17,6 +17,7 @@ import type { CgroupStats, CreateTaskSpec, Stdio } from "../../task/task-backend
 import type { WasmEngines } from "./engine-choice.js";
 import { CRI_IMAGE_NAME, type WasmArtifacts } from "./wasm-artifact.js";
 import type { WasmLaunch } from "./wasm-engine.js";
+import { realClock } from "../../time/clock.js";
 
 const run = promisify(execFile);
 /** How long Start waits for the runner to take its start signal, in ms. */
@@ -191,7 +192,8 @@ export class WasmRuntime implements ContainerRuntime {
   async startInit(c: Container): Promise<void> {
     const fifo = this.file(c.pod.dir, c.id, "start");
     const deadline = Date.now() + START_TIMEOUT_MS;
-    for (;;) {
+    // Nothing announces the runner opening its end (inotify has no event Node reports for it): doubling pauses.
+    for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
       if (c.record.init.state === "stopped") return; // it died before we could start it: its exit tells why
       let fd: number;
       try {
@@ -199,7 +201,7 @@ export class WasmRuntime implements ContainerRuntime {
       } catch (err) {
         // ENXIO: the runner has not opened its end yet (it is still loading the module).
         if ((err as NodeJS.ErrnoException).code !== "ENXIO" || Date.now() > deadline) throw RuntimeError.from(err);
-        await new Promise((r) => setTimeout(r, 5));
+        await realClock.sleep(pause);
         continue;
       }
       try {

@@ -9,16 +9,31 @@ import { sumStats } from "../../../src/pod/sandbox-records.js";
 import type { SandboxCreateRequest } from "../../../src/sandbox/sandboxer.js";
 import type { CgroupStats } from "../../../src/task/task-backend.js";
 import { FakeSupervisor } from "./fake-supervisor.js";
+import { Gates } from "./gates.js";
 
 /** The fake kind's supervisors, by sandbox id: they outlive a sandboxer, as holders outlive kuasard. */
 export class FakeWorld {
   readonly supervisors = new Map<string, FakeSupervisor>();
   /** What the hosts were asked to do, in order (`launch pod1`, `kill pod1`...). */
   readonly calls: string[] = [];
+  private readonly callListeners: Array<(call: string) => void> = [];
+
+  /** Tells `fn` of every call from now on. */
+  onCall(fn: (call: string) => void): void {
+    this.callListeners.push(fn);
+  }
+
+  /** Records a call and tells the listeners. */
+  record(call: string): void {
+    this.calls.push(call);
+    for (const fn of this.callListeners) fn(call);
+  }
   /** Failures to inject, by step name (`launch`, `setUp`), once each. */
   readonly failures = new Map<string, Error>();
   /** Resolves a `setUp` that should hang until the test lets it go. */
   setUpGate: Promise<void> | undefined;
+  /** Steps held until released or their caller gives up: `launch` (the supervisor is up, its agent not yet returned), `setUp`. */
+  readonly gates = new Gates();
 
   take(step: string): void {
     const err = this.failures.get(step);
@@ -47,25 +62,27 @@ export class FakeHost implements PodHost {
     return { path: join(podDir, EXIT_JOURNAL), clockSkewMs: 1000 };
   }
 
-  async launch(pod: Pod, save: () => void): Promise<PodAgent> {
-    this.world.calls.push(`launch ${pod.id}`);
+  async launch(pod: Pod, save: () => void, signal: AbortSignal | undefined): Promise<PodAgent> {
+    this.world.record(`launch ${pod.id}`);
     const sup = new FakeSupervisor(join(pod.dir, EXIT_JOURNAL));
     this.world.supervisors.set(pod.id, sup);
     pod.record.podPid = 0; // no real process: 0 is nobody's pid
     save();
+    await this.world.gates.pass("launch", signal);
     this.world.take("launch");
     return sup.connect();
   }
 
   async setUp(pod: Pod, signal: AbortSignal | undefined): Promise<void> {
-    this.world.calls.push(`setUp ${pod.id}`);
+    this.world.record(`setUp ${pod.id}`);
     if (this.world.setUpGate) await this.world.setUpGate;
     signal?.throwIfAborted();
+    await this.world.gates.pass("setUp", signal);
     this.world.take("setUp");
   }
 
   attached(pod: Pod): void {
-    this.world.calls.push(`attached ${pod.id}`);
+    this.world.record(`attached ${pod.id}`);
   }
 
   async connect(pod: Pod): Promise<PodAgent> {
@@ -79,22 +96,22 @@ export class FakeHost implements PodHost {
   }
 
   async kill(pod: Pod): Promise<void> {
-    this.world.calls.push(`kill ${pod.id}`);
+    this.world.record(`kill ${pod.id}`);
     this.world.supervisors.get(pod.id)?.die();
   }
 
   async shutdown(pod: Pod): Promise<void> {
-    this.world.calls.push(`shutdown ${pod.id}`);
+    this.world.record(`shutdown ${pod.id}`);
     await pod.client?.shutdown().catch(() => {});
     this.world.supervisors.get(pod.id)?.die(false);
   }
 
   async release(pod: Pod): Promise<void> {
-    this.world.calls.push(`release ${pod.id}`);
+    this.world.record(`release ${pod.id}`);
   }
 
   async discard(pod: Pod): Promise<void> {
-    this.world.calls.push(`discard ${pod.id}`);
+    this.world.record(`discard ${pod.id}`);
     this.world.supervisors.delete(pod.id);
   }
 

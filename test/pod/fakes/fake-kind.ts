@@ -1,4 +1,5 @@
 import { silentLogger } from "../../../src/log/logger.js";
+import { type Clock, realClock } from "../../../src/time/clock.js";
 import { PodRuntime } from "../../../src/pod/pod-runtime.js";
 import { PodSandboxer } from "../../../src/pod/pod-sandboxer.js";
 import type { EventPublisher, TaskEvent } from "../../../src/task/task-event.js";
@@ -21,8 +22,8 @@ export function fakeRuntimeOptions(dir: string) {
  * skeleton with the fake host strategy, and the one task backend with the fake
  * container runtime.
  */
-export function createFakeSandboxer(dir: string, world: FakeWorld, events: EventPublisher): { sandboxer: PodSandboxer; runtime: FakeRuntime; rt: PodRuntime } {
-  const rt = new PodRuntime(fakeRuntimeOptions(dir), silentLogger(), events, 0);
+export function createFakeSandboxer(dir: string, world: FakeWorld, events: EventPublisher, clock: Clock = realClock, reconcileIntervalMs = 0): { sandboxer: PodSandboxer; runtime: FakeRuntime; rt: PodRuntime } {
+  const rt = new PodRuntime({ ...fakeRuntimeOptions(dir), reconcileIntervalMs }, silentLogger(), events, 0, clock);
   const tasks = new PodTasks(rt, (ops) => new FakeRuntime(ops));
   return { sandboxer: new PodSandboxer("fake", rt, tasks, new FakeHost(world)), runtime: tasks.runtime, rt };
 }

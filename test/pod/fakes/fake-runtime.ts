@@ -7,6 +7,7 @@ import { requireHolder } from "../../../src/pod/pod-tasks.js";
 import type { Pod } from "../../../src/pod/pod.js";
 import type { ProcessRecord } from "../../../src/pod/records.js";
 import type { CgroupStats, CreateTaskSpec } from "../../../src/task/task-backend.js";
+import { Gates } from "./gates.js";
 
 /** Stats the fake kind reports for any running container. */
 export const FAKE_STATS: CgroupStats = { version: 2, cpuUsageNs: 1n, cpuUserNs: 1n, cpuSystemNs: 0n, memoryUsageBytes: 4096n, memoryLimitBytes: 0n, pidsCurrent: 1n, pidsLimit: 0n };
@@ -23,6 +24,8 @@ export class FakeRuntime implements ContainerRuntime {
   readonly failStart = new Set<string>();
   /** Engine calls, in order (`launch c1`, `undo c1`, `remove c1`...). */
   readonly calls: string[] = [];
+  /** Steps held until released or their caller gives up: `podStarted` (the engine's pod start), `launch` (the init spawned, not yet returned), `start`, `exec`. */
+  readonly gates = new Gates();
 
   constructor(private readonly ops: ContainerOps) {}
 
@@ -35,6 +38,7 @@ export class FakeRuntime implements ContainerRuntime {
     const args = l.oci.process?.args ?? [];
     if (args[0] === "fail-launch") throw new RuntimeError(Code.InvalidArgument, "fake: launch refused");
     const pid = await l.holder.spawn({ id: l.spawnId, argv: args, env: [] });
+    await this.gates.pass("launch", l.signal);
     return { pid, memoryCgroup: "", fields: {} };
   }
 
@@ -42,11 +46,25 @@ export class FakeRuntime implements ContainerRuntime {
     this.calls.push(`undo ${id}`);
   }
 
-  async startInit(c: Container): Promise<void> {
+  async podStarted(pod: Pod, signal?: AbortSignal): Promise<void> {
+    this.calls.push(`podStarted ${pod.id}`);
+    await this.gates.pass("podStarted", signal);
+  }
+
+  async podStopping(pod: Pod): Promise<void> {
+    this.calls.push(`podStopping ${pod.id}`);
+  }
+
+  async startInit(c: Container, signal?: AbortSignal): Promise<void> {
+    await this.gates.pass("start", signal);
     if (this.failStart.delete(c.id)) throw new RuntimeError(Code.Internal, "fake: start failed");
   }
 
-  async startExec(c: Container, execId: string, p: ProcessRecord): Promise<{ pid: number; startedAt: Date }> {
+  async startExec(c: Container, execId: string, p: ProcessRecord, signal?: AbortSignal): Promise<{ pid: number; startedAt: Date }> {
+    await this.gates.pass("exec", signal).catch((err: unknown) => {
+      this.ops.markExited(c, execId, 255, new Date()); // abandoned: it never ran for the caller
+      throw err;
+    });
     if ((p.process as OciProcess).args?.[0] === "fail-exec") {
       // The launcher ran and failed (runc exec's status): the exec ended, as runc's and the guest's runtimes say.
       this.ops.markExited(c, execId, 255, new Date());
