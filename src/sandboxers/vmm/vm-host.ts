@@ -19,7 +19,7 @@ import { guestNetworkScript, unwirePodNetwork, wirePodNetwork, type PodNetwork }
 import { bootVm, connectAgent } from "./vm-boot.js";
 import { vmSize } from "./vm-sizing.js";
 import { vmHostResources } from "./vm-host-resources.js";
-import { applyPodResources, createPodCgroup, podCgroupPath, removePodCgroup } from "../../cgroup/pod-cgroup.js";
+import { makeRecordedPodCgroup, podCgroupPath, removePodCgroup } from "../../cgroup/pod-cgroup.js";
 import type { PodResources, SandboxCreateRequest } from "../../sandbox/sandboxer.js";
 import type { VmmRuntime } from "./vmm-runtime.js";
 
@@ -129,20 +129,9 @@ export class VmHost implements PodHost {
     return vm.agent;
   }
 
-  /**
-   * Makes the pod cgroup under CRI's cgroup_parent (recorded first, so whatever
-   * undoes this Start removes it) with the pod's limits for a VM of
-   * `vmMemoryMb`; the dirs QEMU and virtiofsd start in.
-   */
+  /** Makes the pod cgroup with the pod's limits for a VM of `vmMemoryMb`; the dirs QEMU and virtiofsd start in. */
   private makePodCgroup(r: VmRecord, vmMemoryMb: number, save: () => void): string[] {
-    const path = podCgroupPath(r.pod?.cgroupParent ?? "", r.id);
-    if (!path) return [];
-    r.cgroupPath = path;
-    save();
-    const dirs = createPodCgroup(path);
-    const res = r.pod?.resources;
-    if (res && (res.memoryLimitBytes > 0 || res.cpuQuota !== 0 || res.cpuPeriod > 0 || res.cpuShares > 0)) applyPodResources(path, vmHostResources(res, vmMemoryMb));
-    return dirs;
+    return makeRecordedPodCgroup(r, save, (res) => vmHostResources(res, vmMemoryMb));
   }
 
   /**
