@@ -1,5 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { PodAgent } from "../holder/pod-agent.js";
+import { holderLaunchEnv } from "../oci-runtime/cli-command.js";
 import type { Container } from "./container.js";
 import type { OciProcess } from "./oci-spec.js";
 import { clampProcessOomScoreAdj } from "./pod-context.js";
@@ -23,4 +25,22 @@ export async function writeExecProcess(c: Container, execId: string, p: ProcessR
   clampProcessOomScoreAdj(process, minOomScoreAdj);
   await writeFile(`${base}.json`, JSON.stringify(process), { mode: 0o600 });
   return base;
+}
+
+/**
+ * Spawns an exec's OCI runtime command (`argv`) through the pod's holder with the
+ * exec's stdio; with a terminal there is no stderr (the terminal carries both).
+ * Returns the command's host pid.
+ */
+export function spawnExec(holder: PodAgent, c: Container, p: ProcessRecord, argv: string[], consoleSocket: string | undefined): Promise<number> {
+  return holder.spawn({
+    id: p.spawnId,
+    cwd: c.record.bundle,
+    stdin: p.stdio.stdin,
+    stdout: p.stdio.stdout,
+    stderr: p.stdio.terminal ? "" : p.stdio.stderr,
+    console: consoleSocket,
+    argv,
+    env: holderLaunchEnv(),
+  });
 }

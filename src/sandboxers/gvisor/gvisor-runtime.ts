@@ -14,7 +14,7 @@ import { requireHolder } from "../../pod/pod-tasks.js";
 import { isAlive, type Pod } from "../../pod/pod.js";
 import type { ProcessRecord } from "../../pod/records.js";
 import { closeUnusedFifo } from "../../pod/stdio.js";
-import { execDir, writeExecProcess } from "../../pod/exec-files.js";
+import { execDir, spawnExec, writeExecProcess } from "../../pod/exec-files.js";
 import { waitExit } from "../../pod/wait-exit.js";
 import type { CgroupStats, CreateTaskSpec } from "../../task/task-backend.js";
 import { applyPodResources } from "../../cgroup/pod-cgroup.js";
@@ -321,17 +321,9 @@ export class GvisorRuntime implements ContainerRuntime {
     rmSync(`${base}.ipid`, { force: true });
     const consoleSocket = p.stdio.terminal ? await this.ops.consoleSocketFor(p.spawnId) : undefined;
     const startedAt = new Date();
-    const pid = await holder.spawn({
-      id: p.spawnId,
-      cwd: c.record.bundle,
-      stdin: p.stdio.stdin,
-      stdout: p.stdio.stdout,
-      stderr: p.stdio.terminal ? "" : p.stdio.stderr,
-      console: consoleSocket,
-      // runsc exec gives a terminal process its own stdio's terminal: the helper makes one and hands the holder its master.
-      argv: [...(consoleSocket ? [this.ptyExecBinary, consoleSocket] : []), ...this.runsc.execArgv(this.target(c.pod), c.id, `${base}.json`, `${base}.ipid`)],
-      env: holderLaunchEnv(),
-    });
+    // runsc exec gives a terminal process its own stdio's terminal: the helper makes one and hands the holder its master.
+    const argv = [...(consoleSocket ? [this.ptyExecBinary, consoleSocket] : []), ...this.runsc.execArgv(this.target(c.pod), c.id, `${base}.json`, `${base}.ipid`)];
+    const pid = await spawnExec(holder, c, p, argv, consoleSocket);
     // Started once runsc wrote the in-sandbox pid; an exit before that is a failed launch.
     for (const until = Date.now() + LAUNCH_TIMEOUT_MS; !existsSync(`${base}.ipid`); ) {
       const early = c.pod.exitOf(pid, startedAt);

@@ -16,7 +16,7 @@ import { runcError, type RuncCli } from "./runc-cli.js";
 import { requireHolder } from "../../pod/pod-tasks.js";
 import { memoryCgroupOf } from "../../cgroup/oom.js";
 import { closeUnusedFifo } from "../../pod/stdio.js";
-import { execDir, writeExecProcess } from "../../pod/exec-files.js";
+import { execDir, spawnExec, writeExecProcess } from "../../pod/exec-files.js";
 import { waitExit } from "../../pod/wait-exit.js";
 import { readTextOr } from "../../fs/read-text.js";
 import { runCaptured, type ExecOutcome } from "../../process/run-captured.js";
@@ -108,16 +108,7 @@ export class RuncRuntime implements ContainerRuntime {
     const consoleSocket = p.stdio.terminal ? await this.ops.consoleSocketFor(p.spawnId) : undefined;
     const startedAt = new Date();
     const argv = this.runc.execArgv(c.id, `${base}.json`, `${base}.pid`, `${base}.log`, consoleSocket);
-    const runcPid = await holder.spawn({
-      id: p.spawnId,
-      cwd: c.record.bundle,
-      stdin: p.stdio.stdin,
-      stdout: p.stdio.stdout,
-      stderr: p.stdio.terminal ? "" : p.stdio.stderr,
-      console: consoleSocket,
-      argv,
-      env: holderLaunchEnv(),
-    });
+    const runcPid = await spawnExec(holder, c, p, argv, consoleSocket);
     const done = await waitExit(c.pod, runcPid, startedAt, RUNC_LAUNCH_TIMEOUT_MS);
     if (done.status !== 0) {
       const err = runcError("exec", readTextOr(`${base}.log`, "runc failed without a log"));
