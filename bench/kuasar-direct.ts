@@ -97,12 +97,8 @@ function proxySandboxerToml(handler: string, socket: string): string {
 `;
 }
 
-/** Why our runc sandboxer cannot run here (not built), or undefined. */
-export async function kuasarRuncMissing(): Promise<string | undefined> {
-  const need = [
-    [defaultHolderBinary, "the pod holder (make -C native)"],
-    [fileURLToPath(new URL("../src/cli/runc-sandboxer.js", import.meta.url)), "dist/src/cli/runc-sandboxer.js (npm run build)"],
-  ] as const;
+/** The first of the `[path, what it is]` files that cannot be read, as a reason; undefined when all can. */
+async function firstMissing(need: ReadonlyArray<readonly [string, string]>): Promise<string | undefined> {
   for (const [path, what] of need) {
     const ok = await access(path, constants.R_OK).then(
       () => true,
@@ -113,27 +109,29 @@ export async function kuasarRuncMissing(): Promise<string | undefined> {
   return undefined;
 }
 
+/** Why our runc sandboxer cannot run here (not built), or undefined. */
+export async function kuasarRuncMissing(): Promise<string | undefined> {
+  const need = [
+    [defaultHolderBinary, "the pod holder (make -C native)"],
+    [fileURLToPath(new URL("../src/cli/runc-sandboxer.js", import.meta.url)), "dist/src/cli/runc-sandboxer.js (npm run build)"],
+  ] as const;
+  return firstMissing(need);
+}
+
 /** Why kuasard cannot host `kind` here (not built, no runsc), or undefined. */
 export async function kuasarMissing(kind: SandboxerKind): Promise<string | undefined> {
   const missing = await kuasarRuncMissing();
   if (missing !== undefined || kind === "runc") return missing;
   if (kind === "gvisor" && which("runsc") === undefined) return "runsc not found on PATH (Debian package runsc)";
-  const need = [
+  const need: ReadonlyArray<readonly [string, string]> = [
     [fileURLToPath(new URL("../src/cli/kuasard.js", import.meta.url)), "dist/src/cli/kuasard.js (npm run build)"],
     kind === "wasm"
       ? [fileURLToPath(new URL("../src/sandboxers/wasm/runner.js", import.meta.url)), "dist/src/sandboxers/wasm/runner.js (npm run build)"]
       : kind === "vmm"
         ? [fileURLToPath(new URL("../src/sandboxers/vmm/vmm-sandboxer.js", import.meta.url)), "dist/src/sandboxers/vmm/vmm-sandboxer.js (npm run build)"]
         : [defaultPauseBinary, "build/native/kuasar-pause (make -C native)"],
-  ] as const;
-  for (const [path, what] of need) {
-    const ok = await access(path, constants.R_OK).then(
-      () => true,
-      () => false,
-    );
-    if (!ok) return `${what} missing at ${path}`;
-  }
-  return undefined;
+  ];
+  return firstMissing(need);
 }
 
 /**

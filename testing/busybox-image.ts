@@ -100,10 +100,7 @@ export async function buildBusyboxImage(options: Partial<BusyboxImageOptions> = 
     });
 
     const image: BusyboxImage = { tarPath, ref: BUSYBOX_IMAGE, manifestDigest, configDigest };
-    await writeFile(`${metaPath}.tmp`, JSON.stringify(image));
-    await rename(`${metaPath}.tmp`, metaPath);
-    await rename(outTmp, tarPath);
-    return image;
+    return await publishImage(image, metaPath, outTmp);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -188,10 +185,7 @@ export async function buildPauseImage(options: Partial<PauseImageOptions> = {}):
     const outTmp = join(work, "image.tar");
     await tarDir(layout, ["blobs", "index.json", "oci-layout"], outTmp);
     const image: BusyboxImage = { tarPath, ref, manifestDigest, configDigest };
-    await writeFile(`${metaPath}.tmp`, JSON.stringify(image));
-    await rename(`${metaPath}.tmp`, metaPath);
-    await rename(outTmp, tarPath);
-    return image;
+    return await publishImage(image, metaPath, outTmp);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -213,5 +207,13 @@ export async function importPause(
   if (!stdout.split("\n").includes(image.ref)) {
     throw new Error(`importPause: ${image.ref} not listed in namespace ${namespace} after import:\n${stdout}`);
   }
+  return image;
+}
+
+/** Moves a built image archive from `built` to its cached place, its meta file first (both by rename, so a reader sees whole files). */
+async function publishImage(image: BusyboxImage, metaPath: string, built: string): Promise<BusyboxImage> {
+  await writeFile(`${metaPath}.tmp`, JSON.stringify(image));
+  await rename(`${metaPath}.tmp`, metaPath);
+  await rename(built, image.tarPath);
   return image;
 }

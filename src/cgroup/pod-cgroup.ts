@@ -3,7 +3,7 @@ import { join, posix } from "node:path";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { unescapeMountPath } from "../fs/mountinfo.js";
-import type { PodResources } from "../sandbox/sandboxer.js";
+import type { PodConfig, PodResources } from "../sandbox/sandboxer.js";
 import { pollUntil } from "../time/backoff.js";
 import { cgroupProcs, killCgroup } from "./cgroup-kill.js";
 
@@ -73,6 +73,30 @@ export function sliceDir(slice: string): string {
 /** The pod cgroup's dir in every hierarchy. */
 export function podCgroupDirs(path: string, hierarchies = mountedHierarchies()): string[] {
   return path ? hierarchies.map((h) => join(h.mount, path)) : [];
+}
+
+/** The part of a pod's record its cgroup is made from and recorded in. */
+export interface PodCgroupRecord {
+  id: string;
+  pod: PodConfig | undefined;
+  cgroupPath?: string;
+}
+
+/**
+ * Makes the pod cgroup under CRI's cgroup_parent, its path recorded and saved
+ * first (so whatever undoes this Start removes it), with the pod's limits as
+ * `hostLimits` turns them into the cgroup's; the dirs to start in, [] without
+ * a cgroup_parent.
+ */
+export function makeRecordedPodCgroup(r: PodCgroupRecord, save: () => void, hostLimits: (res: PodResources) => PodResources = (res) => res): string[] {
+  const path = podCgroupPath(r.pod?.cgroupParent ?? "", r.id);
+  if (!path) return [];
+  r.cgroupPath = path;
+  save();
+  const dirs = createPodCgroup(path);
+  const res = r.pod?.resources;
+  if (res && (res.memoryLimitBytes > 0 || res.cpuQuota !== 0 || res.cpuPeriod > 0 || res.cpuShares > 0)) applyPodResources(path, hostLimits(res));
+  return dirs;
 }
 
 /**

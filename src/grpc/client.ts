@@ -96,19 +96,14 @@ export class GrpcClient {
 
   /** One unary call. */
   call<I extends DescMessage, O extends DescMessage>(method: DescMethodUnary<I, O>, request: MessageInitShape<I>, options: GrpcCallOptions = {}): Promise<MessageShape<O>> {
-    if (this.closed) return Promise.reject(new RuntimeError(Code.Unavailable, "gRPC client closed"));
-    const { signal, timeoutMs } = options;
-    if (signal?.aborted) return Promise.reject(RuntimeError.from(signal.reason));
-    let bytes: Buffer;
-    let md: GrpcMetadata;
+    let out: Outgoing;
     try {
-      if (timeoutMs !== undefined && !(timeoutMs > 0)) throw new RuntimeError(Code.InvalidArgument, `timeoutMs: want a positive number, got ${timeoutMs}`);
-      bytes = asBuffer(toBinary(method.input, create(method.input, request)));
-      md = this.metadataFor(options);
+      out = this.outgoing(method, request, options);
     } catch (err) {
-      return Promise.reject(RuntimeError.from(err, Code.InvalidArgument));
+      return Promise.reject(err as RuntimeError);
     }
-    const callOptions: CallOptions = timeoutMs === undefined ? {} : { deadline: Date.now() + timeoutMs };
+    const { bytes, md, callOptions } = out;
+    const { signal } = options;
     return new Promise((resolve, reject) => {
       const onAbort = () => call.cancel();
       const call = this.client.makeUnaryRequest(
@@ -122,7 +117,7 @@ export class GrpcClient {
           signal?.removeEventListener("abort", onAbort);
           if (!err) resolve(res!);
           else if (signal?.aborted) reject(RuntimeError.from(signal.reason));
-          else reject(new RuntimeError(isCode(err.code) && err.code !== Code.OK ? err.code : Code.Unknown, err.details, { cause: err }));
+          else reject(statusError(err));
         },
       );
       signal?.addEventListener("abort", onAbort, { once: true });
@@ -135,19 +130,8 @@ export class GrpcClient {
    * leaving the loop early cancels the stream.
    */
   async *serverStream<I extends DescMessage, O extends DescMessage>(method: DescMethodServerStreaming<I, O>, request: MessageInitShape<I>, options: GrpcCallOptions = {}): AsyncGenerator<MessageShape<O>> {
-    if (this.closed) throw new RuntimeError(Code.Unavailable, "gRPC client closed");
-    const { signal, timeoutMs } = options;
-    if (signal?.aborted) throw RuntimeError.from(signal.reason);
-    let bytes: Buffer;
-    let md: GrpcMetadata;
-    try {
-      if (timeoutMs !== undefined && !(timeoutMs > 0)) throw new RuntimeError(Code.InvalidArgument, `timeoutMs: want a positive number, got ${timeoutMs}`);
-      bytes = asBuffer(toBinary(method.input, create(method.input, request)));
-      md = this.metadataFor(options);
-    } catch (err) {
-      throw RuntimeError.from(err, Code.InvalidArgument);
-    }
-    const callOptions: CallOptions = timeoutMs === undefined ? {} : { deadline: Date.now() + timeoutMs };
+    const { bytes, md, callOptions } = this.outgoing(method, request, options);
+    const { signal } = options;
     const stream = this.client.makeServerStreamRequest(
       grpcPath(method, options.wireName),
       (b: Buffer) => b,
@@ -162,8 +146,7 @@ export class GrpcClient {
       for await (const message of stream) yield message as MessageShape<O>;
     } catch (err) {
       if (signal?.aborted) throw RuntimeError.from(signal.reason);
-      const e = err as ServiceError;
-      throw new RuntimeError(isCode(e.code) && e.code !== Code.OK ? e.code : Code.Unknown, e.details ?? String(err), { cause: err });
+      throw statusError(err as ServiceError);
     } finally {
       signal?.removeEventListener("abort", onAbort);
       stream.cancel();
@@ -181,6 +164,24 @@ export class GrpcClient {
     this.close();
   }
 
+  /**
+   * What a call sends: its encoded request, metadata and deadline; a RuntimeError when the
+   * client is closed (Unavailable), the signal already aborted, or the input is bad (InvalidArgument).
+   */
+  private outgoing<I extends DescMessage>(method: { input: I }, request: MessageInitShape<I>, options: GrpcCallOptions): Outgoing {
+    if (this.closed) throw new RuntimeError(Code.Unavailable, "gRPC client closed");
+    const { signal, timeoutMs } = options;
+    if (signal?.aborted) throw RuntimeError.from(signal.reason);
+    try {
+      if (timeoutMs !== undefined && !(timeoutMs > 0)) throw new RuntimeError(Code.InvalidArgument, `timeoutMs: want a positive number, got ${timeoutMs}`);
+      const bytes = asBuffer(toBinary(method.input, create(method.input, request)));
+      const md = this.metadataFor(options);
+      return { bytes, md, callOptions: timeoutMs === undefined ? {} : { deadline: Date.now() + timeoutMs } };
+    } catch (err) {
+      throw RuntimeError.from(err, Code.InvalidArgument);
+    }
+  }
+
   private metadataFor(options: GrpcCallOptions): GrpcMetadata {
     const md = new GrpcMetadata();
     for (const headers of [this.options.metadata, options.metadata]) {
@@ -194,4 +195,16 @@ export class GrpcClient {
     if (ns !== undefined) md.set(NAMESPACE_HEADER, ns);
     return md;
   }
+}
+
+/** An encoded request with its metadata and call options. */
+interface Outgoing {
+  bytes: Buffer;
+  md: GrpcMetadata;
+  callOptions: CallOptions;
+}
+
+/** A failed call's status as a RuntimeError (a status that is no code, or OK, as Unknown). */
+function statusError(err: ServiceError): RuntimeError {
+  return new RuntimeError(isCode(err.code) && err.code !== Code.OK ? err.code : Code.Unknown, err.details ?? String(err), { cause: err });
 }

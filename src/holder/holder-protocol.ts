@@ -50,23 +50,7 @@
  */
 
 import { ChunkQueue } from "../bytes/chunk-queue.js";
-import {
-  EXITS_CHUNK_LENGTH,
-  Event,
-  HEADER_LENGTH,
-  MAX_EXITS_LENGTH,
-  MAX_REPLY_LENGTH,
-  MAX_REQUEST_LENGTH,
-  PODINIT_ID,
-  Reply,
-  STDIN_QUEUE_LENGTH,
-  STREAM,
-  STREAM_CHUNK_LENGTH,
-  STREAM_TX_HIGH,
-  UNKNOWN_ID,
-  UNSOLICITED_RID,
-  Verb,
-} from "../gen/holder-protocol.js";
+import { Event, HEADER_LENGTH, MAX_REPLY_LENGTH, MAX_REQUEST_LENGTH, Reply, STREAM, STREAM_CHUNK_LENGTH, UNKNOWN_ID, Verb } from "../gen/holder-protocol.js";
 
 // The constants and names come from native/holder/protocol.h, through the generated module.
 export {
@@ -85,7 +69,7 @@ export {
   UNKNOWN_ID,
   UNSOLICITED_RID,
   Verb,
-};
+} from "../gen/holder-protocol.js";
 
 /** errno of a `write` refused because the stdin queue is full: retry later (Linux numbering, as every ERRNO). */
 export const EAGAIN = 11;

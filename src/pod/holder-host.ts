@@ -6,7 +6,7 @@ import { which } from "../fs/which.js";
 import { HolderClient } from "../holder/holder-client.js";
 import type { PodAgent } from "../holder/pod-agent.js";
 import { startHolder } from "../holder/start-holder.js";
-import { applyPodResources, createPodCgroup, podCgroupPath, removePodCgroup } from "../cgroup/pod-cgroup.js";
+import { makeRecordedPodCgroup, podCgroupPath, removePodCgroup } from "../cgroup/pod-cgroup.js";
 import { podSysctlsToApply } from "../sandbox/pod-sysctls-applied.js";
 import type { SandboxCreateRequest } from "../sandbox/sandboxer.js";
 import type { CgroupStats } from "../task/task-backend.js";
@@ -150,20 +150,10 @@ export class HolderHost implements PodHost {
 
   async close(): Promise<void> {}
 
-  /**
-   * Makes the pod cgroup under CRI's cgroup_parent (recorded first, so whatever
-   * undoes this Start removes it) with the pod's limits; the dirs the holder joins.
-   */
+  /** Makes the pod cgroup with the pod's limits; the dirs the holder joins. */
   private makePodCgroup(pod: Pod, save: () => void): string[] {
-    const r = pod.record;
-    const path = podCgroupPath(r.pod?.cgroupParent ?? "", r.id);
-    if (!path) return [];
-    r.cgroupPath = path;
-    save();
-    const dirs = createPodCgroup(path);
-    const res = r.pod?.resources;
-    if (res && (res.memoryLimitBytes > 0 || res.cpuQuota !== 0 || res.cpuPeriod > 0 || res.cpuShares > 0)) applyPodResources(path, res);
-    pod.log.debug({ cgroup: path }, "pod cgroup made");
+    const dirs = makeRecordedPodCgroup(pod.record, save);
+    if (dirs.length > 0) pod.log.debug({ cgroup: pod.record.cgroupPath }, "pod cgroup made");
     return dirs;
   }
 }

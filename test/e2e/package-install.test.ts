@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, lstatSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { promisify } from "node:util";
@@ -14,6 +13,7 @@ import { decodeOut, logFile, podConfig, runPod, shContainer, waitForLog } from "
 import { containerdBinaries, repoRoot } from "../../testing/deps.js";
 import { assertIsolated } from "../../testing/isolation.js";
 import { startContainerdWithTestCni } from "../../testing/kuasar-env.js";
+import { isSocketLive } from "../../src/fs/unix-socket.js";
 import { censusDiff, takeCensus } from "../../testing/leak-census.js";
 import { listenForNotifications } from "../../testing/notify-listener.js";
 import { overlayRoot } from "../../testing/overlay-root.js";
@@ -27,17 +27,6 @@ const STATE_DIRS = ["/run/kuasar", "/run/kuasar-runc", "/run/kuasar-wasm", "/run
 const SOCKETS = ["runc", "wasm", "vmm", "gvisor"].map((k) => `/run/${k}-sandboxer.sock`).concat("/run/kuasar/shim.sock");
 /** dpkg's own records of the install and removal: not the package's leftovers. */
 const dpkgOwn = (p: string) => p.startsWith("/var/lib/dpkg/") || p === "/var/log/dpkg.log";
-
-function serves(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
-}
 
 function exited(child: ChildProcess): Promise<number | null> {
   return child.exitCode !== null || child.signalCode !== null ? Promise.resolve(child.exitCode) : new Promise((r) => child.once("exit", (code) => r(code)));
@@ -107,7 +96,7 @@ describe("the Debian package on a node: install, run as systemd would, purge", (
       const ready = notify.received.filter((n) => n.fields.includes("READY=1"))[readyBefore]!;
       assert.equal(ready.pid, child.pid, "sent for kuasard's pid (the unit's main pid)");
       assert.ok(ready.fields.includes(`MAINPID=${child.pid}`));
-      for (const s of sockets) assert.ok(await serves(s), `${s} serves once READY=1 arrived`);
+      for (const s of sockets) assert.ok(await isSocketLive(s), `${s} serves once READY=1 arrived`);
       return { child, exit, unit: u };
     };
     /** systemctl stop: SIGTERM to the main process only (KillMode=process), STOPPING=1 seen, then ExecStopPost. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { Code } from "../../src/errors/code.js";
@@ -26,6 +26,21 @@ export interface LifecycleSubject {
   exitBehindOurBack(podId: string, pid: number): Promise<number>;
   /** Releases whatever the subject made. */
   dispose(): Promise<void>;
+}
+
+/** A subject's restart over sandboxers from `make`: the old one closed, a new one recovered. */
+export async function restartWith(subject: { sandboxer: PodSandboxer }, make: () => PodSandboxer): Promise<PodSandboxer> {
+  await subject.sandboxer.close();
+  subject.sandboxer = make();
+  await subject.sandboxer.recover();
+  return subject.sandboxer;
+}
+
+/** A subject's dispose where pods have real processes: every pod left in `dir` shut down, the sandboxer closed, `dir` removed. */
+export async function shutDownAll(sandboxer: PodSandboxer, dir: string): Promise<void> {
+  for (const id of readdirSync(join(dir, "pods"))) await sandboxer.shutdown(id).catch(() => {});
+  await sandboxer.close();
+  rmSync(dir, { recursive: true, force: true });
 }
 
 export function podRequest(id: string, over: Partial<SandboxCreateRequest> = {}): SandboxCreateRequest {

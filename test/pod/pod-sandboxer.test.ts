@@ -16,7 +16,7 @@ import { FakeWorld } from "./fakes/fake-host.js";
 import { createFakeSandboxer, fakeRuntimeOptions, recordingEvents } from "./fakes/fake-kind.js";
 import { FakeRuntime } from "./fakes/fake-runtime.js";
 import { PodTasks } from "../../src/pod/pod-tasks.js";
-import { keepAlive, lifecycleSuite, podRequest, runContainer, type LifecycleSubject } from "./lifecycle-suite.js";
+import { keepAlive, lifecycleSuite, podRequest, restartWith, runContainer, shutDownAll, type LifecycleSubject } from "./lifecycle-suite.js";
 
 /** The fake kind: fake supervisor, fake host strategy, fake container engine. */
 async function fakeKind(clock?: ManualClock): Promise<LifecycleSubject & { world: FakeWorld; runtime: FakeRuntime; rt: PodRuntime }> {
@@ -68,12 +68,7 @@ async function holderKind(): Promise<LifecycleSubject> {
     dir,
     events,
     sandboxer: make(),
-    async restart() {
-      await subject.sandboxer.close();
-      subject.sandboxer = make();
-      await subject.sandboxer.recover();
-      return subject.sandboxer;
-    },
+    restart: () => restartWith(subject, make),
     killSupervisor: (id: string) => void holderPid(id).then((pid) => killQuietly(pid)),
     argv: (p: string) => ({ sleep: ["/bin/sleep", "1000"], "ignore-term": ["/bin/sh", "-c", "trap '' TERM; sleep 1000 & wait; sleep 1000"], exit3: ["/bin/sh", "-c", "exit 3"] })[p],
     async exitBehindOurBack(_podId: string, pid: number) {
@@ -81,11 +76,7 @@ async function holderKind(): Promise<LifecycleSubject> {
       await waitGone(pid, 5000);
       return 137;
     },
-    async dispose() {
-      for (const id of readdirSync(join(dir, "pods"))) await subject.sandboxer.shutdown(id).catch(() => {});
-      await subject.sandboxer.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    dispose: () => shutDownAll(subject.sandboxer, dir),
   };
   return subject;
 }

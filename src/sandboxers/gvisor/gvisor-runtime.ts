@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { runCaptured, type ExecOutcome } from "../../process/run-captured.js";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { holderLaunchEnv } from "../../oci-runtime/cli-command.js";
 import { Code } from "../../errors/code.js";
@@ -8,13 +8,13 @@ import { RuntimeError, isErrorCode } from "../../errors/runtime-error.js";
 import { writeFileAtomic } from "../../fs/atomic-write.js";
 import type { HolderExit } from "../../holder/holder-protocol.js";
 import type { Container } from "../../pod/container.js";
-import type { OciProcess } from "../../pod/oci-spec.js";
-import { clampProcessOomScoreAdj, podContext } from "../../pod/pod-context.js";
+import { podContext } from "../../pod/pod-context.js";
 import type { ContainerOps, ContainerRuntime, InitLaunch, LaunchedInit } from "../../pod/container-runtime.js";
 import { requireHolder } from "../../pod/pod-tasks.js";
 import { isAlive, type Pod, waitGone } from "../../pod/pod.js";
 import type { ProcessRecord } from "../../pod/records.js";
 import { closeUnusedFifo } from "../../pod/stdio.js";
+import { execDir, spawnExec, writeExecProcess } from "../../pod/exec-files.js";
 import { waitExit, waitLauncherExit } from "../../pod/wait-exit.js";
 import type { CgroupStats, CreateTaskSpec } from "../../task/task-backend.js";
 import { applyPodResources } from "../../cgroup/pod-cgroup.js";
@@ -318,25 +318,13 @@ export class GvisorRuntime implements ContainerRuntime {
   /** An attached `runsc exec` through the holder: it is the exec's host process and exits with its status. */
   async startExec(c: Container, execId: string, p: ProcessRecord): Promise<{ pid: number; startedAt: Date }> {
     const holder = requireHolder(c.pod);
-    const base = join(execDir(c), execId);
-    await mkdir(execDir(c), { recursive: true, mode: 0o700 });
-    const process = { ...(p.process as OciProcess), terminal: p.stdio.terminal };
-    clampProcessOomScoreAdj(process, this.ops.minOomScoreAdj);
-    await writeFile(`${base}.json`, JSON.stringify(process), { mode: 0o600 });
+    const base = await writeExecProcess(c, execId, p, this.ops.minOomScoreAdj);
     rmSync(`${base}.ipid`, { force: true });
     const consoleSocket = p.stdio.terminal ? await this.ops.consoleSocketFor(p.spawnId) : undefined;
     const startedAt = new Date();
-    const pid = await holder.spawn({
-      id: p.spawnId,
-      cwd: c.record.bundle,
-      stdin: p.stdio.stdin,
-      stdout: p.stdio.stdout,
-      stderr: p.stdio.terminal ? "" : p.stdio.stderr,
-      console: consoleSocket,
-      // runsc exec gives a terminal process its own stdio's terminal: the helper makes one and hands the holder its master.
-      argv: [...(consoleSocket ? [this.ptyExecBinary, consoleSocket] : []), ...this.runsc.execArgv(this.target(c.pod), c.id, `${base}.json`, `${base}.ipid`)],
-      env: holderLaunchEnv(),
-    });
+    // runsc exec gives a terminal process its own stdio's terminal: the helper makes one and hands the holder its master.
+    const argv = [...(consoleSocket ? [this.ptyExecBinary, consoleSocket] : []), ...this.runsc.execArgv(this.target(c.pod), c.id, `${base}.json`, `${base}.ipid`)];
+    const pid = await spawnExec(holder, c, p, argv, consoleSocket);
     // Started once runsc wrote the in-sandbox pid (inotify wakes the wait); an exit before that is a failed launch.
     const exited = new AbortController();
     const off = c.pod.onExit((e) => e.pid === pid && e.exitedAt.getTime() >= startedAt.getTime() - c.pod.clockSkewMs && exited.abort(e));
@@ -552,9 +540,4 @@ function containerResources(resources: unknown): PodResources {
 /** Where a container's waiter writes the exit status runsc reports. */
 function waitFile(c: Container): string {
   return join(sandboxDir(c.pod), `${c.id}.exit`);
-}
-
-/** Where the exec process files (spec, in-sandbox pid) of a container live. */
-function execDir(c: Container): string {
-  return join(c.pod.dir, "exec", c.id);
 }

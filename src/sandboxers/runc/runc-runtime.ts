@@ -1,5 +1,4 @@
 import { readFileSync, rmSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { holderLaunchEnv } from "../../oci-runtime/cli-command.js";
 import { cgroupStatsOfPid } from "../../cgroup/cgroup-stats.js";
@@ -12,12 +11,12 @@ import type { ContainerOps, ContainerRuntime, InitLaunch, LaunchedInit } from ".
 import { killQuietly, type Pod } from "../../pod/pod.js";
 import type { ProcessRecord } from "../../pod/records.js";
 import { prepareContainerSpec } from "./container-spec.js";
-import { clampProcessOomScoreAdj, podContext } from "../../pod/pod-context.js";
-import type { OciProcess } from "../../pod/oci-spec.js";
+import { podContext } from "../../pod/pod-context.js";
 import { runcError, type RuncCli } from "./runc-cli.js";
 import { requireHolder } from "../../pod/pod-tasks.js";
 import { memoryCgroupOf } from "../../cgroup/oom.js";
 import { closeUnusedFifo } from "../../pod/stdio.js";
+import { execDir, spawnExec, writeExecProcess } from "../../pod/exec-files.js";
 import { waitLauncherExit } from "../../pod/wait-exit.js";
 import { readTextOr } from "../../fs/read-text.js";
 import { runCaptured, type ExecOutcome } from "../../process/run-captured.js";
@@ -105,25 +104,11 @@ export class RuncRuntime implements ContainerRuntime {
   /** `runc exec` through the holder; the exec's process (from `--pid-file`) is adopted by it. */
   async startExec(c: Container, execId: string, p: ProcessRecord, signal?: AbortSignal): Promise<{ pid: number; startedAt: Date }> {
     const holder = requireHolder(c.pod);
-    const dir = execDir(c);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const base = join(dir, execId);
-    const process = { ...(p.process as OciProcess), terminal: p.stdio.terminal };
-    clampProcessOomScoreAdj(process, this.ops.minOomScoreAdj);
-    await writeFile(`${base}.json`, JSON.stringify(process), { mode: 0o600 });
+    const base = await writeExecProcess(c, execId, p, this.ops.minOomScoreAdj);
     const consoleSocket = p.stdio.terminal ? await this.ops.consoleSocketFor(p.spawnId) : undefined;
     const startedAt = new Date();
     const argv = this.runc.execArgv(c.id, `${base}.json`, `${base}.pid`, `${base}.log`, consoleSocket);
-    const runcPid = await holder.spawn({
-      id: p.spawnId,
-      cwd: c.record.bundle,
-      stdin: p.stdio.stdin,
-      stdout: p.stdio.stdout,
-      stderr: p.stdio.terminal ? "" : p.stdio.stderr,
-      console: consoleSocket,
-      argv,
-      env: holderLaunchEnv(),
-    });
+    const runcPid = await spawnExec(holder, c, p, argv, consoleSocket);
     const done = await waitLauncherExit(c.pod, runcPid, startedAt, RUNC_LAUNCH_TIMEOUT_MS, signal).catch((err: unknown) => {
       // Abandoned or stuck: an exec process runc got as far as starting goes too, and the exec ends as a failed launch.
       const started = Number(readTextOr(`${base}.pid`).trim());
@@ -178,9 +163,4 @@ export class RuncRuntime implements ContainerRuntime {
     if (c.record.init.pid <= 0) throw new RuntimeError(Code.NotFound, `container ${c.id} has no cgroup: not running`);
     return cgroupStatsOfPid(c.record.init.pid);
   }
-}
-
-/** Where the exec process files (spec, pid, runc log) of a container live. */
-function execDir(c: Container): string {
-  return join(c.pod.dir, "exec", c.id);
 }

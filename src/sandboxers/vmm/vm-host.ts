@@ -20,7 +20,7 @@ import { bootVm, connectAgent, type BootRequest } from "./vm-boot.js";
 import type { VmTemplates } from "./vm-templates.js";
 import { vmSize } from "./vm-sizing.js";
 import { vmHostResources } from "./vm-host-resources.js";
-import { applyPodResources, createPodCgroup, podCgroupPath, removePodCgroup } from "../../cgroup/pod-cgroup.js";
+import { makeRecordedPodCgroup, podCgroupPath, removePodCgroup } from "../../cgroup/pod-cgroup.js";
 import type { PodResources, SandboxCreateRequest } from "../../sandbox/sandboxer.js";
 import type { VmmRuntime } from "./vmm-runtime.js";
 
@@ -170,14 +170,7 @@ export class VmHost implements PodHost {
    * `vmMemoryMb`; the dirs QEMU and virtiofsd start in.
    */
   private makePodCgroup(r: VmRecord, vmMemoryMb: number, save: () => void): string[] {
-    const path = podCgroupPath(r.pod?.cgroupParent ?? "", r.id);
-    if (!path) return [];
-    r.cgroupPath = path;
-    save();
-    const dirs = createPodCgroup(path);
-    const res = r.pod?.resources;
-    if (res && (res.memoryLimitBytes > 0 || res.cpuQuota !== 0 || res.cpuPeriod > 0 || res.cpuShares > 0)) applyPodResources(path, vmHostResources(res, vmMemoryMb));
-    return dirs;
+    return makeRecordedPodCgroup(r, save, (res) => vmHostResources(res, vmMemoryMb));
   }
 
   /**

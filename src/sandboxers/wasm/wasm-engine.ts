@@ -100,6 +100,25 @@ export function wasmPagesForLimit(limitBytes: number): number {
   return Math.max(1, Math.floor(limitBytes / WASM_PAGE_BYTES));
 }
 
+/**
+ * A launch's preopens as an engine CLI's `--dir` values, each spelled by `spell`
+ * from the guest and host paths; InvalidArgument for a path holding the CLI's
+ * `separator`, which the engine would split it at.
+ */
+export function preopenDirs(engine: string, preopens: Record<string, string>, separator: string, spell: (guest: string, host: string) => string): string[] {
+  return Object.entries(preopens).map(([guest, host]) => {
+    if (guest.includes(separator) || host.includes(separator)) {
+      throw new RuntimeError(Code.InvalidArgument, `${engine} cannot preopen ${JSON.stringify(host)} as ${JSON.stringify(guest)}: ${JSON.stringify(separator)} is its separator`);
+    }
+    return spell(guest, host);
+  });
+}
+
+/** The `NAME=value` entries of a launch's environment that WASI gets (those with a name). */
+export function wasiEnv(env: string[]): string[] {
+  return env.filter((e) => e.indexOf("=") > 0);
+}
+
 /** Checks a launch eagerly; throws InvalidArgument naming the bad field. */
 export function validateLaunch(launch: WasmLaunch): WasmLaunch {
   const bad = (field: string, why: string): never => {

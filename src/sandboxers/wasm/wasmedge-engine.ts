@@ -4,7 +4,7 @@ import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
 import { initialMemoryPages } from "./module-memory.js";
 import { gatedArgv, memoryLimitCommand } from "./start-gate.js";
-import { validateLaunch, wasmPagesForLimit, type WasmCommand, type WasmEngine, type WasmLaunch } from "./wasm-engine.js";
+import { preopenDirs, validateLaunch, wasiEnv, wasmPagesForLimit, type WasmCommand, type WasmEngine, type WasmLaunch } from "./wasm-engine.js";
 
 /** Options of {@link WasmEdgeEngine}. */
 export interface WasmEdgeEngineOptions {
@@ -47,13 +47,7 @@ export class WasmEdgeEngine implements WasmEngine {
     validateLaunch(launch);
     const root = launch.preopens["/"];
     if (root === undefined) throw new RuntimeError(Code.InvalidArgument, "wasmedge: the launch preopens no / (the container's root)");
-    const dirs: string[] = [];
-    for (const [guest, host] of Object.entries(launch.preopens)) {
-      if (guest.includes(":") || host.includes(":")) {
-        throw new RuntimeError(Code.InvalidArgument, `wasmedge cannot preopen ${JSON.stringify(host)} as ${JSON.stringify(guest)}: ":" is its separator`);
-      }
-      dirs.push("--dir", `${guest}:${host}`);
-    }
+    const dirs = preopenDirs("wasmedge", launch.preopens, ":", (guest, host) => `${guest}:${host}`).flatMap((d) => ["--dir", d]);
     // A module outside the root (a wasm OCI artifact's, from the module cache) is named by its host path.
     const rel = relative(root, launch.module);
     const inRoot = rel.startsWith("..") || rel === "" ? launch.module : rel;
@@ -67,7 +61,7 @@ export class WasmEdgeEngine implements WasmEngine {
           ...(pages > 0 ? ["--memory-page-limit", String(pages)] : []),
           ...this.options.extraArgs,
           ...dirs,
-          ...launch.env.filter((e) => e.indexOf("=") > 0).flatMap((e) => ["--env", e]),
+          ...wasiEnv(launch.env).flatMap((e) => ["--env", e]),
           "--",
           inRoot,
           ...launch.args.slice(1),

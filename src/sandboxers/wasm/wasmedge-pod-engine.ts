@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
-import { validateLaunch, wasmPagesForLimit, type WasmCommand, type WasmEngine, type WasmLaunch } from "./wasm-engine.js";
+import { preopenDirs, validateLaunch, wasiEnv, wasmPagesForLimit, type WasmCommand, type WasmEngine, type WasmLaunch } from "./wasm-engine.js";
 import { privateWasmEdgeDir } from "./wasmedge-location.js";
 
 /** The per-container runner of the pod-level host (static, built by native/). */
@@ -56,13 +56,8 @@ export class WasmEdgePodEngine implements WasmEngine {
     const root = launch.preopens["/"];
     if (root !== undefined) env.push(`KW_ROOT=${root}`);
     launch.args.forEach((a, i) => env.push(`KW_ARG_${i}=${a}`));
-    launch.env.filter((e) => e.indexOf("=") > 0).forEach((e, i) => env.push(`KW_ENV_${i}=${e}`));
-    Object.entries(launch.preopens).forEach(([guest, host], i) => {
-      if (guest.includes(":") || host.includes(":")) {
-        throw new RuntimeError(Code.InvalidArgument, `wasmedge cannot preopen ${JSON.stringify(host)} as ${JSON.stringify(guest)}: ":" is its separator`);
-      }
-      env.push(`KW_DIR_${i}=${guest}:${host}`);
-    });
+    wasiEnv(launch.env).forEach((e, i) => env.push(`KW_ENV_${i}=${e}`));
+    preopenDirs("wasmedge", launch.preopens, ":", (guest, host) => `${guest}:${host}`).forEach((d, i) => env.push(`KW_DIR_${i}=${d}`));
     const pages = wasmPagesForLimit(launch.memoryLimitBytes);
     if (pages > 0) env.push(`KW_PAGES=${pages}`, `KW_MEMORY_LIMIT=${launch.memoryLimitBytes}`);
     return { argv: [this.options.runBinary], env };

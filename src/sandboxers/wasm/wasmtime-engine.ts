@@ -1,7 +1,5 @@
-import { Code } from "../../errors/code.js";
-import { RuntimeError } from "../../errors/runtime-error.js";
 import { gatedArgv } from "./start-gate.js";
-import { validateLaunch, type WasmCommand, type WasmEngine, type WasmLaunch } from "./wasm-engine.js";
+import { preopenDirs, validateLaunch, wasiEnv, type WasmCommand, type WasmEngine, type WasmLaunch } from "./wasm-engine.js";
 
 /** Options of {@link WasmtimeEngine}. */
 export interface WasmtimeEngineOptions {
@@ -45,14 +43,8 @@ export class WasmtimeEngine implements WasmEngine {
 
   command(launch: WasmLaunch): WasmCommand {
     validateLaunch(launch);
-    const dirs: string[] = [];
-    for (const [guest, host] of Object.entries(launch.preopens)) {
-      if (guest.includes("::") || host.includes("::")) {
-        throw new RuntimeError(Code.InvalidArgument, `wasmtime cannot preopen ${JSON.stringify(host)} as ${JSON.stringify(guest)}: "::" is its separator`);
-      }
-      dirs.push("--dir", `${host}::${guest}`);
-    }
-    const env = launch.env.filter((e) => e.indexOf("=") > 0).flatMap((e) => ["--env", e]);
+    const dirs = preopenDirs("wasmtime", launch.preopens, "::", (guest, host) => `${host}::${guest}`).flatMap((d) => ["--dir", d]);
+    const env = wasiEnv(launch.env).flatMap((e) => ["--env", e]);
     const wasmtime = [
       this.options.binary,
       "run",

@@ -18,7 +18,7 @@ import { VmHost } from "../../../src/sandboxers/vmm/vm-host.js";
 import { VmmRuntime } from "../../../src/sandboxers/vmm/vmm-runtime.js";
 import type { TaskEvent } from "../../../src/task/task-event.js";
 import { fakeRuntimeOptions, recordingEvents } from "../../pod/fakes/fake-kind.js";
-import { lifecycleSuite, podRequest, type LifecycleSubject } from "../../pod/lifecycle-suite.js";
+import { lifecycleSuite, podRequest, restartWith, shutDownAll, type LifecycleSubject } from "../../pod/lifecycle-suite.js";
 import { FakeHypervisor, writeFakeVirtiofsd } from "./fake-hypervisor.js";
 
 /**
@@ -41,20 +41,11 @@ async function fakeDriverKind(): Promise<LifecycleSubject> {
     dir,
     events,
     sandboxer: make(),
-    async restart() {
-      await subject.sandboxer.close();
-      subject.sandboxer = make();
-      await subject.sandboxer.recover();
-      return subject.sandboxer;
-    },
+    restart: () => restartWith(subject, make),
     killSupervisor: (id: string) => void subject.sandboxer.status(id, true).then((s) => killQuietly(Number(s.info["qemu_pid"]))),
     argv: () => undefined,
     exitBehindOurBack: async () => 0,
-    async dispose() {
-      for (const id of readdirSync(join(dir, "pods"))) await subject.sandboxer.shutdown(id).catch(() => {});
-      await subject.sandboxer.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    dispose: () => shutDownAll(subject.sandboxer, dir),
   };
   return subject;
 }

@@ -2,19 +2,11 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { NodeWasiEngine, defaultNodeWasiEngineOptions } from "../../../src/sandboxers/wasm/node-wasi-engine.js";
-import { decodeLaunch, LAUNCH_ENV, wasmPagesForLimit, type WasmLaunch } from "../../../src/sandboxers/wasm/wasm-engine.js";
+import { decodeLaunch, LAUNCH_ENV, wasmPagesForLimit } from "../../../src/sandboxers/wasm/wasm-engine.js";
 import { Code } from "../../../src/errors/code.js";
+import { sampleLaunch } from "./runner-process.js";
 
-const launch: WasmLaunch = {
-  module: "/run/c1/rootfs/app.wasm",
-  args: ["/app.wasm", "a b", "--flag"],
-  env: ["GREETING=hi", "SECRET=s3cr3t"],
-  preopens: { "/": "/run/c1/rootfs", "/data": "/var/lib/vol" },
-  cwd: "/",
-  memoryLimitBytes: 2 * 1024 * 1024,
-  startFifo: "/run/c1/start.fifo",
-  oomMarker: "/run/c1/oom",
-};
+const launch = sampleLaunch({ env: ["GREETING=hi", "SECRET=s3cr3t"] });
 
 describe("NodeWasiEngine", () => {
   it("runs the runner beside it with the memory cap in wasm pages", () => {

@@ -11,6 +11,21 @@ import type { TestContext } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { WasmCommand, WasmLaunch } from "../../../src/sandboxers/wasm/wasm-engine.js";
 
+/** A container's launch as the engines' command tests take it apart (paths need not exist). */
+export function sampleLaunch(over: Partial<WasmLaunch> = {}): WasmLaunch {
+  return {
+    module: "/run/c1/rootfs/app.wasm",
+    args: ["/app.wasm", "a b", "--flag"],
+    env: ["GREETING=hi", "NOEQUALS"],
+    preopens: { "/": "/run/c1/rootfs", "/data": "/var/lib/vol" },
+    cwd: "/",
+    memoryLimitBytes: 2 * 1024 * 1024,
+    startFifo: "/run/c1/start.fifo",
+    oomMarker: "/run/c1/oom",
+    ...over,
+  };
+}
+
 /** How a child ended: an exit code or a signal. */
 export interface Exit {
   code: number | null;

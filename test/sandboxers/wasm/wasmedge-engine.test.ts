@@ -3,22 +3,13 @@ import { closeSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { Code } from "../../../src/errors/code.js";
-import { RunnerExit, type WasmLaunch } from "../../../src/sandboxers/wasm/wasm-engine.js";
+import { RunnerExit } from "../../../src/sandboxers/wasm/wasm-engine.js";
 import { WasmEdgeEngine } from "../../../src/sandboxers/wasm/wasmedge-engine.js";
 import { locateWasmEdge } from "../../../src/sandboxers/wasm/wasmedge-location.js";
 import { bigInitialMemoryModule, echoArgsEnvFileModule, infiniteLoopModule, memoryHogModule, trapModule } from "../../../testing/wat-modules.js";
-import { releaseStart, startCommand, waitForStartFifo, workspace } from "./runner-process.js";
+import { releaseStart, sampleLaunch, startCommand, waitForStartFifo, workspace } from "./runner-process.js";
 
-const launch: WasmLaunch = {
-  module: "/run/c1/rootfs/app.wasm",
-  args: ["/app.wasm", "a b", "--flag"],
-  env: ["GREETING=hi", "NOEQUALS"],
-  preopens: { "/": "/run/c1/rootfs", "/data": "/var/lib/vol" },
-  cwd: "/",
-  memoryLimitBytes: 2 * 1024 * 1024,
-  startFifo: "/run/c1/start.fifo",
-  oomMarker: "/run/c1/oom",
-};
+const launch = sampleLaunch();
 
 /** The WasmEdge CLI of packaging/install-deps.sh (or PATH), undefined when neither is there. */
 function wasmedge(): string[] | undefined {

@@ -5,21 +5,12 @@ import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code } from "../../../src/errors/code.js";
 import { which } from "../../../src/fs/which.js";
-import { RunnerExit, type WasmLaunch } from "../../../src/sandboxers/wasm/wasm-engine.js";
+import { RunnerExit } from "../../../src/sandboxers/wasm/wasm-engine.js";
 import { WasmtimeEngine } from "../../../src/sandboxers/wasm/wasmtime-engine.js";
-import { releaseStart, startCommand, waitForStartFifo, workspace, type Workspace } from "./runner-process.js";
+import { releaseStart, sampleLaunch, startCommand, waitForStartFifo, workspace, type Workspace } from "./runner-process.js";
 import { echoArgsEnvFileModule } from "../../../testing/wat-modules.js";
 
-const launch: WasmLaunch = {
-  module: "/run/c1/rootfs/app.wasm",
-  args: ["/app.wasm", "a b", "--flag"],
-  env: ["GREETING=hi", "NOEQUALS"],
-  preopens: { "/": "/run/c1/rootfs", "/data": "/var/lib/vol" },
-  cwd: "/",
-  memoryLimitBytes: 2 * 1024 * 1024,
-  startFifo: "/run/c1/start.fifo",
-  oomMarker: "/run/c1/oom",
-};
+const launch = sampleLaunch();
 
 /** A stand-in `wasmtime` that prints its pid and its arguments, one per line, and exits 7. */
 function fakeWasmtime(ws: Workspace): string {
