@@ -259,75 +259,52 @@ install_kuasar_io_containerd() {
   log "containerd-kuasar-io: installed from $xz"
 }
 
-# fetch_crun SUITE: unpack crun, the suite's libc6 and libyajl2 into $DEPS_DIR/crun unless
-# that copy is there and runs through its own loader.
-fetch_crun() {
-  local suite=$1 dest="$DEPS_DIR/crun"
-  local lib="usr/lib/x86_64-linux-gnu"
-  if [ "${KUASAR_DEPS_REFRESH:-0}" != 1 ] && [ -s "$dest/.deb-version" ] \
-    && "$dest/$lib/ld-linux-x86-64.so.2" --library-path "$dest/$lib" "$dest/usr/bin/crun" --version >/dev/null 2>&1; then
-    log "crun: present ($(cat "$dest/.deb-version"))"
+# fetch_private SUITE NAME MAIN READY PRUNE PACKAGE...: unless $DEPS_DIR/NAME is stamped and
+# `READY DIR` succeeds on it, download PACKAGEs from SUITE through the private apt state,
+# unpack them all into $DEPS_DIR/NAME, run `PRUNE DIR` (or nothing for ""), check it with
+# READY and stamp it with the version of the MAIN package. The system is untouched.
+fetch_private() {
+  local suite=$1 name=$2 main=$3 ready=$4 prune=$5
+  shift 5
+  local dest="$DEPS_DIR/$name"
+  if [ "${KUASAR_DEPS_REFRESH:-0}" != 1 ] && [ -s "$dest/.deb-version" ] && "$ready" "$dest"; then
+    log "$name: present ($(cat "$dest/.deb-version"))"
     return
   fi
-  log "crun: fetching crun, libc6 and libyajl2 from Debian $suite"
+  log "$name: fetching $* from Debian $suite"
   mkdir -p "$APT_PRIV/lists-$suite/partial" "$APT_PRIV/cache-$suite/archives/partial"
   [ -s "$APT_PRIV/$suite.sources" ] || make_private_sources "$suite" >"$APT_PRIV/$suite.sources"
   local scratch
   scratch=$(mktemp -d "$APT_PRIV/dl.XXXXXX")
   # Lists from the containerd step are reused; stale ones (a 404) are refreshed once.
-  if ! (cd "$scratch" && private_apt "$suite" apt-get download crun libc6 libyajl2); then
+  if ! (cd "$scratch" && private_apt "$suite" apt-get download "$@"); then
     private_apt "$suite" apt-get update
-    (cd "$scratch" && private_apt "$suite" apt-get download crun libc6 libyajl2)
+    (cd "$scratch" && private_apt "$suite" apt-get download "$@")
   fi
+  local main_deb deb
+  main_deb=$(find "$scratch" -maxdepth 1 -name "${main}_*.deb" -print -quit)
+  [ -n "$main_deb" ] || die "$suite: apt-get download produced no $main .deb"
   rm -rf "$dest.new"
   mkdir -p "$dest.new"
-  local deb
   for deb in "$scratch"/*.deb; do dpkg -x "$deb" "$dest.new"; done
   local ver
-  ver=$(dpkg-deb -f "$(find "$scratch" -maxdepth 1 -name 'crun_*.deb' -print -quit)" Version)
+  ver=$(dpkg-deb -f "$main_deb" Version)
   rm -rf "$scratch"
-  "$dest.new/$lib/ld-linux-x86-64.so.2" --library-path "$dest.new/$lib" "$dest.new/usr/bin/crun" --version >/dev/null \
-    || die "crun from $suite does not run through its own loader"
+  [ -z "$prune" ] || "$prune" "$dest.new"
+  "$ready" "$dest.new" || die "$name from $suite does not run here"
   printf '%s\n' "$ver" >"$dest.new/.deb-version"
   rm -rf "$dest"
   mv "$dest.new" "$dest"
-  log "crun: installed $ver"
+  log "$name: installed $ver"
 }
 
-# fetch_runsc SUITE: unpack runsc (a static binary) from SUITE into $DEPS_DIR/runsc-2024
-# unless that copy is there and runs.
-fetch_runsc() {
-  local suite=$1 dest="$DEPS_DIR/runsc-2024"
-  if [ "${KUASAR_DEPS_REFRESH:-0}" != 1 ] && [ -s "$dest/.deb-version" ] \
-    && "$dest/usr/bin/runsc" --version >/dev/null 2>&1; then
-    log "runsc-2024: present ($(cat "$dest/.deb-version"))"
-    return
-  fi
-  log "runsc-2024: fetching runsc from Debian $suite"
-  mkdir -p "$APT_PRIV/lists-$suite/partial" "$APT_PRIV/cache-$suite/archives/partial"
-  [ -s "$APT_PRIV/$suite.sources" ] || make_private_sources "$suite" >"$APT_PRIV/$suite.sources"
-  local scratch
-  scratch=$(mktemp -d "$APT_PRIV/dl.XXXXXX")
-  # Lists from the containerd step are reused; stale ones (a 404) are refreshed once.
-  if ! (cd "$scratch" && private_apt "$suite" apt-get download runsc); then
-    private_apt "$suite" apt-get update
-    (cd "$scratch" && private_apt "$suite" apt-get download runsc)
-  fi
-  local deb
-  deb=$(find "$scratch" -maxdepth 1 -name 'runsc_*.deb' -print -quit)
-  [ -n "$deb" ] || die "$suite: apt-get download produced no runsc .deb"
-  rm -rf "$dest.new"
-  mkdir -p "$dest.new"
-  dpkg -x "$deb" "$dest.new"
-  local ver
-  ver=$(dpkg-deb -f "$deb" Version)
-  rm -rf "$scratch"
-  "$dest.new/usr/bin/runsc" --version >/dev/null || die "runsc from $suite does not run here"
-  printf '%s\n' "$ver" >"$dest.new/.deb-version"
-  rm -rf "$dest"
-  mv "$dest.new" "$dest"
-  log "runsc-2024: installed $ver"
-}
+PRIVATE_LIB="usr/lib/x86_64-linux-gnu"
+
+# crun with the suite's libc6 and libyajl2, run through its own loader.
+crun_ready() { "$1/$PRIVATE_LIB/ld-linux-x86-64.so.2" --library-path "$1/$PRIVATE_LIB" "$1/usr/bin/crun" --version >/dev/null 2>&1; }
+
+# runsc is a static binary.
+runsc_ready() { "$1/usr/bin/runsc" --version >/dev/null 2>&1; }
 
 # The trixie packages whose libraries the wasmedge CLI loads (ldd closure of
 # usr/bin/wasmedge and libwasmedge.so.0), so none is taken from the older system, and
@@ -337,41 +314,16 @@ WASMEDGE_PACKAGES=(
   libzstd1 zlib1g libedit2 libffi8 libxml2 libz3-4 libbsd0 libmd0 libtinfo6 liblzma5
 )
 
-# fetch_wasmedge SUITE: unpack WASMEDGE_PACKAGES from SUITE into $DEPS_DIR/wasmedge unless
-# that copy is there and runs through its own loader.
-fetch_wasmedge() {
-  local suite=$1 dest="$DEPS_DIR/wasmedge"
-  local lib="usr/lib/x86_64-linux-gnu"
-  runs() { "$1/$lib/ld-linux-x86-64.so.2" --library-path "$1/$lib" "$1/usr/bin/wasmedge" --version >/dev/null 2>&1; }
-  if [ "${KUASAR_DEPS_REFRESH:-0}" != 1 ] && [ -s "$dest/.deb-version" ] && runs "$dest" \
-    && [ -r "$dest/usr/include/wasmedge/wasmedge.h" ]; then
-    log "wasmedge: present ($(cat "$dest/.deb-version"))"
-    return
-  fi
-  log "wasmedge: fetching ${WASMEDGE_PACKAGES[*]} from Debian $suite"
-  mkdir -p "$APT_PRIV/lists-$suite/partial" "$APT_PRIV/cache-$suite/archives/partial"
-  [ -s "$APT_PRIV/$suite.sources" ] || make_private_sources "$suite" >"$APT_PRIV/$suite.sources"
-  local scratch
-  scratch=$(mktemp -d "$APT_PRIV/dl.XXXXXX")
-  if ! (cd "$scratch" && private_apt "$suite" apt-get download "${WASMEDGE_PACKAGES[@]}"); then
-    private_apt "$suite" apt-get update
-    (cd "$scratch" && private_apt "$suite" apt-get download "${WASMEDGE_PACKAGES[@]}")
-  fi
-  rm -rf "$dest.new"
-  mkdir -p "$dest.new"
-  local deb
-  for deb in "$scratch"/*.deb; do dpkg -x "$deb" "$dest.new"; done
-  local ver
-  ver=$(dpkg-deb -f "$(find "$scratch" -maxdepth 1 -name 'wasmedge_*.deb' -print -quit)" Version)
-  rm -rf "$scratch"
-  # What the CLI loads and WasmEdge's own headers are kept: docs, other headers and LLVM's tools go.
-  find "$dest.new/usr/include" -mindepth 1 -maxdepth 1 ! -name wasmedge -exec rm -rf {} +
-  rm -rf "$dest.new/usr/share" "$dest.new/usr/lib/llvm-19/bin" "$dest.new/usr/libexec"
-  runs "$dest.new" || die "wasmedge from $suite does not run through its own loader"
-  printf '%s\n' "$ver" >"$dest.new/.deb-version"
-  rm -rf "$dest"
-  mv "$dest.new" "$dest"
-  log "wasmedge: installed $ver"
+# The wasmedge CLI runs through its own loader, and native/ has its headers.
+wasmedge_ready() {
+  "$1/$PRIVATE_LIB/ld-linux-x86-64.so.2" --library-path "$1/$PRIVATE_LIB" "$1/usr/bin/wasmedge" --version >/dev/null 2>&1 \
+    && [ -r "$1/usr/include/wasmedge/wasmedge.h" ]
+}
+
+# What the CLI loads and WasmEdge's own headers are kept: docs, other headers and LLVM's tools go.
+wasmedge_prune() {
+  find "$1/usr/include" -mindepth 1 -maxdepth 1 ! -name wasmedge -exec rm -rf {} +
+  rm -rf "$1/usr/share" "$1/usr/lib/llvm-19/bin" "$1/usr/libexec"
 }
 
 # ---------------------------------------------------------------------------
@@ -383,9 +335,9 @@ main() {
   fetch_containerd trixie containerd-1.7 1.7.
   fetch_containerd sid containerd-2 2.
   install_kuasar_io_containerd
-  fetch_crun trixie
-  fetch_runsc trixie
-  fetch_wasmedge trixie
+  fetch_private trixie crun crun crun_ready "" crun libc6 libyajl2
+  fetch_private trixie runsc-2024 runsc runsc_ready "" runsc
+  fetch_private trixie wasmedge wasmedge wasmedge_ready wasmedge_prune "${WASMEDGE_PACKAGES[@]}"
 
   local v17 v2 runc_v runsc_v qemu_v kernel_v busybox_v
   v17=$("$DEPS_DIR/containerd-1.7/usr/bin/containerd" --version | awk '{print $3}')
