@@ -1,8 +1,7 @@
-import { existsSync } from "node:fs";
 import { basename, isAbsolute, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
+import { privateDepsDir, privateProgramArgv } from "../fs/private-deps.js";
 import { which } from "../fs/which.js";
 
 /** How a runc-compatible OCI runtime is executed: `[...launcher, binary, ...args]`. */
@@ -16,17 +15,6 @@ export interface OciRuntimeCommand {
 }
 
 /**
- * Where `packaging/install-deps.sh` unpacks crun with the glibc it needs: `$KUASAR_DEPS_DIR/crun`,
- * default `<repo>/.deps/crun` (this module lives in `dist/src/oci-runtime/`).
- */
-export function privateCrunDir(env: NodeJS.ProcessEnv = process.env): string {
-  const deps = env["KUASAR_DEPS_DIR"];
-  return join(deps ? resolve(deps) : fileURLToPath(new URL("../../../.deps", import.meta.url)), "crun");
-}
-
-const LIB = "usr/lib/x86_64-linux-gnu";
-
-/**
  * The command of the configured `runtime` (`[sandboxers.runc] runtime`): `runc` is `runcBinary`;
  * `crun` is the private copy install-deps.sh made (run through its own loader, the system's
  * glibc being older than it needs), else `crun` on PATH; anything else must be an absolute
@@ -34,7 +22,7 @@ const LIB = "usr/lib/x86_64-linux-gnu";
  * both at daemon start, never at the first pod.
  */
 export function locateOciRuntime(runtime: string, runcBinary: string, where: { crunDir?: string; path?: string } = {}): OciRuntimeCommand {
-  const crunDir = where.crunDir ?? privateCrunDir();
+  const crunDir = where.crunDir ?? privateDepsDir("crun");
   const path = where.path ?? process.env["PATH"] ?? "";
   const key = "config sandboxers.runc.runtime";
   if (runtime === "runc") {
@@ -43,11 +31,9 @@ export function locateOciRuntime(runtime: string, runcBinary: string, where: { c
     return { name: "runc", binary: resolve(binary), launcher: [] };
   }
   if (runtime === "crun") {
-    const loader = join(crunDir, LIB, "ld-linux-x86-64.so.2");
+    const privateArgv = privateProgramArgv(crunDir, "crun");
+    if (privateArgv) return { name: "crun", binary: privateArgv.at(-1)!, launcher: privateArgv.slice(0, -1) };
     const privateBinary = join(crunDir, "usr/bin/crun");
-    if (existsSync(privateBinary) && existsSync(loader)) {
-      return { name: "crun", binary: privateBinary, launcher: [loader, "--library-path", join(crunDir, LIB)] };
-    }
     const onPath = which("crun", path);
     if (!onPath) throw new RuntimeError(Code.FailedPrecondition, `${key}: crun not found (neither ${privateBinary} from packaging/install-deps.sh nor crun on PATH)`);
     return { name: "crun", binary: resolve(onPath), launcher: [] };

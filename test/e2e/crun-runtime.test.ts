@@ -6,7 +6,7 @@ import { Controller } from "../../src/gen/containerd/services/sandbox/v1/sandbox
 import { GrpcClient } from "../../src/grpc/client.js";
 import { isUnifiedOnly } from "../../src/cgroup/cgroup-stats.js";
 import { hybridWithV2Controllers } from "../../src/oci-runtime/cgroup-layout.js";
-import { privateCrunDir } from "../../src/oci-runtime/oci-runtime-command.js";
+import { privateDepsDir } from "../../src/fs/private-deps.js";
 import { decodeOut } from "../../testing/cri-pod.js";
 import { assertIsolated } from "../../testing/isolation.js";
 import { containerd2WithKuasar, HANDLER } from "../../testing/kuasar-containerd2.js";
@@ -48,7 +48,7 @@ function assertRunByCrun(runtimeRoot: string, pod: ScenarioPod): void {
 
 describe("runc sandboxer with runtime = \"crun\"", () => {
   it("passes the pod scenario under stock containerd 2.x, Status naming crun; nothing left", async (t) => {
-    assert.ok(existsSync(join(privateCrunDir(), "usr/bin/crun")), "crun from packaging/install-deps.sh");
+    assert.ok(existsSync(join(privateDepsDir("crun"), "usr/bin/crun")), "crun from packaging/install-deps.sh");
     const env = await containerd2WithKuasar(t, ["runc"], CRUN);
     const logDir = join(env.dir, "logs");
     await warmUpPod(env.cri, HANDLER, logDir);

@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { Code } from "../../src/errors/code.js";
-import { commandArgv, locateOciRuntime, privateCrunDir } from "../../src/oci-runtime/oci-runtime-command.js";
+import { commandArgv, locateOciRuntime } from "../../src/oci-runtime/oci-runtime-command.js";
+import { privateDepsDir } from "../../src/fs/private-deps.js";
 
 const root = mkdtempSync(join(tmpdir(), "oci-runtime-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -59,7 +60,7 @@ describe("locating the OCI runtime", () => {
   });
 
   it("finds the private crun under KUASAR_DEPS_DIR when it is set", () => {
-    assert.equal(privateCrunDir({ KUASAR_DEPS_DIR: "/opt/deps" }), "/opt/deps/crun");
-    assert.match(privateCrunDir({}), /\/\.deps\/crun$/);
+    assert.equal(privateDepsDir("crun", { KUASAR_DEPS_DIR: "/opt/deps" }), "/opt/deps/crun");
+    assert.match(privateDepsDir("crun", {}), /\/\.deps\/crun$/);
   });
 });

@@ -1,6 +1,6 @@
 import { accessSync, constants } from "node:fs";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { privateDepsDir } from "../../fs/private-deps.js";
 
 /**
  * The runsc 2024-07 that `packaging/install-deps.sh` unpacks beside a checkout
@@ -8,8 +8,7 @@ import { fileURLToPath } from "node:url";
  * `dist/src/sandboxers/gvisor/`): a static binary, so it runs on any glibc.
  */
 export function depsRunscBinary(): string {
-  const deps = process.env["KUASAR_DEPS_DIR"] || fileURLToPath(new URL("../../../../.deps", import.meta.url));
-  return join(resolve(deps), "runsc-2024/usr/bin/runsc");
+  return join(privateDepsDir("runsc-2024"), "usr/bin/runsc");
 }
 
 /**

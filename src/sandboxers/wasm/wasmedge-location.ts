@@ -1,20 +1,12 @@
-import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { resolve } from "node:path";
 import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
+import { privateDepsDir, privateProgramArgv } from "../../fs/private-deps.js";
 import { which } from "../../fs/which.js";
 
-const LIB = "usr/lib/x86_64-linux-gnu";
-
-/**
- * Where `packaging/install-deps.sh` unpacks WasmEdge with the glibc, libstdc++ and LLVM it
- * needs: `$KUASAR_DEPS_DIR/wasmedge`, default `<repo>/.deps/wasmedge` (this module lives in
- * `dist/src/sandboxers/wasm/`).
- */
-export function privateWasmEdgeDir(env: NodeJS.ProcessEnv = process.env): string {
-  const deps = env["KUASAR_DEPS_DIR"];
-  return join(deps ? resolve(deps) : fileURLToPath(new URL("../../../../.deps", import.meta.url)), "wasmedge");
+/** Where `packaging/install-deps.sh` unpacks WasmEdge with the glibc, libstdc++ and LLVM it needs. */
+export function privateWasmEdgeDir(): string {
+  return privateDepsDir("wasmedge");
 }
 
 /**
@@ -26,10 +18,8 @@ export function privateWasmEdgeDir(env: NodeJS.ProcessEnv = process.env): string
 export function locateWasmEdge(binary: string, where: { dir?: string; path?: string } = {}): string[] {
   const path = where.path ?? process.env["PATH"] ?? "";
   if (binary === "wasmedge") {
-    const dir = where.dir ?? privateWasmEdgeDir();
-    const loader = join(dir, LIB, "ld-linux-x86-64.so.2");
-    const privateBinary = join(dir, "usr/bin/wasmedge");
-    if (existsSync(privateBinary) && existsSync(loader)) return [loader, "--library-path", join(dir, LIB), privateBinary];
+    const argv = privateProgramArgv(where.dir ?? privateWasmEdgeDir(), "wasmedge");
+    if (argv) return argv;
   }
   const found = which(binary, path);
   if (!found) {

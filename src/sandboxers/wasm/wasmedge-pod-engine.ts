@@ -1,17 +1,16 @@
 import { existsSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
 import { preopenDirs, validateLaunch, wasiEnv, wasmPagesForLimit, type WasmCommand, type WasmEngine, type WasmLaunch } from "./wasm-engine.js";
 import { privateWasmEdgeDir } from "./wasmedge-location.js";
+import { privateLoader, privateLoaderArgv } from "../../fs/private-deps.js";
 
 /** The per-container runner of the pod-level host (static, built by native/). */
 export const defaultWasmRunBinary: string = fileURLToPath(new URL("../../../../build/native/kuasar-wasm-run", import.meta.url));
 /** The pod-level host (built by native/ against the private WasmEdge's headers). */
 export const defaultWasmHostBinary: string = fileURLToPath(new URL("../../../../build/native/kuasar-wasm-host", import.meta.url));
-
-const LIB = "usr/lib/x86_64-linux-gnu";
 
 /** Options of {@link WasmEdgePodEngine}. */
 export interface WasmEdgePodEngineOptions {
@@ -77,11 +76,11 @@ export function locateWasmEdgePod(where: { runBinary?: string; hostBinary?: stri
   const runBinary = where.runBinary ?? defaultWasmRunBinary;
   const hostBinary = where.hostBinary ?? defaultWasmHostBinary;
   const dir = where.wasmedgeDir ?? privateWasmEdgeDir();
-  const loader = join(dir, LIB, "ld-linux-x86-64.so.2");
+  const loader = privateLoader(dir);
   for (const [what, path] of [["kuasar-wasm-run", runBinary], ["kuasar-wasm-host", hostBinary], ["WasmEdge's private loader", loader]] as const) {
     if (!existsSync(path)) {
       throw new RuntimeError(Code.FailedPrecondition, `wasm engine wasmedge-pod: ${what} not found at ${path} (run packaging/install-deps.sh, then make -C native)`);
     }
   }
-  return { runBinary, hostArgv: [loader, "--library-path", join(dir, LIB), hostBinary] };
+  return { runBinary, hostArgv: [...privateLoaderArgv(dir), hostBinary] };
 }
