@@ -6,6 +6,7 @@ import type { Container } from "./container.js";
 import type { OciProcess } from "./oci-spec.js";
 import { clampProcessOomScoreAdj } from "./pod-context.js";
 import type { ProcessRecord } from "./records.js";
+import type { Stdio } from "../task/task-backend.js";
 
 /** Where the files of a container's execs (process spec, pid, log) live. */
 export function execDir(c: Container): string {
@@ -28,19 +29,24 @@ export async function writeExecProcess(c: Container, execId: string, p: ProcessR
 }
 
 /**
- * Spawns an exec's OCI runtime command (`argv`) through the pod's holder with the
- * exec's stdio; with a terminal there is no stderr (the terminal carries both).
- * Returns the command's host pid.
+ * Spawns an OCI runtime command (`argv`: create of an init, exec of a process) through the
+ * pod's holder in the bundle, with the process's stdio; with a terminal there is no stderr
+ * (the terminal carries both). Returns the command's host pid.
  */
-export function spawnExec(holder: PodAgent, c: Container, p: ProcessRecord, argv: string[], consoleSocket: string | undefined): Promise<number> {
+export function spawnWithStdio(holder: PodAgent, spawnId: string, bundle: string, stdio: Stdio, argv: string[], consoleSocket: string | undefined): Promise<number> {
   return holder.spawn({
-    id: p.spawnId,
-    cwd: c.record.bundle,
-    stdin: p.stdio.stdin,
-    stdout: p.stdio.stdout,
-    stderr: p.stdio.terminal ? "" : p.stdio.stderr,
+    id: spawnId,
+    cwd: bundle,
+    stdin: stdio.stdin,
+    stdout: stdio.stdout,
+    stderr: stdio.terminal ? "" : stdio.stderr,
     console: consoleSocket,
     argv,
     env: holderLaunchEnv(),
   });
+}
+
+/** {@link spawnWithStdio} for an exec of container `c`. */
+export function spawnExec(holder: PodAgent, c: Container, p: ProcessRecord, argv: string[], consoleSocket: string | undefined): Promise<number> {
+  return spawnWithStdio(holder, p.spawnId, c.record.bundle, p.stdio, argv, consoleSocket);
 }

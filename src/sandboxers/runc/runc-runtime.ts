@@ -1,6 +1,5 @@
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { holderLaunchEnv } from "../../oci-runtime/cli-command.js";
 import { cgroupStatsOfPid } from "../../cgroup/cgroup-stats.js";
 import { Code } from "../../errors/code.js";
 import { RuntimeError, isErrorCode } from "../../errors/runtime-error.js";
@@ -16,7 +15,7 @@ import { runcError, type RuncCli } from "./runc-cli.js";
 import { requireHolder } from "../../pod/pod-tasks.js";
 import { memoryCgroupOf } from "../../cgroup/oom.js";
 import { closeUnusedFifo } from "../../pod/stdio.js";
-import { execDir, spawnExec, writeExecProcess } from "../../pod/exec-files.js";
+import { execDir, spawnExec, spawnWithStdio, writeExecProcess } from "../../pod/exec-files.js";
 import { waitLauncherExit } from "../../pod/wait-exit.js";
 import { readTextOr } from "../../fs/read-text.js";
 import { runCaptured, type ExecOutcome } from "../../process/run-captured.js";
@@ -75,16 +74,8 @@ export class RuncRuntime implements ContainerRuntime {
     const pidFile = join(spec.bundle, "init.pid");
     const consoleSocket = stdio.terminal ? await this.ops.consoleSocketFor(spawnId) : undefined;
     const startedAt = new Date();
-    const runcPid = await holder.spawn({
-      id: spawnId,
-      cwd: spec.bundle,
-      stdin: stdio.stdin,
-      stdout: stdio.stdout,
-      stderr: stdio.terminal ? "" : stdio.stderr,
-      console: consoleSocket,
-      argv: this.runc.createArgv(id, spec.bundle, pidFile, join(spec.bundle, "runc.log"), consoleSocket),
-      env: holderLaunchEnv(),
-    });
+    const argv = this.runc.createArgv(id, spec.bundle, pidFile, join(spec.bundle, "runc.log"), consoleSocket);
+    const runcPid = await spawnWithStdio(holder, spawnId, spec.bundle, stdio, argv, consoleSocket);
     const done = await waitLauncherExit(pod, runcPid, startedAt, RUNC_LAUNCH_TIMEOUT_MS, l.signal);
     if (done.status !== 0) throw runcError("create", readTextOr(join(spec.bundle, "runc.log"), "runc failed without a log"));
     if (stdio.terminal && spec.stdio.stderr) closeUnusedFifo(stdio.stderr);
