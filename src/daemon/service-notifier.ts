@@ -43,24 +43,44 @@ export function forgetNotifyEnv(env: NodeJS.ProcessEnv): void {
  * is set: without it nothing runs and nothing is allocated.
  */
 export class ServiceNotifier {
-  private readonly helper: ChildProcess;
+  private helper: ChildProcess;
   private watchdog: NodeJS.Timeout | undefined;
   private lastStatus = "";
+  private closing = false;
+  private lastSpawnMs = 0;
 
   constructor(
     private readonly settings: NotifySettings,
     private readonly log: Logger,
-    binary: string = defaultNotifyBinary,
+    private readonly binary: string = defaultNotifyBinary,
   ) {
-    this.helper = spawn(binary, [String(process.pid)], {
+    this.helper = this.spawnHelper();
+  }
+
+  /**
+   * The helper; one that dies while the daemon runs is started again (at most once a second),
+   * else the pings would stop and the manager would restart a healthy daemon.
+   */
+  private spawnHelper(): ChildProcess {
+    this.lastSpawnMs = Date.now();
+    const helper = spawn(this.binary, [String(process.pid)], {
       stdio: ["pipe", "ignore", "inherit"],
-      env: { ...process.env, NOTIFY_SOCKET: settings.socket },
+      env: { ...process.env, NOTIFY_SOCKET: this.settings.socket },
     });
-    this.helper.on("error", (err) => this.log.warn({ err, notify_socket: settings.socket }, "systemd notify helper failed"));
-    this.helper.stdin!.on("error", (err) => this.log.warn({ err }, "systemd notify helper gone"));
+    helper.on("error", (err) => this.log.warn({ err, notify_socket: this.settings.socket }, "systemd notify helper failed"));
+    helper.stdin!.on("error", (err) => this.log.warn({ err }, "systemd notify helper gone"));
+    helper.once("exit", (code, signal) => {
+      if (this.closing) return;
+      this.log.warn({ code, signal }, "systemd notify helper exited; starting another");
+      const again = setTimeout(() => {
+        if (!this.closing) this.helper = this.spawnHelper();
+      }, Math.max(0, this.lastSpawnMs + 1000 - Date.now()));
+      again.unref();
+    });
     // Neither keeps the daemon alive: it lives as long as its servers do.
-    this.helper.unref();
-    (this.helper.stdin as unknown as { unref?: () => void }).unref?.();
+    helper.unref();
+    (helper.stdin as unknown as { unref?: () => void }).unref?.();
+    return helper;
   }
 
   /** The helper's pid (tests). */
@@ -100,6 +120,7 @@ export class ServiceNotifier {
 
   /** Lets the helper send what it has and exit (EOF on its pipe). */
   close(): Promise<void> {
+    this.closing = true;
     if (this.watchdog) clearInterval(this.watchdog);
     this.watchdog = undefined;
     if (this.helper.exitCode !== null || this.helper.signalCode !== null) return Promise.resolve();

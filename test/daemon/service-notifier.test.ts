@@ -58,6 +58,31 @@ describe("systemd notify: the helper sends datagrams with the daemon's pid", () 
   }
 });
 
+describe("systemd notify: kill -9 of the helper", () => {
+  it("starts another helper, and the watchdog pings go on with the daemon's pid", async (t) => {
+    const dir = mkdtempSync("/tmp/notify-");
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const listener = await listenForNotifications(join(dir, "notify.sock"));
+    t.after(() => listener.stop());
+    const notifier = new ServiceNotifier({ socket: listener.socket, watchdogIntervalMs: 20 }, silentLogger());
+    t.after(() => notifier.close());
+    notifier.ready("up");
+    await listener.waitForCount("WATCHDOG=1", 2);
+    const first = notifier.helperPid;
+    process.kill(first, "SIGKILL");
+    const deadline = Date.now() + 10_000;
+    while (notifier.helperPid === first && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.notEqual(notifier.helperPid, first, "a new helper runs");
+    const before = listener.received.length;
+    await listener.waitForCount("WATCHDOG=1", listener.count("WATCHDOG=1") + 3);
+    const after = listener.received.slice(before).filter((n) => n.fields.includes("WATCHDOG=1"));
+    assert.ok(after.length >= 3, "pings after the kill");
+    assert.ok(after.every((n) => n.pid === process.pid), "credentials still name the daemon");
+    await notifier.close();
+    assert.throws(() => process.kill(notifier.helperPid, 0), "the new helper exits at close");
+  });
+});
+
 describe("systemd notify: the watchdog pings come from the event loop", () => {
   it("a daemon whose loop is blocked sends no ping until it runs again", async (t) => {
     const dir = mkdtempSync("/tmp/notify-");
