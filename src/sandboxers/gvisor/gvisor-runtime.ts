@@ -17,7 +17,7 @@ import { closeUnusedFifo } from "../../pod/stdio.js";
 import { execDir, spawnExec, writeExecProcess } from "../../pod/exec-files.js";
 import { waitExit, waitLauncherExit } from "../../pod/wait-exit.js";
 import type { CgroupStats, CreateTaskSpec } from "../../task/task-backend.js";
-import { applyPodResources } from "../../cgroup/pod-cgroup.js";
+import { applyPodResources, removePodCgroup } from "../../cgroup/pod-cgroup.js";
 import { podResourcesOfLinux } from "../../sandbox/sandbox-update.js";
 import type { PodResources } from "../../sandbox/sandboxer.js";
 import { withHostNetSysctlsHidden } from "./net-sysctl-mask.js";
@@ -378,6 +378,10 @@ export class GvisorRuntime implements ContainerRuntime {
     rmSync(execDir(c), { recursive: true, force: true });
     rmSync(waitFile(c), { force: true });
     rmSync(resourcesFile(c.pod, c.id), { force: true });
+    // runsc makes a sub-container's cgroup from its spec's cgroupsPath and removes it only when it
+    // can still reach the sandbox: a sandbox that died first (its holder killed) leaves it behind.
+    const path = containerCgroupPath(c);
+    if (path && !(await removePodCgroup(path))) this.ops.log.warn({ container_id: c.id, cgroup: path }, "the container's cgroup could not be removed");
   }
 
   /** Pids inside the sandbox (what `ps` in the container shows); none before it started. */
@@ -540,4 +544,14 @@ function containerResources(resources: unknown): PodResources {
 /** Where a container's waiter writes the exit status runsc reports. */
 function waitFile(c: Container): string {
   return join(sandboxDir(c.pod), `${c.id}.exit`);
+}
+
+/**
+ * The cgroupfs path runsc made for a sub-container (its spec's `cgroupsPath`); "" for none, for
+ * the pod's own (the sandbox's, removed with the pod) and for systemd's `slice:prefix:name` form.
+ */
+function containerCgroupPath(c: Container): string {
+  const spec = JSON.parse(readTextOr(join(c.record.bundle, "config.json"), "{}")) as { linux?: { cgroupsPath?: string } };
+  const path = spec.linux?.cgroupsPath ?? "";
+  return path && !path.includes(":") && !path.split("/").includes("..") && path !== c.pod.record.cgroupPath ? path : "";
 }
