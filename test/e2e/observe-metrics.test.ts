@@ -121,6 +121,8 @@ describe("observing kuasard on containerd 2.x: metrics, tracing, lifecycle logs,
     assert.equal(sample(after, "kuasar_pod_phase_duration_seconds_count", { kind: "runc", phase: "start.holder", result: "ok" }), startsBefore + 1);
     assert.ok((sample(after, "kuasar_pod_phase_duration_seconds_count", { kind: "runc", phase: "remove", result: "ok" }) ?? 0) >= 2);
     assert.ok((sample(after, "kuasar_rpc_requests_total", { api: "task", method: "Delete", code: "OK" }) ?? 0) >= 2);
+    // The daemon closes a scrape's connection when the client's FIN arrives, after the response did.
+    await eventually(() => Object.keys(censusDiff(baseline, takeCensus(census))).length === 0, 10_000);
     assert.deepEqual(censusDiff(baseline, takeCensus(census)), {}, "scrapes and the scenario leave nothing behind");
 
     // One info line per lifecycle event, with its kind and duration.
