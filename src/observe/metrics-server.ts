@@ -3,6 +3,9 @@ import type { Logger } from "../log/logger.js";
 import { KuasarMetrics, type MetricsSources } from "./kuasar-metrics.js";
 import { parseListenAddress } from "./listen-address.js";
 
+/** How long a connection may take to send its request headers. */
+export const HEADERS_TIMEOUT_MS = 5000;
+
 /** The running metrics endpoint. */
 export interface MetricsEndpoint {
   readonly metrics: KuasarMetrics;
@@ -18,7 +21,9 @@ export interface MetricsEndpoint {
 export async function serveMetrics(address: string, sources: MetricsSources, log: Logger): Promise<MetricsEndpoint> {
   const { host, port } = parseListenAddress(address);
   const metrics = new KuasarMetrics(sources);
-  const server: Server = createServer((req, res) => {
+  // A scraper that stalls mid-request is cut after HEADERS_TIMEOUT_MS, checked every second, so
+  // a few hostile connections cannot hold the 64 slots (and the real scrapes out) for minutes.
+  const server: Server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     if (req.method !== "GET" || (req.url ?? "").split("?")[0] !== "/metrics") {
       res.writeHead(404, { "content-type": "text/plain" }).end("only GET /metrics is served here\n");
       return;
@@ -32,6 +37,8 @@ export async function serveMetrics(address: string, sources: MetricsSources, log
     );
   });
   server.requestTimeout = 30_000;
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.keepAliveTimeout = 5000;
   server.maxConnections = 64;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -53,13 +53,14 @@ export async function assertFootprintBounded(name: string, pid: number, before: 
   assert.ok(halfGrowth < RSS_SECOND_HALF_KIB, `RSS peak grew ${halfGrowth} KiB from the first half of the calls to the second (bound ${RSS_SECOND_HALF_KIB})`);
 }
 
-export async function fuzzDaemon(t: TestContext): Promise<FuzzDaemon> {
+/** `topConfig`: extra top-level config lines (e.g. `metrics_address = "127.0.0.1:0"`). */
+export async function fuzzDaemon(t: TestContext, topConfig = ""): Promise<FuzzDaemon> {
   const dir = mkdtempSync("/tmp/kf-");
   const listen = join(dir, "runc.sock");
   const stateDir = join(dir, "ks");
   writeFileSync(
     join(dir, "config.toml"),
-    `[limits]\nmax_connections = ${FUZZ_LIMITS.maxConnections}\nstall_timeout_ms = ${FUZZ_LIMITS.stallTimeoutMs}\nping_interval_ms = ${FUZZ_LIMITS.pingIntervalMs}\nidle_timeout_ms = ${FUZZ_LIMITS.idleTimeoutMs}\n`,
+    `${topConfig ? `${topConfig}\n` : ""}[limits]\nmax_connections = ${FUZZ_LIMITS.maxConnections}\nstall_timeout_ms = ${FUZZ_LIMITS.stallTimeoutMs}\nping_interval_ms = ${FUZZ_LIMITS.pingIntervalMs}\nidle_timeout_ms = ${FUZZ_LIMITS.idleTimeoutMs}\n`,
   );
   // A small old generation makes V8 collect fully well before the run ends, so RSS shows what is
   // live, not what a lazy GC has yet to free; a real leak then ends in an out-of-memory crash.

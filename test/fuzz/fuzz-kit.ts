@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from "node:fs";
-import { connect, type Socket } from "node:net";
+import { connect, type NetConnectOpts, type Socket } from "node:net";
 
 /**
  * Fuzzing helpers: a seeded PRNG (so a failure replays with `FUZZ_SEED=<seed>`),
@@ -92,12 +92,12 @@ export function footprint(pid: number): Footprint {
 /**
  * Sends `bytes` on a fresh connection, half-closes, and waits for the server to
  * close (or `graceMs`, then cuts it): one malformed input, one connection.
- * Resolves to what the server answered.
+ * Resolves to what the server answered. `to`: a unix socket path or TCP options.
  */
-export function oneShot(path: string, bytes: Uint8Array, opts: { graceMs?: number; halfClose?: boolean } = {}): Promise<Buffer> {
+export function oneShot(to: string | NetConnectOpts, bytes: Uint8Array, opts: { graceMs?: number; halfClose?: boolean } = {}): Promise<Buffer> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
-    const s: Socket = connect(path);
+    const s: Socket = typeof to === "string" ? connect(to) : connect(to);
     const timer = setTimeout(() => s.destroy(), opts.graceMs ?? 500);
     s.on("data", (d: Buffer) => chunks.push(d));
     s.on("error", () => {});
