@@ -1,39 +1,12 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { Code } from "../../src/errors/code.js";
 import { writeFileAtomic } from "../../src/fs/atomic-write.js";
-import { unmountBelow } from "../../src/fs/mounts.js";
 import { RecordStore } from "../../src/sandbox/record-store.js";
-
-const isolated = process.env["KUASAR_E2E_ISOLATED"] === "1" && process.getuid?.() === 0;
-
-/** A 64 KiB tmpfs of our own (inside the test namespaces), unmounted after the test. */
-function tinyDisk(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), "full-disk-"));
-  execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k,mode=0700", "tiny", dir]);
-  t.after(async () => {
-    await unmountBelow(dir);
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return dir;
-}
-
-/** Fills the file system of `dir` until it refuses one more byte. */
-function fill(dir: string): void {
-  const chunk = Buffer.alloc(4096, 0x78);
-  for (let i = 0; ; i++) {
-    try {
-      writeFileSync(join(dir, `filler-${i}`), chunk);
-    } catch (err) {
-      assert.equal((err as NodeJS.ErrnoException).code, "ENOSPC");
-      return;
-    }
-  }
-}
+import { fillDisk, tinyDisk, tinyDiskSkip } from "../../testing/tiny-disk.js";
 
 describe("writeFileAtomic", () => {
   it("replaces the file whole, with the mode asked, and leaves no temp file", (t) => {
@@ -48,12 +21,12 @@ describe("writeFileAtomic", () => {
     assert.deepEqual(readdirSync(dir), ["r.json"]);
   });
 
-  it("on a full disk fails with ResourceExhausted, keeps the old content and removes its temp file", { skip: isolated ? false : "needs root in the test namespaces (node dist/test/run.js fs/) to mount a tmpfs" }, (t) => {
+  it("on a full disk fails with ResourceExhausted, keeps the old content and removes its temp file", { skip: tinyDiskSkip }, (t) => {
     const dir = tinyDisk(t);
     const path = join(dir, "good.json");
     const good = JSON.stringify({ id: "good", pid: 42 });
     writeFileAtomic(path, good);
-    fill(dir);
+    fillDisk(dir);
     // Bigger than what is left and than the whole disk: the write starts, then runs out of room.
     assert.throws(() => writeFileAtomic(path, JSON.stringify({ id: "good", pad: "z".repeat(128 << 10) })), {
       code: Code.ResourceExhausted,
@@ -63,11 +36,11 @@ describe("writeFileAtomic", () => {
     assert.deepEqual(readdirSync(dir).filter((n) => !n.startsWith("filler-")), ["good.json"], "no temp file left");
   });
 
-  it("a record store on a full disk refuses the put and still reads every good record", { skip: isolated ? false : "needs root in the test namespaces to mount a tmpfs" }, (t) => {
+  it("a record store on a full disk refuses the put and still reads every good record", { skip: tinyDiskSkip }, (t) => {
     const dir = tinyDisk(t);
     const store = new RecordStore<{ id: string; n: number }>(join(dir, "sandboxes"), "sandbox", (v) => v as { id: string; n: number });
     store.put("a", { id: "a", n: 1 });
-    fill(dir);
+    fillDisk(dir);
     assert.throws(() => store.put("a", { id: "a", n: 2 }), { code: Code.ResourceExhausted });
     assert.throws(() => store.put("b", { id: "b", n: 3 }), { code: Code.ResourceExhausted });
     const { records, damaged } = store.loadAll();

@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, rename, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
+import { writeFileAtomic } from "../../fs/atomic-write.js";
 import type { BlobRef, ImageContent } from "./containerd-content.js";
 
 /**
@@ -54,10 +55,9 @@ export class WasmArtifacts {
       throw new RuntimeError(Code.DataLoss, `wasm artifact ${imageName}: layer ${layer.digest} read from containerd does not match its digest`);
     }
     await mkdir(this.cacheDir, { recursive: true, mode: 0o700 });
-    // Written aside and renamed: a concurrent container never sees half a module.
-    const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    await writeFile(tmp, bytes, { mode: 0o444 });
-    await rename(tmp, path);
+    // Written aside and renamed: a concurrent container never sees half a module, and a full
+    // disk leaves no partial file behind (ResourceExhausted naming the cache).
+    writeFileAtomic(path, bytes, 0o444);
     return path;
   }
 

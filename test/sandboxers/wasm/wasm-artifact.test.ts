@@ -2,11 +2,12 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { Code } from "../../../src/errors/code.js";
 import type { BlobRef, ImageContent } from "../../../src/sandboxers/wasm/containerd-content.js";
 import { WasmArtifacts } from "../../../src/sandboxers/wasm/wasm-artifact.js";
+import { fillDisk, tinyDisk, tinyDiskSkip } from "../../../testing/tiny-disk.js";
 
 const digestOf = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
@@ -38,8 +39,8 @@ class FakeContent implements ImageContent {
 
 const MODULE = Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
 
-function artifact(c: FakeContent, layerType = "application/wasm"): BlobRef {
-  const layer = c.put(MODULE, layerType);
+function artifact(c: FakeContent, layerType = "application/wasm", module: Buffer = MODULE): BlobRef {
+  const layer = c.put(module, layerType);
   const config = c.put(JSON.stringify({ architecture: "wasm", os: "wasip1" }), "application/vnd.wasm.config.v0+json");
   return c.put(JSON.stringify({ schemaVersion: 2, config, layers: [layer] }), "application/vnd.oci.image.manifest.v1+json");
 }
@@ -94,5 +95,25 @@ describe("WasmArtifacts", () => {
     const dir = cache(t);
     await assert.rejects(new WasmArtifacts(c, dir).modulePath("k8s.io", "bad"), { code: Code.DataLoss, message: /does not match its digest/ });
     assert.throws(() => readdirSync(dir), { code: "ENOENT" });
+  });
+
+  it("on a full disk refuses with ResourceExhausted, leaves no partial module, and caches it once there is room", { skip: tinyDiskSkip }, async (t) => {
+    const disk = tinyDisk(t);
+    const dir = join(disk, "modules");
+    const c = new FakeContent();
+    c.images.set("small", artifact(c));
+    const big = Buffer.concat([MODULE, Buffer.alloc(128 << 10, 0x01)]); // more than the whole disk
+    c.images.set("big", artifact(c, "application/wasm", big));
+    const a = new WasmArtifacts(c, dir);
+    const small = await a.modulePath("k8s.io", "small");
+    fillDisk(disk);
+    await assert.rejects(a.modulePath("k8s.io", "big"), { code: Code.ResourceExhausted, message: /no space left on device/ });
+    assert.deepEqual(readdirSync(dir), [basename(small!)], "only the module written whole is there");
+    for (const f of readdirSync(disk).filter((n) => n.startsWith("filler-"))) rmSync(join(disk, f));
+    await assert.rejects(a.modulePath("k8s.io", "big"), { code: Code.ResourceExhausted }, "still more than the disk");
+    rmSync(small!);
+    c.images.set("big", artifact(c, "application/wasm", big.subarray(0, 32 << 10)));
+    const path = await a.modulePath("k8s.io", "big");
+    assert.equal(readFileSync(path!).length, 32 << 10);
   });
 });
