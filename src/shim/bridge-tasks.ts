@@ -75,7 +75,7 @@ export class BridgeTasks implements TaskBackend {
       const owner = this.sandboxOwner(podId);
       if (!owner) throw new RuntimeError(Code.NotFound, `sandbox ${podId} of container ${spec.containerId} not found`);
       const created = await owner.tasks.create({ ...spec, namespace, sandboxId: podId });
-      this.writeExitSource(owner, spec.containerId, spec.bundle);
+      await this.writeExitSource(owner, spec.containerId, spec.bundle);
       return created;
     }
     // No pod: a sandbox of its own, named after the container.
@@ -84,7 +84,7 @@ export class BridgeTasks implements TaskBackend {
     try {
       await sandboxer.start(spec.containerId);
       const created = await sandboxer.tasks.create({ ...spec, namespace, sandboxId: spec.containerId });
-      this.writeExitSource(sandboxer, spec.containerId, spec.bundle);
+      await this.writeExitSource(sandboxer, spec.containerId, spec.bundle);
       return created;
     } catch (err) {
       await sandboxer.shutdown(spec.containerId).catch(() => {});
@@ -295,14 +295,20 @@ export class BridgeTasks implements TaskBackend {
     }
   }
 
-  /** Tells the shim's `delete`, should it run while this daemon is down, where the container's exit is recorded. */
-  private writeExitSource(owner: Sandboxer, id: string, bundle: string): void {
+  /**
+   * Tells the shim's `delete`, should it run while this daemon is down, where the container's
+   * exit is recorded. Without it that exit would be lost, so a container whose source cannot be
+   * written (a full disk) is deleted again and Create fails with the write's error.
+   */
+  private async writeExitSource(owner: Sandboxer, id: string, bundle: string): Promise<void> {
     const source = owner.tasks.exitSource?.(id);
     if (!source) return;
     try {
       writeFileAtomic(join(bundle, EXIT_SOURCE_FILE), JSON.stringify(source));
     } catch (err) {
-      this.log.debug({ err, container_id: id }, "could not write the exit source");
+      this.log.warn({ err, container_id: id }, "could not write the exit source: the container is deleted and Create fails");
+      await owner.tasks.delete(id, "").catch((e: unknown) => this.log.warn({ err: e, container_id: id }, "deleting the container after the failed Create failed"));
+      throw err;
     }
   }
 
