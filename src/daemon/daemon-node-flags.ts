@@ -6,7 +6,9 @@
  * semi-spaces that a daemon of small, short-lived objects never needs). `--lite-mode` (no
  * optimizing compiler, feedback allocated lazily) then cut it at 50 pods from 34-43 to 28 MB with
  * the same CPU per pod start (108 ms): kuasard's time goes to system calls and children, not to
- * JavaScript worth optimizing, and most of its heap was code.
+ * JavaScript worth optimizing, and most of its heap was code. Lite mode turns WebAssembly off in
+ * the daemon (Node 20's V8): nothing in it uses any (a wasm container's runner is a node process
+ * of its own, started with its own flags; Node's CommonJS lexer falls back to its JS build).
  */
 export const DAEMON_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=1", "--lite-mode"];
 
