@@ -65,6 +65,17 @@ function splitCandidate(list: readonly string[]): { flags: string[]; env: Record
   return { flags, env };
 }
 
+/** Runs `fn` with the candidate's environment variables set (the daemon inherits them at spawn). */
+async function withEnv<T>(c: { flags: string[]; env: Record<string, string> }, fn: (flags: string[]) => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(c.env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, c.env);
+  try {
+    return await fn(c.flags);
+  } finally {
+    for (const [k, v] of Object.entries(saved)) v === undefined ? delete process.env[k] : (process.env[k] = v);
+  }
+}
+
 /** CPU time (user + system) `pid` has used, ms. */
 function cpuMs(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
@@ -138,7 +149,7 @@ async function main(pods: number, rounds: number, names: readonly string[]): Pro
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? names : [...names].reverse();
     for (const name of order) {
-      const s = await once(CANDIDATES[name] ?? [], pods);
+      const s = await withEnv(splitCandidate(CANDIDATES[name] ?? []), (flags) => once(flags, pods));
       samples.get(name)?.push(s);
       process.stderr.write(`round ${r} ${name}: pss ${(s.pss_kb / 1024).toFixed(1)} MB, start median ${quantile(s.start_ms, 0.5).toFixed(0)} ms\n`);
     }
