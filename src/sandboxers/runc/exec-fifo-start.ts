@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, readSync, unlinkSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync, rmSync } from "node:fs";
 import { Socket } from "node:net";
 import { join } from "node:path";
 import { abortedError } from "../../errors/aborted.js";
@@ -69,7 +69,8 @@ export async function startThroughExecFifo(t: ExecFifoTarget): Promise<boolean> 
     gone.abort();
     fifo.destroy();
   }
-  unlinkSync(path);
+  // The init runs now; the fifo gone is how runc tells it from created (already gone: a concurrent `runc start`).
+  rmSync(path, { force: true });
   return true;
 }
 
