@@ -1,16 +1,17 @@
 import { type Clock, type ClockTimer, realClock } from "../time/clock.js";
-import { oomKillCount } from "./oom.js";
+import { oomCounterFile, oomKillsIn } from "./oom.js";
 
 /**
  * Reports OOM kills in running containers' memory cgroups as they happen, by
  * polling each watched cgroup's `oom_kill` counter every `intervalMs` (one
  * small read per container): a v1 cgroup's files raise no inotify events and
  * its `cgroup.event_control` needs an eventfd, which Node does not have, so a
- * poll serves v1, v2 and the hybrid layout alike. The timer runs only while
- * something is watched and never keeps the process alive.
+ * poll serves v1, v2 and the hybrid layout alike. Each poll reads only the file
+ * found at watch time (no ENOENT thrown for the other version's, every 250 ms per
+ * container). The timer runs only while something is watched and never keeps the process alive.
  */
 export class OomWatch {
-  private readonly watched = new Map<string, { dir: string; seen: number }>();
+  private readonly watched = new Map<string, { file: string | undefined; seen: number }>();
   private timer: ClockTimer | undefined;
 
   constructor(
@@ -27,7 +28,8 @@ export class OomWatch {
    */
   watch(key: string, dir: string, seen?: number): void {
     if (!dir) return;
-    this.watched.set(key, { dir, seen: seen ?? oomKillCount(dir) ?? 0 });
+    const file = oomCounterFile(dir);
+    this.watched.set(key, { file, seen: seen ?? (file === undefined ? undefined : oomKillsIn(file)) ?? 0 });
     this.timer ??= this.clock.interval(this.intervalMs, () => this.pollAll());
   }
 
@@ -39,7 +41,7 @@ export class OomWatch {
   poll(key: string): boolean {
     const w = this.watched.get(key);
     if (!w) return false;
-    const n = oomKillCount(w.dir);
+    const n = w.file === undefined ? undefined : oomKillsIn(w.file);
     if (n !== undefined && n > w.seen) {
       const kills = n - w.seen;
       w.seen = n;

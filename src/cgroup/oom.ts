@@ -21,16 +21,32 @@ export function memoryCgroupOf(pid: number): string {
  * or the kernel does not count them.
  */
 export function oomKillCount(dir: string): number | undefined {
+  const file = oomCounterFile(dir);
+  return file === undefined ? undefined : oomKillsIn(file);
+}
+
+/**
+ * The file of a memory cgroup that counts its OOM kills (v2 `memory.events`, v1
+ * `memory.oom_control`), found once so that a poll reads just that one (a miss costs a thrown
+ * ENOENT); undefined when the dir is gone or the kernel does not count them.
+ */
+export function oomCounterFile(dir: string): string | undefined {
   if (!dir) return undefined;
   for (const f of ["memory.events", "memory.oom_control"]) {
-    try {
-      const m = /^oom_kill (\d+)$/m.exec(readFileSync(join(dir, f), "utf8"));
-      if (m) return Number(m[1]);
-    } catch {
-      /* gone, or the other version's file */
-    }
+    const file = join(dir, f);
+    if (oomKillsIn(file) !== undefined) return file;
   }
   return undefined;
+}
+
+/** `oom_kill` of a file found by {@link oomCounterFile}; undefined once it is gone. */
+export function oomKillsIn(file: string): number | undefined {
+  try {
+    const m = /^oom_kill (\d+)$/m.exec(readFileSync(file, "utf8"));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined; // gone, or the other version's file
+  }
 }
 
 /** Whether the kernel OOM-killed something in this cgroup (v1 memory.oom_control, v2 memory.events). */

@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { getHeapSpaceStatistics, getHeapStatistics } from "node:v8";
 import { readTomlFile } from "../config/toml-file.js";
 import { Kuasard } from "../daemon/kuasard.js";
 import { resolveKuasardOptions, type KuasardOptions } from "../daemon/kuasard-options.js";
@@ -91,7 +92,13 @@ export async function kuasardMain(argv: string[], forcedSandboxer?: string): Pro
     const gc = (globalThis as { gc?: () => void }).gc;
     gc?.();
     const m = process.memoryUsage();
-    log.info({ heap_used_bytes: m.heapUsed, rss_bytes: m.rss, external_bytes: m.external, after_gc: gc !== undefined }, "memory");
+    const h = getHeapStatistics();
+    // Resident bytes per V8 space, and what V8 itself malloc'd: where a daemon's memory went.
+    const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, s.physical_space_size]));
+    log.info(
+      { heap_used_bytes: m.heapUsed, heap_physical_bytes: h.total_physical_size, malloced_bytes: h.malloced_memory, space_physical_bytes: spaces, rss_bytes: m.rss, external_bytes: m.external, array_buffers_bytes: m.arrayBuffers, after_gc: gc !== undefined },
+      "memory",
+    );
   });
   // An operator's debug switch (as Kuasar's SIGUSR1 tracing toggle): debug on, or back to the configured level.
   process.on("SIGUSR1", () => {

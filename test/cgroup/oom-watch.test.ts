@@ -53,6 +53,21 @@ describe("OomWatch", () => {
     assert.equal(seen.length, 2);
   });
 
+  it("polls only the counter file found at watch time", (t) => {
+    const seen: number[] = [];
+    const clock = new ManualClock();
+    const w = new OomWatch(1000, (_k, kills) => seen.push(kills), clock);
+    t.after(() => w.close());
+    const a = fakeMemcg(t, "memory.oom_control", 0);
+    w.watch("a", a.dir);
+    writeFileSync(join(a.dir, "memory.events"), "oom_kill 7\n"); // not this cgroup's version: never read
+    clock.advance(1000);
+    assert.deepEqual(seen, []);
+    a.set(1);
+    clock.advance(1000);
+    assert.deepEqual(seen, [1]);
+  });
+
   it("reports from a persisted count: kills while nobody watched are not lost", (t) => {
     const seen: number[] = [];
     const w = new OomWatch(1000, (_k, kills) => seen.push(kills));

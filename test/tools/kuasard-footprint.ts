@@ -12,12 +12,18 @@
  * the median PSS over the rounds and the median serial start, as JSON. Runs as pid 1 of private
  * namespaces, as the e2e tests do.
  *
+ * `idle`: as the benchmark's memory point (no forced GC): `pods` pods started 4 at a time (after a
+ * serial warm-up and 20 serial starts, which give kuasard's CPU time per pod start),
+ * a 2 s settle, then kuasard's PSS, its anonymous memory by kind of mapping (malloc heap, V8's
+ * pages, thread stacks), its thread count, and the same after a full GC (SIGUSR2), per candidate.
+ * Candidates may set environment variables (`env:` prefix, e.g. UV_THREADPOOL_SIZE).
+ *
  * `parallel`: one environment (kuasard with its `phase_log`), `rounds` rounds of `pods` pods
  * started at once through containerd 2.x, as the benchmark's parallel rounds; prints the CRI
  * phases as the client saw them and kuasard's own steps (medians per round window), to find
  * where concurrent calls wait on each other.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -40,7 +46,61 @@ const CANDIDATES: Readonly<Record<string, readonly string[]>> = {
   "semi-1+lite-mode": ["--max-semi-space-size=1", "--lite-mode"],
   "single-threaded-gc": ["--single-threaded-gc"],
   "v8-pool-1": ["--v8-pool-size=1"],
+  "semi-1+old-64": ["--max-semi-space-size=1", "--max-old-space-size=64"],
+  "semi-1+single-gc": ["--max-semi-space-size=1", "--single-threaded-gc"],
+  "semi-1+pool-0": ["--max-semi-space-size=1", "--v8-pool-size=0"],
+  "semi-1+arena-2": ["--max-semi-space-size=1", "env:MALLOC_ARENA_MAX=2"],
+  "semi-1+uv-2": ["--max-semi-space-size=1", "env:UV_THREADPOOL_SIZE=2"],
+  "semi-1+no-opt": ["--max-semi-space-size=1", "--no-opt"],
+  "semi-1+sparkplug-off": ["--max-semi-space-size=1", "--no-sparkplug"],
+  // Where the time and the memory go: a CPU profile of the whole run (written when kuasard exits)
+  // and a heap snapshot at the memory point, both under /tmp/kuasard-diag.
+  "semi-1+profile": ["--max-semi-space-size=1", "--cpu-prof", "--heapsnapshot-signal=SIGWINCH", "--diagnostic-dir=/tmp/kuasard-diag"],
 };
+
+/** Node flags and environment variables of a candidate (`env:NAME=value` entries are the latter). */
+function splitCandidate(list: readonly string[]): { flags: string[]; env: Record<string, string> } {
+  const flags = list.filter((f) => !f.startsWith("env:"));
+  const env = Object.fromEntries(list.filter((f) => f.startsWith("env:")).map((f) => f.slice(4).split("=", 2) as [string, string]));
+  return { flags, env };
+}
+
+/** Runs `fn` with the candidate's environment variables set (the daemon inherits them at spawn). */
+async function withEnv<T>(c: { flags: string[]; env: Record<string, string> }, fn: (flags: string[]) => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(c.env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, c.env);
+  try {
+    return await fn(c.flags);
+  } finally {
+    for (const [k, v] of Object.entries(saved)) v === undefined ? delete process.env[k] : (process.env[k] = v);
+  }
+}
+
+/** CPU time (user + system) `pid` has used, ms. */
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
+/** Anonymous resident memory of `pid` by kind of mapping, KiB (from /proc/<pid>/smaps). */
+function anonByMapping(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let kind = "";
+  for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      const size = (parseInt(head[2]!, 16) - parseInt(head[1]!, 16)) / 1024;
+      const name = head[3] ?? "";
+      // Thread stacks are 8 MiB (+ guard) anonymous mappings; glibc arenas reserve 64 MiB; V8's
+      // pages are 256 KiB chunks inside larger reservations: by size is the best /proc can say.
+      kind = name === "" ? (size === 8192 ? "anon 8M (thread stacks)" : size >= 65536 - 4096 && size <= 65536 ? "anon 64M (malloc arenas)" : "anon other (V8 heap, mmap)") : name.startsWith("/") ? "file" : name;
+      continue;
+    }
+    const a = /^Anonymous:\s+(\d+)/.exec(line);
+    if (a) out[kind] = (out[kind] ?? 0) + Number(a[1]);
+  }
+  return out;
+}
 
 function quantile(xs: readonly number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -89,7 +149,7 @@ async function main(pods: number, rounds: number, names: readonly string[]): Pro
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? names : [...names].reverse();
     for (const name of order) {
-      const s = await once(CANDIDATES[name] ?? [], pods);
+      const s = await withEnv(splitCandidate(CANDIDATES[name] ?? []), (flags) => once(flags, pods));
       samples.get(name)?.push(s);
       process.stderr.write(`round ${r} ${name}: pss ${(s.pss_kb / 1024).toFixed(1)} MB, start median ${quantile(s.start_ms, 0.5).toFixed(0)} ms\n`);
     }
@@ -105,6 +165,79 @@ async function main(pods: number, rounds: number, names: readonly string[]): Pro
     };
   }
   process.stdout.write(`${JSON.stringify(out, null, 1)}\n`);
+}
+
+async function idle(pods: number, rounds: number, names: readonly string[]): Promise<void> {
+  const results: Record<string, unknown[]> = {};
+  for (let r = 0; r < rounds; r++) {
+    for (const name of r % 2 === 0 ? names : [...names].reverse()) {
+      const cleanups: (() => unknown)[] = [];
+      const t = { after: (fn: () => unknown) => void cleanups.push(fn) } as unknown as TestContext;
+      const { flags, env } = splitCandidate(CANDIDATES[name] ?? []);
+      const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+      Object.assign(process.env, env);
+      try {
+        const started = containerd2WithKuasar(t, ["runc"], "", { nodeFlags: flags, sandboxerArgs: ["--log-level", "info"] });
+        const e = await started;
+        for (const [k, v] of Object.entries(saved)) v === undefined ? delete process.env[k] : (process.env[k] = v);
+        const ids: string[] = [];
+        const start_ms: number[] = [];
+        let cpuFrom = 0;
+        const serial = Math.min(pods, 20);
+        for (let i = 0; i <= serial; i++) {
+          if (i === 1) cpuFrom = cpuMs(e.sandboxer.pid);
+          const t0 = now();
+          ids.push((await runPod(e.cri, HANDLER, podConfig(`s-${i}`, join(e.dir, "logs", `s${i}`)), [shContainer("c", "exec sleep 1000")])).podId);
+          if (i > 0) start_ms.push(now() - t0);
+        }
+        const cpuPerPodMs = (cpuMs(e.sandboxer.pid) - cpuFrom) / serial;
+        for (const podSandboxId of ids.splice(0)) {
+          await e.cri.runtime.stopPodSandbox({ podSandboxId });
+          await e.cri.runtime.removePodSandbox({ podSandboxId });
+        }
+        let next = 0;
+        await Promise.all(
+          [0, 1, 2, 3].map(async () => {
+            while (next < pods) {
+              const i = next++;
+              ids.push((await runPod(e.cri, HANDLER, podConfig(`m-${i}`, join(e.dir, "logs", `m${i}`)), [shContainer("c", "exec sleep 1000")])).podId);
+            }
+          }),
+        );
+        await new Promise((res) => setTimeout(res, 2000));
+        const pid = e.sandboxer.pid;
+        const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+        const sample = {
+          pss_mb: field(rollup, "Pss") / 1024,
+          pss_anon_mb: field(rollup, "Pss_Anon") / 1024,
+          threads: readdirSync(`/proc/${pid}/task`).length,
+          anon_kb: anonByMapping(pid),
+          start_ms_median: quantile(start_ms, 0.5),
+          // kuasard's own CPU (user + system) per serial pod start: what a flag costs, whatever the host's load.
+          cpu_ms_per_pod: cpuPerPodMs,
+          after_gc_pss_mb: 0,
+        };
+        if (flags.some((f) => f.startsWith("--heapsnapshot-signal"))) {
+          process.kill(pid, "SIGWINCH");
+          await new Promise((res) => setTimeout(res, 15_000)); // written synchronously by the daemon
+        }
+        process.kill(pid, "SIGUSR2");
+        await new Promise((res) => setTimeout(res, 1000));
+        sample.after_gc_pss_mb = field(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"), "Pss") / 1024;
+        const memLine = e.sandboxer.logs().split("\n").filter((l) => l.includes('"msg":"memory"')).at(-1);
+        (sample as Record<string, unknown>)["memory_log"] = memLine ? JSON.parse(memLine) : null;
+        process.stderr.write(`round ${r} ${name}: ${JSON.stringify(sample)}\n`);
+        (results[name] ??= []).push(sample);
+        for (const podSandboxId of ids) {
+          await e.cri.runtime.stopPodSandbox({ podSandboxId });
+          await e.cri.runtime.removePodSandbox({ podSandboxId });
+        }
+      } finally {
+        for (const fn of cleanups.reverse()) await fn();
+      }
+    }
+  }
+  process.stdout.write(`${JSON.stringify(results, null, 1)}\n`);
 }
 
 async function parallel(pods: number, rounds: number): Promise<void> {
@@ -132,7 +265,9 @@ async function parallel(pods: number, rounds: number): Promise<void> {
 const args = process.argv.slice(2);
 if (process.env[ISOLATION_ENV] !== "1") process.exit(await reexecIsolated(fileURLToPath(import.meta.url), args));
 await setupIsolation();
-if (args[0] === "parallel") {
+if (args[0] === "idle") {
+  await idle(Number(args[1] ?? 50), Number(args[2] ?? 1), (args[3] ?? "semi-1").split(","));
+} else if (args[0] === "parallel") {
   await parallel(Number(args[1] ?? 20), Number(args[2] ?? 2));
 } else {
   const [pods = "20", rounds = "2", list] = args;

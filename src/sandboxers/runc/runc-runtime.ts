@@ -19,6 +19,7 @@ import { execDir, spawnExec, spawnWithStdio, writeExecProcess } from "../../pod/
 import { waitLauncherExit } from "../../pod/wait-exit.js";
 import { readTextOr } from "../../fs/read-text.js";
 import { runCaptured, type ExecOutcome } from "../../process/run-captured.js";
+import { startThroughExecFifo } from "./exec-fifo-start.js";
 
 /** How long `runc create`/`runc exec` may take, in ms. */
 const RUNC_LAUNCH_TIMEOUT_MS = 60_000;
@@ -38,6 +39,8 @@ export class RuncRuntime implements ContainerRuntime {
   constructor(
     private readonly ops: ContainerOps,
     private readonly runc: RuncCli,
+    /** Start through runc's exec fifo (runc 1.x itself, not crun or another runc-compatible binary). */
+    private readonly execFifoStart = false,
   ) {}
 
   async killAll(c: Container): Promise<void> {
@@ -89,6 +92,11 @@ export class RuncRuntime implements ContainerRuntime {
   }
 
   async startInit(c: Container, signal?: AbortSignal): Promise<void> {
+    const init = c.record.init;
+    if (this.execFifoStart && init.pid > 0) {
+      const target = { root: this.runc.options.root, id: c.id, pod: c.pod, initPid: init.pid, createdAt: new Date(init.startedAt ?? 0), timeoutMs: this.runc.options.commandTimeoutMs, signal };
+      if (await startThroughExecFifo(target)) return;
+    }
     await this.runc.start(c.id, signal);
   }
 

@@ -34,6 +34,6 @@ export async function createRuncSandboxer(options: RuncSandboxerOptions, log: Lo
   );
   const rt = new PodRuntime(options, log, events, minOomScoreAdj);
   const runc = new RuncCli({ ...options.runc, binary: choice.command.binary, launcher: choice.command.launcher, root: options.runc.root ?? join(options.dir, "runc") });
-  const tasks = new PodTasks(rt, (ops) => new RuncRuntime(ops, runc));
+  const tasks = new PodTasks(rt, (ops) => new RuncRuntime(ops, runc, choice.command.name === "runc" && !choice.command.launcher?.length));
   return new PodSandboxer("runc", rt, tasks, new HolderHost(rt, tasks, [[choice.command.name, runc.options.binary]]), runtimeStatusInfo(choice));
 }
