@@ -27,6 +27,8 @@ export interface OciSpec {
   hostname?: string;
   mounts?: OciMount[];
   annotations?: Record<string, string>;
+  /** Lifecycle hooks (only whether there are any matters here). */
+  hooks?: { poststart?: unknown[]; [key: string]: unknown };
   linux?: {
     namespaces?: OciNamespace[];
     cgroupsPath?: string;

@@ -43,6 +43,9 @@ export class RuncRuntime implements ContainerRuntime {
     private readonly execFifoStart = false,
   ) {}
 
+  /** Containers created by this process whose spec has no poststart hooks: these may skip `runc start`. */
+  private readonly fifoStartable = new Set<string>();
+
   async killAll(c: Container): Promise<void> {
     await this.runc.kill(c.id, 9, true);
   }
@@ -72,6 +75,9 @@ export class RuncRuntime implements ContainerRuntime {
   async launchInit(l: InitLaunch): Promise<LaunchedInit> {
     const { id, spec, oci, pod, holder, stdio, spawnId, log } = l;
     const prepared = prepareContainerSpec(oci, pod.record.standalone ? undefined : podContext(pod), this.ops.minOomScoreAdj);
+    // runc 1.2+ runs poststart hooks in `runc start`: only a container without them may skip it.
+    if (!prepared.hooks?.poststart?.length) this.fifoStartable.add(id);
+    else this.fifoStartable.delete(id);
     writeFileAtomic(join(spec.bundle, "config.json"), JSON.stringify(prepared), 0o644);
     log.debug({ namespaces: prepared.linux?.namespaces, given: oci.linux?.namespaces }, "container spec prepared");
     const pidFile = join(spec.bundle, "init.pid");
@@ -88,12 +94,15 @@ export class RuncRuntime implements ContainerRuntime {
   }
 
   async undoLaunch(id: string): Promise<void> {
+    this.fifoStartable.delete(id);
     await this.runc.delete(id, true);
   }
 
   async startInit(c: Container, signal?: AbortSignal): Promise<void> {
     const init = c.record.init;
-    if (this.execFifoStart && init.pid > 0) {
+    // Only containers this process created (their spec known to have no poststart hooks).
+    const startable = this.fifoStartable.delete(c.id);
+    if (this.execFifoStart && startable && init.pid > 0) {
       const target = { root: this.runc.options.root, id: c.id, pod: c.pod, initPid: init.pid, createdAt: new Date(init.startedAt ?? 0), timeoutMs: this.runc.options.commandTimeoutMs, signal };
       if (await startThroughExecFifo(target)) return;
     }
@@ -132,6 +141,7 @@ export class RuncRuntime implements ContainerRuntime {
 
   /** Removes a container's runc state and exec files. */
   async remove(c: Container): Promise<void> {
+    this.fifoStartable.delete(c.id);
     await this.runc.delete(c.id, true).catch((err: unknown) => {
       if (!isErrorCode(err, Code.NotFound)) this.ops.log.warn({ err, container_id: c.id }, "runc delete failed");
     });
