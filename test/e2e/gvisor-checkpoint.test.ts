@@ -4,6 +4,9 @@ import { describe, it } from "node:test";
 import { BUSYBOX_IMAGE } from "../../testing/busybox-image.js";
 import { assertIsolated } from "../../testing/isolation.js";
 import { containerd17WithKuasar } from "../../testing/kuasar-containerd17.js";
+import { containerd2WithKuasar, GVISOR_HANDLER } from "../../testing/kuasar-containerd2.js";
+import { decodeOut, podConfig, runPod, shContainer } from "../../testing/cri-pod.js";
+import { ContainerState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 
 assertIsolated();
 
@@ -61,5 +64,42 @@ describe("gvisor checkpoint and restore through the Task API (containerd 1.7 shi
     for (let i = 0; i < 100 && !(await c.ctr(["task", "ls"])).stdout.match(/cnt2\s+\d+\s+STOPPED/); i++) await new Promise((r) => setTimeout(r, 50));
     await c.ctr(["task", "delete", "cnt2"]);
     await c.ctr(["container", "delete", "cnt2"]);
+
+    // Another kind says why it cannot.
+    await c.ctr(["run", "-d", "--null-io", "--runtime", "io.containerd.kuasar.v1", BUSYBOX_IMAGE, "onrunc", "sleep", "100000"]);
+    const refused = await c.ctr(["container", "checkpoint", "--task", "onrunc", "checkpoint/onrunc:1"], { allowFailure: true });
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /not supported by the runc sandboxer/);
+    await c.ctr(["task", "kill", "-s", "KILL", "onrunc"]);
+  });
+});
+
+describe("gvisor checkpoint through the direct Task API (containerd 2.x, a CRI pod)", () => {
+  it("saves a pod's only container and it runs on; a pod of two containers is refused (gVisor saves the whole sandbox)", async (t) => {
+    const before = new Set(ctrdCheckpointDirs());
+    t.after(() => {
+      for (const d of ctrdCheckpointDirs()) if (!before.has(d)) rmSync(`/tmp/${d}`, { recursive: true, force: true });
+    });
+    const env = await containerd2WithKuasar(t, ["gvisor"]);
+    const cfg = podConfig("cp", `${env.dir}/logs/cp`);
+    const { podId, ids } = await runPod(env.cri, GVISOR_HANDLER, cfg, [shContainer("cnt", COUNTER)]);
+    const id = ids[0]!;
+    const count = async (): Promise<number> => Number(decodeOut((await env.cri.runtime.execSync({ containerId: id, cmd: ["cat", "/dev/shm/count"], timeout: 20n })).stdout).trim() || 0);
+    for (let i = 0; i < 100 && (await count()) < 5; i++) await new Promise((r) => setTimeout(r, 100));
+    const k8s = { namespace: "k8s.io" } as const;
+    await env.containerd.ctr(["container", "checkpoint", "--task", id, "checkpoint/cnt:1"], k8s);
+    assert.match((await env.containerd.ctr(["image", "ls", "-q"], k8s)).stdout, /checkpoint\/cnt:1/);
+    const after = await count();
+    await new Promise((r) => setTimeout(r, 500));
+    assert.ok((await count()) > after, "the saved container counts on");
+    assert.equal((await env.cri.runtime.containerStatus({ containerId: id })).status?.state, ContainerState.CONTAINER_RUNNING);
+
+    const second = await env.cri.runtime.createContainer({ podSandboxId: podId, config: shContainer("other", "sleep 100000"), sandboxConfig: cfg }, { timeoutMs: 120_000 });
+    await env.cri.runtime.startContainer({ containerId: second.containerId }, { timeoutMs: 120_000 });
+    const refused = await env.containerd.ctr(["container", "checkpoint", "--task", id, "checkpoint/cnt:2"], { ...k8s, allowFailure: true });
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /gVisor saves its whole sandbox, which also holds .*only a container alone in its pod can be checkpointed/);
+    await env.cri.runtime.stopPodSandbox({ podSandboxId: podId });
+    await env.cri.runtime.removePodSandbox({ podSandboxId: podId });
   });
 });
