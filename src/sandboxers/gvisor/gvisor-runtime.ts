@@ -25,6 +25,8 @@ import { withHostNetSysctlsHidden } from "./net-sysctl-mask.js";
 import { runscError, type RunscCli, type RunscNetwork, type RunscTarget } from "./runsc-cli.js";
 import type { RunscSetup } from "./runsc-probe.js";
 import { SandboxExitWaiter } from "./sandbox-exit-waiter.js";
+import { SandboxOomTracker } from "./sandbox-oom.js";
+import { memoryCgroupOf } from "../../cgroup/oom.js";
 import { sandboxResourcesFor } from "./sandbox-resources.js";
 import { prepareGvisorSpec, rootContainerSpec, PAUSE_PATH } from "./sandbox-spec.js";
 import { parseWaitResult } from "./wait-result.js";
@@ -68,6 +70,8 @@ export class GvisorRuntime implements ContainerRuntime {
   /** What each pod's sandbox runs with, by pod id (read from its file once). */
   private readonly podRunsc = new Map<string, PodRunsc>();
   private readonly exits: SandboxExitWaiter;
+  /** OOM kills in the pods' cgroups, given to the container whose end they caused. */
+  private readonly oom: SandboxOomTracker;
 
   /** The holder's namespaces are not where a gVisor pod's sysctls live: its sandbox kernel is. */
   readonly holderSetsPodSysctls = false;
@@ -96,6 +100,7 @@ export class GvisorRuntime implements ContainerRuntime {
     private readonly setup: Promise<RunscSetup>,
   ) {
     this.exits = new SandboxExitWaiter(ops.log);
+    this.oom = new SandboxOomTracker(ops.log);
     setup.then((r) => (this.probed = r), () => {});
   }
 
@@ -139,6 +144,7 @@ export class GvisorRuntime implements ContainerRuntime {
     await this.runThroughHolder(pod, "gvisor-start", target.network === "sandbox" ? withHostNetSysctlsHidden(start) : start, "start", log, signal);
     if (existsSync(this.runsc.controlSocket(target, rootId(pod)))) this.savePodRunsc(pod, { ...chosen, exits: "control-socket" });
     this.watched.add(pod.id);
+    this.oom.watchPod(pod.id, memoryCgroupOf(sandboxPid));
     pod.log.info({ runsc_sandbox_pid: sandboxPid, ...this.podRunscOf(pod) }, "gVisor sandbox started");
   }
 
@@ -161,6 +167,7 @@ export class GvisorRuntime implements ContainerRuntime {
   /** Kills every container, gives their exits `drainMs` to come in, then deletes the sandbox and waits for its process to go. */
   private async endSandbox(pod: Pod, drainMs: number): Promise<void> {
     this.watched.delete(pod.id);
+    this.oom.unwatchPod(pod.id);
     const target = this.target(pod);
     const live = this.ops.containersOf(pod).filter((c) => c.record.init.state !== "stopped");
     await Promise.all(live.map((c) => this.runsc.kill(target, c.id, 9, true).catch(() => {})));
@@ -189,6 +196,7 @@ export class GvisorRuntime implements ContainerRuntime {
       return;
     }
     this.watched.add(pod.id);
+    this.oom.watchPod(pod.id, memoryCgroupOf(pid));
   }
 
   /** What the pod's sandbox runs with, and why (the start-time probe's reasons, when the pod took its choice). */
@@ -218,10 +226,15 @@ export class GvisorRuntime implements ContainerRuntime {
   exitReported(pod: Pod, e: HolderExit, process: { container: Container; execId: string } | undefined): HolderExit | undefined {
     if (e.pid === this.sandboxPid(pod)) {
       if (this.watched.delete(pod.id)) pod.sandboxDied(e.status);
+      this.oom.unwatchPod(pod.id);
       return undefined;
     }
     const c = process && !process.execId ? process.container : undefined;
-    return c && c.pod === pod ? { ...e, status: parseWaitResult(readTextOr(waitFile(c))) } : e;
+    if (!c || c.pod !== pod) return e;
+    const status = parseWaitResult(readTextOr(waitFile(c)));
+    const kills = this.oom.claim(pod.id, c.id, status);
+    if (kills > 0) this.ops.oomKilledLive(c.id, kills);
+    return { ...e, status: kills > 0 ? 137 : status };
   }
 
   // ---- containers -------------------------------------------------------------
@@ -236,7 +249,7 @@ export class GvisorRuntime implements ContainerRuntime {
   }
 
   oomKilled(): boolean {
-    return false; // gVisor's sentry accounts memory itself; no host cgroup OOM event to read
+    return false; // the sandbox's cgroup is every container's: its kills are matched to a container at its end (SandboxOomTracker)
   }
 
   /** A Create with a checkpoint is checked in {@link launchInit}, which knows the pod. */
@@ -334,6 +347,7 @@ export class GvisorRuntime implements ContainerRuntime {
       const restore = this.runsc.restoreArgv(target, rootId(pod), image);
       await this.runThroughHolder(pod, "gvisor-restore", target.network === "sandbox" ? withHostNetSysctlsHidden(restore) : restore, "restore", log, signal);
       this.watched.add(pod.id);
+      this.oom.watchPod(pod.id, memoryCgroupOf(sandboxPid));
       writeFileAtomic(restoreFile(pod, id), image, 0o600);
       pod.log.info({ runsc_sandbox_pid: sandboxPid, image }, "gVisor sandbox replaced to restore a checkpoint");
     } catch (err) {
@@ -525,7 +539,22 @@ export class GvisorRuntime implements ContainerRuntime {
     if (this.podRunscOf(c.pod).exits !== "control-socket") return;
     const socket = this.runsc.controlSocket(this.target(c.pod), rootId(c.pod));
     const running = () => c.record.init.state === "running" || c.record.init.state === "paused";
-    this.exits.watch(socket, c.id, running, (status, at) => this.ops.initExited(c, status, at));
+    this.exits.watch(socket, c.id, running, (status, at) => this.initEnded(c, status, at));
+  }
+
+  /**
+   * A container's init ended, as its sandbox reports it. One that failed just after
+   * the kernel OOM-killed a process of the pod's sandbox was killed for memory: its
+   * OOM is published first and it ends as an OOM-killed process does on the host
+   * (137), whatever status gVisor's kernel gave the process whose memory went.
+   */
+  private initEnded(c: Container, status: number, at: Date): void {
+    const kills = this.oom.claim(c.pod.id, c.id, status);
+    if (kills > 0) {
+      this.ops.oomKilledLive(c.id, kills);
+      this.ops.log.warn({ sandbox_id: c.pod.id, container_id: c.id, sandbox_status: status }, "the container's init ended after an OOM kill in its sandbox: reported as OOM-killed (137)");
+    }
+    this.ops.initExited(c, kills > 0 ? 137 : status, at);
   }
 
   /** Sets the pod cgroup (the sandbox's) to the sum of its containers' limits (and `creating`'s). */
