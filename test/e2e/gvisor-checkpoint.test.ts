@@ -37,6 +37,9 @@ describe("gvisor checkpoint and restore through the Task API (containerd 1.7 shi
       if (n < 50) await new Promise((r) => setTimeout(r, 100));
     }
     assert.ok(n >= 50, `the counter runs (${n})`);
+    // Without a pod, its own network namespace (ctr's default) is gVisor's stack with loopback only (runsc --network=none).
+    const devs = (await c.ctr(["task", "exec", "--exec-id", "netdev", "cnt", "cat", "/proc/net/dev"])).stdout;
+    assert.deepEqual(devs.split("\n").slice(2).filter(Boolean).map((l) => l.trim().split(":")[0]), ["lo"], devs);
 
     // ctr's container checkpoint: the task is saved and runs on (no exit asked for).
     await c.ctr(["container", "checkpoint", "--task", "--image", "cnt", "checkpoint/cnt:1"]);
