@@ -1,7 +1,7 @@
 import type { HolderExit } from "../holder/holder-protocol.js";
 import type { PodAgent } from "../holder/pod-agent.js";
 import type { Logger } from "../log/logger.js";
-import type { CgroupStats, CreateTaskSpec, Stdio } from "../task/task-backend.js";
+import type { CgroupStats, CheckpointSpec, CreateTaskSpec, Stdio } from "../task/task-backend.js";
 import type { TaskEvent } from "../task/task-event.js";
 import type { Container } from "./container.js";
 import type { OciSpec } from "./oci-spec.js";
@@ -96,7 +96,12 @@ export interface ContainerRuntime {
   /** Sandbox Metrics of a pod with no running container. Default: the supervisor's cgroup. */
   podStats?(pod: Pod): Promise<CgroupStats>;
 
-  /** Refuses what this engine cannot do for a container (a checkpoint, a terminal...). */
+  /** When {@link checkpoint} is absent: why Checkpoint is Unimplemented for this kind. */
+  readonly checkpointUnsupported?: string;
+  /** Saves a running or paused container to `spec.path` (which containerd made); it runs on unless `spec.exit`. */
+  checkpoint?(c: Container, spec: CheckpointSpec, signal?: AbortSignal): Promise<void>;
+
+  /** Refuses what this engine cannot do for a container (a checkpoint to restore it from, a terminal...). */
   checkCreate(spec: CreateTaskSpec, stdio: Stdio): void;
   /** Creates the container's init, not running yet, in a pod whose rootfs is mounted. */
   launchInit(l: InitLaunch): Promise<LaunchedInit>;

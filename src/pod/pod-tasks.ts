@@ -10,7 +10,7 @@ import type { ExecOutcome } from "../process/run-captured.js";
 import type { ExitSource } from "../task/exit-source.js";
 import type { TaskEvent } from "../task/task-event.js";
 import type { HolderExit } from "../holder/holder-protocol.js";
-import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus } from "../task/task-backend.js";
+import type { CgroupStats, CheckpointSpec, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus } from "../task/task-backend.js";
 import type { SandboxTasks } from "./sandbox-tasks.js";
 import { oomKillCount, wasOomKilled } from "../cgroup/oom.js";
 import { OomWatch } from "../cgroup/oom-watch.js";
@@ -383,6 +383,19 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
     c.moveTo("", "running");
     this.persist(c);
     this.rt.events.publish(c.record.namespace, { kind: "resumed", containerId });
+  }
+
+  /**
+   * Checkpoint of a running (or paused: ctr pauses a task before it checkpoints it)
+   * container: the engine saves it to `spec.path`. Kinds that cannot say so (Unimplemented).
+   */
+  async checkpoint(containerId: string, spec: CheckpointSpec, signal?: AbortSignal): Promise<void> {
+    const c = this.container(containerId);
+    if (!this.runtime.checkpoint) throw new RuntimeError(Code.Unimplemented, this.runtime.checkpointUnsupported ?? "checkpoint is not supported by this kind of sandbox");
+    const state = c.record.init.state;
+    if (state !== "running" && state !== "paused") throw new RuntimeError(Code.FailedPrecondition, `container ${containerId} is ${state}: only a running or paused container can be checkpointed`);
+    await this.runtime.checkpoint(c, spec, signal);
+    this.rt.log.info({ sandbox_id: c.pod.id, container_id: c.id, path: spec.path, exit: spec.exit }, "container checkpointed");
   }
 
   /**

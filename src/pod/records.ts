@@ -31,6 +31,8 @@ export interface SandboxRecord {
   shmMounted: boolean;
   /** Made for a single container without a pod: its spec's namespaces are left alone. */
   standalone?: boolean;
+  /** A standalone sandbox whose container asks for a network namespace of its own (see SandboxCreateRequest.ownNetwork). */
+  ownNetwork?: boolean;
   /**
    * Set (and persisted) before Start does anything, cleared when it is done: a
    * record still marked at daemon start is a Start the daemon died in.

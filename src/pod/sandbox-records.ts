@@ -51,6 +51,7 @@ export function createSandboxRecord(ctx: PodRuntime, req: SandboxCreateRequest, 
       podPid: 0,
       shmMounted: false,
       standalone: req.standalone,
+      ...(req.ownNetwork ? { ownNetwork: true } : {}),
     };
     ctx.sandboxes.put(id, record);
     addPod(record).log.debug({ netns: req.netnsPath || "host" }, "sandbox created");

@@ -59,6 +59,12 @@ export interface SandboxCreateRequest {
    * the shim bridge): the container's own spec decides its namespaces.
    */
   standalone: boolean;
+  /**
+   * A standalone sandbox whose container's spec asks for a new network namespace
+   * (`ctr run` without `--net-host`): a kind with a network stack of its own
+   * (gVisor) gives it one with only loopback, as runc gives the container one.
+   */
+  ownNetwork?: boolean;
 }
 
 /** A sandbox as Start and Status report it. */

@@ -10,7 +10,7 @@ import type { Logger } from "../log/logger.js";
 import type { PodConfig, Sandboxer } from "../sandbox/sandboxer.js";
 import { EXIT_SOURCE_FILE } from "../task/exit-source.js";
 import { writeFileAtomic } from "../fs/atomic-write.js";
-import type { CgroupStats, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus, TaskBackend } from "../task/task-backend.js";
+import type { CgroupStats, CheckpointSpec, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus, TaskBackend } from "../task/task-backend.js";
 import type { EventPublisher } from "../task/task-event.js";
 import { CRI_CONTAINER_TYPE, CRI_SANDBOX_ID, CRI_SANDBOX_LOG_DIRECTORY, CRI_SANDBOX_NAME, CRI_SANDBOX_NAMESPACE, CRI_SANDBOX_UID } from "./cri-annotations.js";
 import { splitPauseSpecSysctls } from "./pause-spec-sysctls.js";
@@ -80,7 +80,8 @@ export class BridgeTasks implements TaskBackend {
     }
     // No pod: a sandbox of its own, named after the container.
     const sandboxer = this.pick(a, fromRuntime);
-    await sandboxer.create({ id: spec.containerId, namespace, netnsPath: "", pod: undefined, annotations: a, labels: {}, standalone: true });
+    const ownNetwork = oci.linux?.namespaces?.some((n) => n.type === "network" && !n.path) ?? false;
+    await sandboxer.create({ id: spec.containerId, namespace, netnsPath: "", pod: undefined, annotations: a, labels: {}, standalone: true, ownNetwork });
     try {
       await sandboxer.start(spec.containerId);
       const created = await sandboxer.tasks.create({ ...spec, namespace, sandboxId: spec.containerId });
@@ -186,6 +187,13 @@ export class BridgeTasks implements TaskBackend {
 
   async resume(id: string): Promise<void> {
     return this.requireContainer(id).tasks.resume(id);
+  }
+
+  async checkpoint(id: string, spec: CheckpointSpec, signal?: AbortSignal): Promise<void> {
+    const c = this.containerOwner(id);
+    if (c) return c.tasks.checkpoint(id, spec, signal);
+    this.requireSandbox(id);
+    throw new RuntimeError(Code.FailedPrecondition, `sandbox ${id}: no pause process runs to checkpoint; checkpoint the pod's containers`);
   }
 
   async closeIO(id: string, execId: string, stdin: boolean): Promise<void> {

@@ -45,6 +45,18 @@ export interface ExecSpec {
   process: unknown;
 }
 
+/**
+ * What Checkpoint asks for (`CheckpointTaskRequest` with runc's `CheckpointOptions`):
+ * containerd makes `path` (its own temporary dir, or the caller's `image_path`) and
+ * tars what the runtime leaves there into its content store.
+ */
+export interface CheckpointSpec {
+  /** Directory the checkpoint image goes to (`CheckpointTaskRequest.path`). */
+  path: string;
+  /** Stop the container once it is saved (`CheckpointOptions.exit`); otherwise it runs on. */
+  exit: boolean;
+}
+
 /** A process as State reports it. `execId` is "" for a container's init. */
 export interface ProcessStatus {
   containerId: string;
@@ -96,6 +108,8 @@ export interface TaskBackend {
   pids(containerId: string): Promise<{ pid: number; execId: string }[]>;
   pause(containerId: string): Promise<void>;
   resume(containerId: string): Promise<void>;
+  /** Saves the container's state to `spec.path` (Unimplemented where the kind cannot). */
+  checkpoint(containerId: string, spec: CheckpointSpec, signal?: AbortSignal): Promise<void>;
   closeIO(containerId: string, execId: string, stdin: boolean): Promise<void>;
   resizePty(containerId: string, execId: string, width: number, height: number): Promise<void>;
   /** `resources` is the OCI LinuxResources JSON. */

@@ -1,11 +1,11 @@
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate, type Any, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { packAny } from "../protobuf/typeurl.js";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { MetricsSchema as CgroupV1MetricsSchema } from "../gen/io/containerd/cgroups/v1/metrics_pb.js";
 import { MetricsSchema as CgroupV2MetricsSchema } from "../gen/io/containerd/cgroups/v2/metrics_pb.js";
-import { ProcessDetailsSchema } from "../gen/containerd/runc/v1/options_pb.js";
+import { CheckpointOptionsSchema, ProcessDetailsSchema } from "../gen/containerd/runc/v1/options_pb.js";
 import { Task } from "../gen/containerd/task/v2/shim_pb.js";
 import { Status } from "../gen/containerd/v1/types/task_pb.js";
 import type { ProcessState } from "./process-state.js";
@@ -36,6 +36,17 @@ export function jsonAny(any: Any | undefined, url: string, what: string): unknow
     return JSON.parse(new TextDecoder().decode(any.value));
   } catch (err) {
     throw new RuntimeError(Code.InvalidArgument, `${what}: invalid JSON: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** runc's CheckpointOptions (what ctr and CRI send); none: leave running. */
+function checkpointOptions(any: Any | undefined): { exit: boolean } | undefined {
+  if (!any || any.value.length === 0) return undefined;
+  if (any.typeUrl !== CheckpointOptionsSchema.typeName) throw new RuntimeError(Code.InvalidArgument, `checkpoint options: unexpected type ${JSON.stringify(any.typeUrl)}, want ${CheckpointOptionsSchema.typeName}`);
+  try {
+    return fromBinary(CheckpointOptionsSchema, any.value);
+  } catch (err) {
+    throw new RuntimeError(Code.InvalidArgument, `checkpoint options: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -109,8 +120,11 @@ export function taskServiceImpl(backend: TaskBackend, namespaceOf: (md: Readonly
       await backend.resume(req.id);
       return {};
     },
-    async checkpoint() {
-      throw new RuntimeError(Code.Unimplemented, "checkpoint is not supported");
+    async checkpoint(req, ctx) {
+      if (!req.path) throw new RuntimeError(Code.InvalidArgument, "checkpoint: path must not be empty");
+      const o = checkpointOptions(req.options);
+      await backend.checkpoint(req.id, { path: req.path, exit: o?.exit ?? false }, ctx.signal);
+      return {};
     },
     async kill(req) {
       await backend.kill(req.id, req.execId, req.signal, req.all);

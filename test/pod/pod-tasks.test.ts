@@ -43,6 +43,19 @@ describe("task backend (PodTasks) over the fake container runtime", () => {
     assert.deepEqual(k.events.map((e) => e.kind), ["create"]);
   });
 
+  it("Checkpoint: NotFound for an unknown container, FailedPrecondition before Start, the engine's save once running, Unimplemented (with the kind's reason) for a kind that cannot", async (t) => {
+    const k = await ready(t);
+    const spec = { path: join(k.dir, "img"), exit: false };
+    await assert.rejects(k.sandboxer.tasks.checkpoint("nope", spec), { code: Code.NotFound });
+    await k.create("c1");
+    await assert.rejects(k.sandboxer.tasks.checkpoint("c1", spec), { code: Code.FailedPrecondition, message: /is created: only a running or paused container/ });
+    await k.sandboxer.tasks.start("c1", "");
+    await k.sandboxer.tasks.checkpoint("c1", { ...spec, exit: true });
+    assert.deepEqual(k.runtime.calls.filter((c) => c.startsWith("checkpoint")), [`checkpoint c1 ${spec.path} exit`]);
+    k.runtime.checkpointable = false;
+    await assert.rejects(k.sandboxer.tasks.checkpoint("c1", spec), { code: Code.Unimplemented, message: /fake: no checkpoints/ });
+  });
+
   it("Create whose engine launch fails is undone: the engine's undo ran, no record, no task", async (t) => {
     const k = await ready(t);
     await assert.rejects(k.create("c1", ["fail-launch"]), { code: Code.InvalidArgument, message: /launch refused/ });

@@ -16,7 +16,8 @@ import type { ProcessRecord } from "../../pod/records.js";
 import { closeUnusedFifo } from "../../pod/stdio.js";
 import { execDir, spawnExec, writeExecProcess } from "../../pod/exec-files.js";
 import { waitExit, waitLauncherExit } from "../../pod/wait-exit.js";
-import type { CgroupStats, CreateTaskSpec } from "../../task/task-backend.js";
+import type { CgroupStats, CheckpointSpec } from "../../task/task-backend.js";
+import { checkCheckpointImage, writeCheckpointLabel } from "./checkpoint-image.js";
 import { applyPodResources, removePodCgroup } from "../../cgroup/pod-cgroup.js";
 import { podResourcesOfLinux } from "../../sandbox/sandbox-update.js";
 import type { PodResources } from "../../sandbox/sandboxer.js";
@@ -24,6 +25,8 @@ import { withHostNetSysctlsHidden } from "./net-sysctl-mask.js";
 import { runscError, type RunscCli, type RunscNetwork, type RunscTarget } from "./runsc-cli.js";
 import type { RunscSetup } from "./runsc-probe.js";
 import { SandboxExitWaiter } from "./sandbox-exit-waiter.js";
+import { SandboxOomTracker } from "./sandbox-oom.js";
+import { memoryCgroupOf } from "../../cgroup/oom.js";
 import { sandboxResourcesFor } from "./sandbox-resources.js";
 import { prepareGvisorSpec, rootContainerSpec, PAUSE_PATH } from "./sandbox-spec.js";
 import { parseWaitResult } from "./wait-result.js";
@@ -32,6 +35,8 @@ import { readTextOr } from "../../fs/read-text.js";
 
 /** How long a runsc create/start/exec launch may take, in ms. */
 const LAUNCH_TIMEOUT_MS = 60_000;
+/** How long `runsc checkpoint` may take (it writes the sandbox's memory), in ms. */
+const CHECKPOINT_TIMEOUT_MS = 120_000;
 /** How long Stop waits for killed containers' exits before it ends the sandbox, in ms. */
 const KILL_DRAIN_MS = 3_000;
 /** Holder key of the sandbox process (adopted so its death is journaled under a name). */
@@ -65,6 +70,8 @@ export class GvisorRuntime implements ContainerRuntime {
   /** What each pod's sandbox runs with, by pod id (read from its file once). */
   private readonly podRunsc = new Map<string, PodRunsc>();
   private readonly exits: SandboxExitWaiter;
+  /** OOM kills in the pods' cgroups, given to the container whose end they caused. */
+  private readonly oom: SandboxOomTracker;
 
   /** The holder's namespaces are not where a gVisor pod's sysctls live: its sandbox kernel is. */
   readonly holderSetsPodSysctls = false;
@@ -93,6 +100,7 @@ export class GvisorRuntime implements ContainerRuntime {
     private readonly setup: Promise<RunscSetup>,
   ) {
     this.exits = new SandboxExitWaiter(ops.log);
+    this.oom = new SandboxOomTracker(ops.log);
     setup.then((r) => (this.probed = r), () => {});
   }
 
@@ -110,6 +118,10 @@ export class GvisorRuntime implements ContainerRuntime {
     await mkdir(rootfs, { recursive: true, mode: 0o755 });
     writeFileSync(join(rootfs, PAUSE_PATH), "", { mode: 0o755 }); // the bind mount's target
     const hostNetwork = isHostNetwork(pod);
+    // A standalone container that asked for a network namespace of its own gets one with
+    // only loopback (runsc makes it); 2022 builds keep the host's: their commands reach the
+    // sandbox over an abstract socket in its network namespace.
+    const loopbackOnly = hostNetwork && pod.record.standalone === true && pod.record.ownNetwork === true && setup.features.directfs;
     const spec = rootContainerSpec({
       sandboxId: rootId(pod),
       rootfs,
@@ -119,7 +131,7 @@ export class GvisorRuntime implements ContainerRuntime {
       cgroupsPath: pod.record.cgroupPath,
     });
     writeFileAtomic(join(dir, "config.json"), JSON.stringify(spec), 0o644);
-    const chosen: PodRunsc = { platform: setup.platform, network: hostNetwork ? "host" : setup.network, exits: "runsc-wait" };
+    const chosen: PodRunsc = { platform: setup.platform, network: loopbackOnly ? "none" : hostNetwork ? "host" : setup.network, exits: "runsc-wait" };
     this.savePodRunsc(pod, chosen);
     const target = this.target(pod);
     const log = join(dir, "runsc.log");
@@ -132,6 +144,7 @@ export class GvisorRuntime implements ContainerRuntime {
     await this.runThroughHolder(pod, "gvisor-start", target.network === "sandbox" ? withHostNetSysctlsHidden(start) : start, "start", log, signal);
     if (existsSync(this.runsc.controlSocket(target, rootId(pod)))) this.savePodRunsc(pod, { ...chosen, exits: "control-socket" });
     this.watched.add(pod.id);
+    this.oom.watchPod(pod.id, memoryCgroupOf(sandboxPid));
     pod.log.info({ runsc_sandbox_pid: sandboxPid, ...this.podRunscOf(pod) }, "gVisor sandbox started");
   }
 
@@ -154,6 +167,7 @@ export class GvisorRuntime implements ContainerRuntime {
   /** Kills every container, gives their exits `drainMs` to come in, then deletes the sandbox and waits for its process to go. */
   private async endSandbox(pod: Pod, drainMs: number): Promise<void> {
     this.watched.delete(pod.id);
+    this.oom.unwatchPod(pod.id);
     const target = this.target(pod);
     const live = this.ops.containersOf(pod).filter((c) => c.record.init.state !== "stopped");
     await Promise.all(live.map((c) => this.runsc.kill(target, c.id, 9, true).catch(() => {})));
@@ -182,6 +196,7 @@ export class GvisorRuntime implements ContainerRuntime {
       return;
     }
     this.watched.add(pod.id);
+    this.oom.watchPod(pod.id, memoryCgroupOf(pid));
   }
 
   /** What the pod's sandbox runs with, and why (the start-time probe's reasons, when the pod took its choice). */
@@ -193,7 +208,8 @@ export class GvisorRuntime implements ContainerRuntime {
       runsc_platform: r.platform,
       runsc_platform_reason: s && s.platform === r.platform ? s.platformReason : "chosen by an earlier daemon",
       runsc_network: r.network,
-      runsc_network_reason: isHostNetwork(pod) ? "host-network pod" : s && s.network === r.network ? s.networkReason : "chosen by an earlier daemon",
+      runsc_network_reason:
+        r.network === "none" && pod.record.ownNetwork ? "a container without a pod, with a network namespace of its own: loopback only" : isHostNetwork(pod) ? "host-network pod" : s && s.network === r.network ? s.networkReason : "chosen by an earlier daemon",
       runsc_exits: r.exits,
     };
   }
@@ -210,10 +226,15 @@ export class GvisorRuntime implements ContainerRuntime {
   exitReported(pod: Pod, e: HolderExit, process: { container: Container; execId: string } | undefined): HolderExit | undefined {
     if (e.pid === this.sandboxPid(pod)) {
       if (this.watched.delete(pod.id)) pod.sandboxDied(e.status);
+      this.oom.unwatchPod(pod.id);
       return undefined;
     }
     const c = process && !process.execId ? process.container : undefined;
-    return c && c.pod === pod ? { ...e, status: parseWaitResult(readTextOr(waitFile(c))) } : e;
+    if (!c || c.pod !== pod) return e;
+    const status = parseWaitResult(readTextOr(waitFile(c)));
+    const kills = this.oom.claim(pod.id, c.id, status);
+    if (kills > 0) this.ops.oomKilledLive(c.id, kills);
+    return { ...e, status: kills > 0 ? 137 : status };
   }
 
   // ---- containers -------------------------------------------------------------
@@ -228,11 +249,37 @@ export class GvisorRuntime implements ContainerRuntime {
   }
 
   oomKilled(): boolean {
-    return false; // gVisor's sentry accounts memory itself; no host cgroup OOM event to read
+    return false; // the sandbox's cgroup is every container's: its kills are matched to a container at its end (SandboxOomTracker)
   }
 
-  checkCreate(spec: CreateTaskSpec): void {
-    if (spec.checkpoint) throw new RuntimeError(Code.Unimplemented, "restoring from a checkpoint is not supported");
+  /** A Create with a checkpoint is checked in {@link launchInit}, which knows the pod. */
+  checkCreate(): void {}
+
+  /**
+   * `runsc checkpoint` of the container's sandbox. gVisor saves the whole sandbox
+   * (its kernel, every container in it), so only a pod running this one container
+   * can be saved as this container, and only on gVisor's own network stack (runsc
+   * refuses host networking). It runs on unless `spec.exit`; then the sandbox ends
+   * and with it the pod.
+   */
+  async checkpoint(c: Container, spec: CheckpointSpec, signal?: AbortSignal): Promise<void> {
+    const pod = c.pod;
+    this.checkSaveable(pod, c.id, "checkpointed");
+    const others = this.ops.containersOf(pod).filter((o) => o.id !== c.id);
+    if (others.length > 0) {
+      throw new RuntimeError(Code.FailedPrecondition, `container ${c.id}: gVisor saves its whole sandbox, which also holds ${others.map((o) => o.id).join(", ")}: only a container alone in its pod can be checkpointed`);
+    }
+    await mkdir(spec.path, { recursive: true, mode: 0o700 });
+    await this.runsc.checkpoint(this.target(pod), c.id, spec.path, !spec.exit, CHECKPOINT_TIMEOUT_MS, signal);
+    writeCheckpointLabel(spec.path, { kind: "gvisor", network: this.podRunscOf(pod).network });
+    if (spec.exit) this.ops.log.info({ sandbox_id: pod.id, container_id: c.id }, "the checkpointed sandbox ends (exit requested)");
+  }
+
+  /** What a pod's sandbox must be for runsc to save or restore it. */
+  private checkSaveable(pod: Pod, id: string, what: string): void {
+    const r = this.podRunscOf(pod);
+    if (r.exits !== "control-socket") throw new RuntimeError(Code.FailedPrecondition, `container ${id}: its sandbox runs a runsc before 2023, which cannot restore a sandbox of several containers; it cannot be ${what}`);
+    if (r.network === "host") throw new RuntimeError(Code.FailedPrecondition, `container ${id}: its gVisor sandbox uses the host's network (runsc --network=host), which gVisor cannot save; it cannot be ${what}`);
   }
 
   /**
@@ -242,6 +289,7 @@ export class GvisorRuntime implements ContainerRuntime {
    */
   async launchInit(l: InitLaunch): Promise<LaunchedInit> {
     const { id, spec, oci, pod, holder, stdio, spawnId, log } = l;
+    if (spec.checkpoint) await this.prepareRestore(id, pod, spec.checkpoint, l.signal);
     const prepared = prepareGvisorSpec(oci, rootId(pod), pod.record.standalone ? undefined : podContext(pod), this.ops.minOomScoreAdj);
     writeFileAtomic(join(spec.bundle, "config.json"), JSON.stringify(prepared), 0o644);
     const target = this.target(pod);
@@ -270,7 +318,49 @@ export class GvisorRuntime implements ContainerRuntime {
     return { pid: 0, memoryCgroup: "", fields: { runtime: "runsc" } };
   }
 
+  /**
+   * Before a container is created to be restored from `image`: runsc restores a saved
+   * kernel only into a sandbox that has started nothing, so the pod's sandbox (which
+   * ran only the pause program, and no container yet) is replaced by a new one whose
+   * root container is restored from the image now; the container's own restore, at
+   * Start, then loads the saved kernel (runsc waits for every container it saved).
+   */
+  private async prepareRestore(id: string, pod: Pod, image: string, signal: AbortSignal | undefined): Promise<void> {
+    checkCheckpointImage(image);
+    this.checkSaveable(pod, id, "restored");
+    const others = this.ops.containersOf(pod);
+    if (others.length > 0) {
+      throw new RuntimeError(Code.FailedPrecondition, `container ${id}: a restore replaces the pod's whole gVisor sandbox, which already holds ${others.map((o) => o.id).join(", ")}: restore into a pod of its own`);
+    }
+    const dir = sandboxDir(pod);
+    const target = this.target(pod);
+    const log = join(dir, "runsc.log");
+    const pidFile = join(dir, "sandbox.pid");
+    this.watched.delete(pod.id); // the old sandbox's end is not the pod's
+    try {
+      const old = this.sandboxPid(pod);
+      await this.runsc.delete(target, rootId(pod), true);
+      await waitGone(old, 5000);
+      await this.runThroughHolder(pod, "gvisor-create", this.runsc.createArgv(target, rootId(pod), dir, pidFile), "create", log, signal);
+      const sandboxPid = Number(readFileSync(pidFile, "utf8").trim());
+      await requireHolder(pod).adopt(SANDBOX_KEY, sandboxPid);
+      const restore = this.runsc.restoreArgv(target, rootId(pod), image);
+      await this.runThroughHolder(pod, "gvisor-restore", target.network === "sandbox" ? withHostNetSysctlsHidden(restore) : restore, "restore", log, signal);
+      this.watched.add(pod.id);
+      this.oom.watchPod(pod.id, memoryCgroupOf(sandboxPid));
+      writeFileAtomic(restoreFile(pod, id), image, 0o600);
+      pod.log.info({ runsc_sandbox_pid: sandboxPid, image }, "gVisor sandbox replaced to restore a checkpoint");
+    } catch (err) {
+      // The pod's sandbox is gone or half made: the pod ends, as when its sandbox dies.
+      pod.log.error({ err }, "replacing the gVisor sandbox for a restore failed; the pod ends");
+      await this.runsc.delete(target, rootId(pod), true).catch(() => {});
+      pod.sandboxDied(255);
+      throw err;
+    }
+  }
+
   async undoLaunch(id: string, pod: Pod): Promise<void> {
+    rmSync(restoreFile(pod, id), { force: true });
     if (existsSync(resourcesFile(pod, id))) {
       rmSync(resourcesFile(pod, id), { force: true });
       // The sandbox's bound goes back to what the pod's other containers ask for.
@@ -292,6 +382,8 @@ export class GvisorRuntime implements ContainerRuntime {
     const holder = requireHolder(pod);
     const target = this.target(pod);
     const t = p.stdio.terminal;
+    // A container created from a checkpoint starts by loading it.
+    const image = readTextOr(restoreFile(pod, c.id));
     const startedAt = new Date();
     const startPid = await holder.spawn({
       id: t ? `start:${c.id}` : p.spawnId,
@@ -299,11 +391,12 @@ export class GvisorRuntime implements ContainerRuntime {
       stdin: t ? "" : p.stdio.stdin,
       stdout: t ? "" : p.stdio.stdout,
       stderr: t ? "" : p.stdio.stderr,
-      argv: this.runsc.startArgv(target, c.id),
+      argv: image ? this.runsc.restoreArgv(target, c.id, image) : this.runsc.startArgv(target, c.id),
       env: holderLaunchEnv(),
     });
     const done = await waitExit(pod, startPid, startedAt, LAUNCH_TIMEOUT_MS);
-    if (done.status !== 0) throw new RuntimeError(Code.FailedPrecondition, `runsc start ${c.id}: exit status ${done.status}`);
+    if (done.status !== 0) throw new RuntimeError(Code.FailedPrecondition, `runsc ${image ? "restore" : "start"} ${c.id}: exit status ${done.status}`);
+    if (image) rmSync(restoreFile(pod, c.id), { force: true });
     if (this.podRunscOf(pod).exits === "control-socket") {
       // The container has no host process of its own: it lives and dies with the sandbox process.
       this.ops.initLaunched(c, this.sandboxPid(pod), startedAt);
@@ -378,6 +471,7 @@ export class GvisorRuntime implements ContainerRuntime {
     rmSync(execDir(c), { recursive: true, force: true });
     rmSync(waitFile(c), { force: true });
     rmSync(resourcesFile(c.pod, c.id), { force: true });
+    rmSync(restoreFile(c.pod, c.id), { force: true });
     // runsc makes a sub-container's cgroup from its spec's cgroupsPath and removes it only when it
     // can still reach the sandbox: a sandbox that died first (its holder killed) leaves it behind.
     const path = containerCgroupPath(c);
@@ -445,7 +539,22 @@ export class GvisorRuntime implements ContainerRuntime {
     if (this.podRunscOf(c.pod).exits !== "control-socket") return;
     const socket = this.runsc.controlSocket(this.target(c.pod), rootId(c.pod));
     const running = () => c.record.init.state === "running" || c.record.init.state === "paused";
-    this.exits.watch(socket, c.id, running, (status, at) => this.ops.initExited(c, status, at));
+    this.exits.watch(socket, c.id, running, (status, at) => this.initEnded(c, status, at));
+  }
+
+  /**
+   * A container's init ended, as its sandbox reports it. One that failed just after
+   * the kernel OOM-killed a process of the pod's sandbox was killed for memory: its
+   * OOM is published first and it ends as an OOM-killed process does on the host
+   * (137), whatever status gVisor's kernel gave the process whose memory went.
+   */
+  private initEnded(c: Container, status: number, at: Date): void {
+    const kills = this.oom.claim(c.pod.id, c.id, status);
+    if (kills > 0) {
+      this.ops.oomKilledLive(c.id, kills);
+      this.ops.log.warn({ sandbox_id: c.pod.id, container_id: c.id, sandbox_status: status }, "the container's init ended after an OOM kill in its sandbox: reported as OOM-killed (137)");
+    }
+    this.ops.initExited(c, kills > 0 ? 137 : status, at);
   }
 
   /** Sets the pod cgroup (the sandbox's) to the sum of its containers' limits (and `creating`'s). */
@@ -539,6 +648,11 @@ function containerResources(resources: unknown): PodResources {
     if (typeof v === "number" && v < 0) throw new RuntimeError(Code.InvalidArgument, `resources ${field} ${v}: a gVisor container's host limit is its share of its sandbox's; the host cannot lift it`);
   }
   return podResourcesOfLinux(resources, "resources");
+}
+
+/** The checkpoint image a created container starts from (Create with a checkpoint), until it started. */
+function restoreFile(pod: Pod, id: string): string {
+  return join(sandboxDir(pod), `${id}.restore`);
 }
 
 /** Where a container's waiter writes the exit status runsc reports. */

@@ -106,6 +106,15 @@ export class RunscCli {
     return [this.absoluteBinary(), ...this.globalArgs(t), "start", id];
   }
 
+  /**
+   * argv of `runsc restore --detach`, the start of a created container from a checkpoint
+   * image: the root container's loads the sandbox's saved kernel, each other container's
+   * takes its stdio from this process (as `runsc start`'s does).
+   */
+  restoreArgv(t: RunscTarget, id: string, imagePath: string): string[] {
+    return [this.absoluteBinary(), ...this.globalArgs(t), "restore", "--detach", "--image-path", imagePath, id];
+  }
+
   /** argv of `runsc wait`: prints `{"id":...,"exitStatus":N}` once the container's init exited. */
   waitArgv(t: RunscTarget, id: string): string[] {
     return [this.absoluteBinary(), ...this.globalArgs(t), "wait", id];
@@ -155,6 +164,15 @@ export class RunscCli {
     await this.run(target, ["resume", id]);
   }
 
+  /**
+   * `runsc checkpoint`: saves the whole sandbox of container `id` to `imagePath`
+   * (`checkpoint.img`, its pages files); the sandbox runs on with `leaveRunning`,
+   * else it ends. Bounded by `timeoutMs` (saving memory takes longer than a short command).
+   */
+  async checkpoint(target: RunscTarget, id: string, imagePath: string, leaveRunning: boolean, timeoutMs: number, abort?: AbortSignal): Promise<void> {
+    await this.run(target, ["checkpoint", "--image-path", imagePath, ...(leaveRunning ? ["--leave-running"] : []), id], abort, timeoutMs);
+  }
+
   /** Pids (inside the sandbox) of every process of the container. */
   async ps(target: RunscTarget, id: string): Promise<number[]> {
     return (JSON.parse(await this.run(target, ["ps", "--format", "json", id])) as number[] | null) ?? [];
@@ -166,11 +184,11 @@ export class RunscCli {
   }
 
   /** `abort` (the caller's deadline or cancel) kills the command and fails with its reason. */
-  private run(target: RunscTarget, args: string[], abort?: AbortSignal): Promise<string> {
+  private run(target: RunscTarget, args: string[], abort?: AbortSignal, timeoutMs = this.options.commandTimeoutMs): Promise<string> {
     const global = this.globalArgs(target);
-    if (!target.netns) return runCliCommand("runsc", this.options.binary, global, args, this.options.commandTimeoutMs, undefined, abort);
+    if (!target.netns) return runCliCommand("runsc", this.options.binary, global, args, timeoutMs, undefined, abort);
     const inNetns = [`--net=${target.netns}`, "--", this.absoluteBinary(), ...global];
-    return runCliCommand("runsc", "nsenter", inNetns, args, this.options.commandTimeoutMs, undefined, abort);
+    return runCliCommand("runsc", "nsenter", inNetns, args, timeoutMs, undefined, abort);
   }
 }
 

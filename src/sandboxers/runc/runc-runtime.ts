@@ -26,6 +26,9 @@ const RUNC_LAUNCH_TIMEOUT_MS = 60_000;
 
 /** How runc containers run: the Debian runc binary, launched by the pod's holder, so its containers are the holder's descendants. */
 export class RuncRuntime implements ContainerRuntime {
+  /** Why Checkpoint, and a Create with a checkpoint, are Unimplemented. */
+  readonly checkpointUnsupported = "checkpoint and restore are not supported by the runc sandboxer (it would need CRIU, which kuasard does not drive); the gvisor sandboxer supports them";
+
   readonly holderSetsPodSysctls = true;
 
   /** Enters every namespace (and the root) of the container's init, or of the pod's init without a container. */
@@ -68,7 +71,7 @@ export class RuncRuntime implements ContainerRuntime {
   }
 
   checkCreate(spec: CreateTaskSpec): void {
-    if (spec.checkpoint) throw new RuntimeError(Code.Unimplemented, "restoring from a checkpoint is not supported");
+    if (spec.checkpoint) throw new RuntimeError(Code.Unimplemented, this.checkpointUnsupported);
   }
 
   /** `runc create` through the holder; the container's init (from `--pid-file`) is adopted by it. */

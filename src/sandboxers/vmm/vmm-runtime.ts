@@ -38,6 +38,9 @@ const GUEST_LAUNCH_TIMEOUT_MS = 120_000;
  * guest through the agent, stdio is streamed over the agent channel.
  */
 export class VmmRuntime implements ContainerRuntime {
+  /** Why Checkpoint, and a Create with a checkpoint, are Unimplemented. */
+  readonly checkpointUnsupported = "checkpoint and restore are not supported by the vmm sandboxer (a container in a VM guest cannot be saved on its own); the gvisor sandboxer supports them";
+
   readonly holderSetsPodSysctls = true;
   /** Partial output of the containers' OOM watchers, by container id. */
   private readonly oomCounters = new Map<string, OomRecordCounter>();
@@ -126,7 +129,7 @@ export class VmmRuntime implements ContainerRuntime {
   }
 
   checkCreate(spec: CreateTaskSpec): void {
-    if (spec.checkpoint) throw new RuntimeError(Code.Unimplemented, "restoring from a checkpoint is not supported");
+    if (spec.checkpoint) throw new RuntimeError(Code.Unimplemented, this.checkpointUnsupported);
   }
 
   async launchInit(l: InitLaunch): Promise<LaunchedInit> {

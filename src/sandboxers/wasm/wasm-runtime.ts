@@ -33,6 +33,9 @@ const PSEUDO_FS = new Set(["proc", "sysfs", "cgroup", "cgroup2", "devpts", "mque
  * releases it.
  */
 export class WasmRuntime implements ContainerRuntime {
+  /** Why Checkpoint, and a Create with a checkpoint, are Unimplemented. */
+  readonly checkpointUnsupported = "checkpoint and restore are not supported by the wasm sandboxer (a WASI runner has no saved state to resume); the gvisor sandboxer supports them";
+
   readonly holderSetsPodSysctls = true;
   /** A WASI module runs alone: there is no shell or process table to enter. */
   async debugExec(): Promise<ExecOutcome> {
@@ -67,7 +70,7 @@ export class WasmRuntime implements ContainerRuntime {
 
   checkCreate(spec: CreateTaskSpec, stdio: Stdio): void {
     if (stdio.terminal) throw new RuntimeError(Code.Unimplemented, "wasm containers have no terminal");
-    if (spec.checkpoint) throw new RuntimeError(Code.Unimplemented, "restoring from a checkpoint is not supported");
+    if (spec.checkpoint) throw new RuntimeError(Code.Unimplemented, this.checkpointUnsupported);
   }
 
   /** Launches the engine's runner through the holder; it loads the module, then waits on the start FIFO. */

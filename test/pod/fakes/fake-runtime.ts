@@ -6,7 +6,7 @@ import type { OciProcess } from "../../../src/pod/oci-spec.js";
 import { requireHolder } from "../../../src/pod/pod-tasks.js";
 import type { Pod } from "../../../src/pod/pod.js";
 import type { ProcessRecord } from "../../../src/pod/records.js";
-import type { CgroupStats, CreateTaskSpec } from "../../../src/task/task-backend.js";
+import type { CgroupStats, CheckpointSpec, CreateTaskSpec } from "../../../src/task/task-backend.js";
 import { Gates } from "./gates.js";
 
 /** Stats the fake kind reports for any running container. */
@@ -27,7 +27,18 @@ export class FakeRuntime implements ContainerRuntime {
   /** Steps held until released or their caller gives up: `podStarted` (the engine's pod start), `launch` (the init spawned, not yet returned), `start`, `exec`. */
   readonly gates = new Gates();
 
+  /** Whether the fake kind saves containers (Checkpoint); without it, Checkpoint is Unimplemented with {@link checkpointUnsupported}. */
+  checkpointable = true;
+  readonly checkpointUnsupported = "fake: no checkpoints";
+
   constructor(private readonly ops: ContainerOps) {}
+
+  get checkpoint(): ((c: Container, spec: CheckpointSpec) => Promise<void>) | undefined {
+    if (!this.checkpointable) return undefined;
+    return async (c, spec) => {
+      this.calls.push(`checkpoint ${c.id} ${spec.path}${spec.exit ? " exit" : ""}`);
+    };
+  }
 
   checkCreate(spec: CreateTaskSpec): void {
     if (spec.checkpoint) throw new RuntimeError(Code.Unimplemented, "fake: no checkpoints");
