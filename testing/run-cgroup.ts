@@ -52,6 +52,8 @@ export function createRunCgroup(name = `kuasar-run-${process.pid}-${Date.now().t
 export function enterRunCgroup(): void {
   for (const h of inheritedHierarchies()) {
     const opts = h.version === 2 ? [] : ["-o", (h.controllers.every((c) => c.startsWith("name=")) ? ["none", ...h.controllers] : h.controllers).join(",")];
+    // The same hierarchy cannot be mounted on top of itself (EBUSY): take the inherited one away first.
+    execFileSync("umount", [h.mount]);
     execFileSync("mount", ["-t", h.version === 2 ? "cgroup2" : "cgroup", ...opts, h.version === 2 ? "cgroup2" : "cgroup", h.mount]);
     const leaf = join(h.mount, RUNNER_LEAF);
     mkdirSync(leaf);
