@@ -30,8 +30,7 @@ const MiB = 1 << 20;
 
 /**
  * A pod cgroup parent of this test only (as kubelet makes `/kubepods/.../pod<uid>`),
- * in every hierarchy; removed after the test. Other workers share this machine's
- * cgroup tree: the census walks only below it.
+ * in every hierarchy; removed after the test. The census walks only below it.
  */
 function testCgroupParent(t: TestContext): { parent: string; roots: string[] } {
   const parent = `/kuasar-e2e-${randomBytes(6).toString("hex")}`;
