@@ -2,8 +2,9 @@
  * Test entry point (`npm test` ends here; `node dist/test/run.js [filter...] [--node-test-flag...]`,
  * e.g. `node dist/test/run.js e2e/` for the end-to-end tests only).
  *
- * Outside: re-executes itself as pid 1 of fresh mount/pid/net/uts/ipc namespaces.
- * Inside: private mounts, tmpfs over /run/containerd, /run/netns, /var/lib/cni, /run/kuasar,
+ * Outside: makes the run's own cgroup (`testing/run-cgroup.ts`) and re-executes itself in it as
+ * pid 1 of fresh cgroup/mount/pid/net/uts/ipc namespaces; removes that cgroup when the run ends.
+ * Inside: private mounts, cgroup hierarchies remounted so their root is the run's cgroup, tmpfs over /run/containerd, /run/netns, /var/lib/cni, /run/kuasar,
  * `lo` up, then one `node --test --test-concurrency=1` over every `dist/test/**\/*.test.js`
  * (unit and e2e)
  * (sorted; plain arguments keep only files whose path contains one of them, `--x` arguments go

@@ -92,9 +92,8 @@ export async function assertPodEndedAndCleaned(cri: CriClient, handler: string, 
 
 /**
  * What grew since `before`, once processes killed asynchronously are gone (a
- * few seconds at most). The cgroup tree is the host's, shared with whatever else
- * runs containers on this machine: only cgroups named after `ids` (runc names a
- * container's cgroup after it) are this test's.
+ * few seconds at most). Only cgroups named after `ids` (runc names a container's
+ * cgroup after it) count: other tests of the same run may leave pod parents.
  */
 export async function settledDiff(scope: CensusScope, before: Census, ids: readonly string[]): Promise<ReturnType<typeof censusDiff>> {
   const ours = () => {

@@ -2,6 +2,7 @@ import { execFile, spawn } from "node:child_process";
 import { lstat, mkdir, realpath } from "node:fs/promises";
 import { constants } from "node:os";
 import { promisify } from "node:util";
+import { createRunCgroup, enterRunCgroup, removeRunCgroup } from "./run-cgroup.js";
 
 const execFileP = promisify(execFile);
 
@@ -11,9 +12,11 @@ export const ISOLATION_ENV = "KUASAR_E2E_ISOLATED";
 /**
  * `unshare(1)` flags for the e2e namespace set: private mounts (+ a fresh /proc), a pid
  * namespace whose pid 1 is the re-executed runner (when it exits the kernel kills everything
- * left inside), and fresh net, uts and ipc namespaces. All checked to work on the CI machine.
+ * left inside), fresh net, uts and ipc namespaces, and a cgroup namespace rooted at the run's
+ * cgroup (see `run-cgroup.ts`). All checked to work on the CI machine.
  */
 export const UNSHARE_FLAGS: readonly string[] = [
+  "--cgroup",
   "--mount",
   "--pid",
   "--fork",
@@ -58,13 +61,32 @@ export async function isolatedTmpfsDirs(): Promise<string[]> {
 }
 
 /**
+ * Joins the process (a shell, by its pid `$$`) to every cgroup whose `cgroup.procs` file is
+ * given (the count first, then the files), then execs the rest of its arguments: so `unshare`
+ * already runs in the run's cgroup when it makes the cgroup namespace.
+ */
+const JOIN_THEN_EXEC = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"';
+
+/**
  * Re-executes `node <script> ...args` as pid 1 of a fresh namespace set
- * (`unshare` {@link UNSHARE_FLAGS}) with {@link ISOLATION_ENV}=1, stdio inherited.
+ * (`unshare` {@link UNSHARE_FLAGS}) with {@link ISOLATION_ENV}=1, stdio inherited, in a
+ * cgroup of this run only (the cgroup namespace's root), removed when the run ends.
  * Resolves to the exit code to use (128+signal if killed).
  */
-export function reexecIsolated(script: string, args: readonly string[]): Promise<number> {
+export async function reexecIsolated(script: string, args: readonly string[]): Promise<number> {
+  const run = createRunCgroup();
+  try {
+    return await reexecInCgroup(script, args, run.procsFiles);
+  } finally {
+    const left = await removeRunCgroup(run);
+    if (left.length > 0) console.error(`test: the run's cgroups still hold processes, not removed: ${left.join(" ")}`);
+  }
+}
+
+function reexecInCgroup(script: string, args: readonly string[], cgroupProcs: readonly string[]): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn("unshare", [...UNSHARE_FLAGS, process.execPath, script, ...args], {
+    const argv = ["-c", JOIN_THEN_EXEC, "sh", String(cgroupProcs.length), ...cgroupProcs, "unshare", ...UNSHARE_FLAGS, process.execPath, script, ...args];
+    const child = spawn("sh", argv, {
       stdio: "inherit",
       env: { ...process.env, [ISOLATION_ENV]: "1" },
     });
@@ -84,12 +106,14 @@ export function reexecIsolated(script: string, args: readonly string[]): Promise
 }
 
 /**
- * Inside the namespaces (as pid 1): makes every mount private, mounts a tmpfs over each of
- * {@link isolatedTmpfsDirs}, sets the hostname and brings up `lo`.
+ * Inside the namespaces (as pid 1): makes every mount private, mounts the cgroup hierarchies
+ * afresh (rooted at the run's cgroup) with pid 1 in its runner leaf, mounts a tmpfs over each
+ * of {@link isolatedTmpfsDirs}, sets the hostname and brings up `lo`.
  */
 export async function setupIsolation(): Promise<void> {
   if (process.pid !== 1) throw new Error("setupIsolation: expected to run as pid 1 of a fresh pid namespace");
   await execFileP("mount", ["--make-rprivate", "/"]);
+  enterRunCgroup();
   for (const dir of await isolatedTmpfsDirs()) {
     await mkdir(dir, { recursive: true });
     await execFileP("mount", ["-t", "tmpfs", "-o", "mode=0755,nosuid,nodev", "tmpfs", dir]);

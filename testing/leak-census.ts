@@ -6,6 +6,12 @@ import { join } from "node:path";
  * resident daemons, directory entries under the state dirs, network namespaces
  * and cgroups. Take one census before a scenario and one after, then
  * {@link censusDiff} names whatever grew.
+ *
+ * Under `test/run.ts` every category is the run's own: processes of its pid namespace,
+ * mounts of its mount namespace, /run/netns a tmpfs of its own, and cgroup hierarchies
+ * mounted in its cgroup namespace, rooted at the run's cgroup (`run-cgroup.ts`). Runs beside
+ * it on the machine are not counted. Outside the runner (plain `node --test`) the cgroup
+ * roots are the machine's: pass `cgroupRoots: []` there.
  */
 export interface Census {
   /** `pid comm` of every process in this pid namespace except the ones listed in `ignorePids`. */
@@ -30,7 +36,7 @@ export interface CensusScope {
   fdPids?: readonly number[];
   /** Processes not counted (the test runner itself and its helpers). */
   ignorePids?: readonly number[];
-  /** Cgroup roots to walk; default every mounted cgroup hierarchy's root. */
+  /** Cgroup roots to walk; default every mounted cgroup hierarchy's root (the run's cgroup under `test/run.ts`). */
   cgroupRoots?: readonly string[];
 }
 

@@ -6,7 +6,7 @@ import type { CriClient } from "./cri.js";
 
 /**
  * Looks at a sandboxer's `--dir` as a test sees it: the pods and records in it,
- * and what a leak census says once other test runs' cgroups are left out.
+ * and what a leak census says about this test's pods (cgroups named after them).
  */
 
 /** Entries of `<dir>/<sub>` ("" when it is missing). */

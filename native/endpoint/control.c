@@ -122,8 +122,10 @@ static int on_release(struct control *c, uint32_t stream, struct slice payload) 
   if (path_arg(payload, path) < 0) return reply(c, stream, CODE_INVALID_ARGUMENT, "Release: want an absolute path", NULL, 0);
   struct held *h = held_find_path(path);
   if (h) {
-    custody_send(OP_RELEASE, h->id, 0, 0, 0, NULL, 0, NULL, 0);
+    /* Out of the table first: a custody process started meanwhile (from the table) must not get it. */
+    uint32_t id = h->id;
     held_remove(h);
+    custody_release(id);
   }
   return reply(c, stream, CODE_OK, NULL, NULL, 0);
 }

@@ -27,7 +27,7 @@ static int64_t now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void custody_send(uint32_t op, uint32_t id, uint32_t stream, uint32_t flags, int64_t deadline_ms, const void *data, size_t len, const int *fds, int nfds) {
+int custody_send(uint32_t op, uint32_t id, uint32_t stream, uint32_t flags, int64_t deadline_ms, const void *data, size_t len, const int *fds, int nfds) {
   struct custody_head h = {op, id, stream, flags, deadline_ms};
   struct iovec iov[2] = {{&h, sizeof h}, {(void *)data, len}};
   union {
@@ -46,15 +46,41 @@ void custody_send(uint32_t op, uint32_t id, uint32_t stream, uint32_t flags, int
     memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
   }
   for (;;) {
-    if (custody_fd < 0) return;
-    if (sendmsg(custody_fd, &m, MSG_NOSIGNAL) >= 0) return;
+    if (custody_fd < 0) return -1;
+    if (sendmsg(custody_fd, &m, MSG_NOSIGNAL) >= 0) return 0;
     if (errno == EINTR) continue;
-    if (endpoint_stopping) return;
+    if (endpoint_stopping) return -1;
     /* The custody process is gone: the new one is forked from our table, which already
      * holds this update, so nothing needs sending again. */
     log_warn("custody process lost (%s); starting a new one", strerror(errno));
     custody_respawn();
-    return;
+    return -1;
+  }
+}
+
+/* How long Release waits for custody to say it closed its copy. */
+#define RELEASE_ACK_MS 2000
+
+void custody_release(uint32_t id) {
+  /* Not sent: the custody process was replaced from a table without this output. */
+  if (custody_send(OP_RELEASE, id, 0, 0, 0, NULL, 0, NULL, 0) < 0) return;
+  int64_t until = now_ms() + RELEASE_ACK_MS;
+  for (;;) {
+    int64_t left = until - now_ms();
+    struct pollfd p = {custody_fd, POLLIN, 0};
+    int r = left > 0 ? poll(&p, 1, (int)left) : 0;
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      log_warn("custody process did not confirm the release of output %u within %d ms", id, RELEASE_ACK_MS);
+      return;
+    }
+    uint32_t acked;
+    ssize_t n = recv(custody_fd, &acked, sizeof acked, MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    /* EOF: custody died, and its copy with it (the main loop starts the next one). */
+    if (n <= 0) return;
+    /* An older confirmation, left when its wait timed out, is skipped. */
+    if (n == sizeof acked && acked == id) return;
   }
 }
 
@@ -304,6 +330,8 @@ void custody_main(int sock) {
         continue;
       }
       apply(&h, buf, (size_t)n - sizeof h, fds, nfds);
+      /* The relay waits for this to answer Release: the output's last copy is closed now. */
+      if (h.op == OP_RELEASE) send(sock, &h.id, sizeof h.id, MSG_NOSIGNAL | MSG_DONTWAIT);
     }
   }
 }

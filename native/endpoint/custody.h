@@ -31,8 +31,13 @@ struct custody_head {
 };
 
 /* Relay side: sends one update (blocking; the custody process is trusted and quick).
- * When the custody process is gone, starts a new one from the relay's current table. */
-void custody_send(uint32_t op, uint32_t id, uint32_t stream, uint32_t flags, int64_t deadline_ms, const void *data, size_t len, const int *fds, int nfds);
+ * When the custody process is gone, starts a new one from the relay's current table.
+ * Returns 0 when the update reached the custody process it was meant for. */
+int custody_send(uint32_t op, uint32_t id, uint32_t stream, uint32_t flags, int64_t deadline_ms, const void *data, size_t len, const int *fds, int nfds);
+
+/* Relay side: tells custody to close the held output `id` (already gone from the relay's
+ * table) and waits, up to a bound, until it has: after Release the reader sees the end. */
+void custody_release(uint32_t id);
 
 /* The relay's end of the custody channel (-1 before the first). */
 extern int custody_fd;

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, readdirSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
@@ -22,6 +21,7 @@ import { containerd17WithKuasar, handler17Of } from "../../testing/kuasar-contai
 import { containerd2WithKuasar, HANDLER, VMM_HANDLER } from "../../testing/kuasar-containerd2.js";
 import { VMM_TEST_CONFIG } from "../../testing/vm-pod.js";
 import { VM_HOST_OVERHEAD_MB } from "../../src/sandboxers/vmm/vm-host-resources.js";
+import { ctrEvents } from "../../testing/ctr-events.js";
 import { censusDiff, takeCensus } from "../../testing/leak-census.js";
 
 assertIsolated();
@@ -30,8 +30,7 @@ const MiB = 1 << 20;
 
 /**
  * A pod cgroup parent of this test only (as kubelet makes `/kubepods/.../pod<uid>`),
- * in every hierarchy; removed after the test. Other workers share this machine's
- * cgroup tree: the census walks only below it.
+ * in every hierarchy; removed after the test. The census walks only below it.
  */
 function testCgroupParent(t: TestContext): { parent: string; roots: string[] } {
   const parent = `/kuasar-e2e-${randomBytes(6).toString("hex")}`;
@@ -52,38 +51,6 @@ function rmdirQuietly(dir: string): void {
   } catch {
     /* gone, or the test failed with something in it: reported by the census */
   }
-}
-
-/** `ctr events` of `containerd`, collected line by line until the test ends. */
-function eventStream(t: TestContext, containerd: Containerd): { lines: string[]; waitFor: (re: RegExp, ms: number) => Promise<string>; stop: () => Promise<void> } {
-  const ctr = spawn(containerd.binaries.ctr, ["--address", containerd.address, "events"], { stdio: ["ignore", "pipe", "pipe"] });
-  const exited = new Promise<void>((r) => ctr.once("close", () => r()));
-  const stop = async () => {
-    if (ctr.exitCode === null && ctr.signalCode === null) ctr.kill("SIGKILL");
-    await exited;
-  };
-  t.after(stop);
-  const lines: string[] = [];
-  let rest = "";
-  ctr.stdout.setEncoding("utf8").on("data", (s: string) => {
-    rest += s;
-    const parts = rest.split("\n");
-    rest = parts.pop()!;
-    lines.push(...parts);
-  });
-  return {
-    lines,
-    stop,
-    async waitFor(re, ms) {
-      const until = Date.now() + ms;
-      for (;;) {
-        const hit = lines.find((l) => re.test(l));
-        if (hit) return hit;
-        if (Date.now() > until) throw new Error(`no event matching ${re} in ${ms} ms; saw:\n${lines.join("\n")}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
-  };
 }
 
 /** CPU quota and period of a pod cgroup as "quota period" (v1 cpu controller, else v2 cpu.max). */
@@ -112,7 +79,7 @@ const infoPid = (info: Record<string, string>): number => (JSON.parse(info["info
  * `<parent>/<pod id>`), and that /tasks/oom comes while the container runs.
  */
 async function podUnderParent(cri: CriClient, containerd: Containerd, handler: string, parent: string, logDir: string, t: TestContext): Promise<{ podId: string; cid: string }> {
-  const events = eventStream(t, containerd);
+  const events = await ctrEvents(t, containerd);
   const cfg = podConfig("cg", logDir);
   cfg.linux = { ...cfg.linux, cgroupParent: parent };
   const hog = shContainer("hog", "sleep 1; (tail /dev/zero); echo survived; sleep 100000");
@@ -196,7 +163,7 @@ describe("pod cgroup (cgroup_parent), pod resources by Update, OOM events while 
   it("containerd 2.x, vmm: QEMU and virtiofsd in the pod cgroup sized for the VM, /tasks/oom from the guest while the pod runs, Update sets CPU and refuses a RAM change, all removed", async (t) => {
     const { parent, roots } = testCgroupParent(t);
     const env = await containerd2WithKuasar(t, ["vmm"], VMM_TEST_CONFIG);
-    const events = eventStream(t, env.containerd);
+    const events = await ctrEvents(t, env.containerd);
     const scope = { cgroupRoots: roots };
     const before = takeCensus(scope);
     const cfg = podConfig("vmcg", `${env.dir}/logs/vmcg`);

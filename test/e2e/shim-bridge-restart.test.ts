@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { shimProcesses, type CriClient } from "../../testing/cri.js";
 import { decodeOut, podConfig, runPod, shContainer, waitExited } from "../../testing/cri-pod.js";
+import { ctrEvents } from "../../testing/ctr-events.js";
 import { assertIsolated } from "../../testing/isolation.js";
 import { containerd17WithKuasar, HANDLER_17 } from "../../testing/kuasar-containerd17.js";
 
@@ -90,11 +90,7 @@ describe("shim bridge: 1:N and restarts under stock containerd 1.7", () => {
     const env = await containerd17WithKuasar(t);
     const pods = await startPods(env.cri, env.dir, 2, "k");
     const c = env.containerd;
-    const events = spawn(c.binaries.ctr, ["--address", c.address, "events"], { stdio: ["ignore", "pipe", "ignore"] });
-    t.after(() => events.kill("SIGKILL"));
-    let seen = "";
-    events.stdout.setEncoding("utf8").on("data", (d: string) => (seen += d));
-    await new Promise((r) => setTimeout(r, 300));
+    const events = await ctrEvents(t, c); // live before the kill: an exit synthesized then is seen
     const logBefore = (await c.logs()).length;
 
     await env.kuasard.kill9();
@@ -109,8 +105,8 @@ describe("shim bridge: 1:N and restarts under stock containerd 1.7", () => {
     }
     const during = (await c.logs()).slice(logBefore);
     assert.doesNotMatch(during, /shim disconnected|cleaning up dead shim/, "containerd saw no shim die");
-    const exitIds = seen
-      .split("\n")
+    const seen = events.lines.join("\n");
+    const exitIds = events.lines
       .filter((l) => l.includes("/tasks/exit"))
       .map((l) => (JSON.parse(l.slice(l.indexOf("{"))) as { id: string }).id);
     for (const p of pods) assert.ok(!exitIds.includes(p.cid) && !exitIds.includes(p.podId), `no exit synthesized for live tasks:\n${seen}`);

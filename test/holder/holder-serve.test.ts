@@ -188,7 +188,12 @@ async function socketpairHolder(t: TestContext, wrap: readonly string[] = []): P
   return h;
 }
 
-/** Holder on a pty master; a python relay opens the slave only while a host is connected. */
+/**
+ * Holder on a pty master; a python relay opens the slave only while a host is connected.
+ * The holder sees the host the moment the slave is open and may write at once (the output
+ * it held back): nothing may flush the slave after opening it. What the departed host left
+ * unread is flushed before the slave is closed instead, while the holder still sees a host.
+ */
 const PTY_RELAY = `
 import os, select, socket, subprocess, sys, termios, tty
 path = sys.argv[1]
@@ -211,8 +216,7 @@ while True:
     if conn is None and srv in ready:
         conn, _ = srv.accept()
         slave = os.open(name, os.O_RDWR | os.O_NOCTTY)
-        tty.setraw(slave)
-        termios.tcflush(slave, termios.TCIOFLUSH)
+        tty.setraw(slave, termios.TCSANOW)  # raw already (set above, kept by the pair); TCSAFLUSH would drop the holder's first frames
         continue
     if conn is not None and conn in ready:
         try:
@@ -221,6 +225,7 @@ while True:
             d = b""
         if not d:
             conn.close()
+            termios.tcflush(slave, termios.TCIFLUSH)  # what this host did not read is lost with it
             os.close(slave)
             conn = slave = None
             continue
@@ -478,8 +483,9 @@ describe("pod holder serving a port", () => {
     half.on("error", () => undefined);
     await once(half, "connect");
     await waitForLog(h, () => count("connected to") === 2, "the holder to see the half request's host");
+    // No wait needed before the hangup: the holder reads what the pty holds before it sees EIO,
+    // so the partial request always reaches it and is dropped with the connection.
     half.write(encodeMessage(["ping", "half"]).subarray(0, 7));
-    await new Promise((r) => setTimeout(r, 150));
     half.destroy();
     await waitForLog(h, () => count("disconnected from") === 2, "the holder to see the half request's host leave");
 
