@@ -17,8 +17,9 @@ async function main(): Promise<void> {
   for (const [name, bytes] of Object.entries(out.files)) {
     if (!name.includes("/") && (name.endsWith(".js") || name.endsWith(".wasm"))) files[name] = Buffer.from(bytes).toString("base64");
   }
-  const line = Buffer.from(`${JSON.stringify({ files, imports: out.imports, exports: out.exports.map(([name]) => name) })}\n`);
-  for (let done = 0; done < line.length; ) done += writeSync(1, line, done);
+  const line = `${JSON.stringify({ files, imports: out.imports, exports: out.exports.map(([name]) => name) })}\n`;
+  // stdout is a pipe the daemon reads at its pace: written through the stream, exit once flushed.
+  await new Promise<void>((resolve, reject) => process.stdout.write(line, (err) => (err ? reject(err) : resolve())));
 }
 
 main().then(
