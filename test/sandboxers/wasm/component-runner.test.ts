@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -9,7 +9,7 @@ import { JcoTranspiler } from "../../../src/sandboxers/wasm/jco-transpiler.js";
 import { NodeWasiEngine } from "../../../src/sandboxers/wasm/node-wasi-engine.js";
 import { RunnerExit, type WasmLaunch } from "../../../src/sandboxers/wasm/wasm-engine.js";
 import { echoReadComponent, loopComponent, memoryHogComponent, trapComponent } from "../../../testing/wasm-components.js";
-import { releaseStart, startCommand, waitForStartFifo, workspace } from "./runner-process.js";
+import { memoryOf, startCommand, waitForStartFifo, workspace } from "./runner-process.js";
 
 const engine = new NodeWasiEngine();
 
@@ -46,15 +46,21 @@ describe("wasm runner: WASI preview 2 components (node engine, jco + preview2-sh
   it("without /data exits 3 (the component's own code), and runs nothing before the start FIFO gets its byte", async (t) => {
     const ws = workspace(t);
     const launch = await componentLaunch(ws.launch(await echoReadComponent(42), { startFifo: ws.makeFifo() }));
+    // Closing the write end without a byte cancels the start.
     const r = startCommand(t, engine.command(launch));
-    await waitForStartFifo(r, ws.fifo).then((fd) => rmFd(fd));
+    closeSync(await waitForStartFifo(r, ws.fifo));
+    assert.equal((await r.exited).code, RunnerExit.RuntimeFailure);
     const r2 = startCommand(t, engine.command(launch));
+    const spawned = performance.now();
+    const fd = await waitForStartFifo(r2, ws.fifo);
+    const mem = memoryOf(r2.child.pid!);
+    t.diagnostic(`component runner blocked on the start FIFO after ${(performance.now() - spawned).toFixed(0)} ms; RSS ${(mem.rssKiB / 1024).toFixed(1)} MiB, PSS ${(mem.pssKiB / 1024).toFixed(1)} MiB (loaded host)`);
     await sleep(100);
     assert.equal(r2.stdout(), "");
-    await releaseStart(r2, ws.fifo);
+    writeSync(fd, "\n");
+    closeSync(fd);
     assert.deepEqual(await r2.exited, { code: 3, signal: null }, r2.stderr());
     assert.equal(r2.stdout(), "arg: /app.wasm\n");
-    assert.equal((await r.exited).code, RunnerExit.RuntimeFailure);
   });
 
   it("a trap exits 134 with the reason on stderr", async (t) => {
@@ -96,8 +102,3 @@ describe("wasm runner: WASI preview 2 components (node engine, jco + preview2-sh
     assert.match(r.stderr(), /cannot load wasm component \/app\.wasm: its transpiled form/);
   });
 });
-
-function rmFd(fd: number): void {
-  // Closing the write end without a byte cancels that runner's start.
-  import("node:fs").then((fs) => fs.closeSync(fd), () => {});
-}
