@@ -136,7 +136,8 @@ export async function runComponent(launch: WasmLaunch, name: string): Promise<vo
   cli._setArgs(launch.args);
   cli._setEnv(env);
   cli._setCwd(launch.cwd);
-  for (const [guest, host] of Object.entries(launch.preopens)) {
+  // preview2-shim opens a preopen lazily: a missing directory is caught here, at Create.
+  for (const host of Object.values(launch.preopens)) {
     let isDir = false;
     try {
       isDir = statSync(host).isDirectory();
@@ -144,7 +145,6 @@ export async function runComponent(launch: WasmLaunch, name: string): Promise<vo
       fail(RunnerExit.CannotLoad, `cannot start wasm component ${name}: preopened directory ${host}: ${errorMessage(err)}`);
     }
     if (!isDir) fail(RunnerExit.CannotLoad, `cannot start wasm component ${name}: preopened directory ${host}: not a directory`);
-    void guest;
   }
   try {
     // Typed for the browser shim's in-memory files; the node shim takes guest → host paths.
