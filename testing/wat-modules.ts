@@ -198,3 +198,112 @@ export function foreignImportModule(): Promise<Uint8Array> {
   (func (export "_start") (call $thing)))
 `);
 }
+
+/**
+ * The core module of the test component (see `wasm-components.ts`): prints `arg: <argv[i]>`
+ * for every argument and the `GREETING=...` environment entry, then `file: <contents>` of
+ * `in.txt` in the preopened `/data`, and exits `exitCode` through WASI preview 2's
+ * `wasi:cli/exit` `exit-with-code` (imported directly: the preview1 adapter maps
+ * `proc_exit(n)` to `exit(err)`, which is 1). Exits 3 when `/data` is not preopened, 4 when
+ * `in.txt` cannot be opened.
+ */
+export function echoArgsEnvReadModule(exitCode: number): Promise<Uint8Array> {
+  return watToWasm("echo-args-env-read", `
+(module
+  ${FD_WRITE}
+  ${wasi("args_sizes_get", "i32 i32")}
+  ${wasi("args_get", "i32 i32")}
+  ${wasi("environ_sizes_get", "i32 i32")}
+  ${wasi("environ_get", "i32 i32")}
+  ${wasi("fd_prestat_get", "i32 i32")}
+  ${wasi("fd_prestat_dir_name", "i32 i32 i32")}
+  ${wasi("path_open", "i32 i32 i32 i32 i32 i64 i64 i32 i32")}
+  ${wasi("fd_read", "i32 i32 i32 i32")}
+  (import "wasi:cli/exit@0.2.12" "exit-with-code" (func $exit (param i32)))
+  ;; 0: iovec, 8: nwritten/nread, 16/20: sizes, 24: prestat, 32: opened fd
+  ;; 1024: argv[], 2048: argv strings, 8192: environ[], 12288: environ strings, 16384: file, 49152: preopen name
+  (memory (export "memory") 1)
+  (data (i32.const 64) "GREETING=")
+  (data (i32.const 80) "/data")
+  (data (i32.const 96) "in.txt")
+  (data (i32.const 112) "file: ")
+  (data (i32.const 128) ${str("\n")})
+  (data (i32.const 136) "arg: ")
+  ${WRITE_FN}
+  (func $strlen (param $p i32) (result i32) (local $n i32)
+    (block $done (loop $next
+      (br_if $done (i32.eqz (i32.load8_u (i32.add (local.get $p) (local.get $n)))))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br $next)))
+    (local.get $n))
+  (func $memeq (param $a i32) (param $b i32) (param $n i32) (result i32)
+    (block $differ (loop $next
+      (if (i32.eqz (local.get $n)) (then (return (i32.const 1))))
+      (br_if $differ (i32.ne (i32.load8_u (local.get $a)) (i32.load8_u (local.get $b))))
+      (local.set $a (i32.add (local.get $a) (i32.const 1)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $next)))
+    (i32.const 0))
+  (func $line (param $p i32)
+    (call $write (i32.const 1) (local.get $p) (call $strlen (local.get $p)))
+    (call $write (i32.const 1) (i32.const 128) (i32.const 1)))
+  (func $find_preopen (param $name i32) (param $len i32) (result i32) (local $fd i32)
+    (local.set $fd (i32.const 3))
+    (block $none (loop $next
+      (br_if $none (call $fd_prestat_get (local.get $fd) (i32.const 24)))
+      (if (i32.eq (i32.load (i32.const 28)) (local.get $len)) (then
+        (drop (call $fd_prestat_dir_name (local.get $fd) (i32.const 49152) (local.get $len)))
+        (if (call $memeq (i32.const 49152) (local.get $name) (local.get $len))
+          (then (return (local.get $fd))))))
+      (local.set $fd (i32.add (local.get $fd) (i32.const 1)))
+      (br $next)))
+    (i32.const -1))
+  (func (export "_start") (local $i i32) (local $n i32) (local $p i32) (local $dir i32)
+    (drop (call $args_sizes_get (i32.const 16) (i32.const 20)))
+    (drop (call $args_get (i32.const 1024) (i32.const 2048)))
+    (local.set $n (i32.load (i32.const 16)))
+    (block $end (loop $next
+      (br_if $end (i32.ge_u (local.get $i) (local.get $n)))
+      (call $write (i32.const 1) (i32.const 136) (i32.const 5))
+      (call $line (i32.load (i32.add (i32.const 1024) (i32.shl (local.get $i) (i32.const 2)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $next)))
+    (drop (call $environ_sizes_get (i32.const 16) (i32.const 20)))
+    (drop (call $environ_get (i32.const 8192) (i32.const 12288)))
+    (local.set $n (i32.load (i32.const 16)))
+    (local.set $i (i32.const 0))
+    (block $end (loop $next
+      (br_if $end (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $p (i32.load (i32.add (i32.const 8192) (i32.shl (local.get $i) (i32.const 2)))))
+      (if (call $memeq (local.get $p) (i32.const 64) (i32.const 9)) (then (call $line (local.get $p))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $next)))
+    (local.set $dir (call $find_preopen (i32.const 80) (i32.const 5)))
+    (if (i32.lt_s (local.get $dir) (i32.const 0)) (then (call $exit (i32.const 3)) (unreachable)))
+    ;; oflags 0, rights fd_read = 1 << 1
+    (if (call $path_open (local.get $dir) (i32.const 0) (i32.const 96) (i32.const 6) (i32.const 0)
+          (i64.const 2) (i64.const 0) (i32.const 0) (i32.const 32))
+      (then (call $exit (i32.const 4)) (unreachable)))
+    ;; reads until EOF (short reads are allowed), then writes until all is out (short writes too)
+    (local.set $p (i32.const 16384))
+    (block $eof (loop $more
+      (i32.store (i32.const 0) (local.get $p))
+      (i32.store (i32.const 4) (i32.const 4096))
+      (br_if $eof (call $fd_read (i32.load (i32.const 32)) (i32.const 0) (i32.const 1) (i32.const 8)))
+      (br_if $eof (i32.eqz (i32.load (i32.const 8))))
+      (local.set $p (i32.add (local.get $p) (i32.load (i32.const 8))))
+      (br $more)))
+    (call $write (i32.const 1) (i32.const 112) (i32.const 6))
+    (local.set $i (i32.const 16384))
+    (block $done (loop $more
+      (br_if $done (i32.ge_u (local.get $i) (local.get $p)))
+      (i32.store (i32.const 0) (local.get $i))
+      (i32.store (i32.const 4) (i32.sub (local.get $p) (local.get $i)))
+      (br_if $done (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+      (local.set $i (i32.add (local.get $i) (i32.load (i32.const 8))))
+      (br $more)))
+    (call $exit (i32.const ${exitCode}))
+    (unreachable)))
+`);
+}

@@ -34,6 +34,7 @@ export const defaultNodeWasiEngineOptions: NodeWasiEngineOptions = {
  */
 export class NodeWasiEngine implements WasmEngine {
   readonly name = "node";
+  readonly components = "transpiled" as const;
 
   constructor(readonly options: NodeWasiEngineOptions = defaultNodeWasiEngineOptions) {}
 

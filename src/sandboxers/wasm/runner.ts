@@ -13,14 +13,19 @@
  *    stopped it: its initial memory is above the cap, or it trapped or exited
  *    non-zero with its memory at the cap (see {@link RunnerExit}).
  *
+ * A WASI preview 2 component (the launch names its transpiled JS) is run by
+ * `component-runner.ts` instead, through the same steps and exit codes.
+ *
  * Every step is synchronous on the main thread, and the runner installs no
  * signal handler: SIGTERM and SIGKILL keep their default effect and end the
  * process at once, even while the module spins in a loop or the runner waits
  * in open(2) on the FIFO. Imports are kept to `node:fs`, `node:wasi` and the
  * engine contract, because this program starts once per container.
  */
-import { closeSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { WASI } from "node:wasi";
+import { awaitStart, errorMessage, fail, memoryLimitExceeded } from "./runner-steps.js";
+import { wasmBinaryKind } from "./wasm-binary-kind.js";
 import { decodeLaunch, LAUNCH_ENV, RunnerExit, WASM_PAGE_BYTES, wasmPagesForLimit, type WasmLaunch } from "./wasm-engine.js";
 
 const WASI_MODULE = "wasi_snapshot_preview1";
@@ -45,24 +50,6 @@ declare namespace WebAssembly {
   }
 }
 
-/** Writes a line to fd 2 synchronously (the FIFO may be gone: errors are ignored). */
-function say(message: string): void {
-  try {
-    writeSync(2, `${message}\n`);
-  } catch {
-    /* nobody is reading */
-  }
-}
-
-function fail(code: RunnerExit, message: string): never {
-  say(message);
-  process.exit(code);
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 function readLaunch(): WasmLaunch {
   const encoded = process.env[LAUNCH_ENV];
   if (!encoded) fail(RunnerExit.RuntimeFailure, `wasm runner: $${LAUNCH_ENV} is not set`);
@@ -81,6 +68,9 @@ function loadModule(launch: WasmLaunch, name: string): WebAssembly.Module {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") fail(RunnerExit.NotFound, `wasm module ${name} not found`);
     fail(RunnerExit.CannotLoad, `cannot load wasm module ${name}: ${errorMessage(err)}`);
+  }
+  if (wasmBinaryKind(bytes) === "component") {
+    fail(RunnerExit.CannotLoad, `cannot load wasm module ${name}: it is a WASI preview 2 component, and its launch names no transpiled component`);
   }
   let module: WebAssembly.Module;
   try {
@@ -115,25 +105,6 @@ function makeWasi(launch: WasmLaunch, name: string): WASI {
   }
 }
 
-/** Blocks (in open(2), then read(2)) until the daemon writes one byte. */
-function awaitStart(fifo: string): void {
-  if (fifo === "") return;
-  let fd: number;
-  try {
-    fd = openSync(fifo, "r");
-  } catch (err) {
-    fail(RunnerExit.RuntimeFailure, `wasm runner: start FIFO: ${errorMessage(err)}`);
-  }
-  let n: number;
-  try {
-    n = readSync(fd, Buffer.alloc(1), 0, 1, null);
-  } catch (err) {
-    fail(RunnerExit.RuntimeFailure, `wasm runner: start FIFO: ${errorMessage(err)}`);
-  }
-  closeSync(fd);
-  if (n === 0) fail(RunnerExit.RuntimeFailure, "wasm runner: start FIFO closed before start");
-}
-
 /**
  * True when the module's memory cannot grow by one more page under the limit.
  * A failed `memory.grow` is invisible from outside (it returns -1 to the
@@ -146,18 +117,17 @@ function atMemoryLimit(instance: WebAssembly.Instance, limitPages: number): bool
   return memory instanceof WebAssembly.Memory && memory.buffer.byteLength >= limitPages * WASM_PAGE_BYTES;
 }
 
-function memoryLimitExceeded(launch: WasmLaunch): never {
-  try {
-    writeFileSync(launch.oomMarker, `${JSON.stringify({ memoryLimitBytes: launch.memoryLimitBytes })}\n`);
-  } catch (err) {
-    say(`wasm runner: cannot write OOM marker ${launch.oomMarker}: ${errorMessage(err)}`);
-  }
-  fail(RunnerExit.MemoryLimit, `wasm module exceeded its memory limit of ${launch.memoryLimitBytes} bytes`);
-}
-
-function run(): never {
+function run(): void {
   const launch = readLaunch();
   const name = launch.args[0] ?? launch.module;
+  if (launch.component !== undefined) {
+    // Loaded only for a component: a core module's runner never reads the WASI preview 2 host.
+    import("./component-runner.js").then(
+      (c) => c.runComponent(launch, name),
+      (err: unknown) => fail(RunnerExit.RuntimeFailure, `wasm runner: cannot load the component host: ${errorMessage(err)}`),
+    );
+    return;
+  }
   const limitPages = wasmPagesForLimit(launch.memoryLimitBytes);
   const module = loadModule(launch, name);
   const wasi = makeWasi(launch, name);

@@ -38,6 +38,12 @@ export interface WasmLaunch {
   startFifo: string;
   /** Host file the runner creates when the memory limit stopped the module (before exiting {@link RunnerExit.MemoryLimit}). */
   oomMarker: string;
+  /**
+   * Set when `module` is a WASI preview 2 component and the engine runs components
+   * transpiled ({@link WasmEngine.components} `"transpiled"`): the host directory of its
+   * transpiled JS (a `ComponentCache` entry). Absent for a core module.
+   */
+  component?: string;
 }
 
 /** What the launcher (the pod's holder) executes: argv[0] is an absolute path, `env` the complete environment. */
@@ -54,6 +60,12 @@ export interface WasmCommand {
 export interface WasmEngine {
   /** Engine name as configured (`"node"`, `"wasmtime"`). */
   readonly name: string;
+  /**
+   * How the engine runs WASI preview 2 components (`wasi:cli/command`): `"transpiled"`
+   * (given {@link WasmLaunch.component}, the node runner), `"native"` (the engine reads them
+   * itself) or `"none"` (refused at Create).
+   */
+  readonly components: "transpiled" | "native" | "none";
   /** The command that loads the module, waits on the start FIFO, runs it, and exits with {@link RunnerExit} codes. */
   command(launch: WasmLaunch): WasmCommand;
 }
@@ -67,9 +79,9 @@ export interface WasmEngine {
  *
  * | status | meaning | when |
  * |---|---|---|
- * | 0–255 | the module's `proc_exit(code)`; 0 also when `_start` returns | after Start |
+ * | 0–255 | the module's `proc_exit(code)`; 0 also when `_start` returns; a component's `wasi:cli/exit` `exit-with-code`, else 0/1 for `exit(ok/err)` or `run` returning ok/err | after Start |
  * | 125 | the runner itself failed: bad launch argument, start FIFO unusable or closed without a byte | any time |
- * | 126 | module cannot be loaded: unreadable, invalid wasm, not a WASI command (no `_start`/`memory` export, imports outside `wasi_snapshot_preview1`), or a preopen directory cannot be opened | before the start FIFO (Create) |
+ * | 126 | module cannot be loaded: unreadable, invalid wasm, not a WASI command (no `_start`/`memory` export, imports outside `wasi_snapshot_preview1`; a component: no `wasi:cli/run` export, imports the host lacks), or a preopen directory cannot be opened | before the start FIFO (Create) |
  * | 127 | module file not found | before the start FIFO (Create) |
  * | 134 | the module trapped (128+SIGABRT, as `wasmtime run` does); stderr has `wasm trap: <message>` | after Start |
  * | 137 | the memory limit stopped the module (128+SIGKILL, like the OOM killer): its initial memory is above the cap, or it trapped or exited non-zero with its memory at the cap; stderr has `wasm module exceeded its memory limit of N bytes`, and `oomMarker` exists (node engine only) | after Start |
@@ -136,6 +148,7 @@ export function validateLaunch(launch: WasmLaunch): WasmLaunch {
   if (!Number.isSafeInteger(launch.memoryLimitBytes) || launch.memoryLimitBytes < 0) bad("memoryLimitBytes", "must be a non-negative integer");
   if (typeof launch.startFifo !== "string" || (launch.startFifo !== "" && !launch.startFifo.startsWith("/"))) bad("startFifo", "must be an absolute path or empty");
   if (typeof launch.oomMarker !== "string" || !launch.oomMarker.startsWith("/")) bad("oomMarker", "must be an absolute path");
+  if (launch.component !== undefined && (typeof launch.component !== "string" || !launch.component.startsWith("/"))) bad("component", "must be an absolute host path");
   return launch;
 }
 

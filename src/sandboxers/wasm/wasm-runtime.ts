@@ -14,9 +14,11 @@ import type { ProcessRecord } from "../../pod/records.js";
 import { requireHolder } from "../../pod/pod-tasks.js";
 import { killQuietly, waitGone, type Pod } from "../../pod/pod.js";
 import type { CgroupStats, CreateTaskSpec, Stdio } from "../../task/task-backend.js";
-import type { WasmEngines } from "./engine-choice.js";
+import type { ComponentCache } from "./component-cache.js";
+import { WASM_ENGINE_ANNOTATION, type WasmEngines } from "./engine-choice.js";
+import { wasmFileKind } from "./wasm-binary-kind.js";
 import { CRI_IMAGE_NAME, type WasmArtifacts } from "./wasm-artifact.js";
-import type { WasmLaunch } from "./wasm-engine.js";
+import type { WasmEngine, WasmLaunch } from "./wasm-engine.js";
 import { realClock } from "../../time/clock.js";
 
 const run = promisify(execFile);
@@ -47,6 +49,8 @@ export class WasmRuntime implements ContainerRuntime {
     private readonly engines: WasmEngines,
     /** Where modules of wasm OCI artifacts come from; none: only modules in the rootfs run. */
     private readonly artifacts?: WasmArtifacts,
+    /** Transpiled WASI preview 2 components for engines that run them so; none: such engines refuse components. */
+    private readonly components?: ComponentCache,
   ) {}
 
   async killAll(c: Container): Promise<void> {
@@ -83,10 +87,25 @@ export class WasmRuntime implements ContainerRuntime {
     // The container's annotation, else the pod's (its CRI config, else its sandbox's) picks the engine.
     const engine = this.engines.choose(oci.annotations, pod.record.pod?.annotations, pod.record.annotations);
     const artifact = await this.artifactModule(oci, rootfs, l.spec.namespace);
-    const launch = wasmLaunch(oci, rootfs, startFifo, this.file(pod.dir, id, "oom"), artifact);
+    const launch = await this.withComponent(wasmLaunch(oci, rootfs, startFifo, this.file(pod.dir, id, "oom"), artifact), engine);
     const cmd = engine.command(launch);
     const pid = await holder.spawn({ id: spawnId, cwd: rootfs, stdin: stdio.stdin, stdout: stdio.stdout, stderr: stdio.stderr, argv: cmd.argv, env: cmd.env });
-    return { pid, memoryCgroup: "", fields: { module: launch.module, engine: engine.name, ...(artifact ? { artifact: oci.annotations?.[CRI_IMAGE_NAME] } : {}) } };
+    return { pid, memoryCgroup: "", fields: { module: launch.module, engine: engine.name, ...(launch.component ? { component: launch.component } : {}), ...(artifact ? { artifact: oci.annotations?.[CRI_IMAGE_NAME] } : {}) } };
+  }
+
+  /**
+   * The launch as `engine` runs it: a WASI preview 2 component (by its header) gets its
+   * transpiled form for an engine that runs components so; an engine that cannot run
+   * components refuses one (FailedPrecondition naming the engine), at Create or exec.
+   */
+  private async withComponent(launch: WasmLaunch, engine: WasmEngine): Promise<WasmLaunch> {
+    if (wasmFileKind(launch.module) !== "component") return launch;
+    const what = `${launch.args[0] ?? launch.module} is a WASI preview 2 component`;
+    if (engine.components === "native") return launch;
+    if (engine.components === "none" || !this.components) {
+      throw new RuntimeError(Code.FailedPrecondition, `wasm engine ${engine.name} cannot run WASI preview 2 components (${what}); run it on the node engine (annotation ${WASM_ENGINE_ANNOTATION}=node)`);
+    }
+    return { ...launch, component: await this.components.transpiled(launch.module) };
   }
 
   /**
@@ -166,7 +185,7 @@ export class WasmRuntime implements ContainerRuntime {
     const engine = this.engines.choose(oci.annotations, c.pod.record.pod?.annotations, c.pod.record.annotations);
     const artifact = await this.artifactModule(execOci, rootfs, c.record.namespace);
     this.removeExecFiles(c, execId);
-    const launch = wasmLaunch(execOci, rootfs, "", this.execFile(c, execId, "oom"), artifact);
+    const launch = await this.withComponent(wasmLaunch(execOci, rootfs, "", this.execFile(c, execId, "oom"), artifact), engine);
     const cmd = engine.command(launch);
     const startedAt = new Date();
     const pid = await requireHolder(c.pod).spawn({ id: p.spawnId, cwd: rootfs, stdin: p.stdio.stdin, stdout: p.stdio.stdout, stderr: p.stdio.stderr, argv: cmd.argv, env: cmd.env });

@@ -5,7 +5,9 @@ import { PodSandboxer } from "../../pod/pod-sandboxer.js";
 import { HolderHost } from "../../pod/holder-host.js";
 import type { EventPublisher } from "../../task/task-event.js";
 import { ContainerdContent, grpcAddressOf } from "./containerd-content.js";
+import { ComponentCache } from "./component-cache.js";
 import { WasmEngines } from "./engine-choice.js";
+import { JcoTranspiler } from "./jco-transpiler.js";
 import type { WasmEngineOptions } from "./engine-from-options.js";
 import { WasmArtifacts } from "./wasm-artifact.js";
 import { PodTasks } from "../../pod/pod-tasks.js";
@@ -27,6 +29,8 @@ export function createWasmSandboxer(options: WasmSandboxerOptions, log: Logger, 
   const engines = new WasmEngines(options.engine);
   // Artifacts' modules are read from containerd's content store (its gRPC socket, beside the ttrpc one).
   const artifacts = containerdTtrpcAddress ? new WasmArtifacts(new ContainerdContent(grpcAddressOf(containerdTtrpcAddress)), join(options.dir, "wasm-modules")) : undefined;
-  const tasks = new PodTasks(rt, (ops) => new WasmRuntime(ops, engines, artifacts));
+  // Components are transpiled (for the node engine) into the state dir, by digest, on first use.
+  const components = new ComponentCache(join(options.dir, "wasm-components"), new JcoTranspiler(), log.child({ component: "wasm-components" }));
+  const tasks = new PodTasks(rt, (ops) => new WasmRuntime(ops, engines, artifacts, components));
   return new PodSandboxer("wasm", rt, tasks, new HolderHost(rt, tasks, []));
 }

@@ -40,6 +40,7 @@ export interface WasmEdgeEngineOptions {
  */
 export class WasmEdgeEngine implements WasmEngine {
   readonly name = "wasmedge";
+  readonly components = "none" as const;
 
   constructor(readonly options: WasmEdgeEngineOptions) {}
 

@@ -39,6 +39,7 @@ export interface WasmEdgePodEngineOptions {
  */
 export class WasmEdgePodEngine implements WasmEngine {
   readonly name = "wasmedge-pod";
+  readonly components = "none" as const;
 
   constructor(readonly options: WasmEdgePodEngineOptions) {}
 

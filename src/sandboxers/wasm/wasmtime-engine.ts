@@ -38,6 +38,7 @@ export interface WasmtimeEngineOptions {
  */
 export class WasmtimeEngine implements WasmEngine {
   readonly name = "wasmtime";
+  readonly components = "native" as const;
 
   constructor(readonly options: WasmtimeEngineOptions) {}
 

@@ -12,7 +12,7 @@ function fakeMake(made: string[]) {
     const name = o.engine ?? "node";
     if (name === "wasmtime") throw new RuntimeError(Code.FailedPrecondition, 'wasm engine wasmtime: binary "wasmtime" not found or not executable');
     made.push(name);
-    return { name, command: () => ({ argv: [name], env: [] }) };
+    return { name, components: "none", command: () => ({ argv: [name], env: [] }) };
   };
 }
 
