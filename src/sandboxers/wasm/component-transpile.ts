@@ -1,6 +1,6 @@
 /**
  * The component transpiler program, run by {@link JcoTranspiler} once per component not yet
- * cached: reads a WASI preview 2 component on stdin, transpiles it with jco (sync
+ * cached: reads a WASI preview 2 component on stdin, transpiles it with jco's transpiler (sync
  * instantiation, so the runner compiles its core modules at Create and instantiates them at
  * Start without awaiting), and writes one JSON line on stdout: `{ files: { name: base64 },
  * imports, exports }`, only the top-level `.js` and `.wasm` files. Failure: a message on
@@ -11,8 +11,9 @@ import { readFileSync, writeSync } from "node:fs";
 
 async function main(): Promise<void> {
   const component = readFileSync(0);
-  const { transpile } = await import("@bytecodealliance/jco");
-  const out = await transpile(component, { name: "component", instantiation: "sync", noTypescript: true, quiet: true });
+  // jco's transpiler alone (jco's CLI, with its JS componentizer, is only a test tool here).
+  const { transpileBytes } = await import("@bytecodealliance/jco-transpile");
+  const out = await transpileBytes(component, { name: "component", instantiation: "sync", emitTypescriptDeclarations: false, wasiShim: true });
   const files: Record<string, string> = {};
   for (const [name, bytes] of Object.entries(out.files)) {
     if (!name.includes("/") && (name.endsWith(".js") || name.endsWith(".wasm"))) files[name] = Buffer.from(bytes).toString("base64");
