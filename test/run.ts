@@ -1,5 +1,5 @@
 /**
- * Test entry point (`npm test` ends here; `node dist/test/run.js [filter...] [--node-test-flag...]`,
+ * Test entry point (`npm test` ends here; `node dist/test/run.js [filter...] [!excluded...] [--node-test-flag...]`,
  * e.g. `node dist/test/run.js e2e/` for the end-to-end tests only).
  *
  * Outside: makes the run's own cgroup (`testing/run-cgroup.ts`) and re-executes itself in it as
@@ -35,11 +35,13 @@ async function findTests(dir: string): Promise<string[]> {
 
 async function inner(args: readonly string[]): Promise<number> {
   await setupIsolation();
-  const filters = args.filter((a) => !a.startsWith("--"));
+  const filters = args.filter((a) => !a.startsWith("--") && !a.startsWith("!"));
+  const excluded = args.filter((a) => a.startsWith("!")).map((a) => a.slice(1));
   const nodeFlags = args.filter((a) => a.startsWith("--"));
-  const files = (await findTests(here)).filter(
-    (f) => filters.length === 0 || filters.some((flt) => relative(here, f).includes(flt)),
-  );
+  const files = (await findTests(here)).filter((f) => {
+    const rel = relative(here, f);
+    return (filters.length === 0 || filters.some((flt) => rel.includes(flt))) && !excluded.some((x) => rel.includes(x));
+  });
   if (files.length === 0) {
     console.error(`test: no *.test.js under ${here}${filters.length > 0 ? ` matching ${filters.join(", ")}` : ""}`);
     return 1;

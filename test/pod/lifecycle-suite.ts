@@ -22,6 +22,8 @@ export interface LifecycleSubject {
   killSupervisor(id: string): void;
   /** argv of `program`, or undefined when this configuration runs no containers (its container tests are not registered). */
   argv(program: Program): string[] | undefined;
+  /** Resolves once process `pid` ignores SIGTERM (a real shell sets its trap some time after its start); absent: at once. */
+  ignoringTerm?(pid: number): Promise<void>;
   /** Ends container process `pid` while no daemon is connected; resolves with the status the journal will hold. */
   exitBehindOurBack(podId: string, pid: number): Promise<number>;
   /** Releases whatever the subject made. */
@@ -185,7 +187,8 @@ export function lifecycleSuite(name: string, make: () => Promise<LifecycleSubjec
       const sleep = s.argv("sleep");
       assert.ok(sleep);
       await runContainer(s, "p1", "polite", sleep);
-      await runContainer(s, "p1", "stubborn", s.argv("ignore-term")!);
+      const stubborn = await runContainer(s, "p1", "stubborn", s.argv("ignore-term")!);
+      await s.ignoringTerm?.(stubborn);
       await s.sandboxer.stop("p1", 1);
       assert.equal(await exitOf(s, "polite"), 143);
       assert.equal(await exitOf(s, "stubborn"), 137);

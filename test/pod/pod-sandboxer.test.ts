@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { Code } from "../../src/errors/code.js";
@@ -71,6 +71,14 @@ async function holderKind(): Promise<LifecycleSubject> {
     restart: () => restartWith(subject, make),
     killSupervisor: (id: string) => void holderPid(id).then((pid) => killQuietly(pid)),
     argv: (p: string) => ({ sleep: ["/bin/sleep", "1000"], "ignore-term": ["/bin/sh", "-c", "trap '' TERM; sleep 1000 & wait; sleep 1000"], exit3: ["/bin/sh", "-c", "exit 3"] })[p],
+    async ignoringTerm(pid: number) {
+      // SigIgn is a hex mask with bit (signal - 1): SIGTERM is 1 << 14.
+      const ignores = () => (BigInt(`0x${/SigIgn:\s*([0-9a-f]+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? "0"}`) & (1n << 14n)) !== 0n;
+      for (const until = Date.now() + 10_000; !ignores(); ) {
+        assert.ok(Date.now() < until, `process ${pid} set no SIGTERM trap within 10 s`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
     async exitBehindOurBack(_podId: string, pid: number) {
       killQuietly(pid);
       await waitGone(pid, 5000);
