@@ -205,6 +205,7 @@ static bool at_limit(WasmEdge_VMContext *vm, uint32_t pages)
 static void run_instance(struct client *c) __attribute__((noreturn));
 static void run_instance(struct client *c)
 {
+	prctl(PR_SET_NAME, "wasm-instance", 0, 0, 0); /* apart from the host in ps (same argv) */
 	for (int i = 0; i < 3; i++)
 		if (dup2(c->stdio[i], i) < 0)
 			_exit(KW_RUNTIME_FAILURE);

@@ -12,6 +12,17 @@ export const defaultWasmRunBinary: string = fileURLToPath(new URL("../../../../b
 /** The pod-level host (built by native/ against the private WasmEdge's headers). */
 export const defaultWasmHostBinary: string = fileURLToPath(new URL("../../../../build/native/kuasar-wasm-host", import.meta.url));
 
+/**
+ * Process names (`/proc/<pid>/comm`, set by the programs themselves) that tell the pod's
+ * processes apart in `ps` and in the benchmark: the host runs through the private loader (its
+ * comm would be the loader's) and its instances are forks of it (same argv).
+ */
+export const WASM_HOST_COMM = "kuasar-wasm-hos";
+/** The name of each container's instance (a fork of the host running the module). */
+export const WASM_INSTANCE_COMM = "wasm-instance";
+/** The name of `kuasar-wasm-run` (its file name, 15 bytes: comm keeps it whole). */
+export const WASM_RUN_COMM = "kuasar-wasm-run";
+
 /** Options of {@link WasmEdgePodEngine}. */
 export interface WasmEdgePodEngineOptions {
   /** `kuasar-wasm-run`, absolute. */
