@@ -5,7 +5,7 @@ import { describe, it, type TestContext } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code } from "../../../src/errors/code.js";
 import { RunnerExit, type WasmLaunch } from "../../../src/sandboxers/wasm/wasm-engine.js";
-import { locateWasmEdgePod, WasmEdgePodEngine } from "../../../src/sandboxers/wasm/wasmedge-pod-engine.js";
+import { defaultWasmHostLibDir, locateWasmEdgePod, WasmEdgePodEngine } from "../../../src/sandboxers/wasm/wasmedge-pod-engine.js";
 import { bigInitialMemoryModule, echoArgsEnvFileModule, foreignImportModule, infiniteLoopModule, memoryHogModule, trapModule } from "../../../testing/wat-modules.js";
 import { releaseStart, startCommand, waitForStartFifo, within, workspace, type Workspace } from "./runner-process.js";
 
@@ -84,6 +84,12 @@ describe("WasmEdgePodEngine", () => {
       ],
     });
     assert.throws(() => engine.command({ ...launch, preopens: { "/a:b": "/x" } }), { code: Code.InvalidArgument });
+  });
+
+  it("puts the host's own libraries (the LLVM stand-in) before WasmEdge's, only when they are there", { skip }, () => {
+    const libs = (o: ReturnType<typeof locateWasmEdgePod>) => o.hostArgv[o.hostArgv.indexOf("--library-path") + 1];
+    assert.equal(libs(locateWasmEdgePod({ hostLibDir: "/nonexistent/lib" })), libs(locateWasmEdgePod({ hostLibDir: "/nonexistent/lib" })).split(":")[0]);
+    if (existsSync(defaultWasmHostLibDir)) assert.equal(libs(programs!).split(":")[0], defaultWasmHostLibDir);
   });
 
   it("says what is missing", () => {
