@@ -183,6 +183,20 @@ describe("WasmEdgePodEngine", () => {
     assert.deepEqual(childrenOf(host!), []);
   });
 
+  it("a host killed with SIGKILL takes its instances with it: each runner exits 125", { skip }, async (t) => {
+    const ws = podWorkspace(t);
+    const engine = new WasmEdgePodEngine(programs!);
+    const loop = startCommand(t, engine.command(container(ws, "loop", await infiniteLoopModule())));
+    await loop.waitForStdout("looping");
+    const [host] = processesIn(ws.dir);
+    const instance = Number(readFileSync(join(ws.dir, "loop.instance"), "utf8"));
+    assert.deepEqual(childrenOf(host!), [instance]);
+    process.kill(host!, "SIGKILL");
+    assert.deepEqual(await loop.exited, { code: RunnerExit.RuntimeFailure, signal: null });
+    for (let i = 0; i < 200 && existsSync(`/proc/${instance}`); i++) await sleep(10);
+    assert.equal(existsSync(`/proc/${instance}`), false, "the instance died with its host");
+  });
+
   it("caps each container's memory on its own: 137 and the OOM marker over the cap, the same module uncapped runs", { skip }, async (t) => {
     const ws = podWorkspace(t);
     const engine = new WasmEdgePodEngine(programs!);
