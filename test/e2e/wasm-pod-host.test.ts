@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ContainerState, type ContainerConfigSchema } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { locateWasmEdgePod } from "../../src/sandboxers/wasm/wasmedge-pod-engine.js";
@@ -52,6 +53,8 @@ async function isolatedInOnePod(cri: CriClient, handler: string, logDir: string,
     // Pause stops the instance itself (not only its runner); Resume lets it go on.
     const instance = instances[0]!;
     await ctr.ctr(["tasks", "pause", ids[0]!], { namespace: "k8s.io" });
+    // SIGSTOP takes hold when the instance next runs: on a loaded machine, a moment after the kill.
+    for (let i = 0; i < 200 && stateOf(instance) !== "T"; i++) await sleep(10);
     assert.equal(stateOf(instance), "T");
     await ctr.ctr(["tasks", "resume", ids[0]!], { namespace: "k8s.io" });
     assert.notEqual(stateOf(instance), "T");
