@@ -87,6 +87,8 @@ export interface BenchConfiguration {
   readonly managementProcesses: string;
   /** The container each pod runs and the process(es) it amounts to, in words (documentation and JSON). */
   readonly workload: string;
+  /** The wasm kind's engine (`wasm_engine`) for a wasm configuration; null or absent otherwise. */
+  readonly wasmEngine?: string | null;
   /**
    * Id of the configuration this one is set beside in the report's same-path comparison (a
    * wasm configuration names the runc sandboxer on the same containerd path), or null.

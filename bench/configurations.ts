@@ -8,17 +8,20 @@ import type { BenchConfiguration } from "./bench-configuration.js";
 import { kuasarDirectConfiguration } from "./kuasar-direct.js";
 import { kuasarShimBridgeConfiguration } from "./kuasar-shim-bridge.js";
 import { stockRuncV2Configuration } from "./stock-runc-v2.js";
+import type { BenchWasmEngine } from "./wasm-workload.js";
 
-/** Every configuration of issue 6 (plus the containerd 2.x reference, and the runc sandboxer on crun: issue 15), baseline first. */
+/** The wasm engines measured, each on both containerd paths (issue 17). */
+const wasmEngines: readonly BenchWasmEngine[] = ["node", "wasmedge-pod"];
+
+/** Every configuration of issue 6 (plus the containerd 2.x reference, and the runc sandboxer on crun: issue 15; the wasm sandboxer on each engine: issue 17), baseline first. */
 export function benchConfigurations(): BenchConfiguration[] {
   return [
     stockRuncV2Configuration({ containerdVersion: "1.7", role: "baseline" }),
     kuasarShimBridgeConfiguration("runc"),
     kuasarDirectConfiguration("runc"),
-    kuasarDirectConfiguration("runc", "crun"),
+    kuasarDirectConfiguration("runc", { runtime: "crun" }),
     stockRuncV2Configuration({ containerdVersion: "2", role: "reference" }),
-    kuasarDirectConfiguration("wasm"),
-    kuasarShimBridgeConfiguration("wasm"),
+    ...wasmEngines.flatMap((wasmEngine) => [kuasarDirectConfiguration("wasm", { wasmEngine }), kuasarShimBridgeConfiguration("wasm", { wasmEngine })]),
     kuasarDirectConfiguration("gvisor"),
     kuasarShimBridgeConfiguration("gvisor"),
   ];

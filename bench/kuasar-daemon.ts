@@ -37,6 +37,8 @@ export interface KuasarDaemonOptions {
   readonly sandboxers: readonly SandboxerKind[];
   /** The runc kind's OCI runtime (`[sandboxers.runc] runtime`: "runc", "crun" or a path). Default: the daemon's default. */
   readonly runtime?: string;
+  /** The wasm kind's engine (`[sandboxers.wasm] wasm_engine`). Default: the daemon's default. */
+  readonly wasmEngine?: string;
 }
 
 /** A sandboxer kind the benchmark can host (see `src/daemon/kuasard-options.ts`). */
@@ -81,10 +83,11 @@ export async function startKuasarDaemon(options: Partial<KuasarDaemonOptions> & 
   const listen = listens.runc ?? (listens[o.sandboxers[0] as SandboxerKind] as string);
   const single = o.sandboxers.length === 1 && o.sandboxers[0] === "runc";
   const phaseLog = join(o.dir, "phases.jsonl");
-  // Every daemon gets a config file: the phase log (the per-phase breakdown) and the runc kind's runtime.
+  // Every daemon gets a config file: the phase log (the per-phase breakdown), the runc kind's runtime, the wasm kind's engine.
   const config = join(o.dir, "kuasard.toml");
   await mkdir(o.dir, { recursive: true });
-  const runcTable = (k: SandboxerKind) => (k === "runc" && o.runtime !== undefined ? `runtime = "${o.runtime}"\n` : "");
+  const runcTable = (k: SandboxerKind) =>
+    k === "runc" && o.runtime !== undefined ? `runtime = "${o.runtime}"\n` : k === "wasm" && o.wasmEngine !== undefined ? `wasm_engine = "${o.wasmEngine}"\n` : "";
   const tables = single
     ? [`[sandboxers.runc]\n${runcTable("runc")}`]
     : o.sandboxers.map((k) => `[sandboxers.${k}]\nlisten = "${listens[k] as string}"\ndir = "${join(o.dir, k)}"\n${runcTable(k)}`);

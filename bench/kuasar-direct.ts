@@ -20,6 +20,7 @@ import { locateOciRuntime } from "../src/oci-runtime/oci-runtime-command.js";
 import type { BenchConfiguration, RunningConfiguration } from "./bench-configuration.js";
 import type { SandboxerKind } from "./kuasar-daemon.js";
 import { runKuasar } from "./kuasar-running.js";
+import { wasmEngineWorkload, type BenchWasmEngine } from "./wasm-workload.js";
 
 /** CRI runtime handler and proxy plugin name of the runc sandboxer. */
 export const KUASAR_RUNC_HANDLER = "kuasar-runc";
@@ -43,8 +44,38 @@ export const kuasarHostedKinds = (kind: SandboxerKind): SandboxerKind[] => (kind
 /** The OCI runtimes the runc sandboxer is measured on (`[sandboxers.runc] runtime`). */
 export type BenchOciRuntime = "runc" | "crun";
 
-/** Id of {@link kuasarDirectConfiguration} for `kind` (on `runtime`, for the runc kind). */
-export const kuasarDirectId = (kind: SandboxerKind, runtime: BenchOciRuntime = "runc"): string => `kuasar-${kind}${runtime === "crun" ? "-crun" : ""}-direct-ctrd2`;
+/**
+ * What varies within a kind: the runc kind's OCI runtime (`[sandboxers.runc] runtime`) and the
+ * wasm kind's engine (`[sandboxers.wasm] wasm_engine`). Defaults: runc, node.
+ */
+export interface KuasarVariant {
+  readonly runtime?: BenchOciRuntime;
+  readonly wasmEngine?: BenchWasmEngine;
+}
+
+/** The variant with its defaults; a runtime for another kind than runc, or an engine for another than wasm, is a RangeError. */
+export function resolveVariant(kind: SandboxerKind, v: KuasarVariant): Required<KuasarVariant> {
+  const runtime = v.runtime ?? "runc";
+  const wasmEngine = v.wasmEngine ?? "node";
+  if (runtime !== "runc" && kind !== "runc") throw new RangeError(`runtime ${runtime}: only the runc kind has one`);
+  if (wasmEngine !== "node" && kind !== "wasm") throw new RangeError(`wasm engine ${wasmEngine}: only the wasm kind has one`);
+  return { runtime, wasmEngine };
+}
+
+/** The id part naming a variant other than the default ("-crun", "-wasmedge-pod"), else "". */
+const variantSuffix = (kind: SandboxerKind, v: KuasarVariant): string => {
+  const { runtime, wasmEngine } = resolveVariant(kind, v);
+  return runtime !== "runc" ? `-${runtime}` : wasmEngine !== "node" ? `-${wasmEngine}` : "";
+};
+
+/** The label part naming the variant: the OCI runtime when it is not runc, the wasm kind's engine always. */
+export const variantLabel = (kind: SandboxerKind, v: KuasarVariant): string => {
+  const { runtime, wasmEngine } = resolveVariant(kind, v);
+  return kind === "wasm" ? `wasm sandboxer (${wasmEngine})` : runtime !== "runc" ? `${kind} sandboxer on ${runtime},` : `${kind} sandboxer`;
+};
+
+/** Id of {@link kuasarDirectConfiguration} for `kind` and its variant. */
+export const kuasarDirectId = (kind: SandboxerKind, v: KuasarVariant = {}): string => `kuasar-${kind}${variantSuffix(kind, v)}-direct-ctrd2`;
 
 /** Why the runc sandboxer cannot run on `runtime` here, or undefined (runc itself is checked by the harness). */
 export function ociRuntimeMissing(runtime: BenchOciRuntime): string | undefined {
@@ -73,13 +104,29 @@ export function checkChosenRuntime(logs: string, runtime: BenchOciRuntime): void
   throw new Error(`kuasard did not log which OCI runtime it chose (wanted ${runtime})`);
 }
 
-/** Id of the shim-bridge configuration for `kind` (`kuasar-shim-bridge.ts`). */
-export const kuasarBridgeId = (kind: SandboxerKind): string => `kuasar-${kind}-bridge-ctrd17`;
+/** Id of the shim-bridge configuration for `kind` and its variant (`kuasar-shim-bridge.ts`). */
+export const kuasarBridgeId = (kind: SandboxerKind, v: KuasarVariant = {}): string => `kuasar-${kind}${variantSuffix(kind, v)}-bridge-ctrd17`;
 
-/** The workload description of each kind (JSON `workload`). */
-export const KUASAR_WORKLOAD: Readonly<Record<SandboxerKind, string>> = {
+/** What a wasm pod runs per container under `engine`, for the descriptions. */
+export const wasmPerContainer = (engine: BenchWasmEngine): string =>
+  engine === "node"
+    ? "one C holder per pod launching one node:wasi runner per container"
+    : "one C holder per pod launching one kuasar-wasm-run per container, which hands the container to the pod's kuasar-wasm-host (WasmEdge, module validated once) to run in a fork";
+
+/** The workload description of `kind` (JSON `workload`). */
+export function kuasarWorkload(kind: SandboxerKind, v: KuasarVariant = {}): string {
+  return kind === "wasm" ? wasmEngineWorkload(resolveVariant(kind, v).wasmEngine).workload : KUASAR_WORKLOAD[kind];
+}
+
+/** The management processes of `kind` beyond kuasard, kuasar-endpoint and the holders, in words. */
+export function kuasarKindManagement(kind: SandboxerKind, v: KuasarVariant = {}): string {
+  if (kind === "wasm") return wasmEngineWorkload(resolveVariant(kind, v).wasmEngine).management;
+  if (kind === "gvisor") return "runsc gofers + runsc wait per container (the runsc sandboxes are the containers: workload)";
+  return "";
+}
+
+const KUASAR_WORKLOAD: Readonly<Record<Exclude<SandboxerKind, "wasm">, string>> = {
   runc: "busybox `/bin/sleep 86400`; per-container memory = that process",
-  wasm: "a WASI module that prints a line and blocks in poll_oneoff (1 h clock, looped), run by one node:wasi runner process per container that the pod holder launches; per-container memory = that runner",
   gvisor: "busybox `/bin/sleep 86400` inside the pod's gVisor sandbox (runsc, ptrace platform); per-container memory = the runsc sandbox process and its ptrace stubs (gofers and runsc wait count as management)",
   vmm: "busybox `/bin/sleep 86400` inside the pod's QEMU micro-VM (guest agent = our holder); QEMU and virtiofsd are reported per pod, apart from management",
 };
@@ -118,10 +165,14 @@ export async function kuasarRuncMissing(): Promise<string | undefined> {
   return firstMissing(need);
 }
 
-/** Why kuasard cannot host `kind` here (not built, no runsc), or undefined. */
-export async function kuasarMissing(kind: SandboxerKind): Promise<string | undefined> {
+/** Why kuasard cannot host `kind` (in its variant) here (not built, no runsc, no WasmEdge), or undefined. */
+export async function kuasarMissing(kind: SandboxerKind, v: KuasarVariant = {}): Promise<string | undefined> {
   const missing = await kuasarRuncMissing();
   if (missing !== undefined || kind === "runc") return missing;
+  if (kind === "wasm") {
+    const engine = wasmEngineWorkload(resolveVariant(kind, v).wasmEngine).missing();
+    if (engine !== undefined) return engine;
+  }
   if (kind === "gvisor" && which("runsc") === undefined) return "runsc not found on PATH (Debian package runsc)";
   const need: ReadonlyArray<readonly [string, string]> = [
     [fileURLToPath(new URL("../src/cli/kuasard.js", import.meta.url)), "dist/src/cli/kuasard.js (npm run build)"],
@@ -139,31 +190,29 @@ export async function kuasarMissing(kind: SandboxerKind): Promise<string | undef
  * `runc-sandboxer` alone; `wasm` served by a kuasard hosting runc and wasm (how a node runs
  * both, as in `test/e2e/wasm-sandboxer.test.ts`), with only wasm pods started.
  */
-export function kuasarDirectConfiguration(kind: SandboxerKind = "runc", runtime: BenchOciRuntime = "runc"): BenchConfiguration {
-  if (runtime !== "runc" && kind !== "runc") throw new RangeError(`runtime ${runtime}: only the runc kind has one`);
+export function kuasarDirectConfiguration(kind: SandboxerKind = "runc", variant: KuasarVariant = {}): BenchConfiguration {
+  const { runtime, wasmEngine } = resolveVariant(kind, variant);
   const crun = runtime === "crun";
   const wasm = kind === "wasm";
   const gvisor = kind === "gvisor";
   const handler = kuasarHandler(kind);
   const hosted = kuasarHostedKinds(kind);
+  const extra = kuasarKindManagement(kind, variant);
   return {
-    id: kuasarDirectId(kind, runtime),
-    label: crun ? "ours: runc sandboxer on crun, direct, containerd 2.x" : `ours: ${kind} sandboxer direct, containerd 2.x`,
+    id: kuasarDirectId(kind, variant),
+    label: `ours: ${variantLabel(kind, variant)} direct, containerd 2.x`,
     role: "ours",
     containerdVersion: "2",
     description: wasm
-      ? "stock containerd 2.x CRI with our kuasard (runc and wasm sandboxers, one socket and handler each) as proxy sandbox plugins; pods on handler kuasar-wasm: one C holder per pod launching one node:wasi runner per container, no shim, no pause container"
+      ? `stock containerd 2.x CRI with our kuasard (runc and wasm sandboxers, one socket and handler each) as proxy sandbox plugins; pods on handler kuasar-wasm, wasm_engine = "${wasmEngine}": ${wasmPerContainer(wasmEngine)}, no shim, no pause container`
       : gvisor
         ? "stock containerd 2.x CRI with our kuasard (runc and gvisor sandboxers, one socket and handler each) as proxy sandbox plugins; pods on handler kuasar-gvisor: one C holder per pod launching one runsc sandbox (root container: a static pause program, no image) that the pod's containers join, no shim"
         : crun
           ? "as the runc sandboxer direct, with `runtime = \"crun\"`: the same holder per pod runs each container with crun (C) instead of runc (Go)"
           : "stock containerd 2.x CRI with our runc-sandboxer as proxy sandbox plugin (Sandbox API over gRPC, Task API through kuasar-endpoint); one C holder per pod, no shim, no pause container",
-    managementProcesses: wasm
-      ? "kuasard (runc + wasm) + kuasar-endpoint + every kuasar-holder (the wasm runners are the containers: workload)"
-      : gvisor
-        ? "kuasard (runc + gvisor) + kuasar-endpoint + every kuasar-holder + runsc gofers + runsc wait per container (the runsc sandboxes are the containers: workload)"
-        : "runc-sandboxer (kuasard) + kuasar-endpoint + every kuasar-holder",
-    workload: KUASAR_WORKLOAD[kind],
+    managementProcesses: kind === "runc" ? "runc-sandboxer (kuasard) + kuasar-endpoint + every kuasar-holder" : `kuasard (runc + ${kind}) + kuasar-endpoint + every kuasar-holder${extra === "" ? "" : `; ${extra}`}`,
+    workload: kuasarWorkload(kind, variant),
+    wasmEngine: wasm ? wasmEngine : null,
     compareWith: kind === "runc" && !crun ? null : kuasarDirectId("runc"),
     async availability() {
       try {
@@ -171,7 +220,7 @@ export function kuasarDirectConfiguration(kind: SandboxerKind = "runc", runtime:
       } catch (err) {
         return err instanceof Error ? err.message : String(err);
       }
-      return (await kuasarMissing(kind)) ?? ociRuntimeMissing(runtime);
+      return (await kuasarMissing(kind, variant)) ?? ociRuntimeMissing(runtime);
     },
     async setup(ctx): Promise<RunningConfiguration> {
       const kdir = join(ctx.dir, "k");
@@ -184,8 +233,9 @@ export function kuasarDirectConfiguration(kind: SandboxerKind = "runc", runtime:
       return runKuasar({
         containerd,
         index: ctx.index,
-        daemon: { dir: kdir, containerdTtrpcAddress: containerd.ttrpcAddress, sandboxers: hosted, ...(crun ? { runtime } : {}) },
+        daemon: { dir: kdir, containerdTtrpcAddress: containerd.ttrpcAddress, sandboxers: hosted, ...(crun ? { runtime } : {}), ...(wasm ? { wasmEngine } : {}) },
         kind,
+        wasmEngine,
         runtimeHandler: handler,
         importPauseImage: false,
         check: (d) => {

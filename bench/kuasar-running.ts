@@ -12,7 +12,7 @@ import { writeBenchCni } from "./bench-network.js";
 import { gvisorSandboxRole } from "./gvisor-workload.js";
 import { startKuasarDaemon, type KuasarDaemon, type KuasarDaemonOptions, type SandboxerKind } from "./kuasar-daemon.js";
 import { sleepContainer, sleepContainerRole } from "./pod-workload.js";
-import { blockingWasmContainer, importBenchWasmImage, wasmRunnerRole } from "./wasm-workload.js";
+import { blockingWasmContainer, importBenchWasmImage, wasmEngineWorkload, type BenchWasmEngine } from "./wasm-workload.js";
 
 /** What differs between the direct and the bridge configurations. */
 export interface KuasarRunOptions {
@@ -22,6 +22,8 @@ export interface KuasarRunOptions {
   daemon: Partial<KuasarDaemonOptions> & Pick<KuasarDaemonOptions, "dir" | "containerdTtrpcAddress">;
   /** The sandboxer the pods run on: wasm pods run a blocking module, the others busybox sleep. */
   kind: SandboxerKind;
+  /** The wasm kind's engine: which processes are its containers and which its management. */
+  wasmEngine: BenchWasmEngine;
   runtimeHandler: string;
   /** containerd 1.7's CRI wants its sandbox image present even though no pause container runs. */
   importPauseImage: boolean;
@@ -34,6 +36,7 @@ export interface KuasarRunOptions {
 export async function runKuasar(o: KuasarRunOptions): Promise<RunningConfiguration> {
   const { containerd } = o;
   const wasm = o.kind === "wasm";
+  const engine = wasmEngineWorkload(o.wasmEngine);
   let daemon: KuasarDaemon | undefined;
   try {
     await writeBenchCni(containerd.cniConfDir, o.index);
@@ -56,8 +59,8 @@ export async function runKuasar(o: KuasarRunOptions): Promise<RunningConfigurati
     containerdPid: containerd.pid,
     fixedPids: [containerd.pid, d.pid, d.endpointPid, d.custodyPid],
     container: wasm ? blockingWasmContainer() : sleepContainer(),
-    managementRole: (p) => d.roleOf(p),
-    workloadRole: wasm ? wasmRunnerRole : o.kind === "gvisor" ? gvisorSandboxRole : sleepContainerRole,
+    managementRole: (p) => d.roleOf(p) ?? (wasm ? engine.managementRole(p) : undefined),
+    workloadRole: wasm ? engine.workloadRole : o.kind === "gvisor" ? gvisorSandboxRole : sleepContainerRole,
     phaseLog: d.phaseLog,
     shimLauncher: o.shimLauncher,
     logs: async () => `==> containerd ${containerd.logPath}\n${await containerd.logs()}\n==> ${o.kind === "runc" ? "runc-sandboxer" : "kuasard"}\n${d.logs()}\n==> kuasar-endpoint\n${d.endpointLogs()}`,

@@ -21,7 +21,19 @@ import { startContainerd } from "../testing/containerd.js";
 import { containerdBinaries, repoRoot } from "../testing/deps.js";
 import { bridgeRuntimesToml } from "../testing/kuasar-containerd17.js";
 import type { BenchConfiguration, RunningConfiguration } from "./bench-configuration.js";
-import { kuasarBridgeId, kuasarHandler, kuasarHostedKinds, kuasarMissing, KUASAR_RUNC_HANDLER, KUASAR_WORKLOAD } from "./kuasar-direct.js";
+import {
+  kuasarBridgeId,
+  kuasarHandler,
+  kuasarHostedKinds,
+  kuasarKindManagement,
+  kuasarMissing,
+  kuasarWorkload,
+  resolveVariant,
+  variantLabel,
+  wasmPerContainer,
+  KUASAR_RUNC_HANDLER,
+  type KuasarVariant,
+} from "./kuasar-direct.js";
 import type { SandboxerKind } from "./kuasar-daemon.js";
 import { runKuasar } from "./kuasar-running.js";
 import { CONTAINERD_BASE_PATH } from "./stock-runc-v2.js";
@@ -31,28 +43,30 @@ export function shimLauncherPath(): string {
   return join(repoRoot(), "bin", "containerd-shim-kuasar-v1");
 }
 
-/** Our `kind` sandboxer behind stock containerd 1.7 through `containerd-shim-kuasar-v1`. */
-export function kuasarShimBridgeConfiguration(kind: SandboxerKind = "runc"): BenchConfiguration {
+/** Our `kind` sandboxer (in its variant: the wasm kind's engine) behind stock containerd 1.7 through `containerd-shim-kuasar-v1`. */
+export function kuasarShimBridgeConfiguration(kind: SandboxerKind = "runc", variant: KuasarVariant = {}): BenchConfiguration {
+  const { wasmEngine } = resolveVariant(kind, variant);
   const wasm = kind === "wasm";
   const gvisor = kind === "gvisor";
   const handler = kuasarHandler(kind);
   const hosted = kuasarHostedKinds(kind);
+  const extra = kuasarKindManagement(kind, variant);
   return {
-    id: kuasarBridgeId(kind),
-    label: `ours: ${kind} sandboxer via shim bridge, containerd 1.7`,
+    id: kuasarBridgeId(kind, variant),
+    label: `ours: ${variantLabel(kind, variant)} via shim bridge, containerd 1.7`,
     role: "ours",
     containerdVersion: "1.7",
     description: wasm
-      ? "stock containerd 1.7 CRI, runtime io.containerd.kuasar.v1 with options sandboxer = \"wasm\" (handler kuasar-wasm): containerd-shim-kuasar-v1 start prints the address of the bridge inside our resident kuasard (runc and wasm sandboxers, --shim-listen); one C holder per pod launching one node:wasi runner per container, no pause process"
+      ? `stock containerd 1.7 CRI, runtime io.containerd.kuasar.v1 with options sandboxer = "wasm" (handler kuasar-wasm): containerd-shim-kuasar-v1 start prints the address of the bridge inside our resident kuasard (runc and wasm sandboxers, --shim-listen, wasm_engine = "${wasmEngine}"); ${wasmPerContainer(wasmEngine)}, no pause process`
       : gvisor
         ? "stock containerd 1.7 CRI, runtime io.containerd.kuasar.v1 with options sandboxer = \"gvisor\" (handler kuasar-gvisor): containerd-shim-kuasar-v1 start prints the address of the bridge inside our resident kuasard (runc and gvisor sandboxers, --shim-listen); one C holder per pod launching one runsc sandbox the pod's containers join, no pause image run"
         : "stock containerd 1.7 CRI, runtime io.containerd.kuasar.v1: containerd-shim-kuasar-v1 start prints the address of the bridge served by our resident runc-sandboxer (--shim-listen); one C holder per pod, no pause process",
-    managementProcesses: wasm
-      ? "kuasard (runc + wasm, bridge inside) + kuasar-endpoint + every kuasar-holder + any containerd-shim-* left running (the wasm runners are the containers: workload)"
-      : gvisor
-        ? "kuasard (runc + gvisor, bridge inside) + kuasar-endpoint + every kuasar-holder + runsc gofers + runsc wait per container + any containerd-shim-* left running (the runsc sandboxes are the containers: workload)"
-        : "runc-sandboxer (kuasard, bridge inside) + kuasar-endpoint + every kuasar-holder + any containerd-shim-* left running",
-    workload: KUASAR_WORKLOAD[kind],
+    managementProcesses:
+      kind === "runc"
+        ? "runc-sandboxer (kuasard, bridge inside) + kuasar-endpoint + every kuasar-holder + any containerd-shim-* left running"
+        : `kuasard (runc + ${kind}, bridge inside) + kuasar-endpoint + every kuasar-holder + any containerd-shim-* left running${extra === "" ? "" : `; ${extra}`}`,
+    workload: kuasarWorkload(kind, variant),
+    wasmEngine: wasm ? wasmEngine : null,
     compareWith: kind === "runc" ? null : kuasarBridgeId("runc"),
     async availability() {
       const launcher = shimLauncherPath();
@@ -66,7 +80,7 @@ export function kuasarShimBridgeConfiguration(kind: SandboxerKind = "runc"): Ben
       } catch (err) {
         return err instanceof Error ? err.message : String(err);
       }
-      return kuasarMissing(kind);
+      return kuasarMissing(kind, variant);
     },
     async setup(ctx): Promise<RunningConfiguration> {
       const kdir = join(ctx.dir, "k");
@@ -82,8 +96,9 @@ export function kuasarShimBridgeConfiguration(kind: SandboxerKind = "runc"): Ben
       return runKuasar({
         containerd,
         index: ctx.index,
-        daemon: { dir: kdir, containerdTtrpcAddress: containerd.ttrpcAddress, sandboxers: hosted, args: ["--log-level", "info", "--shim-listen", shimSocket] },
+        daemon: { dir: kdir, containerdTtrpcAddress: containerd.ttrpcAddress, sandboxers: hosted, args: ["--log-level", "info", "--shim-listen", shimSocket], ...(wasm ? { wasmEngine } : {}) },
         kind,
+        wasmEngine,
         runtimeHandler: handler,
         importPauseImage: true,
         shimLauncher: {

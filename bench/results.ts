@@ -232,6 +232,8 @@ export interface ConfigurationResult {
   readonly management_processes: string;
   /** The container each pod runs and which process is its per-container memory, in words. */
   readonly workload: string;
+  /** The wasm engine (`wasm_engine`) of a wasm configuration, else null (absent in files written before it was recorded). */
+  readonly wasm_engine?: string | null;
   /** Id of the configuration it is compared with on the same containerd path (a wasm configuration names the runc sandboxer's), or null. */
   readonly compare_with: string | null;
   readonly status: ConfigurationStatus;

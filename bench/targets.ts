@@ -12,7 +12,17 @@ export type TargetStatus = "met" | "missed" | "not measured" | "n/a";
 /** One target checked for one configuration. */
 export interface TargetCheck {
   /** Stable key. */
-  readonly key: "serial_start" | "parallel_start" | "mgmt_pss_50" | "mgmt_below_baseline" | "mgmt_slope" | "shim_start";
+  readonly key:
+    | "serial_start"
+    | "parallel_start"
+    | "mgmt_pss_50"
+    | "mgmt_below_baseline"
+    | "mgmt_slope"
+    | "shim_start"
+    | "wasm_start_container"
+    | "wasm_serial_start"
+    | "wasm_container_pss_50"
+    | "wasm_container_rss";
   /** The target in words, e.g. "serial start median <= 0.5x baseline". */
   readonly target: string;
   /** What was measured, e.g. "0.62x (312 ms vs 503 ms)". */
@@ -35,7 +45,8 @@ export const TARGETS = {
 
 const f = (v: number, d = 1): string => v.toFixed(d);
 
-function ratioTarget(
+/** `ours` against `base` with at most `maxRatio` allowed; a miss says by how much. */
+export function ratioTarget(
   key: TargetCheck["key"],
   target: string,
   ours: number | null,

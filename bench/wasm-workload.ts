@@ -6,10 +6,17 @@
  * here and compiled with wabt while the benchmark sets up, like the e2e test modules;
  * nothing is downloaded.
  *
- * Each wasm container is one runner process (`node` running the sandboxer's `runner.js`,
- * see `src/sandboxers/wasm/node-wasi-engine.ts`), launched by the pod's holder: that
- * process is the container, the counterpart of a runc container's own process, so the
- * benchmark counts it as workload, not management.
+ * Which process is the container depends on the engine ({@link BenchWasmEngine}), and that
+ * process is counted as workload, the counterpart of a runc container's own process:
+ *
+ * - `node`: one runner process per container (`node` running the sandboxer's `runner.js`,
+ *   see `src/sandboxers/wasm/node-wasi-engine.ts`), launched by the pod's holder.
+ * - `wasmedge-pod`: the instance, a fork of the pod's `kuasar-wasm-host` that runs the
+ *   module (its own VM, WASI, linear memory). The host (one per pod: WasmEdge loaded, the
+ *   module validated, no guest code) and each container's `kuasar-wasm-run` (the holder's
+ *   handle: stdio hand-over, signals, exit status) are the runtime's, like a gvisor pod's
+ *   gofer and `runsc wait`: management. Forks share the host's pages copy-on-write, so PSS
+ *   splits those pages between the host (management) and its instances (workload).
  *
  * @internal benchmark, not part of the runtime
  */
@@ -18,6 +25,7 @@ import type { Containerd } from "../testing/containerd.js";
 import { importWasmImage } from "../testing/wasm-image.js";
 import { watToWasm } from "../testing/wat-modules.js";
 import { defaultNodeWasiEngineOptions } from "../src/sandboxers/wasm/node-wasi-engine.js";
+import { locateWasmEdgePod, WASM_HOST_COMM, WASM_INSTANCE_COMM, WASM_RUN_COMM } from "../src/sandboxers/wasm/wasmedge-pod-engine.js";
 import type { ContainerConfigInit } from "./pod-workload.js";
 import type { ProcessInfo } from "../testing/process-table.js";
 
@@ -80,11 +88,58 @@ export function blockingWasmContainer(): ContainerConfigInit {
   };
 }
 
-/** Role of a wasm container's runner process in the memory snapshots. */
-export const WASM_RUNNER_ROLE = "wasm runner (node:wasi)";
+/** The wasm engines the benchmark measures (`wasm_engine` of `[sandboxers.wasm]`). */
+export type BenchWasmEngine = "node" | "wasmedge-pod";
 
-/** {@link WASM_RUNNER_ROLE} when `p` is a wasm runner (its argv names the sandboxer's `runner.js`), else undefined. */
-export function wasmRunnerRole(p: ProcessInfo): string | undefined {
-  const runner = defaultNodeWasiEngineOptions.runnerPath;
-  return p.cmdline.includes(runner) ? WASM_RUNNER_ROLE : undefined;
+/** How one engine's wasm containers appear in the process table, and whether it can run here. */
+export interface WasmEngineWorkload {
+  readonly engine: BenchWasmEngine;
+  /** What runs per container and which process is its memory, in words (JSON `workload`). */
+  readonly workload: string;
+  /** The engine's management processes, in words (after the daemon's and holders'). */
+  readonly management: string;
+  /** The workload role of `p` (the process that is the container), else undefined. */
+  workloadRole(p: ProcessInfo): string | undefined;
+  /** The management role of `p` among the engine's own processes, else undefined. */
+  managementRole(p: ProcessInfo): string | undefined;
+  /** Why the engine cannot run here, or undefined. */
+  missing(): string | undefined;
+}
+
+/** Role of a wasm container's runner process in the memory snapshots (engine `node`). */
+export const WASM_RUNNER_ROLE = "wasm runner (node:wasi)";
+/** Role of a wasmedge-pod container's instance (the fork running the module). */
+export const WASM_INSTANCE_ROLE = "wasm instance (fork of the pod's kuasar-wasm-host)";
+
+const none = (): undefined => undefined;
+
+/** The process table's view of `engine` (see the module comment for what counts as what, and why). */
+export function wasmEngineWorkload(engine: BenchWasmEngine): WasmEngineWorkload {
+  if (engine === "node") {
+    return {
+      engine,
+      workload:
+        "a WASI module that prints a line and blocks in poll_oneoff (1 h clock, looped), run by one node:wasi runner process per container that the pod holder launches; per-container memory = that runner",
+      management: "the wasm runners are the containers: workload",
+      workloadRole: (p) => (p.cmdline.includes(defaultNodeWasiEngineOptions.runnerPath) ? WASM_RUNNER_ROLE : undefined),
+      managementRole: none,
+      missing: none,
+    };
+  }
+  return {
+    engine,
+    workload:
+      "a WASI module that prints a line and blocks in poll_oneoff (1 h clock, looped), run by a fork of the pod's kuasar-wasm-host (WasmEdge, module validated once per pod) per container; per-container memory = that fork (its private pages plus its PSS share of the host's copy-on-write ones)",
+    management: "one kuasar-wasm-host per pod (WasmEdge loaded, module validated, no guest code) and one kuasar-wasm-run per container (stdio hand-over, signals, exit status); the instances are the containers: workload",
+    workloadRole: (p) => (p.comm === WASM_INSTANCE_COMM ? WASM_INSTANCE_ROLE : undefined),
+    managementRole: (p) => (p.comm === WASM_HOST_COMM ? "kuasar-wasm-host (per pod)" : p.comm === WASM_RUN_COMM ? "kuasar-wasm-run (per container)" : undefined),
+    missing: () => {
+      try {
+        locateWasmEdgePod();
+        return undefined;
+      } catch (err) {
+        return err instanceof Error ? err.message : String(err);
+      }
+    },
+  };
 }

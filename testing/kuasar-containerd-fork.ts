@@ -51,7 +51,7 @@ export async function forkWithKuasar(t: TestContext, kinds: readonly E2eKind[] =
   if (!single) {
     writeFileSync(
       join(dir, "kuasard.toml"),
-      sandboxersToml(kinds, sock, dirOf, "kuasar-io") + extraConfig,
+      sandboxersToml(kinds, sock, dirOf, "kuasar-io", extraConfig),
     );
   }
   const opts = single

@@ -65,7 +65,7 @@ export async function containerd17WithKuasar(t: Teardowns, kinds: readonly E2eKi
     args: ["--state-dir", join(dir, "ks"), "--shim-listen", shimSocket, ...(withConfig ? ["--config", join(dir, "kuasard.toml")] : [])],
   };
   if (withConfig) {
-    writeFileSync(join(dir, "kuasard.toml"), sandboxersToml(kinds, (k) => join(dir, `${k}.sock`), (k) => join(dir, `k${k[0]}`)) + extraConfig);
+    writeFileSync(join(dir, "kuasard.toml"), sandboxersToml(kinds, (k) => join(dir, `${k}.sock`), (k) => join(dir, `k${k[0]}`), undefined, extraConfig));
   }
   const env: Containerd17WithKuasar = {
     dir,

@@ -52,7 +52,7 @@ export async function containerd2ShimWithKuasar(
   const dir = mkdtempSync("/tmp/k2s-");
   const shimSocket = join(dir, "shim.sock");
   const containerd = await startContainerdWithTestCni({ version: "2", ...shimBridgeContainerdOptions("2", shimSocket), extraToml: shimHandlersToml(mode, handlers) });
-  writeFileSync(join(dir, "kuasard.toml"), sandboxersToml(kinds, (k) => join(dir, `${k}.sock`), (k) => join(dir, `k${k[0]}`)) + extraConfig);
+  writeFileSync(join(dir, "kuasard.toml"), sandboxersToml(kinds, (k) => join(dir, `${k}.sock`), (k) => join(dir, `k${k[0]}`), undefined, extraConfig));
   const opts = {
     program: "kuasard" as const,
     dir: join(dir, "ks"),

@@ -107,7 +107,7 @@ export async function containerd2WithKuasar(
   if (!single) {
     writeFileSync(
       join(dir, "kuasard.toml"),
-      (options.topConfig ? `${options.topConfig}\n` : "") + sandboxersToml(kinds, (k) => join(dir, filesOf[k].sock), dirOf) + extraConfig,
+      (options.topConfig ? `${options.topConfig}\n` : "") + sandboxersToml(kinds, (k) => join(dir, filesOf[k].sock), dirOf, undefined, extraConfig),
     );
   }
   const opts = single

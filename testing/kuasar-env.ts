@@ -49,9 +49,16 @@ export function shimBridgeContainerdOptions(version: "1.7" | "2", shimSocket: st
   };
 }
 
-/** kuasard's `[sandboxers.<kind>]` tables: one socket and state dir per kind, and the Sandbox API it speaks if not containerd's. */
-export function sandboxersToml<K extends string>(kinds: readonly K[], sockOf: (k: K) => string, dirOf: (k: K) => string, sandboxApi?: string): string {
-  return kinds.map((k) => `[sandboxers.${k}]\nlisten = "${sockOf(k)}"\n${sandboxApi ? `sandbox_api = "${sandboxApi}"\n` : ""}dir = "${dirOf(k)}"\n`).join("\n");
+/**
+ * kuasard's `[sandboxers.<kind>]` tables: one socket and state dir per kind, and the Sandbox API
+ * it speaks if not containerd's, then `extraConfig`. The wasm kind runs on `node` unless
+ * `extraConfig` names its engine (the daemon's default, `auto`, would pick wasmedge-pod where
+ * WasmEdge is installed): the wasm suites keep testing node, and the engine suites
+ * (wasm-pod-host, wasm-wasmedge) name theirs.
+ */
+export function sandboxersToml<K extends string>(kinds: readonly K[], sockOf: (k: K) => string, dirOf: (k: K) => string, sandboxApi?: string, extraConfig = ""): string {
+  const pin = (k: K) => (k === "wasm" && !/^\s*wasm_engine\s*=/m.test(extraConfig) ? `wasm_engine = "node"\n` : "");
+  return kinds.map((k) => `[sandboxers.${k}]\nlisten = "${sockOf(k)}"\n${sandboxApi ? `sandbox_api = "${sandboxApi}"\n` : ""}dir = "${dirOf(k)}"\n${pin(k)}`).join("\n") + extraConfig;
 }
 
 /** What every environment has, and what {@link readyKuasarEnv} needs of one. */

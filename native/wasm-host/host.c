@@ -53,6 +53,9 @@ static WasmEdge_ConfigureContext *conf;
 static WasmEdge_LoaderContext *loader;
 static WasmEdge_ValidatorContext *validator;
 static struct module *modules;
+/* WASI with its host functions, made once; each fork sets its own arguments. */
+static WasmEdge_ModuleInstanceContext *wasi;
+static pid_t host_pid;
 static struct client clients[MAX_CLIENTS];
 static int nclients;
 
@@ -188,12 +191,9 @@ static void write_oom_marker(const char *path, const char *limit_bytes)
 	}
 }
 
-static bool at_limit(WasmEdge_VMContext *vm, uint32_t pages)
+static bool at_limit(const WasmEdge_ModuleInstanceContext *mod, uint32_t pages)
 {
-	if (pages == 0)
-		return false;
-	const WasmEdge_ModuleInstanceContext *mod = WasmEdge_VMGetActiveModule(vm);
-	if (mod == NULL)
+	if (pages == 0 || mod == NULL)
 		return false;
 	WasmEdge_String n = WasmEdge_StringCreateByCString("memory");
 	WasmEdge_MemoryInstanceContext *mem = WasmEdge_ModuleInstanceFindMemory(mod, n);
@@ -205,6 +205,10 @@ static bool at_limit(WasmEdge_VMContext *vm, uint32_t pages)
 static void run_instance(struct client *c) __attribute__((noreturn));
 static void run_instance(struct client *c)
 {
+	prctl(PR_SET_NAME, "wasm-instance", 0, 0, 0); /* apart from the host in ps (same argv) */
+	/* The host's death (even kill -9) ends its instances: their runners then report 125. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != host_pid)
+		_exit(KW_RUNTIME_FAILURE);
 	for (int i = 0; i < 3; i++)
 		if (dup2(c->stdio[i], i) < 0)
 			_exit(KW_RUNTIME_FAILURE);
@@ -227,24 +231,38 @@ static void run_instance(struct client *c)
 	}
 	static const char *args[MAX_ITEMS], *envs[MAX_ITEMS], *dirs[MAX_ITEMS];
 	uint32_t na = items(c, "KW_ARG", args, MAX_ITEMS), ne = items(c, "KW_ENV", envs, MAX_ITEMS), nd = items(c, "KW_DIR", dirs, MAX_ITEMS);
+	/* Only what is per instance: an executor (no VM: that would also build a loader, a
+	 * validator and a 512 KB statistics table the interpreter never reads), a store, WASI
+	 * (made in the host, its arguments set here) and the module instantiated from the
+	 * host's validated AST. */
 	WasmEdge_ConfigureContext *own = WasmEdge_ConfigureCreate();
-	WasmEdge_ConfigureAddHostRegistration(own, WasmEdge_HostRegistration_Wasi);
 	if (pages > 0)
 		WasmEdge_ConfigureSetMaxMemoryPage(own, pages);
-	WasmEdge_VMContext *vm = WasmEdge_VMCreate(own, NULL);
-	WasmEdge_ModuleInstanceContext *wasi = WasmEdge_VMGetImportModuleContext(vm, WasmEdge_HostRegistration_Wasi);
-	if (vm == NULL || wasi == NULL)
+	WasmEdge_ExecutorContext *ex = WasmEdge_ExecutorCreate(own, NULL);
+	WasmEdge_StoreContext *store = WasmEdge_StoreCreate();
+	if (own == NULL || ex == NULL || store == NULL || wasi == NULL)
 		_exit(KW_RUNTIME_FAILURE);
 	WasmEdge_ModuleInstanceInitWASI(wasi, args, na, envs, ne, dirs, nd);
-	WasmEdge_String start = WasmEdge_StringCreateByCString("_start");
-	WasmEdge_Result r = WasmEdge_VMRunWasmFromASTModule(vm, c->mod->ast, start, NULL, 0, NULL, 0);
+	WasmEdge_ModuleInstanceContext *inst = NULL;
+	WasmEdge_Result r = WasmEdge_ExecutorRegisterImport(ex, store, wasi);
+	if (WasmEdge_ResultOK(r))
+		r = WasmEdge_ExecutorInstantiate(ex, &inst, store, c->mod->ast);
+	if (WasmEdge_ResultOK(r)) {
+		WasmEdge_String start = WasmEdge_StringCreateByCString("_start");
+		const WasmEdge_FunctionInstanceContext *fn = WasmEdge_ModuleInstanceFindFunction(inst, start);
+		if (fn == NULL) {
+			dprintf(2, "wasm trap: function not found: _start\n");
+			_exit(KW_TRAP);
+		}
+		r = WasmEdge_ExecutorInvoke(ex, fn, NULL, 0, NULL, 0);
+	}
 	if (WasmEdge_ResultOK(r)) {
 		uint32_t code = WasmEdge_ModuleInstanceWASIGetExitCode(wasi);
-		if (code != 0 && at_limit(vm, pages))
+		if (code != 0 && at_limit(inst, pages))
 			goto oom;
 		_exit((int)(code & 0xff));
 	}
-	if (at_limit(vm, pages))
+	if (at_limit(inst, pages))
 		goto oom;
 	if ((WasmEdge_ResultGetCode(r) & 0xf00) == 0x300) { /* instantiation: an import this host lacks */
 		dprintf(2, "cannot instantiate wasm module %s: %s\n", args[0] ? args[0] : "", WasmEdge_ResultGetMessage(r));
@@ -386,11 +404,15 @@ int main(int argc, char **argv)
 {
 	/* Run through WasmEdge's private loader, the process would be named after the loader. */
 	prctl(PR_SET_NAME, "kuasar-wasm-host", 0, 0, 0);
+	host_pid = getpid();
+	/* It leaves with _exit, never exit(): under the LLVM stand-in (native/wasm-host/
+	 * llvm-stand-in.sh) libwasmedge's static destructors would call into it. */
 	WasmEdge_LogOff(); /* WasmEdge would log to stdout; each instance reports on its own stderr */
 	conf = WasmEdge_ConfigureCreate();
 	WasmEdge_ConfigureAddHostRegistration(conf, WasmEdge_HostRegistration_Wasi);
 	loader = WasmEdge_LoaderCreate(conf);
 	validator = WasmEdge_ValidatorCreate(conf);
+	wasi = WasmEdge_ModuleInstanceCreateWASI(NULL, 0, NULL, 0, NULL, 0);
 
 	/* When the holder dies (kill -9), its runners are killed by the daemon; the host does not
 	 * wait for its idle time to end, and takes whatever instance is left with it. */
@@ -411,7 +433,7 @@ int main(int argc, char **argv)
 	strcpy(a.sun_path, KW_SOCKET_NAME); /* started in the socket's directory */
 	unlink(KW_SOCKET_NAME);
 	if (lfd < 0 || sfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(lfd, 128) < 0)
-		return KW_RUNTIME_FAILURE;
+		_exit(KW_RUNTIME_FAILURE);
 
 	static struct pollfd pf[MAX_CLIENTS + 3];
 	for (;;) {
@@ -429,7 +451,7 @@ int main(int argc, char **argv)
 			unlink(KW_SOCKET_NAME);
 			int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 			if (cfd < 0)
-				return 0;
+				_exit(0);
 			fcntl(cfd, F_SETFL, 0);
 			clients[nclients++] = (struct client){ cfd, { -1, -1, -1 }, 0, NULL, 0, NULL };
 			continue;
@@ -439,7 +461,7 @@ int main(int argc, char **argv)
 				if (clients[i].child > 0)
 					kill(clients[i].child, SIGKILL);
 			unlink(KW_SOCKET_NAME);
-			return 0;
+			_exit(0);
 		}
 		if (pf[1].revents & POLLIN) {
 			struct signalfd_siginfo si;

@@ -30,10 +30,11 @@ describe("daemonPhases", () => {
 
 describe("the crun configuration", () => {
   it("is the runc sandboxer on crun, compared with the runc sandboxer on runc", () => {
-    const c = kuasarDirectConfiguration("runc", "crun");
+    const c = kuasarDirectConfiguration("runc", { runtime: "crun" });
     assert.equal(c.id, "kuasar-runc-crun-direct-ctrd2");
     assert.equal(c.compareWith, "kuasar-runc-direct-ctrd2");
-    assert.throws(() => kuasarDirectConfiguration("wasm", "crun"), /only the runc kind/);
+    assert.throws(() => kuasarDirectConfiguration("wasm", { runtime: "crun" }), /only the runc kind/);
+    assert.throws(() => kuasarDirectConfiguration("runc", { wasmEngine: "wasmedge-pod" }), /only the wasm kind/);
   });
 
   it("fails setup when kuasard fell back to runc, and passes when it chose crun", () => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ContainerState, type ContainerConfigSchema } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { locateWasmEdgePod } from "../../src/sandboxers/wasm/wasmedge-pod-engine.js";
@@ -43,12 +44,17 @@ async function isolatedInOnePod(cri: CriClient, handler: string, logDir: string,
   const loop = wasm("loop", "loop.wasm");
   const { podId, ids } = await runPod(cri, handler, cfg, [loop]);
   await waitForLog(logFile(cfg, loop), "looping");
-  assert.equal(processesNamed("kuasar-wasm-hos").length, 2, "the pod's host and the loop's instance");
+  const hosts = processesNamed("kuasar-wasm-hos");
+  const instances = processesNamed("wasm-instance");
+  assert.equal(hosts.length, 1, "the pod's host");
+  assert.equal(instances.length, 1, "the loop's instance");
+  assert.deepEqual(instances.map(parentOf), hosts, "the instance is a fork of the host");
   if (ctr) {
     // Pause stops the instance itself (not only its runner); Resume lets it go on.
-    const hostNamed = processesNamed("kuasar-wasm-hos");
-    const instance = hostNamed.find((p) => hostNamed.includes(parentOf(p)))!;
+    const instance = instances[0]!;
     await ctr.ctr(["tasks", "pause", ids[0]!], { namespace: "k8s.io" });
+    // SIGSTOP takes hold when the instance next runs: on a loaded machine, a moment after the kill.
+    for (let i = 0; i < 200 && stateOf(instance) !== "T"; i++) await sleep(10);
     assert.equal(stateOf(instance), "T");
     await ctr.ctr(["tasks", "resume", ids[0]!], { namespace: "k8s.io" });
     assert.notEqual(stateOf(instance), "T");
@@ -146,5 +152,6 @@ describe("the pod-level wasm host (wasm_engine = \"wasmedge-pod\")", { skip }, (
     await env.cri.runtime.stopPodSandbox({ podSandboxId: podId });
     await env.cri.runtime.removePodSandbox({ podSandboxId: podId });
     assert.deepEqual(processesNamed("kuasar-wasm-hos"), [], "the pod's host ended with it");
+    assert.deepEqual(processesNamed("wasm-instance"), [], "and its instances");
   });
 });

@@ -85,7 +85,12 @@ export async function run(argv: string[]): Promise<number> {
       const crun = await versionOf("crun");
       add(kind, "crun", crun !== undefined, crun ?? "not installed (optional)", false);
     }
-    if (kind === "wasm") add(kind, "node:wasi", true, `node ${process.version}`);
+    if (kind === "wasm") {
+      add(kind, "node:wasi", true, `node ${process.version}`);
+      // The engine the daemon runs wasm pods on by default (`wasm_engine = "auto"` picks it, and says why not wasmedge-pod).
+      const f = configured?.facts;
+      if (f?.["wasm_engine"]) add(kind, "wasm engine", true, `${f["wasm_engine"]}${f["wasm_engine_fallback"] ? ` (wasmedge-pod not installed: ${f["wasm_engine_fallback"]})` : ""}`, false);
+    }
     if (kind === "vmm") {
       const kvm = kvmAccess();
       add(kind, "/dev/kvm", kvm === "usable", kvm === "usable" ? "usable" : `${kvm}: VMs run under TCG (software emulation, slow)`, false);

@@ -1,6 +1,6 @@
 import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
-import { engineFromOptions, wasmEngineNames, type WasmEngineName, type WasmEngineOptions } from "./engine-from-options.js";
+import { autoEngine, engineFromOptions, wasmEngineNames, type WasmEngineName, type WasmEngineOptions } from "./engine-from-options.js";
 import type { WasmEngine } from "./wasm-engine.js";
 
 /**
@@ -17,14 +17,26 @@ export const WASM_ENGINE_ANNOTATION = "io.kuasar.wasm.engine";
  */
 export class WasmEngines {
   readonly default: WasmEngine;
+  /** Under `wasm_engine = "auto"`, why the default is not `wasmedge-pod` (what is missing); else undefined. */
+  readonly fallback: string | undefined;
   private readonly made = new Map<string, WasmEngine>();
 
   constructor(
     private readonly options: Partial<WasmEngineOptions>,
     private readonly make: (o: Partial<WasmEngineOptions>) => WasmEngine = (o) => engineFromOptions(o),
   ) {
-    this.default = make(options);
+    if (options.engine === "auto") {
+      ({ engine: this.default, fallback: this.fallback } = autoEngine((engine) => make({ ...options, engine })));
+    } else {
+      this.default = make(options);
+      this.fallback = undefined;
+    }
     this.made.set(this.default.name, this.default);
+  }
+
+  /** The default engine (and, under `"auto"`, why it fell back to `node`), for the daemon's status. */
+  facts(): Record<string, string> {
+    return { wasm_engine: this.default.name, ...(this.fallback === undefined ? {} : { wasm_engine_fallback: this.fallback }) };
   }
 
   /**

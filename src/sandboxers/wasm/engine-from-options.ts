@@ -9,18 +9,19 @@ import { locateWasmEdgePod, WasmEdgePodEngine } from "./wasmedge-pod-engine.js";
 import { locateWasmEdge } from "./wasmedge-location.js";
 import { WasmtimeEngine } from "./wasmtime-engine.js";
 
-import { wasmEngineNames, type WasmEngineName } from "./wasm-engine-names.js";
+import { wasmEngineNames, wasmEngineSettings, type WasmEngineName, type WasmEngineSetting } from "./wasm-engine-names.js";
 
-export { wasmEngineNames, type WasmEngineName };
+export { wasmEngineNames, wasmEngineSettings, type WasmEngineName, type WasmEngineSetting };
 
 /** How the wasm sandboxer runs modules. */
 export interface WasmEngineOptions {
   /**
    * `"node"` (V8 through `node:wasi`, nothing to install), `"wasmtime"` (a system binary),
-   * `"wasmedge"` (the WasmEdge CLI, a process per container) or `"wasmedge-pod"` (WasmEdge in
-   * one host per pod, a fork per container). Default `"node"`.
+   * `"wasmedge"` (the WasmEdge CLI, a process per container), `"wasmedge-pod"` (WasmEdge in
+   * one host per pod, a fork per container) or `"auto"` (`wasmedge-pod` where it is
+   * installed, else `node`: {@link autoEngine}). Default `"node"`.
    */
-  engine: WasmEngineName;
+  engine: WasmEngineSetting;
   /** The node binary of the `node` engine. Default `process.execPath`. */
   nodeBinary: string;
   /** V8 old-space cap of each node runner in MiB (`--max-old-space-size`). Default 32. */
@@ -49,8 +50,8 @@ export const defaultWasmEngineOptions: WasmEngineOptions = {
 /** Merges `partial` over the defaults and validates each field eagerly (InvalidArgument naming the field). */
 export function resolveWasmEngineOptions(partial: Partial<WasmEngineOptions> = {}): WasmEngineOptions {
   const o: WasmEngineOptions = { ...defaultWasmEngineOptions, ...partial };
-  if (!(wasmEngineNames as readonly string[]).includes(o.engine)) {
-    throw new RuntimeError(Code.InvalidArgument, `wasm engine: unknown engine ${JSON.stringify(o.engine)} (known: ${wasmEngineNames.join(", ")})`);
+  if (!(wasmEngineSettings as readonly string[]).includes(o.engine)) {
+    throw new RuntimeError(Code.InvalidArgument, `wasm engine: unknown engine ${JSON.stringify(o.engine)} (known: ${wasmEngineSettings.join(", ")})`);
   }
   if (typeof o.nodeBinary !== "string" || o.nodeBinary === "") throw new RuntimeError(Code.InvalidArgument, "wasm engine: nodeBinary must be a non-empty string");
   if (!Number.isSafeInteger(o.nodeMaxOldSpaceMiB) || o.nodeMaxOldSpaceMiB < 8) {
@@ -75,6 +76,7 @@ export function resolveWasmEngineOptions(partial: Partial<WasmEngineOptions> = {
  */
 export function engineFromOptions(partial: Partial<WasmEngineOptions> = {}, path = process.env["PATH"] ?? "", wasmedgeDir?: string): WasmEngine {
   const o = resolveWasmEngineOptions(partial);
+  if (o.engine === "auto") return autoEngine((engine) => engineFromOptions({ ...partial, engine }, path, wasmedgeDir)).engine;
   if (o.engine === "wasmedge-pod") return new WasmEdgePodEngine(locateWasmEdgePod(wasmedgeDir ? { wasmedgeDir } : {}));
   if (o.engine === "wasmedge") {
     return new WasmEdgeEngine({ wasmedge: locateWasmEdge(o.wasmedgeBinary, { path, ...(wasmedgeDir ? { dir: wasmedgeDir } : {}) }), extraArgs: o.wasmedgeArgs, shell: "/bin/sh" });
@@ -92,5 +94,24 @@ export function engineFromOptions(partial: Partial<WasmEngineOptions> = {}, path
       return new NodeWasiEngine({ ...defaultNodeWasiEngineOptions, nodeBinary: resolved, maxOldSpaceMiB: o.nodeMaxOldSpaceMiB });
     case "wasmtime":
       return new WasmtimeEngine({ binary: resolved, extraArgs: o.wasmtimeArgs, shell: "/bin/sh" });
+  }
+}
+
+/** What `"auto"` chose: the engine, and why it is not `wasmedge-pod` when it is not. */
+export interface AutoEngine {
+  readonly engine: WasmEngine;
+  /** Why `wasmedge-pod` could not be made (what is missing); undefined when it was. */
+  readonly fallback: string | undefined;
+}
+
+/**
+ * `wasm_engine = "auto"`: the pod-level WasmEdge host when it can be made (per container a
+ * fork costing a few hundred KB and a few ms, docs/adr/0008-wasm-pod-host.md), else `node`.
+ */
+export function autoEngine(make: (engine: WasmEngineName) => WasmEngine): AutoEngine {
+  try {
+    return { engine: make("wasmedge-pod"), fallback: undefined };
+  } catch (err) {
+    return { engine: make("node"), fallback: RuntimeError.from(err).message };
   }
 }

@@ -1,11 +1,11 @@
 import { podRuntimeKeys, podRuntimeOptions, type PodRuntimeKeys } from "../pod-runtime-keys.js";
 import type { SandboxerKindDefinition } from "../sandboxer-kind.js";
-import { wasmEngineNames, type WasmEngineName } from "./wasm-engine-names.js";
+import { wasmEngineSettings, type WasmEngineSetting } from "./wasm-engine-names.js";
 import { defaultWasmHostBinary } from "./wasmedge-pod-engine.js";
 
 /** The wasm kind's own keys of `[sandboxers.wasm]`. */
 export interface WasmKindOptions extends PodRuntimeKeys {
-  wasmEngine: WasmEngineName;
+  wasmEngine: WasmEngineSetting;
   wasmtimeBinary: string;
   wasmedgeBinary: string;
 }
@@ -16,9 +16,10 @@ export const wasmKind: SandboxerKindDefinition<WasmKindOptions> = {
     ...podRuntimeKeys,
     wasmEngine: {
       kind: "enum",
-      values: wasmEngineNames,
-      default: "node",
-      doc: `The pods' default WASI engine: "node" (node:wasi on V8), "wasmtime", "wasmedge" (its CLI per container) or "wasmedge-pod" (one WasmEdge host per pod, a fork per container); a pod picks another with the annotation io.kuasar.wasm.engine.`,
+      values: wasmEngineSettings,
+      // wasmedge-pod where installed: a container costs a fork of the pod's host (issue 17, docs/adr/0008-wasm-pod-host.md).
+      default: "auto",
+      doc: `The pods' default WASI engine: "node" (node:wasi on V8), "wasmtime", "wasmedge" (its CLI per container), "wasmedge-pod" (one WasmEdge host per pod, a fork per container) or "auto" (wasmedge-pod where it is installed, else node; the choice is in kuasar-ctl status); a pod picks another with the annotation io.kuasar.wasm.engine.`,
     },
     wasmtimeBinary: { kind: "string", nonEmpty: true, default: "wasmtime", doc: `The wasmtime binary of the "wasmtime" engine.` },
     wasmedgeBinary: {

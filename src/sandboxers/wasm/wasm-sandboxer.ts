@@ -21,16 +21,17 @@ export interface WasmSandboxerOptions extends PodRuntimeOptions {
 /**
  * The wasm sandboxer: pods held by a kuasar-holder (the pod's network
  * namespace, exit journal), each container a WASI runner process launched by
- * the holder, on the configured engine (node:wasi by default) or the one a pod's
+ * the holder, on the configured engine (`wasm_engine`) or the one a pod's
  * annotation names; a wasm OCI artifact's module comes from containerd's content store.
  */
 export function createWasmSandboxer(options: WasmSandboxerOptions, log: Logger, events: EventPublisher, minOomScoreAdj: number, containerdTtrpcAddress?: string): PodSandboxer {
   const rt = new PodRuntime(options, log, events, minOomScoreAdj);
   const engines = new WasmEngines(options.engine);
+  log.info({ wasm_engine: engines.default.name, ...(engines.fallback === undefined ? {} : { fallback: engines.fallback }) }, "wasm engine chosen");
   // Artifacts' modules are read from containerd's content store (its gRPC socket, beside the ttrpc one).
   const artifacts = containerdTtrpcAddress ? new WasmArtifacts(new ContainerdContent(grpcAddressOf(containerdTtrpcAddress)), join(options.dir, "wasm-modules")) : undefined;
   // Components are transpiled (for the node engine) into the state dir, by digest, on first use.
   const components = new ComponentCache(join(options.dir, "wasm-components"), new JcoTranspiler(), log.child({ component: "wasm-components" }));
   const tasks = new PodTasks(rt, (ops) => new WasmRuntime(ops, engines, artifacts, components));
-  return new PodSandboxer("wasm", rt, tasks, new HolderHost(rt, tasks, []));
+  return new PodSandboxer("wasm", rt, tasks, new HolderHost(rt, tasks, [], () => engines.facts()));
 }

@@ -11,6 +11,23 @@ import { privateLoader, privateLoaderArgv } from "../../fs/private-deps.js";
 export const defaultWasmRunBinary: string = fileURLToPath(new URL("../../../../build/native/kuasar-wasm-run", import.meta.url));
 /** The pod-level host (built by native/ against the private WasmEdge's headers). */
 export const defaultWasmHostBinary: string = fileURLToPath(new URL("../../../../build/native/kuasar-wasm-host", import.meta.url));
+/**
+ * Libraries the host loads before WasmEdge's own: the libLLVM stand-in native/ builds
+ * (`native/wasm-host/llvm-stand-in.sh`), since the host never runs WasmEdge's AOT compiler.
+ * Absent (no LLVM behind libwasmedge, or not built): the host loads the real one.
+ */
+export const defaultWasmHostLibDir: string = fileURLToPath(new URL("../../../../build/native/wasm-host-lib", import.meta.url));
+
+/**
+ * Process names (`/proc/<pid>/comm`, set by the programs themselves) that tell the pod's
+ * processes apart in `ps` and in the benchmark: the host runs through the private loader (its
+ * comm would be the loader's) and its instances are forks of it (same argv).
+ */
+export const WASM_HOST_COMM = "kuasar-wasm-hos";
+/** The name of each container's instance (a fork of the host running the module). */
+export const WASM_INSTANCE_COMM = "wasm-instance";
+/** The name of `kuasar-wasm-run` (its file name, 15 bytes: comm keeps it whole). */
+export const WASM_RUN_COMM = "kuasar-wasm-run";
 
 /** Options of {@link WasmEdgePodEngine}. */
 export interface WasmEdgePodEngineOptions {
@@ -71,11 +88,13 @@ export function instancePidFile(oomMarker: string): string {
 
 /**
  * The pod-level engine's programs: the runner and host built by native/, and the private
- * WasmEdge (its loader and libraries) of packaging/install-deps.sh. Missing: FailedPrecondition.
+ * WasmEdge (its loader and libraries) of packaging/install-deps.sh, behind the host's own
+ * libraries ({@link defaultWasmHostLibDir}). Missing: FailedPrecondition.
  */
-export function locateWasmEdgePod(where: { runBinary?: string; hostBinary?: string; wasmedgeDir?: string } = {}): WasmEdgePodEngineOptions {
+export function locateWasmEdgePod(where: { runBinary?: string; hostBinary?: string; hostLibDir?: string; wasmedgeDir?: string } = {}): WasmEdgePodEngineOptions {
   const runBinary = where.runBinary ?? defaultWasmRunBinary;
   const hostBinary = where.hostBinary ?? defaultWasmHostBinary;
+  const hostLibDir = where.hostLibDir ?? defaultWasmHostLibDir;
   const dir = where.wasmedgeDir ?? privateWasmEdgeDir();
   const loader = privateLoader(dir);
   for (const [what, path] of [["kuasar-wasm-run", runBinary], ["kuasar-wasm-host", hostBinary], ["WasmEdge's private loader", loader]] as const) {
@@ -83,5 +102,6 @@ export function locateWasmEdgePod(where: { runBinary?: string; hostBinary?: stri
       throw new RuntimeError(Code.FailedPrecondition, `wasm engine wasmedge-pod: ${what} not found at ${path} (run packaging/install-deps.sh, then make -C native)`);
     }
   }
-  return { runBinary, hostArgv: [...privateLoaderArgv(dir), hostBinary] };
+  const [ld, flag, libs] = privateLoaderArgv(dir) as [string, string, string];
+  return { runBinary, hostArgv: [ld, flag, existsSync(hostLibDir) ? `${hostLibDir}:${libs}` : libs, hostBinary] };
 }

@@ -17,6 +17,21 @@ function fakeMake(made: string[]) {
 }
 
 describe("WasmEngines", () => {
+  it("under \"auto\" takes wasmedge-pod where it can be made, else node, saying why", () => {
+    const installed = new WasmEngines({ engine: "auto" }, fakeMake([]));
+    assert.equal(installed.default.name, "wasmedge-pod");
+    assert.deepEqual(installed.facts(), { wasm_engine: "wasmedge-pod" });
+    const missing = "wasm engine wasmedge-pod: kuasar-wasm-host not found at /x (run packaging/install-deps.sh, then make -C native)";
+    const bare = new WasmEngines({ engine: "auto" }, (o) => {
+      if (o.engine === "wasmedge-pod") throw new RuntimeError(Code.FailedPrecondition, missing);
+      return fakeMake([])(o);
+    });
+    assert.equal(bare.default.name, "node");
+    assert.deepEqual(bare.facts(), { wasm_engine: "node", wasm_engine_fallback: missing });
+    // An annotation still reaches the other engines.
+    assert.equal(installed.choose({ [WASM_ENGINE_ANNOTATION]: "node" }).name, "node");
+  });
+
   it("uses the configured engine unless an annotation names another, making each once", () => {
     const made: string[] = [];
     const engines = new WasmEngines({ engine: "node" }, fakeMake(made));

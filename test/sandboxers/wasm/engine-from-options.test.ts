@@ -63,7 +63,7 @@ describe("engineFromOptions", () => {
   });
 
   it("validates options eagerly, naming the field", () => {
-    assert.throws(() => resolveWasmEngineOptions({ engine: "wamr" as "node" }), { code: Code.InvalidArgument, message: /unknown engine "wamr" \(known: node, wasmtime, wasmedge, wasmedge-pod\)/ });
+    assert.throws(() => resolveWasmEngineOptions({ engine: "wamr" as "node" }), { code: Code.InvalidArgument, message: /unknown engine "wamr" \(known: node, wasmtime, wasmedge, wasmedge-pod, auto\)/ });
     assert.throws(() => resolveWasmEngineOptions({ wasmedgeArgs: [1] as unknown as string[] }), { code: Code.InvalidArgument, message: /wasmedgeArgs/ });
     assert.throws(() => resolveWasmEngineOptions({ nodeMaxOldSpaceMiB: 1 }), { code: Code.InvalidArgument, message: /nodeMaxOldSpaceMiB/ });
     assert.throws(() => resolveWasmEngineOptions({ wasmtimeArgs: "x" as unknown as string[] }), { code: Code.InvalidArgument, message: /wasmtimeArgs/ });

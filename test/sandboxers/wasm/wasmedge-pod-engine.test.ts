@@ -5,7 +5,7 @@ import { describe, it, type TestContext } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code } from "../../../src/errors/code.js";
 import { RunnerExit, type WasmLaunch } from "../../../src/sandboxers/wasm/wasm-engine.js";
-import { locateWasmEdgePod, WasmEdgePodEngine } from "../../../src/sandboxers/wasm/wasmedge-pod-engine.js";
+import { defaultWasmHostLibDir, locateWasmEdgePod, WasmEdgePodEngine } from "../../../src/sandboxers/wasm/wasmedge-pod-engine.js";
 import { bigInitialMemoryModule, echoArgsEnvFileModule, foreignImportModule, infiniteLoopModule, memoryHogModule, trapModule } from "../../../testing/wat-modules.js";
 import { releaseStart, startCommand, waitForStartFifo, within, workspace, type Workspace } from "./runner-process.js";
 
@@ -84,6 +84,12 @@ describe("WasmEdgePodEngine", () => {
       ],
     });
     assert.throws(() => engine.command({ ...launch, preopens: { "/a:b": "/x" } }), { code: Code.InvalidArgument });
+  });
+
+  it("puts the host's own libraries (the LLVM stand-in) before WasmEdge's, only when they are there", { skip }, () => {
+    const libs = (o: ReturnType<typeof locateWasmEdgePod>) => o.hostArgv[o.hostArgv.indexOf("--library-path") + 1];
+    assert.equal(libs(locateWasmEdgePod({ hostLibDir: "/nonexistent/lib" })), libs(locateWasmEdgePod({ hostLibDir: "/nonexistent/lib" })).split(":")[0]);
+    if (existsSync(defaultWasmHostLibDir)) assert.equal(libs(programs!).split(":")[0], defaultWasmHostLibDir);
   });
 
   it("says what is missing", () => {
@@ -175,6 +181,20 @@ describe("WasmEdgePodEngine", () => {
     await loop.exited;
     for (let i = 0; i < 200 && childrenOf(host!).length > 0; i++) await sleep(10);
     assert.deepEqual(childrenOf(host!), []);
+  });
+
+  it("a host killed with SIGKILL takes its instances with it: each runner exits 125", { skip }, async (t) => {
+    const ws = podWorkspace(t);
+    const engine = new WasmEdgePodEngine(programs!);
+    const loop = startCommand(t, engine.command(container(ws, "loop", await infiniteLoopModule())));
+    await loop.waitForStdout("looping");
+    const [host] = processesIn(ws.dir);
+    const instance = Number(readFileSync(join(ws.dir, "loop.instance"), "utf8"));
+    assert.deepEqual(childrenOf(host!), [instance]);
+    process.kill(host!, "SIGKILL");
+    assert.deepEqual(await loop.exited, { code: RunnerExit.RuntimeFailure, signal: null });
+    for (let i = 0; i < 200 && existsSync(`/proc/${instance}`); i++) await sleep(10);
+    assert.equal(existsSync(`/proc/${instance}`), false, "the instance died with its host");
   });
 
   it("caps each container's memory on its own: 137 and the OOM marker over the cap, the same module uncapped runs", { skip }, async (t) => {
