@@ -45,8 +45,22 @@ export class WasmEngines {
    * FailedPrecondition, both naming the annotation.
    */
   choose(...annotations: (Readonly<Record<string, string>> | undefined)[]): WasmEngine {
-    const asked = annotations.map((a) => a?.[WASM_ENGINE_ANNOTATION]).find((v) => v !== undefined && v !== "");
-    if (asked === undefined) return this.default;
+    const asked = askedEngine(annotations);
+    return asked === undefined ? this.default : this.named(asked);
+  }
+
+  /**
+   * As {@link choose}, for a module of this kind: a WASI preview 2 component that no annotation
+   * names an engine for runs on `node` (which transpiles it) when the default cannot run
+   * components (WasmEdge), so `"auto"` choosing WasmEdge does not refuse components.
+   */
+  chooseFor(component: boolean, ...annotations: (Readonly<Record<string, string>> | undefined)[]): WasmEngine {
+    const engine = this.choose(...annotations);
+    if (!component || engine.components !== "none" || askedEngine(annotations) !== undefined) return engine;
+    return this.named("node");
+  }
+
+  private named(asked: string): WasmEngine {
     const known = this.made.get(asked);
     if (known) return known;
     if (!(wasmEngineNames as readonly string[]).includes(asked)) {
@@ -62,4 +76,9 @@ export class WasmEngines {
     this.made.set(asked, engine);
     return engine;
   }
+}
+
+/** The engine the first annotation set that names one asks for. */
+function askedEngine(annotations: readonly (Readonly<Record<string, string>> | undefined)[]): string | undefined {
+  return annotations.map((a) => a?.[WASM_ENGINE_ANNOTATION]).find((v) => v !== undefined && v !== "");
 }

@@ -85,9 +85,10 @@ export class WasmRuntime implements ContainerRuntime {
     const startFifo = this.file(pod.dir, id, "start");
     await run("mkfifo", ["-m", "0600", startFifo]);
     // The container's annotation, else the pod's (its CRI config, else its sandbox's) picks the engine.
-    const engine = this.engines.choose(oci.annotations, pod.record.pod?.annotations, pod.record.annotations);
     const artifact = await this.artifactModule(oci, rootfs, l.spec.namespace);
-    const launch = await this.withComponent(wasmLaunch(oci, rootfs, startFifo, this.file(pod.dir, id, "oom"), artifact), engine);
+    const given = wasmLaunch(oci, rootfs, startFifo, this.file(pod.dir, id, "oom"), artifact);
+    const engine = this.engines.chooseFor(wasmFileKind(given.module) === "component", oci.annotations, pod.record.pod?.annotations, pod.record.annotations);
+    const launch = await this.withComponent(given, engine);
     const cmd = engine.command(launch);
     const pid = await holder.spawn({ id: spawnId, cwd: rootfs, stdin: stdio.stdin, stdout: stdio.stdout, stderr: stdio.stderr, argv: cmd.argv, env: cmd.env });
     return { pid, memoryCgroup: "", fields: { module: launch.module, engine: engine.name, ...(launch.component ? { component: launch.component } : {}), ...(artifact ? { artifact: oci.annotations?.[CRI_IMAGE_NAME] } : {}) } };
@@ -182,10 +183,11 @@ export class WasmRuntime implements ContainerRuntime {
       throw new RuntimeError(Code.FailedPrecondition, `container ${c.id}: its bundle's config.json is unreadable`, { cause: err });
     }
     const execOci: OciSpec = { ...oci, process: { ...oci.process, ...(p.process as OciProcess) } };
-    const engine = this.engines.choose(oci.annotations, c.pod.record.pod?.annotations, c.pod.record.annotations);
     const artifact = await this.artifactModule(execOci, rootfs, c.record.namespace);
     this.removeExecFiles(c, execId);
-    const launch = await this.withComponent(wasmLaunch(execOci, rootfs, "", this.execFile(c, execId, "oom"), artifact), engine);
+    const given = wasmLaunch(execOci, rootfs, "", this.execFile(c, execId, "oom"), artifact);
+    const engine = this.engines.chooseFor(wasmFileKind(given.module) === "component", oci.annotations, c.pod.record.pod?.annotations, c.pod.record.annotations);
+    const launch = await this.withComponent(given, engine);
     const cmd = engine.command(launch);
     const startedAt = new Date();
     const pid = await requireHolder(c.pod).spawn({ id: p.spawnId, cwd: rootfs, stdin: p.stdio.stdin, stdout: p.stdio.stdout, stderr: p.stdio.stderr, argv: cmd.argv, env: cmd.env });

@@ -12,7 +12,7 @@ function fakeMake(made: string[]) {
     const name = o.engine ?? "node";
     if (name === "wasmtime") throw new RuntimeError(Code.FailedPrecondition, 'wasm engine wasmtime: binary "wasmtime" not found or not executable');
     made.push(name);
-    return { name, components: "none", command: () => ({ argv: [name], env: [] }) };
+    return { name, components: name === "node" ? "transpiled" : "none", command: () => ({ argv: [name], env: [] }) };
   };
 }
 
@@ -52,5 +52,13 @@ describe("WasmEngines", () => {
     const engines = new WasmEngines({ engine: "node" }, fakeMake([]));
     assert.throws(() => engines.choose({ [WASM_ENGINE_ANNOTATION]: "wamr" }), { code: Code.InvalidArgument, message: /annotation io\.kuasar\.wasm\.engine: unknown wasm engine "wamr" \(known: node, wasmtime, wasmedge, wasmedge-pod\)/ });
     assert.throws(() => engines.choose({ [WASM_ENGINE_ANNOTATION]: "wasmtime" }), { code: Code.FailedPrecondition, message: /annotation io\.kuasar\.wasm\.engine: wasm engine wasmtime: binary/ });
+  });
+
+  it("runs a component nobody named an engine for on node when the default cannot run components; an annotation still decides", () => {
+    const engines = new WasmEngines({ engine: "auto" }, fakeMake([]));
+    assert.equal(engines.chooseFor(false).name, "wasmedge-pod");
+    assert.equal(engines.chooseFor(true).name, "node");
+    assert.equal(engines.chooseFor(true, { [WASM_ENGINE_ANNOTATION]: "wasmedge-pod" }).name, "wasmedge-pod", "asked for: refused later with the reason");
+    assert.equal(new WasmEngines({ engine: "node" }, fakeMake([])).chooseFor(true).name, "node");
   });
 });
