@@ -37,6 +37,8 @@ export interface KuasarDaemonOptions {
   readonly sandboxers: readonly SandboxerKind[];
   /** The runc kind's OCI runtime (`[sandboxers.runc] runtime`: "runc", "crun" or a path). Default: the daemon's default. */
   readonly runtime?: string;
+  /** `[sandboxers.vmm.hypervisor] template = true`: vmm pods are restored from a VM template. Default false. */
+  readonly vmmTemplate?: boolean;
 }
 
 /** A sandboxer kind the benchmark can host (see `src/daemon/kuasard-options.ts`). */
@@ -84,10 +86,10 @@ export async function startKuasarDaemon(options: Partial<KuasarDaemonOptions> & 
   // Every daemon gets a config file: the phase log (the per-phase breakdown) and the runc kind's runtime.
   const config = join(o.dir, "kuasard.toml");
   await mkdir(o.dir, { recursive: true });
-  const runcTable = (k: SandboxerKind) => (k === "runc" && o.runtime !== undefined ? `runtime = "${o.runtime}"\n` : "");
+  const kindTable = (k: SandboxerKind) => (k === "runc" && o.runtime !== undefined ? `runtime = "${o.runtime}"\n` : k === "vmm" && o.vmmTemplate === true ? "[sandboxers.vmm.hypervisor]\ntemplate = true\n" : "");
   const tables = single
-    ? [`[sandboxers.runc]\n${runcTable("runc")}`]
-    : o.sandboxers.map((k) => `[sandboxers.${k}]\nlisten = "${listens[k] as string}"\ndir = "${join(o.dir, k)}"\n${runcTable(k)}`);
+    ? [`[sandboxers.runc]\n${kindTable("runc")}`]
+    : o.sandboxers.map((k) => `[sandboxers.${k}]\nlisten = "${listens[k] as string}"\ndir = "${join(o.dir, k)}"\n${kindTable(k)}`);
   await writeFile(config, [`phase_log = "${phaseLog}"\n`, ...tables].join("\n"));
   let proc;
   if (single) {

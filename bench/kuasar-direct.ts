@@ -9,7 +9,7 @@
  * @internal benchmark, not part of the runtime
  */
 import { access, constants } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startContainerd } from "../testing/containerd.js";
 import { containerdBinaries } from "../testing/deps.js";
@@ -134,21 +134,26 @@ export async function kuasarMissing(kind: SandboxerKind): Promise<string | undef
   return firstMissing(need);
 }
 
+/** Where {@link kuasarDirectConfiguration}'s daemon keeps `kind`'s state (`dir` of its table) under the setup's `dir`. */
+export const kuasarDirectKindDir = (setupDir: string, kind: SandboxerKind): string => join(setupDir, "k", kind);
+
 /**
  * Our `kind` sandboxer behind stock containerd 2.x's Sandbox API client: `runc` served by
  * `runc-sandboxer` alone; `wasm` served by a kuasard hosting runc and wasm (how a node runs
- * both, as in `test/e2e/wasm-sandboxer.test.ts`), with only wasm pods started.
+ * both, as in `test/e2e/wasm-sandboxer.test.ts`), with only wasm pods started. `vmmTemplate`:
+ * vmm pods restored from a VM template (`[sandboxers.vmm.hypervisor] template = true`).
  */
-export function kuasarDirectConfiguration(kind: SandboxerKind = "runc", runtime: BenchOciRuntime = "runc"): BenchConfiguration {
+export function kuasarDirectConfiguration(kind: SandboxerKind = "runc", runtime: BenchOciRuntime = "runc", vmmTemplate = false): BenchConfiguration {
   if (runtime !== "runc" && kind !== "runc") throw new RangeError(`runtime ${runtime}: only the runc kind has one`);
+  if (vmmTemplate && kind !== "vmm") throw new RangeError(`vmmTemplate: only the vmm kind has templates`);
   const crun = runtime === "crun";
   const wasm = kind === "wasm";
   const gvisor = kind === "gvisor";
   const handler = kuasarHandler(kind);
   const hosted = kuasarHostedKinds(kind);
   return {
-    id: kuasarDirectId(kind, runtime),
-    label: crun ? "ours: runc sandboxer on crun, direct, containerd 2.x" : `ours: ${kind} sandboxer direct, containerd 2.x`,
+    id: vmmTemplate ? "kuasar-vmm-template-direct-ctrd2" : kuasarDirectId(kind, runtime),
+    label: crun ? "ours: runc sandboxer on crun, direct, containerd 2.x" : `ours: ${kind} sandboxer${vmmTemplate ? " (VM template)" : ""} direct, containerd 2.x`,
     role: "ours",
     containerdVersion: "2",
     description: wasm
@@ -174,7 +179,7 @@ export function kuasarDirectConfiguration(kind: SandboxerKind = "runc", runtime:
       return (await kuasarMissing(kind)) ?? ociRuntimeMissing(runtime);
     },
     async setup(ctx): Promise<RunningConfiguration> {
-      const kdir = join(ctx.dir, "k");
+      const kdir = dirname(kuasarDirectKindDir(ctx.dir, kind));
       const listens = Object.fromEntries(hosted.map((k) => [k, join(kdir, `${k}.sock`)])) as Record<SandboxerKind, string>;
       const containerd = await startContainerd({
         version: "2",
@@ -184,7 +189,7 @@ export function kuasarDirectConfiguration(kind: SandboxerKind = "runc", runtime:
       return runKuasar({
         containerd,
         index: ctx.index,
-        daemon: { dir: kdir, containerdTtrpcAddress: containerd.ttrpcAddress, sandboxers: hosted, ...(crun ? { runtime } : {}) },
+        daemon: { dir: kdir, containerdTtrpcAddress: containerd.ttrpcAddress, sandboxers: hosted, ...(crun ? { runtime } : {}), vmmTemplate },
         kind,
         runtimeHandler: handler,
         importPauseImage: false,
