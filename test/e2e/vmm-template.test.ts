@@ -14,6 +14,9 @@ import { defaultTemplateGuestDir } from "../../src/sandboxers/vmm/guest-dir.js";
 
 assertIsolated();
 
+/** Templates on, and a boot deadline for the pods that boot (the first, the one after a corrupt template) that survives two busy cores under TCG. */
+const TEMPLATE_TEST_CONFIG = `${VMM_TEST_CONFIG}template = true\nboot_timeout_ms = 180000\n`;
+
 /** Serves `text` on :8080 from the container's rootfs (on the pod's share) after printing what identifies its VM. */
 function identityContainer(name: string, text: string) {
   return shContainer(name, `echo "id hostname=$(hostname) boot_id=$(cat /proc/sys/kernel/random/boot_id) now=$(date +%s)"; mkdir -p /tmp/www && echo ${text} > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www`);
@@ -42,7 +45,7 @@ async function buildsDone(templates: string): Promise<void> {
 
 describe("vmm pods from a VM template under containerd 2.x", () => {
   it("builds the template beside the first pod's boot; the next three are restored, each with its own IP, hostname, share, boot_id and the host's clock, and survive a daemon kill -9; a corrupt template: warning, boot", async (t) => {
-    const env = await containerd2WithKuasar(t, ["vmm"], `${VMM_TEST_CONFIG}template = true\n`);
+    const env = await containerd2WithKuasar(t, ["vmm"], TEMPLATE_TEST_CONFIG);
     const { cri } = env;
     const templates = join(env.sandboxerDir, "templates");
     /** The pod's verbose status as text (the sandboxer's info is nested in containerd's). */
@@ -142,7 +145,7 @@ describe("vmm pods from a VM template under containerd 2.x", () => {
 
 describe("vmm pods from a VM template under containerd 1.7 (shim bridge)", () => {
   it("restores the pods after the first from its template: own hostname, IP, rootfs on the share, boot_id", async (t) => {
-    const env = await containerd17WithKuasar(t, ["vmm"], `${VMM_TEST_CONFIG}template = true\n`);
+    const env = await containerd17WithKuasar(t, ["vmm"], TEMPLATE_TEST_CONFIG);
     const { cri } = env;
     const handler = handler17Of("vmm");
     const firstCfg = podConfig("first17", `${env.dir}/logs/first17`);
