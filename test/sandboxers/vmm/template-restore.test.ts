@@ -232,7 +232,7 @@ describe("VM template: boot once, restore many (real QEMU, the built guest)", ()
 
       const fmt = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(", ");
       t.diagnostic(`restore (private RAM) to agent answering: median ${median(restoreMs)} ms of ${fmt(restoreMs)}`);
-      t.diagnostic(`restore as a pod (sparse RAM copy, share and NIC hot-plugged, share mounted, identity set): median ${median(copyMs)} ms of ${fmt(copyMs)}`);
+      t.diagnostic(`restore as a pod (${template.share === "virtio-9p" ? "private RAM, 9p" : "sparse RAM copy, virtio-fs"}; share and NIC hot-plugged, share mounted, identity set): median ${median(copyMs)} ms of ${fmt(copyMs)}`);
       t.diagnostic(`cold boot to agent answering: median ${median(bootMs)} ms of ${fmt(bootMs)}`);
       t.diagnostic(`QEMU PSS per VM, 3 alive: restored private ${fmt(restoredPss)} MB; restored as pods (${template.share}) ${fmt(copyPss)} MB (QEMU + virtiofsd if any; their RAM copies hold ${fmt(copyFileMb)} MB of tmpfs); booted ${fmt(bootedPss)} MB (QEMU + virtiofsd)`);
       assert.ok(median(restoreMs) < median(bootMs), "restoring beats booting");
