@@ -39,6 +39,8 @@ export interface KuasarDaemonOptions {
   readonly runtime?: string;
   /** The wasm kind's engine (`[sandboxers.wasm] wasm_engine`). Default: the daemon's default. */
   readonly wasmEngine?: string;
+  /** `[sandboxers.vmm.hypervisor] template = true`: vmm pods are restored from a VM template. Default false. */
+  readonly vmmTemplate?: boolean;
 }
 
 /** A sandboxer kind the benchmark can host (see `src/daemon/kuasard-options.ts`). */
@@ -86,11 +88,17 @@ export async function startKuasarDaemon(options: Partial<KuasarDaemonOptions> & 
   // Every daemon gets a config file: the phase log (the per-phase breakdown), the runc kind's runtime, the wasm kind's engine.
   const config = join(o.dir, "kuasard.toml");
   await mkdir(o.dir, { recursive: true });
-  const runcTable = (k: SandboxerKind) =>
-    k === "runc" && o.runtime !== undefined ? `runtime = "${o.runtime}"\n` : k === "wasm" && o.wasmEngine !== undefined ? `wasm_engine = "${o.wasmEngine}"\n` : "";
+  const kindTable = (k: SandboxerKind) =>
+    k === "runc" && o.runtime !== undefined
+      ? `runtime = "${o.runtime}"\n`
+      : k === "wasm" && o.wasmEngine !== undefined
+        ? `wasm_engine = "${o.wasmEngine}"\n`
+        : k === "vmm" && o.vmmTemplate === true
+          ? "[sandboxers.vmm.hypervisor]\ntemplate = true\n"
+          : "";
   const tables = single
-    ? [`[sandboxers.runc]\n${runcTable("runc")}`]
-    : o.sandboxers.map((k) => `[sandboxers.${k}]\nlisten = "${listens[k] as string}"\ndir = "${join(o.dir, k)}"\n${runcTable(k)}`);
+    ? [`[sandboxers.runc]\n${kindTable("runc")}`]
+    : o.sandboxers.map((k) => `[sandboxers.${k}]\nlisten = "${listens[k] as string}"\ndir = "${join(o.dir, k)}"\n${kindTable(k)}`);
   await writeFile(config, [`phase_log = "${phaseLog}"\n`, ...tables].join("\n"));
   let proc;
   if (single) {

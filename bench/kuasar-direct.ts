@@ -9,7 +9,7 @@
  * @internal benchmark, not part of the runtime
  */
 import { access, constants } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startContainerd } from "../testing/containerd.js";
 import { containerdBinaries } from "../testing/deps.js";
@@ -51,27 +51,31 @@ export type BenchOciRuntime = "runc" | "crun";
 export interface KuasarVariant {
   readonly runtime?: BenchOciRuntime;
   readonly wasmEngine?: BenchWasmEngine;
+  /** vmm pods restored from a VM template (`[sandboxers.vmm.hypervisor] template = true`). */
+  readonly vmmTemplate?: boolean;
 }
 
 /** The variant with its defaults; a runtime for another kind than runc, or an engine for another than wasm, is a RangeError. */
 export function resolveVariant(kind: SandboxerKind, v: KuasarVariant): Required<KuasarVariant> {
   const runtime = v.runtime ?? "runc";
   const wasmEngine = v.wasmEngine ?? "node";
+  const vmmTemplate = v.vmmTemplate ?? false;
   if (runtime !== "runc" && kind !== "runc") throw new RangeError(`runtime ${runtime}: only the runc kind has one`);
   if (wasmEngine !== "node" && kind !== "wasm") throw new RangeError(`wasm engine ${wasmEngine}: only the wasm kind has one`);
-  return { runtime, wasmEngine };
+  if (vmmTemplate && kind !== "vmm") throw new RangeError("vmmTemplate: only the vmm kind has templates");
+  return { runtime, wasmEngine, vmmTemplate };
 }
 
 /** The id part naming a variant other than the default ("-crun", "-wasmedge-pod"), else "". */
 const variantSuffix = (kind: SandboxerKind, v: KuasarVariant): string => {
-  const { runtime, wasmEngine } = resolveVariant(kind, v);
-  return runtime !== "runc" ? `-${runtime}` : wasmEngine !== "node" ? `-${wasmEngine}` : "";
+  const { runtime, wasmEngine, vmmTemplate } = resolveVariant(kind, v);
+  return runtime !== "runc" ? `-${runtime}` : wasmEngine !== "node" ? `-${wasmEngine}` : vmmTemplate ? "-template" : "";
 };
 
 /** The label part naming the variant: the OCI runtime when it is not runc, the wasm kind's engine always. */
 export const variantLabel = (kind: SandboxerKind, v: KuasarVariant): string => {
-  const { runtime, wasmEngine } = resolveVariant(kind, v);
-  return kind === "wasm" ? `wasm sandboxer (${wasmEngine})` : runtime !== "runc" ? `${kind} sandboxer on ${runtime},` : `${kind} sandboxer`;
+  const { runtime, wasmEngine, vmmTemplate } = resolveVariant(kind, v);
+  return kind === "wasm" ? `wasm sandboxer (${wasmEngine})` : runtime !== "runc" ? `${kind} sandboxer on ${runtime},` : vmmTemplate ? `${kind} sandboxer (VM template)` : `${kind} sandboxer`;
 };
 
 /** Id of {@link kuasarDirectConfiguration} for `kind` and its variant. */
@@ -185,13 +189,17 @@ export async function kuasarMissing(kind: SandboxerKind, v: KuasarVariant = {}):
   return firstMissing(need);
 }
 
+/** Where {@link kuasarDirectConfiguration}'s daemon keeps `kind`'s state (`dir` of its table) under the setup's `dir`. */
+export const kuasarDirectKindDir = (setupDir: string, kind: SandboxerKind): string => join(setupDir, "k", kind);
+
 /**
  * Our `kind` sandboxer behind stock containerd 2.x's Sandbox API client: `runc` served by
  * `runc-sandboxer` alone; `wasm` served by a kuasard hosting runc and wasm (how a node runs
- * both, as in `test/e2e/wasm-sandboxer.test.ts`), with only wasm pods started.
+ * both, as in `test/e2e/wasm-sandboxer.test.ts`), with only wasm pods started. `vmmTemplate`:
+ * vmm pods restored from a VM template (`[sandboxers.vmm.hypervisor] template = true`).
  */
 export function kuasarDirectConfiguration(kind: SandboxerKind = "runc", variant: KuasarVariant = {}): BenchConfiguration {
-  const { runtime, wasmEngine } = resolveVariant(kind, variant);
+  const { runtime, wasmEngine, vmmTemplate } = resolveVariant(kind, variant);
   const crun = runtime === "crun";
   const wasm = kind === "wasm";
   const gvisor = kind === "gvisor";
@@ -223,7 +231,7 @@ export function kuasarDirectConfiguration(kind: SandboxerKind = "runc", variant:
       return (await kuasarMissing(kind, variant)) ?? ociRuntimeMissing(runtime);
     },
     async setup(ctx): Promise<RunningConfiguration> {
-      const kdir = join(ctx.dir, "k");
+      const kdir = dirname(kuasarDirectKindDir(ctx.dir, kind));
       const listens = Object.fromEntries(hosted.map((k) => [k, join(kdir, `${k}.sock`)])) as Record<SandboxerKind, string>;
       const containerd = await startContainerd({
         version: "2",
@@ -233,7 +241,7 @@ export function kuasarDirectConfiguration(kind: SandboxerKind = "runc", variant:
       return runKuasar({
         containerd,
         index: ctx.index,
-        daemon: { dir: kdir, containerdTtrpcAddress: containerd.ttrpcAddress, sandboxers: hosted, ...(crun ? { runtime } : {}), ...(wasm ? { wasmEngine } : {}) },
+        daemon: { dir: kdir, containerdTtrpcAddress: containerd.ttrpcAddress, sandboxers: hosted, ...(crun ? { runtime } : {}), ...(wasm ? { wasmEngine } : {}), vmmTemplate },
         kind,
         wasmEngine,
         runtimeHandler: handler,

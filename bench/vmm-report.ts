@@ -23,26 +23,44 @@ export function renderVmmSection(v: VmmSection | undefined, h: string): string[]
   if (v.status === "not_available") return [...out, `Not measured: ${esc(v.reason ?? "?")}`, ""];
   if (v.status === "failed") out.push(`**FAILED**: ${esc(v.reason ?? "?")}`, "");
   if (v.teardown_error !== null) out.push(`**Teardown FAILED** (the numbers below stand): ${esc(v.teardown_error)}`, "");
+  const tp = v.template ?? null;
   out.push(
-    `Stock containerd 2.x with kuasard hosting runc + vmm, handler \`kuasar-vmm\`; ${v.iterations} serial pod starts interleaved with ${v.iterations} bare boots of the same kernel + initrd to the guest agent's first answer (the floor). ${acceleratorLine(v)}`,
+    `Stock containerd 2.x with kuasard hosting runc + vmm, handler \`kuasar-vmm\`; ${v.iterations} serial pod starts${tp !== null ? " of each path (boot: every pod boots its guest; template: `template = true`, pods restored from a VM template)" : ""} interleaved with ${v.iterations} bare boots of the same kernel + initrd to the guest agent's first answer (the floor). ${acceleratorLine(v)}`,
     "",
   );
   const s = v.summary;
   if (s === null) return out;
+  const ts = tp?.summary ?? null;
   out.push("| metric | min | median | p90 |", "|---|---:|---:|---:|");
   out.push(`| floor: bare boot to agent answer (ms) | ${cell(s.floor_ms_min)} | ${cell(s.floor_ms_median)} | ${cell(s.floor_ms_p90)} |`);
-  out.push(`| VM pod start (ms) | ${cell(s.pod_start_ms_min)} | ${cell(s.pod_start_ms_median)} | ${cell(s.pod_start_ms_p90)} |`);
+  out.push(`| VM pod start${tp !== null ? ", boot path" : ""} (ms) | ${cell(s.pod_start_ms_min)} | ${cell(s.pod_start_ms_median)} | ${cell(s.pod_start_ms_p90)} |`);
+  if (ts !== null) out.push(`| VM pod start, template path (ms) | ${cell(ts.pod_start_ms_min)} | ${cell(ts.pod_start_ms_median)} | ${cell(ts.pod_start_ms_p90)} |`);
   out.push("");
-  out.push(`Pod start / floor (medians): **${s.pod_start_over_floor === null ? "—" : `${s.pod_start_over_floor.toFixed(2)}x`}**.`, "");
-  if (v.samples.memory.length > 0) {
-    out.push("| VM pods | management PSS (MB) | QEMU PSS per pod (MB) | QEMU RSS per pod (MB) | virtiofsd PSS per pod (MB) |", "|---:|---:|---:|---:|---:|");
-    for (const m of v.samples.memory) {
-      const perPod = (x: number): string => (m.pods === 0 ? "—" : x.toFixed(1));
-      out.push(`| ${m.pods} | ${m.mgmt_pss_mb.toFixed(1)} | ${perPod(m.qemu_pss_mb)} | ${perPod(m.qemu_rss_mb)} | ${perPod(m.virtiofsd_pss_mb)} |`);
+  const x = (r: number | null): string => (r === null ? "—" : `${r.toFixed(2)}x`);
+  if (ts === null) out.push(`Pod start / floor (medians): **${x(s.pod_start_over_floor)}**.`, "");
+  else {
+    out.push(`Pod start / floor (medians): template path **${x(ts.pod_start_over_floor)}** (target <= 0.30x), boot path ${x(s.pod_start_over_floor)}; template / boot path ${x(ts.pod_start_over_boot_path)}.`, "");
+  }
+  if (tp !== null) {
+    out.push(
+      `Template ${tp.key === null ? "not built" : `\`${tp.key}\``}: built ahead of time (as \`kuasar-ctl template build\`) in ${cell(tp.build_ms)} ms, not counted in any pod start; its RAM file holds ${cell(tp.memory_file_data_mb, 1)} MB of data. The daemon restored ${tp.restored_pods} of the ${tp.started_pods} template-path pods.`,
+      "",
+    );
+  }
+  const rows: [string, typeof v.samples.memory][] = [["boot", v.samples.memory], ...(tp !== null ? ([["template", tp.samples.memory]] as [string, typeof v.samples.memory][]) : [])];
+  if (rows.some(([, ms]) => ms.length > 0)) {
+    const pathCol = tp !== null;
+    out.push(`|${pathCol ? " path |" : ""} VM pods | management PSS (MB) | QEMU PSS per pod (MB) | QEMU RSS per pod (MB) | virtiofsd PSS per pod (MB) |`, `|${pathCol ? "---|" : ""}---:|---:|---:|---:|---:|`);
+    for (const [name, ms] of rows) {
+      for (const m of ms) {
+        const perPod = (n: number): string => (m.pods === 0 ? "—" : n.toFixed(1));
+        out.push(`|${pathCol ? ` ${name} |` : ""} ${m.pods} | ${m.mgmt_pss_mb.toFixed(1)} | ${perPod(m.qemu_pss_mb)} | ${perPod(m.qemu_rss_mb)} | ${perPod(m.virtiofsd_pss_mb)} |`);
+      }
     }
     out.push("");
+    if (ts !== null) out.push(`QEMU PSS per VM pod at the largest count: template path **${cell(ts.qemu_pss_mb_per_pod, 1)} MB** (target <= 128 MB for a ${v.memory_mb} MB guest), boot path ${cell(s.qemu_pss_mb_per_pod, 1)} MB.`, "");
     out.push(
-      `Management (kuasard + kuasar-endpoint) PSS slope: **${cell(s.mgmt_pss_mb_per_pod, 2)} MB per VM pod**; QEMU and virtiofsd are per-pod infrastructure, reported apart (the guest's memory lives in QEMU).`,
+      `Management (kuasard + kuasar-endpoint) PSS slope${tp !== null ? " (boot path)" : ""}: **${cell(s.mgmt_pss_mb_per_pod, 2)} MB per VM pod**; QEMU and virtiofsd are per-pod infrastructure, reported apart (the guest's memory lives in QEMU).`,
       "",
     );
   }

@@ -51,6 +51,45 @@ export interface VmmSummary {
   readonly virtiofsd_pss_mb_per_pod: number | null;
 }
 
+/** Numbers of the template path (pods restored from a VM template built ahead of time). */
+export interface VmmTemplateSummary {
+  readonly pod_start_ms_min: number | null;
+  readonly pod_start_ms_median: number | null;
+  readonly pod_start_ms_p90: number | null;
+  /** median(template pod start) / median(floor): the target is <= 0.3. */
+  readonly pod_start_over_floor: number | null;
+  /** median(template pod start) / median(boot-path pod start) of the same run. */
+  readonly pod_start_over_boot_path: number | null;
+  /** QEMU's PSS per pod at the largest pod count, MiB (the target is <= 128 for a 256 MiB guest). */
+  readonly qemu_pss_mb_per_pod: number | null;
+  /** virtiofsd's PSS per pod at the largest pod count, MiB (0 with a share served by QEMU itself). */
+  readonly virtiofsd_pss_mb_per_pod: number | null;
+}
+
+/**
+ * The template path of the VM section: a second containerd 2.x + kuasard with
+ * `[sandboxers.vmm.hypervisor] template = true`, its template built before the timed
+ * iterations (what `kuasar-ctl template build` does), its pod starts interleaved with the
+ * floor and the boot path's, and its memory measured with the boot path's pods gone.
+ */
+export interface VmmTemplatePath {
+  /** Template key (`<accelerator>-<digest>`), null when the build failed. */
+  readonly key: string | null;
+  /** Building the template (boot to the agent, pause, save), ms; reported apart, never in a pod start. */
+  readonly build_ms: number | null;
+  /** Template RAM file: bytes of data (it is sparse) and apparent size, MiB. */
+  readonly memory_file_data_mb: number | null;
+  /** Pods the daemon restored (its log) and pods it started, warm-up and memory pods included: a booted pod fails the path. */
+  readonly restored_pods: number;
+  readonly started_pods: number;
+  readonly summary: VmmTemplateSummary | null;
+  readonly samples: {
+    readonly pod_start_ms: readonly (number | null)[];
+    readonly pod_start_errors: readonly string[];
+    readonly memory: readonly VmmMemoryPoint[];
+  };
+}
+
 /** The whole VM section. */
 export interface VmmSection {
   readonly status: VmmStatus;
@@ -67,7 +106,10 @@ export interface VmmSection {
   readonly iterations: number;
   /** Why removing the VM pods after the memory phase failed (the numbers still stand), or null. */
   readonly teardown_error: string | null;
+  /** The boot path (every pod boots its guest): `summary` and `samples` below. */
   readonly summary: VmmSummary | null;
+  /** The template path measured in the same run; absent in files older than it, null when not run. */
+  readonly template?: VmmTemplatePath | null;
   readonly samples: {
     readonly floor: readonly VmmFloorSample[];
     /** `total_ms` of each pod start (RunPodSandbox + CreateContainer + StartContainer + RUNNING), null when it failed. */

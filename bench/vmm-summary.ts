@@ -5,7 +5,7 @@
  * @internal benchmark, not part of the runtime
  */
 import { linearFit, quantile, round } from "./stats.js";
-import type { VmmFloorSample, VmmMemoryPoint, VmmSummary } from "./vmm-results.js";
+import type { VmmFloorSample, VmmMemoryPoint, VmmSummary, VmmTemplateSummary } from "./vmm-results.js";
 
 /** NaN (nothing measured) becomes null, like in the rest of the JSON. */
 const num = (v: number, digits = 1): number | null => (Number.isFinite(v) ? round(v, digits) : null);
@@ -29,5 +29,23 @@ export function summarizeVmm(floor: readonly VmmFloorSample[], podStartMs: reado
     mgmt_pss_mb_per_pod: num(linearFit(memory.map((m) => [m.pods, m.mgmt_pss_mb] as const)).slope, 2),
     qemu_pss_mb_per_pod: perPod(last?.qemu_pss_mb),
     virtiofsd_pss_mb_per_pod: perPod(last?.virtiofsd_pss_mb),
+  };
+}
+
+/** Summary of the template path against the same run's floor and boot-path pod starts. */
+export function summarizeVmmTemplate(floor: readonly VmmFloorSample[], bootPodStartMs: readonly (number | null)[], podStartMs: readonly (number | null)[], memory: readonly VmmMemoryPoint[]): VmmTemplateSummary {
+  const p = podStartMs.filter((v): v is number => v !== null);
+  const boot = summarizeVmm(floor, bootPodStartMs, memory);
+  const fMedian = boot.floor_ms_median;
+  const bMedian = boot.pod_start_ms_median;
+  const pMedian = quantile(p, 0.5);
+  return {
+    pod_start_ms_min: num(Math.min(...p)),
+    pod_start_ms_median: num(pMedian),
+    pod_start_ms_p90: num(quantile(p, 0.9)),
+    pod_start_over_floor: fMedian !== null && fMedian > 0 ? num(pMedian / fMedian, 2) : null,
+    pod_start_over_boot_path: bMedian !== null && bMedian > 0 ? num(pMedian / bMedian, 2) : null,
+    qemu_pss_mb_per_pod: boot.qemu_pss_mb_per_pod,
+    virtiofsd_pss_mb_per_pod: boot.virtiofsd_pss_mb_per_pod,
   };
 }

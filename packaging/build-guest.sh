@@ -2,28 +2,43 @@
 # Builds the vmm sandboxer's guest from Debian packages and our own code:
 #   build/guest/vmlinuz     the Debian cloud kernel (linux-image-*-cloud-amd64)
 #   build/guest/initrd.img  busybox-static, runc (+ its libraries), the virtio
-#                           modules, our guest agent (kuasar-holder in serve mode)
-#                           and guest/init as /init
+#                           modules (and 9p's, when the kernel has them), our guest agent
+#                           (kuasar-holder in serve mode) and guest/init as /init
 #   build/guest/kernel-release
+# With --template, the guest VM templates boot, in build/guest-template: Debian's generic
+# kernel (linux-image-*-amd64, unpacked privately by packaging/install-deps.sh into
+# .deps/guest-kernel, never installed), which has 9p: VMs restored from a template share its
+# RAM pages and get the pod's files over virtio-9p (docs/adr/0009-vm-templates.md).
 # Incremental: does nothing when every input is older than the initrd.
-# Usage: bash packaging/build-guest.sh [OUT_DIR]
+# Usage: bash packaging/build-guest.sh [--template] [OUT_DIR]
+#   KUASAR_GUEST_KERNEL_ROOT: where boot/vmlinuz-* and lib/modules/ are (default: / for the
+#   cloud kernel, .deps/guest-kernel with --template)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+template=0
+if [ "${1:-}" = --template ]; then template=1; shift; fi
 OUT=${1:-build/guest}
+[ $template = 0 ] || OUT=${1:-build/guest-template}
 AGENT=build/native/kuasar-holder
 INIT=packaging/guest/init
 
 log() { printf '[build-guest] %s\n' "$*" >&2; }
 die() { printf '[build-guest] ERROR: %s\n' "$*" >&2; exit 1; }
 
-kernel=$(ls /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -n 1 || true)
+root=${KUASAR_GUEST_KERNEL_ROOT:-/}
+[ $template = 0 ] || root=${KUASAR_GUEST_KERNEL_ROOT:-.deps/guest-kernel}
+if [ "$root" = / ]; then
+  kernel=$(ls /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -n 1 || true)
+else
+  kernel=$(ls "$root"/boot/vmlinuz-*-amd64 2>/dev/null | sort -V | tail -n 1 || true)
+fi
 if [ -z "$kernel" ]; then
   # Not fatal for a build: only the vmm sandboxer needs a guest, and it says so at sandbox Create.
-  log "WARNING: no /boot/vmlinuz-*-cloud-amd64 (install linux-image-cloud-amd64: packaging/install-deps.sh); no guest built"
+  log "WARNING: no guest kernel under $root/boot (packaging/install-deps.sh installs it); no guest built in $OUT"
   exit 0
 fi
-release=${kernel#/boot/vmlinuz-}
-moddir=/lib/modules/$release
+release=${kernel##*/vmlinuz-}
+moddir=${root%/}/lib/modules/$release
 [ -d "$moddir" ] || die "kernel modules $moddir missing"
 [ -x "$AGENT" ] || die "$AGENT missing: run 'make -C native' first"
 busybox=$(command -v busybox || echo /bin/busybox)
@@ -33,8 +48,13 @@ runc=$(command -v runc || echo /usr/sbin/runc)
 
 # Load order matters (insmod has no dependency resolution): dependencies first.
 MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console fuse virtiofs failover net_failover virtio_net"
+# virtio-9p, the share of VMs restored from a template (QEMU serves it from the VM's own,
+# possibly private copy-on-write, RAM): only some kernels have it (not the cloud one).
+if [ -n "$(find "$moddir/kernel" -name 9p.ko -print -quit 2>/dev/null)" ]; then
+  MODULES="$MODULES netfs fscache 9pnet 9pnet_virtio 9p"
+fi
 
-if [ -f "$OUT/initrd.img" ] && [ "$(cat "$OUT/kernel-release" 2>/dev/null)" = "$release" ]; then
+if [ -f "$OUT/initrd.img" ] && [ "$(cat "$OUT/kernel-release" 2>/dev/null)" = "$release" ] && cmp -s "$kernel" "$OUT/vmlinuz"; then
   newer=$(find "$AGENT" "$INIT" "$0" "$busybox" "$runc" "$kernel" -newer "$OUT/initrd.img" 2>/dev/null | head -n 1)
   [ -z "$newer" ] && exit 0
 fi

@@ -80,7 +80,9 @@ die() { printf '[install-deps] ERROR: %s\n' "$*" >&2; exit 1; }
 # tar gzip                    OCI layer building in the test harness
 # tini                        child subreaper for the e2e runner: orphaned shims (reparented
 #                             away from containerd) are reaped instead of piling up as zombies
-# linux-image-cloud-amd64     guest kernel for the vmm sandboxer (virtio* as modules, no 9p)
+# linux-image-cloud-amd64     guest kernel for the vmm sandboxer (virtio* as modules, no 9p;
+#                             VM templates boot the generic kernel of its ABI, unpacked
+#                             privately: fetch_guest_kernel)
 # gcc make libc6-dev          build the static pod holder (native/, `npm run build:native`)
 # xz-utils                    unpacks the kuasar-io containerd fork's prebuilt daemon
 APT_PACKAGES=(
@@ -326,6 +328,42 @@ wasmedge_prune() {
   rm -rf "$1/usr/share" "$1/usr/lib/llvm-19/bin" "$1/usr/libexec"
 }
 
+# The kernel VM templates boot (packaging/build-guest.sh --template): Debian's generic kernel of
+# the cloud kernel's ABI, which has 9p (the cloud one has not). Downloaded with the system's apt
+# lists (the security suite carries it) and unpacked into $DEPS_DIR/guest-kernel, boot/ and
+# lib/modules/ only: never installed, the host's /boot and boot loader are untouched.
+fetch_guest_kernel() {
+  local dest="$DEPS_DIR/guest-kernel" cloud release pkg scratch deb ver
+  cloud=$(ls /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -n 1 || true)
+  if [ -z "$cloud" ]; then
+    log "guest-kernel: no cloud kernel in /boot to match; skipped (VM templates use the pods' guest)"
+    return
+  fi
+  release=${cloud#/boot/vmlinuz-}
+  release=${release%-cloud-amd64}-amd64
+  pkg=linux-image-$release
+  if [ "${KUASAR_DEPS_REFRESH:-0}" != 1 ] && [ -s "$dest/.deb-version" ] && [ -f "$dest/boot/vmlinuz-$release" ]; then
+    log "guest-kernel: present ($pkg $(cat "$dest/.deb-version"))"
+    return
+  fi
+  log "guest-kernel: fetching $pkg"
+  scratch=$(mktemp -d "$APT_PRIV/dl.XXXXXX")
+  (cd "$scratch" && apt-get -q download "$pkg") || die "guest-kernel: apt-get download $pkg failed"
+  deb=$(find "$scratch" -maxdepth 1 -name "${pkg}_*.deb" -print -quit)
+  [ -n "$deb" ] || die "guest-kernel: apt-get download produced no $pkg .deb"
+  rm -rf "$dest.new"
+  mkdir -p "$dest.new"
+  dpkg -x "$deb" "$dest.new"
+  ver=$(dpkg-deb -f "$deb" Version)
+  rm -rf "$scratch" "$dest.new/usr" "$dest.new/etc"
+  [ -f "$dest.new/boot/vmlinuz-$release" ] && [ -n "$(find "$dest.new/lib/modules/$release" -name 9p.ko -print -quit)" ] \
+    || die "guest-kernel: $pkg has no vmlinuz-$release or no 9p module"
+  printf '%s\n' "$ver" >"$dest.new/.deb-version"
+  rm -rf "$dest"
+  mv "$dest.new" "$dest"
+  log "guest-kernel: installed $pkg $ver (private, $dest)"
+}
+
 # ---------------------------------------------------------------------------
 main() {
   if [ "${KUASAR_SKIP_APT:-0}" != 1 ]; then
@@ -338,6 +376,7 @@ main() {
   fetch_private trixie crun crun crun_ready "" crun libc6 libyajl2
   fetch_private trixie runsc-2024 runsc runsc_ready "" runsc
   fetch_private trixie wasmedge wasmedge wasmedge_ready wasmedge_prune "${WASMEDGE_PACKAGES[@]}"
+  fetch_guest_kernel
 
   local v17 v2 runc_v runsc_v qemu_v kernel_v busybox_v
   v17=$("$DEPS_DIR/containerd-1.7/usr/bin/containerd" --version | awk '{print $3}')

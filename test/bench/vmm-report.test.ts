@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import type { VmmSection } from "../../bench/vmm-results.js";
 import { renderVmmSection } from "../../bench/vmm-report.js";
 import { emptyVmmSection } from "../../bench/vmm-section.js";
-import { summarizeVmm } from "../../bench/vmm-summary.js";
+import { summarizeVmm, summarizeVmmTemplate } from "../../bench/vmm-summary.js";
 
 function measured(accelerator: "kvm" | "tcg", reason: string): VmmSection {
   const floor = [{ ok: true, boot_ms: 5000, error: null }];
@@ -55,5 +55,36 @@ describe("renderVmmSection", () => {
     const md = renderVmmSection(emptyVmmSection("not_available", "guest kernel missing at /x | y", 3), "##").join("\n");
     assert.match(md, /Not measured: guest kernel missing at \/x \\\| y/);
     assert.doesNotMatch(md, /\| metric \|/);
+  });
+
+  it("puts the template path beside the boot path: its start, ratios against the targets, build and memory rows", () => {
+    const v = measured("tcg", "configured");
+    const memory = [
+      { pods: 0, mgmt_pss_mb: 90, qemu_pss_mb: 0, qemu_rss_mb: 0, virtiofsd_pss_mb: 0, qemu_processes: 0, virtiofsd_processes: 0 },
+      { pods: 3, mgmt_pss_mb: 95, qemu_pss_mb: 60, qemu_rss_mb: 120, virtiofsd_pss_mb: 0, qemu_processes: 3, virtiofsd_processes: 0 },
+    ];
+    const md = renderVmmSection(
+      {
+        ...v,
+        template: {
+          key: "tcg-0123",
+          build_ms: 3100,
+          memory_file_data_mb: 67.2,
+          restored_pods: 5,
+          started_pods: 5,
+          summary: summarizeVmmTemplate(v.samples.floor, v.samples.pod_start_ms, [1000], memory),
+          samples: { pod_start_ms: [1000], pod_start_errors: [], memory },
+        },
+      },
+      "##",
+    ).join("\n");
+    assert.match(md, /\| VM pod start, boot path \(ms\) \| 7500 \|/);
+    assert.match(md, /\| VM pod start, template path \(ms\) \| 1000 \| 1000 \| 1000 \|/);
+    assert.match(md, /template path \*\*0\.20x\*\* \(target <= 0\.30x\), boot path 1\.50x/);
+    assert.match(md, /`tcg-0123`: built ahead of time .* in 3100 ms, not counted in any pod start; its RAM file holds 67\.2 MB/);
+    assert.match(md, /restored 5 of the 5 template-path pods/);
+    assert.match(md, /\| boot \| 1 \| 92\.0 \| 80\.0 \| 95\.0 \| 3\.0 \|/);
+    assert.match(md, /\| template \| 3 \| 95\.0 \| 60\.0 \| 120\.0 \| 0\.0 \|/);
+    assert.match(md, /template path \*\*60\.0 MB\*\* \(target <= 128 MB for a 256 MB guest\), boot path 80\.0 MB/);
   });
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { VmmMemoryPoint } from "../../bench/vmm-results.js";
-import { summarizeVmm } from "../../bench/vmm-summary.js";
+import { summarizeVmm, summarizeVmmTemplate } from "../../bench/vmm-summary.js";
 
 const point = (pods: number, mgmt: number, qemu = 60, fsd = 4): VmmMemoryPoint => ({
   pods,
@@ -40,5 +40,20 @@ describe("summarizeVmm", () => {
     assert.equal(s.mgmt_pss_mb_per_pod, 1);
     assert.equal(s.qemu_pss_mb_per_pod, 70);
     assert.equal(s.virtiofsd_pss_mb_per_pod, 5);
+  });
+
+  it("puts the template path against the same run's floor and boot path, and takes its QEMU and virtiofsd at the largest count", () => {
+    const floor = [2000, 3000, 4000].map((ms) => ({ ok: true, boot_ms: ms, error: null }));
+    const t = summarizeVmmTemplate(floor, [6000, null, 6000], [null, 900, 600], [point(0, 100), point(3, 103, 50, 0)]);
+    assert.equal(t.pod_start_ms_min, 600);
+    assert.equal(t.pod_start_ms_median, 750);
+    assert.equal(t.pod_start_over_floor, 0.25);
+    assert.equal(t.pod_start_over_boot_path, 0.13);
+    assert.equal(t.qemu_pss_mb_per_pod, 50);
+    assert.equal(t.virtiofsd_pss_mb_per_pod, 0);
+    const none = summarizeVmmTemplate([], [], [], []);
+    assert.equal(none.pod_start_over_floor, null);
+    assert.equal(none.pod_start_over_boot_path, null);
+    assert.equal(none.qemu_pss_mb_per_pod, null);
   });
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, it } from "node:test";
@@ -9,8 +9,13 @@ import { assertIsolated } from "../../testing/isolation.js";
 import { afterRedial, containerd2WithKuasar, VMM_HANDLER } from "../../testing/kuasar-containerd2.js";
 import { containerd17WithKuasar, handler17Of } from "../../testing/kuasar-containerd17.js";
 import { httpGet, joinPodBridge, processesOf, VMM_TEST_CONFIG } from "../../testing/vm-pod.js";
+import { readProcessMemory } from "../../testing/process-table.js";
+import { defaultTemplateGuestDir } from "../../src/sandboxers/vmm/guest-dir.js";
 
 assertIsolated();
+
+/** Templates on, and a boot deadline for the pods that boot (the first, the one after a corrupt template) that survives two busy cores under TCG. */
+const TEMPLATE_TEST_CONFIG = `${VMM_TEST_CONFIG}template = true\nboot_timeout_ms = 180000\n`;
 
 /** Serves `text` on :8080 from the container's rootfs (on the pod's share) after printing what identifies its VM. */
 function identityContainer(name: string, text: string) {
@@ -40,7 +45,7 @@ async function buildsDone(templates: string): Promise<void> {
 
 describe("vmm pods from a VM template under containerd 2.x", () => {
   it("builds the template beside the first pod's boot; the next three are restored, each with its own IP, hostname, share, boot_id and the host's clock, and survive a daemon kill -9; a corrupt template: warning, boot", async (t) => {
-    const env = await containerd2WithKuasar(t, ["vmm"], `${VMM_TEST_CONFIG}template = true\n`);
+    const env = await containerd2WithKuasar(t, ["vmm"], TEMPLATE_TEST_CONFIG);
     const { cri } = env;
     const templates = join(env.sandboxerDir, "templates");
     /** The pod's verbose status as text (the sandboxer's info is nested in containerd's). */
@@ -80,6 +85,18 @@ describe("vmm pods from a VM template under containerd 2.x", () => {
       assert.equal((await httpGet(ip, 8080)).trim(), `served-by-${name}`, `${name} answers on its own IP from its own rootfs`);
     }
     assert.deepEqual(seen.map((s) => s.hostname), ["pod-a", "pod-b", "pod-c"]);
+    // With the template guest built (it has 9p), the restored VMs map the template's RAM
+    // privately and QEMU serves their share: only the booted first pod has a virtiofsd.
+    const share = (JSON.parse(readFileSync(join(templates, key, "template.json"), "utf8")) as { share?: string }).share;
+    const ninep = existsSync(`${defaultTemplateGuestDir}/initrd.img`) && existsSync(`${defaultTemplateGuestDir}/vmlinuz`);
+    assert.equal(share, ninep ? "virtio-9p" : "virtio-fs", "the template's share is what its guest allows");
+    if (ninep) {
+      const fsd = await processesOf("virtiofsd");
+      // virtiofsd forks once (its sandbox): one booted pod is one or two processes.
+      assert.ok(fsd.length <= 2, `only the booted pod has a virtiofsd (${fsd.length} processes)`);
+    }
+    const pss = await Promise.all((await processesOf("qemu-system-x86_64")).map(async (pid) => ((await readProcessMemory(pid))?.pss_kb ?? 0) / 1024));
+    t.diagnostic(`QEMU PSS with 1 booted + 3 restored pods (${share}): ${pss.map((m) => m.toFixed(1)).join(", ")} MB`);
     assert.equal(new Set(seen.map((s) => s.bootId)).size, 3, `boot_ids differ: ${seen.map((s) => s.bootId).join(" ")}`);
     for (const s of seen) assert.ok(s.skew <= 2000, `the guest clock is the host's (off by ${s.skew} ms)`);
 
@@ -128,7 +145,7 @@ describe("vmm pods from a VM template under containerd 2.x", () => {
 
 describe("vmm pods from a VM template under containerd 1.7 (shim bridge)", () => {
   it("restores the pods after the first from its template: own hostname, IP, rootfs on the share, boot_id", async (t) => {
-    const env = await containerd17WithKuasar(t, ["vmm"], `${VMM_TEST_CONFIG}template = true\n`);
+    const env = await containerd17WithKuasar(t, ["vmm"], TEMPLATE_TEST_CONFIG);
     const { cri } = env;
     const handler = handler17Of("vmm");
     const firstCfg = podConfig("first17", `${env.dir}/logs/first17`);

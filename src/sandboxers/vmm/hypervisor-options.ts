@@ -1,5 +1,5 @@
 import { defaultsOf, type OptionTable } from "../../config/option-table.js";
-import { defaultGuestDir } from "./guest-dir.js";
+import { defaultGuestDir, defaultTemplateGuestDir } from "./guest-dir.js";
 
 /**
  * How vmm sandboxes are booted (`[sandboxers.vmm.hypervisor]`, or `[hypervisor]`
@@ -41,6 +41,15 @@ export interface HypervisorOptions {
    * booting; a pod boots when there is none or it fails. Default false.
    */
   template: boolean;
+  /**
+   * Guest kernel of VM templates: one with 9p, so that restored VMs share the template's
+   * unchanged pages (see docs/adr/0009-vm-templates.md). When it or
+   * {@link templateInitrdPath} cannot be read, templates boot `kernelPath` and `initrdPath`.
+   * Default `build/guest-template/vmlinuz` of this installation (packaging/build-guest.sh).
+   */
+  templateKernelPath: string;
+  /** Guest initrd of VM templates (with the 9p modules). Default `build/guest-template/initrd.img`. */
+  templateInitrdPath: string;
 }
 
 /** The keys of `[sandboxers.vmm.hypervisor]`: types, defaults and docs in one place. */
@@ -60,6 +69,8 @@ export const hypervisorTable: OptionTable<HypervisorOptions> = {
   stopTimeoutMs: { kind: "int", min: 0, max: 600_000, default: 10_000, doc: "Clean guest power-off before QEMU is killed, in ms." },
   debug: { kind: "bool", default: false, doc: "Kernel messages on the console log and virtiofsd debug logs." },
   template: { kind: "bool", default: false, doc: "Restore pods from a VM template of their shape (built on first use) instead of booting; boot when that fails." },
+  templateKernelPath: { kind: "path", default: `${defaultTemplateGuestDir}/vmlinuz`, doc: "Guest kernel of VM templates (with 9p: restored VMs share its pages); kernel_path when unreadable." },
+  templateInitrdPath: { kind: "path", default: `${defaultTemplateGuestDir}/initrd.img`, doc: "Guest initrd of VM templates (with the 9p modules); initrd_path when unreadable." },
 };
 
 /** Every hypervisor key at its default. */

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { dirname, join } from "node:path";
 import { shortSocketPath } from "../../fs/long-socket-path.js";
@@ -10,9 +10,11 @@ import type { HypervisorOptions } from "./hypervisor-options.js";
 import type { QemuDriver } from "./qemu/qemu-driver.js";
 import { saveDeviceState } from "./qemu/qemu-snapshot.js";
 import { QmpClient } from "./qemu/qmp-client.js";
+import { guestCommandStatus } from "./guest-command.js";
 import { connectAgent, kernelCmdline } from "./vm-boot.js";
 import { BUILD_VM_PID, type TemplateBuilder } from "./template/template-store.js";
 import type { TemplateShape } from "./template/template-shape.js";
+import type { TemplateShare } from "./template/template-store.js";
 
 const run = promisify(execFile);
 
@@ -20,6 +22,20 @@ const run = promisify(execFile);
 export const TEMPLATE_HOTPLUG_SLOTS = 2;
 export const SHARE_SLOT = 0;
 export const NIC_SLOT = 1;
+
+const readable = (path: string): boolean => {
+  try {
+    accessSync(path, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** The guest templates boot: the template kernel and initrd (with 9p) when both are there, else the pods' own. */
+export function templateGuest(o: HypervisorOptions): { kernelPath: string; initrdPath: string } {
+  return readable(o.templateKernelPath) && readable(o.templateInitrdPath) ? { kernelPath: o.templateKernelPath, initrdPath: o.templateInitrdPath } : { kernelPath: o.kernelPath, initrdPath: o.initrdPath };
+}
 
 /** The template shape pods of this size get under these options (the kernel line says the share comes later). */
 export function templateShape(o: HypervisorOptions, accelerator: Accelerator, size: { vcpus: number; memoryMb: number }): TemplateShape {
@@ -29,8 +45,7 @@ export function templateShape(o: HypervisorOptions, accelerator: Accelerator, si
     accelerator,
     vcpus: size.vcpus,
     memoryMb: size.memoryMb,
-    kernelPath: o.kernelPath,
-    initrdPath: o.initrdPath,
+    ...templateGuest(o),
     // init_on_free: pages the guest frees (the initramfs it unpacked and left, boot-time data)
     // are zeros, which the sparse copies of the template's RAM leave out (about 40% less per pod).
     kernelCmdline: `${kernelCmdline(o)} kuasar.share=later init_on_free=1`,
@@ -40,8 +55,9 @@ export function templateShape(o: HypervisorOptions, accelerator: Accelerator, si
 
 /**
  * Builds a template: boots the guest with its RAM in a shared file and without share or NIC
- * (vhost-user and tap devices are added per VM after a restore), waits for the agent, leaves
- * the port so that each restored VM's host connects afresh, pauses and saves the device state.
+ * (they are added per VM after a restore), waits for the agent, asks the guest whether it has
+ * 9p (the share its restored VMs get), leaves the port so that each restored VM's host
+ * connects afresh, pauses and saves the device state.
  */
 export function templateBuilder(qemu: QemuDriver, shape: TemplateShape, timeoutMs: number, log: Logger): TemplateBuilder {
   return async (out) => {
@@ -72,7 +88,13 @@ export function templateBuilder(qemu: QemuDriver, shape: TemplateShape, timeoutM
       writeFileSync(join(out.dir, BUILD_VM_PID), String(pid));
       const started = Date.now();
       const agent = await connectAgent(agentSocket, pid, started + timeoutMs);
-      await agent.close();
+      let share: TemplateShare;
+      try {
+        // guest/init loaded the 9p modules if its initrd has them: the filesystem is registered.
+        share = (await guestCommandStatus(agent, "template:9p", ["/bin/sh", "-c", "grep -qw 9p /proc/filesystems"], started + timeoutMs)) === 0 ? "virtio-9p" : "virtio-fs";
+      } finally {
+        await agent.close();
+      }
       const qmp = await QmpClient.connect(controlSocket);
       try {
         await saveDeviceState(qmp, out.stateFile, timeoutMs);
@@ -83,7 +105,8 @@ export function templateBuilder(qemu: QemuDriver, shape: TemplateShape, timeoutM
       // The guest zeroed its free pages at boot: keep only the pages holding data.
       await run("cp", ["--sparse=always", out.memoryFile, `${out.memoryFile}.sparse`]);
       renameSync(`${out.memoryFile}.sparse`, out.memoryFile);
-      log.info({ accelerator: shape.accelerator, boot_ms: Date.now() - started }, "VM template booted and saved");
+      log.info({ accelerator: shape.accelerator, boot_ms: Date.now() - started, share, kernel: shape.kernelPath }, "VM template booted and saved");
+      return { share };
     } finally {
       if (pid > 0 && !(await waitGone(pid, 5000))) {
         killQuietly(pid);

@@ -9,6 +9,12 @@ import { TemplateStore, type Template } from "./template/template-store.js";
 import type { BootedVm, BootRequest } from "./vm-boot.js";
 import { restoreVm } from "./vm-restore.js";
 
+/**
+ * A template's boot may take this many boot deadlines: it is off every pod's path (a pod boots
+ * meanwhile), and its guest (a generic kernel, for 9p) boots slower than the pods'.
+ */
+export const TEMPLATE_BOOT_DEADLINES = 3;
+
 /** Templates kept at most (one per pod size in use; each holds the guest RAM its boot touched). */
 export const MAX_TEMPLATES = 4;
 
@@ -32,7 +38,7 @@ export class VmTemplates {
   /** The template for pods of this size, built now if there is none. */
   async obtain(accelerator: Accelerator, size: { vcpus: number; memoryMb: number }): Promise<Template> {
     const shape = templateShape(this.options, accelerator, size);
-    const t = await this.store.obtain(templateIdentity(shape), templateBuilder(this.qemu, shape, this.options.bootTimeoutMs, this.log));
+    const t = await this.store.obtain(templateIdentity(shape), templateBuilder(this.qemu, shape, this.options.bootTimeoutMs * TEMPLATE_BOOT_DEADLINES, this.log));
     this.store.evict(MAX_TEMPLATES);
     return t;
   }

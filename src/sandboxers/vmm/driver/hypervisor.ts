@@ -44,6 +44,12 @@ export interface VmSpec {
   controlSocket: string;
   /** vhost-user-fs socket of the virtio-fs daemon sharing the pod directory (tag "kuasar"), if any. */
   shareSocket: string | undefined;
+  /**
+   * Host directory QEMU itself serves over 9p (fsdev {@link SHARE_FSDEV}), whose virtio-9p device
+   * is hot-plugged later: the share of a VM restored from a template onto private RAM. A backend
+   * only (no device, nothing migrated), so the template stays the same for every pod.
+   */
+  share9pPath?: string;
   /** Serial console log file. */
   consoleLog: string;
   /** Where the VMM's own stdout/stderr go. */
@@ -71,6 +77,9 @@ export interface GuestMemory {
   file: string;
   shared: boolean;
 }
+
+/** Id of the 9p filesystem backend of {@link VmSpec.share9pPath}. */
+export const SHARE_FSDEV = "fsdev0";
 
 /** Id of the n-th hot-plug slot (see {@link VmSpec.hotplugSlots}). */
 export function hotplugSlotId(n: number): string {

@@ -1,4 +1,4 @@
-import { AGENT_PORT_NAME, hotplugSlotId, SHARE_TAG, type VmSpec } from "../driver/hypervisor.js";
+import { AGENT_PORT_NAME, hotplugSlotId, SHARE_FSDEV, SHARE_TAG, type VmSpec } from "../driver/hypervisor.js";
 
 /** QEMU's command line for a sandbox VM (pure: tested without QEMU). */
 export function qemuArgv(binary: string, machineType: string, spec: VmSpec): string[] {
@@ -25,6 +25,11 @@ export function qemuArgv(binary: string, machineType: string, spec: VmSpec): str
   if (spec.shareSocket) {
     argv.push("-chardev", `socket,id=fs0,path=${spec.shareSocket}`, "-device", `vhost-user-fs-pci,chardev=fs0,tag=${SHARE_TAG}`);
   }
+  if (spec.share9pPath !== undefined) {
+    // passthrough: QEMU runs as root and keeps the guest's owners and modes on the host files;
+    // remap: the pod directory holds bind mounts (container rootfs), keep their inode numbers apart.
+    argv.push("-fsdev", `local,id=${SHARE_FSDEV},path=${commaSafe(spec.share9pPath)},security_model=passthrough,multidevs=remap`);
+  }
   if (spec.nic) {
     argv.push("-netdev", `tap,id=net0,ifname=${spec.nic.tap},script=no,downscript=no`, "-device", `virtio-net-pci,netdev=net0,mac=${spec.nic.mac}`);
   }
@@ -38,4 +43,9 @@ function memoryBackend(spec: VmSpec, size: string): string {
   // vhost-user devices (virtio-fs) need guest RAM the daemon can map: shared.
   if (!spec.memory) return `memory-backend-memfd,id=mem,size=${size},share=on`;
   return `memory-backend-file,id=mem,size=${size},mem-path=${spec.memory.file},share=${spec.memory.shared ? "on" : "off"}`;
+}
+
+/** QEMU option values end at a comma; a doubled comma is a literal one. */
+function commaSafe(s: string): string {
+  return s.replace(/,/g, ",,");
 }

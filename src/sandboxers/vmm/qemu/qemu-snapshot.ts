@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code } from "../../../errors/code.js";
 import { RuntimeError } from "../../../errors/runtime-error.js";
-import { SHARE_TAG } from "../driver/hypervisor.js";
+import { SHARE_FSDEV, SHARE_TAG } from "../driver/hypervisor.js";
 import type { QmpClient } from "./qmp-client.js";
 
 /**
@@ -40,6 +40,11 @@ export async function loadDeviceState(qmp: QmpClient, stateFile: string, timeout
 export async function plugShare(qmp: QmpClient, socket: string, bus: string): Promise<void> {
   await qmp.execute("chardev-add", { id: "fs0", backend: { type: "socket", data: { addr: { type: "unix", data: { path: socket } }, server: false } } });
   await qmp.execute("device_add", { driver: "vhost-user-fs-pci", id: "share0", chardev: "fs0", tag: SHARE_TAG, bus });
+}
+
+/** Hot-plugs the pod's share served by QEMU over 9p (its fsdev on the command line, see `VmSpec.share9pPath`) into slot `bus`. */
+export async function plugShare9p(qmp: QmpClient, bus: string): Promise<void> {
+  await qmp.execute("device_add", { driver: "virtio-9p-pci", id: "share0", fsdev: SHARE_FSDEV, mount_tag: SHARE_TAG, bus });
 }
 
 /** Hot-plugs a virtio NIC on tap `tap` (in QEMU's network namespace) with the pod's MAC into slot `bus`. */

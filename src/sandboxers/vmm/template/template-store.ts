@@ -13,20 +13,31 @@ export interface Template {
   /** Device state saved with QEMU migration (`x-ignore-shared`: RAM left out). */
   stateFile: string;
   identity: TemplateIdentity;
+  /** How restored VMs get the pod's share, as the template's guest allows (see {@link TemplateShare}). */
+  share: TemplateShare;
 }
+
+/**
+ * `virtio-9p`: the guest has 9p, so each restored VM maps the template's RAM privately
+ * (copy-on-write: pages it never writes stay shared between VMs) and QEMU serves the share.
+ * `virtio-fs`: each restored VM maps its own copy of the RAM, shared with its virtiofsd.
+ */
+export type TemplateShare = "virtio-9p" | "virtio-fs";
 
 /** What `template.json` records beside the two files. */
 interface TemplateMeta {
   key: string;
   identity: TemplateIdentity;
+  /** Absent in templates older than the 9p share: theirs is virtio-fs. */
+  share?: TemplateShare;
   memoryBytes: number;
   stateSha256: string;
   builtAt: string;
   buildMs: number;
 }
 
-/** Makes a template's two files (the QEMU builder, see template-builder.ts); `dir` is private to it. */
-export type TemplateBuilder = (out: { dir: string; memoryFile: string; stateFile: string }) => Promise<void>;
+/** Makes a template's two files (the QEMU builder, see template-builder.ts); `dir` is private to it. Resolves with the share its guest allows. */
+export type TemplateBuilder = (out: { dir: string; memoryFile: string; stateFile: string }) => Promise<{ share: TemplateShare }>;
 
 const META = "template.json";
 const MEMORY = "memory";
@@ -64,7 +75,7 @@ export class TemplateStore {
       this.discard(dir, `its template.json is unreadable (${(err as Error).message})`);
       return undefined;
     }
-    const t: Template = { key, dir, memoryFile: join(dir, MEMORY), stateFile: join(dir, STATE), identity };
+    const t: Template = { key, dir, memoryFile: join(dir, MEMORY), stateFile: join(dir, STATE), identity, share: meta.share ?? "virtio-fs" };
     const problem = this.check(t, meta);
     if (problem) {
       this.discard(dir, problem);
@@ -152,10 +163,11 @@ export class TemplateStore {
     mkdirSync(tmp, { mode: 0o700 });
     const started = Date.now();
     try {
-      await build({ dir: tmp, memoryFile: join(tmp, MEMORY), stateFile: join(tmp, STATE) });
+      const { share } = await build({ dir: tmp, memoryFile: join(tmp, MEMORY), stateFile: join(tmp, STATE) });
       const meta: TemplateMeta = {
         key,
         identity,
+        share,
         memoryBytes: statSync(join(tmp, MEMORY)).size,
         stateSha256: sha256(join(tmp, STATE)),
         builtAt: new Date().toISOString(),
@@ -170,7 +182,7 @@ export class TemplateStore {
         if (!["ENOTEMPTY", "EEXIST"].includes((err as NodeJS.ErrnoException).code ?? "")) throw err;
         rmSync(tmp, { recursive: true, force: true });
       }
-      this.log.info({ template: key, build_ms: meta.buildMs }, "VM template built");
+      this.log.info({ template: key, build_ms: meta.buildMs, share }, "VM template built");
       const t = this.find(identity);
       if (!t) throw new Error(`VM template ${key} failed its checks right after its build`);
       return t;

@@ -67,4 +67,10 @@ describe("QEMU command line", () => {
     assert.ok(values(restore, "-object").includes("memory-backend-file,id=mem,size=320M,mem-path=/t/memory,share=off"));
     assert.deepEqual(values(restore, "-incoming"), ["defer"]);
   });
+  it("gives a restored VM's 9p share as a backend only (its device is hot-plugged), commas in the path doubled", () => {
+    assert.equal(values(qemuArgv("q", "q35", spec), "-fsdev").length, 0);
+    const argv = qemuArgv("q", "q35", { ...spec, shareSocket: undefined, share9pPath: "/run/pods/a,b/shared", memory: { file: "/t/memory", shared: false }, incoming: true, hotplugSlots: 2 });
+    assert.deepEqual(values(argv, "-fsdev"), ["local,id=fsdev0,path=/run/pods/a,,b/shared,security_model=passthrough,multidevs=remap"]);
+    assert.ok(!values(argv, "-device").some((d) => d.startsWith("virtio-9p")), "the device is hot-plugged after the state is loaded");
+  });
 });

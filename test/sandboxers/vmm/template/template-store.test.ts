@@ -48,6 +48,7 @@ function fakeBuilder(memoryMb = 4): TemplateBuilder & { calls: number } {
       writeFileSync(out.memoryFile, "");
       truncateSync(out.memoryFile, memoryMb * MB);
       writeFileSync(out.stateFile, "device state");
+      return { share: "virtio-fs" as const };
     },
     { calls: 0 },
   );
