@@ -33,6 +33,62 @@ const WRITE_FN = `
     (i32.store (i32.const 4) (local.get $len))
     (drop (call $fd_write (local.get $fd) (i32.const 0) (i32.const 1) (i32.const 8))))`;
 
+/**
+ * What the echo modules (preview 1 and the component fixture) share: string length, byte
+ * compare, write a line to stdout, find a preopen by name. Their memory layout: 24 prestat,
+ * 128 "\n", 49152 preopen name.
+ */
+const ECHO_FNS = `  (func $strlen (param $p i32) (result i32) (local $n i32)
+    (block $done (loop $next
+      (br_if $done (i32.eqz (i32.load8_u (i32.add (local.get $p) (local.get $n)))))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br $next)))
+    (local.get $n))
+  (func $memeq (param $a i32) (param $b i32) (param $n i32) (result i32)
+    (block $differ (loop $next
+      (if (i32.eqz (local.get $n)) (then (return (i32.const 1))))
+      (br_if $differ (i32.ne (i32.load8_u (local.get $a)) (i32.load8_u (local.get $b))))
+      (local.set $a (i32.add (local.get $a) (i32.const 1)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $next)))
+    (i32.const 0))
+  (func $line (param $p i32)
+    (call $write (i32.const 1) (local.get $p) (call $strlen (local.get $p)))
+    (call $write (i32.const 1) (i32.const 128) (i32.const 1)))
+  (func $find_preopen (param $name i32) (param $len i32) (result i32) (local $fd i32)
+    (local.set $fd (i32.const 3))
+    (block $none (loop $next
+      (br_if $none (call $fd_prestat_get (local.get $fd) (i32.const 24)))
+      (if (i32.eq (i32.load (i32.const 28)) (local.get $len)) (then
+        (drop (call $fd_prestat_dir_name (local.get $fd) (i32.const 49152) (local.get $len)))
+        (if (call $memeq (i32.const 49152) (local.get $name) (local.get $len))
+          (then (return (local.get $fd))))))
+      (local.set $fd (i32.add (local.get $fd) (i32.const 1)))
+      (br $next)))
+    (i32.const -1))`;
+
+/** Prints "arg: <a>" per argument and the GREETING= environment entry (layout: 16/20 sizes, 64 "GREETING=", 136 "arg: ", 1024/2048 argv, 8192/12288 environ). */
+const PRINT_ARGS_AND_GREETING = `    (drop (call $args_sizes_get (i32.const 16) (i32.const 20)))
+    (drop (call $args_get (i32.const 1024) (i32.const 2048)))
+    (local.set $n (i32.load (i32.const 16)))
+    (block $end (loop $next
+      (br_if $end (i32.ge_u (local.get $i) (local.get $n)))
+      (call $write (i32.const 1) (i32.const 136) (i32.const 5))
+      (call $line (i32.load (i32.add (i32.const 1024) (i32.shl (local.get $i) (i32.const 2)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $next)))
+    (drop (call $environ_sizes_get (i32.const 16) (i32.const 20)))
+    (drop (call $environ_get (i32.const 8192) (i32.const 12288)))
+    (local.set $n (i32.load (i32.const 16)))
+    (local.set $i (i32.const 0))
+    (block $end (loop $next
+      (br_if $end (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $p (i32.load (i32.add (i32.const 8192) (i32.shl (local.get $i) (i32.const 2)))))
+      (if (call $memeq (local.get $p) (i32.const 64) (i32.const 9)) (then (call $line (local.get $p))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $next)))`;
+
 /** A WAT string literal for data segments (ASCII plus `\n`). */
 function str(s: string): string {
   return `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`;
@@ -68,55 +124,9 @@ export function echoArgsEnvFileModule(): Promise<Uint8Array> {
   (data (i32.const 128) ${str("\n")})
   (data (i32.const 136) "arg: ")
   ${WRITE_FN}
-  (func $strlen (param $p i32) (result i32) (local $n i32)
-    (block $done (loop $next
-      (br_if $done (i32.eqz (i32.load8_u (i32.add (local.get $p) (local.get $n)))))
-      (local.set $n (i32.add (local.get $n) (i32.const 1)))
-      (br $next)))
-    (local.get $n))
-  (func $memeq (param $a i32) (param $b i32) (param $n i32) (result i32)
-    (block $differ (loop $next
-      (if (i32.eqz (local.get $n)) (then (return (i32.const 1))))
-      (br_if $differ (i32.ne (i32.load8_u (local.get $a)) (i32.load8_u (local.get $b))))
-      (local.set $a (i32.add (local.get $a) (i32.const 1)))
-      (local.set $b (i32.add (local.get $b) (i32.const 1)))
-      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
-      (br $next)))
-    (i32.const 0))
-  (func $line (param $p i32)
-    (call $write (i32.const 1) (local.get $p) (call $strlen (local.get $p)))
-    (call $write (i32.const 1) (i32.const 128) (i32.const 1)))
-  (func $find_preopen (param $name i32) (param $len i32) (result i32) (local $fd i32)
-    (local.set $fd (i32.const 3))
-    (block $none (loop $next
-      (br_if $none (call $fd_prestat_get (local.get $fd) (i32.const 24)))
-      (if (i32.eq (i32.load (i32.const 28)) (local.get $len)) (then
-        (drop (call $fd_prestat_dir_name (local.get $fd) (i32.const 49152) (local.get $len)))
-        (if (call $memeq (i32.const 49152) (local.get $name) (local.get $len))
-          (then (return (local.get $fd))))))
-      (local.set $fd (i32.add (local.get $fd) (i32.const 1)))
-      (br $next)))
-    (i32.const -1))
+${ECHO_FNS}
   (func (export "_start") (local $i i32) (local $n i32) (local $p i32) (local $dir i32)
-    (drop (call $args_sizes_get (i32.const 16) (i32.const 20)))
-    (drop (call $args_get (i32.const 1024) (i32.const 2048)))
-    (local.set $n (i32.load (i32.const 16)))
-    (block $end (loop $next
-      (br_if $end (i32.ge_u (local.get $i) (local.get $n)))
-      (call $write (i32.const 1) (i32.const 136) (i32.const 5))
-      (call $line (i32.load (i32.add (i32.const 1024) (i32.shl (local.get $i) (i32.const 2)))))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br $next)))
-    (drop (call $environ_sizes_get (i32.const 16) (i32.const 20)))
-    (drop (call $environ_get (i32.const 8192) (i32.const 12288)))
-    (local.set $n (i32.load (i32.const 16)))
-    (local.set $i (i32.const 0))
-    (block $end (loop $next
-      (br_if $end (i32.ge_u (local.get $i) (local.get $n)))
-      (local.set $p (i32.load (i32.add (i32.const 8192) (i32.shl (local.get $i) (i32.const 2)))))
-      (if (call $memeq (local.get $p) (i32.const 64) (i32.const 9)) (then (call $line (local.get $p))))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br $next)))
+${PRINT_ARGS_AND_GREETING}
     (local.set $dir (call $find_preopen (i32.const 80) (i32.const 5)))
     ;; WasmEdge names it without the slash; wasi-libc strips leading slashes alike.
     (if (i32.lt_s (local.get $dir) (i32.const 0)) (then (local.set $dir (call $find_preopen (i32.const 81) (i32.const 4)))))
@@ -230,55 +240,9 @@ export function echoArgsEnvReadModule(exitCode: number): Promise<Uint8Array> {
   (data (i32.const 128) ${str("\n")})
   (data (i32.const 136) "arg: ")
   ${WRITE_FN}
-  (func $strlen (param $p i32) (result i32) (local $n i32)
-    (block $done (loop $next
-      (br_if $done (i32.eqz (i32.load8_u (i32.add (local.get $p) (local.get $n)))))
-      (local.set $n (i32.add (local.get $n) (i32.const 1)))
-      (br $next)))
-    (local.get $n))
-  (func $memeq (param $a i32) (param $b i32) (param $n i32) (result i32)
-    (block $differ (loop $next
-      (if (i32.eqz (local.get $n)) (then (return (i32.const 1))))
-      (br_if $differ (i32.ne (i32.load8_u (local.get $a)) (i32.load8_u (local.get $b))))
-      (local.set $a (i32.add (local.get $a) (i32.const 1)))
-      (local.set $b (i32.add (local.get $b) (i32.const 1)))
-      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
-      (br $next)))
-    (i32.const 0))
-  (func $line (param $p i32)
-    (call $write (i32.const 1) (local.get $p) (call $strlen (local.get $p)))
-    (call $write (i32.const 1) (i32.const 128) (i32.const 1)))
-  (func $find_preopen (param $name i32) (param $len i32) (result i32) (local $fd i32)
-    (local.set $fd (i32.const 3))
-    (block $none (loop $next
-      (br_if $none (call $fd_prestat_get (local.get $fd) (i32.const 24)))
-      (if (i32.eq (i32.load (i32.const 28)) (local.get $len)) (then
-        (drop (call $fd_prestat_dir_name (local.get $fd) (i32.const 49152) (local.get $len)))
-        (if (call $memeq (i32.const 49152) (local.get $name) (local.get $len))
-          (then (return (local.get $fd))))))
-      (local.set $fd (i32.add (local.get $fd) (i32.const 1)))
-      (br $next)))
-    (i32.const -1))
+${ECHO_FNS}
   (func (export "_start") (local $i i32) (local $n i32) (local $p i32) (local $dir i32)
-    (drop (call $args_sizes_get (i32.const 16) (i32.const 20)))
-    (drop (call $args_get (i32.const 1024) (i32.const 2048)))
-    (local.set $n (i32.load (i32.const 16)))
-    (block $end (loop $next
-      (br_if $end (i32.ge_u (local.get $i) (local.get $n)))
-      (call $write (i32.const 1) (i32.const 136) (i32.const 5))
-      (call $line (i32.load (i32.add (i32.const 1024) (i32.shl (local.get $i) (i32.const 2)))))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br $next)))
-    (drop (call $environ_sizes_get (i32.const 16) (i32.const 20)))
-    (drop (call $environ_get (i32.const 8192) (i32.const 12288)))
-    (local.set $n (i32.load (i32.const 16)))
-    (local.set $i (i32.const 0))
-    (block $end (loop $next
-      (br_if $end (i32.ge_u (local.get $i) (local.get $n)))
-      (local.set $p (i32.load (i32.add (i32.const 8192) (i32.shl (local.get $i) (i32.const 2)))))
-      (if (call $memeq (local.get $p) (i32.const 64) (i32.const 9)) (then (call $line (local.get $p))))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br $next)))
+${PRINT_ARGS_AND_GREETING}
     (local.set $dir (call $find_preopen (i32.const 80) (i32.const 5)))
     (if (i32.lt_s (local.get $dir) (i32.const 0)) (then (call $exit (i32.const 3)) (unreachable)))
     ;; oflags 0, rights fd_read = 1 << 1
