@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Debian package from a built tree (npm run build: dist/, build/native/, build/guest/):
 #   bash packaging/deb/build-deb.sh [OUT_DIR]   ->  OUT_DIR/kuasar_<version>_amd64.deb (default build/)
-# Layout: /opt/kuasar/{bin,dist/src,build/native,build/guest,node_modules (production only),package.json},
+# Layout: /opt/kuasar/{bin,dist/src,build/native,build/guest[,build/guest-template],node_modules (production only),package.json},
 # /etc/kuasar/kuasard.toml (conffile), /lib/systemd/system/*.service, /usr/bin links for kuasar-ctl
 # and the containerd shim launchers. Needs no network: production modules are copied from node_modules.
 set -euo pipefail
@@ -25,6 +25,8 @@ cp -a bin "$opt/bin"
 (cd dist && find src -name '*.js' -not -path 'src/bench/*' | cpio -pdm --quiet "$opt/dist")
 cp -a build/native "$opt/build/native"
 cp -a build/guest "$opt/build/guest"
+# The VM templates' guest (generic kernel with 9p), when this tree built one; without it templates boot build/guest.
+if [ -d build/guest-template ]; then cp -a build/guest-template "$opt/build/guest-template"; fi
 node -e 'const p=require("./package.json"); process.stdout.write(JSON.stringify({name:p.name,version:p.version,type:p.type,license:p.license,dependencies:p.dependencies},null,2)+"\n")' >"$opt/package.json"
 cp README.md "$opt/README.md"
 # Production dependencies only, as npm resolved them (each path once; nested ones come with their parent).
