@@ -135,14 +135,15 @@ export async function containerd2WithKuasar(
 
 /**
  * Runs `call` until containerd's gRPC client has re-dialled a restarted
- * sandboxer (it backs off up to 3 s between attempts, as kubelet would see).
+ * sandboxer (it backs off up to 3 s between attempts, and a call on a connection the
+ * old daemon accepted as it stopped fails with "connection error": kubelet retries alike).
  */
 export async function afterRedial<T>(call: () => Promise<T>): Promise<T> {
   for (let i = 0; ; i++) {
     try {
       return await call();
     } catch (err) {
-      if (i >= 100 || !/connection refused|Unavailable|transport/i.test((err as Error).message)) throw err;
+      if (i >= 100 || !/connection refused|connection error|Unavailable|transport/i.test((err as Error).message)) throw err;
       await new Promise((r) => setTimeout(r, 100));
     }
   }

@@ -11,6 +11,7 @@ import { BUSYBOX_IMAGE, importBusybox } from "../../testing/busybox-image.js";
 import { criClient } from "../../testing/cri.js";
 import { decodeOut, logFile, podConfig, runPod, shContainer, waitForLog } from "../../testing/cri-pod.js";
 import { containerdBinaries, repoRoot } from "../../testing/deps.js";
+import { afterRedial } from "../../testing/kuasar-containerd2.js";
 import { assertIsolated } from "../../testing/isolation.js";
 import { startContainerdWithTestCni } from "../../testing/kuasar-env.js";
 import { isSocketLive } from "../../src/fs/unix-socket.js";
@@ -140,7 +141,8 @@ describe("the Debian package on a node: install, run as systemd would, purge", (
     assert.equal(after.status?.state, ContainerState.CONTAINER_RUNNING, "the upgrade left the container running");
     const ex = await cri.runtime.execSync({ containerId: ids[0]!, cmd: ["echo", "still here"], timeout: 10n });
     assert.equal(decodeOut(ex.stdout), "still here\n");
-    await cri.runtime.stopPodSandbox({ podSandboxId: podId });
+    // The first Sandbox API call since the restart: containerd may still be re-dialling.
+    await afterRedial(() => cri.runtime.stopPodSandbox({ podSandboxId: podId }));
     await cri.runtime.removePodSandbox({ podSandboxId: podId });
 
     assert.match(await stopService(kuasard), /stopped the kuasar-endpoint of \/run\/kuasar\n/, "with no pod left, nothing keeps listening");
