@@ -33,6 +33,15 @@ const WRITE_FN = `
     (i32.store (i32.const 4) (local.get $len))
     (drop (call $fd_write (local.get $fd) (i32.const 0) (i32.const 1) (i32.const 8))))`;
 
+/** The WASI imports {@link ECHO_FNS} and {@link PRINT_ARGS_AND_GREETING} call, and opening a file in a preopen. */
+const ECHO_IMPORTS = `${wasi("args_sizes_get", "i32 i32")}
+  ${wasi("args_get", "i32 i32")}
+  ${wasi("environ_sizes_get", "i32 i32")}
+  ${wasi("environ_get", "i32 i32")}
+  ${wasi("fd_prestat_get", "i32 i32")}
+  ${wasi("fd_prestat_dir_name", "i32 i32 i32")}
+  ${wasi("path_open", "i32 i32 i32 i32 i32 i64 i64 i32 i32")}`;
+
 /**
  * What the echo modules (preview 1 and the component fixture) share: string length, byte
  * compare, write a line to stdout, find a preopen by name. Their memory layout: 24 prestat,
@@ -106,13 +115,7 @@ export function echoArgsEnvFileModule(): Promise<Uint8Array> {
 (module
   ${FD_WRITE}
   ${PROC_EXIT}
-  ${wasi("args_sizes_get", "i32 i32")}
-  ${wasi("args_get", "i32 i32")}
-  ${wasi("environ_sizes_get", "i32 i32")}
-  ${wasi("environ_get", "i32 i32")}
-  ${wasi("fd_prestat_get", "i32 i32")}
-  ${wasi("fd_prestat_dir_name", "i32 i32 i32")}
-  ${wasi("path_open", "i32 i32 i32 i32 i32 i64 i64 i32 i32")}
+  ${ECHO_IMPORTS}
   ${wasi("fd_close", "i32")}
   ;; 0: iovec, 8: nwritten, 16/20: sizes, 24: prestat, 32: opened fd
   ;; 1024: argv[], 2048: argv strings, 8192: environ[], 12288: environ strings, 49152: preopen name
@@ -221,13 +224,7 @@ export function echoArgsEnvReadModule(exitCode: number): Promise<Uint8Array> {
   return watToWasm("echo-args-env-read", `
 (module
   ${FD_WRITE}
-  ${wasi("args_sizes_get", "i32 i32")}
-  ${wasi("args_get", "i32 i32")}
-  ${wasi("environ_sizes_get", "i32 i32")}
-  ${wasi("environ_get", "i32 i32")}
-  ${wasi("fd_prestat_get", "i32 i32")}
-  ${wasi("fd_prestat_dir_name", "i32 i32 i32")}
-  ${wasi("path_open", "i32 i32 i32 i32 i32 i64 i64 i32 i32")}
+  ${ECHO_IMPORTS}
   ${wasi("fd_read", "i32 i32 i32 i32")}
   (import "wasi:cli/exit@0.2.12" "exit-with-code" (func $exit (param i32)))
   ;; 0: iovec, 8: nwritten/nread, 16/20: sizes, 24: prestat, 32: opened fd
