@@ -87,8 +87,9 @@ export class WasmRuntime implements ContainerRuntime {
     // The container's annotation, else the pod's (its CRI config, else its sandbox's) picks the engine.
     const artifact = await this.artifactModule(oci, rootfs, l.spec.namespace);
     const given = wasmLaunch(oci, rootfs, startFifo, this.file(pod.dir, id, "oom"), artifact);
-    const engine = this.engines.chooseFor(wasmFileKind(given.module) === "component", oci.annotations, pod.record.pod?.annotations, pod.record.annotations);
-    const launch = await this.withComponent(given, engine);
+    const component = wasmFileKind(given.module) === "component";
+    const engine = this.engines.chooseFor(component, oci.annotations, pod.record.pod?.annotations, pod.record.annotations);
+    const launch = await this.withComponent(given, component, engine);
     const cmd = engine.command(launch);
     const pid = await holder.spawn({ id: spawnId, cwd: rootfs, stdin: stdio.stdin, stdout: stdio.stdout, stderr: stdio.stderr, argv: cmd.argv, env: cmd.env });
     return { pid, memoryCgroup: "", fields: { module: launch.module, engine: engine.name, ...(launch.component ? { component: launch.component } : {}), ...(artifact ? { artifact: oci.annotations?.[CRI_IMAGE_NAME] } : {}) } };
@@ -99,8 +100,8 @@ export class WasmRuntime implements ContainerRuntime {
    * transpiled form for an engine that runs components so; an engine that cannot run
    * components refuses one (FailedPrecondition naming the engine), at Create or exec.
    */
-  private async withComponent(launch: WasmLaunch, engine: WasmEngine): Promise<WasmLaunch> {
-    if (wasmFileKind(launch.module) !== "component") return launch;
+  private async withComponent(launch: WasmLaunch, component: boolean, engine: WasmEngine): Promise<WasmLaunch> {
+    if (!component) return launch;
     const what = `${launch.args[0] ?? launch.module} is a WASI preview 2 component`;
     if (engine.components === "native") return launch;
     if (engine.components === "none" || !this.components) {
@@ -186,8 +187,9 @@ export class WasmRuntime implements ContainerRuntime {
     const artifact = await this.artifactModule(execOci, rootfs, c.record.namespace);
     this.removeExecFiles(c, execId);
     const given = wasmLaunch(execOci, rootfs, "", this.execFile(c, execId, "oom"), artifact);
-    const engine = this.engines.chooseFor(wasmFileKind(given.module) === "component", oci.annotations, c.pod.record.pod?.annotations, c.pod.record.annotations);
-    const launch = await this.withComponent(given, engine);
+    const component = wasmFileKind(given.module) === "component";
+    const engine = this.engines.chooseFor(component, oci.annotations, c.pod.record.pod?.annotations, c.pod.record.annotations);
+    const launch = await this.withComponent(given, component, engine);
     const cmd = engine.command(launch);
     const startedAt = new Date();
     const pid = await requireHolder(c.pod).spawn({ id: p.spawnId, cwd: rootfs, stdin: p.stdio.stdin, stdout: p.stdio.stdout, stderr: p.stdio.stderr, argv: cmd.argv, env: cmd.env });
