@@ -155,7 +155,7 @@ export class PodSandboxer implements Sandboxer {
   }
 
   /** Stop: containers get SIGTERM and `timeoutSecs` to exit, then the engine and the supervisor go, taking the rest along. */
-  private async stopPod(pod: Pod, timeoutSecs: number, exitStatus: number): Promise<void> {
+  private async stopPod(pod: Pod, timeoutSecs: number, exitStatus: number, lostStatus = LOST_EXIT_STATUS): Promise<void> {
     if (pod.record.state === "stopped") return;
     const containers = this.liveContainers(pod);
     if (timeoutSecs > 0 && containers.length > 0) {
@@ -169,15 +169,15 @@ export class PodSandboxer implements Sandboxer {
     await this.host.shutdown(pod);
     await pod.detach();
     pod.replayJournalFile();
-    this.tasks.abandon(pod, LOST_EXIT_STATUS, "gone with the pod's supervisor at Stop, no exit journaled");
+    this.tasks.abandon(pod, lostStatus, "gone with the pod's supervisor at Stop, no exit journaled");
     await this.finishStop(pod, exitStatus);
   }
 
-  /** The engine's sandbox died under a ready pod: everything left is stopped and the pod reported exited. */
-  private async sandboxDied(pod: Pod, exitStatus: number): Promise<void> {
+  /** The engine's sandbox died under a ready pod: everything left is stopped (with `processStatus`) and the pod reported exited. */
+  private async sandboxDied(pod: Pod, exitStatus: number, processStatus?: number): Promise<void> {
     if (pod.record.state !== "ready" || pod.stopping) return;
     pod.log.warn({ exit_status: exitStatus }, "the pod's sandbox died");
-    await this.stopPod(pod, 0, exitStatus).catch((err: unknown) => pod.log.error({ err }, "stopping a pod whose sandbox died failed"));
+    await this.stopPod(pod, 0, exitStatus, processStatus).catch((err: unknown) => pod.log.error({ err }, "stopping a pod whose sandbox died failed"));
     logPodLost(pod, this.kind, "engine sandbox died");
   }
 
@@ -335,7 +335,7 @@ export class PodSandboxer implements Sandboxer {
 
   private addPod(record: SandboxRecord): Pod {
     const dir = this.ctx.podDir(record.id);
-    const owner = { supervisorLost: (p: Pod) => void this.supervisorLost(p), sandboxDied: (p: Pod, status: number) => void this.sandboxDied(p, status) };
+    const owner = { supervisorLost: (p: Pod) => void this.supervisorLost(p), sandboxDied: (p: Pod, status: number, processStatus?: number) => void this.sandboxDied(p, status, processStatus) };
     const pod = new Pod(record, dir, this.ctx.log.child({ sandbox_id: record.id }), owner, this.host.journal(record, dir));
     pod.onExit((e) => this.tasks.handleExit(pod, e));
     this.ctx.pods.set(record.id, pod);

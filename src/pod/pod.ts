@@ -14,8 +14,11 @@ export const EXIT_JOURNAL = "exits";
 export interface PodListener {
   /** The connection to the pod's supervisor dropped without Stop asking for it. */
   supervisorLost(pod: Pod): void;
-  /** Something the pod cannot live without died under it (gVisor's runsc sandbox), with this status. */
-  sandboxDied(pod: Pod, exitStatus: number): void;
+  /**
+   * Something the pod cannot live without died under it (gVisor's runsc sandbox), with this
+   * status; its processes still running end with `processStatus` (unknown, 255, by default).
+   */
+  sandboxDied(pod: Pod, exitStatus: number, processStatus?: number): void;
 }
 
 /** Where a pod's supervisor journals exits, and how far its clock may trail ours. */
@@ -60,8 +63,8 @@ export class Pod {
   }
 
   /** Reports that something the pod cannot live without died (its owner ends the pod). */
-  sandboxDied(exitStatus: number): void {
-    this.owner.sandboxDied(this, exitStatus);
+  sandboxDied(exitStatus: number, processStatus?: number): void {
+    this.owner.sandboxDied(this, exitStatus, processStatus);
   }
 
   get id(): string {

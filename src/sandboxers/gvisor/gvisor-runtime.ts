@@ -225,8 +225,8 @@ export class GvisorRuntime implements ContainerRuntime {
    */
   exitReported(pod: Pod, e: HolderExit, process: { container: Container; execId: string } | undefined): HolderExit | undefined {
     if (e.pid === this.sandboxPid(pod)) {
-      if (this.watched.delete(pod.id)) pod.sandboxDied(e.status);
-      this.oom.unwatchPod(pod.id);
+      const kills = this.oom.sandboxEnded(pod.id);
+      if (this.watched.delete(pod.id)) this.sandboxEnded(pod, e.status, kills);
       return undefined;
     }
     const c = process && !process.execId ? process.container : undefined;
@@ -235,6 +235,20 @@ export class GvisorRuntime implements ContainerRuntime {
     const kills = this.oom.claim(pod.id, c.id, status);
     if (kills > 0) this.ops.oomKilledLive(c.id, kills);
     return { ...e, status: kills > 0 ? 137 : status };
+  }
+
+  /**
+   * The pod's sandbox process ended under a ready pod. SIGKILLed right after an OOM
+   * kill in its cgroup, it was the kernel's choice of victim: each container still in
+   * it was OOM-killed with it (an OOM event, then 137), as on the host. Otherwise its
+   * containers end with an unknown status.
+   */
+  private sandboxEnded(pod: Pod, status: number, kills: number): void {
+    if (kills === 0 || status !== 137) return pod.sandboxDied(status);
+    const live = this.ops.containersOf(pod).filter((c) => c.record.init.state === "running" || c.record.init.state === "paused");
+    for (const c of live) this.ops.oomKilledLive(c.id, kills);
+    pod.log.warn({ kills, containers: live.map((c) => c.id) }, "the kernel OOM-killed the gVisor sandbox itself: its containers are reported OOM-killed (137)");
+    pod.sandboxDied(status, 137);
   }
 
   // ---- containers -------------------------------------------------------------

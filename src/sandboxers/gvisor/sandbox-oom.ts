@@ -58,6 +58,18 @@ export class SandboxOomTracker {
     return p.kills;
   }
 
+  /**
+   * Pod `podId`'s sandbox ended: the recent OOM kills it is given (0 for none), and
+   * the pod is no longer watched. When the kernel picks the sandbox itself (gVisor's
+   * kernel, the largest process of the pod cgroup), every container in it went with it.
+   */
+  sandboxEnded(podId: string): number {
+    this.watch.poll(podId);
+    const p = this.pending.get(podId);
+    this.unwatchPod(podId);
+    return p && this.clock.now() - p.atMs <= SANDBOX_OOM_MATCH_MS ? p.kills : 0;
+  }
+
   close(): void {
     this.watch.close();
     this.pending.clear();

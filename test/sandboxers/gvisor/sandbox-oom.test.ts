@@ -46,4 +46,23 @@ describe("SandboxOomTracker", () => {
     cg.kills(9);
     assert.equal(oom.claim("p1", "c", 1), 0, "an unwatched pod has none");
   });
+
+  it("gives the sandbox's own end the recent kills (read at the end itself), then stops watching the pod", (t) => {
+    const clock = new ManualClock();
+    const cg = fakeCgroup(t);
+    const oom = new SandboxOomTracker(pino({ level: "silent" }), clock);
+    t.after(() => oom.close());
+    oom.watchPod("p1", cg.dir);
+    cg.kills(3);
+    assert.equal(oom.sandboxEnded("p1"), 1, "the kill not polled yet is the sandbox's");
+    cg.kills(4);
+    clock.advance(SANDBOX_OOM_POLL_MS);
+    assert.equal(oom.claim("p1", "a", 1), 0, "the pod is no longer watched");
+    oom.watchPod("p2", cg.dir);
+    cg.kills(5);
+    clock.advance(SANDBOX_OOM_POLL_MS);
+    clock.advance(SANDBOX_OOM_MATCH_MS + 1);
+    assert.equal(oom.sandboxEnded("p2"), 0, "a kill older than the window is not the sandbox's cause");
+    assert.equal(oom.sandboxEnded("p3"), 0, "an unknown pod has none");
+  });
 });
