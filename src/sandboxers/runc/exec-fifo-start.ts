@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, readSync, rmSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync, rmSync, writeSync } from "node:fs";
 import { Socket } from "node:net";
 import { join } from "node:path";
 import { abortedError } from "../../errors/aborted.js";
@@ -6,6 +6,12 @@ import { Code } from "../../errors/code.js";
 import { isErrorCode, RuntimeError } from "../../errors/runtime-error.js";
 import type { Pod } from "../../pod/pod.js";
 import { waitExit } from "../../pod/wait-exit.js";
+
+/**
+ * Which way a runtime's exec fifo runs: runc's init writes a byte that `runc start` reads
+ * ("read"); crun's init reads a byte that `crun start` writes ("write").
+ */
+export type ExecFifoProtocol = "read" | "write";
 
 /** What {@link startThroughExecFifo} needs to know of the container. */
 export interface ExecFifoTarget {
@@ -80,5 +86,38 @@ function wroteByte(fd: number): boolean {
     return readSync(fd, Buffer.alloc(1)) > 0;
   } catch {
     return false; // EAGAIN: empty; EBADF: already read through the socket
+  }
+}
+
+/**
+ * Lets a created crun container run without spawning `crun start`: crun's init blocks reading
+ * `<root>/<id>/exec.fifo` (its read end opened by `crun create`), and `crun start` is opening the
+ * fifo for writing, removing it (how crun tells created from running) and writing one byte. The
+ * open is non-blocking, so a dead init (no reader left) fails at once instead of hanging as a
+ * blocking open would: FailedPrecondition, as crun says the container is not running.
+ *
+ * Returns false when there is no fifo (not in the created state): the caller runs `crun start`.
+ */
+export function startByWritingExecFifo(root: string, id: string): boolean {
+  const path = join(root, id, "exec.fifo");
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return false;
+    if (code === "ENXIO") throw new RuntimeError(Code.FailedPrecondition, `crun start ${id}: container process is already dead`);
+    throw RuntimeError.from(err, Code.Internal);
+  }
+  try {
+    if (!fstatSync(fd).isFIFO()) return false;
+    rmSync(path, { force: true });
+    writeSync(fd, Buffer.of(0));
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EPIPE") throw new RuntimeError(Code.FailedPrecondition, `crun start ${id}: container process is already dead`);
+    throw RuntimeError.from(err, Code.Internal);
+  } finally {
+    closeSync(fd);
   }
 }

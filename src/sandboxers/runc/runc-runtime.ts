@@ -19,7 +19,7 @@ import { execDir, spawnExec, spawnWithStdio, writeExecProcess } from "../../pod/
 import { waitLauncherExit } from "../../pod/wait-exit.js";
 import { readTextOr } from "../../fs/read-text.js";
 import { runCaptured, type ExecOutcome } from "../../process/run-captured.js";
-import { startThroughExecFifo } from "./exec-fifo-start.js";
+import { type ExecFifoProtocol, startByWritingExecFifo, startThroughExecFifo } from "./exec-fifo-start.js";
 
 /** How long `runc create`/`runc exec` may take, in ms. */
 const RUNC_LAUNCH_TIMEOUT_MS = 60_000;
@@ -42,11 +42,11 @@ export class RuncRuntime implements ContainerRuntime {
   constructor(
     private readonly ops: ContainerOps,
     private readonly runc: RuncCli,
-    /** Start through runc's exec fifo (runc 1.x itself, not crun or another runc-compatible binary). */
-    private readonly execFifoStart = false,
+    /** Start through the runtime's exec fifo, and which way it runs (runc 1.x or crun; none for another runc-compatible binary). */
+    private readonly execFifo?: ExecFifoProtocol,
   ) {}
 
-  /** Containers created by this process whose spec has no poststart hooks: these may skip `runc start`. */
+  /** Containers created by this process whose spec has no poststart hooks: these may skip `runc start` (or `crun start`). */
   private readonly fifoStartable = new Set<string>();
 
   async killAll(c: Container): Promise<void> {
@@ -78,7 +78,7 @@ export class RuncRuntime implements ContainerRuntime {
   async launchInit(l: InitLaunch): Promise<LaunchedInit> {
     const { id, spec, oci, pod, holder, stdio, spawnId, log } = l;
     const prepared = prepareContainerSpec(oci, pod.record.standalone ? undefined : podContext(pod), this.ops.minOomScoreAdj);
-    // runc 1.2+ runs poststart hooks in `runc start`: only a container without them may skip it.
+    // runc 1.2+ and crun run poststart hooks in their `start`: only a container without them may skip it.
     if (!prepared.hooks?.poststart?.length) this.fifoStartable.add(id);
     else this.fifoStartable.delete(id);
     writeFileAtomic(join(spec.bundle, "config.json"), JSON.stringify(prepared), 0o644);
@@ -105,10 +105,11 @@ export class RuncRuntime implements ContainerRuntime {
     const init = c.record.init;
     // Only containers this process created (their spec known to have no poststart hooks).
     const startable = this.fifoStartable.delete(c.id);
-    if (this.execFifoStart && startable && init.pid > 0) {
+    if (this.execFifo === "read" && startable && init.pid > 0) {
       const target = { root: this.runc.options.root, id: c.id, pod: c.pod, initPid: init.pid, createdAt: new Date(init.startedAt ?? 0), timeoutMs: this.runc.options.commandTimeoutMs, signal };
       if (await startThroughExecFifo(target)) return;
     }
+    if (this.execFifo === "write" && startable && startByWritingExecFifo(this.runc.options.root, c.id)) return;
     await this.runc.start(c.id, signal);
   }
 

@@ -6,6 +6,7 @@ import type { Logger } from "../../log/logger.js";
 import type { EventPublisher } from "../../task/task-event.js";
 import { RuncCli, type RuncOptions } from "./runc-cli.js";
 import { PodTasks } from "../../pod/pod-tasks.js";
+import type { ExecFifoProtocol } from "./exec-fifo-start.js";
 import { RuncRuntime } from "./runc-runtime.js";
 import { chooseOciRuntime, runtimeStatusInfo } from "./runtime-choice.js";
 import { defaultProbePauseBinary } from "./runtime-probe.js";
@@ -34,6 +35,12 @@ export async function createRuncSandboxer(options: RuncSandboxerOptions, log: Lo
   );
   const rt = new PodRuntime(options, log, events, minOomScoreAdj);
   const runc = new RuncCli({ ...options.runc, binary: choice.command.binary, launcher: choice.command.launcher, root: options.runc.root ?? join(options.dir, "runc") });
-  const tasks = new PodTasks(rt, (ops) => new RuncRuntime(ops, runc, choice.command.name === "runc" && !choice.command.launcher?.length));
+  const tasks = new PodTasks(rt, (ops) => new RuncRuntime(ops, runc, execFifoOf(choice.command)));
   return new PodSandboxer("runc", rt, tasks, new HolderHost(rt, tasks, [[choice.command.name, runc.options.binary]]), runtimeStatusInfo(choice));
+}
+
+/** How a container of this runtime may be started without spawning its `start` (none: an unknown runtime). */
+function execFifoOf(command: { name: string; launcher?: readonly string[] }): ExecFifoProtocol | undefined {
+  if (command.name === "crun") return "write";
+  return command.name === "runc" && !command.launcher?.length ? "read" : undefined;
 }

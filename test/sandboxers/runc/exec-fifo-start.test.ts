@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { Code } from "../../../src/errors/code.js";
 import type { HolderExit } from "../../../src/holder/holder-protocol.js";
 import type { Pod } from "../../../src/pod/pod.js";
-import { startThroughExecFifo } from "../../../src/sandboxers/runc/exec-fifo-start.js";
+import { startByWritingExecFifo, startThroughExecFifo } from "../../../src/sandboxers/runc/exec-fifo-start.js";
 
 /** Just what the start needs of a pod: exits reported by its (fake) supervisor. */
 class FakePod {
@@ -88,5 +88,30 @@ describe("startThroughExecFifo", () => {
     ac.abort(new Error("gave up"));
     await assert.rejects(started, (err: { code: number }) => err.code === Code.Canceled);
     await assert.rejects(startThroughExecFifo({ ...target, timeoutMs: 50 }), (err: { code: number }) => err.code === Code.DeadlineExceeded);
+  });
+});
+
+describe("startByWritingExecFifo (crun's exec fifo)", () => {
+  it("writes the byte the init reads and removes the fifo (crun start)", (t) => {
+    const { root, fifo } = setUp(t);
+    // crun create opens the read end, non-blocking, and leaves it to the init.
+    const init = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    t.after(() => closeSync(init));
+    assert.equal(startByWritingExecFifo(root, "c1"), true);
+    assert.equal(existsSync(fifo), false, "the fifo gone: crun's state says running");
+    const got = Buffer.alloc(2);
+    assert.equal(readSync(init, got), 1, "one byte for the init");
+    assert.equal(got[0], 0);
+  });
+
+  it("fails FailedPrecondition at once when no init holds the read end, and returns false without a fifo", (t) => {
+    const { root, fifo } = setUp(t);
+    assert.throws(() => startByWritingExecFifo(root, "c1"), (err: { code: number; message: string }) => err.code === Code.FailedPrecondition && /already dead/.test(err.message));
+    assert.equal(existsSync(fifo), true, "left for crun's own error");
+    assert.equal(startByWritingExecFifo(root, "c2"), false);
+    writeFileSync(join(root, "c1", "not-a-fifo"), "");
+    rmSync(fifo);
+    writeFileSync(fifo, "");
+    assert.equal(startByWritingExecFifo(root, "c1"), false, "a plain file is not crun's fifo");
   });
 });
