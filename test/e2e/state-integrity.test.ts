@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, lstatSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { describe, it, type TestContext } from "node:test";
 import { Code } from "../../src/errors/code.js";
 import { ContainerState, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { isAlive } from "../../src/pod/pod.js";
@@ -10,7 +10,7 @@ import { mountsBelow } from "../../src/fs/mounts.js";
 import type { CriClient } from "../../testing/cri.js";
 import { decodeOut, podConfig, runPod, shContainer, waitExited } from "../../testing/cri-pod.js";
 import { assertIsolated } from "../../testing/isolation.js";
-import { afterRedial, containerd2WithKuasar, HANDLER } from "../../testing/kuasar-containerd2.js";
+import { afterRedial, containerd2WithKuasar, GVISOR_HANDLER, HANDLER } from "../../testing/kuasar-containerd2.js";
 import { containerd17WithKuasar, HANDLER_17 } from "../../testing/kuasar-containerd17.js";
 import { takeCensus } from "../../testing/leak-census.js";
 import { containerPid, entriesOf, eventually, holderPidIn, leaksOf } from "../../testing/state-dir.js";
@@ -109,6 +109,52 @@ async function damagedRecordIsCleaned(
   await cri.runtime.removePodSandbox({ podSandboxId: podId });
 }
 
+/**
+ * A full --dir: RunPodSandbox and CreateContainer of `kind` fail with a clear error and
+ * leave nothing; a running pod keeps its good record and runs on; room made, pods start again.
+ */
+async function fullDirKeepsPods(t: TestContext, kind: "runc" | "gvisor", handler: string): Promise<void> {
+  const env = await containerd2WithKuasar(t, [kind], "", {
+    prepareSandboxerDir: (dir) => {
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m,mode=0711", "kuasar-full", dir]);
+    },
+  });
+  const { cri } = env;
+  const kr = env.sandboxerDir;
+  const logs = join(env.dir, "logs");
+  const before = takeCensus({ dirs: [kr] });
+  const cfg = podConfig("keeps", logs);
+  const { podId, ids } = await runPod(cri, handler, cfg, [shContainer("c", LOOP)]);
+  const record = join(kr, "sandboxes", `${podId}.json`);
+  const good = readFileSync(record, "utf8");
+
+  const filler = join(kr, "filler");
+  spawnSync("dd", ["if=/dev/zero", `of=${filler}`, "bs=4k"], { encoding: "utf8" }); // until the disk is full
+  await assert.rejects(cri.runtime.runPodSandbox({ config: podConfig("nospace", logs), runtimeHandler: handler }, { timeoutMs: 60_000 }), /no space left on device/i);
+  await assert.rejects(
+    cri.runtime.createContainer({ podSandboxId: podId, config: shContainer("c2", LOOP), sandboxConfig: cfg }, { timeoutMs: 60_000 }).then(async ({ containerId }) => {
+      await cri.runtime.startContainer({ containerId }, { timeoutMs: 60_000 });
+    }),
+    /no space left on device/i,
+  );
+  assert.equal(readFileSync(record, "utf8"), good, "the running pod's record is untouched");
+  assert.equal(JSON.parse(good).state, "ready");
+  assert.deepEqual(entriesOf(kr, "sandboxes"), [`${podId}.json`], "no temp file, no record of the failed pod");
+  assert.deepEqual(entriesOf(kr, "pods"), [podId]);
+  assert.equal((await cri.runtime.containerStatus({ containerId: ids[0]! })).status?.state, ContainerState.CONTAINER_RUNNING);
+  assert.equal((await cri.runtime.podSandboxStatus({ podSandboxId: podId })).status?.state, PodSandboxState.SANDBOX_READY);
+
+  rmSync(filler);
+  const fresh = await runPod(cri, handler, podConfig("room", logs), [shContainer("c", "echo hi")]);
+  for (const p of [podId, fresh.podId]) {
+    await cri.runtime.stopPodSandbox({ podSandboxId: p });
+    await cri.runtime.removePodSandbox({ podSandboxId: p });
+  }
+  // Whatever containerd made for the refused container is its own; ours are gone.
+  const all = (await cri.runtime.listContainers({})).containers.map((c) => c.id);
+  assert.deepEqual(leaksOf(before, takeCensus({ dirs: [kr] }), [podId, ...ids, fresh.podId, ...fresh.ids, ...all]), {});
+}
+
 describe("state integrity under stock containerd 2.x", () => {
   it("a bad hostname, a kill -9 mid-RunPodSandbox and a damaged record leave nothing; modes keep host users out", async (t) => {
     const env = await containerd2WithKuasar(t, ["runc"], RECONCILE_EVERY_SECOND);
@@ -148,45 +194,11 @@ describe("state integrity under stock containerd 2.x", () => {
   });
 
   it("a full --dir fails RunPodSandbox and CreateContainer with a clear error; running pods keep their good records", async (t) => {
-    const env = await containerd2WithKuasar(t, ["runc"], "", {
-      prepareSandboxerDir: (dir) => {
-        execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m,mode=0711", "kuasar-full", dir]);
-      },
-    });
-    const { cri } = env;
-    const kr = env.sandboxerDir;
-    const logs = join(env.dir, "logs");
-    const before = takeCensus({ dirs: [kr] });
-    const cfg = podConfig("keeps", logs);
-    const { podId, ids } = await runPod(cri, HANDLER, cfg, [shContainer("c", LOOP)]);
-    const record = join(kr, "sandboxes", `${podId}.json`);
-    const good = readFileSync(record, "utf8");
+    await fullDirKeepsPods(t, "runc", HANDLER);
+  });
 
-    const filler = join(kr, "filler");
-    spawnSync("dd", ["if=/dev/zero", `of=${filler}`, "bs=4k"], { encoding: "utf8" }); // until the disk is full
-    await assert.rejects(cri.runtime.runPodSandbox({ config: podConfig("nospace", logs), runtimeHandler: HANDLER }, { timeoutMs: 60_000 }), /no space left on device/i);
-    await assert.rejects(
-      cri.runtime.createContainer({ podSandboxId: podId, config: shContainer("c2", LOOP), sandboxConfig: cfg }, { timeoutMs: 60_000 }).then(async ({ containerId }) => {
-        await cri.runtime.startContainer({ containerId }, { timeoutMs: 60_000 });
-      }),
-      /no space left on device/i,
-    );
-    assert.equal(readFileSync(record, "utf8"), good, "the running pod's record is untouched");
-    assert.equal(JSON.parse(good).state, "ready");
-    assert.deepEqual(entriesOf(kr, "sandboxes"), [`${podId}.json`], "no temp file, no record of the failed pod");
-    assert.deepEqual(entriesOf(kr, "pods"), [podId]);
-    assert.equal((await cri.runtime.containerStatus({ containerId: ids[0]! })).status?.state, ContainerState.CONTAINER_RUNNING);
-    assert.equal((await cri.runtime.podSandboxStatus({ podSandboxId: podId })).status?.state, PodSandboxState.SANDBOX_READY);
-
-    rmSync(filler);
-    const fresh = await runPod(cri, HANDLER, podConfig("room", logs), [shContainer("c", "echo hi")]);
-    for (const p of [podId, fresh.podId]) {
-      await cri.runtime.stopPodSandbox({ podSandboxId: p });
-      await cri.runtime.removePodSandbox({ podSandboxId: p });
-    }
-    // Whatever containerd made for the refused container is its own; ours are gone.
-    const all = (await cri.runtime.listContainers({})).containers.map((c) => c.id);
-    assert.deepEqual(leaksOf(before, takeCensus({ dirs: [kr] }), [podId, ...ids, fresh.podId, ...fresh.ids, ...all]), {});
+  it("the same for gvisor pods (runsc's own state, the sandbox's record)", async (t) => {
+    await fullDirKeepsPods(t, "gvisor", GVISOR_HANDLER);
   });
 });
 
