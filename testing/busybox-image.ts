@@ -78,7 +78,8 @@ export async function buildBusyboxImage(options: Partial<BusyboxImageOptions> = 
   const metaPath = `${tarPath}.json`;
   try {
     await stat(tarPath);
-    return JSON.parse(await readFile(metaPath, "utf8")) as BusyboxImage;
+    // The sidecar's own path may be another tree's (a cache shared by worktrees): this one is where it is.
+    return { ...(JSON.parse(await readFile(metaPath, "utf8")) as BusyboxImage), tarPath };
   } catch {
     /* build below */
   }
@@ -150,7 +151,8 @@ export async function buildPauseImage(options: Partial<PauseImageOptions> = {}):
   const metaPath = `${tarPath}.json`;
   try {
     await stat(tarPath);
-    return JSON.parse(await readFile(metaPath, "utf8")) as BusyboxImage;
+    // The sidecar's own path may be another tree's (a cache shared by worktrees): this one is where it is.
+    return { ...(JSON.parse(await readFile(metaPath, "utf8")) as BusyboxImage), tarPath };
   } catch {
     /* build below */
   }
