@@ -57,7 +57,9 @@ export class JcoTranspiler implements ComponentTranspiler {
       child.on("close", (code, sig) => {
         if (signal.aborted) return; // reported by "error"
         if (outBytes > this.options.maxOutputBytes) return reject(new RuntimeError(Code.ResourceExhausted, `jco transpile output exceeds ${this.options.maxOutputBytes} bytes`));
-        if (code !== 0) return reject(new RuntimeError(Code.InvalidArgument, `jco: ${err.trim() || `exit ${code ?? sig}`}`));
+        // Killed from outside (kill -9, the OOM killer): not the component's fault, and worth a retry.
+        if (sig !== null) return reject(new RuntimeError(Code.Unavailable, `the component transpiler was killed (${sig}); nothing was cached, try again`));
+        if (code !== 0) return reject(new RuntimeError(Code.InvalidArgument, `jco: ${err.trim() || `exit ${code}`}`));
         try {
           const parsed = JSON.parse(Buffer.concat(out).toString("utf8")) as { files: Record<string, string>; imports: string[]; exports: string[] };
           const files: Record<string, Uint8Array> = {};
