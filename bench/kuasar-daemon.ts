@@ -17,7 +17,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { startSandboxer } from "../testing/kuasard.js";
 import { stopEndpoint } from "../src/daemon/endpoint-launcher.js";
-import { defaultHolderBinary } from "../src/holder/start-holder.js";
+import { defaultHolderBinary, POD_INIT_COMM } from "../src/holder/start-holder.js";
 import { runscManagementRole } from "./gvisor-workload.js";
 import type { ProcessInfo } from "../testing/process-table.js";
 
@@ -129,6 +129,7 @@ export async function startKuasarDaemon(options: Partial<KuasarDaemonOptions> & 
       if (p.pid === endpointPid) return "kuasar-endpoint";
       if (p.pid === custodyPid) return "kuasar-endpoint (custody)";
       if (p.exe === holder || p.comm === "kuasar-holder") return p.comm === "kuasar-holder" ? "kuasar-holder" : `kuasar-holder fork (${p.comm})`;
+      if (p.comm === POD_INIT_COMM) return "kuasar-pod-init";
       if (p.comm.startsWith("containerd-shim")) return basename(p.exe ?? p.comm);
       return runscManagementRole(p);
     },

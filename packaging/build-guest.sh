@@ -20,6 +20,8 @@ if [ "${1:-}" = --template ]; then template=1; shift; fi
 OUT=${1:-build/guest}
 [ $template = 0 ] || OUT=${1:-build/guest-template}
 AGENT=build/native/kuasar-holder
+# The pod's pid 1 the agent execs, found beside the agent's own binary.
+POD_INIT=build/native/kuasar-pod-init
 INIT=packaging/guest/init
 
 log() { printf '[build-guest] %s\n' "$*" >&2; }
@@ -41,6 +43,7 @@ release=${kernel##*/vmlinuz-}
 moddir=${root%/}/lib/modules/$release
 [ -d "$moddir" ] || die "kernel modules $moddir missing"
 [ -x "$AGENT" ] || die "$AGENT missing: run 'make -C native' first"
+[ -x "$POD_INIT" ] || die "$POD_INIT missing: run 'make -C native' first"
 busybox=$(command -v busybox || echo /bin/busybox)
 [ -x "$busybox" ] || die "busybox missing: install busybox-static"
 runc=$(command -v runc || echo /usr/sbin/runc)
@@ -55,7 +58,7 @@ if [ -n "$(find "$moddir/kernel" -name 9p.ko -print -quit 2>/dev/null)" ]; then
 fi
 
 if [ -f "$OUT/initrd.img" ] && [ "$(cat "$OUT/kernel-release" 2>/dev/null)" = "$release" ] && cmp -s "$kernel" "$OUT/vmlinuz"; then
-  newer=$(find "$AGENT" "$INIT" "$0" "$busybox" "$runc" "$kernel" -newer "$OUT/initrd.img" 2>/dev/null | head -n 1)
+  newer=$(find "$AGENT" "$POD_INIT" "$INIT" "$0" "$busybox" "$runc" "$kernel" -newer "$OUT/initrd.img" 2>/dev/null | head -n 1)
   [ -z "$newer" ] && exit 0
 fi
 
@@ -66,6 +69,7 @@ mkdir -p "$stage"/{bin,sbin,lib/modules,lib64,etc,proc,sys,dev,run,tmp,mnt,newro
 install -m 0755 "$busybox" "$stage/bin/busybox"
 install -m 0755 "$runc" "$stage/sbin/runc"
 install -m 0755 "$AGENT" "$stage/sbin/kuasar-agent"
+install -m 0755 "$POD_INIT" "$stage/sbin/kuasar-pod-init"
 install -m 0755 "$INIT" "$stage/init"
 # runc is dynamically linked: copy its loader and libraries to the same paths.
 for lib in $(ldd "$runc" | grep -o '/[^ ]*'); do

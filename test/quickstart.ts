@@ -49,7 +49,7 @@ function processes(): string[] {
       const cmd = readFileSync(`/proc/${e}/cmdline`, "utf8").replace(/\0/g, " ");
       const ours = /dist\/src\/cli\/([\w-]+)\.js/.exec(cmd)?.[1];
       if (ours) out.push(ours);
-      else if (["kuasar-holder", "kuasar-endpoint", "pod-init", "runsc", "runsc-sandbox", "runsc-gofer", "virtiofsd", "wasi-runner"].includes(comm) || comm.startsWith("qemu-system") || comm.startsWith("containerd-shim")) out.push(comm);
+      else if (["kuasar-holder", "kuasar-endpoint", "pod-init", "kuasar-pod-init", "runsc", "runsc-sandbox", "runsc-gofer", "virtiofsd", "wasi-runner"].includes(comm) || comm.startsWith("qemu-system") || comm.startsWith("containerd-shim")) out.push(comm);
     } catch {
       /* gone */
     }

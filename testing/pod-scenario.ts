@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ContainerState, PodSandboxState } from "../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
+import { POD_INIT_COMM } from "../src/holder/start-holder.js";
 import { shimProcesses, type CriClient } from "./cri.js";
 import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "./cri-pod.js";
 
@@ -130,7 +131,7 @@ export function holderOf(info: Record<string, string>): number {
   if (info["holder_pid"]) return Number(info["holder_pid"]);
   const pid = (JSON.parse(info["info"] ?? "{}") as { pid?: number }).pid ?? 0;
   assert.ok(pid > 0, JSON.stringify(info));
-  return comm(pid) === "pod-init" ? ppid(pid) : pid;
+  return comm(pid) === "pod-init" || comm(pid) === POD_INIT_COMM ? ppid(pid) : pid;
 }
 
 /** Asserts `pid` is a pod holder (kuasar-holder), not a pause process or a shim. */

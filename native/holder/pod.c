@@ -82,9 +82,34 @@ static void apply_sysctl(struct holder *h, const char *arg, bool own_net, bool o
 	close(fd);
 }
 
-/* pid 1 of the pod's pid namespace: reaps whatever is orphaned inside, dies with the holder. */
-static void podinit_main(int death_rd) __attribute__((noreturn));
-static void podinit_main(int death_rd)
+/*
+ * kuasar-pod-init beside this holder's executable (/proc/self/exe: a renamed or replaced file
+ * still resolves to where the holder was started from), read before the fork.
+ */
+static void pod_init_path(char *out, size_t size)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	out[0] = '\0';
+	if (n <= 0)
+		return;
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	if (slash == NULL)
+		return;
+	*slash = '\0';
+	int m = snprintf(out, size, "%s/kuasar-pod-init", self);
+	if (m < 0 || (size_t)m >= size)
+		out[0] = '\0';
+}
+
+/*
+ * pid 1 of the pod's pid namespace: reaps whatever is orphaned inside, dies with the holder.
+ * It becomes kuasar-pod-init (a page or two, where this fork keeps every page of the holder it
+ * wrote to); where that binary is missing (an older VM guest), this fork reaps itself.
+ */
+static void podinit_main(int death_rd, const char *exe) __attribute__((noreturn));
+static void podinit_main(int death_rd, const char *exe)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	struct pollfd p = { .fd = death_rd, .events = POLLIN };
@@ -97,6 +122,9 @@ static void podinit_main(int death_rd)
 	for (int fd = 3; fd < 1024; fd++)
 		if (fd != death_rd)
 			close(fd);
+	if (chdir("/") < 0) {
+		/* stay where we are */
+	}
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = SIG_DFL;
@@ -107,8 +135,12 @@ static void podinit_main(int death_rd)
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_SETMASK, &chld, NULL);
-	if (chdir("/") < 0) {
-		/* stay where we are */
+	if (exe[0] != '\0') {
+		/* SIGCHLD stays blocked, and one already pending stays pending, for the new image. */
+		char *const argv[] = { "kuasar-pod-init", NULL };
+		char *const envp[] = { NULL };
+		sigaction(SIGCHLD, &sa, NULL);
+		execve(exe, argv, envp); /* the death signal is kept across it */
 	}
 	for (;;) {
 		siginfo_t si;
@@ -124,6 +156,8 @@ pid_t pod_start_init(struct holder *h)
 	int self_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
 	if (self_ns < 0)
 		die(h, errno, "open /proc/self/ns/pid");
+	char exe[PATH_MAX];
+	pod_init_path(exe, sizeof exe);
 	int death[2];
 	if (pipe2(death, O_CLOEXEC) < 0)
 		die(h, errno, "pipe");
@@ -134,7 +168,7 @@ pid_t pod_start_init(struct holder *h)
 		die(h, errno, "fork pod init");
 	if (pid == 0) {
 		close(death[1]);
-		podinit_main(death[0]);
+		podinit_main(death[0], exe);
 	}
 	/* Back to our own pid namespace for every later child (runc must see host pids). */
 	if (setns(self_ns, CLONE_NEWPID) < 0)

@@ -10,6 +10,9 @@ import { RuntimeError } from "../errors/runtime-error.js";
 /** Where `npm run build` (`make -C native`) puts the holder, relative to this module in `dist/src/holder/`. */
 export const defaultHolderBinary: string = fileURLToPath(new URL("../../../build/native/kuasar-holder", import.meta.url));
 
+/** The name a pod's pid 1 runs as: kuasar-pod-init, which the holder execs beside its own binary (`pod-init` when the holder could not). */
+export const POD_INIT_COMM = "kuasar-pod-init";
+
 /** Options of {@link startHolder}. */
 export interface StartHolderOptions {
   /** Network namespace file to join (`--netns`, e.g. `/run/netns/<name>`); undefined keeps the caller's. Default undefined. */

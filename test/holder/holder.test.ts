@@ -12,7 +12,7 @@ import { Code } from "../../src/errors/code.js";
 import { isErrorCode } from "../../src/errors/runtime-error.js";
 import { HolderClient } from "../../src/holder/holder-client.js";
 import { decodeFields, encodeMessage, type HolderExit, MessageDecoder, PODINIT_ID } from "../../src/holder/holder-protocol.js";
-import { defaultHolderBinary, type HolderProcess, startHolder, type StartHolderOptions } from "../../src/holder/start-holder.js";
+import { defaultHolderBinary, type HolderProcess, POD_INIT_COMM, startHolder, type StartHolderOptions } from "../../src/holder/start-holder.js";
 
 const execFileP = promisify(execFile);
 const PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -453,6 +453,17 @@ describe("pod holder", () => {
     });
     assert.equal((await h.exits.forPid(ns)).status, 0);
     assert.match(readFileSync(out, "utf8"), /^NSpid:\s+\d+\s+\d+\n/);
+    // The pod's pid 1 is the tiny kuasar-pod-init, and it reaps what is orphaned in the pod.
+    assert.equal(readFileSync(`/proc/${init}/comm`, "utf8").trim(), POD_INIT_COMM);
+    const orphaner = await h.client.spawn({
+      id: "orphaner",
+      argv: ["/usr/bin/nsenter", `--pid=/proc/${init}/ns/pid`, "--", "/bin/sh", "-c", "(/bin/sleep 1 &)"],
+      env: [PATH_ENV],
+    });
+    assert.equal((await h.exits.forPid(orphaner)).status, 0);
+    const children = () => readFileSync(`/proc/${init}/task/${init}/children`, "utf8").trim();
+    await waitFor(() => children() !== "", "the orphan reparented to the pod init");
+    await waitFor(() => children() === "", "the orphan reaped by the pod init");
     await h.client.shutdown();
     await waitFor(() => !alive(h.pid), "holder exit");
     const lines = journalLines(h.dir);
