@@ -75,14 +75,13 @@ export class WasmRuntime implements ContainerRuntime {
 
   /**
    * Brings up the pod's resident wasm host (the pod-level engine's, when it is the pod's
-   * engine) at once, through the holder like a container's runner, so the host is the
-   * holder's (in the pod's namespaces, outliving kuasard, ended with the pod) and the first
-   * container does not wait for it. Not awaited beyond the spawn: the pod's start does not
-   * wait for the host either. A host that fails to come up, or dies before a container, is
-   * started again by the next container's runner (under the same lock), as before the
-   * warm-up existed; the failure is logged here.
+   * engine) through the holder like a container's runner, so the host is the holder's (in
+   * the pod's namespaces, outliving kuasard, ended with the pod) and is up before the pod is
+   * Ready: the first container does not wait for it. A host that fails to come up is logged
+   * and the pod still starts: the next container's runner starts a host itself (under the
+   * same lock), as it does whenever the host is gone (killed, or left after its idle time).
    */
-  async podStarted(pod: Pod): Promise<void> {
+  async podStarted(pod: Pod, signal?: AbortSignal): Promise<void> {
     let engine: WasmEngine;
     try {
       engine = this.engines.chooseFor(false, pod.record.pod?.annotations, pod.record.annotations);
@@ -96,14 +95,16 @@ export class WasmRuntime implements ContainerRuntime {
     rmSync(log, { force: true });
     const cmd = engine.warm(dir);
     const since = new Date();
-    const pid = await requireHolder(pod).spawn({ id: WARM_SPAWN_ID, cwd: dir, stderr: log, argv: cmd.argv, env: cmd.env });
-    waitExit(pod, pid, since, START_TIMEOUT_MS).then(
-      (e) => {
-        if (e.status !== 0) pod.log.warn({ engine: engine.name, status: e.status, stderr: readQuietly(log) }, "the pod's wasm host did not come up at the pod's start; its first container starts it");
-        else pod.log.debug({ engine: engine.name }, "the pod's wasm host is up");
-      },
-      (err: unknown) => pod.log.warn({ err, engine: engine.name }, "the pod's wasm host did not come up at the pod's start; its first container starts it"),
-    );
+    const pid = await requireHolder(pod).spawn({ id: WARM_SPAWN_ID, cwd: dir, stderr: log, argv: cmd.argv, env: cmd.env }, { signal });
+    const failed = (fields: Record<string, unknown>) => pod.log.warn({ engine: engine.name, ...fields }, "the pod's wasm host did not come up at the pod's start; its first container starts one");
+    try {
+      const e = await waitExit(pod, pid, since, START_TIMEOUT_MS, signal);
+      if (e.status === 0) pod.log.debug({ engine: engine.name }, "the pod's wasm host is up");
+      else failed({ status: e.status, stderr: readQuietly(log) });
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      failed({ err });
+    }
   }
 
   oomKilled(c: Container): boolean {
