@@ -76,10 +76,12 @@ export class WasmRuntime implements ContainerRuntime {
   /**
    * Brings up the pod's resident wasm host (the pod-level engine's, when it is the pod's
    * engine) through the holder like a container's runner, so the host is the holder's (in
-   * the pod's namespaces, outliving kuasard, ended with the pod) and is up before the pod is
-   * Ready: the first container does not wait for it. A host that fails to come up is logged
-   * and the pod still starts: the next container's runner starts a host itself (under the
-   * same lock), as it does whenever the host is gone (killed, or left after its idle time).
+   * the pod's namespaces, outliving kuasard, ended with the pod). Awaited only to the spawn:
+   * the host comes up while containerd creates the first container (awaiting it cost the
+   * pod's start more than it saved the container's Start, measured on a loaded machine). A
+   * host that fails to come up is logged; the next container's runner starts a host itself
+   * (under the same lock, waiting for it), as it does whenever the host is gone (killed, or
+   * left after its idle time).
    */
   async podStarted(pod: Pod, signal?: AbortSignal): Promise<void> {
     let engine: WasmEngine;
@@ -97,14 +99,10 @@ export class WasmRuntime implements ContainerRuntime {
     const since = new Date();
     const pid = await requireHolder(pod).spawn({ id: WARM_SPAWN_ID, cwd: dir, stderr: log, argv: cmd.argv, env: cmd.env }, { signal });
     const failed = (fields: Record<string, unknown>) => pod.log.warn({ engine: engine.name, ...fields }, "the pod's wasm host did not come up at the pod's start; its first container starts one");
-    try {
-      const e = await waitExit(pod, pid, since, START_TIMEOUT_MS, signal);
-      if (e.status === 0) pod.log.debug({ engine: engine.name }, "the pod's wasm host is up");
-      else failed({ status: e.status, stderr: readQuietly(log) });
-    } catch (err) {
-      if (signal?.aborted) throw err;
-      failed({ err });
-    }
+    waitExit(pod, pid, since, START_TIMEOUT_MS).then(
+      (e) => (e.status === 0 ? pod.log.debug({ engine: engine.name }, "the pod's wasm host is up") : failed({ status: e.status, stderr: readQuietly(log) })),
+      (err: unknown) => failed({ err }),
+    );
   }
 
   oomKilled(c: Container): boolean {
