@@ -434,6 +434,16 @@ int main(int argc, char **argv)
 	unlink(KW_SOCKET_NAME);
 	if (lfd < 0 || sfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(lfd, 128) < 0)
 		_exit(KW_RUNTIME_FAILURE);
+	/* --ready-fd=N: the runner that started this host waits on it (one byte: listening). */
+	for (int i = 1; i < argc; i++)
+		if (strncmp(argv[i], "--ready-fd=", 11) == 0) {
+			int rfd = atoi(argv[i] + 11);
+			if (rfd > 2) {
+				ssize_t w = write(rfd, "r", 1);
+				(void)w;
+				close(rfd);
+			}
+		}
 
 	static struct pollfd pf[MAX_CLIENTS + 3];
 	for (;;) {

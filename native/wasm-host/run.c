@@ -13,11 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -44,12 +44,13 @@ static int try_connect(void)
 }
 
 /* Starts the host (argv from KW_HOST_0, KW_HOST_1, ..., empty environment, stdio on /dev/null,
- * its own session) in the current directory. */
-static void start_host(void)
+ * its own session) in the current directory; returns once it listens (it says so on a pipe:
+ * no polling for its socket), false when it died first. */
+static bool start_host(void)
 {
 	char *argv[16];
 	int n = 0;
-	for (; n < 14; n++) {
+	for (; n < 13; n++) {
 		char k[32];
 		snprintf(k, sizeof k, "KW_HOST_%d", n);
 		if ((argv[n] = getenv(k)) == NULL)
@@ -61,16 +62,28 @@ static void start_host(void)
 	char holder[32];
 	snprintf(holder, sizeof holder, "--holder=%d", (int)getppid());
 	argv[n++] = holder;
+	argv[n++] = "--ready-fd=3";
 	argv[n] = NULL;
+	int ready[2];
+	if (pipe2(ready, O_CLOEXEC) < 0)
+		die(KW_RUNTIME_FAILURE, "wasm runner: pipe: %s", strerror(errno));
 	/* Forked twice: the host is orphaned at once and adopted by the pod's holder (a subreaper),
 	 * whose shutdown then ends it like any of its children. */
 	pid_t p = fork();
 	if (p < 0)
 		die(KW_RUNTIME_FAILURE, "wasm runner: fork: %s", strerror(errno));
 	if (p > 0) {
+		close(ready[1]);
 		while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
 			;
-		return;
+		/* One byte once it listens; end of file: it died (or failed) before. */
+		char b;
+		ssize_t r;
+		do
+			r = read(ready[0], &b, 1);
+		while (r < 0 && errno == EINTR);
+		close(ready[0]);
+		return r == 1;
 	}
 	if (fork() != 0)
 		_exit(0);
@@ -80,6 +93,9 @@ static void start_host(void)
 			dup2(null, i);
 		if (null > 2)
 			close(null);
+		/* Fd 3 without O_CLOEXEC: the host writes it. */
+		if (ready[1] == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(ready[1], 3) < 0)
+			_exit(KW_RUNTIME_FAILURE);
 		setsid();
 		char *envp[] = { NULL };
 		execve(argv[0], argv, envp);
@@ -99,14 +115,8 @@ static int connect_host(const char *dir)
 		if (lock < 0 || flock(lock, LOCK_EX) < 0)
 			die(KW_RUNTIME_FAILURE, "wasm runner: host lock: %s", strerror(errno));
 		fd = try_connect();
-		if (fd < 0) {
-			start_host();
-			for (int i = 0; i < 5000 && fd < 0; i++) {
-				struct timespec ts = { 0, 2 * 1000 * 1000 };
-				nanosleep(&ts, NULL);
-				fd = try_connect();
-			}
-		}
+		if (fd < 0 && start_host())
+			fd = try_connect();
 		close(lock);
 		if (fd < 0)
 			die(KW_RUNTIME_FAILURE, "wasm runner: the pod's wasm host did not start%s", NULL);
@@ -192,6 +202,10 @@ int main(void)
 	if (dir == NULL)
 		die(KW_RUNTIME_FAILURE, "wasm runner: KW_HOST_DIR is not set%s", NULL);
 	int fd = connect_host(dir);
+	/* KW_WARM: only bring the pod's host up (at the pod's start, so its first container
+	 * does not wait for it). */
+	if (getenv("KW_WARM") != NULL)
+		exit(0);
 	send_launch(fd);
 	char buf[4096];
 	ssize_t n = recv_msg(fd, buf, sizeof buf);
@@ -236,8 +250,14 @@ int main(void)
 		}
 		if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			n = recv_msg(fd, buf, sizeof buf);
-			if (n <= 0)
-				die(KW_RUNTIME_FAILURE, "wasm runner: the pod's wasm host went away%s", NULL);
+			if (n <= 0) {
+				/* The host died (kill -9): its instances die with it (PR_SET_PDEATHSIG,
+				 * SIGKILL), so this container ends as its instance did. */
+				dprintf(2, "wasm runner: the pod's wasm host went away\n");
+				signal(SIGKILL, SIG_DFL);
+				raise(SIGKILL);
+				exit(128 + SIGKILL);
+			}
 			if (buf[0] != 'X')
 				continue;
 			int ws = atoi(buf + 1);

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { ContainerState, type ContainerConfigSchema } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
+import { ContainerState, PodSandboxState, type ContainerConfigSchema } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { locateWasmEdgePod } from "../../src/sandboxers/wasm/wasmedge-pod-engine.js";
 import type { Containerd } from "../../testing/containerd.js";
 import type { CriClient } from "../../testing/cri.js";
@@ -83,6 +83,67 @@ async function isolatedInOnePod(cri: CriClient, handler: string, logDir: string,
   await cri.runtime.removePodSandbox({ podSandboxId: podId });
 }
 
+/** The one wasm host of the test's namespace, once it is up (it is started without waiting for it). */
+async function theHost(): Promise<number> {
+  for (let i = 0; i < 500; i++) {
+    const hosts = processesNamed("kuasar-wasm-hos");
+    if (hosts.length === 1) return hosts[0]!;
+    await sleep(20);
+  }
+  throw new Error(`wasm hosts: ${JSON.stringify(processesNamed("kuasar-wasm-hos"))}, wanted one`);
+}
+
+async function gone(pid: number): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await sleep(10);
+  }
+  throw new Error(`process ${pid} still there`);
+}
+
+/**
+ * The host is up at the pod's start (a child of the pod's holder, before any container);
+ * killed with SIGKILL before the first container, that container's runner starts another;
+ * killed with a container running, the container ends 137, the pod is still reported Ready
+ * and its next container runs on a new host.
+ */
+async function hostFromPodStart(cri: CriClient, handler: string, logDir: string): Promise<void> {
+  const cfg = podConfig("wasm-host-start", logDir);
+  const { podId } = await runPod(cri, handler, cfg, []);
+  const early = await theHost();
+  assert.equal(commOf(parentOf(early)), "kuasar-holder", "launched through the pod's holder");
+  process.kill(early, "SIGKILL");
+  await gone(early);
+  const run = async (c: ContainerConfig) => {
+    const { containerId } = await cri.runtime.createContainer({ podSandboxId: podId, config: c, sandboxConfig: cfg });
+    await cri.runtime.startContainer({ containerId });
+    return containerId;
+  };
+  const loop = wasm("loop", "loop.wasm");
+  const loopId = await run(loop);
+  await waitForLog(logFile(cfg, loop), "looping");
+  const second = await theHost();
+  assert.notEqual(second, early, "started again on demand");
+  process.kill(second, "SIGKILL");
+  const ended = await waitExited(cri, loopId);
+  assert.equal(ended.exitCode, 137, "the container ended as its instance did (SIGKILL with its host)");
+  assert.equal((await cri.runtime.podSandboxStatus({ podSandboxId: podId })).status?.state, PodSandboxState.SANDBOX_READY, "the pod is still reported");
+  assert.deepEqual(processesNamed("wasm-instance"), [], "no instance outlived its host");
+  const trap = wasm("trap", "trap.wasm");
+  assert.equal((await waitExited(cri, await run(trap))).exitCode, 134);
+  await cri.runtime.stopPodSandbox({ podSandboxId: podId });
+  await cri.runtime.removePodSandbox({ podSandboxId: podId });
+  assert.deepEqual(processesNamed("kuasar-wasm-hos"), [], "the pod's host ended with it");
+}
+
+function commOf(pid: number): string {
+  return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+}
+
 /** Pids of processes whose name (comm, 15 characters) is `comm`. */
 function processesNamed(comm: string): number[] {
   return readdirSync("/proc")
@@ -153,5 +214,43 @@ describe("the pod-level wasm host (wasm_engine = \"wasmedge-pod\")", { skip }, (
     await env.cri.runtime.removePodSandbox({ podSandboxId: podId });
     assert.deepEqual(processesNamed("kuasar-wasm-hos"), [], "the pod's host ended with it");
     assert.deepEqual(processesNamed("wasm-instance"), [], "and its instances");
+  });
+
+  it("containerd 2.x: the host is up at the pod's start; kill -9 of the host before and after the first container", async (t) => {
+    const env = await containerd2WithKuasar(t, ["runc", "wasm"], POD_HOST);
+    await importModules(env);
+    const before = takeCensus();
+    await hostFromPodStart(env.cri, WASM_HANDLER, `${env.dir}/logs/host-start`);
+    const left = (censusDiff(before, takeCensus()).processes ?? []).filter((p) => /kuasar-wasm|kuasar-holder|ld-linux|wasm-instance/.test(p));
+    assert.deepEqual(left, []);
+  });
+
+  it("containerd 1.7 (shim bridge): the host from the pod's start, kill -9 before and after the first container", async (t) => {
+    const env = await containerd17WithKuasar(t, ["runc", "wasm"], POD_HOST);
+    await importModules(env);
+    const before = takeCensus();
+    await hostFromPodStart(env.cri, WASM_HANDLER_17, `${env.dir}/logs/host-start17`);
+    const left = (censusDiff(before, takeCensus()).processes ?? []).filter((p) => /kuasar-wasm|kuasar-holder|ld-linux|wasm-instance/.test(p));
+    assert.deepEqual(left, []);
+  });
+
+  it("containerd 2.x: a host started with the pod is adopted after kuasard restarts: its first container runs on it", async (t) => {
+    const env = await containerd2WithKuasar(t, ["runc", "wasm"], POD_HOST);
+    await importModules(env);
+    const cfg = podConfig("wasm-host-adopted", `${env.dir}/logs/adopted`);
+    const { podId } = await runPod(env.cri, WASM_HANDLER, cfg, []);
+    const host = await theHost();
+    await env.sandboxer.kill9();
+    await env.restartSandboxer();
+    await afterRedial(() => env.cri.runtime.podSandboxStatus({ podSandboxId: podId }));
+    const loop = wasm("loop", "loop.wasm");
+    const { containerId } = await env.cri.runtime.createContainer({ podSandboxId: podId, config: loop, sandboxConfig: cfg });
+    await env.cri.runtime.startContainer({ containerId });
+    await waitForLog(logFile(cfg, loop), "looping");
+    assert.deepEqual(processesNamed("kuasar-wasm-hos"), [host], "the same host, not a second one");
+    assert.deepEqual(processesNamed("wasm-instance").map(parentOf), [host]);
+    await env.cri.runtime.stopPodSandbox({ podSandboxId: podId });
+    await env.cri.runtime.removePodSandbox({ podSandboxId: podId });
+    assert.deepEqual(processesNamed("kuasar-wasm-hos"), [], "the pod's host ended with it");
   });
 });

@@ -68,6 +68,12 @@ export interface WasmEngine {
   readonly components: "transpiled" | "native" | "none";
   /** The command that loads the module, waits on the start FIFO, runs it, and exits with {@link RunnerExit} codes. */
   command(launch: WasmLaunch): WasmCommand;
+  /**
+   * For an engine with a resident process per pod: the command that brings it up in
+   * `hostDir` (the pod's wasm dir) and exits 0 once it serves, run at the pod's start so
+   * that its first container does not wait for it. Absent: nothing to bring up.
+   */
+  warm?(hostDir: string): WasmCommand;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import type { ExecOutcome } from "../../process/run-captured.js";
-import { closeSync, constants, existsSync, openSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { isAbsolute, join, posix, relative } from "node:path";
 import { promisify } from "node:util";
@@ -13,17 +13,22 @@ import type { OciProcess, OciSpec } from "../../pod/oci-spec.js";
 import type { ProcessRecord } from "../../pod/records.js";
 import { requireHolder } from "../../pod/pod-tasks.js";
 import { killQuietly, waitGone, type Pod } from "../../pod/pod.js";
+import { waitExit } from "../../pod/wait-exit.js";
 import type { CgroupStats, CreateTaskSpec, Stdio } from "../../task/task-backend.js";
 import type { ComponentCache } from "./component-cache.js";
 import { WASM_ENGINE_ANNOTATION, type WasmEngines } from "./engine-choice.js";
 import { wasmFileKind } from "./wasm-binary-kind.js";
 import { CRI_IMAGE_NAME, type WasmArtifacts } from "./wasm-artifact.js";
 import type { WasmEngine, WasmLaunch } from "./wasm-engine.js";
-import { realClock } from "../../time/clock.js";
+import { releaseStartFifo } from "./start-fifo.js";
 
 const run = promisify(execFile);
 /** How long Start waits for the runner to take its start signal, in ms. */
 const START_TIMEOUT_MS = 30_000;
+/** The holder's key for the process that brings the pod's wasm host up at the pod's start. */
+const WARM_SPAWN_ID = "wasm-host-start";
+/** Its stderr (appended by the holder), in the pod's wasm dir. */
+const WARM_LOG = "host-start.log";
 /** Mount types that are host-kernel views, not directories a module could use. */
 const PSEUDO_FS = new Set(["proc", "sysfs", "cgroup", "cgroup2", "devpts", "mqueue", "tmpfs"]);
 
@@ -66,6 +71,38 @@ export class WasmRuntime implements ContainerRuntime {
     const runners = this.ops.containersOf(pod).flatMap((c) => runningPids(c).filter((pid) => cwdOf(pid) === realPathOr(join(c.record.bundle, "rootfs"))));
     for (const pid of runners) killQuietly(pid);
     await Promise.all(runners.map((pid) => waitGone(pid, 3000)));
+  }
+
+  /**
+   * Brings up the pod's resident wasm host (the pod-level engine's, when it is the pod's
+   * engine) through the holder like a container's runner, so the host is the holder's (in
+   * the pod's namespaces, outliving kuasard, ended with the pod). Awaited only to the spawn:
+   * the host comes up while containerd creates the first container (awaiting it cost the
+   * pod's start more than it saved the container's Start, measured on a loaded machine). A
+   * host that fails to come up is logged; the next container's runner starts a host itself
+   * (under the same lock, waiting for it), as it does whenever the host is gone (killed, or
+   * left after its idle time).
+   */
+  async podStarted(pod: Pod, signal?: AbortSignal): Promise<void> {
+    let engine: WasmEngine;
+    try {
+      engine = this.engines.chooseFor(false, pod.record.pod?.annotations, pod.record.annotations);
+    } catch {
+      return; // a bad engine annotation fails each container's Create, which says why
+    }
+    if (!engine.warm) return;
+    const dir = join(pod.dir, "wasm");
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const log = join(dir, WARM_LOG);
+    rmSync(log, { force: true });
+    const cmd = engine.warm(dir);
+    const since = new Date();
+    const pid = await requireHolder(pod).spawn({ id: WARM_SPAWN_ID, cwd: dir, stderr: log, argv: cmd.argv, env: cmd.env }, { signal });
+    const failed = (fields: Record<string, unknown>) => pod.log.warn({ engine: engine.name, ...fields }, "the pod's wasm host did not come up at the pod's start; its first container starts one");
+    waitExit(pod, pid, since, START_TIMEOUT_MS).then(
+      (e) => (e.status === 0 ? pod.log.debug({ engine: engine.name }, "the pod's wasm host is up") : failed({ status: e.status, stderr: readQuietly(log) })),
+      (err: unknown) => failed({ err }),
+    );
   }
 
   oomKilled(c: Container): boolean {
@@ -214,28 +251,23 @@ export class WasmRuntime implements ContainerRuntime {
     return cgroupStatsOfPid(c.record.init.pid);
   }
 
-  /** Opens the start FIFO (the runner holds its read end) and writes the start byte. */
-  async startInit(c: Container): Promise<void> {
-    const fifo = this.file(c.pod.dir, c.id, "start");
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    // Nothing announces the runner opening its end (inotify has no event Node reports for it): doubling pauses.
-    for (let pause = 1; ; pause = Math.min(pause * 2, 50)) {
-      if (c.record.init.state === "stopped") return; // it died before we could start it: its exit tells why
-      let fd: number;
-      try {
-        fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
-      } catch (err) {
-        // ENXIO: the runner has not opened its end yet (it is still loading the module).
-        if ((err as NodeJS.ErrnoException).code !== "ENXIO" || Date.now() > deadline) throw RuntimeError.from(err);
-        await realClock.sleep(pause);
-        continue;
-      }
-      try {
-        writeSync(fd, "s");
-      } finally {
-        closeSync(fd);
-      }
-      return;
+  /**
+   * Writes the start byte once the runner holds the FIFO's read end (it opens it after
+   * loading the module); a runner that died first is left to its exit, which tells why.
+   */
+  async startInit(c: Container, signal?: AbortSignal): Promise<void> {
+    if (c.record.init.state === "stopped") return;
+    const deadline = AbortSignal.timeout(START_TIMEOUT_MS);
+    const exited = new AbortController();
+    const done = new AbortController();
+    c.waitFor("", done.signal).then(() => exited.abort(), () => {});
+    try {
+      await releaseStartFifo(this.file(c.pod.dir, c.id, "start"), { exited: exited.signal, signal: signal ? AbortSignal.any([signal, deadline]) : deadline });
+    } catch (err) {
+      if (deadline.aborted && !signal?.aborted) throw new RuntimeError(Code.DeadlineExceeded, `container ${c.id}: the wasm runner did not take its start within ${START_TIMEOUT_MS} ms`, { cause: err });
+      throw err;
+    } finally {
+      done.abort();
     }
   }
 
@@ -304,6 +336,14 @@ function insideRoot(root: string, guestPath: string): string {
 /** The container's running processes: its init and its execs. */
 function runningPids(c: Container): number[] {
   return [c.record.init, ...Object.values(c.record.execs)].filter((p) => p.state !== "stopped" && p.pid > 0).map((p) => p.pid);
+}
+
+function readQuietly(path: string): string {
+  try {
+    return readFileSync(path, "utf8").slice(0, 4096);
+  } catch {
+    return "";
+  }
 }
 
 function realPathOr(path: string): string {

@@ -43,7 +43,8 @@ export interface WasmEdgePodEngineOptions {
  * the container's own VM, WASI and memory cap, so one container's trap, exit or memory
  * blow-up never ends another's. The holder launches `kuasar-wasm-run` per container, which
  * passes its stdio and launch to the host (starting the host when the pod has none, as a
- * descendant of the holder: in the pod's namespaces, outliving kuasard), waits on the start
+ * descendant of the holder: in the pod's namespaces, outliving kuasard; the pod's start
+ * brings it up already, {@link WasmEdgePodEngine.warm}), waits on the start
  * FIFO, and ends as the instance ends; signals it gets reach the instance. The launch travels
  * in its environment (`KW_*`, see native/wasm-host/protocol.h), not on its command line.
  *
@@ -78,6 +79,12 @@ export class WasmEdgePodEngine implements WasmEngine {
     const pages = wasmPagesForLimit(launch.memoryLimitBytes);
     if (pages > 0) env.push(`KW_PAGES=${pages}`, `KW_MEMORY_LIMIT=${launch.memoryLimitBytes}`);
     return { argv: [this.options.runBinary], env };
+  }
+
+  /** `kuasar-wasm-run` with `KW_WARM`: starts the pod's host (unless one answers) and exits 0 once it listens. */
+  warm(hostDir: string): WasmCommand {
+    if (!hostDir.startsWith("/")) throw new RuntimeError(Code.InvalidArgument, `wasm host dir ${JSON.stringify(hostDir)} must be absolute`);
+    return { argv: [this.options.runBinary], env: [`KW_HOST_DIR=${hostDir}`, "KW_WARM=1", ...this.options.hostArgv.map((a, i) => `KW_HOST_${i}=${a}`)] };
   }
 }
 
