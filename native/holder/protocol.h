@@ -109,6 +109,8 @@
 #define HOLDER_VERB_PING "ping"
 #define HOLDER_VERB_SHUTDOWN "shutdown"
 #define HOLDER_VERB_RESTORED "restored"
+/* `mkfifo PATH`: a FIFO (mode 0600) made without the daemon spawning mkfifo(1) for it. */
+#define HOLDER_VERB_MKFIFO "mkfifo"
 
 /* Replies. */
 #define HOLDER_REPLY_OK "ok"

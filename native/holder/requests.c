@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 
 enum { MAX_FIELDS = 1 << 16 }; /* strings in one request */
 
@@ -179,6 +180,17 @@ static void do_shutdown(struct holder *h, struct client *c, char **f, int n)
 	holder_exit(h);
 }
 
+/* A FIFO for the daemon (a wasm container's start gate): one system call here, a process there. */
+static void do_mkfifo(struct holder *h, struct client *c, char **f, int n)
+{
+	(void)n;
+	if (f[2][0] != '/')
+		FAIL(h, c, f[1], EINVAL, "mkfifo: %.64s is not an absolute path", f[2]);
+	if (mkfifo(f[2], 0600) < 0)
+		FAIL(h, c, f[1], errno, "mkfifo %.256s: %s", f[2], strerror(errno));
+	reply_ok(h, c, f[1]);
+}
+
 typedef void verb_fn(struct holder *h, struct client *c, char **f, int n);
 
 static const struct {
@@ -191,6 +203,7 @@ static const struct {
 	{ HOLDER_VERB_ADOPT, do_adopt, 0 },          { HOLDER_VERB_KILL, do_kill, 0 },
 	{ HOLDER_VERB_EXITS, do_exits, 0 },          { HOLDER_VERB_PING, do_ping, 2 },
 	{ HOLDER_VERB_SHUTDOWN, do_shutdown, 2 },    { HOLDER_VERB_RESTORED, request_restored, 0 },
+	{ HOLDER_VERB_MKFIFO, do_mkfifo, 3 },
 };
 
 void handle_request(struct holder *h, struct client *c, char *msg, size_t len)

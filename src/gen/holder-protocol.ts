@@ -40,6 +40,7 @@ export const Verb = {
   Ping: "ping",
   Shutdown: "shutdown",
   Restored: "restored",
+  Mkfifo: "mkfifo",
 } as const;
 export type Verb = (typeof Verb)[keyof typeof Verb];
 

@@ -224,6 +224,14 @@ export class HolderClient extends EventEmitter<HolderClientEvents> {
     await this.request(Verb.Adopt, id, [String(pid)], call);
   }
 
+  /**
+   * A FIFO at the absolute `path` (mode 0600), made by the holder: no mkfifo(1) spawned by the
+   * daemon. Unimplemented from a holder older than the verb (the caller spawns mkfifo then).
+   */
+  async mkfifo(path: string, call: HolderCallOptions = {}): Promise<void> {
+    await this.request(Verb.Mkfifo, this.rid(), [path], call);
+  }
+
   /** kill(2) on a process of the pod; NotFound (ESRCH) for any other pid. */
   async kill(pid: number, signal: number | NodeJS.Signals, call: HolderCallOptions = {}): Promise<void> {
     const sig = typeof signal === "number" ? signal : constants.signals[signal];

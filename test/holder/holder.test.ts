@@ -430,6 +430,18 @@ describe("pod holder", () => {
     await refused({ newIpc: true, sysctls: { "kernel.shm_rmid_forced": "banana" } }, /kernel\.shm_rmid_forced=banana: Invalid argument/, Code.InvalidArgument);
   });
 
+  it("makes a FIFO (mode 0600) on request; a relative path is InvalidArgument, an existing one AlreadyExists", async (t) => {
+    const h = await startTestHolder(t);
+    const fifo = join(h.dir, "start");
+    await h.client.mkfifo(fifo);
+    const st = statSync(fifo);
+    assert.ok(st.isFIFO());
+    assert.equal(st.mode & 0o777, 0o600);
+    await assert.rejects(h.client.mkfifo(fifo), { code: Code.AlreadyExists });
+    await assert.rejects(h.client.mkfifo("relative/start"), (err: Error & { code?: number }) => err.code === Code.InvalidArgument && /not an absolute path/.test(err.message));
+    assert.deepEqual(await h.client.ping(), { pid: h.pid, podInitPid: undefined }, "the holder serves on");
+  });
+
   it("with --new-pid runs a pod init that is pid 1 of its own namespace, while it stays in ours", async (t) => {
     const h = await startTestHolder(t, { newPid: true });
     const init = h.podInitPid;

@@ -6,7 +6,7 @@ import { isAbsolute, join, posix, relative } from "node:path";
 import { promisify } from "node:util";
 import { cgroupStatsOfPid } from "../../cgroup/cgroup-stats.js";
 import { Code } from "../../errors/code.js";
-import { RuntimeError } from "../../errors/runtime-error.js";
+import { isErrorCode, RuntimeError } from "../../errors/runtime-error.js";
 import type { Container } from "../../pod/container.js";
 import type { ContainerOps, ContainerRuntime, InitLaunch, LaunchedInit } from "../../pod/container-runtime.js";
 import type { OciProcess, OciSpec } from "../../pod/oci-spec.js";
@@ -120,7 +120,12 @@ export class WasmRuntime implements ContainerRuntime {
     await mkdir(join(pod.dir, "wasm"), { recursive: true, mode: 0o700 });
     this.removeFiles(pod.dir, id);
     const startFifo = this.file(pod.dir, id, "start");
-    await run("mkfifo", ["-m", "0600", startFifo]);
+    // Made by the holder (a process spawned per container was most of a busy node's Create);
+    // a holder older than its mkfifo verb leaves it to mkfifo(1).
+    await holder.mkfifo(startFifo).catch(async (err: unknown) => {
+      if (!isErrorCode(err, Code.Unimplemented)) throw err;
+      await run("mkfifo", ["-m", "0600", startFifo]);
+    });
     // The container's annotation, else the pod's (its CRI config, else its sandbox's) picks the engine.
     const artifact = await this.artifactModule(oci, rootfs, l.spec.namespace);
     const given = wasmLaunch(oci, rootfs, startFifo, this.file(pod.dir, id, "oom"), artifact);

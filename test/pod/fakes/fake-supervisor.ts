@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { appendFileSync } from "node:fs";
 import { EventEmitter } from "node:events";
 import { Code } from "../../../src/errors/code.js";
@@ -131,6 +132,12 @@ export class FakeAgent extends EventEmitter<HolderClientEvents> implements PodAg
 
   async adopt(): Promise<void> {
     this.check();
+  }
+
+  /** A real FIFO: the code under test opens what it asked for. */
+  async mkfifo(path: string): Promise<void> {
+    this.check();
+    execFileSync("mkfifo", ["-m", "0600", path]);
   }
 
   async kill(pid: number, signal: number | NodeJS.Signals): Promise<void> {
