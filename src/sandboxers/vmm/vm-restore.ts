@@ -70,7 +70,7 @@ export async function restoreVm(qemu: QemuDriver, o: HypervisorOptions, t: Templ
       agentSocket: p.agentSocket,
       controlSocket: p.qmpSocket,
       shareSocket: undefined,
-      ...(ninep ? { share9pPath: p.shared } : {}),
+      ...(ninep ? { share9pPath: p.shared, ...(id.coldShare9p ? { share9pSlot: SHARE_SLOT } : {}) } : {}),
       consoleLog: p.consoleLog,
       vmmLog: p.qemuLog,
       nic: undefined,
@@ -86,8 +86,8 @@ export async function restoreVm(qemu: QemuDriver, o: HypervisorOptions, t: Templ
     mark("qmp_ms");
     await loadDeviceState(qmp, t.stateFile, Math.max(1000, deadline - Date.now()));
     mark("state_loaded_ms");
-    if (ninep) await plugShare9p(qmp, hotplugSlotId(SHARE_SLOT));
-    else await plugShare(qmp, p.fsSocket, hotplugSlotId(SHARE_SLOT));
+    if (!ninep) await plugShare(qmp, p.fsSocket, hotplugSlotId(SHARE_SLOT));
+    else if (!id.coldShare9p) await plugShare9p(qmp, hotplugSlotId(SHARE_SLOT));
     if (b.nic) await plugNic(qmp, b.nic.tap, b.nic.mac, hotplugSlotId(NIC_SLOT));
     // QEMU serves one QMP client at a time: the sandboxer's own control connection comes next.
     qmp.close();
