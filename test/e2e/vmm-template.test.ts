@@ -11,6 +11,7 @@ import { containerd17WithKuasar, handler17Of } from "../../testing/kuasar-contai
 import { httpGet, joinPodBridge, processesOf, VMM_TEST_CONFIG } from "../../testing/vm-pod.js";
 import { readProcessMemory } from "../../testing/process-table.js";
 import { defaultTemplateGuestDir } from "../../src/sandboxers/vmm/guest-dir.js";
+import { privateDepsDir } from "../../src/fs/private-deps.js";
 
 assertIsolated();
 
@@ -74,7 +75,11 @@ describe("vmm pods from a VM template under containerd 2.x", () => {
       const c = identityContainer("web", `served-by-${name}`);
       const { podId } = await timed(() => runPod(cri, VMM_HANDLER, cfg, [c]));
       pods.push({ podId, name });
-      assert.match(await statusText(podId), new RegExp(key!), `${name} was restored from the template`);
+      const info = await statusText(podId);
+      assert.match(info, new RegExp(key!), `${name} was restored from the template`);
+      // Both guests have crun (packaging/build-guest.sh) when install-deps.sh unpacked it.
+      const crun = existsSync(join(privateDepsDir("crun"), "usr/bin/crun"));
+      assert.match(info, new RegExp(`oci_runtime[^a-z]+${crun ? "crun" : "runc"}`), `${name}'s containers run under ${crun ? "crun" : "runc"}`);
       const line = (await waitForLog(logFile(cfg, c), "id hostname=", 120_000)).split("\n").find((l) => l.includes("id hostname="))!;
       const m = /hostname=(\S+) boot_id=(\S+) now=(\d+)/.exec(line)!;
       const loggedAt = Date.parse(line.split(" ")[0]!.replace(/\.(\d{3})\d*/, ".$1")); // host time: the relay is on the host

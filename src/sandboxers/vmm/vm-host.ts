@@ -295,6 +295,7 @@ export class VmHost implements PodHost {
       info["vcpus"] = String(vm?.vcpus ?? 0);
       info["memory_mb"] = String(vm?.memoryMb ?? 0);
       info["template"] = vm?.template ?? "";
+      info["oci_runtime"] = vm?.ociRuntime ?? "runc";
       info["console_log"] = this.tasks.paths(pod).consoleLog;
     }
     return info;
