@@ -11,6 +11,11 @@ import { containerd17WithKuasar, handler17Of } from "../../testing/kuasar-contai
 import { httpGet, joinPodBridge, processesOf, VMM_TEST_CONFIG } from "../../testing/vm-pod.js";
 import { readProcessMemory } from "../../testing/process-table.js";
 import { defaultTemplateGuestDir } from "../../src/sandboxers/vmm/guest-dir.js";
+import { privateDepsDir } from "../../src/fs/private-deps.js";
+import { fromBinary } from "@bufbuild/protobuf";
+import { Controller } from "../../src/gen/containerd/services/sandbox/v1/sandbox_pb.js";
+import { MetricsSchema } from "../../src/gen/io/containerd/cgroups/v2/metrics_pb.js";
+import { GrpcClient } from "../../src/grpc/client.js";
 
 assertIsolated();
 
@@ -74,7 +79,11 @@ describe("vmm pods from a VM template under containerd 2.x", () => {
       const c = identityContainer("web", `served-by-${name}`);
       const { podId } = await timed(() => runPod(cri, VMM_HANDLER, cfg, [c]));
       pods.push({ podId, name });
-      assert.match(await statusText(podId), new RegExp(key!), `${name} was restored from the template`);
+      const info = await statusText(podId);
+      assert.match(info, new RegExp(key!), `${name} was restored from the template`);
+      // Both guests have crun (packaging/build-guest.sh) when install-deps.sh unpacked it.
+      const crun = existsSync(join(privateDepsDir("crun"), "usr/bin/crun"));
+      assert.match(info, new RegExp(`oci_runtime[^a-z]+${crun ? "crun" : "runc"}`), `${name}'s containers run under ${crun ? "crun" : "runc"}`);
       const line = (await waitForLog(logFile(cfg, c), "id hostname=", 120_000)).split("\n").find((l) => l.includes("id hostname="))!;
       const m = /hostname=(\S+) boot_id=(\S+) now=(\d+)/.exec(line)!;
       const loggedAt = Date.parse(line.split(" ")[0]!.replace(/\.(\d{3})\d*/, ".$1")); // host time: the relay is on the host
@@ -85,6 +94,13 @@ describe("vmm pods from a VM template under containerd 2.x", () => {
       assert.equal((await httpGet(ip, 8080)).trim(), `served-by-${name}`, `${name} answers on its own IP from its own rootfs`);
     }
     assert.deepEqual(seen.map((s) => s.hostname), ["pod-a", "pod-b", "pod-c"]);
+    // Sandbox API Metrics of a restored pod: its container's numbers, read in the guest (crun has no `events --stats`).
+    const sandboxApi = new GrpcClient(env.listen, { namespace: "k8s.io" });
+    t.after(() => sandboxApi.close());
+    const m = await sandboxApi.service(Controller).metrics({ sandboxId: pods.at(-1)!.podId });
+    assert.equal(m.metrics?.data?.typeUrl, "io.containerd.cgroups.v2.Metrics", "the guest mounts cgroup v2 only");
+    const cg = fromBinary(MetricsSchema, m.metrics!.data!.value);
+    assert.ok(cg.memory!.usage > 0n && cg.pids!.current >= 1n && cg.cpu!.usageUsec > 0n, `memory ${cg.memory?.usage} pids ${cg.pids?.current} cpu ${cg.cpu?.usageUsec}`);
     // With the template guest built (it has 9p), the restored VMs map the template's RAM
     // privately and QEMU serves their share: only the booted first pod has a virtiofsd.
     const share = (JSON.parse(readFileSync(join(templates, key, "template.json"), "utf8")) as { share?: string }).share;

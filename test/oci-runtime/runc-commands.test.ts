@@ -39,11 +39,11 @@ describe("runc command lines (host runc and guest runc share them)", () => {
   it("gives create and exec the same flags on the host and in a guest, past the binary and global flags", () => {
     const host = new RuncCli({ binary: "/usr/sbin/runc", root: "/run/r", systemdCgroup: true, commandTimeoutMs: 1000 });
     const hostCreate = host.createArgv("c", "/b", "/b/pid", "/b/log", "/sock");
-    const guestCreate = GuestRunc.createArgv("c", "/b", "/b/pid", "/b/log", "/sock");
+    const guestCreate = GuestRunc.createArgv("runc", "c", "/b", "/b/pid", "/b/log", "/sock");
     assert.deepEqual(hostCreate, ["/usr/sbin/runc", "--root", "/run/r", "--log", "/b/log", "--log-format", "json", "--systemd-cgroup", "create", "--bundle", "/b", "--pid-file", "/b/pid", "--console-socket", "/sock", "c"]);
     assert.deepEqual(guestCreate, [GUEST_RUNC, "--root", GUEST_RUNC_ROOT, "--log", "/b/log", "--log-format", "json", "create", "--bundle", "/b", "--pid-file", "/b/pid", "--console-socket", "/sock", "c"]);
     const hostExec = host.execArgv("c", "/p.json", "/p.pid", "/p.log");
-    const guestExec = GuestRunc.execArgv("c", "/p.json", "/p.pid", "/p.log");
+    const guestExec = GuestRunc.execArgv("runc", "c", "/p.json", "/p.pid", "/p.log");
     assert.deepEqual(hostExec.slice(hostExec.indexOf("exec")), guestExec.slice(guestExec.indexOf("exec")));
     assert.deepEqual(guestExec.slice(guestExec.indexOf("exec")), ["exec", "--detach", "--process", "/p.json", "--pid-file", "/p.pid", "c"]);
   });

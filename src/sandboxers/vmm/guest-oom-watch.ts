@@ -1,6 +1,7 @@
 import { STREAM } from "../../holder/holder-protocol.js";
 import type { PodAgent } from "../../holder/pod-agent.js";
-import { GUEST_RUNC, GUEST_RUNC_ROOT } from "./guest-paths.js";
+import { GUEST_OOM_WATCH, GUEST_RUNC, GUEST_RUNC_ROOT } from "./guest-paths.js";
+import type { GuestOciRuntime } from "./guest-oci-runtime.js";
 
 /**
  * OOM kills inside a VM pod's guest, as they happen: per running container one
@@ -11,7 +12,9 @@ import { GUEST_RUNC, GUEST_RUNC_ROOT } from "./guest-paths.js";
  * guest instruction is emulated, and a poll from the host (a process spawned
  * in the guest per read) would cost CPU all the time. Its price is guest
  * memory, one runc process per container (a few MiB resident). Its periodic
- * stats records are asked for once a day only and ignored.
+ * stats records are asked for once a day only and ignored. Guests with crun (which has no
+ * `events`) run our `kuasar-oom-watch` instead (native/oom-watch): the same inotify wait on
+ * the init's cgroup, the same `{"type":"oom"}` records, a few KiB instead of a Go process.
  */
 
 /** Agent spawn id of a container's watcher. */
@@ -22,15 +25,16 @@ export function containerOfOomWatcher(spawnId: string): string | undefined {
   return spawnId.startsWith("oom:") ? spawnId.slice("oom:".length) : undefined;
 }
 
-/** Starts the watcher of a started container; resolves with its guest pid. */
-export function startOomWatcher(agent: PodAgent, containerId: string): Promise<number> {
+/** Starts the watcher of a started container (its init: `initPid` in the guest); resolves with its guest pid. */
+export function startOomWatcher(agent: PodAgent, containerId: string, runtime: GuestOciRuntime, initPid: number): Promise<number> {
+  const argv = runtime === "crun" ? [GUEST_OOM_WATCH, String(initPid)] : [GUEST_RUNC, "--root", GUEST_RUNC_ROOT, "events", "--interval", "24h", containerId];
   return agent.spawn({
     id: oomWatcherSpawnId(containerId),
     cwd: "/",
     stdin: "",
     stdout: STREAM,
     stderr: "",
-    argv: [GUEST_RUNC, "--root", GUEST_RUNC_ROOT, "events", "--interval", "24h", containerId],
+    argv,
     env: ["PATH=/sbin:/bin"],
   });
 }

@@ -8,6 +8,10 @@ export const GUEST_SHARED = "/run/kuasar/shared";
 export const GUEST_RUNC_ROOT = "/run/runc";
 /** The guest's runc. */
 export const GUEST_RUNC = "/sbin/runc";
+/** The guest's crun, when its initrd has one (packaging/build-guest.sh). */
+export const GUEST_CRUN = "/sbin/crun";
+/** The guest's OOM watcher (native/oom-watch), in every initrd that has crun. */
+export const GUEST_OOM_WATCH = "/sbin/kuasar-oom-watch";
 /** Console sockets of terminals inside the guest. */
 export const GUEST_CONSOLE_DIR = "/run/kuasar/con";
 /** The pod-wide /dev/shm inside the guest (a tmpfs guest/init mounts). */

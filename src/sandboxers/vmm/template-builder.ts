@@ -23,6 +23,11 @@ export const TEMPLATE_HOTPLUG_SLOTS = 2;
 export const SHARE_SLOT = 0;
 export const NIC_SLOT = 1;
 
+function emptyDir(path: string): string {
+  mkdirSync(path, { recursive: true, mode: 0o700 });
+  return path;
+}
+
 const readable = (path: string): boolean => {
   try {
     accessSync(path, constants.R_OK);
@@ -34,7 +39,11 @@ const readable = (path: string): boolean => {
 
 /** The guest templates boot: the template kernel and initrd (with 9p) when both are there, else the pods' own. */
 export function templateGuest(o: HypervisorOptions): { kernelPath: string; initrdPath: string } {
-  return readable(o.templateKernelPath) && readable(o.templateInitrdPath) ? { kernelPath: o.templateKernelPath, initrdPath: o.templateInitrdPath } : { kernelPath: o.kernelPath, initrdPath: o.initrdPath };
+  return hasTemplateGuest(o) ? { kernelPath: o.templateKernelPath, initrdPath: o.templateInitrdPath } : { kernelPath: o.kernelPath, initrdPath: o.initrdPath };
+}
+
+function hasTemplateGuest(o: HypervisorOptions): boolean {
+  return readable(o.templateKernelPath) && readable(o.templateInitrdPath);
 }
 
 /** The template shape pods of this size get under these options (the kernel line says the share comes later). */
@@ -50,6 +59,7 @@ export function templateShape(o: HypervisorOptions, accelerator: Accelerator, si
     // are zeros, which the sparse copies of the template's RAM leave out (about 40% less per pod).
     kernelCmdline: `${kernelCmdline(o)} kuasar.share=later init_on_free=1`,
     hotplugSlots: TEMPLATE_HOTPLUG_SLOTS,
+    coldShare9p: hasTemplateGuest(o),
   };
 }
 
@@ -84,6 +94,8 @@ export function templateBuilder(qemu: QemuDriver, shape: TemplateShape, timeoutM
         cgroups: [],
         memory: { file: out.memoryFile, shared: true },
         hotplugSlots: shape.hotplugSlots,
+        // An empty directory: the device is what the template keeps, each restored VM brings its backend.
+        ...(shape.coldShare9p ? { share9pPath: emptyDir(join(out.dir, "share")), share9pSlot: SHARE_SLOT } : {}),
       });
       writeFileSync(join(out.dir, BUILD_VM_PID), String(pid));
       const started = Date.now();
@@ -92,6 +104,8 @@ export function templateBuilder(qemu: QemuDriver, shape: TemplateShape, timeoutM
       try {
         // guest/init loaded the 9p modules if its initrd has them: the filesystem is registered.
         share = (await guestCommandStatus(agent, "template:9p", ["/bin/sh", "-c", "grep -qw 9p /proc/filesystems"], started + timeoutMs)) === 0 ? "virtio-9p" : "virtio-fs";
+        // Its 9p device holds the slot a virtio-fs share would be plugged into.
+        if (shape.coldShare9p && share !== "virtio-9p") throw new Error(`the template guest ${shape.kernelPath} has no 9p`);
       } finally {
         await agent.close();
       }

@@ -13,6 +13,7 @@ import type { CgroupStats } from "../../task/task-backend.js";
 import type { AcceleratorChoice } from "./accelerator-probe.js";
 import { vmPaths } from "./guest-paths.js";
 import { checkInGuest } from "./guest-runner.js";
+import { GUEST_RUNTIME_PROBE, parseGuestRuntime, type GuestOciRuntime } from "./guest-oci-runtime.js";
 import type { Accelerator, Hypervisor, VmControl } from "./driver/hypervisor.js";
 import type { HypervisorOptions } from "./hypervisor-options.js";
 import { guestNetworkScript, unwirePodNetwork, wirePodNetwork, type PodNetwork } from "./pod-network.js";
@@ -52,6 +53,8 @@ export interface VmState {
   released?: boolean;
   /** The VM template it was restored from (absent: it booted). */
   template?: string;
+  /** The OCI runtime in its guest, found at its setup (absent: runc, the only one before). */
+  ociRuntime?: GuestOciRuntime;
 }
 
 type VmRecord = SandboxRecord & { vm?: VmState };
@@ -193,12 +196,15 @@ export class VmHost implements PodHost {
     const net = this.wiring.get(pod.id);
     this.wiring.delete(pod.id);
     const paths = this.tasks.paths(pod);
-    const setup = [`hostname ${shellQuote(r.pod?.hostname || pod.id.slice(0, 63))}`];
+    // First: the rest's last status is the script's.
+    const setup = [GUEST_RUNTIME_PROBE, `hostname ${shellQuote(r.pod?.hostname || pod.id.slice(0, 63))}`];
     // A restored VM's NIC was hot-plugged: the guest may still be bringing it in.
     if (net && (r as VmRecord).vm?.template) setup.push("i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 400 ]; do usleep 25000; i=$((i+1)); done");
     if (net) setup.push(guestNetworkScript(net));
     for (const [k, v] of Object.entries(podSysctlsToApply(r.pod))) setup.push(`sysctl -w ${shellQuote(`${k}=${v}`)}`);
-    await checkInGuest(pod, paths, ["/bin/sh", "-c", setup.join("\n")], { timeoutMs: SETUP_TIMEOUT_MS, signal });
+    const out = await checkInGuest(pod, paths, ["/bin/sh", "-c", setup.join("\n")], { timeoutMs: SETUP_TIMEOUT_MS, signal });
+    const vm = (r as VmRecord).vm;
+    if (vm) vm.ociRuntime = parseGuestRuntime(out); // saved with the pod's move to ready
     signal?.throwIfAborted();
     this.controls.set(pod.id, await this.hypervisor.control({ controlSocket: paths.qmpSocket }));
   }
@@ -289,6 +295,7 @@ export class VmHost implements PodHost {
       info["vcpus"] = String(vm?.vcpus ?? 0);
       info["memory_mb"] = String(vm?.memoryMb ?? 0);
       info["template"] = vm?.template ?? "";
+      info["oci_runtime"] = vm?.ociRuntime ?? "runc";
       info["console_log"] = this.tasks.paths(pod).consoleLog;
     }
     return info;

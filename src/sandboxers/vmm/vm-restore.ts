@@ -48,6 +48,9 @@ export async function restoreVm(qemu: QemuDriver, o: HypervisorOptions, t: Templ
   let qemuPid = 0;
   let qmp: QmpClient | undefined;
   let agent: HolderClient | undefined;
+  // Milliseconds since `started` at the end of each step: where a restore's time goes.
+  const phases: Record<string, number> = {};
+  const mark = (phase: string) => (phases[phase] = Date.now() - started);
   try {
     const ninep = t.share === "virtio-9p";
     if (!ninep) {
@@ -67,7 +70,7 @@ export async function restoreVm(qemu: QemuDriver, o: HypervisorOptions, t: Templ
       agentSocket: p.agentSocket,
       controlSocket: p.qmpSocket,
       shareSocket: undefined,
-      ...(ninep ? { share9pPath: p.shared } : {}),
+      ...(ninep ? { share9pPath: p.shared, ...(id.coldShare9p ? { share9pSlot: SHARE_SLOT } : {}) } : {}),
       consoleLog: p.consoleLog,
       vmmLog: p.qemuLog,
       nic: undefined,
@@ -78,20 +81,26 @@ export async function restoreVm(qemu: QemuDriver, o: HypervisorOptions, t: Templ
       hotplugSlots: id.hotplugSlots,
     });
     onPids(qemuPid, virtiofsdPid);
+    mark("spawn_ms");
     qmp = await connectQmp(p.qmpSocket, deadline);
+    mark("qmp_ms");
     await loadDeviceState(qmp, t.stateFile, Math.max(1000, deadline - Date.now()));
-    if (ninep) await plugShare9p(qmp, hotplugSlotId(SHARE_SLOT));
-    else await plugShare(qmp, p.fsSocket, hotplugSlotId(SHARE_SLOT));
+    mark("state_loaded_ms");
+    if (!ninep) await plugShare(qmp, p.fsSocket, hotplugSlotId(SHARE_SLOT));
+    else if (!id.coldShare9p) await plugShare9p(qmp, hotplugSlotId(SHARE_SLOT));
     if (b.nic) await plugNic(qmp, b.nic.tap, b.nic.mac, hotplugSlotId(NIC_SLOT));
     // QEMU serves one QMP client at a time: the sandboxer's own control connection comes next.
     qmp.close();
     qmp = undefined;
+    mark("plugged_ms");
     agent = await connectAgent(p.agentSocket, qemuPid, deadline);
+    mark("agent_ms");
     // The guest takes a moment to see the hot-plugged device: mount as soon as it has.
     const mount = ninep ? `mount -t 9p -o trans=virtio,version=9p2000.L,msize=${NINEP_MSIZE} ${SHARE_TAG} ${GUEST_SHARED}` : `mount -t virtiofs ${SHARE_TAG} ${GUEST_SHARED}`;
     await runInGuest(agent, "restore:mount", ["/bin/sh", "-c", `i=0; until ${mount} 2>/dev/null; do i=$((i+1)); [ $i -lt 400 ] || exec ${mount}; usleep 25000; done`], deadline);
+    mark("mounted_ms");
     await agent.restored(new Date(), randomBytes(SEED_BYTES), `${GUEST_SHARED}/agent`, { timeoutMs: Math.max(1000, deadline - Date.now()) });
-    log.info({ qemu_pid: qemuPid, accelerator: id.accelerator, template: t.key, share: t.share, restore_ms: Date.now() - started }, "guest agent answered (restored from a template)");
+    log.info({ qemu_pid: qemuPid, accelerator: id.accelerator, template: t.key, share: t.share, restore_ms: Date.now() - started, ...phases }, "guest agent answered (restored from a template)");
     return { qemuPid, virtiofsdPid, agent };
   } catch (err) {
     qmp?.close();

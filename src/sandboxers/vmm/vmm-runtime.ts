@@ -17,7 +17,9 @@ import { requireHolder } from "../../pod/pod-tasks.js";
 import { waitLauncherExit } from "../../pod/wait-exit.js";
 import { cliError } from "../../oci-runtime/cli-command.js";
 import { GUEST_CONSOLE_DIR, toGuest, vmPaths, type VmPaths } from "./guest-paths.js";
-import { GuestRunc } from "./guest-runc.js";
+import { GuestRunc, notRunning } from "./guest-runc.js";
+import type { GuestOciRuntime } from "./guest-oci-runtime.js";
+import { GUEST_CGROUP_GONE, guestCgroupStatsArgv, parseGuestCgroupDump } from "./guest-cgroup-stats.js";
 import { guestContainerSpec, type ShareBind } from "./guest-spec.js";
 import { StdioRelay } from "./stdio-relay.js";
 import { noOutputKeeper, type OutputKeeper } from "../../task/output-keeper.js";
@@ -60,7 +62,7 @@ export class VmmRuntime implements ContainerRuntime {
   }
 
   private runc(pod: Pod): GuestRunc {
-    return new GuestRunc(pod, this.paths(pod));
+    return new GuestRunc(pod, this.paths(pod), guestRuntime(pod));
   }
 
   /** Host directory of a container inside the pod's share. */
@@ -98,7 +100,7 @@ export class VmmRuntime implements ContainerRuntime {
     const agent = c.pod.client;
     if (!agent || c.record.init.state !== "running") return;
     try {
-      c.record.oomWatcherPid = await startOomWatcher(agent, c.id);
+      c.record.oomWatcherPid = await startOomWatcher(agent, c.id, guestRuntime(c.pod), c.record.init.pid);
       c.record.oomKills ??= 0;
       this.ops.save(c);
     } catch (err) {
@@ -149,11 +151,11 @@ export class VmmRuntime implements ContainerRuntime {
       cwd: g,
       ...streamed(stdio),
       console: consoleSocket,
-      argv: GuestRunc.createArgv(id, g, `${g}/init.pid`, `${g}/runc.log`, consoleSocket),
+      argv: GuestRunc.createArgv(guestRuntime(pod), id, g, `${g}/init.pid`, `${g}/runc.log`, consoleSocket),
       env: ["PATH=/sbin:/bin"],
     });
     const done = await waitLauncherExit(pod, runcPid, since, GUEST_LAUNCH_TIMEOUT_MS, l.signal);
-    if (done.status !== 0) throw cliError("runc", "create", readTextOr(join(dir, "runc.log"), "runc failed without a log"));
+    if (done.status !== 0) throw cliError(guestRuntime(pod), "create", readTextOr(join(dir, "runc.log"), "runc failed without a log"));
     const pid = Number(readFileSync(join(dir, "init.pid"), "utf8").trim());
     await holder.adopt(id, pid);
     return { pid, memoryCgroup: "", fields: { guest_pid: pid } };
@@ -205,12 +207,12 @@ export class VmmRuntime implements ContainerRuntime {
         cwd: "/",
         ...streamed(p.stdio),
         console: consoleSocket,
-        argv: GuestRunc.execArgv(containerId, `${g}.json`, `${g}.pid`, `${g}.log`, consoleSocket),
+        argv: GuestRunc.execArgv(guestRuntime(pod), containerId, `${g}.json`, `${g}.pid`, `${g}.log`, consoleSocket),
         env: ["PATH=/sbin:/bin"],
       });
       const done = await waitLauncherExit(pod, runcPid, since, GUEST_LAUNCH_TIMEOUT_MS, undefined);
       if (done.status !== 0) {
-        const err = cliError("runc", "exec", readTextOr(`${base}.log`, "runc failed without a log"));
+        const err = cliError(guestRuntime(pod), "exec", readTextOr(`${base}.log`, "runc failed without a log"));
         throw err.code === Code.Unknown ? new RuntimeError(Code.FailedPrecondition, err.message, { cause: err }) : err;
       }
       pid = Number(readFileSync(`${base}.pid`, "utf8").trim());
@@ -261,8 +263,14 @@ export class VmmRuntime implements ContainerRuntime {
     await this.runc(c.pod).update(c.id, resources);
   }
 
-  stats(c: Container): Promise<CgroupStats> {
-    return this.runc(c.pod).stats(c.id);
+  async stats(c: Container): Promise<CgroupStats> {
+    if (guestRuntime(c.pod) === "runc") return this.runc(c.pod).stats(c.id);
+    const pid = c.record.init.pid;
+    if (!pid || c.record.init.state === "stopped") throw notRunning(c.id);
+    const r = await runInGuest(c.pod, this.paths(c.pod), guestCgroupStatsArgv(pid), { timeoutMs: 60_000 });
+    if (r.status === GUEST_CGROUP_GONE) throw notRunning(c.id);
+    if (r.status !== 0) throw new RuntimeError(Code.Internal, `reading the cgroup of ${c.id} in the guest: exit ${r.status}: ${r.stderr.trim()}`);
+    return parseGuestCgroupDump(r.stdout);
   }
 
   /** Re-opens the stdio relays of a recovered container's live processes. */
@@ -310,6 +318,11 @@ export class VmmRuntime implements ContainerRuntime {
     await unmountBelow(dir);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The OCI runtime of a VM pod's guest, as its setup found it (vm-host.ts); runc for pods recorded before crun. */
+function guestRuntime(pod: Pod): GuestOciRuntime {
+  return (pod.record as { vm?: { ociRuntime?: GuestOciRuntime } }).vm?.ociRuntime ?? "runc";
 }
 
 /** Stdio fields of an agent spawn: what containerd asked for is streamed, the rest is /dev/null. */

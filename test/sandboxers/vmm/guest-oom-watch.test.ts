@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { containerOfOomWatcher, OomRecordCounter, oomWatcherSpawnId } from "../../../src/sandboxers/vmm/guest-oom-watch.js";
+import type { PodAgent } from "../../../src/holder/pod-agent.js";
+import { GUEST_OOM_WATCH, GUEST_RUNC } from "../../../src/sandboxers/vmm/guest-paths.js";
+import { containerOfOomWatcher, OomRecordCounter, oomWatcherSpawnId, startOomWatcher } from "../../../src/sandboxers/vmm/guest-oom-watch.js";
 import { VM_HOST_OVERHEAD_MB, vmHostResources } from "../../../src/sandboxers/vmm/vm-host-resources.js";
 
 describe("guest OOM watcher output", () => {
@@ -16,6 +18,16 @@ describe("guest OOM watcher output", () => {
     assert.equal(containerOfOomWatcher(oomWatcherSpawnId("web-1")), "web-1");
     assert.equal(containerOfOomWatcher("init:web-1"), undefined);
     assert.equal(containerOfOomWatcher("exec:web-1:e1"), undefined);
+  });
+
+  it("is kuasar-oom-watch on the container's init in a guest with crun (no `events`), `runc events` in a guest with runc only", async () => {
+    const argvs: string[][] = [];
+    const agent = { spawn: async (req: { argv: string[]; stdout: string }) => (argvs.push(req.argv), 7) } as unknown as PodAgent;
+    assert.equal(await startOomWatcher(agent, "web", "crun", 42), 7);
+    await startOomWatcher(agent, "web", "runc", 42);
+    assert.deepEqual(argvs[0], [GUEST_OOM_WATCH, "42"]);
+    assert.equal(argvs[1]![0], GUEST_RUNC);
+    assert.deepEqual(argvs[1]!.slice(-4), ["events", "--interval", "24h", "web"]);
   });
 });
 

@@ -50,6 +50,13 @@ export interface VmSpec {
    * only (no device, nothing migrated), so the template stays the same for every pod.
    */
   share9pPath?: string;
+  /**
+   * The hot-plug slot (see {@link hotplugSlotId}) whose virtio-9p device of {@link share9pPath} is
+   * on the command line instead: a 9p template's guest boots with the device (unmounted, so it
+   * migrates) and its restored VMs have it from their first instruction, without the guest's
+   * PCIe hot-plug handling (about a third of a restore under TCG). Undefined: hot-plugged later.
+   */
+  share9pSlot?: number;
   /** Serial console log file. */
   consoleLog: string;
   /** Where the VMM's own stdout/stderr go. */

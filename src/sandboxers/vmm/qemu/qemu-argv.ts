@@ -35,6 +35,10 @@ export function qemuArgv(binary: string, machineType: string, spec: VmSpec): str
   }
   // q35's root bus takes no hot-plug: each slot is a root port of its own.
   for (let n = 0; n < (spec.hotplugSlots ?? 0); n++) argv.push("-device", `pcie-root-port,id=${hotplugSlotId(n)},bus=pcie.0,chassis=${n + 1}`);
+  // After the root ports: the device sits in one.
+  if (spec.share9pPath !== undefined && spec.share9pSlot !== undefined) {
+    argv.push("-device", `virtio-9p-pci,id=share0,fsdev=${SHARE_FSDEV},mount_tag=${SHARE_TAG},bus=${hotplugSlotId(spec.share9pSlot)}`);
+  }
   if (spec.incoming) argv.push("-incoming", "defer");
   return argv;
 }

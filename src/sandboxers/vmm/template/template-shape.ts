@@ -4,7 +4,7 @@ import { which } from "../../../fs/which.js";
 import type { Accelerator } from "../driver/hypervisor.js";
 
 /** Bumped when what a template holds, or how it is restored, changes: old templates become stale. */
-export const TEMPLATE_FORMAT = 1;
+export const TEMPLATE_FORMAT = 2;
 
 /**
  * Everything that shapes a booted guest's memory and device state. Two VMs of the same shape
@@ -24,6 +24,8 @@ export interface TemplateShape {
   kernelCmdline: string;
   /** Empty hot-plug slots the template has (restored VMs get their share and NIC there). */
   hotplugSlots: number;
+  /** The guest boots with its (unmounted) virtio-9p share device in the share slot: templates of the 9p guest (see VmSpec.share9pSlot). */
+  coldShare9p: boolean;
 }
 
 /** What the key was computed from: kept beside a template so `kuasar-ctl` and logs can say why it is stale. */
@@ -38,6 +40,7 @@ export interface TemplateIdentity {
   initrd: string;
   kernelCmdline: string;
   hotplugSlots: number;
+  coldShare9p: boolean;
 }
 
 const fileDigests = new Map<string, { stamp: string; digest: string }>();
@@ -69,6 +72,7 @@ export function templateIdentity(s: TemplateShape, digest: (path: string) => str
     initrd: digest(s.initrdPath),
     kernelCmdline: s.kernelCmdline,
     hotplugSlots: s.hotplugSlots,
+    coldShare9p: s.coldShare9p,
   };
 }
 

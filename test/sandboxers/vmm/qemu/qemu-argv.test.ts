@@ -73,4 +73,11 @@ describe("QEMU command line", () => {
     assert.deepEqual(values(argv, "-fsdev"), ["local,id=fsdev0,path=/run/pods/a,,b/shared,security_model=passthrough,multidevs=remap"]);
     assert.ok(!values(argv, "-device").some((d) => d.startsWith("virtio-9p")), "the device is hot-plugged after the state is loaded");
   });
+  it("puts a 9p template's share device in its slot, after the root port it sits in", () => {
+    const argv = qemuArgv("q", "q35", { ...spec, shareSocket: undefined, share9pPath: "/s", share9pSlot: 0, incoming: true, hotplugSlots: 2 });
+    const devices = values(argv, "-device");
+    const at = devices.indexOf("virtio-9p-pci,id=share0,fsdev=fsdev0,mount_tag=kuasar,bus=hp0");
+    assert.ok(at > devices.indexOf("pcie-root-port,id=hp0,bus=pcie.0,chassis=1"), devices.join(" "));
+    assert.equal(values(qemuArgv("q", "q35", { ...spec, shareSocket: undefined, share9pSlot: 0, hotplugSlots: 2 }), "-fsdev").length, 0, "no device without its backend");
+  });
 });

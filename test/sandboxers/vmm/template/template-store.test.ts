@@ -34,7 +34,7 @@ function capture(): { log: Logger; warnings: string[] } {
 
 const shape = (over: Partial<TemplateShape> = {}): TemplateShape => ({
   qemuPath: "/q", machineType: "q35", accelerator: "tcg", vcpus: 1, memoryMb: 4,
-  kernelPath: "/k", initrdPath: "/i", kernelCmdline: "console=ttyS0 kuasar.share=later", hotplugSlots: 2, ...over,
+  kernelPath: "/k", initrdPath: "/i", kernelCmdline: "console=ttyS0 kuasar.share=later", hotplugSlots: 2, coldShare9p: true, ...over,
 });
 const files: Record<string, string> = { "/q": "qemu-7.2", "/k": "kernel-a", "/i": "initrd-a" };
 const identity = (over: Partial<TemplateShape> = {}, f = files): TemplateIdentity => templateIdentity(shape(over), (p) => f[p] ?? assert.fail(p));
@@ -61,7 +61,7 @@ describe("VM template key", () => {
     assert.match(k, /^tcg-[0-9a-f]{32}$/);
     assert.equal(templateKey(identity()), k, "stable");
     assert.match(templateKey(identity({ accelerator: "kvm" })), /^kvm-/);
-    for (const over of [{ vcpus: 2 }, { memoryMb: 8 }, { kernelCmdline: "console=ttyS0 quiet kuasar.share=later" }, { machineType: "pc" }, { hotplugSlots: 3 }]) {
+    for (const over of [{ vcpus: 2 }, { memoryMb: 8 }, { kernelCmdline: "console=ttyS0 quiet kuasar.share=later" }, { machineType: "pc" }, { hotplugSlots: 3 }, { coldShare9p: false }]) {
       assert.notEqual(templateKey(identity(over)), k, JSON.stringify(over));
     }
     for (const [path, content] of [["/k", "kernel-b"], ["/i", "initrd-with-a-new-agent"], ["/q", "qemu-8.2"]] as const) {
