@@ -9,8 +9,9 @@
  * JavaScript worth optimizing, and most of its heap was code. Lite mode turns WebAssembly off in
  * the daemon (Node 20's V8): nothing in it uses any (a wasm container's runner is a node process
  * of its own, started with its own flags; Node's CommonJS lexer falls back to its JS build).
+ * `--expose-gc` lets the daemon collect its heap once it goes quiet after work (idle-collector.ts).
  */
-export const DAEMON_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=1", "--lite-mode"];
+export const DAEMON_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=1", "--lite-mode", "--expose-gc"];
 
 /** The launchers in bin/ that start a daemon (kuasar-ctl and the shim launcher are not daemons). */
 export const DAEMON_LAUNCHERS: readonly string[] = ["kuasard", "runc-sandboxer", "wasm-sandboxer", "vmm-sandboxer", "gvisor-sandboxer"];

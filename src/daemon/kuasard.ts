@@ -24,6 +24,7 @@ import { serveAdmin, type AdminServer } from "../admin/admin-server.js";
 import { ObservedSandboxer } from "../observe/observed-sandboxer.js";
 import { realClock } from "../time/clock.js";
 import { startObservers, type Observers } from "../observe/start-observers.js";
+import { type IdleCollector, startIdleCollector } from "./idle-collector.js";
 
 /** Namespace used for task events when containerd sent none (ctr without `-n` uses "default"). */
 const DEFAULT_NAMESPACE = "default";
@@ -38,6 +39,7 @@ export class Kuasard {
   private readonly outputKeeper = new EndpointOutputKeeper(() => this.endpoint);
   private closing: Promise<void> | undefined;
   private observers: Observers | undefined;
+  private idleCollector: IdleCollector | undefined;
   private admin: AdminServer | undefined;
 
   constructor(
@@ -124,6 +126,7 @@ export class Kuasard {
   private async serveOperators(startedAt: Date): Promise<void> {
     const endpoint = () => this.endpointView();
     this.observers = await startObservers(this.options, { sandboxers: this.sandboxers, endpoint }, this.log);
+    this.idleCollector = startIdleCollector(this.log);
     const o = this.options;
     const ctx = {
       sandboxers: this.sandboxers,
@@ -202,6 +205,7 @@ export class Kuasard {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.admin?.close();
+      this.idleCollector?.close();
       await this.observers?.close();
       await Promise.all(this.grpcServers.map((s) => s.destroy()));
       await this.dispatcher.server.destroy();
