@@ -172,6 +172,14 @@ async function importModules(env: { containerd: Parameters<typeof importWasmImag
   await importWasmImage(env.containerd, "k8s.io", IMAGE, { "loop.wasm": await infiniteLoopModule(), "trap.wasm": await trapModule(), "big.wasm": await bigInitialMemoryModule(64), "echo.wasm": await echoArgsEnvFileModule() }, "/loop.wasm");
 }
 
+/** Runs `scenario` and checks it left no host, instance, holder or runner behind. */
+async function leavesNoWasmProcess(scenario: () => Promise<void>): Promise<void> {
+  const before = takeCensus();
+  await scenario();
+  const left = (censusDiff(before, takeCensus()).processes ?? []).filter((p) => /kuasar-wasm|kuasar-holder|ld-linux|wasm-instance/.test(p));
+  assert.deepEqual(left, []);
+}
+
 describe("the pod-level wasm host (wasm_engine = \"wasmedge-pod\")", { skip }, () => {
   it("containerd 2.x: one container traps, one is capped, the other keeps running (pauses, takes an exec); nothing is left after the pod", async (t) => {
     const env = await containerd2WithKuasar(t, ["runc", "wasm"], POD_HOST);
@@ -219,19 +227,13 @@ describe("the pod-level wasm host (wasm_engine = \"wasmedge-pod\")", { skip }, (
   it("containerd 2.x: the host is up at the pod's start; kill -9 of the host before and after the first container", async (t) => {
     const env = await containerd2WithKuasar(t, ["runc", "wasm"], POD_HOST);
     await importModules(env);
-    const before = takeCensus();
-    await hostFromPodStart(env.cri, WASM_HANDLER, `${env.dir}/logs/host-start`);
-    const left = (censusDiff(before, takeCensus()).processes ?? []).filter((p) => /kuasar-wasm|kuasar-holder|ld-linux|wasm-instance/.test(p));
-    assert.deepEqual(left, []);
+    await leavesNoWasmProcess(() => hostFromPodStart(env.cri, WASM_HANDLER, `${env.dir}/logs/host-start`));
   });
 
   it("containerd 1.7 (shim bridge): the host from the pod's start, kill -9 before and after the first container", async (t) => {
     const env = await containerd17WithKuasar(t, ["runc", "wasm"], POD_HOST);
     await importModules(env);
-    const before = takeCensus();
-    await hostFromPodStart(env.cri, WASM_HANDLER_17, `${env.dir}/logs/host-start17`);
-    const left = (censusDiff(before, takeCensus()).processes ?? []).filter((p) => /kuasar-wasm|kuasar-holder|ld-linux|wasm-instance/.test(p));
-    assert.deepEqual(left, []);
+    await leavesNoWasmProcess(() => hostFromPodStart(env.cri, WASM_HANDLER_17, `${env.dir}/logs/host-start17`));
   });
 
   it("containerd 2.x: a host started with the pod is adopted after kuasard restarts: its first container runs on it", async (t) => {
