@@ -185,9 +185,11 @@ describe("pod holder journal and protocol", () => {
     assert.equal(await errno([Verb.Ping, "a8"]), 0);
     assert.equal(await errno([Verb.Shutdown, "a9", "extra"]), ENOSYS, "shutdown takes no arguments");
     assert.equal(await errno([Verb.Restored, "a12", "0", "0", "", ""]), EPERM, "restored: a guest's pid 1 only");
+    assert.equal(await errno([Verb.Mkfifo, "a13", "relative"]), EINVAL, "mkfifo: an absolute path only");
+    assert.equal(await errno([Verb.Mkfifo, "a14"]), ENOSYS, "mkfifo takes its path");
     assert.equal(await errno(["SPAWN", "a10"]), ENOSYS);
     assert.equal(await errno(["eof", "a11"]), ENOSYS, "an event name is not a request");
-    const covered = new Set([Verb.Spawn, Verb.Write, Verb.CloseStdin, Verb.Resize, Verb.Adopt, Verb.Kill, Verb.Exits, Verb.Ping, Verb.Shutdown, Verb.Restored]);
+    const covered = new Set([Verb.Spawn, Verb.Write, Verb.CloseStdin, Verb.Resize, Verb.Adopt, Verb.Kill, Verb.Exits, Verb.Ping, Verb.Shutdown, Verb.Restored, Verb.Mkfifo]);
     assert.deepEqual(new Set(Object.values(Verb)), covered, "a new verb needs its line above");
 
     // A request split into single bytes is answered like any other.
