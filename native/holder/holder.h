@@ -71,11 +71,12 @@ struct holder {
 	int journal;
 	int dirfd;
 	int podinit_pipe;        /* write end; pod init polls the read end for our death */
-	char dir[PATH_MAX];
-	char sock_path[PATH_MAX + 16];   /* DIR/holder.sock, for messages */
+	/* Paths on the heap, each its own length: PATH_MAX arrays here were four written pages per pod. */
+	char *dir;               /* realpath of --dir */
+	char *sock_path;         /* DIR/holder.sock, for messages (NULL in serve mode) */
 	char sock_addr[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* what bind/connect use: see server_listen */
-	char pid_path[PATH_MAX + 16];
-	char shm[PATH_MAX];      /* the pod's shm tmpfs this holder mounted ("" for none): unmounted at exit */
+	char *pid_path;          /* DIR/holder.pid (NULL in serve mode) */
+	char *shm;               /* the pod's shm tmpfs this holder mounted (NULL for none): unmounted at exit */
 	bool sock_created;
 	bool serve;              /* --serve-port: one byte-stream port instead of holder.sock */
 	bool init;               /* serve mode as pid 1 (a guest VM's init): never exits, powers off */

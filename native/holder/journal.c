@@ -14,11 +14,9 @@
 
 void journal_open(struct holder *h)
 {
-	char jpath[PATH_MAX + 16];
-	snprintf(jpath, sizeof jpath, "%s/exits", h->dir);
-	h->journal = open(jpath, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	h->journal = openat(h->dirfd, "exits", O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (h->journal < 0)
-		die(h, errno, "open %s", jpath);
+		die(h, errno, "open %s/exits", h->dir);
 	journal_drop_torn_tail(h);
 }
 

@@ -26,19 +26,20 @@ static void usage(struct holder *h)
 	       "       kuasar-holder --dir DIR --serve-port PATH|fd:N [--log FILE]");
 }
 
+/* Relative to DIR's descriptor, as every file of DIR: no path buffer on every holder's stack. */
 static void write_pid_file(struct holder *h)
 {
-	char tmp[PATH_MAX + 32], body[64];
-	snprintf(tmp, sizeof tmp, "%s/holder.pid.tmp", h->dir);
+	static const char tmp[] = "holder.pid.tmp";
+	char body[64];
 	int n = snprintf(body, sizeof body, "%d %d\n", (int)h->pid, (int)h->podinit);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = openat(h->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
-		die(h, errno, "open %s", tmp);
+		die(h, errno, "open %s/%s", h->dir, tmp);
 	if (!write_all(fd, body, (size_t)n) || fsync(fd) < 0)
-		die(h, errno, "write %s", tmp);
+		die(h, errno, "write %s/%s", h->dir, tmp);
 	close(fd);
-	if (rename(tmp, h->pid_path) < 0)
-		die(h, errno, "rename %s", tmp);
+	if (renameat(h->dirfd, tmp, h->dirfd, "holder.pid") < 0)
+		die(h, errno, "rename %s/%s", h->dir, tmp);
 	if (fsync(h->dirfd) < 0)
 		die(h, errno, "fsync %s", h->dir);
 }
@@ -124,14 +125,10 @@ int main(int argc, char **argv)
 		die(h, EINVAL, "--shm and --shm-size go together");
 	if (h->serve && (pod.netns != NULL || pod.new_ipc || pod.new_uts || new_pid || pod.nsysctls > 0 || pod.ncgroups > 0 || pod.shm != NULL))
 		die(h, EINVAL, "--serve-port runs in the namespaces it is started in (no --netns, --new-*)");
-	if (realpath(dir, h->dir) == NULL)
+	if ((h->dir = realpath(dir, NULL)) == NULL)
 		die(h, errno, "--dir %s", dir);
-	if (!h->serve) {
-		/* Both fit: h->dir is shorter than PATH_MAX (realpath). */
-		if (snprintf(h->sock_path, sizeof h->sock_path, "%s/" SOCK_NAME, h->dir) >= (int)sizeof h->sock_path ||
-		    snprintf(h->pid_path, sizeof h->pid_path, "%s/holder.pid", h->dir) >= (int)sizeof h->pid_path)
-			die(h, ENAMETOOLONG, "--dir %s", h->dir);
-	}
+	if (!h->serve && (asprintf(&h->sock_path, "%s/" SOCK_NAME, h->dir) < 0 || asprintf(&h->pid_path, "%s/holder.pid", h->dir) < 0))
+		die(h, ENOMEM, "--dir %s", h->dir);
 	h->dirfd = open(h->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (h->dirfd < 0)
 		die(h, errno, "open %s", h->dir);

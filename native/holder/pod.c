@@ -24,13 +24,13 @@
  */
 static void join_cgroup(struct holder *h, const char *dir)
 {
-	char path[PATH_MAX];
-	int n = snprintf(path, sizeof path, "%s/cgroup.procs", dir);
-	if (n < 0 || (size_t)n >= sizeof path)
-		die(h, ENAMETOOLONG, "--cgroup %s", dir);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		die(h, errno, "--cgroup: open %s", dir);
+	int fd = openat(dfd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
-		die(h, errno, "--cgroup: open %s", path);
+		die(h, errno, "--cgroup: open %s/cgroup.procs", dir);
+	close(dfd);
 	/* "0" is the writer itself. */
 	if (write(fd, "0", 1) != 1)
 		die(h, errno, "--cgroup: join %s", dir);
@@ -84,7 +84,8 @@ static void apply_sysctl(struct holder *h, const char *arg, bool own_net, bool o
 
 /*
  * kuasar-pod-init beside this holder's executable (/proc/self/exe: a renamed or replaced file
- * still resolves to where the holder was started from), read before the fork.
+ * still resolves to where the holder was started from). Read in the fork: its PATH_MAX buffers
+ * go with the fork's exec instead of staying written stack pages of every holder.
  */
 static void pod_init_path(char *out, size_t size)
 {
@@ -108,8 +109,8 @@ static void pod_init_path(char *out, size_t size)
  * It becomes kuasar-pod-init (a page or two, where this fork keeps every page of the holder it
  * wrote to); where that binary is missing (an older VM guest), this fork reaps itself.
  */
-static void podinit_main(int death_rd, const char *exe) __attribute__((noreturn));
-static void podinit_main(int death_rd, const char *exe)
+static void podinit_main(int death_rd) __attribute__((noreturn));
+static void podinit_main(int death_rd)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	struct pollfd p = { .fd = death_rd, .events = POLLIN };
@@ -135,6 +136,8 @@ static void podinit_main(int death_rd, const char *exe)
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_SETMASK, &chld, NULL);
+	char exe[PATH_MAX];
+	pod_init_path(exe, sizeof exe);
 	if (exe[0] != '\0') {
 		/* SIGCHLD stays blocked, and one already pending stays pending, for the new image. */
 		char *const argv[] = { "kuasar-pod-init", NULL };
@@ -156,8 +159,6 @@ pid_t pod_start_init(struct holder *h)
 	int self_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
 	if (self_ns < 0)
 		die(h, errno, "open /proc/self/ns/pid");
-	char exe[PATH_MAX];
-	pod_init_path(exe, sizeof exe);
 	int death[2];
 	if (pipe2(death, O_CLOEXEC) < 0)
 		die(h, errno, "pipe");
@@ -168,7 +169,7 @@ pid_t pod_start_init(struct holder *h)
 		die(h, errno, "fork pod init");
 	if (pid == 0) {
 		close(death[1]);
-		podinit_main(death[0], exe);
+		podinit_main(death[0]);
 	}
 	/* Back to our own pid namespace for every later child (runc must see host pids). */
 	if (setns(self_ns, CLONE_NEWPID) < 0)
@@ -188,13 +189,12 @@ static void mount_shm(struct holder *h, const char *dir, long long size)
 {
 	char data[64];
 	snprintf(data, sizeof data, "mode=1777,size=%lld", size);
-	if (realpath(dir, h->shm) == NULL)
+	char *real = realpath(dir, NULL);
+	if (real == NULL)
 		die(h, errno, "--shm %s", dir);
-	if (mount("shm", h->shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, data) < 0) {
-		int err = errno;
-		h->shm[0] = '\0';
-		die(h, err, "mount tmpfs on %s", dir);
-	}
+	if (mount("shm", real, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, data) < 0)
+		die(h, errno, "mount tmpfs on %s", real);
+	h->shm = real; /* set once mounted: holder_exit unmounts it */
 }
 
 void pod_setup(struct holder *h, const struct pod_options *o)

@@ -4,6 +4,7 @@
 #include "holder.h"
 #include "journal.h"
 #include "log.h"
+#include "mounts.h"
 #include "reaper.h"
 #include "records.h"
 #include "restored.h"
@@ -203,7 +204,8 @@ static const struct {
 	{ HOLDER_VERB_ADOPT, do_adopt, 0 },          { HOLDER_VERB_KILL, do_kill, 0 },
 	{ HOLDER_VERB_EXITS, do_exits, 0 },          { HOLDER_VERB_PING, do_ping, 2 },
 	{ HOLDER_VERB_SHUTDOWN, do_shutdown, 2 },    { HOLDER_VERB_RESTORED, request_restored, 0 },
-	{ HOLDER_VERB_MKFIFO, do_mkfifo, 3 },
+	{ HOLDER_VERB_MKFIFO, do_mkfifo, 3 },        { HOLDER_VERB_MOUNT, request_mount, 7 },
+	{ HOLDER_VERB_UMOUNT, request_umount, 3 },
 };
 
 void handle_request(struct holder *h, struct client *c, char *msg, size_t len)

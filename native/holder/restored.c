@@ -66,18 +66,22 @@ static int carry_journal(int from, int to)
 /* Points the holder at a new directory (the share, mounted after the restore): its journal follows. */
 static int move_dir(struct holder *h, const char *dir)
 {
-	char real[PATH_MAX];
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return errno;
-	if (realpath(dir, real) == NULL)
+	char *real = realpath(dir, NULL);
+	if (real == NULL)
 		return errno;
 	int dirfd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0)
-		return errno;
+	if (dirfd < 0) {
+		int err = errno;
+		free(real);
+		return err;
+	}
 	/* The same name may be another directory now (the share mounted over it): compare the directories. */
 	struct stat now, was;
 	if (fstat(dirfd, &now) == 0 && fstat(h->dirfd, &was) == 0 && now.st_dev == was.st_dev && now.st_ino == was.st_ino) {
 		close(dirfd);
+		free(real);
 		return 0;
 	}
 	int journal = openat(dirfd, "exits", O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
@@ -88,13 +92,15 @@ static int move_dir(struct holder *h, const char *dir)
 		if (journal >= 0)
 			close(journal);
 		close(dirfd);
+		free(real);
 		return err;
 	}
 	close(h->journal);
 	close(h->dirfd);
 	h->journal = journal;
 	h->dirfd = dirfd;
-	memcpy(h->dir, real, sizeof real);
+	free(h->dir);
+	h->dir = real;
 	logmsg("dir moved to %s", h->dir);
 	return 0;
 }

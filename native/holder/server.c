@@ -282,10 +282,10 @@ void holder_exit(struct holder *h)
 	}
 	if (h->sock_created)
 		unlinkat(h->dirfd, SOCK_NAME, 0);
-	if (h->pid_path[0] != '\0')
+	if (h->pid_path != NULL)
 		unlink(h->pid_path);
 	/* The pod ends with its holder (ADR 0004); what is still mapped keeps the pages (MNT_DETACH). */
-	if (h->shm[0] != '\0' && umount2(h->shm, MNT_DETACH) < 0)
+	if (h->shm != NULL && umount2(h->shm, MNT_DETACH) < 0)
 		logmsg("unmount %s: %s", h->shm, strerror(errno));
 	if (h->init)
 		power_off();

@@ -41,6 +41,8 @@ export const Verb = {
   Shutdown: "shutdown",
   Restored: "restored",
   Mkfifo: "mkfifo",
+  Mount: "mount",
+  Umount: "umount",
 } as const;
 export type Verb = (typeof Verb)[keyof typeof Verb];
 

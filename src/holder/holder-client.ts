@@ -4,6 +4,7 @@ import { constants } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code } from "../errors/code.js";
+import type { MountCall } from "../fs/mount-calls.js";
 import { codeFromErrno, codeFromErrnoNumber, errnoName } from "../errors/errno.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { connectUnix } from "../fs/long-socket-path.js";
@@ -230,6 +231,19 @@ export class HolderClient extends EventEmitter<HolderClientEvents> {
    */
   async mkfifo(path: string, call: HolderCallOptions = {}): Promise<void> {
     await this.request(Verb.Mkfifo, this.rid(), [path], call);
+  }
+
+  /**
+   * One mount(2) by the holder, in its mount namespace (the host's): no mount(8) spawned by the
+   * daemon. Unimplemented from a holder older than the verb (the caller spawns mount(8) then).
+   */
+  async mount(m: MountCall, call: HolderCallOptions = {}): Promise<void> {
+    await this.request(Verb.Mount, this.rid(), [m.source, m.target, m.fstype, String(m.flags >>> 0), m.data], call);
+  }
+
+  /** umount2(2) of `target` by the holder, detached if busy; InvalidArgument (EINVAL) when it is not a mount point. */
+  async umount(target: string, call: HolderCallOptions = {}): Promise<void> {
+    await this.request(Verb.Umount, this.rid(), [target], call);
   }
 
   /** kill(2) on a process of the pod; NotFound (ESRCH) for any other pid. */

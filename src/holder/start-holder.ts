@@ -108,7 +108,9 @@ export async function startHolder(
   if (o.newPid) args.push("--new-pid");
   if (o.logFile !== undefined) args.push("--log", o.logFile);
 
-  const child = spawn(o.binary, args, { detached: true, stdio: ["ignore", "ignore", "pipe", "pipe"] });
+  // No environment: the holder reads none (each spawn request carries its process's whole
+  // environment), and the daemon's would be a written stack page of every pod's holder.
+  const child = spawn(o.binary, args, { detached: true, env: {}, stdio: ["ignore", "ignore", "pipe", "pipe"] });
   const stderr = child.stdio[2] as Readable;
   const ready = child.stdio[3] as Readable;
   let errText = "";

@@ -78,6 +78,8 @@ export interface ContainerOps {
 export interface ContainerRuntime {
   /** Whether the pod's supervisor sets pod sysctls in the pod's namespaces (false for an engine with a kernel of its own). */
   readonly holderSetsPodSysctls: boolean;
+  /** Whether the pod's supervisor shares the host's mount namespace, so it mounts the rootfs (false for a VM guest's agent). */
+  readonly holderMountsRootfs: boolean;
   /** When set, exec is refused with Unimplemented and this reason. */
   readonly execUnsupported?: string;
   /** At sandbox Create: refuses pod sysctls this engine cannot set. */

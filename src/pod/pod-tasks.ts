@@ -23,7 +23,7 @@ import { Container, exitInfo } from "./container.js";
 import { PidIndex } from "./pid-index.js";
 import type { OciProcess } from "./oci-spec.js";
 import type { ContainerRecord, ProcessRecord } from "./records.js";
-import { mountRootfs, unmount } from "./rootfs.js";
+import { mountRootfs, unmountRootfs, type Mounter } from "./rootfs.js";
 import { stdioPaths } from "./stdio.js";
 import { validateId } from "../sandbox/id.js";
 import { processTransitions, transition } from "../sandbox/state-machine.js";
@@ -161,7 +161,7 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
     try {
       if (spec.rootfs.length > 0) {
         await mkdir(rootfs, { recursive: true });
-        await mountRootfs(spec.rootfs, rootfs);
+        await mountRootfs(spec.rootfs, rootfs, this.mounter(pod));
         mounted = true;
       }
       const spawnId = `init:${id}`;
@@ -193,7 +193,7 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
     } catch (err) {
       log.warn({ err }, "container create failed; cleaning up");
       await this.runtime.undoLaunch(id, pod).catch(() => {});
-      if (mounted) await unmount(rootfs).catch(() => {});
+      if (mounted) await unmountRootfs(rootfs, this.mounter(pod)).catch(() => {});
       this.rt.containerRecords.delete(id);
       throw explainFullDisk(err, this.rt.options.dir);
     }
@@ -274,10 +274,15 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
   /** Removes what a container left behind (engine state, rootfs mount, record): Delete, and a pod's Shutdown. */
   async remove(c: Container): Promise<void> {
     await this.runtime.remove(c);
-    if (c.record.rootfsMounted) await unmount(join(c.record.bundle, "rootfs"));
+    if (c.record.rootfsMounted) await unmountRootfs(join(c.record.bundle, "rootfs"), this.mounter(c.pod));
     for (const p of [c.record.init, ...Object.values(c.record.execs)]) this.byPid.delete(c.pod, p.pid);
     this.rt.containerRecords.delete(c.id);
     this.rt.containers.delete(c.id);
+  }
+
+  /** The pod's holder, when it mounts in the host's mount namespace and is connected: no mount(8) per container then. */
+  private mounter(pod: Pod): Mounter | undefined {
+    return this.runtime.holderMountsRootfs ? (pod.client ?? undefined) : undefined;
   }
 
   exitSource(containerId: string): ExitSource | undefined {

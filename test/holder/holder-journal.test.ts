@@ -187,9 +187,14 @@ describe("pod holder journal and protocol", () => {
     assert.equal(await errno([Verb.Restored, "a12", "0", "0", "", ""]), EPERM, "restored: a guest's pid 1 only");
     assert.equal(await errno([Verb.Mkfifo, "a13", "relative"]), EINVAL, "mkfifo: an absolute path only");
     assert.equal(await errno([Verb.Mkfifo, "a14"]), ENOSYS, "mkfifo takes its path");
+    assert.equal(await errno([Verb.Mount, "a15", "none", "relative", "tmpfs", "0", ""]), EINVAL, "mount: an absolute target only");
+    assert.equal(await errno([Verb.Mount, "a16", "none", "/tmp", "tmpfs", "-1", ""]), EINVAL, "mount: flags are a non-negative number");
+    assert.equal(await errno([Verb.Mount, "a17", "none", "/tmp", "tmpfs"]), ENOSYS, "mount takes all five fields");
+    assert.equal(await errno([Verb.Umount, "a18", "relative"]), EINVAL, "umount: an absolute path only");
+    assert.equal(await errno([Verb.Umount, "a19", dir]), EINVAL, "umount: not a mount point");
     assert.equal(await errno(["SPAWN", "a10"]), ENOSYS);
     assert.equal(await errno(["eof", "a11"]), ENOSYS, "an event name is not a request");
-    const covered = new Set([Verb.Spawn, Verb.Write, Verb.CloseStdin, Verb.Resize, Verb.Adopt, Verb.Kill, Verb.Exits, Verb.Ping, Verb.Shutdown, Verb.Restored, Verb.Mkfifo]);
+    const covered = new Set([Verb.Spawn, Verb.Write, Verb.CloseStdin, Verb.Resize, Verb.Adopt, Verb.Kill, Verb.Exits, Verb.Ping, Verb.Shutdown, Verb.Restored, Verb.Mkfifo, Verb.Mount, Verb.Umount]);
     assert.deepEqual(new Set(Object.values(Verb)), covered, "a new verb needs its line above");
 
     // A request split into single bytes is answered like any other.

@@ -75,6 +75,7 @@ export class GvisorRuntime implements ContainerRuntime {
 
   /** The holder's namespaces are not where a gVisor pod's sysctls live: its sandbox kernel is. */
   readonly holderSetsPodSysctls = false;
+  readonly holderMountsRootfs = true;
 
   /**
    * runsc does not apply OCI `linux.sysctl`, and gVisor's kernel has no writable

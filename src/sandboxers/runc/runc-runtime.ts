@@ -30,6 +30,7 @@ export class RuncRuntime implements ContainerRuntime {
   readonly checkpointUnsupported = "checkpoint and restore are not supported by the runc sandboxer (it would need CRIU, which kuasard does not drive); the gvisor sandboxer supports them";
 
   readonly holderSetsPodSysctls = true;
+  readonly holderMountsRootfs = true;
 
   /** Enters every namespace (and the root) of the container's init, or of the pod's init without a container. */
   async debugExec(pod: Pod, c: Container | undefined, argv: string[], timeoutMs: number): Promise<ExecOutcome> {

@@ -44,6 +44,7 @@ export class VmmRuntime implements ContainerRuntime {
   readonly checkpointUnsupported = "checkpoint and restore are not supported by the vmm sandboxer (a container in a VM guest cannot be saved on its own); the gvisor sandboxer supports them";
 
   readonly holderSetsPodSysctls = true;
+  readonly holderMountsRootfs = false;
   /** Partial output of the containers' OOM watchers, by container id. */
   private readonly oomCounters = new Map<string, OomRecordCounter>();
   /** Live stdio relays by agent spawn id, per pod. */

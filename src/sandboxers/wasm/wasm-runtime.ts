@@ -44,6 +44,7 @@ export class WasmRuntime implements ContainerRuntime {
   readonly checkpointUnsupported = "checkpoint and restore are not supported by the wasm sandboxer (a WASI runner has no saved state to resume); the gvisor sandboxer supports them";
 
   readonly holderSetsPodSysctls = true;
+  readonly holderMountsRootfs = true;
   /** A WASI module runs alone: there is no shell or process table to enter. */
   async debugExec(): Promise<ExecOutcome> {
     throw new RuntimeError(Code.FailedPrecondition, "wasm pods cannot be exec'd into: a WASI module runs alone, with no shell or other programs in its sandbox");

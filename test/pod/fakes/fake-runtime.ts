@@ -20,6 +20,7 @@ export const FAKE_STATS: CgroupStats = { version: 2, cpuUsageNs: 1n, cpuUserNs: 
  */
 export class FakeRuntime implements ContainerRuntime {
   readonly holderSetsPodSysctls = true;
+  readonly holderMountsRootfs = true;
   /** Containers whose Start (the engine's release) fails, once. */
   readonly failStart = new Set<string>();
   /** Engine calls, in order (`launch c1`, `undo c1`, `remove c1`...). */

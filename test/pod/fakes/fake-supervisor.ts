@@ -5,6 +5,7 @@ import { Code } from "../../../src/errors/code.js";
 import { RuntimeError } from "../../../src/errors/runtime-error.js";
 import type { HolderClientEvents, HolderSpawnOptions } from "../../../src/holder/holder-client.js";
 import { parseJournal, type HolderExit } from "../../../src/holder/holder-protocol.js";
+import type { MountCall } from "../../../src/fs/mount-calls.js";
 import type { PodAgent } from "../../../src/holder/pod-agent.js";
 
 /** A process the fake supervisor "runs": its spawn id and argv. */
@@ -25,6 +26,8 @@ export class FakeSupervisor {
   /** Whether connections are accepted (false: alive but unreachable). */
   reachable = true;
   readonly processes = new Map<number, FakeProcess>();
+  /** Every mount(2) and umount asked for, in order (nothing is mounted). */
+  readonly mountCalls: (MountCall | { umount: string })[] = [];
   /** Every signal delivered, in order: `[pid, signal]`. */
   readonly signals: [number, number][] = [];
   private nextPid = 1000;
@@ -138,6 +141,16 @@ export class FakeAgent extends EventEmitter<HolderClientEvents> implements PodAg
   async mkfifo(path: string): Promise<void> {
     this.check();
     execFileSync("mkfifo", ["-m", "0600", path]);
+  }
+
+  async mount(m: MountCall): Promise<void> {
+    this.check();
+    this.sup.mountCalls.push(m);
+  }
+
+  async umount(target: string): Promise<void> {
+    this.check();
+    this.sup.mountCalls.push({ umount: target });
   }
 
   async kill(pid: number, signal: number | NodeJS.Signals): Promise<void> {
