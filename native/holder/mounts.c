@@ -1,11 +1,14 @@
 #include "mounts.h"
 
+#include "log.h"
 #include "server.h"
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <unistd.h>
 
 /*
  * The holder runs in the host's mount namespace (it mounts the pod's shm there too), so a
@@ -17,13 +20,32 @@ void request_mount(struct holder *h, struct client *c, char **f, int n)
 {
 	(void)n;
 	long long flags;
-	if (f[3][0] != '/')
-		FAIL(h, c, f[1], EINVAL, "mount: %.64s is not an absolute path", f[3]);
+	if (f[3][0] != '/' || (f[7][0] != '\0' && f[7][0] != '/'))
+		FAIL(h, c, f[1], EINVAL, "mount: TARGET and CWD must be absolute paths");
 	if (!parse_num(f[5], 0, 0xffffffffLL, &flags))
 		FAIL(h, c, f[1], EINVAL, "mount: bad flags %.32s", f[5]);
 	const char *src = f[2][0] ? f[2] : NULL, *type = f[4][0] ? f[4] : NULL, *data = f[6][0] ? f[6] : NULL;
-	if (mount(src, f[3], type, (unsigned long)flags, data) < 0)
-		FAIL(h, c, f[1], errno, "mount %.32s on %.256s: %s", f[4][0] ? f[4] : "-", f[3], strerror(errno));
+	/*
+	 * CWD: the directory DATA's relative paths start from. The kernel reads at most a page of
+	 * DATA, so an overlay of many layers names them relative to the directory they share.
+	 */
+	int here = -1;
+	if (f[7][0] != '\0') {
+		if ((here = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0 || chdir(f[7]) < 0) {
+			int err = errno;
+			if (here >= 0)
+				close(here);
+			FAIL(h, c, f[1], err, "mount: cwd %.256s: %s", f[7], strerror(err));
+		}
+	}
+	int rc = mount(src, f[3], type, (unsigned long)flags, data), err = errno;
+	if (here >= 0) {
+		if (fchdir(here) < 0)
+			logmsg("mount: back from %s: %s", f[7], strerror(errno));
+		close(here);
+	}
+	if (rc < 0)
+		FAIL(h, c, f[1], err, "mount %.32s on %.256s: %s", f[4][0] ? f[4] : "-", f[3], strerror(err));
 	reply_ok(h, c, f[1]);
 }
 

@@ -5,7 +5,7 @@
 struct holder;
 struct client;
 
-/* mount RID SOURCE TARGET FSTYPE FLAGS DATA: mount(2) as given (FLAGS: MS_* bits, decimal). */
+/* mount RID SOURCE TARGET FSTYPE FLAGS DATA CWD: mount(2) as given (FLAGS: MS_* bits, decimal), from CWD if not empty. */
 void request_mount(struct holder *h, struct client *c, char **f, int n);
 /* umount RID TARGET: umount2(2), detached when busy; EINVAL when TARGET is not a mount point. */
 void request_umount(struct holder *h, struct client *c, char **f, int n);

@@ -36,8 +36,9 @@
  *   shutdown RID                                                    -> ok RID (then the holder exits;
  *                                                                      as pid 1 it syncs and powers off)
  *   mkfifo RID PATH                                                 -> ok RID (a FIFO, mode 0600)
- *   mount RID SOURCE TARGET FSTYPE FLAGS DATA                       -> ok RID (mount(2); FLAGS: MS_* bits,
- *                                                                      decimal; empty SOURCE/FSTYPE/DATA: NULL)
+ *   mount RID SOURCE TARGET FSTYPE FLAGS DATA CWD                   -> ok RID (mount(2); FLAGS: MS_* bits,
+ *                                                                      decimal; empty SOURCE/FSTYPE/DATA: NULL;
+ *                                                                      CWD: where DATA's relative paths start)
  *   umount RID TARGET                                               -> ok RID (umount2(2), detached if busy)
  *   restored RID SEC NSEC SEED DIR                                  -> ok RID (a guest restored from a VM
  *                                                                      template: sets the clock to SEC.NSEC,
@@ -115,7 +116,7 @@
 #define HOLDER_VERB_RESTORED "restored"
 /* `mkfifo PATH`: a FIFO (mode 0600) made without the daemon spawning mkfifo(1) for it. */
 #define HOLDER_VERB_MKFIFO "mkfifo"
-/* `mount SOURCE TARGET FSTYPE FLAGS DATA`: mount(2) in the holder's (the host's) mount namespace. */
+/* `mount SOURCE TARGET FSTYPE FLAGS DATA CWD`: mount(2) in the holder's (the host's) mount namespace. */
 #define HOLDER_VERB_MOUNT "mount"
 /* `umount TARGET`: umount2(2), detached if busy (EINVAL: not a mount point). */
 #define HOLDER_VERB_UMOUNT "umount"

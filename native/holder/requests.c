@@ -204,7 +204,7 @@ static const struct {
 	{ HOLDER_VERB_ADOPT, do_adopt, 0 },          { HOLDER_VERB_KILL, do_kill, 0 },
 	{ HOLDER_VERB_EXITS, do_exits, 0 },          { HOLDER_VERB_PING, do_ping, 2 },
 	{ HOLDER_VERB_SHUTDOWN, do_shutdown, 2 },    { HOLDER_VERB_RESTORED, request_restored, 0 },
-	{ HOLDER_VERB_MKFIFO, do_mkfifo, 3 },        { HOLDER_VERB_MOUNT, request_mount, 7 },
+	{ HOLDER_VERB_MKFIFO, do_mkfifo, 3 },        { HOLDER_VERB_MOUNT, request_mount, 8 },
 	{ HOLDER_VERB_UMOUNT, request_umount, 3 },
 };
 

@@ -7,7 +7,12 @@ export interface MountCall {
   readonly fstype: string;
   readonly flags: number;
   readonly data: string;
+  /** Where `data`'s relative paths start ("": none), see {@link compactLowerdir}. */
+  readonly cwd: string;
 }
+
+/** The most of mount(2)'s data the kernel reads: one page. */
+export const MOUNT_DATA_MAX = 4096;
 
 /** The MS_* bits of <sys/mount.h> that mount(8)-style options name. */
 export const MS = {
@@ -106,12 +111,38 @@ export function mountCalls(m: MountSpec, target: string): MountCall[] | undefine
   const calls: MountCall[] = [];
   if (m.type === "bind" || (flags & MS.BIND) !== 0) {
     const bind = MS.BIND | (flags & MS.REC);
-    calls.push({ source, target, fstype: "", flags: bind, data: "" });
+    calls.push({ source, target, fstype: "", flags: bind, data: "", cwd: "" });
     const rest = flags & ~(MS.BIND | MS.REC);
-    if (rest !== 0) calls.push({ source: "", target, fstype: "", flags: MS.REMOUNT | MS.BIND | rest, data: "" });
+    if (rest !== 0) calls.push({ source: "", target, fstype: "", flags: MS.REMOUNT | MS.BIND | rest, data: "", cwd: "" });
   } else {
-    calls.push({ source, target, fstype: m.type, flags, data: data.join(",") });
+    const joined = data.join(",");
+    const compact = joined.length >= MOUNT_DATA_MAX ? compactLowerdir(data) : undefined;
+    calls.push({ source, target, fstype: m.type, flags, data: compact?.data ?? joined, cwd: compact?.cwd ?? "" });
   }
-  for (const p of propagation) calls.push({ source: "", target, fstype: "", flags: p, data: "" });
+  for (const p of propagation) calls.push({ source: "", target, fstype: "", flags: p, data: "", cwd: "" });
   return calls;
+}
+
+/**
+ * An overlay of many layers names more than a page of lower directories; they share the
+ * snapshotter's directory, so the mount is made from there with each named relative to it (what
+ * containerd's own mounts do). Undefined when they share no directory but `/`, or a path is
+ * escaped (a `:` or `,` in a name), or it would not fit anyway: the kernel's error stands then.
+ */
+export function compactLowerdir(data: readonly string[]): { data: string; cwd: string } | undefined {
+  const i = data.findIndex((o) => o.startsWith("lowerdir="));
+  const dirs = i < 0 ? [] : (data[i] as string).slice("lowerdir=".length).split(":");
+  if (dirs.length < 2 || dirs.some((d) => !d.startsWith("/") || d.includes("\\"))) return undefined;
+  let common = (dirs[0] as string).split("/").slice(0, -1);
+  for (const d of dirs) {
+    const parts = d.split("/");
+    let n = 0;
+    while (n < common.length && n < parts.length - 1 && common[n] === parts[n]) n++;
+    common = common.slice(0, n);
+  }
+  const cwd = common.join("/");
+  if (cwd === "") return undefined;
+  const relative = dirs.map((d) => d.slice(cwd.length + 1)).join(":");
+  const out = data.map((o, j) => (j === i ? `lowerdir=${relative}` : o)).join(",");
+  return out.length < MOUNT_DATA_MAX ? { data: out, cwd } : undefined;
 }

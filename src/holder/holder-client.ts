@@ -238,7 +238,7 @@ export class HolderClient extends EventEmitter<HolderClientEvents> {
    * daemon. Unimplemented from a holder older than the verb (the caller spawns mount(8) then).
    */
   async mount(m: MountCall, call: HolderCallOptions = {}): Promise<void> {
-    await this.request(Verb.Mount, this.rid(), [m.source, m.target, m.fstype, String(m.flags >>> 0), m.data], call);
+    await this.request(Verb.Mount, this.rid(), [m.source, m.target, m.fstype, String(m.flags >>> 0), m.data, m.cwd], call);
   }
 
   /** umount2(2) of `target` by the holder, detached if busy; InvalidArgument (EINVAL) when it is not a mount point. */

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { MS, mountCalls } from "../../src/fs/mount-calls.js";
+import { compactLowerdir, MOUNT_DATA_MAX, MS, mountCalls } from "../../src/fs/mount-calls.js";
 
 const T = "/run/x/rootfs";
 
 describe("mountCalls (mount(8) options as mount(2) calls)", () => {
   it("an overlay: flags out of the options, the rest as data in order", () => {
     const calls = mountCalls({ type: "overlay", source: "overlay", target: "", options: ["index=off", "ro", "nosuid", "workdir=/w", "upperdir=/u", "lowerdir=/a:/b", "x-kuasar.note"] }, T);
-    assert.deepEqual(calls, [{ source: "overlay", target: T, fstype: "overlay", flags: MS.RDONLY | MS.NOSUID, data: "index=off,workdir=/w,upperdir=/u,lowerdir=/a:/b" }]);
+    assert.deepEqual(calls, [{ source: "overlay", target: T, fstype: "overlay", flags: MS.RDONLY | MS.NOSUID, data: "index=off,workdir=/w,upperdir=/u,lowerdir=/a:/b", cwd: "" }]);
   });
 
   it("a later option undoes an earlier one, as mount(8) reads them", () => {
@@ -18,10 +18,10 @@ describe("mountCalls (mount(8) options as mount(2) calls)", () => {
 
   it("a bind with flags: the bind, then a remount of it carrying them (the kernel ignores them on the bind)", () => {
     assert.deepEqual(mountCalls({ type: "bind", source: "/s", target: "", options: ["rbind", "ro", "nosuid"] }, T), [
-      { source: "/s", target: T, fstype: "", flags: MS.BIND | MS.REC, data: "" },
-      { source: "", target: T, fstype: "", flags: MS.REMOUNT | MS.BIND | MS.RDONLY | MS.NOSUID, data: "" },
+      { source: "/s", target: T, fstype: "", flags: MS.BIND | MS.REC, data: "", cwd: "" },
+      { source: "", target: T, fstype: "", flags: MS.REMOUNT | MS.BIND | MS.RDONLY | MS.NOSUID, data: "", cwd: "" },
     ]);
-    assert.deepEqual(mountCalls({ type: "none", source: "/s", target: "", options: ["bind"] }, T), [{ source: "/s", target: T, fstype: "", flags: MS.BIND, data: "" }], "rw bind: one call");
+    assert.deepEqual(mountCalls({ type: "none", source: "/s", target: "", options: ["bind"] }, T), [{ source: "/s", target: T, fstype: "", flags: MS.BIND, data: "", cwd: "" }], "rw bind: one call");
   });
 
   it("propagation options: a call each, after the mount", () => {
@@ -32,5 +32,25 @@ describe("mountCalls (mount(8) options as mount(2) calls)", () => {
   it("an option only mount(8) acts on (a loop device): left to mount(8)", () => {
     assert.equal(mountCalls({ type: "ext4", source: "/img", target: "", options: ["loop", "ro"] }, T), undefined);
     assert.equal(mountCalls({ type: "ext4", source: "/img", target: "", options: ["offset=512"] }, T), undefined);
+  });
+
+  it("an overlay of more layers than a page names: the lower dirs relative to the directory they share", () => {
+    const root = "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots";
+    const lowers = Array.from({ length: 80 }, (_, i) => `${root}/${1000 + i}/fs`);
+    const options = [`workdir=${root}/2000/work`, `upperdir=${root}/2000/fs`, `lowerdir=${lowers.join(":")}`, "index=off"];
+    assert.ok(options.join(",").length >= MOUNT_DATA_MAX, "the plain data would not fit");
+    const [c] = mountCalls({ type: "overlay", source: "overlay", target: "", options }, T)!;
+    assert.equal(c!.cwd, root);
+    assert.equal(c!.data, `workdir=${root}/2000/work,upperdir=${root}/2000/fs,lowerdir=${lowers.map((_, i) => `${1000 + i}/fs`).join(":")},index=off`);
+    assert.ok(c!.data.length < MOUNT_DATA_MAX);
+  });
+
+  it("no compaction where the lower dirs share only /, a name is escaped, or it still would not fit", () => {
+    assert.equal(compactLowerdir(["lowerdir=/a/x:/b/y"]), undefined);
+    assert.equal(compactLowerdir(["lowerdir=/s/a\\:b:/s/c"]), undefined);
+    assert.equal(compactLowerdir(["lowerdir=/s/a"]), undefined, "one layer: nothing to share");
+    const huge = Array.from({ length: 500 }, (_, i) => `/s/layer-${i}-${"n".repeat(20)}`);
+    assert.equal(compactLowerdir([`lowerdir=${huge.join(":")}`]), undefined);
+    assert.deepEqual(compactLowerdir(["upperdir=/s/u", "lowerdir=/s/l/1/fs:/s/l/2/fs"]), { data: "upperdir=/s/u,lowerdir=1/fs:2/fs", cwd: "/s/l" });
   });
 });

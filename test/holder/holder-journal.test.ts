@@ -187,9 +187,10 @@ describe("pod holder journal and protocol", () => {
     assert.equal(await errno([Verb.Restored, "a12", "0", "0", "", ""]), EPERM, "restored: a guest's pid 1 only");
     assert.equal(await errno([Verb.Mkfifo, "a13", "relative"]), EINVAL, "mkfifo: an absolute path only");
     assert.equal(await errno([Verb.Mkfifo, "a14"]), ENOSYS, "mkfifo takes its path");
-    assert.equal(await errno([Verb.Mount, "a15", "none", "relative", "tmpfs", "0", ""]), EINVAL, "mount: an absolute target only");
-    assert.equal(await errno([Verb.Mount, "a16", "none", "/tmp", "tmpfs", "-1", ""]), EINVAL, "mount: flags are a non-negative number");
-    assert.equal(await errno([Verb.Mount, "a17", "none", "/tmp", "tmpfs"]), ENOSYS, "mount takes all five fields");
+    assert.equal(await errno([Verb.Mount, "a15", "none", "relative", "tmpfs", "0", "", ""]), EINVAL, "mount: an absolute target only");
+    assert.equal(await errno([Verb.Mount, "a16", "none", "/tmp", "tmpfs", "-1", "", ""]), EINVAL, "mount: flags are a non-negative number");
+    assert.equal(await errno([Verb.Mount, "a17", "none", "/tmp", "tmpfs"]), ENOSYS, "mount takes all six fields");
+    assert.equal(await errno([Verb.Mount, "a20", "none", "/tmp", "tmpfs", "0", "", "relative"]), EINVAL, "mount: an absolute cwd only");
     assert.equal(await errno([Verb.Umount, "a18", "relative"]), EINVAL, "umount: an absolute path only");
     assert.equal(await errno([Verb.Umount, "a19", dir]), EINVAL, "umount: not a mount point");
     assert.equal(await errno(["SPAWN", "a10"]), ENOSYS);

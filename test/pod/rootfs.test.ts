@@ -69,6 +69,26 @@ describe("rootfs mounts through the pod's holder", () => {
     await unmountRootfs(rootfs, client); // not mounted any more: fine
   });
 
+  it("an overlay of more layers than a page of mount data names (containerd's many-layer images)", async (t) => {
+    const dir = await scratch(t);
+    const client = await holder(t, dir);
+    const snapshots = join(dir, "io.containerd.snapshotter.v1.overlayfs", "snapshots");
+    const lowers = Array.from({ length: 60 }, (_, i) => join(snapshots, String(1000 + i), "fs"));
+    for (const [i, l] of lowers.entries()) {
+      mkdirSync(l, { recursive: true });
+      writeFileSync(join(l, `layer-${i}`), String(i));
+    }
+    for (const d of ["upper", "work", "rootfs"]) mkdirSync(join(snapshots, "2000", d), { recursive: true });
+    const options = ["index=off", `workdir=${join(snapshots, "2000", "work")}`, `upperdir=${join(snapshots, "2000", "upper")}`, `lowerdir=${lowers.join(":")}`];
+    assert.ok(options.join(",").length > 4096, "more than a page");
+    const rootfs = join(snapshots, "2000", "rootfs");
+    await mountRootfs([{ type: "overlay", source: "overlay", target: "", options }], rootfs, client);
+    assert.equal(readFileSync(join(rootfs, "layer-0"), "utf8"), "0", "the top layer");
+    assert.equal(readFileSync(join(rootfs, "layer-59"), "utf8"), "59", "the bottom layer");
+    await unmountRootfs(rootfs, client);
+    assert.deepEqual(mountsBelow(dir), []);
+  });
+
   it("a bad mount is InvalidArgument naming it, and what was mounted before it is undone", async (t) => {
     const dir = await scratch(t);
     const client = await holder(t, dir);
