@@ -94,6 +94,8 @@ export interface BenchConfiguration {
    * wasm configuration names the runc sandboxer on the same containerd path), or null.
    */
   readonly compareWith: string | null;
+  /** The largest pod count its memory curve goes to on this host (the run's larger counts are skipped for it); absent: all of them. */
+  readonly maxMemoryPods?: number;
   /** undefined when the configuration can run here; otherwise why not ("not available yet: ..."). */
   availability(): Promise<string | undefined>;
   /** Brings the configuration up (containerd, daemons, images, CNI). */

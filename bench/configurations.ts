@@ -5,6 +5,7 @@
  * @internal benchmark, not part of the runtime
  */
 import type { BenchConfiguration } from "./bench-configuration.js";
+import { gvisorMaxMemoryPods } from "./gvisor-workload.js";
 import { kuasarDirectConfiguration } from "./kuasar-direct.js";
 import { kuasarShimBridgeConfiguration } from "./kuasar-shim-bridge.js";
 import { stockRuncV2Configuration } from "./stock-runc-v2.js";
@@ -22,7 +23,7 @@ export function benchConfigurations(): BenchConfiguration[] {
     kuasarDirectConfiguration("runc", { runtime: "crun" }),
     stockRuncV2Configuration({ containerdVersion: "2", role: "reference" }),
     ...wasmEngines.flatMap((wasmEngine) => [kuasarDirectConfiguration("wasm", { wasmEngine }), kuasarShimBridgeConfiguration("wasm", { wasmEngine })]),
-    kuasarDirectConfiguration("gvisor"),
-    kuasarShimBridgeConfiguration("gvisor"),
+    { ...kuasarDirectConfiguration("gvisor"), maxMemoryPods: gvisorMaxMemoryPods() },
+    { ...kuasarShimBridgeConfiguration("gvisor"), maxMemoryPods: gvisorMaxMemoryPods() },
   ];
 }

@@ -7,6 +7,7 @@
  *
  * @internal benchmark, not part of the runtime
  */
+import { cpus } from "node:os";
 import { basename } from "node:path";
 import type { ProcessInfo } from "../testing/process-table.js";
 
@@ -23,4 +24,14 @@ export function runscManagementRole(p: ProcessInfo): string | undefined {
   if (p.cmdline[0] === "runsc-gofer") return "runsc gofer";
   if (basename(p.cmdline[0] ?? "") === "runsc" && p.cmdline.includes("wait")) return "runsc wait (exit reporter)";
   return undefined;
+}
+
+/**
+ * The most gvisor pods the memory curve goes to here: about ten per CPU. An idle gVisor sandbox
+ * on systrap keeps some 3% of a CPU busy (its fast-path latency monitor wakes every 400 us,
+ * idle or not), so 50 of them saturate a 2-core host and the fill and the teardown time out;
+ * the per-pod slope is as good from the smaller counts.
+ */
+export function gvisorMaxMemoryPods(): number {
+  return Math.max(10, 10 * cpus().length);
 }

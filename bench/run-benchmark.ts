@@ -135,12 +135,14 @@ export async function runBenchmark(configurations: readonly BenchConfiguration[]
 
     for (const a of alive()) {
       await a.phase("management memory", async () => {
-        log(`${a.cfg.label}: memory at ${options.podCounts.join(", ")} pods`);
+        const podCounts = options.podCounts.filter((n) => n <= (a.cfg.maxMemoryPods ?? Infinity));
+        const skipped = options.podCounts.filter((n) => !podCounts.includes(n));
+        log(`${a.cfg.label}: memory at ${podCounts.join(", ")} pods${skipped.length > 0 ? ` (not ${skipped.join(", ")}: at most ${a.cfg.maxMemoryPods} on this host)` : ""}`);
         const others = active.filter((o) => o !== a).flatMap((o) => o.rc.fixedPids);
         let pods = 0;
         try {
           a.samples.memory = await measureManagementMemory(a.rc, a.ctx, {
-            podCounts: options.podCounts,
+            podCounts,
             fillConcurrency: options.fillConcurrency,
             settleMs: options.settleMs,
             snapshots: options.memorySnapshots,
