@@ -1,4 +1,9 @@
-import type { MountSpec } from "../task/task-backend.js";
+/** A mount as containerd sends it (the task API's rootfs mounts have this shape). */
+export interface ContainerdMount {
+  readonly type: string;
+  readonly source: string;
+  readonly options: readonly string[];
+}
 
 /** One mount(2) call, as the holder's `mount` verb takes it ("" for a NULL source, type or data). */
 export interface MountCall {
@@ -96,7 +101,7 @@ const MOUNT8_ONLY = /^(loop|offset|sizelimit|encryption|helper|user|users|owner|
  * userspace and dropped. A bind mount with flags is a bind, then a remount of the bind with
  * them (the kernel ignores flags on the bind itself); propagation comes last, a call each.
  */
-export function mountCalls(m: MountSpec, target: string): MountCall[] | undefined {
+export function mountCalls(m: ContainerdMount, target: string): MountCall[] | undefined {
   let flags = 0;
   const data: string[] = [];
   const propagation: number[] = [];
