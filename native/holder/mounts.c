@@ -13,7 +13,7 @@
 /*
  * The holder runs in the host's mount namespace (it mounts the pod's shm there too), so a
  * mount made here is the one the OCI runtime finds under the bundle. The daemon parses
- * mount(8)-style options into flags and data (src/fs/mount-options.ts); only what the kernel
+ * mount(8)-style options into flags and data (src/fs/mount-calls.ts); only what the kernel
  * takes crosses the wire, and empty SOURCE, FSTYPE or DATA mean NULL.
  */
 void request_mount(struct holder *h, struct client *c, char **f, int n)

@@ -35,7 +35,7 @@ describe("mountCalls (mount(8) options as mount(2) calls)", () => {
   });
 
   it("an overlay of more layers than a page names: the lower dirs relative to the directory they share", () => {
-    const root = "/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots";
+    const root = "/srv/ctrd/io.containerd.snapshotter.v1.overlayfs/snapshots"; // the shape of containerd's snapshotter paths; nothing is touched
     const lowers = Array.from({ length: 80 }, (_, i) => `${root}/${1000 + i}/fs`);
     const options = [`workdir=${root}/2000/work`, `upperdir=${root}/2000/fs`, `lowerdir=${lowers.join(":")}`, "index=off"];
     assert.ok(options.join(",").length >= MOUNT_DATA_MAX, "the plain data would not fit");
