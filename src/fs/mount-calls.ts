@@ -121,7 +121,7 @@ export function mountCalls(m: ContainerdMount, target: string): MountCall[] | un
     if (rest !== 0) calls.push({ source: "", target, fstype: "", flags: MS.REMOUNT | MS.BIND | rest, data: "", cwd: "" });
   } else {
     const joined = data.join(",");
-    const compact = joined.length >= MOUNT_DATA_MAX ? compactLowerdir(data) : undefined;
+    const compact = Buffer.byteLength(joined) >= MOUNT_DATA_MAX ? compactLowerdir(data) : undefined;
     calls.push({ source, target, fstype: m.type, flags, data: compact?.data ?? joined, cwd: compact?.cwd ?? "" });
   }
   for (const p of propagation) calls.push({ source: "", target, fstype: "", flags: p, data: "", cwd: "" });
@@ -149,5 +149,5 @@ export function compactLowerdir(data: readonly string[]): { data: string; cwd: s
   if (cwd === "") return undefined;
   const relative = dirs.map((d) => d.slice(cwd.length + 1)).join(":");
   const out = data.map((o, j) => (j === i ? `lowerdir=${relative}` : o)).join(",");
-  return out.length < MOUNT_DATA_MAX ? { data: out, cwd } : undefined;
+  return Buffer.byteLength(out) < MOUNT_DATA_MAX ? { data: out, cwd } : undefined;
 }

@@ -53,4 +53,19 @@ describe("mountCalls (mount(8) options as mount(2) calls)", () => {
     assert.equal(compactLowerdir([`lowerdir=${huge.join(":")}`]), undefined);
     assert.deepEqual(compactLowerdir(["upperdir=/s/u", "lowerdir=/s/l/1/fs:/s/l/2/fs"]), { data: "upperdir=/s/u,lowerdir=1/fs:2/fs", cwd: "/s/l" });
   });
+
+  it("the page is counted in bytes: names of multi-byte characters that fit in characters but not in bytes are compacted, or left to the kernel", () => {
+    const root = "/srv/snap";
+    // 3 bytes per character: 30 layers of about 60 characters come to about 1900 characters but 5400 bytes.
+    const lowers = Array.from({ length: 30 }, (_, i) => `${root}/${"\u96ea".repeat(50)}-${i}/fs`);
+    const options = [`lowerdir=${lowers.join(":")}`];
+    assert.ok(options[0]!.length < MOUNT_DATA_MAX && Buffer.byteLength(options[0]!) >= MOUNT_DATA_MAX);
+    const [c] = mountCalls({ type: "overlay", source: "overlay", options }, T)!;
+    assert.equal(c!.cwd, "", "still more than a page once relative: the data is passed whole, for the kernel to refuse");
+    const short = Array.from({ length: 30 }, (_, i) => `${root}/${"\u96ea".repeat(45)}/${i}/fs`);
+    assert.ok(Buffer.byteLength(short.join(":")) >= MOUNT_DATA_MAX && short.join(":").length < MOUNT_DATA_MAX);
+    const [d] = mountCalls({ type: "overlay", source: "overlay", options: [`lowerdir=${short.join(":")}`] }, T)!;
+    assert.equal(d!.cwd, `${root}/${"\u96ea".repeat(45)}`);
+    assert.ok(Buffer.byteLength(d!.data) < MOUNT_DATA_MAX);
+  });
 });
