@@ -26,7 +26,11 @@ static void usage(struct holder *h)
 	       "       kuasar-holder --dir DIR --serve-port PATH|fd:N [--log FILE]");
 }
 
-/* Relative to DIR's descriptor, as every file of DIR: no path buffer on every holder's stack. */
+/* Relative to DIR's descriptor, as every file of DIR: no path buffer on every holder's stack.
+ * Written aside and renamed (a reader sees the old file or the whole new one), never synced:
+ * it names processes that do not outlive the kernel, and the page cache outlives any crash
+ * short of the power loss that ends them too (the daemon's records follow the same rule). Two
+ * fsyncs here were a journal commit or two on every pod's start, behind containerd's own. */
 static void write_pid_file(struct holder *h)
 {
 	static const char tmp[] = "holder.pid.tmp";
@@ -35,13 +39,11 @@ static void write_pid_file(struct holder *h)
 	int fd = openat(h->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		die(h, errno, "open %s/%s", h->dir, tmp);
-	if (!write_all(fd, body, (size_t)n) || fsync(fd) < 0)
+	if (!write_all(fd, body, (size_t)n))
 		die(h, errno, "write %s/%s", h->dir, tmp);
 	close(fd);
 	if (renameat(h->dirfd, tmp, h->dirfd, "holder.pid") < 0)
 		die(h, errno, "rename %s/%s", h->dir, tmp);
-	if (fsync(h->dirfd) < 0)
-		die(h, errno, "fsync %s", h->dir);
 }
 
 /* Closes every fd from 3 up except keep[0] and keep[1] (-1: none). */

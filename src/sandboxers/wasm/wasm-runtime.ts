@@ -77,32 +77,40 @@ export class WasmRuntime implements ContainerRuntime {
   /**
    * Brings up the pod's resident wasm host (the pod-level engine's, when it is the pod's
    * engine) through the holder like a container's runner, so the host is the holder's (in
-   * the pod's namespaces, outliving kuasard, ended with the pod). Awaited only to the spawn:
-   * the host comes up while containerd creates the first container (awaiting it cost the
-   * pod's start more than it saved the container's Start, measured on a loaded machine). A
-   * host that fails to come up is logged; the next container's runner starts a host itself
-   * (under the same lock, waiting for it), as it does whenever the host is gone (killed, or
-   * left after its idle time).
+   * the pod's namespaces, outliving kuasard, ended with the pod). Not awaited: the host is a
+   * head start, not part of what Start promises, so it comes up while containerd finishes the
+   * pod and creates its first container (awaiting even the spawn was a wasm pod's whole start
+   * cost over a runc pod's, measured). A host that fails to come up is logged; the next
+   * container's runner starts a host itself (under the same lock, waiting for it), as it does
+   * whenever the host is gone (killed, or left after its idle time).
    */
-  async podStarted(pod: Pod, signal?: AbortSignal): Promise<void> {
+  async podStarted(pod: Pod): Promise<void> {
     let engine: WasmEngine;
     try {
       engine = this.engines.chooseFor(false, pod.record.pod?.annotations, pod.record.annotations);
     } catch {
       return; // a bad engine annotation fails each container's Create, which says why
     }
-    if (!engine.warm) return;
-    const dir = join(pod.dir, "wasm");
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const log = join(dir, WARM_LOG);
-    rmSync(log, { force: true });
-    const cmd = engine.warm(dir);
-    const since = new Date();
-    const pid = await requireHolder(pod).spawn({ id: WARM_SPAWN_ID, cwd: dir, stderr: log, argv: cmd.argv, env: cmd.env }, { signal });
+    const warm = engine.warm?.bind(engine);
+    if (!warm) return;
     const failed = (fields: Record<string, unknown>) => pod.log.warn({ engine: engine.name, ...fields }, "the pod's wasm host did not come up at the pod's start; its first container starts one");
-    waitExit(pod, pid, since, START_TIMEOUT_MS).then(
-      (e) => (e.status === 0 ? pod.log.debug({ engine: engine.name }, "the pod's wasm host is up") : failed({ status: e.status, stderr: readQuietly(log) })),
-      (err: unknown) => failed({ err }),
+    const dir = join(pod.dir, "wasm");
+    const log = join(dir, WARM_LOG);
+    const since = new Date();
+    const spawned = (async () => {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      rmSync(log, { force: true });
+      const cmd = warm(dir);
+      return requireHolder(pod).spawn({ id: WARM_SPAWN_ID, cwd: dir, stderr: log, argv: cmd.argv, env: cmd.env });
+    })();
+    spawned.then(
+      (pid) =>
+        waitExit(pod, pid, since, START_TIMEOUT_MS).then(
+          (e) => (e.status === 0 ? pod.log.debug({ engine: engine.name }, "the pod's wasm host is up") : failed({ status: e.status, stderr: readQuietly(log) })),
+          (err: unknown) => failed({ err }),
+        ),
+      // A pod stopped at once (or whose holder died) takes the spawn with it: nothing to undo.
+      (err: unknown) => (pod.stopping ? undefined : failed({ err })),
     );
   }
 
