@@ -3,7 +3,7 @@
  *
  * @internal benchmark, not part of the runtime
  */
-import type { VmmSection } from "./vmm-results.js";
+import type { VmmCriPhases, VmmSection } from "./vmm-results.js";
 
 const cell = (v: number | null, digits = 0): string => (v === null ? "—" : v.toFixed(digits));
 // Reasons quote QEMU's messages, which may hold table pipes and backticks.
@@ -47,6 +47,7 @@ export function renderVmmSection(v: VmmSection | undefined, h: string): string[]
       "",
     );
   }
+  out.push(...whereStartGoes(v));
   const rows: [string, typeof v.samples.memory][] = [["boot", v.samples.memory], ...(tp !== null ? ([["template", tp.samples.memory]] as [string, typeof v.samples.memory][]) : [])];
   if (rows.some(([, ms]) => ms.length > 0)) {
     const pathCol = tp !== null;
@@ -63,6 +64,38 @@ export function renderVmmSection(v: VmmSection | undefined, h: string): string[]
       `Management (kuasard + kuasar-endpoint) PSS slope${tp !== null ? " (boot path)" : ""}: **${cell(s.mgmt_pss_mb_per_pod, 2)} MB per VM pod**; QEMU and virtiofsd are per-pod infrastructure, reported apart (the guest's memory lives in QEMU).`,
       "",
     );
+  }
+  return out;
+}
+
+/** Labels of the restore steps the daemon logs, in order (`vm-restore.ts`). */
+const RESTORE_STEP_LABELS: readonly (readonly [string, string])[] = [
+  ["spawn_ms", "QEMU spawned"],
+  ["qmp_ms", "QMP answers (QEMU's own start)"],
+  ["state_loaded_ms", "device state loaded"],
+  ["plugged_ms", "share and NIC plugged"],
+  ["agent_ms", "guest agent answers"],
+  ["mounted_ms", "share mounted in the guest"],
+  ["restore_ms", "clock, entropy and journal set (restore done)"],
+];
+
+/** Where a VM pod's start goes: each path's CRI calls, and the template path's restore steps (medians). */
+function whereStartGoes(v: VmmSection): string[] {
+  const tp = v.template ?? null;
+  const paths: [string, VmmCriPhases | null][] = [["boot", v.cri_phases_ms ?? null], ...(tp !== null ? [["template", tp.cri_phases_ms ?? null] as [string, VmmCriPhases | null]] : [])];
+  const out: string[] = [];
+  if (paths.some(([, p]) => p !== null)) {
+    out.push("CRI calls of one VM pod start as the client saw them, median (ms):", "", "| path | RunPodSandbox | CreateContainer | StartContainer | until RUNNING |", "|---|---:|---:|---:|---:|");
+    for (const [name, p] of paths) {
+      if (p !== null) out.push(`| ${name} | ${cell(p.run_pod_sandbox_ms, 1)} | ${cell(p.create_container_ms, 1)} | ${cell(p.start_container_ms, 1)} | ${cell(p.until_running_ms, 1)} |`);
+    }
+    out.push("");
+  }
+  const steps = tp?.restore_steps_ms ?? null;
+  if (steps !== null) {
+    out.push("Restore steps inside RunPodSandbox (template path), median ms since the restore began, from the daemon's log:", "", "| step | ms |", "|---|---:|");
+    for (const [key, label] of RESTORE_STEP_LABELS) if (steps[key] !== undefined) out.push(`| ${label} | ${cell(steps[key] ?? null, 0)} |`);
+    out.push("");
   }
   return out;
 }

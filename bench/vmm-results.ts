@@ -83,11 +83,27 @@ export interface VmmTemplatePath {
   readonly restored_pods: number;
   readonly started_pods: number;
   readonly summary: VmmTemplateSummary | null;
+  /** Medians of its CRI calls over the timed pod starts; absent in files older than it. */
+  readonly cri_phases_ms?: VmmCriPhases | null;
+  /**
+   * Medians over its restored pods of the daemon's restore steps (each ms since QEMU's spawn
+   * began: `spawn_ms`, `qmp_ms`, `state_loaded_ms`, `plugged_ms`, `agent_ms`, `mounted_ms`, and
+   * the whole `restore_ms`, from its log); absent in files older than it, null when none logged.
+   */
+  readonly restore_steps_ms?: Readonly<Record<string, number>> | null;
   readonly samples: {
     readonly pod_start_ms: readonly (number | null)[];
     readonly pod_start_errors: readonly string[];
     readonly memory: readonly VmmMemoryPoint[];
   };
+}
+
+/** Medians of a path's CRI calls over its timed pod starts, ms (what the client saw of each). */
+export interface VmmCriPhases {
+  readonly run_pod_sandbox_ms: number | null;
+  readonly create_container_ms: number | null;
+  readonly start_container_ms: number | null;
+  readonly until_running_ms: number | null;
 }
 
 /** The whole VM section. */
@@ -108,6 +124,8 @@ export interface VmmSection {
   readonly teardown_error: string | null;
   /** The boot path (every pod boots its guest): `summary` and `samples` below. */
   readonly summary: VmmSummary | null;
+  /** The boot path's CRI calls (medians over its timed pod starts); absent in files older than it. */
+  readonly cri_phases_ms?: VmmCriPhases | null;
   /** The template path measured in the same run; absent in files older than it, null when not run. */
   readonly template?: VmmTemplatePath | null;
   readonly samples: {

@@ -28,7 +28,8 @@ import { serialIteration } from "./start-latency.js";
 import { quantile, round } from "./stats.js";
 import { VmmFloor, vmmBenchHypervisor, vmmMissing } from "./vmm-floor.js";
 import { readVmmMemory, type VmmMemoryReading } from "./vmm-memory.js";
-import type { VmmFloorSample, VmmMemoryPoint, VmmSection, VmmTemplatePath } from "./vmm-results.js";
+import type { PodStartSample } from "./results.js";
+import type { VmmCriPhases, VmmFloorSample, VmmMemoryPoint, VmmSection, VmmTemplatePath } from "./vmm-results.js";
 import { summarizeVmm, summarizeVmmTemplate } from "./vmm-summary.js";
 
 /** What {@link runVmmSection} needs from the run's options. */
@@ -81,12 +82,53 @@ function memoryPoint(pods: number, rs: readonly VmmMemoryReading[]): VmmMemoryPo
 /** What the daemon logs once per pod it restored from a template (`vm-host.ts`). */
 const RESTORED_MESSAGE = '"msg":"VM restored from its template"';
 
+/** What the daemon logs once per restore, with its steps (`vm-restore.ts`). */
+const RESTORE_STEPS_MESSAGE = '"msg":"guest agent answered (restored from a template)"';
+/** The steps of that line, in the order they happen. */
+const RESTORE_STEPS = ["spawn_ms", "qmp_ms", "state_loaded_ms", "plugged_ms", "agent_ms", "mounted_ms", "restore_ms"] as const;
+
+/** Medians of each restore step over the lines of `logs` that report one; null when none do. */
+export function restoreSteps(logs: string): Record<string, number> | null {
+  const lines = logs.split("\n").filter((l) => l.includes(RESTORE_STEPS_MESSAGE));
+  const parsed = lines.flatMap((l) => {
+    try {
+      return [JSON.parse(l) as Record<string, unknown>];
+    } catch {
+      return [];
+    }
+  });
+  const out: Record<string, number> = {};
+  for (const step of RESTORE_STEPS) {
+    const xs = parsed.map((p) => p[step]).filter((v): v is number => typeof v === "number");
+    if (xs.length > 0) out[step] = median(xs);
+  }
+  return Object.keys(out).length > 0 ? out : null;
+}
+
+/** Medians of each CRI call over the successful timed pod starts; null when there were none. */
+function criPhases(samples: readonly PodStartSample[]): VmmCriPhases | null {
+  const ok = samples.filter((s) => s.ok);
+  if (ok.length === 0) return null;
+  const of = (f: (s: PodStartSample) => number | null) => {
+    const xs = ok.map(f).filter((v): v is number => v !== null);
+    return xs.length > 0 ? median(xs) : null;
+  };
+  return {
+    run_pod_sandbox_ms: of((s) => s.run_pod_sandbox_ms),
+    create_container_ms: of((s) => s.create_container_ms),
+    start_container_ms: of((s) => s.start_container_ms),
+    until_running_ms: of((s) => s.until_running_ms),
+  };
+}
+
 /** One path's running containerd + kuasard and what it measured. */
 interface VmmPath {
   readonly name: string;
   readonly rc: RunningConfiguration;
   readonly ctx: PodStartContext;
   readonly podMs: (number | null)[];
+  /** The timed pod starts, for the CRI calls' medians. */
+  readonly samples: PodStartSample[];
   readonly podErrors: string[];
   readonly memory: VmmMemoryPoint[];
   /** Pods started, warm-up and memory pods included. */
@@ -97,7 +139,7 @@ async function openPath(name: string, template: boolean, dir: string, index: num
   await mkdir(dir, { recursive: true });
   const rc = await kuasarDirectConfiguration("vmm", { vmmTemplate: template }).setup({ dir, index, log });
   const ctx: PodStartContext = { cri: rc.cri, runtimeHandler: rc.runtimeHandler, container: rc.container, logRoot: join(dir, "logs"), callTimeoutMs: o.callTimeoutMs };
-  return { name, rc, ctx, podMs: [], podErrors: [], memory: [], started: 0 };
+  return { name, rc, ctx, podMs: [], samples: [], podErrors: [], memory: [], started: 0 };
 }
 
 /** Memory of `path` at each pod count (0 first), its pods left running. */
@@ -151,6 +193,7 @@ export async function runVmmSection(o: VmmSectionOptions, dir: string, index: nu
   let buildMs: number | null = null;
   let tplDataMb: number | null = null;
   let restored = 0;
+  let steps: Record<string, number> | null = null;
   let failure: string | null = null;
   const teardown: string[] = [];
   try {
@@ -184,6 +227,7 @@ export async function runVmmSection(o: VmmSectionOptions, dir: string, index: nu
         p.started++;
         const s = await serialIteration(p.ctx, i + 1, false);
         p.podMs.push(s.ok ? s.total_ms : null);
+        p.samples.push(s);
         if (!s.ok) p.podErrors.push(s.error ?? "?");
         line.push(`${p.name} pod start ${s.ok ? `${s.total_ms?.toFixed(0)} ms` : `FAILED (${s.error})`}`);
       }
@@ -210,6 +254,7 @@ export async function runVmmSection(o: VmmSectionOptions, dir: string, index: nu
         log(`vmm: teardown: ${e}`);
       }
       if (p === tpl && failure !== null) restored = await restoredPods(p).catch(() => restored);
+      if (p === tpl) steps = restoreSteps(await p.rc.logs().catch(() => ""));
       await p.rc.close();
     }
   }
@@ -225,6 +270,8 @@ export async function runVmmSection(o: VmmSectionOptions, dir: string, index: nu
           restored_pods: restored,
           started_pods: tpl.started,
           summary: tpl.podMs.length + tpl.memory.length > 0 ? summarizeVmmTemplate(floorSamples, bootMs, tpl.podMs, tpl.memory) : null,
+          cri_phases_ms: criPhases(tpl.samples),
+          restore_steps_ms: steps,
           samples: { pod_start_ms: tpl.podMs, pod_start_errors: tpl.podErrors, memory: tpl.memory },
         };
   return {
@@ -237,6 +284,7 @@ export async function runVmmSection(o: VmmSectionOptions, dir: string, index: nu
     iterations: o.iterations,
     teardown_error: teardown.length > 0 ? teardown.join("; ") : null,
     summary: floorSamples.length + bootMs.length > 0 ? summarizeVmm(floorSamples, bootMs, bootMemory) : null,
+    cri_phases_ms: boot ? criPhases(boot.samples) : null,
     template,
     samples: { floor: floorSamples, pod_start_ms: bootMs, pod_start_errors: boot?.podErrors ?? [], memory: bootMemory },
   };

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { VmmSection } from "../../bench/vmm-results.js";
 import { renderVmmSection } from "../../bench/vmm-report.js";
-import { emptyVmmSection } from "../../bench/vmm-section.js";
+import { emptyVmmSection, restoreSteps } from "../../bench/vmm-section.js";
 import { summarizeVmm, summarizeVmmTemplate } from "../../bench/vmm-summary.js";
 
 function measured(accelerator: "kvm" | "tcg", reason: string): VmmSection {
@@ -86,5 +86,39 @@ describe("renderVmmSection", () => {
     assert.match(md, /\| boot \| 1 \| 92\.0 \| 80\.0 \| 95\.0 \| 3\.0 \|/);
     assert.match(md, /\| template \| 3 \| 95\.0 \| 60\.0 \| 120\.0 \| 0\.0 \|/);
     assert.match(md, /template path \*\*60\.0 MB\*\* \(target <= 128 MB for a 256 MB guest\), boot path 80\.0 MB/);
+  });
+
+  it("shows where a VM pod's start goes: each path's CRI calls and the template path's restore steps, in order", () => {
+    const v = measured("tcg", "configured");
+    const phases = (run: number) => ({ run_pod_sandbox_ms: run, create_container_ms: 12.5, start_container_ms: 400, until_running_ms: 2 });
+    const md = renderVmmSection(
+      {
+        ...v,
+        cri_phases_ms: phases(4100),
+        template: {
+          key: "tcg-0123",
+          build_ms: 3100,
+          memory_file_data_mb: 67.2,
+          restored_pods: 1,
+          started_pods: 1,
+          summary: null,
+          cri_phases_ms: phases(900),
+          restore_steps_ms: { restore_ms: 800, spawn_ms: 40, qmp_ms: 300 },
+          samples: { pod_start_ms: [1000], pod_start_errors: [], memory: [] },
+        },
+      },
+      "##",
+    ).join("\n");
+    assert.match(md, /\| boot \| 4100\.0 \| 12\.5 \| 400\.0 \| 2\.0 \|/);
+    assert.match(md, /\| template \| 900\.0 \| 12\.5 \| 400\.0 \| 2\.0 \|/);
+    assert.match(md, /\| QEMU spawned \| 40 \|\n\| QMP answers \(QEMU's own start\) \| 300 \|\n\| clock, entropy and journal set \(restore done\) \| 800 \|/);
+    assert.doesNotMatch(renderVmmSection(v, "##").join("\n"), /Restore steps/, "no steps without a template path");
+  });
+
+  it("takes the restore steps' medians from the daemon's log lines, skipping other and torn lines", () => {
+    const line = (agent: number) => JSON.stringify({ level: 30, msg: "guest agent answered (restored from a template)", spawn_ms: 10, agent_ms: agent, restore_ms: agent + 100 });
+    const logs = [line(300), '{"msg":"sandbox started"}', line(500), '{"msg":"guest agent answered (restored from a template)", "agent_', line(400)].join("\n");
+    assert.deepEqual(restoreSteps(logs), { spawn_ms: 10, agent_ms: 400, restore_ms: 500 });
+    assert.equal(restoreSteps('{"msg":"other"}'), null);
   });
 });

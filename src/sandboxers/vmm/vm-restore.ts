@@ -3,7 +3,8 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { RuntimeError } from "../../errors/runtime-error.js";
+import { Code } from "../../errors/code.js";
+import { isErrorCode, RuntimeError } from "../../errors/runtime-error.js";
 import type { HolderClient } from "../../holder/holder-client.js";
 import type { Logger } from "../../log/logger.js";
 import { killQuietly } from "../../pod/pod.js";
@@ -95,9 +96,7 @@ export async function restoreVm(qemu: QemuDriver, o: HypervisorOptions, t: Templ
     mark("plugged_ms");
     agent = await connectAgent(p.agentSocket, qemuPid, deadline);
     mark("agent_ms");
-    // The guest takes a moment to see the hot-plugged device: mount as soon as it has.
-    const mount = ninep ? `mount -t 9p -o trans=virtio,version=9p2000.L,msize=${NINEP_MSIZE} ${SHARE_TAG} ${GUEST_SHARED}` : `mount -t virtiofs ${SHARE_TAG} ${GUEST_SHARED}`;
-    await runInGuest(agent, "restore:mount", ["/bin/sh", "-c", `i=0; until ${mount} 2>/dev/null; do i=$((i+1)); [ $i -lt 400 ] || exec ${mount}; usleep 25000; done`], deadline);
+    await mountShare(agent, ninep, deadline);
     mark("mounted_ms");
     await agent.restored(new Date(), randomBytes(SEED_BYTES), `${GUEST_SHARED}/agent`, { timeoutMs: Math.max(1000, deadline - Date.now()) });
     log.info({ qemu_pid: qemuPid, accelerator: id.accelerator, template: t.key, share: t.share, restore_ms: Date.now() - started, ...phases }, "guest agent answered (restored from a template)");
@@ -110,6 +109,34 @@ export async function restoreVm(qemu: QemuDriver, o: HypervisorOptions, t: Templ
     const e = RuntimeError.from(err);
     throw new RuntimeError(e.code, `restoring from VM template ${t.key}: ${e.message}`, { cause: err });
   }
+}
+
+/** Attempts at mounting the share, 25 ms apart: the guest takes a moment to see a hot-plugged device. */
+const MOUNT_ATTEMPTS = 400;
+
+/**
+ * Mounts the pod's share in the restored guest by the agent's own mount(2) (its `mount` verb),
+ * as soon as the guest sees the device. Under TCG a restored guest translates every program it
+ * runs for the first time: a shell and mount(8) per attempt were most of this step. An agent
+ * older than the verb gets the shell loop.
+ */
+async function mountShare(agent: HolderClient, ninep: boolean, deadline: number): Promise<void> {
+  const call = { source: SHARE_TAG, target: GUEST_SHARED, fstype: ninep ? "9p" : "virtiofs", flags: 0, data: ninep ? `trans=virtio,version=9p2000.L,msize=${NINEP_MSIZE}` : "", cwd: "" };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await agent.mount(call, { timeoutMs: Math.max(1000, deadline - Date.now()) });
+      return;
+    } catch (err) {
+      if (isErrorCode(err, Code.Unimplemented)) break;
+      if (attempt >= MOUNT_ATTEMPTS || Date.now() > deadline) {
+        const e = RuntimeError.from(err);
+        throw new RuntimeError(e.code, `mounting the pod's share (${call.fstype} ${SHARE_TAG}) in the guest: ${e.message}`, { cause: err });
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+  const mount = ninep ? `mount -t 9p -o ${call.data} ${SHARE_TAG} ${GUEST_SHARED}` : `mount -t virtiofs ${SHARE_TAG} ${GUEST_SHARED}`;
+  await runInGuest(agent, "restore:mount", ["/bin/sh", "-c", `i=0; until ${mount} 2>/dev/null; do i=$((i+1)); [ $i -lt ${MOUNT_ATTEMPTS} ] || exec ${mount}; usleep 25000; done`], deadline);
 }
 
 async function connectQmp(socket: string, deadline: number): Promise<QmpClient> {
