@@ -66,6 +66,12 @@ export interface RunningConfiguration {
 export interface SetupContext {
   /** A fresh directory for this configuration (short: socket paths go under it). */
   readonly dir: string;
+  /**
+   * A fresh directory on tmpfs for the runtime state a node keeps under /run: containerd's
+   * `state` (/run/containerd: the shims' bundles, FIFOs, sockets) and kuasard's sockets and
+   * kind dirs (their defaults: /run/kuasar, /run/kuasar-<kind>). Absent: under `dir`, on disk.
+   */
+  readonly runDir?: string;
   /** Index of the configuration in the run; keeps CNI networks apart. */
   readonly index: number;
   /** Progress lines. */

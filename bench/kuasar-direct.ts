@@ -189,7 +189,7 @@ export async function kuasarMissing(kind: SandboxerKind, v: KuasarVariant = {}):
   return firstMissing(need);
 }
 
-/** Where {@link kuasarDirectConfiguration}'s daemon keeps `kind`'s state (`dir` of its table) under the setup's `dir`. */
+/** Where {@link kuasarDirectConfiguration}'s daemon keeps `kind`'s state (`dir` of its table) under the setup's `runDir`, else its `dir`. */
 export const kuasarDirectKindDir = (setupDir: string, kind: SandboxerKind): string => join(setupDir, "k", kind);
 
 /**
@@ -231,11 +231,12 @@ export function kuasarDirectConfiguration(kind: SandboxerKind = "runc", variant:
       return (await kuasarMissing(kind, variant)) ?? ociRuntimeMissing(runtime);
     },
     async setup(ctx): Promise<RunningConfiguration> {
-      const kdir = dirname(kuasarDirectKindDir(ctx.dir, kind));
+      const kdir = dirname(kuasarDirectKindDir(ctx.runDir ?? ctx.dir, kind));
       const listens = Object.fromEntries(hosted.map((k) => [k, join(kdir, `${k}.sock`)])) as Record<SandboxerKind, string>;
       const containerd = await startContainerd({
         version: "2",
         parentDir: ctx.dir,
+        stateParentDir: ctx.runDir ?? "",
         extraToml: hosted.map((k) => proxySandboxerToml(kuasarHandler(k), listens[k])).join(""),
       });
       return runKuasar({

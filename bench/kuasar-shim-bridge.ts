@@ -83,13 +83,14 @@ export function kuasarShimBridgeConfiguration(kind: SandboxerKind = "runc", vari
       return kuasarMissing(kind, variant);
     },
     async setup(ctx): Promise<RunningConfiguration> {
-      const kdir = join(ctx.dir, "k");
+      const kdir = join(ctx.runDir ?? ctx.dir, "k");
       const shimSocket = join(kdir, "shim.sock");
       const binaries = containerdBinaries("1.7");
       const path = `${join(repoRoot(), "bin")}:${binaries.binDir}:${CONTAINERD_BASE_PATH}`;
       const containerd = await startContainerd({
         version: "1.7",
         parentDir: ctx.dir,
+        stateParentDir: ctx.runDir ?? "",
         env: { PATH: path, KUASAR_SHIM_SOCKET: shimSocket },
         extraToml: bridgeRuntimesToml(KUASAR_RUNC_HANDLER, [...(wasm ? ["wasm"] : []), ...(gvisor ? ["gvisor"] : [])]),
       });

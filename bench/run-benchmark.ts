@@ -32,6 +32,12 @@ import { quantile, round } from "./stats.js";
 import type { VmmSection } from "./vmm-results.js";
 import { runVmmSection, type VmmSectionOptions } from "./vmm-section.js";
 
+/**
+ * Parent of each run's tmpfs dirs: kuasard's default state dir, a private tmpfs inside the
+ * run's isolation (`testing/isolation.ts`), which nothing else inside uses.
+ */
+const BENCH_RUN_PARENT = "/run/kuasar";
+
 const vmmSectionOptions = (o: BenchOptions): VmmSectionOptions => ({
   iterations: o.vmmIterations,
   podCounts: o.vmmPodCounts,
@@ -57,7 +63,7 @@ function rotate<T>(list: readonly T[], by: number): T[] {
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /** Brings up every available configuration; the others get their final result at once. */
-async function setUp(configurations: readonly BenchConfiguration[], options: BenchOptions, workDir: string, log: (line: string) => void) {
+async function setUp(configurations: readonly BenchConfiguration[], options: BenchOptions, workDir: string, runRoot: string, log: (line: string) => void) {
   const idle = new Map<string, ConfigurationResult>();
   const active: ActiveConfiguration[] = [];
   for (const [index, cfg] of configurations.entries()) {
@@ -68,11 +74,13 @@ async function setUp(configurations: readonly BenchConfiguration[], options: Ben
       continue;
     }
     const dir = join(workDir, String(index));
+    const runDir = join(runRoot, String(index));
     await mkdir(dir, { recursive: true });
+    await mkdir(runDir, { recursive: true });
     log(`${cfg.label}: setting up`);
     const t0 = performance.now();
     try {
-      const rc = await cfg.setup({ dir, index, log });
+      const rc = await cfg.setup({ dir, runDir, index, log });
       const ctx = { cri: rc.cri, runtimeHandler: rc.runtimeHandler, container: rc.container, logRoot: join(dir, "logs"), callTimeoutMs: options.callTimeoutMs };
       active.push(new ActiveConfiguration(cfg, rc, ctx, dir, Math.round(performance.now() - t0), log));
     } catch (err) {
@@ -91,8 +99,10 @@ export async function runBenchmark(configurations: readonly BenchConfiguration[]
   const before = new Set((await listProcesses()).map((p) => p.pid));
   // Short: containerd's and our socket paths live below it (108-byte limit).
   const workDir = await mkdtemp("/tmp/kb-");
+  // Node state on tmpfs as on a node (/run), the rest on disk: see SetupContext.runDir.
+  const runRoot = await mkdtemp(join(BENCH_RUN_PARENT, "kb-"));
   let spawnFloor: number | null = null;
-  const { idle, active } = await setUp(configurations, options, workDir, log);
+  const { idle, active } = await setUp(configurations, options, workDir, runRoot, log);
   const alive = (): ActiveConfiguration[] => active.filter((a) => a.alive);
   try {
     spawnFloor = round(quantile(await measureSpawnFloor(options.shimStartIterations), 0.5), 3);
@@ -181,6 +191,7 @@ export async function runBenchmark(configurations: readonly BenchConfiguration[]
   } finally {
     for (const a of active) await a.close();
     await rm(workDir, { recursive: true, force: true }).catch(() => {});
+    await rm(runRoot, { recursive: true, force: true }).catch(() => {});
   }
   let vmm: VmmSection | undefined;
   if (withVmm) {

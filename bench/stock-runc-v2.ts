@@ -78,7 +78,7 @@ export function stockRuncV2Configuration(o: StockRuncV2Options): BenchConfigurat
       }
     },
     async setup(ctx): Promise<RunningConfiguration> {
-      const containerd: Containerd = await startContainerd({ version: v, parentDir: ctx.dir });
+      const containerd: Containerd = await startContainerd({ version: v, parentDir: ctx.dir, stateParentDir: ctx.runDir ?? "" });
       try {
         await writeBenchCni(containerd.cniConfDir, ctx.index);
         await importBusybox(containerd, "k8s.io");

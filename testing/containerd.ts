@@ -45,6 +45,12 @@ export interface ContainerdOptions {
   /** Keep the temp dir after `stop()` (for debugging). Default `false`. */
   readonly keepDir: boolean;
   /**
+   * Parent of containerd's `state` (a fresh temp dir of its own), for a layout like a node's:
+   * `root` on disk (/var/lib/containerd) and `state` on tmpfs (/run/containerd), which holds
+   * the shims' bundles, FIFOs and sockets. Default `""`: `state` beside `root`.
+   */
+  readonly stateParentDir: string;
+  /**
    * `stock`, or `kuasar-io`: the kuasar-io containerd fork's daemon (version `"1.7"` only: it is
    * 1.7.0 based and takes the same config), run with `ENABLE_CRI_SANDBOXES=1` so its CRI uses
    * sandbox controllers (`[proxy_plugins.X] type = "sandbox"`, handler `sandboxer = "X"`). Default `stock`.
@@ -65,6 +71,7 @@ export const defaultContainerdOptions: Omit<ContainerdOptions, "version"> = {
   startTimeoutMs: 30_000,
   stopTimeoutMs: 10_000,
   keepDir: false,
+  stateParentDir: "",
   flavour: "stock",
 };
 
@@ -324,7 +331,8 @@ export async function startContainerd(
     throw new Error(`startContainerd: socket path too long (${ttrpcAddress}); use a shorter parentDir`);
   }
   const root = join(dir, "root");
-  const state = join(dir, "state");
+  const stateDir = o.stateParentDir ? await mkdtemp(join(o.stateParentDir, "ctrd-state-")) : "";
+  const state = stateDir || join(dir, "state");
   const cniConfDir = join(dir, "cni", "net.d");
   const optDir = join(dir, "opt");
   const configPath = join(dir, "config.toml");
@@ -432,12 +440,14 @@ export async function startContainerd(
     stopping ??= (async () => {
       await stopDaemon();
       if (o.keepDir) return;
-      try {
-        await rm(dir, { recursive: true, force: true });
-      } catch {
-        // Leftover rootfs / snapshot mounts (e.g. a container still running): unmount, retry.
-        await unmountBelow(dir);
-        await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+      for (const d of stateDir ? [stateDir, dir] : [dir]) {
+        try {
+          await rm(d, { recursive: true, force: true });
+        } catch {
+          // Leftover rootfs / snapshot mounts (e.g. a container still running): unmount, retry.
+          await unmountBelow(d);
+          await rm(d, { recursive: true, force: true, maxRetries: 3 });
+        }
       }
     })();
     return stopping;
