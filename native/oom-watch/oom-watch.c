@@ -3,7 +3,8 @@
  * Usage: kuasar-oom-watch PID
  * Finds PID's cgroup v2 directory, waits on its memory.events with inotify (the kernel
  * notifies a change; an idle watcher costs no guest CPU, which matters under TCG) and prints
- * one line `{"type":"oom"}` per new oom_kill. Exits 0 when the cgroup goes, 1 on error.
+ * one line `{"type":"oom"}` per oom_kill the cgroup has counted since it was made (those
+ * before the watcher started first). Exits 0 when the cgroup goes, 1 on error.
  * Independent of the OCI runtime (runc and crun alike), and a few KiB resident where a
  * `runc events` per container is a Go process of several MiB.
  */
@@ -68,9 +69,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	long seen = oom_kills(path);
-	if (seen < 0)
+	/* The cgroup is the container's own, made with it: every kill it counted already (the
+	 * container may run a while before this starts) is the container's, and reported now. */
+	long seen = 0, now = oom_kills(path);
+	if (now < 0)
 		return 0;
+	for (; seen < now; seen++)
+		printf("{\"type\":\"oom\"}\n");
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	for (;;) {
 		ssize_t r = read(fd, buf, sizeof buf);
@@ -84,7 +89,7 @@ int main(int argc, char **argv)
 				return 0; /* the cgroup was removed */
 			p += sizeof *e + e->len;
 		}
-		long now = oom_kills(path);
+		now = oom_kills(path);
 		if (now < 0)
 			return 0;
 		for (; seen < now; seen++)

@@ -113,8 +113,8 @@ export interface ContainerRuntime {
   startInit(c: Container, signal?: AbortSignal): Promise<void>;
   /** After the init was marked running, before Start returns (its exit waits for this): a watcher of the engine's own. */
   initRunning?(c: Container): Promise<void>;
-  /** Before an init's exit is published: ends what {@link initRunning} started. */
-  initExiting?(c: Container): Promise<void>;
+  /** Before an init's exit (`status`) is published: ends what {@link initRunning} started. */
+  initExiting?(c: Container, status: number): Promise<void>;
   /** Launches a registered exec (`signal`: the caller's deadline or cancel); on a launch that ran and failed, or was abandoned, it marks the exec exited before throwing. */
   startExec?(c: Container, execId: string, p: ProcessRecord, signal?: AbortSignal): Promise<{ pid: number; startedAt: Date }>;
   /** Delivers `signal` to the init (every process of the container with `all`). */

@@ -637,7 +637,7 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
    */
   private async publishInitExit(c: Container, e: HolderExit): Promise<void> {
     await c.starting.get("");
-    if (this.runtime.initExiting) await this.runtime.initExiting(c).catch((err: unknown) => this.rt.log.warn({ err, sandbox_id: c.pod.id, container_id: c.id }, "ending the engine's watch of an exited init failed"));
+    if (this.runtime.initExiting) await this.runtime.initExiting(c, e.status).catch((err: unknown) => this.rt.log.warn({ err, sandbox_id: c.pod.id, container_id: c.id }, "ending the engine's watch of an exited init failed"));
     const live = () => Object.entries(c.record.execs).filter(([, p]) => p.state === "running" || p.state === "paused");
     if (live().length > 0) {
       await this.runtime.killAll(c).catch(() => {});

@@ -30,6 +30,14 @@ import type { ExecOutcome } from "../../process/run-captured.js";
 import { readTextOr } from "../../fs/read-text.js";
 
 const run = promisify(execFile);
+/** An init's exit status when SIGKILL ended it. */
+const SIGKILL_STATUS = 128 + 9;
+/**
+ * How long an unasked-for SIGKILL exit waits for the container's OOM record: the kernel
+ * notifies a cgroup file's change at most every 10 ms, then the watcher prints and the agent
+ * relays it (tens of ms under TCG).
+ */
+const OOM_RECORD_GRACE_MS = 250;
 
 /** How long `runc create`/`runc exec` may take in the guest, in ms (emulated guests are slow). */
 const GUEST_LAUNCH_TIMEOUT_MS = 120_000;
@@ -47,6 +55,12 @@ export class VmmRuntime implements ContainerRuntime {
   readonly holderMountsRootfs = false;
   /** Partial output of the containers' OOM watchers, by container id. */
   private readonly oomCounters = new Map<string, OomRecordCounter>();
+  /** Containers whose init exited by a SIGKILL unasked for, waiting for their watcher's word: its OOM record ends the wait. */
+  private readonly oomWaiters = new Map<string, () => void>();
+  /** OOM watchers whose agent spawn is not answered yet. */
+  private readonly watcherStarts = new Map<string, Promise<void>>();
+  /** Containers sent a SIGKILL through this runtime: their 137 is not the OOM killer's. */
+  private readonly killsSent = new Set<string>();
   /** Live stdio relays by agent spawn id, per pod. */
   private readonly relays = new Map<Pod, Map<string, StdioRelay>>();
 
@@ -93,24 +107,66 @@ export class VmmRuntime implements ContainerRuntime {
     let counter = this.oomCounters.get(containerId);
     if (!counter) this.oomCounters.set(containerId, (counter = new OomRecordCounter()));
     const kills = counter.push(data);
-    if (kills > 0) this.ops.oomKilledLive(containerId, kills);
+    if (kills === 0) return;
+    this.ops.oomKilledLive(containerId, kills);
+    this.oomWaiters.get(containerId)?.();
   }
 
-  /** Starts the OOM watcher of a container that runs now; a watcher that cannot start costs only the live events. */
+  /**
+   * Starts the OOM watcher of a container that runs now, without holding up its Start: the
+   * watcher's first run in a guest is a fresh program for the guest's kernel (under TCG, tens
+   * of ms translated afresh in a VM restored from a template). Its pid is recorded when the
+   * agent answers; the init's exit waits for that (see {@link initExiting}). A watcher that
+   * cannot start costs only the live events.
+   */
   async initRunning(c: Container): Promise<void> {
     const agent = c.pod.client;
     if (!agent || c.record.init.state !== "running") return;
-    try {
-      c.record.oomWatcherPid = await startOomWatcher(agent, c.id, guestRuntime(c.pod), c.record.init.pid);
-      c.record.oomKills ??= 0;
-      this.ops.save(c);
-    } catch (err) {
-      this.ops.log.warn({ err, sandbox_id: c.pod.id, container_id: c.id }, "OOM watcher did not start: OOM kills are reported at exit only");
-    }
+    const log = this.ops.log.child({ sandbox_id: c.pod.id, container_id: c.id });
+    const started = startOomWatcher(agent, c.id, guestRuntime(c.pod), c.record.init.pid).then(
+      (pid) => {
+        if (c.pod.client !== agent) {
+          agent.kill(pid, 9).catch(() => {}); // the VM went (or the daemon reattached): nothing to watch with it
+          return;
+        }
+        c.record.oomWatcherPid = pid;
+        c.record.oomKills ??= 0;
+        try {
+          this.ops.save(c);
+        } catch (err) {
+          log.warn({ err }, "OOM watcher's pid not saved: a restarted daemon leaves it to end with the container's cgroup");
+        }
+      },
+      (err: unknown) => log.warn({ err }, "OOM watcher did not start: OOM kills are reported at exit only"),
+    );
+    this.watcherStarts.set(c.id, started);
+    void started.then(() => {
+      if (this.watcherStarts.get(c.id) === started) this.watcherStarts.delete(c.id);
+    });
   }
 
-  /** The init exited: its OOM watcher ends. */
-  async initExiting(c: Container): Promise<void> {
+  /**
+   * The init exited: its OOM watcher ends, once started (a watcher reports the kills its
+   * cgroup counted before it started). A SIGKILL nobody here asked for may be the guest
+   * kernel's OOM kill, whose record the watcher prints only after the kernel's next cgroup
+   * file notification (rate-limited), often after the agent reaped the init: the watcher gets
+   * {@link OOM_RECORD_GRACE_MS} to tell, so the OOM event precedes the exit, as CRI expects.
+   */
+  async initExiting(c: Container, status: number): Promise<void> {
+    await this.watcherStarts.get(c.id);
+    const killedHere = this.killsSent.delete(c.id);
+    // An OOM already reported for the container needs no wait (its event went out first).
+    if (status === SIGKILL_STATUS && !killedHere && !c.pod.stopping && c.record.oomWatcherPid && !c.record.oomKills) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, OOM_RECORD_GRACE_MS);
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.oomWaiters.set(c.id, done);
+      });
+      this.oomWaiters.delete(c.id);
+    }
     await this.unwatchOom(c);
   }
 
@@ -180,6 +236,7 @@ export class VmmRuntime implements ContainerRuntime {
   }
 
   async killAll(c: Container): Promise<void> {
+    this.killsSent.add(c.id);
     await this.runc(c.pod).kill(c.id, 9, true);
   }
 
@@ -227,6 +284,7 @@ export class VmmRuntime implements ContainerRuntime {
   }
 
   async signalInit(c: Container, signal: number, all: boolean): Promise<void> {
+    if (signal === 9) this.killsSent.add(c.id);
     await this.runc(c.pod).kill(c.id, signal, all);
   }
 
@@ -237,6 +295,8 @@ export class VmmRuntime implements ContainerRuntime {
 
   /** Removes a container's guest state (if the guest runs), its relays and share mounts. */
   async remove(c: Container): Promise<void> {
+    this.killsSent.delete(c.id);
+    await this.watcherStarts.get(c.id);
     if (c.pod.record.state === "ready") await this.unwatchOom(c);
     this.oomCounters.delete(c.id);
     for (const p of [c.record.init, ...Object.values(c.record.execs)]) this.dropRelay(c.pod, p.spawnId);
