@@ -209,7 +209,7 @@ export class VmHost implements PodHost {
       return checkInGuest(pod, paths, ["/bin/sh", "-c", script], { timeoutMs: SETUP_TIMEOUT_MS, signal });
     };
     const runtime = await setUpGuest(requireHolder(pod), setup, runScript, { deadline: started + SETUP_TIMEOUT_MS, nicWaitMs: NIC_WAIT_MS, signal });
-    pod.log.debug({ setup_ms: Date.now() - started, by: scripted ? "script" : "agent" }, "guest set up");
+    pod.log.info({ setup_ms: Date.now() - started, by: scripted ? "script" : "agent verbs", oci_runtime: runtime }, "guest set up");
     if (vm) vm.ociRuntime = runtime; // saved with the pod's move to ready
     signal?.throwIfAborted();
     this.controls.set(pod.id, await this.hypervisor.control({ controlSocket: paths.qmpSocket }));
