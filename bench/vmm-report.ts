@@ -77,6 +77,7 @@ const RESTORE_STEP_LABELS: readonly (readonly [string, string])[] = [
   ["agent_ms", "guest agent answers"],
   ["mounted_ms", "share mounted in the guest"],
   ["restore_ms", "clock, entropy and journal set (restore done)"],
+  ["setup_ms", "then: guest setup (hostname, NIC, addresses, routes, sysctls), its own ms"],
 ];
 
 /** Where a VM pod's start goes: each path's CRI calls, and the template path's restore steps (medians). */

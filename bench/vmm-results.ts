@@ -88,7 +88,8 @@ export interface VmmTemplatePath {
   /**
    * Medians over its restored pods of the daemon's restore steps (each ms since QEMU's spawn
    * began: `spawn_ms`, `qmp_ms`, `state_loaded_ms`, `plugged_ms`, `agent_ms`, `mounted_ms`, and
-   * the whole `restore_ms`, from its log); absent in files older than it, null when none logged.
+   * the whole `restore_ms`, from its log), and of the guest setup after it (`setup_ms`, its own
+   * duration; absent before it was logged); absent in files older than it, null when none logged.
    */
   readonly restore_steps_ms?: Readonly<Record<string, number>> | null;
   readonly samples: {

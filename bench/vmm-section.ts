@@ -87,20 +87,32 @@ const RESTORE_STEPS_MESSAGE = '"msg":"guest agent answered (restored from a temp
 /** The steps of that line, in the order they happen. */
 const RESTORE_STEPS = ["spawn_ms", "qmp_ms", "state_loaded_ms", "plugged_ms", "agent_ms", "mounted_ms", "restore_ms"] as const;
 
-/** Medians of each restore step over the lines of `logs` that report one; null when none do. */
-export function restoreSteps(logs: string): Record<string, number> | null {
-  const lines = logs.split("\n").filter((l) => l.includes(RESTORE_STEPS_MESSAGE));
-  const parsed = lines.flatMap((l) => {
+/** What the daemon logs once per pod whose guest it set up after its boot or restore (`vm-host.ts`), with `setup_ms`. */
+const GUEST_SETUP_MESSAGE = '"msg":"guest set up"';
+
+/** The JSON lines of `logs` carrying `message`. */
+function logLines(logs: string, message: string): Record<string, unknown>[] {
+  return logs.split("\n").filter((l) => l.includes(message)).flatMap((l) => {
     try {
       return [JSON.parse(l) as Record<string, unknown>];
     } catch {
       return [];
     }
   });
+}
+
+/**
+ * Medians of each restore step over the lines of `logs` that report one, and of the guest
+ * setup that follows (`setup_ms`, its own duration); null when none do.
+ */
+export function restoreSteps(logs: string): Record<string, number> | null {
   const out: Record<string, number> = {};
-  for (const step of RESTORE_STEPS) {
-    const xs = parsed.map((p) => p[step]).filter((v): v is number => typeof v === "number");
-    if (xs.length > 0) out[step] = median(xs);
+  for (const [message, steps] of [[RESTORE_STEPS_MESSAGE, RESTORE_STEPS], [GUEST_SETUP_MESSAGE, ["setup_ms"]]] as const) {
+    const parsed = logLines(logs, message);
+    for (const step of steps) {
+      const xs = parsed.map((p) => p[step]).filter((v): v is number => typeof v === "number");
+      if (xs.length > 0) out[step] = median(xs);
+    }
   }
   return Object.keys(out).length > 0 ? out : null;
 }

@@ -16,13 +16,15 @@ import { tearDownKuasar, type SandboxerProcess } from "./kuasard.js";
  * A CNI config giving each pod its own network namespace with an address on a
  * bridge that lives in the test's private network namespace (the e2e runner's
  * `unshare --net`): TEST-NET-1 addresses, no gateway, no masquerading, so no
- * packet can leave it.
+ * packet can leave it. One route (TEST-NET-2 through the test's own bridge address,
+ * see testing/vm-pod.ts `joinPodBridge`) gives every pod a gateway route that a VM
+ * pod's guest must carry over.
  */
 const TEST_CNI = JSON.stringify({
   cniVersion: "1.0.0",
   name: "kuasar-e2e",
   plugins: [
-    { type: "bridge", bridge: "kuasar0", isGateway: false, ipMasq: false, ipam: { type: "host-local", ranges: [[{ subnet: "192.0.2.0/24" }]] } },
+    { type: "bridge", bridge: "kuasar0", isGateway: false, ipMasq: false, ipam: { type: "host-local", ranges: [[{ subnet: "192.0.2.0/24" }]], routes: [{ dst: "198.51.100.0/24", gw: "192.0.2.254" }] } },
     { type: "loopback" },
   ],
 });

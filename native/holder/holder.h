@@ -26,6 +26,7 @@
  *   requests.c  the verbs other than spawn
  *   serve.c     serve mode: the port, host disconnects, pid 1's power-off
  *   restored.c  a guest restored from a VM template taking on its own identity
+ *   guest_setup.c a guest's hostname, NIC and sysctls for its pod (netlink.c: rtnetlink)
  *   loop.c      the poll loop and signals
  *   frame.c, buf.c, base64.c, util.c, log.c: small building blocks
  *

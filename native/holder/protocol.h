@@ -45,6 +45,19 @@
  *                                                                      credits SEED (base64, <= 512 bytes) to
  *                                                                      the RNG and reseeds it, and moves DIR
  *                                                                      (if not empty) with the journal)
+ *   access RID PATH                                                 -> ok RID (PATH is executable)
+ *   hostname RID NAME                                               -> ok RID (sethostname(2))
+ *   linkup RID IFNAME MTU                                           -> ok RID (MTU set, link up; ENODEV:
+ *                                                                      no such link yet, ask again)
+ *   addradd RID IFNAME ADDRESS/PREFIX                               -> ok RID (IPv4 or IPv6; EEXIST: there)
+ *   routeadd RID IFNAME FAMILY DST GATEWAY SCOPE                    -> ok RID (FAMILY 4|6; DST `default` or
+ *                                                                      ADDRESS[/PREFIX]; GATEWAY, SCOPE
+ *                                                                      (ip(8)'s names) may be empty: none,
+ *                                                                      ip(8)'s default; EEXIST: there)
+ *   sysctl RID KEY VALUE                                            -> ok RID (writes /proc/sys/KEY)
+ *
+ * access ... sysctl set up a VM guest's machine for its pod: only a guest's pid 1 serves them
+ * (any other holder answers EPERM).
  *
  * Any request may fail with `err RID ERRNO MESSAGE` (ERRNO decimal, Linux numbering).
  *
@@ -120,6 +133,18 @@
 #define HOLDER_VERB_MOUNT "mount"
 /* `umount TARGET`: umount2(2), detached if busy (EINVAL: not a mount point). */
 #define HOLDER_VERB_UMOUNT "umount"
+/* `access PATH`: whether PATH is executable in a guest (its OCI runtime probe). Guest pid 1 only. */
+#define HOLDER_VERB_ACCESS "access"
+/* `hostname NAME`: sethostname(2) in a guest. Guest pid 1 only. */
+#define HOLDER_VERB_HOSTNAME "hostname"
+/* `linkup IFNAME MTU`: a guest NIC's MTU set and the NIC up (ENODEV until it is there). Guest pid 1 only. */
+#define HOLDER_VERB_LINK_UP "linkup"
+/* `addradd IFNAME ADDRESS/PREFIX`: an address on a guest NIC. Guest pid 1 only. */
+#define HOLDER_VERB_ADDR_ADD "addradd"
+/* `routeadd IFNAME FAMILY DST GATEWAY SCOPE`: a route through a guest NIC. Guest pid 1 only. */
+#define HOLDER_VERB_ROUTE_ADD "routeadd"
+/* `sysctl KEY VALUE`: a guest's sysctl. Guest pid 1 only. */
+#define HOLDER_VERB_SYSCTL "sysctl"
 
 /* Replies. */
 #define HOLDER_REPLY_OK "ok"

@@ -1,6 +1,7 @@
 #include "requests.h"
 
 #include "base64.h"
+#include "guest_setup.h"
 #include "holder.h"
 #include "journal.h"
 #include "log.h"
@@ -205,7 +206,10 @@ static const struct {
 	{ HOLDER_VERB_EXITS, do_exits, 0 },          { HOLDER_VERB_PING, do_ping, 2 },
 	{ HOLDER_VERB_SHUTDOWN, do_shutdown, 2 },    { HOLDER_VERB_RESTORED, request_restored, 0 },
 	{ HOLDER_VERB_MKFIFO, do_mkfifo, 3 },        { HOLDER_VERB_MOUNT, request_mount, 8 },
-	{ HOLDER_VERB_UMOUNT, request_umount, 3 },
+	{ HOLDER_VERB_UMOUNT, request_umount, 3 },     { HOLDER_VERB_ACCESS, request_access, 3 },
+	{ HOLDER_VERB_HOSTNAME, request_hostname, 3 }, { HOLDER_VERB_LINK_UP, request_linkup, 4 },
+	{ HOLDER_VERB_ADDR_ADD, request_addradd, 4 },  { HOLDER_VERB_ROUTE_ADD, request_routeadd, 7 },
+	{ HOLDER_VERB_SYSCTL, request_sysctl, 4 },
 };
 
 void handle_request(struct holder *h, struct client *c, char *msg, size_t len)

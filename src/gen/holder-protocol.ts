@@ -43,6 +43,12 @@ export const Verb = {
   Mkfifo: "mkfifo",
   Mount: "mount",
   Umount: "umount",
+  Access: "access",
+  Hostname: "hostname",
+  LinkUp: "linkup",
+  AddrAdd: "addradd",
+  RouteAdd: "routeadd",
+  Sysctl: "sysctl",
 } as const;
 export type Verb = (typeof Verb)[keyof typeof Verb];
 

@@ -72,6 +72,24 @@ interface Pending {
 const WRITE_RETRY_MIN_MS = 2;
 const WRITE_RETRY_MAX_MS = 50;
 
+/** A route as the holder's `routeadd` takes it. */
+export interface HolderRoute {
+  family: 4 | 6;
+  /** `default`, or `address[/prefix]` (no prefix: one host). */
+  dst: string;
+  /** The next hop, if any. */
+  gateway?: string | undefined;
+  /** ip(8)'s scope name (`link`, `host`, ...); absent: ip(8)'s default (link for an IPv4 route without a gateway, else global). */
+  scope?: string | undefined;
+}
+
+/** The errno name (`"ENODEV"`) a holder `err` reply carried, or undefined for any other error. */
+export function holderErrno(err: unknown): string | undefined {
+  const cause = err instanceof RuntimeError ? (err as { cause?: unknown }).cause : undefined;
+  const code = typeof cause === "object" && cause !== null ? (cause as { code?: unknown }).code : undefined;
+  return typeof code === "string" ? code : undefined;
+}
+
 /** The RuntimeError for a holder `err` reply: the numeric errno mapped through `codeFromErrno`. */
 export function holderError(errno: number, message: string): RuntimeError {
   const name = errnoName(errno);
@@ -244,6 +262,41 @@ export class HolderClient extends EventEmitter<HolderClientEvents> {
   /** umount2(2) of `target` by the holder, detached if busy; InvalidArgument (EINVAL) when it is not a mount point. */
   async umount(target: string, call: HolderCallOptions = {}): Promise<void> {
     await this.request(Verb.Umount, this.rid(), [target], call);
+  }
+
+  /**
+   * Whether `path` is executable in a guest (access(2) X_OK): resolves when it is, fails with the
+   * errno's code (NotFound, PermissionDenied from EACCES) when not. This and the verbs below set a
+   * VM guest up for its pod: only a guest's agent (its pid 1) serves them, any other holder refuses
+   * with PermissionDenied (EPERM), and an agent older than them answers Unimplemented.
+   */
+  async access(path: string, call: HolderCallOptions = {}): Promise<void> {
+    await this.request(Verb.Access, this.rid(), [path], call);
+  }
+
+  /** sethostname(2) in a guest. */
+  async setHostname(name: string, call: HolderCallOptions = {}): Promise<void> {
+    await this.request(Verb.Hostname, this.rid(), [name], call);
+  }
+
+  /** A guest NIC's MTU set and the NIC up; fails with errno ENODEV (see {@link holderErrno}) while there is no such NIC (yet). */
+  async linkUp(ifname: string, mtu: number, call: HolderCallOptions = {}): Promise<void> {
+    await this.request(Verb.LinkUp, this.rid(), [ifname, String(mtu)], call);
+  }
+
+  /** An `address/prefix` (IPv4 or IPv6) on a guest NIC; AlreadyExists when it is there. */
+  async addAddress(ifname: string, cidr: string, call: HolderCallOptions = {}): Promise<void> {
+    await this.request(Verb.AddrAdd, this.rid(), [ifname, cidr], call);
+  }
+
+  /** A route through a guest NIC in the main table; AlreadyExists when it is there. */
+  async addRoute(ifname: string, route: HolderRoute, call: HolderCallOptions = {}): Promise<void> {
+    await this.request(Verb.RouteAdd, this.rid(), [ifname, String(route.family), route.dst, route.gateway ?? "", route.scope ?? ""], call);
+  }
+
+  /** A guest's sysctl: `value` written to /proc/sys/`key` (dots or slashes as separators); InvalidArgument for a key that is not a sysctl name. */
+  async sysctl(key: string, value: string, call: HolderCallOptions = {}): Promise<void> {
+    await this.request(Verb.Sysctl, this.rid(), [key, value], call);
   }
 
   /** kill(2) on a process of the pod; NotFound (ESRCH) for any other pid. */

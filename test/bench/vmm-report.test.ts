@@ -121,4 +121,11 @@ describe("renderVmmSection", () => {
     assert.deepEqual(restoreSteps(logs), { spawn_ms: 10, agent_ms: 400, restore_ms: 500 });
     assert.equal(restoreSteps('{"msg":"other"}'), null);
   });
+
+  it("adds the guest setup's median (its own duration) from its own log lines", () => {
+    const setup = (ms: number) => JSON.stringify({ level: 30, msg: "guest set up", setup_ms: ms, by: "agent verbs" });
+    const restored = JSON.stringify({ level: 30, msg: "guest agent answered (restored from a template)", restore_ms: 430 });
+    assert.deepEqual(restoreSteps([restored, setup(40), setup(90), setup(50)].join("\n")), { restore_ms: 430, setup_ms: 50 });
+    assert.deepEqual(restoreSteps(setup(60)), { setup_ms: 60 });
+  });
 });

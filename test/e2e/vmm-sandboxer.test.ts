@@ -33,7 +33,13 @@ describe("vmm sandboxer under stock containerd 2.x (a QEMU micro-VM per pod)", (
     let guest = "";
     let host = "";
     before(() => ({ guest, host } = kernelReleases()));
-    const cfg = () => podConfig("vm", `${env.dir}/logs/vm`);
+    /** The pod's sysctls, set in its guest at start: values no guest, kernel or containerd has by default. */
+    const sysctls = { "net.ipv4.ping_group_range": "100 200", "kernel.msgmax": "65536" };
+    const cfg = () => {
+      const c = podConfig("vm", `${env.dir}/logs/vm`);
+      c.linux!.sysctls = { ...sysctls };
+      return c;
+    };
     const runcCfg = () => podConfig("beside", `${env.dir}/logs/beside`);
     const web = webContainer("web", 8080, "hello-from-the-vm");
     const client = fetchContainer("client", "http://127.0.0.1:8080/");
@@ -67,6 +73,17 @@ describe("vmm sandboxer under stock containerd 2.x (a QEMU micro-VM per pod)", (
       assert.match(ip, /^192\.0\.2\./);
       joinPodBridge();
       assert.equal((await httpGet(ip, 8080)).trim(), "hello-from-the-vm");
+    });
+
+    it("its guest has the pod's hostname, address, routes (the CNI's gateway route too) and sysctls", async () => {
+      const script = "hostname; ip -4 addr show dev eth0 | grep -c \"inet $0/\"; ip -4 route | grep '^198.51.100.0/24' | tr -s ' ' | sed 's/ $//'; cat /proc/sys/net/ipv4/ping_group_range /proc/sys/kernel/msgmax";
+      const ex = await env.cri.runtime.execSync({ containerId: webId, cmd: ["sh", "-c", script, ip], timeout: 60n });
+      assert.equal(ex.exitCode, 0, decodeOut(ex.stderr));
+      const [hostname, addrs, route, ping, msgmax] = decodeOut(ex.stdout).trim().split("\n");
+      assert.equal(hostname, "vm");
+      assert.equal(addrs, "1", `eth0 has the pod IP ${ip}`);
+      assert.equal(route, "198.51.100.0/24 via 192.0.2.254 dev eth0");
+      assert.deepEqual([ping?.replace(/\s+/g, " "), msgmax], [sysctls["net.ipv4.ping_group_range"], sysctls["kernel.msgmax"]]);
     });
 
     it("ExecSync returns the guest's stdout, stderr and exit code", async () => {

@@ -22,9 +22,10 @@ assertIsolated();
 /** Templates on, and a boot deadline for the pods that boot (the first, the one after a corrupt template) that survives two busy cores under TCG. */
 const TEMPLATE_TEST_CONFIG = `${VMM_TEST_CONFIG}template = true\nboot_timeout_ms = 180000\n`;
 
-/** Serves `text` on :8080 from the container's rootfs (on the pod's share) after printing what identifies its VM. */
+/** Serves `text` on :8080 from the container's rootfs (on the pod's share) after printing what identifies its VM, and its guest's gateway route and sysctls. */
 function identityContainer(name: string, text: string) {
-  return shContainer(name, `echo "id hostname=$(hostname) boot_id=$(cat /proc/sys/kernel/random/boot_id) now=$(date +%s)"; mkdir -p /tmp/www && echo ${text} > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www`);
+  const net = `route=$(ip -4 route | grep '^198.51.100.0/24' | tr -s ' ' | sed 's/ $//' | tr ' ' _) ping=$(tr -s '\\t ' _ < /proc/sys/net/ipv4/ping_group_range) msgmax=$(cat /proc/sys/kernel/msgmax)`;
+  return shContainer(name, `echo "id hostname=$(hostname) boot_id=$(cat /proc/sys/kernel/random/boot_id) now=$(date +%s) ${net}"; mkdir -p /tmp/www && echo ${text} > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www`);
 }
 
 /** Waits for the one template the first pod's start builds; its key. */
@@ -76,6 +77,7 @@ describe("vmm pods from a VM template under containerd 2.x", () => {
     const seen: { hostname: string; bootId: string; skew: number }[] = [];
     for (const name of ["pod-a", "pod-b", "pod-c"]) {
       const cfg = podConfig(name, `${env.dir}/logs/${name}`);
+      cfg.linux!.sysctls = { "net.ipv4.ping_group_range": "100 200", "kernel.msgmax": "65536" }; // no default anywhere has these
       const c = identityContainer("web", `served-by-${name}`);
       const { podId } = await timed(() => runPod(cri, VMM_HANDLER, cfg, [c]));
       pods.push({ podId, name });
@@ -88,6 +90,8 @@ describe("vmm pods from a VM template under containerd 2.x", () => {
       const m = /hostname=(\S+) boot_id=(\S+) now=(\d+)/.exec(line)!;
       const loggedAt = Date.parse(line.split(" ")[0]!.replace(/\.(\d{3})\d*/, ".$1")); // host time: the relay is on the host
       seen.push({ hostname: m[1]!, bootId: m[2]!, skew: Math.abs(Number(m[3]) * 1000 - loggedAt) });
+      assert.match(line, / route=198\.51\.100\.0\/24_via_192\.0\.2\.254_dev_eth0 /, `${name}'s guest has the pod's gateway route`);
+      assert.match(line, / ping=100_200 msgmax=65536$/, `${name}'s guest has the pod's sysctls`);
       const status = await cri.runtime.podSandboxStatus({ podSandboxId: podId });
       const ip = status.status?.network?.ip ?? "";
       assert.match(ip, /^192\.0\.2\./, `${name} has an IP`);

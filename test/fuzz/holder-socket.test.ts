@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { connect } from "node:net";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { Code } from "../../src/errors/code.js";
@@ -44,10 +45,13 @@ function field(r: Prng, digits = false): string {
  * decimal pid for `kill` or `adopt` (a real pid could be signalled), and no `mkfifo`,
  * `mount` or `umount` (random paths could be acted on: their fuzz below keeps every path
  * in a scratch dir): every request is meant to be refused, the point is that refusing
- * costs nothing.
+ * costs nothing. The guest setup verbs (`hostname` ... `sysctl`) only in the runner's
+ * private network and UTS namespaces: a host holder refuses them all (EPERM) before any
+ * system call, and if it ever did not, the damage stays there.
  */
 function badRequest(r: Prng): Buffer {
-  const verbs = [Verb.Spawn, Verb.Write, Verb.CloseStdin, Verb.Resize, Verb.Adopt, Verb.Kill, Verb.Exits, Verb.Ping, "nope", ""];
+  const guest = process.env[ISOLATION_ENV] === "1" ? [Verb.Access, Verb.Hostname, Verb.LinkUp, Verb.AddrAdd, Verb.RouteAdd, Verb.Sysctl] : [];
+  const verbs = [Verb.Spawn, Verb.Write, Verb.CloseStdin, Verb.Resize, Verb.Adopt, Verb.Kill, Verb.Exits, Verb.Ping, ...guest, "nope", ""];
   const verb = r.pick(verbs);
   const fields: string[] = [verb];
   switch (verb) {
@@ -133,6 +137,7 @@ describe("fuzz: the pod holder's control socket", { timeout: 120_000 }, () => {
     const sock = join(dir, "holder.sock");
     assert.equal((await kuasard.ping()).pid, holder.pid);
     const before = footprint(holder.pid);
+    const hostBefore = hostname();
 
     // 48 at once, past the holder's 32 clients: it makes room by dropping silent ones, never kuasard's.
     await inParallel(CONNECTION_INPUTS, 48, () => oneShot(sock, connectionInput(r), { graceMs: 300 }));
@@ -143,6 +148,7 @@ describe("fuzz: the pod holder's control socket", { timeout: 120_000 }, () => {
       replies += got; // not `replies += await`: that would read replies before the await
     });
     assert.equal(replies, MESSAGE_INPUTS, "the holder answered every malformed request");
+    assert.equal(hostname(), hostBefore, "no `hostname` request was acted on (a host holder refuses the guest setup verbs)");
 
     assert.equal((await kuasard.ping({ timeoutMs: 5000 })).pid, holder.pid, "kuasard's connection still works");
     assert.equal(kuasardLost, false, "kuasard's connection was never dropped");

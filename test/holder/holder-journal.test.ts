@@ -193,9 +193,17 @@ describe("pod holder journal and protocol", () => {
     assert.equal(await errno([Verb.Mount, "a20", "none", "/tmp", "tmpfs", "0", "", "relative"]), EINVAL, "mount: an absolute cwd only");
     assert.equal(await errno([Verb.Umount, "a18", "relative"]), EINVAL, "umount: an absolute path only");
     assert.equal(await errno([Verb.Umount, "a19", dir]), EINVAL, "umount: not a mount point");
+    // The guest setup verbs: a host holder sits in the host's or a pod's namespaces, and refuses them all.
+    assert.equal(await errno([Verb.Access, "a21", "/bin/sh"]), EPERM, "access: a guest's pid 1 only");
+    assert.equal(await errno([Verb.Hostname, "a22", "x"]), EPERM, "hostname: a guest's pid 1 only");
+    assert.equal(await errno([Verb.LinkUp, "a23", "lo", "1500"]), EPERM, "linkup: a guest's pid 1 only");
+    assert.equal(await errno([Verb.AddrAdd, "a24", "lo", "192.0.2.1/24"]), EPERM, "addradd: a guest's pid 1 only");
+    assert.equal(await errno([Verb.RouteAdd, "a25", "lo", "4", "default", "192.0.2.1", ""]), EPERM, "routeadd: a guest's pid 1 only");
+    assert.equal(await errno([Verb.Sysctl, "a26", "net.ipv4.ip_forward", "1"]), EPERM, "sysctl: a guest's pid 1 only");
+    assert.equal(await errno([Verb.RouteAdd, "a27", "lo", "4", "default"]), ENOSYS, "routeadd takes all five fields");
     assert.equal(await errno(["SPAWN", "a10"]), ENOSYS);
     assert.equal(await errno(["eof", "a11"]), ENOSYS, "an event name is not a request");
-    const covered = new Set([Verb.Spawn, Verb.Write, Verb.CloseStdin, Verb.Resize, Verb.Adopt, Verb.Kill, Verb.Exits, Verb.Ping, Verb.Shutdown, Verb.Restored, Verb.Mkfifo, Verb.Mount, Verb.Umount]);
+    const covered = new Set([Verb.Spawn, Verb.Write, Verb.CloseStdin, Verb.Resize, Verb.Adopt, Verb.Kill, Verb.Exits, Verb.Ping, Verb.Shutdown, Verb.Restored, Verb.Mkfifo, Verb.Mount, Verb.Umount, Verb.Access, Verb.Hostname, Verb.LinkUp, Verb.AddrAdd, Verb.RouteAdd, Verb.Sysctl]);
     assert.deepEqual(new Set(Object.values(Verb)), covered, "a new verb needs its line above");
 
     // A request split into single bytes is answered like any other.

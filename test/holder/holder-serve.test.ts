@@ -17,13 +17,14 @@ import { once } from "node:events";
 import { existsSync, readFileSync } from "node:fs";
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { connect, createServer, type Socket } from "node:net";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { describe, it, type TestContext } from "node:test";
 import { promisify } from "node:util";
 import { Code } from "../../src/errors/code.js";
 import { isErrorCode } from "../../src/errors/runtime-error.js";
-import { HolderClient, STREAM } from "../../src/holder/holder-client.js";
+import { HolderClient, holderErrno, STREAM } from "../../src/holder/holder-client.js";
 import { decodeFields, encodeMessage, type HolderExit, MessageDecoder } from "../../src/holder/holder-protocol.js";
 import { defaultHolderBinary, startHolder } from "../../src/holder/start-holder.js";
 
@@ -576,5 +577,102 @@ describe("pod holder socket mode streaming", () => {
     other.destroy();
     assert.equal((await heard.exit(gone)).status, 8);
     assert.equal(heard.output.has("orphan-out/1"), false);
+  });
+});
+
+describe("the guest setup verbs (hostname, NIC, routes, sysctls by the agent's own calls)", () => {
+  const code = (c: Code) => (e: unknown) => isErrorCode(e, c);
+
+  it("are refused by a serve-mode holder that is not pid 1: it shares the host's or a pod's namespaces", async (t) => {
+    const h = await socketpairHolder(t);
+    const c = await h.connect();
+    defer(t, () => c.destroy());
+    const host = hostname();
+    for (const call of [
+      () => c.access("/bin/sh"),
+      () => c.setHostname("not-the-host"),
+      () => c.linkUp("lo", 1400),
+      () => c.addAddress("lo", "192.0.2.9/24"),
+      () => c.addRoute("lo", { family: 4, dst: "198.51.100.0/24" }),
+      () => c.sysctl("net.ipv4.ip_forward", "1"),
+    ]) {
+      await assert.rejects(call(), (e: unknown) => isErrorCode(e, Code.PermissionDenied) && /only a VM guest's agent \(pid 1\)/.test((e as Error).message));
+    }
+    assert.equal(hostname(), host, "nothing done");
+    assert.equal((await c.ping()).pid, h.pid, "still serving");
+  });
+
+  it("as pid 1 (private pid, net and UTS namespaces) set the hostname, bring a late NIC up, add addresses, routes and sysctls", async (t) => {
+    const unshare = spawnSync("sh", ["-c", "command -v unshare"], { encoding: "utf8" }).stdout.trim();
+    if (unshare === "") return t.skip("unshare not installed");
+    if (spawnSync(unshare, ["--net", "ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1"]).status !== 0) return t.skip("no veth support to stand in for a guest NIC");
+    const h = await socketpairHolder(t, [unshare, "--pid", "--fork", "--kill-child", "--mount-proc", "--net", "--uts"]);
+    const c = await h.connect();
+    defer(t, () => c.destroy());
+    const heard = new Heard(c);
+    assert.equal((await c.ping()).pid, 1, "pid 1 of its pid namespace");
+    const run = async (id: string, script: string): Promise<string> => {
+      const pid = await c.spawn({ id, argv: ["/bin/sh", "-c", script], env: [PATH_ENV], ...STDIO });
+      const exit = await heard.exit(pid);
+      assert.equal(exit.status, 0, `${script}: ${heard.text(id, 2)}`);
+      return heard.text(id, 1);
+    };
+
+    // The runtime probe.
+    await c.access("/bin/sh");
+    await assert.rejects(c.access("/nonexistent/crun"), code(Code.NotFound));
+    await assert.rejects(c.access("bin/sh"), code(Code.InvalidArgument));
+
+    const host = hostname();
+    await c.setHostname("guest-0123");
+    await assert.rejects(c.setHostname(""), code(Code.InvalidArgument));
+    await assert.rejects(c.setHostname("x".repeat(65)), code(Code.InvalidArgument));
+    assert.equal(hostname(), host, "the host's own hostname is untouched (its UTS namespace is not the holder's)");
+
+    // A NIC not there yet (hot-plugged later): ENODEV at once, so the host can ask again.
+    await assert.rejects(c.linkUp("eth0", 1400), (e: unknown) => holderErrno(e) === "ENODEV");
+    await run("nic", "ip link add eth0 type veth peer name eth1 && ip link set eth1 up");
+    await assert.rejects(c.linkUp("eth0", 20), code(Code.InvalidArgument), "an MTU below IPv4's minimum");
+    await c.linkUp("eth0", 1400);
+
+    await c.addAddress("eth0", "192.0.2.5/24");
+    await c.addAddress("eth0", "2001:db8::5/64");
+    await assert.rejects(c.addAddress("eth0", "192.0.2.5/24"), code(Code.AlreadyExists), "an address already there fails, as `ip addr add` did");
+    await assert.rejects(c.addAddress("eth0", "192.0.2.6"), code(Code.InvalidArgument), "a prefix is required");
+    await assert.rejects(c.addAddress("eth0", "192.0.2.6/33"), code(Code.InvalidArgument));
+    await assert.rejects(c.addAddress("eth0", "not-an-address/24"), code(Code.InvalidArgument));
+    await assert.rejects(c.addAddress("eth9", "192.0.2.6/24"), (e: unknown) => holderErrno(e) === "ENODEV");
+
+    await c.addRoute("eth0", { family: 4, dst: "10.0.0.0/8", scope: "link" });
+    await c.addRoute("eth0", { family: 4, dst: "198.51.100.7" }); // one host, the link's by ip(8)'s default
+    await c.addRoute("eth0", { family: 4, dst: "default", gateway: "192.0.2.1" });
+    await c.addRoute("eth0", { family: 6, dst: "2001:db8:1::/48", gateway: "2001:db8::1" });
+    await assert.rejects(c.addRoute("eth0", { family: 4, dst: "default", gateway: "192.0.2.1" }), code(Code.AlreadyExists), "a route already there fails, as `ip route add` did");
+    await assert.rejects(c.addRoute("eth0", { family: 4, dst: "default", gateway: "2001:db8::1" }), code(Code.InvalidArgument), "a gateway of the other family");
+    await assert.rejects(c.addRoute("eth0", { family: 4, dst: "default", scope: "galaxy" }), code(Code.InvalidArgument));
+    await assert.rejects(c.addRoute("eth0", { family: 5 as 4, dst: "default" }), code(Code.InvalidArgument));
+    await assert.rejects(c.addRoute("eth0", { family: 4, dst: "203.0.113.0/24", gateway: "203.0.113.1" }), (e: unknown) => /routeadd 203\.0\.113\.0\/24 via 203\.0\.113\.1 dev eth0: /.test((e as Error).message), "an unreachable gateway: the kernel's answer, named");
+
+    await c.sysctl("net.ipv4.ip_forward", "1");
+    await c.sysctl("net/ipv4/conf/eth0/forwarding", "1"); // slashes: dots would be part of a name
+    await c.sysctl("net.ipv4.conf.eth0.rp_filter", "2");
+    for (const bad of ["../../etc/hostname", "/proc/sys/net/ipv4/ip_forward", "net..ipv4.ip_forward", "net.ipv4.ip_forward x", "net.ipv4.ip_forward\n", "", "net//ipv4/ip_forward", "net/ipv4/"]) {
+      await assert.rejects(c.sysctl(bad, "1"), (e: unknown) => isErrorCode(e, Code.InvalidArgument) && /not a sysctl name/.test((e as Error).message), JSON.stringify(bad));
+    }
+    await assert.rejects(c.sysctl("net.ipv4.no_such_sysctl", "1"), code(Code.NotFound));
+
+    // What the guest's own tools see.
+    assert.equal((await run("hostname", "hostname")).trim(), "guest-0123");
+    assert.equal((await run("mtu", "cat /sys/class/net/eth0/mtu")).trim(), "1400");
+    assert.equal(Number((await run("flags", "cat /sys/class/net/eth0/flags")).trim()) & 1, 1, "IFF_UP");
+    const addrs = JSON.parse(await run("addr", "ip -j addr show dev eth0")) as { addr_info: { local: string; prefixlen: number; scope: string }[] }[];
+    const global = addrs[0]!.addr_info.filter((a) => a.scope === "global").map((a) => `${a.local}/${a.prefixlen}`);
+    assert.deepEqual(global.sort(), ["192.0.2.5/24", "2001:db8::5/64"]);
+    const routes4 = JSON.parse(await run("r4", "ip -j -4 route show dev eth0")) as { dst: string; gateway?: string; scope?: string; protocol?: string }[];
+    const mine = routes4.filter((r) => r.protocol !== "kernel").map((r) => `${r.dst} ${r.gateway ?? "-"} ${r.scope ?? "universe"}`);
+    assert.deepEqual(mine.sort(), ["10.0.0.0/8 - link", "198.51.100.7 - link", "default 192.0.2.1 universe"]);
+    const routes6 = JSON.parse(await run("r6", "ip -j -6 route show dev eth0")) as { dst: string; gateway?: string }[];
+    assert.ok(routes6.some((r) => r.dst === "2001:db8:1::/48" && r.gateway === "2001:db8::1"), JSON.stringify(routes6));
+    assert.equal((await run("sysctls", "cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/eth0/forwarding /proc/sys/net/ipv4/conf/eth0/rp_filter")).split("\n").slice(0, 3).join(" "), "1 1 2");
   });
 });

@@ -14,10 +14,21 @@ export interface PodNetwork {
   mtu: number;
   /** `address/prefix` entries (IPv4 and IPv6, global scope). */
   addresses: string[];
-  /** Routes as `ip route add` arguments, e.g. `default via 10.0.0.1`. */
-  routes: string[];
+  /** Routes through it other than the kernel's own, link routes first (so gateways are reachable when defaults are added). */
+  routes: PodRoute[];
   /** The tap device QEMU attaches to. */
   tap: string;
+}
+
+/** One route of the pod's network (not persisted: it lives from the wiring to the guest setup of one Start). */
+export interface PodRoute {
+  family: 4 | 6;
+  /** `default`, or `address[/prefix]` as ip(8) lists it (no prefix: one host). */
+  dst: string;
+  /** The next hop, if any. */
+  gateway?: string | undefined;
+  /** ip(8)'s scope name when not `universe` (e.g. `link`); absent: ip(8)'s default. */
+  scope?: string | undefined;
 }
 
 /** Name of the tap device in every pod netns (one VM per netns). */
@@ -60,14 +71,14 @@ export async function wirePodNetwork(netns: string): Promise<PodNetwork | undefi
   const link = links.find((l) => l.link_type === "ether" && l.ifname !== TAP_NAME && (l.addr_info ?? []).some((a) => a.scope === "global"));
   if (!link) return undefined; // nothing configured (e.g. a netns without CNI): the guest gets loopback only
   const addresses = (link.addr_info ?? []).filter((a) => a.scope === "global").map((a) => `${a.local}/${a.prefixlen}`);
-  const routes: string[] = [];
-  for (const family of ["-4", "-6"]) {
-    const list = JSON.parse((await inNetns(netns, ["ip", "-j", family, "route", "show", "dev", link.ifname])) || "[]") as IpRoute[];
+  const routes: PodRoute[] = [];
+  for (const family of [4, 6] as const) {
+    const list = JSON.parse((await inNetns(netns, ["ip", "-j", `-${family}`, "route", "show", "dev", link.ifname])) || "[]") as IpRoute[];
     // Link routes come first so gateways are reachable when defaults are added.
     const sorted = [...list.filter((r) => !r.gateway), ...list.filter((r) => r.gateway)];
     for (const r of sorted) {
       if (r.protocol === "kernel") continue; // the guest derives these from its addresses
-      routes.push([family, r.dst, ...(r.gateway ? ["via", r.gateway] : []), ...(r.scope && r.scope !== "universe" ? ["scope", r.scope] : [])].join(" "));
+      routes.push({ family, dst: r.dst, gateway: r.gateway, scope: r.scope && r.scope !== "universe" ? r.scope : undefined });
     }
   }
   const dev = link.ifname;
@@ -94,10 +105,19 @@ export async function unwirePodNetwork(netns: string, dev: string): Promise<void
   await inNetns(netns, ["ip", "link", "del", TAP_NAME]).catch(() => {});
 }
 
-/** Shell commands that give the guest the pod's network (run by the agent as pid-1's child). */
+/** The pod's NIC inside its guest (the one virtio-net device QEMU gives it). */
+export const GUEST_NIC = "eth0";
+
+/**
+ * Shell commands that give the guest the pod's network (run by the agent as pid-1's child): the
+ * guest setup of an agent older than its `linkup`/`addradd`/`routeadd` verbs (see guest-setup.ts).
+ */
 export function guestNetworkScript(n: PodNetwork): string {
-  const lines = ["set -e", `ip link set eth0 mtu ${n.mtu} up`];
-  for (const a of n.addresses) lines.push(`ip addr add ${a} dev eth0`);
-  for (const r of n.routes) lines.push(`ip ${r.split(" ")[0]} route add ${r.split(" ").slice(1).join(" ")} dev eth0`);
+  const lines = ["set -e", `ip link set ${GUEST_NIC} mtu ${n.mtu} up`];
+  for (const a of n.addresses) lines.push(`ip addr add ${a} dev ${GUEST_NIC}`);
+  for (const r of n.routes) {
+    const args = [r.dst, ...(r.gateway ? ["via", r.gateway] : []), ...(r.scope ? ["scope", r.scope] : [])];
+    lines.push(`ip -${r.family} route add ${args.join(" ")} dev ${GUEST_NIC}`);
+  }
   return lines.join("\n");
 }

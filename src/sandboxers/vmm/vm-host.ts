@@ -4,6 +4,7 @@ import { RuntimeError } from "../../errors/runtime-error.js";
 import { which } from "../../fs/which.js";
 import type { PodAgent } from "../../holder/pod-agent.js";
 import { isAlive, killQuietly, waitGone, type Pod, type PodJournal } from "../../pod/pod.js";
+import { requireHolder } from "../../pod/pod-tasks.js";
 import { goArch, type Platform, type PodHost } from "../../pod/pod-host.js";
 import type { PodRuntime } from "../../pod/pod-runtime.js";
 import type { SandboxRecord } from "../../pod/records.js";
@@ -13,10 +14,11 @@ import type { CgroupStats } from "../../task/task-backend.js";
 import type { AcceleratorChoice } from "./accelerator-probe.js";
 import { vmPaths } from "./guest-paths.js";
 import { checkInGuest } from "./guest-runner.js";
-import { GUEST_RUNTIME_PROBE, parseGuestRuntime, type GuestOciRuntime } from "./guest-oci-runtime.js";
+import type { GuestOciRuntime } from "./guest-oci-runtime.js";
+import { setUpGuest, type GuestSetup } from "./guest-setup.js";
 import type { Accelerator, Hypervisor, VmControl } from "./driver/hypervisor.js";
 import type { HypervisorOptions } from "./hypervisor-options.js";
-import { guestNetworkScript, unwirePodNetwork, wirePodNetwork, type PodNetwork } from "./pod-network.js";
+import { unwirePodNetwork, wirePodNetwork, type PodNetwork } from "./pod-network.js";
 import { bootVm, connectAgent, type BootRequest } from "./vm-boot.js";
 import type { VmTemplates } from "./vm-templates.js";
 import { vmSize } from "./vm-sizing.js";
@@ -33,6 +35,8 @@ import type { VmmRuntime } from "./vmm-runtime.js";
 const GUEST_CLOCK_SKEW_MS = 60_000;
 /** Deadline of guest setup commands (network, hostname), in ms. */
 const SETUP_TIMEOUT_MS = 30_000;
+/** How long a restored VM's hot-plugged NIC may take to appear in its guest, in ms. */
+const NIC_WAIT_MS = 10_000;
 /** Deadline of the agent's shutdown call at Stop, in ms (then the VM gets `stopTimeoutMs` to power off). */
 const AGENT_SHUTDOWN_MS = 5000;
 /** How long QEMU gets after a QMP quit, and again after SIGKILL, in ms. */
@@ -190,21 +194,23 @@ export class VmHost implements PodHost {
     return vmHostResources(res, memoryMb);
   }
 
-  /** Hostname, network and sysctls in the guest, then the control channel. */
+  /** Hostname, network and sysctls in the guest (by the agent's verbs, or a script for an older agent), then the control channel. */
   async setUp(pod: Pod, signal: AbortSignal | undefined): Promise<void> {
     const r = pod.record;
     const net = this.wiring.get(pod.id);
     this.wiring.delete(pod.id);
     const paths = this.tasks.paths(pod);
-    // First: the rest's last status is the script's.
-    const setup = [GUEST_RUNTIME_PROBE, `hostname ${shellQuote(r.pod?.hostname || pod.id.slice(0, 63))}`];
-    // A restored VM's NIC was hot-plugged: the guest may still be bringing it in.
-    if (net && (r as VmRecord).vm?.template) setup.push("i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 400 ]; do usleep 25000; i=$((i+1)); done");
-    if (net) setup.push(guestNetworkScript(net));
-    for (const [k, v] of Object.entries(podSysctlsToApply(r.pod))) setup.push(`sysctl -w ${shellQuote(`${k}=${v}`)}`);
-    const out = await checkInGuest(pod, paths, ["/bin/sh", "-c", setup.join("\n")], { timeoutMs: SETUP_TIMEOUT_MS, signal });
     const vm = (r as VmRecord).vm;
-    if (vm) vm.ociRuntime = parseGuestRuntime(out); // saved with the pod's move to ready
+    const setup: GuestSetup = { hostname: r.pod?.hostname || pod.id.slice(0, 63), network: net, nicHotplugged: !!vm?.template, sysctls: podSysctlsToApply(r.pod) };
+    const started = Date.now();
+    let scripted = false;
+    const runScript = (script: string) => {
+      scripted = true;
+      return checkInGuest(pod, paths, ["/bin/sh", "-c", script], { timeoutMs: SETUP_TIMEOUT_MS, signal });
+    };
+    const runtime = await setUpGuest(requireHolder(pod), setup, runScript, { deadline: started + SETUP_TIMEOUT_MS, nicWaitMs: NIC_WAIT_MS, signal });
+    pod.log.info({ setup_ms: Date.now() - started, by: scripted ? "script" : "agent verbs", oci_runtime: runtime }, "guest set up");
+    if (vm) vm.ociRuntime = runtime; // saved with the pod's move to ready
     signal?.throwIfAborted();
     this.controls.set(pod.id, await this.hypervisor.control({ controlSocket: paths.qmpSocket }));
   }
@@ -339,8 +345,4 @@ function qemuPidOf(pod: Pod): number {
 /** The pod's network namespace, "" for a host-network pod (no wiring). */
 function netnsOf(r: SandboxRecord): string {
   return r.pod?.hostNetwork ? "" : r.netnsPath;
-}
-
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, "'\\''")}'`;
 }

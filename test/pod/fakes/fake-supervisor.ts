@@ -153,6 +153,36 @@ export class FakeAgent extends EventEmitter<HolderClientEvents> implements PodAg
     this.sup.mountCalls.push({ umount: target });
   }
 
+  /** The guest setup verbs: refused as a host holder refuses them (only a guest's pid 1 serves them). */
+  async access(): Promise<void> {
+    this.guestOnly();
+  }
+
+  async setHostname(): Promise<void> {
+    this.guestOnly();
+  }
+
+  async linkUp(): Promise<void> {
+    this.guestOnly();
+  }
+
+  async addAddress(): Promise<void> {
+    this.guestOnly();
+  }
+
+  async addRoute(): Promise<void> {
+    this.guestOnly();
+  }
+
+  async sysctl(): Promise<void> {
+    this.guestOnly();
+  }
+
+  private guestOnly(): never {
+    this.check();
+    throw new RuntimeError(Code.PermissionDenied, "fake holder: only a VM guest's agent (pid 1) sets up its machine");
+  }
+
   async kill(pid: number, signal: number | NodeJS.Signals): Promise<void> {
     this.check();
     this.sup.signal(pid, typeof signal === "number" ? signal : 9);

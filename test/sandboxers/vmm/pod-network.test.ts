@@ -10,7 +10,7 @@ describe("pod network in the guest", () => {
       mac: "02:00:00:00:00:01",
       mtu: 1450,
       addresses: ["192.0.2.5/24", "2001:db8::5/64"],
-      routes: ["-4 10.0.0.0/8 scope link", "-4 default via 192.0.2.1", "-6 default via 2001:db8::1"],
+      routes: [{ family: 4, dst: "10.0.0.0/8", scope: "link" }, { family: 4, dst: "default", gateway: "192.0.2.1" }, { family: 6, dst: "default", gateway: "2001:db8::1" }],
       tap: "tap0_kuasar",
     });
     assert.deepEqual(script.split("\n"), [
