@@ -39,7 +39,7 @@ import { readResults, RESULTS_JSON } from "./write-results.js";
 export const BENCH_WORKER_ENV = "KUASAR_BENCH_WORKER";
 
 const usage = `usage: npm run bench -- [--quick] [--only ID,...] [--out DIR] [--readme]
-                         [--iterations N] [--parallel-pods N] [--pod-counts N,N,...]   (override the preset)
+                         [--iterations N] [--vmm-iterations N] [--parallel-pods N] [--pod-counts N,N,...]   (override the preset)
        npm run bench -- --render [--readme] [--from FILE] [--out DIR]   (latest.md and SVGs from the JSON)
 --readme: also rewrite the benchmark sections of README.md and docs/benchmarks.md (complete runs only).
 Exit status 1 when the baseline, a requested configuration or the VM section could not run;
@@ -69,6 +69,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs | undefined {
       readme: { type: "boolean" },
       from: { type: "string" },
       iterations: { type: "string" },
+      "vmm-iterations": { type: "string" },
       "parallel-pods": { type: "string" },
       "pod-counts": { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -80,6 +81,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs | undefined {
   if (values.out !== undefined) overrides.resultsDir = resolve(values.out);
   overrides.updateReadme = values.readme === true;
   if (values.iterations !== undefined) overrides.serialIterations = Number(values.iterations);
+  if (values["vmm-iterations"] !== undefined) overrides.vmmIterations = Number(values["vmm-iterations"]);
   if (values["parallel-pods"] !== undefined) overrides.parallelPods = Number(values["parallel-pods"]);
   if (values["pod-counts"] !== undefined) overrides.podCounts = values["pod-counts"].split(",").map(Number);
   const options = resolveBenchOptions(values.quick === true ? "quick" : "full", overrides);

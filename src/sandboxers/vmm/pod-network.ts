@@ -34,13 +34,14 @@ export interface PodRoute {
 /** Name of the tap device in every pod netns (one VM per netns). */
 export const TAP_NAME = "tap0_kuasar";
 
-async function inNetns(netns: string, argv: string[]): Promise<string> {
+async function inNetns(netns: string, argv: string[], input?: string): Promise<string> {
   try {
-    const { stdout } = await run("nsenter", [`--net=${netns}`, "--", ...argv], { timeout: 10_000 });
-    return stdout;
+    const pending = run("nsenter", [`--net=${netns}`, "--", ...argv], { timeout: 10_000 });
+    pending.child.stdin?.end(input ?? "");
+    return (await pending).stdout;
   } catch (err) {
     const e = err as { stderr?: string; message: string };
-    throw new RuntimeError(Code.Internal, `${argv.join(" ")} in ${netns}: ${(e.stderr || e.message).trim()}`, { cause: err });
+    throw new RuntimeError(Code.Internal, `${argv.join(" ")}${input ? ` <<< ${JSON.stringify(input)}` : ""} in ${netns}: ${(e.stderr || e.message).trim()}`, { cause: err });
   }
 }
 
@@ -67,13 +68,21 @@ interface IpRoute {
  * guest's frames leave through the CNI interface. Undone by {@link unwirePodNetwork}.
  */
 export async function wirePodNetwork(netns: string): Promise<PodNetwork | undefined> {
-  const links = JSON.parse(await inNetns(netns, ["ip", "-j", "addr", "show"])) as IpLink[];
+  // One process per query, all at once, and one per tool for the wiring: each is a spawn and a
+  // namespace switch on the pod start's path.
+  const [linksJson, routes4, routes6] = await Promise.all([
+    inNetns(netns, ["ip", "-j", "addr", "show"]),
+    inNetns(netns, ["ip", "-j", "-4", "route", "show"]),
+    inNetns(netns, ["ip", "-j", "-6", "route", "show"]),
+  ]);
+  const links = JSON.parse(linksJson) as IpLink[];
   const link = links.find((l) => l.link_type === "ether" && l.ifname !== TAP_NAME && (l.addr_info ?? []).some((a) => a.scope === "global"));
   if (!link) return undefined; // nothing configured (e.g. a netns without CNI): the guest gets loopback only
+  const dev = link.ifname;
   const addresses = (link.addr_info ?? []).filter((a) => a.scope === "global").map((a) => `${a.local}/${a.prefixlen}`);
   const routes: PodRoute[] = [];
-  for (const family of [4, 6] as const) {
-    const list = JSON.parse((await inNetns(netns, ["ip", "-j", `-${family}`, "route", "show", "dev", link.ifname])) || "[]") as IpRoute[];
+  for (const [family, json] of [[4, routes4], [6, routes6]] as const) {
+    const list = (JSON.parse(json || "[]") as IpRoute[]).filter((r) => r.dev === dev);
     // Link routes come first so gateways are reachable when defaults are added.
     const sorted = [...list.filter((r) => !r.gateway), ...list.filter((r) => r.gateway)];
     for (const r of sorted) {
@@ -81,17 +90,10 @@ export async function wirePodNetwork(netns: string): Promise<PodNetwork | undefi
       routes.push({ family, dst: r.dst, gateway: r.gateway, scope: r.scope && r.scope !== "universe" ? r.scope : undefined });
     }
   }
-  const dev = link.ifname;
-  const script = [
-    ["ip", "tuntap", "add", "dev", TAP_NAME, "mode", "tap"],
-    ["ip", "link", "set", TAP_NAME, "mtu", String(link.mtu ?? 1500), "up"],
-    ["tc", "qdisc", "add", "dev", dev, "ingress"],
-    ["tc", "filter", "add", "dev", dev, "parent", "ffff:", "protocol", "all", "u32", "match", "u8", "0", "0", "action", "mirred", "egress", "redirect", "dev", TAP_NAME],
-    ["tc", "qdisc", "add", "dev", TAP_NAME, "ingress"],
-    ["tc", "filter", "add", "dev", TAP_NAME, "parent", "ffff:", "protocol", "all", "u32", "match", "u8", "0", "0", "action", "mirred", "egress", "redirect", "dev", dev],
-  ];
+  const redirect = (from: string, to: string) => `filter add dev ${from} parent ffff: protocol all u32 match u8 0 0 action mirred egress redirect dev ${to}`;
   try {
-    for (const argv of script) await inNetns(netns, argv);
+    await inNetns(netns, ["ip", "-batch", "-"], [`tuntap add dev ${TAP_NAME} mode tap`, `link set ${TAP_NAME} mtu ${link.mtu ?? 1500} up`, ""].join("\n"));
+    await inNetns(netns, ["tc", "-batch", "-"], [`qdisc add dev ${dev} ingress`, redirect(dev, TAP_NAME), `qdisc add dev ${TAP_NAME} ingress`, redirect(TAP_NAME, dev), ""].join("\n"));
   } catch (err) {
     await unwirePodNetwork(netns, dev);
     throw err;
