@@ -7,20 +7,14 @@ import { GUEST_CRUN } from "../../../src/sandboxers/vmm/guest-paths.js";
 import { GUEST_RUNTIME_PROBE } from "../../../src/sandboxers/vmm/guest-oci-runtime.js";
 import { guestSetupScript, setUpGuest, type GuestSetup, type GuestSetupAgent } from "../../../src/sandboxers/vmm/guest-setup.js";
 import type { PodNetwork } from "../../../src/sandboxers/vmm/pod-network.js";
+import { TEST_POD_NETWORK } from "./pod-network-fixture.js";
 
 const ENOENT = 2;
 const EEXIST = 17;
 const ENODEV = 19;
 const ENOSYS = 38;
 
-const network: PodNetwork = {
-  interface: "eth0",
-  mac: "02:00:00:00:00:01",
-  mtu: 1450,
-  addresses: ["192.0.2.5/24", "2001:db8::5/64"],
-  routes: [{ family: 4, dst: "10.0.0.0/8", scope: "link" }, { family: 4, dst: "default", gateway: "192.0.2.1" }, { family: 6, dst: "default", gateway: "2001:db8::1" }],
-  tap: "tap0_kuasar",
-};
+const network: PodNetwork = TEST_POD_NETWORK;
 
 const setup: GuestSetup = { hostname: "pod-1", network, nicHotplugged: false, sysctls: { "net.ipv4.ip_forward": "1", "kernel.shm_rmid_forced": "1" } };
 

@@ -4,17 +4,11 @@ import { randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
 import { guestNetworkScript, TAP_NAME, unwirePodNetwork, wirePodNetwork } from "../../../src/sandboxers/vmm/pod-network.js";
 import { vmSize } from "../../../src/sandboxers/vmm/vm-sizing.js";
+import { TEST_POD_NETWORK } from "./pod-network-fixture.js";
 
 describe("pod network in the guest", () => {
   it("gives the guest NIC the pod's MTU, addresses and routes, link routes first", () => {
-    const script = guestNetworkScript({
-      interface: "eth0",
-      mac: "02:00:00:00:00:01",
-      mtu: 1450,
-      addresses: ["192.0.2.5/24", "2001:db8::5/64"],
-      routes: [{ family: 4, dst: "10.0.0.0/8", scope: "link" }, { family: 4, dst: "default", gateway: "192.0.2.1" }, { family: 6, dst: "default", gateway: "2001:db8::1" }],
-      tap: "tap0_kuasar",
-    });
+    const script = guestNetworkScript(TEST_POD_NETWORK);
     assert.deepEqual(script.split("\n"), [
       "set -e",
       "ip link set eth0 mtu 1450 up",
