@@ -31,8 +31,10 @@ export const HOLDER_SOCKET = "holder.sock";
 
 /** Options of {@link HolderClient}. */
 export interface HolderClientOptions {
-  /** Deadline of one request (and of connecting), in ms, unless a call passes its own. Default 10000. */
+  /** Deadline of one request (and of connecting, unless {@link connectTimeoutMs}), in ms, unless a call passes its own. Default 10000. */
   timeoutMs: number;
+  /** Deadline of connecting alone, in ms (a caller that retries wants it short, and its calls not). Default: {@link timeoutMs}. */
+  connectTimeoutMs?: number | undefined;
 }
 
 /** Defaults of {@link HolderClientOptions}. */
@@ -149,7 +151,8 @@ export class HolderClient extends EventEmitter<HolderClientEvents> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(RuntimeError.from(signal.reason, Code.Canceled));
       const socket = connectUnix(path); // the pod dir may be longer than sun_path allows
-      const timer = setTimeout(() => fail(new RuntimeError(Code.DeadlineExceeded, `connect ${path}: timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs);
+      const connectMs = opts.connectTimeoutMs ?? opts.timeoutMs;
+      const timer = setTimeout(() => fail(new RuntimeError(Code.DeadlineExceeded, `connect ${path}: timed out after ${connectMs} ms`)), connectMs);
       const onAbort = () => fail(RuntimeError.from(signal!.reason, Code.Canceled));
       signal?.addEventListener("abort", onAbort, { once: true });
       const cleanup = () => {

@@ -105,7 +105,8 @@ export async function connectAgent(socket: string, qemuPid: number, deadline: nu
     if (qemuPid > 0 && !isAlive(qemuPid)) throw new RuntimeError(Code.Internal, "the VM exited during boot");
     let client: HolderClient | undefined;
     try {
-      client = await HolderClient.connectSocket(socket, { timeoutMs: 2000, ...(signal ? { signal } : {}) });
+      // Short to connect (the loop retries), the client's usual deadline for its calls: a guest under TCG answers slowly.
+      client = await HolderClient.connectSocket(socket, { connectTimeoutMs: 2000, ...(signal ? { signal } : {}) });
       holdOutput(client);
       await client.ping({ timeoutMs: Math.max(500, deadline - clock.now()), signal });
       return client;
