@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { join } from "node:path";
@@ -12,7 +12,7 @@ import type { ContainerOps, ContainerRuntime, InitLaunch, LaunchedInit } from ".
 import type { ProcessRecord } from "../../pod/records.js";
 import type { OciProcess } from "../../pod/oci-spec.js";
 import type { Pod } from "../../pod/pod.js";
-import { unmount, unmountBelow } from "../../pod/rootfs.js";
+import { unmountBelow } from "../../pod/rootfs.js";
 import { requireHolder } from "../../pod/pod-tasks.js";
 import { waitLauncherExit } from "../../pod/wait-exit.js";
 import { cliError } from "../../oci-runtime/cli-command.js";
@@ -20,7 +20,8 @@ import { GUEST_CONSOLE_DIR, toGuest, vmPaths, type VmPaths } from "./guest-paths
 import { GuestRunc, notRunning } from "./guest-runc.js";
 import type { GuestOciRuntime } from "./guest-oci-runtime.js";
 import { GUEST_CGROUP_GONE, guestCgroupStatsArgv, parseGuestCgroupDump } from "./guest-cgroup-stats.js";
-import { guestContainerSpec, type ShareBind } from "./guest-spec.js";
+import { guestContainerSpec } from "./guest-spec.js";
+import { bindInto } from "./share-binds.js";
 import { StdioRelay } from "./stdio-relay.js";
 import { noOutputKeeper, type OutputKeeper } from "../../task/output-keeper.js";
 import { takeHeldOutput } from "./vm-boot.js";
@@ -391,22 +392,4 @@ function streamed(stdio: Stdio): { stdin: string; stdout: string; stderr: string
   return { stdin: stdio.stdin ? STREAM : "", stdout: stdio.stdout ? STREAM : "", stderr: stdio.stderr && !stdio.terminal ? STREAM : "" };
 }
 
-/** Bind-mounts host paths into the share (files onto empty files); undoes them all on failure. */
-async function bindInto(binds: ShareBind[]): Promise<void> {
-  const done: string[] = [];
-  try {
-    for (const b of binds) {
-      const isDir = statSync(b.source).isDirectory();
-      mkdirSync(isDir ? b.target : join(b.target, ".."), { recursive: true, mode: 0o711 });
-      if (!isDir && !existsSync(b.target)) writeFileSync(b.target, "", { mode: 0o644 });
-      await run("mount", [b.recursive ? "--rbind" : "--bind", b.source, b.target]).catch((err: { stderr?: string; message: string }) => {
-        throw new RuntimeError(Code.InvalidArgument, `sharing ${b.source} with the guest: ${(err.stderr || err.message).trim()}`, { cause: err });
-      });
-      done.push(b.target);
-    }
-  } catch (err) {
-    for (const t of done.reverse()) await unmount(t).catch(() => {});
-    throw err;
-  }
-}
 
