@@ -14,13 +14,14 @@ import type { BenchWasmEngine } from "./wasm-workload.js";
 /** The wasm engines measured, each on both containerd paths (issue 17). */
 const wasmEngines: readonly BenchWasmEngine[] = ["node", "wasmedge-pod"];
 
-/** Every configuration of issue 6 (plus the containerd 2.x reference, and the runc sandboxer on crun: issue 15; the wasm sandboxer on each engine: issue 17), baseline first. */
+/** Every configuration of issue 6 (plus the containerd 2.x reference, and the runc sandboxer on crun on both paths: issue 15; the wasm sandboxer on each engine: issue 17), baseline first. */
 export function benchConfigurations(): BenchConfiguration[] {
   return [
     stockRuncV2Configuration({ containerdVersion: "1.7", role: "baseline" }),
     kuasarShimBridgeConfiguration("runc"),
     kuasarDirectConfiguration("runc"),
     kuasarDirectConfiguration("runc", { runtime: "crun" }),
+    kuasarShimBridgeConfiguration("runc", { runtime: "crun" }),
     stockRuncV2Configuration({ containerdVersion: "2", role: "reference" }),
     ...wasmEngines.flatMap((wasmEngine) => [kuasarDirectConfiguration("wasm", { wasmEngine }), kuasarShimBridgeConfiguration("wasm", { wasmEngine })]),
     { ...kuasarDirectConfiguration("gvisor"), maxMemoryPods: gvisorMaxMemoryPods() },

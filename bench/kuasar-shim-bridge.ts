@@ -22,6 +22,7 @@ import { containerdBinaries, repoRoot } from "../testing/deps.js";
 import { bridgeRuntimesToml } from "../testing/kuasar-containerd17.js";
 import type { BenchConfiguration, RunningConfiguration } from "./bench-configuration.js";
 import {
+  checkChosenRuntime,
   kuasarBridgeId,
   kuasarHandler,
   kuasarHostedKinds,
@@ -32,9 +33,10 @@ import {
   variantLabel,
   wasmPerContainer,
   KUASAR_RUNC_HANDLER,
+  ociRuntimeMissing,
   type KuasarVariant,
 } from "./kuasar-direct.js";
-import type { SandboxerKind } from "./kuasar-daemon.js";
+import type { KuasarDaemon, SandboxerKind } from "./kuasar-daemon.js";
 import { runKuasar } from "./kuasar-running.js";
 import { CONTAINERD_BASE_PATH } from "./stock-runc-v2.js";
 
@@ -45,7 +47,8 @@ export function shimLauncherPath(): string {
 
 /** Our `kind` sandboxer (in its variant: the wasm kind's engine) behind stock containerd 1.7 through `containerd-shim-kuasar-v1`. */
 export function kuasarShimBridgeConfiguration(kind: SandboxerKind = "runc", variant: KuasarVariant = {}): BenchConfiguration {
-  const { wasmEngine } = resolveVariant(kind, variant);
+  const { runtime, wasmEngine } = resolveVariant(kind, variant);
+  const crun = runtime === "crun";
   const wasm = kind === "wasm";
   const gvisor = kind === "gvisor";
   const handler = kuasarHandler(kind);
@@ -60,14 +63,16 @@ export function kuasarShimBridgeConfiguration(kind: SandboxerKind = "runc", vari
       ? `stock containerd 1.7 CRI, runtime io.containerd.kuasar.v1 with options sandboxer = "wasm" (handler kuasar-wasm): containerd-shim-kuasar-v1 start prints the address of the bridge inside our resident kuasard (runc and wasm sandboxers, --shim-listen, wasm_engine = "${wasmEngine}"); ${wasmPerContainer(wasmEngine)}, no pause process`
       : gvisor
         ? "stock containerd 1.7 CRI, runtime io.containerd.kuasar.v1 with options sandboxer = \"gvisor\" (handler kuasar-gvisor): containerd-shim-kuasar-v1 start prints the address of the bridge inside our resident kuasard (runc and gvisor sandboxers, --shim-listen); one C holder per pod launching one runsc sandbox the pod's containers join, no pause image run"
-        : "stock containerd 1.7 CRI, runtime io.containerd.kuasar.v1: containerd-shim-kuasar-v1 start prints the address of the bridge served by our resident runc-sandboxer (--shim-listen); one C holder per pod, no pause process",
+        : crun
+          ? "as the runc sandboxer via shim bridge, with `runtime = \"crun\"`: the same holder per pod runs each container with crun (C) instead of runc (Go)"
+          : "stock containerd 1.7 CRI, runtime io.containerd.kuasar.v1: containerd-shim-kuasar-v1 start prints the address of the bridge served by our resident runc-sandboxer (--shim-listen); one C holder per pod, no pause process",
     managementProcesses:
       kind === "runc"
         ? "runc-sandboxer (kuasard, bridge inside) + kuasar-endpoint + every kuasar-holder + any containerd-shim-* left running"
         : `kuasard (runc + ${kind}, bridge inside) + kuasar-endpoint + every kuasar-holder + any containerd-shim-* left running${extra === "" ? "" : `; ${extra}`}`,
     workload: kuasarWorkload(kind, variant),
     wasmEngine: wasm ? wasmEngine : null,
-    compareWith: kind === "runc" ? null : kuasarBridgeId("runc"),
+    compareWith: kind === "runc" && !crun ? null : kuasarBridgeId("runc"),
     async availability() {
       const launcher = shimLauncherPath();
       const exists = await access(launcher, constants.X_OK).then(
@@ -80,7 +85,7 @@ export function kuasarShimBridgeConfiguration(kind: SandboxerKind = "runc", vari
       } catch (err) {
         return err instanceof Error ? err.message : String(err);
       }
-      return kuasarMissing(kind, variant);
+      return (await kuasarMissing(kind, variant)) ?? ociRuntimeMissing(runtime);
     },
     async setup(ctx): Promise<RunningConfiguration> {
       const kdir = join(ctx.runDir ?? ctx.dir, "k");
@@ -97,11 +102,12 @@ export function kuasarShimBridgeConfiguration(kind: SandboxerKind = "runc", vari
       return runKuasar({
         containerd,
         index: ctx.index,
-        daemon: { dir: kdir, containerdTtrpcAddress: containerd.ttrpcAddress, sandboxers: hosted, args: ["--log-level", "info", "--shim-listen", shimSocket], ...(wasm ? { wasmEngine } : {}) },
+        daemon: { dir: kdir, containerdTtrpcAddress: containerd.ttrpcAddress, sandboxers: hosted, args: ["--log-level", "info", "--shim-listen", shimSocket], ...(crun ? { runtime } : {}), ...(wasm ? { wasmEngine } : {}) },
         kind,
         wasmEngine,
         runtimeHandler: handler,
         importPauseImage: true,
+        ...(kind === "runc" ? { check: (d: KuasarDaemon) => checkChosenRuntime(d.logs(), runtime) } : {}),
         shimLauncher: {
           binary: shimLauncherPath(),
           containerdAddress: containerd.address,
