@@ -11,7 +11,7 @@ import { parseProcCgroup } from "../../src/cgroup/cgroup-stats.js";
 import { createPodCgroup, mountedHierarchies, podMemoryLimit } from "../../src/cgroup/pod-cgroup.js";
 import { Controller } from "../../src/gen/containerd/services/sandbox/v1/sandbox_pb.js";
 import { MetricsSchema } from "../../src/gen/io/containerd/cgroups/v1/metrics_pb.js";
-import { ContainerState, LinuxContainerResourcesSchema, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
+import { ContainerState, DNSConfigSchema, LinuxContainerResourcesSchema, PodSandboxState } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
 import { GrpcClient } from "../../src/grpc/client.js";
 import { isAlive } from "../../src/pod/pod.js";
 import { BUSYBOX_IMAGE } from "../../testing/busybox-image.js";
@@ -82,6 +82,7 @@ async function assertNothingLeft(sandboxerDir: string, pids: { sandbox: number; 
  */
 async function exerciseGvisorPod(t: TestContext, cri: CriClient, handler: string, logDir: string, sandboxerDir: string, sandboxApiSocket?: string): Promise<void> {
   const cfg = podConfig("gv", logDir);
+  cfg.dnsConfig = create(DNSConfigSchema, { servers: ["192.0.2.53"], searches: ["gv.test"] });
   const kernel = shContainer("kernel", "dmesg; echo dmesg-done; while true; do echo pong-from-kernel | nc -l -p 7000; done");
   const client = shContainer("client", "trap 'echo got-term; exit 0' TERM; while true; do sleep 0.1; done");
   const { podId, ids } = await runPod(cri, handler, cfg, [kernel, client]);
@@ -114,6 +115,13 @@ async function exerciseGvisorPod(t: TestContext, cri: CriClient, handler: string
     if (!got) await new Promise((res) => setTimeout(res, 100));
   }
   assert.equal(got, "pong-from-kernel\n");
+
+  // The pod's DNS and hosts files reach a container (bind mounts of containerd's files, served by
+  // the container's gofer; the sandbox itself was born behind the net sysctl mask, see net-sysctl-mask.ts).
+  const dns = await cri.runtime.execSync({ containerId: clientId, cmd: ["cat", "/etc/resolv.conf", "/etc/hosts"], timeout: 20n });
+  assert.match(decodeOut(dns.stdout), /nameserver 192\.0\.2\.53\n/);
+  assert.match(decodeOut(dns.stdout), /search gv\.test\n/);
+  assert.match(decodeOut(dns.stdout), /127\.0\.0\.1\s+localhost/);
 
   // ExecSync: stdout, stderr, exit code; the pod's hostname.
   const ex = await cri.runtime.execSync({ containerId: clientId, cmd: ["sh", "-c", "echo out; echo err >&2; exit 3"], timeout: 20n });

@@ -137,12 +137,15 @@ export class GvisorRuntime implements ContainerRuntime {
     const target = this.target(pod);
     const log = join(dir, "runsc.log");
     const pidFile = join(dir, "sandbox.pid");
-    await this.runThroughHolder(pod, "gvisor-create", this.runsc.createArgv(target, rootId(pod), dir, pidFile), "create", log, signal);
+    // One `runsc run` (create and start): the sandbox, born the holder's descendant, is adopted
+    // once it runs. Its start sets up gVisor's network stack, so with the netstack the whole
+    // command runs behind the mask (net-sysctl-mask.ts): the sandbox and the root gofer are
+    // born in that private mount namespace, and both leave it for a root of their own before
+    // they serve anything (a restore keeps create then restore: see prepareRestore).
+    const run = this.runsc.runArgv(target, rootId(pod), dir, pidFile);
+    await this.runThroughHolder(pod, "gvisor-run", target.network === "sandbox" ? withHostNetSysctlsHidden(run) : run, "run", log, signal);
     const sandboxPid = Number(readFileSync(pidFile, "utf8").trim());
     await holder.adopt(SANDBOX_KEY, sandboxPid);
-    // The root container's start sets up gVisor's network stack; runsc's root-namespace test must not misfire.
-    const start = this.runsc.startArgv(target, rootId(pod));
-    await this.runThroughHolder(pod, "gvisor-start", target.network === "sandbox" ? withHostNetSysctlsHidden(start) : start, "start", log, signal);
     if (existsSync(this.runsc.controlSocket(target, rootId(pod)))) this.savePodRunsc(pod, { ...chosen, exits: "control-socket" });
     this.watched.add(pod.id);
     this.oom.watchPod(pod.id, memoryCgroupOf(sandboxPid));

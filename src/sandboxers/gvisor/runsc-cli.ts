@@ -101,6 +101,15 @@ export class RunscCli {
     ];
   }
 
+  /**
+   * argv of `runsc run --detach`: create and start in one command, for a pod's root container
+   * (its sandbox) on the ordinary start path. One runsc process (a Go start and a state load)
+   * less than create then start; the pid file gets the sandbox's pid, as create's does.
+   */
+  runArgv(t: RunscTarget, id: string, bundle: string, pidFile: string): string[] {
+    return [this.absoluteBinary(), ...this.globalArgs(t), "run", "--detach", "--bundle", bundle, "--pid-file", pidFile, id];
+  }
+
   /** argv of `runsc start`: a container joining a sandbox takes its stdio from this process. */
   startArgv(t: RunscTarget, id: string): string[] {
     return [this.absoluteBinary(), ...this.globalArgs(t), "start", id];

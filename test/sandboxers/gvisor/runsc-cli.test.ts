@@ -25,6 +25,13 @@ describe("runsc CLI", () => {
     assert.deepEqual(r.waitArgv(pod(), "c1").slice(-2), ["wait", "c1"]);
   });
 
+  it("runs a pod's root container detached in one command, its sandbox pid to the pid file", () => {
+    const r = new RunscCli(options({ extraFlags: ["--overlay2=root:memory"] }));
+    assert.deepEqual(r.runArgv(pod("sandbox"), "_p1", "/b", "/b/pid"), [
+      "/usr/bin/runsc", "--root", "/r", "--platform=ptrace", "--network=sandbox", "--overlay2=root:memory", "run", "--detach", "--bundle", "/b", "--pid-file", "/b/pid", "_p1",
+    ]);
+  });
+
   it("builds an attached exec that records the in-sandbox pid", () => {
     const r = new RunscCli(options());
     assert.deepEqual(r.execArgv(pod(), "c1", "/e.json", "/e.ipid").slice(5), ["exec", "--process", "/e.json", "--internal-pid-file", "/e.ipid", "c1"]);
