@@ -13,8 +13,9 @@
  *
  * A run exits 1 when the baseline, a requested configuration or the requested VM section
  * did not run (not available or failed): its results then go to `bench-results/failed/`,
- * never over `latest.*` (`finish-run.ts`). README.md and docs/benchmarks.md are rewritten
- * only with `--readme`, and only from a complete run.
+ * never over `latest.*` (`finish-run.ts`). A run of some configurations (`--only`, without
+ * `--out`) goes to `bench-results/partial/`. README.md and docs/benchmarks.md are rewritten
+ * only with `--readme`, and only from a complete run of every configuration.
  *
  * `--render` re-renders latest.md and the SVGs from latest.json (no isolation, no root), and
  * with `--readme` the marked sections of README.md and docs/benchmarks.md too.
@@ -29,10 +30,10 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ISOLATION_ENV, reexecIsolated, setupIsolation } from "../testing/isolation.js";
-import { resolveBenchOptions, type BenchOptions } from "./bench-options.js";
+import { quickBenchOptions, resolveBenchOptions, type BenchOptions } from "./bench-options.js";
 import { benchConfigurations } from "./configurations.js";
 import { runBenchmark } from "./run-benchmark.js";
-import { finishRun, VMM_SECTION_ID } from "./finish-run.js";
+import { finishRun, PARTIAL_RUN_DIR, VMM_SECTION_ID } from "./finish-run.js";
 import { readResults, RESULTS_JSON } from "./write-results.js";
 
 /** Set (to "1") for the worker process inside the isolation. */
@@ -79,7 +80,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs | undefined {
   const overrides: { -readonly [K in keyof BenchOptions]?: BenchOptions[K] } = {};
   if (values.only !== undefined) overrides.only = values.only.split(",").filter((s) => s !== "");
   if (values.out !== undefined) overrides.resultsDir = resolve(values.out);
-  overrides.updateReadme = values.readme === true;
+  // A run of some configurations is not the committed comparison: it goes apart, and the documents stay.
+  const partial = (overrides.only ?? []).length > 0 && values.render !== true;
+  if (partial && values.out === undefined) overrides.resultsDir = join(quickBenchOptions().resultsDir, PARTIAL_RUN_DIR);
+  overrides.updateReadme = values.readme === true && !partial;
   if (values.iterations !== undefined) overrides.serialIterations = Number(values.iterations);
   if (values["vmm-iterations"] !== undefined) overrides.vmmIterations = Number(values["vmm-iterations"]);
   if (values["parallel-pods"] !== undefined) overrides.parallelPods = Number(values["parallel-pods"]);

@@ -15,6 +15,9 @@ import { RESULTS_MD, writeReports, writeResults, type SectionUpdate } from "./wr
 /** Subdirectory of the results dir that takes an incomplete run. */
 export const FAILED_RUN_DIR = "failed";
 
+/** Subdirectory of the results dir that takes a run of some configurations (`--only` without `--out`). */
+export const PARTIAL_RUN_DIR = "partial";
+
 /** The `--only` id of the VM section. */
 export const VMM_SECTION_ID = "vmm";
 

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { parseBenchArgs } from "../../bench/bench-main.js";
-import { FAILED_RUN_DIR, finishRun } from "../../bench/finish-run.js";
+import { FAILED_RUN_DIR, finishRun, PARTIAL_RUN_DIR } from "../../bench/finish-run.js";
 import type { BenchResults } from "../../bench/results.js";
 import { measured, notRun, results } from "./bench-fixture.js";
 
@@ -76,6 +76,13 @@ describe("bench arguments", () => {
     assert.equal(parseBenchArgs(["--quick", "--readme"])?.options.updateReadme, true);
     assert.equal(parseBenchArgs(["--out", join(root, "x")])?.options.updateReadme, false);
     assert.equal(parseBenchArgs(["--render", "--readme"])?.render, true);
+  });
+
+  it("send a run of some configurations apart (partial/), never over latest.* nor into the documents, unless --out says where", () => {
+    const partial = parseBenchArgs(["--quick", "--only", "vmm", "--readme"])?.options;
+    assert.equal(partial?.resultsDir, join(parseBenchArgs(["--quick"])!.options.resultsDir, PARTIAL_RUN_DIR));
+    assert.equal(partial?.updateReadme, false);
+    assert.equal(parseBenchArgs(["--quick", "--only", "vmm", "--out", join(root, "y")])?.options.resultsDir, join(root, "y"));
   });
 
   it("a full run covers 200 pods, a quick one 50", () => {
