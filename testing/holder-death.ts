@@ -5,7 +5,8 @@ import { ContainerState, PodSandboxState } from "../src/gen/k8s.io/cri-api/runti
 import { isAlive, waitGone } from "../src/pod/pod.js";
 import type { CriClient } from "./cri.js";
 import { decodeOut, podConfig, runPod, shContainer, waitExited } from "./cri-pod.js";
-import { censusDiff, takeCensus, type Census, type CensusScope } from "./leak-census.js";
+import { takeCensus, type Census, type CensusScope } from "./leak-census.js";
+import { settledLeaksOf } from "./state-dir.js";
 
 /**
  * The holder-death scenario shared by the containerd 2.x and 1.7 tests: a pod
@@ -86,27 +87,7 @@ export async function assertPodEndedAndCleaned(cri: CriClient, handler: string, 
   await cri.runtime.stopPodSandbox({ podSandboxId: next.podId }, { timeoutMs: QUICK_MS });
   await cri.runtime.removePodSandbox({ podSandboxId: next.podId }, { timeoutMs: QUICK_MS });
 
-  const diff = await settledDiff(scope, before, [pod.podId, pod.own, pod.shared, next.podId, ...next.ids]);
+  const diff = await settledLeaksOf(scope, before, [pod.podId, pod.own, pod.shared, next.podId, ...next.ids]);
   assert.deepEqual(diff, {}, "nothing left: processes, mounts, fds, dir entries, netns, cgroups");
 }
 
-/**
- * What grew since `before`, once processes killed asynchronously are gone (a
- * few seconds at most). Only cgroups named after `ids` (runc names a container's
- * cgroup after it) count: other tests of the same run may leave pod parents.
- */
-export async function settledDiff(scope: CensusScope, before: Census, ids: readonly string[]): Promise<ReturnType<typeof censusDiff>> {
-  const ours = () => {
-    const d = censusDiff(before, takeCensus(scope));
-    const cgroups = (d.cgroups ?? []).filter((c) => ids.some((id) => c.includes(id)));
-    if (cgroups.length > 0) d.cgroups = cgroups;
-    else delete d.cgroups;
-    return d;
-  };
-  let diff = ours();
-  for (let i = 0; i < 50 && Object.keys(diff).length > 0; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    diff = ours();
-  }
-  return diff;
-}

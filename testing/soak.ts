@@ -3,7 +3,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { CriClient } from "./cri.js";
 import { decodeOut, podConfig, runPod, shContainer } from "./cri-pod.js";
-import { settledDiff } from "./holder-death.js";
+import { settledLeaksOf } from "./state-dir.js";
 import { leastSquaresSlope } from "./least-squares.js";
 import { takeCensus, type Census, type CensusScope } from "./leak-census.js";
 
@@ -55,7 +55,7 @@ export interface SoakResult {
   readonly baseline: Census;
   readonly samples: readonly SoakSample[];
   /** What grew between the post-warm-up census and the end (after settling); `{}` when nothing leaked. */
-  readonly leaked: Awaited<ReturnType<typeof settledDiff>>;
+  readonly leaked: Awaited<ReturnType<typeof settledLeaksOf>>;
   /** Least-squares slope of each resident's VmRSS over the samples, KiB per cycle. */
   readonly rssSlopeKiB: Record<string, number>;
   /** Least-squares slope of each count over the samples, per cycle. */
@@ -90,7 +90,7 @@ export async function runSoak(o: SoakOptions, log: (msg: string) => void): Promi
   const ids: string[] = [];
   for (let i = 0; i < o.warmUpCycles; i++) ids.push(...(await podCycle(o.cri, o.handler, o.logDir, -1 - i, i % o.execEvery === 0)));
   // What the warm-up created for good (cgroup parents, CNI state, lazily opened connections) is the baseline.
-  await settledDiff(o.scope, takeCensus(o.scope), ids);
+  await settledLeaksOf(o.scope, takeCensus(o.scope), ids);
   const baseline = takeCensus(o.scope);
   const samples: SoakSample[] = [sample(o, 0, baseline, new Set(ids), await o.heapKiB?.())];
   const started = Date.now();
@@ -101,7 +101,7 @@ export async function runSoak(o: SoakOptions, log: (msg: string) => void): Promi
       log(`cycle ${n}/${o.cycles} (${((Date.now() - started) / n).toFixed(0)} ms/cycle): ${fmt(samples.at(-1)!.rssKiB)}`);
     }
   }
-  const leaked = await settledDiff(o.scope, baseline, ids);
+  const leaked = await settledLeaksOf(o.scope, baseline, ids);
   const xs = samples.map((s) => s.cycle);
   const slopeOf = (get: (s: SoakSample) => number) => leastSquaresSlope(xs, samples.map(get));
   const rssSlopeKiB = Object.fromEntries(o.residents.map((r) => [r.name, slopeOf((s) => s.rssKiB[r.name]!)]));

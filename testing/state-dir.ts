@@ -1,7 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Census } from "./leak-census.js";
-import { censusDiff } from "./leak-census.js";
+import { censusDiff, takeCensus, type Census, type CensusScope } from "./leak-census.js";
 import type { CriClient } from "./cri.js";
 
 /**
@@ -46,6 +45,20 @@ export function leaksOf(before: Census, after: Census, ids: readonly string[]): 
   const cgroups = (diff.cgroups ?? []).filter((c) => ids.some((id) => c.includes(id)));
   if (cgroups.length > 0) diff.cgroups = cgroups;
   else delete diff.cgroups;
+  return diff;
+}
+
+/**
+ * {@link leaksOf} once processes that end on their own are gone: containerd 1.7 runs
+ * `shim delete` (a short Node program) after a connection closed, and killed pods'
+ * processes are reaped asynchronously. Polls up to 5 s; what is still there is a leak.
+ */
+export async function settledLeaksOf(scope: CensusScope, before: Census, ids: readonly string[]): Promise<ReturnType<typeof censusDiff>> {
+  let diff = leaksOf(before, takeCensus(scope), ids);
+  for (let i = 0; i < 50 && Object.keys(diff).length > 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    diff = leaksOf(before, takeCensus(scope), ids);
+  }
   return diff;
 }
 

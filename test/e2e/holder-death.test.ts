@@ -5,7 +5,8 @@ import { describe, it } from "node:test";
 import { isAlive, killQuietly, waitGone } from "../../src/pod/pod.js";
 import type { CriClient } from "../../testing/cri.js";
 import { logFile, podConfig, runPod, waitExited, waitForLog } from "../../testing/cri-pod.js";
-import { assertPodEndedAndCleaned, containerPid, holderPidOf, QUICK_MS, settledDiff, startTwoContainerPod, type TwoContainerPod } from "../../testing/holder-death.js";
+import { assertPodEndedAndCleaned, containerPid, holderPidOf, QUICK_MS, startTwoContainerPod, type TwoContainerPod } from "../../testing/holder-death.js";
+import { settledLeaksOf } from "../../testing/state-dir.js";
 import { assertIsolated } from "../../testing/isolation.js";
 import { afterRedial, containerd2WithKuasar, GVISOR_HANDLER, HANDLER, WASM_HANDLER, type Containerd2WithKuasar } from "../../testing/kuasar-containerd2.js";
 import { containerd17WithKuasar, HANDLER_17, type Containerd17WithKuasar } from "../../testing/kuasar-containerd17.js";
@@ -144,6 +145,6 @@ describe("a wasm pod holder killed (kill -9) under stock containerd 2.x", () => 
     assert.ok(await waitGone(runner, 5000), "the runner is gone");
     await cri.runtime.stopPodSandbox({ podSandboxId: podId }, { timeoutMs: QUICK_MS });
     await cri.runtime.removePodSandbox({ podSandboxId: podId }, { timeoutMs: QUICK_MS });
-    assert.deepEqual(await settledDiff(scope, before, [podId, ...ids]), {}, "nothing left");
+    assert.deepEqual(await settledLeaksOf(scope, before, [podId, ...ids]), {}, "nothing left");
   });
 });

@@ -13,7 +13,7 @@ import { assertIsolated } from "../../testing/isolation.js";
 import { afterRedial, containerd2WithKuasar, GVISOR_HANDLER, HANDLER } from "../../testing/kuasar-containerd2.js";
 import { containerd17WithKuasar, HANDLER_17 } from "../../testing/kuasar-containerd17.js";
 import { takeCensus } from "../../testing/leak-census.js";
-import { containerPid, entriesOf, eventually, holderPidIn, leaksOf } from "../../testing/state-dir.js";
+import { containerPid, entriesOf, eventually, holderPidIn, settledLeaksOf } from "../../testing/state-dir.js";
 
 assertIsolated();
 
@@ -47,7 +47,7 @@ async function badHostnameLeavesNothing(cri: CriClient, handler: string, kr: str
     assert.equal(err.code, Code.InvalidArgument, err.message);
     return true;
   });
-  assert.deepEqual(leaksOf(before, takeCensus({ dirs: [kr] }), []), {});
+  assert.deepEqual(await settledLeaksOf({ dirs: [kr] }, before, []), {});
   assert.deepEqual([entriesOf(kr, "pods"), entriesOf(kr, "sandboxes")], [[], []]);
 }
 
@@ -152,7 +152,7 @@ async function fullDirKeepsPods(t: TestContext, kind: "runc" | "gvisor", handler
   }
   // Whatever containerd made for the refused container is its own; ours are gone.
   const all = (await cri.runtime.listContainers({})).containers.map((c) => c.id);
-  assert.deepEqual(leaksOf(before, takeCensus({ dirs: [kr] }), [podId, ...ids, fresh.podId, ...fresh.ids, ...all]), {});
+  assert.deepEqual(await settledLeaksOf({ dirs: [kr] }, before, [podId, ...ids, fresh.podId, ...fresh.ids, ...all]), {});
 }
 
 describe("state integrity under stock containerd 2.x", () => {
@@ -190,7 +190,7 @@ describe("state integrity under stock containerd 2.x", () => {
     assert.equal((await cri.runtime.podSandboxStatus({ podSandboxId: again.podId })).status?.state, PodSandboxState.SANDBOX_READY);
     await cri.runtime.stopPodSandbox({ podSandboxId: again.podId });
     await cri.runtime.removePodSandbox({ podSandboxId: again.podId });
-    assert.deepEqual(leaksOf(before, takeCensus({ dirs: [kr] }), [podId, ...ids, again.podId, ...again.ids]), {});
+    assert.deepEqual(await settledLeaksOf({ dirs: [kr] }, before, [podId, ...ids, again.podId, ...again.ids]), {});
   });
 
   it("a full --dir fails RunPodSandbox and CreateContainer with a clear error; running pods keep their good records", async (t) => {
@@ -215,6 +215,6 @@ describe("state integrity under stock containerd 1.7 (shim bridge)", () => {
     const again = await afterRedial(() => runPod(cri, HANDLER_17, podConfig("after", logs), [shContainer("c", "echo hi")]));
     await cri.runtime.stopPodSandbox({ podSandboxId: again.podId });
     await cri.runtime.removePodSandbox({ podSandboxId: again.podId });
-    assert.deepEqual(leaksOf(before, takeCensus({ dirs: [kr] }), [again.podId, ...again.ids]), {});
+    assert.deepEqual(await settledLeaksOf({ dirs: [kr] }, before, [again.podId, ...again.ids]), {});
   });
 });
