@@ -33,8 +33,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Refuses a verb of this file unless the holder is a guest's pid 1; true when refused. */
-static bool refused(struct holder *h, struct client *c, char **f)
+bool guest_only_refused(struct holder *h, struct client *c, char **f)
 {
 	if (h->serve && h->init)
 		return false;
@@ -96,7 +95,7 @@ static void nl_reply(struct holder *h, struct client *c, char **f, struct nl_msg
 void request_access(struct holder *h, struct client *c, char **f, int n)
 {
 	(void)n;
-	if (refused(h, c, f))
+	if (guest_only_refused(h, c, f))
 		return;
 	if (f[2][0] != '/')
 		FAIL(h, c, f[1], EINVAL, "access: %.64s is not an absolute path", f[2]);
@@ -108,7 +107,7 @@ void request_access(struct holder *h, struct client *c, char **f, int n)
 void request_hostname(struct holder *h, struct client *c, char **f, int n)
 {
 	(void)n;
-	if (refused(h, c, f))
+	if (guest_only_refused(h, c, f))
 		return;
 	size_t len = strlen(f[2]);
 	if (len == 0 || len > HOST_NAME_MAX)
@@ -121,7 +120,7 @@ void request_hostname(struct holder *h, struct client *c, char **f, int n)
 void request_linkup(struct holder *h, struct client *c, char **f, int n)
 {
 	(void)n;
-	if (refused(h, c, f))
+	if (guest_only_refused(h, c, f))
 		return;
 	long long mtu;
 	if (!parse_num(f[3], 68, 65535, &mtu))
@@ -140,7 +139,7 @@ void request_linkup(struct holder *h, struct client *c, char **f, int n)
 void request_addradd(struct holder *h, struct client *c, char **f, int n)
 {
 	(void)n;
-	if (refused(h, c, f))
+	if (guest_only_refused(h, c, f))
 		return;
 	int family;
 	unsigned char addr[16];
@@ -184,7 +183,7 @@ static bool parse_scope(const char *s, unsigned char *out)
 void request_routeadd(struct holder *h, struct client *c, char **f, int n)
 {
 	(void)n;
-	if (refused(h, c, f))
+	if (guest_only_refused(h, c, f))
 		return;
 	const char *dev = f[2], *dst = f[4], *via = f[5], *scope = f[6];
 	int family = strcmp(f[3], "4") == 0 ? AF_INET : strcmp(f[3], "6") == 0 ? AF_INET6 : AF_UNSPEC;
@@ -260,7 +259,7 @@ static bool sysctl_path(const char *key, char *path, size_t size)
 void request_sysctl(struct holder *h, struct client *c, char **f, int n)
 {
 	(void)n;
-	if (refused(h, c, f))
+	if (guest_only_refused(h, c, f))
 		return;
 	char path[PATH_MAX];
 	if (!sysctl_path(f[2], path, sizeof path))

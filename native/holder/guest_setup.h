@@ -2,8 +2,13 @@
 #ifndef KUASAR_HOLDER_GUEST_SETUP_H
 #define KUASAR_HOLDER_GUEST_SETUP_H
 
+#include <stdbool.h>
+
 struct holder;
 struct client;
+
+/* Refuses (EPERM) a verb that only a VM guest's pid 1 serves, unless this holder is one; true when refused. */
+bool guest_only_refused(struct holder *h, struct client *c, char **f);
 
 /* access RID PATH: ok when PATH is executable (access(2) X_OK), else its errno. */
 void request_access(struct holder *h, struct client *c, char **f, int n);

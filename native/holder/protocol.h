@@ -55,9 +55,13 @@
  *                                                                      (ip(8)'s names) may be empty: none,
  *                                                                      ip(8)'s default; EEXIST: there)
  *   sysctl RID KEY VALUE                                            -> ok RID (writes /proc/sys/KEY)
+ *   fifostart RID PATH                                              -> ok RID (a container crun created
+ *                                                                      started: PATH, its exec.fifo, opened
+ *                                                                      for writing without blocking, removed,
+ *                                                                      one byte written; ENXIO: no reader)
  *
- * access ... sysctl set up a VM guest's machine for its pod: only a guest's pid 1 serves them
- * (any other holder answers EPERM).
+ * access ... sysctl set up a VM guest's machine for its pod; fifostart starts a container in it:
+ * only a guest's pid 1 serves them (any other holder answers EPERM).
  *
  * Any request may fail with `err RID ERRNO MESSAGE` (ERRNO decimal, Linux numbering).
  *
@@ -145,6 +149,8 @@
 #define HOLDER_VERB_ROUTE_ADD "routeadd"
 /* `sysctl KEY VALUE`: a guest's sysctl. Guest pid 1 only. */
 #define HOLDER_VERB_SYSCTL "sysctl"
+/* `fifostart PATH`: a container crun created in a guest started through its exec fifo. Guest pid 1 only. */
+#define HOLDER_VERB_FIFO_START "fifostart"
 
 /* Replies. */
 #define HOLDER_REPLY_OK "ok"

@@ -49,6 +49,7 @@ export const Verb = {
   AddrAdd: "addradd",
   RouteAdd: "routeadd",
   Sysctl: "sysctl",
+  FifoStart: "fifostart",
 } as const;
 export type Verb = (typeof Verb)[keyof typeof Verb];
 

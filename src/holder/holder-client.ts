@@ -302,6 +302,16 @@ export class HolderClient extends EventEmitter<HolderClientEvents> {
     await this.request(Verb.Sysctl, this.rid(), [key, value], call);
   }
 
+  /**
+   * Lets a container that crun created in a guest run, as `crun start` does (see
+   * native/holder/fifo_start.c): `path`, its `exec.fifo`, written one byte without blocking and
+   * removed. NotFound when there is no fifo (not in the created state); ENXIO (see
+   * {@link holderErrno}) when nobody reads it (the init died). Guest pid 1 only, like the setup verbs.
+   */
+  async startExecFifo(path: string, call: HolderCallOptions = {}): Promise<void> {
+    await this.request(Verb.FifoStart, this.rid(), [path], call);
+  }
+
   /** kill(2) on a process of the pod; NotFound (ESRCH) for any other pid. */
   async kill(pid: number, signal: number | NodeJS.Signals, call: HolderCallOptions = {}): Promise<void> {
     const sig = typeof signal === "number" ? signal : constants.signals[signal];

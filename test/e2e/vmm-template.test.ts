@@ -98,6 +98,9 @@ describe("vmm pods from a VM template under containerd 2.x", () => {
       assert.equal((await httpGet(ip, 8080)).trim(), `served-by-${name}`, `${name} answers on its own IP from its own rootfs`);
     }
     assert.deepEqual(seen.map((s) => s.hostname), ["pod-a", "pod-b", "pod-c"]);
+    // Each container was started by the agent writing its exec fifo (crun's own start, run afresh
+    // under TCG in each restored guest, is a fallback for agents older than `fifostart`).
+    assert.doesNotMatch(env.sandboxer.logs(), /started by `crun start`/);
     // Sandbox API Metrics of a restored pod: its container's numbers, read in the guest (crun has no `events --stats`).
     const sandboxApi = new GrpcClient(env.listen, { namespace: "k8s.io" });
     t.after(() => sandboxApi.close());

@@ -45,12 +45,12 @@ function field(r: Prng, digits = false): string {
  * decimal pid for `kill` or `adopt` (a real pid could be signalled), and no `mkfifo`,
  * `mount` or `umount` (random paths could be acted on: their fuzz below keeps every path
  * in a scratch dir): every request is meant to be refused, the point is that refusing
- * costs nothing. The guest setup verbs (`hostname` ... `sysctl`) only in the runner's
+ * costs nothing. The guest-only verbs (`access` ... `sysctl`, `fifostart`) only in the runner's
  * private network and UTS namespaces: a host holder refuses them all (EPERM) before any
  * system call, and if it ever did not, the damage stays there.
  */
 function badRequest(r: Prng): Buffer {
-  const guest = process.env[ISOLATION_ENV] === "1" ? [Verb.Access, Verb.Hostname, Verb.LinkUp, Verb.AddrAdd, Verb.RouteAdd, Verb.Sysctl] : [];
+  const guest = process.env[ISOLATION_ENV] === "1" ? [Verb.Access, Verb.Hostname, Verb.LinkUp, Verb.AddrAdd, Verb.RouteAdd, Verb.Sysctl, Verb.FifoStart] : [];
   const verbs = [Verb.Spawn, Verb.Write, Verb.CloseStdin, Verb.Resize, Verb.Adopt, Verb.Kill, Verb.Exits, Verb.Ping, ...guest, "nope", ""];
   const verb = r.pick(verbs);
   const fields: string[] = [verb];

@@ -201,9 +201,10 @@ describe("pod holder journal and protocol", () => {
     assert.equal(await errno([Verb.RouteAdd, "a25", "lo", "4", "default", "192.0.2.1", ""]), EPERM, "routeadd: a guest's pid 1 only");
     assert.equal(await errno([Verb.Sysctl, "a26", "net.ipv4.ip_forward", "1"]), EPERM, "sysctl: a guest's pid 1 only");
     assert.equal(await errno([Verb.RouteAdd, "a27", "lo", "4", "default"]), ENOSYS, "routeadd takes all five fields");
+    assert.equal(await errno([Verb.FifoStart, "a28", "/run/runc/c/exec.fifo"]), EPERM, "fifostart: a guest's pid 1 only (on the host kuasard writes the fifo)");
     assert.equal(await errno(["SPAWN", "a10"]), ENOSYS);
     assert.equal(await errno(["eof", "a11"]), ENOSYS, "an event name is not a request");
-    const covered = new Set([Verb.Spawn, Verb.Write, Verb.CloseStdin, Verb.Resize, Verb.Adopt, Verb.Kill, Verb.Exits, Verb.Ping, Verb.Shutdown, Verb.Restored, Verb.Mkfifo, Verb.Mount, Verb.Umount, Verb.Access, Verb.Hostname, Verb.LinkUp, Verb.AddrAdd, Verb.RouteAdd, Verb.Sysctl]);
+    const covered = new Set([Verb.Spawn, Verb.Write, Verb.CloseStdin, Verb.Resize, Verb.Adopt, Verb.Kill, Verb.Exits, Verb.Ping, Verb.Shutdown, Verb.Restored, Verb.Mkfifo, Verb.Mount, Verb.Umount, Verb.Access, Verb.Hostname, Verb.LinkUp, Verb.AddrAdd, Verb.RouteAdd, Verb.Sysctl, Verb.FifoStart]);
     assert.deepEqual(new Set(Object.values(Verb)), covered, "a new verb needs its line above");
 
     // A request split into single bytes is answered like any other.

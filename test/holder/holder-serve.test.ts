@@ -11,14 +11,14 @@
  *    (POLLHUP and read EIO while nobody is on the other side, cleared on reopen). Needs python3.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { existsSync, readFileSync } from "node:fs";
+import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { connect, createServer, type Socket } from "node:net";
-import { hostname } from "node:os";
-import { join } from "node:path";
+import { hostname, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { describe, it, type TestContext } from "node:test";
 import { promisify } from "node:util";
@@ -595,6 +595,7 @@ describe("the guest setup verbs (hostname, NIC, routes, sysctls by the agent's o
       () => c.addAddress("lo", "192.0.2.9/24"),
       () => c.addRoute("lo", { family: 4, dst: "198.51.100.0/24" }),
       () => c.sysctl("net.ipv4.ip_forward", "1"),
+      () => c.startExecFifo("/run/runc/c1/exec.fifo"),
     ]) {
       await assert.rejects(call(), (e: unknown) => isErrorCode(e, Code.PermissionDenied) && /only a VM guest's agent \(pid 1\)/.test((e as Error).message));
     }
@@ -660,6 +661,27 @@ describe("the guest setup verbs (hostname, NIC, routes, sysctls by the agent's o
       await assert.rejects(c.sysctl(bad, "1"), (e: unknown) => isErrorCode(e, Code.InvalidArgument) && /not a sysctl name/.test((e as Error).message), JSON.stringify(bad));
     }
     await assert.rejects(c.sysctl("net.ipv4.no_such_sysctl", "1"), code(Code.NotFound));
+
+    // A container crun created, started through its exec fifo (crun's init reads one byte from it).
+    const fifoDir = mkdtempSync(join(tmpdir(), "fifostart-"));
+    defer(t, () => rmSync(fifoDir, { recursive: true, force: true }));
+    const fifo = join(fifoDir, "c1", "exec.fifo");
+    mkdirSync(dirname(fifo));
+    execFileSync("mkfifo", [fifo]);
+    await assert.rejects(c.startExecFifo(fifo), (e: unknown) => holderErrno(e) === "ENXIO" && /already dead/.test((e as Error).message), "nobody reads it: the init is gone");
+    assert.ok(existsSync(fifo), "a refused start leaves the fifo: the container stays created");
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    defer(t, () => closeSync(reader));
+    await c.startExecFifo(fifo);
+    assert.equal(existsSync(fifo), false, "removed: crun tells running from created by it");
+    const got = Buffer.alloc(8);
+    assert.deepEqual([...got.subarray(0, readSync(reader, got))], [0], "the init's one byte");
+    await assert.rejects(c.startExecFifo(fifo), code(Code.NotFound), "started already: no fifo");
+    writeFileSync(fifo, "");
+    await assert.rejects(c.startExecFifo(fifo), code(Code.InvalidArgument), "not a FIFO");
+    for (const bad of ["exec.fifo", join(fifoDir, "c1", "other"), "/exec.fifo", join(fifoDir, "c1", "exec.fifo.x")]) {
+      await assert.rejects(c.startExecFifo(bad), code(Code.InvalidArgument), bad);
+    }
 
     // What the guest's own tools see.
     assert.equal((await run("hostname", "hostname")).trim(), "guest-0123");

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { Code } from "../../errors/code.js";
 import { RuntimeError, isErrorCode } from "../../errors/runtime-error.js";
 import { writeFileAtomic } from "../../fs/atomic-write.js";
+import { holderErrno } from "../../holder/holder-client.js";
 import { STREAM } from "../../holder/holder-protocol.js";
 import type { CgroupStats, CreateTaskSpec, Stdio } from "../../task/task-backend.js";
 import type { Container } from "../../pod/container.js";
@@ -16,7 +17,7 @@ import { unmountBelow } from "../../pod/rootfs.js";
 import { requireHolder } from "../../pod/pod-tasks.js";
 import { waitLauncherExit } from "../../pod/wait-exit.js";
 import { cliError } from "../../oci-runtime/cli-command.js";
-import { GUEST_CONSOLE_DIR, toGuest, vmPaths, type VmPaths } from "./guest-paths.js";
+import { GUEST_CONSOLE_DIR, GUEST_RUNC_ROOT, toGuest, vmPaths, type VmPaths } from "./guest-paths.js";
 import { GuestRunc, notRunning } from "./guest-runc.js";
 import type { GuestOciRuntime } from "./guest-oci-runtime.js";
 import { GUEST_CGROUP_GONE, guestCgroupStatsArgv, parseGuestCgroupDump } from "./guest-cgroup-stats.js";
@@ -242,7 +243,33 @@ export class VmmRuntime implements ContainerRuntime {
   }
 
   async startInit(c: Container, signal?: AbortSignal): Promise<void> {
+    if (await this.startThroughGuestExecFifo(c, signal)) return;
     await this.runc(c.pod).start(c.id, signal);
+  }
+
+  /**
+   * crun's start without running crun: the agent writes the created container's exec fifo
+   * (`fifostart`), as kuasard does on the host (exec-fifo-start.ts). Under TCG a restored guest
+   * translates crun afresh for each program start, about 300 ms of every container start. The
+   * guest spec has no hooks (guest-spec.ts), so nothing `crun start` would run after its byte is
+   * missed. False when the agent is older than the verb or there is no fifo (not in the created
+   * state: `crun start` says why); runc's fifo runs the other way and keeps `runc start`.
+   */
+  private async startThroughGuestExecFifo(c: Container, signal: AbortSignal | undefined): Promise<boolean> {
+    const agent = c.pod.client;
+    if (!agent || guestRuntime(c.pod) !== "crun") return false;
+    try {
+      await agent.startExecFifo(`${GUEST_RUNC_ROOT}/${c.id}/exec.fifo`, { signal });
+      return true;
+    } catch (err) {
+      if (isErrorCode(err, Code.Unimplemented) || isErrorCode(err, Code.NotFound)) {
+        this.ops.log.child({ sandbox_id: c.pod.id, container_id: c.id }).info({ reason: (err as Error).message }, "container started by `crun start` in the guest");
+        return false;
+      }
+      const errno = holderErrno(err);
+      if (errno === "ENXIO" || errno === "EPIPE") throw new RuntimeError(Code.FailedPrecondition, `crun start ${c.id}: container process is already dead`, { cause: err });
+      throw err;
+    }
   }
 
   /** `runc exec` in the guest through the agent, its stdio relayed. */

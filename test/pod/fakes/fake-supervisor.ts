@@ -178,6 +178,10 @@ export class FakeAgent extends EventEmitter<HolderClientEvents> implements PodAg
     this.guestOnly();
   }
 
+  async startExecFifo(): Promise<void> {
+    this.guestOnly();
+  }
+
   private guestOnly(): never {
     this.check();
     throw new RuntimeError(Code.PermissionDenied, "fake holder: only a VM guest's agent (pid 1) sets up its machine");
