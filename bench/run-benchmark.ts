@@ -24,6 +24,7 @@ import { MAX_BENCH_NETWORKS } from "./bench-network.js";
 import type { BenchOptions } from "./bench-options.js";
 import { measureManagementMemory } from "./management-memory.js";
 import { removeAllPods } from "./pod-workload.js";
+import { keepLogs } from "../testing/kuasard.js";
 import { listProcesses } from "../testing/process-table.js";
 import { BENCH_SCHEMA, type BenchResults, type ConfigurationResult, type ShimStartSample } from "./results.js";
 import { measureSpawnFloor, shimStartArgv, shimStartOnce } from "./shim-start-latency.js";
@@ -190,6 +191,7 @@ export async function runBenchmark(configurations: readonly BenchConfiguration[]
     }
   } finally {
     for (const a of active) await a.close();
+    for (const d of [workDir, runRoot]) keepLogs(d);
     await rm(workDir, { recursive: true, force: true }).catch(() => {});
     await rm(runRoot, { recursive: true, force: true }).catch(() => {});
   }
@@ -202,6 +204,7 @@ export async function runBenchmark(configurations: readonly BenchConfiguration[]
       const index = Math.min(configurations.length, MAX_BENCH_NETWORKS - 1);
       vmm = await runVmmSection(vmmSectionOptions(options), vmmDir, index, log);
     } finally {
+      keepLogs(vmmDir);
       await rm(vmmDir, { recursive: true, force: true }).catch(() => {});
     }
   }

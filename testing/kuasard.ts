@@ -113,8 +113,8 @@ export async function tearDownKuasar(dir: string, endpoint: () => { stateDir: st
   }
 }
 
-/** With KUASAR_TEST_KEEP_LOGS=DIR, copies the daemon logs (and VM console logs) of a test there before its dir goes. */
-function keepLogs(dir: string): void {
+/** With KUASAR_TEST_KEEP_LOGS=DIR, copies the daemon logs (and VM console logs) of a test or a bench run there before its dir goes. */
+export function keepLogs(dir: string): void {
   const to = process.env["KUASAR_TEST_KEEP_LOGS"];
   if (!to) return;
   try {

@@ -30,6 +30,8 @@ void signals_init(struct holder *h)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
 	sigaddset(&mask, SIGTERM);
+	/* A serve port's owner gets SIGIO when the host connects (see port_open): it only wakes the loop. */
+	sigaddset(&mask, SIGIO);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		die(h, errno, "sigprocmask");
 	h->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);

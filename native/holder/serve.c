@@ -13,6 +13,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+static void port_signal_connect(struct client *c, bool on);
+
 void port_open(struct holder *h, const char *spec, int inherited)
 {
 	int fd = inherited;
@@ -25,6 +27,8 @@ void port_open(struct holder *h, const char *spec, int inherited)
 		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
 			die(h, errno, "--serve-port %s", spec);
 	}
+	if (fcntl(fd, F_SETOWN, getpid()) < 0)
+		logmsg("--serve-port %s: no SIGIO on host connect (%s): re-checking every %d ms", spec, strerror(errno), HOLDER_PORT_RECHECK_MS);
 	struct termios t;
 	if (tcgetattr(fd, &t) == 0) { /* a serial console or a pty: bytes, not lines */
 		cfmakeraw(&t);
@@ -37,9 +41,24 @@ void port_open(struct holder *h, const char *spec, int inherited)
 	c->fd = fd;
 	c->seq = ++h->client_seq;
 	c->port = true;
-	c->detached = true; /* until port_recheck sees the host */
 	h->clients[h->nclients++] = c;
 	h->port = c;
+	c->detached = true; /* until port_recheck sees the host */
+	port_signal_connect(c, true);
+}
+
+/*
+ * SIGIO (read through the signalfd: it only wakes the loop) while the host is away: a
+ * virtio-serial port signals its owner when the host connects, so the agent, of a guest just
+ * restored from a template above all, answers at once instead of at its next re-check. Off
+ * while the host is there: the port would signal every byte it receives. Best effort: the
+ * re-check stays for ports that do not signal.
+ */
+static void port_signal_connect(struct client *c, bool on)
+{
+	int fl = fcntl(c->fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(c->fd, F_SETFL, on ? fl | O_ASYNC : fl & ~O_ASYNC);
 }
 
 /*
@@ -52,6 +71,7 @@ void port_detach(struct client *c)
 		return;
 	logmsg("host disconnected from the port");
 	c->detached = true;
+	port_signal_connect(c, true);
 	free(c->msg);
 	c->msg = NULL;
 	c->hdr_got = 0;
@@ -69,6 +89,7 @@ void port_recheck(struct holder *h)
 	if (poll(&p, 1, 0) < 0 || (p.revents & (POLLHUP | POLLERR | POLLNVAL)))
 		return;
 	c->detached = false;
+	port_signal_connect(c, false);
 	logmsg("host connected to the port");
 }
 

@@ -28,6 +28,8 @@ export interface GuestSetupOptions {
   /** How long a hot-plugged NIC may take to appear in the guest, in ms. */
   nicWaitMs: number;
   signal?: AbortSignal | undefined;
+  /** Told how long the guest's NIC took to appear (ms, 0 when it was there) once it is up: where a restored pod's setup waits. */
+  onNicUp?: (waitedMs: number) => void;
 }
 
 /** How often a guest is asked again for its hot-plugged NIC, in ms (one request over the port each). */
@@ -53,7 +55,9 @@ export async function setUpGuest(agent: GuestSetupAgent, setup: GuestSetup, runS
   await step("setting the hostname", agent.setHostname(setup.hostname, call()));
   const net = setup.network;
   if (net) {
-    await linkUp(agent, net.mtu, setup.nicHotplugged ? Math.min(opts.nicWaitMs, opts.deadline - Date.now()) : 0, call, opts.signal);
+    const asked = Date.now();
+    const attempts = await linkUp(agent, net.mtu, setup.nicHotplugged ? Math.min(opts.nicWaitMs, opts.deadline - Date.now()) : 0, call, opts.signal);
+    opts.onNicUp?.(attempts > 1 ? Date.now() - asked : 0);
     for (const a of net.addresses) await step(`adding address ${a}`, agent.addAddress(GUEST_NIC, a, call()));
     for (const r of net.routes) await step(`adding route ${r.dst}${r.gateway ? ` via ${r.gateway}` : ""}`, agent.addRoute(GUEST_NIC, r, call()));
   }
@@ -73,13 +77,13 @@ async function probeRuntime(agent: GuestSetupAgent, call: HolderCallOptions): Pr
   }
 }
 
-/** The guest NIC up, asked again every {@link NIC_POLL_MS} while the guest has none and `waitMs` is not over. */
-async function linkUp(agent: GuestSetupAgent, mtu: number, waitMs: number, call: () => HolderCallOptions, signal: AbortSignal | undefined): Promise<void> {
+/** The guest NIC up, asked again every {@link NIC_POLL_MS} while the guest has none and `waitMs` is not over; resolves to the requests it took. */
+async function linkUp(agent: GuestSetupAgent, mtu: number, waitMs: number, call: () => HolderCallOptions, signal: AbortSignal | undefined): Promise<number> {
   const until = Date.now() + waitMs;
-  for (;;) {
+  for (let attempt = 1; ; attempt++) {
     try {
       await agent.linkUp(GUEST_NIC, mtu, call());
-      return;
+      return attempt;
     } catch (err) {
       if (holderErrno(err) !== "ENODEV" || Date.now() >= until) {
         const late = holderErrno(err) === "ENODEV" && waitMs > 0 ? ` (not there after ${waitMs} ms)` : "";

@@ -208,8 +208,10 @@ export class VmHost implements PodHost {
       scripted = true;
       return checkInGuest(pod, paths, ["/bin/sh", "-c", script], { timeoutMs: SETUP_TIMEOUT_MS, signal });
     };
-    const runtime = await setUpGuest(requireHolder(pod), setup, runScript, { deadline: started + SETUP_TIMEOUT_MS, nicWaitMs: NIC_WAIT_MS, signal });
-    pod.log.info({ setup_ms: Date.now() - started, by: scripted ? "script" : "agent verbs", oci_runtime: runtime }, "guest set up");
+    let nicWaitMs: number | undefined;
+    const onNicUp = (ms: number) => (nicWaitMs = ms);
+    const runtime = await setUpGuest(requireHolder(pod), setup, runScript, { deadline: started + SETUP_TIMEOUT_MS, nicWaitMs: NIC_WAIT_MS, signal, onNicUp });
+    pod.log.info({ setup_ms: Date.now() - started, nic_wait_ms: nicWaitMs, by: scripted ? "script" : "agent verbs", oci_runtime: runtime }, "guest set up");
     if (vm) vm.ociRuntime = runtime; // saved with the pod's move to ready
     signal?.throwIfAborted();
     this.controls.set(pod.id, await this.hypervisor.control({ controlSocket: paths.qmpSocket }));

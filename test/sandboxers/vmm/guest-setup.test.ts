@@ -88,8 +88,11 @@ describe("a VM pod's guest setup by the agent's verbs", () => {
 
   it("asks again for a hot-plugged NIC until the guest has it", async () => {
     const agent = new FakeGuestAgent((call, n) => (call.startsWith("linkup") && n < 3 ? holderError(ENODEV, "linkup: no link eth0 (yet)") : undefined));
-    await setUpGuest(agent, { ...setup, nicHotplugged: true }, noScript, opts());
+    const waited: number[] = [];
+    await setUpGuest(agent, { ...setup, nicHotplugged: true }, noScript, { ...opts(), onNicUp: (ms) => waited.push(ms) });
     assert.equal(agent.calls.filter((c) => c.startsWith("linkup")).length, 4);
+    assert.equal(waited.length, 1);
+    assert.ok(waited[0]! > 0, "the wait is told (0 only when the NIC was there at once)");
     assert.equal(agent.calls.at(-1), "sysctl kernel.shm_rmid_forced 1", "the rest follows");
   });
 
