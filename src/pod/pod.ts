@@ -80,8 +80,9 @@ export class Pod {
   attach(holder: PodAgent): void {
     this.holder = holder;
     holder.on("exit", (e) => this.recordExit(e));
-    holder.on("close", () => {
+    holder.on("close", (reason?: Error) => {
       if (this.holder !== holder) return;
+      if (reason) this.log.error({ err: reason }, "holder connection ended by an error");
       this.holder = undefined;
       if (!this.stopping) this.owner.supervisorLost(this);
     });
