@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { endInput } from "../process/child-input.js";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import { abortedError } from "../errors/aborted.js";
@@ -25,7 +26,7 @@ export function runCliCommand(tool: string, binary: string, globalArgs: readonly
       }
       reject(cliError(tool, args[0] ?? "", stderr || err.message, err));
     });
-    if (input !== undefined) child.stdin?.end(input);
+    if (input !== undefined) endInput(child.stdin, input);
   });
 }
 

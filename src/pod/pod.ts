@@ -6,6 +6,8 @@ import type { Logger } from "../log/logger.js";
 import { type Clock, realClock } from "../time/clock.js";
 import { pollUntil } from "../time/backoff.js";
 import type { SandboxRecord } from "./records.js";
+import { Code } from "../errors/code.js";
+import type { RuntimeError } from "../errors/runtime-error.js";
 
 /** Name of the holder's exit journal inside the pod dir. */
 export const EXIT_JOURNAL = "exits";
@@ -80,9 +82,10 @@ export class Pod {
   attach(holder: PodAgent): void {
     this.holder = holder;
     holder.on("exit", (e) => this.recordExit(e));
-    holder.on("close", (reason?: Error) => {
+    holder.on("close", (reason?: RuntimeError) => {
       if (this.holder !== holder) return;
-      if (reason) this.log.error({ err: reason }, "holder connection ended by an error");
+      // Internal: the peer broke the protocol, or handling what it sent failed (not a holder or VM that went away).
+      if (reason?.code === Code.Internal) this.log.error({ err: reason }, "holder connection ended by an error");
       this.holder = undefined;
       if (!this.stopping) this.owner.supervisorLost(this);
     });

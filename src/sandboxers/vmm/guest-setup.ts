@@ -45,24 +45,42 @@ const NIC_POLL_MS = 10;
  */
 export async function setUpGuest(agent: GuestSetupAgent, setup: GuestSetup, runScript: (script: string) => Promise<string>, opts: GuestSetupOptions): Promise<GuestOciRuntime> {
   const call = (): HolderCallOptions => ({ signal: opts.signal, timeoutMs: Math.max(1000, opts.deadline - Date.now()) });
+  // Requests go out without waiting for the one before: the agent takes them in order, one at a
+  // time, and a pipeline spares a guest under TCG a host round trip per step. A VM whose setup
+  // failed is discarded, so what ran after a failed step does not matter; the first failure in
+  // order is the one reported.
+  const probe = probeRuntime(agent, call());
+  const hostname = agent.setHostname(setup.hostname, call());
+  hostname.catch(() => {}); // an agent older than the verbs refuses it too: the script does it
   let runtime: GuestOciRuntime;
   try {
-    runtime = await probeRuntime(agent, call());
+    runtime = await probe;
   } catch (err) {
     if (!isErrorCode(err, Code.Unimplemented)) throw setupError("probing the guest's OCI runtime", err);
     return parseGuestRuntime(await runScript(guestSetupScript(setup)));
   }
-  await step("setting the hostname", agent.setHostname(setup.hostname, call()));
+  const steps: [string, Promise<void>][] = [["setting the hostname", hostname]];
   const net = setup.network;
   if (net) {
+    // The NIC first, alone: the guest may not have it yet (asked again until it does).
+    await inOrder(steps.splice(0));
     const asked = Date.now();
     const attempts = await linkUp(agent, net.mtu, setup.nicHotplugged ? Math.min(opts.nicWaitMs, opts.deadline - Date.now()) : 0, call, opts.signal);
     opts.onNicUp?.(attempts > 1 ? Date.now() - asked : 0);
-    for (const a of net.addresses) await step(`adding address ${a}`, agent.addAddress(GUEST_NIC, a, call()));
-    for (const r of net.routes) await step(`adding route ${r.dst}${r.gateway ? ` via ${r.gateway}` : ""}`, agent.addRoute(GUEST_NIC, r, call()));
+    for (const a of net.addresses) steps.push([`adding address ${a}`, agent.addAddress(GUEST_NIC, a, call())]);
+    for (const r of net.routes) steps.push([`adding route ${r.dst}${r.gateway ? ` via ${r.gateway}` : ""}`, agent.addRoute(GUEST_NIC, r, call())]);
   }
-  for (const [k, v] of Object.entries(setup.sysctls)) await step(`setting sysctl ${k}`, agent.sysctl(k, v, call()));
+  for (const [k, v] of Object.entries(setup.sysctls)) steps.push([`setting sysctl ${k}`, agent.sysctl(k, v, call())]);
+  await inOrder(steps);
   return runtime;
+}
+
+/** Waits for every step; the first that failed, in order, is the error (naming its step). */
+async function inOrder(steps: readonly [string, Promise<void>][]): Promise<void> {
+  const results = await Promise.allSettled(steps.map(([, done]) => done));
+  results.forEach((r, i) => {
+    if (r.status === "rejected") throw setupError(steps[i]![0], r.reason);
+  });
 }
 
 /** crun when the guest can execute it, runc when it has none (what `[ -x ]` told the script). */
@@ -93,14 +111,6 @@ async function linkUp(agent: GuestSetupAgent, mtu: number, waitMs: number, call:
     await sleep(NIC_POLL_MS, undefined, { signal }).catch((err: unknown) => {
       throw signal?.reason ?? err;
     });
-  }
-}
-
-async function step(what: string, done: Promise<void>): Promise<void> {
-  try {
-    await done;
-  } catch (err) {
-    throw setupError(what, err);
   }
 }
 

@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
+import { endInput } from "../../process/child-input.js";
 
 const run = promisify(execFile);
 
@@ -37,7 +38,7 @@ export const TAP_NAME = "tap0_kuasar";
 async function inNetns(netns: string, argv: string[], input?: string): Promise<string> {
   try {
     const pending = run("nsenter", [`--net=${netns}`, "--", ...argv], { timeout: 10_000 });
-    pending.child.stdin?.end(input ?? "");
+    endInput(pending.child.stdin, input ?? "");
     return (await pending).stdout;
   } catch (err) {
     const e = err as { stderr?: string; message: string };

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { endInput } from "../../process/child-input.js";
 import { fileURLToPath } from "node:url";
 import { Code } from "../../errors/code.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
@@ -46,8 +47,7 @@ export class JcoTranspiler implements ComponentTranspiler {
         else out.push(d);
       });
       child.stderr.setEncoding("utf8").on("data", (d: string) => (err = (err + d).slice(-4096)));
-      child.stdin.on("error", () => {}); // it died before reading all: its exit says why
-      child.stdin.end(component);
+      endInput(child.stdin, component); // it may die before reading all: its exit says why
       child.on("error", (e) => {
         if (e.name === "AbortError") {
           const timedOut = signal.reason instanceof Error && signal.reason.name === "TimeoutError";

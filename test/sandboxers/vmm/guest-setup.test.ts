@@ -82,7 +82,7 @@ describe("a VM pod's guest setup by the agent's verbs", () => {
     const scripts: string[] = [];
     const runtime = await setUpGuest(agent, { ...setup, nicHotplugged: true }, async (s) => (scripts.push(s), "oci_runtime=crun\n"), opts());
     assert.equal(runtime, "crun");
-    assert.deepEqual(agent.calls, [`access ${GUEST_CRUN}`], "nothing else asked of the agent");
+    assert.deepEqual(agent.calls, [`access ${GUEST_CRUN}`, "hostname pod-1"], "the hostname went out with the probe (an old agent refuses both); nothing after");
     assert.deepEqual(scripts, [guestSetupScript({ ...setup, nicHotplugged: true })]);
   });
 
@@ -107,10 +107,28 @@ describe("a VM pod's guest setup by the agent's verbs", () => {
     assert.equal(booted.calls.filter((c) => c.startsWith("linkup")).length, 1);
   });
 
-  it("stops at the first failing step with its code and names it (an address already there fails, as the script did)", async () => {
-    const agent = new FakeGuestAgent((call) => (call === "addradd eth0 2001:db8::5/64" ? holderError(EEXIST, "addradd 2001:db8::5/64 dev eth0: File exists") : undefined));
+  it("fails with the first failing step in order, its code kept and its step named (an address already there fails, as the script did)", async () => {
+    const agent = new FakeGuestAgent((call) =>
+      call === "addradd eth0 2001:db8::5/64" ? holderError(EEXIST, "addradd 2001:db8::5/64 dev eth0: File exists") : call.startsWith("sysctl") ? holderError(2, "sysctl: no such key") : undefined,
+    );
     await assert.rejects(setUpGuest(agent, setup, noScript, opts()), (e: unknown) => isErrorCode(e, Code.AlreadyExists) && /guest setup: adding address 2001:db8::5\/64: /.test((e as Error).message));
-    assert.equal(agent.calls.at(-1), "addradd eth0 2001:db8::5/64", "nothing after it");
+    // Sent together after the NIC: the steps behind the failed one went out too (a VM whose setup failed is discarded).
+    assert.equal(agent.calls.at(-1), "sysctl kernel.shm_rmid_forced 1");
+  });
+
+  it("sends the steps after the NIC without waiting for each answer, in their order", async () => {
+    let inFlight = 0;
+    let most = 0;
+    const agent = new FakeGuestAgent();
+    const answer = agent.addAddress.bind(agent);
+    agent.addAddress = async (ifname: string, cidr: string) => {
+      most = Math.max(most, ++inFlight);
+      await new Promise((r) => setImmediate(r));
+      inFlight--;
+      return answer(ifname, cidr);
+    };
+    await setUpGuest(agent, setup, noScript, opts());
+    assert.equal(most, 2, "both addresses were asked for before either was answered");
   });
 
   it("fails a refusal other than a missing crun (a holder that is not a guest's pid 1) rather than guessing runc", async () => {
