@@ -60,9 +60,12 @@ export async function ensureEndpoint(stateDir: string, logLevel: string, log: Lo
     stdio: ["ignore", logFd, logFd, "pipe"],
   });
   closeSync(logFd);
+  // A binary that cannot run is an 'error' event (unheard, it would end the daemon): its reason is the start's.
+  let spawnError: Error | undefined;
+  child.once("error", (err) => (spawnError = err));
   const ready = await readLine(child.stdio[3] as Readable, 10_000).catch((err: unknown) => {
     child.kill("SIGKILL");
-    throw new RuntimeError(Code.Unavailable, `kuasar-endpoint did not start: ${(err as Error).message} (see ${join(stateDir, "endpoint.log")})`);
+    throw new RuntimeError(Code.Unavailable, `kuasar-endpoint did not start: ${(spawnError ?? (err as Error)).message} (see ${join(stateDir, "endpoint.log")})`);
   });
   child.unref();
   (child.stdio[3] as Readable).destroy();
