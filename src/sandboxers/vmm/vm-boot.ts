@@ -22,6 +22,12 @@ export interface BootRequest {
   vcpus: number;
   memoryMb: number;
   nic: { tap: string; mac: string } | undefined;
+  /**
+   * A restore's NIC, when `nic` is not set: called once QEMU is spawned, so that the host's
+   * network wiring (processes in the pod's netns) runs while QEMU starts; awaited when the NIC
+   * is plugged. A boot puts the NIC on QEMU's command line: `nic`.
+   */
+  nicLater?: () => Promise<{ tap: string; mac: string } | undefined>;
   netnsPath: string | undefined;
   /** The pod cgroup's dirs QEMU and virtiofsd start in (none without a cgroup_parent). */
   cgroups: readonly string[];

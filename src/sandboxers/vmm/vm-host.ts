@@ -122,23 +122,32 @@ export class VmHost implements PodHost {
     save();
     const cgroups = this.makePodCgroup(r, size.memoryMb, save);
     signal?.throwIfAborted();
-    const net = netns ? await wirePodNetwork(netns) : undefined;
-    r.vm.netInterface = net?.interface ?? "";
-    save();
-    if (net) this.wiring.set(pod.id, net);
-    const req: BootRequest = { id: pod.id, paths: this.tasks.paths(pod), accelerator: choice.accelerator, ...size, nic: net ? { tap: net.tap, mac: net.mac } : undefined, netnsPath: netns || undefined, cgroups, timeoutMs: this.options.bootTimeoutMs };
+    // The host side of the pod's network (a few processes in its netns) runs while a restore's
+    // QEMU starts: the restore needs the tap only when it plugs the NIC. A boot needs it first.
+    let wiring: Promise<PodNetwork | undefined> | undefined;
+    const wire = () =>
+      (wiring ??= (netns ? wirePodNetwork(netns) : Promise.resolve(undefined)).then((net) => {
+        r.vm!.netInterface = net?.interface ?? "";
+        save();
+        if (net) this.wiring.set(pod.id, net);
+        return net;
+      }));
+    const req: BootRequest = { id: pod.id, paths: this.tasks.paths(pod), accelerator: choice.accelerator, ...size, nic: undefined, netnsPath: netns || undefined, cgroups, timeoutMs: this.options.bootTimeoutMs };
     const onPids = (qemuPid: number, virtiofsdPid: number) => {
       r.vm = { ...r.vm!, qemuPid, virtiofsdPid };
       r.holderPid = qemuPid;
       r.podPid = qemuPid;
       save();
     };
-    const restored = await this.restore(pod, req, onPids);
+    const nicLater = () => wire().then((net) => (net ? { tap: net.tap, mac: net.mac } : undefined));
+    const restored = await this.restore(pod, { ...req, nicLater }, onPids, () => wiring);
     if (restored) {
+      await wire();
       signal?.throwIfAborted(); // the restore is quick; its rollback is Start's
       return restored;
     }
-    const vm = await bootVm(this.hypervisor, this.options, req, pod.log, onPids, signal);
+    const net = await wire();
+    const vm = await bootVm(this.hypervisor, this.options, { ...req, nic: net ? { tap: net.tap, mac: net.mac } : undefined }, pod.log, onPids, signal);
     pod.log.info({ ...r.vm }, choice.accelerator === "tcg" ? "VM booted (software emulation: TCG)" : "VM booted");
     return vm.agent;
   }
@@ -148,7 +157,7 @@ export class VmHost implements PodHost {
    * there; undefined: boot it. No template yet: one is built beside this boot, for the next
    * pods. A template that fails to restore is removed with a warning and the pod boots.
    */
-  private async restore(pod: Pod, req: BootRequest, onPids: (qemuPid: number, virtiofsdPid: number) => void): Promise<PodAgent | undefined> {
+  private async restore(pod: Pod, req: BootRequest, onPids: (qemuPid: number, virtiofsdPid: number) => void, wiring: () => Promise<unknown> | undefined): Promise<PodAgent | undefined> {
     const templates = this.templates;
     if (!templates) return undefined;
     const size = { vcpus: req.vcpus, memoryMb: req.memoryMb };
@@ -164,6 +173,12 @@ export class VmHost implements PodHost {
       pod.log.info({ ...r.vm }, "VM restored from its template");
       return vm.agent;
     } catch (err) {
+      // The pod's own network wiring failing is not the template's fault: the pod fails, the template stays.
+      const wiringFailed = await wiring()?.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      if (wiringFailed !== undefined) throw wiringFailed;
       pod.log.warn({ err, template: t.key }, "VM template restore failed: the template is removed and the pod boots");
       templates.store.discardBroken(t, `restoring it failed: ${(err as Error).message}`);
       r.vm = { ...r.vm!, qemuPid: 0, virtiofsdPid: 0 };

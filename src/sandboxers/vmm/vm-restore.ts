@@ -83,13 +83,17 @@ export async function restoreVm(qemu: QemuDriver, o: HypervisorOptions, t: Templ
     });
     onPids(qemuPid, virtiofsdPid);
     mark("spawn_ms");
+    // The host's network wiring runs while QEMU starts (on a core of its own): the NIC is plugged after the state is loaded.
+    const nicPending = b.nic ? Promise.resolve(b.nic) : b.nicLater?.();
+    nicPending?.catch(() => {}); // awaited at the plug, or the restore failed before it
     qmp = await connectQmp(p.qmpSocket, deadline);
     mark("qmp_ms");
     await loadDeviceState(qmp, t.stateFile, Math.max(1000, deadline - Date.now()));
     mark("state_loaded_ms");
     if (!ninep) await plugShare(qmp, p.fsSocket, hotplugSlotId(SHARE_SLOT));
     else if (!id.coldShare9p) await plugShare9p(qmp, hotplugSlotId(SHARE_SLOT));
-    if (b.nic) await plugNic(qmp, b.nic.tap, b.nic.mac, hotplugSlotId(NIC_SLOT));
+    const nic = await nicPending;
+    if (nic) await plugNic(qmp, nic.tap, nic.mac, hotplugSlotId(NIC_SLOT));
     // QEMU serves one QMP client at a time: the sandboxer's own control connection comes next.
     qmp.close();
     qmp = undefined;

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../../../log/logger.js";
-import { templateKey, type TemplateIdentity } from "./template-shape.js";
+import { fileDigest, templateKey, type TemplateIdentity } from "./template-shape.js";
 
 /** A template on disk: the guest RAM file and the saved device state that go together. */
 export interface Template {
@@ -203,7 +203,8 @@ export class TemplateStore {
     }
     if (memory !== meta.memoryBytes || memory !== t.identity.memoryMb * 2 ** 20) return `its memory file is ${memory} bytes, not ${t.identity.memoryMb} MiB`;
     try {
-      if (sha256(t.stateFile) !== meta.stateSha256) return "its device state does not match its checksum";
+      // Hashed again whenever the file changed (size, mtime, inode), not for every pod.
+      if (fileDigest(t.stateFile) !== meta.stateSha256) return "its device state does not match its checksum";
     } catch {
       return "its device state file is missing";
     }
