@@ -1,9 +1,7 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, type Socket } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import type { Socket } from "node:net";
+import { dirname } from "node:path";
 import { describe, it } from "node:test";
 import { Code } from "../../src/errors/code.js";
 import { isErrorCode, RuntimeError } from "../../src/errors/runtime-error.js";
@@ -12,6 +10,7 @@ import { decodeFields, encodeMessage, Event, MAX_REPLY_LENGTH, MessageDecoder, R
 import { silentLogger } from "../../src/log/logger.js";
 import { Pod, type PodListener } from "../../src/pod/pod.js";
 import type { SandboxRecord } from "../../src/pod/records.js";
+import { unixServer } from "../../testing/unix-server.js";
 import { fuzzSeed, Prng } from "./fuzz-kit.js";
 
 /**
@@ -89,20 +88,8 @@ describe("fuzz: what a holder or a VM guest's agent sends kuasard", { timeout: 1
     const seed = fuzzSeed("holder-peer");
     t.diagnostic(`FUZZ_SEED=${seed}`);
     const r = new Prng(seed);
-    const dir = mkdtempSync(join(tmpdir(), "holder-peer-"));
-    const peers: Socket[] = [];
-    const server = createServer((s) => {
-      peers.push(s);
-      hostilePeer(r, s);
-    });
-    t.after(() => {
-      for (const s of peers) s.destroy();
-      server.close();
-      rmSync(dir, { recursive: true, force: true });
-    });
-    const path = join(dir, "agent.sock");
-    server.listen(path);
-    await once(server, "listening");
+    const path = await unixServer(t, (s) => hostilePeer(r, s));
+    const dir = dirname(path);
 
     const lost: string[] = [];
     const owner: PodListener = { supervisorLost: (p) => void lost.push(p.id), sandboxDied: () => {} };
@@ -145,20 +132,7 @@ describe("fuzz: what a holder or a VM guest's agent sends kuasard", { timeout: 1
   });
 
   it("a listener that fails on what the peer sent ends that connection with Internal, naming why; the process goes on", async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), "holder-peer-"));
-    const peers: Socket[] = [];
-    const server = createServer((s) => {
-      peers.push(s);
-      s.write(frame([Event.Out, "0", "poison", "1", "aGk="]));
-    });
-    t.after(() => {
-      for (const s of peers) s.destroy();
-      server.close();
-      rmSync(dir, { recursive: true, force: true });
-    });
-    const path = join(dir, "agent.sock");
-    server.listen(path);
-    await once(server, "listening");
+    const path = await unixServer(t, (s) => s.write(frame([Event.Out, "0", "poison", "1", "aGk="])));
     const client = await HolderClient.connectSocket(path, { timeoutMs: 2000 });
     client.onOutput(() => {
       throw new Error("a relay bug");
