@@ -457,13 +457,10 @@ export class HolderClient extends EventEmitter<HolderClientEvents> {
         else head.settle(holderError(msg.errno, `${head.verb} ${head.id}: ${msg.message}`));
       }
     } catch (err) {
-      if (err instanceof MalformedMessageError || err instanceof OversizeMessageError) {
-        this.destroy(new RuntimeError(Code.Internal, `holder protocol error: ${err.message}`, { cause: err }));
-        return;
-      }
-      // A listener failed on what the peer sent (a VM guest's agent is not trusted): this
-      // connection ends, reported as its close reason, and the daemon with every other pod goes on.
-      this.destroy(new RuntimeError(Code.Internal, `holder message handling failed: ${RuntimeError.from(err).message}`, { cause: err }));
+      // The peer broke the protocol, or a listener failed on what it sent (a VM guest's agent is
+      // not trusted): this connection ends, reported as its close reason; the daemon goes on.
+      const what = err instanceof MalformedMessageError || err instanceof OversizeMessageError ? "holder protocol error" : "holder message handling failed";
+      this.destroy(new RuntimeError(Code.Internal, `${what}: ${RuntimeError.from(err).message}`, { cause: err }));
     }
   }
 

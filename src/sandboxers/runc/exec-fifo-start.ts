@@ -1,11 +1,11 @@
 import { closeSync, constants, fstatSync, openSync, readSync, rmSync, writeSync } from "node:fs";
 import { Socket } from "node:net";
-import { join } from "node:path";
 import { abortedError } from "../../errors/aborted.js";
 import { Code } from "../../errors/code.js";
 import { isErrorCode, RuntimeError } from "../../errors/runtime-error.js";
 import type { Pod } from "../../pod/pod.js";
 import { waitExit } from "../../pod/wait-exit.js";
+import { execFifoPath, initAlreadyDead } from "../../oci-runtime/exec-fifo.js";
 
 /**
  * Which way a runtime's exec fifo runs: runc's init writes a byte that `runc start` reads
@@ -41,7 +41,7 @@ export interface ExecFifoTarget {
  */
 export async function startThroughExecFifo(t: ExecFifoTarget): Promise<boolean> {
   if (t.signal?.aborted) throw abortedError(t.signal);
-  const path = join(t.root, t.id, "exec.fifo");
+  const path = execFifoPath(t.root, t.id);
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
@@ -63,7 +63,7 @@ export async function startThroughExecFifo(t: ExecFifoTarget): Promise<boolean> 
         () => {
           // A process that ran and exited at once wrote its byte before its exec: still started.
           if (wroteByte(fd)) resolve();
-          else reject(new RuntimeError(Code.FailedPrecondition, `runc start ${t.id}: container process is already dead`));
+          else reject(initAlreadyDead("runc", t.id));
         },
         (err: unknown) => {
           if (gone.signal.aborted) return; // settled already
@@ -99,14 +99,14 @@ function wroteByte(fd: number): boolean {
  * Returns false when there is no fifo (not in the created state): the caller runs `crun start`.
  */
 export function startByWritingExecFifo(root: string, id: string): boolean {
-  const path = join(root, id, "exec.fifo");
+  const path = execFifoPath(root, id);
   let fd: number;
   try {
     fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return false;
-    if (code === "ENXIO") throw new RuntimeError(Code.FailedPrecondition, `crun start ${id}: container process is already dead`);
+    if (code === "ENXIO") throw initAlreadyDead("crun", id);
     throw RuntimeError.from(err, Code.Internal);
   }
   try {
@@ -115,7 +115,7 @@ export function startByWritingExecFifo(root: string, id: string): boolean {
     writeSync(fd, Buffer.of(0));
     return true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EPIPE") throw new RuntimeError(Code.FailedPrecondition, `crun start ${id}: container process is already dead`);
+    if ((err as NodeJS.ErrnoException).code === "EPIPE") throw initAlreadyDead("crun", id);
     throw RuntimeError.from(err, Code.Internal);
   } finally {
     closeSync(fd);

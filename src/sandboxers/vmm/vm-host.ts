@@ -139,15 +139,14 @@ export class VmHost implements PodHost {
       r.podPid = qemuPid;
       save();
     };
-    const nicLater = () => wire().then((net) => (net ? { tap: net.tap, mac: net.mac } : undefined));
-    const restored = await this.restore(pod, { ...req, nicLater }, onPids, () => wiring);
+    const nicOf = (net: PodNetwork | undefined) => (net ? { tap: net.tap, mac: net.mac } : undefined);
+    const restored = await this.restore(pod, { ...req, nicLater: () => wire().then(nicOf) }, onPids, () => wiring);
     if (restored) {
       await wire();
       signal?.throwIfAborted(); // the restore is quick; its rollback is Start's
       return restored;
     }
-    const net = await wire();
-    const vm = await bootVm(this.hypervisor, this.options, { ...req, nic: net ? { tap: net.tap, mac: net.mac } : undefined }, pod.log, onPids, signal);
+    const vm = await bootVm(this.hypervisor, this.options, { ...req, nic: nicOf(await wire()) }, pod.log, onPids, signal);
     pod.log.info({ ...r.vm }, choice.accelerator === "tcg" ? "VM booted (software emulation: TCG)" : "VM booted");
     return vm.agent;
   }

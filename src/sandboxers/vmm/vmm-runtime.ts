@@ -17,6 +17,7 @@ import { unmountBelow } from "../../pod/rootfs.js";
 import { requireHolder } from "../../pod/pod-tasks.js";
 import { waitLauncherExit } from "../../pod/wait-exit.js";
 import { cliError } from "../../oci-runtime/cli-command.js";
+import { execFifoPath, initAlreadyDead } from "../../oci-runtime/exec-fifo.js";
 import { GUEST_CONSOLE_DIR, GUEST_RUNC_ROOT, toGuest, vmPaths, type VmPaths } from "./guest-paths.js";
 import { GuestRunc, notRunning } from "./guest-runc.js";
 import type { GuestOciRuntime } from "./guest-oci-runtime.js";
@@ -259,7 +260,7 @@ export class VmmRuntime implements ContainerRuntime {
     const agent = c.pod.client;
     if (!agent || guestRuntime(c.pod) !== "crun") return false;
     try {
-      await agent.startExecFifo(`${GUEST_RUNC_ROOT}/${c.id}/exec.fifo`, { signal });
+      await agent.startExecFifo(execFifoPath(GUEST_RUNC_ROOT, c.id), { signal });
       return true;
     } catch (err) {
       if (isErrorCode(err, Code.Unimplemented) || isErrorCode(err, Code.NotFound)) {
@@ -267,7 +268,7 @@ export class VmmRuntime implements ContainerRuntime {
         return false;
       }
       const errno = holderErrno(err);
-      if (errno === "ENXIO" || errno === "EPIPE") throw new RuntimeError(Code.FailedPrecondition, `crun start ${c.id}: container process is already dead`, { cause: err });
+      if (errno === "ENXIO" || errno === "EPIPE") throw initAlreadyDead("crun", c.id, err);
       throw err;
     }
   }
