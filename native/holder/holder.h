@@ -19,6 +19,7 @@
  *   spawn.c     launching a process (`spawn`)
  *   records.c   what the holder knows of each process it launched or adopted
  *   reaper.c    reaping, exit events, killing everything on shutdown
+ *   members.c   processes made elsewhere that joined the pod (a wasm host from the node's zygote)
  *   journal.c   the durable exit journal DIR/exits
  *   stdio.c     stdin/terminal pumps and streamed output
  *   console.c   terminals received over a console socket
@@ -47,6 +48,7 @@
 
 enum {
 	MAX_CLIENTS = 32,  /* the oldest is dropped to admit one more */
+	MAX_MEMBERS = 8,   /* processes that joined the pod from outside (members.c) */
 	RECENT_MAX = 64,   /* unknown exits remembered for a late adopt */
 	MAX_ID_LEN = 1024,
 };
@@ -87,6 +89,10 @@ struct holder {
 	int nclients;
 	uint64_t client_seq;
 	struct client *port;
+
+	/* Processes made elsewhere that joined the pod (members.c), each with its pidfd; pid 0: free. */
+	pid_t members[MAX_MEMBERS];
+	int member_fds[MAX_MEMBERS];
 
 	/* Processes launched or adopted (records.c), and unclaimed exits (reaper.c). */
 	struct rec *recs;

@@ -36,6 +36,10 @@
  *   shutdown RID                                                    -> ok RID (then the holder exits;
  *                                                                      as pid 1 it syncs and powers off)
  *   mkfifo RID PATH                                                 -> ok RID (a FIFO, mode 0600)
+ *   member RID PID                                                  -> ok RID (PID, made elsewhere and in
+ *                                                                      the holder's net, IPC and UTS
+ *                                                                      namespaces, and its descendants are
+ *                                                                      the pod's: kill, shutdown)
  *   mount RID SOURCE TARGET FSTYPE FLAGS DATA CWD                   -> ok RID (mount(2); FLAGS: MS_* bits,
  *                                                                      decimal; empty SOURCE/FSTYPE/DATA: NULL;
  *                                                                      CWD: where DATA's relative paths start)
@@ -131,6 +135,8 @@
 #define HOLDER_VERB_PING "ping"
 #define HOLDER_VERB_SHUTDOWN "shutdown"
 #define HOLDER_VERB_RESTORED "restored"
+/* `member PID`: a process made elsewhere that joined the pod (a wasm host forked from the node's zygote). */
+#define HOLDER_VERB_MEMBER "member"
 /* `mkfifo PATH`: a FIFO (mode 0600) made without the daemon spawning mkfifo(1) for it. */
 #define HOLDER_VERB_MKFIFO "mkfifo"
 /* `mount SOURCE TARGET FSTYPE FLAGS DATA CWD`: mount(2) in the holder's (the host's) mount namespace. */

@@ -4,6 +4,7 @@
 #include "holder.h"
 #include "journal.h"
 #include "log.h"
+#include "members.h"
 #include "records.h"
 #include "server.h"
 #include "util.h"
@@ -165,7 +166,7 @@ bool is_descendant(struct holder *h, pid_t pid)
 	pid_t cur = pid;
 	for (int depth = 0; depth < 64; depth++) {
 		pid_t pp = proc_ppid(cur);
-		if (pp == h->pid)
+		if (pp == h->pid || is_member(h, pp))
 			return true;
 		if (pp <= 1)
 			return false;
@@ -176,7 +177,7 @@ bool is_descendant(struct holder *h, pid_t pid)
 
 bool is_known(struct holder *h, pid_t pid)
 {
-	return rec_by_pid(h, pid) != NULL || (h->podinit > 0 && pid == h->podinit) || is_descendant(h, pid);
+	return rec_by_pid(h, pid) != NULL || (h->podinit > 0 && pid == h->podinit) || is_member(h, pid) || is_descendant(h, pid);
 }
 
 static void kill_children_by_proc(struct holder *h)
@@ -207,6 +208,7 @@ void kill_everything(struct holder *h)
 		}
 		if (h->podinit > 0)
 			kill(h->podinit, SIGKILL);
+		kill_members(h);
 		kill_children_by_proc(h);
 		reap_all(h);
 		siginfo_t si;

@@ -21,9 +21,9 @@ void send_exit_event(struct holder *h, pid_t pid, int status, long long sec, lon
 void flush_pending(struct holder *h, struct rec *r);
 /* Takes the unclaimed exit of pid reaped before an `adopt` named it; false if none. */
 bool recent_take(struct holder *h, pid_t pid, struct recent_exit *out);
-/* pid descends from the holder (its parent chain in /proc reaches us). */
+/* pid descends from the holder or from a member (its parent chain in /proc reaches one). */
 bool is_descendant(struct holder *h, pid_t pid);
-/* pid is a process of this pod: recorded, the pod init, or a descendant. */
+/* pid is a process of this pod: recorded, the pod init, a member, or a descendant. */
 bool is_known(struct holder *h, pid_t pid);
 /* SIGKILLs every known process and every child, reaping (and journaling) them, until none is left. */
 void kill_everything(struct holder *h);

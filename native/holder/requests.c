@@ -2,6 +2,7 @@
 
 #include "base64.h"
 #include "fifo_start.h"
+#include "members.h"
 #include "guest_setup.h"
 #include "holder.h"
 #include "journal.h"
@@ -211,6 +212,7 @@ static const struct {
 	{ HOLDER_VERB_HOSTNAME, request_hostname, 3 }, { HOLDER_VERB_LINK_UP, request_linkup, 4 },
 	{ HOLDER_VERB_ADDR_ADD, request_addradd, 4 },  { HOLDER_VERB_ROUTE_ADD, request_routeadd, 7 },
 	{ HOLDER_VERB_SYSCTL, request_sysctl, 4 },    { HOLDER_VERB_FIFO_START, request_fifostart, 3 },
+	{ HOLDER_VERB_MEMBER, request_member, 3 },
 };
 
 void handle_request(struct holder *h, struct client *c, char *msg, size_t len)

@@ -6,6 +6,8 @@
  * modules copy-on-write, so a container costs a few hundred kilobytes and starts in about
  * a millisecond. The host leaves when it has had no container for IDLE_MS. */
 #define _GNU_SOURCE
+#include "host.h"
+#include "host_socket.h"
 #include "protocol.h"
 
 #include <wasmedge/wasmedge.h>
@@ -389,61 +391,44 @@ static void reap(void)
 	}
 }
 
-/* A pidfd of the pod's holder (--holder=PID), readable once it has exited; -1 without one. */
-static int holder_pidfd(int argc, char **argv)
+/* The flag's value (`NAME=value`), or NULL. */
+static const char *flag(int argc, char **argv, const char *name)
 {
+	size_t n = strlen(name);
 	for (int i = 1; i < argc; i++)
-		if (strncmp(argv[i], "--holder=", 9) == 0) {
-			long pid = strtol(argv[i] + 9, NULL, 10);
-			return pid > 1 ? (int)syscall(SYS_pidfd_open, (pid_t)pid, 0) : -1;
-		}
-	return -1;
+		if (strncmp(argv[i], name, n) == 0 && argv[i][n] == '=')
+			return argv[i] + n + 1;
+	return NULL;
 }
 
-int main(int argc, char **argv)
+/* Binds and listens on the pod's socket (in the current directory): non-blocking, so the
+ * idle check accepts without waiting. -1 on failure. */
+static int host_listen(void)
 {
-	/* Run through WasmEdge's private loader, the process would be named after the loader. */
-	prctl(PR_SET_NAME, "kuasar-wasm-host", 0, 0, 0);
-	host_pid = getpid();
-	/* It leaves with _exit, never exit(): under the LLVM stand-in (native/wasm-host/
-	 * llvm-stand-in.sh) libwasmedge's static destructors would call into it. */
-	WasmEdge_LogOff(); /* WasmEdge would log to stdout; each instance reports on its own stderr */
-	conf = WasmEdge_ConfigureCreate();
-	WasmEdge_ConfigureAddHostRegistration(conf, WasmEdge_HostRegistration_Wasi);
-	loader = WasmEdge_LoaderCreate(conf);
-	validator = WasmEdge_ValidatorCreate(conf);
-	wasi = WasmEdge_ModuleInstanceCreateWASI(NULL, 0, NULL, 0, NULL, 0);
+	int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	strcpy(a.sun_path, KW_SOCKET_NAME);
+	unlink(KW_SOCKET_NAME);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(lfd, 128) < 0) {
+		if (lfd >= 0)
+			close(lfd);
+		return -1;
+	}
+	return lfd;
+}
 
-	/* When the holder dies (kill -9), its runners are killed by the daemon; the host does not
-	 * wait for its idle time to end, and takes whatever instance is left with it. */
-	int hfd = holder_pidfd(argc, argv);
-	for (int i = 1; i < argc; i++)
-		if (strncmp(argv[i], "--idle-ms=", 10) == 0 && atoi(argv[i] + 10) > 0)
-			idle_ms = atoi(argv[i] + 10);
+/* Serves runners on `lfd` until idle or until the holder (`hfd`, its pidfd; -1: none) exits. */
+static void host_loop(int lfd, int hfd) __attribute__((noreturn));
+static void host_loop(int lfd, int hfd)
+{
 	sigset_t chld;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, NULL);
 	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
 	signal(SIGPIPE, SIG_IGN);
-
-	/* Non-blocking: the idle check accepts without waiting. */
-	int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	strcpy(a.sun_path, KW_SOCKET_NAME); /* started in the socket's directory */
-	unlink(KW_SOCKET_NAME);
-	if (lfd < 0 || sfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(lfd, 128) < 0)
+	if (sfd < 0)
 		_exit(KW_RUNTIME_FAILURE);
-	/* --ready-fd=N: the runner that started this host waits on it (one byte: listening). */
-	for (int i = 1; i < argc; i++)
-		if (strncmp(argv[i], "--ready-fd=", 11) == 0) {
-			int rfd = atoi(argv[i] + 11);
-			if (rfd > 2) {
-				ssize_t w = write(rfd, "r", 1);
-				(void)w;
-				close(rfd);
-			}
-		}
 
 	static struct pollfd pf[MAX_CLIENTS + 3];
 	for (;;) {
@@ -491,4 +476,71 @@ int main(int argc, char **argv)
 				close(cfd);
 		}
 	}
+}
+
+void host_serve_pod(int hfd, int report)
+{
+	prctl(PR_SET_NAME, "kuasar-wasm-host", 0, 0, 0);
+	host_pid = getpid(); /* its instances check that they are its own */
+	/* Under the runners' start lock: a runner that found no host and is starting one is
+	 * waited for, and its host kept (this one leaves, saying so with pid 0). */
+	int lock = kw_start_lock();
+	if (lock < 0) {
+		dprintf(report, "E %d the wasm host's start lock: %s\n", errno, strerror(errno));
+		_exit(KW_RUNTIME_FAILURE);
+	}
+	int other = kw_try_connect();
+	if (other >= 0) {
+		dprintf(report, "R 0\n");
+		_exit(0);
+	}
+	int lfd = host_listen();
+	if (lfd < 0) {
+		dprintf(report, "E %d the wasm host's socket: %s\n", errno, strerror(errno));
+		_exit(KW_RUNTIME_FAILURE);
+	}
+	close(lock);
+	dprintf(report, "R %d\n", (int)host_pid);
+	close(report);
+	host_loop(lfd, hfd);
+}
+
+int main(int argc, char **argv)
+{
+	/* Run through WasmEdge's private loader, the process would be named after the loader. */
+	prctl(PR_SET_NAME, "kuasar-wasm-host", 0, 0, 0);
+	host_pid = getpid();
+	/* It leaves with _exit, never exit(): under the LLVM stand-in (native/wasm-host/
+	 * llvm-stand-in.sh) libwasmedge's static destructors would call into it. */
+	WasmEdge_LogOff(); /* WasmEdge would log to stdout; each instance reports on its own stderr */
+	conf = WasmEdge_ConfigureCreate();
+	WasmEdge_ConfigureAddHostRegistration(conf, WasmEdge_HostRegistration_Wasi);
+	loader = WasmEdge_LoaderCreate(conf);
+	validator = WasmEdge_ValidatorCreate(conf);
+	wasi = WasmEdge_ModuleInstanceCreateWASI(NULL, 0, NULL, 0, NULL, 0);
+	const char *idle = flag(argc, argv, "--idle-ms");
+	if (idle && atoi(idle) > 0)
+		idle_ms = atoi(idle);
+	/* --zygote: the node's template; each pod's host is a fork of it (zygote.c). */
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--zygote") == 0)
+			zygote_serve(3, flag(argc, argv, "--parent"));
+
+	/* When the holder dies (kill -9), its runners are killed by the daemon; the host does not
+	 * wait for its idle time to end, and takes whatever instance is left with it. */
+	const char *holder = flag(argc, argv, "--holder");
+	long hpid = holder ? strtol(holder, NULL, 10) : 0;
+	int hfd = hpid > 1 ? (int)syscall(SYS_pidfd_open, (pid_t)hpid, 0) : -1;
+	int lfd = host_listen();
+	if (lfd < 0)
+		_exit(KW_RUNTIME_FAILURE);
+	/* --ready-fd=N: the runner that started this host waits on it (one byte: listening). */
+	const char *ready = flag(argc, argv, "--ready-fd");
+	int rfd = ready ? atoi(ready) : -1;
+	if (rfd > 2) {
+		ssize_t w = write(rfd, "r", 1);
+		(void)w;
+		close(rfd);
+	}
+	host_loop(lfd, hfd);
 }

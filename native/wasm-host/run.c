@@ -4,6 +4,7 @@
  * the way the instance ended (exit status, or the same signal). Small and static: it is
  * exec'd once per container. */
 #define _GNU_SOURCE
+#include "host_socket.h"
 #include "protocol.h"
 
 #include <errno.h>
@@ -14,9 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdbool.h>
-#include <sys/file.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,19 +27,6 @@ static void die(int status, const char *fmt, const char *arg)
 	dprintf(2, fmt, arg ? arg : "");
 	dprintf(2, "\n");
 	exit(status);
-}
-
-static int try_connect(void)
-{
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		die(KW_RUNTIME_FAILURE, "wasm runner: socket: %s", strerror(errno));
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	strcpy(a.sun_path, KW_SOCKET_NAME); /* relative: the caller is in the socket's directory */
-	if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
-		return fd;
-	close(fd);
-	return -1;
 }
 
 /* Starts the host (argv from KW_HOST_0, KW_HOST_1, ..., empty environment, stdio on /dev/null,
@@ -109,14 +95,14 @@ static int connect_host(const char *dir)
 	int cwd = open(".", O_PATH | O_CLOEXEC);
 	if (chdir(dir) < 0)
 		die(KW_RUNTIME_FAILURE, "wasm runner: host directory: %s", strerror(errno));
-	int fd = try_connect();
+	int fd = kw_try_connect();
 	if (fd < 0) {
-		int lock = open(KW_SOCKET_NAME ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-		if (lock < 0 || flock(lock, LOCK_EX) < 0)
+		int lock = kw_start_lock();
+		if (lock < 0)
 			die(KW_RUNTIME_FAILURE, "wasm runner: host lock: %s", strerror(errno));
-		fd = try_connect();
+		fd = kw_try_connect();
 		if (fd < 0 && start_host())
-			fd = try_connect();
+			fd = kw_try_connect();
 		close(lock);
 		if (fd < 0)
 			die(KW_RUNTIME_FAILURE, "wasm runner: the pod's wasm host did not start%s", NULL);

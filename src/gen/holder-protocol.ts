@@ -40,6 +40,7 @@ export const Verb = {
   Ping: "ping",
   Shutdown: "shutdown",
   Restored: "restored",
+  Member: "member",
   Mkfifo: "mkfifo",
   Mount: "mount",
   Umount: "umount",

@@ -247,6 +247,16 @@ export class HolderClient extends EventEmitter<HolderClientEvents> {
   }
 
   /**
+   * `pid`, made elsewhere and already in the holder's network, IPC and UTS namespaces (a wasm
+   * pod's host forked from the node's zygote), becomes the pod's with its descendants: `kill`
+   * reaches them and the holder's shutdown ends them. EPERM (PermissionDenied) for a process
+   * outside the pod's namespaces; Unimplemented from a holder older than the verb.
+   */
+  async member(pid: number, call: HolderCallOptions = {}): Promise<void> {
+    await this.request(Verb.Member, this.rid(), [String(pid)], call);
+  }
+
+  /**
    * A FIFO at the absolute `path` (mode 0600), made by the holder: no mkfifo(1) spawned by the
    * daemon. Unimplemented from a holder older than the verb (the caller spawns mkfifo then).
    */

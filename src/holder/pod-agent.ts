@@ -9,7 +9,7 @@ import type { HolderExit } from "./holder-protocol.js";
  * supervisor in unit tests.
  */
 export interface PodAgent
-  extends Pick<HolderClient, "spawn" | "write" | "onOutput" | "onEof" | "closeStdin" | "resize" | "adopt" | "mkfifo" | "mount" | "umount" | "access" | "setHostname" | "linkUp" | "addAddress" | "addRoute" | "sysctl" | "startExecFifo" | "kill" | "exits" | "ping" | "shutdown" | "close"> {
+  extends Pick<HolderClient, "spawn" | "write" | "onOutput" | "onEof" | "closeStdin" | "resize" | "adopt" | "member" | "mkfifo" | "mount" | "umount" | "access" | "setHostname" | "linkUp" | "addAddress" | "addRoute" | "sysctl" | "startExecFifo" | "kill" | "exits" | "ping" | "shutdown" | "close"> {
   /** A process of the pod was reaped (already journaled by then). */
   on(event: "exit", listener: (e: HolderExit) => void): unknown;
   /** The connection is gone (with the reason unless it was closed on purpose). */

@@ -97,6 +97,8 @@ export interface ContainerRuntime {
   podInfo?(pod: Pod): Record<string, string>;
   /** Sandbox Metrics of a pod with no running container. Default: the supervisor's cgroup. */
   podStats?(pod: Pod): Promise<CgroupStats>;
+  /** The sandboxer is closing (the daemon stops; pods keep running): ends what the engine runs for the node, not for a pod. */
+  close?(): Promise<void>;
 
   /** When {@link checkpoint} is absent: why Checkpoint is Unimplemented for this kind. */
   readonly checkpointUnsupported?: string;

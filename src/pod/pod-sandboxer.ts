@@ -329,6 +329,7 @@ export class PodSandboxer implements Sandboxer {
 
   async close(): Promise<void> {
     this.reconcileTimer?.cancel();
+    await this.tasks.close();
     await this.host.close();
     await Promise.all([...this.ctx.pods.values()].map((p) => p.detach()));
   }

@@ -101,6 +101,11 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
     await this.runtime.podStarted?.(pod, signal);
   }
 
+  /** The sandboxer closes: the engine ends its node-wide processes (pods keep running). */
+  async close(): Promise<void> {
+    await this.runtime.close?.();
+  }
+
   async podStopping(pod: Pod): Promise<void> {
     await this.runtime.podStopping?.(pod);
   }

@@ -17,6 +17,8 @@ export interface SandboxTasks extends TaskBackend {
   podStarted(pod: Pod, signal?: AbortSignal): Promise<void>;
   /** Before the pod's supervisor shuts down: stops what {@link podStarted} started. */
   podStopping(pod: Pod): Promise<void>;
+  /** The sandboxer closes (the daemon stops; pods keep running): node-wide processes of the engine end. */
+  close(): Promise<void>;
   /** After a daemon restart re-attached a ready pod: checks what the engine left running. */
   podRecovered(pod: Pod): Promise<void>;
   /** The pod's supervisor died without Stop: kills every process the engine started for the pod. */

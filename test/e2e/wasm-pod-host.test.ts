@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { MessageInitShape } from "@bufbuild/protobuf";
@@ -106,7 +106,7 @@ async function gone(pid: number): Promise<void> {
 }
 
 /**
- * The host is up at the pod's start (a child of the pod's holder, before any container);
+ * The host is up at the pod's start (forked from the node's zygote into the pod, before any container);
  * killed with SIGKILL before the first container, that container's runner starts another;
  * killed with a container running, the container ends 137, the pod is still reported Ready
  * and its next container runs on a new host.
@@ -115,7 +115,7 @@ async function hostFromPodStart(cri: CriClient, handler: string, logDir: string)
   const cfg = podConfig("wasm-host-start", logDir);
   const { podId } = await runPod(cri, handler, cfg, []);
   const early = await theHost();
-  assert.equal(commOf(parentOf(early)), "kuasar-holder", "launched through the pod's holder");
+  assertJoinedThePod(early);
   process.kill(early, "SIGKILL");
   await gone(early);
   const run = async (c: ContainerConfig) => {
@@ -140,8 +140,18 @@ async function hostFromPodStart(cri: CriClient, handler: string, logDir: string)
   assert.deepEqual(processesNamed("kuasar-wasm-hos"), [], "the pod's host ended with it");
 }
 
-function commOf(pid: number): string {
-  return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+/**
+ * The host at the pod's start is a fork of the node's wasm zygote that joined the pod: the
+ * holder's network, IPC and UTS namespaces, the pid namespace of its children and its cgroups.
+ */
+function assertJoinedThePod(host: number): void {
+  const [holder, ...others] = processesNamed("kuasar-holder");
+  assert.ok(holder !== undefined && others.length === 0, "one pod, one holder");
+  assert.equal(processesNamed("wasm-zygote").length, 1, "the node's one zygote");
+  assert.notEqual(parentOf(host), holder, "not started by the holder");
+  for (const ns of ["net", "ipc", "uts"]) assert.equal(readlinkSync(`/proc/${host}/ns/${ns}`), readlinkSync(`/proc/${holder}/ns/${ns}`), `the pod's ${ns} namespace`);
+  assert.equal(readlinkSync(`/proc/${host}/ns/pid`), readlinkSync(`/proc/${holder}/ns/pid_for_children`), "the pid namespace of the holder's children");
+  assert.equal(readFileSync(`/proc/${host}/cgroup`, "utf8"), readFileSync(`/proc/${holder}/cgroup`, "utf8"), "the holder's cgroups");
 }
 
 /** Pids of processes whose name (comm, 15 characters) is `comm`. */

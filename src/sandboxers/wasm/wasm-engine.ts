@@ -74,6 +74,12 @@ export interface WasmEngine {
    * that its first container does not wait for it. Absent: nothing to bring up.
    */
   warm?(hostDir: string): WasmCommand;
+  /**
+   * For an engine whose pod process can be a fork of a node-wide template: the process's
+   * command, which with `--zygote` is that template (`wasm-host-zygote.ts`); the pod's start
+   * asks it first, and falls back to {@link warm}. Absent: {@link warm} alone.
+   */
+  readonly zygoteArgv?: readonly string[];
 }
 
 /**

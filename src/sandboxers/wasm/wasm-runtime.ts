@@ -21,6 +21,8 @@ import { wasmFileKind } from "./wasm-binary-kind.js";
 import { CRI_IMAGE_NAME, type WasmArtifacts } from "./wasm-artifact.js";
 import type { WasmEngine, WasmLaunch } from "./wasm-engine.js";
 import { releaseStartFifo } from "./start-fifo.js";
+import { WasmHostZygote } from "./wasm-host-zygote.js";
+import { podCgroupDirs } from "../../cgroup/pod-cgroup.js";
 
 const run = promisify(execFile);
 /** How long Start waits for the runner to take its start signal, in ms. */
@@ -50,6 +52,11 @@ export class WasmRuntime implements ContainerRuntime {
     throw new RuntimeError(Code.FailedPrecondition, "wasm pods cannot be exec'd into: a WASI module runs alone, with no shell or other programs in its sandbox");
   }
 
+  /** The node's templates of pods' hosts, by engine name (wasm-host-zygote.ts). */
+  private readonly zygotes = new Map<string, WasmHostZygote>();
+  /** Each pod's host being forked from its template, settled (never rejects). */
+  private readonly hostStarts = new WeakMap<Pod, Promise<void>>();
+
   constructor(
     private readonly ops: ContainerOps,
     private readonly engines: WasmEngines,
@@ -76,13 +83,16 @@ export class WasmRuntime implements ContainerRuntime {
 
   /**
    * Brings up the pod's resident wasm host (the pod-level engine's, when it is the pod's
-   * engine) through the holder like a container's runner, so the host is the holder's (in
-   * the pod's namespaces, outliving kuasard, ended with the pod). Not awaited: the host is a
-   * head start, not part of what Start promises, so it comes up while containerd finishes the
-   * pod and creates its first container (awaiting even the spawn was a wasm pod's whole start
-   * cost over a runc pod's, measured). A host that fails to come up is logged; the next
-   * container's runner starts a host itself (under the same lock, waiting for it), as it does
-   * whenever the host is gone (killed, or left after its idle time).
+   * engine) so that its first container does not wait for it. First as a fork of the node's
+   * template ({@link WasmHostZygote}), joining the pod: a fork, where a started host costs an
+   * exec, the private loader's relocations and WasmEdge's set-up, most of a wasm pod's start
+   * over a runc pod's (measured). Its first container's Create waits for that answer (at most
+   * the zygote's bound), so its runner finds the host listening. Without a zygote, or when it
+   * fails, through the holder like a container's runner, not awaited (the host is a head start,
+   * not part of what Start promises). Either way the host is in the pod's namespaces, cgroups
+   * and pid namespace, outlives kuasard and ends with the pod; one that fails to come up is
+   * logged, and the next container's runner starts a host itself (under the same lock,
+   * waiting for it), as it does whenever the host is gone (killed, or left after its idle time).
    */
   async podStarted(pod: Pod): Promise<void> {
     let engine: WasmEngine;
@@ -91,6 +101,35 @@ export class WasmRuntime implements ContainerRuntime {
     } catch {
       return; // a bad engine annotation fails each container's Create, which says why
     }
+    const zygote = this.zygoteOf(engine);
+    if (!zygote) return this.warmThroughHolder(pod, engine);
+    const dir = join(pod.dir, "wasm");
+    const forked = (async () => {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const pid = await zygote.hostFor({ holderPid: pod.record.holderPid, hostDir: dir, cgroups: pod.record.cgroupPath ? podCgroupDirs(pod.record.cgroupPath) : [] });
+      // The pod's as if the holder had started it: Pause reaches its instances, the pod's end ends it.
+      // A holder that refuses it does not get the host (the fallback starts one it knows).
+      if (pid > 0) {
+        await requireHolder(pod).member(pid).catch(async (err: unknown) => {
+          killQuietly(pid);
+          await waitGone(pid, 3000);
+          throw err;
+        });
+      }
+      return pid;
+    })().then(
+      (pid) => pod.log.debug({ engine: engine.name, host_pid: pid }, "the pod's wasm host is up (a fork of the node's wasm zygote)"),
+      (err: unknown) => {
+        if (pod.stopping) return;
+        pod.log.warn({ engine: engine.name, err }, "the node's wasm zygote did not make the pod's host; starting it through the holder");
+        this.warmThroughHolder(pod, engine);
+      },
+    );
+    this.hostStarts.set(pod, forked);
+  }
+
+  /** The pod's host started through its holder (`engine.warm`), not awaited; nothing for an engine without one. */
+  private warmThroughHolder(pod: Pod, engine: WasmEngine): void {
     const warm = engine.warm?.bind(engine);
     if (!warm) return;
     const failed = (fields: Record<string, unknown>) => pod.log.warn({ engine: engine.name, ...fields }, "the pod's wasm host did not come up at the pod's start; its first container starts one");
@@ -114,6 +153,23 @@ export class WasmRuntime implements ContainerRuntime {
     );
   }
 
+  /** The node's template of `engine`'s pod hosts, made on first use; undefined for an engine without one. */
+  private zygoteOf(engine: WasmEngine): WasmHostZygote | undefined {
+    if (!engine.zygoteArgv) return undefined;
+    let z = this.zygotes.get(engine.name);
+    if (!z) {
+      z = new WasmHostZygote(engine.zygoteArgv, this.ops.log.child({ component: "wasm-zygote", engine: engine.name }));
+      this.zygotes.set(engine.name, z);
+    }
+    return z;
+  }
+
+  /** Ends the node's templates (pods' hosts stay). */
+  async close(): Promise<void> {
+    for (const z of this.zygotes.values()) z.close();
+    this.zygotes.clear();
+  }
+
   oomKilled(c: Container): boolean {
     return existsSync(this.file(c.pod.dir, c.id, "oom"));
   }
@@ -126,6 +182,8 @@ export class WasmRuntime implements ContainerRuntime {
   /** Launches the engine's runner through the holder; it loads the module, then waits on the start FIFO. */
   async launchInit(l: InitLaunch): Promise<LaunchedInit> {
     const { id, oci, pod, holder, stdio, spawnId, rootfs } = l;
+    // The pod's host, when the node's template is making it: the runner then finds it listening.
+    await this.hostStarts.get(pod);
     await mkdir(join(pod.dir, "wasm"), { recursive: true, mode: 0o700 });
     this.removeFiles(pod.dir, id);
     const startFifo = this.file(pod.dir, id, "start");

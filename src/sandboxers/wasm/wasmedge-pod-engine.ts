@@ -24,6 +24,8 @@ export const defaultWasmHostLibDir: string = fileURLToPath(new URL("../../../../
  * comm would be the loader's) and its instances are forks of it (same argv).
  */
 export const WASM_HOST_COMM = "kuasar-wasm-hos";
+/** The name of the node's template of pods' hosts (`--zygote`, wasm-host-zygote.ts). */
+export const WASM_ZYGOTE_COMM = "wasm-zygote";
 /** The name of each container's instance (a fork of the host running the module). */
 export const WASM_INSTANCE_COMM = "wasm-instance";
 /** The name of `kuasar-wasm-run` (its file name, 15 bytes: comm keeps it whole). */
@@ -59,7 +61,12 @@ export class WasmEdgePodEngine implements WasmEngine {
   readonly name = "wasmedge-pod";
   readonly components = "none" as const;
 
-  constructor(readonly options: WasmEdgePodEngineOptions) {}
+  /** The host's command: with `--zygote`, the node's template of pods' hosts (native/wasm-host/zygote.c). */
+  readonly zygoteArgv: readonly string[];
+
+  constructor(readonly options: WasmEdgePodEngineOptions) {
+    this.zygoteArgv = options.hostArgv;
+  }
 
   command(launch: WasmLaunch): WasmCommand {
     validateLaunch(launch);

@@ -138,6 +138,14 @@ export class FakeAgent extends EventEmitter<HolderClientEvents> implements PodAg
   }
 
   /** A real FIFO: the code under test opens what it asked for. */
+  /** Members joined (pids), in order. */
+  readonly members: number[] = [];
+
+  async member(pid: number): Promise<void> {
+    this.check();
+    this.members.push(pid);
+  }
+
   async mkfifo(path: string): Promise<void> {
     this.check();
     execFileSync("mkfifo", ["-m", "0600", path]);
