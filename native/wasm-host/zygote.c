@@ -2,8 +2,9 @@
  * (the libraries, relocations and engine objects that are most of a host's start) and makes
  * each pod's host by forking: the fork joins the pod (its holder's network, IPC and UTS
  * namespaces, the pid namespace of the holder's children, the pod's cgroups and the holder's
- * oom_score_adj), forks again so that the host is inside the pod's pid namespace (and ends
- * with it, like a host the holder started), and listens in the pod's wasm dir.
+ * oom_score_adj), listens in the pod's wasm dir and serves it, as a host the holder started
+ * would. The holder takes it as a member (its `member` verb): its kills reach the host and
+ * its instances, and its shutdown ends them.
  *
  * Its one connection is the daemon's (fd 3, a socketpair it started it with): lines of
  * tab-separated fields, answered in order.
@@ -32,7 +33,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 enum {
@@ -102,7 +102,7 @@ static int write_file(const char *path, const char *text)
 	return w == (ssize_t)strlen(text) ? 0 : -1;
 }
 
-/* The first fork: joins the holder's pod, forks the host into it and leaves. */
+/* The fork: joins the holder's pod and becomes its host. */
 static void join_pod(const struct request *q, int report) __attribute__((noreturn));
 static void join_pod(const struct request *q, int report)
 {
@@ -150,12 +150,7 @@ static void join_pod(const struct request *q, int report)
 	for (int i = 0; i < 3; i++)
 		if (dup2(null, i) < 0)
 			fail(report, errno, "stdio");
-	signal(SIGPIPE, SIG_DFL);
-	pid_t host = fork();
-	if (host < 0)
-		fail(report, errno, "fork");
-	if (host > 0)
-		_exit(0);
+	signal(SIGCHLD, SIG_DFL); /* its instances are reaped and their statuses read */
 	host_serve_pod(pidfd, report);
 }
 
@@ -223,10 +218,7 @@ static void serve_request(int fd, char *line)
 		join_pod(&q, p[1]);
 	}
 	close(p[1]);
-	while (waitpid(c, NULL, 0) < 0 && errno == EINTR)
-		;
-	/* One line, from the first fork (its failure) or the host (listening, or why not); end
-	 * of file: both died without a word. */
+	/* One line: listening, or why not; end of file: it died without a word. */
 	char r[512];
 	size_t got = 0;
 	struct pollfd pf = { p[0], POLLIN, 0 };
@@ -269,7 +261,8 @@ void zygote_serve(int fd, const char *parent)
 	if (parent && getppid() != (pid_t)atoi(parent))
 		_exit(0);
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGCHLD, SIG_DFL);
+	/* The hosts it forks are reaped by the kernel (each resets this for its own instances). */
+	signal(SIGCHLD, SIG_IGN);
 	/* Nothing of the daemon's beyond the connection and stderr (the daemon's log of it). */
 	close_range(fd + 1, ~0U, 0);
 	static char buf[LINE_MAX_BYTES];
