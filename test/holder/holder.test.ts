@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { execFile, spawnSync } from "node:child_process";
+import { execFile, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { closeSync, constants as fsConstants, existsSync, openSync, readFileSync, readlinkSync, statSync, writeSync } from "node:fs";
@@ -195,6 +195,45 @@ describe("pod holder", () => {
       await assert.rejects(h.client.kill(other, 0), (e: unknown) => isErrorCode(e, Code.NotFound), `kill ${other}`);
     }
     await assert.rejects(h.client.kill(-1, "SIGKILL"), (e: unknown) => isErrorCode(e, Code.InvalidArgument));
+  });
+
+  it("takes a process made elsewhere that joined its namespaces as a member: kill reaches it and its descendants, shutdown ends it", async (t) => {
+    const h = await startTestHolder(t, { newIpc: true, newUts: true, hostname: "pod-m" });
+    // Joined by nsenter (which execs sh): the test's child, not the holder's descendant.
+    const pidFile = join(h.dir, "child.pid");
+    const joined = spawn("/usr/bin/nsenter", ["--target", String(h.pid), "--net", "--ipc", "--uts", "--", "/bin/sh", "-c", `sleep 100 & echo $! > ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}; exec sleep 100`], { stdio: "ignore" });
+    defer(t, () => joined.kill("SIGKILL"));
+    await waitFor(() => existsSync(pidFile), "the member's child");
+    const member = joined.pid!;
+    const child = Number(readFileSync(pidFile, "utf8"));
+    await assert.rejects(h.client.kill(child, 0), (e: unknown) => isErrorCode(e, Code.NotFound), "not the pod's before it joins");
+    const outsider = spawn("/bin/sleep", ["100"], { stdio: "ignore" });
+    defer(t, () => outsider.kill("SIGKILL"));
+    await assert.rejects(h.client.member(outsider.pid!), (e: unknown) => isErrorCode(e, Code.PermissionDenied), "a process outside the pod's namespaces");
+    await assert.rejects(h.client.member(1), (e: unknown) => isErrorCode(e, Code.InvalidArgument));
+    await h.client.member(member);
+    await h.client.member(member); // again: still one
+    await h.client.kill(child, "SIGKILL");
+    await waitFor(() => !alive(child), "the member's child killed through the holder");
+    const closed = once(h.client, "close");
+    process.kill(h.pid, "SIGTERM");
+    await closed;
+    await waitFor(() => !alive(h.pid), "holder exit");
+    await waitFor(() => joined.exitCode !== null || joined.signalCode !== null, "the member ended with the holder");
+    assert.equal(joined.signalCode, "SIGKILL");
+  });
+
+  it("forgets a member that ended: its pid is nobody's then", async (t) => {
+    const h = await startTestHolder(t);
+    const m = spawn("/usr/bin/nsenter", ["--target", String(h.pid), "--net", "--ipc", "--uts", "--", "/bin/sleep", "100"], { stdio: "ignore" });
+    await waitFor(() => readlinkSync(`/proc/${m.pid}/exe`).endsWith("sleep"), "nsenter to exec sleep");
+    await h.client.member(m.pid!);
+    await h.client.kill(m.pid!, 0);
+    m.kill("SIGKILL");
+    await once(m, "exit");
+    // Refused as not the pod's (the member is forgotten), not tried and found gone.
+    await assert.rejects(h.client.kill(m.pid!, 0), (e: unknown) => isErrorCode(e, Code.NotFound) && /is not a process of this pod/.test((e as Error).message));
+    await assert.rejects(h.client.member(m.pid!), (e: unknown) => isErrorCode(e, Code.NotFound));
   });
 
   it("reports spawn failures with the child's errno and reaps the failed child unjournaled", async (t) => {
