@@ -148,7 +148,7 @@ function assertJoinedThePod(host: number): void {
   const [holder, ...others] = processesNamed("kuasar-holder");
   assert.ok(holder !== undefined && others.length === 0, "one pod, one holder");
   assert.equal(processesNamed("wasm-zygote").length, 1, "the node's one zygote");
-  assert.notEqual(parentOf(host), holder, "not started by the holder");
+  assert.equal(parentOf(host), processesNamed("wasm-zygote")[0], "forked by the zygote");
   for (const ns of ["net", "ipc", "uts"]) assert.equal(readlinkSync(`/proc/${host}/ns/${ns}`), readlinkSync(`/proc/${holder}/ns/${ns}`), `the pod's ${ns} namespace`);
   assert.equal(readlinkSync(`/proc/${host}/ns/pid`), readlinkSync(`/proc/${holder}/ns/pid_for_children`), "the pid namespace of the holder's children");
   assert.equal(readFileSync(`/proc/${host}/cgroup`, "utf8"), readFileSync(`/proc/${holder}/cgroup`, "utf8"), "the holder's cgroups");
@@ -246,13 +246,52 @@ describe("the pod-level wasm host (wasm_engine = \"wasmedge-pod\")", { skip }, (
     await leavesNoWasmProcess(() => hostFromPodStart(env.cri, WASM_HANDLER_17, `${env.dir}/logs/host-start17`));
   });
 
+  it("containerd 2.x: kill -9 of the node's wasm zygote: a running pod goes on, the next pod gets a host from a new one; nothing is left", async (t) => {
+    const env = await containerd2WithKuasar(t, ["runc", "wasm"], POD_HOST);
+    await importModules(env);
+    await leavesNoWasmProcess(async () => {
+      const cfgA = podConfig("wasm-zygote-a", `${env.dir}/logs/zygote-a`);
+      const loop = wasm("loop", "loop.wasm");
+      const a = await runPod(env.cri, WASM_HANDLER, cfgA, [loop]);
+      await waitForLog(logFile(cfgA, loop), "looping");
+      const [zygote, ...more] = processesNamed("wasm-zygote");
+      assert.ok(zygote !== undefined && more.length === 0, "one zygote");
+      const hostA = await theHost();
+      process.kill(zygote, "SIGKILL");
+      await gone(zygote);
+      assert.equal((await env.cri.runtime.containerStatus({ containerId: a.ids[0]! })).status?.state, ContainerState.CONTAINER_RUNNING, "pod A's container runs on");
+      assert.deepEqual(processesNamed("kuasar-wasm-hos"), [hostA], "on its host");
+      await sleep(1100); // a dead zygote is started again by a request a second after, at the earliest
+      const cfgB = podConfig("wasm-zygote-b", `${env.dir}/logs/zygote-b`);
+      const b = await runPod(env.cri, WASM_HANDLER, cfgB, [loop]);
+      await waitForLog(logFile(cfgB, loop), "looping");
+      const [newZygote] = processesNamed("wasm-zygote");
+      assert.ok(newZygote !== undefined && newZygote !== zygote, "a new zygote");
+      const hosts = processesNamed("kuasar-wasm-hos");
+      assert.equal(hosts.length, 2, "pod B has its own host");
+      const hostB = hosts.find((h) => h !== hostA)!;
+      assert.equal(parentOf(hostB), newZygote, "forked by the new zygote");
+      for (const [podId, id] of [[a.podId, a.ids[0]!], [b.podId, b.ids[0]!]] as const) {
+        await env.cri.runtime.stopContainer({ containerId: id, timeout: 2n });
+        assert.equal((await waitExited(env.cri, id)).exitCode, 143);
+        await env.cri.runtime.stopPodSandbox({ podSandboxId: podId });
+        await env.cri.runtime.removePodSandbox({ podSandboxId: podId });
+      }
+    });
+    assert.equal(processesNamed("wasm-zygote").length, 1, "the zygote stays with the daemon");
+  });
+
   it("containerd 2.x: a host started with the pod is adopted after kuasard restarts: its first container runs on it", async (t) => {
     const env = await containerd2WithKuasar(t, ["runc", "wasm"], POD_HOST);
     await importModules(env);
     const cfg = podConfig("wasm-host-adopted", `${env.dir}/logs/adopted`);
     const { podId } = await runPod(env.cri, WASM_HANDLER, cfg, []);
     const host = await theHost();
+    const zygote = processesNamed("wasm-zygote");
+    assert.equal(zygote.length, 1, "the node's zygote made it");
     await env.sandboxer.kill9();
+    await gone(zygote[0]!); // it leaves with the daemon; the host it made does not
+    assert.deepEqual(processesNamed("kuasar-wasm-hos"), [host]);
     await env.restartSandboxer();
     await afterRedial(() => env.cri.runtime.podSandboxStatus({ podSandboxId: podId }));
     const loop = wasm("loop", "loop.wasm");
