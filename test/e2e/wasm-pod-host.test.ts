@@ -4,7 +4,6 @@ import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ContainerState, PodSandboxState, type ContainerConfigSchema } from "../../src/gen/k8s.io/cri-api/runtime/v1/api_pb.js";
-import { locateWasmEdgePod } from "../../src/sandboxers/wasm/wasmedge-pod-engine.js";
 import type { Containerd } from "../../testing/containerd.js";
 import type { CriClient } from "../../testing/cri.js";
 import { logFile, podConfig, runPod, waitExited, waitForLog } from "../../testing/cri-pod.js";
@@ -14,17 +13,11 @@ import { containerd17WithKuasar, WASM_HANDLER_17 } from "../../testing/kuasar-co
 import { censusDiff, takeCensus } from "../../testing/leak-census.js";
 import { importWasmImage } from "../../testing/wasm-image.js";
 import { bigInitialMemoryModule, echoArgsEnvFileModule, infiniteLoopModule, trapModule } from "../../testing/wat-modules.js";
+import { wasmEdgePodSkip } from "../../testing/wasm-pod-host.js";
 
 assertIsolated();
 
-function built(): boolean {
-  try {
-    return locateWasmEdgePod() !== undefined;
-  } catch {
-    return false;
-  }
-}
-const skip = built() ? false : "the pod-level wasm host is not built: run packaging/install-deps.sh (WasmEdge), then make -C native";
+const skip = wasmEdgePodSkip;
 
 /** kuasard's wasm table is the last one the harness writes, so this line lands in `[sandboxers.wasm]`. */
 const POD_HOST = `wasm_engine = "wasmedge-pod"\n`;

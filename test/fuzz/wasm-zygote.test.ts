@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readdirSync, readlinkSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import type { Readable, Writable } from "node:stream";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { locateWasmEdgePod } from "../../src/sandboxers/wasm/wasmedge-pod-engine.js";
 import { fuzzSeed, Prng } from "./fuzz-kit.js";
+import { processesWithCwd, wasmEdgePodPrograms, wasmEdgePodSkip } from "../../testing/wasm-pod-host.js";
 
 /**
  * The wasm zygote's one connection (a socketpair from kuasard) gets lines of junk, damaged
@@ -18,28 +17,8 @@ import { fuzzSeed, Prng } from "./fuzz-kit.js";
 
 const LINES = 400;
 
-function located() {
-  try {
-    return locateWasmEdgePod();
-  } catch {
-    return undefined;
-  }
-}
-const programs = located();
-const skip = programs ? false : "the pod-level wasm host is not built: run packaging/install-deps.sh (WasmEdge), then make -C native";
-
-function processesIn(dir: string): number[] {
-  return readdirSync("/proc")
-    .filter((d) => /^\d+$/.test(d))
-    .map(Number)
-    .filter((p) => {
-      try {
-        return readlinkSync(`/proc/${p}/cwd`).startsWith(dir);
-      } catch {
-        return false;
-      }
-    });
-}
+const programs = wasmEdgePodPrograms;
+const skip = wasmEdgePodSkip;
 
 describe("fuzz: the wasm zygote's connection", { skip }, () => {
   it(`answers ${LINES} junk, damaged and refused lines one each, in order, and keeps serving`, async (t) => {
@@ -51,7 +30,7 @@ describe("fuzz: the wasm zygote's connection", { skip }, () => {
     t.after(async () => {
       z.kill("SIGKILL");
       holder.kill("SIGKILL");
-      for (const p of processesIn(dir)) process.kill(p, "SIGKILL");
+      for (const p of processesWithCwd(dir)) process.kill(p, "SIGKILL");
       await rm(dir, { recursive: true, force: true });
     });
     await sleep(100);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -26,6 +27,7 @@ const WAIT_MS = 15_000;
 const EINVAL = 22;
 const EPERM = 1;
 const ENOENT = 2;
+const ESRCH = 3;
 const EFBIG = 27;
 const ENOSYS = 38;
 
@@ -202,9 +204,13 @@ describe("pod holder journal and protocol", () => {
     assert.equal(await errno([Verb.Sysctl, "a26", "net.ipv4.ip_forward", "1"]), EPERM, "sysctl: a guest's pid 1 only");
     assert.equal(await errno([Verb.RouteAdd, "a27", "lo", "4", "default"]), ENOSYS, "routeadd takes all five fields");
     assert.equal(await errno([Verb.FifoStart, "a28", "/run/runc/c/exec.fifo"]), EPERM, "fifostart: a guest's pid 1 only (on the host kuasard writes the fifo)");
+    assert.equal(await errno([Verb.Member, "a29", "1"]), EINVAL, "member: a pid above 1");
+    const ended = spawnSync("/bin/true").pid;
+    assert.equal(await errno([Verb.Member, "a30", String(ended)]), ESRCH, "member: a live process only");
+    assert.equal(await errno([Verb.Member, "a31"]), ENOSYS, "member takes its pid");
     assert.equal(await errno(["SPAWN", "a10"]), ENOSYS);
     assert.equal(await errno(["eof", "a11"]), ENOSYS, "an event name is not a request");
-    const covered = new Set([Verb.Spawn, Verb.Write, Verb.CloseStdin, Verb.Resize, Verb.Adopt, Verb.Kill, Verb.Exits, Verb.Ping, Verb.Shutdown, Verb.Restored, Verb.Mkfifo, Verb.Mount, Verb.Umount, Verb.Access, Verb.Hostname, Verb.LinkUp, Verb.AddrAdd, Verb.RouteAdd, Verb.Sysctl, Verb.FifoStart]);
+    const covered = new Set([Verb.Spawn, Verb.Write, Verb.CloseStdin, Verb.Resize, Verb.Adopt, Verb.Kill, Verb.Exits, Verb.Ping, Verb.Shutdown, Verb.Restored, Verb.Mkfifo, Verb.Mount, Verb.Umount, Verb.Access, Verb.Hostname, Verb.LinkUp, Verb.AddrAdd, Verb.RouteAdd, Verb.Sysctl, Verb.FifoStart, Verb.Member]);
     assert.deepEqual(new Set(Object.values(Verb)), covered, "a new verb needs its line above");
 
     // A request split into single bytes is answered like any other.

@@ -10,17 +10,11 @@ import { Code } from "../../../src/errors/code.js";
 import { isErrorCode } from "../../../src/errors/runtime-error.js";
 import { silentLogger } from "../../../src/log/logger.js";
 import { WasmHostZygote } from "../../../src/sandboxers/wasm/wasm-host-zygote.js";
-import { locateWasmEdgePod, WASM_ZYGOTE_COMM } from "../../../src/sandboxers/wasm/wasmedge-pod-engine.js";
+import { WASM_ZYGOTE_COMM } from "../../../src/sandboxers/wasm/wasmedge-pod-engine.js";
+import { wasmEdgePodPrograms, wasmEdgePodSkip } from "../../../testing/wasm-pod-host.js";
 
-function located() {
-  try {
-    return locateWasmEdgePod();
-  } catch {
-    return undefined;
-  }
-}
-const programs = located();
-const skip = programs ? false : "the pod-level wasm host is not built: run packaging/install-deps.sh (WasmEdge), then make -C native";
+const programs = wasmEdgePodPrograms;
+const skip = wasmEdgePodSkip;
 
 function alive(pid: number): boolean {
   try {

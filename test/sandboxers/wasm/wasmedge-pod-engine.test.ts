@@ -8,30 +8,10 @@ import { RunnerExit, type WasmLaunch } from "../../../src/sandboxers/wasm/wasm-e
 import { defaultWasmHostLibDir, locateWasmEdgePod, WasmEdgePodEngine } from "../../../src/sandboxers/wasm/wasmedge-pod-engine.js";
 import { bigInitialMemoryModule, echoArgsEnvFileModule, foreignImportModule, infiniteLoopModule, memoryHogModule, trapModule } from "../../../testing/wat-modules.js";
 import { releaseStart, startCommand, waitForStartFifo, within, workspace, type Workspace } from "./runner-process.js";
+import { processesWithCwd, wasmEdgePodPrograms, wasmEdgePodSkip } from "../../../testing/wasm-pod-host.js";
 
-function located() {
-  try {
-    return locateWasmEdgePod();
-  } catch {
-    return undefined;
-  }
-}
-const programs = located();
-const skip = programs ? false : "the pod-level wasm host is not built: run packaging/install-deps.sh (WasmEdge), then make -C native";
-
-/** Processes (pids) whose working directory is `dir`: the pod's wasm host runs in its socket's directory. */
-function processesIn(dir: string): number[] {
-  return readdirSync("/proc")
-    .filter((d) => /^\d+$/.test(d))
-    .map(Number)
-    .filter((p) => {
-      try {
-        return readlinkSync(`/proc/${p}/cwd`) === dir;
-      } catch {
-        return false;
-      }
-    });
-}
+const programs = wasmEdgePodPrograms;
+const skip = wasmEdgePodSkip;
 
 function childrenOf(pid: number): number[] {
   return readdirSync("/proc")
@@ -50,7 +30,7 @@ function childrenOf(pid: number): number[] {
 function podWorkspace(t: TestContext): Workspace {
   const ws = workspace(t);
   t.after(() => {
-    for (const pid of processesIn(ws.dir)) process.kill(pid, "SIGKILL");
+    for (const pid of processesWithCwd(ws.dir)) process.kill(pid, "SIGKILL");
   });
   return ws;
 }
@@ -104,14 +84,14 @@ describe("WasmEdgePodEngine", () => {
     const warm = startCommand(t, engine.warm(ws.dir));
     assert.deepEqual(await warm.exited, { code: 0, signal: null });
     assert.ok(existsSync(join(ws.dir, "wasm-host.sock")), "listening when the warm-up exits");
-    const hosts = processesIn(ws.dir);
+    const hosts = processesWithCwd(ws.dir);
     assert.equal(hosts.length, 1);
     const again = startCommand(t, engine.warm(ws.dir));
     assert.deepEqual(await again.exited, { code: 0, signal: null });
-    assert.deepEqual(processesIn(ws.dir), hosts, "the host that answers is kept");
+    assert.deepEqual(processesWithCwd(ws.dir), hosts, "the host that answers is kept");
     const trap = startCommand(t, engine.command(container(ws, "trap", await trapModule())));
     assert.deepEqual(await trap.exited, { code: RunnerExit.Trap, signal: null });
-    assert.deepEqual(processesIn(ws.dir), hosts);
+    assert.deepEqual(processesWithCwd(ws.dir), hosts);
   });
 
   it("says what is missing", () => {
@@ -147,7 +127,7 @@ describe("WasmEdgePodEngine", () => {
     const trap = startCommand(t, engine.command(container(ws, "trap", await trapModule())));
     assert.deepEqual(await trap.exited, { code: RunnerExit.Trap, signal: null });
     assert.match(trap.stderr(), /wasm trap: unreachable/);
-    const hosts = processesIn(ws.dir);
+    const hosts = processesWithCwd(ws.dir);
     assert.equal(hosts.length, 1, "one host for both containers");
     assert.equal(childrenOf(hosts[0]!).length, 1, "the looping container's instance still runs");
     assert.equal(loop.child.exitCode, null);
@@ -163,7 +143,7 @@ describe("WasmEdgePodEngine", () => {
     await waitForStartFifo(created, ws.fifo); // loaded by the host, waiting for Start
     const loop = startCommand(t, engine.command(container(ws, "loop", await infiniteLoopModule())));
     await loop.waitForStdout("looping"); // forked after the sibling's stdio reached the host
-    const [host] = processesIn(ws.dir);
+    const [host] = processesWithCwd(ws.dir);
     const [instance] = childrenOf(host!);
     const fdsOf = (pid: number) => readdirSync(`/proc/${pid}/fd`).map((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`));
     const siblingOut = fdsOf(created.child.pid!).slice(1, 3); // its stdout and stderr pipes
@@ -180,10 +160,10 @@ describe("WasmEdgePodEngine", () => {
     const engine = new WasmEdgePodEngine({ ...programs!, hostArgv: [...programs!.hostArgv, "--idle-ms=300"] });
     const first = startCommand(t, engine.command(container(ws, "trap", await trapModule())));
     assert.deepEqual(await first.exited, { code: RunnerExit.Trap, signal: null });
-    const [host] = processesIn(ws.dir);
+    const [host] = processesWithCwd(ws.dir);
     assert.ok(host, "a host serves the pod");
-    for (let i = 0; i < 300 && processesIn(ws.dir).includes(host); i++) await sleep(10);
-    assert.ok(!processesIn(ws.dir).includes(host), "the idle host left");
+    for (let i = 0; i < 300 && processesWithCwd(ws.dir).includes(host); i++) await sleep(10);
+    assert.ok(!processesWithCwd(ws.dir).includes(host), "the idle host left");
     assert.equal(existsSync(join(ws.dir, "wasm-host.sock")), false);
     const second = startCommand(t, engine.command(container(ws, "trap2", await trapModule())));
     assert.deepEqual(await second.exited, { code: RunnerExit.Trap, signal: null });
@@ -194,7 +174,7 @@ describe("WasmEdgePodEngine", () => {
     const engine = new WasmEdgePodEngine(programs!);
     const loop = startCommand(t, engine.command(container(ws, "loop", await infiniteLoopModule())));
     await loop.waitForStdout("looping");
-    const [host] = processesIn(ws.dir);
+    const [host] = processesWithCwd(ws.dir);
     assert.equal(childrenOf(host!).length, 1);
     // The host names the instance (Pause and Resume signal it): the host's one child.
     const instance = Number(readFileSync(join(ws.dir, "loop.instance"), "utf8"));
@@ -210,7 +190,7 @@ describe("WasmEdgePodEngine", () => {
     const engine = new WasmEdgePodEngine(programs!);
     const loop = startCommand(t, engine.command(container(ws, "loop", await infiniteLoopModule())));
     await loop.waitForStdout("looping");
-    const [host] = processesIn(ws.dir);
+    const [host] = processesWithCwd(ws.dir);
     const instance = Number(readFileSync(join(ws.dir, "loop.instance"), "utf8"));
     assert.deepEqual(childrenOf(host!), [instance]);
     process.kill(host!, "SIGKILL");
