@@ -20,6 +20,7 @@ import { stopEndpoint } from "../src/daemon/endpoint-launcher.js";
 import { defaultHolderBinary, POD_INIT_COMM } from "../src/holder/start-holder.js";
 import { runscManagementRole } from "./gvisor-workload.js";
 import type { ProcessInfo } from "../testing/process-table.js";
+import { WASM_ZYGOTE_COMM } from "../src/sandboxers/wasm/wasmedge-pod-engine.js";
 
 /** Options of {@link startKuasarDaemon}. */
 export interface KuasarDaemonOptions {
@@ -130,6 +131,8 @@ export async function startKuasarDaemon(options: Partial<KuasarDaemonOptions> & 
       if (p.pid === custodyPid) return "kuasar-endpoint (custody)";
       if (p.exe === holder || p.comm === "kuasar-holder") return p.comm === "kuasar-holder" ? "kuasar-holder" : `kuasar-holder fork (${p.comm})`;
       if (p.comm === POD_INIT_COMM) return "kuasar-pod-init";
+      // Its own zygote only: each configuration's daemon has one, and they run side by side.
+      if (p.comm === WASM_ZYGOTE_COMM) return p.ppid === proc.pid ? "kuasar-wasm-host (node's zygote)" : undefined;
       if (p.comm.startsWith("containerd-shim")) return basename(p.exe ?? p.comm);
       return runscManagementRole(p);
     },

@@ -16,7 +16,7 @@
  *   module validated, no guest code) and each container's `kuasar-wasm-run` (the holder's
  *   handle: stdio hand-over, signals, exit status) are the runtime's, like a gvisor pod's
  *   gofer and `runsc wait`: management, as is the node's one zygote the hosts are forked
- *   from. Forks share pages copy-on-write, so PSS splits those pages between the zygote and
+ *   from (counted with its daemon, kuasar-daemon.ts). Forks share pages copy-on-write, so PSS splits those pages between the zygote and
  *   the hosts (management) and the instances (workload).
  *
  * @internal benchmark, not part of the runtime
@@ -26,7 +26,7 @@ import type { Containerd } from "../testing/containerd.js";
 import { importWasmImage } from "../testing/wasm-image.js";
 import { watToWasm } from "../testing/wat-modules.js";
 import { defaultNodeWasiEngineOptions } from "../src/sandboxers/wasm/node-wasi-engine.js";
-import { locateWasmEdgePod, WASM_HOST_COMM, WASM_INSTANCE_COMM, WASM_RUN_COMM, WASM_ZYGOTE_COMM } from "../src/sandboxers/wasm/wasmedge-pod-engine.js";
+import { locateWasmEdgePod, WASM_HOST_COMM, WASM_INSTANCE_COMM, WASM_RUN_COMM } from "../src/sandboxers/wasm/wasmedge-pod-engine.js";
 import type { ContainerConfigInit } from "./pod-workload.js";
 import type { ProcessInfo } from "../testing/process-table.js";
 
@@ -133,8 +133,9 @@ export function wasmEngineWorkload(engine: BenchWasmEngine): WasmEngineWorkload 
       "a WASI module that prints a line and blocks in poll_oneoff (1 h clock, looped), run by a fork of the pod's kuasar-wasm-host (WasmEdge, module validated once per pod) per container; per-container memory = that fork (its private pages plus its PSS share of the host's copy-on-write ones)",
     management: "one kuasar-wasm-host per pod (WasmEdge loaded, module validated, no guest code) and one kuasar-wasm-run per container (stdio hand-over, signals, exit status); the instances are the containers: workload",
     workloadRole: (p) => (p.comm === WASM_INSTANCE_COMM ? WASM_INSTANCE_ROLE : undefined),
-    managementRole: (p) =>
-      p.comm === WASM_HOST_COMM ? "kuasar-wasm-host (per pod)" : p.comm === WASM_RUN_COMM ? "kuasar-wasm-run (per container)" : p.comm === WASM_ZYGOTE_COMM ? "kuasar-wasm-host (node's zygote)" : undefined,
+    // The node's zygote is the daemon's child: its role comes with the daemon's (kuasar-daemon.ts),
+    // so another configuration's daemon's zygote, running beside, is not counted here.
+    managementRole: (p) => (p.comm === WASM_HOST_COMM ? "kuasar-wasm-host (per pod)" : p.comm === WASM_RUN_COMM ? "kuasar-wasm-run (per container)" : undefined),
     missing: () => {
       try {
         locateWasmEdgePod();
