@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import type { Readable, Writable } from "node:stream";
+import type { Socket } from "node:net";
 import { Code } from "../../errors/code.js";
 import { codeFromErrnoNumber } from "../../errors/errno.js";
 import { RuntimeError } from "../../errors/runtime-error.js";
@@ -38,7 +38,7 @@ interface Pending {
  */
 export class WasmHostZygote {
   private child: ChildProcess | undefined;
-  private conn: Writable | undefined;
+  private conn: Socket | undefined;
   private readonly pending = new Map<string, Pending>();
   private seq = 0;
   private partial = "";
@@ -81,14 +81,15 @@ export class WasmHostZygote {
     return this.child?.pid;
   }
 
-  private start(): Writable | undefined {
+  private start(): Socket | undefined {
     if (performance.now() - this.endedAt < RESPAWN_AFTER_MS) return undefined;
     const [bin, ...args] = this.argv;
     if (bin === undefined) return undefined;
     // fd 3 is a socketpair (libuv's stdio pipe): the zygote's only connection. No environment.
     const child = spawn(bin, [...args, "--zygote", `--parent=${process.pid}`], { env: {}, stdio: ["ignore", "ignore", "pipe", "pipe"] });
-    const conn = child.stdio[3] as Readable & Writable;
-    const stderr = child.stdio[2] as Readable;
+    // Both are sockets (libuv's stdio pipes): unref'd, so they do not hold the daemon's loop open.
+    const conn = child.stdio[3] as Socket;
+    const stderr = child.stdio[2] as Socket;
     this.child = child;
     this.conn = conn;
     conn.setEncoding("utf8");
@@ -105,8 +106,8 @@ export class WasmHostZygote {
       this.exited(child, `wasm zygote exited (${signal ?? code})`);
     });
     child.unref();
-    (conn as unknown as { unref?(): void }).unref?.();
-    (stderr as unknown as { unref?(): void }).unref?.();
+    conn.unref();
+    stderr.unref();
     this.log.debug({ zygote_pid: child.pid }, "wasm zygote started");
     return conn;
   }

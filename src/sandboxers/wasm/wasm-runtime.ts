@@ -89,8 +89,8 @@ export class WasmRuntime implements ContainerRuntime {
    * over a runc pod's (measured). Its first container's Create waits for that answer (at most
    * the zygote's bound), so its runner finds the host listening. Without a zygote, or when it
    * fails, through the holder like a container's runner, not awaited (the host is a head start,
-   * not part of what Start promises). Either way the host is in the pod's namespaces, cgroups
-   * and pid namespace, outlives kuasard and ends with the pod; one that fails to come up is
+   * not part of what Start promises). Either way the host is in the holder's namespaces (its
+   * children's pid namespace) and the pod's cgroups, outlives kuasard and ends with the pod; one that fails to come up is
    * logged, and the next container's runner starts a host itself (under the same lock,
    * waiting for it), as it does whenever the host is gone (killed, or left after its idle time).
    */

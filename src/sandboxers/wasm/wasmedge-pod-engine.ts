@@ -61,11 +61,11 @@ export class WasmEdgePodEngine implements WasmEngine {
   readonly name = "wasmedge-pod";
   readonly components = "none" as const;
 
-  /** The host's command: with `--zygote`, the node's template of pods' hosts (native/wasm-host/zygote.c). */
-  readonly zygoteArgv: readonly string[];
+  constructor(readonly options: WasmEdgePodEngineOptions) {}
 
-  constructor(readonly options: WasmEdgePodEngineOptions) {
-    this.zygoteArgv = options.hostArgv;
+  /** The host's command: with `--zygote`, the node's template of pods' hosts (native/wasm-host/zygote.c). */
+  get zygoteArgv(): readonly string[] {
+    return this.options.hostArgv;
   }
 
   command(launch: WasmLaunch): WasmCommand {
