@@ -71,6 +71,8 @@ die() { printf '[install-deps] ERROR: %s\n' "$*" >&2; exit 1; }
 # runc                        OCI runtime used by the runc sandboxer and the stock runc shim
 # qemu-system-x86             VMM for the vmm sandboxer (qemu-system-common ships virtiofsd)
 # runsc                       gVisor for the gvisor sandboxer
+# erofs-utils                 mkfs.erofs: the gvisor pods' root image (their root container
+#                             boots from it without a gofer process)
 # umoci                       OCI image unpacking helper
 # busybox-static              /bin/busybox for test images and the guest initrd
 # containernetworking-plugins CNI plugins under /usr/lib/cni (CRI pod networking)
@@ -86,7 +88,7 @@ die() { printf '[install-deps] ERROR: %s\n' "$*" >&2; exit 1; }
 # gcc make libc6-dev          build the static pod holder (native/, `npm run build:native`)
 # xz-utils                    unpacks the kuasar-io containerd fork's prebuilt daemon
 APT_PACKAGES=(
-  runc qemu-system-x86 runsc umoci busybox-static containernetworking-plugins
+  runc qemu-system-x86 runsc erofs-utils umoci busybox-static containernetworking-plugins
   iptables cpio iproute2 util-linux mount tar gzip tini linux-image-cloud-amd64
   gcc make libc6-dev xz-utils
 )

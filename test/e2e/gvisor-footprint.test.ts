@@ -41,7 +41,7 @@ async function pssKb(ps: ProcessInfo[]): Promise<number> {
 }
 
 describe("gvisor pod footprint (10 pods, runc beside it on the same kuasard)", () => {
-  it("runs no waiter process per container; reports management PSS per pod and start times vs runc", async (t) => {
+  it("runs no waiter process per container and no gofer for the root container; reports management PSS per pod and start times vs runc", async (t) => {
     const env = await containerd2WithKuasar(t, ["gvisor", "runc"]);
     const { cri } = env;
     const started: { kind: string; ms: number }[] = [];
@@ -73,6 +73,8 @@ describe("gvisor pod footprint (10 pods, runc beside it on the same kuasard)", (
       waiters += c.waiters.length;
     }
     assert.equal(waiters, 0, "no runsc wait per container");
+    // The root container boots from the node's EROFS image: the app container's gofer is the only one.
+    assert.equal(gofers, PODS, "one gofer per pod (its container's), none for the root container");
     const daemons = procs.filter((p) => ["node", "kuasar-endpoint", "kuasar-custody"].some((n) => p.comm.startsWith(n)) && !p.cmdline.some((a) => a.includes("/test/")));
     const daemonKb = await pssKb(daemons);
     const perPod = (kb: number) => (kb / PODS / 1024).toFixed(2);

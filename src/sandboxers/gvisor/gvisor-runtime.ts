@@ -50,6 +50,8 @@ interface PodRunsc {
   platform: string;
   network: RunscNetwork;
   exits: ExitSource;
+  /** The image the root container booted from ("" or absent: an empty rootfs served by a gofer). */
+  rootImage?: string;
 }
 
 /**
@@ -117,7 +119,7 @@ export class GvisorRuntime implements ContainerRuntime {
     const dir = sandboxDir(pod);
     const rootfs = join(dir, "rootfs");
     await mkdir(rootfs, { recursive: true, mode: 0o755 });
-    writeFileSync(join(rootfs, PAUSE_PATH), "", { mode: 0o755 }); // the bind mount's target
+    if (!setup.rootImage) writeFileSync(join(rootfs, PAUSE_PATH), "", { mode: 0o755 }); // the bind mount's target
     const hostNetwork = isHostNetwork(pod);
     // A standalone container that asked for a network namespace of its own gets one with
     // only loopback (runsc makes it); 2022 builds keep the host's: their commands reach the
@@ -127,12 +129,13 @@ export class GvisorRuntime implements ContainerRuntime {
       sandboxId: rootId(pod),
       rootfs,
       pauseBinary: this.pauseBinary,
+      rootImage: setup.rootImage,
       hostname: readFileSync(join(pod.dir, "hostname"), "utf8").trim(), // the pod's, or the host's for a host-network pod
       netnsPath: hostNetwork ? "" : pod.record.netnsPath,
       cgroupsPath: pod.record.cgroupPath,
     });
     writeFileAtomic(join(dir, "config.json"), JSON.stringify(spec), 0o644);
-    const chosen: PodRunsc = { platform: setup.platform, network: loopbackOnly ? "none" : hostNetwork ? "host" : setup.network, exits: "runsc-wait" };
+    const chosen: PodRunsc = { platform: setup.platform, network: loopbackOnly ? "none" : hostNetwork ? "host" : setup.network, exits: "runsc-wait", rootImage: setup.rootImage };
     this.savePodRunsc(pod, chosen);
     const target = this.target(pod);
     const log = join(dir, "runsc.log");
@@ -215,6 +218,7 @@ export class GvisorRuntime implements ContainerRuntime {
       runsc_network_reason:
         r.network === "none" && pod.record.ownNetwork ? "a container without a pod, with a network namespace of its own: loopback only" : isHostNetwork(pod) ? "host-network pod" : s && s.network === r.network ? s.networkReason : "chosen by an earlier daemon",
       runsc_exits: r.exits,
+      runsc_root: r.rootImage ? `image ${r.rootImage}, no gofer` : "empty directory served by a gofer",
     };
   }
 

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "../../log/logger.js";
 import { PodRuntime, type PodRuntimeOptions } from "../../pod/pod-runtime.js";
@@ -42,7 +43,7 @@ export function createGvisorSandboxer(options: GvisorSandboxerOptions, log: Logg
   const pause = options.pauseBinary ?? defaultPauseBinary;
   const ptyExec = options.ptyExecBinary ?? defaultPtyExecBinary;
   const probe = options.runscSetup ?? probeRunscSetup(
-    { binary: runsc.options.binary, platform: runsc.options.platform, network: runsc.options.network, pauseBinary: pause, scratchDir: options.dir, timeoutMs: PROBE_TIMEOUT_MS },
+    { binary: runsc.options.binary, platform: runsc.options.platform, network: runsc.options.network, pauseBinary: pause, scratchDir: options.dir, rootImageDir: join(options.dir, "gvisor-root"), timeoutMs: PROBE_TIMEOUT_MS },
     log,
   );
   let chosen: RunscSetup | undefined;
@@ -57,7 +58,7 @@ export function createGvisorSandboxer(options: GvisorSandboxerOptions, log: Logg
   const facts = (): Record<string, string> => {
     if (chosen) {
       const c = chosen;
-      return { runsc: runsc.options.binary, runsc_version: c.features.version, platform: c.platform, platform_reason: c.platformReason, network: c.network, network_reason: c.networkReason, directfs: String(c.features.directfs) };
+      return { runsc: runsc.options.binary, runsc_version: c.features.version, platform: c.platform, platform_reason: c.platformReason, network: c.network, network_reason: c.networkReason, directfs: String(c.features.directfs), root_image: c.rootImage, root_image_reason: c.rootImageReason };
     }
     return failed ? { runsc: runsc.options.binary, platform: "unknown", platform_reason: `the runsc probe failed: ${failed}` } : { runsc: runsc.options.binary, platform: "probing", platform_reason: "the probe sandbox has not finished" };
   };

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Logger } from "../../log/logger.js";
 import { readRunscFeatures, type RunscFeatures } from "./runsc-features.js";
 import { HIDE_HOST_NET_SYSCTLS } from "./net-sysctl-mask.js";
+import { ensureRootImage } from "./root-image.js";
 import { rootContainerSpec } from "./sandbox-spec.js";
 
 /** The platform and network gVisor pods run with, and why each was chosen. */
@@ -13,6 +14,9 @@ export interface RunscSetup {
   /** Network of pods that have their own network namespace (host-network pods always pass through). */
   network: "sandbox" | "host" | "none";
   networkReason: string;
+  /** The EROFS image pods' root containers boot from (no gofer), or "" (a gofer serves an empty rootfs). */
+  rootImage: string;
+  rootImageReason: string;
   features: RunscFeatures;
 }
 
@@ -26,11 +30,18 @@ export interface RunscProbeOptions {
   pauseBinary: string;
   /** Where the throwaway sandbox's files go (removed afterwards). */
   scratchDir: string;
+  /** Where the root containers' image is kept (see root-image.ts). */
+  rootImageDir: string;
+  /** `mkfs.erofs`, which builds that image. Default: from PATH. */
+  mkfsErofs?: string;
   timeoutMs: number;
 }
 
 /** The platform tried first under `auto`: systrap needs no ptrace stops per syscall. */
 const PREFERRED_PLATFORM = "systrap";
+
+/** The first runsc release that boots a container from an EROFS image without a gofer (2023-10). */
+const FIRST_ROOT_IMAGE_RELEASE = 20231009;
 
 /**
  * Decides the platform and network once per daemon start. For `auto`, a
@@ -74,21 +85,45 @@ export async function probeRunscSetup(o: RunscProbeOptions, log: Logger): Promis
         : candidates.length > 1
           ? "a probe sandbox started on it"
           : `runsc ${features.version} has no ${PREFERRED_PLATFORM} platform`;
-  const setup: RunscSetup = { platform, platformReason, network, networkReason, features };
+  const root = await probeRootImage(o, features, platform);
+  const setup: RunscSetup = { platform, platformReason, network, networkReason, rootImage: root.path, rootImageReason: root.reason, features };
   const level = noneStarted || (autoPlatform && platform !== PREFERRED_PLATFORM) || (autoNetwork && network !== "sandbox") ? "warn" : "info";
-  log[level]({ runsc: features.version, platform, platform_reason: platformReason, network, network_reason: networkReason, directfs: features.directfs }, "gVisor platform and network chosen");
+  log[level](
+    { runsc: features.version, platform, platform_reason: platformReason, network, network_reason: networkReason, directfs: features.directfs, root_image: root.path, root_image_reason: root.reason },
+    "gVisor platform and network chosen",
+  );
   return setup;
 }
 
+/**
+ * The root containers' image, once a throwaway sandbox booted from it on `platform`; else ""
+ * and why (an older runsc, no mkfs.erofs, a failed build or boot): pods then start as before,
+ * with a gofer serving their root container.
+ */
+async function probeRootImage(o: RunscProbeOptions, features: RunscFeatures, platform: string): Promise<{ path: string; reason: string }> {
+  const release = Number(/(\d{8})/.exec(features.version)?.[1] ?? 0);
+  if (release > 0 && release < FIRST_ROOT_IMAGE_RELEASE) return { path: "", reason: `runsc ${features.version} cannot boot a container from an EROFS image (2023-10 and later builds can)` };
+  let path: string;
+  try {
+    const image = await ensureRootImage({ pauseBinary: o.pauseBinary, dir: o.rootImageDir, mkfs: o.mkfsErofs ?? "mkfs.erofs", timeoutMs: o.timeoutMs });
+    if (!image.path) return { path: "", reason: image.reason };
+    path = image.path;
+  } catch (err) {
+    return { path: "", reason: `building the root image failed: ${(err as Error).message}` };
+  }
+  const booted = await probeOnce(o, platform, "none", path);
+  return booted.ok ? { path, reason: "a probe sandbox booted from it without a gofer" } : { path: "", reason: `a probe sandbox did not boot from it: ${booted.error}` };
+}
+
 /** One throwaway sandbox: create and start its root container, then delete it. */
-async function probeOnce(o: RunscProbeOptions, platform: string, network: string): Promise<{ ok: boolean; error: string }> {
+async function probeOnce(o: RunscProbeOptions, platform: string, network: string, rootImage = ""): Promise<{ ok: boolean; error: string }> {
   mkdirSync(o.scratchDir, { recursive: true, mode: 0o700 });
   const dir = mkdtempSync(join(o.scratchDir, "runsc-probe-"));
   try {
     const rootfs = join(dir, "rootfs");
     mkdirSync(rootfs);
     writeFileSync(join(rootfs, "pause"), "", { mode: 0o755 });
-    const spec = rootContainerSpec({ sandboxId: "probe", rootfs, pauseBinary: o.pauseBinary, hostname: "probe", netnsPath: "@NETNS@" });
+    const spec = rootContainerSpec({ sandboxId: "probe", rootfs, pauseBinary: o.pauseBinary, rootImage, hostname: "probe", netnsPath: "@NETNS@" });
     writeFileSync(join(dir, "config.tmpl"), JSON.stringify(spec));
     const text = await run(["unshare", "--net", "--mount", "--", "/bin/sh", "-c", PROBE_SCRIPT, "probe", o.binary, join(dir, "root"), dir, platform, network], o.timeoutMs);
     return { ok: true, error: text };

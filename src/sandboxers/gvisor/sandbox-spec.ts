@@ -4,6 +4,9 @@ import { addPodMounts, clampOomScoreAdj, type PodContext } from "../../pod/pod-c
 /** OCI annotations runsc reads to put several containers in one sandbox. */
 export const CONTAINER_TYPE_ANNOTATION = "io.kubernetes.cri.container-type";
 export const SANDBOX_ID_ANNOTATION = "io.kubernetes.cri.sandbox-id";
+/** runsc's hint that a container's root filesystem is an image it opens itself (no gofer serves it). */
+export const ROOTFS_SOURCE_ANNOTATION = "dev.gvisor.spec.rootfs.source";
+export const ROOTFS_TYPE_ANNOTATION = "dev.gvisor.spec.rootfs.type";
 
 /** Where the pause program appears inside the root container. */
 export const PAUSE_PATH = "/pause";
@@ -12,10 +15,15 @@ export const PAUSE_PATH = "/pause";
 export interface RootContainer {
   /** runsc id of the root container: it names the sandbox the pod's containers join. */
   sandboxId: string;
-  /** An empty directory: the root container's read-only rootfs (with a `/pause` mount point). */
+  /** An empty directory: the root container's read-only rootfs (with a `/pause` mount point) when it has no image. */
   rootfs: string;
-  /** The static pause program, bind-mounted read-only on `/pause`. */
+  /** The static pause program, bind-mounted read-only on `/pause` when the container has no image. */
   pauseBinary: string;
+  /**
+   * The EROFS image holding `/pause` (root-image.ts), or "": runsc then boots the root
+   * container from it without a gofer; without one a gofer serves `rootfs` and the bind mount.
+   */
+  rootImage?: string;
   hostname: string;
   /** containerd's network namespace for the pod; "" keeps the daemon's (host network). */
   netnsPath: string;
@@ -29,8 +37,8 @@ export interface RootContainer {
 
 /**
  * The spec of a pod's root container: it starts the gVisor sandbox (its kernel,
- * in the pod's network namespace) and runs only the pause program, from an
- * empty rootfs, so nothing comes from containerd's image store.
+ * in the pod's network namespace) and runs only the pause program, from the
+ * node's root image or an empty rootfs, so nothing comes from containerd's image store.
  */
 export function rootContainerSpec(r: RootContainer): OciSpec {
   const namespaces = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }, ...(r.netnsPath ? [{ type: "network", path: r.netnsPath }] : [])];
@@ -49,9 +57,13 @@ export function rootContainerSpec(r: RootContainer): OciSpec {
     hostname: r.hostname,
     mounts: [
       { destination: "/proc", type: "proc", source: "proc" },
-      { destination: PAUSE_PATH, type: "bind", source: r.pauseBinary, options: ["rbind", "ro"] },
+      ...(r.rootImage ? [] : [{ destination: PAUSE_PATH, type: "bind", source: r.pauseBinary, options: ["rbind", "ro"] }]),
     ],
-    annotations: { [CONTAINER_TYPE_ANNOTATION]: "sandbox", [SANDBOX_ID_ANNOTATION]: r.sandboxId },
+    annotations: {
+      [CONTAINER_TYPE_ANNOTATION]: "sandbox",
+      [SANDBOX_ID_ANNOTATION]: r.sandboxId,
+      ...(r.rootImage ? { [ROOTFS_SOURCE_ANNOTATION]: r.rootImage, [ROOTFS_TYPE_ANNOTATION]: "erofs" } : {}),
+    },
     linux: { namespaces, ...(r.cgroupsPath ? { cgroupsPath: r.cgroupsPath } : {}) },
   };
 }

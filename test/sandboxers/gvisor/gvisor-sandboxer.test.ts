@@ -21,7 +21,7 @@ function sandboxer(dir: string, over: { runsc?: string; pause?: string } = {}) {
       runsc: { binary: over.runsc ?? "runsc", platform: "ptrace", network: "host", debugLogDir: "", extraFlags: [], commandTimeoutMs: 5000 },
       ...(over.pause ? { pauseBinary: over.pause } : {}),
       // Create's checks come before any sandbox: no probe of the host here.
-      runscSetup: Promise.resolve({ platform: "ptrace", platformReason: "configured", network: "host" as const, networkReason: "configured", features: { version: "", platforms: ["ptrace"], directfs: false } }),
+      runscSetup: Promise.resolve({ platform: "ptrace", platformReason: "configured", network: "host" as const, networkReason: "configured", rootImage: "", rootImageReason: "not probed", features: { version: "", platforms: ["ptrace"], directfs: false } }),
     },
     silentLogger(),
     noEvents,
