@@ -7,7 +7,7 @@ import { ContainerState, PodSandboxState, type ContainerConfigSchema } from "../
 import { isAlive } from "../../src/pod/pod.js";
 import { exitStatusOfWaitStatus, urpcCall } from "../../src/sandboxers/gvisor/urpc-client.js";
 import type { CriClient } from "../../testing/cri.js";
-import { decodeOut, podConfig, runPod, shContainer, waitExited } from "../../testing/cri-pod.js";
+import { decodeOut, logFile, podConfig, runPod, shContainer, waitExited, waitForLog } from "../../testing/cri-pod.js";
 import { assertIsolated } from "../../testing/isolation.js";
 import { afterRedial, containerd2WithKuasar, GVISOR_HANDLER } from "../../testing/kuasar-containerd2.js";
 import { containerd17WithKuasar, GVISOR_HANDLER_17 } from "../../testing/kuasar-containerd17.js";
@@ -54,6 +54,12 @@ async function exitsAcrossRestart(env: RestartEnv): Promise<void> {
     const onSignal = (name: string, end: string) => ({ ...shContainer(name, `while [ ! -f /signal/go ]; do sleep 0.1; done; ${end}`), mounts: [{ containerPath: "/signal", hostPath: signal }] }) as ContainerConfig;
     const dier = await runPod(cri, env.handler, podConfig("dier", `${env.logDir}/d`), [onSignal("answer", "exit 42"), onSignal("killed", "kill -9 $$")]);
     const victim = await runPod(cri, env.handler, podConfig("victim", `${env.logDir}/v`), [shContainer("c", "sleep 100000")]);
+    // Two containers created but not started: runsc has neither until Start (`runsc run`).
+    const survivorConfig = podConfig("survivor", `${env.logDir}/s`);
+    const lateConfig = shContainer("late", "echo late-started; exit 7");
+    const create = async (c: ContainerConfig) => (await cri.runtime.createContainer({ podSandboxId: survivor.podId, config: c, sandboxConfig: survivorConfig })).containerId;
+    const late = await create(lateConfig);
+    const never = await create(shContainer("never", "exit 1"));
     const dierSandbox = sandboxOf(env.podsDir, dier.podId);
     const victimSandbox = sandboxOf(env.podsDir, victim.podId);
     assert.ok(existsSync(dierSandbox.socket), "runsc keeps the sandbox's control socket in the pod's root");
@@ -77,6 +83,14 @@ async function exitsAcrossRestart(env: RestartEnv): Promise<void> {
       assert.equal((await after.runtime.podSandboxStatus({ podSandboxId: p.podId })).status?.state, PodSandboxState.SANDBOX_READY);
     }
     assert.equal((await after.runtime.containerStatus({ containerId: survivor.ids[0]! })).status?.state, ContainerState.CONTAINER_RUNNING);
+    // The containers created before the restart: one starts now, with its output and exit code; the other is removed unstarted.
+    assert.equal((await after.runtime.containerStatus({ containerId: late })).status?.state, ContainerState.CONTAINER_CREATED);
+    await after.runtime.startContainer({ containerId: late });
+    assert.equal((await waitExited(after, late)).exitCode, 7, "a container created before the restart starts after it");
+    await waitForLog(logFile(survivorConfig, lateConfig), "late-started");
+    await after.runtime.removeContainer({ containerId: never });
+    await after.runtime.removeContainer({ containerId: late });
+    assert.deepEqual(readdirSync(join(env.podsDir, survivor.podId, "gvisor")).filter((f) => f.includes(late) || f.includes(never)), [], "nothing left of the two in the pod's files");
     assert.equal((await waitExited(after, dier.ids[0]!)).exitCode, 42, "the real exit code of the container that exited while we were down");
     assert.equal((await waitExited(after, dier.ids[1]!)).exitCode, 137, "SIGKILL while we were down");
     assert.equal((await waitExited(after, victim.ids[0]!)).state, ContainerState.CONTAINER_EXITED);

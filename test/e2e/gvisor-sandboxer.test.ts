@@ -164,6 +164,16 @@ async function exerciseGvisorPod(t: TestContext, cri: CriClient, handler: string
   await cri.runtime.stopContainer({ containerId: stubbornId, timeout: 1n });
   assert.equal((await waitExited(cri, stubbornId)).exitCode, 137);
 
+  // A program that does not exist: Create succeeds (runsc creates the container at Start), Start fails and says so.
+  const missing = shContainer("missing", "");
+  missing.command = ["/no/such/program"];
+  missing.args = [];
+  const { containerId: missingId } = await cri.runtime.createContainer({ podSandboxId: podId, config: missing, sandboxConfig: cfg }, { timeoutMs: 120_000 });
+  await assert.rejects(cri.runtime.startContainer({ containerId: missingId }, { timeoutMs: 120_000 }), /runsc (run|start) .*exit status/);
+  await cri.runtime.removeContainer({ containerId: missingId });
+  // One created and never started stays until the pod goes: the pod's stop and removal take it.
+  await cri.runtime.createContainer({ podSandboxId: podId, config: shContainer("unstarted", "exit 3"), sandboxConfig: cfg }, { timeoutMs: 120_000 });
+
   for (const id of [answerId, clientId, stubbornId]) await cri.runtime.removeContainer({ containerId: id });
   assert.equal((await cri.runtime.containerStatus({ containerId: kernelId })).status?.state, ContainerState.CONTAINER_RUNNING);
   await cri.runtime.stopPodSandbox({ podSandboxId: podId });

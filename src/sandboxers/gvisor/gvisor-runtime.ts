@@ -305,9 +305,11 @@ export class GvisorRuntime implements ContainerRuntime {
   }
 
   /**
-   * `runsc create` through the holder. With a terminal, runsc hands the console
-   * to the holder now; otherwise the container takes its stdio from `runsc start`.
-   * The init's host process (its waiter) exists from Start on: pid 0 until then.
+   * The container's bundle, and with a terminal `runsc create` through the holder
+   * (runsc hands the console to the holder now). Without one the container is
+   * created and started in the sandbox at Start, by one `runsc run` (a container
+   * restored from a checkpoint is created now: its restore needs it). The init's host
+   * process (its waiter) exists from Start on: pid 0 until then.
    */
   async launchInit(l: InitLaunch): Promise<LaunchedInit> {
     const { id, spec, oci, pod, holder, stdio, spawnId, log } = l;
@@ -331,10 +333,14 @@ export class GvisorRuntime implements ContainerRuntime {
       const done = await waitLauncherExit(pod, pid, startedAt, LAUNCH_TIMEOUT_MS, l.signal);
       if (done.status !== 0) throw runscError("create", `exit status ${done.status}`);
       if (spec.stdio.stderr) closeUnusedFifo(stdio.stderr);
-    } else {
+    } else if (spec.checkpoint) {
       await this.runThroughHolder(pod, `create:${id}`, this.runsc.createArgv(target, id, spec.bundle), "create", runscLog);
+    } else {
+      // Created in the sandbox by Start's `runsc run`, which takes its stdio as `runsc start`
+      // would: one runsc command (a Go program start and a state load) less per container.
+      writeFileAtomic(createAtStartFile(pod, id), "", 0o600);
     }
-    log.debug({ sandbox: rootId(pod), network: target.network }, "container created in the pod's sandbox");
+    log.debug({ sandbox: rootId(pod), network: target.network, in_runsc: stdio.terminal || Boolean(spec.checkpoint) }, "container created for the pod's sandbox");
     writeFileAtomic(resourcesFile(pod, id), JSON.stringify(containerResources(oci.linux?.resources)), 0o600);
     if (pod.record.cgroupPath) this.applySandboxResources(pod, id); // not yet among the pod's containers
     return { pid: 0, memoryCgroup: "", fields: { runtime: "runsc" } };
@@ -383,6 +389,8 @@ export class GvisorRuntime implements ContainerRuntime {
 
   async undoLaunch(id: string, pod: Pod): Promise<void> {
     rmSync(restoreFile(pod, id), { force: true });
+    const inRunsc = !existsSync(createAtStartFile(pod, id));
+    rmSync(createAtStartFile(pod, id), { force: true });
     if (existsSync(resourcesFile(pod, id))) {
       rmSync(resourcesFile(pod, id), { force: true });
       // The sandbox's bound goes back to what the pod's other containers ask for.
@@ -394,10 +402,13 @@ export class GvisorRuntime implements ContainerRuntime {
         }
       }
     }
-    await this.runsc.delete(this.target(pod), id, true);
+    if (inRunsc) await this.runsc.delete(this.target(pod), id, true);
   }
 
-  /** `runsc start` (with the stdio, unless a terminal has it), then the waiter that reports the exit. */
+  /**
+   * `runsc run` of a container created at Start, else `runsc start` (with the stdio, unless
+   * a terminal has it), then the waiter that reports the exit.
+   */
   async startInit(c: Container): Promise<void> {
     const p = c.record.init;
     const pod = c.pod;
@@ -406,6 +417,7 @@ export class GvisorRuntime implements ContainerRuntime {
     const t = p.stdio.terminal;
     // A container created from a checkpoint starts by loading it.
     const image = readTextOr(restoreFile(pod, c.id));
+    const atStart = existsSync(createAtStartFile(pod, c.id));
     const startedAt = new Date();
     const startPid = await holder.spawn({
       id: t ? `start:${c.id}` : p.spawnId,
@@ -413,12 +425,14 @@ export class GvisorRuntime implements ContainerRuntime {
       stdin: t ? "" : p.stdio.stdin,
       stdout: t ? "" : p.stdio.stdout,
       stderr: t ? "" : p.stdio.stderr,
-      argv: image ? this.runsc.restoreArgv(target, c.id, image) : this.runsc.startArgv(target, c.id),
+      argv: image ? this.runsc.restoreArgv(target, c.id, image) : atStart ? this.runsc.runArgv(target, c.id, c.record.bundle) : this.runsc.startArgv(target, c.id),
       env: holderLaunchEnv(),
     });
     const done = await waitExit(pod, startPid, startedAt, LAUNCH_TIMEOUT_MS);
-    if (done.status !== 0) throw new RuntimeError(Code.FailedPrecondition, `runsc ${image ? "restore" : "start"} ${c.id}: exit status ${done.status}`);
+    const command = image ? "restore" : atStart ? "run" : "start";
+    if (done.status !== 0) throw new RuntimeError(Code.FailedPrecondition, `runsc ${command} ${c.id}: exit status ${done.status}${atStart ? ` (runsc's error is in the container's stderr)` : ""}`);
     if (image) rmSync(restoreFile(pod, c.id), { force: true });
+    if (atStart) rmSync(createAtStartFile(pod, c.id), { force: true });
     if (this.podRunscOf(pod).exits === "control-socket") {
       // The container has no host process of its own: it lives and dies with the sandbox process.
       this.ops.initLaunched(c, this.sandboxPid(pod), startedAt);
@@ -478,7 +492,7 @@ export class GvisorRuntime implements ContainerRuntime {
    * killed by `signal` would.
    */
   private async killCreated(c: Container, signal: number): Promise<void> {
-    await this.runsc.delete(this.target(c.pod), c.id, true);
+    if (!existsSync(createAtStartFile(c.pod, c.id))) await this.runsc.delete(this.target(c.pod), c.id, true);
     const now = new Date();
     this.ops.markExited(c, "", 128 + signal, now);
     this.ops.publish(c, { kind: "exit", containerId: c.id, id: c.id, pid: 0, exitStatus: 128 + signal, exitedAt: now });
@@ -487,7 +501,10 @@ export class GvisorRuntime implements ContainerRuntime {
   /** Removes a container's runsc state and files (Delete, and a pod's Shutdown). */
   async remove(c: Container): Promise<void> {
     this.exits.stop(c.id);
-    await this.runsc.delete(this.target(c.pod), c.id, true).catch((err: unknown) => {
+    // A container that never started may not be in runsc at all (created at Start).
+    const inRunsc = !existsSync(createAtStartFile(c.pod, c.id));
+    rmSync(createAtStartFile(c.pod, c.id), { force: true });
+    await (inRunsc ? this.runsc.delete(this.target(c.pod), c.id, true) : Promise.resolve()).catch((err: unknown) => {
       if (!isErrorCode(err, Code.NotFound)) this.ops.log.warn({ err, container_id: c.id }, "runsc delete failed");
     });
     rmSync(execDir(c), { recursive: true, force: true });
@@ -670,6 +687,11 @@ function containerResources(resources: unknown): PodResources {
     if (typeof v === "number" && v < 0) throw new RuntimeError(Code.InvalidArgument, `resources ${field} ${v}: a gVisor container's host limit is its share of its sandbox's; the host cannot lift it`);
   }
   return podResourcesOfLinux(resources, "resources");
+}
+
+/** Present while a created container is not yet in runsc: Start creates it (`runsc run`). */
+function createAtStartFile(pod: Pod, id: string): string {
+  return join(sandboxDir(pod), `${id}.create-at-start`);
 }
 
 /** The checkpoint image a created container starts from (Create with a checkpoint), until it started. */

@@ -103,11 +103,12 @@ export class RunscCli {
 
   /**
    * argv of `runsc run --detach`: create and start in one command, for a pod's root container
-   * (its sandbox) on the ordinary start path. One runsc process (a Go start and a state load)
-   * less than create then start; the pid file gets the sandbox's pid, as create's does.
+   * (its sandbox; the pid file gets the sandbox's pid, as create's does) and for a container
+   * joining it (it takes its stdio from this process, as from `runsc start`). One runsc process
+   * (a Go start and a state load) less than create then start.
    */
-  runArgv(t: RunscTarget, id: string, bundle: string, pidFile: string): string[] {
-    return [this.absoluteBinary(), ...this.globalArgs(t), "run", "--detach", "--bundle", bundle, "--pid-file", pidFile, id];
+  runArgv(t: RunscTarget, id: string, bundle: string, pidFile?: string): string[] {
+    return [this.absoluteBinary(), ...this.globalArgs(t), "run", "--detach", "--bundle", bundle, ...(pidFile ? ["--pid-file", pidFile] : []), id];
   }
 
   /** argv of `runsc start`: a container joining a sandbox takes its stdio from this process. */

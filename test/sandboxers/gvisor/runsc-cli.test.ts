@@ -32,6 +32,11 @@ describe("runsc CLI", () => {
     ]);
   });
 
+  it("runs a container joining the sandbox detached in one command, without a pid file", () => {
+    const r = new RunscCli(options());
+    assert.deepEqual(r.runArgv(pod(), "c1", "/b").slice(5), ["run", "--detach", "--bundle", "/b", "c1"]);
+  });
+
   it("builds an attached exec that records the in-sandbox pid", () => {
     const r = new RunscCli(options());
     assert.deepEqual(r.execArgv(pod(), "c1", "/e.json", "/e.ipid").slice(5), ["exec", "--process", "/e.json", "--internal-pid-file", "/e.ipid", "c1"]);
