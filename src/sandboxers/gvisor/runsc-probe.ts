@@ -87,7 +87,8 @@ export async function probeRunscSetup(o: RunscProbeOptions, log: Logger): Promis
           : `runsc ${features.version} has no ${PREFERRED_PLATFORM} platform`;
   const root = await probeRootImage(o, features, platform);
   const setup: RunscSetup = { platform, platformReason, network, networkReason, rootImage: root.path, rootImageReason: root.reason, features };
-  const level = noneStarted || (autoPlatform && platform !== PREFERRED_PLATFORM) || (autoNetwork && network !== "sandbox") ? "warn" : "info";
+  const noRootImage = !root.path && features.directfs; // a current runsc that could have had one
+  const level = noneStarted || (autoPlatform && platform !== PREFERRED_PLATFORM) || (autoNetwork && network !== "sandbox") || noRootImage ? "warn" : "info";
   log[level](
     { runsc: features.version, platform, platform_reason: platformReason, network, network_reason: networkReason, directfs: features.directfs, root_image: root.path, root_image_reason: root.reason },
     "gVisor platform and network chosen",
