@@ -71,8 +71,8 @@ die() { printf '[install-deps] ERROR: %s\n' "$*" >&2; exit 1; }
 # runc                        OCI runtime used by the runc sandboxer and the stock runc shim
 # qemu-system-x86             VMM for the vmm sandboxer (qemu-system-common ships virtiofsd)
 # runsc                       gVisor for the gvisor sandboxer
-# erofs-utils                 mkfs.erofs: the gvisor pods' root image (their root container
-#                             boots from it without a gofer process)
+# erofs-utils                 mkfs.erofs for `make -C native`: the gvisor pods' root image (their
+#                             root container boots from it without a gofer process)
 # umoci                       OCI image unpacking helper
 # busybox-static              /bin/busybox for test images and the guest initrd
 # containernetworking-plugins CNI plugins under /usr/lib/cni (CRI pod networking)

@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "../../log/logger.js";
 import { PodRuntime, type PodRuntimeOptions } from "../../pod/pod-runtime.js";
@@ -43,7 +42,7 @@ export function createGvisorSandboxer(options: GvisorSandboxerOptions, log: Logg
   const pause = options.pauseBinary ?? defaultPauseBinary;
   const ptyExec = options.ptyExecBinary ?? defaultPtyExecBinary;
   const probe = options.runscSetup ?? probeRunscSetup(
-    { binary: runsc.options.binary, platform: runsc.options.platform, network: runsc.options.network, pauseBinary: pause, scratchDir: options.dir, rootImageDir: join(options.dir, "gvisor-root"), timeoutMs: PROBE_TIMEOUT_MS },
+    { binary: runsc.options.binary, platform: runsc.options.platform, network: runsc.options.network, pauseBinary: pause, scratchDir: options.dir, timeoutMs: PROBE_TIMEOUT_MS },
     log,
   );
   let chosen: RunscSetup | undefined;

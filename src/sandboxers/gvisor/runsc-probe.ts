@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Logger } from "../../log/logger.js";
 import { readRunscFeatures, type RunscFeatures } from "./runsc-features.js";
 import { HIDE_HOST_NET_SYSCTLS } from "./net-sysctl-mask.js";
-import { ensureRootImage } from "./root-image.js";
+import { rootImageOf } from "./root-image.js";
 import { rootContainerSpec } from "./sandbox-spec.js";
 
 /** The platform and network gVisor pods run with, and why each was chosen. */
@@ -30,10 +30,6 @@ export interface RunscProbeOptions {
   pauseBinary: string;
   /** Where the throwaway sandbox's files go (removed afterwards). */
   scratchDir: string;
-  /** Where the root containers' image is kept (see root-image.ts). */
-  rootImageDir: string;
-  /** `mkfs.erofs`, which builds that image. Default: from PATH. */
-  mkfsErofs?: string;
   timeoutMs: number;
 }
 
@@ -98,20 +94,14 @@ export async function probeRunscSetup(o: RunscProbeOptions, log: Logger): Promis
 
 /**
  * The root containers' image, once a throwaway sandbox booted from it on `platform`; else ""
- * and why (an older runsc, no mkfs.erofs, a failed build or boot): pods then start as before,
+ * and why (an older runsc, no image built, a failed boot): pods then start as before,
  * with a gofer serving their root container.
  */
 async function probeRootImage(o: RunscProbeOptions, features: RunscFeatures, platform: string): Promise<{ path: string; reason: string }> {
   const release = Number(/(\d{8})/.exec(features.version)?.[1] ?? 0);
   if (release > 0 && release < FIRST_ROOT_IMAGE_RELEASE) return { path: "", reason: `runsc ${features.version} cannot boot a container from an EROFS image (2023-10 and later builds can)` };
-  let path: string;
-  try {
-    const image = await ensureRootImage({ pauseBinary: o.pauseBinary, dir: o.rootImageDir, mkfs: o.mkfsErofs ?? "mkfs.erofs", timeoutMs: o.timeoutMs });
-    if (!image.path) return { path: "", reason: image.reason };
-    path = image.path;
-  } catch (err) {
-    return { path: "", reason: `building the root image failed: ${(err as Error).message}` };
-  }
+  const { path, reason } = rootImageOf(o.pauseBinary);
+  if (!path) return { path, reason };
   const booted = await probeOnce(o, platform, "none", path);
   return booted.ok ? { path, reason: "a probe sandbox booted from it without a gofer" } : { path: "", reason: `a probe sandbox did not boot from it: ${booted.error}` };
 }

@@ -1,56 +1,36 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { ensureRootImage } from "../../../src/sandboxers/gvisor/root-image.js";
+import { defaultPauseBinary } from "../../../src/sandboxers/gvisor/gvisor-sandboxer.js";
+import { rootImageOf } from "../../../src/sandboxers/gvisor/root-image.js";
 
-/** The file names in an EROFS image's root, as `dump.erofs` (erofs-utils) lists them. */
-function rootEntries(image: string): string[] {
-  const out = execFileSync("dump.erofs", ["--ls", "--path=/", image], { encoding: "utf8" });
-  // Entry lines are "NID TYPE FILENAME", after the inode's own description.
-  const names = out.split("\n").map((l) => /^\s*\d+\s+\d+\s+(\S+)$/.exec(l)?.[1]);
-  return names.filter((n): n is string => n !== undefined && n !== "." && n !== "..").sort();
-}
-
-describe("gvisor root image (real mkfs.erofs)", () => {
-  it("holds the pause program and the mount points, is built once per program, and replaces an older one", async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), "root-image-"));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const pause = join(dir, "pause-program");
-    writeFileSync(pause, "#!/bin/true\n", { mode: 0o700 });
-    const images = join(dir, "images");
-    const first = await ensureRootImage({ pauseBinary: pause, dir: images, mkfs: "mkfs.erofs", timeoutMs: 20_000 });
-    assert.equal(first.reason, "");
-    assert.match(first.path, /pause-[0-9a-f]{16}\.erofs$/);
-    assert.deepEqual(rootEntries(first.path), ["dev", "pause", "proc", "sys", "tmp"]);
-    const built = statSync(first.path).mtimeMs;
-    // The same program: the same file, not built again.
-    const again = await ensureRootImage({ pauseBinary: pause, dir: images, mkfs: "mkfs.erofs", timeoutMs: 20_000 });
-    assert.equal(again.path, first.path);
-    assert.equal(statSync(again.path).mtimeMs, built);
-    // Another program (a daemon upgrade): a new image, the old one removed, no build leftovers.
-    writeFileSync(pause, "#!/bin/true\n# v2\n");
-    const next = await ensureRootImage({ pauseBinary: pause, dir: images, mkfs: "mkfs.erofs", timeoutMs: 20_000 });
-    assert.notEqual(next.path, first.path);
-    assert.deepEqual(readdirSync(images), [next.path.split("/").at(-1)]);
+describe("gvisor root image", () => {
+  it("is built beside the pause program and holds it and the mount points, nothing else", (t) => {
+    const image = rootImageOf(defaultPauseBinary);
+    assert.equal(image.path, `${defaultPauseBinary}.erofs`, `${image.reason}: install-deps.sh installs erofs-utils, npm run build makes the image`);
+    const out = mkdtempSync(join(tmpdir(), "root-image-"));
+    t.after(() => rmSync(out, { recursive: true, force: true }));
+    // fsck.erofs (erofs-utils) checks every block of the image and extracts its tree.
+    execFileSync("fsck.erofs", [`--extract=${join(out, "tree")}`, image.path], { stdio: "pipe" });
+    assert.deepEqual(execFileSync("ls", ["-A", join(out, "tree")], { encoding: "utf8" }).split("\n").filter(Boolean), ["dev", "pause", "proc", "sys", "tmp"]);
+    assert.ok(readFileSync(join(out, "tree", "pause")).equals(readFileSync(defaultPauseBinary)), "/pause is the pause program, byte for byte");
+    assert.equal(statSync(join(out, "tree", "pause")).mode & 0o777, 0o755);
   });
 
-  it("says what is missing when mkfs.erofs is not installed, and builds nothing", async (t) => {
+  it("is not used when missing or older than the pause program, and says why", (t) => {
     const dir = mkdtempSync(join(tmpdir(), "root-image-"));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const r = await ensureRootImage({ pauseBinary: "/bin/true", dir: join(dir, "images"), mkfs: "/nonexistent/mkfs.erofs", timeoutMs: 20_000 });
-    assert.deepEqual(r, { path: "", reason: "/nonexistent/mkfs.erofs not found (Debian package erofs-utils)" });
-    assert.deepEqual(readdirSync(dir), []);
-  });
-
-  it("fails with mkfs.erofs's error when the build fails, leaving no partial image", async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), "root-image-"));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const fake = join(dir, "mkfs.erofs");
-    writeFileSync(fake, "#!/bin/sh\necho 'write error: No space left on device' >&2\n: > \"$4\"\nexit 1\n", { mode: 0o755 });
-    await assert.rejects(ensureRootImage({ pauseBinary: "/bin/true", dir: join(dir, "images"), mkfs: fake, timeoutMs: 20_000 }), /No space left on device/);
-    assert.deepEqual(readdirSync(join(dir, "images")), []);
+    const pause = join(dir, "kuasar-pause");
+    copyFileSync(defaultPauseBinary, pause);
+    assert.deepEqual(rootImageOf(pause), { path: "", reason: `no ${pause}.erofs (make -C native builds it where mkfs.erofs, Debian package erofs-utils, is installed)` });
+    copyFileSync(`${defaultPauseBinary}.erofs`, `${pause}.erofs`);
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(`${pause}.erofs`, old, old);
+    assert.match(rootImageOf(pause).reason, /is older than .*kuasar-pause: make -C native builds it again/);
+    utimesSync(`${pause}.erofs`, new Date(), new Date());
+    assert.deepEqual(rootImageOf(pause), { path: `${pause}.erofs`, reason: "" });
   });
 });
