@@ -176,7 +176,8 @@ export class GvisorRuntime implements ContainerRuntime {
     this.watched.delete(pod.id);
     this.oom.unwatchPod(pod.id);
     const target = this.target(pod);
-    const live = this.ops.containersOf(pod).filter((c) => c.record.init.state !== "stopped");
+    // Containers created at Start that never started are not in runsc: nothing to kill.
+    const live = this.ops.containersOf(pod).filter((c) => c.record.init.state !== "stopped" && !existsSync(createAtStartFile(pod, c.id)));
     await Promise.all(live.map((c) => this.runsc.kill(target, c.id, 9, true).catch(() => {})));
     if (drainMs > 0) {
       const deadline = AbortSignal.timeout(drainMs);
