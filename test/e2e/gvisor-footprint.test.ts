@@ -75,6 +75,12 @@ describe("gvisor pod footprint (10 pods, runc beside it on the same kuasard)", (
     assert.equal(waiters, 0, "no runsc wait per container");
     // The root container boots from the node's EROFS image: the app container's gofer is the only one.
     assert.equal(gofers, PODS, "one gofer per pod (its container's), none for the root container");
+    // With directfs the gofer idles: it runs with one Go scheduler thread.
+    for (const id of gvisorPods) {
+      for (const g of classify(procs, join(env.sandboxerDir, "pods", id)).gofers) {
+        assert.ok(readFileSync(`/proc/${g.pid}/environ`, "utf8").split("\0").includes("GOMAXPROCS=1"), `gofer ${g.pid}: GOMAXPROCS=1`);
+      }
+    }
     const daemons = procs.filter((p) => ["node", "kuasar-endpoint", "kuasar-custody"].some((n) => p.comm.startsWith(n)) && !p.cmdline.some((a) => a.includes("/test/")));
     const daemonKb = await pssKb(daemons);
     const perPod = (kb: number) => (kb / PODS / 1024).toFixed(2);
