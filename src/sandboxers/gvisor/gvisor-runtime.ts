@@ -177,7 +177,7 @@ export class GvisorRuntime implements ContainerRuntime {
     this.oom.unwatchPod(pod.id);
     const target = this.target(pod);
     // Containers created at Start that never started are not in runsc: nothing to kill.
-    const live = this.ops.containersOf(pod).filter((c) => c.record.init.state !== "stopped" && !existsSync(createAtStartFile(pod, c.id)));
+    const live = this.ops.containersOf(pod).filter((c) => c.record.init.state !== "stopped" && inRunsc(pod, c.id));
     await Promise.all(live.map((c) => this.runsc.kill(target, c.id, 9, true).catch(() => {})));
     if (drainMs > 0) {
       const deadline = AbortSignal.timeout(drainMs);
@@ -390,8 +390,7 @@ export class GvisorRuntime implements ContainerRuntime {
 
   async undoLaunch(id: string, pod: Pod): Promise<void> {
     rmSync(restoreFile(pod, id), { force: true });
-    const inRunsc = !existsSync(createAtStartFile(pod, id));
-    rmSync(createAtStartFile(pod, id), { force: true });
+    const created = forgetCreateAtStart(pod, id);
     if (existsSync(resourcesFile(pod, id))) {
       rmSync(resourcesFile(pod, id), { force: true });
       // The sandbox's bound goes back to what the pod's other containers ask for.
@@ -403,7 +402,7 @@ export class GvisorRuntime implements ContainerRuntime {
         }
       }
     }
-    if (inRunsc) await this.runsc.delete(this.target(pod), id, true);
+    if (created) await this.runsc.delete(this.target(pod), id, true);
   }
 
   /**
@@ -418,7 +417,7 @@ export class GvisorRuntime implements ContainerRuntime {
     const t = p.stdio.terminal;
     // A container created from a checkpoint starts by loading it.
     const image = readTextOr(restoreFile(pod, c.id));
-    const atStart = existsSync(createAtStartFile(pod, c.id));
+    const atStart = !inRunsc(pod, c.id);
     const startedAt = new Date();
     const startPid = await holder.spawn({
       id: t ? `start:${c.id}` : p.spawnId,
@@ -436,7 +435,7 @@ export class GvisorRuntime implements ContainerRuntime {
     const command = image ? "restore" : atStart ? "run" : "start";
     if (done.status !== 0) throw new RuntimeError(Code.FailedPrecondition, `runsc ${command} ${c.id}: exit status ${done.status}${atStart ? ` (runsc's error is in the container's stderr)` : ""}`);
     if (image) rmSync(restoreFile(pod, c.id), { force: true });
-    if (atStart) rmSync(createAtStartFile(pod, c.id), { force: true });
+    if (atStart) forgetCreateAtStart(pod, c.id);
     if (this.podRunscOf(pod).exits === "control-socket") {
       // The container has no host process of its own: it lives and dies with the sandbox process.
       this.ops.initLaunched(c, this.sandboxPid(pod), startedAt);
@@ -496,7 +495,7 @@ export class GvisorRuntime implements ContainerRuntime {
    * killed by `signal` would.
    */
   private async killCreated(c: Container, signal: number): Promise<void> {
-    if (!existsSync(createAtStartFile(c.pod, c.id))) await this.runsc.delete(this.target(c.pod), c.id, true);
+    if (inRunsc(c.pod, c.id)) await this.runsc.delete(this.target(c.pod), c.id, true);
     const now = new Date();
     this.ops.markExited(c, "", 128 + signal, now);
     this.ops.publish(c, { kind: "exit", containerId: c.id, id: c.id, pid: 0, exitStatus: 128 + signal, exitedAt: now });
@@ -506,11 +505,11 @@ export class GvisorRuntime implements ContainerRuntime {
   async remove(c: Container): Promise<void> {
     this.exits.stop(c.id);
     // A container that never started may not be in runsc at all (created at Start).
-    const inRunsc = !existsSync(createAtStartFile(c.pod, c.id));
-    rmSync(createAtStartFile(c.pod, c.id), { force: true });
-    await (inRunsc ? this.runsc.delete(this.target(c.pod), c.id, true) : Promise.resolve()).catch((err: unknown) => {
-      if (!isErrorCode(err, Code.NotFound)) this.ops.log.warn({ err, container_id: c.id }, "runsc delete failed");
-    });
+    if (forgetCreateAtStart(c.pod, c.id)) {
+      await this.runsc.delete(this.target(c.pod), c.id, true).catch((err: unknown) => {
+        if (!isErrorCode(err, Code.NotFound)) this.ops.log.warn({ err, container_id: c.id }, "runsc delete failed");
+      });
+    }
     rmSync(execDir(c), { recursive: true, force: true });
     rmSync(waitFile(c), { force: true });
     rmSync(resourcesFile(c.pod, c.id), { force: true });
@@ -696,6 +695,18 @@ function containerResources(resources: unknown): PodResources {
 /** Present while a created container is not yet in runsc: Start creates it (`runsc run`). */
 function createAtStartFile(pod: Pod, id: string): string {
   return join(sandboxDir(pod), `${id}.create-at-start`);
+}
+
+/** Whether runsc has the container: not while it waits to be created at Start. */
+function inRunsc(pod: Pod, id: string): boolean {
+  return !existsSync(createAtStartFile(pod, id));
+}
+
+/** Drops the container's wait to be created at Start; whether runsc has it (it had none). */
+function forgetCreateAtStart(pod: Pod, id: string): boolean {
+  const had = inRunsc(pod, id);
+  rmSync(createAtStartFile(pod, id), { force: true });
+  return had;
 }
 
 /** The checkpoint image a created container starts from (Create with a checkpoint), until it started. */

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Logger } from "../../log/logger.js";
 import { readRunscFeatures, type RunscFeatures } from "./runsc-features.js";
 import { HIDE_HOST_NET_SYSCTLS } from "./net-sysctl-mask.js";
-import { rootImageOf } from "./root-image.js";
+import { rootImageOf, type RootImage } from "./root-image.js";
 import { rootContainerSpec } from "./sandbox-spec.js";
 
 /** The platform and network gVisor pods run with, and why each was chosen. */
@@ -97,13 +97,13 @@ export async function probeRunscSetup(o: RunscProbeOptions, log: Logger): Promis
  * and why (an older runsc, no image built, a failed boot): pods then start as before,
  * with a gofer serving their root container.
  */
-async function probeRootImage(o: RunscProbeOptions, features: RunscFeatures, platform: string): Promise<{ path: string; reason: string }> {
+async function probeRootImage(o: RunscProbeOptions, features: RunscFeatures, platform: string): Promise<RootImage> {
   const release = Number(/(\d{8})/.exec(features.version)?.[1] ?? 0);
   if (release > 0 && release < FIRST_ROOT_IMAGE_RELEASE) return { path: "", reason: `runsc ${features.version} cannot boot a container from an EROFS image (2023-10 and later builds can)` };
-  const { path, reason } = rootImageOf(o.pauseBinary);
-  if (!path) return { path, reason };
-  const booted = await probeOnce(o, platform, "none", path);
-  return booted.ok ? { path, reason: "a probe sandbox booted from it without a gofer" } : { path: "", reason: `a probe sandbox did not boot from it: ${booted.error}` };
+  const image = rootImageOf(o.pauseBinary);
+  if (!image.path) return image;
+  const booted = await probeOnce(o, platform, "none", image.path);
+  return booted.ok ? { path: image.path, reason: "a probe sandbox booted from it without a gofer" } : { path: "", reason: `a probe sandbox did not boot from it: ${booted.error}` };
 }
 
 /** One throwaway sandbox: create and start its root container, then delete it. */
@@ -113,6 +113,7 @@ async function probeOnce(o: RunscProbeOptions, platform: string, network: string
   try {
     const rootfs = join(dir, "rootfs");
     mkdirSync(rootfs);
+    // Kept with an image too: a runsc that ignored the image would find this empty `/pause` and fail.
     writeFileSync(join(rootfs, "pause"), "", { mode: 0o755 });
     const spec = rootContainerSpec({ sandboxId: "probe", rootfs, pauseBinary: o.pauseBinary, rootImage, hostname: "probe", netnsPath: "@NETNS@" });
     writeFileSync(join(dir, "config.tmpl"), JSON.stringify(spec));

@@ -20,8 +20,8 @@ export interface RootContainer {
   /** The static pause program, bind-mounted read-only on `/pause` when the container has no image. */
   pauseBinary: string;
   /**
-   * The EROFS image holding `/pause` (root-image.ts), or "": runsc then boots the root
-   * container from it without a gofer; without one a gofer serves `rootfs` and the bind mount.
+   * The EROFS image holding `/pause` (root-image.ts): runsc boots the root container from
+   * it without a gofer. Absent or "": a gofer serves `rootfs` and the bind mount.
    */
   rootImage?: string;
   hostname: string;
