@@ -73,7 +73,9 @@ export class EventForwarder implements EventPublisher {
       this.log.error({ event: old.event.kind, container_id: old.event.containerId }, "event dropped: queue full");
     }
     this.queue.push({ namespace, event, attempts: 0 });
-    this.pumping ??= this.pump().finally(() => (this.pumping = undefined));
+    // Sent from the next turn of the event loop: the answer of the call that made the event
+    // (a Create, a Start) goes out first, not behind the event's encoding and write.
+    this.pumping ??= new Promise<void>((r) => setImmediate(r)).then(() => this.pump()).finally(() => (this.pumping = undefined));
   }
 
   /** Events not yet delivered. */

@@ -107,6 +107,11 @@ export interface ContainerRuntime {
 
   /** Refuses what this engine cannot do for a container (a checkpoint to restore it from, a terminal...). */
   checkCreate(spec: CreateTaskSpec, stdio: Stdio): void;
+  /**
+   * Create's work that does not need the container's rootfs (files the engine's runner will
+   * open), run while the rootfs is mounted, before {@link launchInit}; undone by {@link undoLaunch}.
+   */
+  prepareLaunch?(id: string, pod: Pod): Promise<void>;
   /** Creates the container's init, not running yet, in a pod whose rootfs is mounted. */
   launchInit(l: InitLaunch): Promise<LaunchedInit>;
   /** Undoes a launch that failed half-way (engine state, files). */

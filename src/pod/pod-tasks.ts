@@ -1,4 +1,4 @@
-import { rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { explainFullDisk } from "../fs/disk-full.js";
 import { join } from "node:path";
@@ -154,8 +154,8 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
   private async createTask(id: string, spec: CreateTaskSpec): Promise<{ pid: number }> {
     const stdio = stdioPaths(spec.stdio);
     this.runtime.checkCreate(spec, stdio);
-    const oci = await readSpec(spec.bundle);
-    const sandboxId = spec.sandboxId ? validateId("sandbox", spec.sandboxId) : await sandboxIdOf(spec.bundle, oci);
+    const oci = readSpec(spec.bundle);
+    const sandboxId = spec.sandboxId ? validateId("sandbox", spec.sandboxId) : sandboxIdOf(spec.bundle, oci);
     const pod = this.rt.pods.get(sandboxId);
     if (!pod) throw new RuntimeError(Code.NotFound, `sandbox ${sandboxId} of container ${id} not found`);
     if (pod.record.state !== "ready") throw new RuntimeError(Code.FailedPrecondition, `sandbox ${sandboxId} is ${pod.record.state}, not ready`);
@@ -165,11 +165,11 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
     let mounted = false;
     try {
       const began = performance.now();
-      if (spec.rootfs.length > 0) {
-        await mkdir(rootfs, { recursive: true });
-        await mountRootfs(spec.rootfs, rootfs, this.mounter(pod));
-        mounted = true;
-      }
+      // The engine's preparation goes alongside the mount (both may be requests to the pod's holder: pipelined).
+      const [prepared, mount] = await Promise.allSettled([this.runtime.prepareLaunch?.(id, pod), this.mountRootfsOf(spec, rootfs, pod)]);
+      mounted = mount.status === "fulfilled" && mount.value;
+      if (mount.status === "rejected") throw mount.reason;
+      if (prepared.status === "rejected") throw prepared.reason;
       const spawnId = `init:${id}`;
       const startedAt = new Date();
       const mountedAt = performance.now();
@@ -288,6 +288,14 @@ export class PodTasks<R extends ContainerRuntime = ContainerRuntime> implements 
     for (const p of [c.record.init, ...Object.values(c.record.execs)]) this.byPid.delete(c.pod, p.pid);
     this.rt.containerRecords.delete(c.id);
     this.rt.containers.delete(c.id);
+  }
+
+  /** Mounts a container's rootfs (none to mount: false). */
+  private async mountRootfsOf(spec: CreateTaskSpec, rootfs: string, pod: Pod): Promise<boolean> {
+    if (spec.rootfs.length === 0) return false;
+    mkdirSync(rootfs, { recursive: true });
+    await mountRootfs(spec.rootfs, rootfs, this.mounter(pod));
+    return true;
   }
 
   /** The pod's holder, when it mounts in the host's mount namespace and is connected: no mount(8) per container then. */

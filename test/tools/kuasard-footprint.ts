@@ -53,6 +53,9 @@ const CANDIDATES: Readonly<Record<string, readonly string[]>> = {
   "semi-1+uv-2": ["--max-semi-space-size=1", "env:UV_THREADPOOL_SIZE=2"],
   "semi-1+no-opt": ["--max-semi-space-size=1", "--no-opt"],
   "semi-1+sparkplug-off": ["--max-semi-space-size=1", "--no-sparkplug"],
+  // Baseline code (Sparkplug) but no optimizing tier: V8's interpreter made each call's own JS
+  // (protobuf, path and fs argument checks) most of a wasm container's Create in lite mode.
+  "semi-1+sparkplug-only": ["--max-semi-space-size=1", "--max-opt=1", "--optimize-for-size"],
   // Where the time and the memory go: a CPU profile of the whole run (written when kuasard exits)
   // and a heap snapshot at the memory point, both under /tmp/kuasard-diag.
   "semi-1+profile": ["--max-semi-space-size=1", "--cpu-prof", "--heapsnapshot-signal=SIGWINCH", "--diagnostic-dir=/tmp/kuasard-diag"],

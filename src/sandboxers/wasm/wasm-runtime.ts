@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import type { ExecOutcome } from "../../process/run-captured.js";
-import { existsSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, unlinkSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { isAbsolute, join, posix, relative } from "node:path";
 import { promisify } from "node:util";
@@ -179,20 +179,29 @@ export class WasmRuntime implements ContainerRuntime {
     if (spec.checkpoint) throw new RuntimeError(Code.Unimplemented, this.checkpointUnsupported);
   }
 
+  /**
+   * The runner's start FIFO, made while the rootfs is mounted: by the holder (a process
+   * spawned per container was most of a busy node's Create), its request right behind the
+   * mount's; a holder older than its mkfifo verb leaves it to mkfifo(1).
+   */
+  async prepareLaunch(id: string, pod: Pod): Promise<void> {
+    mkdirSync(join(pod.dir, "wasm"), { recursive: true, mode: 0o700 });
+    this.removeFiles(pod.dir, id);
+    const startFifo = this.file(pod.dir, id, "start");
+    await requireHolder(pod)
+      .mkfifo(startFifo)
+      .catch(async (err: unknown) => {
+        if (!isErrorCode(err, Code.Unimplemented)) throw err;
+        await run("mkfifo", ["-m", "0600", startFifo]);
+      });
+  }
+
   /** Launches the engine's runner through the holder; it loads the module, then waits on the start FIFO. */
   async launchInit(l: InitLaunch): Promise<LaunchedInit> {
     const { id, oci, pod, holder, stdio, spawnId, rootfs } = l;
     // The pod's host, when the node's template is making it: the runner then finds it listening.
     await this.hostStarts.get(pod);
-    await mkdir(join(pod.dir, "wasm"), { recursive: true, mode: 0o700 });
-    this.removeFiles(pod.dir, id);
     const startFifo = this.file(pod.dir, id, "start");
-    // Made by the holder (a process spawned per container was most of a busy node's Create);
-    // a holder older than its mkfifo verb leaves it to mkfifo(1).
-    await holder.mkfifo(startFifo).catch(async (err: unknown) => {
-      if (!isErrorCode(err, Code.Unimplemented)) throw err;
-      await run("mkfifo", ["-m", "0600", startFifo]);
-    });
     // The container's annotation, else the pod's (its CRI config, else its sandbox's) picks the engine.
     const artifact = await this.artifactModule(oci, rootfs, l.spec.namespace);
     const given = wasmLaunch(oci, rootfs, startFifo, this.file(pod.dir, id, "oom"), artifact);
@@ -348,7 +357,7 @@ export class WasmRuntime implements ContainerRuntime {
   }
 
   private removeFiles(podDir: string, id: string): void {
-    for (const ext of ["start", "oom", "instance"] as const) rmSync(this.file(podDir, id, ext), { force: true });
+    for (const ext of ["start", "oom", "instance"] as const) unlinkQuietly(this.file(podDir, id, ext));
   }
 }
 
@@ -396,11 +405,11 @@ function insideRoot(root: string, guestPath: string): string {
   const candidate = join(root, guestPath);
   let real: string;
   try {
-    real = realpathSync(candidate);
+    real = realpathSync.native(candidate); // realpath(3): one call, where the JS one lstats each component
   } catch {
     return candidate; // missing: reported by the caller
   }
-  const rel = relative(realpathSync(root), real);
+  const rel = relative(realpathSync.native(root), real);
   if (rel.startsWith("..") || isAbsolute(rel)) throw new RuntimeError(Code.InvalidArgument, `wasm container: module ${guestPath} resolves outside the container's root`);
   return real;
 }
@@ -408,6 +417,15 @@ function insideRoot(root: string, guestPath: string): string {
 /** The container's running processes: its init and its execs. */
 function runningPids(c: Container): number[] {
   return [c.record.init, ...Object.values(c.record.execs)].filter((p) => p.state !== "stopped" && p.pid > 0).map((p) => p.pid);
+}
+
+/** unlink(2) of a file that may be absent (rmSync's checks cost more than the call, and each Create makes three). */
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
 }
 
 function readQuietly(path: string): string {
