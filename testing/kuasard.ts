@@ -118,7 +118,7 @@ export function keepLogs(dir: string): void {
   const to = process.env["KUASAR_TEST_KEEP_LOGS"];
   if (!to) return;
   try {
-    execFileSync("sh", ["-c", 'mkdir -p "$2" && find "$1" -name "*.log" -size -20M -exec cp --parents {} "$2" \\;', "sh", dir, to]);
+    execFileSync("sh", ["-c", 'mkdir -p "$2" && find "$1" \\( -name "*.log" -o -name "*.jsonl" \\) -size -20M -exec cp --parents {} "$2" \\;', "sh", dir, to]);
   } catch {
     /* best effort */
   }

@@ -59,10 +59,34 @@ describe("task backend (PodTasks) over the fake container runtime", () => {
   it("Create whose engine launch fails is undone: the engine's undo ran, no record, no task", async (t) => {
     const k = await ready(t);
     await assert.rejects(k.create("c1", ["fail-launch"]), { code: Code.InvalidArgument, message: /launch refused/ });
-    assert.deepEqual(k.runtime.calls.filter((c) => c.endsWith(" c1")), ["launch c1", "undo c1"]);
+    assert.deepEqual(k.runtime.calls.filter((c) => c.endsWith(" c1")), ["prepare c1", "launch c1", "undo c1"]);
     assert.equal(k.sandboxer.tasks.has("c1"), false);
     assert.deepEqual(readdirSync(join(k.dir, "containers")), []);
     assert.deepEqual(k.events, []);
+  });
+
+  it("Create runs the engine's preparation alongside the rootfs mount, then launches; either one failing undoes both, with its own error", async (t) => {
+    const k = await ready(t);
+    const rootfs = [{ type: "bind", source: "/tmp", target: "", options: ["rbind"] }];
+    const create = (id: string) => k.sandboxer.tasks.create({ containerId: id, bundle: bundle(k.dir, id, ["sleep"]), rootfs, stdio: noStdio, checkpoint: "", namespace: "k8s.io", sandboxId: "p1" });
+    const mounted = (id: string) => k.sup().mountCalls.filter((m) => ("umount" in m ? m.umount : m.target).includes(`/${id}/rootfs`)).map((m) => ("umount" in m ? "umount" : "mount"));
+
+    await create("c1");
+    assert.deepEqual(k.runtime.calls.filter((c) => c.endsWith(" c1")), ["prepare c1", "launch c1"]);
+    assert.deepEqual(mounted("c1"), ["mount"]);
+
+    k.sup().failMounts = true;
+    await assert.rejects(create("c2"), { code: Code.InvalidArgument, message: /mount bind on .*refused/ });
+    k.sup().failMounts = false;
+    assert.deepEqual(k.runtime.calls.filter((c) => c.endsWith(" c2")), ["prepare c2", "undo c2"], "prepared, never launched, undone");
+    assert.deepEqual(mounted("c2"), []);
+
+    k.runtime.failPrepare.add("c3");
+    await assert.rejects(create("c3"), { code: Code.Internal, message: /preparation failed/ });
+    assert.deepEqual(k.runtime.calls.filter((c) => c.endsWith(" c3")), ["prepare c3", "undo c3"]);
+    assert.deepEqual(mounted("c3"), ["mount", "umount"], "the rootfs mounted alongside is unmounted");
+    for (const id of ["c2", "c3"]) assert.equal(k.sandboxer.tasks.has(id), false);
+    assert.deepEqual(readdirSync(join(k.dir, "containers")), ["c1.json"]);
   });
 
   it("Create whose caller gives up while the engine launches is undone: it fails with the caller's reason, the engine's undo ran, no record, no task", async (t) => {
@@ -73,7 +97,7 @@ describe("task backend (PodTasks) over the fake container runtime", () => {
     await k.runtime.gates.reached("launch");
     caller.abort(new RuntimeError(Code.DeadlineExceeded, "context deadline exceeded"));
     await assert.rejects(created, { code: Code.DeadlineExceeded, message: /context deadline exceeded/ });
-    assert.deepEqual(k.runtime.calls.filter((c) => c.endsWith(" c1")), ["launch c1", "undo c1"]);
+    assert.deepEqual(k.runtime.calls.filter((c) => c.endsWith(" c1")), ["prepare c1", "launch c1", "undo c1"]);
     assert.equal(k.sandboxer.tasks.has("c1"), false);
     assert.deepEqual(readdirSync(join(k.dir, "containers")), []);
     assert.equal(k.events.some((e) => e.kind === "create"), false);

@@ -21,6 +21,8 @@ export const FAKE_STATS: CgroupStats = { version: 2, cpuUsageNs: 1n, cpuUserNs: 
 export class FakeRuntime implements ContainerRuntime {
   readonly holderSetsPodSysctls = true;
   readonly holderMountsRootfs = true;
+  /** Containers whose preparation (alongside the rootfs mount) fails, once. */
+  readonly failPrepare = new Set<string>();
   /** Containers whose Start (the engine's release) fails, once. */
   readonly failStart = new Set<string>();
   /** Engine calls, in order (`launch c1`, `undo c1`, `remove c1`...). */
@@ -43,6 +45,11 @@ export class FakeRuntime implements ContainerRuntime {
 
   checkCreate(spec: CreateTaskSpec): void {
     if (spec.checkpoint) throw new RuntimeError(Code.Unimplemented, "fake: no checkpoints");
+  }
+
+  async prepareLaunch(id: string): Promise<void> {
+    this.calls.push(`prepare ${id}`);
+    if (this.failPrepare.delete(id)) throw new RuntimeError(Code.Internal, "fake: preparation failed");
   }
 
   async launchInit(l: InitLaunch): Promise<LaunchedInit> {

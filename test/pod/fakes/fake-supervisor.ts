@@ -28,6 +28,8 @@ export class FakeSupervisor {
   readonly processes = new Map<number, FakeProcess>();
   /** Every mount(2) and umount asked for, in order (nothing is mounted). */
   readonly mountCalls: (MountCall | { umount: string })[] = [];
+  /** Whether mount(2) is refused (PermissionDenied, as the holder maps EPERM). */
+  failMounts = false;
   /** Every signal delivered, in order: `[pid, signal]`. */
   readonly signals: [number, number][] = [];
   private nextPid = 1000;
@@ -153,6 +155,7 @@ export class FakeAgent extends EventEmitter<HolderClientEvents> implements PodAg
 
   async mount(m: MountCall): Promise<void> {
     this.check();
+    if (this.sup.failMounts) throw new RuntimeError(Code.PermissionDenied, `fake: mount ${m.target} refused`);
     this.sup.mountCalls.push(m);
   }
 
