@@ -316,7 +316,7 @@ export class WasmRuntime implements ContainerRuntime {
   }
 
   removeExecFiles(c: Container, execId: string): void {
-    for (const ext of ["oom", "instance"] as const) rmSync(this.execFile(c, execId, ext), { force: true });
+    for (const ext of ["oom", "instance"] as const) unlinkQuietly(this.execFile(c, execId, ext));
   }
 
   /** An exec's files beside its container's (the pod-level host finds its socket beside the OOM marker). */
@@ -419,7 +419,7 @@ function runningPids(c: Container): number[] {
   return [c.record.init, ...Object.values(c.record.execs)].filter((p) => p.state !== "stopped" && p.pid > 0).map((p) => p.pid);
 }
 
-/** unlink(2) of a file that may be absent (rmSync's checks cost more than the call, and each Create makes three). */
+/** unlink(2) of a file that may be absent (rmSync's checks cost more than the call, and each Create and exec makes several). */
 function unlinkQuietly(path: string): void {
   try {
     unlinkSync(path);
