@@ -74,6 +74,7 @@ struct holder {
 	int journal;
 	int dirfd;
 	int podinit_pipe;        /* write end; pod init polls the read end for our death */
+	int handoff;             /* write end; the process that started us waits on it (pod.c move_into) */
 	/* Paths on the heap, each its own length: PATH_MAX arrays here were four written pages per pod. */
 	char *dir;               /* realpath of --dir */
 	char *sock_path;         /* DIR/holder.sock, for messages (NULL in serve mode) */
@@ -104,6 +105,6 @@ struct holder {
 };
 
 #define HOLDER_INIT                                                                                            \
-	{ .readyfd = -1, .sigfd = -1, .lfd = -1, .journal = -1, .dirfd = -1, .podinit_pipe = -1 }
+	{ .readyfd = -1, .sigfd = -1, .lfd = -1, .journal = -1, .dirfd = -1, .podinit_pipe = -1, .handoff = -1 }
 
 #endif

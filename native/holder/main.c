@@ -186,6 +186,7 @@ int main(int argc, char **argv)
 			logmsg("ready fd: %s", strerror(errno));
 		close_fd(&h->readyfd);
 	}
+	pod_release_starter(h);
 	port_recheck(h);
 	loop(h);
 }

@@ -3,6 +3,7 @@
 #include "holder.h"
 #include "log.h"
 #include "util.h"
+#include "../cgroup-join/cgroup_join.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,22 +20,71 @@
 #include <unistd.h>
 
 /*
- * Moves the holder into the pod's cgroup DIR (one per mounted hierarchy) before
- * it forks anything, so its pod init and every process it launches start there.
+ * The holder's start in the pod's cgroup v2 dir: clone3(CLONE_INTO_CGROUP) of the holder, the
+ * child going on as the holder (its pid is the one it reports) and the process the daemon
+ * started waiting, then leaving. It waits until the holder reported ready (or died), so that a
+ * starter that gives up and kills it still takes the holder along (PR_SET_PDEATHSIG until then),
+ * and passes on the exit status of a holder that died. The holder is then the child of the
+ * nearest subreaper, as after any restart of the daemon.
  */
-static void join_cgroup(struct holder *h, const char *dir)
+static void move_into(struct holder *h, int v2fd, const char *dir)
 {
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		die(h, errno, "--cgroup: open %s", dir);
-	int fd = openat(dfd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		die(h, errno, "--cgroup: open %s/cgroup.procs", dir);
-	close(dfd);
-	/* "0" is the writer itself. */
-	if (write(fd, "0", 1) != 1)
-		die(h, errno, "--cgroup: join %s", dir);
-	close(fd);
+	int handoff[2];
+	if (pipe2(handoff, O_CLOEXEC) < 0)
+		die(h, errno, "pipe");
+	pid_t starter = getpid();
+	int join_err = 0;
+	pid_t c = cgroup_fork_into(v2fd, &join_err);
+	if (c < 0)
+		die(h, errno, "--cgroup: fork into %s", dir);
+	if (c == 0) {
+		close(handoff[0]);
+		close(v2fd);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != starter)
+			_exit(1); /* the starter died before the death signal was set */
+		h->pid = getpid();
+		log_init(h->pid);
+		setsid(); /* a session of its own again: its starter's leaves with it */
+		h->handoff = handoff[1];
+		if (join_err != 0)
+			die(h, join_err, "--cgroup: join %s", dir);
+		return;
+	}
+	close(handoff[1]);
+	char b;
+	while (read(handoff[0], &b, 1) < 0 && errno == EINTR) {
+	}
+	int status;
+	if (waitpid(c, &status, WNOHANG) == c)
+		_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	_exit(0);
+}
+
+/*
+ * Joins the pod's cgroup DIRs (one per mounted hierarchy) before the holder forks anything, so
+ * its pod init and every process it launches start there (cgroup_join.h says how).
+ */
+static void join_cgroups(struct holder *h, const struct pod_options *o)
+{
+	const char *v2dir, *failed;
+	int v2fd = cgroup_open_v2(o->cgroups, o->ncgroups, &v2dir);
+	if (cgroup_join_except_v2(o->cgroups, o->ncgroups, &failed) < 0)
+		die(h, errno, "--cgroup: join %s", failed);
+	if (v2fd >= 0)
+		move_into(h, v2fd, v2dir);
+}
+
+/*
+ * Lets go of the process that started the holder (move_into), once the holder reported ready:
+ * from here the holder no longer dies with it.
+ */
+void pod_release_starter(struct holder *h)
+{
+	if (h->handoff < 0)
+		return;
+	prctl(PR_SET_PDEATHSIG, 0);
+	close_fd(&h->handoff);
 }
 
 /*
@@ -201,8 +251,7 @@ void pod_setup(struct holder *h, const struct pod_options *o)
 {
 	if (o->shm != NULL)
 		mount_shm(h, o->shm, o->shm_size);
-	for (int i = 0; i < o->ncgroups; i++)
-		join_cgroup(h, o->cgroups[i]);
+	join_cgroups(h, o);
 	if (o->netns != NULL) {
 		int fd = open(o->netns, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)

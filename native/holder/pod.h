@@ -28,4 +28,7 @@ void pod_setup(struct holder *h, const struct pod_options *o);
 /* Starts the pod init in a new pid namespace (the holder stays in its own); returns its pid. */
 pid_t pod_start_init(struct holder *h);
 
+/* After ready: the holder no longer dies with the process that started it (when it is not that process). */
+void pod_release_starter(struct holder *h);
+
 #endif

@@ -19,6 +19,7 @@
  * loads WasmEdge and never a module, so what a host learns of it is nothing of another pod's. */
 #define _GNU_SOURCE
 #include "host.h"
+#include "../cgroup-join/cgroup_join.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -123,13 +124,10 @@ static void join_pod(const struct request *q, int report)
 	if (setns(pidns, CLONE_NEWPID) < 0)
 		fail(report, errno, "joining the pod's pid namespace");
 	close(pidns);
-	for (int i = 0; i < q->ncgroups; i++) {
-		char procs[4096];
-		if (snprintf(procs, sizeof procs, "%s/cgroup.procs", q->cgroups[i]) >= (int)sizeof procs)
-			fail(report, ENAMETOOLONG, "the pod's cgroup");
-		if (write_file(procs, "0") < 0)
-			fail(report, errno, q->cgroups[i]);
-	}
+	/* Its cgroup v2 dir it was forked into (serve_request); the others it joins here. */
+	const char *failed;
+	if (cgroup_join_except_v2(q->cgroups, q->ncgroups, &failed) < 0)
+		fail(report, errno, failed);
 	/* The holder's score, as a host it forks would have (raising it needs no privilege). */
 	snprintf(path, sizeof path, "/proc/%d/oom_score_adj", (int)q->holder);
 	char score[16] = "";
@@ -203,11 +201,17 @@ static void serve_request(int fd, char *line)
 		answer(fd, id, "E\t%d\tpipe: %s", errno, strerror(errno));
 		return;
 	}
-	pid_t c = fork();
+	/* Forked into the pod's cgroup v2 dir, if it has one: no cgroup.procs write (cgroup_join.h). */
+	const char *v2dir;
+	int v2fd = cgroup_open_v2(q.cgroups, q.ncgroups, &v2dir);
+	int join_err;
+	pid_t c = cgroup_fork_into(v2fd, &join_err);
 	if (c < 0) {
 		int err = errno;
 		close(p[0]);
 		close(p[1]);
+		if (v2fd >= 0)
+			close(v2fd);
 		answer(fd, id, "E\t%d\tfork: %s", err, strerror(err));
 		return;
 	}
@@ -215,8 +219,14 @@ static void serve_request(int fd, char *line)
 		close(p[0]);
 		close(fd);
 		prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+		if (join_err != 0)
+			fail(p[1], join_err, v2dir);
+		if (v2fd >= 0)
+			close(v2fd);
 		join_pod(&q, p[1]);
 	}
+	if (v2fd >= 0)
+		close(v2fd);
 	close(p[1]);
 	/* One line: listening, or why not; end of file: it died without a word. */
 	char r[512];

@@ -2,12 +2,14 @@ import assert from "node:assert/strict";
 import { execFile, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { closeSync, constants as fsConstants, existsSync, openSync, readFileSync, readlinkSync, statSync, writeSync } from "node:fs";
+import { closeSync, constants as fsConstants, existsSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, open, readFile, rm, symlink, copyFile, writeFile } from "node:fs/promises";
 import { connect, Socket } from "node:net";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { promisify } from "node:util";
+import { parseProcCgroup } from "../../src/cgroup/cgroup-stats.js";
+import { refusingCgroup2Dir, testCgroup } from "../../testing/test-cgroup.js";
 import { Code } from "../../src/errors/code.js";
 import { isErrorCode } from "../../src/errors/runtime-error.js";
 import { HolderClient } from "../../src/holder/holder-client.js";
@@ -69,6 +71,20 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Live processes whose command line names `dir` (a holder started for it, or its starter). */
+function holdersOf(dir: string): number[] {
+  return readdirSync("/proc")
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return alive(pid) && readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes(dir);
+      } catch {
+        return false;
+      }
+    });
 }
 
 function ppidOf(pid: number): number {
@@ -399,6 +415,28 @@ describe("pod holder", () => {
     assert.equal(existsSync(join(h.dir, "holder.sock")), false);
     assert.equal(existsSync(join(h.dir, "holder.pid")), false);
     await assert.rejects(h.client.ping(), (e: unknown) => isErrorCode(e, Code.Unavailable));
+  });
+
+  it("joins its --cgroup dirs in every hierarchy (v2 by starting there): its starter leaves once it is ready; a dir that refuses it fails the start and leaves no holder", async (t) => {
+    const cg = testCgroup(t, "kh-test");
+    if (!cg) return t.skip("no cgroup hierarchy is mounted here");
+    const mine = (pid: number) => parseProcCgroup(readFileSync(`/proc/${pid}/cgroup`, "utf8")).map((m) => m.path);
+
+    const h = await startTestHolder(t, { cgroups: cg.dirs, newPid: true });
+    for (const pid of [h.pid, h.podInitPid!]) for (const p of mine(pid)) assert.equal(p, `/${cg.path}`, `pid ${pid} in ${p}`);
+    const child = await h.client.spawn({ id: "c", argv: ["/bin/sleep", "100"], env: [] });
+    for (const p of mine(child)) assert.equal(p, `/${cg.path}`, `its child in ${p}`);
+    const { cgroup2 } = cg;
+    if (!cgroup2) return;
+    // Started into the v2 dir by a fork of the process the daemon ran: that one is gone (reaped), the holder's parent is a subreaper's.
+    assert.ok(readFileSync(join(cgroup2.mount, cg.path, "cgroup.procs"), "utf8").split("\n").includes(String(h.pid)));
+    assert.notEqual(ppidOf(h.pid), process.pid);
+
+    const invalid = refusingCgroup2Dir({ ...cg, cgroup2 });
+    const dir = await tempDir(t);
+    await assert.rejects(startHolder(dir, { cgroups: [invalid] }), (e: unknown) => e instanceof Error && e.message.includes(`--cgroup: join ${invalid}`));
+    assert.equal(existsSync(join(dir, "holder.pid")), false);
+    await waitFor(() => holdersOf(dir).length === 0, `no process left running as the holder of ${dir} (${holdersOf(dir).join(", ")})`);
   });
 
   it("holds new IPC and UTS namespaces with the hostname set", async (t) => {

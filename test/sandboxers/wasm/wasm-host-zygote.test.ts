@@ -6,11 +6,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { parseProcCgroup } from "../../../src/cgroup/cgroup-stats.js";
 import { Code } from "../../../src/errors/code.js";
 import { isErrorCode } from "../../../src/errors/runtime-error.js";
 import { silentLogger } from "../../../src/log/logger.js";
 import { WasmHostZygote } from "../../../src/sandboxers/wasm/wasm-host-zygote.js";
 import { WASM_ZYGOTE_COMM } from "../../../src/sandboxers/wasm/wasmedge-pod-engine.js";
+import { refusingCgroup2Dir, testCgroup } from "../../../testing/test-cgroup.js";
 import { wasmEdgePodPrograms, wasmEdgePodSkip } from "../../../testing/wasm-pod-host.js";
 
 const programs = wasmEdgePodPrograms;
@@ -69,6 +71,24 @@ describe("the node's wasm zygote (kuasar-wasm-host --zygote)", { skip }, () => {
     assert.ok(alive(host), "the zygote's end leaves the host");
     holder.kill("SIGKILL");
     await until(() => !alive(host), "the host to leave with its holder");
+  });
+
+  it("forks the host into the pod's cgroup in every hierarchy (v2 by starting it there); a v2 dir that takes no process fails with its name", async (t) => {
+    const cg = testCgroup(t, "kz-test");
+    if (!cg) return t.skip("no cgroup hierarchy is mounted here");
+    const z = zygote(t);
+    const holder = await fakeHolder(t);
+    const host = await z.hostFor({ holderPid: holder.pid!, hostDir: await wasmDir(t), cgroups: cg.dirs });
+    t.after(async () => {
+      if (alive(host)) process.kill(host, "SIGKILL");
+      await until(() => !alive(host), "the host to leave");
+    });
+    for (const m of parseProcCgroup(readFileSync(`/proc/${host}/cgroup`, "utf8"))) assert.equal(m.path, `/${cg.path}`, `the host in ${m.path}`);
+    const { cgroup2 } = cg;
+    if (!cgroup2) return;
+    const invalid = refusingCgroup2Dir({ ...cg, cgroup2 });
+    await assert.rejects(z.hostFor({ holderPid: holder.pid!, hostDir: await wasmDir(t), cgroups: [invalid] }), (e: unknown) => e instanceof Error && e.message.includes(invalid));
+    assert.equal(readFileSync(join(invalid, "cgroup.procs"), "utf8"), "");
   });
 
   it("refuses what it cannot serve, each with a reason and code, and serves on", async (t) => {
