@@ -2,12 +2,12 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { writeFileSync } from "node:fs";
 import { parse } from "smol-toml";
 import { OptionsSchema as RuntimeOptionsSchema } from "../gen/runtimeoptions/v1/api_pb.js";
-import { readFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Code } from "../errors/code.js";
-import { RuntimeError, isErrorCode } from "../errors/runtime-error.js";
+import { RuntimeError } from "../errors/runtime-error.js";
 import type { Logger } from "../log/logger.js";
 import type { PodConfig, Sandboxer } from "../sandbox/sandboxer.js";
+import { readSpec } from "../pod/bundle.js";
 import { EXIT_SOURCE_FILE } from "../task/exit-source.js";
 import { writeFileAtomic } from "../fs/atomic-write.js";
 import type { CgroupStats, CheckpointSpec, CreateTaskSpec, ExecSpec, ExitInfo, ProcessStatus, TaskBackend } from "../task/task-backend.js";
@@ -61,14 +61,15 @@ export class BridgeTasks implements TaskBackend {
   }
 
   async create(spec: CreateTaskSpec): Promise<{ pid: number }> {
-    const oci = await readBridgeSpec(spec.bundle);
+    const oci = readSpec(spec.bundle) as BridgeSpec;
     const a = oci.annotations ?? {};
     // ctr's calls carry no namespace metadata on 1.7; the bundle path always names it.
     const namespace = namespaceFromBundle(spec.bundle) ?? spec.namespace;
     this.bundles.set(spec.containerId, spec.bundle);
     const type = a[CRI_CONTAINER_TYPE];
-    const fromRuntime = sandboxerFromOptions(spec.options) ?? (await sandboxerFromBundle(spec.bundle));
-    if (type === "sandbox") return this.createPodSandbox(spec, oci, namespace, fromRuntime);
+    // Only a pod's (or a lone container's) sandbox is chosen here; a container goes to its pod's.
+    const fromRuntime = () => sandboxerFromOptions(spec.options) ?? sandboxerFromBundle(spec.bundle);
+    if (type === "sandbox") return this.createPodSandbox(spec, oci, namespace, fromRuntime());
     if (type === "container") {
       const podId = a[CRI_SANDBOX_ID];
       if (!podId) throw new RuntimeError(Code.InvalidArgument, `container ${spec.containerId}: no ${CRI_SANDBOX_ID} annotation`);
@@ -79,7 +80,7 @@ export class BridgeTasks implements TaskBackend {
       return created;
     }
     // No pod: a sandbox of its own, named after the container.
-    const sandboxer = this.pick(a, fromRuntime);
+    const sandboxer = this.pick(a, fromRuntime());
     const ownNetwork = oci.linux?.namespaces?.some((n) => n.type === "network" && !n.path) ?? false;
     await sandboxer.create({ id: spec.containerId, namespace, netnsPath: "", pod: undefined, annotations: a, labels: {}, standalone: true, ownNetwork });
     try {
@@ -383,11 +384,3 @@ export function namespaceFromBundle(bundle: string): string | undefined {
   return basename(dirname(parent)) === "io.containerd.runtime.v2.task" ? basename(parent) : undefined;
 }
 
-async function readBridgeSpec(bundle: string): Promise<BridgeSpec> {
-  try {
-    return JSON.parse(await readFile(join(bundle, "config.json"), "utf8")) as BridgeSpec;
-  } catch (err) {
-    if (isErrorCode(err, Code.NotFound)) throw err;
-    throw new RuntimeError(Code.InvalidArgument, `bundle ${bundle}: cannot read config.json: ${(err as Error).message}`, { cause: err });
-  }
-}

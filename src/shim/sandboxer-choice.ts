@@ -1,5 +1,5 @@
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { readSmallFileSync } from "../fs/read-text.js";
 import { Code } from "../errors/code.js";
 import { RuntimeError } from "../errors/runtime-error.js";
 import type { Sandboxer } from "../sandbox/sandboxer.js";
@@ -13,11 +13,10 @@ import { KUASAR_SANDBOXER } from "./cri-annotations.js";
 export const LAUNCHER_SANDBOXER_FILE = "kuasar-sandboxer";
 
 /** The kind the launcher recorded in `bundle`; undefined when it recorded none. */
-export async function sandboxerFromBundle(bundle: string): Promise<string | undefined> {
+export function sandboxerFromBundle(bundle: string): string | undefined {
   if (!bundle) return undefined;
   try {
-    const kind = (await readFile(join(bundle, LAUNCHER_SANDBOXER_FILE), "utf8")).trim();
-    return kind || undefined;
+    return readSmallFileSync(join(bundle, LAUNCHER_SANDBOXER_FILE), 4096).trim() || undefined;
   } catch {
     return undefined;
   }

@@ -42,7 +42,7 @@ export function shimSandboxServiceImpl(
       const id = validateId("sandbox", req.sandboxId);
       const pod = podConfigFromAny(req.options);
       const annotations = { ...(pod?.annotations ?? {}), ...req.annotations };
-      const s = chooseSandboxer(sandboxers, defaultKind, annotations, await sandboxerFromBundle(req.bundlePath));
+      const s = chooseSandboxer(sandboxers, defaultKind, annotations, sandboxerFromBundle(req.bundlePath));
       await s.create({ id, namespace: namespaceOf(ctx.metadata), netnsPath: req.netnsPath, pod, annotations, labels: { ...(pod?.labels ?? {}) }, standalone: false });
       bundles.set(id, req.bundlePath);
       log.info({ sandbox_id: id, sandboxer: s.kind }, "sandbox created through the shim sandbox service");
