@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import type { ExecOutcome } from "../../process/run-captured.js";
 import { existsSync, mkdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, unlinkSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
-import { isAbsolute, join, posix, relative } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { promisify } from "node:util";
 import { cgroupStatsOfPid } from "../../cgroup/cgroup-stats.js";
 import { Code } from "../../errors/code.js";
@@ -22,6 +22,7 @@ import { CRI_IMAGE_NAME, type WasmArtifacts } from "./wasm-artifact.js";
 import type { WasmEngine, WasmLaunch } from "./wasm-engine.js";
 import { releaseStartFifo } from "./start-fifo.js";
 import { WasmHostZygote } from "./wasm-host-zygote.js";
+import { moduleInRoot, type ModuleInRoot } from "./module-in-root.js";
 import { podCgroupDirs } from "../../cgroup/pod-cgroup.js";
 
 const run = promisify(execFile);
@@ -203,8 +204,9 @@ export class WasmRuntime implements ContainerRuntime {
     await this.hostStarts.get(pod);
     const startFifo = this.file(pod.dir, id, "start");
     // The container's annotation, else the pod's (its CRI config, else its sandbox's) picks the engine.
-    const artifact = await this.artifactModule(oci, rootfs, l.spec.namespace);
-    const given = wasmLaunch(oci, rootfs, startFifo, this.file(pod.dir, id, "oom"), artifact);
+    const inRoot = moduleInRoot(oci, rootfs);
+    const artifact = await this.artifactModule(oci, inRoot, l.spec.namespace);
+    const given = wasmLaunch(oci, rootfs, inRoot, startFifo, this.file(pod.dir, id, "oom"), artifact);
     const component = wasmFileKind(given.module) === "component";
     const engine = this.engines.chooseFor(component, oci.annotations, pod.record.pod?.annotations, pod.record.annotations);
     const launch = await this.withComponent(given, component, engine);
@@ -232,9 +234,9 @@ export class WasmRuntime implements ContainerRuntime {
    * The module of a wasm OCI artifact image, when the container's root (empty for an
    * artifact) does not hold the module its args name; undefined for a rootfs image.
    */
-  private async artifactModule(oci: OciSpec, rootfs: string, namespace: string): Promise<string | undefined> {
+  private async artifactModule(oci: OciSpec, inRoot: ModuleInRoot, namespace: string): Promise<string | undefined> {
     const image = oci.annotations?.[CRI_IMAGE_NAME];
-    if (!this.artifacts || !image || existsSync(moduleInRoot(oci, rootfs).path)) return undefined;
+    if (!this.artifacts || !image || inRoot.exists) return undefined;
     try {
       return await this.artifacts.modulePath(namespace, image);
     } catch (err) {
@@ -302,9 +304,10 @@ export class WasmRuntime implements ContainerRuntime {
       throw new RuntimeError(Code.FailedPrecondition, `container ${c.id}: its bundle's config.json is unreadable`, { cause: err });
     }
     const execOci: OciSpec = { ...oci, process: { ...oci.process, ...(p.process as OciProcess) } };
-    const artifact = await this.artifactModule(execOci, rootfs, c.record.namespace);
+    const inRoot = moduleInRoot(execOci, rootfs);
+    const artifact = await this.artifactModule(execOci, inRoot, c.record.namespace);
     this.removeExecFiles(c, execId);
-    const given = wasmLaunch(execOci, rootfs, "", this.execFile(c, execId, "oom"), artifact);
+    const given = wasmLaunch(execOci, rootfs, inRoot, "", this.execFile(c, execId, "oom"), artifact);
     const component = wasmFileKind(given.module) === "component";
     const engine = this.engines.chooseFor(component, oci.annotations, c.pod.record.pod?.annotations, c.pod.record.annotations);
     const launch = await this.withComponent(given, component, engine);
@@ -361,26 +364,16 @@ export class WasmRuntime implements ContainerRuntime {
   }
 }
 
-/** Where the module the container's args name is: its guest path, and that path in `rootfs` (which may not exist). */
-function moduleInRoot(oci: OciSpec, rootfs: string): { guest: string; path: string } {
-  const args = oci.process?.args ?? [];
-  if (args.length === 0 || !args[0]) throw new RuntimeError(Code.InvalidArgument, "wasm container: the image names no entrypoint (.wasm module) to run");
-  const cwd = oci.process?.cwd || "/";
-  const guest = posix.isAbsolute(args[0]) ? args[0] : posix.join(cwd, args[0]);
-  return { guest, path: insideRoot(rootfs, guest) };
-}
-
 /**
  * What the engine must run for a container spec: module, args, env, preopened dirs, memory
- * limit. The module is the one the args name in the rootfs, else `artifactModule` (a wasm
- * OCI artifact's, whose args[0] is then only the module's name).
+ * limit. The module is the one the args name in the rootfs (`inRoot`), else `artifactModule`
+ * (a wasm OCI artifact's, whose args[0] is then only the module's name).
  */
-export function wasmLaunch(oci: OciSpec, rootfs: string, startFifo: string, oomMarker: string, artifactModule?: string): WasmLaunch {
+function wasmLaunch(oci: OciSpec, rootfs: string, inRoot: ModuleInRoot, startFifo: string, oomMarker: string, artifactModule?: string): WasmLaunch {
   const args = oci.process?.args ?? [];
   const cwd = oci.process?.cwd || "/";
-  const inRoot = moduleInRoot(oci, rootfs);
-  const modulePath = existsSync(inRoot.path) || !artifactModule ? inRoot.path : artifactModule;
-  if (!existsSync(modulePath)) throw new RuntimeError(Code.InvalidArgument, `wasm container: module ${inRoot.guest} not found in the image`);
+  const modulePath = inRoot.exists || !artifactModule ? inRoot.path : artifactModule;
+  if (!inRoot.exists && !(artifactModule && existsSync(artifactModule))) throw new RuntimeError(Code.InvalidArgument, `wasm container: module ${inRoot.guest} not found in the image`);
   const preopens: Record<string, string> = { "/": rootfs };
   for (const m of oci.mounts ?? []) {
     if (!m.source || PSEUDO_FS.has(m.type ?? "") || !isAbsolute(m.source)) continue;
@@ -400,27 +393,17 @@ function isDirectory(path: string): boolean {
   }
 }
 
-/** Resolves a guest path inside `root`, refusing anything (`..`, symlinks) that leads outside it. */
-function insideRoot(root: string, guestPath: string): string {
-  const candidate = join(root, guestPath);
-  let real: string;
-  try {
-    real = realpathSync.native(candidate); // realpath(3): one call, where the JS one lstats each component
-  } catch {
-    return candidate; // missing: reported by the caller
-  }
-  const rel = relative(realpathSync.native(root), real);
-  if (rel.startsWith("..") || isAbsolute(rel)) throw new RuntimeError(Code.InvalidArgument, `wasm container: module ${guestPath} resolves outside the container's root`);
-  return real;
-}
-
 /** The container's running processes: its init and its execs. */
 function runningPids(c: Container): number[] {
   return [c.record.init, ...Object.values(c.record.execs)].filter((p) => p.state !== "stopped" && p.pid > 0).map((p) => p.pid);
 }
 
-/** unlink(2) of a file that may be absent (rmSync's checks cost more than the call, and each Create and exec makes several). */
+/**
+ * unlink(2) of a file that is usually absent: an existence check first, as a failed unlinkSync
+ * costs a thrown error (and rmSync's checks more), and each Create and exec makes several.
+ */
 function unlinkQuietly(path: string): void {
+  if (!existsSync(path)) return;
   try {
     unlinkSync(path);
   } catch (err) {
