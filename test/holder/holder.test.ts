@@ -2,13 +2,14 @@ import assert from "node:assert/strict";
 import { execFile, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { closeSync, constants as fsConstants, existsSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeSync } from "node:fs";
+import { closeSync, constants as fsConstants, existsSync, openSync, readFileSync, readlinkSync, statSync, writeSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, open, readFile, rm, symlink, copyFile, writeFile } from "node:fs/promises";
 import { connect, Socket } from "node:net";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { promisify } from "node:util";
 import { parseProcCgroup } from "../../src/cgroup/cgroup-stats.js";
+import { listProcesses } from "../../testing/process-table.js";
 import { refusingCgroup2Dir, testCgroup } from "../../testing/test-cgroup.js";
 import { Code } from "../../src/errors/code.js";
 import { isErrorCode } from "../../src/errors/runtime-error.js";
@@ -74,17 +75,15 @@ function alive(pid: number): boolean {
 }
 
 /** Live processes whose command line names `dir` (a holder started for it, or its starter). */
-function holdersOf(dir: string): number[] {
-  return readdirSync("/proc")
-    .filter((e) => /^\d+$/.test(e))
-    .map(Number)
-    .filter((pid) => {
-      try {
-        return alive(pid) && readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes(dir);
-      } catch {
-        return false;
-      }
-    });
+async function holdersOf(dir: string): Promise<number[]> {
+  return (await listProcesses()).filter((p) => p.cmdline.includes(dir) && alive(p.pid)).map((p) => p.pid);
+}
+
+/** Waits until no process runs as the holder of `dir`. */
+async function noHolderOf(dir: string): Promise<void> {
+  for (const until = Date.now() + WAIT_MS; (await holdersOf(dir)).length > 0; await new Promise((r) => setTimeout(r, 20))) {
+    if (Date.now() > until) assert.fail(`processes left running as the holder of ${dir}: ${(await holdersOf(dir)).join(", ")}`);
+  }
 }
 
 function ppidOf(pid: number): number {
@@ -436,7 +435,28 @@ describe("pod holder", () => {
     const dir = await tempDir(t);
     await assert.rejects(startHolder(dir, { cgroups: [invalid] }), (e: unknown) => e instanceof Error && e.message.includes(`--cgroup: join ${invalid}`));
     assert.equal(existsSync(join(dir, "holder.pid")), false);
-    await waitFor(() => holdersOf(dir).length === 0, `no process left running as the holder of ${dir} (${holdersOf(dir).join(", ")})`);
+    await noHolderOf(dir);
+  });
+
+  it("started into a cgroup v2 dir, dies with the process the daemon ran when that one is killed before ready", async (t) => {
+    const cg = testCgroup(t, "kh-kill");
+    if (!cg?.cgroup2) return t.skip("no cgroup v2 hierarchy is mounted here");
+    const dir = await tempDir(t);
+    // --netns names a FIFO: the holder (the fork in the v2 dir) blocks opening it, before it is ready.
+    const fifo = join(dir, "netns-fifo");
+    mkfifo(fifo);
+    const starter = spawn(defaultHolderBinary, ["--dir", dir, "--cgroup", join(cg.cgroup2.mount, cg.path), "--netns", fifo], { stdio: ["ignore", "ignore", "ignore", "pipe"] });
+    t.after(() => starter.kill("SIGKILL"));
+    let holder: number | undefined;
+    for (const until = Date.now() + WAIT_MS; holder === undefined; await new Promise((r) => setTimeout(r, 20))) {
+      if (Date.now() > until) assert.fail("the holder's fork never appeared");
+      holder = (await listProcesses()).find((p) => p.ppid === starter.pid && p.cmdline.includes(dir))?.pid;
+    }
+    t.after(() => (alive(holder) ? process.kill(holder, "SIGKILL") : undefined));
+    assert.ok(readFileSync(join(cg.cgroup2.mount, cg.path, "cgroup.procs"), "utf8").split("\n").includes(String(holder)), "the fork is in the v2 dir");
+    starter.kill("SIGKILL");
+    await waitFor(() => !alive(holder), `holder ${holder} to die with its starter`);
+    await noHolderOf(dir);
   });
 
   it("holds new IPC and UTS namespaces with the hostname set", async (t) => {
