@@ -28,6 +28,7 @@ import { keepLogs } from "../testing/kuasard.js";
 import { listProcesses } from "../testing/process-table.js";
 import { BENCH_SCHEMA, type BenchResults, type ConfigurationResult, type ShimStartSample } from "./results.js";
 import { measureSpawnFloor, shimStartArgv, shimStartOnce } from "./shim-start-latency.js";
+import { waitForQuietCpu } from "./quiet-cpu.js";
 import { parallelRound, serialIteration } from "./start-latency.js";
 import { quantile, round } from "./stats.js";
 import type { VmmSection } from "./vmm-results.js";
@@ -112,10 +113,13 @@ export async function runBenchmark(configurations: readonly BenchConfiguration[]
     log(`serial start: ${options.serialIterations} iterations (+${options.warmupIterations} warm-up), interleaved over ${alive().length} configurations`);
     // Wall-clock marks windowing kuasard's phase logs: counted serial iterations, then the parallel rounds.
     let serialFrom = Date.now();
+    // Each timed start begins on a quiet node: not in the previous configuration's teardown.
+    let noisy = 0;
     for (let i = 0; i < serialTotal; i++) {
       if (i === options.warmupIterations) serialFrom = Date.now();
       for (const a of rotate(alive(), i)) {
         await a.phase("serial start", async () => {
+          if (!(await waitForQuietCpu())) noisy++;
           const s = await serialIteration(a.ctx, i, i < options.warmupIterations);
           a.samples.serial.push(s);
           if (!s.ok) log(`  ${a.cfg.label}: serial ${i} FAILED: ${s.error}`);
@@ -123,6 +127,7 @@ export async function runBenchmark(configurations: readonly BenchConfiguration[]
         });
       }
     }
+    if (noisy > 0) log(`  ${noisy} serial start(s) began on a node still busy after 2 s`);
     for (const a of alive()) log(`  ${a.cfg.label}: serial median ${quantile(a.samples.serial.filter((s) => s.ok && !s.warmup).map((s) => s.total_ms as number), 0.5).toFixed(0)} ms`);
 
     const parallelFrom = Date.now();
@@ -130,6 +135,7 @@ export async function runBenchmark(configurations: readonly BenchConfiguration[]
     for (let r = 0; r < options.parallelRounds; r++) {
       for (const a of rotate(alive(), r)) {
         await a.phase("parallel start", async () => {
+          await waitForQuietCpu();
           const round = await parallelRound(a.ctx, r, options.parallelPods, options.teardownConcurrency);
           a.samples.parallel.push(round);
           const failed = round.samples.filter((s) => !s.ok);
