@@ -53,12 +53,16 @@ static void move_into(struct holder *h, int v2fd, const char *dir)
 	}
 	close(handoff[1]);
 	char b;
-	while (read(handoff[0], &b, 1) < 0 && errno == EINTR) {
+	ssize_t n;
+	while ((n = read(handoff[0], &b, 1)) < 0 && errno == EINTR) {
 	}
-	int status;
-	if (waitpid(c, &status, WNOHANG) == c)
-		_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-	_exit(0);
+	if (n == 1)
+		_exit(0); /* ready: the holder goes on without us */
+	/* End of file without the byte: it died before ready. */
+	int status = 1 << 8; /* exit status 1, should it not be reaped */
+	while (waitpid(c, &status, 0) < 0 && errno == EINTR) {
+	}
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
 /*
@@ -84,6 +88,9 @@ void pod_release_starter(struct holder *h)
 	if (h->handoff < 0)
 		return;
 	prctl(PR_SET_PDEATHSIG, 0);
+	if (write(h->handoff, "r", 1) != 1) {
+		/* the starter is gone: nobody waits for the byte */
+	}
 	close_fd(&h->handoff);
 }
 

@@ -459,6 +459,24 @@ describe("pod holder", () => {
     await noHolderOf(dir);
   });
 
+  it("started into a cgroup v2 dir and killed before ready, its death is its starter's exit status", async (t) => {
+    const cg = testCgroup(t, "kh-died");
+    if (!cg?.cgroup2) return t.skip("no cgroup v2 hierarchy is mounted here");
+    const dir = await tempDir(t);
+    const fifo = join(dir, "netns-fifo");
+    mkfifo(fifo); // the holder blocks opening it as its netns, before ready
+    const started = startHolder(dir, { cgroups: [join(cg.cgroup2.mount, cg.path)], netns: fifo });
+    let holder: number | undefined;
+    for (const until = Date.now() + WAIT_MS; holder === undefined; await new Promise((r) => setTimeout(r, 20))) {
+      if (Date.now() > until) assert.fail("the holder's fork never appeared");
+      const procs = (await listProcesses()).filter((p) => p.cmdline.includes(dir));
+      holder = procs.find((p) => procs.some((q) => q.pid === p.ppid))?.pid;
+    }
+    process.kill(holder, "SIGKILL");
+    await assert.rejects(started, (e: unknown) => isErrorCode(e, Code.FailedPrecondition) && /exited \(exit status 137\) before ready/.test((e as Error).message));
+    await noHolderOf(dir);
+  });
+
   it("holds new IPC and UTS namespaces with the hostname set", async (t) => {
     const h = await startTestHolder(t, { newIpc: true, newUts: true, hostname: "pod1" });
     const out = join(h.dir, "hostname.out");
