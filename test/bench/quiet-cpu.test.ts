@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { cpus } from "node:os";
 import { describe, it } from "node:test";
 import { cpuJiffies, waitForQuietCpu } from "../../bench/quiet-cpu.js";
 
@@ -9,18 +12,13 @@ describe("waiting for a quiet node", () => {
     assert.throws(() => cpuJiffies("intr 1\n"), /no cpu line/);
   });
 
-  it("returns true once a window is quiet, false when the CPUs stay busier than allowed until the deadline", async () => {
+  it("returns true once a window is quiet, false when the CPUs stay busier than allowed until the deadline", async (t) => {
     assert.equal(await waitForQuietCpu({ busyFraction: 1, windowMs: 10 }), true, "any window is quiet enough at 100%");
-    const spin = setInterval(() => {
-      const end = Date.now() + 9;
-      while (Date.now() < end) {
-        /* busy */
-      }
-    }, 10);
-    try {
-      assert.equal(await waitForQuietCpu({ busyFraction: 0, windowMs: 20, maxMs: 200 }), false, "a spinning process keeps 0% out of reach");
-    } finally {
-      clearInterval(spin);
-    }
+    // A process spinning on one core keeps the node busier than half a core's share, in every window.
+    const spinner = spawn(process.execPath, ["-e", "process.stdout.write('go\\n'); for (;;) {}"], { stdio: ["ignore", "pipe", "ignore"] });
+    t.after(() => spinner.kill("SIGKILL"));
+    await once(spinner.stdout, "data");
+    const halfACore = 0.5 / cpus().length;
+    assert.equal(await waitForQuietCpu({ busyFraction: halfACore, windowMs: 100, maxMs: 500 }), false, "a spinning process keeps the node busy");
   });
 });
