@@ -79,6 +79,29 @@ async function holdersOf(dir: string): Promise<number[]> {
   return (await listProcesses()).filter((p) => p.cmdline.includes(dir) && alive(p.pid)).map((p) => p.pid);
 }
 
+/**
+ * A test cgroup's v2 dir, and a holder dir with a FIFO to pass as --netns: a holder blocks
+ * opening it, after its fork into the v2 dir and before ready. Undefined without cgroup v2.
+ */
+async function blockedStart(t: TestContext, prefix: string): Promise<{ v2dir: string; dir: string; fifo: string } | undefined> {
+  const cg = testCgroup(t, prefix);
+  if (!cg?.cgroup2) return undefined;
+  const dir = await tempDir(t);
+  const fifo = join(dir, "netns-fifo");
+  mkfifo(fifo);
+  return { v2dir: join(cg.cgroup2.mount, cg.path), dir, fifo };
+}
+
+/** The holder its starter forked for `dir`: the process naming `dir` whose parent does too. */
+async function forkedHolder(dir: string): Promise<number> {
+  for (const until = Date.now() + WAIT_MS; ; await new Promise((r) => setTimeout(r, 20))) {
+    const procs = (await listProcesses()).filter((p) => p.cmdline.includes(dir));
+    const holder = procs.find((p) => procs.some((q) => q.pid === p.ppid))?.pid;
+    if (holder !== undefined) return holder;
+    if (Date.now() > until) assert.fail(`no holder forked for ${dir}`);
+  }
+}
+
 /** Waits until no process runs as the holder of `dir`. */
 async function noHolderOf(dir: string): Promise<void> {
   for (const until = Date.now() + WAIT_MS; (await holdersOf(dir)).length > 0; await new Promise((r) => setTimeout(r, 20))) {
@@ -439,42 +462,25 @@ describe("pod holder", () => {
   });
 
   it("started into a cgroup v2 dir, dies with the process the daemon ran when that one is killed before ready", async (t) => {
-    const cg = testCgroup(t, "kh-kill");
-    if (!cg?.cgroup2) return t.skip("no cgroup v2 hierarchy is mounted here");
-    const dir = await tempDir(t);
-    // --netns names a FIFO: the holder (the fork in the v2 dir) blocks opening it, before it is ready.
-    const fifo = join(dir, "netns-fifo");
-    mkfifo(fifo);
-    const starter = spawn(defaultHolderBinary, ["--dir", dir, "--cgroup", join(cg.cgroup2.mount, cg.path), "--netns", fifo], { stdio: ["ignore", "ignore", "ignore", "pipe"] });
+    const b = await blockedStart(t, "kh-kill");
+    if (!b) return t.skip("no cgroup v2 hierarchy is mounted here");
+    const starter = spawn(defaultHolderBinary, ["--dir", b.dir, "--cgroup", b.v2dir, "--netns", b.fifo], { stdio: ["ignore", "ignore", "ignore", "pipe"] });
     t.after(() => starter.kill("SIGKILL"));
-    let holder: number | undefined;
-    for (const until = Date.now() + WAIT_MS; holder === undefined; await new Promise((r) => setTimeout(r, 20))) {
-      if (Date.now() > until) assert.fail("the holder's fork never appeared");
-      holder = (await listProcesses()).find((p) => p.ppid === starter.pid && p.cmdline.includes(dir))?.pid;
-    }
+    const holder = await forkedHolder(b.dir);
     t.after(() => (alive(holder) ? process.kill(holder, "SIGKILL") : undefined));
-    assert.ok(readFileSync(join(cg.cgroup2.mount, cg.path, "cgroup.procs"), "utf8").split("\n").includes(String(holder)), "the fork is in the v2 dir");
+    assert.ok(readFileSync(join(b.v2dir, "cgroup.procs"), "utf8").split("\n").includes(String(holder)), "the fork is in the v2 dir");
     starter.kill("SIGKILL");
     await waitFor(() => !alive(holder), `holder ${holder} to die with its starter`);
-    await noHolderOf(dir);
+    await noHolderOf(b.dir);
   });
 
   it("started into a cgroup v2 dir and killed before ready, its death is its starter's exit status", async (t) => {
-    const cg = testCgroup(t, "kh-died");
-    if (!cg?.cgroup2) return t.skip("no cgroup v2 hierarchy is mounted here");
-    const dir = await tempDir(t);
-    const fifo = join(dir, "netns-fifo");
-    mkfifo(fifo); // the holder blocks opening it as its netns, before ready
-    const started = startHolder(dir, { cgroups: [join(cg.cgroup2.mount, cg.path)], netns: fifo });
-    let holder: number | undefined;
-    for (const until = Date.now() + WAIT_MS; holder === undefined; await new Promise((r) => setTimeout(r, 20))) {
-      if (Date.now() > until) assert.fail("the holder's fork never appeared");
-      const procs = (await listProcesses()).filter((p) => p.cmdline.includes(dir));
-      holder = procs.find((p) => procs.some((q) => q.pid === p.ppid))?.pid;
-    }
-    process.kill(holder, "SIGKILL");
+    const b = await blockedStart(t, "kh-died");
+    if (!b) return t.skip("no cgroup v2 hierarchy is mounted here");
+    const started = startHolder(b.dir, { cgroups: [b.v2dir], netns: b.fifo });
+    process.kill(await forkedHolder(b.dir), "SIGKILL");
     await assert.rejects(started, (e: unknown) => isErrorCode(e, Code.FailedPrecondition) && /exited \(exit status 137\) before ready/.test((e as Error).message));
-    await noHolderOf(dir);
+    await noHolderOf(b.dir);
   });
 
   it("holds new IPC and UTS namespaces with the hostname set", async (t) => {
