@@ -11,7 +11,6 @@ export interface TestCgroup {
   readonly path: string;
   /** Its dir in each hierarchy. */
   readonly dirs: string[];
-  readonly hierarchies: CgroupHierarchy[];
   /** The cgroup v2 hierarchy, when one is mounted. */
   readonly cgroup2: CgroupHierarchy | undefined;
   /** Dirs made below it, removed (last first) before it. */
@@ -29,7 +28,7 @@ export function testCgroup(t: TestContext, prefix: string): TestCgroup | undefin
     for (const d of below.reverse()) rmdirSync(d);
     assert.ok(await removePodCgroup(path, hierarchies), `test cgroup ${path} removed`);
   });
-  return { path, dirs, hierarchies, cgroup2: hierarchies.find((h) => h.version === 2), below };
+  return { path, dirs, cgroup2: hierarchies.find((h) => h.version === 2), below };
 }
 
 /**

@@ -63,24 +63,44 @@ int cgroup_open_v2(const char *const *dirs, int n, const char **v2dir)
 	return -1;
 }
 
-int cgroup_join_except_v2(const char *const *dirs, int n, const char **failed)
+int cgroup_join_except_v2(const char *const *dirs, int n, int *v2fd, const char **v2dir, const char **failed)
 {
+	if (v2fd != NULL) {
+		*v2fd = -1;
+		*v2dir = NULL;
+	}
 	for (int i = 0; i < n; i++) {
-		*failed = dirs[i];
 		int dfd;
 		long type = fs_of(dirs[i], &dfd);
-		if (dfd < 0)
-			return -1;
+		if (dfd < 0) {
+			*failed = dirs[i];
+			goto fail;
+		}
+		if (type == CGROUP2_SUPER_MAGIC && v2fd != NULL && *v2fd < 0) {
+			*v2fd = dfd;
+			*v2dir = dirs[i];
+			continue;
+		}
 		int r = type == CGROUP2_SUPER_MAGIC ? 0 : write_self(dfd, type == CGROUP_SUPER_MAGIC ? "tasks" : "cgroup.procs");
 		int err = errno;
 		close(dfd);
 		if (r < 0) {
+			*failed = dirs[i];
 			errno = err;
-			return -1;
+			goto fail;
 		}
 	}
 	*failed = NULL;
 	return 0;
+fail:
+	if (v2fd != NULL && *v2fd >= 0) {
+		int err = errno;
+		close(*v2fd);
+		*v2fd = -1;
+		*v2dir = NULL;
+		errno = err;
+	}
+	return -1;
 }
 
 pid_t cgroup_fork_into(int v2fd, int *child_err)

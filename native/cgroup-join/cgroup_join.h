@@ -18,9 +18,10 @@
 int cgroup_open_v2(const char *const *dirs, int n, const char **v2dir);
 
 /* Joins every dir of `dirs` that is not on cgroup v2: writes "0" to its `tasks` (a dir on any
- * other file system, to its `cgroup.procs`). 0 on success; -1 with errno set and *failed the
- * dir that failed. */
-int cgroup_join_except_v2(const char *const *dirs, int n, const char **failed);
+ * other file system, to its `cgroup.procs`). With `v2fd` non-NULL the v2 dir is kept open for
+ * cgroup_fork_into on the way, as cgroup_open_v2 would (one pass over the dirs where the caller
+ * forks after it joins). 0 on success; -1 with errno set and *failed the dir that failed. */
+int cgroup_join_except_v2(const char *const *dirs, int n, int *v2fd, const char **v2dir, const char **failed);
 
 /* fork(2), the child starting in the cgroup v2 dir `v2fd` (clone3 with CLONE_INTO_CGROUP).
  * Where the kernel cannot (older than 5.7) or refuses, a plain fork whose child writes itself

@@ -71,9 +71,9 @@ static void move_into(struct holder *h, int v2fd, const char *dir)
  */
 static void join_cgroups(struct holder *h, const struct pod_options *o)
 {
+	int v2fd;
 	const char *v2dir, *failed;
-	int v2fd = cgroup_open_v2(o->cgroups, o->ncgroups, &v2dir);
-	if (cgroup_join_except_v2(o->cgroups, o->ncgroups, &failed) < 0)
+	if (cgroup_join_except_v2(o->cgroups, o->ncgroups, &v2fd, &v2dir, &failed) < 0)
 		die(h, errno, "--cgroup: join %s", failed);
 	if (v2fd >= 0)
 		move_into(h, v2fd, v2dir);

@@ -126,7 +126,7 @@ static void join_pod(const struct request *q, int report)
 	close(pidns);
 	/* Its cgroup v2 dir it was forked into (serve_request); the others it joins here. */
 	const char *failed;
-	if (cgroup_join_except_v2(q->cgroups, q->ncgroups, &failed) < 0)
+	if (cgroup_join_except_v2(q->cgroups, q->ncgroups, NULL, NULL, &failed) < 0)
 		fail(report, errno, failed);
 	/* The holder's score, as a host it forks would have (raising it needs no privilege). */
 	snprintf(path, sizeof path, "/proc/%d/oom_score_adj", (int)q->holder);
